@@ -1,0 +1,52 @@
+# podwire: the front door. Meson and ninja do the work in build/.
+#   make            build (installs missing Debian packages when root)
+#   make test       all tests, then again the ring/channel tests under
+#                   ASan+UBSan and TSan; last line "N passed, N failed, N skipped"
+#   make test-plain / make test-sanitize   one half of that
+#   make demo       the benchmark table: shm vs unix vs tcp
+#   make bench      the same table, longer runs, as for docs/BENCHMARKS.md
+#   make clean
+
+BUILD ?= build
+NINJA ?= ninja
+
+.PHONY: all deps test test-plain test-sanitize demo bench lint format clean
+
+all: $(BUILD)/build.ninja
+	$(NINJA) -C $(BUILD)
+
+deps:
+	@tools/deps.sh build
+
+$(BUILD)/build.ninja: | deps
+	meson setup $(BUILD)
+
+test: all
+	@tools/deps.sh test
+	@tools/run-tests.sh all
+
+test-plain: all
+	@tools/deps.sh test
+	@tools/run-tests.sh plain
+
+test-sanitize: all
+	@tools/deps.sh test
+	@tools/run-tests.sh sanitize
+
+demo: all
+	@tools/deps.sh demo
+	$(BUILD)/src/bench/podwire-bench suite
+
+bench: all
+	$(BUILD)/src/bench/podwire-bench suite --duration 5 --warmup 1
+
+lint: all
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+		--inline-suppr --std=c11 -Iinclude -D_GNU_SOURCE src tools tests
+	clang-tidy -p $(BUILD) --quiet $$(git ls-files 'src/*.c') 2>/dev/null
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) build-asan build-tsan

@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * podwire channel: a duplex byte stream between two processes over shared
+ * memory.
+ *
+ * A channel is one sealed memfd (control block plus two single-producer,
+ * single-consumer byte rings, see <podwire/shm.h>) and one AF_UNIX
+ * socketpair. The bytes travel through the rings; the socketpair carries only
+ * wake-ups and hang-ups. Each process holds one end of the socketpair, so the
+ * kernel tells the survivor when its peer dies, even by SIGKILL, and the
+ * socket is the readiness fd that poll(2) and epoll(7) can watch.
+ *
+ * Waiting spins for a bounded budget, then sleeps in poll(2) on the socket.
+ * A writer makes a wake-up syscall only when its reader announced it sleeps.
+ *
+ * Threads: each end may be used by one thread at a time.
+ *
+ * All functions return a negative errno value on failure; none of them sets
+ * errno or prints.
+ */
+#ifndef PODWIRE_CHAN_H
+#define PODWIRE_CHAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <podwire/shm.h>
+
+#if defined(PW_BUILDING)
+#define PW_API __attribute__((visibility("default")))
+#else
+#define PW_API
+#endif
+
+/*
+ * pw_ring: the single-producer, single-consumer byte ring.
+ *
+ * Each role keeps its own index in private memory and only publishes it to
+ * shared memory; the peer's index is re-read and validated on every refresh.
+ * Publishing stores are sequentially consistent so that a caller may pair them
+ * with a sequentially consistent load of the wake flags (Dekker), which is how
+ * pw_chan avoids lost wake-ups without a syscall per message.
+ */
+enum pw_ring_role {
+	PW_RING_PRODUCER = 0,
+	PW_RING_CONSUMER = 1,
+};
+
+struct pw_ring {
+	struct pw_shm_ring *shm;
+	uint8_t *data;
+	uint32_t size; /* copied at init: never re-read from shared memory */
+	uint32_t mask;
+	uint32_t pos;  /* own index: tail for the producer, head for the consumer */
+	uint32_t peer; /* last validated index of the peer */
+	enum pw_ring_role role;
+};
+
+/* Zero the shared indices and wake flags of a ring nobody uses yet. */
+PW_API void pw_ring_format(struct pw_shm_ring *shm);
+
+/*
+ * Attach to a ring. @size must be a power of two between 64 and PW_RING_MAX
+ * and @data must hold @size bytes. The own index is taken from @shm and checked
+ * against the peer's.
+ *
+ * Errors: -EINVAL bad size or role; -EPROTO the shared indices are inconsistent.
+ */
+PW_API int pw_ring_init(struct pw_ring *r, struct pw_shm_ring *shm, void *data, uint32_t size,
+			enum pw_ring_role role);
+
+/*
+ * Producer: copy up to @len bytes in; return the count copied (0 when full).
+ * Errors: -EPROTO the consumer's index is impossible (corrupt or hostile peer).
+ */
+PW_API ssize_t pw_ring_write(struct pw_ring *r, const void *buf, size_t len);
+PW_API ssize_t pw_ring_writev(struct pw_ring *r, const struct iovec *iov, int iovcnt);
+
+/*
+ * Consumer: copy up to @len bytes out; return the count copied (0 when empty).
+ * pw_ring_peek() copies without consuming.
+ * Errors: -EPROTO the producer's index is impossible.
+ */
+PW_API ssize_t pw_ring_read(struct pw_ring *r, void *buf, size_t len);
+PW_API ssize_t pw_ring_readv(struct pw_ring *r, const struct iovec *iov, int iovcnt);
+PW_API ssize_t pw_ring_peek(struct pw_ring *r, void *buf, size_t len);
+PW_API ssize_t pw_ring_peekv(struct pw_ring *r, const struct iovec *iov, int iovcnt);
+
+/*
+ * Producer: free bytes; consumer: readable bytes. Refreshes the peer index.
+ * Errors: -EPROTO.
+ */
+PW_API ssize_t pw_ring_space(struct pw_ring *r);
+PW_API ssize_t pw_ring_avail(struct pw_ring *r);
+
+/*
+ * pw_chan: the duplex channel.
+ */
+#define PW_CHAN_RING_DEFAULT (256u * 1024u)
+#define PW_CHAN_SPIN_NS_DEFAULT 5000u
+
+/* Flags for pw_chan_read*() and pw_chan_write*(). */
+#define PW_CHAN_DONTWAIT 0x1 /* never sleep: -EAGAIN instead */
+#define PW_CHAN_PEEK 0x2     /* read without consuming */
+#define PW_CHAN_WAITALL 0x4  /* read: block until @len bytes, EOF or error */
+
+struct pw_chan;
+
+struct pw_chan_opts {
+	uint32_t spin_ns; /* busy-wait budget before sleeping; 0 means the default */
+	bool no_spin;     /* sleep at once (spin_ns ignored) */
+};
+
+struct pw_chan_stats {
+	uint64_t bytes_out;  /* written by this end */
+	uint64_t bytes_in;   /* read by this end */
+	uint64_t wakes_sent; /* wake-up syscalls made for the peer */
+	uint64_t sleeps;     /* times this end slept in the kernel */
+};
+
+/*
+ * Create a channel: a sealed memfd of PW_SHM_DATA_OFF + 2 * @ring_size bytes,
+ * formatted, and a socketpair. All three fds are O_CLOEXEC and owned by the
+ * caller; hand *ret_memfd and ret_sock[1] to the peer (fork or SCM_RIGHTS) and
+ * close ret_sock[1] locally, or the peer's death goes unnoticed.
+ *
+ * Errors: -EINVAL @ring_size not a power of two in [PW_RING_MIN, PW_RING_MAX];
+ * -EMFILE, -ENFILE, -ENOMEM from the kernel.
+ */
+PW_API int pw_chan_create(uint32_t ring_size, int *ret_memfd, int ret_sock[2]);
+
+/*
+ * Attach as @side (0 or 1) to the channel in @memfd, signalling through
+ * @sockfd. @memfd is only mapped (the caller still closes it). On success the
+ * channel owns @sockfd; on failure the caller still does.
+ *
+ * Errors: -EINVAL bad side, or @memfd is not a sealed podwire segment of a
+ * matching size; -EPROTO the header or indices are inconsistent; -EBUSY the
+ * side is already attached; -ENOMEM; errors of fstat(2) and mmap(2).
+ */
+PW_API int pw_chan_open(int memfd, int sockfd, unsigned side, const struct pw_chan_opts *opts,
+			struct pw_chan **ret_chan);
+
+/* Orderly close: the peer reads what was written, then EOF. Accepts NULL. */
+PW_API void pw_chan_close(struct pw_chan *c);
+
+/* Abortive close: the peer's next call fails with -ECONNRESET. Accepts NULL. */
+PW_API void pw_chan_abort(struct pw_chan *c);
+
+/*
+ * Write all of @len bytes, sleeping for space unless PW_CHAN_DONTWAIT, in which
+ * case a short count may be returned. A zero-length write returns 0.
+ *
+ * Errors: -EAGAIN no space and PW_CHAN_DONTWAIT (nothing written); -EPIPE the
+ * peer closed, shut its reading side or died; -ECONNRESET the peer aborted;
+ * -EPROTO the shared memory is corrupt (the channel is dead from then on);
+ * -EINTR a signal arrived while sleeping and nothing was written.
+ * If some bytes were written before an error, the count is returned and the
+ * error is reported by the next call.
+ */
+PW_API ssize_t pw_chan_write(struct pw_chan *c, const void *buf, size_t len, int flags);
+PW_API ssize_t pw_chan_writev(struct pw_chan *c, const struct iovec *iov, int iovcnt, int flags);
+
+/*
+ * Read up to @len bytes; sleep until some are there unless PW_CHAN_DONTWAIT.
+ * Return 0 at end of stream (the peer shut down writing or closed).
+ * PW_CHAN_PEEK leaves the bytes in place; PW_CHAN_WAITALL waits for all @len.
+ *
+ * Errors: -EAGAIN nothing to read and PW_CHAN_DONTWAIT; -ECONNRESET the peer
+ * aborted or died without closing; -EPROTO corrupt shared memory; -EINTR a
+ * signal arrived while sleeping and nothing was read.
+ */
+PW_API ssize_t pw_chan_read(struct pw_chan *c, void *buf, size_t len, int flags);
+PW_API ssize_t pw_chan_readv(struct pw_chan *c, const struct iovec *iov, int iovcnt, int flags);
+
+/*
+ * Shut down reading (SHUT_RD), writing (SHUT_WR) or both (SHUT_RDWR).
+ * Errors: -EINVAL bad @how.
+ */
+PW_API int pw_chan_shutdown(struct pw_chan *c, int how);
+
+/*
+ * Readiness without blocking: a mask of POLLIN (data or end of stream),
+ * POLLOUT (space), POLLRDHUP (peer shut writing), POLLHUP (peer gone or both
+ * directions shut) and POLLERR (reset or corruption).
+ */
+PW_API short pw_chan_poll(struct pw_chan *c);
+
+/*
+ * Wait until one of @events (POLLIN, POLLOUT) is ready or a hang-up or error
+ * holds, spinning first, then sleeping; @timeout_ms < 0 waits forever.
+ * Returns the pw_chan_poll() mask, or 0 on timeout.
+ * Errors: -EINTR a signal arrived.
+ */
+PW_API int pw_chan_wait(struct pw_chan *c, short events, int timeout_ms);
+
+/*
+ * The readiness fd, for poll(2) or epoll(7). After a call returned -EAGAIN,
+ * the fd turns readable once that call could make progress (data, space,
+ * shutdown, or the peer's death); it may also turn readable spuriously, so
+ * pw_chan_poll() says what holds. Do not read or write it.
+ */
+PW_API int pw_chan_fd(const struct pw_chan *c);
+
+/* Copy the counters of this end. */
+PW_API void pw_chan_get_stats(const struct pw_chan *c, struct pw_chan_stats *ret_stats);
+
+#endif /* PODWIRE_CHAN_H */

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Shared-memory layout of a podwire channel. Both processes of a channel map
+ * this; everything here is ABI between them, so every size and offset is
+ * pinned with _Static_assert. Bump PW_SHM_VERSION on any change.
+ *
+ * Segment (one sealed memfd):
+ *
+ *   0x0000  struct pw_shm_hdr        immutable after creation
+ *   0x0040  struct pw_shm_ctl        per-side state flags
+ *   0x0080  struct pw_shm_ring[0]    side 0 -> side 1
+ *   0x0180  struct pw_shm_ring[1]    side 1 -> side 0
+ *   0x1000  data of ring 0           ring_size bytes
+ *   0x1000 + ring_size  data of ring 1
+ *
+ * Nothing read from here is trusted: the peer may be hostile or dead.
+ */
+#ifndef PODWIRE_SHM_H
+#define PODWIRE_SHM_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PW_CACHELINE 64u
+#define PW_SHM_MAGIC 0x50574331u /* "PWC1" */
+#define PW_SHM_VERSION 1u
+#define PW_SHM_DATA_OFF 4096u
+#define PW_RING_MIN 4096u
+#define PW_RING_MAX (1u << 30)
+
+/* pw_shm_ctl.side[] flags, each written only by its own side. */
+#define PW_SIDE_OPEN 0x1u    /* side has attached */
+#define PW_SIDE_SHUT_WR 0x2u /* side will write no more: peer reads EOF after draining */
+#define PW_SIDE_CLOSED 0x4u  /* orderly close: no reads, no writes */
+#define PW_SIDE_RESET 0x8u   /* abortive close: peer gets ECONNRESET */
+
+struct pw_shm_hdr {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t hdr_size;   /* sizeof(struct pw_shm_hdr) */
+	uint32_t ring_size;  /* bytes of data per ring, power of two */
+	uint32_t reserved0;
+	uint64_t total_size; /* PW_SHM_DATA_OFF + 2 * ring_size */
+	uint8_t pad[40];
+};
+
+struct pw_shm_ctl {
+	alignas(PW_CACHELINE) _Atomic uint32_t side[2];
+	uint8_t pad[56];
+};
+
+/*
+ * One direction. The producer owns tail, the consumer owns head; each sits on
+ * its own line so the two cores never false-share. The wake line is written
+ * only around sleeps, so the hot path finds it clean in both caches.
+ */
+struct pw_shm_ring {
+	alignas(PW_CACHELINE) _Atomic uint32_t tail; /* producer: bytes ever written */
+	uint8_t pad0[60];
+	alignas(PW_CACHELINE) _Atomic uint32_t head; /* consumer: bytes ever read */
+	uint8_t pad1[60];
+	/* 1: consumer is about to sleep until tail moves (set by consumer,
+	 * cleared by whichever side takes it with an exchange). */
+	alignas(PW_CACHELINE) _Atomic uint32_t rx_sleep;
+	/* 1: producer is about to sleep until head moves. */
+	_Atomic uint32_t tx_sleep;
+	uint8_t pad2[56];
+	uint8_t guard[PW_CACHELINE];
+};
+
+struct pw_shm_chan {
+	struct pw_shm_hdr hdr;
+	struct pw_shm_ctl ctl;
+	struct pw_shm_ring ring[2];
+};
+
+_Static_assert(sizeof(_Atomic uint32_t) == 4, "atomic u32 must be lock-free sized");
+_Static_assert(sizeof(struct pw_shm_hdr) == 64, "hdr is one line");
+_Static_assert(sizeof(struct pw_shm_ctl) == 64, "ctl is one line");
+_Static_assert(sizeof(struct pw_shm_ring) == 256, "ring descriptor is four lines");
+_Static_assert(offsetof(struct pw_shm_ring, tail) == 0, "tail line");
+_Static_assert(offsetof(struct pw_shm_ring, head) == 64, "head line");
+_Static_assert(offsetof(struct pw_shm_ring, rx_sleep) == 128, "wake line");
+_Static_assert(offsetof(struct pw_shm_ring, tx_sleep) == 132, "wake line");
+_Static_assert(offsetof(struct pw_shm_chan, ctl) == 64, "ctl offset");
+_Static_assert(offsetof(struct pw_shm_chan, ring) == 128, "ring offset");
+_Static_assert(sizeof(struct pw_shm_chan) == 640, "channel header size");
+_Static_assert(sizeof(struct pw_shm_chan) <= PW_SHM_DATA_OFF, "header fits below data");
+_Static_assert((PW_RING_MIN & (PW_RING_MIN - 1)) == 0, "ring min is a power of two");
+
+#endif /* PODWIRE_SHM_H */

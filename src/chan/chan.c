@@ -1,0 +1,697 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Duplex channel: two pw_rings in a sealed memfd plus a socketpair that
+ * carries wake-ups and hang-ups.
+ *
+ * Wake-up protocol, per ring (Dekker over sequentially consistent atomics):
+ *   sleeper: drain stale wake bytes; store sleep flag = 1 (seq_cst);
+ *            load the peer's index (seq_cst); sleep in poll() only if unchanged.
+ *   waker:   store own index (seq_cst, in pw_ring_publish);
+ *            load sleep flag (seq_cst); if set, take it with an exchange and
+ *            send one byte on the socket.
+ * In the single total order of seq_cst operations one of the two loads sees
+ * the other side's store, so a wake-up is never lost, and a writer whose
+ * reader is spinning makes no syscall at all.
+ *
+ * Peer death: every copy of the peer's socket is closed by the kernel, poll()
+ * reports POLLHUP and recv() returns 0. An orderly close sets PW_SIDE_CLOSED
+ * first, so the survivor can tell EOF from a crash.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <podwire/chan.h>
+
+#include "../common/util.h"
+
+#define PW_SEALS_REQUIRED (F_SEAL_SHRINK | F_SEAL_GROW)
+#define PW_IOV_WINDOW 16
+#define PW_SPIN_CLOCK_EVERY 16
+
+struct pw_chan {
+	struct pw_shm_chan *shm;
+	size_t map_len;
+	int sock;
+	unsigned side;
+	bool spin;
+	uint32_t spin_ns;
+	struct pw_ring tx; /* ring[side]: we produce */
+	struct pw_ring rx; /* ring[!side]: we consume */
+	_Atomic uint32_t own;  /* our PW_SIDE_* flags; the shared copy is write-only for us */
+	_Atomic int dead;      /* sticky -errno: -EPROTO (corrupt) */
+	_Atomic bool peer_hup; /* the socket reported the peer gone */
+	_Atomic bool rd_shut;
+	_Atomic uint64_t bytes_out, bytes_in, wakes_sent, sleeps;
+};
+
+/* Single-writer counter: a plain load and store, no locked instruction. */
+static inline void pw_stat_add(_Atomic uint64_t *s, uint64_t n)
+{
+	atomic_store_explicit(s, atomic_load_explicit(s, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+static inline bool pw_ring_size_ok(uint32_t size)
+{
+	return size >= PW_RING_MIN && size <= PW_RING_MAX && !(size & (size - 1));
+}
+
+static inline uint64_t pw_seg_size(uint32_t ring_size)
+{
+	return PW_SHM_DATA_OFF + 2ull * ring_size;
+}
+
+int pw_chan_create(uint32_t ring_size, int *ret_memfd, int ret_sock[2])
+{
+	struct pw_shm_chan *shm = MAP_FAILED;
+	int memfd = -1, sv[2] = { -1, -1 };
+	uint64_t len = pw_seg_size(ring_size);
+	int ret;
+
+	if (!ret_memfd || !ret_sock || !pw_ring_size_ok(ring_size))
+		return -EINVAL;
+
+	memfd = memfd_create("podwire-chan", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (memfd < 0)
+		goto fail_errno;
+	if (ftruncate(memfd, (off_t)len) < 0)
+		goto fail_errno;
+	/* Sealed before anyone else sees it: the peer can never shrink the
+	 * file under our mapping (SIGBUS) nor grow it past what we checked. */
+	if (fcntl(memfd, F_ADD_SEALS, PW_SEALS_REQUIRED | F_SEAL_SEAL) < 0)
+		goto fail_errno;
+	shm = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	if (shm == MAP_FAILED)
+		goto fail_errno;
+
+	shm->hdr = (struct pw_shm_hdr){
+		.magic = PW_SHM_MAGIC,
+		.version = PW_SHM_VERSION,
+		.hdr_size = sizeof(struct pw_shm_hdr),
+		.ring_size = ring_size,
+		.total_size = len,
+	};
+	atomic_store_explicit(&shm->ctl.side[0], 0, memory_order_relaxed);
+	atomic_store_explicit(&shm->ctl.side[1], 0, memory_order_relaxed);
+	pw_ring_format(&shm->ring[0]);
+	pw_ring_format(&shm->ring[1]);
+	munmap(shm, len);
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		goto fail_errno;
+
+	*ret_memfd = memfd;
+	ret_sock[0] = sv[0];
+	ret_sock[1] = sv[1];
+	return 0;
+
+fail_errno:
+	ret = -errno;
+	pw_close(memfd);
+	return ret;
+}
+
+/* Check that @memfd is a sealed segment we can map without fear of SIGBUS. */
+static int pw_chan_check_fd(int memfd, uint64_t *ret_len)
+{
+	struct stat st;
+	int seals;
+
+	if (fstat(memfd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	seals = fcntl(memfd, F_GET_SEALS);
+	if (seals < 0 || (seals & PW_SEALS_REQUIRED) != PW_SEALS_REQUIRED)
+		return -EINVAL;
+	if ((uint64_t)st.st_size < pw_seg_size(PW_RING_MIN) ||
+	    (uint64_t)st.st_size > pw_seg_size(PW_RING_MAX))
+		return -EINVAL;
+	*ret_len = (uint64_t)st.st_size;
+	return 0;
+}
+
+int pw_chan_open(int memfd, int sockfd, unsigned side, const struct pw_chan_opts *opts,
+		 struct pw_chan **ret_chan)
+{
+	struct pw_chan *c = NULL;
+	void *map = MAP_FAILED;
+	uint64_t len = 0;
+	struct pw_shm_hdr hdr;
+	int ret;
+
+	if (side > 1 || sockfd < 0 || !ret_chan)
+		return -EINVAL;
+	ret = pw_chan_check_fd(memfd, &len);
+	if (ret < 0)
+		return ret;
+	map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	if (map == MAP_FAILED)
+		return -errno;
+
+	/* One snapshot of the header; it is never read again. */
+	memcpy(&hdr, map, sizeof(hdr));
+	ret = -EPROTO;
+	if (hdr.magic != PW_SHM_MAGIC || hdr.version != PW_SHM_VERSION ||
+	    hdr.hdr_size != sizeof(struct pw_shm_hdr) || !pw_ring_size_ok(hdr.ring_size) ||
+	    hdr.total_size != len || pw_seg_size(hdr.ring_size) != len)
+		goto fail;
+
+	ret = -ENOMEM;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		goto fail;
+	c->shm = map;
+	c->map_len = len;
+	c->side = side;
+	c->spin = !(opts && opts->no_spin);
+	c->spin_ns = opts && opts->spin_ns ? opts->spin_ns : PW_CHAN_SPIN_NS_DEFAULT;
+
+	uint8_t *data = (uint8_t *)map + PW_SHM_DATA_OFF;
+	ret = pw_ring_init(&c->tx, &c->shm->ring[side], data + (size_t)side * hdr.ring_size,
+			   hdr.ring_size, PW_RING_PRODUCER);
+	if (ret < 0)
+		goto fail;
+	ret = pw_ring_init(&c->rx, &c->shm->ring[!side], data + (size_t)!side * hdr.ring_size,
+			   hdr.ring_size, PW_RING_CONSUMER);
+	if (ret < 0)
+		goto fail;
+
+	uint32_t prev = atomic_fetch_or_explicit(&c->shm->ctl.side[side], PW_SIDE_OPEN,
+						 memory_order_relaxed);
+	if (prev & PW_SIDE_OPEN) {
+		ret = -EBUSY;
+		goto fail;
+	}
+	atomic_store_explicit(&c->own, PW_SIDE_OPEN, memory_order_relaxed);
+	c->sock = sockfd;
+	*ret_chan = c;
+	return 0;
+
+fail:
+	free(c);
+	munmap(map, len);
+	return ret;
+}
+
+/* Ring the peer's doorbell. A full socket buffer means it rings already. */
+static void pw_chan_kick(struct pw_chan *c)
+{
+	const char b = 0;
+	ssize_t n;
+
+	do
+		n = send(c->sock, &b, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	pw_stat_add(&c->wakes_sent, 1);
+}
+
+/* After publishing, wake the peer if it announced it sleeps on @flag. */
+static inline void pw_chan_wake(struct pw_chan *c, _Atomic uint32_t *flag)
+{
+	/* Pairs with the sleeper's seq_cst store of the flag in pw_chan_arm(). */
+	if (atomic_load_explicit(flag, memory_order_seq_cst) &&
+	    atomic_exchange_explicit(flag, 0, memory_order_relaxed))
+		pw_chan_kick(c);
+}
+
+/* Consume pending wake bytes; notice the peer's death. */
+static void pw_chan_drain(struct pw_chan *c)
+{
+	char buf[256];
+
+	for (;;) {
+		ssize_t n = recv(c->sock, buf, sizeof(buf), MSG_DONTWAIT);
+
+		if (n == (ssize_t)sizeof(buf))
+			continue;
+		if (n > 0)
+			return;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		/* EOF, ECONNRESET, or a socket gone bad: either way no peer. */
+		atomic_store_explicit(&c->peer_hup, true, memory_order_relaxed);
+		return;
+	}
+}
+
+static inline uint32_t pw_chan_peer_flags(const struct pw_chan *c)
+{
+	/* Pairs with the release store of the peer's flags in pw_chan_set_flags():
+	 * the peer's last tail is visible once we see its SHUT_WR. */
+	return atomic_load_explicit(&c->shm->ctl.side[!c->side], memory_order_acquire);
+}
+
+static void pw_chan_set_flags(struct pw_chan *c, uint32_t add)
+{
+	uint32_t v = atomic_fetch_or_explicit(&c->own, add, memory_order_relaxed) | add;
+
+	/* Release: pairs with the acquire in pw_chan_peer_flags(). */
+	atomic_store_explicit(&c->shm->ctl.side[c->side], v, memory_order_release);
+}
+
+static int pw_chan_fail(struct pw_chan *c, int err)
+{
+	int expected = 0;
+
+	atomic_compare_exchange_strong_explicit(&c->dead, &expected, err, memory_order_relaxed,
+						memory_order_relaxed);
+	return atomic_load_explicit(&c->dead, memory_order_relaxed);
+}
+
+short pw_chan_poll(struct pw_chan *c)
+{
+	int dead = atomic_load_explicit(&c->dead, memory_order_relaxed);
+	uint32_t own = atomic_load_explicit(&c->own, memory_order_relaxed);
+	uint32_t pf = pw_chan_peer_flags(c);
+	bool hup = atomic_load_explicit(&c->peer_hup, memory_order_relaxed);
+	short m = 0;
+
+	if (dead)
+		return POLLIN | POLLOUT | POLLERR | POLLHUP;
+	ssize_t avail = pw_ring_avail(&c->rx);
+	ssize_t space = pw_ring_space(&c->tx);
+	if (avail < 0 || space < 0) {
+		pw_chan_fail(c, -EPROTO);
+		return POLLIN | POLLOUT | POLLERR | POLLHUP;
+	}
+	if (avail > 0 || atomic_load_explicit(&c->rd_shut, memory_order_relaxed))
+		m |= POLLIN;
+	if (pf & (PW_SIDE_SHUT_WR | PW_SIDE_CLOSED))
+		m |= POLLIN | POLLRDHUP;
+	if (space > 0 || (own & PW_SIDE_SHUT_WR))
+		m |= POLLOUT;
+	if ((pf & PW_SIDE_RESET) || (hup && !(pf & PW_SIDE_CLOSED)))
+		m |= POLLIN | POLLOUT | POLLERR | POLLHUP | POLLRDHUP;
+	if (hup || (pf & PW_SIDE_CLOSED) ||
+	    ((pf & PW_SIDE_SHUT_WR) && (own & PW_SIDE_SHUT_WR)))
+		m |= POLLHUP | POLLOUT;
+	return m;
+}
+
+/* Cheap spin test: has anything we wait for possibly changed? */
+static inline bool pw_chan_moved(const struct pw_chan *c, short events)
+{
+	if ((events & POLLIN) &&
+	    atomic_load_explicit(&c->rx.shm->tail, memory_order_relaxed) != c->rx.pos)
+		return true;
+	if ((events & POLLOUT) &&
+	    c->tx.pos - atomic_load_explicit(&c->tx.shm->head, memory_order_relaxed) != c->tx.size)
+		return true;
+	return (atomic_load_explicit(&c->shm->ctl.side[!c->side], memory_order_relaxed) &
+		~PW_SIDE_OPEN) ||
+	       atomic_load_explicit(&c->peer_hup, memory_order_relaxed) ||
+	       atomic_load_explicit(&c->dead, memory_order_relaxed);
+}
+
+/*
+ * Announce that we sleep until the rings move, then look once more.
+ * Returns true if it moved meanwhile (the caller must not sleep).
+ */
+static bool pw_chan_arm(struct pw_chan *c, short events)
+{
+	if (events & POLLIN) {
+		atomic_store_explicit(&c->rx.shm->rx_sleep, 1, memory_order_seq_cst);
+		/* Pairs with the producer's seq_cst tail store (P1) and its load
+		 * of rx_sleep in pw_chan_wake(). */
+		if (atomic_load_explicit(&c->rx.shm->tail, memory_order_seq_cst) != c->rx.pos)
+			return true;
+	}
+	if (events & POLLOUT) {
+		atomic_store_explicit(&c->tx.shm->tx_sleep, 1, memory_order_seq_cst);
+		/* Pairs with the consumer's seq_cst head store (C1). */
+		if (c->tx.pos - atomic_load_explicit(&c->tx.shm->head, memory_order_seq_cst) !=
+		    c->tx.size)
+			return true;
+	}
+	return pw_chan_moved(c, 0);
+}
+
+static void pw_chan_disarm(struct pw_chan *c, short events)
+{
+	/* A wake byte the waker already sent is drained before the next sleep. */
+	if (events & POLLIN)
+		atomic_store_explicit(&c->rx.shm->rx_sleep, 0, memory_order_relaxed);
+	if (events & POLLOUT)
+		atomic_store_explicit(&c->tx.shm->tx_sleep, 0, memory_order_relaxed);
+}
+
+int pw_chan_wait(struct pw_chan *c, short events, int timeout_ms)
+{
+	const short stop = events | POLLHUP | POLLERR;
+	uint64_t deadline = 0;
+	short m;
+
+	events &= POLLIN | POLLOUT;
+	m = pw_chan_poll(c);
+	if (m & stop)
+		return m;
+	if (timeout_ms == 0)
+		return 0;
+	if (timeout_ms > 0)
+		deadline = pw_now_ns() + (uint64_t)timeout_ms * 1000000u;
+
+	if (c->spin) {
+		uint64_t until = pw_now_ns() + c->spin_ns;
+
+		for (unsigned i = 1;; i++) {
+			if (pw_chan_moved(c, events)) {
+				m = pw_chan_poll(c);
+				if (m & stop)
+					return m;
+			}
+			pw_cpu_relax();
+			if (i % PW_SPIN_CLOCK_EVERY == 0 && pw_now_ns() >= until)
+				break;
+		}
+	}
+
+	for (;;) {
+		int tmo = -1;
+
+		pw_chan_drain(c);
+		if (pw_chan_arm(c, events)) {
+			pw_chan_disarm(c, events);
+			m = pw_chan_poll(c);
+			if (m & stop)
+				return m;
+			continue;
+		}
+		if (deadline) {
+			uint64_t now = pw_now_ns();
+
+			if (now >= deadline) {
+				pw_chan_disarm(c, events);
+				return 0;
+			}
+			tmo = (int)((deadline - now + 999999u) / 1000000u);
+		}
+		struct pollfd pfd = { .fd = c->sock, .events = POLLIN };
+		int n = poll(&pfd, 1, tmo);
+		int err = errno;
+
+		pw_chan_disarm(c, events);
+		if (n < 0 && err == EINTR)
+			return -EINTR;
+		if (n < 0)
+			return -err;
+		pw_stat_add(&c->sleeps, 1);
+		m = pw_chan_poll(c);
+		if (m & stop)
+			return m;
+	}
+}
+
+/*
+ * A non-blocking call found nothing to do. Arm so that the readiness fd turns
+ * readable when the call would succeed, as an external poll/epoll expects.
+ * While the flag is still set nobody sent a wake byte, so arming again is free.
+ */
+static void pw_chan_arm_external(struct pw_chan *c, short events)
+{
+	_Atomic uint32_t *flag = events & POLLIN ? &c->rx.shm->rx_sleep : &c->tx.shm->tx_sleep;
+
+	if (atomic_load_explicit(flag, memory_order_relaxed))
+		return;
+	pw_chan_drain(c);
+	if (pw_chan_arm(c, events))
+		pw_chan_disarm(c, events);
+}
+
+/* A cursor over an iovec array, handing out windows of at most PW_IOV_WINDOW. */
+struct pw_iov_cursor {
+	const struct iovec *iov;
+	int cnt;
+	size_t off; /* into iov[0] */
+};
+
+static int pw_iov_window(struct pw_iov_cursor *cur, struct iovec win[static PW_IOV_WINDOW])
+{
+	int n = 0;
+
+	for (int i = 0; i < cur->cnt && n < PW_IOV_WINDOW; i++) {
+		size_t skip = i == 0 ? cur->off : 0;
+
+		win[n].iov_base = (uint8_t *)cur->iov[i].iov_base + skip;
+		win[n].iov_len = cur->iov[i].iov_len - skip;
+		n++;
+	}
+	return n;
+}
+
+static void pw_iov_advance(struct pw_iov_cursor *cur, size_t n)
+{
+	while (cur->cnt > 0) {
+		size_t left = cur->iov[0].iov_len - cur->off;
+
+		if (n < left) {
+			cur->off += n;
+			return;
+		}
+		n -= left;
+		cur->iov++;
+		cur->cnt--;
+		cur->off = 0;
+	}
+}
+
+static ssize_t pw_iov_total(const struct iovec *iov, int iovcnt)
+{
+	size_t total = 0;
+
+	if (iovcnt < 0 || iovcnt > IOV_MAX || (iovcnt > 0 && !iov))
+		return -EINVAL;
+	for (int i = 0; i < iovcnt; i++) {
+		if (iov[i].iov_len > (size_t)SSIZE_MAX - total)
+			return -EINVAL;
+		total += iov[i].iov_len;
+	}
+	return (ssize_t)total;
+}
+
+/* Why can't we write? 0 if we can, else the errno to report. */
+static int pw_chan_write_error(struct pw_chan *c)
+{
+	int dead = atomic_load_explicit(&c->dead, memory_order_relaxed);
+	uint32_t pf;
+
+	if (dead)
+		return dead;
+	if (atomic_load_explicit(&c->own, memory_order_relaxed) & PW_SIDE_SHUT_WR)
+		return -EPIPE;
+	pf = pw_chan_peer_flags(c);
+	if (pf & PW_SIDE_RESET)
+		return -ECONNRESET;
+	if ((pf & PW_SIDE_CLOSED) || atomic_load_explicit(&c->peer_hup, memory_order_relaxed))
+		return -EPIPE;
+	return 0;
+}
+
+ssize_t pw_chan_writev(struct pw_chan *c, const struct iovec *iov, int iovcnt, int flags)
+{
+	struct pw_iov_cursor cur = { .iov = iov, .cnt = iovcnt };
+	struct iovec win[PW_IOV_WINDOW];
+	ssize_t total = pw_iov_total(iov, iovcnt);
+	size_t done = 0;
+	int err;
+
+	if (total < 0)
+		return total;
+	err = pw_chan_write_error(c);
+	if (err)
+		return err;
+	if (total == 0)
+		return 0;
+
+	for (;;) {
+		ssize_t n = pw_ring_writev(&c->tx, win, pw_iov_window(&cur, win));
+
+		if (n < 0) {
+			err = pw_chan_fail(c, (int)n);
+			break;
+		}
+		if (n > 0) {
+			pw_chan_wake(c, &c->tx.shm->rx_sleep);
+			pw_stat_add(&c->bytes_out, (uint64_t)n);
+			done += (size_t)n;
+			if (done == (size_t)total)
+				break;
+			pw_iov_advance(&cur, (size_t)n);
+			continue;
+		}
+		if (flags & PW_CHAN_DONTWAIT) {
+			pw_chan_arm_external(c, POLLOUT);
+			err = -EAGAIN;
+			break;
+		}
+		int r = pw_chan_wait(c, POLLOUT, -1);
+		if (r < 0) {
+			err = r;
+			break;
+		}
+		err = pw_chan_write_error(c);
+		if (err)
+			break;
+	}
+	return done ? (ssize_t)done : err;
+}
+
+ssize_t pw_chan_write(struct pw_chan *c, const void *buf, size_t len, int flags)
+{
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	return pw_chan_writev(c, &iov, 1, flags);
+}
+
+/*
+ * The ring is empty: is that the end of the stream (0), an error (<0), or
+ * should we wait (1)?
+ */
+static int pw_chan_read_eof(struct pw_chan *c)
+{
+	int dead = atomic_load_explicit(&c->dead, memory_order_relaxed);
+	uint32_t pf;
+	ssize_t avail;
+
+	if (dead)
+		return dead;
+	pf = pw_chan_peer_flags(c);
+	if (pf & PW_SIDE_RESET)
+		return -ECONNRESET;
+	bool hup = atomic_load_explicit(&c->peer_hup, memory_order_relaxed);
+	if (!(pf & (PW_SIDE_SHUT_WR | PW_SIDE_CLOSED)) && !hup)
+		return 1;
+	/* The peer's final tail is visible now (acquire above); look again. */
+	avail = pw_ring_avail(&c->rx);
+	if (avail < 0)
+		return pw_chan_fail(c, (int)avail);
+	if (avail > 0)
+		return 1;
+	if (pf & (PW_SIDE_SHUT_WR | PW_SIDE_CLOSED))
+		return 0;
+	return -ECONNRESET; /* died without closing */
+}
+
+ssize_t pw_chan_readv(struct pw_chan *c, const struct iovec *iov, int iovcnt, int flags)
+{
+	struct pw_iov_cursor cur = { .iov = iov, .cnt = iovcnt };
+	struct iovec win[PW_IOV_WINDOW];
+	ssize_t total = pw_iov_total(iov, iovcnt);
+	bool peek = flags & PW_CHAN_PEEK;
+	bool waitall = (flags & PW_CHAN_WAITALL) && !(flags & PW_CHAN_DONTWAIT) && !peek;
+	size_t done = 0;
+	int err = 0;
+
+	if (total < 0)
+		return total;
+	if (atomic_load_explicit(&c->rd_shut, memory_order_relaxed))
+		return 0;
+	if (total == 0)
+		return 0;
+
+	for (;;) {
+		int wcnt = pw_iov_window(&cur, win);
+		ssize_t n = peek ? pw_ring_peekv(&c->rx, win, wcnt) : pw_ring_readv(&c->rx, win, wcnt);
+
+		if (n < 0) {
+			err = pw_chan_fail(c, (int)n);
+			break;
+		}
+		if (n > 0) {
+			if (peek)
+				return n;
+			pw_chan_wake(c, &c->rx.shm->tx_sleep);
+			pw_stat_add(&c->bytes_in, (uint64_t)n);
+			done += (size_t)n;
+			if (done == (size_t)total)
+				break;
+			pw_iov_advance(&cur, (size_t)n);
+			/* More iovecs than one window: go on while bytes remain. */
+			if (!waitall && pw_ring_avail(&c->rx) <= 0)
+				break;
+			continue;
+		}
+		err = pw_chan_read_eof(c);
+		if (err <= 0)
+			break;
+		err = 0;
+		if (done && !waitall)
+			break;
+		if (flags & PW_CHAN_DONTWAIT) {
+			pw_chan_arm_external(c, POLLIN);
+			err = -EAGAIN;
+			break;
+		}
+		int r = pw_chan_wait(c, POLLIN, -1);
+		if (r < 0) {
+			err = r;
+			break;
+		}
+	}
+	return done ? (ssize_t)done : err;
+}
+
+ssize_t pw_chan_read(struct pw_chan *c, void *buf, size_t len, int flags)
+{
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	return pw_chan_readv(c, &iov, 1, flags);
+}
+
+int pw_chan_shutdown(struct pw_chan *c, int how)
+{
+	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
+		return -EINVAL;
+	if (how != SHUT_WR)
+		atomic_store_explicit(&c->rd_shut, true, memory_order_relaxed);
+	if (how != SHUT_RD) {
+		pw_chan_set_flags(c, PW_SIDE_SHUT_WR);
+		pw_chan_kick(c);
+	}
+	return 0;
+}
+
+static void pw_chan_free(struct pw_chan *c, uint32_t flags)
+{
+	pw_chan_set_flags(c, flags);
+	pw_chan_kick(c);
+	pw_close(c->sock);
+	munmap(c->shm, c->map_len);
+	free(c);
+}
+
+void pw_chan_close(struct pw_chan *c)
+{
+	if (c)
+		pw_chan_free(c, PW_SIDE_SHUT_WR | PW_SIDE_CLOSED);
+}
+
+void pw_chan_abort(struct pw_chan *c)
+{
+	if (c)
+		pw_chan_free(c, PW_SIDE_RESET | PW_SIDE_CLOSED);
+}
+
+int pw_chan_fd(const struct pw_chan *c)
+{
+	return c->sock;
+}
+
+void pw_chan_get_stats(const struct pw_chan *c, struct pw_chan_stats *ret_stats)
+{
+	*ret_stats = (struct pw_chan_stats){
+		.bytes_out = atomic_load_explicit(&c->bytes_out, memory_order_relaxed),
+		.bytes_in = atomic_load_explicit(&c->bytes_in, memory_order_relaxed),
+		.wakes_sent = atomic_load_explicit(&c->wakes_sent, memory_order_relaxed),
+		.sleeps = atomic_load_explicit(&c->sleeps, memory_order_relaxed),
+	};
+}

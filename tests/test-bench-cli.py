@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""podwire-bench as a user runs it: every transport and mode, --json keys,
+plausible values, and usage errors with exit status 2."""
+import json, subprocess, sys
+
+bench = sys.argv[1]
+fails = 0
+
+def fail(msg):
+    global fails
+    print(f"test-bench-cli: FAIL: {msg}", file=sys.stderr)
+    fails += 1
+
+pcts = ["min", "mean", "stddev", "p50", "p90", "p99", "p99.9", "p99.99", "p99.999", "max"]
+for transport in ("shm", "unix", "tcp"):
+    for mode in ("pingpong", "throughput"):
+        for size in ("64", "64K"):
+            cmd = [bench, mode, "--transport", transport, "--size", size,
+                   "--duration", "0.2", "--warmup", "0.05", "--json"]
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+            if p.returncode != 0:
+                fail(f"{cmd}: exit {p.returncode}: {p.stderr}")
+                continue
+            try:
+                r = json.loads(p.stdout)
+            except ValueError as e:
+                fail(f"{cmd}: bad JSON {p.stdout!r}: {e}")
+                continue
+            want_size = 65536 if size == "64K" else 64
+            for k in ("transport", "size", "rtt_ns", "msgs_per_sec", "bytes_per_sec"):
+                if k not in r:
+                    fail(f"{cmd}: key {k} missing")
+            if r.get("transport") != transport or r.get("size") != want_size:
+                fail(f"{cmd}: echoed {r.get('transport')} {r.get('size')}")
+            if not r.get("msgs_per_sec", 0) > 0:
+                fail(f"{cmd}: msgs_per_sec {r.get('msgs_per_sec')}")
+            if abs(r["bytes_per_sec"] - r["msgs_per_sec"] * want_size) > 1e-6 * r["bytes_per_sec"] + want_size:
+                fail(f"{cmd}: bytes_per_sec {r['bytes_per_sec']} != msgs_per_sec * size")
+            if mode == "pingpong":
+                rtt = r.get("rtt_ns") or {}
+                vals = [rtt.get(k) for k in pcts]
+                if None in vals:
+                    fail(f"{cmd}: rtt_ns keys {sorted(rtt)}")
+                    continue
+                order = [rtt[k] for k in ("min", "p50", "p90", "p99", "p99.9", "p99.99", "p99.999", "max")]
+                if order != sorted(order) or order[0] <= 0:
+                    fail(f"{cmd}: percentiles not ordered: {order}")
+            elif r.get("rtt_ns") is not None:
+                fail(f"{cmd}: throughput has rtt_ns")
+
+for args in (["pingpong", "--transport", "udp"], ["pingpong", "--size", "0"],
+             ["nosuch"], [], ["pingpong", "--duration", "x"], ["pingpong", "--cpu", "1"],
+             ["throughput", "--ring", "5000"]):
+    p = subprocess.run([bench] + args, capture_output=True, text=True, timeout=30)
+    if p.returncode != 2 or "podwire-bench" not in p.stderr:
+        fail(f"{args}: exit {p.returncode}, stderr {p.stderr!r}")
+p = subprocess.run([bench, "--help"], capture_output=True, text=True, timeout=30)
+if p.returncode != 0 or "Usage: podwire-bench" not in p.stdout:
+    fail("--help")
+sys.exit(1 if fails else 0)

@@ -1,0 +1,38 @@
+#!/bin/sh
+# Install the Debian packages a make target needs, or say how to.
+# Usage: tools/deps.sh build|test|demo
+# As root it installs what is missing; otherwise it prints the exact
+# apt-get line and fails.
+set -eu
+
+build_pkgs="meson ninja-build pkg-config gcc libc6-dev libcjson-dev"
+test_pkgs="$build_pkgs python3 util-linux procps iproute2"
+demo_pkgs="$build_pkgs"
+
+case "${1:-}" in
+build) want=$build_pkgs ;;
+test) want=$test_pkgs ;;
+demo) want=$demo_pkgs ;;
+*) echo "usage: $0 build|test|demo" >&2; exit 2 ;;
+esac
+
+missing=""
+for p in $want; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "podwire: missing Debian packages:$missing" >&2
+	echo "Run as root:  apt-get update && apt-get install -y$missing" >&2
+	exit 1
+fi
+echo "podwire: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+# A fresh machine may have no package lists yet; refresh only if needed.
+if ! apt-get install -y -q --no-install-recommends $missing >/dev/null 2>&1; then
+	apt-get update -q >/dev/null
+	apt-get install -y -q --no-install-recommends $missing
+fi
