@@ -28,7 +28,7 @@
 #include "../common/util.h"
 #include "hist.h"
 
-#define PW_BENCH_RXBUF (256u * 1024u)
+#define PW_BENCH_RXBUF ((size_t)256 << 10)
 #define PW_BENCH_MAX_SIZE (64u * 1024u * 1024u)
 
 enum pw_transport { PW_T_SHM, PW_T_UNIX, PW_T_TCP, PW_T_COUNT };
@@ -271,7 +271,7 @@ static int pw_pingpong(struct pw_end *e, const struct pw_bench_opts *o, struct p
 	free(buf);
 	r->seconds = start ? (double)(now - start) / 1e9 : 0.0;
 	r->msgs = r->hist->count;
-	r->bytes = r->msgs * o->size;
+	r->bytes = r->msgs * (uint64_t)o->size;
 	return ret;
 }
 
@@ -497,13 +497,16 @@ static int pw_parse_seconds(const char *s, double *ret)
 
 static int pw_parse_cpus(const char *s, int cpu[2])
 {
-	int a, b, n = 0;
+	for (int i = 0; i < 2; i++) {
+		char *end;
 
-	if (sscanf(s, "%d,%d%n", &a, &b, &n) != 2 || s[n] || a < 0 || b < 0 ||
-	    a >= CPU_SETSIZE || b >= CPU_SETSIZE)
-		return -EINVAL;
-	cpu[0] = a;
-	cpu[1] = b;
+		errno = 0;
+		long v = strtol(s, &end, 10);
+		if (errno || end == s || v < 0 || v >= CPU_SETSIZE || *end != (i == 0 ? ',' : '\0'))
+			return -EINVAL;
+		cpu[i] = (int)v;
+		s = end + 1;
+	}
 	return 0;
 }
 
@@ -589,8 +592,9 @@ static int pw_cmd_suite(const struct pw_bench_opts *base)
 			o.size = sizes[si];
 			if (!base->json)
 				fprintf(stderr, "running %s %u B ...\n", pw_transport_names[t], o.size);
-			if (pw_run(PW_MODE_PINGPONG, &o, &pp[t][si]) < 0 ||
-			    pw_run(PW_MODE_THROUGHPUT, &o, &tp[t][si]) < 0) {
+			int rp = pw_run(PW_MODE_PINGPONG, &o, &pp[t][si]);
+			int rt = pw_run(PW_MODE_THROUGHPUT, &o, &tp[t][si]);
+			if (rp < 0 || rt < 0) {
 				fprintf(stderr, "podwire-bench: %s %u B run failed\n",
 					pw_transport_names[t], o.size);
 				failed = 1;
