@@ -16,31 +16,34 @@ setup() { # dir, meson options...
 	ninja -C "$dir" >/dev/null || ninja -C "$dir"
 }
 
-runsuite() { # dir, meson test args...
+runsuite() { # [prefix command...] --, dir, meson test args...
+	pre=""
+	while [ "$1" != -- ]; do pre="$pre $1"; shift; done
+	shift
 	dir=$1; shift
 	rm -f "$dir/meson-logs/testlog.json"
-	meson test -C "$dir" --print-errorlogs --num-processes 1 "$@" || rc=1
+	$pre meson test -C "$dir" --print-errorlogs --num-processes 1 "$@" || rc=1
 }
 
 logs=""
 if [ "$what" = all ] || [ "$what" = plain ]; then
 	setup build || rc=1
-	runsuite build
+	runsuite -- build
 	logs="$logs build"
 fi
 if [ "$what" = all ] || [ "$what" = sanitize ]; then
 	if setup build-asan -Db_sanitize=address,undefined -Db_lundef=false; then
 		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-			runsuite build-asan --suite chan
+			runsuite -- build-asan --suite chan
 		logs="$logs build-asan"
 	else
 		rc=1
 	fi
 	if setup build-tsan -Db_sanitize=thread -Db_lundef=false; then
-		# TSan needs a fixed address layout on kernels with high mmap entropy.
-		TSAN_OPTIONS=halt_on_error=1 runsuite build-tsan --suite tsan \
-			--wrapper 'setarch -R'
+		# TSan needs a fixed address layout on kernels with high mmap
+		# entropy; the personality is inherited by the tests.
+		TSAN_OPTIONS=halt_on_error=1 runsuite setarch -R -- build-tsan --suite tsan
 		logs="$logs build-tsan"
 	else
 		rc=1

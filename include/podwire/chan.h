@@ -15,6 +15,11 @@
  *
  * Threads: each end may be used by one thread at a time.
  *
+ * The socket carries two signals, like a TCP socket's readiness: wake bytes
+ * make the reader's socket readable, and a writer facing a full ring fills its
+ * own socket with filler so that it polls unwritable until the reader drains
+ * it. See docs/CHANNEL.md.
+ *
  * All functions return a negative errno value on failure; none of them sets
  * errno or prints.
  */
@@ -147,15 +152,16 @@ PW_API int pw_chan_open(int memfd, int sockfd, unsigned side, const struct pw_ch
 /* Orderly close: the peer reads what was written, then EOF. Accepts NULL. */
 PW_API void pw_chan_close(struct pw_chan *c);
 
-/* Abortive close: the peer's next call fails with -ECONNRESET. Accepts NULL. */
+/* Abortive close: the peer reads what is already in the ring, then every call
+ * fails with -ECONNRESET; its writes fail at once. Accepts NULL. */
 PW_API void pw_chan_abort(struct pw_chan *c);
 
 /*
  * Write all of @len bytes, sleeping for space unless PW_CHAN_DONTWAIT, in which
  * case a short count may be returned. A zero-length write returns 0.
  *
- * Errors: -EAGAIN no space and PW_CHAN_DONTWAIT (nothing written); -EPIPE the
- * peer closed, shut its reading side or died; -ECONNRESET the peer aborted;
+ * Errors: -EAGAIN no space and PW_CHAN_DONTWAIT (nothing written); -EPIPE we
+ * shut down writing, or the peer closed, shut its reading side or died; -ECONNRESET the peer aborted;
  * -EPROTO the shared memory is corrupt (the channel is dead from then on);
  * -EINTR a signal arrived while sleeping and nothing was written.
  * If some bytes were written before an error, the count is returned and the
@@ -198,10 +204,12 @@ PW_API short pw_chan_poll(struct pw_chan *c);
 PW_API int pw_chan_wait(struct pw_chan *c, short events, int timeout_ms);
 
 /*
- * The readiness fd, for poll(2) or epoll(7). After a call returned -EAGAIN,
- * the fd turns readable once that call could make progress (data, space,
- * shutdown, or the peer's death); it may also turn readable spuriously, so
- * pw_chan_poll() says what holds. Do not read or write it.
+ * The readiness fd, for poll(2) or epoll(7), level- or edge-triggered. It
+ * means what a socket's readiness means: after a read returned -EAGAIN it
+ * turns readable (POLLIN) once a read can make progress (data, end of stream,
+ * reset); after a write returned -EAGAIN it stays unwritable until a write can
+ * make progress (POLLOUT). The peer's death shows as POLLHUP. It may turn
+ * readable spuriously; a read then returns -EAGAIN. Do not read or write it.
  */
 PW_API int pw_chan_fd(const struct pw_chan *c);
 

@@ -35,6 +35,7 @@
 #define PW_SIDE_SHUT_WR 0x2u /* side will write no more: peer reads EOF after draining */
 #define PW_SIDE_CLOSED 0x4u  /* orderly close: no reads, no writes */
 #define PW_SIDE_RESET 0x8u   /* abortive close: peer gets ECONNRESET */
+#define PW_SIDE_SHUT_RD 0x10u /* side reads no more: peer's writes get EPIPE */
 
 struct pw_shm_hdr {
 	uint32_t magic;

@@ -24,16 +24,23 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <linux/sockios.h>
 
 #include <podwire/chan.h>
 
 #include "../common/util.h"
 
 #define PW_SEALS_REQUIRED (F_SEAL_SHRINK | F_SEAL_GROW)
+/* Socket send buffer; the kernel doubles it to 8 KiB. A one-byte skb costs
+ * about 768 bytes of it, so about eleven make the socket unwritable, one or
+ * two leave it writable (the threshold is a quarter). */
+#define PW_SOCK_SNDBUF 4096
+#define PW_FILL_MSGS 32
 #define PW_IOV_WINDOW 16
 #define PW_SPIN_CLOCK_EVERY 16
 
@@ -140,6 +147,14 @@ static int pw_chan_check_fd(int memfd, uint64_t *ret_len)
 	return 0;
 }
 
+/* A small send buffer makes a full ring cheap to signal; see pw_chan_fill(). */
+static void pw_chan_size_socket(struct pw_chan *c)
+{
+	int v = PW_SOCK_SNDBUF;
+
+	setsockopt(c->sock, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+}
+
 int pw_chan_open(int memfd, int sockfd, unsigned side, const struct pw_chan_opts *opts,
 		 struct pw_chan **ret_chan)
 {
@@ -194,6 +209,7 @@ int pw_chan_open(int memfd, int sockfd, unsigned side, const struct pw_chan_opts
 	}
 	atomic_store_explicit(&c->own, PW_SIDE_OPEN, memory_order_relaxed);
 	c->sock = sockfd;
+	pw_chan_size_socket(c);
 	*ret_chan = c;
 	return 0;
 
@@ -203,7 +219,7 @@ fail:
 	return ret;
 }
 
-/* Ring the peer's doorbell. A full socket buffer means it rings already. */
+/* Ring the peer's doorbell: its socket turns readable. */
 static void pw_chan_kick(struct pw_chan *c)
 {
 	const char b = 0;
@@ -215,34 +231,90 @@ static void pw_chan_kick(struct pw_chan *c)
 	pw_stat_add(&c->wakes_sent, 1);
 }
 
-/* After publishing, wake the peer if it announced it sleeps on @flag. */
-static inline void pw_chan_wake(struct pw_chan *c, _Atomic uint32_t *flag)
+static void pw_chan_mark_hup(struct pw_chan *c)
 {
-	/* Pairs with the sleeper's seq_cst store of the flag in pw_chan_arm(). */
-	if (atomic_load_explicit(flag, memory_order_seq_cst) &&
-	    atomic_exchange_explicit(flag, 0, memory_order_relaxed))
-		pw_chan_kick(c);
+	atomic_store_explicit(&c->peer_hup, true, memory_order_relaxed);
 }
 
-/* Consume pending wake bytes; notice the peer's death. */
-static void pw_chan_drain(struct pw_chan *c)
+/*
+ * Consume the bytes queued on our socket: wake bytes for our reads, and filler
+ * that the peer sent to make its own socket unwritable. With @keep_one, the
+ * last byte stays: it may be the only sign that our reads have data, and a
+ * level-triggered poller must keep seeing it until a read returns -EAGAIN.
+ * One byte left in our queue is below the peer's writability threshold.
+ */
+static void pw_chan_drain(struct pw_chan *c, bool keep_one)
 {
-	char buf[256];
+	char buf[4096];
+	size_t want = SIZE_MAX;
 
-	for (;;) {
-		ssize_t n = recv(c->sock, buf, sizeof(buf), MSG_DONTWAIT);
+	if (keep_one) {
+		int q = 0;
 
-		if (n == (ssize_t)sizeof(buf))
-			continue;
-		if (n > 0)
+		if (ioctl(c->sock, SIOCINQ, &q) < 0 || q <= 1)
 			return;
+		want = (size_t)q - 1;
+	}
+	while (want > 0) {
+		ssize_t n = recv(c->sock, buf, want < sizeof(buf) ? want : sizeof(buf),
+				 MSG_DONTWAIT);
+
+		if (n > 0) {
+			want -= (size_t)n;
+			continue;
+		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return;
 		/* EOF, ECONNRESET, or a socket gone bad: either way no peer. */
-		atomic_store_explicit(&c->peer_hup, true, memory_order_relaxed);
+		pw_chan_mark_hup(c);
 		return;
+	}
+}
+
+/*
+ * Make our socket unwritable, so that POLLOUT on it means what it means on a
+ * TCP socket: the ring has space again. A Unix stream socket is writable while
+ * the skbs it has queued at the peer take at most a quarter of its send
+ * buffer. One sendmmsg() of one-byte messages queues one small skb each until
+ * the kernel refuses; the peer later drains all but one byte (pw_chan_drain),
+ * and one small skb is below the threshold again.
+ */
+static void pw_chan_fill(struct pw_chan *c)
+{
+	static const char zero;
+	struct iovec iov = { .iov_base = (void *)&zero, .iov_len = 1 };
+	struct mmsghdr msgs[PW_FILL_MSGS];
+	int n;
+
+	for (int i = 0; i < PW_FILL_MSGS; i++)
+		msgs[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov, .msg_iovlen = 1 } };
+	do
+		n = sendmmsg(c->sock, msgs, PW_FILL_MSGS, MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+		pw_chan_mark_hup(c);
+}
+
+/* After publishing tail: a reader that announced it sleeps gets a wake byte. */
+static inline void pw_chan_wake_reader(struct pw_chan *c)
+{
+	/* Pairs with the seq_cst store of rx_sleep in pw_chan_arm_rx(). */
+	if (atomic_load_explicit(&c->tx.shm->rx_sleep, memory_order_seq_cst) &&
+	    atomic_exchange_explicit(&c->tx.shm->rx_sleep, 0, memory_order_relaxed))
+		pw_chan_kick(c);
+}
+
+/* After publishing head: a writer that announced it sleeps filled our queue;
+ * draining it makes the writer's socket writable (its POLLOUT). */
+static inline void pw_chan_wake_writer(struct pw_chan *c)
+{
+	/* Pairs with the seq_cst store of tx_sleep in pw_chan_arm_tx(). */
+	if (atomic_load_explicit(&c->rx.shm->tx_sleep, memory_order_seq_cst) &&
+	    atomic_exchange_explicit(&c->rx.shm->tx_sleep, 0, memory_order_relaxed)) {
+		pw_chan_drain(c, true);
+		pw_stat_add(&c->wakes_sent, 1);
 	}
 }
 
@@ -290,7 +362,7 @@ short pw_chan_poll(struct pw_chan *c)
 		m |= POLLIN;
 	if (pf & (PW_SIDE_SHUT_WR | PW_SIDE_CLOSED))
 		m |= POLLIN | POLLRDHUP;
-	if (space > 0 || (own & PW_SIDE_SHUT_WR))
+	if (space > 0 || (own & PW_SIDE_SHUT_WR) || (pf & PW_SIDE_SHUT_RD))
 		m |= POLLOUT;
 	if ((pf & PW_SIDE_RESET) || (hup && !(pf & PW_SIDE_CLOSED)))
 		m |= POLLIN | POLLOUT | POLLERR | POLLHUP | POLLRDHUP;
@@ -300,51 +372,61 @@ short pw_chan_poll(struct pw_chan *c)
 	return m;
 }
 
-/* Cheap spin test: has anything we wait for possibly changed? */
+/* Cheap test for spinning: has anything that matters to @events changed? */
 static inline bool pw_chan_moved(const struct pw_chan *c, short events)
 {
-	if ((events & POLLIN) &&
-	    atomic_load_explicit(&c->rx.shm->tail, memory_order_relaxed) != c->rx.pos)
-		return true;
-	if ((events & POLLOUT) &&
-	    c->tx.pos - atomic_load_explicit(&c->tx.shm->head, memory_order_relaxed) != c->tx.size)
-		return true;
+	uint32_t relevant = 0;
+
+	if (events & POLLIN) {
+		if (atomic_load_explicit(&c->rx.shm->tail, memory_order_relaxed) != c->rx.pos)
+			return true;
+		relevant |= PW_SIDE_SHUT_WR | PW_SIDE_CLOSED | PW_SIDE_RESET;
+	}
+	if (events & POLLOUT) {
+		if (c->tx.pos - atomic_load_explicit(&c->tx.shm->head, memory_order_relaxed) !=
+		    c->tx.size)
+			return true;
+		relevant |= PW_SIDE_SHUT_RD | PW_SIDE_CLOSED | PW_SIDE_RESET;
+	}
 	return (atomic_load_explicit(&c->shm->ctl.side[!c->side], memory_order_relaxed) &
-		~PW_SIDE_OPEN) ||
+		relevant) ||
 	       atomic_load_explicit(&c->peer_hup, memory_order_relaxed) ||
 	       atomic_load_explicit(&c->dead, memory_order_relaxed);
 }
 
 /*
- * Announce that we sleep until the rings move, then look once more.
- * Returns true if it moved meanwhile (the caller must not sleep).
+ * Announce that we wait for data, then look once more. Returns true if the
+ * ring moved meanwhile: the caller must retry rather than sleep.
  */
-static bool pw_chan_arm(struct pw_chan *c, short events)
+static bool pw_chan_arm_rx(struct pw_chan *c)
 {
-	if (events & POLLIN) {
-		atomic_store_explicit(&c->rx.shm->rx_sleep, 1, memory_order_seq_cst);
-		/* Pairs with the producer's seq_cst tail store (P1) and its load
-		 * of rx_sleep in pw_chan_wake(). */
-		if (atomic_load_explicit(&c->rx.shm->tail, memory_order_seq_cst) != c->rx.pos)
-			return true;
+	pw_chan_drain(c, false);
+	atomic_store_explicit(&c->rx.shm->rx_sleep, 1, memory_order_seq_cst);
+	/* Pairs with the producer's seq_cst tail store (P1) and its load of
+	 * rx_sleep in pw_chan_wake_reader(). */
+	if (atomic_load_explicit(&c->rx.shm->tail, memory_order_seq_cst) != c->rx.pos ||
+	    pw_chan_moved(c, POLLIN)) {
+		/* A wake byte already on its way is drained at the next arm. */
+		atomic_store_explicit(&c->rx.shm->rx_sleep, 0, memory_order_relaxed);
+		return true;
 	}
-	if (events & POLLOUT) {
-		atomic_store_explicit(&c->tx.shm->tx_sleep, 1, memory_order_seq_cst);
-		/* Pairs with the consumer's seq_cst head store (C1). */
-		if (c->tx.pos - atomic_load_explicit(&c->tx.shm->head, memory_order_seq_cst) !=
-		    c->tx.size)
-			return true;
-	}
-	return pw_chan_moved(c, 0);
+	return false;
 }
 
-static void pw_chan_disarm(struct pw_chan *c, short events)
+/*
+ * Announce that we wait for space: make our socket unwritable first, then set
+ * the flag that makes the reader drain it. On true (space appeared) the flag
+ * stays set: the reader's next drain restores our writability.
+ */
+static bool pw_chan_arm_tx(struct pw_chan *c)
 {
-	/* A wake byte the waker already sent is drained before the next sleep. */
-	if (events & POLLIN)
-		atomic_store_explicit(&c->rx.shm->rx_sleep, 0, memory_order_relaxed);
-	if (events & POLLOUT)
-		atomic_store_explicit(&c->tx.shm->tx_sleep, 0, memory_order_relaxed);
+	pw_chan_fill(c);
+	atomic_store_explicit(&c->tx.shm->tx_sleep, 1, memory_order_seq_cst);
+	/* Pairs with the consumer's seq_cst head store (C1) and its load of
+	 * tx_sleep in pw_chan_wake_writer(). */
+	return c->tx.pos - atomic_load_explicit(&c->tx.shm->head, memory_order_seq_cst) !=
+		       c->tx.size ||
+	       pw_chan_moved(c, POLLOUT);
 }
 
 int pw_chan_wait(struct pw_chan *c, short events, int timeout_ms)
@@ -379,54 +461,38 @@ int pw_chan_wait(struct pw_chan *c, short events, int timeout_ms)
 
 	for (;;) {
 		int tmo = -1;
+		bool moved = ((events & POLLIN) && pw_chan_arm_rx(c)) ||
+			     ((events & POLLOUT) && pw_chan_arm_tx(c));
 
-		pw_chan_drain(c);
-		if (pw_chan_arm(c, events)) {
-			pw_chan_disarm(c, events);
-			m = pw_chan_poll(c);
-			if (m & stop)
-				return m;
-			continue;
-		}
-		if (deadline) {
+		if (!moved && deadline) {
 			uint64_t now = pw_now_ns();
 
 			if (now >= deadline) {
-				pw_chan_disarm(c, events);
+				if (events & POLLIN)
+					atomic_store_explicit(&c->rx.shm->rx_sleep, 0,
+							      memory_order_relaxed);
 				return 0;
 			}
 			tmo = (int)((deadline - now + 999999u) / 1000000u);
 		}
-		struct pollfd pfd = { .fd = c->sock, .events = POLLIN };
-		int n = poll(&pfd, 1, tmo);
-		int err = errno;
+		if (!moved) {
+			struct pollfd pfd = { .fd = c->sock, .events = events };
+			int n = poll(&pfd, 1, tmo);
+			int err = errno;
 
-		pw_chan_disarm(c, events);
-		if (n < 0 && err == EINTR)
-			return -EINTR;
-		if (n < 0)
-			return -err;
-		pw_stat_add(&c->sleeps, 1);
+			if (events & POLLIN)
+				atomic_store_explicit(&c->rx.shm->rx_sleep, 0,
+						      memory_order_relaxed);
+			if (n < 0)
+				return -err;
+			if (n > 0 && (pfd.revents & (POLLHUP | POLLERR | POLLNVAL)))
+				pw_chan_mark_hup(c);
+			pw_stat_add(&c->sleeps, 1);
+		}
 		m = pw_chan_poll(c);
 		if (m & stop)
 			return m;
 	}
-}
-
-/*
- * A non-blocking call found nothing to do. Arm so that the readiness fd turns
- * readable when the call would succeed, as an external poll/epoll expects.
- * While the flag is still set nobody sent a wake byte, so arming again is free.
- */
-static void pw_chan_arm_external(struct pw_chan *c, short events)
-{
-	_Atomic uint32_t *flag = events & POLLIN ? &c->rx.shm->rx_sleep : &c->tx.shm->tx_sleep;
-
-	if (atomic_load_explicit(flag, memory_order_relaxed))
-		return;
-	pw_chan_drain(c);
-	if (pw_chan_arm(c, events))
-		pw_chan_disarm(c, events);
 }
 
 /* A cursor over an iovec array, handing out windows of at most PW_IOV_WINDOW. */
@@ -493,7 +559,8 @@ static int pw_chan_write_error(struct pw_chan *c)
 	pf = pw_chan_peer_flags(c);
 	if (pf & PW_SIDE_RESET)
 		return -ECONNRESET;
-	if ((pf & PW_SIDE_CLOSED) || atomic_load_explicit(&c->peer_hup, memory_order_relaxed))
+	if ((pf & (PW_SIDE_CLOSED | PW_SIDE_SHUT_RD)) ||
+	    atomic_load_explicit(&c->peer_hup, memory_order_relaxed))
 		return -EPIPE;
 	return 0;
 }
@@ -508,13 +575,13 @@ ssize_t pw_chan_writev(struct pw_chan *c, const struct iovec *iov, int iovcnt, i
 
 	if (total < 0)
 		return total;
-	err = pw_chan_write_error(c);
-	if (err)
-		return err;
 	if (total == 0)
-		return 0;
+		return pw_chan_write_error(c);
 
 	for (;;) {
+		err = pw_chan_write_error(c);
+		if (err)
+			break;
 		ssize_t n = pw_ring_writev(&c->tx, win, pw_iov_window(&cur, win));
 
 		if (n < 0) {
@@ -522,7 +589,7 @@ ssize_t pw_chan_writev(struct pw_chan *c, const struct iovec *iov, int iovcnt, i
 			break;
 		}
 		if (n > 0) {
-			pw_chan_wake(c, &c->tx.shm->rx_sleep);
+			pw_chan_wake_reader(c);
 			pw_stat_add(&c->bytes_out, (uint64_t)n);
 			done += (size_t)n;
 			if (done == (size_t)total)
@@ -531,7 +598,10 @@ ssize_t pw_chan_writev(struct pw_chan *c, const struct iovec *iov, int iovcnt, i
 			continue;
 		}
 		if (flags & PW_CHAN_DONTWAIT) {
-			pw_chan_arm_external(c, POLLOUT);
+			/* Leave the socket unwritable until the reader makes
+			 * space, as poll(2) and epoll(7) users expect. */
+			if (pw_chan_arm_tx(c))
+				continue;
 			err = -EAGAIN;
 			break;
 		}
@@ -540,9 +610,6 @@ ssize_t pw_chan_writev(struct pw_chan *c, const struct iovec *iov, int iovcnt, i
 			err = r;
 			break;
 		}
-		err = pw_chan_write_error(c);
-		if (err)
-			break;
 	}
 	return done ? (ssize_t)done : err;
 }
@@ -596,6 +663,9 @@ ssize_t pw_chan_readv(struct pw_chan *c, const struct iovec *iov, int iovcnt, in
 		return total;
 	if (atomic_load_explicit(&c->rd_shut, memory_order_relaxed))
 		return 0;
+	err = atomic_load_explicit(&c->dead, memory_order_relaxed);
+	if (err)
+		return err; /* corrupt once, dead for good */
 	if (total == 0)
 		return 0;
 
@@ -610,7 +680,7 @@ ssize_t pw_chan_readv(struct pw_chan *c, const struct iovec *iov, int iovcnt, in
 		if (n > 0) {
 			if (peek)
 				return n;
-			pw_chan_wake(c, &c->rx.shm->tx_sleep);
+			pw_chan_wake_writer(c);
 			pw_stat_add(&c->bytes_in, (uint64_t)n);
 			done += (size_t)n;
 			if (done == (size_t)total)
@@ -628,7 +698,9 @@ ssize_t pw_chan_readv(struct pw_chan *c, const struct iovec *iov, int iovcnt, in
 		if (done && !waitall)
 			break;
 		if (flags & PW_CHAN_DONTWAIT) {
-			pw_chan_arm_external(c, POLLIN);
+			/* Arm so the socket turns readable when data comes. */
+			if (pw_chan_arm_rx(c))
+				continue;
 			err = -EAGAIN;
 			break;
 		}
@@ -651,8 +723,12 @@ int pw_chan_shutdown(struct pw_chan *c, int how)
 {
 	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
 		return -EINVAL;
-	if (how != SHUT_WR)
+	if (how != SHUT_WR) {
 		atomic_store_explicit(&c->rd_shut, true, memory_order_relaxed);
+		pw_chan_set_flags(c, PW_SIDE_SHUT_RD);
+		/* A writer blocked on us wakes (its filler goes) and sees EPIPE. */
+		pw_chan_drain(c, false);
+	}
 	if (how != SHUT_RD) {
 		pw_chan_set_flags(c, PW_SIDE_SHUT_WR);
 		pw_chan_kick(c);
