@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -719,6 +720,64 @@ static void test_readiness_fd(void)
 }
 
 /* chan.h: writes fail with -EPIPE once the peer "shut its reading side". */
+/* Events epoll reports for @fd within @ms, 0 if none. */
+static uint32_t epoll_events(int ep, int ms)
+{
+	struct epoll_event ev = { 0 };
+	int n;
+
+	do
+		n = epoll_wait(ep, &ev, 1, ms);
+	while (n < 0 && errno == EINTR);
+	PW_CHECK(n >= 0, "epoll_wait: %s", strerror(errno));
+	return n ? ev.events : 0;
+}
+
+/* Edge-triggered epoll on the readiness fd: each -EAGAIN is followed by exactly
+ * one edge when progress becomes possible, for reads and for writes. */
+static void test_epoll_et(void)
+{
+	static uint8_t big[RING_SIZE];
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET };
+	uint8_t buf[16];
+	struct pair p;
+	int ep_r, ep_w;
+
+	pair_open(&p, RING_SIZE);
+	ep_r = epoll_create1(EPOLL_CLOEXEC);
+	ep_w = epoll_create1(EPOLL_CLOEXEC);
+	PW_CHECK(ep_r >= 0 && ep_w >= 0, "epoll_create1: %s", strerror(errno));
+	PW_CHECK_EQ(epoll_ctl(ep_r, EPOLL_CTL_ADD, pw_chan_fd(p.b), &ev), 0);
+	ev.events = EPOLLOUT | EPOLLET;
+	PW_CHECK_EQ(epoll_ctl(ep_w, EPOLL_CTL_ADD, pw_chan_fd(p.a), &ev), 0);
+
+	for (int round = 0; round < 3; round++) {
+		PW_CHECK_EQ(pw_chan_read(p.b, buf, sizeof(buf), PW_CHAN_DONTWAIT), -EAGAIN);
+		epoll_events(ep_r, 0); /* forget edges from before the -EAGAIN */
+		PW_CHECK_EQ(epoll_events(ep_r, 0), 0);
+		PW_CHECK_EQ(pw_chan_write(p.a, "x", 1, 0), 1);
+		PW_CHECK(epoll_events(ep_r, 1000) & EPOLLIN, "round %d: no EPOLLIN edge", round);
+		PW_CHECK_EQ(pw_chan_read(p.b, buf, sizeof(buf), PW_CHAN_DONTWAIT), 1);
+	}
+
+	epoll_events(ep_w, 0); /* the edge of the registration itself */
+	for (int round = 0; round < 3; round++) {
+		ssize_t fill = pw_chan_write(p.a, big, sizeof(big), PW_CHAN_DONTWAIT);
+
+		PW_CHECK(fill > 0, "round %d: fill %zd", round, fill);
+		PW_CHECK_EQ(pw_chan_write(p.a, "x", 1, PW_CHAN_DONTWAIT), -EAGAIN);
+		epoll_events(ep_w, 0);
+		PW_CHECK_EQ(epoll_events(ep_w, 0), 0);
+		PW_CHECK_EQ(pw_chan_read(p.b, big, 100, 0), 100);
+		PW_CHECK(epoll_events(ep_w, 1000) & EPOLLOUT, "round %d: no EPOLLOUT edge", round);
+		PW_CHECK_EQ(pw_chan_write(p.a, big, 100, PW_CHAN_DONTWAIT), 100);
+		PW_CHECK_EQ(pw_chan_read(p.b, big, sizeof(big), 0), RING_SIZE);
+	}
+	close(ep_r);
+	close(ep_w);
+	pair_close(&p);
+}
+
 static void test_peer_shut_rd(void)
 {
 	struct pair p;
@@ -745,6 +804,7 @@ int main(void)
 	test_stats();
 	test_eintr();
 	test_readiness_fd();
+	test_epoll_et();
 	test_peer_shut_rd();
 	return 0;
 }

@@ -233,6 +233,21 @@ static void *pollfd_writer(void *arg)
 	return NULL;
 }
 
+/* Sleep in poll(2) on the readiness fd until it reports @events. */
+static bool wait_fd(struct end *e, int fd, short events, uint64_t pos)
+{
+	struct pollfd pfd = { .fd = fd, .events = events };
+	int r;
+
+	do
+		r = poll(&pfd, 1, POLL_TIMEOUT_MS);
+	while (r < 0 && errno == EINTR);
+	T_CHECK(e, r == 1 && (pfd.revents & (events | POLLHUP)),
+		"poll(2) for %#x on the readiness fd: %d (revents %#x) after %llu bytes", events, r,
+		pfd.revents, (unsigned long long)pos);
+	return true;
+}
+
 static bool pollfd_reader_run(struct end *e, uint64_t *polls)
 {
 	uint64_t pos = 0;
@@ -244,16 +259,8 @@ static bool pollfd_reader_run(struct end *e, uint64_t *polls)
 		ssize_t n = pw_chan_read(e->c, e->rbuf, len, PW_CHAN_DONTWAIT);
 
 		if (n == -EAGAIN) {
-			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-			int r;
-
-			do
-				r = poll(&pfd, 1, POLL_TIMEOUT_MS);
-			while (r < 0 && errno == EINTR);
-			T_CHECK(e, r == 1,
-				"poll(2) on the readiness fd: %d after %llu bytes "
-				"(the fd never turned writable)",
-				r, (unsigned long long)pos);
+			if (!wait_fd(e, fd, POLLIN, pos))
+				return false;
 			(*polls)++;
 			continue;
 		}
@@ -294,16 +301,8 @@ static bool pollfd_writer_run(struct end *e, uint64_t *polls)
 		pw_stream_fill(seed_of(4, 0), pos, e->wbuf, len);
 		ssize_t n = pw_chan_write(e->c, e->wbuf, len, PW_CHAN_DONTWAIT);
 		if (n == -EAGAIN) {
-			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-			int r;
-
-			do
-				r = poll(&pfd, 1, POLL_TIMEOUT_MS);
-			while (r < 0 && errno == EINTR);
-			T_CHECK(e, r == 1,
-				"poll(2) on the readiness fd: %d after %llu bytes "
-				"(the fd never turned writable)",
-				r, (unsigned long long)pos);
+			if (!wait_fd(e, fd, POLLOUT, pos))
+				return false;
 			(*polls)++;
 			continue;
 		}
