@@ -61,6 +61,7 @@ struct pw_ring {
 	uint32_t mask;
 	uint32_t pos;  /* own index: tail for the producer, head for the consumer */
 	uint32_t peer; /* last validated index of the peer */
+	uint64_t total; /* producer: bytes written through this end */
 	enum pw_ring_role role;
 };
 

@@ -59,7 +59,9 @@ struct pw_shm_ctl {
  */
 struct pw_shm_ring {
 	alignas(PW_CACHELINE) _Atomic uint32_t tail; /* producer: bytes ever written */
-	uint8_t pad0[60];
+	uint32_t pad0a;
+	_Atomic uint64_t total; /* producer: bytes ever written, 64-bit, for status only */
+	uint8_t pad0[48];
 	alignas(PW_CACHELINE) _Atomic uint32_t head; /* consumer: bytes ever read */
 	uint8_t pad1[60];
 	/* 1: consumer is about to sleep until tail moves (set by consumer,
@@ -82,6 +84,7 @@ _Static_assert(sizeof(struct pw_shm_hdr) == 64, "hdr is one line");
 _Static_assert(sizeof(struct pw_shm_ctl) == 64, "ctl is one line");
 _Static_assert(sizeof(struct pw_shm_ring) == 256, "ring descriptor is four lines");
 _Static_assert(offsetof(struct pw_shm_ring, tail) == 0, "tail line");
+_Static_assert(offsetof(struct pw_shm_ring, total) == 8, "total beside tail");
 _Static_assert(offsetof(struct pw_shm_ring, head) == 64, "head line");
 _Static_assert(offsetof(struct pw_shm_ring, rx_sleep) == 128, "wake line");
 _Static_assert(offsetof(struct pw_shm_ring, tx_sleep) == 132, "wake line");

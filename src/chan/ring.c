@@ -24,6 +24,7 @@ static inline uint32_t pw_min_u32(uint32_t a, uint32_t b)
 void pw_ring_format(struct pw_shm_ring *shm)
 {
 	atomic_store_explicit(&shm->tail, 0, memory_order_relaxed);
+	atomic_store_explicit(&shm->total, 0, memory_order_relaxed);
 	atomic_store_explicit(&shm->head, 0, memory_order_relaxed);
 	atomic_store_explicit(&shm->rx_sleep, 0, memory_order_relaxed);
 	atomic_store_explicit(&shm->tx_sleep, 0, memory_order_relaxed);
@@ -70,10 +71,12 @@ int pw_ring_init(struct pw_ring *r, struct pw_shm_ring *shm, void *data, uint32_
 		.mask = size - 1,
 		.role = role,
 	};
-	if (role == PW_RING_PRODUCER)
+	if (role == PW_RING_PRODUCER) {
 		tmp.pos = atomic_load_explicit(&shm->tail, memory_order_relaxed);
-	else
+		tmp.total = atomic_load_explicit(&shm->total, memory_order_relaxed);
+	} else {
 		tmp.pos = atomic_load_explicit(&shm->head, memory_order_relaxed);
+	}
 	int ret = pw_ring_refresh(&tmp);
 	if (ret < 0)
 		return ret;
@@ -168,8 +171,12 @@ ssize_t pw_ring_writev(struct pw_ring *r, const struct iovec *iov, int iovcnt)
 		if (n < want)
 			break;
 	}
-	if (done)
+	if (done) {
+		r->total += done;
+		/* Read only by podwired's status; a plain store on our own line. */
+		atomic_store_explicit(&r->shm->total, r->total, memory_order_relaxed);
 		pw_ring_publish(r);
+	}
 	return done;
 }
 

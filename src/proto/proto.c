@@ -1,0 +1,236 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The control protocol codec. Everything here treats its input as hostile:
+ * sizes are checked against the packet before anything is copied.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "proto.h"
+
+/* Fixed body size of each type, and the size of one list entry (0: none). */
+static int pw_msg_layout(uint16_t type, size_t *ret_fixed, size_t *ret_entry)
+{
+	size_t entry = 0, fixed;
+
+	switch (type) {
+	case PW_MSG_HELLO:
+		fixed = sizeof(struct pw_wire_hello);
+		break;
+	case PW_MSG_LISTEN:
+	case PW_MSG_UNLISTEN:
+		fixed = sizeof(struct pw_wire_listen);
+		break;
+	case PW_MSG_CONNECT:
+		fixed = sizeof(struct pw_wire_connect);
+		break;
+	case PW_MSG_CLAIM:
+	case PW_MSG_STATUS:
+	case PW_MSG_OK:
+		fixed = 0;
+		break;
+	case PW_MSG_ERR:
+		fixed = sizeof(struct pw_wire_err);
+		break;
+	case PW_MSG_HELLO_OK:
+		fixed = sizeof(struct pw_wire_hello_ok);
+		entry = sizeof(struct pw_wire_prefix);
+		break;
+	case PW_MSG_CONN:
+		fixed = sizeof(struct pw_wire_conn);
+		break;
+	case PW_MSG_STATUS_OK:
+		fixed = sizeof(struct pw_wire_status);
+		entry = sizeof(struct pw_wire_status_entry);
+		break;
+	default:
+		return -EPROTO;
+	}
+	*ret_fixed = fixed;
+	*ret_entry = entry;
+	return 0;
+}
+
+unsigned pw_msg_nfds(uint16_t type)
+{
+	switch (type) {
+	case PW_MSG_LISTEN:
+	case PW_MSG_UNLISTEN:
+	case PW_MSG_CONNECT:
+	case PW_MSG_CLAIM:
+		return 1;
+	case PW_MSG_CONN:
+		return 2;
+	default:
+		return 0;
+	}
+}
+
+int pw_msg_parse(const void *buf, size_t len, unsigned nfds, struct pw_msg *ret_msg)
+{
+	struct pw_wire_hdr h;
+	struct pw_msg m = { 0 };
+	size_t fixed, entry, body;
+	int ret;
+
+	if (len > PW_WIRE_MAX)
+		return -EMSGSIZE;
+	if (len < sizeof(h))
+		return -EBADMSG;
+	memcpy(&h, buf, sizeof(h));
+	if (h.magic != PW_WIRE_MAGIC)
+		return -EBADMSG;
+	if (h.version != PW_WIRE_VERSION)
+		return -EPROTONOSUPPORT;
+	if (h.len != len)
+		return -EBADMSG;
+	ret = pw_msg_layout(h.type, &fixed, &entry);
+	if (ret < 0)
+		return ret;
+	if (nfds != pw_msg_nfds(h.type))
+		return -EPROTO;
+	body = len - sizeof(h);
+	if (body < fixed)
+		return -EBADMSG;
+
+	const uint8_t *p = (const uint8_t *)buf + sizeof(h);
+	memcpy(&m.u, p, fixed);
+	if (entry) {
+		/* The count is read from the body: it must match the bytes left. */
+		uint32_t count = h.type == PW_MSG_HELLO_OK ? m.u.hello_ok.count : m.u.status.count;
+
+		if ((body - fixed) % entry || (body - fixed) / entry != count)
+			return -EBADMSG;
+		if (h.type == PW_MSG_HELLO_OK && count > PW_WIRE_MAX_PREFIXES)
+			return -EBADMSG;
+		m.entries = p + fixed;
+		m.nentries = count;
+	} else if (body != fixed) {
+		return -EBADMSG;
+	}
+	m.type = h.type;
+	m.seq = h.seq;
+	*ret_msg = m;
+	return 0;
+}
+
+int pw_msg_entry(const struct pw_msg *m, uint32_t i, void *out, size_t out_len)
+{
+	size_t fixed, entry;
+
+	if (pw_msg_layout(m->type, &fixed, &entry) < 0 || entry == 0 || out_len != entry)
+		return -EINVAL;
+	if (i >= m->nentries)
+		return -ERANGE;
+	memcpy(out, m->entries + (size_t)i * entry, entry);
+	return 0;
+}
+
+int pw_msg_send(int sock, uint16_t type, uint32_t seq, const void *body, size_t body_len,
+		const void *extra, size_t extra_len, const int *fds, unsigned nfds)
+{
+	size_t len = sizeof(struct pw_wire_hdr) + body_len + extra_len;
+	struct pw_wire_hdr h = {
+		.magic = PW_WIRE_MAGIC,
+		.version = PW_WIRE_VERSION,
+		.type = type,
+		.len = (uint32_t)len,
+		.seq = seq,
+	};
+	struct iovec iov[3] = {
+		{ .iov_base = &h, .iov_len = sizeof(h) },
+		{ .iov_base = (void *)body, .iov_len = body_len },
+		{ .iov_base = (void *)extra, .iov_len = extra_len },
+	};
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * PW_WIRE_MAX_FDS)];
+		struct cmsghdr align;
+	} ctl;
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 3 };
+	ssize_t n;
+
+	if (len > PW_WIRE_MAX || nfds > PW_WIRE_MAX_FDS)
+		return -EMSGSIZE;
+	if (nfds) {
+		memset(&ctl, 0, sizeof(ctl));
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+	}
+	do
+		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	return n == (ssize_t)len ? 0 : -EMSGSIZE;
+}
+
+static void pw_close_fds(const int *fds, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+ssize_t pw_msg_recv(int sock, void *buf, size_t cap, int fds[PW_WIRE_MAX_FDS],
+		    unsigned *ret_nfds, int flags)
+{
+	union {
+		/* Room for more than we accept, so excess fds are seen and closed. */
+		char buf[CMSG_SPACE(sizeof(int) * 16)];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = { .iov_base = buf, .iov_len = cap };
+	struct msghdr mh = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = ctl.buf,
+		.msg_controllen = sizeof(ctl.buf),
+	};
+	unsigned nfds = 0;
+	bool bad = false;
+	ssize_t n;
+
+	do
+		n = recvmsg(sock, &mh, flags | MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t cnt = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		int got[16];
+
+		if (cnt > 16)
+			cnt = 16;
+		memcpy(got, CMSG_DATA(c), cnt * sizeof(int));
+		for (size_t i = 0; i < cnt; i++) {
+			if (nfds < PW_WIRE_MAX_FDS)
+				fds[nfds++] = got[i];
+			else {
+				close(got[i]);
+				bad = true;
+			}
+		}
+	}
+	if (bad || (mh.msg_flags & MSG_CTRUNC)) {
+		pw_close_fds(fds, nfds);
+		*ret_nfds = 0;
+		return -EPROTO;
+	}
+	if (mh.msg_flags & MSG_TRUNC) {
+		pw_close_fds(fds, nfds);
+		*ret_nfds = 0;
+		return -EMSGSIZE;
+	}
+	*ret_nfds = nfds;
+	return n;
+}

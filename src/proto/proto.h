@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Encoding and strict decoding of the control protocol (<podwire/wire.h>).
+ * Shared by libpodwire.so and podwired; private to the project.
+ */
+#ifndef PW_PROTO_H
+#define PW_PROTO_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <podwire/wire.h>
+
+/* One decoded message. Fixed bodies are copied out; list entries stay in the
+ * packet buffer and are copied out one at a time by pw_msg_entry(). */
+struct pw_msg {
+	uint16_t type;
+	uint32_t seq;
+	union {
+		struct pw_wire_hello hello;
+		struct pw_wire_hello_ok hello_ok;
+		struct pw_wire_listen listen;
+		struct pw_wire_connect connect;
+		struct pw_wire_err err;
+		struct pw_wire_conn conn;
+		struct pw_wire_status status;
+	} u;
+	const uint8_t *entries; /* HELLO_OK: prefixes; STATUS_OK: status entries */
+	uint32_t nentries;
+};
+
+/*
+ * Decode a packet of @len bytes that came with @nfds descriptors.
+ * Errors: -EBADMSG bad magic, length or body size; -EPROTONOSUPPORT other
+ * version; -EPROTO unknown type or wrong number of fds; -EMSGSIZE too long.
+ */
+int pw_msg_parse(const void *buf, size_t len, unsigned nfds, struct pw_msg *ret_msg);
+
+/* Copy list entry @i of a HELLO_OK (struct pw_wire_prefix) or STATUS_OK
+ * (struct pw_wire_status_entry) into @out. Errors: -ERANGE, -EINVAL. */
+int pw_msg_entry(const struct pw_msg *m, uint32_t i, void *out, size_t out_len);
+
+/* Number of fds a message of @type carries. */
+unsigned pw_msg_nfds(uint16_t type);
+
+/*
+ * Send one message: header, @body, then @extra (list entries), and @nfds fds.
+ * Retries on EINTR. Errors: -EMSGSIZE too big; errors of sendmsg(2).
+ */
+int pw_msg_send(int sock, uint16_t type, uint32_t seq, const void *body, size_t body_len,
+		const void *extra, size_t extra_len, const int *fds, unsigned nfds);
+
+/*
+ * Receive one packet into @buf (at least PW_WIRE_MAX bytes) and up to
+ * PW_WIRE_MAX_FDS fds, opened O_CLOEXEC. Extra or truncated fds are closed and
+ * reported as -EPROTO. Returns the packet size, 0 at EOF.
+ * @flags go to recvmsg(2) (e.g. MSG_DONTWAIT). Retries on EINTR.
+ * Errors: -EMSGSIZE truncated packet; -EPROTO bad fds; errors of recvmsg(2).
+ */
+ssize_t pw_msg_recv(int sock, void *buf, size_t cap, int fds[PW_WIRE_MAX_FDS],
+		    unsigned *ret_nfds, int flags);
+
+#endif /* PW_PROTO_H */
