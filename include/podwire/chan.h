@@ -118,6 +118,9 @@ struct pw_chan;
 struct pw_chan_opts {
 	uint32_t spin_ns; /* busy-wait budget before sleeping; 0 means the default */
 	bool no_spin;     /* sleep at once (spin_ns ignored) */
+	/* The peer vanishing without an orderly close reads as end of stream,
+	 * as it does on TCP when a process dies (not -ECONNRESET). */
+	bool hup_is_eof;
 };
 
 struct pw_chan_stats {
@@ -213,6 +216,44 @@ PW_API int pw_chan_wait(struct pw_chan *c, short events, int timeout_ms);
  * readable spuriously; a read then returns -EAGAIN. Do not read or write it.
  */
 PW_API int pw_chan_fd(const struct pw_chan *c);
+
+/*
+ * For a socket layer that moves the channel's socket between fd numbers (dup,
+ * close of one copy): use @fd from now on. The old fd is left alone.
+ */
+PW_API void pw_chan_set_fd(struct pw_chan *c, int fd);
+
+/*
+ * Drop this process's view of the channel (mapping and state) without closing
+ * the socket or telling the peer: for an end that another process still uses
+ * (after fork), whose last close the kernel reports as a hang-up. Accepts NULL.
+ */
+PW_API void pw_chan_detach(struct pw_chan *c);
+
+/*
+ * Before sleeping in poll(2)/epoll(7) outside the library: make sure the
+ * socket turns readable when data, end of stream or reset arrives. Cheap when
+ * already armed. Returns true if the channel is readable now, so the caller
+ * must not sleep; false if it may.
+ */
+PW_API bool pw_chan_prepare_read_wait(struct pw_chan *c);
+
+/* A marker that changes whenever new bytes arrive for reading (for
+ * edge-triggered readiness emulation). */
+PW_API uint32_t pw_chan_rx_mark(const struct pw_chan *c);
+
+/* Free bytes in the sending ring now (0 when full); -EPROTO if corrupt. */
+PW_API ssize_t pw_chan_space(struct pw_chan *c);
+
+/* Bytes waiting to be read now; -EPROTO if corrupt. */
+PW_API ssize_t pw_chan_avail(struct pw_chan *c);
+
+/*
+ * The write-side twin of pw_chan_prepare_read_wait(): if the ring is full,
+ * make the socket unwritable until a write can make progress. Returns true if
+ * a write can make progress now.
+ */
+PW_API bool pw_chan_prepare_write_wait(struct pw_chan *c);
 
 /* Copy the counters of this end. */
 PW_API void pw_chan_get_stats(const struct pw_chan *c, struct pw_chan_stats *ret_stats);

@@ -33,6 +33,7 @@
 
 #include <podwire/chan.h>
 
+#include "../common/sys.h"
 #include "../common/util.h"
 
 #define PW_SEALS_REQUIRED (F_SEAL_SHRINK | F_SEAL_GROW)
@@ -50,6 +51,7 @@ struct pw_chan {
 	int sock;
 	unsigned side;
 	bool spin;
+	bool hup_is_eof;
 	uint32_t spin_ns;
 	struct pw_ring tx; /* ring[side]: we produce */
 	struct pw_ring rx; /* ring[!side]: we consume */
@@ -94,7 +96,7 @@ int pw_chan_create(uint32_t ring_size, int *ret_memfd, int ret_sock[2])
 		goto fail_errno;
 	/* Sealed before anyone else sees it: the peer can never shrink the
 	 * file under our mapping (SIGBUS) nor grow it past what we checked. */
-	if (fcntl(memfd, F_ADD_SEALS, PW_SEALS_REQUIRED | F_SEAL_SEAL) < 0)
+	if (pw_sys_fcntl(memfd, F_ADD_SEALS, PW_SEALS_REQUIRED | F_SEAL_SEAL) < 0)
 		goto fail_errno;
 	shm = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
 	if (shm == MAP_FAILED)
@@ -123,7 +125,8 @@ int pw_chan_create(uint32_t ring_size, int *ret_memfd, int ret_sock[2])
 
 fail_errno:
 	ret = -errno;
-	pw_close(memfd);
+	if (memfd >= 0)
+		pw_sys_close(memfd);
 	return ret;
 }
 
@@ -137,7 +140,7 @@ static int pw_chan_check_fd(int memfd, uint64_t *ret_len)
 		return -errno;
 	if (!S_ISREG(st.st_mode))
 		return -EINVAL;
-	seals = fcntl(memfd, F_GET_SEALS);
+	seals = pw_sys_fcntl(memfd, F_GET_SEALS, 0);
 	if (seals < 0 || (seals & PW_SEALS_REQUIRED) != PW_SEALS_REQUIRED)
 		return -EINVAL;
 	if ((uint64_t)st.st_size < pw_seg_size(PW_RING_MIN) ||
@@ -152,7 +155,7 @@ static void pw_chan_size_socket(struct pw_chan *c)
 {
 	int v = PW_SOCK_SNDBUF;
 
-	setsockopt(c->sock, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+	pw_sys_setsockopt(c->sock, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
 }
 
 int pw_chan_open(int memfd, int sockfd, unsigned side, const struct pw_chan_opts *opts,
@@ -189,6 +192,7 @@ int pw_chan_open(int memfd, int sockfd, unsigned side, const struct pw_chan_opts
 	c->map_len = len;
 	c->side = side;
 	c->spin = !(opts && opts->no_spin);
+	c->hup_is_eof = opts && opts->hup_is_eof;
 	c->spin_ns = opts && opts->spin_ns ? opts->spin_ns : PW_CHAN_SPIN_NS_DEFAULT;
 
 	uint8_t *data = (uint8_t *)map + PW_SHM_DATA_OFF;
@@ -226,7 +230,7 @@ static void pw_chan_kick(struct pw_chan *c)
 	ssize_t n;
 
 	do
-		n = send(c->sock, &b, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+		n = pw_sys_send(c->sock, &b, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 	while (n < 0 && errno == EINTR);
 	pw_stat_add(&c->wakes_sent, 1);
 }
@@ -251,12 +255,12 @@ static void pw_chan_drain(struct pw_chan *c, bool keep_one)
 	if (keep_one) {
 		int q = 0;
 
-		if (ioctl(c->sock, SIOCINQ, &q) < 0 || q <= 1)
+		if (pw_sys_ioctl(c->sock, SIOCINQ, &q) < 0 || q <= 1)
 			return;
 		want = (size_t)q - 1;
 	}
 	while (want > 0) {
-		ssize_t n = recv(c->sock, buf, want < sizeof(buf) ? want : sizeof(buf),
+		ssize_t n = pw_sys_recv(c->sock, buf, want < sizeof(buf) ? want : sizeof(buf),
 				 MSG_DONTWAIT);
 
 		if (n > 0) {
@@ -291,7 +295,7 @@ static void pw_chan_fill(struct pw_chan *c)
 	for (int i = 0; i < PW_FILL_MSGS; i++)
 		msgs[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov, .msg_iovlen = 1 } };
 	do
-		n = sendmmsg(c->sock, msgs, PW_FILL_MSGS, MSG_DONTWAIT | MSG_NOSIGNAL);
+		n = pw_sys_sendmmsg(c->sock, msgs, PW_FILL_MSGS, MSG_DONTWAIT | MSG_NOSIGNAL);
 	while (n < 0 && errno == EINTR);
 	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
 		pw_chan_mark_hup(c);
@@ -364,8 +368,10 @@ short pw_chan_poll(struct pw_chan *c)
 		m |= POLLIN | POLLRDHUP;
 	if (space > 0 || (own & PW_SIDE_SHUT_WR) || (pf & PW_SIDE_SHUT_RD))
 		m |= POLLOUT;
-	if ((pf & PW_SIDE_RESET) || (hup && !(pf & PW_SIDE_CLOSED)))
+	if ((pf & PW_SIDE_RESET) || (hup && !(pf & PW_SIDE_CLOSED) && !c->hup_is_eof))
 		m |= POLLIN | POLLOUT | POLLERR | POLLHUP | POLLRDHUP;
+	if (hup)
+		m |= POLLIN | POLLRDHUP;
 	if (hup || (pf & PW_SIDE_CLOSED) ||
 	    ((pf & PW_SIDE_SHUT_WR) && (own & PW_SIDE_SHUT_WR)))
 		m |= POLLHUP | POLLOUT;
@@ -477,7 +483,7 @@ int pw_chan_wait(struct pw_chan *c, short events, int timeout_ms)
 		}
 		if (!moved) {
 			struct pollfd pfd = { .fd = c->sock, .events = events };
-			int n = poll(&pfd, 1, tmo);
+			int n = pw_sys_poll(&pfd, 1, tmo);
 			int err = errno;
 
 			if (events & POLLIN)
@@ -644,7 +650,7 @@ static int pw_chan_read_eof(struct pw_chan *c)
 		return pw_chan_fail(c, (int)avail);
 	if (avail > 0)
 		return 1;
-	if (pf & (PW_SIDE_SHUT_WR | PW_SIDE_CLOSED))
+	if ((pf & (PW_SIDE_SHUT_WR | PW_SIDE_CLOSED)) || c->hup_is_eof)
 		return 0;
 	return -ECONNRESET; /* died without closing */
 }
@@ -740,7 +746,8 @@ static void pw_chan_free(struct pw_chan *c, uint32_t flags)
 {
 	pw_chan_set_flags(c, flags);
 	pw_chan_kick(c);
-	pw_close(c->sock);
+	if (c->sock >= 0)
+		pw_sys_close(c->sock);
 	munmap(c->shm, c->map_len);
 	free(c);
 }
@@ -760,6 +767,54 @@ void pw_chan_abort(struct pw_chan *c)
 int pw_chan_fd(const struct pw_chan *c)
 {
 	return c->sock;
+}
+
+void pw_chan_set_fd(struct pw_chan *c, int fd)
+{
+	c->sock = fd;
+}
+
+void pw_chan_detach(struct pw_chan *c)
+{
+	if (!c)
+		return;
+	munmap(c->shm, c->map_len);
+	free(c);
+}
+
+bool pw_chan_prepare_read_wait(struct pw_chan *c)
+{
+	if (pw_chan_poll(c) & (POLLIN | POLLHUP | POLLERR))
+		return true;
+	/* Still armed: nobody took the flag, so no wake byte is owed. */
+	if (atomic_load_explicit(&c->rx.shm->rx_sleep, memory_order_relaxed))
+		return false;
+	if (pw_chan_arm_rx(c))
+		return true;
+	return false;
+}
+
+uint32_t pw_chan_rx_mark(const struct pw_chan *c)
+{
+	return atomic_load_explicit(&c->rx.shm->tail, memory_order_acquire) ^
+	       atomic_load_explicit(&c->shm->ctl.side[!c->side], memory_order_relaxed);
+}
+
+ssize_t pw_chan_space(struct pw_chan *c)
+{
+	return pw_ring_space(&c->tx);
+}
+
+ssize_t pw_chan_avail(struct pw_chan *c)
+{
+	return pw_ring_avail(&c->rx);
+}
+
+bool pw_chan_prepare_write_wait(struct pw_chan *c)
+{
+	if (pw_chan_poll(c) & (POLLOUT | POLLHUP | POLLERR))
+		return true;
+	return pw_chan_arm_tx(c);
 }
 
 void pw_chan_get_stats(const struct pw_chan *c, struct pw_chan_stats *ret_stats)

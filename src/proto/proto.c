@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../common/sys.h"
 #include "proto.h"
 
 /* Fixed body size of each type, and the size of one list entry (0: none). */
@@ -165,7 +166,7 @@ int pw_msg_send(int sock, uint16_t type, uint32_t seq, const void *body, size_t 
 		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
 	}
 	do
-		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+		n = pw_sys_sendmsg(sock, &mh, MSG_NOSIGNAL);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -errno;
@@ -175,7 +176,7 @@ int pw_msg_send(int sock, uint16_t type, uint32_t seq, const void *body, size_t 
 static void pw_close_fds(const int *fds, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++)
-		close(fds[i]);
+		pw_sys_close(fds[i]);
 }
 
 ssize_t pw_msg_recv(int sock, void *buf, size_t cap, int fds[PW_WIRE_MAX_FDS],
@@ -198,7 +199,7 @@ ssize_t pw_msg_recv(int sock, void *buf, size_t cap, int fds[PW_WIRE_MAX_FDS],
 	ssize_t n;
 
 	do
-		n = recvmsg(sock, &mh, flags | MSG_CMSG_CLOEXEC);
+		n = pw_sys_recvmsg(sock, &mh, flags | MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -errno;
@@ -216,7 +217,7 @@ ssize_t pw_msg_recv(int sock, void *buf, size_t cap, int fds[PW_WIRE_MAX_FDS],
 			if (nfds < PW_WIRE_MAX_FDS)
 				fds[nfds++] = got[i];
 			else {
-				close(got[i]);
+				pw_sys_close(got[i]);
 				bad = true;
 			}
 		}

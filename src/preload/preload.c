@@ -1,0 +1,1636 @@
+// SPDX-License-Identifier: MIT
+/*
+ * libpodwire.so: interposes the libc socket calls of an unmodified program.
+ * Connections to accelerated destinations on this node are set up through
+ * podwired and then carried by a pw_chan; everything else goes to the kernel.
+ * See docs/PRELOAD.md.
+ *
+ * An accelerated fd is a real kernel fd: the channel's socketpair end, put on
+ * the application's fd number with dup3(). The table below maps fd numbers
+ * to the state behind them (struct pw_sock, shared by dup'd fds).
+ */
+/* Define fcntl and sendfile under their own names; the 64-bit-offset names
+ * that callers built with _FILE_OFFSET_BITS=64 use are aliases below. */
+#undef _FILE_OFFSET_BITS
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/util.h"
+#include "preload.h"
+
+#define PW_EXPORT __attribute__((visibility("default")))
+
+struct pw_real_fns pw_real;
+struct pw_cfg pw_cfg = { .log_level = -1, .log_fd = 2 };
+
+/* ---- logging ---- */
+
+void pw_plog(int level, const char *fmt, ...)
+{
+	static const char *const names[] = { "error", "warn", "info", "debug" };
+	char buf[512];
+	int saved = errno;
+	va_list ap;
+
+	if (level > pw_cfg.log_level)
+		return;
+	int n = snprintf(buf, sizeof(buf), "libpodwire[%d] %s: ", (int)getpid(), names[level]);
+	va_start(ap, fmt);
+	n += vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof(buf) - 2)
+		n = (int)sizeof(buf) - 2;
+	buf[n++] = '\n';
+	if (pw_real.write)
+		pw_real.write(pw_cfg.log_fd, buf, (size_t)n);
+	errno = saved;
+}
+
+/* ---- the fd table: two levels, pages allocated on first use, never freed ---- */
+
+enum pw_kind { PW_K_CONN = 1, PW_K_LISTEN = 2 };
+
+struct pw_sock {
+	enum pw_kind kind;
+	_Atomic int refs; /* fd numbers of this process that refer to it */
+	struct pw_chan *chan;
+	struct sockaddr_in local, peer;
+	_Atomic bool nonblock;
+	_Atomic bool shared; /* a fork copied it: other processes may hold it */
+	int rcvtimeo_ms, sndtimeo_ms;
+	int opt[8];
+	pthread_mutex_t rlock, wlock;
+};
+
+enum { PW_OPT_NODELAY, PW_OPT_KEEPALIVE, PW_OPT_RCVBUF, PW_OPT_SNDBUF, PW_OPT_LINGER };
+
+#define PW_PAGE_BITS 10
+#define PW_PAGES 1024 /* 1M fds */
+static _Atomic(_Atomic(struct pw_sock *) *) pw_fdtab[PW_PAGES];
+static pthread_mutex_t pw_tab_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static _Atomic(struct pw_sock *) *pw_slot(int fd, bool create)
+{
+	if (fd < 0 || (unsigned)fd >= PW_PAGES << PW_PAGE_BITS)
+		return NULL;
+	unsigned p = (unsigned)fd >> PW_PAGE_BITS;
+	_Atomic(struct pw_sock *) *page = atomic_load_explicit(&pw_fdtab[p], memory_order_acquire);
+
+	if (!page && create) {
+		pthread_mutex_lock(&pw_tab_lock);
+		page = atomic_load_explicit(&pw_fdtab[p], memory_order_relaxed);
+		if (!page) {
+			page = calloc(1u << PW_PAGE_BITS, sizeof(*page));
+			/* Pairs with the acquire above: the zeroed page is seen whole. */
+			atomic_store_explicit(&pw_fdtab[p], page, memory_order_release);
+		}
+		pthread_mutex_unlock(&pw_tab_lock);
+	}
+	return page ? &page[fd & ((1 << PW_PAGE_BITS) - 1)] : NULL;
+}
+
+static inline struct pw_sock *pw_get(int fd)
+{
+	_Atomic(struct pw_sock *) *s = pw_slot(fd, false);
+
+	return s ? atomic_load_explicit(s, memory_order_acquire) : NULL;
+}
+
+static void pw_put(int fd, struct pw_sock *v)
+{
+	_Atomic(struct pw_sock *) *s = pw_slot(fd, true);
+
+	if (s)
+		atomic_store_explicit(s, v, memory_order_release);
+}
+
+static struct pw_sock *pw_take(int fd)
+{
+	_Atomic(struct pw_sock *) *s = pw_slot(fd, false);
+
+	return s ? atomic_exchange_explicit(s, NULL, memory_order_acq_rel) : NULL;
+}
+
+/* Any fd number of this process, other than @not, that refers to @s. */
+static int pw_find_other_fd(const struct pw_sock *s, int not)
+{
+	for (unsigned p = 0; p < PW_PAGES; p++) {
+		_Atomic(struct pw_sock *) *page =
+			atomic_load_explicit(&pw_fdtab[p], memory_order_acquire);
+		if (!page)
+			continue;
+		for (unsigned i = 0; i < (1u << PW_PAGE_BITS); i++) {
+			int fd = (int)(p << PW_PAGE_BITS | i);
+			if (fd != not && atomic_load_explicit(&page[i], memory_order_relaxed) == s)
+				return fd;
+		}
+	}
+	return -1;
+}
+
+/* ---- configuration ---- */
+
+void pw_prefix_add(uint32_t net, unsigned len)
+{
+	if (pw_cfg.nprefixes >= PW_WIRE_MAX_PREFIXES || len > 32)
+		return;
+	uint32_t mask = len ? ~0u << (32 - len) : 0;
+	pw_cfg.prefixes[pw_cfg.nprefixes].mask = mask;
+	pw_cfg.prefixes[pw_cfg.nprefixes].net = net & mask;
+	pw_cfg.nprefixes++;
+}
+
+static void pw_parse_prefix_env(const char *s)
+{
+	char buf[1024];
+	char *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", s);
+	for (char *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+		char *slash = strchr(tok, '/');
+		unsigned len = 32;
+		struct in_addr a;
+
+		if (slash) {
+			*slash = '\0';
+			len = (unsigned)atoi(slash + 1);
+		}
+		if (inet_pton(AF_INET, tok, &a) == 1 && len <= 32)
+			pw_prefix_add(ntohl(a.s_addr), len);
+	}
+}
+
+static void pw_resolve(void)
+{
+#define PW_SYM(name) pw_real.name = (__typeof__(pw_real.name))dlsym(RTLD_NEXT, #name)
+	PW_SYM(socket);
+	PW_SYM(connect);
+	PW_SYM(listen);
+	PW_SYM(accept);
+	PW_SYM(accept4);
+	PW_SYM(close);
+	PW_SYM(shutdown);
+	PW_SYM(read);
+	PW_SYM(write);
+	PW_SYM(readv);
+	PW_SYM(writev);
+	PW_SYM(recv);
+	PW_SYM(send);
+	PW_SYM(recvfrom);
+	PW_SYM(sendto);
+	PW_SYM(recvmsg);
+	PW_SYM(sendmsg);
+	PW_SYM(sendfile);
+	PW_SYM(dup);
+	PW_SYM(dup2);
+	PW_SYM(dup3);
+	pw_real.fcntl = (__typeof__(pw_real.fcntl))dlsym(RTLD_NEXT, "fcntl64");
+	if (!pw_real.fcntl)
+		PW_SYM(fcntl);
+	PW_SYM(ioctl);
+	PW_SYM(getsockname);
+	PW_SYM(getpeername);
+	PW_SYM(getsockopt);
+	PW_SYM(setsockopt);
+	PW_SYM(poll);
+	PW_SYM(ppoll);
+	PW_SYM(select);
+	PW_SYM(pselect);
+	PW_SYM(epoll_ctl);
+	PW_SYM(epoll_wait);
+	PW_SYM(epoll_pwait);
+	PW_SYM(epoll_pwait2);
+#undef PW_SYM
+}
+
+static void pw_atfork_child(void);
+static void pw_atfork_parent(void);
+
+static void pw_init_once(void)
+{
+	const char *v;
+
+	pw_resolve();
+	v = getenv("PODWIRE_LOG");
+	if (v) {
+		static const char *const names[] = { "error", "warn", "info", "debug" };
+		for (int i = 0; i < 4; i++)
+			if (!strcmp(v, names[i]))
+				pw_cfg.log_level = i;
+	}
+	v = getenv("PODWIRE_LOG_FILE");
+	if (v && pw_cfg.log_level >= 0) {
+		int fd = open(v, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (fd >= 0) {
+			int high = pw_real.fcntl(fd, F_DUPFD_CLOEXEC, 200);
+			if (high >= 0) {
+				pw_real.close(fd);
+				fd = high;
+			}
+			pw_cfg.log_fd = fd;
+		}
+	}
+	v = getenv("PODWIRE_DISABLE");
+	pw_cfg.disabled = v && *v && strcmp(v, "0") != 0;
+	v = getenv("PODWIRE_SOCKET");
+	pw_cfg.socket_path = v && *v ? v : "/run/podwire/podwired.sock";
+	v = getenv("PODWIRE_PREFIX");
+	if (v && *v) {
+		pw_cfg.prefix_from_env = true;
+		pw_parse_prefix_env(v);
+	}
+	v = getenv("PODWIRE_SPIN_NS");
+	pw_cfg.spin_ns = v && *v ? (uint32_t)strtoul(v, NULL, 10) : PW_CHAN_SPIN_NS_DEFAULT;
+	pthread_atfork(NULL, pw_atfork_parent, pw_atfork_child);
+	pw_dbg("loaded; %s", pw_cfg.disabled ? "disabled" : "enabled");
+}
+
+static pthread_once_t pw_once = PTHREAD_ONCE_INIT;
+
+static inline void pw_ensure(void)
+{
+	if (__builtin_expect(!pw_real.close, 0))
+		pthread_once(&pw_once, pw_init_once);
+}
+
+__attribute__((constructor)) static void pw_ctor(void)
+{
+	pw_ensure();
+}
+
+/* ---- helpers ---- */
+
+static int pw_fail(int err)
+{
+	errno = err;
+	return -1;
+}
+
+static bool pw_in_prefixes(const struct sockaddr_in *a)
+{
+	uint32_t ip = ntohl(a->sin_addr.s_addr);
+
+	for (unsigned i = 0; i < pw_cfg.nprefixes; i++)
+		if ((ip & pw_cfg.prefixes[i].mask) == pw_cfg.prefixes[i].net)
+			return true;
+	return false;
+}
+
+static bool pw_is_tcp4(int fd)
+{
+	int v;
+	socklen_t len = sizeof(v);
+
+	if (pw_real.getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) < 0 || v != AF_INET)
+		return false;
+	len = sizeof(v);
+	if (pw_real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) < 0 || v != SOCK_STREAM)
+		return false;
+	len = sizeof(v);
+	return pw_real.getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &v, &len) == 0 && v == IPPROTO_TCP;
+}
+
+static void pw_to_wire(const struct sockaddr_in *sin, struct pw_wire_addr *w)
+{
+	memset(w, 0, sizeof(*w));
+	w->family = AF_INET;
+	w->port = sin->sin_port;
+	memcpy(w->addr, &sin->sin_addr, 4);
+}
+
+static void pw_from_wire(const struct pw_wire_addr *w, struct sockaddr_in *sin)
+{
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	sin->sin_port = w->port;
+	memcpy(&sin->sin_addr, w->addr, 4);
+}
+
+/* Copy an address out the way the kernel does: truncate, report the full size. */
+static void pw_copy_addr(const struct sockaddr_in *sin, struct sockaddr *addr, socklen_t *len)
+{
+	if (!addr || !len)
+		return;
+	socklen_t n = *len < sizeof(*sin) ? *len : (socklen_t)sizeof(*sin);
+	memcpy(addr, sin, n);
+	*len = sizeof(*sin);
+}
+
+static int pw_timeo_ms(int fd, int opt)
+{
+	struct timeval tv;
+	socklen_t len = sizeof(tv);
+
+	if (pw_real.getsockopt(fd, SOL_SOCKET, opt, &tv, &len) < 0)
+		return 0;
+	return (int)(tv.tv_sec * 1000 + tv.tv_usec / 1000);
+}
+
+static struct pw_sock *pw_sock_new(enum pw_kind kind)
+{
+	struct pw_sock *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->kind = kind;
+	atomic_init(&s->refs, 1);
+	pthread_mutex_init(&s->rlock, NULL);
+	pthread_mutex_init(&s->wlock, NULL);
+	s->opt[PW_OPT_RCVBUF] = 131072;
+	s->opt[PW_OPT_SNDBUF] = 131072;
+	return s;
+}
+
+/* ---- the epoll shadow: what the application registered, per epoll fd ---- */
+
+struct pw_ep_reg {
+	int fd;
+	uint32_t events;
+	epoll_data_t data;
+	uint32_t mark; /* EPOLLET: pw_chan_rx_mark() when last reported */
+	bool disabled; /* EPOLLONESHOT fired */
+};
+
+struct pw_ep {
+	pthread_mutex_t lock;
+	struct pw_ep_reg *regs;
+	unsigned n, cap;
+};
+
+static _Atomic(struct pw_ep *) pw_eptab[65536];
+
+static struct pw_ep *pw_ep_get(int epfd, bool create)
+{
+	if (epfd < 0 || epfd >= 65536)
+		return NULL;
+	struct pw_ep *e = atomic_load_explicit(&pw_eptab[epfd], memory_order_acquire);
+	if (!e && create) {
+		struct pw_ep *n = calloc(1, sizeof(*n));
+		if (!n)
+			return NULL;
+		pthread_mutex_init(&n->lock, NULL);
+		if (!atomic_compare_exchange_strong(&pw_eptab[epfd], &e, n)) {
+			free(n);
+			return e;
+		}
+		e = n;
+	}
+	return e;
+}
+
+static void pw_ep_forget_fd(struct pw_ep *e, int fd)
+{
+	for (unsigned i = 0; i < e->n; i++)
+		if (e->regs[i].fd == fd) {
+			e->regs[i] = e->regs[--e->n];
+			return;
+		}
+}
+
+static void pw_ep_record(int epfd, int op, int fd, const struct epoll_event *ev)
+{
+	struct pw_ep *e = pw_ep_get(epfd, op == EPOLL_CTL_ADD);
+
+	if (!e)
+		return;
+	pthread_mutex_lock(&e->lock);
+	if (op == EPOLL_CTL_DEL) {
+		pw_ep_forget_fd(e, fd);
+	} else {
+		struct pw_ep_reg *r = NULL;
+		for (unsigned i = 0; i < e->n; i++)
+			if (e->regs[i].fd == fd)
+				r = &e->regs[i];
+		if (!r && op == EPOLL_CTL_ADD) {
+			if (e->n == e->cap) {
+				unsigned cap = e->cap ? e->cap * 2 : 16;
+				struct pw_ep_reg *nr = realloc(e->regs, cap * sizeof(*nr));
+				if (!nr)
+					goto out;
+				e->regs = nr;
+				e->cap = cap;
+			}
+			r = &e->regs[e->n++];
+			memset(r, 0, sizeof(*r));
+			r->fd = fd;
+		}
+		if (r && ev) {
+			r->events = ev->events;
+			r->data = ev->data;
+			r->disabled = false;
+			r->mark = 0;
+		}
+	}
+out:
+	pthread_mutex_unlock(&e->lock);
+}
+
+/* The kernel dropped @fd's registrations when its file changed under it (dup3
+ * of the channel socket): register the new file with the same interest. */
+static void pw_ep_swap_file(int fd, bool before)
+{
+	for (int epfd = 0; epfd < 65536; epfd++) {
+		struct pw_ep *e = atomic_load_explicit(&pw_eptab[epfd], memory_order_acquire);
+		if (!e)
+			continue;
+		pthread_mutex_lock(&e->lock);
+		for (unsigned i = 0; i < e->n; i++) {
+			if (e->regs[i].fd != fd)
+				continue;
+			struct epoll_event ev = { .events = e->regs[i].events,
+						  .data = e->regs[i].data };
+			if (before)
+				pw_real.epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+			else
+				pw_real.epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+		}
+		pthread_mutex_unlock(&e->lock);
+	}
+}
+
+static _Atomic unsigned pw_nconns; /* accelerated connections alive: skip scans when 0 */
+
+/* ---- becoming accelerated ---- */
+
+/*
+ * Put the channel (memfd + socket end from the router) under the application's
+ * @fd, keeping its O_NONBLOCK and FD_CLOEXEC. On failure @fd is untouched and
+ * the caller falls back to the kernel.
+ */
+static int pw_adopt(int fd, int memfd, int sock, const struct pw_wire_conn *body)
+{
+	struct pw_chan_opts co = {
+		.spin_ns = pw_cfg.spin_ns,
+		.no_spin = pw_cfg.spin_ns == 0,
+		.hup_is_eof = true, /* a dead peer process reads as EOF, as on TCP */
+	};
+	struct pw_chan *chan = NULL;
+	struct pw_sock *s = NULL;
+	int fl = pw_real.fcntl(fd, F_GETFL);
+	int fdfl = pw_real.fcntl(fd, F_GETFD);
+	int r;
+
+	if (fl < 0 || fdfl < 0 || body->side > 1)
+		goto fail;
+	s = pw_sock_new(PW_K_CONN);
+	if (!s)
+		goto fail;
+	s->rcvtimeo_ms = pw_timeo_ms(fd, SO_RCVTIMEO);
+	s->sndtimeo_ms = pw_timeo_ms(fd, SO_SNDTIMEO);
+	pw_from_wire(&body->local, &s->local);
+	pw_from_wire(&body->peer, &s->peer);
+	atomic_store(&s->nonblock, (fl & O_NONBLOCK) != 0);
+	if ((fl & O_NONBLOCK) && pw_real.fcntl(sock, F_SETFL, O_NONBLOCK) < 0)
+		goto fail;
+	r = pw_chan_open(memfd, sock, body->side, &co, &chan);
+	if (r < 0) {
+		pw_warn("channel from the router refused: %s", strerror(-r));
+		goto fail;
+	}
+	pw_ep_swap_file(fd, true);
+	if (pw_real.dup3(sock, fd, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
+		pw_ep_swap_file(fd, false);
+		pw_chan_set_fd(chan, -1);
+		pw_chan_detach(chan);
+		goto fail;
+	}
+	pw_real.close(sock);
+	pw_real.close(memfd);
+	pw_chan_set_fd(chan, fd);
+	s->chan = chan;
+	pw_put(fd, s);
+	atomic_fetch_add(&pw_nconns, 1);
+	pw_ep_swap_file(fd, false);
+	return 0;
+fail:
+	free(s);
+	pw_real.close(sock);
+	pw_real.close(memfd);
+	return -1;
+}
+
+/* ---- connection setup ---- */
+
+PW_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	pw_ensure();
+	struct pw_sock *s = pw_get(fd);
+	if (s)
+		return pw_fail(s->kind == PW_K_CONN ? EISCONN : EINVAL);
+	if (pw_cfg.disabled || !addr || len < sizeof(struct sockaddr_in) ||
+	    addr->sa_family != AF_INET)
+		return pw_real.connect(fd, addr, len);
+
+	const struct sockaddr_in *dst = (const struct sockaddr_in *)addr;
+	if (!pw_ctl_prefixes_known() || !pw_in_prefixes(dst) || !pw_is_tcp4(fd))
+		return pw_real.connect(fd, addr, len);
+
+	/* Give the socket its port now: the peer will see it as ours. */
+	struct sockaddr_in local;
+	socklen_t llen = sizeof(local);
+	if (pw_real.getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
+		return pw_real.connect(fd, addr, len);
+	if (local.sin_port == 0) {
+		local.sin_family = AF_INET;
+		if (bind(fd, (struct sockaddr *)&local, sizeof(local)) < 0 ||
+		    pw_real.getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
+			return pw_real.connect(fd, addr, len);
+	}
+
+	struct pw_wire_connect req;
+	uint8_t buf[PW_WIRE_MAX] __attribute__((aligned(8)));
+	struct pw_msg m;
+	int fds[2];
+	pw_to_wire(&local, &req.local);
+	pw_to_wire(dst, &req.peer);
+	int n = pw_ctl_call(PW_MSG_CONNECT, &req, sizeof(req), &fd, 1, &m, buf, fds);
+	if (n == 2 && m.type == PW_MSG_CONN) {
+		int fl = pw_real.fcntl(fd, F_GETFL);
+		if (pw_adopt(fd, fds[0], fds[1], &m.u.conn) == 0) {
+			pw_dbg("fd %d: connected over podwire (conn %llu)", fd,
+			       (unsigned long long)m.u.conn.id);
+			/* Exactly as a kernel socket would answer. */
+			if (fl >= 0 && (fl & O_NONBLOCK))
+				return pw_fail(EINPROGRESS);
+			return 0;
+		}
+	} else {
+		for (int i = 0; i < n; i++)
+			pw_real.close(fds[i]);
+	}
+	return pw_real.connect(fd, addr, len);
+}
+
+PW_EXPORT int listen(int fd, int backlog)
+{
+	pw_ensure();
+	int r = pw_real.listen(fd, backlog);
+	if (r < 0 || pw_cfg.disabled || pw_get(fd) || !pw_is_tcp4(fd))
+		return r;
+
+	int saved = errno;
+	struct pw_wire_listen req = { .backlog = backlog };
+	struct sockaddr_in a;
+	socklen_t alen = sizeof(a);
+	uint8_t buf[PW_WIRE_MAX] __attribute__((aligned(8)));
+	struct pw_msg m;
+	int fds[2];
+
+	if (pw_real.getsockname(fd, (struct sockaddr *)&a, &alen) == 0 &&
+	    (a.sin_addr.s_addr == htonl(INADDR_ANY) ||
+	     (pw_ctl_prefixes_known() && pw_in_prefixes(&a)))) {
+		pw_to_wire(&a, &req.addr);
+		int n = pw_ctl_call(PW_MSG_LISTEN, &req, sizeof(req), &fd, 1, &m, buf, fds);
+		if (n == 0 && m.type == PW_MSG_OK) {
+			struct pw_sock *s = pw_sock_new(PW_K_LISTEN);
+			if (s) {
+				s->local = a;
+				pw_put(fd, s);
+			}
+			pw_dbg("fd %d: listener registered", fd);
+		}
+		for (int i = 0; i < n; i++)
+			pw_real.close(fds[i]);
+	}
+	errno = saved;
+	return r;
+}
+
+PW_EXPORT int accept4(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
+{
+	pw_ensure();
+	struct pw_sock *ls = pw_get(lfd);
+	struct sockaddr_in peer, local;
+	socklen_t plen = sizeof(peer), llen = sizeof(local);
+
+	if (!ls || ls->kind != PW_K_LISTEN)
+		return pw_real.accept4(lfd, addr, alen, flags);
+	int fd = pw_real.accept4(lfd, (struct sockaddr *)&peer, &plen, flags);
+	if (fd < 0)
+		return fd;
+	/* The router connects from the destination address itself; anyone else
+	 * is a kernel client and needs no round trip. */
+	if (pw_real.getsockname(fd, (struct sockaddr *)&local, &llen) == 0 &&
+	    peer.sin_family == AF_INET && peer.sin_addr.s_addr == local.sin_addr.s_addr) {
+		uint8_t buf[PW_WIRE_MAX] __attribute__((aligned(8)));
+		struct pw_msg m;
+		int fds[2];
+		int n = pw_ctl_call(PW_MSG_CLAIM, NULL, 0, &fd, 1, &m, buf, fds);
+
+		if (n == 2 && m.type == PW_MSG_CONN) {
+			if (pw_adopt(fd, fds[0], fds[1], &m.u.conn) == 0) {
+				struct pw_sock *s = pw_get(fd);
+				pw_dbg("fd %d: accepted over podwire (conn %llu)", fd,
+				       (unsigned long long)m.u.conn.id);
+				pw_copy_addr(&s->peer, addr, alen);
+				return fd;
+			}
+		} else {
+			for (int i = 0; i < n; i++)
+				pw_real.close(fds[i]);
+		}
+	}
+	pw_copy_addr(&peer, addr, alen);
+	return fd;
+}
+
+PW_EXPORT int accept(int lfd, struct sockaddr *addr, socklen_t *alen)
+{
+	return accept4(lfd, addr, alen, 0);
+}
+
+/* ---- closing and duplicating ---- */
+
+/* @fd no longer refers to @s. @closed: the kernel already closed @fd. */
+static int pw_unref(struct pw_sock *s, int fd, bool closed)
+{
+	if (atomic_fetch_sub(&s->refs, 1) > 1) {
+		if (s->kind == PW_K_CONN && pw_chan_fd(s->chan) == fd)
+			pw_chan_set_fd(s->chan, pw_find_other_fd(s, fd));
+		return closed ? 0 : pw_real.close(fd);
+	}
+	if (s->kind == PW_K_LISTEN) {
+		if (!closed) {
+			uint8_t buf[PW_WIRE_MAX] __attribute__((aligned(8)));
+			struct pw_wire_listen req = { 0 };
+			struct pw_msg m;
+			int fds[2];
+
+			pw_to_wire(&s->local, &req.addr);
+			int n = pw_ctl_call(PW_MSG_UNLISTEN, &req, sizeof(req), &fd, 1, &m, buf, fds);
+			for (int i = 0; i < n; i++)
+				pw_real.close(fds[i]);
+		}
+		free(s);
+		return closed ? 0 : pw_real.close(fd);
+	}
+	atomic_fetch_sub(&pw_nconns, 1);
+	if (closed)
+		pw_chan_set_fd(s->chan, -1);
+	if (atomic_load(&s->shared)) {
+		/* Other processes may still use it; the kernel tells the peer
+		 * when the last one closes. */
+		pw_chan_detach(s->chan);
+		free(s);
+		return closed ? 0 : pw_real.close(fd);
+	}
+	pw_chan_close(s->chan); /* orderly: the peer reads the rest, then EOF */
+	free(s);
+	return 0;
+}
+
+PW_EXPORT int close(int fd)
+{
+	pw_ensure();
+	if (fd >= 0 && fd < 65536) {
+		struct pw_ep *e = atomic_exchange(&pw_eptab[fd], NULL);
+		if (e) {
+			free(e->regs);
+			free(e);
+		}
+	}
+	struct pw_sock *s = pw_take(fd);
+	if (!s)
+		return pw_real.close(fd);
+	return pw_unref(s, fd, false);
+}
+
+static int pw_dup_track(int oldfd, int newfd)
+{
+	struct pw_sock *s = pw_get(oldfd);
+
+	if (newfd >= 0 && s) {
+		atomic_fetch_add(&s->refs, 1);
+		pw_put(newfd, s);
+	}
+	return newfd;
+}
+
+PW_EXPORT int dup(int fd)
+{
+	pw_ensure();
+	return pw_dup_track(fd, pw_real.dup(fd));
+}
+
+static int pw_dup_onto(int oldfd, int newfd, int flags, bool is_dup3)
+{
+	if (oldfd == newfd)
+		return is_dup3 ? pw_fail(EINVAL) : (pw_real.fcntl(oldfd, F_GETFD) < 0 ? -1 : newfd);
+	struct pw_sock *old_target = pw_get(newfd);
+	int r = is_dup3 ? pw_real.dup3(oldfd, newfd, flags) : pw_real.dup2(oldfd, newfd);
+	if (r < 0)
+		return r;
+	if (old_target && pw_take(newfd) == old_target)
+		pw_unref(old_target, newfd, true);
+	return pw_dup_track(oldfd, r);
+}
+
+PW_EXPORT int dup2(int oldfd, int newfd)
+{
+	pw_ensure();
+	return pw_dup_onto(oldfd, newfd, 0, false);
+}
+
+PW_EXPORT int dup3(int oldfd, int newfd, int flags)
+{
+	pw_ensure();
+	return pw_dup_onto(oldfd, newfd, flags, true);
+}
+
+PW_EXPORT int fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	long arg;
+
+	pw_ensure();
+	va_start(ap, cmd);
+	arg = va_arg(ap, long);
+	va_end(ap);
+	int r = pw_real.fcntl(fd, cmd, arg);
+	if (r < 0)
+		return r;
+	struct pw_sock *s = pw_get(fd);
+	if (!s)
+		return r;
+	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
+		return pw_dup_track(fd, r);
+	if (cmd == F_SETFL)
+		atomic_store(&s->nonblock, (arg & O_NONBLOCK) != 0);
+	return r;
+}
+
+PW_EXPORT int fcntl64(int fd, int cmd, ...) __attribute__((alias("fcntl")));
+
+PW_EXPORT int ioctl(int fd, unsigned long req, ...)
+{
+	va_list ap;
+	void *arg;
+
+	pw_ensure();
+	va_start(ap, req);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	struct pw_sock *s = pw_get(fd);
+	if (!s || s->kind != PW_K_CONN)
+		return pw_real.ioctl(fd, req, arg);
+	if (req == FIONREAD) {
+		ssize_t avail = pw_chan_avail(s->chan);
+		*(int *)arg = avail > 0 ? (int)(avail > INT32_MAX ? INT32_MAX : avail) : 0;
+		return 0;
+	}
+	if (req == FIONBIO) {
+		int r = pw_real.ioctl(fd, req, arg);
+		if (r == 0)
+			atomic_store(&s->nonblock, *(int *)arg != 0);
+		return r;
+	}
+	if (req == SIOCOUTQ) {
+		*(int *)arg = 0;
+		return 0;
+	}
+	return pw_real.ioctl(fd, req, arg);
+}
+
+/* ---- data ---- */
+
+static int pw_errno_of(ssize_t r)
+{
+	return r == -EPROTO ? ECONNRESET : (int)-r;
+}
+
+/* Wait for @ev with the socket's timeout; -EAGAIN when it runs out. */
+static int pw_wait_timeo(struct pw_sock *s, short ev, int ms)
+{
+	int r = pw_chan_wait(s->chan, ev, ms);
+
+	return r == 0 ? -EAGAIN : (r < 0 ? r : 0);
+}
+
+static ssize_t pw_sock_readv(struct pw_sock *s, const struct iovec *iov, int cnt, int flags)
+{
+	int cf = 0;
+	ssize_t r;
+
+	if (flags & ~(MSG_DONTWAIT | MSG_PEEK | MSG_WAITALL | MSG_NOSIGNAL | MSG_CMSG_CLOEXEC |
+		      MSG_TRUNC))
+		return pw_fail(EOPNOTSUPP);
+	bool nb = (flags & MSG_DONTWAIT) || atomic_load_explicit(&s->nonblock,
+								  memory_order_relaxed);
+	if (nb)
+		cf |= PW_CHAN_DONTWAIT;
+	if (flags & MSG_PEEK)
+		cf |= PW_CHAN_PEEK;
+	if (flags & MSG_WAITALL)
+		cf |= PW_CHAN_WAITALL;
+	pthread_mutex_lock(&s->rlock);
+	if (!nb && s->rcvtimeo_ms > 0) {
+		for (;;) {
+			r = pw_chan_readv(s->chan, iov, cnt, cf | PW_CHAN_DONTWAIT);
+			if (r != -EAGAIN)
+				break;
+			int w = pw_wait_timeo(s, POLLIN, s->rcvtimeo_ms);
+			if (w < 0) {
+				r = w;
+				break;
+			}
+		}
+	} else {
+		r = pw_chan_readv(s->chan, iov, cnt, cf);
+	}
+	pthread_mutex_unlock(&s->rlock);
+	if (r < 0)
+		return pw_fail(pw_errno_of(r));
+	return r;
+}
+
+static ssize_t pw_sock_writev(struct pw_sock *s, const struct iovec *iov, int cnt, int flags)
+{
+	int cf = 0;
+	ssize_t r;
+
+	bool nb = (flags & MSG_DONTWAIT) || atomic_load_explicit(&s->nonblock,
+								  memory_order_relaxed);
+	if (nb)
+		cf |= PW_CHAN_DONTWAIT;
+	pthread_mutex_lock(&s->wlock);
+	if (!nb && s->sndtimeo_ms > 0) {
+		for (;;) {
+			r = pw_chan_writev(s->chan, iov, cnt, cf | PW_CHAN_DONTWAIT);
+			if (r != -EAGAIN)
+				break;
+			int w = pw_wait_timeo(s, POLLOUT, s->sndtimeo_ms);
+			if (w < 0) {
+				r = w;
+				break;
+			}
+		}
+	} else {
+		r = pw_chan_writev(s->chan, iov, cnt, cf);
+	}
+	pthread_mutex_unlock(&s->wlock);
+	if (r == -EPIPE && !(flags & MSG_NOSIGNAL))
+		pthread_kill(pthread_self(), SIGPIPE);
+	if (r < 0)
+		return pw_fail(pw_errno_of(r));
+	return r;
+}
+
+static inline struct pw_sock *pw_conn_of(int fd)
+{
+	if (!atomic_load_explicit(&pw_nconns, memory_order_relaxed))
+		return NULL;
+	struct pw_sock *s = pw_get(fd);
+	return s && s->kind == PW_K_CONN ? s : NULL;
+}
+
+PW_EXPORT ssize_t read(int fd, void *buf, size_t n)
+{
+	pw_ensure();
+	struct pw_sock *s = pw_conn_of(fd);
+	if (!s)
+		return pw_real.read(fd, buf, n);
+	struct iovec iov = { buf, n };
+	return pw_sock_readv(s, &iov, 1, 0);
+}
+
+PW_EXPORT ssize_t write(int fd, const void *buf, size_t n)
+{
+	pw_ensure();
+	struct pw_sock *s = pw_conn_of(fd);
+	if (!s)
+		return pw_real.write(fd, buf, n);
+	struct iovec iov = { (void *)buf, n };
+	return pw_sock_writev(s, &iov, 1, 0);
+}
+
+PW_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
+{
+	pw_ensure();
+	struct pw_sock *s = pw_conn_of(fd);
+	return s ? pw_sock_readv(s, iov, cnt, 0) : pw_real.readv(fd, iov, cnt);
+}
+
+PW_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
+{
+	pw_ensure();
+	struct pw_sock *s = pw_conn_of(fd);
+	return s ? pw_sock_writev(s, iov, cnt, 0) : pw_real.writev(fd, iov, cnt);
+}
+
+PW_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+	pw_ensure();
+	struct pw_sock *s = pw_conn_of(fd);
+	if (!s)
+		return pw_real.recv(fd, buf, n, flags);
+	struct iovec iov = { buf, n };
+	return pw_sock_readv(s, &iov, 1, flags);
+}
+
+PW_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
+{
+	pw_ensure();
+	struct pw_sock *s = pw_conn_of(fd);
+	if (!s)
+		return pw_real.send(fd, buf, n, flags);
+	struct iovec iov = { (void *)buf, n };
+	return pw_sock_writev(s, &iov, 1, flags);
+}
+
+PW_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
+			   socklen_t *alen)
+{
+	pw_ensure();
+	struct pw_sock *s = pw_conn_of(fd);
+	if (!s)
+		return pw_real.recvfrom(fd, buf, n, flags, addr, alen);
+	struct iovec iov = { buf, n };
+	ssize_t r = pw_sock_readv(s, &iov, 1, flags);
+	if (r >= 0 && alen)
+		*alen = 0; /* TCP reports no source address */
+	return r;
+}
+
+PW_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
+			 const struct sockaddr *addr, socklen_t alen)
+{
+	pw_ensure();
+	struct pw_sock *s = pw_conn_of(fd);
+	if (!s)
+		return pw_real.sendto(fd, buf, n, flags, addr, alen);
+	struct iovec iov = { (void *)buf, n };
+	return pw_sock_writev(s, &iov, 1, flags); /* a connected TCP socket ignores @addr */
+}
+
+PW_EXPORT ssize_t recvmsg(int fd, struct msghdr *mh, int flags)
+{
+	pw_ensure();
+	struct pw_sock *s = pw_conn_of(fd);
+	if (!s)
+		return pw_real.recvmsg(fd, mh, flags);
+	ssize_t r = pw_sock_readv(s, mh->msg_iov, (int)mh->msg_iovlen, flags);
+	if (r >= 0) {
+		mh->msg_namelen = 0;
+		mh->msg_controllen = 0;
+		mh->msg_flags = 0;
+	}
+	return r;
+}
+
+PW_EXPORT ssize_t sendmsg(int fd, const struct msghdr *mh, int flags)
+{
+	pw_ensure();
+	struct pw_sock *s = pw_conn_of(fd);
+	if (!s)
+		return pw_real.sendmsg(fd, mh, flags);
+	if (mh->msg_controllen)
+		return pw_fail(EOPNOTSUPP); /* no ancillary data on TCP */
+	return pw_sock_writev(s, mh->msg_iov, (int)mh->msg_iovlen, flags);
+}
+
+/*
+ * sendfile() onto an accelerated socket: read the file and write the ring.
+ * Never takes more from the file than the ring accepts, so a short count
+ * leaves the file offset exactly where a kernel socket would.
+ */
+PW_EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t count)
+{
+	pw_ensure();
+	struct pw_sock *s = pw_conn_of(out);
+	if (!s)
+		return pw_real.sendfile(out, in, off, count);
+
+	static __thread char buf[65536];
+	bool nb = atomic_load_explicit(&s->nonblock, memory_order_relaxed);
+	off_t pos = off ? *off : 0;
+	size_t done = 0;
+
+	while (done < count) {
+		size_t want = count - done < sizeof(buf) ? count - done : sizeof(buf);
+		if (nb) {
+			ssize_t space = pw_chan_space(s->chan);
+			if (space <= 0) {
+				if (done)
+					break;
+				/* Nothing fits: leave the socket unwritable until it does. */
+				if (!pw_chan_prepare_write_wait(s->chan))
+					return pw_fail(EAGAIN);
+				continue;
+			}
+			if ((size_t)space < want)
+				want = (size_t)space;
+		}
+		ssize_t n = off ? pread(in, buf, want, pos) : pw_real.read(in, buf, want);
+		if (n < 0)
+			return done ? (ssize_t)done : -1;
+		if (n == 0)
+			break;
+		struct iovec iov = { buf, (size_t)n };
+		ssize_t w = pw_sock_writev(s, &iov, 1, MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EPIPE)
+				pthread_kill(pthread_self(), SIGPIPE);
+			return done ? (ssize_t)done : -1;
+		}
+		done += (size_t)w;
+		pos += w;
+		if (w < n)
+			break;
+	}
+	if (off)
+		*off = pos;
+	return (ssize_t)done;
+}
+
+PW_EXPORT ssize_t sendfile64(int out, int in, off_t *off, size_t count)
+	__attribute__((alias("sendfile")));
+
+PW_EXPORT int shutdown(int fd, int how)
+{
+	pw_ensure();
+	struct pw_sock *s = pw_conn_of(fd);
+	if (!s)
+		return pw_real.shutdown(fd, how);
+	int r = pw_chan_shutdown(s->chan, how);
+	return r < 0 ? pw_fail(-r) : 0;
+}
+
+/* ---- addresses and options ---- */
+
+PW_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	pw_ensure();
+	struct pw_sock *s = pw_conn_of(fd);
+	if (!s)
+		return pw_real.getsockname(fd, addr, len);
+	if (!len)
+		return pw_fail(EFAULT);
+	pw_copy_addr(&s->local, addr, len);
+	return 0;
+}
+
+PW_EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	pw_ensure();
+	struct pw_sock *s = pw_conn_of(fd);
+	if (!s)
+		return pw_real.getpeername(fd, addr, len);
+	if (!len)
+		return pw_fail(EFAULT);
+	pw_copy_addr(&s->peer, addr, len);
+	return 0;
+}
+
+static int pw_put_int(void *val, socklen_t *len, int v)
+{
+	if (!val || !len || *len < sizeof(int))
+		return pw_fail(EINVAL);
+	memcpy(val, &v, sizeof(v));
+	*len = sizeof(int);
+	return 0;
+}
+
+PW_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+	pw_ensure();
+	struct pw_sock *s = pw_conn_of(fd);
+	if (!s)
+		return pw_real.getsockopt(fd, level, name, val, len);
+	if (level == SOL_SOCKET) {
+		switch (name) {
+		case SO_ERROR:
+			return pw_put_int(val, len, 0);
+		case SO_TYPE:
+			return pw_put_int(val, len, SOCK_STREAM);
+		case SO_DOMAIN:
+			return pw_put_int(val, len, AF_INET);
+		case SO_PROTOCOL:
+			return pw_put_int(val, len, IPPROTO_TCP);
+		case SO_ACCEPTCONN:
+			return pw_put_int(val, len, 0);
+		case SO_KEEPALIVE:
+			return pw_put_int(val, len, s->opt[PW_OPT_KEEPALIVE]);
+		case SO_RCVBUF:
+			return pw_put_int(val, len, s->opt[PW_OPT_RCVBUF]);
+		case SO_SNDBUF:
+			return pw_put_int(val, len, s->opt[PW_OPT_SNDBUF]);
+		case SO_RCVTIMEO:
+		case SO_SNDTIMEO: {
+			int ms = name == SO_RCVTIMEO ? s->rcvtimeo_ms : s->sndtimeo_ms;
+			struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+			if (!val || !len || *len < sizeof(tv))
+				return pw_fail(EINVAL);
+			memcpy(val, &tv, sizeof(tv));
+			*len = sizeof(tv);
+			return 0;
+		}
+		default:
+			break;
+		}
+	} else if (level == IPPROTO_TCP) {
+		switch (name) {
+		case TCP_NODELAY:
+			return pw_put_int(val, len, s->opt[PW_OPT_NODELAY]);
+		case TCP_MAXSEG:
+			return pw_put_int(val, len, 65483);
+		case TCP_INFO: {
+			struct tcp_info ti;
+			memset(&ti, 0, sizeof(ti));
+			ti.tcpi_state = TCP_ESTABLISHED;
+			ti.tcpi_snd_mss = ti.tcpi_rcv_mss = 65483;
+			ti.tcpi_rtt = 1;
+			ti.tcpi_snd_cwnd = 10;
+			if (!val || !len)
+				return pw_fail(EFAULT);
+			socklen_t n = *len < sizeof(ti) ? *len : (socklen_t)sizeof(ti);
+			memcpy(val, &ti, n);
+			*len = n;
+			return 0;
+		}
+		case TCP_CONGESTION: {
+			static const char cc[] = "podwire";
+			if (!val || !len)
+				return pw_fail(EFAULT);
+			socklen_t n = *len < sizeof(cc) ? *len : (socklen_t)sizeof(cc);
+			memcpy(val, cc, n);
+			*len = n;
+			return 0;
+		}
+		default:
+			return pw_put_int(val, len, 0);
+		}
+	}
+	return pw_put_int(val, len, 0);
+}
+
+PW_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+	pw_ensure();
+	struct pw_sock *s = pw_conn_of(fd);
+	if (!s)
+		return pw_real.setsockopt(fd, level, name, val, len);
+	if (!val && len)
+		return pw_fail(EFAULT);
+	int v = val && len >= sizeof(int) ? *(const int *)val : 0;
+	if (level == SOL_SOCKET) {
+		switch (name) {
+		case SO_RCVTIMEO:
+		case SO_SNDTIMEO: {
+			struct timeval tv;
+			if (len < sizeof(tv))
+				return pw_fail(EINVAL);
+			memcpy(&tv, val, sizeof(tv));
+			int ms = (int)(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
+			if (name == SO_RCVTIMEO)
+				s->rcvtimeo_ms = ms;
+			else
+				s->sndtimeo_ms = ms;
+			return 0;
+		}
+		case SO_KEEPALIVE:
+			s->opt[PW_OPT_KEEPALIVE] = !!v;
+			return 0;
+		case SO_RCVBUF:
+			s->opt[PW_OPT_RCVBUF] = v * 2;
+			return 0;
+		case SO_SNDBUF:
+			s->opt[PW_OPT_SNDBUF] = v * 2;
+			return 0;
+		default:
+			return 0;
+		}
+	}
+	if (level == IPPROTO_TCP && name == TCP_NODELAY) {
+		s->opt[PW_OPT_NODELAY] = !!v;
+		return 0;
+	}
+	return 0; /* accepted: nothing in a shared-memory channel depends on it */
+}
+
+/* ---- readiness: poll, select, epoll ---- */
+
+/* What @s reports for @events, as poll(2) would. */
+static short pw_sock_revents(struct pw_sock *s, short events)
+{
+	short m = pw_chan_poll(s->chan);
+
+	return (short)(m & (events | POLLHUP | POLLERR));
+}
+
+/*
+ * Before the kernel may put us to sleep: make each accelerated fd's socket
+ * signal what the caller waits for. Returns true if one is ready already.
+ */
+static bool pw_prepare(struct pw_sock *s, short events)
+{
+	if (pw_sock_revents(s, events))
+		return true;
+	if ((events & POLLIN) && pw_chan_prepare_read_wait(s->chan))
+		return true;
+	if ((events & POLLOUT) && pw_chan_prepare_write_wait(s->chan))
+		return true;
+	return false;
+}
+
+static uint64_t pw_ts_ns(const struct timespec *ts)
+{
+	return (uint64_t)ts->tv_sec * 1000000000ull + (uint64_t)ts->tv_nsec;
+}
+
+/*
+ * The core of poll/ppoll/select/pselect. @timeout_ns < 0 waits forever.
+ * Accelerated fds get their readiness from the rings; others from the kernel.
+ */
+static int pw_poll_core(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *mask,
+			bool use_ppoll)
+{
+	bool any = false;
+
+	for (nfds_t i = 0; i < n && !any; i++)
+		any = fds[i].fd >= 0 && pw_conn_of(fds[i].fd);
+	if (!any) {
+		if (use_ppoll) {
+			struct timespec ts = { (time_t)(timeout_ns / 1000000000),
+					       (long)(timeout_ns % 1000000000) };
+			return pw_real.ppoll(fds, n, timeout_ns < 0 ? NULL : &ts, mask);
+		}
+		return pw_real.poll(fds, n,
+				    timeout_ns < 0 ? -1 : (int)((timeout_ns + 999999) / 1000000));
+	}
+
+	uint64_t start = pw_now_ns();
+	uint64_t spin_until = start + pw_cfg.spin_ns;
+	for (;;) {
+		int ready = 0;
+		bool mine_ready = false;
+
+		/* Look at the rings; spin a little while the caller can wait. */
+		for (;;) {
+			for (nfds_t i = 0; i < n; i++) {
+				struct pw_sock *s = fds[i].fd >= 0 ? pw_conn_of(fds[i].fd) : NULL;
+				if (s && pw_sock_revents(s, fds[i].events))
+					mine_ready = true;
+			}
+			if (mine_ready || timeout_ns == 0 || pw_now_ns() >= spin_until)
+				break;
+			pw_cpu_relax();
+		}
+		if (!mine_ready)
+			for (nfds_t i = 0; i < n; i++) {
+				struct pw_sock *s = fds[i].fd >= 0 ? pw_conn_of(fds[i].fd) : NULL;
+				if (s && pw_prepare(s, fds[i].events))
+					mine_ready = true;
+			}
+
+		int64_t left = -1;
+		if (timeout_ns >= 0) {
+			uint64_t el = pw_now_ns() - start;
+			left = el >= (uint64_t)timeout_ns ? 0 : timeout_ns - (int64_t)el;
+		}
+		if (mine_ready)
+			left = 0;
+		int r;
+		if (use_ppoll) {
+			struct timespec ts = { (time_t)(left / 1000000000), (long)(left % 1000000000) };
+			r = pw_real.ppoll(fds, n, left < 0 ? NULL : &ts, mask);
+		} else {
+			r = pw_real.poll(fds, n, left < 0 ? -1 : (int)((left + 999999) / 1000000));
+		}
+		if (r < 0)
+			return r;
+		for (nfds_t i = 0; i < n; i++) {
+			struct pw_sock *s = fds[i].fd >= 0 ? pw_conn_of(fds[i].fd) : NULL;
+			if (s)
+				fds[i].revents = (short)(pw_sock_revents(s, fds[i].events) |
+							 (fds[i].revents & POLLNVAL));
+			if (fds[i].revents)
+				ready++;
+		}
+		if (ready || left == 0)
+			return ready;
+		/* Only stale wake bytes woke us: arm again and wait the rest. */
+	}
+}
+
+PW_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+	pw_ensure();
+	return pw_poll_core(fds, n, timeout < 0 ? -1 : (int64_t)timeout * 1000000, NULL, false);
+}
+
+PW_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
+		    const sigset_t *mask)
+{
+	pw_ensure();
+	return pw_poll_core(fds, n, ts ? (int64_t)pw_ts_ns(ts) : -1, mask, true);
+}
+
+static int pw_select_core(int nfds, fd_set *r, fd_set *w, fd_set *x, int64_t timeout_ns,
+			  const sigset_t *mask)
+{
+	struct pollfd stackfds[64];
+	struct pollfd *pfd = stackfds;
+	nfds_t n = 0;
+	bool any = false;
+
+	if (nfds < 0 || nfds > FD_SETSIZE)
+		return pw_fail(EINVAL);
+	for (int fd = 0; fd < nfds && !any; fd++)
+		if ((r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w)))
+			any = pw_conn_of(fd) != NULL;
+	if (!any) {
+		struct timespec ts = { (time_t)(timeout_ns / 1000000000),
+				       (long)(timeout_ns % 1000000000) };
+		return pw_real.pselect(nfds, r, w, x, timeout_ns < 0 ? NULL : &ts, mask);
+	}
+	if (nfds > 64) {
+		pfd = calloc((size_t)nfds, sizeof(*pfd));
+		if (!pfd)
+			return pw_fail(ENOMEM);
+	}
+	for (int fd = 0; fd < nfds; fd++) {
+		short ev = (short)(((r && FD_ISSET(fd, r)) ? POLLIN : 0) |
+				   ((w && FD_ISSET(fd, w)) ? POLLOUT : 0) |
+				   ((x && FD_ISSET(fd, x)) ? POLLPRI : 0));
+		if (ev)
+			pfd[n++] = (struct pollfd){ .fd = fd, .events = ev };
+	}
+	int ret = pw_poll_core(pfd, n, timeout_ns, mask, true);
+	if (ret >= 0) {
+		ret = 0;
+		if (r)
+			FD_ZERO(r);
+		if (w)
+			FD_ZERO(w);
+		if (x)
+			FD_ZERO(x);
+		for (nfds_t i = 0; i < n; i++) {
+			short re = pfd[i].revents;
+			if (re & POLLNVAL) {
+				ret = pw_fail(EBADF);
+				break;
+			}
+			if (r && (pfd[i].events & POLLIN) && (re & (POLLIN | POLLHUP | POLLERR)))
+				FD_SET(pfd[i].fd, r), ret++;
+			if (w && (pfd[i].events & POLLOUT) && (re & (POLLOUT | POLLERR)))
+				FD_SET(pfd[i].fd, w), ret++;
+			if (x && (pfd[i].events & POLLPRI) && (re & POLLPRI))
+				FD_SET(pfd[i].fd, x), ret++;
+		}
+	}
+	if (pfd != stackfds)
+		free(pfd);
+	return ret;
+}
+
+PW_EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv)
+{
+	pw_ensure();
+	int64_t t = tv ? (int64_t)tv->tv_sec * 1000000000 + (int64_t)tv->tv_usec * 1000 : -1;
+	uint64_t start = pw_now_ns();
+	int ret = pw_select_core(nfds, r, w, x, t, NULL);
+	if (tv && t >= 0) {
+		/* Linux select() reports the time left. */
+		int64_t left = t - (int64_t)(pw_now_ns() - start);
+		if (left < 0)
+			left = 0;
+		tv->tv_sec = left / 1000000000;
+		tv->tv_usec = (left % 1000000000) / 1000;
+	}
+	return ret;
+}
+
+PW_EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, const struct timespec *ts,
+		      const sigset_t *mask)
+{
+	pw_ensure();
+	return pw_select_core(nfds, r, w, x, ts ? (int64_t)pw_ts_ns(ts) : -1, mask);
+}
+
+PW_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	pw_ensure();
+	int r = pw_real.epoll_ctl(epfd, op, fd, ev);
+	if (r == 0)
+		pw_ep_record(epfd, op, fd, ev);
+	return r;
+}
+
+static uint32_t pw_poll_to_epoll(short m)
+{
+	uint32_t e = 0;
+
+	if (m & POLLIN)
+		e |= EPOLLIN;
+	if (m & POLLOUT)
+		e |= EPOLLOUT;
+	if (m & POLLRDHUP)
+		e |= EPOLLRDHUP;
+	if (m & POLLHUP)
+		e |= EPOLLHUP;
+	if (m & POLLERR)
+		e |= EPOLLERR;
+	return e;
+}
+
+/* Readiness of an accelerated registration, honouring EPOLLET and ONESHOT. */
+static uint32_t pw_ep_check(struct pw_ep_reg *reg, struct pw_sock *s, bool report)
+{
+	if (reg->disabled)
+		return 0;
+	uint32_t want = reg->events & (EPOLLIN | EPOLLOUT | EPOLLRDHUP);
+	uint32_t ev = pw_poll_to_epoll(pw_chan_poll(s->chan)) & (want | EPOLLHUP | EPOLLERR);
+
+	if (ev && (reg->events & EPOLLET)) {
+		uint32_t mark = pw_chan_rx_mark(s->chan);
+		/* An edge: report readable data once per arrival. Writability
+		 * edges come from the kernel (the socket is exact for POLLOUT). */
+		if (mark == reg->mark)
+			ev &= ~(uint32_t)(EPOLLIN | EPOLLRDHUP);
+		ev &= ~(uint32_t)EPOLLOUT;
+		if (report && ev)
+			reg->mark = mark;
+	}
+	if (report && ev && (reg->events & EPOLLONESHOT))
+		reg->disabled = true;
+	return ev;
+}
+
+static int pw_epoll_core(int epfd, struct epoll_event *out, int max, int64_t timeout_ns,
+			 const sigset_t *mask)
+{
+	struct pw_ep *e = atomic_load_explicit(&pw_nconns, memory_order_relaxed)
+				  ? pw_ep_get(epfd, false)
+				  : NULL;
+	if (!e || max <= 0) {
+		struct timespec ts = { (time_t)(timeout_ns / 1000000000),
+				       (long)(timeout_ns % 1000000000) };
+		return pw_real.epoll_pwait2 ? pw_real.epoll_pwait2(epfd, out, max,
+								   timeout_ns < 0 ? NULL : &ts, mask)
+					    : pw_real.epoll_pwait(epfd, out, max,
+								  timeout_ns < 0 ? -1
+										 : (int)(timeout_ns /
+											 1000000),
+								  mask);
+	}
+
+	uint64_t start = pw_now_ns();
+	uint64_t spin_until = start + pw_cfg.spin_ns;
+	for (;;) {
+		int n = 0;
+
+		pthread_mutex_lock(&e->lock);
+		/* 1. accelerated fds ready now, spinning briefly if we may wait */
+		for (;;) {
+			for (unsigned i = 0; i < e->n && n < max; i++) {
+				struct pw_sock *s = pw_conn_of(e->regs[i].fd);
+				if (!s)
+					continue;
+				uint32_t ev = pw_ep_check(&e->regs[i], s, true);
+				if (ev) {
+					out[n].events = ev;
+					out[n].data = e->regs[i].data;
+					n++;
+				}
+			}
+			if (n || timeout_ns == 0 || pw_now_ns() >= spin_until)
+				break;
+			pthread_mutex_unlock(&e->lock);
+			pw_cpu_relax();
+			pthread_mutex_lock(&e->lock);
+		}
+		/* 2. nothing: arm each so its socket wakes the kernel's epoll */
+		if (!n)
+			for (unsigned i = 0; i < e->n; i++) {
+				struct pw_sock *s = pw_conn_of(e->regs[i].fd);
+				if (!s || e->regs[i].disabled)
+					continue;
+				short want = (short)(((e->regs[i].events & EPOLLIN) ? POLLIN : 0) |
+						     ((e->regs[i].events & EPOLLOUT) ? POLLOUT : 0));
+				if (pw_prepare(s, want) && pw_ep_check(&e->regs[i], s, false))
+					n = -1; /* ready after all: do not sleep */
+			}
+		pthread_mutex_unlock(&e->lock);
+		if (n < 0) {
+			n = 0;
+			spin_until = 0;
+			continue; /* collect it in step 1 */
+		}
+
+		int64_t left = -1;
+		if (timeout_ns >= 0) {
+			uint64_t el = pw_now_ns() - start;
+			left = el >= (uint64_t)timeout_ns ? 0 : timeout_ns - (int64_t)el;
+		}
+		if (n)
+			left = 0;
+		/* 3. the kernel: other fds, and sleeping */
+		struct timespec ts = { (time_t)(left / 1000000000), (long)(left % 1000000000) };
+		int k = pw_real.epoll_pwait2
+				? pw_real.epoll_pwait2(epfd, out + n, max - n, left < 0 ? NULL : &ts,
+						       mask)
+				: pw_real.epoll_pwait(epfd, out + n, max - n,
+						      left < 0 ? -1 : (int)((left + 999999) / 1000000),
+						      mask);
+		if (k < 0)
+			return n ? n : k;
+		/* Events of accelerated fds from the kernel are wake bytes: the
+		 * rings say what is true. Drop duplicates and spurious ones. */
+		pthread_mutex_lock(&e->lock);
+		int total = n;
+		for (int j = n; j < n + k; j++) {
+			struct pw_ep_reg *reg = NULL;
+			for (unsigned i = 0; i < e->n; i++)
+				if (e->regs[i].data.u64 == out[j].data.u64 &&
+				    pw_conn_of(e->regs[i].fd)) {
+					reg = &e->regs[i];
+					break;
+				}
+			if (!reg) {
+				out[total++] = out[j];
+				continue;
+			}
+			struct pw_sock *s = pw_conn_of(reg->fd);
+			bool dup = false;
+			for (int d = 0; d < n; d++)
+				dup |= out[d].data.u64 == out[j].data.u64;
+			uint32_t kout = out[j].events & EPOLLOUT;
+			uint32_t ev = dup ? 0 : pw_ep_check(reg, s, true);
+			if ((reg->events & EPOLLET) && !dup)
+				ev |= kout; /* the kernel's own writability edge */
+			if (ev) {
+				out[total].events = ev;
+				out[total].data = reg->data;
+				total++;
+			}
+		}
+		pthread_mutex_unlock(&e->lock);
+		if (total || left == 0)
+			return total;
+	}
+}
+
+PW_EXPORT int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
+{
+	pw_ensure();
+	return pw_epoll_core(epfd, ev, max, timeout < 0 ? -1 : (int64_t)timeout * 1000000, NULL);
+}
+
+PW_EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout,
+			  const sigset_t *mask)
+{
+	pw_ensure();
+	return pw_epoll_core(epfd, ev, max, timeout < 0 ? -1 : (int64_t)timeout * 1000000, mask);
+}
+
+PW_EXPORT int epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *ts,
+			   const sigset_t *mask)
+{
+	pw_ensure();
+	return pw_epoll_core(epfd, ev, max, ts ? (int64_t)pw_ts_ns(ts) : -1, mask);
+}
+
+/* ---- fork ---- */
+
+/* After fork every accelerated socket is held by two processes: closing one
+ * copy must not end the connection for the other. */
+static void pw_mark_shared(void)
+{
+	for (unsigned p = 0; p < PW_PAGES; p++) {
+		_Atomic(struct pw_sock *) *page =
+			atomic_load_explicit(&pw_fdtab[p], memory_order_acquire);
+		if (!page)
+			continue;
+		for (unsigned i = 0; i < (1u << PW_PAGE_BITS); i++) {
+			struct pw_sock *s = atomic_load_explicit(&page[i], memory_order_relaxed);
+			if (s && s->kind == PW_K_CONN)
+				atomic_store(&s->shared, true);
+		}
+	}
+}
+
+static void pw_atfork_parent(void)
+{
+	if (atomic_load(&pw_nconns))
+		pw_mark_shared();
+}
+
+static void pw_atfork_child(void)
+{
+	pw_ctl_atfork_child();
+	if (atomic_load(&pw_nconns))
+		pw_mark_shared();
+}

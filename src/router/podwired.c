@@ -1,0 +1,1157 @@
+// SPDX-License-Identifier: MIT
+/*
+ * podwired: the node router. It brokers connection setup between pods on this
+ * node and is never on the data path. See docs/PRELOAD.md.
+ *
+ * Single-threaded: one epoll loop. Namespace work (making a socket inside a
+ * pod's network namespace) switches this thread's netns with setns(2) and
+ * switches back at once.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <podwire/chan.h>
+#include <podwire/shm.h>
+#include <podwire/wire.h>
+
+#include "../common/log.h"
+#include "../common/util.h"
+#include "proto.h"
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+
+#define PW_DEFAULT_SOCKET "/run/podwire/podwired.sock"
+#define PW_DEFAULT_PREFIX "198.18.0.0/15"
+#define PW_CONNECT_TIMEOUT_MS 200
+#define PW_MAX_CLIENTS 4096
+
+enum pw_kind { K_LISTEN, K_SIGNAL, K_TIMER, K_METRICS, K_CLIENT, K_PENDING };
+
+/* What an epoll event points at. */
+struct pw_ev {
+	enum pw_kind kind;
+};
+
+struct pw_client {
+	struct pw_ev ev;
+	int fd;
+	pid_t pid;
+	uid_t uid;
+	struct pw_client *next;
+};
+
+struct pw_listener {
+	uint64_t cookie; /* netns */
+	int netns;       /* fd of the netns, to connect inside it */
+	struct sockaddr_in addr;
+	const struct pw_client *owner;
+	unsigned refs;
+	struct pw_listener *next;
+};
+
+struct pw_conn {
+	struct pw_ev ev; /* K_PENDING: the router's TCP socket while unclaimed */
+	uint64_t id;
+	uint32_t state;
+	uint64_t srv_cookie;
+	struct sockaddr_in router_end; /* our TCP socket's address, what accept() sees */
+	int tcp;                       /* -1 once claimed */
+	int memfd;                     /* -1 once claimed */
+	int srv_sock;                  /* channel end 1, -1 once claimed */
+	struct pw_shm_chan *map;       /* read-only view for status */
+	size_t map_len;
+	struct pw_wire_addr addr[2];
+	pid_t pid[2];
+	struct pw_conn *next;
+};
+
+struct pw_prefix {
+	uint32_t net; /* host order */
+	uint32_t mask;
+	uint8_t len;
+};
+
+static struct {
+	const char *socket_path;
+	const char *metrics;
+	struct pw_prefix prefixes[PW_WIRE_MAX_PREFIXES];
+	unsigned nprefixes;
+	uint32_t ring_size;
+	bool foreground;
+
+	int ep, lfd, sigfd, tfd, mfd, self_ns;
+	struct pw_ev ev_listen, ev_signal, ev_timer, ev_metrics;
+	struct pw_client *clients;
+	unsigned nclients;
+	struct pw_listener *listeners;
+	struct pw_conn *conns;
+	uint64_t next_id;
+	bool stop;
+
+	/* counters for --metrics */
+	uint64_t n_connect, n_accel, n_fallback, n_claim, n_claim_miss, n_bad_msg;
+} g = { .ep = -1, .lfd = -1, .sigfd = -1, .tfd = -1, .mfd = -1, .self_ns = -1 };
+
+/* ---- addresses ---- */
+
+static int pw_parse_prefixes(const char *s)
+{
+	char buf[1024];
+	char *save = NULL;
+
+	if (strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, s);
+	g.nprefixes = 0;
+	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *slash = strchr(tok, '/');
+		struct in_addr a;
+		char *end;
+		long len = 32;
+
+		if (slash) {
+			*slash = '\0';
+			errno = 0;
+			len = strtol(slash + 1, &end, 10);
+			if (errno || *end || len < 0 || len > 32)
+				return -EINVAL;
+		}
+		if (inet_pton(AF_INET, tok, &a) != 1 || g.nprefixes == PW_WIRE_MAX_PREFIXES)
+			return -EINVAL;
+		struct pw_prefix *p = &g.prefixes[g.nprefixes++];
+		p->len = (uint8_t)len;
+		p->mask = len ? ~0u << (32 - len) : 0;
+		p->net = ntohl(a.s_addr) & p->mask;
+	}
+	return g.nprefixes ? 0 : -EINVAL;
+}
+
+static void pw_addr_to_wire(const struct sockaddr_in *sin, struct pw_wire_addr *w)
+{
+	memset(w, 0, sizeof(*w));
+	w->family = AF_INET;
+	w->port = sin->sin_port;
+	memcpy(w->addr, &sin->sin_addr, 4);
+}
+
+static int pw_addr_from_wire(const struct pw_wire_addr *w, struct sockaddr_in *sin)
+{
+	if (w->family != AF_INET)
+		return -EAFNOSUPPORT;
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	sin->sin_port = w->port;
+	memcpy(&sin->sin_addr, w->addr, 4);
+	return 0;
+}
+
+static const char *pw_fmt_addr(const struct sockaddr_in *sin, char buf[static 32])
+{
+	char ip[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof(ip));
+	snprintf(buf, 32, "%s:%u", ip, ntohs(sin->sin_port));
+	return buf;
+}
+
+static bool pw_sin_eq(const struct sockaddr_in *a, const struct sockaddr_in *b)
+{
+	return a->sin_port == b->sin_port && a->sin_addr.s_addr == b->sin_addr.s_addr;
+}
+
+/* ---- namespaces ---- */
+
+static int pw_sock_cookie(int fd, uint64_t *ret)
+{
+	socklen_t len = sizeof(*ret);
+
+	return getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, ret, &len) < 0 ? -errno : 0;
+}
+
+/* Is @fd a TCP/IPv4 socket? Listening if @listening. */
+static int pw_check_tcp(int fd, bool listening)
+{
+	int v[3];
+	socklen_t len = sizeof(int);
+	static const int opts[3] = { SO_DOMAIN, SO_TYPE, SO_PROTOCOL };
+	static const int want[3] = { AF_INET, SOCK_STREAM, IPPROTO_TCP };
+
+	for (int i = 0; i < 3; i++) {
+		len = sizeof(int);
+		if (getsockopt(fd, SOL_SOCKET, opts[i], &v[i], &len) < 0)
+			return -errno;
+		if (v[i] != want[i])
+			return -EPROTOTYPE;
+	}
+	len = sizeof(int);
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v[0], &len) < 0)
+		return -errno;
+	return !!v[0] == listening ? 0 : -EINVAL;
+}
+
+/* Make a socket inside the namespace @netns (an nsfs fd). */
+static int pw_netns_socket(int netns, int type)
+{
+	int s, err;
+
+	if (setns(netns, CLONE_NEWNET) < 0)
+		return -errno;
+	s = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+	err = errno;
+	if (setns(g.self_ns, CLONE_NEWNET) < 0) {
+		/* Stuck in a pod's namespace: nothing we do next can be trusted. */
+		pw_err("cannot return to our own network namespace: %s", strerror(errno));
+		abort();
+	}
+	return s < 0 ? -err : s;
+}
+
+/* The source address the kernel would pick in @netns to reach @dst. */
+static int pw_netns_source(int netns, const struct sockaddr_in *dst, struct sockaddr_in *ret)
+{
+	int s = pw_netns_socket(netns, SOCK_DGRAM);
+	socklen_t len = sizeof(*ret);
+	int r = 0;
+
+	if (s < 0)
+		return s;
+	if (connect(s, (const struct sockaddr *)dst, sizeof(*dst)) < 0 ||
+	    getsockname(s, (struct sockaddr *)ret, &len) < 0)
+		r = -errno;
+	close(s);
+	return r;
+}
+
+/*
+ * Connect a TCP socket, inside @netns, to @dst, waiting at most
+ * PW_CONNECT_TIMEOUT_MS. Bound to @dst's address, so it also proves that @dst
+ * is an address of that namespace. Returns the socket or -errno.
+ */
+static int pw_netns_connect(int netns, const struct sockaddr_in *dst)
+{
+	struct sockaddr_in src = { .sin_family = AF_INET, .sin_addr = dst->sin_addr };
+	int s = pw_netns_socket(netns, SOCK_STREAM | SOCK_NONBLOCK);
+	int one = 1, err = 0;
+	socklen_t len = sizeof(err);
+
+	if (s < 0)
+		return s;
+	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (bind(s, (const struct sockaddr *)&src, sizeof(src)) < 0)
+		goto fail;
+	if (connect(s, (const struct sockaddr *)dst, sizeof(*dst)) < 0 && errno != EINPROGRESS)
+		goto fail;
+	struct pollfd pfd = { .fd = s, .events = POLLOUT };
+	int n;
+	do
+		n = poll(&pfd, 1, PW_CONNECT_TIMEOUT_MS);
+	while (n < 0 && errno == EINTR);
+	if (n == 0) {
+		errno = ETIMEDOUT;
+		goto fail;
+	}
+	if (getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		goto fail;
+	if (err) {
+		errno = err;
+		goto fail;
+	}
+	return s;
+fail:
+	err = -errno;
+	close(s);
+	return err;
+}
+
+/* ---- epoll bookkeeping ---- */
+
+static int pw_ep_add(int fd, uint32_t events, struct pw_ev *ev)
+{
+	struct epoll_event e = { .events = events, .data.ptr = ev };
+
+	return epoll_ctl(g.ep, EPOLL_CTL_ADD, fd, &e) < 0 ? -errno : 0;
+}
+
+/* ---- listeners ---- */
+
+static void pw_listener_free(struct pw_listener *l)
+{
+	pw_close(l->netns);
+	free(l);
+}
+
+static void pw_listeners_drop_owner(const struct pw_client *c)
+{
+	for (struct pw_listener **pp = &g.listeners; *pp;) {
+		struct pw_listener *l = *pp;
+
+		if (l->owner == c) {
+			*pp = l->next;
+			pw_listener_free(l);
+		} else {
+			pp = &l->next;
+		}
+	}
+}
+
+static struct pw_listener **pw_listener_find(const struct pw_client *c, uint64_t cookie,
+					     const struct sockaddr_in *a)
+{
+	for (struct pw_listener **pp = &g.listeners; *pp; pp = &(*pp)->next)
+		if ((*pp)->owner == c && (*pp)->cookie == cookie && pw_sin_eq(&(*pp)->addr, a))
+			return pp;
+	return NULL;
+}
+
+static int pw_do_listen(struct pw_client *c, int fd, bool add)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+	uint64_t cookie;
+	int r;
+	char buf[32];
+
+	r = pw_check_tcp(fd, add);
+	if (r < 0)
+		return r;
+	if (pw_sock_cookie(fd, &cookie) < 0 || getsockname(fd, (struct sockaddr *)&a, &len) < 0)
+		return -errno;
+
+	struct pw_listener **pp = pw_listener_find(c, cookie, &a);
+	if (!add) {
+		if (!pp)
+			return -ENOENT;
+		if (--(*pp)->refs == 0) {
+			struct pw_listener *l = *pp;
+			*pp = l->next;
+			pw_listener_free(l);
+		}
+		pw_info("pid %d unlistened %s", c->pid, pw_fmt_addr(&a, buf));
+		return 0;
+	}
+	if (pp) {
+		(*pp)->refs++;
+		return 0;
+	}
+	struct pw_listener *l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	/* The netns of the socket itself, not whatever the client claims. */
+	l->netns = ioctl(fd, SIOCGSKNS);
+	if (l->netns < 0) {
+		r = -errno;
+		free(l);
+		return r;
+	}
+	fcntl(l->netns, F_SETFD, FD_CLOEXEC);
+	l->cookie = cookie;
+	l->addr = a;
+	l->owner = c;
+	l->refs = 1;
+	l->next = g.listeners;
+	g.listeners = l;
+	pw_info("pid %d listens on %s (netns %" PRIu64 ")", c->pid, pw_fmt_addr(&a, buf), cookie);
+	return 0;
+}
+
+/* ---- connections ---- */
+
+static void pw_conn_unpend(struct pw_conn *cn)
+{
+	if (cn->tcp >= 0) {
+		epoll_ctl(g.ep, EPOLL_CTL_DEL, cn->tcp, NULL);
+		cn->tcp = pw_close(cn->tcp);
+	}
+	cn->memfd = pw_close(cn->memfd);
+	cn->srv_sock = pw_close(cn->srv_sock);
+}
+
+static void pw_conn_free(struct pw_conn *cn)
+{
+	pw_conn_unpend(cn);
+	if (cn->map)
+		munmap(cn->map, cn->map_len);
+	free(cn);
+}
+
+static void pw_conn_remove(struct pw_conn *cn)
+{
+	for (struct pw_conn **pp = &g.conns; *pp; pp = &(*pp)->next)
+		if (*pp == cn) {
+			*pp = cn->next;
+			break;
+		}
+	pw_conn_free(cn);
+}
+
+static int pw_reply_err(struct pw_client *c, uint32_t seq, int err)
+{
+	struct pw_wire_err e = { .err = err };
+
+	return pw_msg_send(c->fd, PW_MSG_ERR, seq, &e, sizeof(e), NULL, 0, NULL, 0);
+}
+
+static bool pw_is_loopback(const struct sockaddr_in *a)
+{
+	return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+}
+
+/* Find a listener that can take a connection to @dst from netns @cookie and
+ * connect to it; returns the connected socket and the listener's netns cookie. */
+static int pw_find_and_connect(uint64_t cookie, const struct sockaddr_in *dst,
+			       uint64_t *ret_cookie)
+{
+	int last = -ECONNREFUSED;
+
+	for (struct pw_listener *l = g.listeners; l; l = l->next) {
+		if (l->addr.sin_port != dst->sin_port)
+			continue;
+		if (l->addr.sin_addr.s_addr != htonl(INADDR_ANY) &&
+		    l->addr.sin_addr.s_addr != dst->sin_addr.s_addr)
+			continue;
+		/* Loopback never leaves a namespace. */
+		if (pw_is_loopback(dst) && l->cookie != cookie)
+			continue;
+		int s = pw_netns_connect(l->netns, dst);
+		if (s >= 0) {
+			*ret_cookie = l->cookie;
+			return s;
+		}
+		last = s;
+	}
+	return last;
+}
+
+static int pw_do_connect(struct pw_client *c, const struct pw_msg *m, int fd)
+{
+	struct sockaddr_in local, dst, router_end;
+	socklen_t len = sizeof(router_end);
+	uint64_t cookie, srv_cookie = 0;
+	int memfd = -1, sv[2] = { -1, -1 }, tcp = -1, r, cns = -1;
+	struct pw_conn *cn = NULL;
+	char b1[32], b2[32];
+
+	g.n_connect++;
+	r = pw_check_tcp(fd, false);
+	if (r < 0)
+		return r;
+	if (pw_addr_from_wire(&m->u.connect.peer, &dst) < 0 ||
+	    pw_addr_from_wire(&m->u.connect.local, &local) < 0)
+		return -EAFNOSUPPORT;
+	if (pw_sock_cookie(fd, &cookie) < 0)
+		return -errno;
+
+	tcp = pw_find_and_connect(cookie, &dst, &srv_cookie);
+	if (tcp < 0) {
+		r = tcp;
+		tcp = -1;
+		goto fail;
+	}
+	if (getsockname(tcp, (struct sockaddr *)&router_end, &len) < 0)
+		goto fail_errno;
+
+	/* The client's address as the server will see it: the source the
+	 * kernel would choose in the client's namespace, and its port. */
+	if (local.sin_addr.s_addr == htonl(INADDR_ANY)) {
+		struct sockaddr_in src;
+
+		cns = ioctl(fd, SIOCGSKNS);
+		if (cns < 0)
+			goto fail_errno;
+		r = pw_netns_source(cns, &dst, &src);
+		if (r < 0)
+			goto fail;
+		local.sin_addr = src.sin_addr;
+	}
+
+	r = pw_chan_create(g.ring_size, &memfd, sv);
+	if (r < 0)
+		goto fail;
+	cn = calloc(1, sizeof(*cn));
+	if (!cn) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	cn->ev.kind = K_PENDING;
+	cn->id = ++g.next_id;
+	cn->state = PW_CONN_PENDING;
+	cn->srv_cookie = srv_cookie;
+	cn->router_end = router_end;
+	cn->tcp = tcp;
+	cn->memfd = memfd;
+	cn->srv_sock = sv[1];
+	cn->pid[0] = c->pid;
+	pw_addr_to_wire(&local, &cn->addr[0]);
+	pw_addr_to_wire(&dst, &cn->addr[1]);
+	cn->map_len = PW_SHM_DATA_OFF; /* the control page is all status needs */
+	cn->map = mmap(NULL, cn->map_len, PROT_READ, MAP_SHARED, memfd, 0);
+	if (cn->map == MAP_FAILED)
+		cn->map = NULL;
+
+	struct pw_wire_conn body = { .id = cn->id, .local = cn->addr[0], .peer = cn->addr[1] };
+	int fds[2] = { memfd, sv[0] };
+	r = pw_msg_send(c->fd, PW_MSG_CONN, m->seq, &body, sizeof(body), NULL, 0, fds, 2);
+	if (r < 0)
+		goto fail;
+	pw_close(sv[0]);
+	pw_close(cns);
+	/* If the server side closes the connection unclaimed, give up on it. */
+	pw_ep_add(tcp, EPOLLRDHUP, &cn->ev);
+	cn->next = g.conns;
+	g.conns = cn;
+	g.n_accel++;
+	pw_info("conn %" PRIu64 ": pid %d %s -> %s, waiting for accept", cn->id, c->pid,
+		pw_fmt_addr(&local, b1), pw_fmt_addr(&dst, b2));
+	return 0;
+
+fail_errno:
+	r = -errno;
+fail:
+	if (cn) {
+		if (cn->map)
+			munmap(cn->map, cn->map_len);
+		free(cn);
+	}
+	pw_close(memfd);
+	pw_close(sv[0]);
+	pw_close(sv[1]);
+	pw_close(tcp);
+	pw_close(cns);
+	g.n_fallback++;
+	pw_dbg("pid %d connect to %s: kernel path (%s)", c->pid, pw_fmt_addr(&dst, b2),
+	       strerror(-r));
+	return r;
+}
+
+static int pw_do_claim(struct pw_client *c, const struct pw_msg *m, int fd)
+{
+	struct sockaddr_in peer;
+	socklen_t len = sizeof(peer);
+	uint64_t cookie;
+	int r = pw_check_tcp(fd, false);
+
+	if (r < 0)
+		return r;
+	if (pw_sock_cookie(fd, &cookie) < 0 || getpeername(fd, (struct sockaddr *)&peer, &len) < 0)
+		return -errno;
+	for (struct pw_conn *cn = g.conns; cn; cn = cn->next) {
+		if (cn->state != PW_CONN_PENDING || cn->srv_cookie != cookie ||
+		    !pw_sin_eq(&cn->router_end, &peer))
+			continue;
+		struct pw_wire_conn body = {
+			.id = cn->id, .local = cn->addr[1], .peer = cn->addr[0], .side = 1
+		};
+		int fds[2] = { cn->memfd, cn->srv_sock };
+		r = pw_msg_send(c->fd, PW_MSG_CONN, m->seq, &body, sizeof(body), NULL, 0, fds, 2);
+		if (r < 0)
+			return r;
+		cn->pid[1] = c->pid;
+		cn->state = PW_CONN_OPEN;
+		pw_conn_unpend(cn);
+		g.n_claim++;
+		pw_info("conn %" PRIu64 ": accepted by pid %d", cn->id, c->pid);
+		return 0;
+	}
+	g.n_claim_miss++;
+	return -ENOENT;
+}
+
+static uint32_t pw_conn_state(const struct pw_conn *cn)
+{
+	if (cn->state == PW_CONN_PENDING || !cn->map)
+		return cn->state;
+	uint32_t f0 = atomic_load_explicit(&cn->map->ctl.side[0], memory_order_relaxed);
+	uint32_t f1 = atomic_load_explicit(&cn->map->ctl.side[1], memory_order_relaxed);
+	if ((f0 & PW_SIDE_CLOSED) && (f1 & PW_SIDE_CLOSED))
+		return PW_CONN_CLOSED;
+	if ((f0 | f1) & (PW_SIDE_SHUT_WR | PW_SIDE_CLOSED))
+		return PW_CONN_HALF;
+	return PW_CONN_OPEN;
+}
+
+static bool pw_pid_alive(pid_t pid)
+{
+	return pid <= 0 || kill(pid, 0) == 0 || errno == EPERM;
+}
+
+/* Forget connections that both ends closed or whose processes are gone. */
+static void pw_conns_reap(void)
+{
+	for (struct pw_conn **pp = &g.conns; *pp;) {
+		struct pw_conn *cn = *pp;
+		bool gone = cn->state != PW_CONN_PENDING &&
+			    (pw_conn_state(cn) == PW_CONN_CLOSED ||
+			     (!pw_pid_alive(cn->pid[0]) && !pw_pid_alive(cn->pid[1])));
+
+		if (gone) {
+			pw_dbg("conn %" PRIu64 ": reaped", cn->id);
+			*pp = cn->next;
+			pw_conn_free(cn);
+		} else {
+			pp = &cn->next;
+		}
+	}
+}
+
+static int pw_do_status(struct pw_client *c, const struct pw_msg *m)
+{
+	enum { PAGE = 700 };
+	static struct pw_wire_status_entry ents[PAGE];
+	struct pw_wire_status st = { 0 };
+
+	for (struct pw_conn *cn = g.conns; cn; cn = cn->next) {
+		st.total++;
+		if (st.count == PAGE)
+			continue;
+		struct pw_wire_status_entry *e = &ents[st.count++];
+		memset(e, 0, sizeof(*e));
+		e->id = cn->id;
+		e->addr[0] = cn->addr[0];
+		e->addr[1] = cn->addr[1];
+		e->pid[0] = cn->pid[0];
+		e->pid[1] = cn->pid[1];
+		e->state = pw_conn_state(cn);
+		if (cn->map) {
+			e->bytes[0] = atomic_load_explicit(&cn->map->ring[0].total,
+							   memory_order_relaxed);
+			e->bytes[1] = atomic_load_explicit(&cn->map->ring[1].total,
+							   memory_order_relaxed);
+		}
+	}
+	return pw_msg_send(c->fd, PW_MSG_STATUS_OK, m->seq, &st, sizeof(st), ents,
+			   st.count * sizeof(ents[0]), NULL, 0);
+}
+
+static int pw_do_hello(struct pw_client *c, const struct pw_msg *m)
+{
+	struct pw_wire_prefix p[PW_WIRE_MAX_PREFIXES];
+	struct pw_wire_hello_ok ok = { .node_version = PW_WIRE_VERSION, .count = g.nprefixes };
+
+	for (unsigned i = 0; i < g.nprefixes; i++) {
+		uint32_t net = htonl(g.prefixes[i].net);
+
+		p[i] = (struct pw_wire_prefix){ .family = AF_INET, .len = g.prefixes[i].len };
+		memcpy(p[i].addr, &net, 4);
+	}
+	return pw_msg_send(c->fd, PW_MSG_HELLO_OK, m->seq, &ok, sizeof(ok), p,
+			   g.nprefixes * sizeof(p[0]), NULL, 0);
+}
+
+/* ---- clients ---- */
+
+static void pw_client_drop(struct pw_client *c)
+{
+	for (struct pw_client **pp = &g.clients; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	pw_listeners_drop_owner(c);
+	epoll_ctl(g.ep, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	g.nclients--;
+	pw_dbg("client pid %d gone", c->pid);
+	free(c);
+}
+
+/* One request. Returns <0 to drop the client (malformed input). */
+static int pw_client_request(struct pw_client *c)
+{
+	static uint8_t buf[PW_WIRE_MAX] __attribute__((aligned(8)));
+	int fds[PW_WIRE_MAX_FDS];
+	unsigned nfds = 0;
+	struct pw_msg m;
+	ssize_t n = pw_msg_recv(c->fd, buf, sizeof(buf), fds, &nfds, MSG_DONTWAIT);
+	int r;
+
+	if (n == -EAGAIN)
+		return 0;
+	if (n <= 0)
+		return n == 0 ? -EPIPE : (int)n;
+	r = pw_msg_parse(buf, (size_t)n, nfds, &m);
+	if (r < 0) {
+		g.n_bad_msg++;
+		pw_warn("pid %d: malformed request (%s); dropping the client", c->pid, strerror(-r));
+		for (unsigned i = 0; i < nfds; i++)
+			close(fds[i]);
+		return r;
+	}
+	switch (m.type) {
+	case PW_MSG_HELLO:
+		r = pw_do_hello(c, &m);
+		break;
+	case PW_MSG_LISTEN:
+	case PW_MSG_UNLISTEN:
+		r = pw_do_listen(c, fds[0], m.type == PW_MSG_LISTEN);
+		r = r < 0 ? pw_reply_err(c, m.seq, -r)
+			  : pw_msg_send(c->fd, PW_MSG_OK, m.seq, NULL, 0, NULL, 0, NULL, 0);
+		break;
+	case PW_MSG_CONNECT:
+		r = pw_do_connect(c, &m, fds[0]);
+		if (r < 0)
+			r = pw_reply_err(c, m.seq, -r);
+		break;
+	case PW_MSG_CLAIM:
+		r = pw_do_claim(c, &m, fds[0]);
+		if (r < 0)
+			r = pw_reply_err(c, m.seq, -r);
+		break;
+	case PW_MSG_STATUS:
+		r = pw_do_status(c, &m);
+		break;
+	default:
+		g.n_bad_msg++;
+		pw_warn("pid %d: reply type %u sent as a request; dropping the client", c->pid,
+			m.type);
+		r = -EPROTO;
+	}
+	for (unsigned i = 0; i < nfds; i++)
+		close(fds[i]);
+	return r;
+}
+
+static void pw_client_accept(void)
+{
+	for (;;) {
+		int fd = accept4(g.lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		struct ucred cred;
+		socklen_t len = sizeof(cred);
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				pw_warn("accept: %s", strerror(errno));
+			return;
+		}
+		if (g.nclients >= PW_MAX_CLIENTS) {
+			pw_warn("too many clients (%u); refusing one", g.nclients);
+			close(fd);
+			continue;
+		}
+		struct pw_client *c = calloc(1, sizeof(*c));
+		if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+			free(c);
+			close(fd);
+			continue;
+		}
+		c->ev.kind = K_CLIENT;
+		c->fd = fd;
+		c->pid = cred.pid;
+		c->uid = cred.uid;
+		if (pw_ep_add(fd, EPOLLIN, &c->ev) < 0) {
+			free(c);
+			close(fd);
+			continue;
+		}
+		c->next = g.clients;
+		g.clients = c;
+		g.nclients++;
+		pw_dbg("client pid %d uid %u", c->pid, c->uid);
+	}
+}
+
+/* ---- metrics (Prometheus text format over HTTP/1.0) ---- */
+
+static void pw_metrics_serve(void)
+{
+	int fd = accept4(g.mfd, NULL, NULL, SOCK_CLOEXEC);
+	char body[2048], req[1024];
+	unsigned open = 0, pending = 0, listeners = 0;
+	uint64_t bytes = 0;
+
+	if (fd < 0)
+		return;
+	/* Read the request line, but never wait long for it. */
+	struct timeval tv = { .tv_sec = 0, .tv_usec = 200000 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (recv(fd, req, sizeof(req), 0) < 0) {
+		close(fd);
+		return;
+	}
+	for (struct pw_conn *cn = g.conns; cn; cn = cn->next) {
+		if (cn->state == PW_CONN_PENDING)
+			pending++;
+		else if (pw_conn_state(cn) != PW_CONN_CLOSED)
+			open++;
+		if (cn->map)
+			bytes += atomic_load_explicit(&cn->map->ring[0].total, memory_order_relaxed) +
+				 atomic_load_explicit(&cn->map->ring[1].total, memory_order_relaxed);
+	}
+	for (struct pw_listener *l = g.listeners; l; l = l->next)
+		listeners++;
+	int n = snprintf(body, sizeof(body),
+			 "# HELP podwire_connect_requests_total connect() calls brokered or refused\n"
+			 "# TYPE podwire_connect_requests_total counter\n"
+			 "podwire_connect_requests_total %" PRIu64 "\n"
+			 "# TYPE podwire_connections_accelerated_total counter\n"
+			 "podwire_connections_accelerated_total %" PRIu64 "\n"
+			 "# TYPE podwire_connections_fallback_total counter\n"
+			 "podwire_connections_fallback_total %" PRIu64 "\n"
+			 "# TYPE podwire_claims_total counter\n"
+			 "podwire_claims_total %" PRIu64 "\n"
+			 "# TYPE podwire_claims_unmatched_total counter\n"
+			 "podwire_claims_unmatched_total %" PRIu64 "\n"
+			 "# TYPE podwire_bad_messages_total counter\n"
+			 "podwire_bad_messages_total %" PRIu64 "\n"
+			 "# TYPE podwire_connections gauge\n"
+			 "podwire_connections{state=\"open\"} %u\n"
+			 "podwire_connections{state=\"pending\"} %u\n"
+			 "# TYPE podwire_listeners gauge\n"
+			 "podwire_listeners %u\n"
+			 "# TYPE podwire_clients gauge\n"
+			 "podwire_clients %u\n"
+			 "# HELP podwire_bytes_total bytes carried by connections still known\n"
+			 "# TYPE podwire_bytes_total counter\n"
+			 "podwire_bytes_total %" PRIu64 "\n",
+			 g.n_connect, g.n_accel, g.n_fallback, g.n_claim, g.n_claim_miss,
+			 g.n_bad_msg, open, pending, listeners, g.nclients, bytes);
+	char head[160];
+	int h = snprintf(head, sizeof(head),
+			 "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
+			 "Content-Length: %d\r\nConnection: close\r\n\r\n",
+			 n);
+	struct iovec iov[2] = { { head, (size_t)h }, { body, (size_t)n } };
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+	sendmsg(fd, &mh, MSG_NOSIGNAL);
+	close(fd);
+}
+
+static int pw_metrics_open(const char *spec)
+{
+	char host[256];
+	const char *colon = strrchr(spec, ':');
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	int one = 1;
+
+	if (!colon || (size_t)(colon - spec) >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, spec, (size_t)(colon - spec));
+	host[colon - spec] = '\0';
+	char *end;
+	long port = strtol(colon + 1, &end, 10);
+	if (*end || port <= 0 || port > 65535 || inet_pton(AF_INET, host, &a.sin_addr) != 1)
+		return -EINVAL;
+	a.sin_port = htons((uint16_t)port);
+	g.mfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (g.mfd < 0)
+		return -errno;
+	setsockopt(g.mfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(g.mfd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(g.mfd, 16) < 0)
+		return -errno;
+	g.ev_metrics.kind = K_METRICS;
+	return pw_ep_add(g.mfd, EPOLLIN, &g.ev_metrics);
+}
+
+/* ---- setup ---- */
+
+static int pw_mkdir_parents(const char *path)
+{
+	char buf[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+	if (strlen(path) >= sizeof(buf))
+		return -ENAMETOOLONG;
+	strcpy(buf, path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	return 0;
+}
+
+static int pw_listen_open(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int r;
+
+	if (strlen(path) >= sizeof(a.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(a.sun_path, path);
+	r = pw_mkdir_parents(path);
+	if (r < 0)
+		return r;
+	g.lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (g.lfd < 0)
+		return -errno;
+	/* A socket file left by a dead router is stale; a live one is not ours. */
+	int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (probe >= 0 && connect(probe, (struct sockaddr *)&a, sizeof(a)) == 0) {
+		close(probe);
+		return -EADDRINUSE;
+	}
+	pw_close(probe);
+	unlink(path);
+	if (bind(g.lfd, (struct sockaddr *)&a, sizeof(a)) < 0)
+		return -errno;
+	/* Pods run as any user; what they may do is decided per request. */
+	chmod(path, 0666);
+	if (listen(g.lfd, 128) < 0)
+		return -errno;
+	g.ev_listen.kind = K_LISTEN;
+	return pw_ep_add(g.lfd, EPOLLIN, &g.ev_listen);
+}
+
+static int pw_setup(void)
+{
+	sigset_t set;
+	int r;
+
+	g.self_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (g.self_ns < 0)
+		return -errno;
+	g.ep = epoll_create1(EPOLL_CLOEXEC);
+	if (g.ep < 0)
+		return -errno;
+	r = pw_listen_open(g.socket_path);
+	if (r < 0) {
+		pw_err("cannot listen on %s: %s", g.socket_path, strerror(-r));
+		return r;
+	}
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	g.sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	g.ev_signal.kind = K_SIGNAL;
+	if (g.sigfd < 0 || pw_ep_add(g.sigfd, EPOLLIN, &g.ev_signal) < 0)
+		return -errno;
+	g.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	struct itimerspec its = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
+	g.ev_timer.kind = K_TIMER;
+	if (g.tfd < 0 || timerfd_settime(g.tfd, 0, &its, NULL) < 0 ||
+	    pw_ep_add(g.tfd, EPOLLIN, &g.ev_timer) < 0)
+		return -errno;
+	if (g.metrics) {
+		r = pw_metrics_open(g.metrics);
+		if (r < 0) {
+			pw_err("cannot serve metrics on %s: %s", g.metrics, strerror(-r));
+			return r;
+		}
+	}
+	return 0;
+}
+
+static void pw_teardown(void)
+{
+	while (g.clients)
+		pw_client_drop(g.clients);
+	while (g.conns) {
+		struct pw_conn *cn = g.conns;
+		g.conns = cn->next;
+		pw_conn_free(cn);
+	}
+	if (g.lfd >= 0)
+		unlink(g.socket_path);
+	pw_close(g.lfd);
+	pw_close(g.mfd);
+	pw_close(g.tfd);
+	pw_close(g.sigfd);
+	pw_close(g.ep);
+	pw_close(g.self_ns);
+}
+
+static void pw_loop(void)
+{
+	struct epoll_event evs[64];
+
+	while (!g.stop) {
+		int n = epoll_wait(g.ep, evs, 64, -1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			pw_err("epoll_wait: %s", strerror(errno));
+			return;
+		}
+		for (int i = 0; i < n; i++) {
+			struct pw_ev *ev = evs[i].data.ptr;
+
+			switch (ev->kind) {
+			case K_LISTEN:
+				pw_client_accept();
+				break;
+			case K_SIGNAL: {
+				struct signalfd_siginfo si;
+				if (read(g.sigfd, &si, sizeof(si)) == sizeof(si) &&
+				    si.ssi_signo != SIGHUP) {
+					pw_info("signal %u: shutting down", si.ssi_signo);
+					g.stop = true;
+				}
+				break;
+			}
+			case K_TIMER: {
+				uint64_t ticks;
+				if (read(g.tfd, &ticks, sizeof(ticks)) > 0)
+					pw_conns_reap();
+				break;
+			}
+			case K_METRICS:
+				pw_metrics_serve();
+				break;
+			case K_CLIENT: {
+				struct pw_client *c = (struct pw_client *)ev;
+				if (evs[i].events & (EPOLLHUP | EPOLLERR) &&
+				    !(evs[i].events & EPOLLIN)) {
+					pw_client_drop(c);
+					break;
+				}
+				if (pw_client_request(c) < 0)
+					pw_client_drop(c);
+				break;
+			}
+			case K_PENDING: {
+				struct pw_conn *cn = (struct pw_conn *)ev;
+				pw_info("conn %" PRIu64 ": closed by the server before it was "
+					"claimed; resetting the client",
+					cn->id);
+				pw_conn_remove(cn);
+				break;
+			}
+			}
+		}
+	}
+}
+
+static const char pw_usage[] =
+	"Usage: podwired [OPTIONS]\n"
+	"\n"
+	"The podwire node router: it brokers TCP connections between pods on this\n"
+	"node onto shared-memory channels. Applications load libpodwire.so\n"
+	"(LD_PRELOAD) and ask it over a Unix socket; it is never on the data path.\n"
+	"\n"
+	"Options:\n"
+	"  -s, --socket PATH     control socket (default " PW_DEFAULT_SOCKET ")\n"
+	"  -p, --prefix CIDRS    destinations to accelerate, comma-separated IPv4\n"
+	"                        prefixes (default " PW_DEFAULT_PREFIX ")\n"
+	"  -m, --metrics H:P     serve Prometheus metrics over HTTP on IPv4 H, port P\n"
+	"      --ring-size N     bytes per direction of each channel (default 256K)\n"
+	"  -f, --foreground      stay in the foreground (default: detach)\n"
+	"  -l, --log-level L     error, warn, info (default) or debug; logs go to stderr\n"
+	"  -h, --help            show this help\n"
+	"\n"
+	"Signals: SIGTERM or SIGINT shut down cleanly (established connections keep\n"
+	"working: they do not depend on the router).\n";
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "prefix", required_argument, NULL, 'p' },
+		{ "metrics", required_argument, NULL, 'm' },
+		{ "ring-size", required_argument, NULL, 'r' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *prefix = PW_DEFAULT_PREFIX;
+	int c, r;
+
+	pw_log_ident = "podwired";
+	g.socket_path = PW_DEFAULT_SOCKET;
+	g.ring_size = 256u * 1024u;
+	while ((c = getopt_long(argc, argv, "s:p:m:fl:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			g.socket_path = optarg;
+			break;
+		case 'p':
+			prefix = optarg;
+			break;
+		case 'm':
+			g.metrics = optarg;
+			break;
+		case 'r': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (*end == 'K' || *end == 'k')
+				v <<= 10, end++;
+			else if (*end == 'M' || *end == 'm')
+				v <<= 20, end++;
+			if (*end || v < PW_RING_MIN || v > PW_RING_MAX || (v & (v - 1))) {
+				fprintf(stderr, "podwired: bad --ring-size '%s' (a power of two, "
+						"4K to 1G)\n",
+					optarg);
+				return 2;
+			}
+			g.ring_size = (uint32_t)v;
+			break;
+		}
+		case 'f':
+			g.foreground = true;
+			break;
+		case 'l':
+			r = pw_log_parse(optarg);
+			if (r < 0) {
+				fprintf(stderr, "podwired: bad --log-level '%s'\n", optarg);
+				return 2;
+			}
+			pw_log_max = (enum pw_log_level)r;
+			break;
+		case 'h':
+			fputs(pw_usage, stdout);
+			return 0;
+		default:
+			fprintf(stderr, "Try 'podwired --help'.\n");
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "podwired: unexpected argument '%s'\nTry 'podwired --help'.\n",
+			argv[optind]);
+		return 2;
+	}
+	if (pw_parse_prefixes(prefix) < 0) {
+		fprintf(stderr, "podwired: bad --prefix '%s' (e.g. 198.18.0.0/15,127.0.0.0/8)\n",
+			prefix);
+		return 2;
+	}
+	if (!g.foreground && daemon(0, 1) < 0) {
+		fprintf(stderr, "podwired: daemon: %s\n", strerror(errno));
+		return 1;
+	}
+	r = pw_setup();
+	if (r < 0) {
+		if (r != -EADDRINUSE)
+			pw_err("setup failed: %s", strerror(-r));
+		else
+			pw_err("another podwired is serving %s", g.socket_path);
+		pw_teardown();
+		return 1;
+	}
+	pw_info("serving %s, %u prefix(es), ring %u bytes", g.socket_path, g.nprefixes,
+		g.ring_size);
+	pw_loop();
+	pw_teardown();
+	pw_info("stopped");
+	return 0;
+}
