@@ -255,6 +255,16 @@ PW_API ssize_t pw_chan_avail(struct pw_chan *c);
  */
 PW_API bool pw_chan_prepare_write_wait(struct pw_chan *c);
 
+/*
+ * Spinning is only fast when the two ends run on different CPUs, and the
+ * kernel tends to wake a sleeper on its waker's CPU. Call pw_chan_note_cpu()
+ * when starting to spin for this channel, and pw_chan_spread() after waking
+ * from a kernel sleep: if the peer spins on our CPU, this thread moves to
+ * another CPU it is allowed on (its affinity mask is left as it was).
+ */
+PW_API void pw_chan_note_cpu(struct pw_chan *c);
+PW_API void pw_chan_spread(struct pw_chan *c);
+
 /* Copy the counters of this end. */
 PW_API void pw_chan_get_stats(const struct pw_chan *c, struct pw_chan_stats *ret_stats);
 

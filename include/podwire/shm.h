@@ -49,7 +49,10 @@ struct pw_shm_hdr {
 
 struct pw_shm_ctl {
 	alignas(PW_CACHELINE) _Atomic uint32_t side[2];
-	uint8_t pad[56];
+	/* CPU each side last spun on, or -1: a hint for spreading the two
+	 * spinners over two CPUs (pw_chan_spread). Never trusted as an index. */
+	_Atomic int32_t cpu[2];
+	uint8_t pad[48];
 };
 
 /*
@@ -89,6 +92,7 @@ _Static_assert(offsetof(struct pw_shm_ring, head) == 64, "head line");
 _Static_assert(offsetof(struct pw_shm_ring, rx_sleep) == 128, "wake line");
 _Static_assert(offsetof(struct pw_shm_ring, tx_sleep) == 132, "wake line");
 _Static_assert(offsetof(struct pw_shm_chan, ctl) == 64, "ctl offset");
+_Static_assert(offsetof(struct pw_shm_ctl, cpu) == 8, "cpu hints beside the flags");
 _Static_assert(offsetof(struct pw_shm_chan, ring) == 128, "ring offset");
 _Static_assert(sizeof(struct pw_shm_chan) == 640, "channel header size");
 _Static_assert(sizeof(struct pw_shm_chan) <= PW_SHM_DATA_OFF, "header fits below data");

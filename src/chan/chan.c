@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -43,7 +44,6 @@
 #define PW_SOCK_SNDBUF 4096
 #define PW_FILL_MSGS 32
 #define PW_IOV_WINDOW 16
-#define PW_SPIN_CLOCK_EVERY 16
 
 struct pw_chan {
 	struct pw_shm_chan *shm;
@@ -111,6 +111,8 @@ int pw_chan_create(uint32_t ring_size, int *ret_memfd, int ret_sock[2])
 	};
 	atomic_store_explicit(&shm->ctl.side[0], 0, memory_order_relaxed);
 	atomic_store_explicit(&shm->ctl.side[1], 0, memory_order_relaxed);
+	atomic_store_explicit(&shm->ctl.cpu[0], -1, memory_order_relaxed);
+	atomic_store_explicit(&shm->ctl.cpu[1], -1, memory_order_relaxed);
 	pw_ring_format(&shm->ring[0]);
 	pw_ring_format(&shm->ring[1]);
 	munmap(shm, len);
@@ -451,18 +453,17 @@ int pw_chan_wait(struct pw_chan *c, short events, int timeout_ms)
 		deadline = pw_now_ns() + (uint64_t)timeout_ms * 1000000u;
 
 	if (c->spin) {
-		uint64_t until = pw_now_ns() + c->spin_ns;
+		struct pw_spin sp;
 
-		for (unsigned i = 1;; i++) {
+		pw_chan_note_cpu(c);
+		pw_spin_start(&sp, c->spin_ns);
+		do {
 			if (pw_chan_moved(c, events)) {
 				m = pw_chan_poll(c);
 				if (m & stop)
 					return m;
 			}
-			pw_cpu_relax();
-			if (i % PW_SPIN_CLOCK_EVERY == 0 && pw_now_ns() >= until)
-				break;
-		}
+		} while (pw_spin_more(&sp));
 	}
 
 	for (;;) {
@@ -494,6 +495,8 @@ int pw_chan_wait(struct pw_chan *c, short events, int timeout_ms)
 			if (n > 0 && (pfd.revents & (POLLHUP | POLLERR | POLLNVAL)))
 				pw_chan_mark_hup(c);
 			pw_stat_add(&c->sleeps, 1);
+			if (n > 0 && c->spin)
+				pw_chan_spread(c);
 		}
 		m = pw_chan_poll(c);
 		if (m & stop)
@@ -767,6 +770,30 @@ void pw_chan_abort(struct pw_chan *c)
 int pw_chan_fd(const struct pw_chan *c)
 {
 	return c->sock;
+}
+
+void pw_chan_note_cpu(struct pw_chan *c)
+{
+	atomic_store_explicit(&c->shm->ctl.cpu[c->side], sched_getcpu(), memory_order_relaxed);
+}
+
+void pw_chan_spread(struct pw_chan *c)
+{
+	int me = sched_getcpu();
+	int peer = atomic_load_explicit(&c->shm->ctl.cpu[!c->side], memory_order_relaxed);
+	cpu_set_t orig, other;
+
+	if (me < 0 || peer != me || me >= CPU_SETSIZE)
+		return;
+	if (sched_getaffinity(0, sizeof(orig), &orig) < 0 || CPU_COUNT(&orig) < 2 ||
+	    !CPU_ISSET(me, &orig))
+		return;
+	other = orig;
+	CPU_CLR(me, &other);
+	/* Leaving the CPU takes effect at once; restoring the mask keeps the
+	 * application's affinity exactly as it set it. */
+	if (sched_setaffinity(0, sizeof(other), &other) == 0)
+		sched_setaffinity(0, sizeof(orig), &orig);
 }
 
 void pw_chan_set_fd(struct pw_chan *c, int fd)

@@ -4,6 +4,8 @@
 #define PW_COMMON_UTIL_H
 
 #include <errno.h>
+#include <sched.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
@@ -29,6 +31,43 @@ static inline void pw_cpu_relax(void)
 #else
 	atomic_signal_fence(memory_order_seq_cst);
 #endif
+}
+
+/*
+ * Bounded spinning that yields the CPU every PW_SPIN_YIELD_NS, so that a peer
+ * the scheduler put on our CPU gets to run and answer: two spinners sharing a
+ * core would otherwise each burn their whole budget per message.
+ */
+#define PW_SPIN_YIELD_NS 2000u
+
+struct pw_spin {
+	uint64_t until, next_yield;
+	unsigned n;
+};
+
+static inline void pw_spin_start(struct pw_spin *s, uint64_t budget_ns)
+{
+	uint64_t now = pw_now_ns();
+
+	s->until = now + budget_ns;
+	s->next_yield = now + PW_SPIN_YIELD_NS;
+	s->n = 0;
+}
+
+/* Pause once; false when the budget is spent. */
+static inline bool pw_spin_more(struct pw_spin *s)
+{
+	pw_cpu_relax();
+	if (++s->n % 16)
+		return true;
+	uint64_t now = pw_now_ns();
+	if (now >= s->until)
+		return false;
+	if (now >= s->next_yield) {
+		sched_yield();
+		s->next_yield = now + PW_SPIN_YIELD_NS;
+	}
+	return true;
 }
 
 /* close(2) that keeps errno and tolerates -1; returns -1 for `fd = pw_close(fd)`. */

@@ -366,11 +366,16 @@ struct pw_ep_reg {
 
 struct pw_ep {
 	pthread_mutex_t lock;
+	uint64_t kernel_ns; /* when the kernel's part of the set was last polled */
 	struct pw_ep_reg *regs;
 	unsigned n, cap;
 };
 
 static _Atomic(struct pw_ep *) pw_eptab[65536];
+
+/* While accelerated fds keep an epoll set busy, its kernel fds are polled
+ * this often (a new connection waits at most this long to be seen). */
+#define PW_EP_KERNEL_EVERY_NS 20000u
 
 static struct pw_ep *pw_ep_get(int epfd, bool create)
 {
@@ -1272,22 +1277,26 @@ static int pw_poll_core(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const 
 	}
 
 	uint64_t start = pw_now_ns();
-	uint64_t spin_until = start + pw_cfg.spin_ns;
+	struct pw_spin sp;
+	pw_spin_start(&sp, timeout_ns == 0 ? 0 : pw_cfg.spin_ns);
 	for (;;) {
 		int ready = 0;
 		bool mine_ready = false;
 
 		/* Look at the rings; spin a little while the caller can wait. */
-		for (;;) {
+		bool noted = false;
+		do {
 			for (nfds_t i = 0; i < n; i++) {
 				struct pw_sock *s = fds[i].fd >= 0 ? pw_conn_of(fds[i].fd) : NULL;
-				if (s && pw_sock_revents(s, fds[i].events))
+				if (!s)
+					continue;
+				if (!noted)
+					pw_chan_note_cpu(s->chan);
+				if (pw_sock_revents(s, fds[i].events))
 					mine_ready = true;
 			}
-			if (mine_ready || timeout_ns == 0 || pw_now_ns() >= spin_until)
-				break;
-			pw_cpu_relax();
-		}
+			noted = true;
+		} while (!mine_ready && pw_spin_more(&sp));
 		if (!mine_ready)
 			for (nfds_t i = 0; i < n; i++) {
 				struct pw_sock *s = fds[i].fd >= 0 ? pw_conn_of(fds[i].fd) : NULL;
@@ -1313,6 +1322,8 @@ static int pw_poll_core(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const 
 			return r;
 		for (nfds_t i = 0; i < n; i++) {
 			struct pw_sock *s = fds[i].fd >= 0 ? pw_conn_of(fds[i].fd) : NULL;
+			if (s && r > 0 && left != 0 && fds[i].revents)
+				pw_chan_spread(s->chan); /* woken by the peer: leave its CPU */
 			if (s)
 				fds[i].revents = (short)(pw_sock_revents(s, fds[i].events) |
 							 (fds[i].revents & POLLNVAL));
@@ -1488,17 +1499,20 @@ static int pw_epoll_core(int epfd, struct epoll_event *out, int max, int64_t tim
 	}
 
 	uint64_t start = pw_now_ns();
-	uint64_t spin_until = start + pw_cfg.spin_ns;
+	struct pw_spin sp;
+	pw_spin_start(&sp, timeout_ns == 0 ? 0 : pw_cfg.spin_ns);
 	for (;;) {
 		int n = 0;
 
 		pthread_mutex_lock(&e->lock);
 		/* 1. accelerated fds ready now, spinning briefly if we may wait */
-		for (;;) {
+		for (bool noted = false;; noted = true) {
 			for (unsigned i = 0; i < e->n && n < max; i++) {
 				struct pw_sock *s = pw_conn_of(e->regs[i].fd);
 				if (!s)
 					continue;
+				if (!noted)
+					pw_chan_note_cpu(s->chan);
 				uint32_t ev = pw_ep_check(&e->regs[i], s, true);
 				if (ev) {
 					out[n].events = ev;
@@ -1506,11 +1520,13 @@ static int pw_epoll_core(int epfd, struct epoll_event *out, int max, int64_t tim
 					n++;
 				}
 			}
-			if (n || timeout_ns == 0 || pw_now_ns() >= spin_until)
+			if (n)
 				break;
 			pthread_mutex_unlock(&e->lock);
-			pw_cpu_relax();
+			bool more = pw_spin_more(&sp);
 			pthread_mutex_lock(&e->lock);
+			if (!more)
+				break;
 		}
 		/* 2. nothing: arm each so its socket wakes the kernel's epoll */
 		if (!n)
@@ -1525,8 +1541,7 @@ static int pw_epoll_core(int epfd, struct epoll_event *out, int max, int64_t tim
 			}
 		pthread_mutex_unlock(&e->lock);
 		if (n < 0) {
-			n = 0;
-			spin_until = 0;
+			pw_spin_start(&sp, 0);
 			continue; /* collect it in step 1 */
 		}
 
@@ -1535,8 +1550,15 @@ static int pw_epoll_core(int epfd, struct epoll_event *out, int max, int64_t tim
 			uint64_t el = pw_now_ns() - start;
 			left = el >= (uint64_t)timeout_ns ? 0 : timeout_ns - (int64_t)el;
 		}
-		if (n)
+		if (n) {
+			/* Rings are ready: look at the kernel's fds now and then
+			 * only, not at the cost of a syscall per event. */
+			uint64_t now = pw_now_ns();
+			if (now - e->kernel_ns < PW_EP_KERNEL_EVERY_NS)
+				return n;
+			e->kernel_ns = now;
 			left = 0;
+		}
 		/* 3. the kernel: other fds, and sleeping */
 		struct timespec ts = { (time_t)(left / 1000000000), (long)(left % 1000000000) };
 		int k = pw_real.epoll_pwait2
@@ -1564,6 +1586,8 @@ static int pw_epoll_core(int epfd, struct epoll_event *out, int max, int64_t tim
 				continue;
 			}
 			struct pw_sock *s = pw_conn_of(reg->fd);
+			if (left != 0)
+				pw_chan_spread(s->chan); /* woken by the peer: leave its CPU */
 			bool dup = false;
 			for (int d = 0; d < n; d++)
 				dup |= out[d].data.u64 == out[j].data.u64;

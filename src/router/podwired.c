@@ -115,6 +115,7 @@ static struct {
 
 	/* counters for --metrics */
 	uint64_t n_connect, n_accel, n_fallback, n_claim, n_claim_miss, n_bad_msg;
+	uint64_t bytes_reaped; /* carried by connections already forgotten */
 } g = { .ep = -1, .lfd = -1, .sigfd = -1, .tfd = -1, .mfd = -1, .self_ns = -1 };
 
 /* ---- addresses ---- */
@@ -610,6 +611,12 @@ static void pw_conns_reap(void)
 
 		if (gone) {
 			pw_dbg("conn %" PRIu64 ": reaped", cn->id);
+			if (cn->map)
+				g.bytes_reaped +=
+					atomic_load_explicit(&cn->map->ring[0].total,
+							     memory_order_relaxed) +
+					atomic_load_explicit(&cn->map->ring[1].total,
+							     memory_order_relaxed);
 			*pp = cn->next;
 			pw_conn_free(cn);
 		} else {
@@ -781,7 +788,7 @@ static void pw_metrics_serve(void)
 	int fd = accept4(g.mfd, NULL, NULL, SOCK_CLOEXEC);
 	char body[2048], req[1024];
 	unsigned open = 0, pending = 0, listeners = 0;
-	uint64_t bytes = 0;
+	uint64_t bytes = g.bytes_reaped;
 
 	if (fd < 0)
 		return;
@@ -824,7 +831,7 @@ static void pw_metrics_serve(void)
 			 "podwire_listeners %u\n"
 			 "# TYPE podwire_clients gauge\n"
 			 "podwire_clients %u\n"
-			 "# HELP podwire_bytes_total bytes carried by connections still known\n"
+			 "# HELP podwire_bytes_total bytes carried over shared memory\n"
 			 "# TYPE podwire_bytes_total counter\n"
 			 "podwire_bytes_total %" PRIu64 "\n",
 			 g.n_connect, g.n_accel, g.n_fallback, g.n_claim, g.n_claim_miss,

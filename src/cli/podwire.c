@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: MIT
+/*
+ * podwire: the command-line front end. Subcommands are a table of
+ * { name, function, help }.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include <podwire/wire.h>
+
+#include "proto.h"
+
+#define PW_DEFAULT_SOCKET "/run/podwire/podwired.sock"
+
+static const char *pw_socket_path(const char *opt)
+{
+	const char *env = getenv("PODWIRE_SOCKET");
+
+	return opt ? opt : (env && *env ? env : PW_DEFAULT_SOCKET);
+}
+
+/* One request/reply with the router. Returns the reply's fd count or -errno. */
+static int pw_router_call(const char *path, uint16_t type, struct pw_msg *ret, uint8_t *buf)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fds[PW_WIRE_MAX_FDS];
+	unsigned nfds = 0;
+	int s, r;
+
+	if (strlen(path) >= sizeof(a.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(a.sun_path, path);
+	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -errno;
+	if (connect(s, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		r = -errno;
+		goto out;
+	}
+	r = pw_msg_send(s, type, 1, NULL, 0, NULL, 0, NULL, 0);
+	if (r < 0)
+		goto out;
+	struct pollfd pfd = { .fd = s, .events = POLLIN };
+	if (poll(&pfd, 1, 5000) != 1) {
+		r = -ETIMEDOUT;
+		goto out;
+	}
+	ssize_t n = pw_msg_recv(s, buf, PW_WIRE_MAX, fds, &nfds, 0);
+	if (n <= 0) {
+		r = n == 0 ? -ECONNRESET : (int)n;
+		goto out;
+	}
+	for (unsigned i = 0; i < nfds; i++)
+		close(fds[i]);
+	r = pw_msg_parse(buf, (size_t)n, nfds, ret);
+out:
+	close(s);
+	return r;
+}
+
+static const char *pw_state_name(uint32_t st)
+{
+	switch (st) {
+	case PW_CONN_PENDING:
+		return "pending";
+	case PW_CONN_OPEN:
+		return "open";
+	case PW_CONN_HALF:
+		return "half-closed";
+	case PW_CONN_CLOSED:
+		return "closed";
+	default:
+		return "?";
+	}
+}
+
+static void pw_fmt_addr(const struct pw_wire_addr *w, char *buf, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+
+	if (w->family == AF_INET)
+		inet_ntop(AF_INET, w->addr, ip, sizeof(ip));
+	snprintf(buf, len, "%s:%u", ip, ntohs(w->port));
+}
+
+static int pw_cmd_status(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	static uint8_t buf[PW_WIRE_MAX] __attribute__((aligned(8)));
+	const char *sock = NULL;
+	bool json = false;
+	struct pw_msg m;
+	int c, r;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "s:jh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			sock = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			printf("Usage: podwire status [--socket PATH] [--json]\n\n"
+			       "List the accelerated connections of this node, like ss(8): the\n"
+			       "connecting and accepting ends (their pod addresses and pids), the\n"
+			       "bytes each has sent, and the state. Asks podwired over PATH\n"
+			       "(default $PODWIRE_SOCKET, else " PW_DEFAULT_SOCKET ").\n");
+			return 0;
+		default:
+			return 2;
+		}
+	}
+	const char *path = pw_socket_path(sock);
+	r = pw_router_call(path, PW_MSG_STATUS, &m, buf);
+	if (r < 0 || m.type != PW_MSG_STATUS_OK) {
+		fprintf(stderr, "podwire: cannot get status from %s: %s\n", path,
+			strerror(r < 0 ? -r : EPROTO));
+		return 1;
+	}
+	cJSON *arr = json ? cJSON_CreateArray() : NULL;
+	if (!json)
+		printf("%-6s %-11s %-22s %8s %-22s %8s %14s %14s\n", "ID", "STATE", "CONNECTING",
+		       "PID", "ACCEPTING", "PID", "BYTES C->A", "BYTES A->C");
+	for (uint32_t i = 0; i < m.nentries; i++) {
+		struct pw_wire_status_entry e;
+		char a0[48], a1[48];
+
+		if (pw_msg_entry(&m, i, &e, sizeof(e)) < 0)
+			break;
+		pw_fmt_addr(&e.addr[0], a0, sizeof(a0));
+		pw_fmt_addr(&e.addr[1], a1, sizeof(a1));
+		if (json) {
+			cJSON *o = cJSON_CreateObject();
+			cJSON_AddNumberToObject(o, "id", (double)e.id);
+			cJSON_AddStringToObject(o, "state", pw_state_name(e.state));
+			cJSON_AddStringToObject(o, "connecting", a0);
+			cJSON_AddNumberToObject(o, "connecting_pid", e.pid[0]);
+			cJSON_AddStringToObject(o, "accepting", a1);
+			cJSON_AddNumberToObject(o, "accepting_pid", e.pid[1]);
+			cJSON_AddNumberToObject(o, "bytes_sent_connecting", (double)e.bytes[0]);
+			cJSON_AddNumberToObject(o, "bytes_sent_accepting", (double)e.bytes[1]);
+			cJSON_AddItemToArray(arr, o);
+		} else {
+			printf("%-6" PRIu64 " %-11s %-22s %8d %-22s %8d %14" PRIu64 " %14" PRIu64 "\n",
+			       e.id, pw_state_name(e.state), a0, e.pid[0], a1, e.pid[1], e.bytes[0],
+			       e.bytes[1]);
+		}
+	}
+	if (json) {
+		char *s = cJSON_PrintUnformatted(arr);
+		puts(s ? s : "[]");
+		cJSON_free(s);
+		cJSON_Delete(arr);
+	} else if (m.u.status.total > m.nentries) {
+		printf("(%u more not shown)\n", m.u.status.total - m.nentries);
+	}
+	return 0;
+}
+
+static int pw_cmd_help(int argc, char **argv);
+
+static const struct {
+	const char *name;
+	int (*fn)(int, char **);
+	const char *help;
+} pw_cmds[] = {
+	{ "status", pw_cmd_status, "list the accelerated connections on this node" },
+	{ "help", pw_cmd_help, "show this help" },
+};
+
+static int pw_cmd_help(int argc, char **argv)
+{
+	printf("Usage: podwire COMMAND [OPTIONS]\n\n"
+	       "podwire gives pods a shared-memory TCP data path; see podwired(8) and\n"
+	       "libpodwire.so.\n\nCommands:\n");
+	for (size_t i = 0; i < sizeof(pw_cmds) / sizeof(pw_cmds[0]); i++)
+		printf("  %-10s %s\n", pw_cmds[i].name, pw_cmds[i].help);
+	printf("\nRun 'podwire COMMAND --help' for a command's options.\n");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
+		return argc < 2 ? (pw_cmd_help(0, NULL), 2) : pw_cmd_help(0, NULL);
+	for (size_t i = 0; i < sizeof(pw_cmds) / sizeof(pw_cmds[0]); i++)
+		if (!strcmp(argv[1], pw_cmds[i].name))
+			return pw_cmds[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "podwire: unknown command '%s'\nTry 'podwire help'.\n", argv[1]);
+	return 2;
+}

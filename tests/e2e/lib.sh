@@ -1,0 +1,136 @@
+# SPDX-License-Identifier: MIT
+# Shared setup for end-to-end tests: two or more "pods" (network namespaces)
+# on one bridge, addresses in 198.18.0.0/15, one podwired, and cleanup of all
+# of it on any exit. Source it, then call pw_e2e_init NAME.
+#
+# Exit codes follow the test convention: 0 pass, 1 fail, 77 skip.
+
+PW_BUILD=${PW_BUILD:-$(cd "$(dirname "$0")/../../build" 2>/dev/null && pwd)}
+PW_LIB=$PW_BUILD/src/preload/libpodwire.so
+PW_ROUTER=$PW_BUILD/src/router/podwired
+PW_CLI=$PW_BUILD/src/cli/podwire
+
+pw_skip() { echo "SKIP: $*" >&2; exit 77; }
+pw_fail() { echo "FAIL: ${FUNCNAME[1]:-main}:${BASH_LINENO[0]}: $*" >&2; exit 1; }
+pw_log() { echo "# $*" >&2; }
+
+pw_need() { # commands...
+	for c in "$@"; do
+		command -v "$c" >/dev/null 2>&1 || pw_skip "$c is not installed (apt-get install $(pw_pkg_of "$c"))"
+	done
+}
+pw_pkg_of() {
+	case $1 in
+	redis-server|redis-benchmark) echo redis-server redis-tools ;;
+	nginx) echo nginx-light ;;
+	*) echo "$1" ;;
+	esac
+}
+
+# A short unique tag: namespaces, links and the /24 subnet come from it.
+pw_e2e_init() { # name
+	[ "$(id -u)" = 0 ] || pw_skip "needs root (network namespaces)"
+	pw_need ip
+	[ -x "$PW_LIB" ] || pw_fail "build first: $PW_LIB missing"
+	PW_TAG=pw$(( $$ % 100000 ))
+	PW_NET=198.18.$(( ($$ % 200) + 20 ))
+	PW_DIR=$(mktemp -d /tmp/podwire-e2e.XXXXXX)
+	PW_SOCK=$PW_DIR/podwired.sock
+	PW_PIDS=""
+	PW_PODS=""
+	trap pw_cleanup EXIT
+	trap 'exit 1' INT TERM
+	ip link add "$PW_TAG-br" type bridge || pw_fail "bridge"
+	ip addr add "$PW_NET.1/24" dev "$PW_TAG-br"
+	ip link set "$PW_TAG-br" up
+}
+
+# pw_pod NAME N: a namespace $PW_TAG-NAME with address $PW_NET.N on the bridge.
+pw_pod() {
+	local ns=$PW_TAG-$1 ip=$PW_NET.$2
+	ip netns add "$ns" || pw_fail "netns $ns"
+	PW_PODS="$PW_PODS $ns"
+	ip link add "$PW_TAG-$1-h" type veth peer name eth0 netns "$ns" || pw_fail "veth"
+	ip link set "$PW_TAG-$1-h" master "$PW_TAG-br" up
+	ip -n "$ns" addr add "$ip/24" dev eth0
+	ip -n "$ns" link set eth0 up
+	ip -n "$ns" link set lo up
+	eval "PW_IP_$1=$ip"
+}
+
+pw_router() { # extra podwired args...
+	"$PW_ROUTER" --foreground --socket "$PW_SOCK" --log-level "${PW_ROUTER_LOG:-info}" \
+		"$@" >>"$PW_DIR/podwired.log" 2>&1 &
+	PW_ROUTER_PID=$!
+	PW_PIDS="$PW_PIDS $PW_ROUTER_PID"
+	for _ in $(seq 100); do
+		[ -S "$PW_SOCK" ] && return 0
+		sleep 0.05
+	done
+	cat "$PW_DIR/podwired.log" >&2
+	pw_fail "podwired did not start"
+}
+
+# Run a command in pod NAME with the preload (PW_NOPRELOAD=1: without).
+pw_in() { # name cmd...
+	local ns=$PW_TAG-$1
+	shift
+	if [ -n "${PW_NOPRELOAD:-}" ]; then
+		ip netns exec "$ns" env PODWIRE_SOCKET="$PW_SOCK" "$@"
+	else
+		ip netns exec "$ns" env LD_PRELOAD="$PW_LIB" PODWIRE_SOCKET="$PW_SOCK" "$@"
+	fi
+}
+
+# Same, in the background; remembers the pid for cleanup.
+pw_bg() { # name cmd...   (output goes to $PW_DIR/NAME.log)
+	pw_in "$@" >>"$PW_DIR/$1.log" 2>&1 &
+	PW_PIDS="$PW_PIDS $!"
+	PW_LAST=$!
+}
+
+pw_wait_port() { # name ip port
+	for _ in $(seq 100); do
+		ip netns exec "$PW_TAG-$1" bash -c "exec 3<>/dev/tcp/$2/$3" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	pw_fail "nothing listens on $2:$3 in $1"
+}
+
+# Wait for a listener without connecting to it (some servers count connections).
+pw_wait_listen() { # name port
+	for _ in $(seq 200); do
+		ip netns exec "$PW_TAG-$1" ss -Hltn "sport = :$2" 2>/dev/null | grep -q . && return 0
+		sleep 0.05
+	done
+	pw_fail "nothing listens on port $2 in $1"
+}
+
+pw_cleanup() {
+	local rc=$?
+	for p in $PW_PIDS; do kill "$p" 2>/dev/null; done
+	sleep 0.1
+	for p in $PW_PIDS; do kill -9 "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	for ns in $PW_PODS; do
+		ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
+		ip netns del "$ns" 2>/dev/null
+	done
+	ip link del "$PW_TAG-br" 2>/dev/null
+	if [ "$rc" != 0 ] && [ "$rc" != 77 ] && [ -f "$PW_DIR/podwired.log" ]; then
+		echo "--- podwired.log" >&2
+		tail -n 40 "$PW_DIR/podwired.log" >&2
+	fi
+	rm -rf "$PW_DIR"
+	exit "$rc"
+}
+
+# podwired with metrics on a free loopback port; pw_metric NAME reads one.
+pw_router_metrics() { # extra args...
+	PW_MPORT=$(( 20000 + ($$ % 20000) ))
+	pw_router --metrics "127.0.0.1:$PW_MPORT" "$@"
+}
+pw_metric() { # name [labels]
+	curl -s --max-time 5 "http://127.0.0.1:$PW_MPORT/metrics" |
+		awk -v n="$1${2:+$2}" '$1 == n { print $2 }'
+}
