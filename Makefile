@@ -3,14 +3,16 @@
 #   make test       all tests, then again the ring/channel tests under
 #                   ASan+UBSan and TSan; last line "N passed, N failed, N skipped"
 #   make test-plain / make test-sanitize   one half of that
+#   make fuzz       the protocol fuzzer alone, longer: FUZZ_SECONDS=600 by default
 #   make demo       the benchmark table: shm vs unix vs tcp
 #   make bench      the same table, longer runs, as for docs/BENCHMARKS.md
 #   make clean
 
 BUILD ?= build
 NINJA ?= ninja
+FUZZ_SECONDS ?= 600
 
-.PHONY: all deps test test-plain test-sanitize demo bench lint format clean
+.PHONY: all deps test test-plain test-sanitize fuzz demo bench lint format clean
 
 all: $(BUILD)/build.ninja
 	$(NINJA) -C $(BUILD)
@@ -32,6 +34,10 @@ test-plain: all
 test-sanitize: all
 	@tools/deps.sh test
 	@tools/run-tests.sh sanitize
+
+fuzz: all
+	@tools/deps.sh test
+	PW_FUZZ_SECONDS=$(FUZZ_SECONDS) meson test -C $(BUILD) --suite fuzz --print-errorlogs -t 0
 
 demo: all
 	@tools/deps.sh demo

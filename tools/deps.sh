@@ -6,7 +6,8 @@
 set -eu
 
 build_pkgs="meson ninja-build pkg-config gcc libc6-dev libcjson-dev"
-test_pkgs="$build_pkgs python3 util-linux procps iproute2"
+test_pkgs="$build_pkgs python3 util-linux procps iproute2 clang libfuzzer-14-dev
+	sockperf iperf3 nginx-light redis-server redis-tools wrk curl strace"
 demo_pkgs="$build_pkgs"
 
 case "${1:-}" in
@@ -31,6 +32,13 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "podwire: installing$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
+# Servers we only run inside test namespaces (nginx, redis) must not start as
+# host services on install.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+	chmod 755 /usr/sbin/policy-rc.d
+	trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 # A fresh machine may have no package lists yet; refresh only if needed.
 if ! apt-get install -y -q --no-install-recommends $missing >/dev/null 2>&1; then
 	apt-get update -q >/dev/null

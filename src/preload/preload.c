@@ -245,8 +245,12 @@ static void pw_init_once(void)
 	}
 	v = getenv("PODWIRE_DISABLE");
 	pw_cfg.disabled = v && *v && strcmp(v, "0") != 0;
+	/* Copied: programs like nginx overwrite their environment strings
+	 * (setproctitle) after we have read them. */
+	static char sock_path[108];
 	v = getenv("PODWIRE_SOCKET");
-	pw_cfg.socket_path = v && *v ? v : "/run/podwire/podwired.sock";
+	snprintf(sock_path, sizeof(sock_path), "%s", v && *v ? v : "/run/podwire/podwired.sock");
+	pw_cfg.socket_path = sock_path;
 	v = getenv("PODWIRE_PREFIX");
 	if (v && *v) {
 		pw_cfg.prefix_from_env = true;
@@ -362,6 +366,7 @@ struct pw_ep_reg {
 	epoll_data_t data;
 	uint32_t mark; /* EPOLLET: pw_chan_rx_mark() when last reported */
 	bool disabled; /* EPOLLONESHOT fired */
+	bool readd;    /* pw_ep_swap_file: registered on the old file */
 };
 
 struct pw_ep {
@@ -443,8 +448,12 @@ out:
 	pthread_mutex_unlock(&e->lock);
 }
 
-/* The kernel dropped @fd's registrations when its file changed under it (dup3
- * of the channel socket): register the new file with the same interest. */
+/*
+ * @fd's file is about to change under it (dup3 of the channel socket). The
+ * kernel keys registrations by file, so take ours off the old file (@before)
+ * and put them on the new one afterwards. A registration the kernel no longer
+ * has (its fd was closed and the number reused) is stale: forget it.
+ */
 static void pw_ep_swap_file(int fd, bool before)
 {
 	for (int epfd = 0; epfd < 65536; epfd++) {
@@ -453,15 +462,33 @@ static void pw_ep_swap_file(int fd, bool before)
 			continue;
 		pthread_mutex_lock(&e->lock);
 		for (unsigned i = 0; i < e->n; i++) {
-			if (e->regs[i].fd != fd)
+			struct pw_ep_reg *r = &e->regs[i];
+
+			if (r->fd != fd)
 				continue;
-			struct epoll_event ev = { .events = e->regs[i].events,
-						  .data = e->regs[i].data };
-			if (before)
-				pw_real.epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
-			else
+			if (before) {
+				r->readd = pw_real.epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL) == 0;
+				if (!r->readd)
+					e->regs[i--] = e->regs[--e->n];
+			} else if (r->readd) {
+				struct epoll_event ev = { .events = r->events, .data = r->data };
 				pw_real.epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+				r->readd = false;
+			}
 		}
+		pthread_mutex_unlock(&e->lock);
+	}
+}
+
+/* A closed accelerated fd leaves every epoll set (as the kernel's does). */
+static void pw_ep_forget_everywhere(int fd)
+{
+	for (int epfd = 0; epfd < 65536; epfd++) {
+		struct pw_ep *e = atomic_load_explicit(&pw_eptab[epfd], memory_order_acquire);
+		if (!e)
+			continue;
+		pthread_mutex_lock(&e->lock);
+		pw_ep_forget_fd(e, fd);
 		pthread_mutex_unlock(&e->lock);
 	}
 }
@@ -710,6 +737,8 @@ PW_EXPORT int close(int fd)
 	struct pw_sock *s = pw_take(fd);
 	if (!s)
 		return pw_real.close(fd);
+	if (s->kind == PW_K_CONN)
+		pw_ep_forget_everywhere(fd);
 	return pw_unref(s, fd, false);
 }
 

@@ -153,7 +153,9 @@ int pw_msg_send(int sock, uint16_t type, uint32_t seq, const void *body, size_t 
 	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 3 };
 	ssize_t n;
 
-	if (len > PW_WIRE_MAX || nfds > PW_WIRE_MAX_FDS)
+	/* Each part alone first, so the sum above cannot have wrapped. */
+	if (body_len > PW_WIRE_MAX || extra_len > PW_WIRE_MAX || len > PW_WIRE_MAX ||
+	    nfds > PW_WIRE_MAX_FDS)
 		return -EMSGSIZE;
 	if (nfds) {
 		memset(&ctl, 0, sizeof(ctl));
@@ -223,6 +225,12 @@ ssize_t pw_msg_recv(int sock, void *buf, size_t cap, int fds[PW_WIRE_MAX_FDS],
 		}
 	}
 	if (bad || (mh.msg_flags & MSG_CTRUNC)) {
+		pw_close_fds(fds, nfds);
+		*ret_nfds = 0;
+		return -EPROTO;
+	}
+	if (n == 0 && nfds) {
+		/* An empty packet that carries fds is no EOF: refuse it whole. */
 		pw_close_fds(fds, nfds);
 		*ret_nfds = 0;
 		return -EPROTO;

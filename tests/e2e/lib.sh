@@ -35,6 +35,7 @@ pw_e2e_init() { # name
 	PW_TAG=pw$(( $$ % 100000 ))
 	PW_NET=198.18.$(( ($$ % 200) + 20 ))
 	PW_DIR=$(mktemp -d /tmp/podwire-e2e.XXXXXX)
+	chmod 755 "$PW_DIR" # pods run as other users too (nginx workers)
 	PW_SOCK=$PW_DIR/podwired.sock
 	PW_PIDS=""
 	PW_PODS=""

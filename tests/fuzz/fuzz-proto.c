@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: MIT
+/*
+ * libFuzzer harness for the control-protocol decoder. Each input is decoded as
+ * a packet that came with 0, 1 and 2 fds; whatever pw_msg_parse() accepts must
+ * be consistent with the packet and with <podwire/wire.h>, checked against a
+ * layout table written out here. A violation traps; an out-of-bounds access
+ * is ASan's to find, so the input is decoded from a heap copy of exactly its
+ * size.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto.h"
+
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			__builtin_trap();                                                          \
+	} while (0)
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+struct layout {
+	size_t fixed, entry;
+	unsigned nfds;
+	uint32_t max_entries;
+};
+
+static int layout_of(uint16_t type, struct layout *l)
+{
+	memset(l, 0, sizeof(*l));
+	switch (type) {
+	case PW_MSG_HELLO:
+		l->fixed = sizeof(struct pw_wire_hello);
+		return 0;
+	case PW_MSG_LISTEN:
+	case PW_MSG_UNLISTEN:
+		l->fixed = sizeof(struct pw_wire_listen);
+		l->nfds = 1;
+		return 0;
+	case PW_MSG_CONNECT:
+		l->fixed = sizeof(struct pw_wire_connect);
+		l->nfds = 1;
+		return 0;
+	case PW_MSG_CLAIM:
+		l->nfds = 1;
+		return 0;
+	case PW_MSG_STATUS:
+	case PW_MSG_OK:
+		return 0;
+	case PW_MSG_ERR:
+		l->fixed = sizeof(struct pw_wire_err);
+		return 0;
+	case PW_MSG_HELLO_OK:
+		l->fixed = sizeof(struct pw_wire_hello_ok);
+		l->entry = sizeof(struct pw_wire_prefix);
+		l->max_entries = PW_WIRE_MAX_PREFIXES;
+		return 0;
+	case PW_MSG_CONN:
+		l->fixed = sizeof(struct pw_wire_conn);
+		l->nfds = 2;
+		return 0;
+	case PW_MSG_STATUS_OK:
+		l->fixed = sizeof(struct pw_wire_status);
+		l->entry = sizeof(struct pw_wire_status_entry);
+		l->max_entries = UINT32_MAX;
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+/* Everything a successful decode of @buf promises. */
+static void check_msg(const uint8_t *buf, size_t size, unsigned nfds, const struct pw_msg *m)
+{
+	uint8_t out[sizeof(struct pw_wire_status_entry) + 8];
+	struct pw_wire_hdr h;
+	struct layout l;
+	size_t body, list;
+	uint32_t count;
+
+	CHECK(size >= sizeof(h) && size <= PW_WIRE_MAX);
+	memcpy(&h, buf, sizeof(h));
+	CHECK(h.magic == PW_WIRE_MAGIC && h.version == PW_WIRE_VERSION);
+	CHECK(h.len == size);
+	CHECK(m->type == h.type && m->seq == h.seq);
+	CHECK(layout_of(m->type, &l) == 0);
+	CHECK(nfds == l.nfds && pw_msg_nfds(m->type) == l.nfds);
+
+	body = size - sizeof(h);
+	CHECK(body >= l.fixed);
+	/* The fixed body is copied out verbatim. */
+	CHECK(memcmp(&m->u, buf + sizeof(h), l.fixed) == 0);
+	list = body - l.fixed;
+	if (!l.entry) {
+		CHECK(list == 0 && m->nentries == 0);
+		CHECK(pw_msg_entry(m, 0, out, sizeof(struct pw_wire_prefix)) == -EINVAL);
+		CHECK(pw_msg_entry(m, 0, out, sizeof(struct pw_wire_status_entry)) == -EINVAL);
+		return;
+	}
+
+	count = m->type == PW_MSG_HELLO_OK ? m->u.hello_ok.count : m->u.status.count;
+	CHECK(m->nentries == count && count <= l.max_entries);
+	CHECK((uint64_t)m->nentries * l.entry == list);
+	CHECK(m->entries == buf + sizeof(h) + l.fixed);
+	for (uint32_t i = 0; i < m->nentries; i++) {
+		memset(out, 0xcc, sizeof(out));
+		CHECK(pw_msg_entry(m, i, out, l.entry) == 0);
+		CHECK(memcmp(out, buf + sizeof(h) + l.fixed + (size_t)i * l.entry, l.entry) == 0);
+		for (size_t k = l.entry; k < sizeof(out); k++)
+			CHECK(out[k] == 0xcc);
+	}
+	CHECK(pw_msg_entry(m, m->nentries, out, l.entry) == -ERANGE);
+	CHECK(pw_msg_entry(m, UINT32_MAX, out, l.entry) == -ERANGE);
+	CHECK(pw_msg_entry(m, 0, out, l.entry - 1) == -EINVAL);
+	CHECK(pw_msg_entry(m, 0, out, l.entry + 1) == -EINVAL);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	/* Exactly @size bytes on the heap: 16-byte aligned, and ASan sees past the end. */
+	uint8_t *buf = malloc(size ? size : 1);
+	struct pw_msg m;
+
+	if (!buf)
+		return 0;
+	CHECK(((uintptr_t)buf & 7) == 0);
+	if (size)
+		memcpy(buf, data, size);
+	for (unsigned nfds = 0; nfds <= PW_WIRE_MAX_FDS; nfds++) {
+		int ret = pw_msg_parse(buf, size, nfds, &m);
+
+		if (ret == 0) {
+			check_msg(buf, size, nfds, &m);
+			continue;
+		}
+		CHECK(ret == -EBADMSG || ret == -EPROTONOSUPPORT || ret == -EPROTO ||
+		      ret == -EMSGSIZE);
+	}
+	/* The decoder only reads its input. */
+	CHECK(size == 0 || memcmp(buf, data, size) == 0);
+	free(buf);
+	return 0;
+}
