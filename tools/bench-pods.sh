@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Pod-to-pod benchmark on one node: the same unmodified binaries with and
+# without libpodwire.so, side by side in one run (docs/BENCHMARKS.md).
+# Usage: tools/bench-pods.sh [SECONDS]   (default 5 per measurement)
+# Needs root, sockperf, iperf3, nginx, wrk, redis-server, redis-benchmark.
+set -u
+T=${1:-5}
+PW_BUILD=${PW_BUILD:-$(cd "$(dirname "$0")/../build" && pwd)}
+. "$(dirname "$0")/../tests/e2e/lib.sh"
+pw_need sockperf iperf3 nginx wrk redis-server redis-benchmark python3
+pw_e2e_init bench
+pw_pod a 11
+pw_pod b 12
+pw_router_metrics
+
+declare -A R
+run() { # mode(kernel|podwire) pod cmd... : runs with or without the preload
+	local mode=$1
+	shift
+	if [ "$mode" = kernel ]; then PW_NOPRELOAD=1 pw_in "$@"; else pw_in "$@"; fi
+}
+bg() {
+	local mode=$1
+	shift
+	if [ "$mode" = kernel ]; then PW_NOPRELOAD=1 pw_bg "$@"; else pw_bg "$@"; fi
+}
+stop() { kill "$PW_LAST" 2>/dev/null; wait "$PW_LAST" 2>/dev/null; }
+
+port=20000
+for mode in kernel podwire; do
+	# sockperf: ping-pong and throughput at 64 B
+	port=$((port + 1))
+	bg $mode b sockperf server --tcp -i "$PW_IP_b" -p $port
+	pw_wait_listen b $port
+	# sockperf sizes its sequence table for a few million round trips:
+	# a longer run at shared-memory speed overflows it.
+	out=$(run $mode a sockperf ping-pong --tcp -i "$PW_IP_b" -p $port -t 2 -m 64 2>&1)
+	R[$mode,pp50]=$(echo "$out" | awk '/percentile 50.000/ { print $NF }')
+	R[$mode,pp99]=$(echo "$out" | awk '/percentile 99.000/ { print $NF }')
+	out=$(run $mode a sockperf throughput --tcp -i "$PW_IP_b" -p $port -t "$T" -m 64 2>&1)
+	R[$mode,tp]=$(echo "$out" | sed -n 's/.*Message Rate is \([0-9]*\) .*/\1/p' | tail -1)
+	stop
+
+	# iperf3: one stream
+	port=$((port + 1))
+	bg $mode b iperf3 -s -B "$PW_IP_b" -p $port
+	pw_wait_listen b $port
+	R[$mode,iperf]=$(run $mode a iperf3 -c "$PW_IP_b" -p $port -t "$T" --json 2>/dev/null |
+		python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))')
+	stop
+
+	# nginx (2 workers, sendfile) + wrk
+	port=$((port + 1))
+	www=$PW_DIR/www
+	mkdir -p "$www" "$PW_DIR/tmp"
+	echo "hello from podwire" >"$www/index.html"
+	cat >"$PW_DIR/nginx-$mode.conf" <<CONF
+worker_processes 2;
+daemon off;
+pid $PW_DIR/nginx-$mode.pid;
+error_log $PW_DIR/nginx-error.log;
+events { worker_connections 256; }
+http {
+	access_log off; sendfile on; keepalive_requests 1000000;
+	client_body_temp_path $PW_DIR/tmp; proxy_temp_path $PW_DIR/tmp;
+	fastcgi_temp_path $PW_DIR/tmp; uwsgi_temp_path $PW_DIR/tmp; scgi_temp_path $PW_DIR/tmp;
+	server { listen $PW_IP_b:$port; root $www; }
+}
+CONF
+	bg $mode b nginx -c "$PW_DIR/nginx-$mode.conf" -e "$PW_DIR/nginx-error.log"
+	pw_wait_listen b $port
+	R[$mode,nginx]=$(run $mode a wrk -t 2 -c 32 -d "$T" "http://$PW_IP_b:$port/index.html" 2>&1 |
+		awk '/Requests\/sec/ { print $2 }')
+	stop
+
+	# redis
+	port=$((port + 1))
+	bg $mode b redis-server --bind "$PW_IP_b" --port $port --save "" --appendonly no \
+		--protected-mode no --dir "$PW_DIR"
+	pw_wait_listen b $port
+	out=$(run $mode a redis-benchmark -h "$PW_IP_b" -p $port -P 16 -t set,get -n 2000000 -q 2>&1 | tr '\r' '\n')
+	R[$mode,set]=$(echo "$out" | awk '/^SET: [0-9.]+ requests per second/ { print $2 }')
+	R[$mode,get]=$(echo "$out" | awk '/^GET: [0-9.]+ requests per second/ { print $2 }')
+	stop
+done
+
+ratio() { python3 -c "import sys; a,b=float(sys.argv[1] or 0),float(sys.argv[2] or 0); print('%.1fx' % (a/b) if b else '-')" "$1" "$2"; }
+printf '\n%-34s %14s %14s %8s\n' "pod to pod, one node" kernel podwire ratio
+printf '%-34s %14s %14s %8s\n' "sockperf ping-pong 64 B p50 (us)" "${R[kernel,pp50]}" "${R[podwire,pp50]}" "$(ratio "${R[kernel,pp50]}" "${R[podwire,pp50]}")"
+printf '%-34s %14s %14s %8s\n' "sockperf ping-pong 64 B p99 (us)" "${R[kernel,pp99]}" "${R[podwire,pp99]}" "$(ratio "${R[kernel,pp99]}" "${R[podwire,pp99]}")"
+printf '%-34s %14s %14s %8s\n' "sockperf throughput 64 B (msg/s)" "${R[kernel,tp]}" "${R[podwire,tp]}" "$(ratio "${R[podwire,tp]}" "${R[kernel,tp]}")"
+printf '%-34s %14s %14s %8s\n' "iperf3 1 stream (Gbit/s)" "${R[kernel,iperf]}" "${R[podwire,iperf]}" "$(ratio "${R[podwire,iperf]}" "${R[kernel,iperf]}")"
+printf '%-34s %14s %14s %8s\n' "nginx + wrk -c 32 (req/s)" "${R[kernel,nginx]}" "${R[podwire,nginx]}" "$(ratio "${R[podwire,nginx]}" "${R[kernel,nginx]}")"
+printf '%-34s %14s %14s %8s\n' "redis-benchmark -P 16 SET (req/s)" "${R[kernel,set]}" "${R[podwire,set]}" "$(ratio "${R[podwire,set]}" "${R[kernel,set]}")"
+printf '%-34s %14s %14s %8s\n' "redis-benchmark -P 16 GET (req/s)" "${R[kernel,get]}" "${R[podwire,get]}" "$(ratio "${R[podwire,get]}" "${R[kernel,get]}")"
+echo "(sockperf latency is one-way: half the round trip; ping-pong 2 s, the rest $T s each)"
+echo "podwire carried $(pw_metric podwire_claims_total) connections, $(pw_metric podwire_bytes_total) bytes"
