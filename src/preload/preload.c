@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/sendfile.h>
+#include <sys/single_threaded.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -845,6 +846,22 @@ static int pw_errno_of(ssize_t r)
 	return r == -EPROTO ? ECONNRESET : (int)-r;
 }
 
+/* Serialise callers of one socket, unless the process has only one thread
+ * (glibc tracks that): then there is nobody to serialise against. */
+static inline bool pw_lock(pthread_mutex_t *m)
+{
+	if (__libc_single_threaded)
+		return false;
+	pthread_mutex_lock(m);
+	return true;
+}
+
+static inline void pw_unlock(pthread_mutex_t *m, bool locked)
+{
+	if (locked)
+		pthread_mutex_unlock(m);
+}
+
 /* Wait for @ev with the socket's timeout; -EAGAIN when it runs out. */
 static int pw_wait_timeo(struct pw_sock *s, short ev, int ms)
 {
@@ -869,7 +886,7 @@ static ssize_t pw_sock_readv(struct pw_sock *s, const struct iovec *iov, int cnt
 		cf |= PW_CHAN_PEEK;
 	if (flags & MSG_WAITALL)
 		cf |= PW_CHAN_WAITALL;
-	pthread_mutex_lock(&s->rlock);
+	bool locked = pw_lock(&s->rlock);
 	if (!nb && s->rcvtimeo_ms > 0) {
 		for (;;) {
 			r = pw_chan_readv(s->chan, iov, cnt, cf | PW_CHAN_DONTWAIT);
@@ -884,7 +901,7 @@ static ssize_t pw_sock_readv(struct pw_sock *s, const struct iovec *iov, int cnt
 	} else {
 		r = pw_chan_readv(s->chan, iov, cnt, cf);
 	}
-	pthread_mutex_unlock(&s->rlock);
+	pw_unlock(&s->rlock, locked);
 	if (r < 0)
 		return pw_fail(pw_errno_of(r));
 	return r;
@@ -899,7 +916,7 @@ static ssize_t pw_sock_writev(struct pw_sock *s, const struct iovec *iov, int cn
 								  memory_order_relaxed);
 	if (nb)
 		cf |= PW_CHAN_DONTWAIT;
-	pthread_mutex_lock(&s->wlock);
+	bool locked = pw_lock(&s->wlock);
 	if (!nb && s->sndtimeo_ms > 0) {
 		for (;;) {
 			r = pw_chan_writev(s->chan, iov, cnt, cf | PW_CHAN_DONTWAIT);
@@ -914,7 +931,7 @@ static ssize_t pw_sock_writev(struct pw_sock *s, const struct iovec *iov, int cn
 	} else {
 		r = pw_chan_writev(s->chan, iov, cnt, cf);
 	}
-	pthread_mutex_unlock(&s->wlock);
+	pw_unlock(&s->wlock, locked);
 	if (r == -EPIPE && !(flags & MSG_NOSIGNAL))
 		pthread_kill(pthread_self(), SIGPIPE);
 	if (r < 0)
