@@ -29,6 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
+extern char **environ;
+
 #include "../common/util.h"
 #include "preload.h"
 
@@ -1703,4 +1705,188 @@ static void pw_atfork_child(void)
 	pw_ctl_atfork_child();
 	if (atomic_load(&pw_nconns))
 		pw_mark_shared();
+}
+
+/* ---- exec ---- */
+
+/*
+ * A program started by exec() has none of our state, so an accelerated fd it
+ * inherits would show it the channel's wake bytes. Each such fd (without
+ * FD_CLOEXEC) is replaced by a socket whose reads give end of file and whose
+ * writes fail with EPIPE: the new program sees the connection closed, and so
+ * does the peer once the old socket's last copy goes. If exec fails, the
+ * originals come back.
+ */
+struct pw_exec_saved {
+	int fd, keep;
+};
+
+static int pw_exec_prepare(struct pw_exec_saved **ret)
+{
+	struct pw_exec_saved *sv = NULL;
+	int n = 0, cap = 0;
+
+	*ret = NULL;
+	if (!atomic_load(&pw_nconns))
+		return 0;
+	for (unsigned p = 0; p < PW_PAGES; p++) {
+		_Atomic(struct pw_sock *) *page =
+			atomic_load_explicit(&pw_fdtab[p], memory_order_acquire);
+		if (!page)
+			continue;
+		for (unsigned i = 0; i < (1u << PW_PAGE_BITS); i++) {
+			struct pw_sock *s = atomic_load_explicit(&page[i], memory_order_relaxed);
+			int fd = (int)(p << PW_PAGE_BITS | i);
+			int dead[2];
+
+			if (!s || s->kind != PW_K_CONN)
+				continue;
+			int fl = pw_real.fcntl(fd, F_GETFD);
+			if (fl < 0 || (fl & FD_CLOEXEC))
+				continue;
+			if (n == cap) {
+				cap = cap ? cap * 2 : 8;
+				struct pw_exec_saved *nsv = realloc(sv, (size_t)cap * sizeof(*sv));
+				if (!nsv)
+					break;
+				sv = nsv;
+			}
+			int keep = pw_real.fcntl(fd, F_DUPFD_CLOEXEC, 0);
+			if (keep < 0)
+				continue;
+			if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, dead) < 0) {
+				pw_real.close(keep);
+				continue;
+			}
+			pw_real.close(dead[1]);
+			pw_real.dup2(dead[0], fd); /* inherited: no FD_CLOEXEC */
+			pw_real.close(dead[0]);
+			sv[n++] = (struct pw_exec_saved){ .fd = fd, .keep = keep };
+		}
+	}
+	*ret = sv;
+	return n;
+}
+
+static void pw_exec_undo(struct pw_exec_saved *sv, int n)
+{
+	int saved = errno;
+
+	for (int i = 0; i < n; i++) {
+		pw_real.dup3(sv[i].keep, sv[i].fd, 0);
+		pw_real.close(sv[i].keep);
+	}
+	free(sv);
+	errno = saved;
+}
+
+#define PW_EXEC_WRAP(call)                                                                 \
+	do {                                                                               \
+		struct pw_exec_saved *sv;                                                  \
+		pw_ensure();                                                               \
+		int n = pw_exec_prepare(&sv);                                              \
+		int r = (call);                                                            \
+		pw_exec_undo(sv, n);                                                       \
+		return r;                                                                  \
+	} while (0)
+
+typedef int (*pw_execve_fn)(const char *, char *const[], char *const[]);
+typedef int (*pw_execvpe_fn)(const char *, char *const[], char *const[]);
+typedef int (*pw_fexecve_fn)(int, char *const[], char *const[]);
+
+static void *pw_next(const char *name)
+{
+	return dlsym(RTLD_NEXT, name);
+}
+
+PW_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+	PW_EXEC_WRAP(((pw_execve_fn)pw_next("execve"))(path, argv, envp));
+}
+
+PW_EXPORT int execv(const char *path, char *const argv[])
+{
+	PW_EXEC_WRAP(((pw_execve_fn)pw_next("execve"))(path, argv, environ));
+}
+
+PW_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	PW_EXEC_WRAP(((pw_execvpe_fn)pw_next("execvpe"))(file, argv, envp));
+}
+
+PW_EXPORT int execvp(const char *file, char *const argv[])
+{
+	PW_EXEC_WRAP(((pw_execvpe_fn)pw_next("execvpe"))(file, argv, environ));
+}
+
+PW_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+	PW_EXEC_WRAP(((pw_fexecve_fn)pw_next("fexecve"))(fd, argv, envp));
+}
+
+/* The execl family: collect the variadic arguments into an argv. */
+static char **pw_collect_args(const char *arg0, va_list ap, char ***ret_envp)
+{
+	size_t n = 1, cap = 16;
+	char **argv = malloc(cap * sizeof(*argv));
+
+	if (!argv)
+		return NULL;
+	argv[0] = (char *)arg0;
+	for (char *a = arg0 ? va_arg(ap, char *) : NULL;; a = va_arg(ap, char *)) {
+		if (n + 1 >= cap) {
+			char **na = realloc(argv, (cap *= 2) * sizeof(*argv));
+			if (!na) {
+				free(argv);
+				return NULL;
+			}
+			argv = na;
+		}
+		argv[n++] = a;
+		if (!a)
+			break;
+	}
+	if (ret_envp)
+		*ret_envp = va_arg(ap, char **);
+	return argv;
+}
+
+PW_EXPORT int execl(const char *path, const char *arg0, ...)
+{
+	va_list ap;
+	va_start(ap, arg0);
+	char **argv = pw_collect_args(arg0, ap, NULL);
+	va_end(ap);
+	if (!argv)
+		return pw_fail(ENOMEM);
+	int r = execv(path, argv);
+	free(argv);
+	return r;
+}
+
+PW_EXPORT int execlp(const char *file, const char *arg0, ...)
+{
+	va_list ap;
+	va_start(ap, arg0);
+	char **argv = pw_collect_args(arg0, ap, NULL);
+	va_end(ap);
+	if (!argv)
+		return pw_fail(ENOMEM);
+	int r = execvp(file, argv);
+	free(argv);
+	return r;
+}
+
+PW_EXPORT int execle(const char *path, const char *arg0, ...)
+{
+	char **envp = NULL;
+	va_list ap;
+	va_start(ap, arg0);
+	char **argv = pw_collect_args(arg0, ap, &envp);
+	va_end(ap);
+	if (!argv)
+		return pw_fail(ENOMEM);
+	int r = execve(path, argv, envp);
+	free(argv);
+	return r;
 }
