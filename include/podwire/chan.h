@@ -62,6 +62,7 @@ struct pw_ring {
 	uint32_t pos;  /* own index: tail for the producer, head for the consumer */
 	uint32_t peer; /* last validated index of the peer */
 	uint64_t total; /* producer: bytes written through this end */
+	bool follow;    /* own index may move elsewhere (fork): reload it first */
 	enum pw_ring_role role;
 };
 
@@ -121,6 +122,10 @@ struct pw_chan_opts {
 	/* The peer vanishing without an orderly close reads as end of stream,
 	 * as it does on TCP when a process dies (not -ECONNRESET). */
 	bool hup_is_eof;
+	/* Sleep in recv(2)/send(2) on the (blocking) socket rather than in
+	 * poll(2), so that a signal whose handler has SA_RESTART restarts the
+	 * sleep instead of failing it with -EINTR, as on a blocking socket. */
+	bool kernel_restart;
 };
 
 struct pw_chan_stats {
@@ -264,6 +269,14 @@ PW_API bool pw_chan_prepare_write_wait(struct pw_chan *c);
  */
 PW_API void pw_chan_note_cpu(struct pw_chan *c);
 PW_API void pw_chan_spread(struct pw_chan *c);
+
+/*
+ * After fork, both processes hold this end, each with its own copy of the
+ * indices. Mark it shared: from then on every operation first reloads this
+ * end's indices from shared memory, so either process may take over from the
+ * other. Two processes using one end at the same moment are not supported.
+ */
+PW_API void pw_chan_mark_shared(struct pw_chan *c);
 
 /* Copy the counters of this end. */
 PW_API void pw_chan_get_stats(const struct pw_chan *c, struct pw_chan_stats *ret_stats);

@@ -52,6 +52,7 @@ struct pw_chan {
 	unsigned side;
 	bool spin;
 	bool hup_is_eof;
+	bool kernel_restart;
 	uint32_t spin_ns;
 	struct pw_ring tx; /* ring[side]: we produce */
 	struct pw_ring rx; /* ring[!side]: we consume */
@@ -195,6 +196,7 @@ int pw_chan_open(int memfd, int sockfd, unsigned side, const struct pw_chan_opts
 	c->side = side;
 	c->spin = !(opts && opts->no_spin);
 	c->hup_is_eof = opts && opts->hup_is_eof;
+	c->kernel_restart = opts && opts->kernel_restart;
 	c->spin_ns = opts && opts->spin_ns ? opts->spin_ns : PW_CHAN_SPIN_NS_DEFAULT;
 
 	uint8_t *data = (uint8_t *)map + PW_SHM_DATA_OFF;
@@ -381,9 +383,14 @@ short pw_chan_poll(struct pw_chan *c)
 }
 
 /* Cheap test for spinning: has anything that matters to @events changed? */
-static inline bool pw_chan_moved(const struct pw_chan *c, short events)
+static inline bool pw_chan_moved(struct pw_chan *c, short events)
 {
 	uint32_t relevant = 0;
+
+	if (c->rx.follow) {
+		c->rx.pos = atomic_load_explicit(&c->rx.shm->head, memory_order_relaxed);
+		c->tx.pos = atomic_load_explicit(&c->tx.shm->tail, memory_order_relaxed);
+	}
 
 	if (events & POLLIN) {
 		if (atomic_load_explicit(&c->rx.shm->tail, memory_order_relaxed) != c->rx.pos)
@@ -481,6 +488,27 @@ int pw_chan_wait(struct pw_chan *c, short events, int timeout_ms)
 				return 0;
 			}
 			tmo = (int)((deadline - now + 999999u) / 1000000u);
+		}
+		if (!moved && c->kernel_restart && tmo < 0 && events != (POLLIN | POLLOUT)) {
+			/* Sleep where SA_RESTART applies: a peek for the wake byte,
+			 * or one byte of filler that waits for room. */
+			char b = 0;
+			ssize_t r = events == POLLIN
+					    ? pw_sys_recv(c->sock, &b, 1, MSG_PEEK)
+					    : pw_sys_send(c->sock, &b, 1, MSG_NOSIGNAL);
+			int err = errno;
+
+			if (events == POLLIN)
+				atomic_store_explicit(&c->rx.shm->rx_sleep, 0,
+						      memory_order_relaxed);
+			if (r < 0 && err == EINTR)
+				return -EINTR;
+			if (r == 0 || (r < 0 && err != EAGAIN))
+				pw_chan_mark_hup(c);
+			pw_stat_add(&c->sleeps, 1);
+			if (c->spin)
+				pw_chan_spread(c);
+			moved = true; /* look again below */
 		}
 		if (!moved) {
 			struct pollfd pfd = { .fd = c->sock, .events = events };
@@ -794,6 +822,12 @@ void pw_chan_spread(struct pw_chan *c)
 	 * application's affinity exactly as it set it. */
 	if (sched_setaffinity(0, sizeof(other), &other) == 0)
 		sched_setaffinity(0, sizeof(orig), &orig);
+}
+
+void pw_chan_mark_shared(struct pw_chan *c)
+{
+	c->tx.follow = true;
+	c->rx.follow = true;
 }
 
 void pw_chan_set_fd(struct pw_chan *c, int fd)

@@ -41,6 +41,16 @@ static int pw_ring_refresh(struct pw_ring *r)
 {
 	uint32_t peer, fill;
 
+	if (r->follow) {
+		/* Another process may have moved our index (after fork). */
+		if (r->role == PW_RING_PRODUCER) {
+			r->pos = atomic_load_explicit(&r->shm->tail, memory_order_relaxed);
+			r->total = atomic_load_explicit(&r->shm->total, memory_order_relaxed);
+		} else {
+			r->pos = atomic_load_explicit(&r->shm->head, memory_order_relaxed);
+		}
+	}
+
 	if (r->role == PW_RING_PRODUCER) {
 		peer = atomic_load_explicit(&r->shm->head, memory_order_acquire); /* A1 */
 		fill = r->pos - peer;
@@ -144,11 +154,13 @@ static void pw_ring_publish(struct pw_ring *r)
 
 ssize_t pw_ring_writev(struct pw_ring *r, const struct iovec *iov, int iovcnt)
 {
-	uint32_t space = r->size - pw_ring_fill(r);
 	uint32_t done = 0;
 
 	if (iovcnt < 0)
 		return -EINVAL;
+	if (r->follow && pw_ring_refresh(r) < 0)
+		return -EPROTO;
+	uint32_t space = r->size - pw_ring_fill(r);
 	/* Only re-read the consumer's head when the cached view looks short. */
 	for (int i = 0; i < iovcnt; i++) {
 		uint32_t want = pw_clamp(iov[i].iov_len);
@@ -189,12 +201,14 @@ ssize_t pw_ring_write(struct pw_ring *r, const void *buf, size_t len)
 /* Copy out up to the iovec total; advance only when @consume. */
 static ssize_t pw_ring_getv(struct pw_ring *r, const struct iovec *iov, int iovcnt, bool consume)
 {
-	uint32_t avail = pw_ring_fill(r);
-	uint32_t at = r->pos;
 	uint32_t done = 0;
 
 	if (iovcnt < 0)
 		return -EINVAL;
+	if (r->follow && pw_ring_refresh(r) < 0)
+		return -EPROTO;
+	uint32_t avail = pw_ring_fill(r);
+	uint32_t at = r->pos;
 	for (int i = 0; i < iovcnt; i++) {
 		uint32_t want = pw_clamp(iov[i].iov_len);
 

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <linux/close_range.h>
 #include <sys/sendfile.h>
 #include <sys/single_threaded.h>
 #include <sys/stat.h>
@@ -74,11 +75,35 @@ struct pw_sock {
 	_Atomic bool nonblock;
 	_Atomic bool shared; /* a fork copied it: other processes may hold it */
 	int rcvtimeo_ms, sndtimeo_ms;
-	int opt[8];
+	bool rd_shut, wr_shut;   /* shutdown() by this process, as the kernel keeps it */
+	bool reset_reported;     /* ECONNRESET was returned once: now the socket is
+				    closed (reads 0, writes EPIPE), as on TCP */
+	bool connect_unreported; /* non-blocking connect said EINPROGRESS: the next
+				    connect() reports success, later ones EISCONN */
+	struct pw_opt *opts;     /* options set on the socket, read back as set */
+	unsigned nopts;
 	pthread_mutex_t rlock, wlock;
 };
 
-enum { PW_OPT_NODELAY, PW_OPT_KEEPALIVE, PW_OPT_RCVBUF, PW_OPT_SNDBUF, PW_OPT_LINGER };
+/* One socket option's value, as the kernel normalised it. */
+struct pw_opt {
+	int level, name;
+	socklen_t len;
+	unsigned char val[32];
+};
+
+/* Options carried over from the kernel socket an accelerated fd replaces
+ * (set before connect, or inherited from the listener by accept). */
+static const struct {
+	int level, name;
+} pw_carried_opts[] = {
+	{ SOL_SOCKET, SO_KEEPALIVE }, { SOL_SOCKET, SO_RCVBUF },   { SOL_SOCKET, SO_SNDBUF },
+	{ SOL_SOCKET, SO_LINGER },    { SOL_SOCKET, SO_PRIORITY }, { SOL_SOCKET, SO_REUSEADDR },
+	{ SOL_SOCKET, SO_RCVLOWAT },  { IPPROTO_TCP, TCP_NODELAY }, { IPPROTO_TCP, TCP_KEEPIDLE },
+	{ IPPROTO_TCP, TCP_KEEPINTVL }, { IPPROTO_TCP, TCP_KEEPCNT }, { IPPROTO_TCP, TCP_CORK },
+	{ IPPROTO_TCP, TCP_QUICKACK }, { IPPROTO_TCP, TCP_USER_TIMEOUT }, { IPPROTO_IP, IP_TOS },
+	{ IPPROTO_IP, IP_TTL },	{ SOL_SOCKET, SO_RCVTIMEO }, { SOL_SOCKET, SO_SNDTIMEO },
+};
 
 #define PW_PAGE_BITS 10
 #define PW_PAGES 1024 /* 1M fds */
@@ -356,8 +381,6 @@ static struct pw_sock *pw_sock_new(enum pw_kind kind)
 	atomic_init(&s->refs, 1);
 	pthread_mutex_init(&s->rlock, NULL);
 	pthread_mutex_init(&s->wlock, NULL);
-	s->opt[PW_OPT_RCVBUF] = 131072;
-	s->opt[PW_OPT_SNDBUF] = 131072;
 	return s;
 }
 
@@ -375,6 +398,7 @@ struct pw_ep_reg {
 struct pw_ep {
 	pthread_mutex_t lock;
 	uint64_t kernel_ns; /* when the kernel's part of the set was last polled */
+	unsigned next;      /* where the next scan starts: ready fds take turns */
 	struct pw_ep_reg *regs;
 	unsigned n, cap;
 };
@@ -498,6 +522,82 @@ static void pw_ep_forget_everywhere(int fd)
 
 static _Atomic unsigned pw_nconns; /* accelerated connections alive: skip scans when 0 */
 
+/* ---- socket options ---- */
+
+static struct pw_opt *pw_opt_find(struct pw_sock *s, int level, int name)
+{
+	for (unsigned i = 0; i < s->nopts; i++)
+		if (s->opts[i].level == level && s->opts[i].name == name)
+			return &s->opts[i];
+	return NULL;
+}
+
+static int pw_opt_store(struct pw_sock *s, int level, int name, const void *val, socklen_t len)
+{
+	struct pw_opt *o = pw_opt_find(s, level, name);
+
+	if (len > sizeof(o->val))
+		return -EINVAL;
+	if (!o) {
+		struct pw_opt *n = realloc(s->opts, (s->nopts + 1) * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		s->opts = n;
+		o = &s->opts[s->nopts++];
+		o->level = level;
+		o->name = name;
+	}
+	o->len = len;
+	memcpy(o->val, val, len);
+	return 0;
+}
+
+/* A TCP socket nobody touches: the kernel's defaults and its verdict on
+ * unknown options, for the options of accelerated sockets. */
+static int pw_pristine_fd = -1;
+
+static int pw_pristine(void)
+{
+	int fd = atomic_load_explicit((_Atomic int *)&pw_pristine_fd, memory_order_acquire);
+
+	if (fd >= 0)
+		return fd;
+	fd = pw_real.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	int high = pw_real.fcntl(fd, F_DUPFD_CLOEXEC, 100);
+	if (high >= 0) {
+		pw_real.close(fd);
+		fd = high;
+	}
+	int expected = -1;
+	if (!atomic_compare_exchange_strong((_Atomic int *)&pw_pristine_fd, &expected, fd)) {
+		pw_real.close(fd);
+		fd = expected;
+	}
+	return fd;
+}
+
+/* Carry the options of the kernel socket @fd into @s. */
+static void pw_opts_carry(struct pw_sock *s, int fd)
+{
+	int pristine = pw_pristine();
+
+	for (size_t i = 0; i < PW_ARRAY_SIZE(pw_carried_opts); i++) {
+		unsigned char v[32], d[32];
+		socklen_t lv = sizeof(v), ld = sizeof(d);
+		int level = pw_carried_opts[i].level, name = pw_carried_opts[i].name;
+
+		if (pw_real.getsockopt(fd, level, name, v, &lv) < 0)
+			continue;
+		/* Only what differs from the default needs remembering. */
+		if (pristine >= 0 && pw_real.getsockopt(pristine, level, name, d, &ld) == 0 &&
+		    ld == lv && !memcmp(v, d, lv))
+			continue;
+		pw_opt_store(s, level, name, v, lv);
+	}
+}
+
 /* ---- becoming accelerated ---- */
 
 /*
@@ -511,6 +611,7 @@ static int pw_adopt(int fd, int memfd, int sock, const struct pw_wire_conn *body
 		.spin_ns = pw_cfg.spin_ns,
 		.no_spin = pw_cfg.spin_ns == 0,
 		.hup_is_eof = true, /* a dead peer process reads as EOF, as on TCP */
+		.kernel_restart = true,
 	};
 	struct pw_chan *chan = NULL;
 	struct pw_sock *s = NULL;
@@ -525,6 +626,7 @@ static int pw_adopt(int fd, int memfd, int sock, const struct pw_wire_conn *body
 		goto fail;
 	s->rcvtimeo_ms = pw_timeo_ms(fd, SO_RCVTIMEO);
 	s->sndtimeo_ms = pw_timeo_ms(fd, SO_SNDTIMEO);
+	pw_opts_carry(s, fd);
 	pw_from_wire(&body->local, &s->local);
 	pw_from_wire(&body->peer, &s->peer);
 	atomic_store(&s->nonblock, (fl & O_NONBLOCK) != 0);
@@ -551,6 +653,8 @@ static int pw_adopt(int fd, int memfd, int sock, const struct pw_wire_conn *body
 	pw_ep_swap_file(fd, false);
 	return 0;
 fail:
+	if (s)
+		free(s->opts);
 	free(s);
 	pw_real.close(sock);
 	pw_real.close(memfd);
@@ -563,6 +667,10 @@ PW_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	pw_ensure();
 	struct pw_sock *s = pw_get(fd);
+	if (s && s->kind == PW_K_CONN && s->connect_unreported) {
+		s->connect_unreported = false; /* Linux: the first look after completion */
+		return 0;
+	}
 	if (s)
 		return pw_fail(s->kind == PW_K_CONN ? EISCONN : EINVAL);
 	if (pw_cfg.disabled || !addr || len < sizeof(struct sockaddr_in) ||
@@ -598,8 +706,10 @@ PW_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 			pw_dbg("fd %d: connected over podwire (conn %llu)", fd,
 			       (unsigned long long)m.u.conn.id);
 			/* Exactly as a kernel socket would answer. */
-			if (fl >= 0 && (fl & O_NONBLOCK))
+			if (fl >= 0 && (fl & O_NONBLOCK)) {
+				pw_get(fd)->connect_unreported = true;
 				return pw_fail(EINPROGRESS);
+			}
 			return 0;
 		}
 	} else {
@@ -713,16 +823,27 @@ static int pw_unref(struct pw_sock *s, int fd, bool closed)
 		return closed ? 0 : pw_real.close(fd);
 	}
 	atomic_fetch_sub(&pw_nconns, 1);
+	pw_dbg("fd %d: last close (%s)", fd, atomic_load(&s->shared) ? "shared" : "own");
 	if (closed)
 		pw_chan_set_fd(s->chan, -1);
 	if (atomic_load(&s->shared)) {
 		/* Other processes may still use it; the kernel tells the peer
 		 * when the last one closes. */
 		pw_chan_detach(s->chan);
+		free(s->opts);
 		free(s);
 		return closed ? 0 : pw_real.close(fd);
 	}
-	pw_chan_close(s->chan); /* orderly: the peer reads the rest, then EOF */
+	/* As TCP: closing with unread data, or with a zero linger, resets. */
+	struct pw_opt *lo = pw_opt_find(s, SOL_SOCKET, SO_LINGER);
+	struct linger lg = { 0 };
+	if (lo && lo->len >= sizeof(lg))
+		memcpy(&lg, lo->val, sizeof(lg));
+	if (pw_chan_avail(s->chan) > 0 || (lg.l_onoff && lg.l_linger == 0))
+		pw_chan_abort(s->chan);
+	else
+		pw_chan_close(s->chan); /* orderly: the peer reads the rest, then EOF */
+	free(s->opts);
 	free(s);
 	return 0;
 }
@@ -848,6 +969,17 @@ static int pw_errno_of(ssize_t r)
 	return r == -EPROTO ? ECONNRESET : (int)-r;
 }
 
+/* O_NONBLOCK lives in the open file description: after a fork another
+ * process may change it, so then ask the kernel. */
+static inline bool pw_sock_nonblock(struct pw_sock *s)
+{
+	if (__builtin_expect(atomic_load_explicit(&s->shared, memory_order_relaxed), 0)) {
+		int fl = pw_real.fcntl(pw_chan_fd(s->chan), F_GETFL);
+		return fl >= 0 && (fl & O_NONBLOCK);
+	}
+	return atomic_load_explicit(&s->nonblock, memory_order_relaxed);
+}
+
 /* Serialise callers of one socket, unless the process has only one thread
  * (glibc tracks that): then there is nobody to serialise against. */
 static inline bool pw_lock(pthread_mutex_t *m)
@@ -880,8 +1012,9 @@ static ssize_t pw_sock_readv(struct pw_sock *s, const struct iovec *iov, int cnt
 	if (flags & ~(MSG_DONTWAIT | MSG_PEEK | MSG_WAITALL | MSG_NOSIGNAL | MSG_CMSG_CLOEXEC |
 		      MSG_TRUNC))
 		return pw_fail(EOPNOTSUPP);
-	bool nb = (flags & MSG_DONTWAIT) || atomic_load_explicit(&s->nonblock,
-								  memory_order_relaxed);
+	if (s->rd_shut)
+		return 0;
+	bool nb = (flags & MSG_DONTWAIT) || pw_sock_nonblock(s);
 	if (nb)
 		cf |= PW_CHAN_DONTWAIT;
 	if (flags & MSG_PEEK)
@@ -904,6 +1037,11 @@ static ssize_t pw_sock_readv(struct pw_sock *s, const struct iovec *iov, int cnt
 		r = pw_chan_readv(s->chan, iov, cnt, cf);
 	}
 	pw_unlock(&s->rlock, locked);
+	if (r == -ECONNRESET || r == -EPROTO) {
+		if (s->reset_reported)
+			return 0;
+		s->reset_reported = true;
+	}
 	if (r < 0)
 		return pw_fail(pw_errno_of(r));
 	return r;
@@ -914,8 +1052,7 @@ static ssize_t pw_sock_writev(struct pw_sock *s, const struct iovec *iov, int cn
 	int cf = 0;
 	ssize_t r;
 
-	bool nb = (flags & MSG_DONTWAIT) || atomic_load_explicit(&s->nonblock,
-								  memory_order_relaxed);
+	bool nb = (flags & MSG_DONTWAIT) || pw_sock_nonblock(s);
 	if (nb)
 		cf |= PW_CHAN_DONTWAIT;
 	bool locked = pw_lock(&s->wlock);
@@ -934,6 +1071,11 @@ static ssize_t pw_sock_writev(struct pw_sock *s, const struct iovec *iov, int cn
 		r = pw_chan_writev(s->chan, iov, cnt, cf);
 	}
 	pw_unlock(&s->wlock, locked);
+	if (r == -ECONNRESET || r == -EPROTO) {
+		if (s->reset_reported)
+			r = -EPIPE;
+		s->reset_reported = true;
+	}
 	if (r == -EPIPE && !(flags & MSG_NOSIGNAL))
 		pthread_kill(pthread_self(), SIGPIPE);
 	if (r < 0)
@@ -1067,7 +1209,7 @@ PW_EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t count)
 		return pw_real.sendfile(out, in, off, count);
 
 	static __thread char buf[65536];
-	bool nb = atomic_load_explicit(&s->nonblock, memory_order_relaxed);
+	bool nb = pw_sock_nonblock(s);
 	off_t pos = off ? *off : 0;
 	size_t done = 0;
 
@@ -1117,8 +1259,18 @@ PW_EXPORT int shutdown(int fd, int how)
 	struct pw_sock *s = pw_conn_of(fd);
 	if (!s)
 		return pw_real.shutdown(fd, how);
-	int r = pw_chan_shutdown(s->chan, how);
-	return r < 0 ? pw_fail(-r) : 0;
+	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
+		return pw_fail(EINVAL);
+	/* Linux TCP tells the peer nothing of SHUT_RD: only our reads end. */
+	if (how != SHUT_WR)
+		s->rd_shut = true;
+	if (how != SHUT_RD) {
+		s->wr_shut = true;
+		int r = pw_chan_shutdown(s->chan, SHUT_WR);
+		if (r < 0)
+			return pw_fail(-r);
+	}
+	return 0;
 }
 
 /* ---- addresses and options ---- */
@@ -1162,6 +1314,8 @@ PW_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 	struct pw_sock *s = pw_conn_of(fd);
 	if (!s)
 		return pw_real.getsockopt(fd, level, name, val, len);
+	if (!val || !len)
+		return pw_fail(EFAULT);
 	if (level == SOL_SOCKET) {
 		switch (name) {
 		case SO_ERROR:
@@ -1174,59 +1328,32 @@ PW_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 			return pw_put_int(val, len, IPPROTO_TCP);
 		case SO_ACCEPTCONN:
 			return pw_put_int(val, len, 0);
-		case SO_KEEPALIVE:
-			return pw_put_int(val, len, s->opt[PW_OPT_KEEPALIVE]);
-		case SO_RCVBUF:
-			return pw_put_int(val, len, s->opt[PW_OPT_RCVBUF]);
-		case SO_SNDBUF:
-			return pw_put_int(val, len, s->opt[PW_OPT_SNDBUF]);
-		case SO_RCVTIMEO:
-		case SO_SNDTIMEO: {
-			int ms = name == SO_RCVTIMEO ? s->rcvtimeo_ms : s->sndtimeo_ms;
-			struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
-			if (!val || !len || *len < sizeof(tv))
-				return pw_fail(EINVAL);
-			memcpy(val, &tv, sizeof(tv));
-			*len = sizeof(tv);
-			return 0;
-		}
 		default:
 			break;
 		}
-	} else if (level == IPPROTO_TCP) {
-		switch (name) {
-		case TCP_NODELAY:
-			return pw_put_int(val, len, s->opt[PW_OPT_NODELAY]);
-		case TCP_MAXSEG:
-			return pw_put_int(val, len, 65483);
-		case TCP_INFO: {
-			struct tcp_info ti;
-			memset(&ti, 0, sizeof(ti));
-			ti.tcpi_state = TCP_ESTABLISHED;
-			ti.tcpi_snd_mss = ti.tcpi_rcv_mss = 65483;
-			ti.tcpi_rtt = 1;
-			ti.tcpi_snd_cwnd = 10;
-			if (!val || !len)
-				return pw_fail(EFAULT);
-			socklen_t n = *len < sizeof(ti) ? *len : (socklen_t)sizeof(ti);
-			memcpy(val, &ti, n);
-			*len = n;
-			return 0;
-		}
-		case TCP_CONGESTION: {
-			static const char cc[] = "podwire";
-			if (!val || !len)
-				return pw_fail(EFAULT);
-			socklen_t n = *len < sizeof(cc) ? *len : (socklen_t)sizeof(cc);
-			memcpy(val, cc, n);
-			*len = n;
-			return 0;
-		}
-		default:
-			return pw_put_int(val, len, 0);
-		}
+	} else if (level == IPPROTO_TCP && name == TCP_INFO) {
+		struct tcp_info ti;
+
+		memset(&ti, 0, sizeof(ti));
+		ti.tcpi_state = TCP_ESTABLISHED;
+		ti.tcpi_snd_mss = ti.tcpi_rcv_mss = 65483;
+		ti.tcpi_snd_cwnd = 10;
+		socklen_t n = *len < sizeof(ti) ? *len : (socklen_t)sizeof(ti);
+		memcpy(val, &ti, n);
+		*len = n;
+		return 0;
 	}
-	return pw_put_int(val, len, 0);
+	/* What was set reads back as the kernel stored it; the rest are the
+	 * kernel's defaults for a TCP socket, unknown ones its error. */
+	struct pw_opt *o = pw_opt_find(s, level, name);
+	if (o) {
+		socklen_t n = *len < o->len ? *len : o->len;
+		memcpy(val, o->val, n);
+		*len = n;
+		return 0;
+	}
+	int pristine = pw_pristine();
+	return pristine < 0 ? pw_fail(ENOBUFS) : pw_real.getsockopt(pristine, level, name, val, len);
 }
 
 PW_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
@@ -1235,42 +1362,32 @@ PW_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t
 	struct pw_sock *s = pw_conn_of(fd);
 	if (!s)
 		return pw_real.setsockopt(fd, level, name, val, len);
-	if (!val && len)
-		return pw_fail(EFAULT);
-	int v = val && len >= sizeof(int) ? *(const int *)val : 0;
-	if (level == SOL_SOCKET) {
-		switch (name) {
-		case SO_RCVTIMEO:
-		case SO_SNDTIMEO: {
-			struct timeval tv;
-			if (len < sizeof(tv))
-				return pw_fail(EINVAL);
-			memcpy(&tv, val, sizeof(tv));
-			int ms = (int)(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
-			if (name == SO_RCVTIMEO)
-				s->rcvtimeo_ms = ms;
-			else
-				s->sndtimeo_ms = ms;
-			return 0;
-		}
-		case SO_KEEPALIVE:
-			s->opt[PW_OPT_KEEPALIVE] = !!v;
-			return 0;
-		case SO_RCVBUF:
-			s->opt[PW_OPT_RCVBUF] = v * 2;
-			return 0;
-		case SO_SNDBUF:
-			s->opt[PW_OPT_SNDBUF] = v * 2;
-			return 0;
-		default:
-			return 0;
-		}
+
+	/* The kernel validates and normalises (SO_RCVBUF doubles, ...) on a
+	 * throwaway TCP socket; we keep what it read back. */
+	int t = pw_real.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (t < 0)
+		return -1;
+	unsigned char back[32];
+	socklen_t blen = sizeof(back);
+	int r = pw_real.setsockopt(t, level, name, val, len);
+	if (r == 0 && pw_real.getsockopt(t, level, name, back, &blen) == 0)
+		r = pw_opt_store(s, level, name, back, blen) < 0 ? pw_fail(ENOMEM) : 0;
+	int saved = errno;
+	pw_real.close(t);
+	errno = saved;
+	if (r < 0)
+		return r;
+	if (level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO)) {
+		struct timeval tv;
+		memcpy(&tv, val, sizeof(tv));
+		int ms = (int)(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
+		if (name == SO_RCVTIMEO)
+			s->rcvtimeo_ms = ms;
+		else
+			s->sndtimeo_ms = ms;
 	}
-	if (level == IPPROTO_TCP && name == TCP_NODELAY) {
-		s->opt[PW_OPT_NODELAY] = !!v;
-		return 0;
-	}
-	return 0; /* accepted: nothing in a shared-memory channel depends on it */
+	return 0;
 }
 
 /* ---- readiness: poll, select, epoll ---- */
@@ -1279,6 +1396,13 @@ PW_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t
 static short pw_sock_revents(struct pw_sock *s, short events)
 {
 	short m = pw_chan_poll(s->chan);
+
+	/* TCP: POLLHUP once both directions are shut, or on reset. The peer
+	 * closing is POLLIN|POLLRDHUP while we may still write. */
+	if ((m & POLLHUP) && !(m & POLLERR) && !s->wr_shut)
+		m &= (short)~POLLHUP;
+	if (s->rd_shut)
+		m |= POLLIN;
 
 	return (short)(m & (events | POLLHUP | POLLERR));
 }
@@ -1511,7 +1635,8 @@ static uint32_t pw_ep_check(struct pw_ep_reg *reg, struct pw_sock *s, bool repor
 	if (reg->disabled)
 		return 0;
 	uint32_t want = reg->events & (EPOLLIN | EPOLLOUT | EPOLLRDHUP);
-	uint32_t ev = pw_poll_to_epoll(pw_chan_poll(s->chan)) & (want | EPOLLHUP | EPOLLERR);
+	uint32_t ev = pw_poll_to_epoll(pw_sock_revents(s, POLLIN | POLLOUT | POLLRDHUP)) &
+		      (want | EPOLLHUP | EPOLLERR);
 
 	if (ev && (reg->events & EPOLLET)) {
 		uint32_t mark = pw_chan_rx_mark(s->chan);
@@ -1555,7 +1680,9 @@ static int pw_epoll_core(int epfd, struct epoll_event *out, int max, int64_t tim
 		pthread_mutex_lock(&e->lock);
 		/* 1. accelerated fds ready now, spinning briefly if we may wait */
 		for (bool noted = false;; noted = true) {
-			for (unsigned i = 0; i < e->n && n < max; i++) {
+			unsigned first = e->n ? e->next % e->n : 0;
+			for (unsigned k = 0; k < e->n && n < max; k++) {
+				unsigned i = (first + k) % e->n;
 				struct pw_sock *s = pw_conn_of(e->regs[i].fd);
 				if (!s)
 					continue;
@@ -1566,6 +1693,7 @@ static int pw_epoll_core(int epfd, struct epoll_event *out, int max, int64_t tim
 					out[n].events = ev;
 					out[n].data = e->regs[i].data;
 					n++;
+					e->next = i + 1; /* the kernel's ready list rotates too */
 				}
 			}
 			if (n)
@@ -1688,8 +1816,8 @@ static void pw_mark_shared(void)
 			continue;
 		for (unsigned i = 0; i < (1u << PW_PAGE_BITS); i++) {
 			struct pw_sock *s = atomic_load_explicit(&page[i], memory_order_relaxed);
-			if (s && s->kind == PW_K_CONN)
-				atomic_store(&s->shared, true);
+			if (s && s->kind == PW_K_CONN && !atomic_exchange(&s->shared, true))
+				pw_chan_mark_shared(s->chan);
 		}
 	}
 }
@@ -1889,4 +2017,58 @@ PW_EXPORT int execle(const char *path, const char *arg0, ...)
 	int r = execve(path, argv, envp);
 	free(argv);
 	return r;
+}
+
+/* ---- close_range, closefrom ---- */
+
+/* The kernel closed [first, last]: forget what we knew of those fds. */
+static void pw_forget_range(unsigned first, unsigned last)
+{
+	for (unsigned p = first >> PW_PAGE_BITS; p < PW_PAGES && p <= (last >> PW_PAGE_BITS); p++) {
+		if (!atomic_load_explicit(&pw_fdtab[p], memory_order_acquire))
+			continue;
+		for (unsigned i = 0; i < (1u << PW_PAGE_BITS); i++) {
+			unsigned fd = p << PW_PAGE_BITS | i;
+			if (fd < first || fd > last)
+				continue;
+			struct pw_sock *s = pw_take((int)fd);
+			if (!s)
+				continue;
+			if (s->kind == PW_K_CONN)
+				pw_ep_forget_everywhere((int)fd);
+			pw_unref(s, (int)fd, true);
+		}
+	}
+	for (unsigned fd = first; fd <= last && fd < 65536; fd++) {
+		struct pw_ep *e = atomic_exchange(&pw_eptab[fd], NULL);
+		if (e) {
+			free(e->regs);
+			free(e);
+		}
+	}
+}
+
+typedef int (*pw_close_range_fn)(unsigned, unsigned, int);
+
+PW_EXPORT int close_range(unsigned first, unsigned last, int flags)
+{
+	pw_ensure();
+	static pw_close_range_fn real;
+	if (!real)
+		real = (pw_close_range_fn)dlsym(RTLD_NEXT, "close_range");
+	int r = real ? real(first, last, flags) : pw_fail(ENOSYS);
+	if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC))
+		pw_forget_range(first, last);
+	return r;
+}
+
+PW_EXPORT void closefrom(int lowfd)
+{
+	pw_ensure();
+	static void (*real)(int);
+	if (!real)
+		real = (void (*)(int))dlsym(RTLD_NEXT, "closefrom");
+	if (real)
+		real(lowfd);
+	pw_forget_range(lowfd < 0 ? 0 : (unsigned)lowfd, ~0u);
 }

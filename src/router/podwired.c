@@ -382,6 +382,22 @@ static int pw_do_listen(struct pw_client *c, int fd, bool add)
 
 /* ---- connections ---- */
 
+/* Speak for the accepting side that never came: the client gets ECONNRESET,
+ * as from a listener that closed with the connection in its queue. */
+static void pw_conn_reset_unclaimed(struct pw_conn *cn)
+{
+	if (cn->state != PW_CONN_PENDING || cn->memfd < 0)
+		return;
+	struct pw_shm_ctl *ctl = mmap(NULL, PW_SHM_DATA_OFF, PROT_READ | PROT_WRITE, MAP_SHARED,
+				      cn->memfd, 0);
+	if (ctl == MAP_FAILED)
+		return;
+	struct pw_shm_chan *shm = (struct pw_shm_chan *)ctl;
+	atomic_fetch_or_explicit(&shm->ctl.side[1], PW_SIDE_RESET | PW_SIDE_CLOSED,
+				 memory_order_release);
+	munmap(ctl, PW_SHM_DATA_OFF);
+}
+
 static void pw_conn_unpend(struct pw_conn *cn)
 {
 	if (cn->tcp >= 0) {
@@ -1040,6 +1056,7 @@ static void pw_loop(void)
 				pw_info("conn %" PRIu64 ": closed by the server before it was "
 					"claimed; resetting the client",
 					cn->id);
+				pw_conn_reset_unclaimed(cn);
 				pw_conn_remove(cn);
 				break;
 			}
