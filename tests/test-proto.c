@@ -46,6 +46,7 @@ static const struct layout layouts[] = {
 	{ PW_MSG_CONNECT, sizeof(struct pw_wire_connect), 0, 0, 1 },
 	{ PW_MSG_CLAIM, 0, 0, 0, 1 },
 	{ PW_MSG_STATUS, 0, 0, 0, 0 },
+	{ PW_MSG_REATTACH, sizeof(struct pw_wire_reattach), 0, 0, 1 },
 	{ PW_MSG_OK, 0, 0, 0, 0 },
 	{ PW_MSG_ERR, sizeof(struct pw_wire_err), 0, 0, 0 },
 	{ PW_MSG_HELLO_OK, sizeof(struct pw_wire_hello_ok), sizeof(struct pw_wire_prefix),

@@ -126,6 +126,9 @@ struct pw_chan_opts {
 	 * poll(2), so that a signal whose handler has SA_RESTART restarts the
 	 * sleep instead of failing it with -EINTR, as on a blocking socket. */
 	bool kernel_restart;
+	/* Attach to a side that is already open: this process took over an end
+	 * across exec(). */
+	bool reattach;
 };
 
 struct pw_chan_stats {

@@ -30,6 +30,7 @@ enum pw_wire_type {
 	PW_MSG_CONNECT = 4,  /* body connect, fd: the application's socket; reply CONN or ERR */
 	PW_MSG_CLAIM = 5,    /* no body, fd: the accepted socket; reply CONN or ERR */
 	PW_MSG_STATUS = 6,   /* no body; reply STATUS */
+	PW_MSG_REATTACH = 7, /* body reattach, fd: the channel's socket; reply CONN or ERR */
 	/* replies, router -> library; seq echoes the request's */
 	PW_MSG_OK = 64,       /* no body */
 	PW_MSG_ERR = 65,      /* body err */
@@ -82,6 +83,12 @@ struct pw_wire_connect {
 	struct pw_wire_addr peer;  /* the destination */
 };
 
+/* After exec: the program holds the channel's socket (proof) and asks for
+ * the rest of the connection again. */
+struct pw_wire_reattach {
+	uint64_t id;
+};
+
 struct pw_wire_err {
 	int32_t err; /* positive errno */
 	uint32_t reserved;
@@ -124,6 +131,7 @@ _Static_assert(sizeof(struct pw_wire_hello_ok) == 8, "hello_ok");
 _Static_assert(sizeof(struct pw_wire_listen) == 32, "listen");
 _Static_assert(sizeof(struct pw_wire_connect) == 48, "connect");
 _Static_assert(sizeof(struct pw_wire_err) == 8, "err");
+_Static_assert(sizeof(struct pw_wire_reattach) == 8, "reattach");
 _Static_assert(sizeof(struct pw_wire_conn) == 64, "conn");
 _Static_assert(sizeof(struct pw_wire_status) == 8, "status");
 _Static_assert(sizeof(struct pw_wire_status_entry) == 88, "status entry");

@@ -211,11 +211,11 @@ int pw_chan_open(int memfd, int sockfd, unsigned side, const struct pw_chan_opts
 
 	uint32_t prev = atomic_fetch_or_explicit(&c->shm->ctl.side[side], PW_SIDE_OPEN,
 						 memory_order_relaxed);
-	if (prev & PW_SIDE_OPEN) {
+	if ((prev & PW_SIDE_OPEN) && !(opts && opts->reattach)) {
 		ret = -EBUSY;
 		goto fail;
 	}
-	atomic_store_explicit(&c->own, PW_SIDE_OPEN, memory_order_relaxed);
+	atomic_store_explicit(&c->own, prev | PW_SIDE_OPEN, memory_order_relaxed);
 	c->sock = sockfd;
 	pw_chan_size_socket(c);
 	*ret_chan = c;

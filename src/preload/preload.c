@@ -69,6 +69,7 @@ enum pw_kind { PW_K_CONN = 1, PW_K_LISTEN = 2 };
 
 struct pw_sock {
 	enum pw_kind kind;
+	uint64_t id; /* the router's connection id */
 	_Atomic int refs; /* fd numbers of this process that refer to it */
 	struct pw_chan *chan;
 	struct sockaddr_in local, peer;
@@ -298,9 +299,12 @@ static inline void pw_ensure(void)
 		pthread_once(&pw_once, pw_init_once);
 }
 
+static void pw_take_over(void);
+
 __attribute__((constructor)) static void pw_ctor(void)
 {
 	pw_ensure();
+	pw_take_over();
 }
 
 /* ---- helpers ---- */
@@ -648,6 +652,7 @@ static int pw_adopt(int fd, int memfd, int sock, const struct pw_wire_conn *body
 	pw_real.close(memfd);
 	pw_chan_set_fd(chan, fd);
 	s->chan = chan;
+	s->id = body->id;
 	pw_put(fd, s);
 	atomic_fetch_add(&pw_nconns, 1);
 	pw_ep_swap_file(fd, false);
@@ -990,6 +995,14 @@ static inline bool pw_lock(pthread_mutex_t *m)
 	return true;
 }
 
+/* Non-blocking callers must not wait behind a blocked one: -1 means busy. */
+static inline int pw_trylock(pthread_mutex_t *m)
+{
+	if (__libc_single_threaded)
+		return 0;
+	return pthread_mutex_trylock(m) == 0 ? 1 : -1;
+}
+
 static inline void pw_unlock(pthread_mutex_t *m, bool locked)
 {
 	if (locked)
@@ -1014,6 +1027,18 @@ static ssize_t pw_sock_readv(struct pw_sock *s, const struct iovec *iov, int cnt
 		return pw_fail(EOPNOTSUPP);
 	if (s->rd_shut)
 		return 0;
+	if ((flags & MSG_TRUNC) && !(flags & MSG_PEEK)) {
+		/* TCP: discard the bytes instead of copying them (buffer may be NULL). */
+		static __thread char sink[65536];
+		size_t want = 0;
+		for (int i = 0; i < cnt; i++)
+			want += iov[i].iov_len;
+		struct iovec one = { sink, want < sizeof(sink) ? want : sizeof(sink) };
+		iov = &one;
+		cnt = 1;
+		flags &= ~MSG_TRUNC;
+		return pw_sock_readv(s, iov, cnt, flags);
+	}
 	bool nb = (flags & MSG_DONTWAIT) || pw_sock_nonblock(s);
 	if (nb)
 		cf |= PW_CHAN_DONTWAIT;
@@ -1021,7 +1046,15 @@ static ssize_t pw_sock_readv(struct pw_sock *s, const struct iovec *iov, int cnt
 		cf |= PW_CHAN_PEEK;
 	if (flags & MSG_WAITALL)
 		cf |= PW_CHAN_WAITALL;
-	bool locked = pw_lock(&s->rlock);
+	bool locked;
+	if (nb) {
+		int t = pw_trylock(&s->rlock);
+		if (t < 0)
+			return pw_fail(EAGAIN); /* another thread is waiting to read */
+		locked = t > 0;
+	} else {
+		locked = pw_lock(&s->rlock);
+	}
 	if (!nb && s->rcvtimeo_ms > 0) {
 		for (;;) {
 			r = pw_chan_readv(s->chan, iov, cnt, cf | PW_CHAN_DONTWAIT);
@@ -1055,7 +1088,15 @@ static ssize_t pw_sock_writev(struct pw_sock *s, const struct iovec *iov, int cn
 	bool nb = (flags & MSG_DONTWAIT) || pw_sock_nonblock(s);
 	if (nb)
 		cf |= PW_CHAN_DONTWAIT;
-	bool locked = pw_lock(&s->wlock);
+	bool locked;
+	if (nb) {
+		int t = pw_trylock(&s->wlock);
+		if (t < 0)
+			return pw_fail(EAGAIN); /* another thread is waiting to write */
+		locked = t > 0;
+	} else {
+		locked = pw_lock(&s->wlock);
+	}
 	if (!nb && s->sndtimeo_ms > 0) {
 		for (;;) {
 			r = pw_chan_writev(s->chan, iov, cnt, cf | PW_CHAN_DONTWAIT);
@@ -1849,14 +1890,33 @@ struct pw_exec_saved {
 	int fd, keep;
 };
 
-static int pw_exec_prepare(struct pw_exec_saved **ret)
+/* Does the program about to run load us too (LD_PRELOAD in its environment)? */
+static bool pw_env_preloads_us(char *const envp[])
+{
+	for (size_t i = 0; envp && envp[i]; i++)
+		if (!strncmp(envp[i], "LD_PRELOAD=", 11) && strstr(envp[i], "libpodwire"))
+			return true;
+	return false;
+}
+
+/*
+ * Before exec: accelerated fds the new program inherits. If it loads us too,
+ * they are listed in PODWIRE_FDS (a new environment in *@envp) and it takes
+ * them over; otherwise each becomes a closed socket (see above).
+ */
+static int pw_exec_prepare(struct pw_exec_saved **ret, char *const **envp, char ***ret_newenv)
 {
 	struct pw_exec_saved *sv = NULL;
+	bool carry = pw_env_preloads_us(*envp);
+	char list[4096];
+	size_t used = 0;
 	int n = 0, cap = 0;
 
 	*ret = NULL;
+	*ret_newenv = NULL;
 	if (!atomic_load(&pw_nconns))
 		return 0;
+	list[0] = '\0';
 	for (unsigned p = 0; p < PW_PAGES; p++) {
 		_Atomic(struct pw_sock *) *page =
 			atomic_load_explicit(&pw_fdtab[p], memory_order_acquire);
@@ -1872,6 +1932,15 @@ static int pw_exec_prepare(struct pw_exec_saved **ret)
 			int fl = pw_real.fcntl(fd, F_GETFD);
 			if (fl < 0 || (fl & FD_CLOEXEC))
 				continue;
+			if (carry) {
+				int w = snprintf(list + used, sizeof(list) - used, "%s%d:%llu:%d",
+						 used ? "," : "", fd, (unsigned long long)s->id,
+						 (int)atomic_load(&s->shared));
+				if (w > 0 && (size_t)w < sizeof(list) - used) {
+					used += (size_t)w;
+					continue;
+				}
+			}
 			if (n == cap) {
 				cap = cap ? cap * 2 : 8;
 				struct pw_exec_saved *nsv = realloc(sv, (size_t)cap * sizeof(*sv));
@@ -1892,6 +1961,28 @@ static int pw_exec_prepare(struct pw_exec_saved **ret)
 			sv[n++] = (struct pw_exec_saved){ .fd = fd, .keep = keep };
 		}
 	}
+	if (used) {
+		size_t cnt = 0;
+		while ((*envp)[cnt])
+			cnt++;
+		char **ne = malloc((cnt + 2) * sizeof(*ne));
+		char *var = malloc(used + sizeof("PODWIRE_FDS="));
+		if (ne && var) {
+			size_t k = 0;
+			for (size_t i = 0; i < cnt; i++)
+				if (strncmp((*envp)[i], "PODWIRE_FDS=", 12))
+					ne[k++] = (*envp)[i];
+			strcpy(var, "PODWIRE_FDS=");
+			strcat(var, list);
+			ne[k++] = var;
+			ne[k] = NULL;
+			*envp = ne;
+			*ret_newenv = ne;
+		} else {
+			free(ne);
+			free(var);
+		}
+	}
 	*ret = sv;
 	return n;
 }
@@ -1908,13 +1999,24 @@ static void pw_exec_undo(struct pw_exec_saved *sv, int n)
 	errno = saved;
 }
 
-#define PW_EXEC_WRAP(call)                                                                 \
+/* @envp names the environment variable the call passes on, which
+ * pw_exec_prepare may replace with one that lists the carried fds. */
+#define PW_EXEC_WRAP(envp, call)                                                           \
 	do {                                                                               \
 		struct pw_exec_saved *sv;                                                  \
+		char **newenv;                                                             \
 		pw_ensure();                                                               \
-		int n = pw_exec_prepare(&sv);                                              \
+		int n = pw_exec_prepare(&sv, &(envp), &newenv);                            \
 		int r = (call);                                                            \
 		pw_exec_undo(sv, n);                                                       \
+		if (newenv) {                                                              \
+			int saved = errno;                                                 \
+			for (size_t i = 0; newenv[i]; i++)                                 \
+				if (!strncmp(newenv[i], "PODWIRE_FDS=", 12))               \
+					free(newenv[i]);                                   \
+			free(newenv);                                                      \
+			errno = saved;                                                     \
+		}                                                                          \
 		return r;                                                                  \
 	} while (0)
 
@@ -1929,27 +2031,29 @@ static void *pw_next(const char *name)
 
 PW_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
-	PW_EXEC_WRAP(((pw_execve_fn)pw_next("execve"))(path, argv, envp));
+	PW_EXEC_WRAP(envp, ((pw_execve_fn)pw_next("execve"))(path, argv, envp));
 }
 
 PW_EXPORT int execv(const char *path, char *const argv[])
 {
-	PW_EXEC_WRAP(((pw_execve_fn)pw_next("execve"))(path, argv, environ));
+	char *const *envp = environ;
+	PW_EXEC_WRAP(envp, ((pw_execve_fn)pw_next("execve"))(path, argv, envp));
 }
 
 PW_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
-	PW_EXEC_WRAP(((pw_execvpe_fn)pw_next("execvpe"))(file, argv, envp));
+	PW_EXEC_WRAP(envp, ((pw_execvpe_fn)pw_next("execvpe"))(file, argv, envp));
 }
 
 PW_EXPORT int execvp(const char *file, char *const argv[])
 {
-	PW_EXEC_WRAP(((pw_execvpe_fn)pw_next("execvpe"))(file, argv, environ));
+	char *const *envp = environ;
+	PW_EXEC_WRAP(envp, ((pw_execvpe_fn)pw_next("execvpe"))(file, argv, envp));
 }
 
 PW_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
-	PW_EXEC_WRAP(((pw_fexecve_fn)pw_next("fexecve"))(fd, argv, envp));
+	PW_EXEC_WRAP(envp, ((pw_fexecve_fn)pw_next("fexecve"))(fd, argv, envp));
 }
 
 /* The execl family: collect the variadic arguments into an argv. */
@@ -2071,4 +2175,149 @@ PW_EXPORT void closefrom(int lowfd)
 	if (real)
 		real(lowfd);
 	pw_forget_range(lowfd < 0 ? 0 : (unsigned)lowfd, ~0u);
+}
+
+/* ---- after exec: take over the accelerated fds the old program passed on ---- */
+
+/* The fd cannot be taken over: make it a closed socket, never raw wake bytes. */
+static void pw_take_over_fail(int fd)
+{
+	int dead[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, dead) < 0)
+		return;
+	pw_real.close(dead[1]);
+	int fl = pw_real.fcntl(fd, F_GETFD);
+	pw_real.dup3(dead[0], fd, fl >= 0 && (fl & FD_CLOEXEC) ? O_CLOEXEC : 0);
+	pw_real.close(dead[0]);
+}
+
+static void pw_take_over_one(int fd, uint64_t id, bool shared)
+{
+	struct pw_wire_reattach req = { .id = id };
+	uint8_t buf[PW_WIRE_MAX] __attribute__((aligned(8)));
+	struct pw_chan_opts co = {
+		.spin_ns = pw_cfg.spin_ns,
+		.no_spin = pw_cfg.spin_ns == 0,
+		.hup_is_eof = true,
+		.kernel_restart = true,
+		.reattach = true,
+	};
+	struct pw_chan *chan = NULL;
+	struct pw_msg m;
+	int fds[2];
+
+	int n = pw_ctl_call(PW_MSG_REATTACH, &req, sizeof(req), &fd, 1, &m, buf, fds);
+	if (n != 2 || m.type != PW_MSG_CONN || m.u.conn.side > 1) {
+		for (int i = 0; i < n; i++)
+			pw_real.close(fds[i]);
+		pw_warn("fd %d: cannot take over connection %llu after exec", fd,
+			(unsigned long long)id);
+		pw_take_over_fail(fd);
+		return;
+	}
+	pw_real.close(fds[1]); /* our own fd, passed back */
+	struct pw_sock *s = pw_sock_new(PW_K_CONN);
+	int fl = pw_real.fcntl(fd, F_GETFL);
+	if (!s || fl < 0 || pw_chan_open(fds[0], fd, m.u.conn.side, &co, &chan) < 0) {
+		free(s);
+		pw_real.close(fds[0]);
+		pw_take_over_fail(fd);
+		return;
+	}
+	pw_real.close(fds[0]);
+	pw_from_wire(&m.u.conn.local, &s->local);
+	pw_from_wire(&m.u.conn.peer, &s->peer);
+	s->chan = chan;
+	s->id = id;
+	atomic_store(&s->nonblock, (fl & O_NONBLOCK) != 0);
+	if (shared) {
+		atomic_store(&s->shared, true);
+		pw_chan_mark_shared(chan);
+	}
+	pw_put(fd, s);
+	atomic_fetch_add(&pw_nconns, 1);
+	pw_dbg("fd %d: connection %llu taken over after exec", fd, (unsigned long long)id);
+}
+
+static void pw_take_over(void)
+{
+	const char *v = getenv("PODWIRE_FDS");
+	char list[4096];
+	char *save = NULL;
+
+	if (!v)
+		return;
+	snprintf(list, sizeof(list), "%s", v);
+	unsetenv("PODWIRE_FDS"); /* ours alone: not for the programs we start */
+	for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		int fd = -1, sh = 0;
+		unsigned long long id = 0;
+
+		if (sscanf(tok, "%d:%llu:%d", &fd, &id, &sh) != 3 || fd < 0 || pw_get(fd))
+			continue;
+		if (pw_cfg.disabled)
+			pw_take_over_fail(fd);
+		else
+			pw_take_over_one(fd, id, sh != 0);
+	}
+}
+
+/* ---- stdio streams over accelerated sockets ---- */
+
+/*
+ * glibc's FILE functions read and write fds with internal calls that never
+ * reach us, so a stream on an accelerated socket would see the channel's wake
+ * bytes. fdopen() gives such an fd a cookie stream whose I/O goes through the
+ * interposed calls. (Its fileno() is -1: a known difference.)
+ */
+static ssize_t pw_cookie_read(void *cookie, char *buf, size_t n)
+{
+	ssize_t r;
+
+	do
+		r = read((int)(intptr_t)cookie, buf, n);
+	while (r < 0 && errno == EINTR);
+	return r;
+}
+
+static ssize_t pw_cookie_write(void *cookie, const char *buf, size_t n)
+{
+	size_t done = 0;
+
+	while (done < n) {
+		ssize_t r = write((int)(intptr_t)cookie, buf + done, n - done);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return done ? (ssize_t)done : -1;
+		done += (size_t)r;
+	}
+	return (ssize_t)done;
+}
+
+static int pw_cookie_close(void *cookie)
+{
+	return close((int)(intptr_t)cookie);
+}
+
+PW_EXPORT FILE *fdopen(int fd, const char *mode)
+{
+	static FILE *(*real)(int, const char *);
+
+	pw_ensure();
+	if (!real)
+		real = (FILE * (*)(int, const char *)) dlsym(RTLD_NEXT, "fdopen");
+	if (!pw_conn_of(fd))
+		return real ? real(fd, mode) : NULL;
+	cookie_io_functions_t io = {
+		.read = pw_cookie_read,
+		.write = pw_cookie_write,
+		.seek = NULL,
+		.close = pw_cookie_close,
+	};
+	FILE *f = fopencookie((void *)(intptr_t)fd, mode, io);
+	if (f)
+		setvbuf(f, NULL, _IOFBF, BUFSIZ);
+	return f;
 }

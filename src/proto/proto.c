@@ -33,6 +33,9 @@ static int pw_msg_layout(uint16_t type, size_t *ret_fixed, size_t *ret_entry)
 	case PW_MSG_OK:
 		fixed = 0;
 		break;
+	case PW_MSG_REATTACH:
+		fixed = sizeof(struct pw_wire_reattach);
+		break;
 	case PW_MSG_ERR:
 		fixed = sizeof(struct pw_wire_err);
 		break;
@@ -62,6 +65,7 @@ unsigned pw_msg_nfds(uint16_t type)
 	case PW_MSG_UNLISTEN:
 	case PW_MSG_CONNECT:
 	case PW_MSG_CLAIM:
+	case PW_MSG_REATTACH:
 		return 1;
 	case PW_MSG_CONN:
 		return 2;

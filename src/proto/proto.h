@@ -24,6 +24,7 @@ struct pw_msg {
 		struct pw_wire_err err;
 		struct pw_wire_conn conn;
 		struct pw_wire_status status;
+		struct pw_wire_reattach reattach;
 	} u;
 	const uint8_t *entries; /* HELLO_OK: prefixes; STATUS_OK: status entries */
 	uint32_t nentries;

@@ -26,6 +26,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -81,7 +82,9 @@ struct pw_conn {
 	uint64_t srv_cookie;
 	struct sockaddr_in router_end; /* our TCP socket's address, what accept() sees */
 	int tcp;                       /* -1 once claimed */
-	int memfd;                     /* -1 once claimed */
+	int memfd;                     /* kept: a program may re-attach after exec */
+	ino_t sock_ino[2];             /* the socketpair ends: proof for re-attach */
+	dev_t sock_dev;
 	int srv_sock;                  /* channel end 1, -1 once claimed */
 	struct pw_shm_chan *map;       /* read-only view for status */
 	size_t map_len;
@@ -404,13 +407,13 @@ static void pw_conn_unpend(struct pw_conn *cn)
 		epoll_ctl(g.ep, EPOLL_CTL_DEL, cn->tcp, NULL);
 		cn->tcp = pw_close(cn->tcp);
 	}
-	cn->memfd = pw_close(cn->memfd);
 	cn->srv_sock = pw_close(cn->srv_sock);
 }
 
 static void pw_conn_free(struct pw_conn *cn)
 {
 	pw_conn_unpend(cn);
+	cn->memfd = pw_close(cn->memfd);
 	if (cn->map)
 		munmap(cn->map, cn->map_len);
 	free(cn);
@@ -525,10 +528,28 @@ static int pw_do_connect(struct pw_client *c, const struct pw_msg *m, int fd)
 	cn->pid[0] = c->pid;
 	pw_addr_to_wire(&local, &cn->addr[0]);
 	pw_addr_to_wire(&dst, &cn->addr[1]);
+	struct stat st0, st1;
+	if (fstat(sv[0], &st0) == 0 && fstat(sv[1], &st1) == 0) {
+		cn->sock_ino[0] = st0.st_ino;
+		cn->sock_ino[1] = st1.st_ino;
+		cn->sock_dev = st0.st_dev;
+	}
 	cn->map_len = PW_SHM_DATA_OFF; /* the control page is all status needs */
 	cn->map = mmap(NULL, cn->map_len, PROT_READ, MAP_SHARED, memfd, 0);
 	if (cn->map == MAP_FAILED)
 		cn->map = NULL;
+
+	/* Both readers start armed: the first bytes of each direction ring the
+	 * bell, so a socket with data waiting is readable to poll and epoll even
+	 * if no read ever returned EAGAIN (data sent before accept, a thread
+	 * already asleep in epoll_wait when the fd is added). */
+	struct pw_shm_chan *rw = mmap(NULL, PW_SHM_DATA_OFF, PROT_READ | PROT_WRITE, MAP_SHARED,
+				      memfd, 0);
+	if (rw != MAP_FAILED) {
+		atomic_store_explicit(&rw->ring[0].rx_sleep, 1, memory_order_relaxed);
+		atomic_store_explicit(&rw->ring[1].rx_sleep, 1, memory_order_relaxed);
+		munmap(rw, PW_SHM_DATA_OFF);
+	}
 
 	struct pw_wire_conn body = { .id = cn->id, .local = cn->addr[0], .peer = cn->addr[1] };
 	int fds[2] = { memfd, sv[0] };
@@ -595,6 +616,38 @@ static int pw_do_claim(struct pw_client *c, const struct pw_msg *m, int fd)
 		return 0;
 	}
 	g.n_claim_miss++;
+	return -ENOENT;
+}
+
+/* A program that exec()ed still holds the channel's socket: that proves
+ * which end it is, and it gets the shared memory back. */
+static int pw_do_reattach(struct pw_client *c, const struct pw_msg *m, int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	for (struct pw_conn *cn = g.conns; cn; cn = cn->next) {
+		if (cn->id != m->u.reattach.id || cn->memfd < 0 || st.st_dev != cn->sock_dev)
+			continue;
+		for (uint32_t side = 0; side < 2; side++) {
+			if (cn->sock_ino[side] != st.st_ino)
+				continue;
+			struct pw_wire_conn body = { .id = cn->id,
+						     .local = cn->addr[side],
+						     .peer = cn->addr[!side],
+						     .side = side };
+			int fds[2] = { cn->memfd, fd };
+			int r = pw_msg_send(c->fd, PW_MSG_CONN, m->seq, &body, sizeof(body), NULL,
+					    0, fds, 2);
+			if (r == 0) {
+				cn->pid[side] = c->pid;
+				pw_info("conn %" PRIu64 ": side %u re-attached by pid %d after exec",
+					cn->id, side, c->pid);
+			}
+			return r;
+		}
+	}
 	return -ENOENT;
 }
 
@@ -746,6 +799,11 @@ static int pw_client_request(struct pw_client *c)
 		break;
 	case PW_MSG_STATUS:
 		r = pw_do_status(c, &m);
+		break;
+	case PW_MSG_REATTACH:
+		r = pw_do_reattach(c, &m, fds[0]);
+		if (r < 0)
+			r = pw_reply_err(c, m.seq, -r);
 		break;
 	default:
 		g.n_bad_msg++;
@@ -946,6 +1004,12 @@ static int pw_setup(void)
 	sigset_t set;
 	int r;
 
+	/* One memfd per connection is kept open: take all the fds allowed. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 	g.self_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (g.self_ns < 0)
 		return -errno;

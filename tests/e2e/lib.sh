@@ -135,3 +135,17 @@ pw_metric() { # name [labels]
 	curl -s --max-time 5 "http://127.0.0.1:$PW_MPORT/metrics" |
 		awk -v n="$1${2:+$2}" '$1 == n { print $2 }'
 }
+
+# Start podwired again after it died (a stale socket file would satisfy
+# pw_router's wait before the new router listens).
+pw_router_restart() { # extra args...
+	rm -f "$PW_SOCK"
+	pw_router_metrics "$@"
+}
+
+# Kill every process left in the pods (between the steps of a test).
+pw_reap_pods() {
+	for ns in $PW_PODS; do
+		ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
+	done
+}

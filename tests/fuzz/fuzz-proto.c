@@ -48,6 +48,10 @@ static int layout_of(uint16_t type, struct layout *l)
 	case PW_MSG_CLAIM:
 		l->nfds = 1;
 		return 0;
+	case PW_MSG_REATTACH:
+		l->fixed = sizeof(struct pw_wire_reattach);
+		l->nfds = 1;
+		return 0;
 	case PW_MSG_STATUS:
 	case PW_MSG_OK:
 		return 0;

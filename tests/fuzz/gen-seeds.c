@@ -97,6 +97,8 @@ int main(int argc, char **argv)
 	seed("connect", PW_MSG_CONNECT, &conn_req, sizeof(conn_req), 0);
 	seed("claim", PW_MSG_CLAIM, NULL, 0, 0);
 	seed("status", PW_MSG_STATUS, NULL, 0, 0);
+	struct pw_wire_reattach ra = { .id = 42 };
+	seed("reattach", PW_MSG_REATTACH, &ra, sizeof(ra), 0);
 	seed("ok", PW_MSG_OK, NULL, 0, 0);
 	seed("err", PW_MSG_ERR, &err, sizeof(err), 0);
 	seed("conn", PW_MSG_CONN, &conn, sizeof(conn), 0);
