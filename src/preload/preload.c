@@ -77,6 +77,7 @@ struct pw_sock {
 	_Atomic bool shared; /* a fork copied it: other processes may hold it */
 	int rcvtimeo_ms, sndtimeo_ms;
 	bool rd_shut, wr_shut;   /* shutdown() by this process, as the kernel keeps it */
+	_Atomic uint32_t eagain_seq; /* counts writes that returned EAGAIN (EPOLLET) */
 	bool reset_reported;     /* ECONNRESET was returned once: now the socket is
 				    closed (reads 0, writes EPIPE), as on TCP */
 	bool connect_unreported; /* non-blocking connect said EINPROGRESS: the next
@@ -395,6 +396,8 @@ struct pw_ep_reg {
 	uint32_t events;
 	epoll_data_t data;
 	uint32_t mark; /* EPOLLET: pw_chan_rx_mark() when last reported */
+	uint32_t out_mark; /* EPOLLET: eagain_seq when EPOLLOUT was last reported */
+	bool out_seen;     /* EPOLLET: EPOLLOUT reported since registration */
 	bool disabled; /* EPOLLONESHOT fired */
 	bool readd;    /* pw_ep_swap_file: registered on the old file */
 };
@@ -473,6 +476,7 @@ static void pw_ep_record(int epfd, int op, int fd, const struct epoll_event *ev)
 			r->data = ev->data;
 			r->disabled = false;
 			r->mark = 0;
+			r->out_seen = false;
 		}
 	}
 out:
@@ -1117,6 +1121,8 @@ static ssize_t pw_sock_writev(struct pw_sock *s, const struct iovec *iov, int cn
 			r = -EPIPE;
 		s->reset_reported = true;
 	}
+	if (r == -EAGAIN)
+		atomic_fetch_add_explicit(&s->eagain_seq, 1, memory_order_relaxed);
 	if (r == -EPIPE && !(flags & MSG_NOSIGNAL))
 		pthread_kill(pthread_self(), SIGPIPE);
 	if (r < 0)
@@ -1262,8 +1268,11 @@ PW_EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t count)
 				if (done)
 					break;
 				/* Nothing fits: leave the socket unwritable until it does. */
-				if (!pw_chan_prepare_write_wait(s->chan))
+				if (!pw_chan_prepare_write_wait(s->chan)) {
+					atomic_fetch_add_explicit(&s->eagain_seq, 1,
+								  memory_order_relaxed);
 					return pw_fail(EAGAIN);
+				}
 				continue;
 			}
 			if ((size_t)space < want)
@@ -1810,8 +1819,16 @@ static int pw_epoll_core(int epfd, struct epoll_event *out, int max, int64_t tim
 				dup |= out[d].data.u64 == out[j].data.u64;
 			uint32_t kout = out[j].events & EPOLLOUT;
 			uint32_t ev = dup ? 0 : pw_ep_check(reg, s, true);
-			if ((reg->events & EPOLLET) && !dup)
-				ev |= kout; /* the kernel's own writability edge */
+			/* The kernel's writability edge counts once after
+			 * registration and then only after a write hit EAGAIN:
+			 * wake bytes also re-queue the socket in its epoll. */
+			uint32_t seq = atomic_load_explicit(&s->eagain_seq, memory_order_relaxed);
+			if ((reg->events & EPOLLET) && !dup && kout &&
+			    (!reg->out_seen || reg->out_mark != seq)) {
+				ev |= kout;
+				reg->out_seen = true;
+				reg->out_mark = seq;
+			}
 			if (ev) {
 				out[total].events = ev;
 				out[total].data = reg->data;
