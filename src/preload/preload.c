@@ -1021,6 +1021,42 @@ static int pw_wait_timeo(struct pw_sock *s, short ev, int ms)
 	return r == 0 ? -EAGAIN : (r < 0 ? r : 0);
 }
 
+/*
+ * One read or write on the channel under the socket's lock for that
+ * direction, honouring SO_RCVTIMEO/SO_SNDTIMEO on a blocking socket.
+ * -EBUSY: non-blocking, and another thread holds the direction.
+ */
+static ssize_t pw_sock_transfer(struct pw_sock *s, const struct iovec *iov, int cnt, int cf,
+				bool nb, bool is_write)
+{
+	pthread_mutex_t *lock = is_write ? &s->wlock : &s->rlock;
+	int timeo = is_write ? s->sndtimeo_ms : s->rcvtimeo_ms;
+	ssize_t r;
+	bool locked;
+
+	if (nb) {
+		int t = pw_trylock(lock);
+		if (t < 0)
+			return -EBUSY;
+		locked = t > 0;
+	} else {
+		locked = pw_lock(lock);
+	}
+	for (;;) {
+		int f = cf | (!nb && timeo > 0 ? PW_CHAN_DONTWAIT : 0);
+		r = is_write ? pw_chan_writev(s->chan, iov, cnt, f) : pw_chan_readv(s->chan, iov, cnt, f);
+		if (nb || timeo <= 0 || r != -EAGAIN)
+			break;
+		int w = pw_wait_timeo(s, is_write ? POLLOUT : POLLIN, timeo);
+		if (w < 0) {
+			r = w;
+			break;
+		}
+	}
+	pw_unlock(lock, locked);
+	return r;
+}
+
 static ssize_t pw_sock_readv(struct pw_sock *s, const struct iovec *iov, int cnt, int flags)
 {
 	int cf = 0;
@@ -1050,30 +1086,9 @@ static ssize_t pw_sock_readv(struct pw_sock *s, const struct iovec *iov, int cnt
 		cf |= PW_CHAN_PEEK;
 	if (flags & MSG_WAITALL)
 		cf |= PW_CHAN_WAITALL;
-	bool locked;
-	if (nb) {
-		int t = pw_trylock(&s->rlock);
-		if (t < 0)
-			return pw_fail(EAGAIN); /* another thread is waiting to read */
-		locked = t > 0;
-	} else {
-		locked = pw_lock(&s->rlock);
-	}
-	if (!nb && s->rcvtimeo_ms > 0) {
-		for (;;) {
-			r = pw_chan_readv(s->chan, iov, cnt, cf | PW_CHAN_DONTWAIT);
-			if (r != -EAGAIN)
-				break;
-			int w = pw_wait_timeo(s, POLLIN, s->rcvtimeo_ms);
-			if (w < 0) {
-				r = w;
-				break;
-			}
-		}
-	} else {
-		r = pw_chan_readv(s->chan, iov, cnt, cf);
-	}
-	pw_unlock(&s->rlock, locked);
+	r = pw_sock_transfer(s, iov, cnt, cf, nb, false);
+	if (r == -EBUSY)
+		return pw_fail(EAGAIN); /* another thread is waiting to read */
 	if (r == -ECONNRESET || r == -EPROTO) {
 		if (s->reset_reported)
 			return 0;
@@ -1092,30 +1107,9 @@ static ssize_t pw_sock_writev(struct pw_sock *s, const struct iovec *iov, int cn
 	bool nb = (flags & MSG_DONTWAIT) || pw_sock_nonblock(s);
 	if (nb)
 		cf |= PW_CHAN_DONTWAIT;
-	bool locked;
-	if (nb) {
-		int t = pw_trylock(&s->wlock);
-		if (t < 0)
-			return pw_fail(EAGAIN); /* another thread is waiting to write */
-		locked = t > 0;
-	} else {
-		locked = pw_lock(&s->wlock);
-	}
-	if (!nb && s->sndtimeo_ms > 0) {
-		for (;;) {
-			r = pw_chan_writev(s->chan, iov, cnt, cf | PW_CHAN_DONTWAIT);
-			if (r != -EAGAIN)
-				break;
-			int w = pw_wait_timeo(s, POLLOUT, s->sndtimeo_ms);
-			if (w < 0) {
-				r = w;
-				break;
-			}
-		}
-	} else {
-		r = pw_chan_writev(s->chan, iov, cnt, cf);
-	}
-	pw_unlock(&s->wlock, locked);
+	r = pw_sock_transfer(s, iov, cnt, cf, nb, true);
+	if (r == -EBUSY)
+		return pw_fail(EAGAIN); /* another thread is waiting to write */
 	if (r == -ECONNRESET || r == -EPROTO) {
 		if (s->reset_reported)
 			r = -EPIPE;
