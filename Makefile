@@ -4,7 +4,8 @@
 #                   ASan+UBSan and TSan; last line "N passed, N failed, N skipped"
 #   make test-plain / make test-sanitize   one half of that
 #   make fuzz       the protocol fuzzer alone, longer: FUZZ_SECONDS=600 by default
-#   make demo       the benchmark table: shm vs unix vs tcp
+#   make demo       the channel table (shm vs unix vs tcp), then sockperf pod to
+#                   pod with and without podwire (as root)
 #   make bench      the same table, longer runs, as for docs/BENCHMARKS.md
 #   make clean
 
@@ -42,6 +43,12 @@ fuzz: all
 demo: all
 	@tools/deps.sh demo
 	$(BUILD)/src/bench/podwire-bench suite
+	@if [ "$$(id -u)" = 0 ]; then \
+		echo; echo "sockperf pod to pod (two network namespaces), kernel vs podwire:"; \
+		tools/bench-pods.sh --sockperf-only 2; \
+	else \
+		echo "(run as root to also see sockperf pod to pod with and without podwire)"; \
+	fi
 
 bench: all
 	$(BUILD)/src/bench/podwire-bench suite --duration 5 --warmup 1

@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Pod-to-pod benchmark on one node: the same unmodified binaries with and
 # without libpodwire.so, side by side in one run (docs/BENCHMARKS.md).
-# Usage: tools/bench-pods.sh [SECONDS]   (default 5 per measurement)
+# Usage: tools/bench-pods.sh [--sockperf-only] [SECONDS]   (default 5 each)
 # Needs root, sockperf, iperf3, nginx, wrk, redis-server, redis-benchmark.
 set -u
+ONLY_SOCKPERF=
+if [ "${1:-}" = --sockperf-only ]; then
+	ONLY_SOCKPERF=1
+	shift
+fi
 T=${1:-5}
 PW_BUILD=${PW_BUILD:-$(cd "$(dirname "$0")/../build" && pwd)}
 . "$(dirname "$0")/../tests/e2e/lib.sh"
-pw_need sockperf iperf3 nginx wrk redis-server redis-benchmark python3
+pw_need sockperf python3
+[ -n "$ONLY_SOCKPERF" ] || pw_need iperf3 nginx wrk redis-server redis-benchmark
 pw_e2e_init bench
 pw_pod a 11
 pw_pod b 12
@@ -46,6 +52,7 @@ for mode in kernel podwire; do
 	out=$(run $mode a sockperf throughput --tcp -i "$PW_IP_b" -p $port -t "$T" -m 64 2>&1)
 	R[$mode,tp]=$(echo "$out" | sed -n 's/.*Message Rate is \([0-9]*\) .*/\1/p' | tail -1)
 	stop
+	[ -z "$ONLY_SOCKPERF" ] || continue
 
 	# iperf3: one stream
 	port=$((port + 1))
@@ -95,9 +102,11 @@ printf '\n%-34s %14s %14s %8s\n' "pod to pod, one node" kernel podwire ratio
 printf '%-34s %14s %14s %8s\n' "sockperf ping-pong 64 B p50 (us)" "${R[kernel,pp50]}" "${R[podwire,pp50]}" "$(ratio "${R[kernel,pp50]}" "${R[podwire,pp50]}")"
 printf '%-34s %14s %14s %8s\n' "sockperf ping-pong 64 B p99 (us)" "${R[kernel,pp99]}" "${R[podwire,pp99]}" "$(ratio "${R[kernel,pp99]}" "${R[podwire,pp99]}")"
 printf '%-34s %14s %14s %8s\n' "sockperf throughput 64 B (msg/s)" "${R[kernel,tp]}" "${R[podwire,tp]}" "$(ratio "${R[podwire,tp]}" "${R[kernel,tp]}")"
+[ -n "$ONLY_SOCKPERF" ] || {
 printf '%-34s %14s %14s %8s\n' "iperf3 1 stream (Gbit/s)" "${R[kernel,iperf]}" "${R[podwire,iperf]}" "$(ratio "${R[podwire,iperf]}" "${R[kernel,iperf]}")"
 printf '%-34s %14s %14s %8s\n' "nginx + wrk -c 32 (req/s)" "${R[kernel,nginx]}" "${R[podwire,nginx]}" "$(ratio "${R[podwire,nginx]}" "${R[kernel,nginx]}")"
 printf '%-34s %14s %14s %8s\n' "redis-benchmark -P 16 SET (req/s)" "${R[kernel,set]}" "${R[podwire,set]}" "$(ratio "${R[podwire,set]}" "${R[kernel,set]}")"
 printf '%-34s %14s %14s %8s\n' "redis-benchmark -P 16 GET (req/s)" "${R[kernel,get]}" "${R[podwire,get]}" "$(ratio "${R[podwire,get]}" "${R[kernel,get]}")"
+}
 echo "(sockperf latency is one-way: half the round trip; ping-pong capped at 1M msg/s; $T s each)"
 echo "podwire carried $(pw_metric podwire_claims_total) connections, $(pw_metric podwire_bytes_total) bytes"

@@ -8,7 +8,7 @@ set -eu
 build_pkgs="meson ninja-build pkg-config gcc libc6-dev libcjson-dev"
 test_pkgs="$build_pkgs python3 util-linux procps iproute2 clang libfuzzer-14-dev
 	sockperf iperf3 nginx-light redis-server redis-tools wrk curl strace"
-demo_pkgs="$build_pkgs"
+demo_pkgs="$build_pkgs iproute2 sockperf python3 curl"
 
 case "${1:-}" in
 build) want=$build_pkgs ;;
