@@ -106,7 +106,7 @@ static int pw_cmd_status(int argc, char **argv)
 	static uint8_t buf[PW_WIRE_MAX] __attribute__((aligned(8)));
 	const char *sock = NULL;
 	bool json = false;
-	struct pw_msg m;
+	struct pw_msg m = { 0 };
 	int c, r;
 
 	optind = 1;

@@ -80,7 +80,7 @@ static int pw_ctl_open_locked(void)
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	uint8_t buf[PW_WIRE_MAX] __attribute__((aligned(8)));
 	struct pw_wire_hello hello = { 0 };
-	struct pw_msg m;
+	struct pw_msg m = { 0 };
 	int fds[2];
 	int r;
 

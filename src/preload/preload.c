@@ -1953,11 +1953,12 @@ static int pw_exec_prepare(struct pw_exec_saved **ret, char *const **envp, char 
 				}
 			}
 			if (n == cap) {
-				cap = cap ? cap * 2 : 8;
-				struct pw_exec_saved *nsv = realloc(sv, (size_t)cap * sizeof(*sv));
+				int ncap = cap ? cap * 2 : 8;
+				struct pw_exec_saved *nsv = realloc(sv, (size_t)ncap * sizeof(*sv));
 				if (!nsv)
-					break;
+					continue; /* this fd keeps its socket: best effort */
 				sv = nsv;
+				cap = ncap;
 			}
 			int keep = pw_real.fcntl(fd, F_DUPFD_CLOEXEC, 0);
 			if (keep < 0)
@@ -1981,7 +1982,7 @@ static int pw_exec_prepare(struct pw_exec_saved **ret, char *const **envp, char 
 		if (ne && var) {
 			size_t k = 0;
 			for (size_t i = 0; i < cnt; i++)
-				if (strncmp((*envp)[i], "PODWIRE_FDS=", 12))
+				if (strncmp((*envp)[i], "PODWIRE_FDS=", 12) != 0)
 					ne[k++] = (*envp)[i];
 			strcpy(var, "PODWIRE_FDS=");
 			strcat(var, list);

@@ -469,7 +469,7 @@ static int pw_find_and_connect(uint64_t cookie, const struct sockaddr_in *dst,
 
 static int pw_do_connect(struct pw_client *c, const struct pw_msg *m, int fd)
 {
-	struct sockaddr_in local, dst, router_end;
+	struct sockaddr_in local = { 0 }, dst = { 0 }, router_end = { 0 };
 	socklen_t len = sizeof(router_end);
 	uint64_t cookie, srv_cookie = 0;
 	int memfd = -1, sv[2] = { -1, -1 }, tcp = -1, r, cns = -1;
