@@ -416,6 +416,9 @@ static _Atomic(struct pw_ep *) pw_eptab[65536];
  * this often (a new connection waits at most this long to be seen). */
 #define PW_EP_KERNEL_EVERY_NS 20000u
 
+/* One past the highest epoll fd that ever had a shadow: scans stop there. */
+static _Atomic int pw_ep_end;
+
 static struct pw_ep *pw_ep_get(int epfd, bool create)
 {
 	if (epfd < 0 || epfd >= 65536)
@@ -431,6 +434,9 @@ static struct pw_ep *pw_ep_get(int epfd, bool create)
 			return e;
 		}
 		e = n;
+		int end = atomic_load(&pw_ep_end);
+		while (end < epfd + 1 && !atomic_compare_exchange_weak(&pw_ep_end, &end, epfd + 1))
+			;
 	}
 	return e;
 }
@@ -491,7 +497,7 @@ out:
  */
 static void pw_ep_swap_file(int fd, bool before)
 {
-	for (int epfd = 0; epfd < 65536; epfd++) {
+	for (int epfd = 0, end = atomic_load(&pw_ep_end); epfd < end; epfd++) {
 		struct pw_ep *e = atomic_load_explicit(&pw_eptab[epfd], memory_order_acquire);
 		if (!e)
 			continue;
@@ -518,7 +524,7 @@ static void pw_ep_swap_file(int fd, bool before)
 /* A closed accelerated fd leaves every epoll set (as the kernel's does). */
 static void pw_ep_forget_everywhere(int fd)
 {
-	for (int epfd = 0; epfd < 65536; epfd++) {
+	for (int epfd = 0, end = atomic_load(&pw_ep_end); epfd < end; epfd++) {
 		struct pw_ep *e = atomic_load_explicit(&pw_eptab[epfd], memory_order_acquire);
 		if (!e)
 			continue;
