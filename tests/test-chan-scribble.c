@@ -78,7 +78,8 @@ static void scribbler(int memfd, uint64_t seed, enum target target)
 			v += (uint32_t)pw_rng_range(&rng, 0, 200) - 100;
 			break;
 		}
-		__atomic_store_n((uint32_t *)(void *)(m + off), v, __ATOMIC_RELAXED);
+		atomic_store_explicit((_Atomic uint32_t *)(void *)(m + off), v,
+				      memory_order_relaxed);
 		if (i % 64 == 0)
 			sched_yield();
 	}

@@ -27,7 +27,7 @@ static inline void pw_cpu_relax(void)
 #if defined(__x86_64__) || defined(__i386__)
 	__builtin_ia32_pause();
 #elif defined(__aarch64__)
-	__asm__("yield" ::: "memory"); /* no outputs: implicitly volatile */
+	__asm__("yield" ::: "memory"); /* no outputs: never optimised away */
 #else
 	atomic_signal_fence(memory_order_seq_cst);
 #endif

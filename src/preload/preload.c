@@ -2101,16 +2101,33 @@ static char **pw_collect_args(const char *arg0, va_list ap, char ***ret_envp)
 	return argv;
 }
 
+enum pw_execl_kind { PW_EXECL, PW_EXECLP, PW_EXECLE };
+
+/* The execl family collects its variadic arguments into an argv and runs
+ * through the interposed execv, execvp or execve. */
+static int pw_execl_common(enum pw_execl_kind kind, const char *path, const char *arg0,
+			   va_list ap)
+{
+	char **envp = NULL;
+	char **argv = pw_collect_args(arg0, ap, kind == PW_EXECLE ? &envp : NULL);
+
+	if (!argv)
+		return pw_fail(ENOMEM);
+	int r = kind == PW_EXECLP ? execvp(path, argv)
+		: kind == PW_EXECLE ? execve(path, argv, envp)
+				     : execv(path, argv);
+	int saved = errno;
+	free(argv);
+	errno = saved;
+	return r;
+}
+
 PW_EXPORT int execl(const char *path, const char *arg0, ...)
 {
 	va_list ap;
 	va_start(ap, arg0);
-	char **argv = pw_collect_args(arg0, ap, NULL);
+	int r = pw_execl_common(PW_EXECL, path, arg0, ap);
 	va_end(ap);
-	if (!argv)
-		return pw_fail(ENOMEM);
-	int r = execv(path, argv);
-	free(argv);
 	return r;
 }
 
@@ -2118,26 +2135,17 @@ PW_EXPORT int execlp(const char *file, const char *arg0, ...)
 {
 	va_list ap;
 	va_start(ap, arg0);
-	char **argv = pw_collect_args(arg0, ap, NULL);
+	int r = pw_execl_common(PW_EXECLP, file, arg0, ap);
 	va_end(ap);
-	if (!argv)
-		return pw_fail(ENOMEM);
-	int r = execvp(file, argv);
-	free(argv);
 	return r;
 }
 
 PW_EXPORT int execle(const char *path, const char *arg0, ...)
 {
-	char **envp = NULL;
 	va_list ap;
 	va_start(ap, arg0);
-	char **argv = pw_collect_args(arg0, ap, &envp);
+	int r = pw_execl_common(PW_EXECLE, path, arg0, ap);
 	va_end(ap);
-	if (!argv)
-		return pw_fail(ENOMEM);
-	int r = execve(path, argv, envp);
-	free(argv);
 	return r;
 }
 

@@ -63,7 +63,8 @@
 
 static const char *g_role = "?";
 static const char *g_test = "?";
-static const char *volatile g_step = "start";
+/* Read by the watchdog's signal handler: a lock-free atomic is signal-safe. */
+static _Atomic(const char *) g_step = "start";
 static struct sockaddr_in g_addr; /* the server's IP:PORT */
 static const char *g_self;        /* argv[0], for exec */
 static bool g_done;
@@ -1414,7 +1415,7 @@ static void cli_waitall(void)
 
 /* ---- SIGPIPE ---- */
 
-static volatile sig_atomic_t g_sigpipes;
+static _Atomic int g_sigpipes; /* lock-free: safe in a signal handler */
 
 static void count_sigpipe(int sig)
 {
@@ -2317,7 +2318,7 @@ static short wait_with(int w, int fd, short ev, int ms)
 	}
 }
 
-static volatile sig_atomic_t g_usr1;
+static _Atomic int g_usr1; /* lock-free: safe in a signal handler */
 
 static void count_usr1(int sig)
 {
