@@ -412,9 +412,10 @@ struct pw_ep {
 
 static _Atomic(struct pw_ep *) pw_eptab[65536];
 
-/* While accelerated fds keep an epoll set busy, its kernel fds are polled
- * this often (a new connection waits at most this long to be seen). */
-#define PW_EP_KERNEL_EVERY_NS 20000u
+/* While accelerated fds keep a poll or epoll set busy, its kernel fds are
+ * looked at this often, not at a syscall per call (a new connection waits at
+ * most this long to be seen). */
+#define PW_KERNEL_EVERY_NS 20000u
 
 /* One past the highest epoll fd that ever had a shadow: scans stop there. */
 static _Atomic int pw_ep_end;
@@ -1531,8 +1532,22 @@ static int pw_poll_core(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const 
 			uint64_t el = pw_now_ns() - start;
 			left = el >= (uint64_t)timeout_ns ? 0 : timeout_ns - (int64_t)el;
 		}
-		if (mine_ready)
+		if (mine_ready) {
+			static __thread uint64_t kernel_ns;
+			uint64_t now = pw_now_ns();
+
+			if (now - kernel_ns < PW_KERNEL_EVERY_NS) {
+				for (nfds_t i = 0; i < n; i++) {
+					struct pw_sock *s =
+						fds[i].fd >= 0 ? pw_conn_of(fds[i].fd) : NULL;
+					fds[i].revents = s ? pw_sock_revents(s, fds[i].events) : 0;
+					ready += fds[i].revents != 0;
+				}
+				return ready;
+			}
+			kernel_ns = now;
 			left = 0;
+		}
 		int r;
 		if (use_ppoll) {
 			struct timespec ts = { (time_t)(left / 1000000000), (long)(left % 1000000000) };
@@ -1780,7 +1795,7 @@ static int pw_epoll_core(int epfd, struct epoll_event *out, int max, int64_t tim
 			/* Rings are ready: look at the kernel's fds now and then
 			 * only, not at the cost of a syscall per event. */
 			uint64_t now = pw_now_ns();
-			if (now - e->kernel_ns < PW_EP_KERNEL_EVERY_NS)
+			if (now - e->kernel_ns < PW_KERNEL_EVERY_NS)
 				return n;
 			e->kernel_ns = now;
 			left = 0;
