@@ -5,7 +5,8 @@
 #   make test-plain / make test-sanitize   one half of that
 #   make fuzz       the protocol fuzzer alone, longer: FUZZ_SECONDS=600 by default
 #   make demo       the channel table (shm vs unix vs tcp), then sockperf pod to
-#                   pod with and without podwire (as root)
+#                   pod with and without podwire, then a 2-node lab: every path
+#                   side by side and a latency plot (as root)
 #   make bench      the same table, longer runs, as for docs/BENCHMARKS.md
 #   make clean
 
@@ -46,8 +47,11 @@ demo: all
 	@if [ "$$(id -u)" = 0 ]; then \
 		echo; echo "sockperf pod to pod (two network namespaces), kernel vs podwire:"; \
 		tools/bench-pods.sh --sockperf-only 2; \
+		echo; echo "A 2-node podwire lab, every path side by side:"; \
+		tools/bench-lab.sh -t 1 -r 3; \
 	else \
-		echo "(run as root to also see sockperf pod to pod with and without podwire)"; \
+		echo "(run as root to also see sockperf pod to pod with and without podwire,"; \
+		echo " and a 2-node lab: tools/bench-lab.sh)"; \
 	fi
 
 bench: all

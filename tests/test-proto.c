@@ -30,6 +30,9 @@
 /* The most STATUS_OK entries one packet holds. */
 #define MAX_STATUS                                                                                 \
 	((PW_WIRE_MAX - HDR - sizeof(struct pw_wire_status)) / sizeof(struct pw_wire_status_entry))
+/* The most PODS_OK entries one packet holds. */
+#define MAX_PODS                                                                                   \
+	((PW_WIRE_MAX - HDR - sizeof(struct pw_wire_pods)) / sizeof(struct pw_wire_pod_entry))
 
 struct layout {
 	uint16_t type;
@@ -54,6 +57,19 @@ static const struct layout layouts[] = {
 	{ PW_MSG_CONN, sizeof(struct pw_wire_conn), 0, 0, 2 },
 	{ PW_MSG_STATUS_OK, sizeof(struct pw_wire_status), sizeof(struct pw_wire_status_entry),
 	  offsetof(struct pw_wire_status, count), 0 },
+	{ PW_MSG_POD_ADD, sizeof(struct pw_wire_pod), 0, 0, 1 },
+	{ PW_MSG_POD_DEL, sizeof(struct pw_wire_pod_key), 0, 0, 0 },
+	{ PW_MSG_PODS, 0, 0, 0, 0 },
+	{ PW_MSG_PODS_OK, sizeof(struct pw_wire_pods), sizeof(struct pw_wire_pod_entry),
+	  offsetof(struct pw_wire_pods, count), 0 },
+	{ PW_MSG_CONN_TCP, sizeof(struct pw_wire_conn), 0, 0, 1 },
+	{ PW_PEER_HELLO, sizeof(struct pw_wire_peer_hello), 0, 0, 0 },
+	{ PW_PEER_AUTH, sizeof(struct pw_wire_peer_auth), 0, 0, 0 },
+	{ PW_PEER_ROUTES, sizeof(struct pw_wire_peer_routes), sizeof(struct pw_wire_prefix),
+	  offsetof(struct pw_wire_peer_routes, count), 0 },
+	{ PW_PEER_CONNECT, sizeof(struct pw_wire_peer_connect), 0, 0, 0 },
+	{ PW_PEER_CONNECT_OK, sizeof(struct pw_wire_peer_connect_ok), 0, 0, 0 },
+	{ PW_PEER_CONNECT_ERR, sizeof(struct pw_wire_peer_connect_err), 0, 0, 0 },
 };
 #define NLAYOUTS (sizeof(layouts) / sizeof(layouts[0]))
 
@@ -287,10 +303,64 @@ static void test_roundtrip_fixed(void)
 	close(sock[1]);
 }
 
+static void fill_pod(struct pw_wire_pod *p, unsigned i)
+{
+	memset(p, 0, sizeof(*p));
+	snprintf(p->key.id, sizeof(p->key.id), "%064x", i * 2654435761u);
+	snprintf(p->key.ifname, sizeof(p->key.ifname), "eth%u", i % 100);
+	p->count = i % (PW_WIRE_POD_MAX_ADDRS + 1);
+	p->flags = i;
+	for (unsigned k = 0; k < PW_WIRE_POD_MAX_ADDRS; k++) {
+		p->addr[k].family = k % 2 ? AF_INET6 : AF_INET;
+		p->addr[k].len = (uint8_t)(24 + k);
+		p->addr[k].addr[0] = 198;
+		p->addr[k].addr[1] = 19;
+		p->addr[k].addr[2] = (uint8_t)i;
+		p->addr[k].addr[3] = (uint8_t)(k + 2);
+	}
+}
+
+/* The pod registry's requests: POD_ADD carries the netns fd, the others none. */
+static void test_roundtrip_pods(void)
+{
+	struct pw_wire_pod pod;
+	struct pw_msg m;
+	int netns;
+
+	netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (netns < 0) /* any file does for the codec */
+		netns = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	PW_CHECK(netns >= 0, "open: %s", strerror(errno));
+
+	for (unsigned i = 0; i <= PW_WIRE_POD_MAX_ADDRS; i++) {
+		fill_pod(&pod, i);
+		pod.count = i;
+		roundtrip(PW_MSG_POD_ADD, 8 + i, &pod, sizeof(pod), NULL, 0, &netns, 1, &m);
+		PW_CHECK(memcmp(&m.u.pod, &pod, sizeof(pod)) == 0, "pod body, %u addresses", i);
+		PW_CHECK_EQ(m.u.pod.count, i);
+		check_no_list(&m);
+	}
+	/* The longest strings that still have their NUL. */
+	memset(pod.key.id, 'a', sizeof(pod.key.id) - 1);
+	pod.key.id[sizeof(pod.key.id) - 1] = '\0';
+	memset(pod.key.ifname, 'b', sizeof(pod.key.ifname) - 1);
+	pod.key.ifname[sizeof(pod.key.ifname) - 1] = '\0';
+	roundtrip(PW_MSG_POD_ADD, 8, &pod, sizeof(pod), NULL, 0, &netns, 1, &m);
+	PW_CHECK_EQ(strlen(m.u.pod.key.id), PW_WIRE_POD_ID_LEN - 1);
+	PW_CHECK_EQ(strlen(m.u.pod.key.ifname), PW_WIRE_POD_IFNAME_LEN - 1);
+
+	roundtrip(PW_MSG_POD_DEL, 9, &pod.key, sizeof(pod.key), NULL, 0, NULL, 0, &m);
+	PW_CHECK(memcmp(&m.u.pod_key, &pod.key, sizeof(pod.key)) == 0, "pod_key body");
+	check_no_list(&m);
+	roundtrip(PW_MSG_PODS, 10, NULL, 0, NULL, 0, NULL, 0, &m);
+	check_no_list(&m);
+	close(netns);
+}
+
 /* Read every entry back through pw_msg_entry(), and the accessor's errors. */
 static void check_entries(const struct pw_msg *m, const void *want, size_t entry, uint32_t count)
 {
-	uint8_t out[sizeof(struct pw_wire_status_entry) + 32];
+	uint8_t out[sizeof(struct pw_wire_pod_entry) + 32];
 	size_t other = entry == sizeof(struct pw_wire_prefix) ? sizeof(struct pw_wire_status_entry)
 							      : sizeof(struct pw_wire_prefix);
 
@@ -366,6 +436,24 @@ static void test_status_ok(uint32_t count)
 		  count * sizeof(ent[0]), NULL, 0, &m);
 	PW_CHECK_EQ(m.u.status.count, count);
 	PW_CHECK_EQ(m.u.status.total, count * 3 + 1);
+	check_entries(&m, ent, sizeof(ent[0]), count);
+}
+
+static void test_pods_ok(uint32_t count)
+{
+	static struct pw_wire_pod_entry ent[MAX_PODS];
+	struct pw_wire_pods pods = { .count = count, .total = count + 5 };
+	struct pw_msg m;
+
+	for (unsigned i = 0; i < count; i++) {
+		fill_pod(&ent[i].pod, i);
+		ent[i].netns_ino = 4026531840ull + i;
+		ent[i].since = 1700000000 + (int64_t)i;
+	}
+	roundtrip(PW_MSG_PODS_OK, 3000 + count, &pods, sizeof(pods), count ? ent : NULL,
+		  count * sizeof(ent[0]), NULL, 0, &m);
+	PW_CHECK_EQ(m.u.pods.count, count);
+	PW_CHECK_EQ(m.u.pods.total, count + 5);
 	check_entries(&m, ent, sizeof(ent[0]), count);
 }
 
@@ -549,13 +637,15 @@ static void test_parse_counts(void)
 {
 	const struct layout *ho = find_layout(PW_MSG_HELLO_OK);
 	const struct layout *st = find_layout(PW_MSG_STATUS_OK);
-	const struct layout *lists[] = { ho, st };
+	const struct layout *po = find_layout(PW_MSG_PODS_OK);
+	const struct layout *ro = find_layout(PW_PEER_ROUTES);
+	const struct layout *lists[] = { ho, st, po, ro };
 	size_t len;
 
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
 		const struct layout *l = lists[i];
 		/* A count whose product with the entry size wraps in 32 bits to the bytes. */
-		uint32_t wraps = 1u + (l->entry == 20 ? 1u << 30 : 1u << 29);
+		uint32_t wraps = 1u + (1u << (32 - __builtin_ctz((unsigned)l->entry)));
 
 		PW_CHECK_EQ((uint32_t)(wraps * (uint32_t)l->entry), l->entry);
 		len = mk(l->type, l->fixed + l->entry);
@@ -593,11 +683,79 @@ static void test_parse_counts(void)
 	len = mk(PW_MSG_HELLO_OK, ho->fixed + 1000 * ho->entry);
 	set_count(ho, 1000);
 	PARSE_EQ(len, 0, -EBADMSG);
+	/* A peer's route list has the same limit. */
+	len = mk(PW_PEER_ROUTES, ro->fixed + PW_WIRE_MAX_PREFIXES * ro->entry);
+	set_count(ro, PW_WIRE_MAX_PREFIXES);
+	PARSE_EQ(len, 0, 0);
+	len = mk(PW_PEER_ROUTES, ro->fixed + (PW_WIRE_MAX_PREFIXES + 1) * ro->entry);
+	set_count(ro, PW_WIRE_MAX_PREFIXES + 1);
+	PARSE_EQ(len, 0, -EBADMSG);
 
-	/* STATUS_OK has no limit but the packet size. */
+	/* STATUS_OK and PODS_OK have no limit but the packet size. */
 	len = mk(PW_MSG_STATUS_OK, st->fixed + MAX_STATUS * st->entry);
 	set_count(st, MAX_STATUS);
 	PARSE_EQ(len, 0, 0);
+	len = mk(PW_MSG_PODS_OK, po->fixed + MAX_PODS * po->entry);
+	set_count(po, MAX_PODS);
+	PARSE_EQ(len, 0, 0);
+	len = mk(PW_MSG_PODS_OK, po->fixed + (MAX_PODS + 1) * po->entry);
+	set_count(po, MAX_PODS + 1);
+	PARSE_EQ(len, 0, -EMSGSIZE);
+}
+
+/* POD_ADD and POD_DEL: strings must end inside their arrays, counts fit. */
+/* A peer's HELLO: its node name must end inside the array. */
+static void test_parse_peer_hello(void)
+{
+	const size_t name = HDR + offsetof(struct pw_wire_peer_hello, name);
+	size_t len = mk(PW_PEER_HELLO, sizeof(struct pw_wire_peer_hello));
+
+	PARSE_EQ(len, 0, 0);
+	memset(tx.b + name, 'n', PW_PEER_NAME_LEN);
+	PARSE_EQ(len, 0, -EBADMSG);
+	tx.b[name + PW_PEER_NAME_LEN - 1] = '\0';
+	PARSE_EQ(len, 0, 0);
+}
+
+static void test_parse_pod_fields(void)
+{
+	const size_t id = offsetof(struct pw_wire_pod_key, id);
+	const size_t ifn = offsetof(struct pw_wire_pod_key, ifname);
+	const size_t cnt = HDR + offsetof(struct pw_wire_pod, count);
+	size_t len;
+
+	for (uint32_t n = 0; n <= PW_WIRE_POD_MAX_ADDRS + 2; n++) {
+		len = mk(PW_MSG_POD_ADD, sizeof(struct pw_wire_pod));
+		set_hdr_u32(cnt, n);
+		PARSE_EQ(len, 1, n <= PW_WIRE_POD_MAX_ADDRS ? 0 : -EBADMSG);
+	}
+	len = mk(PW_MSG_POD_ADD, sizeof(struct pw_wire_pod));
+	set_hdr_u32(cnt, UINT32_MAX);
+	PARSE_EQ(len, 1, -EBADMSG);
+
+	static const struct {
+		uint16_t type;
+		unsigned nfds;
+		size_t body;
+	} t[] = {
+		{ PW_MSG_POD_ADD, 1, sizeof(struct pw_wire_pod) },
+		{ PW_MSG_POD_DEL, 0, sizeof(struct pw_wire_pod_key) },
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		/* No NUL in the id: refused; a NUL in its last byte: accepted. */
+		len = mk(t[i].type, t[i].body);
+		memset(tx.b + HDR + id, 'x', PW_WIRE_POD_ID_LEN);
+		PARSE_EQ(len, t[i].nfds, -EBADMSG);
+		tx.b[HDR + id + PW_WIRE_POD_ID_LEN - 1] = '\0';
+		PARSE_EQ(len, t[i].nfds, 0);
+		/* The same for the interface name. */
+		memset(tx.b + HDR + ifn, 'y', PW_WIRE_POD_IFNAME_LEN);
+		PARSE_EQ(len, t[i].nfds, -EBADMSG);
+		tx.b[HDR + ifn + PW_WIRE_POD_IFNAME_LEN - 1] = '\0';
+		PARSE_EQ(len, t[i].nfds, 0);
+		tx.b[HDR + ifn + 3] = '\0';
+		PARSE_EQ(len, t[i].nfds, 0);
+	}
 }
 
 static void test_parse_fds(void)
@@ -954,6 +1112,7 @@ int main(void)
 
 	test_nfds_table();
 	test_roundtrip_fixed();
+	test_roundtrip_pods();
 	test_hello_ok(0);
 	test_hello_ok(1);
 	test_hello_ok(2);
@@ -962,11 +1121,17 @@ int main(void)
 	test_status_ok(1);
 	test_status_ok(7);
 	test_status_ok(MAX_STATUS);
+	test_pods_ok(0);
+	test_pods_ok(1);
+	test_pods_ok(3);
+	test_pods_ok(MAX_PODS);
 	test_entry_wrong_type();
 	test_parse_header();
 	test_parse_unknown_types();
 	test_parse_body_sizes();
 	test_parse_counts();
+	test_parse_pod_fields();
+	test_parse_peer_hello();
 	test_parse_fds();
 	test_parse_too_long();
 	test_recv_truncated();

@@ -21,6 +21,9 @@
 #define PW_WIRE_MAX 65536u    /* largest packet either side accepts */
 #define PW_WIRE_MAX_FDS 2u
 #define PW_WIRE_MAX_PREFIXES 64u
+#define PW_WIRE_POD_ID_LEN 72u   /* container id: up to 71 bytes and a NUL */
+#define PW_WIRE_POD_IFNAME_LEN 16u
+#define PW_WIRE_POD_MAX_ADDRS 8u
 
 enum pw_wire_type {
 	/* requests, library -> router */
@@ -31,12 +34,30 @@ enum pw_wire_type {
 	PW_MSG_CLAIM = 5,    /* no body, fd: the accepted socket; reply CONN or ERR */
 	PW_MSG_STATUS = 6,   /* no body; reply STATUS */
 	PW_MSG_REATTACH = 7, /* body reattach, fd: the channel's socket; reply CONN or ERR */
+	/* the pod registry: POD_ADD and POD_DEL only from uid 0 in the router's netns */
+	PW_MSG_POD_ADD = 8, /* body pod, fd: the pod's netns; reply OK or ERR */
+	PW_MSG_POD_DEL = 9, /* body pod_key; reply OK or ERR (ENOENT: not known) */
+	PW_MSG_PODS = 10,   /* no body; reply PODS_OK */
 	/* replies, router -> library; seq echoes the request's */
 	PW_MSG_OK = 64,       /* no body */
 	PW_MSG_ERR = 65,      /* body err */
 	PW_MSG_HELLO_OK = 66, /* body hello_ok + prefixes */
 	PW_MSG_CONN = 67,     /* body conn, fds: memfd, socket end */
-	PW_MSG_STATUS_OK = 68 /* body status + entries */
+	PW_MSG_STATUS_OK = 68, /* body status + entries */
+	PW_MSG_PODS_OK = 69,   /* body pods + pod_entry entries */
+	PW_MSG_CONN_TCP = 70,  /* body conn, fd: a connected kernel TCP socket (another
+				  node's pod is the peer; see PEER_* below) */
+
+	/*
+	 * Router to router, over TCP on the underlay (a byte stream: each
+	 * message is read as a header, then len - 16 bytes). No fds.
+	 */
+	PW_PEER_HELLO = 128,       /* body peer_hello; both ways, first */
+	PW_PEER_AUTH = 129,        /* body peer_auth; initiator, after the responder's HELLO */
+	PW_PEER_ROUTES = 130,      /* body peer_routes + prefix entries: "these live here" */
+	PW_PEER_CONNECT = 131,     /* body peer_connect; reply CONNECT_OK or CONNECT_ERR */
+	PW_PEER_CONNECT_OK = 132,  /* body peer_connect_ok */
+	PW_PEER_CONNECT_ERR = 133, /* body peer_connect_err */
 };
 
 struct pw_wire_hdr {
@@ -116,6 +137,90 @@ struct pw_wire_status_entry {
 	uint32_t reserved;
 };
 
+/*
+ * A pod's network attachment, as CNI names it: (container id, interface).
+ * Both strings are NUL-terminated inside their arrays; the decoder rejects
+ * them otherwise.
+ */
+struct pw_wire_pod_key {
+	char id[PW_WIRE_POD_ID_LEN];
+	char ifname[PW_WIRE_POD_IFNAME_LEN];
+};
+
+/* POD_ADD: the attachment and its addresses (prefix len as configured). */
+struct pw_wire_pod {
+	struct pw_wire_pod_key key;
+	uint32_t count; /* addr entries in use, at most PW_WIRE_POD_MAX_ADDRS */
+	uint32_t flags; /* 0 */
+	struct pw_wire_prefix addr[PW_WIRE_POD_MAX_ADDRS];
+};
+
+struct pw_wire_pods {
+	uint32_t count; /* pw_wire_pod_entry entries that follow */
+	uint32_t total; /* pods the router has (count may be fewer) */
+};
+
+struct pw_wire_pod_entry {
+	struct pw_wire_pod pod;
+	uint64_t netns_ino; /* inode of the pod's network namespace */
+	int64_t since;      /* registration time, seconds since the epoch */
+};
+
+/* ---- router to router ---- */
+
+#define PW_PEER_NAME_LEN 32u
+#define PW_PEER_NONCE_LEN 16u
+#define PW_PEER_MAC_LEN 32u   /* HMAC-SHA256 */
+#define PW_PEER_TOKEN_LEN 16u /* written first on a data connection */
+#define PW_PEER_MSG_MAX 4096u /* largest peer message either side accepts */
+
+/*
+ * Mutual authentication with the cluster's shared secret S: the initiator
+ * sends HELLO with its nonce and a zero mac; the responder answers HELLO with
+ * mac = HMAC(S, "podwire-peer-r" | nonce_i | nonce_r | name_r); the initiator
+ * checks it and sends AUTH with HMAC(S, "podwire-peer-i" | nonce_r | nonce_i |
+ * name_i). Nothing else is accepted before that.
+ */
+struct pw_wire_peer_hello {
+	char name[PW_PEER_NAME_LEN]; /* node name, NUL-terminated */
+	uint8_t nonce[PW_PEER_NONCE_LEN];
+	struct pw_wire_addr data; /* where this router accepts data connections */
+	uint8_t mac[PW_PEER_MAC_LEN];
+};
+
+struct pw_wire_peer_auth {
+	uint8_t mac[PW_PEER_MAC_LEN];
+};
+
+struct pw_wire_peer_routes {
+	uint32_t count; /* pw_wire_prefix entries that follow; replaces earlier ones */
+	uint32_t reserved;
+};
+
+/*
+ * "Connect @src to @dst, a pod of yours; my data connection will come from
+ * @data and start with @token." The responder connects to the pod's listener
+ * before it answers, so a refused connection is an error here, not later.
+ */
+struct pw_wire_peer_connect {
+	uint64_t req;
+	uint8_t token[PW_PEER_TOKEN_LEN];
+	struct pw_wire_addr src;
+	struct pw_wire_addr dst;
+	struct pw_wire_addr data;
+};
+
+struct pw_wire_peer_connect_ok {
+	uint64_t req;
+	uint64_t conn; /* the responder's connection id */
+};
+
+struct pw_wire_peer_connect_err {
+	uint64_t req;
+	int32_t err; /* positive errno */
+	uint32_t reserved;
+};
+
 enum pw_conn_state {
 	PW_CONN_PENDING = 1, /* the server has not accepted yet */
 	PW_CONN_OPEN = 2,
@@ -135,6 +240,21 @@ _Static_assert(sizeof(struct pw_wire_reattach) == 8, "reattach");
 _Static_assert(sizeof(struct pw_wire_conn) == 64, "conn");
 _Static_assert(sizeof(struct pw_wire_status) == 8, "status");
 _Static_assert(sizeof(struct pw_wire_status_entry) == 88, "status entry");
+_Static_assert(sizeof(struct pw_wire_pod_key) == 88, "pod key");
+_Static_assert(sizeof(struct pw_wire_pod) == 256, "pod");
+_Static_assert(sizeof(struct pw_wire_pods) == 8, "pods");
+_Static_assert(sizeof(struct pw_wire_pod_entry) == 272, "pod entry");
+_Static_assert(offsetof(struct pw_wire_pod, addr) == 96, "pod.addr");
+_Static_assert(sizeof(struct pw_wire_peer_hello) == 104, "peer hello");
+_Static_assert(sizeof(struct pw_wire_peer_auth) == 32, "peer auth");
+_Static_assert(sizeof(struct pw_wire_peer_routes) == 8, "peer routes");
+_Static_assert(sizeof(struct pw_wire_peer_connect) == 96, "peer connect");
+_Static_assert(sizeof(struct pw_wire_peer_connect_ok) == 16, "peer connect ok");
+_Static_assert(sizeof(struct pw_wire_peer_connect_err) == 16, "peer connect err");
+_Static_assert(sizeof(struct pw_wire_hdr) + sizeof(struct pw_wire_peer_routes) +
+			       PW_WIRE_MAX_PREFIXES * sizeof(struct pw_wire_prefix) <=
+		       PW_PEER_MSG_MAX,
+	       "a route list fits a peer message");
 _Static_assert(offsetof(struct pw_wire_conn, local) == 8, "conn.local");
 _Static_assert(offsetof(struct pw_wire_status_entry, bytes) == 64, "entry.bytes");
 _Static_assert(sizeof(struct pw_wire_hdr) + sizeof(struct pw_wire_status) +

@@ -7,19 +7,18 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 
 #include <podwire/wire.h>
 
+#include "lab.h"
 #include "proto.h"
 
 #define PW_DEFAULT_SOCKET "/run/podwire/podwired.sock"
@@ -29,45 +28,6 @@ static const char *pw_socket_path(const char *opt)
 	const char *env = getenv("PODWIRE_SOCKET");
 
 	return opt ? opt : (env && *env ? env : PW_DEFAULT_SOCKET);
-}
-
-/* One request/reply with the router. Returns the reply's fd count or -errno. */
-static int pw_router_call(const char *path, uint16_t type, struct pw_msg *ret, uint8_t *buf)
-{
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	int fds[PW_WIRE_MAX_FDS];
-	unsigned nfds = 0;
-	int s, r;
-
-	if (strlen(path) >= sizeof(a.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(a.sun_path, path);
-	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (s < 0)
-		return -errno;
-	if (connect(s, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		r = -errno;
-		goto out;
-	}
-	r = pw_msg_send(s, type, 1, NULL, 0, NULL, 0, NULL, 0);
-	if (r < 0)
-		goto out;
-	struct pollfd pfd = { .fd = s, .events = POLLIN };
-	if (poll(&pfd, 1, 5000) != 1) {
-		r = -ETIMEDOUT;
-		goto out;
-	}
-	ssize_t n = pw_msg_recv(s, buf, PW_WIRE_MAX, fds, &nfds, 0);
-	if (n <= 0) {
-		r = n == 0 ? -ECONNRESET : (int)n;
-		goto out;
-	}
-	for (unsigned i = 0; i < nfds; i++)
-		close(fds[i]);
-	r = pw_msg_parse(buf, (size_t)n, nfds, ret);
-out:
-	close(s);
-	return r;
 }
 
 static const char *pw_state_name(uint32_t st)
@@ -95,22 +55,96 @@ static void pw_fmt_addr(const struct pw_wire_addr *w, char *buf, size_t len)
 	snprintf(buf, len, "%s:%u", ip, ntohs(w->port));
 }
 
+/* The end of a listing: the JSON array (@arr, freed), or for a table how
+ * many entries the router's page left out. */
+static void pw_list_end(cJSON *arr, uint32_t total, uint32_t shown)
+{
+	if (arr) {
+		char *out = cJSON_PrintUnformatted(arr);
+
+		puts(out ? out : "[]");
+		cJSON_free(out);
+		cJSON_Delete(arr);
+	} else if (total > shown) {
+		printf("(%u more not shown)\n", total - shown);
+	}
+}
+
+/* status --pods: the pod table the CNI plugin filled. */
+static int pw_status_pods(const char *path, bool json)
+{
+	static uint8_t buf[PW_WIRE_MAX] __attribute__((aligned(8)));
+	struct pw_msg m = { 0 };
+	int r = pw_proto_call(path, PW_MSG_PODS, NULL, 0, 5000, &m, buf);
+
+	if (r == 0 && m.type != PW_MSG_PODS_OK)
+		r = m.type == PW_MSG_ERR ? -m.u.err.err : -EPROTO;
+	if (r < 0) {
+		fprintf(stderr, "podwire: cannot get pods from %s: %s\n", path, strerror(-r));
+		return 1;
+	}
+	cJSON *arr = json ? cJSON_CreateArray() : NULL;
+	if (!json)
+		printf("%-64s %-15s %12s %10s  %s\n", "CONTAINER", "IFNAME", "NETNS", "SINCE",
+		       "ADDRESSES");
+	for (uint32_t i = 0; i < m.nentries; i++) {
+		struct pw_wire_pod_entry e;
+		char addrs[PW_WIRE_POD_MAX_ADDRS * 48] = "", a[INET6_ADDRSTRLEN];
+
+		if (pw_msg_entry(&m, i, &e, sizeof(e)) < 0)
+			break;
+		/* The router's strings, but bound them anyway. */
+		e.pod.key.id[sizeof(e.pod.key.id) - 1] = '\0';
+		e.pod.key.ifname[sizeof(e.pod.key.ifname) - 1] = '\0';
+		cJSON *o = json ? cJSON_CreateObject() : NULL;
+		cJSON *ja = json ? cJSON_AddArrayToObject(o, "addresses") : NULL;
+		for (uint32_t k = 0; k < e.pod.count && k < PW_WIRE_POD_MAX_ADDRS; k++) {
+			const struct pw_wire_prefix *p = &e.pod.addr[k];
+			char one[64];
+
+			if (!inet_ntop(p->family, p->addr, a, sizeof(a)))
+				strcpy(a, "?");
+			snprintf(one, sizeof(one), "%s/%u", a, p->len);
+			if (json) {
+				cJSON_AddItemToArray(ja, cJSON_CreateString(one));
+			} else {
+				if (k)
+					strcat(addrs, ",");
+				strcat(addrs, one);
+			}
+		}
+		if (json) {
+			cJSON_AddStringToObject(o, "containerId", e.pod.key.id);
+			cJSON_AddStringToObject(o, "ifname", e.pod.key.ifname);
+			cJSON_AddNumberToObject(o, "netns", (double)e.netns_ino);
+			cJSON_AddNumberToObject(o, "since", (double)e.since);
+			cJSON_AddItemToArray(arr, o);
+		} else {
+			printf("%-64s %-15s %12" PRIu64 " %10" PRId64 "  %s\n", e.pod.key.id,
+			       e.pod.key.ifname, e.netns_ino, e.since, addrs);
+		}
+	}
+	pw_list_end(arr, m.u.pods.total, m.nentries);
+	return 0;
+}
+
 static int pw_cmd_status(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "pods", no_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	static uint8_t buf[PW_WIRE_MAX] __attribute__((aligned(8)));
 	const char *sock = NULL;
-	bool json = false;
+	bool json = false, pods = false;
 	struct pw_msg m = { 0 };
 	int c, r;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "s:jh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:jph", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			sock = optarg;
@@ -118,19 +152,28 @@ static int pw_cmd_status(int argc, char **argv)
 		case 'j':
 			json = true;
 			break;
+		case 'p':
+			pods = true;
+			break;
 		case 'h':
-			printf("Usage: podwire status [--socket PATH] [--json]\n\n"
+			printf("Usage: podwire status [--socket PATH] [--json] [--pods]\n\n"
 			       "List the accelerated connections of this node, like ss(8): the\n"
 			       "connecting and accepting ends (their pod addresses and pids), the\n"
 			       "bytes each has sent, and the state. Asks podwired over PATH\n"
-			       "(default $PODWIRE_SOCKET, else " PW_DEFAULT_SOCKET ").\n");
+			       "(default $PODWIRE_SOCKET, else " PW_DEFAULT_SOCKET ").\n\n"
+			       "  --pods   list the pods registered by podwire-cni instead:\n"
+			       "           container id, interface, network namespace (inode),\n"
+			       "           registration time (seconds since the epoch), addresses\n"
+			       "  --json   print a JSON array instead of a table\n");
 			return 0;
 		default:
 			return 2;
 		}
 	}
 	const char *path = pw_socket_path(sock);
-	r = pw_router_call(path, PW_MSG_STATUS, &m, buf);
+	if (pods)
+		return pw_status_pods(path, json);
+	r = pw_proto_call(path, PW_MSG_STATUS, NULL, 0, 5000, &m, buf);
 	if (r < 0 || m.type != PW_MSG_STATUS_OK) {
 		fprintf(stderr, "podwire: cannot get status from %s: %s\n", path,
 			strerror(r < 0 ? -r : EPROTO));
@@ -165,14 +208,7 @@ static int pw_cmd_status(int argc, char **argv)
 			       e.bytes[1]);
 		}
 	}
-	if (json) {
-		char *s = cJSON_PrintUnformatted(arr);
-		puts(s ? s : "[]");
-		cJSON_free(s);
-		cJSON_Delete(arr);
-	} else if (m.u.status.total > m.nentries) {
-		printf("(%u more not shown)\n", m.u.status.total - m.nentries);
-	}
+	pw_list_end(arr, m.u.status.total, m.nentries);
 	return 0;
 }
 
@@ -184,6 +220,7 @@ static const struct {
 	const char *help;
 } pw_cmds[] = {
 	{ "status", pw_cmd_status, "list the accelerated connections on this node" },
+	{ "lab", pw_lab_main, "a local multi-node cluster of namespaces (up, exec, status, down)" },
 	{ "help", pw_cmd_help, "show this help" },
 };
 

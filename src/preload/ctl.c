@@ -66,6 +66,12 @@ static int pw_ctl_call_locked(uint16_t type, const void *body, size_t len, const
 		if (m <= 0)
 			return m == 0 ? -ECONNRESET : (int)m;
 		r = pw_msg_parse(buf, (size_t)m, got, ret);
+		if (r == 0 && (int32_t)(ret->seq - seq) < 0) {
+			/* The late answer to a call that timed out. */
+			for (unsigned i = 0; i < got; i++)
+				pw_real.close(ret_fds[i]);
+			continue;
+		}
 		if (r < 0 || ret->seq != seq) {
 			for (unsigned i = 0; i < got; i++)
 				pw_real.close(ret_fds[i]);

@@ -65,7 +65,9 @@ void pw_plog(int level, const char *fmt, ...)
 
 /* ---- the fd table: two levels, pages allocated on first use, never freed ---- */
 
-enum pw_kind { PW_K_CONN = 1, PW_K_LISTEN = 2 };
+/* CONN: a channel; LISTEN: a registered listener; VIRT: a kernel TCP socket
+ * to another node's pod, whose addresses are the pods' (virtual) ones. */
+enum pw_kind { PW_K_CONN = 1, PW_K_LISTEN = 2, PW_K_VIRT = 3 };
 
 struct pw_sock {
 	enum pw_kind kind;
@@ -677,18 +679,81 @@ fail:
 	return -1;
 }
 
+/*
+ * Put the router's kernel socket, connected to another node, under the
+ * application's @fd: its options, O_NONBLOCK and FD_CLOEXEC, and epoll
+ * registrations, move over; the addresses it shows stay the pods'.
+ */
+static int pw_adopt_tcp(int fd, int sock, const struct pw_wire_conn *body)
+{
+	int fl = pw_real.fcntl(fd, F_GETFL);
+	int fdfl = pw_real.fcntl(fd, F_GETFD);
+	struct pw_sock *s = NULL;
+
+	if (fl < 0 || fdfl < 0 || pw_real.fcntl(sock, F_SETFL, fl & O_NONBLOCK) < 0)
+		goto fail;
+	for (size_t i = 0; i < sizeof(pw_carried_opts) / sizeof(pw_carried_opts[0]); i++) {
+		unsigned char v[32];
+		socklen_t len = sizeof(v);
+		int lv = pw_carried_opts[i].level, nm = pw_carried_opts[i].name;
+
+		if (pw_real.getsockopt(fd, lv, nm, v, &len) < 0)
+			continue;
+		if (lv == SOL_SOCKET && (nm == SO_RCVBUF || nm == SO_SNDBUF) && len == sizeof(int)) {
+			/* The kernel reports twice what was set: set what was set. */
+			int b;
+			memcpy(&b, v, sizeof(b));
+			b /= 2;
+			memcpy(v, &b, sizeof(b));
+		}
+		pw_real.setsockopt(sock, lv, nm, v, len);
+	}
+	s = pw_sock_new(PW_K_VIRT);
+	if (!s)
+		goto fail;
+	pw_from_wire(&body->local, &s->local);
+	pw_from_wire(&body->peer, &s->peer);
+	s->id = body->id;
+	atomic_store(&s->nonblock, (fl & O_NONBLOCK) != 0);
+	pw_ep_swap_file(fd, true);
+	if (pw_real.dup3(sock, fd, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
+		pw_ep_swap_file(fd, false);
+		goto fail;
+	}
+	pw_put(fd, s);
+	pw_ep_swap_file(fd, false);
+	pw_real.close(sock);
+	return 0;
+fail:
+	free(s);
+	pw_real.close(sock);
+	return -1;
+}
+
+/* The router's answer to CONNECT or CLAIM, put under @fd. */
+static int pw_adopt_reply(int fd, const struct pw_msg *m, int n, int fds[2])
+{
+	if (n == 2 && m->type == PW_MSG_CONN)
+		return pw_adopt(fd, fds[0], fds[1], &m->u.conn);
+	if (n == 1 && m->type == PW_MSG_CONN_TCP)
+		return pw_adopt_tcp(fd, fds[0], &m->u.conn);
+	for (int i = 0; i < n; i++)
+		pw_real.close(fds[i]);
+	return -1;
+}
+
 /* ---- connection setup ---- */
 
 PW_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	pw_ensure();
 	struct pw_sock *s = pw_get(fd);
-	if (s && s->kind == PW_K_CONN && s->connect_unreported) {
+	if (s && s->kind != PW_K_LISTEN && s->connect_unreported) {
 		s->connect_unreported = false; /* Linux: the first look after completion */
 		return 0;
 	}
 	if (s)
-		return pw_fail(s->kind == PW_K_CONN ? EISCONN : EINVAL);
+		return pw_fail(s->kind != PW_K_LISTEN ? EISCONN : EINVAL);
 	if (pw_cfg.disabled || !addr || len < sizeof(struct sockaddr_in) ||
 	    addr->sa_family != AF_INET)
 		return pw_real.connect(fd, addr, len);
@@ -716,21 +781,17 @@ PW_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	pw_to_wire(&local, &req.local);
 	pw_to_wire(dst, &req.peer);
 	int n = pw_ctl_call(PW_MSG_CONNECT, &req, sizeof(req), &fd, 1, &m, buf, fds);
-	if (n == 2 && m.type == PW_MSG_CONN) {
-		int fl = pw_real.fcntl(fd, F_GETFL);
-		if (pw_adopt(fd, fds[0], fds[1], &m.u.conn) == 0) {
-			pw_dbg("fd %d: connected over podwire (conn %llu)", fd,
-			       (unsigned long long)m.u.conn.id);
-			/* Exactly as a kernel socket would answer. */
-			if (fl >= 0 && (fl & O_NONBLOCK)) {
-				pw_get(fd)->connect_unreported = true;
-				return pw_fail(EINPROGRESS);
-			}
-			return 0;
+	int fl = pw_real.fcntl(fd, F_GETFL);
+	if (pw_adopt_reply(fd, &m, n, fds) == 0) {
+		pw_dbg("fd %d: connected over podwire (conn %llu, %s)", fd,
+		       (unsigned long long)m.u.conn.id,
+		       m.type == PW_MSG_CONN ? "shared memory" : "direct to another node");
+		/* Exactly as a kernel socket would answer. */
+		if (fl >= 0 && (fl & O_NONBLOCK)) {
+			pw_get(fd)->connect_unreported = true;
+			return pw_fail(EINPROGRESS);
 		}
-	} else {
-		for (int i = 0; i < n; i++)
-			pw_real.close(fds[i]);
+		return 0;
 	}
 	return pw_real.connect(fd, addr, len);
 }
@@ -791,17 +852,12 @@ PW_EXPORT int accept4(int lfd, struct sockaddr *addr, socklen_t *alen, int flags
 		int fds[2];
 		int n = pw_ctl_call(PW_MSG_CLAIM, NULL, 0, &fd, 1, &m, buf, fds);
 
-		if (n == 2 && m.type == PW_MSG_CONN) {
-			if (pw_adopt(fd, fds[0], fds[1], &m.u.conn) == 0) {
-				struct pw_sock *s = pw_get(fd);
-				pw_dbg("fd %d: accepted over podwire (conn %llu)", fd,
-				       (unsigned long long)m.u.conn.id);
-				pw_copy_addr(&s->peer, addr, alen);
-				return fd;
-			}
-		} else {
-			for (int i = 0; i < n; i++)
-				pw_real.close(fds[i]);
+		if (pw_adopt_reply(fd, &m, n, fds) == 0) {
+			struct pw_sock *s = pw_get(fd);
+			pw_dbg("fd %d: accepted over podwire (conn %llu)", fd,
+			       (unsigned long long)m.u.conn.id);
+			pw_copy_addr(&s->peer, addr, alen);
+			return fd;
 		}
 	}
 	pw_copy_addr(&peer, addr, alen);
@@ -835,6 +891,10 @@ static int pw_unref(struct pw_sock *s, int fd, bool closed)
 			for (int i = 0; i < n; i++)
 				pw_real.close(fds[i]);
 		}
+		free(s);
+		return closed ? 0 : pw_real.close(fd);
+	}
+	if (s->kind == PW_K_VIRT) {
 		free(s);
 		return closed ? 0 : pw_real.close(fd);
 	}
@@ -1326,10 +1386,17 @@ PW_EXPORT int shutdown(int fd, int how)
 
 /* ---- addresses and options ---- */
 
+/* A connection's virtual addresses: a channel's, or a socket to another node. */
+static inline struct pw_sock *pw_named_of(int fd)
+{
+	struct pw_sock *s = pw_get(fd);
+	return s && s->kind != PW_K_LISTEN ? s : NULL;
+}
+
 PW_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 {
 	pw_ensure();
-	struct pw_sock *s = pw_conn_of(fd);
+	struct pw_sock *s = pw_named_of(fd);
 	if (!s)
 		return pw_real.getsockname(fd, addr, len);
 	if (!len)
@@ -1341,7 +1408,7 @@ PW_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 PW_EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 {
 	pw_ensure();
-	struct pw_sock *s = pw_conn_of(fd);
+	struct pw_sock *s = pw_named_of(fd);
 	if (!s)
 		return pw_real.getpeername(fd, addr, len);
 	if (!len)

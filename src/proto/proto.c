@@ -44,11 +44,44 @@ static int pw_msg_layout(uint16_t type, size_t *ret_fixed, size_t *ret_entry)
 		entry = sizeof(struct pw_wire_prefix);
 		break;
 	case PW_MSG_CONN:
+	case PW_MSG_CONN_TCP:
 		fixed = sizeof(struct pw_wire_conn);
+		break;
+	case PW_PEER_HELLO:
+		fixed = sizeof(struct pw_wire_peer_hello);
+		break;
+	case PW_PEER_AUTH:
+		fixed = sizeof(struct pw_wire_peer_auth);
+		break;
+	case PW_PEER_ROUTES:
+		fixed = sizeof(struct pw_wire_peer_routes);
+		entry = sizeof(struct pw_wire_prefix);
+		break;
+	case PW_PEER_CONNECT:
+		fixed = sizeof(struct pw_wire_peer_connect);
+		break;
+	case PW_PEER_CONNECT_OK:
+		fixed = sizeof(struct pw_wire_peer_connect_ok);
+		break;
+	case PW_PEER_CONNECT_ERR:
+		fixed = sizeof(struct pw_wire_peer_connect_err);
 		break;
 	case PW_MSG_STATUS_OK:
 		fixed = sizeof(struct pw_wire_status);
 		entry = sizeof(struct pw_wire_status_entry);
+		break;
+	case PW_MSG_POD_ADD:
+		fixed = sizeof(struct pw_wire_pod);
+		break;
+	case PW_MSG_POD_DEL:
+		fixed = sizeof(struct pw_wire_pod_key);
+		break;
+	case PW_MSG_PODS:
+		fixed = 0;
+		break;
+	case PW_MSG_PODS_OK:
+		fixed = sizeof(struct pw_wire_pods);
+		entry = sizeof(struct pw_wire_pod_entry);
 		break;
 	default:
 		return -EPROTO;
@@ -66,12 +99,25 @@ unsigned pw_msg_nfds(uint16_t type)
 	case PW_MSG_CONNECT:
 	case PW_MSG_CLAIM:
 	case PW_MSG_REATTACH:
+	case PW_MSG_POD_ADD:
+	case PW_MSG_CONN_TCP:
 		return 1;
 	case PW_MSG_CONN:
 		return 2;
 	default:
 		return 0;
 	}
+}
+
+static bool pw_str_terminated(const char *s, size_t cap)
+{
+	return memchr(s, '\0', cap) != NULL;
+}
+
+static bool pw_pod_key_ok(const struct pw_wire_pod_key *k)
+{
+	return pw_str_terminated(k->id, sizeof(k->id)) &&
+	       pw_str_terminated(k->ifname, sizeof(k->ifname));
 }
 
 int pw_msg_parse(const void *buf, size_t len, unsigned nfds, struct pw_msg *ret_msg)
@@ -105,17 +151,29 @@ int pw_msg_parse(const void *buf, size_t len, unsigned nfds, struct pw_msg *ret_
 	memcpy(&m.u, p, fixed);
 	if (entry) {
 		/* The count is read from the body: it must match the bytes left. */
-		uint32_t count = h.type == PW_MSG_HELLO_OK ? m.u.hello_ok.count : m.u.status.count;
+		uint32_t count = h.type == PW_MSG_HELLO_OK    ? m.u.hello_ok.count
+				 : h.type == PW_MSG_PODS_OK   ? m.u.pods.count
+				 : h.type == PW_PEER_ROUTES ? m.u.peer_routes.count
+							      : m.u.status.count;
 
 		if ((body - fixed) % entry || (body - fixed) / entry != count)
 			return -EBADMSG;
-		if (h.type == PW_MSG_HELLO_OK && count > PW_WIRE_MAX_PREFIXES)
+		if ((h.type == PW_MSG_HELLO_OK || h.type == PW_PEER_ROUTES) &&
+		    count > PW_WIRE_MAX_PREFIXES)
 			return -EBADMSG;
 		m.entries = p + fixed;
 		m.nentries = count;
 	} else if (body != fixed) {
 		return -EBADMSG;
 	}
+	if (h.type == PW_MSG_POD_ADD &&
+	    (m.u.pod.count > PW_WIRE_POD_MAX_ADDRS || !pw_pod_key_ok(&m.u.pod.key)))
+		return -EBADMSG;
+	if (h.type == PW_MSG_POD_DEL && !pw_pod_key_ok(&m.u.pod_key))
+		return -EBADMSG;
+	if (h.type == PW_PEER_HELLO &&
+	    !pw_str_terminated(m.u.peer_hello.name, sizeof(m.u.peer_hello.name)))
+		return -EBADMSG;
 	m.type = h.type;
 	m.seq = h.seq;
 	*ret_msg = m;

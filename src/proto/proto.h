@@ -25,20 +25,33 @@ struct pw_msg {
 		struct pw_wire_conn conn;
 		struct pw_wire_status status;
 		struct pw_wire_reattach reattach;
+		struct pw_wire_pod pod;
+		struct pw_wire_pod_key pod_key;
+		struct pw_wire_pods pods;
+		struct pw_wire_peer_hello peer_hello;
+		struct pw_wire_peer_auth peer_auth;
+		struct pw_wire_peer_routes peer_routes;
+		struct pw_wire_peer_connect peer_connect;
+		struct pw_wire_peer_connect_ok peer_connect_ok;
+		struct pw_wire_peer_connect_err peer_connect_err;
 	} u;
-	const uint8_t *entries; /* HELLO_OK: prefixes; STATUS_OK: status entries */
+	/* HELLO_OK: prefixes; STATUS_OK: status entries; PODS_OK: pod entries */
+	const uint8_t *entries;
 	uint32_t nentries;
 };
 
 /*
  * Decode a packet of @len bytes that came with @nfds descriptors.
- * Errors: -EBADMSG bad magic, length or body size; -EPROTONOSUPPORT other
+ * Errors: -EBADMSG bad magic, length or body size, or a POD_ADD/POD_DEL whose
+ * strings are not NUL-terminated or whose address count is over
+ * PW_WIRE_POD_MAX_ADDRS; -EPROTONOSUPPORT other
  * version; -EPROTO unknown type or wrong number of fds; -EMSGSIZE too long.
  */
 int pw_msg_parse(const void *buf, size_t len, unsigned nfds, struct pw_msg *ret_msg);
 
-/* Copy list entry @i of a HELLO_OK (struct pw_wire_prefix) or STATUS_OK
- * (struct pw_wire_status_entry) into @out. Errors: -ERANGE, -EINVAL. */
+/* Copy list entry @i of a HELLO_OK (struct pw_wire_prefix), STATUS_OK
+ * (struct pw_wire_status_entry) or PODS_OK (struct pw_wire_pod_entry) into
+ * @out. Errors: -ERANGE, -EINVAL. */
 int pw_msg_entry(const struct pw_msg *m, uint32_t i, void *out, size_t out_len);
 
 /* Number of fds a message of @type carries. */
@@ -60,5 +73,17 @@ int pw_msg_send(int sock, uint16_t type, uint32_t seq, const void *body, size_t 
  */
 ssize_t pw_msg_recv(int sock, void *buf, size_t cap, int fds[PW_WIRE_MAX_FDS],
 		    unsigned *ret_nfds, int flags);
+
+/*
+ * Client side, for tools (not the preload library): connect to the router's
+ * socket @path, send one request (@type, @body of @body_len bytes), wait up to
+ * @timeout_ms for the reply and decode it into @ret; list entries stay in @buf
+ * (PW_WIRE_MAX bytes). Descriptors that come with the reply are closed.
+ * Returns 0. Errors: -ENAMETOOLONG path too long; -ETIMEDOUT no reply;
+ * -ECONNRESET closed without a reply; errors of socket(2), connect(2),
+ * pw_msg_send(), pw_msg_recv() and pw_msg_parse().
+ */
+int pw_proto_call(const char *path, uint16_t type, const void *body, size_t body_len,
+		  int timeout_ms, struct pw_msg *ret, uint8_t *buf);
 
 #endif /* PW_PROTO_H */

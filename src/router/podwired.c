@@ -40,7 +40,9 @@
 
 #include "../common/log.h"
 #include "../common/util.h"
+#include "pods.h"
 #include "proto.h"
+#include "router.h"
 
 #ifndef SO_NETNS_COOKIE
 #define SO_NETNS_COOKIE 71
@@ -50,13 +52,6 @@
 #define PW_DEFAULT_PREFIX "198.18.0.0/15"
 #define PW_CONNECT_TIMEOUT_MS 200
 #define PW_MAX_CLIENTS 4096
-
-enum pw_kind { K_LISTEN, K_SIGNAL, K_TIMER, K_METRICS, K_CLIENT, K_PENDING };
-
-/* What an epoll event points at. */
-struct pw_ev {
-	enum pw_kind kind;
-};
 
 struct pw_client {
 	struct pw_ev ev;
@@ -79,6 +74,11 @@ struct pw_conn {
 	struct pw_ev ev; /* K_PENDING: the router's TCP socket while unclaimed */
 	uint64_t id;
 	uint32_t state;
+	/* From another node: the data connection replaces the channel. */
+	bool remote;
+	int data;                         /* -1 until it arrived */
+	struct pw_client *claimer;        /* accepted before the data came */
+	uint32_t claim_seq;
 	uint64_t srv_cookie;
 	struct sockaddr_in router_end; /* our TCP socket's address, what accept() sees */
 	int tcp;                       /* -1 once claimed */
@@ -91,6 +91,14 @@ struct pw_conn {
 	struct pw_wire_addr addr[2];
 	pid_t pid[2];
 	struct pw_conn *next;
+};
+
+/* A local client's connect to another node's pod, waiting for the peers. */
+struct pw_rconnect {
+	struct pw_client *c;
+	uint32_t seq;
+	struct sockaddr_in local, dst;
+	struct pw_rconnect *next;
 };
 
 struct pw_prefix {
@@ -113,11 +121,13 @@ static struct {
 	unsigned nclients;
 	struct pw_listener *listeners;
 	struct pw_conn *conns;
+	struct pw_rconnect *rconnects;
 	uint64_t next_id;
+	unsigned ticks;
 	bool stop;
 
 	/* counters for --metrics */
-	uint64_t n_connect, n_accel, n_fallback, n_claim, n_claim_miss, n_bad_msg;
+	uint64_t n_connect, n_accel, n_fallback, n_claim, n_claim_miss, n_bad_msg, n_remote;
 	uint64_t bytes_reaped; /* carried by connections already forgotten */
 } g = { .ep = -1, .lfd = -1, .sigfd = -1, .tfd = -1, .mfd = -1, .self_ns = -1 };
 
@@ -301,6 +311,23 @@ static int pw_ep_add(int fd, uint32_t events, struct pw_ev *ev)
 	return epoll_ctl(g.ep, EPOLL_CTL_ADD, fd, &e) < 0 ? -errno : 0;
 }
 
+int pw_router_ep_add(int fd, uint32_t events, struct pw_ev *ev)
+{
+	return pw_ep_add(fd, events, ev);
+}
+
+int pw_router_ep_mod(int fd, uint32_t events, struct pw_ev *ev)
+{
+	struct epoll_event e = { .events = events, .data.ptr = ev };
+
+	return epoll_ctl(g.ep, EPOLL_CTL_MOD, fd, &e) < 0 ? -errno : 0;
+}
+
+void pw_router_ep_del(int fd)
+{
+	epoll_ctl(g.ep, EPOLL_CTL_DEL, fd, NULL);
+}
+
 /* ---- listeners ---- */
 
 static void pw_listener_free(struct pw_listener *l)
@@ -404,6 +431,11 @@ static void pw_conn_reset_unclaimed(struct pw_conn *cn)
 static void pw_conn_unpend(struct pw_conn *cn)
 {
 	if (cn->tcp >= 0) {
+		/* Our end of the pod-local connection was only a ticket: reset it,
+		 * so neither end sits in TIME_WAIT on the server's port (servers
+		 * that re-bind their listener would find it taken). */
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+		setsockopt(cn->tcp, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 		epoll_ctl(g.ep, EPOLL_CTL_DEL, cn->tcp, NULL);
 		cn->tcp = pw_close(cn->tcp);
 	}
@@ -413,6 +445,7 @@ static void pw_conn_unpend(struct pw_conn *cn)
 static void pw_conn_free(struct pw_conn *cn)
 {
 	pw_conn_unpend(cn);
+	cn->data = pw_close(cn->data);
 	cn->memfd = pw_close(cn->memfd);
 	if (cn->map)
 		munmap(cn->map, cn->map_len);
@@ -467,6 +500,158 @@ static int pw_find_and_connect(uint64_t cookie, const struct sockaddr_in *dst,
 	return last;
 }
 
+/* ---- connections with other nodes' pods ---- */
+
+static void pw_rconnect_done(void *ctx, int sock, uint64_t conn)
+{
+	struct pw_rconnect *rc = ctx;
+	char b1[32], b2[32];
+
+	for (struct pw_rconnect **pp = &g.rconnects; *pp; pp = &(*pp)->next)
+		if (*pp == rc) {
+			*pp = rc->next;
+			break;
+		}
+	if (sock >= 0) {
+		struct pw_wire_conn body = { .id = conn, .side = 0 };
+		pw_addr_to_wire(&rc->local, &body.local);
+		pw_addr_to_wire(&rc->dst, &body.peer);
+		if (pw_msg_send(rc->c->fd, PW_MSG_CONN_TCP, rc->seq, &body, sizeof(body), NULL, 0,
+				&sock, 1) == 0) {
+			g.n_remote++;
+			pw_info("pid %d %s -> %s: direct over the underlay (remote conn %" PRIu64 ")",
+				rc->c->pid, pw_fmt_addr(&rc->local, b1), pw_fmt_addr(&rc->dst, b2),
+				conn);
+		}
+		close(sock);
+	} else {
+		g.n_fallback++;
+		pw_reply_err(rc->c, rc->seq, -sock);
+	}
+	free(rc);
+}
+
+static int pw_rconnect_start(struct pw_client *c, uint32_t seq, const struct sockaddr_in *local,
+			     const struct sockaddr_in *dst)
+{
+	struct pw_rconnect *rc = calloc(1, sizeof(*rc));
+	int r;
+
+	if (!rc)
+		return -ENOMEM;
+	rc->c = c;
+	rc->seq = seq;
+	rc->local = *local;
+	rc->dst = *dst;
+	r = pw_peers_connect(local, dst, pw_rconnect_done, rc);
+	if (r < 0) {
+		free(rc);
+		return r;
+	}
+	rc->next = g.rconnects;
+	g.rconnects = rc;
+	return 0;
+}
+
+int pw_router_remote_conn(const struct sockaddr_in *src, const struct sockaddr_in *dst,
+			  uint64_t *ret_id)
+{
+	struct sockaddr_in router_end;
+	socklen_t len = sizeof(router_end);
+	uint64_t srv_cookie = 0;
+	struct pw_conn *cn;
+	char b1[32], b2[32];
+	int tcp, r;
+
+	if (pw_is_loopback(dst) || pw_is_loopback(src))
+		return -EACCES;
+	tcp = pw_find_and_connect(0, dst, &srv_cookie);
+	if (tcp < 0)
+		return tcp;
+	if (getsockname(tcp, (struct sockaddr *)&router_end, &len) < 0) {
+		r = -errno;
+		close(tcp);
+		return r;
+	}
+	cn = calloc(1, sizeof(*cn));
+	if (!cn) {
+		close(tcp);
+		return -ENOMEM;
+	}
+	cn->ev.kind = K_PENDING;
+	cn->id = ++g.next_id;
+	cn->state = PW_CONN_PENDING;
+	cn->remote = true;
+	cn->srv_cookie = srv_cookie;
+	cn->router_end = router_end;
+	cn->tcp = tcp;
+	cn->memfd = -1;
+	cn->srv_sock = -1;
+	cn->data = -1;
+	pw_addr_to_wire(src, &cn->addr[0]);
+	pw_addr_to_wire(dst, &cn->addr[1]);
+	pw_ep_add(tcp, EPOLLRDHUP, &cn->ev);
+	cn->next = g.conns;
+	g.conns = cn;
+	pw_info("conn %" PRIu64 ": %s (another node) -> %s, waiting for accept", cn->id,
+		pw_fmt_addr(src, b1), pw_fmt_addr(dst, b2));
+	*ret_id = cn->id;
+	return 0;
+}
+
+static struct pw_conn *pw_conn_by_id(uint64_t id)
+{
+	for (struct pw_conn *cn = g.conns; cn; cn = cn->next)
+		if (cn->id == id)
+			return cn;
+	return NULL;
+}
+
+/* Hand the data connection to the server that accepted; the connection is
+ * then none of our business. */
+static int pw_remote_give(struct pw_conn *cn, struct pw_client *c, uint32_t seq)
+{
+	struct pw_wire_conn body = {
+		.id = cn->id, .local = cn->addr[1], .peer = cn->addr[0], .side = 1
+	};
+	int r = pw_msg_send(c->fd, PW_MSG_CONN_TCP, seq, &body, sizeof(body), NULL, 0, &cn->data,
+			    1);
+
+	if (r == 0) {
+		g.n_claim++;
+		pw_info("conn %" PRIu64 ": accepted by pid %d (direct from another node)", cn->id,
+			c->pid);
+	}
+	return r;
+}
+
+void pw_router_remote_data(uint64_t id, int sock)
+{
+	struct pw_conn *cn = pw_conn_by_id(id);
+
+	if (!cn || !cn->remote || cn->data >= 0) {
+		close(sock);
+		return;
+	}
+	cn->data = sock;
+	if (cn->claimer) {
+		if (pw_remote_give(cn, cn->claimer, cn->claim_seq) < 0)
+			pw_reply_err(cn->claimer, cn->claim_seq, EIO);
+		pw_conn_remove(cn);
+	}
+}
+
+void pw_router_remote_drop(uint64_t id)
+{
+	struct pw_conn *cn = pw_conn_by_id(id);
+
+	if (!cn || !cn->remote)
+		return;
+	if (cn->claimer)
+		pw_reply_err(cn->claimer, cn->claim_seq, ECONNRESET);
+	pw_conn_remove(cn);
+}
+
 static int pw_do_connect(struct pw_client *c, const struct pw_msg *m, int fd)
 {
 	struct sockaddr_in local = { 0 }, dst = { 0 }, router_end = { 0 };
@@ -486,15 +671,6 @@ static int pw_do_connect(struct pw_client *c, const struct pw_msg *m, int fd)
 	if (pw_sock_cookie(fd, &cookie) < 0)
 		return -errno;
 
-	tcp = pw_find_and_connect(cookie, &dst, &srv_cookie);
-	if (tcp < 0) {
-		r = tcp;
-		tcp = -1;
-		goto fail;
-	}
-	if (getsockname(tcp, (struct sockaddr *)&router_end, &len) < 0)
-		goto fail_errno;
-
 	/* The client's address as the server will see it: the source the
 	 * kernel would choose in the client's namespace, and its port. */
 	if (local.sin_addr.s_addr == htonl(INADDR_ANY)) {
@@ -508,6 +684,23 @@ static int pw_do_connect(struct pw_client *c, const struct pw_msg *m, int fd)
 			goto fail;
 		local.sin_addr = src.sin_addr;
 	}
+
+	tcp = pw_find_and_connect(cookie, &dst, &srv_cookie);
+	if (tcp == -ECONNREFUSED && pw_peers_enabled() && !pw_is_loopback(&dst)) {
+		/* Not a pod of this node: perhaps of another's. */
+		r = pw_rconnect_start(c, m->seq, &local, &dst);
+		if (r == 0) {
+			pw_close(cns);
+			return 1; /* answered when the peer has */
+		}
+	}
+	if (tcp < 0) {
+		r = tcp;
+		tcp = -1;
+		goto fail;
+	}
+	if (getsockname(tcp, (struct sockaddr *)&router_end, &len) < 0)
+		goto fail_errno;
 
 	r = pw_chan_create(g.ring_size, &memfd, sv);
 	if (r < 0)
@@ -525,6 +718,7 @@ static int pw_do_connect(struct pw_client *c, const struct pw_msg *m, int fd)
 	cn->tcp = tcp;
 	cn->memfd = memfd;
 	cn->srv_sock = sv[1];
+	cn->data = -1;
 	cn->pid[0] = c->pid;
 	pw_addr_to_wire(&local, &cn->addr[0]);
 	pw_addr_to_wire(&dst, &cn->addr[1]);
@@ -601,6 +795,20 @@ static int pw_do_claim(struct pw_client *c, const struct pw_msg *m, int fd)
 		if (cn->state != PW_CONN_PENDING || cn->srv_cookie != cookie ||
 		    !pw_sin_eq(&cn->router_end, &peer))
 			continue;
+		if (cn->remote) {
+			if (cn->claimer)
+				return -EBUSY;
+			if (cn->data < 0) {
+				/* The data connection is still on its way. */
+				cn->claimer = c;
+				cn->claim_seq = m->seq;
+				return 1;
+			}
+			r = pw_remote_give(cn, c, m->seq);
+			if (r == 0)
+				pw_conn_remove(cn);
+			return r;
+		}
 		struct pw_wire_conn body = {
 			.id = cn->id, .local = cn->addr[1], .peer = cn->addr[0], .side = 1
 		};
@@ -748,6 +956,19 @@ static void pw_client_drop(struct pw_client *c)
 			break;
 		}
 	pw_listeners_drop_owner(c);
+	for (struct pw_rconnect **pp = &g.rconnects; *pp;) {
+		struct pw_rconnect *rc = *pp;
+		if (rc->c == c) {
+			*pp = rc->next;
+			pw_peers_cancel(rc);
+			free(rc);
+		} else {
+			pp = &rc->next;
+		}
+	}
+	for (struct pw_conn *cn = g.conns; cn; cn = cn->next)
+		if (cn->claimer == c)
+			cn->claimer = NULL;
 	epoll_ctl(g.ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	g.nclients--;
@@ -791,11 +1012,13 @@ static int pw_client_request(struct pw_client *c)
 		r = pw_do_connect(c, &m, fds[0]);
 		if (r < 0)
 			r = pw_reply_err(c, m.seq, -r);
+		r = r > 0 ? 0 : r; /* >0: answered later */
 		break;
 	case PW_MSG_CLAIM:
 		r = pw_do_claim(c, &m, fds[0]);
 		if (r < 0)
 			r = pw_reply_err(c, m.seq, -r);
+		r = r > 0 ? 0 : r;
 		break;
 	case PW_MSG_STATUS:
 		r = pw_do_status(c, &m);
@@ -804,6 +1027,11 @@ static int pw_client_request(struct pw_client *c)
 		r = pw_do_reattach(c, &m, fds[0]);
 		if (r < 0)
 			r = pw_reply_err(c, m.seq, -r);
+		break;
+	case PW_MSG_POD_ADD:
+	case PW_MSG_POD_DEL:
+	case PW_MSG_PODS:
+		r = pw_pods_request(c->fd, c->pid, c->uid, &m, nfds ? fds[0] : -1);
 		break;
 	default:
 		g.n_bad_msg++;
@@ -860,7 +1088,7 @@ static void pw_client_accept(void)
 static void pw_metrics_serve(void)
 {
 	int fd = accept4(g.mfd, NULL, NULL, SOCK_CLOEXEC);
-	char body[2048], req[1024];
+	char body[8192], req[1024];
 	unsigned open = 0, pending = 0, listeners = 0;
 	uint64_t bytes = g.bytes_reaped;
 
@@ -910,6 +1138,15 @@ static void pw_metrics_serve(void)
 			 "podwire_bytes_total %" PRIu64 "\n",
 			 g.n_connect, g.n_accel, g.n_fallback, g.n_claim, g.n_claim_miss,
 			 g.n_bad_msg, open, pending, listeners, g.nclients, bytes);
+	if (n > 0 && (size_t)n < sizeof(body)) {
+		FILE *f = fmemopen(body + n, sizeof(body) - (size_t)n, "w");
+		if (f) {
+			pw_peers_metrics(f);
+			fflush(f);
+			n += (int)ftell(f);
+			fclose(f);
+		}
+	}
 	char head[160];
 	int h = snprintf(head, sizeof(head),
 			 "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
@@ -1032,7 +1269,8 @@ static int pw_setup(void)
 	if (g.sigfd < 0 || pw_ep_add(g.sigfd, EPOLLIN, &g.ev_signal) < 0)
 		return -errno;
 	g.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	struct itimerspec its = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
+	struct itimerspec its = { .it_interval = { 0, PW_TICK_MS * 1000000L },
+				  .it_value = { 0, PW_TICK_MS * 1000000L } };
 	g.ev_timer.kind = K_TIMER;
 	if (g.tfd < 0 || timerfd_settime(g.tfd, 0, &its, NULL) < 0 ||
 	    pw_ep_add(g.tfd, EPOLLIN, &g.ev_timer) < 0)
@@ -1049,6 +1287,7 @@ static int pw_setup(void)
 
 static void pw_teardown(void)
 {
+	pw_peers_teardown();
 	while (g.clients)
 		pw_client_drop(g.clients);
 	while (g.conns) {
@@ -1097,7 +1336,10 @@ static void pw_loop(void)
 			}
 			case K_TIMER: {
 				uint64_t ticks;
-				if (read(g.tfd, &ticks, sizeof(ticks)) > 0)
+				if (read(g.tfd, &ticks, sizeof(ticks)) <= 0)
+					break;
+				pw_peers_tick();
+				if (++g.ticks % (1000 / PW_TICK_MS) == 0)
 					pw_conns_reap();
 				break;
 			}
@@ -1121,9 +1363,14 @@ static void pw_loop(void)
 					"claimed; resetting the client",
 					cn->id);
 				pw_conn_reset_unclaimed(cn);
+				if (cn->claimer)
+					pw_reply_err(cn->claimer, cn->claim_seq, ECONNRESET);
 				pw_conn_remove(cn);
 				break;
 			}
+			default:
+				pw_peers_event(ev, evs[i].events);
+				break;
 			}
 		}
 	}
@@ -1144,6 +1391,15 @@ static const char pw_usage[] =
 	"      --ring-size N     bytes per direction of each channel (default 256K)\n"
 	"  -f, --foreground      stay in the foreground (default: detach)\n"
 	"  -l, --log-level L     error, warn, info (default) or debug; logs go to stderr\n"
+	"\n"
+	"Federation (pods on other nodes: direct TCP over the underlay, no overlay):\n"
+	"      --peer-listen A:P  this node's underlay address and a port, for other\n"
+	"                        routers and for the data connections they broker\n"
+	"      --peers A:P,...   other nodes' routers to dial (their --peer-listen)\n"
+	"      --pod-cidr CIDRS  pod addresses of this node, advertised to peers\n"
+	"      --secret-file F   the cluster's shared secret (16 bytes or more); peers\n"
+	"                        prove they know it before anything else\n"
+	"      --node-name NAME  how peers log this node (default: the host name)\n"
 	"  -h, --help            show this help\n"
 	"\n"
 	"Signals: SIGTERM or SIGINT shut down cleanly (established connections keep\n"
@@ -1159,9 +1415,15 @@ int main(int argc, char **argv)
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "peer-listen", required_argument, NULL, 'L' },
+		{ "peers", required_argument, NULL, 'P' },
+		{ "pod-cidr", required_argument, NULL, 'C' },
+		{ "secret-file", required_argument, NULL, 'S' },
+		{ "node-name", required_argument, NULL, 'N' },
 		{ 0 },
 	};
 	const char *prefix = PW_DEFAULT_PREFIX;
+	struct pw_peers_cfg peers = { 0 };
 	int c, r;
 
 	pw_log_ident = "podwired";
@@ -1208,6 +1470,21 @@ int main(int argc, char **argv)
 		case 'h':
 			fputs(pw_usage, stdout);
 			return 0;
+		case 'L':
+			peers.listen = optarg;
+			break;
+		case 'P':
+			peers.peers = optarg;
+			break;
+		case 'C':
+			peers.pod_cidrs = optarg;
+			break;
+		case 'S':
+			peers.secret_file = optarg;
+			break;
+		case 'N':
+			peers.node_name = optarg;
+			break;
 		default:
 			fprintf(stderr, "Try 'podwired --help'.\n");
 			return 2;
@@ -1235,6 +1512,11 @@ int main(int argc, char **argv)
 			pw_err("another podwired is serving %s", g.socket_path);
 		pw_teardown();
 		return 1;
+	}
+	r = pw_peers_setup(&peers);
+	if (r < 0) {
+		pw_teardown();
+		return r == -EINVAL ? 2 : 1;
 	}
 	pw_info("serving %s, %u prefix(es), ring %u bytes", g.socket_path, g.nprefixes,
 		g.ring_size);

@@ -72,15 +72,58 @@ static int layout_of(uint16_t type, struct layout *l)
 		l->entry = sizeof(struct pw_wire_status_entry);
 		l->max_entries = UINT32_MAX;
 		return 0;
+	case PW_MSG_POD_ADD:
+		l->fixed = sizeof(struct pw_wire_pod);
+		l->nfds = 1;
+		return 0;
+	case PW_MSG_POD_DEL:
+		l->fixed = sizeof(struct pw_wire_pod_key);
+		return 0;
+	case PW_MSG_PODS:
+		return 0;
+	case PW_MSG_PODS_OK:
+		l->fixed = sizeof(struct pw_wire_pods);
+		l->entry = sizeof(struct pw_wire_pod_entry);
+		l->max_entries = UINT32_MAX;
+		return 0;
+	case PW_MSG_CONN_TCP:
+		l->fixed = sizeof(struct pw_wire_conn);
+		l->nfds = 1;
+		return 0;
+	case PW_PEER_HELLO:
+		l->fixed = sizeof(struct pw_wire_peer_hello);
+		return 0;
+	case PW_PEER_AUTH:
+		l->fixed = sizeof(struct pw_wire_peer_auth);
+		return 0;
+	case PW_PEER_ROUTES:
+		l->fixed = sizeof(struct pw_wire_peer_routes);
+		l->entry = sizeof(struct pw_wire_prefix);
+		l->max_entries = PW_WIRE_MAX_PREFIXES;
+		return 0;
+	case PW_PEER_CONNECT:
+		l->fixed = sizeof(struct pw_wire_peer_connect);
+		return 0;
+	case PW_PEER_CONNECT_OK:
+		l->fixed = sizeof(struct pw_wire_peer_connect_ok);
+		return 0;
+	case PW_PEER_CONNECT_ERR:
+		l->fixed = sizeof(struct pw_wire_peer_connect_err);
+		return 0;
 	default:
 		return -1;
 	}
 }
 
+static void check_pod_key(const struct pw_wire_pod_key *k)
+{
+	CHECK(memchr(k->id, '\0', sizeof(k->id)) && memchr(k->ifname, '\0', sizeof(k->ifname)));
+}
+
 /* Everything a successful decode of @buf promises. */
 static void check_msg(const uint8_t *buf, size_t size, unsigned nfds, const struct pw_msg *m)
 {
-	uint8_t out[sizeof(struct pw_wire_status_entry) + 8];
+	uint8_t out[sizeof(struct pw_wire_pod_entry) + 8];
 	struct pw_wire_hdr h;
 	struct layout l;
 	size_t body, list;
@@ -99,6 +142,14 @@ static void check_msg(const uint8_t *buf, size_t size, unsigned nfds, const stru
 	/* The fixed body is copied out verbatim. */
 	CHECK(memcmp(&m->u, buf + sizeof(h), l.fixed) == 0);
 	list = body - l.fixed;
+	if (m->type == PW_MSG_POD_ADD) {
+		CHECK(m->u.pod.count <= PW_WIRE_POD_MAX_ADDRS);
+		check_pod_key(&m->u.pod.key);
+	}
+	if (m->type == PW_MSG_POD_DEL)
+		check_pod_key(&m->u.pod_key);
+	if (m->type == PW_PEER_HELLO)
+		CHECK(memchr(m->u.peer_hello.name, '\0', sizeof(m->u.peer_hello.name)));
 	if (!l.entry) {
 		CHECK(list == 0 && m->nentries == 0);
 		CHECK(pw_msg_entry(m, 0, out, sizeof(struct pw_wire_prefix)) == -EINVAL);
@@ -106,7 +157,9 @@ static void check_msg(const uint8_t *buf, size_t size, unsigned nfds, const stru
 		return;
 	}
 
-	count = m->type == PW_MSG_HELLO_OK ? m->u.hello_ok.count : m->u.status.count;
+	count = m->type == PW_MSG_HELLO_OK  ? m->u.hello_ok.count
+		: m->type == PW_MSG_PODS_OK ? m->u.pods.count
+					    : m->u.status.count;
 	CHECK(m->nentries == count && count <= l.max_entries);
 	CHECK((uint64_t)m->nentries * l.entry == list);
 	CHECK(m->entries == buf + sizeof(h) + l.fixed);

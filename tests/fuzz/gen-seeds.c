@@ -118,6 +118,22 @@ int main(int argc, char **argv)
 	seed("status-ok-max", PW_MSG_STATUS_OK, &st, sizeof(st),
 	     max_status * sizeof(struct pw_wire_status_entry));
 
+	/* The pod registry. */
+	struct pw_wire_pod pod = { .key = { .id = "0123456789abcdef", .ifname = "eth0" } };
+	pod.count = 1;
+	pod.addr[0] = (struct pw_wire_prefix){ .family = 2, .len = 24, .addr = { 198, 19, 1, 2 } };
+	seed("pod-add", PW_MSG_POD_ADD, &pod, sizeof(pod), 0);
+	pod.count = PW_WIRE_POD_MAX_ADDRS;
+	seed("pod-add-max", PW_MSG_POD_ADD, &pod, sizeof(pod), 0);
+	seed("pod-del", PW_MSG_POD_DEL, &pod.key, sizeof(pod.key), 0);
+	seed("pods", PW_MSG_PODS, NULL, 0, 0);
+	struct pw_wire_pods pods = { 0 };
+	seed("pods-ok-0", PW_MSG_PODS_OK, &pods, sizeof(pods), 0);
+	pods.count = pods.total = 2;
+	/* Entries are not checked by the decoder: the pattern bytes do. */
+	seed("pods-ok-2", PW_MSG_PODS_OK, &pods, sizeof(pods),
+	     2 * sizeof(struct pw_wire_pod_entry));
+
 	close(fd);
 	close(sv[0]);
 	close(sv[1]);

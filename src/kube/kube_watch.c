@@ -1,0 +1,350 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * List, watch and the informer loop. A watch is one long GET whose chunked
+ * body is newline-delimited JSON events; curl hands us arbitrary pieces of
+ * it, so lines are reassembled here, capped at k->max_line.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kube_int.h"
+#include "../common/util.h"
+
+#define WATCH_SLACK_MS	  30000 /* beyond timeoutSeconds before we give up on the server */
+#define WATCH_ERRBODY	  (1u << 20)
+#define INFORMER_MIN_MS	  500
+#define INFORMER_MAX_MS	  30000
+#define INFORMER_QUICK_NS 1000000000ull /* a clean watch end sooner than this backs off */
+
+static const char *const ev_names[] = {
+	[PW_KUBE_EV_ADDED] = "ADDED",	  [PW_KUBE_EV_MODIFIED] = "MODIFIED",
+	[PW_KUBE_EV_DELETED] = "DELETED", [PW_KUBE_EV_BOOKMARK] = "BOOKMARK",
+	[PW_KUBE_EV_ERROR] = "ERROR",	  [PW_KUBE_EV_LIST] = "LIST",
+};
+
+const char *pw_kube_ev_name(enum pw_kube_ev type)
+{
+	if ((unsigned)type < sizeof(ev_names) / sizeof(ev_names[0]))
+		return ev_names[type];
+	return "?";
+}
+
+static void set_rv(char rv[PW_KUBE_RV_MAX], const cJSON *obj)
+{
+	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+	const char *s = kube_json_str(meta, "resourceVersion");
+
+	if (s && s[0] && strlen(s) < PW_KUBE_RV_MAX)
+		strcpy(rv, s);
+}
+
+int pw_kube_list(struct pw_kube *k, const char *path, const char *query, cJSON **list,
+		 char rv[PW_KUBE_RV_MAX])
+{
+	cJSON *json = NULL;
+	char *url;
+	long status;
+	int rc;
+
+	*list = NULL;
+	if (asprintf(&url, "%s%s%s", path, query && query[0] ? "?" : "", query ? query : "") < 0)
+		return kube_fail(k, -ENOMEM, "out of memory");
+	rc = pw_kube_request(k, "GET", url, NULL, NULL, &status, &json);
+	if (rc)
+		goto out;
+	if (status == 410) {
+		rc = kube_fail(k, PW_KUBE_E_GONE, "GET %s: 410 Gone", url);
+		goto out;
+	}
+	if (status != 200) {
+		rc = kube_http_fail(k, "GET", url, status, json);
+		goto out;
+	}
+	if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(json, "items")) &&
+	    !cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(json, "items"))) {
+		rc = kube_fail(k, PW_KUBE_E_PROTO, "GET %s: the answer is not a List", url);
+		goto out;
+	}
+	rv[0] = '\0';
+	set_rv(rv, json);
+	*list = json;
+	json = NULL;
+out:
+	cJSON_Delete(json);
+	free(url);
+	return rc;
+}
+
+struct wstate {
+	struct pw_kube *k;
+	struct pw_kube_watch *w;
+	struct kube_buf line;
+	struct kube_buf errbody;
+	long http;
+	int err;
+	unsigned delivered;
+};
+
+static int ev_type(const char *s, enum pw_kube_ev *t)
+{
+	for (unsigned i = 0; i <= PW_KUBE_EV_ERROR; i++)
+		if (!strcmp(s, ev_names[i])) {
+			*t = (enum pw_kube_ev)i;
+			return 0;
+		}
+	return -1;
+}
+
+/* One complete line: parse, check, deliver. Returns 0 or the error ending the watch. */
+static int handle_line(struct wstate *ws, const char *p, size_t len)
+{
+	struct pw_kube *k = ws->k;
+	cJSON *ev, *obj = NULL;
+	const char *type;
+	enum pw_kube_ev t;
+	int rc = 0;
+
+	while (len > 0 && (p[len - 1] == '\r' || p[len - 1] == ' ' || p[len - 1] == '\t'))
+		len--;
+	if (len == 0)
+		return 0;
+	ev = cJSON_ParseWithLength(p, len);
+	type = kube_json_str(ev, "type");
+	if (!ev || !type || ev_type(type, &t) ||
+	    !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(ev, "object"))) {
+		rc = kube_fail(k, PW_KUBE_E_PROTO,
+			       "watch %s: malformed event line (%zu bytes): %.60s", ws->w->path,
+			       len, p);
+		goto out;
+	}
+	obj = cJSON_DetachItemFromObjectCaseSensitive(ev, "object");
+	if (t == PW_KUBE_EV_ERROR) {
+		const cJSON *code = cJSON_GetObjectItemCaseSensitive(obj, "code");
+		const char *msg = kube_json_str(obj, "message");
+		bool gone = cJSON_IsNumber(code) && code->valuedouble == 410;
+
+		ws->delivered++;
+		rc = ws->w->cb(ws->w->arg, t, &obj);
+		if (rc == 0)
+			rc = kube_fail(k, gone ? PW_KUBE_E_GONE : PW_KUBE_E_PROTO,
+				       "watch %s: ERROR event, code %d: %s", ws->w->path,
+				       cJSON_IsNumber(code) ? code->valueint : 0, msg ? msg : "");
+		goto out;
+	}
+	set_rv(ws->w->rv, obj);
+	ws->delivered++;
+	rc = ws->w->cb(ws->w->arg, t, &obj);
+	if (rc)
+		kube_fail(k, rc, "watch %s: stopped by the callback (%d)", ws->w->path, rc);
+out:
+	cJSON_Delete(obj);
+	cJSON_Delete(ev);
+	return rc;
+}
+
+static size_t watch_write(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	struct wstate *ws = arg;
+	size_t n = size * nmemb, off = 0;
+
+	if (ws->http == 0)
+		curl_easy_getinfo(ws->k->easy, CURLINFO_RESPONSE_CODE, &ws->http);
+	if (ws->http != 200) {
+		/* An error answer: keep (some of) the Status body for the message. */
+		kube_buf_add(&ws->errbody, ptr, n);
+		return n;
+	}
+	while (off < n) {
+		const char *nl = memchr(ptr + off, '\n', n - off);
+		size_t seg = nl ? (size_t)(nl - (ptr + off)) : n - off;
+
+		if (ws->line.len + seg > ws->k->max_line) {
+			ws->err = kube_fail(ws->k, PW_KUBE_E_TOOBIG,
+					    "watch %s: event line over %zu bytes", ws->w->path,
+					    ws->k->max_line);
+			return 0;
+		}
+		if (!nl) {
+			if (kube_buf_add(&ws->line, ptr + off, seg)) {
+				ws->err = kube_fail(ws->k, -ENOMEM, "out of memory");
+				return 0;
+			}
+			break;
+		}
+		if (ws->line.len == 0) {
+			ws->err = handle_line(ws, ptr + off, seg); /* whole line in this piece */
+		} else if (kube_buf_add(&ws->line, ptr + off, seg)) {
+			ws->err = kube_fail(ws->k, -ENOMEM, "out of memory");
+		} else {
+			ws->err = handle_line(ws, ws->line.p, ws->line.len);
+			ws->line.len = 0;
+		}
+		if (ws->err)
+			return 0;
+		off += seg + 1;
+	}
+	return n;
+}
+
+int pw_kube_watch(struct pw_kube *k, struct pw_kube_watch *w)
+{
+	struct wstate ws = {
+		.k = k,
+		.w = w,
+		.line = { .max = k->max_line + 1 },
+		.errbody = { .max = WATCH_ERRBODY },
+	};
+	int timeout_s = w->timeout_s > 0 ? w->timeout_s : 300;
+	char *rv = NULL, *url = NULL;
+	struct kube_xfer x = {
+		.method = "GET",
+		.write = watch_write,
+		.write_arg = &ws,
+		.write_err = &ws.err,
+		.timeout_ms = timeout_s * 1000L + WATCH_SLACK_MS,
+	};
+	long status;
+	int rc;
+
+	k->err[0] = '\0';
+	if (!w->path || w->path[0] != '/' || !w->cb)
+		return kube_fail(k, -EINVAL, "watch: a path and a callback are needed");
+	w->rv[PW_KUBE_RV_MAX - 1] = '\0';
+	rv = pw_kube_escape(w->rv);
+	if (!rv || asprintf(&url, "%s?watch=1%s%s%s&timeoutSeconds=%d%s%s", w->path,
+			    w->rv[0] ? "&resourceVersion=" : "", rv,
+			    w->no_bookmarks ? "" : "&allowWatchBookmarks=true", timeout_s,
+			    w->query && w->query[0] ? "&" : "", w->query ? w->query : "") < 0) {
+		url = NULL;
+		rc = kube_fail(k, -ENOMEM, "out of memory");
+		goto out;
+	}
+	x.url_path = url;
+	rc = kube_perform(k, &x, &status);
+	if (rc == PW_KUBE_E_TRUNC || (rc == 0 && ws.line.len && status == 200)) {
+		if (ws.line.len)
+			rc = kube_fail(
+				k, PW_KUBE_E_TRUNC,
+				"watch %s: stream cut mid-event (%zu bytes of a partial line "
+				"dropped)",
+				w->path, ws.line.len);
+		goto out;
+	}
+	if (rc)
+		goto out;
+	if (status != 200) {
+		cJSON *body =
+			ws.errbody.len ? cJSON_ParseWithLength(ws.errbody.p, ws.errbody.len) : NULL;
+
+		if (status == 410)
+			rc = kube_fail(k, PW_KUBE_E_GONE, "watch %s: 410 Gone", w->path);
+		else
+			rc = kube_http_fail(k, "GET", url, status, body);
+		cJSON_Delete(body);
+	}
+out:
+	kube_buf_free(&ws.line);
+	kube_buf_free(&ws.errbody);
+	free(rv);
+	free(url);
+	return rc;
+}
+
+/* ---- informer ---- */
+
+struct inf_state {
+	const struct pw_kube_informer *inf;
+	int cb_rc;
+	unsigned events;
+};
+
+static int inf_cb(void *arg, enum pw_kube_ev type, cJSON **obj)
+{
+	struct inf_state *s = arg;
+	int rc = s->inf->cb(s->inf->arg, type, obj);
+
+	s->events++;
+	s->cb_rc = rc;
+	return rc;
+}
+
+static void report(struct pw_kube *k, const struct pw_kube_informer *inf, int err)
+{
+	if (inf->on_error)
+		inf->on_error(inf->arg, err, k->err);
+}
+
+/* Sleep a jittered delay in [d/2, d], then double d up to the cap. */
+static int backoff(struct pw_kube *k, unsigned *delay, unsigned max)
+{
+	unsigned d = *delay, half = d / 2;
+	int rc = kube_sleep(k, half + (unsigned)(kube_random(k) % (d - half + 1)));
+
+	*delay = d >= max / 2 ? max : d * 2;
+	return rc;
+}
+
+int pw_kube_informer_run(struct pw_kube *k, const struct pw_kube_informer *inf)
+{
+	unsigned min = inf->backoff_min_ms ? inf->backoff_min_ms : INFORMER_MIN_MS;
+	unsigned max = inf->backoff_max_ms ? inf->backoff_max_ms : INFORMER_MAX_MS;
+	unsigned delay = min;
+	struct inf_state s = { .inf = inf };
+	struct pw_kube_watch w = {
+		.path = inf->path,
+		.query = inf->query,
+		.timeout_s = inf->watch_timeout_s,
+		.no_bookmarks = inf->no_bookmarks,
+		.cb = inf_cb,
+		.arg = &s,
+	};
+	int rc;
+
+	if (!inf->path || !inf->cb)
+		return kube_fail(k, -EINVAL, "informer: a path and a callback are needed");
+	if (max < min)
+		max = min;
+	for (;;) {
+		cJSON *list = NULL;
+
+		rc = pw_kube_list(k, inf->path, inf->query, &list, w.rv);
+		if (rc == PW_KUBE_E_CANCELED)
+			return rc;
+		if (rc) {
+			report(k, inf, rc);
+			rc = backoff(k, &delay, max);
+			if (rc)
+				return rc;
+			continue;
+		}
+		s.cb_rc = 0;
+		rc = inf_cb(&s, PW_KUBE_EV_LIST, &list);
+		cJSON_Delete(list);
+		if (rc)
+			return rc;
+		for (;;) {
+			uint64_t start = pw_now_ns();
+
+			s.events = 0;
+			rc = pw_kube_watch(k, &w);
+			if (s.cb_rc)
+				return s.cb_rc;
+			if (rc == PW_KUBE_E_CANCELED)
+				return rc;
+			if (s.events)
+				delay = min;
+			if (rc == PW_KUBE_E_GONE) {
+				report(k, inf, rc);
+				break; /* re-list */
+			}
+			if (rc == 0 && (s.events || pw_now_ns() - start >= INFORMER_QUICK_NS))
+				continue;
+			if (rc)
+				report(k, inf, rc);
+			rc = backoff(k, &delay, max);
+			if (rc)
+				return rc;
+		}
+	}
+}

@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Node labelling through the API server: one RFC 6902 JSON patch that sets
+ * the labels we produce and removes the owned ones we no longer produce,
+ * guarded by `test` ops on every old value it relies on.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kube.h"
+#include "log.h"
+#include "nfd.h"
+
+static cJSON *pw_op(cJSON *ops, const char *op, const char *key, const cJSON *value)
+{
+	char *esc = pw_kube_json_pointer_escape(key);
+	char *path = NULL;
+	cJSON *o = NULL;
+
+	if (!esc || asprintf(&path, "/metadata/labels/%s", esc) < 0) {
+		path = NULL;
+		goto out;
+	}
+	o = cJSON_CreateObject();
+	if (!o || !cJSON_AddStringToObject(o, "op", op) ||
+	    !cJSON_AddStringToObject(o, "path", path) ||
+	    (value && !cJSON_AddItemToObject(o, "value", cJSON_Duplicate(value, true)))) {
+		cJSON_Delete(o);
+		o = NULL;
+		goto out;
+	}
+	cJSON_AddItemToArray(ops, o);
+out:
+	free(esc);
+	free(path);
+	return o;
+}
+
+cJSON *pw_nfd_label_patch(const cJSON *cur, const struct pw_nfd_labels *ls, bool compat,
+			  unsigned *nchanges)
+{
+	cJSON *ops = cJSON_CreateArray();
+	unsigned n = 0;
+	const cJSON *e;
+
+	if (!ops)
+		return NULL;
+	if (!cJSON_IsObject(cur)) {
+		/* No labels map yet: create it, then every label is an add. */
+		cJSON *empty = cJSON_CreateObject();
+		cJSON *o = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(o, "op", "add");
+		cJSON_AddStringToObject(o, "path", "/metadata/labels");
+		cJSON_AddItemToObject(o, "value", empty);
+		cJSON_AddItemToArray(ops, o);
+		cur = NULL;
+	}
+	for (size_t i = 0; i < ls->n; i++) {
+		const cJSON *old = cur ? cJSON_GetObjectItemCaseSensitive(cur, ls->l[i].key) : NULL;
+		cJSON *v = cJSON_CreateString(ls->l[i].value);
+		bool ok = true;
+
+		if (!old) {
+			ok = pw_op(ops, "add", ls->l[i].key, v);
+			n++;
+		} else if (!cJSON_IsString(old) || strcmp(old->valuestring, ls->l[i].value)) {
+			ok = pw_op(ops, "test", ls->l[i].key, old) &&
+			     pw_op(ops, "replace", ls->l[i].key, v);
+			n++;
+		}
+		cJSON_Delete(v);
+		if (!ok)
+			goto fail;
+	}
+	cJSON_ArrayForEach(e, cur)
+	{
+		if (!e->string || !pw_nfd_label_owned(e->string, compat) ||
+		    pw_nfd_labels_get(ls, e->string))
+			continue;
+		if (!pw_op(ops, "test", e->string, e) || !pw_op(ops, "remove", e->string, NULL))
+			goto fail;
+		n++;
+	}
+	*nchanges = n;
+	return ops;
+fail:
+	cJSON_Delete(ops);
+	return NULL;
+}
+
+int pw_nfd_label_node(struct pw_kube *k, const char *node, const struct pw_nfd_labels *ls,
+		      bool compat, unsigned *nchanges)
+{
+	char *esc = pw_kube_escape(node);
+	char *path = NULL;
+	cJSON *obj = NULL, *ops = NULL;
+	long status = 0;
+	int r = -ENOMEM;
+
+	*nchanges = 0;
+	if (!esc || asprintf(&path, "/api/v1/nodes/%s", esc) < 0) {
+		path = NULL;
+		goto out;
+	}
+	/* A `test` fails (422) or the server reports a conflict (409) when
+	 * another writer changed a label between our read and our patch: read
+	 * again and recompute. */
+	for (int attempt = 0; attempt < 4; attempt++) {
+		cJSON_Delete(obj);
+		cJSON_Delete(ops);
+		obj = ops = NULL;
+		r = pw_kube_get(k, path, &status, &obj);
+		if (r < 0)
+			goto out;
+		const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+		const cJSON *cur = cJSON_GetObjectItemCaseSensitive(md, "labels");
+		if (!cJSON_IsObject(md)) {
+			r = PW_KUBE_E_PROTO;
+			goto out;
+		}
+		ops = pw_nfd_label_patch(cur, ls, compat, nchanges);
+		if (!ops) {
+			r = -ENOMEM;
+			goto out;
+		}
+		if (!*nchanges) {
+			r = 0;
+			goto out;
+		}
+		r = pw_kube_patch_json(k, path, PW_KUBE_PATCH_JSON, ops, &status, NULL);
+		if (r == 0)
+			goto out;
+		if (r != PW_KUBE_E_HTTP || (status != 409 && status != 422))
+			goto out;
+		pw_info("node %s changed while we labelled it (HTTP %ld); retrying", node, status);
+		*nchanges = 0;
+	}
+out:
+	cJSON_Delete(obj);
+	cJSON_Delete(ops);
+	free(path);
+	free(esc);
+	return r;
+}

@@ -1,0 +1,1003 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Federation: routers of different nodes find each other over the underlay,
+ * prove they share the cluster secret, tell each other which pod addresses
+ * live where, and broker cross-node connections.
+ *
+ * A cross-node connect: the client's router (A) binds a data socket on its
+ * underlay address and sends CONNECT(src, dst, data address, token) to the
+ * router (B) that advertises dst. B connects to the pod's listener, as for a
+ * local client, remembers (data address, token) and answers CONNECT_OK. A
+ * connects the data socket to B, writes the token and hands the socket to the
+ * client. B accepts it, matches its source address, reads and checks the
+ * token, and gives the socket to the server when it accepts. From then on the
+ * two pods talk over plain TCP between the nodes: no overlay, no NAT, no
+ * router on the path.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <podwire/wire.h>
+
+#include "../common/log.h"
+#include "../common/util.h"
+#include "proto.h"
+#include "router.h"
+
+#define PW_PEER_MAX_LINKS 256
+#define PW_PEER_HANDSHAKE_NS (5ull * 1000000000u)
+#define PW_PEER_CONNECT_NS (800ull * 1000000u) /* the client gives up at 1 s */
+#define PW_PEER_EXPECT_NS (5ull * 1000000000u)
+#define PW_PEER_WBUF_MAX (1u << 20)
+
+enum pw_link_state { L_DIALING, L_HELLO_SENT, L_WAIT_HELLO, L_WAIT_AUTH, L_UP };
+
+struct pw_link {
+	struct pw_ev ev; /* K_PEER_LINK */
+	int fd;
+	enum pw_link_state state;
+	int dial; /* index in cfg.dial, or -1: they called us */
+	uint64_t since_ns;
+	uint8_t nonce[PW_PEER_NONCE_LEN];  /* ours */
+	uint8_t pnonce[PW_PEER_NONCE_LEN]; /* theirs */
+	char name[PW_PEER_NAME_LEN];
+	struct sockaddr_in data; /* their data address */
+	struct pw_wire_prefix routes[PW_WIRE_MAX_PREFIXES];
+	unsigned nroutes;
+	uint8_t rbuf[PW_PEER_MSG_MAX];
+	size_t rlen;
+	uint8_t *wbuf;
+	size_t wlen;
+	struct pw_link *next;
+};
+
+/* Our connect in flight to another node. */
+struct pw_out {
+	struct pw_ev ev; /* K_PEER_OUT, once the data socket connects */
+	uint64_t req;
+	struct pw_link *link; /* NULL once the CONNECT is answered or the link died */
+	int data;
+	uint8_t token[PW_PEER_TOKEN_LEN];
+	struct sockaddr_in src, dst;
+	uint64_t conn;
+	uint64_t deadline_ns;
+	pw_peers_done_fn done;
+	void *ctx;
+	struct pw_out *next;
+};
+
+/* Another node's data connection we were told to expect. */
+struct pw_expect {
+	struct pw_ev ev; /* K_PEER_IN, once accepted */
+	struct sockaddr_in from;
+	uint8_t token[PW_PEER_TOKEN_LEN];
+	uint8_t got[PW_PEER_TOKEN_LEN];
+	size_t ngot;
+	uint64_t conn;
+	uint64_t deadline_ns;
+	int fd;
+	struct pw_expect *next;
+};
+
+static struct {
+	bool on;
+	char name[PW_PEER_NAME_LEN];
+	struct sockaddr_in listen;
+	struct sockaddr_in dial[64];
+	unsigned ndial;
+	uint8_t secret[256];
+	size_t secret_len;
+	struct pw_wire_prefix routes[PW_WIRE_MAX_PREFIXES];
+	unsigned nroutes;
+
+	int lfd;
+	struct pw_ev ev_listen;
+	struct pw_link *links;
+	unsigned nlinks;
+	struct pw_out *outs;
+	struct pw_expect *expects;
+	uint64_t next_req;
+
+	/* counters for the metrics */
+	uint64_t n_auth_fail, n_out, n_out_ok, n_out_fail, n_in, n_in_ok, n_in_bad;
+} p = { .lfd = -1 };
+
+/* ---- configuration ---- */
+
+static int pw_parse_hostport(const char *s, struct sockaddr_in *ret)
+{
+	char host[64];
+	const char *colon = strrchr(s, ':');
+	char *end;
+
+	if (!colon || (size_t)(colon - s) >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, s, (size_t)(colon - s));
+	host[colon - s] = '\0';
+	unsigned long port = strtoul(colon + 1, &end, 10);
+	if (*end || port == 0 || port > 65535)
+		return -EINVAL;
+	memset(ret, 0, sizeof(*ret));
+	ret->sin_family = AF_INET;
+	ret->sin_port = htons((uint16_t)port);
+	return inet_pton(AF_INET, host, &ret->sin_addr) == 1 ? 0 : -EINVAL;
+}
+
+static int pw_parse_cidr(const char *s, struct pw_wire_prefix *ret)
+{
+	char buf[32];
+	const char *slash = strchr(s, '/');
+	char *end;
+	uint32_t a;
+
+	if (!slash || (size_t)(slash - s) >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, s, (size_t)(slash - s));
+	buf[slash - s] = '\0';
+	unsigned long len = strtoul(slash + 1, &end, 10);
+	if (*end || slash[1] == '\0' || len > 32 || inet_pton(AF_INET, buf, &a) != 1)
+		return -EINVAL;
+	memset(ret, 0, sizeof(*ret));
+	ret->family = AF_INET;
+	ret->len = (uint8_t)len;
+	uint32_t mask = len ? ~0u << (32 - len) : 0;
+	a = htonl(ntohl(a) & mask);
+	memcpy(ret->addr, &a, 4);
+	return 0;
+}
+
+/* Split a comma-separated list; @fn parses one item. */
+static int pw_parse_list(const char *s, int (*fn)(const char *item, void *ud), void *ud)
+{
+	char buf[4096];
+	char *save = NULL;
+
+	if (strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, s);
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		int r = fn(t, ud);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int pw_add_dial(const char *item, void *ud)
+{
+	(void)ud;
+	if (p.ndial >= sizeof(p.dial) / sizeof(p.dial[0]))
+		return -E2BIG;
+	return pw_parse_hostport(item, &p.dial[p.ndial++]);
+}
+
+static int pw_add_route(const char *item, void *ud)
+{
+	(void)ud;
+	if (p.nroutes >= PW_WIRE_MAX_PREFIXES)
+		return -E2BIG;
+	return pw_parse_cidr(item, &p.routes[p.nroutes++]);
+}
+
+static int pw_read_secret(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	do
+		n = read(fd, p.secret, sizeof(p.secret));
+	while (n < 0 && errno == EINTR);
+	int err = errno;
+	close(fd);
+	if (n < 0)
+		return -err;
+	while (n > 0 && (p.secret[n - 1] == '\n' || p.secret[n - 1] == '\r'))
+		n--;
+	if (n < 16)
+		return -EINVAL; /* too short to be a secret */
+	p.secret_len = (size_t)n;
+	return 0;
+}
+
+int pw_peers_setup(const struct pw_peers_cfg *cfg)
+{
+	int one = 1, r;
+
+	if (!cfg->listen) {
+		if (cfg->peers || cfg->pod_cidrs || cfg->secret_file) {
+			pw_err("--peers, --pod-cidr and --secret-file need --peer-listen");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (pw_parse_hostport(cfg->listen, &p.listen) < 0 ||
+	    p.listen.sin_addr.s_addr == htonl(INADDR_ANY)) {
+		pw_err("bad --peer-listen '%s' (an address of this node and a port, e.g. "
+		       "198.18.0.1:7470)",
+		       cfg->listen);
+		return -EINVAL;
+	}
+	if (cfg->peers && pw_parse_list(cfg->peers, pw_add_dial, NULL) < 0) {
+		pw_err("bad --peers '%s' (e.g. 198.18.0.2:7470,198.18.0.3:7470)", cfg->peers);
+		return -EINVAL;
+	}
+	if (cfg->pod_cidrs && pw_parse_list(cfg->pod_cidrs, pw_add_route, NULL) < 0) {
+		pw_err("bad --pod-cidr '%s' (e.g. 198.19.1.0/24)", cfg->pod_cidrs);
+		return -EINVAL;
+	}
+	if (!cfg->secret_file) {
+		pw_err("federation needs --secret-file: routers prove they share it");
+		return -EINVAL;
+	}
+	r = pw_read_secret(cfg->secret_file);
+	if (r < 0) {
+		pw_err("cannot use secret %s: %s", cfg->secret_file,
+		       r == -EINVAL ? "shorter than 16 bytes" : strerror(-r));
+		return -EINVAL;
+	}
+	if (cfg->node_name) {
+		if (strlen(cfg->node_name) >= sizeof(p.name)) {
+			pw_err("--node-name is longer than %zu bytes", sizeof(p.name) - 1);
+			return -EINVAL;
+		}
+		strcpy(p.name, cfg->node_name);
+	} else if (gethostname(p.name, sizeof(p.name) - 1) < 0) {
+		strcpy(p.name, "node");
+	}
+
+	p.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (p.lfd < 0)
+		return -errno;
+	setsockopt(p.lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(p.lfd, (struct sockaddr *)&p.listen, sizeof(p.listen)) < 0 ||
+	    listen(p.lfd, 1024) < 0) {
+		r = -errno;
+		pw_err("cannot listen on %s for peers: %s", cfg->listen, strerror(-r));
+		return r;
+	}
+	p.ev_listen.kind = K_PEER_LISTEN;
+	r = pw_router_ep_add(p.lfd, EPOLLIN, &p.ev_listen);
+	if (r < 0)
+		return r;
+	p.on = true;
+	pw_info("federation: node %s on %s, %u peer(s) to dial, %u pod prefix(es)", p.name,
+		cfg->listen, p.ndial, p.nroutes);
+	pw_peers_tick();
+	return 0;
+}
+
+bool pw_peers_enabled(void)
+{
+	return p.on;
+}
+
+/* ---- links ---- */
+
+static const char *pw_fmt(const struct sockaddr_in *a, char buf[static 32])
+{
+	char ip[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+	snprintf(buf, 32, "%s:%u", ip, ntohs(a->sin_port));
+	return buf;
+}
+
+static void pw_mac(const char *label, const uint8_t *n1, const uint8_t *n2, const char *name,
+		   uint8_t out[PW_PEER_MAC_LEN])
+{
+	uint8_t msg[64 + 2 * PW_PEER_NONCE_LEN + PW_PEER_NAME_LEN] = { 0 };
+	size_t l = strlen(label);
+	unsigned olen = PW_PEER_MAC_LEN;
+
+	memcpy(msg, label, l);
+	memcpy(msg + l, n1, PW_PEER_NONCE_LEN);
+	memcpy(msg + l + PW_PEER_NONCE_LEN, n2, PW_PEER_NONCE_LEN);
+	strncpy((char *)msg + l + 2 * PW_PEER_NONCE_LEN, name, PW_PEER_NAME_LEN);
+	HMAC(EVP_sha256(), p.secret, (int)p.secret_len, msg, l + 2 * PW_PEER_NONCE_LEN + PW_PEER_NAME_LEN,
+	     out, &olen);
+}
+
+static void pw_out_fail(struct pw_out *o, int err);
+static void pw_out_free(struct pw_out *o);
+
+static void pw_link_free(struct pw_link *l)
+{
+	for (struct pw_link **pp = &p.links; *pp; pp = &(*pp)->next)
+		if (*pp == l) {
+			*pp = l->next;
+			break;
+		}
+	p.nlinks--;
+	/* They saw our proof and never gave theirs: most likely a wrong secret. */
+	if (l->state == L_WAIT_AUTH)
+		p.n_auth_fail++;
+	/* Connects waiting for this link's answer fail; established
+	 * connections do not depend on it. */
+	for (struct pw_out *o = p.outs, *next; o; o = next) {
+		next = o->next;
+		if (o->link == l)
+			pw_out_fail(o, ECONNABORTED);
+	}
+	if (l->state == L_UP)
+		pw_warn("peer %s: link lost", l->name);
+	pw_router_ep_del(l->fd);
+	close(l->fd);
+	free(l->wbuf);
+	free(l);
+}
+
+static void pw_link_flush(struct pw_link *l)
+{
+	while (l->wlen) {
+		ssize_t n = send(l->fd, l->wbuf, l->wlen, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		memmove(l->wbuf, l->wbuf + n, l->wlen - (size_t)n);
+		l->wlen -= (size_t)n;
+	}
+	pw_router_ep_mod(l->fd, EPOLLIN | (l->wlen ? EPOLLOUT : 0), &l->ev);
+}
+
+/* Queue one message; the link is written without blocking. */
+static int pw_link_send(struct pw_link *l, uint16_t type, const void *body, size_t blen,
+			const void *extra, size_t elen)
+{
+	struct pw_wire_hdr h = { .magic = PW_WIRE_MAGIC,
+				 .version = PW_WIRE_VERSION,
+				 .type = type,
+				 .len = (uint32_t)(sizeof(h) + blen + elen) };
+	size_t need = l->wlen + h.len;
+
+	if (need > PW_PEER_WBUF_MAX)
+		return -ENOBUFS; /* the peer does not read: the caller drops it */
+	uint8_t *nb = realloc(l->wbuf, need);
+	if (!nb)
+		return -ENOMEM;
+	l->wbuf = nb;
+	memcpy(nb + l->wlen, &h, sizeof(h));
+	memcpy(nb + l->wlen + sizeof(h), body, blen);
+	if (elen)
+		memcpy(nb + l->wlen + sizeof(h) + blen, extra, elen);
+	l->wlen = need;
+	pw_link_flush(l);
+	return 0;
+}
+
+static struct pw_link *pw_link_new(int fd, int dial, enum pw_link_state st)
+{
+	struct pw_link *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return NULL;
+	l->ev.kind = K_PEER_LINK;
+	l->fd = fd;
+	l->dial = dial;
+	l->state = st;
+	l->since_ns = pw_now_ns();
+	if (getrandom(l->nonce, sizeof(l->nonce), 0) != sizeof(l->nonce) ||
+	    pw_router_ep_add(fd, st == L_DIALING ? EPOLLOUT : EPOLLIN, &l->ev) < 0) {
+		free(l);
+		return NULL;
+	}
+	l->next = p.links;
+	p.links = l;
+	p.nlinks++;
+	return l;
+}
+
+static void pw_hello_fill(struct pw_wire_peer_hello *h)
+{
+	memset(h, 0, sizeof(*h));
+	strcpy(h->name, p.name);
+	h->data.family = AF_INET;
+	h->data.port = p.listen.sin_port;
+	memcpy(h->data.addr, &p.listen.sin_addr, 4);
+}
+
+static int pw_send_routes(struct pw_link *l)
+{
+	struct pw_wire_peer_routes r = { .count = p.nroutes };
+
+	return pw_link_send(l, PW_PEER_ROUTES, &r, sizeof(r), p.routes,
+			    p.nroutes * sizeof(p.routes[0]));
+}
+
+static void pw_link_up(struct pw_link *l, const struct pw_wire_peer_hello *h)
+{
+	char b[32];
+
+	memcpy(l->name, h->name, sizeof(l->name));
+	memset(&l->data, 0, sizeof(l->data));
+	l->data.sin_family = AF_INET;
+	l->data.sin_port = h->data.port;
+	memcpy(&l->data.sin_addr, h->data.addr, 4);
+	l->state = L_UP;
+	pw_info("peer %s: authenticated (%s, data at %s)", l->name,
+		l->dial >= 0 ? "we dialled" : "it dialled", pw_fmt(&l->data, b));
+}
+
+static int pw_do_connect_req(struct pw_link *l, const struct pw_wire_peer_connect *c);
+static int pw_do_connect_reply(struct pw_link *l, const struct pw_msg *m);
+
+/* One message from a peer. <0: drop the link. */
+static int pw_link_msg(struct pw_link *l, const struct pw_msg *m)
+{
+	uint8_t mac[PW_PEER_MAC_LEN];
+
+	switch (l->state) {
+	case L_HELLO_SENT: /* we dialled: their HELLO carries their proof */
+		if (m->type != PW_PEER_HELLO)
+			return -EPROTO;
+		memcpy(l->pnonce, m->u.peer_hello.nonce, sizeof(l->pnonce));
+		pw_mac("podwire-peer-r", l->nonce, l->pnonce, m->u.peer_hello.name, mac);
+		if (CRYPTO_memcmp(mac, m->u.peer_hello.mac, sizeof(mac)) != 0) {
+			p.n_auth_fail++;
+			pw_warn("peer %s: wrong secret; dropping it", m->u.peer_hello.name);
+			return -EACCES;
+		}
+		struct pw_wire_peer_auth a;
+		pw_mac("podwire-peer-i", l->pnonce, l->nonce, p.name, a.mac);
+		if (pw_link_send(l, PW_PEER_AUTH, &a, sizeof(a), NULL, 0) < 0)
+			return -EIO;
+		pw_link_up(l, &m->u.peer_hello);
+		return pw_send_routes(l);
+	case L_WAIT_HELLO: { /* they dialled: answer with our proof */
+		if (m->type != PW_PEER_HELLO)
+			return -EPROTO;
+		struct pw_wire_peer_hello h;
+		memcpy(l->pnonce, m->u.peer_hello.nonce, sizeof(l->pnonce));
+		memcpy(l->name, m->u.peer_hello.name, sizeof(l->name));
+		/* Their data address, used only once they prove themselves. */
+		memset(&l->data, 0, sizeof(l->data));
+		l->data.sin_family = AF_INET;
+		l->data.sin_port = m->u.peer_hello.data.port;
+		memcpy(&l->data.sin_addr, m->u.peer_hello.data.addr, 4);
+		pw_hello_fill(&h);
+		memcpy(h.nonce, l->nonce, sizeof(h.nonce));
+		pw_mac("podwire-peer-r", l->pnonce, l->nonce, p.name, h.mac);
+		l->state = L_WAIT_AUTH;
+		return pw_link_send(l, PW_PEER_HELLO, &h, sizeof(h), NULL, 0) < 0 ? -EIO : 0;
+	}
+	case L_WAIT_AUTH: {
+		if (m->type != PW_PEER_AUTH)
+			return -EPROTO;
+		pw_mac("podwire-peer-i", l->nonce, l->pnonce, l->name, mac);
+		if (CRYPTO_memcmp(mac, m->u.peer_auth.mac, sizeof(mac)) != 0) {
+			p.n_auth_fail++;
+			pw_warn("peer %s: wrong secret; dropping it", l->name);
+			return -EACCES;
+		}
+		struct pw_wire_peer_hello h = { 0 };
+		memcpy(h.name, l->name, sizeof(h.name));
+		h.data.port = l->data.sin_port;
+		memcpy(h.data.addr, &l->data.sin_addr, 4);
+		pw_link_up(l, &h);
+		return pw_send_routes(l);
+	}
+	case L_UP:
+		break;
+	default:
+		return -EPROTO;
+	}
+
+	switch (m->type) {
+	case PW_PEER_ROUTES:
+		l->nroutes = 0;
+		for (uint32_t i = 0; i < m->nentries; i++) {
+			struct pw_wire_prefix pf;
+			if (pw_msg_entry(m, i, &pf, sizeof(pf)) < 0 || pf.family != AF_INET ||
+			    pf.len > 32)
+				return -EPROTO;
+			l->routes[l->nroutes++] = pf;
+		}
+		pw_info("peer %s: %u pod prefix(es)", l->name, l->nroutes);
+		return 0;
+	case PW_PEER_CONNECT:
+		return pw_do_connect_req(l, &m->u.peer_connect);
+	case PW_PEER_CONNECT_OK:
+	case PW_PEER_CONNECT_ERR:
+		return pw_do_connect_reply(l, m);
+	default:
+		return -EPROTO;
+	}
+}
+
+static void pw_link_read(struct pw_link *l)
+{
+	for (;;) {
+		ssize_t n = recv(l->fd, l->rbuf + l->rlen, sizeof(l->rbuf) - l->rlen,
+				 MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			pw_link_free(l);
+			return;
+		}
+		l->rlen += (size_t)n;
+		/* Whole messages: a header, then the length it declares. */
+		while (l->rlen >= sizeof(struct pw_wire_hdr)) {
+			struct pw_wire_hdr h;
+			struct pw_msg m;
+
+			memcpy(&h, l->rbuf, sizeof(h));
+			if (h.len < sizeof(h) || h.len > PW_PEER_MSG_MAX) {
+				pw_warn("peer %s: bad message length %u; dropping it",
+					l->name[0] ? l->name : "?", h.len);
+				pw_link_free(l);
+				return;
+			}
+			if (l->rlen < h.len)
+				break;
+			int r = pw_msg_parse(l->rbuf, h.len, 0, &m);
+			if (r == 0 && m.type < PW_PEER_HELLO)
+				r = -EPROTO;
+			if (r == 0)
+				r = pw_link_msg(l, &m);
+			if (r < 0) {
+				if (r != -EACCES)
+					pw_warn("peer %s: %s; dropping it",
+						l->name[0] ? l->name : "?", strerror(-r));
+				pw_link_free(l);
+				return;
+			}
+			memmove(l->rbuf, l->rbuf + h.len, l->rlen - h.len);
+			l->rlen -= h.len;
+		}
+	}
+}
+
+static void pw_link_event(struct pw_link *l, uint32_t events)
+{
+	if (l->state == L_DIALING) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		if (getsockopt(l->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) {
+			pw_link_free(l); /* dialled again at the next tick */
+			return;
+		}
+		struct pw_wire_peer_hello h;
+		pw_hello_fill(&h);
+		memcpy(h.nonce, l->nonce, sizeof(h.nonce));
+		l->state = L_HELLO_SENT;
+		if (pw_link_send(l, PW_PEER_HELLO, &h, sizeof(h), NULL, 0) < 0)
+			pw_link_free(l);
+		return;
+	}
+	if (events & EPOLLOUT)
+		pw_link_flush(l);
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		pw_link_read(l);
+}
+
+static void pw_dial(unsigned i)
+{
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	struct sockaddr_in src = p.listen;
+	int one = 1;
+
+	if (s < 0)
+		return;
+	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	src.sin_port = 0;
+	if (bind(s, (struct sockaddr *)&src, sizeof(src)) < 0 ||
+	    (connect(s, (struct sockaddr *)&p.dial[i], sizeof(p.dial[i])) < 0 &&
+	     errno != EINPROGRESS) ||
+	    !pw_link_new(s, (int)i, L_DIALING))
+		close(s);
+}
+
+/* ---- connects to other nodes ---- */
+
+static bool pw_prefix_has(const struct pw_wire_prefix *pf, const struct sockaddr_in *a)
+{
+	uint32_t net, mask = pf->len ? ~0u << (32 - pf->len) : 0;
+
+	memcpy(&net, pf->addr, 4);
+	return (ntohl(a->sin_addr.s_addr) & mask) == (ntohl(net) & mask);
+}
+
+/* The authenticated link whose routes hold @a most specifically. */
+static struct pw_link *pw_route(const struct sockaddr_in *a)
+{
+	struct pw_link *best = NULL;
+	int best_len = -1;
+
+	for (struct pw_link *l = p.links; l; l = l->next) {
+		if (l->state != L_UP)
+			continue;
+		for (unsigned i = 0; i < l->nroutes; i++)
+			if (l->routes[i].len > best_len && pw_prefix_has(&l->routes[i], a)) {
+				best = l;
+				best_len = l->routes[i].len;
+			}
+	}
+	return best;
+}
+
+static void pw_to_wire(const struct sockaddr_in *a, struct pw_wire_addr *w)
+{
+	memset(w, 0, sizeof(*w));
+	w->family = AF_INET;
+	w->port = a->sin_port;
+	memcpy(w->addr, &a->sin_addr, 4);
+}
+
+static void pw_from_wire(const struct pw_wire_addr *w, struct sockaddr_in *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->sin_family = AF_INET;
+	a->sin_port = w->port;
+	memcpy(&a->sin_addr, w->addr, 4);
+}
+
+int pw_peers_connect(const struct sockaddr_in *src, const struct sockaddr_in *dst,
+		     pw_peers_done_fn done, void *ctx)
+{
+	struct pw_link *l = p.on ? pw_route(dst) : NULL;
+	struct sockaddr_in me = p.listen;
+	socklen_t len = sizeof(me);
+	struct pw_out *o;
+
+	if (!l)
+		return -ENETUNREACH;
+	o = calloc(1, sizeof(*o));
+	if (!o)
+		return -ENOMEM;
+	o->ev.kind = K_PEER_OUT;
+	o->data = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	me.sin_port = 0;
+	if (o->data < 0 || bind(o->data, (struct sockaddr *)&me, sizeof(me)) < 0 ||
+	    getsockname(o->data, (struct sockaddr *)&me, &len) < 0 ||
+	    getrandom(o->token, sizeof(o->token), 0) != sizeof(o->token)) {
+		int err = -errno;
+		if (o->data >= 0)
+			close(o->data);
+		free(o);
+		return err;
+	}
+	o->req = ++p.next_req;
+	o->link = l;
+	o->src = *src;
+	o->dst = *dst;
+	o->done = done;
+	o->ctx = ctx;
+	o->deadline_ns = pw_now_ns() + PW_PEER_CONNECT_NS;
+
+	struct pw_wire_peer_connect c = { .req = o->req };
+	memcpy(c.token, o->token, sizeof(c.token));
+	pw_to_wire(src, &c.src);
+	pw_to_wire(dst, &c.dst);
+	pw_to_wire(&me, &c.data);
+	int r = pw_link_send(l, PW_PEER_CONNECT, &c, sizeof(c), NULL, 0);
+	if (r < 0) {
+		close(o->data);
+		free(o);
+		return r;
+	}
+	o->next = p.outs;
+	p.outs = o;
+	p.n_out++;
+	return 0;
+}
+
+static void pw_out_free(struct pw_out *o)
+{
+	for (struct pw_out **pp = &p.outs; *pp; pp = &(*pp)->next)
+		if (*pp == o) {
+			*pp = o->next;
+			break;
+		}
+	if (o->data >= 0) {
+		pw_router_ep_del(o->data);
+		close(o->data);
+	}
+	free(o);
+}
+
+static void pw_out_fail(struct pw_out *o, int err)
+{
+	char b[32];
+
+	p.n_out_fail++;
+	pw_dbg("connect to %s over the underlay failed: %s", pw_fmt(&o->dst, b), strerror(err));
+	if (o->done)
+		o->done(o->ctx, -err, 0);
+	pw_out_free(o);
+}
+
+void pw_peers_cancel(const void *ctx)
+{
+	for (struct pw_out *o = p.outs, *next; o; o = next) {
+		next = o->next;
+		if (o->ctx == ctx)
+			pw_out_free(o);
+	}
+}
+
+static int pw_do_connect_reply(struct pw_link *l, const struct pw_msg *m)
+{
+	uint64_t req = m->type == PW_PEER_CONNECT_OK ? m->u.peer_connect_ok.req
+						     : m->u.peer_connect_err.req;
+	struct pw_out *o = p.outs;
+
+	while (o && (o->req != req || o->link != l))
+		o = o->next;
+	if (!o)
+		return 0; /* we gave up on it already */
+	o->link = NULL;
+	if (m->type == PW_PEER_CONNECT_ERR) {
+		int err = m->u.peer_connect_err.err;
+		pw_out_fail(o, err > 0 && err < 4096 ? err : EIO);
+		return 0;
+	}
+	o->conn = m->u.peer_connect_ok.conn;
+	if (connect(o->data, (struct sockaddr *)&l->data, sizeof(l->data)) < 0 &&
+	    errno != EINPROGRESS) {
+		pw_out_fail(o, errno);
+		return 0;
+	}
+	if (pw_router_ep_add(o->data, EPOLLOUT, &o->ev) < 0)
+		pw_out_fail(o, ENOMEM);
+	return 0;
+}
+
+/* Our data socket connected: the token goes first, then it is the client's. */
+static void pw_out_event(struct pw_out *o)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(o->data, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (!err) {
+		ssize_t n = send(o->data, o->token, sizeof(o->token), MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n != (ssize_t)sizeof(o->token))
+			err = n < 0 ? errno : EIO; /* a fresh socket takes 16 bytes */
+	}
+	if (err) {
+		pw_out_fail(o, err);
+		return;
+	}
+	pw_router_ep_del(o->data);
+	int s = o->data;
+	o->data = -1;
+	p.n_out_ok++;
+	o->done(o->ctx, s, o->conn);
+	pw_out_free(o);
+}
+
+/* ---- connects from other nodes ---- */
+
+static int pw_do_connect_req(struct pw_link *l, const struct pw_wire_peer_connect *c)
+{
+	struct sockaddr_in src, dst, from;
+	uint64_t id = 0;
+	int r;
+
+	p.n_in++;
+	pw_from_wire(&c->src, &src);
+	pw_from_wire(&c->dst, &dst);
+	pw_from_wire(&c->data, &from);
+	/* Only to pods of ours, and only from the peer's own data address. */
+	bool ours = false;
+	for (unsigned i = 0; i < p.nroutes; i++)
+		ours = ours || pw_prefix_has(&p.routes[i], &dst);
+	if (!ours || c->src.family != AF_INET || c->dst.family != AF_INET ||
+	    from.sin_addr.s_addr != l->data.sin_addr.s_addr)
+		r = -EACCES;
+	else
+		r = pw_router_remote_conn(&src, &dst, &id);
+	if (r == 0) {
+		struct pw_expect *e = calloc(1, sizeof(*e));
+		if (!e) {
+			pw_router_remote_drop(id);
+			r = -ENOMEM;
+		} else {
+			e->ev.kind = K_PEER_IN;
+			e->from = from;
+			memcpy(e->token, c->token, sizeof(e->token));
+			e->conn = id;
+			e->fd = -1;
+			e->deadline_ns = pw_now_ns() + PW_PEER_EXPECT_NS;
+			e->next = p.expects;
+			p.expects = e;
+		}
+	}
+	if (r < 0) {
+		struct pw_wire_peer_connect_err er = { .req = c->req, .err = -r };
+		return pw_link_send(l, PW_PEER_CONNECT_ERR, &er, sizeof(er), NULL, 0) < 0 ? -EIO
+											   : 0;
+	}
+	struct pw_wire_peer_connect_ok ok = { .req = c->req, .conn = id };
+	return pw_link_send(l, PW_PEER_CONNECT_OK, &ok, sizeof(ok), NULL, 0) < 0 ? -EIO : 0;
+}
+
+static void pw_expect_free(struct pw_expect *e, bool drop_conn)
+{
+	for (struct pw_expect **pp = &p.expects; *pp; pp = &(*pp)->next)
+		if (*pp == e) {
+			*pp = e->next;
+			break;
+		}
+	if (e->fd >= 0) {
+		pw_router_ep_del(e->fd);
+		close(e->fd);
+	}
+	if (drop_conn)
+		pw_router_remote_drop(e->conn);
+	free(e);
+}
+
+static void pw_in_event(struct pw_expect *e)
+{
+	for (;;) {
+		ssize_t n = recv(e->fd, e->got + e->ngot, sizeof(e->got) - e->ngot, MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			p.n_in_bad++;
+			pw_expect_free(e, true);
+			return;
+		}
+		e->ngot += (size_t)n;
+		if (e->ngot < sizeof(e->got))
+			continue;
+		if (CRYPTO_memcmp(e->got, e->token, sizeof(e->token)) != 0) {
+			char b[32];
+			p.n_in_bad++;
+			pw_warn("data connection from %s: wrong token; closed", pw_fmt(&e->from, b));
+			pw_expect_free(e, true);
+			return;
+		}
+		int s = e->fd;
+		pw_router_ep_del(s);
+		e->fd = -1;
+		p.n_in_ok++;
+		pw_router_remote_data(e->conn, s);
+		pw_expect_free(e, false);
+		return;
+	}
+}
+
+static void pw_accept(void)
+{
+	for (;;) {
+		struct sockaddr_in from;
+		socklen_t len = sizeof(from);
+		int s = accept4(p.lfd, (struct sockaddr *)&from, &len,
+				SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (s < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			return;
+		}
+		struct pw_expect *e = p.expects;
+		while (e && (e->fd >= 0 || e->from.sin_addr.s_addr != from.sin_addr.s_addr ||
+			     e->from.sin_port != from.sin_port))
+			e = e->next;
+		if (e) {
+			e->fd = s;
+			if (pw_router_ep_add(s, EPOLLIN, &e->ev) < 0)
+				pw_expect_free(e, true);
+			continue;
+		}
+		if (p.nlinks >= PW_PEER_MAX_LINKS || !pw_link_new(s, -1, L_WAIT_HELLO))
+			close(s);
+	}
+}
+
+void pw_peers_event(struct pw_ev *ev, uint32_t events)
+{
+	switch (ev->kind) {
+	case K_PEER_LISTEN:
+		pw_accept();
+		break;
+	case K_PEER_LINK:
+		pw_link_event((struct pw_link *)ev, events);
+		break;
+	case K_PEER_OUT:
+		pw_out_event((struct pw_out *)ev);
+		break;
+	case K_PEER_IN:
+		pw_in_event((struct pw_expect *)ev);
+		break;
+	default:
+		break;
+	}
+}
+
+void pw_peers_tick(void)
+{
+	uint64_t now = pw_now_ns();
+
+	if (!p.on)
+		return;
+	for (unsigned i = 0; i < p.ndial; i++) {
+		bool have = false;
+		for (struct pw_link *l = p.links; l && !have; l = l->next)
+			have = l->dial == (int)i;
+		if (!have)
+			pw_dial(i);
+	}
+	for (struct pw_link *l = p.links, *next; l; l = next) {
+		next = l->next;
+		if (l->state != L_UP && now > l->since_ns + PW_PEER_HANDSHAKE_NS)
+			pw_link_free(l);
+	}
+	for (struct pw_out *o = p.outs, *next; o; o = next) {
+		next = o->next;
+		if (now > o->deadline_ns)
+			pw_out_fail(o, ETIMEDOUT);
+	}
+	for (struct pw_expect *e = p.expects, *next; e; e = next) {
+		next = e->next;
+		if (now > e->deadline_ns) {
+			p.n_in_bad++;
+			pw_expect_free(e, true);
+		}
+	}
+}
+
+void pw_peers_teardown(void)
+{
+	while (p.outs)
+		pw_out_fail(p.outs, ESHUTDOWN);
+	while (p.expects)
+		pw_expect_free(p.expects, false);
+	while (p.links)
+		pw_link_free(p.links);
+	if (p.lfd >= 0)
+		close(p.lfd);
+	p.lfd = -1;
+	p.on = false;
+}
+
+void pw_peers_metrics(FILE *f)
+{
+	unsigned up = 0;
+
+	if (!p.on)
+		return;
+	for (struct pw_link *l = p.links; l; l = l->next)
+		up += l->state == L_UP;
+	fprintf(f,
+		"# HELP podwire_peer_links Authenticated links with other nodes' routers.\n"
+		"# TYPE podwire_peer_links gauge\npodwire_peer_links %u\n"
+		"# HELP podwire_peer_auth_failures_total Peers that failed to prove the secret.\n"
+		"# TYPE podwire_peer_auth_failures_total counter\n"
+		"podwire_peer_auth_failures_total %" PRIu64 "\n"
+		"# HELP podwire_remote_connects_total Connects to other nodes' pods over the "
+		"underlay, by result.\n"
+		"# TYPE podwire_remote_connects_total counter\n"
+		"podwire_remote_connects_total{result=\"ok\"} %" PRIu64 "\n"
+		"podwire_remote_connects_total{result=\"failed\"} %" PRIu64 "\n"
+		"# HELP podwire_remote_accepts_total Connects from other nodes to our pods, by "
+		"result.\n"
+		"# TYPE podwire_remote_accepts_total counter\n"
+		"podwire_remote_accepts_total{result=\"ok\"} %" PRIu64 "\n"
+		"podwire_remote_accepts_total{result=\"refused\"} %" PRIu64 "\n",
+		up, p.n_auth_fail, p.n_out_ok, p.n_out_fail, p.n_in_ok,
+		p.n_in - p.n_in_ok > p.n_in ? 0 : p.n_in - p.n_in_ok);
+}

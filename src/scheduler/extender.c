@@ -1,0 +1,609 @@
+// SPDX-License-Identifier: MIT
+/*
+ * kube-scheduler extender (k8s.io/kube-scheduler/extender/v1) over
+ * libmicrohttpd: POST .../filter and .../prioritize take ExtenderArgs
+ * {Pod, Nodes|NodeNames}; .../bind takes ExtenderBindingArgs. Only the
+ * podwire part of the filter runs here (latency path, scarce devices):
+ * kube-scheduler's own plugins check resources, taints and affinity.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "cmd.h"
+#include "log.h"
+
+#define PW_EXT_MAX_BODY (64u << 20) /* a NodeList of 5,000 full nodes is ~25 MiB */
+#define PW_EXT_MAX_PRIO 10	    /* extender v1 MaxExtenderPriority */
+#define PW_EXT_NO_NODE	(-3)	    /* a node not in the model: never the peer's */
+
+struct pw_ext {
+	struct MHD_Daemon *d;
+	int fd;
+	struct pw_model *m;
+	pthread_mutex_t *lock;
+	pw_ext_bind_fn bind;
+	void *bind_arg;
+};
+
+struct pw_ext_req {
+	char *buf;
+	size_t len, cap;
+	bool too_big;
+};
+
+static enum MHD_Result pw_ext_reply(struct MHD_Connection *c, unsigned code, cJSON *body)
+{
+	char *s = body ? cJSON_PrintUnformatted(body) : NULL;
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	cJSON_Delete(body);
+	if (!s)
+		s = strdup("{\"Error\":\"out of memory\"}");
+	if (!s)
+		return MHD_NO;
+	r = MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(s);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	ret = MHD_queue_response(c, code, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static cJSON *pw_ext_error(const char *msg)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (o)
+		cJSON_AddStringToObject(o, "Error", msg);
+	return o;
+}
+
+/* One candidate node of ExtenderArgs, resolved against the model. */
+struct pw_ext_node {
+	const char *name;
+	const cJSON *obj; /* the request's Node, or NULL (NodeNames) */
+	struct pw_node tmp;
+	const struct pw_node *n;
+	int idx;
+	bool ok, unresolvable;
+	uint32_t cap_lat;
+	char why[PW_SCHED_ERRLEN];
+};
+
+/*
+ * Parse Pod and candidate nodes; runs the podwire filter on each. Returns
+ * the node array (caller frees with pw_ext_nodes_free) or NULL with @err.
+ */
+static struct pw_ext_node *pw_ext_eval(struct pw_ext *e, const cJSON *args, struct pw_pod *pod,
+				       unsigned *nn, bool *by_name, char *err, size_t errlen)
+{
+	const cJSON *pobj = cJSON_GetObjectItemCaseSensitive(args, "Pod");
+	const cJSON *nodes = cJSON_GetObjectItemCaseSensitive(args, "Nodes");
+	const cJSON *names = cJSON_GetObjectItemCaseSensitive(args, "NodeNames"), *it;
+	const cJSON *items = cJSON_GetObjectItemCaseSensitive(nodes, "items");
+	struct pw_ext_node *v;
+	char perr[PW_SCHED_ERRLEN] = "";
+	unsigned k = 0;
+
+	if (!cJSON_IsObject(args) || !cJSON_IsObject(pobj)) {
+		snprintf(err, errlen, "want ExtenderArgs with a Pod");
+		return NULL;
+	}
+	*by_name = !cJSON_IsArray(items);
+	if (*by_name && !cJSON_IsArray(names)) {
+		snprintf(err, errlen, "want Nodes.items or NodeNames");
+		return NULL;
+	}
+	if (pw_pod_parse(e->m, pobj, pod, perr, sizeof(perr))) {
+		snprintf(err, errlen, "Pod: %s", *perr ? perr : "out of memory");
+		return NULL;
+	}
+	v = calloc((size_t)cJSON_GetArraySize(*by_name ? names : items) + 1, sizeof(*v));
+	if (!v) {
+		pw_pod_clear(pod);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	cJSON_ArrayForEach(it, (*by_name ? names : items))
+	{
+		struct pw_ext_node *x = &v[k++];
+
+		x->idx = PW_EXT_NO_NODE;
+		if (*by_name) {
+			if (!cJSON_IsString(it)) {
+				snprintf(err, errlen, "NodeNames: want strings");
+				goto fail;
+			}
+			x->name = it->valuestring;
+			x->idx = pw_model_find_node(e->m, x->name);
+			if (x->idx < 0) {
+				x->idx = PW_EXT_NO_NODE;
+				snprintf(x->why, sizeof(x->why),
+					 "node unknown to podwire-scheduler");
+				continue;
+			}
+			x->n = &e->m->nodes[x->idx];
+		} else {
+			char nerr[PW_SCHED_ERRLEN] = "";
+
+			x->obj = it;
+			if (pw_node_parse(e->m, it, &x->tmp, nerr, sizeof(nerr))) {
+				snprintf(err, errlen, "Nodes.items[%u]: %s", k - 1,
+					 *nerr ? nerr : "out of memory");
+				goto fail;
+			}
+			x->name = x->tmp.name;
+			/* The model knows what is bound there; the request's copy does not. */
+			x->idx = pw_model_find_node(e->m, x->name);
+			x->n = x->idx >= 0 ? &e->m->nodes[x->idx] : &x->tmp;
+			if (x->idx < 0)
+				x->idx = PW_EXT_NO_NODE;
+		}
+		x->ok = pw_sched_check_node(e->m, pod, x->n, x->idx, x->why, sizeof(x->why),
+					    &x->cap_lat);
+		/* Preemption frees devices, not latency: tell kube-scheduler which is which. */
+		x->unresolvable = !x->ok && strncmp(x->why, "no free ", 8);
+	}
+	*nn = k;
+	return v;
+fail:
+	for (unsigned i = 0; i < k; i++)
+		pw_node_clear(&v[i].tmp);
+	free(v);
+	pw_pod_clear(pod);
+	return NULL;
+}
+
+static void pw_ext_nodes_free(struct pw_ext_node *v, unsigned n)
+{
+	for (unsigned i = 0; v && i < n; i++)
+		pw_node_clear(&v[i].tmp);
+	free(v);
+}
+
+static cJSON *pw_ext_filter(struct pw_ext *e, const cJSON *args, unsigned *code)
+{
+	struct pw_ext_node *v;
+	struct pw_pod pod;
+	unsigned n = 0;
+	bool by_name;
+	char err[PW_SCHED_ERRLEN];
+	cJSON *res = NULL, *ok = NULL, *failed, *unres;
+
+	v = pw_ext_eval(e, args, &pod, &n, &by_name, err, sizeof(err));
+	if (!v) {
+		*code = MHD_HTTP_BAD_REQUEST;
+		return pw_ext_error(err);
+	}
+	res = cJSON_CreateObject();
+	if (!res)
+		goto out;
+	if (by_name) {
+		cJSON_AddNullToObject(res, "Nodes");
+		ok = cJSON_AddArrayToObject(res, "NodeNames");
+	} else {
+		cJSON *list = cJSON_AddObjectToObject(res, "Nodes");
+
+		if (list) {
+			cJSON_AddStringToObject(list, "kind", "NodeList");
+			cJSON_AddStringToObject(list, "apiVersion", "v1");
+			cJSON_AddObjectToObject(list, "metadata");
+			ok = cJSON_AddArrayToObject(list, "items");
+		}
+		cJSON_AddNullToObject(res, "NodeNames");
+	}
+	failed = cJSON_AddObjectToObject(res, "FailedNodes");
+	unres = cJSON_AddObjectToObject(res, "FailedAndUnresolvableNodes");
+	cJSON_AddStringToObject(res, "Error", "");
+	if (!ok || !failed || !unres) {
+		cJSON_Delete(res);
+		res = NULL;
+		goto out;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		if (v[i].ok)
+			cJSON_AddItemToArray(ok, by_name ? cJSON_CreateString(v[i].name)
+							 : cJSON_Duplicate(v[i].obj, true));
+		else if (v[i].name)
+			cJSON_AddStringToObject(v[i].unresolvable ? unres : failed, v[i].name,
+						v[i].why);
+	}
+out:
+	pw_ext_nodes_free(v, n);
+	pw_pod_clear(&pod);
+	*code = res ? MHD_HTTP_OK : MHD_HTTP_INTERNAL_SERVER_ERROR;
+	return res ? res : pw_ext_error("out of memory");
+}
+
+static int pw_u32_desc(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/*
+ * Scores 0..10: nodes that fail get 0; the others by capability class, the
+ * least capable class 10 down to 10/K for the most capable of K classes; the
+ * peer's node 10. Load balancing is left to kube-scheduler's own scoring.
+ */
+static cJSON *pw_ext_prioritize(struct pw_ext *e, const cJSON *args, unsigned *code)
+{
+	struct pw_ext_node *v;
+	struct pw_pod pod;
+	unsigned n = 0, k = 0;
+	uint32_t *cls;
+	bool by_name;
+	char err[PW_SCHED_ERRLEN];
+	cJSON *res;
+	int peer;
+
+	v = pw_ext_eval(e, args, &pod, &n, &by_name, err, sizeof(err));
+	if (!v) {
+		*code = MHD_HTTP_BAD_REQUEST;
+		return pw_ext_error(err);
+	}
+	peer = pw_sched_peer_node(e->m, &pod);
+	cls = calloc(n + 1, sizeof(*cls));
+	res = cJSON_CreateArray();
+	if (!cls || !res) {
+		cJSON_Delete(res);
+		res = NULL;
+		goto out;
+	}
+	for (unsigned i = 0; i < n; i++)
+		if (v[i].ok)
+			cls[k++] = v[i].cap_lat;
+	qsort(cls, k, sizeof(*cls), pw_u32_desc);
+	{
+		unsigned u = 0;
+
+		for (unsigned i = 0; i < k; i++)
+			if (!u || cls[u - 1] != cls[i])
+				cls[u++] = cls[i];
+		k = u;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		cJSON *hp = cJSON_CreateObject();
+		long score = 0;
+
+		if (!hp)
+			break;
+		if (v[i].ok) {
+			unsigned rank = 0;
+
+			while (rank < k && cls[rank] != v[i].cap_lat)
+				rank++;
+			score = (long)(PW_EXT_MAX_PRIO * (k - rank) / k);
+			if (peer >= 0 && v[i].idx == peer)
+				score = PW_EXT_MAX_PRIO;
+		}
+		cJSON_AddStringToObject(hp, "Host", v[i].name ? v[i].name : "");
+		cJSON_AddNumberToObject(hp, "Score", (double)score);
+		cJSON_AddItemToArray(res, hp);
+	}
+out:
+	free(cls);
+	pw_ext_nodes_free(v, n);
+	pw_pod_clear(&pod);
+	*code = res ? MHD_HTTP_OK : MHD_HTTP_INTERNAL_SERVER_ERROR;
+	return res ? res : pw_ext_error("out of memory");
+}
+
+static cJSON *pw_ext_bind(struct pw_ext *e, const cJSON *args, unsigned *code)
+{
+	const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(args, "PodName"));
+	const char *ns =
+		cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(args, "PodNamespace"));
+	const char *uid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(args, "PodUID"));
+	const char *node = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(args, "Node"));
+	char err[PW_SCHED_ERRLEN] = "";
+
+	*code = MHD_HTTP_OK;
+	if (!name || !*name || !ns || !*ns || !node || !*node) {
+		*code = MHD_HTTP_BAD_REQUEST;
+		return pw_ext_error(
+			"want ExtenderBindingArgs {PodName, PodNamespace, PodUID, Node}");
+	}
+	if (!e->bind)
+		return pw_ext_error("no API server: bind needs `podwire-scheduler run "
+				    "--extender-listen`");
+	if (e->bind(e->bind_arg, ns, name, uid && *uid ? uid : NULL, node, err, sizeof(err)))
+		return pw_ext_error(*err ? err : "bind failed");
+	return pw_ext_error("");
+}
+
+static enum MHD_Result pw_ext_handle(void *cls, struct MHD_Connection *c, const char *url,
+				     const char *method, const char *version, const char *upload,
+				     size_t *upload_size, void **state)
+{
+	struct pw_ext *e = cls;
+	struct pw_ext_req *rq = *state;
+	const char *verb = strrchr(url, '/');
+	unsigned code = MHD_HTTP_OK;
+	cJSON *args, *res;
+
+	if (!rq) {
+		if (!(rq = calloc(1, sizeof(*rq))))
+			return MHD_NO;
+		*state = rq;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		if (rq->len + *upload_size > PW_EXT_MAX_BODY) {
+			rq->too_big = true;
+		} else if (!rq->too_big) {
+			if (rq->len + *upload_size + 1 > rq->cap) {
+				size_t nc = (rq->len + *upload_size + 1) * 2;
+				char *nb = realloc(rq->buf, nc);
+
+				if (!nb)
+					return MHD_NO;
+				rq->buf = nb;
+				rq->cap = nc;
+			}
+			memcpy(rq->buf + rq->len, upload, *upload_size);
+			rq->len += *upload_size;
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	verb = verb ? verb + 1 : url;
+	if (!strcmp(method, "GET") && !strcmp(verb, "healthz")) {
+		struct MHD_Response *r =
+			MHD_create_response_from_buffer(2, (void *)"ok", MHD_RESPMEM_PERSISTENT);
+		enum MHD_Result ret;
+
+		if (!r)
+			return MHD_NO;
+		ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+		MHD_destroy_response(r);
+		return ret;
+	}
+	if (strcmp(verb, "filter") && strcmp(verb, "prioritize") && strcmp(verb, "bind"))
+		return pw_ext_reply(c, MHD_HTTP_NOT_FOUND, pw_ext_error("no such verb"));
+	if (strcmp(method, "POST"))
+		return pw_ext_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, pw_ext_error("want POST"));
+	if (rq->too_big)
+		return pw_ext_reply(c, MHD_HTTP_CONTENT_TOO_LARGE, pw_ext_error("body too large"));
+	args = rq->buf ? cJSON_ParseWithLength(rq->buf, rq->len) : NULL;
+	if (!args)
+		return pw_ext_reply(c, MHD_HTTP_BAD_REQUEST, pw_ext_error("body is not JSON"));
+	if (!strcmp(verb, "bind")) {
+		res = pw_ext_bind(e, args, &code); /* takes the lock itself, around the model */
+	} else {
+		pthread_mutex_lock(e->lock);
+		res = !strcmp(verb, "filter") ? pw_ext_filter(e, args, &code)
+					      : pw_ext_prioritize(e, args, &code);
+		pthread_mutex_unlock(e->lock);
+	}
+	cJSON_Delete(args);
+	return pw_ext_reply(c, code, res);
+}
+
+static void pw_ext_done(void *cls, struct MHD_Connection *c, void **state,
+			enum MHD_RequestTerminationCode toe)
+{
+	struct pw_ext_req *rq = *state;
+
+	if (rq) {
+		free(rq->buf);
+		free(rq);
+	}
+	*state = NULL;
+}
+
+/* HOST:PORT or [V6]:PORT; port 0 picks one. Returns a listening fd or -errno. */
+static int pw_ext_listen(const char *spec, char *bound, size_t blen)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *ai, *a;
+	char host[256], *colon;
+	const char *port;
+	int fd = -1, one = 1, r;
+
+	if (strlen(spec) >= sizeof(host))
+		return -EINVAL;
+	strcpy(host, spec);
+	colon = strrchr(host, ':');
+	if (!colon)
+		return -EINVAL;
+	*colon = 0;
+	port = colon + 1;
+	if (host[0] == '[' && colon[-1] == ']') {
+		colon[-1] = 0;
+		memmove(host, host + 1, strlen(host));
+	}
+	r = getaddrinfo(*host ? host : NULL, port, &hints, &ai);
+	if (r)
+		return r == EAI_SYSTEM ? -errno : -EADDRNOTAVAIL;
+	r = -EADDRNOTAVAIL;
+	for (a = ai; a; a = a->ai_next) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		char h[NI_MAXHOST], p[NI_MAXSERV];
+
+		fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+		if (fd < 0) {
+			r = -errno;
+			continue;
+		}
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, a->ai_addr, a->ai_addrlen) || listen(fd, 64) ||
+		    getsockname(fd, (struct sockaddr *)&ss, &sl)) {
+			r = -errno;
+			close(fd);
+			fd = -1;
+			continue;
+		}
+		if (getnameinfo((struct sockaddr *)&ss, sl, h, sizeof(h), p, sizeof(p),
+				NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+			snprintf(bound, blen, strchr(h, ':') ? "[%s]:%s" : "%s:%s", h, p);
+		break;
+	}
+	freeaddrinfo(ai);
+	return fd >= 0 ? fd : r;
+}
+
+int pw_ext_start(const char *listen_on, struct pw_model *m, pthread_mutex_t *lock,
+		 pw_ext_bind_fn bind_fn, void *bind_arg, struct pw_ext **out)
+{
+	struct pw_ext *e = calloc(1, sizeof(*e));
+	char bound[300] = "?";
+	int r;
+
+	if (!e)
+		return -ENOMEM;
+	e->m = m;
+	e->lock = lock;
+	e->bind = bind_fn;
+	e->bind_arg = bind_arg;
+	e->fd = pw_ext_listen(listen_on, bound, sizeof(bound));
+	if (e->fd < 0) {
+		r = e->fd;
+		pw_err("extender: cannot listen on %s: %s", listen_on,
+		       r == -EINVAL ? "want HOST:PORT" : strerror(-r));
+		free(e);
+		return r;
+	}
+	e->d = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD, 0, NULL, NULL, pw_ext_handle, e,
+				MHD_OPTION_LISTEN_SOCKET, e->fd, MHD_OPTION_NOTIFY_COMPLETED,
+				pw_ext_done, e, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+				MHD_OPTION_END);
+	if (!e->d) {
+		pw_err("extender: libmicrohttpd did not start");
+		close(e->fd);
+		free(e);
+		return -EIO;
+	}
+	pw_info("extender listening on %s", bound);
+	*out = e;
+	return 0;
+}
+
+void pw_ext_stop(struct pw_ext *e)
+{
+	if (!e)
+		return;
+	/* Quiesce hands the listen socket back, so it is closed exactly once, here. */
+	MHD_quiesce_daemon(e->d);
+	MHD_stop_daemon(e->d);
+	close(e->fd);
+	free(e);
+}
+
+/* ---- stand-alone: `podwire-scheduler extender` ---- */
+
+static const char pw_extender_usage[] =
+	"Usage: podwire-scheduler extender --listen HOST:PORT [OPTIONS]\n"
+	"\n"
+	"Serve kube-scheduler's extender API (POST /filter, /prioritize, /bind; GET\n"
+	"/healthz) without an API server: the candidate Nodes come in each request,\n"
+	"and --cluster FILE may add the pods already bound (so devices in use are\n"
+	"counted) and nodes for NodeNames requests. /bind answers an error; in a\n"
+	"cluster use `podwire-scheduler run --extender-listen HOST:PORT`.\n"
+	"\n"
+	"Options:\n"
+	"  -l, --listen HOST:PORT   address to serve on (port 0: any free port,\n"
+	"                           logged)\n"
+	"  -c, --cluster FILE       nodes and pods as for `simulate`\n"
+	"  -p, --policy FILE        policy JSON (also --config)\n"
+	"  -v, --log-level LEVEL    error, warn, info (default) or debug\n"
+	"  -h, --help               this text\n"
+	"\n"
+	"Runs until SIGTERM or SIGINT; exit status 0 then, 1 on errors, 2 on bad usage.\n";
+
+static atomic_int pw_ext_stop_flag;
+
+static void pw_ext_on_signal(int sig)
+{
+	atomic_store(&pw_ext_stop_flag, sig);
+}
+
+int pw_cmd_extender(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "cluster", required_argument, NULL, 'c' },
+		{ "policy", required_argument, NULL, 'p' },
+		{ "config", required_argument, NULL, 'p' },
+		{ "log-level", required_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	const char *listen_on = NULL, *cluster = NULL, *policy = NULL;
+	struct sigaction sa = { .sa_handler = pw_ext_on_signal };
+	struct pw_policy pol;
+	struct pw_model m;
+	struct pw_cluster c = { 0 };
+	struct pw_ext *e = NULL;
+	char err[PW_SCHED_ERRLEN];
+	int opt, ret = 1;
+
+	pw_log_ident = "podwire-scheduler";
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "l:c:p:v:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'l':
+			listen_on = optarg;
+			break;
+		case 'c':
+			cluster = optarg;
+			break;
+		case 'p':
+			policy = optarg;
+			break;
+		case 'v':
+			if (pw_cli_log_level(optarg))
+				return 2;
+			break;
+		case 'h':
+			fputs(pw_extender_usage, stdout);
+			return 0;
+		default:
+			fputs(pw_extender_usage, stderr);
+			return 2;
+		}
+	}
+	if (!listen_on || optind != argc)
+		return pw_cli_usage_error("extender",
+					  listen_on ? "unexpected argument"
+						    : "--listen HOST:PORT is required",
+					  pw_extender_usage);
+	if (pw_cli_model(&pol, &m, policy))
+		return 1;
+	if (cluster && pw_cluster_load(&m, cluster, &c, err, sizeof(err))) {
+		pw_err("%s", err);
+		goto out;
+	}
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (pw_ext_start(listen_on, &m, &lock, NULL, NULL, &e))
+		goto out;
+	while (!atomic_load(&pw_ext_stop_flag))
+		poll(NULL, 0, 200);
+	pw_info("signal %d: stopping", atomic_load(&pw_ext_stop_flag));
+	pw_ext_stop(e);
+	ret = 0;
+out:
+	pw_cluster_free(&c);
+	pw_model_free(&m);
+	pw_policy_free(&pol);
+	return ret;
+}

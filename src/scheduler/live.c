@@ -1,0 +1,841 @@
+// SPDX-License-Identifier: MIT
+/*
+ * podwire-scheduler run: the live scheduler.
+ *
+ * Threads, each with its own API-server handle: a pod informer and a node
+ * informer keep the model current (list, then watch; 410 re-lists; the kube
+ * library reconnects with backoff); a lease thread does leader election; the
+ * main thread places pending pods of our schedulerName and binds them; the
+ * extender (optional) serves kube-scheduler. One mutex guards the model and
+ * is never held across an HTTP request.
+ *
+ * A pod we bind is charged at once ("assumed"); a late watch event that
+ * still shows it pending does not undo that until the assumption expires.
+ * A 409 on bind means someone else bound it: re-read the pod and move on.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "kube.h"
+#include "log.h"
+
+#define PW_LIVE_BATCH	    256 /* placements between looks at new events */
+#define PW_LIVE_ASSUME_NS   (30ull * 1000000000ull)
+#define PW_LIVE_BACKOFF_MIN 1000000000ull	     /* kube-scheduler's podInitialBackoff */
+#define PW_LIVE_BACKOFF_MAX 10000000000ull	     /* and podMaxBackoff */
+#define PW_LIVE_FLUSH_NS    (300ull * 1000000000ull) /* retry unchanged unschedulable pods */
+#define PW_LIVE_BIND_FAILED UINT64_MAX /* fail_gen of a failed bind: no change needed */
+
+struct pw_assumed {
+	char *key, *uid, *node;
+	uint64_t at;
+};
+
+struct pw_live {
+	/* options */
+	const char *kubeconfig, *master, *name, *lease_ns, *lease_name, *identity, *ext_listen;
+	bool in_cluster, leader_elect;
+	int lease_s;
+	/* state */
+	struct pw_policy pol;
+	struct pw_model m;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool dirty, pods_synced, nodes_synced;
+	struct pw_assumed *assumed;
+	unsigned nassumed, cap_assumed;
+	struct pw_kube *k, *kpods, *knodes, *klease, *kext;
+	_Atomic uint64_t leader_until;
+	atomic_bool is_leader;
+	unsigned long binds, conflicts, failures;
+};
+
+static atomic_int pw_live_signal;
+
+static void pw_live_on_signal(int sig)
+{
+	atomic_store(&pw_live_signal, sig);
+}
+
+static uint64_t pw_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int pw_live_open(struct pw_live *l, struct pw_kube **k)
+{
+	int r;
+
+	if (l->master)
+		r = pw_kube_open_url(l->master, NULL, k);
+	else if (l->in_cluster)
+		r = pw_kube_open_incluster(k);
+	else
+		r = pw_kube_open(l->kubeconfig, k);
+	if (r) {
+		pw_err("API server configuration: %s", pw_kube_last_error(NULL));
+		return r;
+	}
+	pw_kube_set_user_agent(*k, "podwire-scheduler");
+	return 0;
+}
+
+/* ---- assumed bindings ---- */
+
+static void pw_assumed_drop(struct pw_live *l, unsigned i)
+{
+	free(l->assumed[i].key);
+	free(l->assumed[i].uid);
+	free(l->assumed[i].node);
+	l->assumed[i] = l->assumed[--l->nassumed];
+}
+
+static int pw_assumed_find(struct pw_live *l, const char *key)
+{
+	for (unsigned i = 0; i < l->nassumed; i++)
+		if (!strcmp(l->assumed[i].key, key))
+			return (int)i;
+	return -1;
+}
+
+static void pw_assume(struct pw_live *l, const struct pw_pod *p, const char *node)
+{
+	int i = pw_assumed_find(l, p->key);
+
+	if (i >= 0)
+		pw_assumed_drop(l, (unsigned)i);
+	if (l->nassumed == l->cap_assumed) {
+		unsigned nc = l->cap_assumed ? l->cap_assumed * 2 : 64;
+		struct pw_assumed *na = realloc(l->assumed, nc * sizeof(*na));
+
+		if (!na)
+			return; /* only the late-event protection is lost */
+		l->assumed = na;
+		l->cap_assumed = nc;
+	}
+	struct pw_assumed *a = &l->assumed[l->nassumed];
+	a->key = strdup(p->key);
+	a->uid = p->uid ? strdup(p->uid) : NULL;
+	a->node = strdup(node);
+	a->at = pw_now();
+	if (!a->key || !a->node || (p->uid && !a->uid)) {
+		free(a->key);
+		free(a->uid);
+		free(a->node);
+		return;
+	}
+	l->nassumed++;
+}
+
+/* After a pod event: keep our binding over a stale "pending", forget it once confirmed. */
+static void pw_assumed_apply(struct pw_live *l, int pi)
+{
+	struct pw_pod *p = &l->m.pods[pi];
+	int i = pw_assumed_find(l, p->key), ni;
+	struct pw_assumed *a;
+
+	if (i < 0)
+		return;
+	a = &l->assumed[i];
+	if (p->node_name || pw_now() - a->at > PW_LIVE_ASSUME_NS ||
+	    (a->uid && (!p->uid || strcmp(a->uid, p->uid)))) {
+		pw_assumed_drop(l, (unsigned)i);
+		return;
+	}
+	ni = pw_model_find_node(&l->m, a->node);
+	if (ni >= 0 && pw_pod_pending(p))
+		pw_model_bind(&l->m, pi, ni);
+}
+
+/* ---- informers ---- */
+
+static const char *pw_obj_name(const cJSON *o, const char **ns)
+{
+	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(o, "metadata");
+
+	*ns = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "namespace"));
+	if (!*ns || !**ns)
+		*ns = "default";
+	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "name"));
+}
+
+/* Replace the model's nodes or pods with a List's items. */
+static void pw_live_relist(struct pw_live *l, const cJSON *list, bool pods)
+{
+	const cJSON *items = cJSON_GetObjectItemCaseSensitive(list, "items"), *it;
+	unsigned n = pods ? l->m.npods : l->m.nnodes;
+	bool *seen = calloc(n + 1, sizeof(*seen));
+	char err[PW_SCHED_ERRLEN];
+	unsigned bad = 0;
+
+	cJSON_ArrayForEach(it, items)
+	{
+		int i = pods ? pw_model_put_pod(&l->m, it, err, sizeof(err))
+			     : pw_model_put_node(&l->m, it, err, sizeof(err));
+
+		if (i < 0) {
+			if (bad++ < 5)
+				pw_warn("%s list: ignoring an item: %s", pods ? "pod" : "node",
+					err);
+			continue;
+		}
+		if (seen && (unsigned)i < n)
+			seen[i] = true;
+		if (pods)
+			pw_assumed_apply(l, i);
+	}
+	/* Objects the list no longer has were deleted while we were not watching. */
+	for (unsigned i = 0; seen && i < n; i++) {
+		if (seen[i])
+			continue;
+		if (pods && l->m.pods[i].key) {
+			char *ns = strdup(l->m.pods[i].ns), *name = strdup(l->m.pods[i].name);
+
+			if (ns && name)
+				pw_model_del_pod(&l->m, ns, name);
+			free(ns);
+			free(name);
+		} else if (!pods && l->m.nodes[i].name) {
+			char *name = strdup(l->m.nodes[i].name);
+
+			if (name)
+				pw_model_del_node(&l->m, name);
+			free(name);
+		}
+	}
+	free(seen);
+	pw_info("%s list: %d items, model has %u nodes and %u pods", pods ? "pod" : "node",
+		cJSON_GetArraySize(items), l->m.live_nodes, l->m.live_pods);
+}
+
+static int pw_live_event(struct pw_live *l, enum pw_kube_ev type, const cJSON *o, bool pods)
+{
+	char err[PW_SCHED_ERRLEN];
+	const char *ns, *name;
+	int i;
+
+	pthread_mutex_lock(&l->lock);
+	switch (type) {
+	case PW_KUBE_EV_LIST:
+		pw_live_relist(l, o, pods);
+		if (pods)
+			l->pods_synced = true;
+		else
+			l->nodes_synced = true;
+		break;
+	case PW_KUBE_EV_ADDED:
+	case PW_KUBE_EV_MODIFIED:
+		i = pods ? pw_model_put_pod(&l->m, o, err, sizeof(err))
+			 : pw_model_put_node(&l->m, o, err, sizeof(err));
+		if (i < 0)
+			pw_warn("%s %s: ignoring the object: %s", pods ? "pod" : "node",
+				pw_kube_ev_name(type), i == -ENOMEM ? "out of memory" : err);
+		else if (pods)
+			pw_assumed_apply(l, i);
+		break;
+	case PW_KUBE_EV_DELETED:
+		name = pw_obj_name(o, &ns);
+		if (name && pods) {
+			pw_model_del_pod(&l->m, ns, name);
+			char key[512];
+			snprintf(key, sizeof(key), "%s/%s", ns, name);
+			if ((i = pw_assumed_find(l, key)) >= 0)
+				pw_assumed_drop(l, (unsigned)i);
+		} else if (name) {
+			pw_model_del_node(&l->m, name);
+		}
+		break;
+	default:
+		break;
+	}
+	l->dirty = true;
+	pthread_cond_signal(&l->cond);
+	pthread_mutex_unlock(&l->lock);
+	return 0;
+}
+
+static int pw_live_pod_cb(void *arg, enum pw_kube_ev type, cJSON **obj)
+{
+	return pw_live_event(arg, type, *obj, true);
+}
+
+static int pw_live_node_cb(void *arg, enum pw_kube_ev type, cJSON **obj)
+{
+	return pw_live_event(arg, type, *obj, false);
+}
+
+static void pw_live_pod_err(void *arg, int err, const char *msg)
+{
+	pw_warn("pod watch: %s (%s); retrying", msg, pw_kube_strerror(err));
+}
+
+static void pw_live_node_err(void *arg, int err, const char *msg)
+{
+	pw_warn("node watch: %s (%s); retrying", msg, pw_kube_strerror(err));
+}
+
+static void *pw_live_pods_thread(void *arg)
+{
+	struct pw_live *l = arg;
+	/* Finished pods use nothing; with this selector they leave as DELETED. */
+	static const char sel[] = "status.phase!=Succeeded,status.phase!=Failed";
+	char *esc = pw_kube_escape(sel), *query = NULL;
+
+	if (esc && asprintf(&query, "fieldSelector=%s", esc) < 0)
+		query = NULL;
+	const struct pw_kube_informer inf = {
+		.path = "/api/v1/pods",
+		.query = query,
+		.cb = pw_live_pod_cb,
+		.on_error = pw_live_pod_err,
+		.arg = l,
+	};
+	if (query)
+		pw_kube_informer_run(l->kpods, &inf);
+	else
+		pw_err("out of memory");
+	free(esc);
+	free(query);
+	return NULL;
+}
+
+static void *pw_live_nodes_thread(void *arg)
+{
+	struct pw_live *l = arg;
+	const struct pw_kube_informer inf = {
+		.path = "/api/v1/nodes",
+		.cb = pw_live_node_cb,
+		.on_error = pw_live_node_err,
+		.arg = l,
+	};
+
+	pw_kube_informer_run(l->knodes, &inf);
+	return NULL;
+}
+
+/* ---- leader election ---- */
+
+static void *pw_live_lease_thread(void *arg)
+{
+	struct pw_live *l = arg;
+	uint64_t period = (uint64_t)l->lease_s * 1000000000ull / 3;
+
+	while (!atomic_load(&pw_live_signal) && !pw_kube_canceled(l->klease)) {
+		bool leader = false, was = atomic_load(&l->is_leader);
+		uint64_t t = pw_now();
+		int r = pw_kube_lease_try(l->klease, l->lease_ns, l->lease_name, l->identity,
+					  l->lease_s, &leader);
+
+		if (r && r != PW_KUBE_E_CANCELED)
+			pw_warn("leader election: %s", pw_kube_last_error(l->klease));
+		/* Others wait a full lease duration after they last saw it change: binding
+		 * stays safe for that long after the renewal began; keep a margin. */
+		atomic_store(&l->leader_until, leader ? t + period * 2 : 0);
+		atomic_store(&l->is_leader, leader);
+		if (leader != was) {
+			pw_info("leader election: %s lease %s/%s as %s",
+				leader ? "acquired" : "lost", l->lease_ns, l->lease_name,
+				l->identity);
+			pthread_mutex_lock(&l->lock);
+			l->dirty = true;
+			pthread_cond_signal(&l->cond);
+			pthread_mutex_unlock(&l->lock);
+		}
+		for (uint64_t end = pw_now() + period; pw_now() < end;) {
+			if (atomic_load(&pw_live_signal) || pw_kube_canceled(l->klease))
+				break;
+			struct timespec ts = { 0, 50 * 1000000L };
+			nanosleep(&ts, NULL);
+		}
+	}
+	return NULL;
+}
+
+static bool pw_live_may_bind(struct pw_live *l)
+{
+	return !l->leader_elect || pw_now() < atomic_load(&l->leader_until);
+}
+
+/* ---- scheduling ---- */
+
+static uint64_t pw_backoff(uint32_t attempts)
+{
+	uint64_t b = PW_LIVE_BACKOFF_MIN;
+
+	while (--attempts > 0 && b < PW_LIVE_BACKOFF_MAX)
+		b *= 2;
+	return b < PW_LIVE_BACKOFF_MAX ? b : PW_LIVE_BACKOFF_MAX;
+}
+
+static bool pw_live_due(const struct pw_live *l, const struct pw_pod *p, uint64_t now)
+{
+	if (!pw_pod_pending(p) || strcmp(p->sched_name, l->name))
+		return false;
+	if (!p->attempts)
+		return true;
+	if (now < p->retry_at_ns)
+		return false;
+	return p->fail_gen != l->m.gen || now - p->failed_at_ns >= PW_LIVE_FLUSH_NS;
+}
+
+struct pw_todo {
+	char *key, *ns, *name, *uid, *node;
+	char reason[PW_SCHED_ERRLEN];
+};
+
+static void pw_todo_clear(struct pw_todo *t)
+{
+	free(t->key);
+	free(t->ns);
+	free(t->name);
+	free(t->uid);
+	free(t->node);
+	memset(t, 0, sizeof(*t));
+}
+
+static void pw_live_fail(struct pw_live *l, int pi, uint64_t gen)
+{
+	struct pw_pod *p = &l->m.pods[pi];
+	uint64_t now = pw_now();
+
+	p->attempts++;
+	p->failed_at_ns = now;
+	p->fail_gen = gen;
+	p->retry_at_ns = now + pw_backoff(p->attempts);
+}
+
+/* Report an unschedulable pod: a Warning event and PodScheduled=False. Lock not held. */
+static void pw_live_report(struct pw_live *l, const struct pw_todo *t)
+{
+	const struct pw_kube_event ev = {
+		.type = "Warning",
+		.reason = "FailedScheduling",
+		.message = t->reason,
+		.component = l->name,
+		.instance = l->identity,
+		.kind = "Pod",
+		.ns = t->ns,
+		.name = t->name,
+		.uid = t->uid,
+	};
+	long st = 0;
+
+	if (pw_kube_event_create(l->k, &ev, &st))
+		pw_warn("%s: event: %s", t->key, pw_kube_last_error(l->k));
+	if (pw_kube_pod_condition_set(l->k, t->ns, t->name, "PodScheduled", "False",
+				      "Unschedulable", t->reason, &st) &&
+	    st != 404)
+		pw_warn("%s: status: %s", t->key, pw_kube_last_error(l->k));
+}
+
+/* Someone else bound the pod (409): read it back so the model has the truth. */
+static void pw_live_reread(struct pw_live *l, const struct pw_todo *t)
+{
+	char *path = NULL, *ens = pw_kube_escape(t->ns), *ename = pw_kube_escape(t->name);
+	cJSON *pod = NULL;
+	long st = 0;
+	int r = -ENOMEM;
+
+	if (ens && ename && asprintf(&path, "/api/v1/namespaces/%s/pods/%s", ens, ename) >= 0)
+		r = pw_kube_get(l->k, path, &st, &pod);
+	pthread_mutex_lock(&l->lock);
+	int pi = pw_model_find_pod(&l->m, t->ns, t->name);
+	if (pi >= 0 && !r) {
+		char err[PW_SCHED_ERRLEN];
+		int ai = pw_assumed_find(l, t->key);
+
+		if (ai >= 0)
+			pw_assumed_drop(l, (unsigned)ai);
+		if (pw_model_put_pod(&l->m, pod, err, sizeof(err)) < 0)
+			pw_warn("%s: re-read: %s", t->key, err);
+	} else if (pi >= 0 && st == 404) {
+		pw_model_del_pod(&l->m, t->ns, t->name);
+	}
+	pthread_mutex_unlock(&l->lock);
+	cJSON_Delete(pod);
+	free(path);
+	free(ens);
+	free(ename);
+}
+
+/* Bind one placed pod; the model already charges it. Lock not held. */
+static void pw_live_bind(struct pw_live *l, struct pw_todo *t)
+{
+	long st = 0;
+	int r, pi;
+
+	if (!pw_live_may_bind(l)) {
+		r = -EPERM;
+		snprintf(t->reason, sizeof(t->reason), "not the leader any more");
+	} else {
+		r = pw_kube_pod_bind(l->k, t->ns, t->name, t->uid, t->node, &st);
+	}
+	if (!r) {
+		const struct pw_kube_event ev = {
+			.type = "Normal",
+			.reason = "Scheduled",
+			.component = l->name,
+			.instance = l->identity,
+			.kind = "Pod",
+			.ns = t->ns,
+			.name = t->name,
+			.uid = t->uid,
+			.message = t->reason,
+		};
+
+		pw_info("bound %s to %s: %s", t->key, t->node, t->reason);
+		l->binds++;
+		pw_kube_event_create(l->k, &ev, NULL);
+		return;
+	}
+	if (r == PW_KUBE_E_HTTP && (st == 409 || st == 404)) {
+		pw_info("%s: %s on bind (%s); re-reading it", t->key,
+			st == 409 ? "conflict" : "not found", pw_kube_last_error(l->k));
+		l->conflicts++;
+		pthread_mutex_lock(&l->lock);
+		pi = pw_model_find_pod(&l->m, t->ns, t->name);
+		if (pi >= 0 && l->m.pods[pi].node_name && !strcmp(l->m.pods[pi].node_name, t->node))
+			pw_model_unbind(&l->m, pi);
+		pthread_mutex_unlock(&l->lock);
+		pw_live_reread(l, t);
+		return;
+	}
+	l->failures++;
+	if (r != -EPERM)
+		pw_warn("bind %s to %s: %s", t->key, t->node, pw_kube_last_error(l->k));
+	pthread_mutex_lock(&l->lock);
+	pi = pw_model_find_pod(&l->m, t->ns, t->name);
+	if (pi >= 0) {
+		int ai = pw_assumed_find(l, t->key);
+
+		if (ai >= 0)
+			pw_assumed_drop(l, (unsigned)ai);
+		if (l->m.pods[pi].node_name && !strcmp(l->m.pods[pi].node_name, t->node))
+			pw_model_unbind(&l->m, pi);
+		pw_live_fail(l, pi, PW_LIVE_BIND_FAILED);
+	}
+	pthread_mutex_unlock(&l->lock);
+}
+
+static char *pw_dup(const char *s, bool *oom)
+{
+	char *c = s ? strdup(s) : NULL;
+
+	if (s && !c)
+		*oom = true;
+	return c;
+}
+
+/* One round: place due pods, up to a batch. Called and returns with the lock held. */
+static void pw_live_round(struct pw_live *l)
+{
+	uint64_t now = pw_now();
+	struct pw_todo t;
+	unsigned done = 0;
+
+	for (unsigned i = 0; i < l->m.npods && done < PW_LIVE_BATCH; i++) {
+		struct pw_decision d;
+		bool oom = false;
+
+		if (atomic_load(&pw_live_signal))
+			return;
+		if (!l->m.pods[i].key || !pw_live_due(l, &l->m.pods[i], now))
+			continue;
+		if (l->leader_elect && !pw_live_may_bind(l))
+			return;
+		done++;
+		pw_sched_place(&l->m, (int)i, &d);
+
+		const struct pw_pod *p = &l->m.pods[i];
+		memset(&t, 0, sizeof(t));
+		t.key = pw_dup(p->key, &oom);
+		t.ns = pw_dup(p->ns, &oom);
+		t.name = pw_dup(p->name, &oom);
+		t.uid = pw_dup(p->uid, &oom);
+		if (d.node >= 0)
+			t.node = pw_dup(l->m.nodes[d.node].name, &oom);
+		snprintf(t.reason, sizeof(t.reason), "%s", d.reason);
+		if (oom) {
+			pw_todo_clear(&t);
+			return;
+		}
+		if (d.node >= 0) {
+			pw_model_bind(&l->m, (int)i, d.node);
+			pw_assume(l, p, t.node);
+		} else {
+			pw_live_fail(l, (int)i, l->m.gen);
+			pw_info("cannot place %s: %s", t.key, t.reason);
+		}
+		pthread_mutex_unlock(&l->lock);
+		if (t.node)
+			pw_live_bind(l, &t);
+		else
+			pw_live_report(l, &t);
+		pw_todo_clear(&t);
+		pthread_mutex_lock(&l->lock);
+		now = pw_now();
+	}
+}
+
+static int pw_live_ext_bind(void *arg, const char *ns, const char *name, const char *uid,
+			    const char *node, char *err, size_t errlen)
+{
+	struct pw_live *l = arg;
+	long st = 0;
+	int pi, ni;
+
+	if (pw_kube_pod_bind(l->kext, ns, name, uid, node, &st)) {
+		snprintf(err, errlen, "%s", pw_kube_last_error(l->kext));
+		return -1;
+	}
+	pthread_mutex_lock(&l->lock);
+	pi = pw_model_find_pod(&l->m, ns, name);
+	ni = pw_model_find_node(&l->m, node);
+	if (pi >= 0 && ni >= 0 && pw_pod_pending(&l->m.pods[pi])) {
+		pw_model_bind(&l->m, pi, ni);
+		pw_assume(l, &l->m.pods[pi], node);
+	}
+	pthread_mutex_unlock(&l->lock);
+	pw_info("extender bound %s/%s to %s", ns, name, node);
+	return 0;
+}
+
+static const char pw_run_usage[] =
+	"Usage: podwire-scheduler run [OPTIONS]\n"
+	"\n"
+	"Schedule the pods whose spec.schedulerName is podwire-scheduler: list and\n"
+	"watch pods and nodes, place each pending pod by its latency requirement and\n"
+	"resources, bind it (pods/binding), and for a pod that fits nowhere post a\n"
+	"FailedScheduling event and set PodScheduled=False (Unschedulable); it is\n"
+	"tried again when the cluster changes, with backoff (1 s doubling to 10 s).\n"
+	"\n"
+	"API server (default: $KUBECONFIG, in-cluster when\n"
+	"$KUBERNETES_SERVICE_HOST is set, else ~/.kube/config):\n"
+	"  -k, --kubeconfig PATH    kubeconfig file (token or client certificate users)\n"
+	"  -i, --in-cluster         the pod's service account\n"
+	"  -m, --master URL         this URL, no credentials (tests)\n"
+	"\n"
+	"Scheduling:\n"
+	"  -n, --scheduler-name N   pods to schedule (default: the policy's,\n"
+	"                           podwire-scheduler)\n"
+	"  -p, --policy FILE        policy JSON (also --config); default: built-in\n"
+	"\n"
+	"Leader election (only the holder of the Lease binds):\n"
+	"  -L, --leader-elect       take part\n"
+	"      --lease-namespace NS (default kube-system)\n"
+	"      --lease-name NAME    (default podwire-scheduler)\n"
+	"      --identity ID        (default HOSTNAME_PID)\n"
+	"      --lease-duration S   seconds (default 15); renewed every S/3\n"
+	"\n"
+	"  -x, --extender-listen HOST:PORT  also serve kube-scheduler's extender API\n"
+	"  -v, --log-level LEVEL    error, warn, info (default) or debug\n"
+	"  -h, --help               this text\n"
+	"\n"
+	"Stops on SIGTERM or SIGINT (gives the lease up) with status 0; 1 when the\n"
+	"API server configuration is unusable, 2 on bad usage.\n";
+
+static int pw_live_parse(struct pw_live *l, int argc, char **argv, const char **policy)
+{
+	enum { O_LNS = 256, O_LNAME, O_ID, O_LDUR };
+	static const struct option opts[] = {
+		{ "kubeconfig", required_argument, NULL, 'k' },
+		{ "in-cluster", no_argument, NULL, 'i' },
+		{ "master", required_argument, NULL, 'm' },
+		{ "scheduler-name", required_argument, NULL, 'n' },
+		{ "policy", required_argument, NULL, 'p' },
+		{ "config", required_argument, NULL, 'p' },
+		{ "leader-elect", no_argument, NULL, 'L' },
+		{ "lease-namespace", required_argument, NULL, O_LNS },
+		{ "lease-name", required_argument, NULL, O_LNAME },
+		{ "identity", required_argument, NULL, O_ID },
+		{ "lease-duration", required_argument, NULL, O_LDUR },
+		{ "extender-listen", required_argument, NULL, 'x' },
+		{ "log-level", required_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	int opt;
+	char *end;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "k:im:n:p:Lx:v:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'k':
+			l->kubeconfig = optarg;
+			break;
+		case 'i':
+			l->in_cluster = true;
+			break;
+		case 'm':
+			l->master = optarg;
+			break;
+		case 'n':
+			l->name = optarg;
+			break;
+		case 'p':
+			*policy = optarg;
+			break;
+		case 'L':
+			l->leader_elect = true;
+			break;
+		case O_LNS:
+			l->lease_ns = optarg;
+			break;
+		case O_LNAME:
+			l->lease_name = optarg;
+			break;
+		case O_ID:
+			l->identity = optarg;
+			break;
+		case O_LDUR:
+			l->lease_s = (int)strtol(optarg, &end, 10);
+			if (*end || l->lease_s < 2 || l->lease_s > 3600) {
+				fprintf(stderr,
+					"podwire-scheduler: --lease-duration: want 2..3600\n");
+				return 2;
+			}
+			break;
+		case 'x':
+			l->ext_listen = optarg;
+			break;
+		case 'v':
+			if (pw_cli_log_level(optarg))
+				return 2;
+			break;
+		case 'h':
+			fputs(pw_run_usage, stdout);
+			return -1;
+		default:
+			fputs(pw_run_usage, stderr);
+			return 2;
+		}
+	}
+	if (optind != argc)
+		return pw_cli_usage_error("run", "unexpected argument", pw_run_usage);
+	if (!!l->kubeconfig + l->in_cluster + !!l->master > 1) {
+		fprintf(stderr, "podwire-scheduler run: --kubeconfig, --in-cluster and --master "
+				"exclude each other\n");
+		return 2;
+	}
+	return 0;
+}
+
+int pw_cmd_run(int argc, char **argv)
+{
+	static struct pw_live live; /* large; and the signal handler outlives nothing */
+	struct pw_live *l = &live;
+	struct sigaction sa = { .sa_handler = pw_live_on_signal };
+	const char *policy = NULL;
+	pthread_t tpods, tnodes, tlease;
+	bool have_pods = false, have_nodes = false, have_lease = false;
+	struct pw_ext *ext = NULL;
+	char idbuf[300], host[256] = "podwire-scheduler";
+	int r, ret = 1;
+
+	memset(l, 0, sizeof(*l));
+	l->lease_ns = "kube-system";
+	l->lease_name = "podwire-scheduler";
+	l->lease_s = 15;
+	pw_log_ident = "podwire-scheduler";
+	r = pw_live_parse(l, argc, argv, &policy);
+	if (r)
+		return r < 0 ? 0 : r;
+	if (pw_cli_model(&l->pol, &l->m, policy))
+		return 1;
+	if (!l->name)
+		l->name = l->pol.scheduler_name;
+	if (!l->identity) {
+		gethostname(host, sizeof(host) - 1);
+		snprintf(idbuf, sizeof(idbuf), "%s_%ld", host, (long)getpid());
+		l->identity = idbuf;
+	}
+	pthread_mutex_init(&l->lock, NULL);
+	pthread_cond_init(&l->cond, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	if (pw_live_open(l, &l->k) || pw_live_open(l, &l->kpods) || pw_live_open(l, &l->knodes) ||
+	    (l->leader_elect && pw_live_open(l, &l->klease)) ||
+	    (l->ext_listen && pw_live_open(l, &l->kext)))
+		goto out;
+	pw_info("scheduling pods of %s via %s%s", l->name, pw_kube_server(l->k),
+		l->leader_elect ? " (leader election on)" : "");
+	if (l->ext_listen &&
+	    pw_ext_start(l->ext_listen, &l->m, &l->lock, pw_live_ext_bind, l, &ext))
+		goto out;
+	if (pthread_create(&tnodes, NULL, pw_live_nodes_thread, l))
+		goto out;
+	have_nodes = true;
+	if (pthread_create(&tpods, NULL, pw_live_pods_thread, l))
+		goto out;
+	have_pods = true;
+	if (l->leader_elect) {
+		if (pthread_create(&tlease, NULL, pw_live_lease_thread, l))
+			goto out;
+		have_lease = true;
+	}
+
+	pthread_mutex_lock(&l->lock);
+	while (!atomic_load(&pw_live_signal)) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 200 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		if (!l->dirty)
+			pthread_cond_timedwait(&l->cond, &l->lock, &ts);
+		l->dirty = false;
+		if (l->pods_synced && l->nodes_synced)
+			pw_live_round(l);
+	}
+	pthread_mutex_unlock(&l->lock);
+	pw_info("signal %d: stopping (%lu bound, %lu conflicts, %lu bind failures)",
+		atomic_load(&pw_live_signal), l->binds, l->conflicts, l->failures);
+	ret = 0;
+out:
+	if (ext)
+		pw_ext_stop(ext);
+	if (l->kpods)
+		pw_kube_cancel(l->kpods);
+	if (l->knodes)
+		pw_kube_cancel(l->knodes);
+	if (l->klease)
+		pw_kube_cancel(l->klease);
+	if (have_pods)
+		pthread_join(tpods, NULL);
+	if (have_nodes)
+		pthread_join(tnodes, NULL);
+	if (have_lease)
+		pthread_join(tlease, NULL);
+	if (l->leader_elect && l->k && atomic_load(&l->is_leader) &&
+	    pw_kube_lease_release(l->k, l->lease_ns, l->lease_name, l->identity))
+		pw_warn("leader election: release: %s", pw_kube_last_error(l->k));
+	pw_kube_close(l->k);
+	pw_kube_close(l->kpods);
+	pw_kube_close(l->knodes);
+	pw_kube_close(l->klease);
+	pw_kube_close(l->kext);
+	while (l->nassumed)
+		pw_assumed_drop(l, 0);
+	free(l->assumed);
+	pw_model_free(&l->m);
+	pw_policy_free(&l->pol);
+	pthread_cond_destroy(&l->cond);
+	pthread_mutex_destroy(&l->lock);
+	return ret;
+}
