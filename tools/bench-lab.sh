@@ -3,8 +3,9 @@
 # The data paths of a 2-node podwire lab side by side, in the shape of seed
 # 003's results: loopback, host to host (node namespaces on the underlay), pod
 # to pod on one node (kernel bridge, podwire) and across nodes (VXLAN, host-gw,
-# podwire). sockperf ping-pong latency percentiles at 64 B, iperf3 single
-# stream, and a latency sweep from 1 B to 1 MB plotted with gnuplot.
+# podwire). sockperf ping-pong latency percentiles at 64 B and iperf3 single
+# stream (medians of alternating rounds), and a latency sweep from 14 B to
+# 1 MiB - 1 (sockperf's limits) plotted with gnuplot.
 #
 # Usage: tools/bench-lab.sh [-t SECONDS] [-r ROUNDS] [-o DIR] [--no-sweep]
 #   -t  seconds per sockperf/iperf3 run (default 2)
@@ -63,11 +64,11 @@ wait_listen() { # target port
 declare -A CLIENT MODE DST
 path() { CLIENT[$1]=$2; MODE[$1]=$3; DST[$1]=$4; }
 
-# server TARGET MODE IP PORT: a sockperf server accepting up to 1 MB messages
+# server TARGET MODE IP PORT: a sockperf server accepting messages up to its maximum, 1 MiB - 1
 server() {
 	local np=""
 	[ "$2" = pw ] || np=--no-podwire
-	lab exec $np "$1" -- sockperf server --tcp -i "$3" -p "$4" -m 1048576 \
+	lab exec $np "$1" -- sockperf server --tcp -i "$3" -p "$4" -m 1048575 \
 		>>"$TMP/servers.log" 2>&1 &
 	wait_listen "$1" "$4"
 }
@@ -103,7 +104,7 @@ except Exception: print("-")'
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 declare -A P50 P99 P999 GBPS
-SIZES="1 64 1024 16384 65536 262144 1048576"
+SIZES="14 64 1024 16384 65536 262144 1048575" # sockperf's smallest and largest
 : >"$OUT/sweep.dat"
 
 # measure PATHS... : alternating 64 B rounds, iperf3, and the size sweep
@@ -144,12 +145,23 @@ path vxlan n1p1 kernel 198.19.2.11:6004
 path remote n1p1 pw 198.19.2.12:6005
 sleep 0.5 # the routers' peer links
 measure loopback host bridge shm vxlan remote
-GBPS[loopback]=$(iperf loopback n1p1 kernel)
-GBPS[host]=$(iperf host n2 kernel)
-GBPS[bridge]=$(iperf bridge n1p2 kernel)
-GBPS[shm]=$(iperf shm n1p2 pw)
-GBPS[vxlan]=$(iperf vxlan n2p1 kernel)
-GBPS[remote]=$(iperf remote n2p2 pw)
+# iperf3 PATH... as "path:server:mode": alternating rounds, medians
+iperfs() {
+	local r spec
+	declare -A g
+	for r in $(seq "$ROUNDS"); do
+		for spec in "$@"; do
+			IFS=: read -r p srv mode <<<"$spec"
+			g[$p]="${g[$p]:-} $(iperf "$p" "$srv" "$mode")"
+		done
+	done
+	for spec in "$@"; do
+		p=${spec%%:*}
+		GBPS[$p]=$(median ${g[$p]})
+	done
+}
+iperfs loopback:n1p1:kernel host:n2:kernel bridge:n1p2:kernel shm:n1p2:pw \
+	vxlan:n2p1:kernel remote:n2p2:pw
 if [ -n "$SWEEP" ]; then
 	for s in $SIZES; do
 		line="$s"
@@ -174,7 +186,7 @@ server n2p1 kernel 198.19.2.11 6004
 path hostgw n1p1 kernel 198.19.2.11:6004
 measure host hostgw
 HOST2=${P50[host]}
-GBPS[hostgw]=$(iperf hostgw n2p1 kernel)
+iperfs hostgw:n2p1:kernel
 if [ -n "$SWEEP" ]; then
 	for s in $SIZES; do
 		out=$(pingpong hostgw "$s")
@@ -185,8 +197,8 @@ fi
 lab down >/dev/null
 
 {
-	echo "podwire lab, 2 nodes: sockperf ping-pong 64 B (one-way latency, us; median of $ROUNDS"
-	echo "alternating runs of ${T} s), iperf3 one stream (${T} s). $(date -u +%F), $(nproc) vCPU,"
+	echo "podwire lab, 2 nodes: sockperf ping-pong 64 B (one-way latency, us) and iperf3 one"
+	echo "stream; each a median of $ROUNDS alternating runs of ${T} s. $(date -u +%F), $(nproc) vCPU,"
 	echo "$(uname -r)."
 	echo
 	printf '%-34s %9s %9s %9s %10s\n' "path" "p50" "p99" "p99.9" "Gbit/s"

@@ -692,12 +692,18 @@ static int pw_adopt_tcp(int fd, int sock, const struct pw_wire_conn *body)
 
 	if (fl < 0 || fdfl < 0 || pw_real.fcntl(sock, F_SETFL, fl & O_NONBLOCK) < 0)
 		goto fail;
+	int pristine = pw_pristine();
 	for (size_t i = 0; i < sizeof(pw_carried_opts) / sizeof(pw_carried_opts[0]); i++) {
-		unsigned char v[32];
-		socklen_t len = sizeof(v);
+		unsigned char v[32], d[32];
+		socklen_t len = sizeof(v), dlen = sizeof(d);
 		int lv = pw_carried_opts[i].level, nm = pw_carried_opts[i].name;
 
 		if (pw_real.getsockopt(fd, lv, nm, v, &len) < 0)
+			continue;
+		/* Only what the application changed: setting a buffer size, even
+		 * to its default, would turn off the kernel's autotuning. */
+		if (pristine >= 0 && pw_real.getsockopt(pristine, lv, nm, d, &dlen) == 0 &&
+		    dlen == len && memcmp(v, d, len) == 0)
 			continue;
 		if (lv == SOL_SOCKET && (nm == SO_RCVBUF || nm == SO_SNDBUF) && len == sizeof(int)) {
 			/* The kernel reports twice what was set: set what was set. */
