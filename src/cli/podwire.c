@@ -75,7 +75,7 @@ static int pw_status_pods(const char *path, bool json)
 {
 	static uint8_t buf[PW_WIRE_MAX] __attribute__((aligned(8)));
 	struct pw_msg m = { 0 };
-	int r = pw_proto_call(path, PW_MSG_PODS, NULL, 0, 5000, &m, buf);
+	int r = pw_proto_call(path, PW_MSG_PODS, NULL, 0, -1, 5000, &m, buf);
 
 	if (r == 0 && m.type != PW_MSG_PODS_OK)
 		r = m.type == PW_MSG_ERR ? -m.u.err.err : -EPROTO;
@@ -173,7 +173,7 @@ static int pw_cmd_status(int argc, char **argv)
 	const char *path = pw_socket_path(sock);
 	if (pods)
 		return pw_status_pods(path, json);
-	r = pw_proto_call(path, PW_MSG_STATUS, NULL, 0, 5000, &m, buf);
+	r = pw_proto_call(path, PW_MSG_STATUS, NULL, 0, -1, 5000, &m, buf);
 	if (r < 0 || m.type != PW_MSG_STATUS_OK) {
 		fprintf(stderr, "podwire: cannot get status from %s: %s\n", path,
 			strerror(r < 0 ? -r : EPROTO));

@@ -5,13 +5,8 @@
  * PW_REG_TIMEOUT_MS.
  */
 #include <errno.h>
-#include <poll.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
-#include "../common/util.h"
 #include "proto.h"
 #include "reg.h"
 
@@ -19,50 +14,20 @@
 
 static uint8_t pw_reg_buf[PW_WIRE_MAX] __attribute__((aligned(8)));
 
-/* Send @type with @body (and @fd if >= 0), decode the reply into @ret. */
+/* Send @type with @body (and @fd if >= 0), decode the reply into @ret. No
+ * router reads as -ECONNREFUSED, a router that predates the pod registry
+ * (it drops us unanswered) as -EPROTONOSUPPORT, an ERR reply as its errno. */
 static int pw_reg_call(const char *path, uint16_t type, const void *body, size_t len, int fd,
 		       struct pw_msg *ret)
 {
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	struct pollfd pfd = { .events = POLLIN };
-	int fds[PW_WIRE_MAX_FDS], s, r;
-	unsigned nfds = 0;
-	ssize_t n;
+	int r = pw_proto_call(path, type, body, len, fd, PW_REG_TIMEOUT_MS, ret, pw_reg_buf);
 
-	if (strlen(path) >= sizeof(a.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(a.sun_path, path);
-	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (s < 0)
-		return -errno;
-	if (connect(s, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		r = errno == ENOENT ? -ECONNREFUSED : -errno;
-		goto out;
-	}
-	r = pw_msg_send(s, type, 1, body, len, NULL, 0, &fd, fd >= 0 ? 1 : 0);
-	if (r < 0)
-		goto out;
-	pfd.fd = s;
-	do
-		r = poll(&pfd, 1, PW_REG_TIMEOUT_MS);
-	while (r < 0 && errno == EINTR);
-	if (r != 1) {
-		r = r < 0 ? -errno : -ETIMEDOUT;
-		goto out;
-	}
-	n = pw_msg_recv(s, pw_reg_buf, sizeof(pw_reg_buf), fds, &nfds, 0);
-	if (n <= 0) {
-		/* A router that predates the pod registry drops us unanswered. */
-		r = n == 0 ? -EPROTONOSUPPORT : (int)n;
-		goto out;
-	}
-	for (unsigned i = 0; i < nfds; i++)
-		pw_close(fds[i]);
-	r = pw_msg_parse(pw_reg_buf, (size_t)n, nfds, ret);
+	if (r == -ENOENT)
+		return -ECONNREFUSED;
+	if (r == -ECONNRESET)
+		return -EPROTONOSUPPORT;
 	if (r == 0 && ret->type == PW_MSG_ERR)
 		r = ret->u.err.err > 0 ? -ret->u.err.err : -EIO;
-out:
-	pw_close(s);
 	return r;
 }
 

@@ -877,7 +877,7 @@ static int pw_lab_routers_wait(struct pw_lab *lab)
 
 	if (!ready)
 		return -ENOMEM;
-	for (int t = 0; t < PW_LAB_START_TIMEOUT * 50 && left && !pw_lab_stop; t++) {
+	for (int t = 0; t < PW_LAB_START_TIMEOUT * 50 && left && !pw_lab_stopped(); t++) {
 		for (unsigned n = 1; n <= lab->nodes; n++) {
 			int st;
 
@@ -909,7 +909,7 @@ static int pw_lab_routers_wait(struct pw_lab *lab)
 			nanosleep(&ts, NULL);
 		}
 	}
-	if (pw_lab_stop) {
+	if (pw_lab_stopped()) {
 		pw_lab_err("interrupted");
 		goto out;
 	}
@@ -935,7 +935,7 @@ static void pw_lab_rollback(struct pw_lab *lab)
 	signal(SIGINT, SIG_IGN);
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
-	pw_lab_stop = 0;
+	atomic_store_explicit(&pw_lab_stop, 0, memory_order_relaxed);
 	pw_lab_ns_kill(lab->made, lab->nmade);
 	for (unsigned n = 0; lab->router && n < lab->nodes; n++)
 		if (lab->router[n].pid > 0)
@@ -1120,7 +1120,7 @@ static int pw_lab_up(int argc, char **argv)
 		if (pw_lab_routers_wait(&lab) < 0)
 			goto out;
 	}
-	if (pw_lab_stop) {
+	if (pw_lab_stopped()) {
 		pw_lab_err("interrupted");
 		goto out;
 	}

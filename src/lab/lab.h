@@ -8,6 +8,7 @@
 #define PW_LAB_H
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -22,7 +23,12 @@ int pw_lab_main(int argc, char **argv);
 /* ---- lab_sys.c ---- */
 
 /* Set by SIGINT, SIGTERM or SIGHUP while pw_lab_catch_signals() is active. */
-extern volatile sig_atomic_t pw_lab_stop;
+extern _Atomic int pw_lab_stop;
+
+static inline bool pw_lab_stopped(void)
+{
+	return atomic_load_explicit(&pw_lab_stop, memory_order_relaxed) != 0;
+}
 
 /* Catch SIGINT/SIGTERM/SIGHUP into pw_lab_stop (so that `up` can roll back). */
 void pw_lab_catch_signals(void);

@@ -22,12 +22,12 @@
 
 extern char **environ;
 
-volatile sig_atomic_t pw_lab_stop;
+_Atomic int pw_lab_stop; /* lock-free int: safe to store from a handler */
 
 static void pw_lab_on_signal(int sig)
 {
 	(void)sig;
-	pw_lab_stop = 1;
+	atomic_store_explicit(&pw_lab_stop, 1, memory_order_relaxed);
 }
 
 void pw_lab_catch_signals(void)
@@ -112,7 +112,7 @@ int pw_lab_run(char *const argv[], bool quiet)
 	size_t off = 0;
 	int st;
 
-	if (pw_lab_stop) {
+	if (pw_lab_stopped()) {
 		if (!quiet)
 			fprintf(stderr, "podwire lab: interrupted\n");
 		return -EINTR;

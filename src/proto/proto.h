@@ -76,14 +76,15 @@ ssize_t pw_msg_recv(int sock, void *buf, size_t cap, int fds[PW_WIRE_MAX_FDS],
 
 /*
  * Client side, for tools (not the preload library): connect to the router's
- * socket @path, send one request (@type, @body of @body_len bytes), wait up to
+ * socket @path, send one request (@type, @body of @body_len bytes, and @fd by
+ * SCM_RIGHTS when it is not -1), wait up to
  * @timeout_ms for the reply and decode it into @ret; list entries stay in @buf
  * (PW_WIRE_MAX bytes). Descriptors that come with the reply are closed.
  * Returns 0. Errors: -ENAMETOOLONG path too long; -ETIMEDOUT no reply;
  * -ECONNRESET closed without a reply; errors of socket(2), connect(2),
  * pw_msg_send(), pw_msg_recv() and pw_msg_parse().
  */
-int pw_proto_call(const char *path, uint16_t type, const void *body, size_t body_len,
+int pw_proto_call(const char *path, uint16_t type, const void *body, size_t body_len, int fd,
 		  int timeout_ms, struct pw_msg *ret, uint8_t *buf);
 
 #endif /* PW_PROTO_H */

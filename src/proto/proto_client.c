@@ -13,7 +13,7 @@
 
 #include "proto.h"
 
-int pw_proto_call(const char *path, uint16_t type, const void *body, size_t body_len,
+int pw_proto_call(const char *path, uint16_t type, const void *body, size_t body_len, int fd,
 		  int timeout_ms, struct pw_msg *ret, uint8_t *buf)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
@@ -33,7 +33,7 @@ int pw_proto_call(const char *path, uint16_t type, const void *body, size_t body
 		r = -errno;
 		goto out;
 	}
-	r = pw_msg_send(s, type, 1, body, body_len, NULL, 0, NULL, 0);
+	r = pw_msg_send(s, type, 1, body, body_len, NULL, 0, &fd, fd >= 0 ? 1 : 0);
 	if (r < 0)
 		goto out;
 	pfd.fd = s;

@@ -83,7 +83,7 @@ cat >"$PM_DIR/net/$PW_TAG-sa.conflist" <<EOF
 }
 EOF
 sed -e "s|\"podwire0\"|\"$PW_TAG-ch\"|; s|\"podwire\"|\"$PW_TAG-ch\"|" \
-	-e "s|10\.244\.0\.0/24|$NET_CH.0/24|" \
+	-e "s|198\.19\.0\.0/24|$NET_CH.0/24|" \
 	-e "s|/run/podwire/podwired.sock|$PW_SOCK|" \
 	-e "s|\"ipMasq\": true|\"ipMasq\": false|" \
 	-e "s|\"type\": \"host-local\",|\"type\": \"host-local\", \"dataDir\": \"$PW_DIR/host-local\",|" \
