@@ -538,6 +538,7 @@ static void pw_ep_forget_everywhere(int fd)
 }
 
 static _Atomic unsigned pw_nconns; /* accelerated connections alive: skip scans when 0 */
+static _Atomic unsigned pw_nlisten; /* registered listeners: fork must mark them shared */
 
 /* ---- socket options ---- */
 
@@ -826,6 +827,7 @@ PW_EXPORT int listen(int fd, int backlog)
 			struct pw_sock *s = pw_sock_new(PW_K_LISTEN);
 			if (s) {
 				s->local = a;
+				atomic_fetch_add(&pw_nlisten, 1);
 				pw_put(fd, s);
 			}
 			pw_dbg("fd %d: listener registered", fd);
@@ -886,7 +888,12 @@ static int pw_unref(struct pw_sock *s, int fd, bool closed)
 		return closed ? 0 : pw_real.close(fd);
 	}
 	if (s->kind == PW_K_LISTEN) {
-		if (!closed) {
+		atomic_fetch_sub(&pw_nlisten, 1);
+		/* Unregistered at once, so that the port can be bound again (iperf3
+		 * -s does so after each test); but not while a forked process may
+		 * still accept on it (prefork servers close the parent's copy): the
+		 * router drops it when the registering process exits. */
+		if (!closed && !atomic_load(&s->shared)) {
 			uint8_t buf[PW_WIRE_MAX] __attribute__((aligned(8)));
 			struct pw_wire_listen req = { 0 };
 			struct pw_msg m;
@@ -1962,7 +1969,9 @@ static void pw_mark_shared(void)
 			continue;
 		for (unsigned i = 0; i < (1u << PW_PAGE_BITS); i++) {
 			struct pw_sock *s = atomic_load_explicit(&page[i], memory_order_relaxed);
-			if (s && s->kind == PW_K_CONN && !atomic_exchange(&s->shared, true))
+			if (!s || atomic_exchange(&s->shared, true))
+				continue;
+			if (s->kind == PW_K_CONN)
 				pw_chan_mark_shared(s->chan);
 		}
 	}
@@ -1970,14 +1979,14 @@ static void pw_mark_shared(void)
 
 static void pw_atfork_parent(void)
 {
-	if (atomic_load(&pw_nconns))
+	if (atomic_load(&pw_nconns) || atomic_load(&pw_nlisten))
 		pw_mark_shared();
 }
 
 static void pw_atfork_child(void)
 {
 	pw_ctl_atfork_child();
-	if (atomic_load(&pw_nconns))
+	if (atomic_load(&pw_nconns) || atomic_load(&pw_nlisten))
 		pw_mark_shared();
 }
 

@@ -207,8 +207,8 @@ static int pw_sock_cookie(int fd, uint64_t *ret)
 	return getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, ret, &len) < 0 ? -errno : 0;
 }
 
-/* Is @fd a TCP/IPv4 socket? Listening if @listening. */
-static int pw_check_tcp(int fd, bool listening)
+/* @fd is an IPv4 TCP socket; @listening: 1 listening, 0 not, -1 either. */
+static int pw_check_tcp(int fd, int listening)
 {
 	int v[3];
 	socklen_t len = sizeof(int);
@@ -225,7 +225,7 @@ static int pw_check_tcp(int fd, bool listening)
 	len = sizeof(int);
 	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v[0], &len) < 0)
 		return -errno;
-	return !!v[0] == listening ? 0 : -EINVAL;
+	return listening < 0 || !!v[0] == listening ? 0 : -EINVAL;
 }
 
 /* Make a socket inside the namespace @netns (an nsfs fd). */
@@ -367,7 +367,8 @@ static int pw_do_listen(struct pw_client *c, int fd, bool add)
 	int r;
 	char buf[32];
 
-	r = pw_check_tcp(fd, add);
+	/* A listener being closed may still listen, or be shut down. */
+	r = pw_check_tcp(fd, add ? 1 : -1);
 	if (r < 0)
 		return r;
 	if (pw_sock_cookie(fd, &cookie) < 0 || getsockname(fd, (struct sockaddr *)&a, &len) < 0)
@@ -662,7 +663,7 @@ static int pw_do_connect(struct pw_client *c, const struct pw_msg *m, int fd)
 	char b1[32], b2[32];
 
 	g.n_connect++;
-	r = pw_check_tcp(fd, false);
+	r = pw_check_tcp(fd, 0);
 	if (r < 0)
 		return r;
 	if (pw_addr_from_wire(&m->u.connect.peer, &dst) < 0 ||
@@ -785,7 +786,7 @@ static int pw_do_claim(struct pw_client *c, const struct pw_msg *m, int fd)
 	struct sockaddr_in peer;
 	socklen_t len = sizeof(peer);
 	uint64_t cookie;
-	int r = pw_check_tcp(fd, false);
+	int r = pw_check_tcp(fd, 0);
 
 	if (r < 0)
 		return r;
@@ -1005,6 +1006,11 @@ static int pw_client_request(struct pw_client *c)
 	case PW_MSG_LISTEN:
 	case PW_MSG_UNLISTEN:
 		r = pw_do_listen(c, fds[0], m.type == PW_MSG_LISTEN);
+		/* Our copy keeps the socket alive: dropped before the answer, or an
+		 * app that closes its listener on the answer and binds the port
+		 * again (iperf3 -s after each test) races it to EADDRINUSE. */
+		for (; nfds > 0; nfds--)
+			close(fds[nfds - 1]);
 		r = r < 0 ? pw_reply_err(c, m.seq, -r)
 			  : pw_msg_send(c->fd, PW_MSG_OK, m.seq, NULL, 0, NULL, 0, NULL, 0);
 		break;

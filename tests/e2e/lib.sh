@@ -107,6 +107,25 @@ pw_wait_listen() { # name port
 	pw_fail "nothing listens on port $2 in $1"
 }
 
+# The socket inode of the listener on PORT in NAME (empty if none).
+pw_listener_ino() { # name port
+	ip netns exec "$PW_TAG-$1" ss -Hltne "sport = :$2" 2>/dev/null |
+		sed -n 's/.* ino:\([0-9]*\).*/\1/p' | head -n 1
+}
+
+# Wait until a server that closes its listener after each session (iperf3
+# does) listens again with a new socket; a client started earlier would be
+# refused, with or without podwire.
+pw_wait_relisten() { # name port old-inode
+	local ino
+	for _ in $(seq 200); do
+		ino=$(pw_listener_ino "$1" "$2")
+		[ -n "$ino" ] && [ "$ino" != "$3" ] && return 0
+		sleep 0.05
+	done
+	pw_fail "port $2 in $1 was not listened on again (inode ${ino:-none}, was $3)"
+}
+
 pw_cleanup() {
 	local rc=$?
 	for p in $PW_PIDS; do kill "$p" 2>/dev/null; done
@@ -118,9 +137,12 @@ pw_cleanup() {
 		ip netns del "$ns" 2>/dev/null
 	done
 	ip link del "$PW_TAG-br" 2>/dev/null
-	if [ "$rc" != 0 ] && [ "$rc" != 77 ] && [ -f "$PW_DIR/podwired.log" ]; then
-		echo "--- podwired.log" >&2
-		tail -n 40 "$PW_DIR/podwired.log" >&2
+	if [ "$rc" != 0 ] && [ "$rc" != 77 ]; then
+		for f in "$PW_DIR"/*.log; do
+			[ -f "$f" ] || continue
+			echo "--- ${f##*/}" >&2
+			tail -n 40 "$f" >&2
+		done
 	fi
 	rm -rf "$PW_DIR"
 	exit "$rc"

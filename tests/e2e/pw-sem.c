@@ -940,6 +940,51 @@ static void cli_reuseaddr(void)
 	close(fd);
 }
 
+/* As iperf3 -s between tests: close the listener and bind the port again at
+ * once, with SO_REUSEADDR. Nothing may keep the old listener alive past
+ * close() (the router's copy of it did: EADDRINUSE). The old connection is
+ * closed only after the new listener is up, so the client's next connect
+ * never races the server's listen(). */
+#define RELISTEN_N 100
+
+static int relisten_open(void)
+{
+	int fd = srv_socket();
+
+	SYS(bind(fd, SA(&g_addr), sizeof(g_addr)));
+	SYS(listen(fd, 16));
+	return fd;
+}
+
+static void srv_relisten(void)
+{
+	int l = relisten_open();
+
+	srv_ready();
+	for (int i = 0; i < RELISTEN_N; i++) {
+		int fd = srv_accept(l);
+
+		pingpong_srv(fd);
+		STEP("close the listener and listen again at once");
+		close(l);
+		if (i + 1 < RELISTEN_N)
+			l = relisten_open();
+		close(fd);
+	}
+}
+
+static void cli_relisten(void)
+{
+	for (int i = 0; i < RELISTEN_N; i++) {
+		int fd = cli_connect();
+
+		pingpong_cli(fd);
+		STEP("EOF: the server listens again");
+		expect_eof(fd);
+		close(fd);
+	}
+}
+
 /* getsockname/getpeername on both ends agree; the server's are the pod's. */
 struct addr_view {
 	struct sockaddr_in local, peer;
@@ -3347,7 +3392,9 @@ static void cli_fork_parent_close(void)
 #define WORKERS	      2
 #define WORKER_CONNS 4
 
-static void srv_fork_listener(void)
+/* @parent_closes: the parent closes its copy once the workers run (a
+ * prefork server whose master does not accept). */
+static void fork_listener_run(bool parent_closes)
 {
 	int l = srv_listen();
 	int done[2];
@@ -3374,6 +3421,10 @@ static void srv_fork_listener(void)
 		}
 	}
 	close(done[1]);
+	if (parent_closes) {
+		STEP("the parent closes the listener");
+		close(l);
+	}
 	STEP("wait for the workers to serve the connections");
 	for (int i = 0; i < WORKER_CONNS; i++) {
 		char c;
@@ -3386,7 +3437,18 @@ static void srv_fork_listener(void)
 		SYS(waitpid(w[i], &st, 0));
 		PW_CHECK(WIFSIGNALED(st), "worker %d exited on its own, status %#x", i, st);
 	}
-	close(l);
+	if (!parent_closes)
+		close(l);
+}
+
+static void srv_fork_listener(void)
+{
+	fork_listener_run(false);
+}
+
+static void srv_fork_listener_parent_closes(void)
+{
+	fork_listener_run(true);
 }
 
 static void cli_fork_listener(void)
@@ -3868,6 +3930,8 @@ static const struct test tests[] = {
 	  "accept4 NONBLOCK|CLOEXEC, accept, no flag inheritance from the listener", 0 },
 	{ "backlog", srv_backlog, cli_backlog, 0, "five clients pending in the backlog", 0 },
 	{ "reuseaddr", srv_reuseaddr, cli_reuseaddr, 0, "SO_REUSEADDR re-listen after close", 0 },
+	{ "relisten", srv_relisten, cli_relisten, 0,
+	  "close the listener, bind again at once; 100 rounds (iperf3 -s)", 0 },
 	{ "addrs", srv_addrs, cli_addrs, 0, "ephemeral ports, getsockname/getpeername agree", 0 },
 	/* data */
 	{ "rw_calls", srv_rw_calls, cli_rw_calls, 0,
@@ -3946,6 +4010,8 @@ static const struct test tests[] = {
 	  "fork: the parent closes, the child goes on", 0 },
 	{ "fork_listener", srv_fork_listener, cli_fork_listener, 0,
 	  "listener before fork, workers accept", 0 },
+	{ "fork_listener_parent_closes", srv_fork_listener_parent_closes, cli_fork_listener, 0,
+	  "listener before fork, the parent closes it, workers accept", 0 },
 	{ "epoll_add_while_waiting", srv_epoll_add_while_waiting, cli_epoll_add_while_waiting, 0,
 	  "a readable fd added to a set another thread waits on wakes it", 0 },
 	{ "shutdown_wakes_reader", srv_shutdown_wakes_reader, cli_shutdown_wakes_reader, 0,

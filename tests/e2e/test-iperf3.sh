@@ -27,9 +27,11 @@ PY
 
 pw_bg b iperf3 -s -B "$PW_IP_b" -p 5201
 pw_wait_listen b 5201
+ino=$(pw_listener_ino b 5201)
 pw_in a iperf3 -c "$PW_IP_b" -p 5201 -t 2 -P 4 --json >"$PW_DIR/p4.json" 2>&1 ||
 	pw_fail "iperf3 -P 4: $(tail -5 "$PW_DIR/p4.json")"
 check "$PW_DIR/p4.json" "-P 4"
+pw_wait_relisten b 5201 "$ino"
 pw_in a iperf3 -c "$PW_IP_b" -p 5201 -t 2 -R --json >"$PW_DIR/r.json" 2>&1 ||
 	pw_fail "iperf3 -R: $(tail -5 "$PW_DIR/r.json")"
 check "$PW_DIR/r.json" "-R"

@@ -57,6 +57,8 @@ sem_run() {
 	[ "$cp" = 1 ] || cnp=1
 	SEM_WHY=""
 	SEM_MID_ERR=""
+	SEM_SLOG=$slog
+	SEM_CLOG=$clog
 
 	PW_NOPRELOAD=$snp pw_in b "${envs[@]}" timeout -s KILL 60 "$SEM" server "$t" "$PW_IP_b" "$port" \
 		>"$slog" 2>&1 &

@@ -112,8 +112,8 @@ c1=$(lab_metric n1 podwire_claims_total)
 lab_log "same node, podwire: p50 $lat us"
 
 # iperf3 across nodes, both directions, with podwire; checked by its own
-# byte counts on both ends. One server per run (-1): see docs/FEDERATION.md
-# (Limits) on iperf3 -s re-binding its listener between tests.
+# byte counts on both ends. One server per run (-1), so that each run has a
+# fresh port; e2e-iperf3 covers one server serving several tests.
 iperf_port=5200
 iperf_srv() {
 	iperf_port=$((iperf_port + 1))
