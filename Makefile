@@ -46,7 +46,7 @@ demo: all
 	$(BUILD)/src/bench/podwire-bench suite
 	@if [ "$$(id -u)" = 0 ]; then \
 		echo; echo "sockperf pod to pod (two network namespaces), kernel vs podwire:"; \
-		tools/bench-pods.sh --sockperf-only 2; \
+		tools/bench-pods.sh --sockperf-only -r 3 2; \
 		echo; echo "A 2-node podwire lab, every path side by side:"; \
 		tools/bench-lab.sh -t 1 -r 3; \
 	else \

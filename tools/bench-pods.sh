@@ -1,14 +1,25 @@
 #!/usr/bin/env bash
 # Pod-to-pod benchmark on one node: the same unmodified binaries with and
 # without libpodwire.so, side by side in one run (docs/BENCHMARKS.md).
-# Usage: tools/bench-pods.sh [--sockperf-only] [SECONDS]   (default 5 each)
+# Usage: tools/bench-pods.sh [--sockperf-only] [-r ROUNDS] [SECONDS]
+#   SECONDS  per measurement (default 5)
+#   -r N     sockperf rounds, kernel and podwire alternating (default 5); the
+#            table shows the medians, the line below it every round
 # Needs root, sockperf, iperf3, nginx, wrk, redis-server, redis-benchmark.
 set -u
 ONLY_SOCKPERF=
-if [ "${1:-}" = --sockperf-only ]; then
-	ONLY_SOCKPERF=1
+ROUNDS=5
+while [ $# -gt 0 ]; do
+	case $1 in
+	--sockperf-only) ONLY_SOCKPERF=1 ;;
+	-r) ROUNDS=${2:?-r needs a number}; shift ;;
+	-h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-*) echo "bench-pods: unknown option $1" >&2; exit 2 ;;
+	*) break ;;
+	esac
 	shift
-fi
+done
+case $ROUNDS in ''|*[!0-9]*|0) echo "bench-pods: -r wants a positive number" >&2; exit 2 ;; esac
 T=${1:-5}
 PW_BUILD=${PW_BUILD:-$(cd "$(dirname "$0")/../build" && pwd)}
 . "$(dirname "$0")/../tests/e2e/lib.sh"
@@ -36,22 +47,42 @@ stop() {
 	wait "$PW_LAST" 2>/dev/null
 }
 
+median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END {
+	if (!NR) exit
+	m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+	printf (m >= 1000 ? "%.0f\n" : "%.3f\n"), m }'; }
+
+# sockperf: ping-pong and throughput at 64 B, the modes alternating by round
+# (this machine's speed drifts between phases: see docs/BENCHMARKS.md). The
+# shared-memory floor, podwire-bench over pw_chan directly, runs in each
+# round too, so a slow round shows whether the machine or podwire was slow.
 port=20000
+declare -A ALL
+for round in $(seq "$ROUNDS"); do
+	for mode in kernel podwire; do
+		port=$((port + 1))
+		bg $mode b sockperf server --tcp -i "$PW_IP_b" -p $port
+		pw_wait_listen b $port
+		# sockperf sizes its sequence table for its rate cap; unbounded,
+		# a shared-memory run overflows it (_seqN > m_maxSequenceNo): cap
+		# the rate at 1M messages/s, far above the kernel path's.
+		out=$(run $mode a sockperf ping-pong --tcp -i "$PW_IP_b" -p $port -t "$T" -m 64 --mps 1000000 2>&1)
+		echo "$out" | grep -q "percentile 50.000" || echo "sockperf ping-pong ($mode): $out" >&2
+		ALL[$mode,pp50]+=" $(echo "$out" | awk '/percentile 50.000/ { print $NF }')"
+		ALL[$mode,pp99]+=" $(echo "$out" | awk '/percentile 99.000/ { print $NF }')"
+		out=$(run $mode a sockperf throughput --tcp -i "$PW_IP_b" -p $port -t "$T" -m 64 2>&1)
+		ALL[$mode,tp]+=" $(echo "$out" | sed -n 's/.*Message Rate is \([0-9]*\) .*/\1/p' | tail -1)"
+		stop
+	done
+	ALL[floor]+=" $("$PW_BUILD/src/bench/podwire-bench" throughput -t shm -s 64 -d "$T" -w 0.5 -j |
+		python3 -c 'import json,sys; print("%.0f" % json.load(sys.stdin)["msgs_per_sec"])')"
+done
+for k in kernel,pp50 kernel,pp99 kernel,tp podwire,pp50 podwire,pp99 podwire,tp; do
+	R[$k]=$(echo "${ALL[$k]}" | median)
+done
+R[floor]=$(echo "${ALL[floor]}" | median)
+
 for mode in kernel podwire; do
-	# sockperf: ping-pong and throughput at 64 B
-	port=$((port + 1))
-	bg $mode b sockperf server --tcp -i "$PW_IP_b" -p $port
-	pw_wait_listen b $port
-	# sockperf sizes its sequence table for its rate cap; unbounded, a
-	# shared-memory run overflows it (_seqN > m_maxSequenceNo): cap the
-	# rate at 1M messages/s, far above what the kernel path reaches.
-	out=$(run $mode a sockperf ping-pong --tcp -i "$PW_IP_b" -p $port -t "$T" -m 64 --mps 1000000 2>&1)
-	echo "$out" | grep -q "percentile 50.000" || echo "sockperf ping-pong ($mode): $out" >&2
-	R[$mode,pp50]=$(echo "$out" | awk '/percentile 50.000/ { print $NF }')
-	R[$mode,pp99]=$(echo "$out" | awk '/percentile 99.000/ { print $NF }')
-	out=$(run $mode a sockperf throughput --tcp -i "$PW_IP_b" -p $port -t "$T" -m 64 2>&1)
-	R[$mode,tp]=$(echo "$out" | sed -n 's/.*Message Rate is \([0-9]*\) .*/\1/p' | tail -1)
-	stop
 	[ -z "$ONLY_SOCKPERF" ] || continue
 
 	# iperf3: one stream
@@ -102,11 +133,15 @@ printf '\n%-34s %14s %14s %8s\n' "pod to pod, one node" kernel podwire ratio
 printf '%-34s %14s %14s %8s\n' "sockperf ping-pong 64 B p50 (us)" "${R[kernel,pp50]}" "${R[podwire,pp50]}" "$(ratio "${R[kernel,pp50]}" "${R[podwire,pp50]}")"
 printf '%-34s %14s %14s %8s\n' "sockperf ping-pong 64 B p99 (us)" "${R[kernel,pp99]}" "${R[podwire,pp99]}" "$(ratio "${R[kernel,pp99]}" "${R[podwire,pp99]}")"
 printf '%-34s %14s %14s %8s\n' "sockperf throughput 64 B (msg/s)" "${R[kernel,tp]}" "${R[podwire,tp]}" "$(ratio "${R[podwire,tp]}" "${R[kernel,tp]}")"
+printf '%-34s %14s %14s %8s\n' "pw_chan floor, podwire-bench (msg/s)" "" "${R[floor]}" ""
 [ -n "$ONLY_SOCKPERF" ] || {
 printf '%-34s %14s %14s %8s\n' "iperf3 1 stream (Gbit/s)" "${R[kernel,iperf]}" "${R[podwire,iperf]}" "$(ratio "${R[podwire,iperf]}" "${R[kernel,iperf]}")"
 printf '%-34s %14s %14s %8s\n' "nginx + wrk -c 32 (req/s)" "${R[kernel,nginx]}" "${R[podwire,nginx]}" "$(ratio "${R[podwire,nginx]}" "${R[kernel,nginx]}")"
 printf '%-34s %14s %14s %8s\n' "redis-benchmark -P 16 SET (req/s)" "${R[kernel,set]}" "${R[podwire,set]}" "$(ratio "${R[podwire,set]}" "${R[kernel,set]}")"
 printf '%-34s %14s %14s %8s\n' "redis-benchmark -P 16 GET (req/s)" "${R[kernel,get]}" "${R[podwire,get]}" "$(ratio "${R[podwire,get]}" "${R[kernel,get]}")"
 }
-echo "(sockperf latency is one-way: half the round trip; ping-pong capped at 1M msg/s; $T s each)"
+echo "(sockperf: medians of $ROUNDS rounds; latency is one-way, half the round trip; ping-pong capped at 1M msg/s; $T s each)"
+echo "rounds, podwire throughput (msg/s):${ALL[podwire,tp]}"
+echo "rounds, pw_chan floor (msg/s):     ${ALL[floor]}"
+echo "rounds, podwire ping-pong p50 (us):${ALL[podwire,pp50]}"
 echo "podwire carried $(pw_metric podwire_claims_total) connections, $(pw_metric podwire_bytes_total) bytes"
