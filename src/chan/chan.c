@@ -61,10 +61,8 @@ struct pw_chan {
 	_Atomic bool peer_hup; /* the socket reported the peer gone */
 	_Atomic bool rd_shut;
 	_Atomic uint64_t bytes_out, bytes_in, wakes_sent, sleeps;
-	/* When a spinning wait last found data, and our own tail then: see
-	 * pw_chan_holdoff(). */
-	_Atomic uint64_t rx_found_ns;
-	_Atomic uint32_t rx_found_tail;
+	/* Our own tail when a reader last waited: see pw_chan_holdoff(). */
+	_Atomic uint32_t rx_wait_tail;
 };
 
 /* Single-writer counter: a plain load and store, no locked instruction. */
@@ -453,32 +451,25 @@ static bool pw_chan_arm_tx(struct pw_chan *c)
  * the ring while the writer streams small writes falls into lockstep: it
  * takes each write as it lands, so every write waits for the cache lines the
  * reader just pulled away (the writer's tail store then costs ~150 ns, not
- * ~50). Such a reader first lets a few writes accumulate. A reader that
- * wrote since it last found data (any request/response protocol) is waiting
- * for an answer that cannot come sooner than a round trip, and looks at once.
+ * ~50). So a reader that has written nothing since its last wait first lets
+ * writes pile up for PW_HOLDOFF_NS. Only data that comes within that time
+ * of the wait's start is delayed, and only by what remains of it: data of a
+ * fast stream. A reader that wrote since (any request/response protocol)
+ * waits for an answer that cannot come sooner than a round trip, and looks
+ * at once.
  */
 #define PW_HOLDOFF_NS 400u
-#define PW_STREAM_GAP_NS 5000u
 
-static void pw_chan_holdoff(struct pw_chan *c, uint64_t now)
+static void pw_chan_holdoff(struct pw_chan *c, uint64_t start)
 {
-	uint64_t found = atomic_load_explicit(&c->rx_found_ns, memory_order_relaxed);
+	uint32_t tail = atomic_load_explicit(&c->tx.shm->tail, memory_order_relaxed);
 
-	if (now - found > PW_STREAM_GAP_NS ||
-	    atomic_load_explicit(&c->tx.shm->tail, memory_order_relaxed) !=
-		    atomic_load_explicit(&c->rx_found_tail, memory_order_relaxed))
+	if (atomic_load_explicit(&c->rx_wait_tail, memory_order_relaxed) != tail) {
+		atomic_store_explicit(&c->rx_wait_tail, tail, memory_order_relaxed);
 		return;
-	while (pw_now_ns() - now < PW_HOLDOFF_NS)
+	}
+	while (pw_now_ns() - start < PW_HOLDOFF_NS)
 		pw_cpu_relax();
-}
-
-/* A spinning wait that started at @t found data. */
-static void pw_chan_note_found(struct pw_chan *c, uint64_t t)
-{
-	atomic_store_explicit(&c->rx_found_ns, t, memory_order_relaxed);
-	atomic_store_explicit(&c->rx_found_tail,
-			      atomic_load_explicit(&c->tx.shm->tail, memory_order_relaxed),
-			      memory_order_relaxed);
 }
 
 int pw_chan_wait(struct pw_chan *c, short events, int timeout_ms)
@@ -501,17 +492,13 @@ int pw_chan_wait(struct pw_chan *c, short events, int timeout_ms)
 
 		pw_chan_note_cpu(c);
 		pw_spin_start(&sp, c->spin_ns);
-		uint64_t t0 = sp.until - c->spin_ns;
 		if (events == POLLIN)
-			pw_chan_holdoff(c, t0);
+			pw_chan_holdoff(c, sp.until - c->spin_ns);
 		do {
 			if (pw_chan_moved(c, events)) {
 				m = pw_chan_poll(c);
-				if (m & stop) {
-					if (m & events & POLLIN)
-						pw_chan_note_found(c, t0);
+				if (m & stop)
 					return m;
-				}
 			}
 		} while (pw_spin_more(&sp));
 	}
