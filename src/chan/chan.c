@@ -61,8 +61,10 @@ struct pw_chan {
 	_Atomic bool peer_hup; /* the socket reported the peer gone */
 	_Atomic bool rd_shut;
 	_Atomic uint64_t bytes_out, bytes_in, wakes_sent, sleeps;
-	/* Our own tail when a reader last waited: see pw_chan_holdoff(). */
+	/* Our own tail when a reader last waited, and what the last read
+	 * returned: see pw_chan_holdoff(). */
 	_Atomic uint32_t rx_wait_tail;
+	_Atomic uint32_t rx_last_len;
 };
 
 /* Single-writer counter: a plain load and store, no locked instruction. */
@@ -451,14 +453,15 @@ static bool pw_chan_arm_tx(struct pw_chan *c)
  * the ring while the writer streams small writes falls into lockstep: it
  * takes each write as it lands, so every write waits for the cache lines the
  * reader just pulled away (the writer's tail store then costs ~150 ns, not
- * ~50). So a reader that has written nothing since its last wait first lets
- * writes pile up for PW_HOLDOFF_NS. Only data that comes within that time
- * of the wait's start is delayed, and only by what remains of it: data of a
- * fast stream. A reader that wrote since (any request/response protocol)
- * waits for an answer that cannot come sooner than a round trip, and looks
- * at once.
+ * ~50). So a reader that has written nothing since its last wait, and whose
+ * last read was small, first lets writes pile up for PW_HOLDOFF_NS. Only
+ * data that comes within that time of the wait's start is delayed, and only
+ * by what remains of it: data of a fast stream. A reader that wrote since
+ * (any request/response protocol) waits for an answer that cannot come
+ * sooner than a round trip, and looks at once.
  */
 #define PW_HOLDOFF_NS 400u
+#define PW_HOLDOFF_MAX_LEN 4096u /* larger reads are no lockstep */
 
 static void pw_chan_holdoff(struct pw_chan *c, uint64_t start)
 {
@@ -468,6 +471,8 @@ static void pw_chan_holdoff(struct pw_chan *c, uint64_t start)
 		atomic_store_explicit(&c->rx_wait_tail, tail, memory_order_relaxed);
 		return;
 	}
+	if (atomic_load_explicit(&c->rx_last_len, memory_order_relaxed) > PW_HOLDOFF_MAX_LEN)
+		return;
 	while (pw_now_ns() - start < PW_HOLDOFF_NS)
 		pw_cpu_relax();
 }
@@ -749,6 +754,7 @@ ssize_t pw_chan_readv(struct pw_chan *c, const struct iovec *iov, int iovcnt, in
 				return n;
 			pw_chan_wake_writer(c);
 			pw_stat_add(&c->bytes_in, (uint64_t)n);
+			atomic_store_explicit(&c->rx_last_len, (uint32_t)n, memory_order_relaxed);
 			done += (size_t)n;
 			if (done == (size_t)total)
 				break;
