@@ -199,6 +199,9 @@ int pw_chan_open(int memfd, int sockfd, unsigned side, const struct pw_chan_opts
 	c->map_len = len;
 	c->side = side;
 	c->spin = !(opts && opts->no_spin);
+	/* The first wait never holds off: a server's first read waits for a
+	 * request, not for a stream. */
+	atomic_init(&c->rx_wait_tail, UINT32_MAX);
 	c->hup_is_eof = opts && opts->hup_is_eof;
 	c->kernel_restart = opts && opts->kernel_restart;
 	c->spin_ns = opts && opts->spin_ns ? opts->spin_ns : PW_CHAN_SPIN_NS_DEFAULT;
