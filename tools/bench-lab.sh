@@ -101,7 +101,7 @@ try: print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_secon
 except Exception: print("-")'
 }
 
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+. "$(dirname "$0")/bench-lib.sh"
 
 declare -A P50 P99 P999 GBPS
 SIZES="14 64 1024 16384 65536 262144 1048575" # sockperf's smallest and largest
@@ -121,9 +121,9 @@ measure() {
 		done
 	done
 	for p in "$@"; do
-		P50[$p]=$(median ${a[$p]})
-		P99[$p]=$(median ${b[$p]})
-		P999[$p]=$(median ${c[$p]})
+		P50[$p]=$(pw_median ${a[$p]})
+		P99[$p]=$(pw_median ${b[$p]})
+		P999[$p]=$(pw_median ${c[$p]})
 	done
 }
 
@@ -157,7 +157,7 @@ iperfs() {
 	done
 	for spec in "$@"; do
 		p=${spec%%:*}
-		GBPS[$p]=$(median ${g[$p]})
+		GBPS[$p]=$(pw_median ${g[$p]})
 	done
 }
 iperfs loopback:n1p1:kernel host:n2:kernel bridge:n1p2:kernel shm:n1p2:pw \

@@ -47,10 +47,7 @@ stop() {
 	wait "$PW_LAST" 2>/dev/null
 }
 
-median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END {
-	if (!NR) exit
-	m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-	printf (m >= 1000 ? "%.0f\n" : "%.3f\n"), m }'; }
+. "$(dirname "$0")/bench-lib.sh"
 
 # sockperf: ping-pong and throughput at 64 B, the modes alternating by round
 # (this machine's speed drifts between phases: see docs/BENCHMARKS.md). The
@@ -78,9 +75,9 @@ for round in $(seq "$ROUNDS"); do
 		python3 -c 'import json,sys; print("%.0f" % json.load(sys.stdin)["msgs_per_sec"])')"
 done
 for k in kernel,pp50 kernel,pp99 kernel,tp podwire,pp50 podwire,pp99 podwire,tp; do
-	R[$k]=$(echo "${ALL[$k]}" | median)
+	R[$k]=$(pw_median ${ALL[$k]})
 done
-R[floor]=$(echo "${ALL[floor]}" | median)
+R[floor]=$(pw_median ${ALL[floor]})
 
 for mode in kernel podwire; do
 	[ -z "$ONLY_SOCKPERF" ] || continue
