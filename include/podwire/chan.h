@@ -97,6 +97,12 @@ PW_API ssize_t pw_ring_peek(struct pw_ring *r, void *buf, size_t len);
 PW_API ssize_t pw_ring_peekv(struct pw_ring *r, const struct iovec *iov, int iovcnt);
 
 /*
+ * Consumer: drop up to @len bytes without copying them; return the count.
+ * Errors: -EINVAL not the consumer; -EPROTO the producer's index is impossible.
+ */
+PW_API ssize_t pw_ring_skip(struct pw_ring *r, size_t len);
+
+/*
  * Producer: free bytes; consumer: readable bytes. Refreshes the peer index.
  * Errors: -EPROTO.
  */
@@ -113,6 +119,7 @@ PW_API ssize_t pw_ring_avail(struct pw_ring *r);
 #define PW_CHAN_DONTWAIT 0x1 /* never sleep: -EAGAIN instead */
 #define PW_CHAN_PEEK 0x2     /* read without consuming */
 #define PW_CHAN_WAITALL 0x4  /* read: block until @len bytes, EOF or error */
+#define PW_CHAN_DISCARD 0x8  /* read: consume the bytes without copying them */
 
 struct pw_chan;
 
@@ -185,7 +192,8 @@ PW_API ssize_t pw_chan_writev(struct pw_chan *c, const struct iovec *iov, int io
 /*
  * Read up to @len bytes; sleep until some are there unless PW_CHAN_DONTWAIT.
  * Return 0 at end of stream (the peer shut down writing or closed).
- * PW_CHAN_PEEK leaves the bytes in place; PW_CHAN_WAITALL waits for all @len.
+ * PW_CHAN_PEEK leaves the bytes in place; PW_CHAN_WAITALL waits for all @len;
+ * PW_CHAN_DISCARD consumes them without copying (the iovec bases are unused).
  *
  * Errors: -EAGAIN nothing to read and PW_CHAN_DONTWAIT; -ECONNRESET the peer
  * aborted or died without closing; -EPROTO corrupt shared memory; -EINTR a
@@ -246,9 +254,22 @@ PW_API void pw_chan_detach(struct pw_chan *c);
  */
 PW_API bool pw_chan_prepare_read_wait(struct pw_chan *c);
 
-/* A marker that changes whenever new bytes arrive for reading (for
- * edge-triggered readiness emulation). */
+/* A marker that changes whenever new bytes arrive for reading, the peer
+ * shuts down or closes, or its process goes (for edge-triggered readiness). */
 PW_API uint32_t pw_chan_rx_mark(const struct pw_chan *c);
+
+/* A marker that changes whenever a write found the ring full and made the
+ * socket unwritable: the kernel's next POLLOUT edge on it is a real one. */
+PW_API uint32_t pw_chan_tx_mark(const struct pw_chan *c);
+
+/*
+ * The readiness fd was polled outside the channel (poll(2), epoll(7)) and the
+ * kernel reported @revents. A hang-up (POLLHUP) or error there means every
+ * copy of the peer's socket is closed: its process exited or was killed. The
+ * channel records it, so pw_chan_poll() reports end of stream at once instead
+ * of waiting for data that cannot come.
+ */
+PW_API void pw_chan_note_events(struct pw_chan *c, short revents);
 
 /* Free bytes in the sending ring now (0 when full); -EPROTO if corrupt. */
 PW_API ssize_t pw_chan_space(struct pw_chan *c);

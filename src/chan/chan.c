@@ -42,7 +42,7 @@
  * about 768 bytes of it, so about eleven make the socket unwritable, one or
  * two leave it writable (the threshold is a quarter). */
 #define PW_SOCK_SNDBUF 4096
-#define PW_FILL_MSGS 32
+#define PW_FILL_MSGS 16
 #define PW_IOV_WINDOW 16
 
 struct pw_chan {
@@ -61,6 +61,7 @@ struct pw_chan {
 	_Atomic bool peer_hup; /* the socket reported the peer gone */
 	_Atomic bool rd_shut;
 	_Atomic uint64_t bytes_out, bytes_in, wakes_sent, sleeps;
+	_Atomic uint32_t tx_fills; /* times a write made the socket unwritable */
 	/* Our own tail when a reader last waited, and what the last read
 	 * returned: see pw_chan_holdoff(). */
 	_Atomic uint32_t rx_wait_tail;
@@ -260,7 +261,7 @@ static void pw_chan_mark_hup(struct pw_chan *c)
  */
 static void pw_chan_drain(struct pw_chan *c, bool keep_one)
 {
-	char buf[4096];
+	char buf[512]; /* small: this runs on application threads */
 	size_t want = SIZE_MAX;
 
 	if (keep_one) {
@@ -443,6 +444,7 @@ static bool pw_chan_arm_rx(struct pw_chan *c)
 static bool pw_chan_arm_tx(struct pw_chan *c)
 {
 	pw_chan_fill(c);
+	atomic_fetch_add_explicit(&c->tx_fills, 1, memory_order_relaxed);
 	atomic_store_explicit(&c->tx.shm->tx_sleep, 1, memory_order_seq_cst);
 	/* Pairs with the consumer's seq_cst head store (C1) and its load of
 	 * tx_sleep in pw_chan_wake_writer(). */
@@ -730,6 +732,7 @@ ssize_t pw_chan_readv(struct pw_chan *c, const struct iovec *iov, int iovcnt, in
 	struct iovec win[PW_IOV_WINDOW];
 	ssize_t total = pw_iov_total(iov, iovcnt);
 	bool peek = flags & PW_CHAN_PEEK;
+	bool discard = (flags & PW_CHAN_DISCARD) && !peek;
 	bool waitall = (flags & PW_CHAN_WAITALL) && !(flags & PW_CHAN_DONTWAIT) && !peek;
 	size_t done = 0;
 	int err = 0;
@@ -746,7 +749,9 @@ ssize_t pw_chan_readv(struct pw_chan *c, const struct iovec *iov, int iovcnt, in
 
 	for (;;) {
 		int wcnt = pw_iov_window(&cur, win);
-		ssize_t n = peek ? pw_ring_peekv(&c->rx, win, wcnt) : pw_ring_readv(&c->rx, win, wcnt);
+		ssize_t n = discard ? pw_ring_skip(&c->rx, (size_t)total - done)
+			  : peek    ? pw_ring_peekv(&c->rx, win, wcnt)
+				    : pw_ring_readv(&c->rx, win, wcnt);
 
 		if (n < 0) {
 			err = pw_chan_fail(c, (int)n);
@@ -896,8 +901,23 @@ bool pw_chan_prepare_read_wait(struct pw_chan *c)
 
 uint32_t pw_chan_rx_mark(const struct pw_chan *c)
 {
+	uint32_t hup = atomic_load_explicit(&c->peer_hup, memory_order_relaxed) ? 0x100u : 0;
+
 	return atomic_load_explicit(&c->rx.shm->tail, memory_order_acquire) ^
-	       atomic_load_explicit(&c->shm->ctl.side[!c->side], memory_order_relaxed);
+	       (atomic_load_explicit(&c->shm->ctl.side[!c->side], memory_order_relaxed) | hup);
+}
+
+uint32_t pw_chan_tx_mark(const struct pw_chan *c)
+{
+	return atomic_load_explicit(&c->tx_fills, memory_order_relaxed);
+}
+
+void pw_chan_note_events(struct pw_chan *c, short revents)
+{
+	/* The chan never shuts its socket down: a hang-up there is the kernel
+	 * closing the peer's last copy. */
+	if (revents & (POLLHUP | POLLERR))
+		pw_chan_mark_hup(c);
 }
 
 ssize_t pw_chan_space(struct pw_chan *c)

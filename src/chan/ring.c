@@ -258,3 +258,18 @@ ssize_t pw_ring_peek(struct pw_ring *r, void *buf, size_t len)
 	struct iovec iov = { .iov_base = buf, .iov_len = len };
 	return pw_ring_getv(r, &iov, 1, false);
 }
+
+ssize_t pw_ring_skip(struct pw_ring *r, size_t len)
+{
+	if (r->role != PW_RING_CONSUMER)
+		return -EINVAL;
+	int ret = pw_ring_refresh(r);
+	if (ret < 0)
+		return ret;
+	uint32_t n = pw_min_u32(pw_clamp(len), pw_ring_fill(r));
+	if (n) {
+		r->pos += n;
+		pw_ring_publish(r);
+	}
+	return n;
+}

@@ -25,6 +25,9 @@ static int pw_ctl_fd = -1;
 static uint32_t pw_ctl_seq;
 static uint64_t pw_ctl_failed_at;
 static bool pw_ctl_have_prefixes;
+/* Replies land here, under the lock: never on an application thread's stack
+ * (a thread may have as little as 16 KiB of it). */
+static uint8_t pw_ctl_buf[PW_WIRE_MAX] __attribute__((aligned(8)));
 
 static uint64_t pw_ctl_now(void)
 {
@@ -44,8 +47,9 @@ static void pw_ctl_drop(void)
 
 /* Send @type and wait for its reply, with the lock held. */
 static int pw_ctl_call_locked(uint16_t type, const void *body, size_t len, const int *fds,
-			      unsigned nfds, struct pw_msg *ret, uint8_t *buf, int ret_fds[2])
+			      unsigned nfds, struct pw_msg *ret, int ret_fds[2])
 {
+	uint8_t *buf = pw_ctl_buf;
 	uint32_t seq = ++pw_ctl_seq;
 	unsigned got = 0;
 	int r = pw_msg_send(pw_ctl_fd, type, seq, body, len, NULL, 0, fds, nfds);
@@ -84,7 +88,6 @@ static int pw_ctl_call_locked(uint16_t type, const void *body, size_t len, const
 static int pw_ctl_open_locked(void)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	uint8_t buf[PW_WIRE_MAX] __attribute__((aligned(8)));
 	struct pw_wire_hello hello = { 0 };
 	struct pw_msg m = { 0 };
 	int fds[2];
@@ -115,7 +118,7 @@ static int pw_ctl_open_locked(void)
 		pw_ctl_drop();
 		return r;
 	}
-	r = pw_ctl_call_locked(PW_MSG_HELLO, &hello, sizeof(hello), NULL, 0, &m, buf, fds);
+	r = pw_ctl_call_locked(PW_MSG_HELLO, &hello, sizeof(hello), NULL, 0, &m, fds);
 	if (r < 0 || m.type != PW_MSG_HELLO_OK) {
 		pw_warn("router at %s: bad hello reply (%s)", pw_cfg.socket_path,
 			strerror(r < 0 ? -r : EPROTO));
@@ -142,14 +145,15 @@ static int pw_ctl_open_locked(void)
 }
 
 int pw_ctl_call(uint16_t type, const void *body, size_t len, const int *fds, unsigned nfds,
-		struct pw_msg *ret, uint8_t *buf, int ret_fds[2])
+		struct pw_msg *ret, int ret_fds[2])
 {
 	int r;
 
 	pthread_mutex_lock(&pw_ctl_lock);
 	r = pw_ctl_open_locked();
 	if (r == 0) {
-		r = pw_ctl_call_locked(type, body, len, fds, nfds, ret, buf, ret_fds);
+		r = pw_ctl_call_locked(type, body, len, fds, nfds, ret, ret_fds);
+		ret->entries = NULL; /* they live in pw_ctl_buf: not past the lock */
 		/* A router that went away or spoke nonsense: reconnect next time. */
 		if (r < 0 && r != -ENOENT)
 			pw_ctl_drop();

@@ -79,7 +79,6 @@ struct pw_sock {
 	_Atomic bool shared; /* a fork copied it: other processes may hold it */
 	int rcvtimeo_ms, sndtimeo_ms;
 	bool rd_shut, wr_shut;   /* shutdown() by this process, as the kernel keeps it */
-	_Atomic uint32_t eagain_seq; /* counts writes that returned EAGAIN (EPOLLET) */
 	bool reset_reported;     /* ECONNRESET was returned once: now the socket is
 				    closed (reads 0, writes EPIPE), as on TCP */
 	bool connect_unreported; /* non-blocking connect said EINPROGRESS: the next
@@ -187,10 +186,11 @@ void pw_prefix_add(uint32_t net, unsigned len)
 
 static void pw_parse_prefix_env(const char *s)
 {
-	char buf[1024];
+	char *buf = strdup(s);
 	char *save = NULL;
 
-	snprintf(buf, sizeof(buf), "%s", s);
+	if (!buf)
+		return;
 	for (char *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
 		char *slash = strchr(tok, '/');
 		unsigned len = 32;
@@ -203,6 +203,7 @@ static void pw_parse_prefix_env(const char *s)
 		if (inet_pton(AF_INET, tok, &a) == 1 && len <= 32)
 			pw_prefix_add(ntohl(a.s_addr), len);
 	}
+	free(buf);
 }
 
 static void pw_resolve(void)
@@ -398,7 +399,7 @@ struct pw_ep_reg {
 	uint32_t events;
 	epoll_data_t data;
 	uint32_t mark; /* EPOLLET: pw_chan_rx_mark() when last reported */
-	uint32_t out_mark; /* EPOLLET: eagain_seq when EPOLLOUT was last reported */
+	uint32_t out_mark; /* EPOLLET: pw_chan_tx_mark() when EPOLLOUT was last reported */
 	bool out_seen;     /* EPOLLET: EPOLLOUT reported since registration */
 	bool disabled; /* EPOLLONESHOT fired */
 	bool readd;    /* pw_ep_swap_file: registered on the old file */
@@ -782,12 +783,11 @@ PW_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	}
 
 	struct pw_wire_connect req;
-	uint8_t buf[PW_WIRE_MAX] __attribute__((aligned(8)));
 	struct pw_msg m;
 	int fds[2];
 	pw_to_wire(&local, &req.local);
 	pw_to_wire(dst, &req.peer);
-	int n = pw_ctl_call(PW_MSG_CONNECT, &req, sizeof(req), &fd, 1, &m, buf, fds);
+	int n = pw_ctl_call(PW_MSG_CONNECT, &req, sizeof(req), &fd, 1, &m, fds);
 	int fl = pw_real.fcntl(fd, F_GETFL);
 	if (pw_adopt_reply(fd, &m, n, fds) == 0) {
 		pw_dbg("fd %d: connected over podwire (conn %llu, %s)", fd,
@@ -814,7 +814,6 @@ PW_EXPORT int listen(int fd, int backlog)
 	struct pw_wire_listen req = { .backlog = backlog };
 	struct sockaddr_in a;
 	socklen_t alen = sizeof(a);
-	uint8_t buf[PW_WIRE_MAX] __attribute__((aligned(8)));
 	struct pw_msg m;
 	int fds[2];
 
@@ -822,7 +821,7 @@ PW_EXPORT int listen(int fd, int backlog)
 	    (a.sin_addr.s_addr == htonl(INADDR_ANY) ||
 	     (pw_ctl_prefixes_known() && pw_in_prefixes(&a)))) {
 		pw_to_wire(&a, &req.addr);
-		int n = pw_ctl_call(PW_MSG_LISTEN, &req, sizeof(req), &fd, 1, &m, buf, fds);
+		int n = pw_ctl_call(PW_MSG_LISTEN, &req, sizeof(req), &fd, 1, &m, fds);
 		if (n == 0 && m.type == PW_MSG_OK) {
 			struct pw_sock *s = pw_sock_new(PW_K_LISTEN);
 			if (s) {
@@ -855,10 +854,9 @@ PW_EXPORT int accept4(int lfd, struct sockaddr *addr, socklen_t *alen, int flags
 	 * is a kernel client and needs no round trip. */
 	if (pw_real.getsockname(fd, (struct sockaddr *)&local, &llen) == 0 &&
 	    peer.sin_family == AF_INET && peer.sin_addr.s_addr == local.sin_addr.s_addr) {
-		uint8_t buf[PW_WIRE_MAX] __attribute__((aligned(8)));
-		struct pw_msg m;
+			struct pw_msg m;
 		int fds[2];
-		int n = pw_ctl_call(PW_MSG_CLAIM, NULL, 0, &fd, 1, &m, buf, fds);
+		int n = pw_ctl_call(PW_MSG_CLAIM, NULL, 0, &fd, 1, &m, fds);
 
 		if (pw_adopt_reply(fd, &m, n, fds) == 0) {
 			struct pw_sock *s = pw_get(fd);
@@ -894,13 +892,12 @@ static int pw_unref(struct pw_sock *s, int fd, bool closed)
 		 * still accept on it (prefork servers close the parent's copy): the
 		 * router drops it when the registering process exits. */
 		if (!closed && !atomic_load(&s->shared)) {
-			uint8_t buf[PW_WIRE_MAX] __attribute__((aligned(8)));
-			struct pw_wire_listen req = { 0 };
+					struct pw_wire_listen req = { 0 };
 			struct pw_msg m;
 			int fds[2];
 
 			pw_to_wire(&s->local, &req.addr);
-			int n = pw_ctl_call(PW_MSG_UNLISTEN, &req, sizeof(req), &fd, 1, &m, buf, fds);
+			int n = pw_ctl_call(PW_MSG_UNLISTEN, &req, sizeof(req), &fd, 1, &m, fds);
 			for (int i = 0; i < n; i++)
 				pw_real.close(fds[i]);
 		}
@@ -1147,18 +1144,10 @@ static ssize_t pw_sock_readv(struct pw_sock *s, const struct iovec *iov, int cnt
 		return pw_fail(EOPNOTSUPP);
 	if (s->rd_shut)
 		return 0;
-	if ((flags & MSG_TRUNC) && !(flags & MSG_PEEK)) {
-		/* TCP: discard the bytes instead of copying them (buffer may be NULL). */
-		static __thread char sink[65536];
-		size_t want = 0;
-		for (int i = 0; i < cnt; i++)
-			want += iov[i].iov_len;
-		struct iovec one = { sink, want < sizeof(sink) ? want : sizeof(sink) };
-		iov = &one;
-		cnt = 1;
-		flags &= ~MSG_TRUNC;
-		return pw_sock_readv(s, iov, cnt, flags);
-	}
+	/* TCP: MSG_TRUNC discards the bytes instead of copying them (the
+	 * buffer may be NULL). */
+	if ((flags & MSG_TRUNC) && !(flags & MSG_PEEK))
+		cf |= PW_CHAN_DISCARD;
 	bool nb = (flags & MSG_DONTWAIT) || pw_sock_nonblock(s);
 	if (nb)
 		cf |= PW_CHAN_DONTWAIT;
@@ -1195,8 +1184,6 @@ static ssize_t pw_sock_writev(struct pw_sock *s, const struct iovec *iov, int cn
 			r = -EPIPE;
 		s->reset_reported = true;
 	}
-	if (r == -EAGAIN)
-		atomic_fetch_add_explicit(&s->eagain_seq, 1, memory_order_relaxed);
 	if (r == -EPIPE && !(flags & MSG_NOSIGNAL))
 		pthread_kill(pthread_self(), SIGPIPE);
 	if (r < 0)
@@ -1317,6 +1304,9 @@ PW_EXPORT ssize_t sendmsg(int fd, const struct msghdr *mh, int flags)
 	return pw_sock_writev(s, mh->msg_iov, (int)mh->msg_iovlen, flags);
 }
 
+static ssize_t pw_sendfile_copy(struct pw_sock *s, int in, off_t *off, size_t count, char *buf,
+				size_t cap);
+
 /*
  * sendfile() onto an accelerated socket: read the file and write the ring.
  * Never takes more from the file than the ring accepts, so a short count
@@ -1329,24 +1319,35 @@ PW_EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t count)
 	if (!s)
 		return pw_real.sendfile(out, in, off, count);
 
-	static __thread char buf[65536];
+	/* On the heap: an application thread's stack may be small. */
+	const size_t cap = count < 65536 ? (count ? count : 1) : 65536;
+	char *buf = malloc(cap);
+	if (!buf)
+		return pw_fail(ENOMEM);
+	ssize_t ret = pw_sendfile_copy(s, in, off, count, buf, cap);
+	int saved = errno;
+	free(buf);
+	errno = saved;
+	return ret;
+}
+
+static ssize_t pw_sendfile_copy(struct pw_sock *s, int in, off_t *off, size_t count, char *buf,
+				size_t cap)
+{
 	bool nb = pw_sock_nonblock(s);
 	off_t pos = off ? *off : 0;
 	size_t done = 0;
 
 	while (done < count) {
-		size_t want = count - done < sizeof(buf) ? count - done : sizeof(buf);
+		size_t want = count - done < cap ? count - done : cap;
 		if (nb) {
 			ssize_t space = pw_chan_space(s->chan);
 			if (space <= 0) {
 				if (done)
 					break;
 				/* Nothing fits: leave the socket unwritable until it does. */
-				if (!pw_chan_prepare_write_wait(s->chan)) {
-					atomic_fetch_add_explicit(&s->eagain_seq, 1,
-								  memory_order_relaxed);
+				if (!pw_chan_prepare_write_wait(s->chan))
 					return pw_fail(EAGAIN);
-				}
 				continue;
 			}
 			if ((size_t)space < want)
@@ -1639,8 +1640,12 @@ static int pw_poll_core(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const 
 			return r;
 		for (nfds_t i = 0; i < n; i++) {
 			struct pw_sock *s = fds[i].fd >= 0 ? pw_conn_of(fds[i].fd) : NULL;
-			if (s && r > 0 && left != 0 && fds[i].revents)
-				pw_chan_spread(s->chan); /* woken by the peer: leave its CPU */
+			if (s && r > 0 && fds[i].revents) {
+				/* A hang-up on the socket: the peer's process is gone. */
+				pw_chan_note_events(s->chan, fds[i].revents);
+				if (left != 0)
+					pw_chan_spread(s->chan); /* woken by the peer: leave its CPU */
+			}
 			if (s)
 				fds[i].revents = (short)(pw_sock_revents(s, fds[i].events) |
 							 (fds[i].revents & POLLNVAL));
@@ -1907,6 +1912,9 @@ static int pw_epoll_core(int epfd, struct epoll_event *out, int max, int64_t tim
 				continue;
 			}
 			struct pw_sock *s = pw_conn_of(reg->fd);
+			/* A hang-up on the socket: the peer's process is gone. */
+			pw_chan_note_events(s->chan, (short)(((out[j].events & EPOLLHUP) ? POLLHUP : 0) |
+							      ((out[j].events & EPOLLERR) ? POLLERR : 0)));
 			if (left != 0)
 				pw_chan_spread(s->chan); /* woken by the peer: leave its CPU */
 			bool dup = false;
@@ -1915,9 +1923,10 @@ static int pw_epoll_core(int epfd, struct epoll_event *out, int max, int64_t tim
 			uint32_t kout = out[j].events & EPOLLOUT;
 			uint32_t ev = dup ? 0 : pw_ep_check(reg, s, true);
 			/* The kernel's writability edge counts once after
-			 * registration and then only after a write hit EAGAIN:
-			 * wake bytes also re-queue the socket in its epoll. */
-			uint32_t seq = atomic_load_explicit(&s->eagain_seq, memory_order_relaxed);
+			 * registration and then only after a write found the ring
+			 * full (EAGAIN or a short count): wake bytes also re-queue
+			 * the socket in its epoll. */
+			uint32_t seq = pw_chan_tx_mark(s->chan);
 			if ((reg->events & EPOLLET) && !dup && kout &&
 			    (!reg->out_seen || reg->out_mark != seq)) {
 				ev |= kout;
@@ -2004,6 +2013,9 @@ struct pw_exec_saved {
 	int fd, keep;
 };
 
+/* The longest PODWIRE_FDS list: fd:id:shared, comma-separated. */
+#define PW_FDS_LIST_MAX 4096
+
 /* Does the program about to run load us too (LD_PRELOAD in its environment)? */
 static bool pw_env_preloads_us(char *const envp[])
 {
@@ -2022,7 +2034,7 @@ static int pw_exec_prepare(struct pw_exec_saved **ret, char *const **envp, char 
 {
 	struct pw_exec_saved *sv = NULL;
 	bool carry = pw_env_preloads_us(*envp);
-	char list[4096];
+	char *list = NULL;
 	size_t used = 0;
 	int n = 0, cap = 0;
 
@@ -2030,7 +2042,11 @@ static int pw_exec_prepare(struct pw_exec_saved **ret, char *const **envp, char 
 	*ret_newenv = NULL;
 	if (!atomic_load(&pw_nconns))
 		return 0;
-	list[0] = '\0';
+	/* On the heap: the exec()ing thread's stack may be small. */
+	if (carry && !(list = malloc(PW_FDS_LIST_MAX)))
+		carry = false;
+	if (list)
+		list[0] = '\0';
 	for (unsigned p = 0; p < PW_PAGES; p++) {
 		_Atomic(struct pw_sock *) *page =
 			atomic_load_explicit(&pw_fdtab[p], memory_order_acquire);
@@ -2047,10 +2063,10 @@ static int pw_exec_prepare(struct pw_exec_saved **ret, char *const **envp, char 
 			if (fl < 0 || (fl & FD_CLOEXEC))
 				continue;
 			if (carry) {
-				int w = snprintf(list + used, sizeof(list) - used, "%s%d:%llu:%d",
+				int w = snprintf(list + used, PW_FDS_LIST_MAX - used, "%s%d:%llu:%d",
 						 used ? "," : "", fd, (unsigned long long)s->id,
 						 (int)atomic_load(&s->shared));
-				if (w > 0 && (size_t)w < sizeof(list) - used) {
+				if (w > 0 && (size_t)w < PW_FDS_LIST_MAX - used) {
 					used += (size_t)w;
 					continue;
 				}
@@ -2098,6 +2114,7 @@ static int pw_exec_prepare(struct pw_exec_saved **ret, char *const **envp, char 
 			free(var);
 		}
 	}
+	free(list);
 	*ret = sv;
 	return n;
 }
@@ -2318,7 +2335,6 @@ static void pw_take_over_fail(int fd)
 static void pw_take_over_one(int fd, uint64_t id, bool shared)
 {
 	struct pw_wire_reattach req = { .id = id };
-	uint8_t buf[PW_WIRE_MAX] __attribute__((aligned(8)));
 	struct pw_chan_opts co = {
 		.spin_ns = pw_cfg.spin_ns,
 		.no_spin = pw_cfg.spin_ns == 0,
@@ -2330,7 +2346,7 @@ static void pw_take_over_one(int fd, uint64_t id, bool shared)
 	struct pw_msg m;
 	int fds[2];
 
-	int n = pw_ctl_call(PW_MSG_REATTACH, &req, sizeof(req), &fd, 1, &m, buf, fds);
+	int n = pw_ctl_call(PW_MSG_REATTACH, &req, sizeof(req), &fd, 1, &m, fds);
 	if (n != 2 || m.type != PW_MSG_CONN || m.u.conn.side > 1) {
 		for (int i = 0; i < n; i++)
 			pw_real.close(fds[i]);
@@ -2366,13 +2382,14 @@ static void pw_take_over_one(int fd, uint64_t id, bool shared)
 static void pw_take_over(void)
 {
 	const char *v = getenv("PODWIRE_FDS");
-	char list[4096];
 	char *save = NULL;
 
 	if (!v)
 		return;
-	snprintf(list, sizeof(list), "%s", v);
+	char *list = strndup(v, PW_FDS_LIST_MAX);
 	unsetenv("PODWIRE_FDS"); /* ours alone: not for the programs we start */
+	if (!list)
+		return;
 	for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		int fd = -1, sh = 0;
 		unsigned long long id = 0;
@@ -2384,6 +2401,7 @@ static void pw_take_over(void)
 		else
 			pw_take_over_one(fd, id, sh != 0);
 	}
+	free(list);
 }
 
 /* ---- stdio streams over accelerated sockets ---- */

@@ -92,9 +92,11 @@ void pw_plog(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
 			pw_plog(3, __VA_ARGS__);                                           \
 	} while (0)
 
-/* Control connection to podwired (ctl.c). Returns fds received, or -errno. */
+/* Control connection to podwired (ctl.c): send a request with @fds, wait for
+ * the reply's fixed body (no list entries) and up to two fds. Returns the
+ * number of fds received, or -errno. */
 int pw_ctl_call(uint16_t type, const void *body, size_t len, const int *fds, unsigned nfds,
-		struct pw_msg *ret, uint8_t *buf, int ret_fds[2]);
+		struct pw_msg *ret, int ret_fds[2]);
 bool pw_ctl_prefixes_known(void);
 void pw_ctl_atfork_child(void);
 

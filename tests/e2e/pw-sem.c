@@ -47,6 +47,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/select.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -3907,6 +3908,379 @@ static void cli_close_range(void)
 	close(fd);
 }
 
+/* ================= issue 9: what real programs do ================= */
+
+/*
+ * A peer process that exits or is killed without close(): every way of
+ * waiting sees the end of stream within 100 ms, and burns no CPU meanwhile
+ * (TCP: the kernel closes the dead process's socket and sends FIN).
+ */
+enum { WD_POLL, WD_SELECT, WD_EPOLL_LT, WD_EPOLL_ET };
+enum { DIE_EXIT, DIE_KILL };
+
+static double cpu_ms(void)
+{
+	struct rusage ru;
+
+	SYS(getrusage(RUSAGE_SELF, &ru));
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+}
+
+/* Wait with @w until @fd is readable; the time waited, or -1 after @ms. */
+static double wait_readable(int fd, int w, int ms)
+{
+	double t0 = now_ms();
+	int n;
+
+	if (w == WD_POLL || w == WD_SELECT) {
+		short re = wait_with(w == WD_POLL ? W_POLL : W_SELECT, fd, POLLIN, ms);
+		return re & POLLIN ? now_ms() - t0 : -1;
+	}
+	int ep = (int)SYS(epoll_create1(EPOLL_CLOEXEC));
+	struct epoll_event ev = { EPOLLIN | EPOLLRDHUP | (w == WD_EPOLL_ET ? EPOLLET : 0),
+				  { .u64 = 7 } },
+			   out[2];
+
+	SYS(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev));
+	do
+		n = epoll_wait(ep, out, 2, ms);
+	while (n < 0 && errno == EINTR);
+	PW_CHECK(n >= 0, "epoll_wait: %s", strerror(errno));
+	close(ep);
+	PW_CHECK(n == 0 || out[0].data.u64 == 7, "epoll data %llu",
+		 (unsigned long long)out[0].data.u64);
+	return n == 1 && (out[0].events & EPOLLIN) ? now_ms() - t0 : -1;
+}
+
+static const char *const g_wd_names[] = { "poll", "select", "epoll (LT)", "epoll (ET)" };
+
+/* Send two bytes, then die 300 ms later without closing. */
+static void die_after_hi(int fd, int how)
+{
+	write_all(fd, "hi", 2);
+	sleep_ms(300);
+	if (how == DIE_KILL)
+		raise(SIGKILL);
+	_exit(0);
+}
+
+/* We read the peer's two bytes; it dies 300 ms later: EOF seen in time. */
+static void see_death(int fd, int w, int how)
+{
+	char b[2];
+
+	STEP(how == DIE_KILL ? "wait for the killed peer's EOF" : "wait for the exited peer's EOF");
+	read_exact(fd, b, 2);
+	double c0 = cpu_ms();
+	double waited = wait_readable(fd, w, 4000);
+	double cpu = cpu_ms() - c0;
+
+	fprintf(stderr, "# %s: peer %s seen after %.0f ms (it died at ~300), %.1f ms CPU\n",
+		g_wd_names[w], how == DIE_KILL ? "killed" : "exited", waited, cpu);
+	PW_CHECK(waited >= 0, "%s: the peer's death not seen in 4 s", g_wd_names[w]);
+	PW_CHECK(waited >= 200, "%s: readable after %.0f ms, before the peer died",
+		 g_wd_names[w], waited);
+	PW_CHECK(waited <= 400, "%s: the peer's death seen %.0f ms after it (want <= 100)",
+		 g_wd_names[w], waited - 300);
+	PW_CHECK(cpu <= 60, "%s: %.0f ms of CPU burnt waiting %.0f ms", g_wd_names[w], cpu,
+		 waited);
+	expect_eof(fd);
+	close(fd);
+}
+
+static void reap_child(pid_t pid)
+{
+	int st;
+
+	SYS(waitpid(pid, &st, 0));
+}
+
+static void srv_peer_death(int w)
+{
+	int l = srv_listen();
+
+	/* Fork per connection: the child dies, the parent closed its copy. */
+	for (int how = DIE_EXIT; how <= DIE_KILL; how++) {
+		int fd = srv_accept(l);
+		pid_t pid = (pid_t)SYS(fork());
+
+		if (pid == 0) {
+			child_setup();
+			close(l);
+			die_after_hi(fd, how);
+		}
+		close(fd);
+		reap_child(pid);
+	}
+	/* The client's child dies: this server sees it, and serves on. */
+	for (int how = DIE_EXIT; how <= DIE_KILL; how++)
+		see_death(srv_accept(l), w, how);
+	pingpong_srv(srv_accept(l));
+	close(l);
+}
+
+static void cli_peer_death(int w)
+{
+	for (int how = DIE_EXIT; how <= DIE_KILL; how++)
+		see_death(cli_connect(), w, how);
+	for (int how = DIE_EXIT; how <= DIE_KILL; how++) {
+		pid_t pid = (pid_t)SYS(fork());
+
+		if (pid == 0) {
+			child_setup();
+			g_role = "client-child";
+			die_after_hi(cli_connect(), how);
+		}
+		reap_child(pid);
+	}
+	STEP("the server still serves");
+	int fd = cli_connect();
+	pingpong_cli(fd);
+	close(fd);
+}
+
+static void srv_death_poll(void)
+{
+	srv_peer_death(WD_POLL);
+}
+static void cli_death_poll(void)
+{
+	cli_peer_death(WD_POLL);
+}
+static void srv_death_select(void)
+{
+	srv_peer_death(WD_SELECT);
+}
+static void cli_death_select(void)
+{
+	cli_peer_death(WD_SELECT);
+}
+static void srv_death_epoll_lt(void)
+{
+	srv_peer_death(WD_EPOLL_LT);
+}
+static void cli_death_epoll_lt(void)
+{
+	cli_peer_death(WD_EPOLL_LT);
+}
+static void srv_death_epoll_et(void)
+{
+	srv_peer_death(WD_EPOLL_ET);
+}
+static void cli_death_epoll_et(void)
+{
+	cli_peer_death(WD_EPOLL_ET);
+}
+
+/*
+ * A server that forks a child per connection; the parent closes its copy at
+ * once and the child exits after its reply, without close(). Every client,
+ * waiting in poll, sees its reply and then EOF.
+ */
+#define FORK_CONNS 40
+
+static void srv_fork_per_conn(void)
+{
+	int l = srv_socket();
+	pid_t kids[FORK_CONNS];
+
+	/* Room for every client: this test is about the children, not the
+	 * backlog (a full one makes the kernel drop SYNs, and podwired then
+	 * leaves the connection to the kernel). */
+	srv_bind_listen(l, FORK_CONNS);
+	for (int i = 0; i < FORK_CONNS; i++) {
+		int fd = srv_accept(l);
+		pid_t pid = (pid_t)SYS(fork());
+
+		if (pid == 0) {
+			char req[16], rep[32];
+
+			child_setup();
+			g_role = "server-child";
+			close(l);
+			read_exact(fd, req, sizeof(req));
+			snprintf(rep, sizeof(rep), "re:%.16s", req);
+			write_all(fd, rep, strlen(rep));
+			_exit(0);
+		}
+		close(fd);
+		kids[i] = pid;
+	}
+	for (int i = 0; i < FORK_CONNS; i++)
+		reap_child(kids[i]);
+	close(l);
+}
+
+static void cli_fork_per_conn(void)
+{
+	struct pollfd p[FORK_CONNS];
+	char got[FORK_CONNS][32];
+	size_t len[FORK_CONNS];
+	int open = FORK_CONNS;
+
+	for (int i = 0; i < FORK_CONNS; i++) {
+		char req[17];
+
+		p[i] = (struct pollfd){ cli_connect(), POLLIN, 0 };
+		snprintf(req, sizeof(req), "request %08d", i);
+		write_all(p[i].fd, req, 16);
+		len[i] = 0;
+	}
+	STEP("poll every connection for its reply and EOF");
+	double t0 = now_ms();
+	while (open) {
+		int n = poll(p, FORK_CONNS, 3000);
+		PW_CHECK(n > 0, "poll: %d (%s); %d of %d connections never saw EOF", n,
+			 n < 0 ? strerror(errno) : "timeout", open, FORK_CONNS);
+		for (int i = 0; i < FORK_CONNS; i++) {
+			if (p[i].fd < 0 || !p[i].revents)
+				continue;
+			ssize_t r = read(p[i].fd, got[i] + len[i], sizeof(got[i]) - 1 - len[i]);
+			PW_CHECK(r >= 0, "read: %s", strerror(errno));
+			if (r > 0) {
+				len[i] += (size_t)r;
+				continue;
+			}
+			got[i][len[i]] = '\0';
+			char want[32];
+			snprintf(want, sizeof(want), "re:request %08d", i);
+			PW_CHECK(!strcmp(got[i], want), "connection %d: \"%s\", want \"%s\"", i,
+				 got[i], want);
+			close(p[i].fd);
+			p[i].fd = -1;
+			open--;
+		}
+	}
+	fprintf(stderr, "# %d forked servers answered and ended in %.0f ms\n", FORK_CONNS,
+		now_ms() - t0);
+}
+
+/*
+ * An edge-triggered writer (nginx, proxies): a write that takes only part of
+ * the buffer means "full"; the next EPOLLOUT edge says when to go on.
+ */
+#define ET_TOTAL (16u << 20)
+#define ET_CHUNK (1u << 20)
+
+static void srv_epoll_et_partial(void)
+{
+	int l = srv_listen();
+	int fd = srv_accept(l);
+	struct gen g;
+
+	gen_init(&g, 99);
+	STEP("read 16 MiB");
+	recv_gen(fd, &g, ET_TOTAL, "edge-triggered writer's stream");
+	expect_eof(fd);
+	send_str(fd, "ok");
+	close(fd);
+	close(l);
+}
+
+static void cli_epoll_et_partial(void)
+{
+	int fd = cli_connect();
+	int ep = (int)SYS(epoll_create1(EPOLL_CLOEXEC));
+	char *buf = malloc(ET_CHUNK);
+	struct epoll_event out[2];
+	unsigned partial = 0, edges = 0;
+	struct gen g;
+
+	PW_CHECK(buf != NULL, "malloc");
+	set_nonblock(fd, true);
+	ep_add(ep, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, 1);
+	gen_init(&g, 99);
+	STEP("write 16 MiB in 1 MiB writes, waiting for EPOLLOUT after each short one");
+	for (size_t sent = 0; sent < ET_TOTAL;) {
+		gen_fill(&g, buf, ET_CHUNK);
+		for (size_t off = 0; off < ET_CHUNK;) {
+			ssize_t r = write(fd, buf + off, ET_CHUNK - off);
+			if (r > 0) {
+				off += (size_t)r;
+				sent += (size_t)r;
+				if (off == ET_CHUNK)
+					break;
+				partial++; /* short: the socket is full now */
+			} else {
+				PW_CHECK(r < 0 && errno == EAGAIN, "write: %zd %s", r,
+					 strerror(errno));
+			}
+			for (;;) {
+				int n = epoll_wait(ep, out, 2, 5000);
+				if (n < 0 && errno == EINTR)
+					continue;
+				PW_CHECK(n == 1, "no EPOLLOUT edge in 5 s after a short write "
+						 "(%zu bytes sent, %u edges so far)",
+					 sent, edges);
+				if (out[0].events & EPOLLOUT)
+					break;
+			}
+			edges++;
+		}
+	}
+	fprintf(stderr, "# %u short writes, %u EPOLLOUT edges\n", partial, edges);
+	set_nonblock(fd, false);
+	SYS(shutdown(fd, SHUT_WR));
+	expect_str(fd, "ok");
+	close(ep);
+	free(buf);
+	close(fd);
+}
+
+/*
+ * Threads with small stacks (Node.js starts one with 32 KiB): the library's
+ * thread-local storage and stack use must leave them room.
+ */
+static void *small_stack_main(void *arg)
+{
+	int fd = cli_connect();
+	struct pollfd p = { fd, POLLIN, 0 };
+
+	(void)arg;
+	pingpong_cli(fd);
+	STEP("poll and epoll in the small-stack thread");
+	PW_CHECK_EQ(poll(&p, 1, 0), 0);
+	int ep = (int)SYS(epoll_create1(EPOLL_CLOEXEC));
+	struct epoll_event out[1];
+	ep_add(ep, fd, EPOLLIN, 1);
+	PW_CHECK_EQ(epoll_wait(ep, out, 1, 0), 0);
+	close(ep);
+	close(fd);
+	return NULL;
+}
+
+static void srv_threads_small_stack(void)
+{
+	int l = srv_listen();
+
+	for (int i = 0; i < 2; i++) {
+		int fd = srv_accept(l);
+		pingpong_srv(fd);
+		expect_eof(fd);
+		close(fd);
+	}
+	close(l);
+}
+
+static void cli_threads_small_stack(void)
+{
+	static const size_t sizes[] = { 16384, 32768 };
+
+	for (size_t i = 0; i < 2; i++) {
+		pthread_attr_t a;
+		pthread_t th;
+
+		STEP("pthread_create with a small stack");
+		PW_CHECK_EQ(pthread_attr_init(&a), 0);
+		PW_CHECK_EQ(pthread_attr_setstacksize(&a, sizes[i]), 0);
+		int r = pthread_create(&th, &a, small_stack_main, NULL);
+		PW_CHECK(r == 0, "pthread_create with a %zu-byte stack: %s", sizes[i], strerror(r));
+		PW_CHECK_EQ(pthread_join(th, NULL), 0);
+		pthread_attr_destroy(&a);
+	}
+}
+
 /* ================= the list ================= */
 
 struct test {
@@ -4038,6 +4412,21 @@ static const struct test tests[] = {
 	  "extra: inetd-style, the socket is stdin/stdout of an exec'd program", 0 },
 	{ "close_range", srv_close_range, cli_close_range, 4,
 	  "extra: close_range(), then the fd number is reused", 0 },
+	/* issue 9: what real programs do */
+	{ "death_poll", srv_death_poll, cli_death_poll, 0,
+	  "a peer exits or is killed without close(): poll sees EOF in time, idle", 5 },
+	{ "death_select", srv_death_select, cli_death_select, 0,
+	  "a peer exits or is killed without close(): select sees EOF in time, idle", 5 },
+	{ "death_epoll_lt", srv_death_epoll_lt, cli_death_epoll_lt, 0,
+	  "a peer exits or is killed without close(): epoll (LT) sees EOF in time, idle", 5 },
+	{ "death_epoll_et", srv_death_epoll_et, cli_death_epoll_et, 0,
+	  "a peer exits or is killed without close(): epoll (ET) sees EOF in time, idle", 5 },
+	{ "fork_per_conn", srv_fork_per_conn, cli_fork_per_conn, 0,
+	  "a child per connection, the parent closes: 40 clients see reply and EOF", FORK_CONNS },
+	{ "epoll_et_partial", srv_epoll_et_partial, cli_epoll_et_partial, 20,
+	  "EPOLLET writer: a short write is followed by an EPOLLOUT edge (16 MiB)", 0 },
+	{ "threads_small_stack", srv_threads_small_stack, cli_threads_small_stack, 0,
+	  "threads with 16 and 32 KiB stacks connect, poll and epoll", 2 },
 };
 
 #define NTESTS (sizeof(tests) / sizeof(tests[0]))

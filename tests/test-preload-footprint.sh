@@ -1,0 +1,26 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# libpodwire.so runs on every thread of every process of a pod, and glibc
+# carves static TLS out of each thread's stack: a thread made with a 16 KiB
+# stack (the minimum) must still have room. So the library's TLS stays
+# within 1 KiB and no function of it has a stack frame over 2 KiB
+# (-fstack-usage, see src/preload/meson.build).
+# Usage: test-preload-footprint.sh LIBPODWIRE.SO
+set -u
+lib=$1
+dir=$(dirname "$lib")/libpodwire.so.p
+fail() { echo "FAIL: $*" >&2; exit 1; }
+command -v readelf >/dev/null 2>&1 || { echo "SKIP: readelf (binutils) missing" >&2; exit 77; }
+[ -f "$lib" ] || fail "$lib missing"
+
+hex=$(readelf -lW "$lib" | awk '$1 == "TLS" { print $6 }')
+tls=$((${hex:-0}))
+echo "# TLS segment: $tls bytes (memsz ${hex:-none})"
+[ "$tls" -le 1024 ] || fail "TLS segment of $tls bytes (want <= 1024): readelf -lW $lib"
+
+ls "$dir"/*.su >/dev/null 2>&1 || fail "no stack-usage files in $dir (built without -fstack-usage?)"
+big=$(cat "$dir"/*.su | awk -F'\t' '$2 > 2048 { print $1 " " $2 " bytes" }')
+top=$(cat "$dir"/*.su | sort -t"$(printf '\t')" -k2 -n | tail -n 1)
+echo "# largest stack frame: $top"
+[ -z "$big" ] || fail "stack frames over 2 KiB: $big"
+echo "ok"
