@@ -2379,6 +2379,15 @@ static void pw_take_over_one(int fd, uint64_t id, bool shared)
 	pw_dbg("fd %d: connection %llu taken over after exec", fd, (unsigned long long)id);
 }
 
+/* Do @a and @b refer to one socket? */
+static bool pw_same_file(int a, int b)
+{
+	struct stat sa, sb;
+
+	return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
 static void pw_take_over(void)
 {
 	const char *v = getenv("PODWIRE_FDS");
@@ -2390,16 +2399,34 @@ static void pw_take_over(void)
 	unsetenv("PODWIRE_FDS"); /* ours alone: not for the programs we start */
 	if (!list)
 		return;
+	/* fd numbers already taken over, to find dups of one socket among them */
+	int done[64];
+	unsigned ndone = 0;
+
 	for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		int fd = -1, sh = 0;
 		unsigned long long id = 0;
 
 		if (sscanf(tok, "%d:%llu:%d", &fd, &id, &sh) != 3 || fd < 0 || pw_get(fd))
 			continue;
-		if (pw_cfg.disabled)
+		if (pw_cfg.disabled) {
 			pw_take_over_fail(fd);
-		else
-			pw_take_over_one(fd, id, sh != 0);
+			continue;
+		}
+		/* inetd, socat nofork, systemd Accept=yes: one connection on fds 0
+		 * and 1. Dups of one socket share one state, as they did before
+		 * exec; two states of one end would each move its indices. */
+		int same = -1;
+		for (unsigned i = 0; i < ndone && same < 0; i++)
+			if (pw_get(done[i])->id == id && pw_same_file(done[i], fd))
+				same = done[i];
+		if (same >= 0) {
+			pw_dup_track(same, fd);
+			continue;
+		}
+		pw_take_over_one(fd, id, sh != 0);
+		if (pw_get(fd) && ndone < PW_ARRAY_SIZE(done))
+			done[ndone++] = fd;
 	}
 	free(list);
 }

@@ -3873,6 +3873,52 @@ static void cli_exec_inherit(void)
 	close(fd);
 }
 
+/* socat ...,nofork and systemd Accept=yes: the accepting process itself puts
+ * the connection on fds 0 and 1 and exec()s the handler, no fork. */
+static void srv_exec_nofork(void)
+{
+	int l = srv_listen();
+	int fd = srv_accept(l);
+
+	close(l);
+	SYS(dup2(fd, 0));
+	SYS(dup2(fd, 1));
+	close(fd);
+	alarm(8);
+	execl(g_self, g_self, "exec-echo", (char *)NULL);
+	PW_FAIL("execl: %s", strerror(errno));
+}
+
+/* The same, with a stream far larger than a ring (the exec'd program holds
+ * the connection on two fds: 0 and 1). */
+#define EXEC_STREAM (4u << 20)
+
+static void *exec_stream_writer(void *arg)
+{
+	struct gen g;
+
+	gen_init(&g, 5);
+	send_gen(*(int *)arg, &g, EXEC_STREAM);
+	return NULL;
+}
+
+static void cli_exec_stream(void)
+{
+	int fd = cli_connect();
+	pthread_t th;
+	struct gen g;
+
+	STEP("4 MiB through the exec'd echo program");
+	PW_CHECK_EQ(pthread_create(&th, NULL, exec_stream_writer, &fd), 0);
+	sleep_ms(300); /* the echo's writes fill the way back and wait */
+	gen_init(&g, 5);
+	recv_gen(fd, &g, EXEC_STREAM, "echo from the exec'd program");
+	PW_CHECK_EQ(pthread_join(th, NULL), 0);
+	SYS(shutdown(fd, SHUT_WR));
+	expect_eof(fd);
+	close(fd);
+}
+
 /* close_range() closes the socket; the fd number is reused by a pipe. (A
  * raw syscall(SYS_close_range) is out of any preload's reach.) */
 static void srv_close_range(void)
@@ -4410,6 +4456,10 @@ static const struct test tests[] = {
 	{ "stdio", srv_stdio, cli_stdio, 4, "extra: fdopen/fgets/fprintf/fclose on a socket", 0 },
 	{ "exec_inherit", srv_exec_inherit, cli_exec_inherit, 4,
 	  "extra: inetd-style, the socket is stdin/stdout of an exec'd program", 0 },
+	{ "exec_stream", srv_exec_inherit, cli_exec_stream, 10,
+	  "inetd-style, 4 MiB each way through an exec'd program on fds 0 and 1", 0 },
+	{ "exec_nofork_stream", srv_exec_nofork, cli_exec_stream, 10,
+	  "socat nofork-style: the accepting process exec()s with the connection on fds 0 and 1", 0 },
 	{ "close_range", srv_close_range, cli_close_range, 4,
 	  "extra: close_range(), then the fd number is reused", 0 },
 	/* issue 9: what real programs do */
