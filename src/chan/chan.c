@@ -30,12 +30,15 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <linux/sockios.h>
 
 #include <podwire/chan.h>
 
 #include "../common/sys.h"
 #include "../common/util.h"
+
+#ifndef SIOCINQ
+#define SIOCINQ FIONREAD /* linux/sockios.h, which musl's headers lack */
+#endif
 
 #define PW_SEALS_REQUIRED (F_SEAL_SHRINK | F_SEAL_GROW)
 /* Socket send buffer; the kernel doubles it to 8 KiB. A one-byte skb costs

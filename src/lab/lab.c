@@ -574,6 +574,34 @@ static bool pw_lab_locate(char *out, const char *opt, const char *env, const cha
 	return false;
 }
 
+/*
+ * The LD_PRELOAD value for pods: DIR/$LIB/libpodwire.so when the preload tree
+ * lies next to @lib (build: src/preload/preload/, installed: podwire/preload/
+ * beside it), so that glibc and musl programs each load their own build
+ * (docs/PRELOAD.md); else @lib itself.
+ */
+static void pw_lab_preload_value(const char *lib, char *out, size_t len)
+{
+	static const char *const trees[] = { "preload", "podwire/preload" };
+	char dir[PATH_MAX], probe[PATH_MAX + 64];
+	const char *slash = strrchr(lib, '/');
+
+	snprintf(out, len, "%s", lib);
+	if (!slash || (size_t)(slash - lib) >= sizeof(dir))
+		return;
+	memcpy(dir, lib, (size_t)(slash - lib));
+	dir[slash - lib] = '\0';
+	for (size_t i = 0; i < sizeof(trees) / sizeof(trees[0]); i++) {
+		snprintf(probe, sizeof(probe), "%s/%s/lib/libpodwire.so", dir, trees[i]);
+		if (access(probe, R_OK) == 0) {
+			int n = snprintf(out, len, "%s/%s/$LIB/libpodwire.so", dir, trees[i]);
+			if (n < 0 || (size_t)n >= len)
+				snprintf(out, len, "%s", lib);
+			return;
+		}
+	}
+}
+
 /* ---- up ---- */
 
 static int pw_lab_ns_add(struct pw_lab *lab, const char *ns)
@@ -1356,7 +1384,9 @@ static int pw_lab_exec(int argc, char **argv)
 		setenv("PODWIRE_SOCKET", sock, 1);
 		if (k) {
 			const char *old = getenv("LD_PRELOAD");
-			size_t len = strlen(lab.lib) + (old ? strlen(old) + 1 : 0) + 1;
+			char inject[PATH_MAX + 32];
+			pw_lab_preload_value(lab.lib, inject, sizeof(inject));
+			size_t len = strlen(inject) + (old ? strlen(old) + 1 : 0) + 1;
 			char *pre = malloc(len);
 
 			if (!pre) {
@@ -1364,7 +1394,7 @@ static int pw_lab_exec(int argc, char **argv)
 				pw_lab_free(&lab);
 				return 1;
 			}
-			snprintf(pre, len, "%s%s%s", lab.lib, old && *old ? ":" : "",
+			snprintf(pre, len, "%s%s%s", inject, old && *old ? ":" : "",
 				 old ? old : "");
 			setenv("LD_PRELOAD", pre, 1);
 			free(pre);

@@ -15,7 +15,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -23,9 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <linux/close_range.h>
 #include <sys/sendfile.h>
+#ifdef __GLIBC__
 #include <sys/single_threaded.h>
+#endif
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,6 +34,21 @@ extern char **environ;
 
 #include "../common/util.h"
 #include "preload.h"
+
+/* The library is built for glibc and for musl (see docs/PRELOAD.md); what one
+ * of them lacks is declared here. */
+#ifndef SIOCOUTQ
+#define SIOCOUTQ TIOCOUTQ
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1u << 2)
+#endif
+#ifndef __GLIBC__
+int close_range(unsigned first, unsigned last, int flags);
+void closefrom(int lowfd);
+int epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *ts,
+		 const sigset_t *mask);
+#endif
 
 #define PW_EXPORT __attribute__((visibility("default")))
 
@@ -1016,9 +1031,11 @@ PW_EXPORT int fcntl(int fd, int cmd, ...)
 	return r;
 }
 
+#ifdef __GLIBC__ /* musl's fcntl64 is a macro for fcntl */
 PW_EXPORT int fcntl64(int fd, int cmd, ...) __attribute__((alias("fcntl")));
+#endif
 
-PW_EXPORT int ioctl(int fd, unsigned long req, ...)
+PW_EXPORT int ioctl(int fd, pw_ioctl_req_t req, ...)
 {
 	va_list ap;
 	void *arg;
@@ -1066,11 +1083,21 @@ static inline bool pw_sock_nonblock(struct pw_sock *s)
 	return atomic_load_explicit(&s->nonblock, memory_order_relaxed);
 }
 
-/* Serialise callers of one socket, unless the process has only one thread
- * (glibc tracks that): then there is nobody to serialise against. */
+/* glibc tracks whether the process ever made a thread; musl does not say. */
+static inline bool pw_single_threaded(void)
+{
+#ifdef __GLIBC__
+	return __libc_single_threaded;
+#else
+	return false;
+#endif
+}
+
+/* Serialise callers of one socket, unless the process has only one thread:
+ * then there is nobody to serialise against. */
 static inline bool pw_lock(pthread_mutex_t *m)
 {
-	if (__libc_single_threaded)
+	if (pw_single_threaded())
 		return false;
 	pthread_mutex_lock(m);
 	return true;
@@ -1079,7 +1106,7 @@ static inline bool pw_lock(pthread_mutex_t *m)
 /* Non-blocking callers must not wait behind a blocked one: -1 means busy. */
 static inline int pw_trylock(pthread_mutex_t *m)
 {
-	if (__libc_single_threaded)
+	if (pw_single_threaded())
 		return 0;
 	return pthread_mutex_trylock(m) == 0 ? 1 : -1;
 }
@@ -1375,8 +1402,10 @@ static ssize_t pw_sendfile_copy(struct pw_sock *s, int in, off_t *off, size_t co
 	return (ssize_t)done;
 }
 
+#ifdef __GLIBC__
 PW_EXPORT ssize_t sendfile64(int out, int in, off_t *off, size_t count)
 	__attribute__((alias("sendfile")));
+#endif
 
 PW_EXPORT int shutdown(int fd, int how)
 {

@@ -21,6 +21,13 @@
 
 #include "proto.h"
 
+/* ioctl's request is an unsigned long in glibc, an int in musl. */
+#ifdef __GLIBC__
+typedef unsigned long pw_ioctl_req_t;
+#else
+typedef int pw_ioctl_req_t;
+#endif
+
 /* The libc functions we interpose, resolved with dlsym(RTLD_NEXT). */
 struct pw_real_fns {
 	int (*socket)(int, int, int);
@@ -45,7 +52,7 @@ struct pw_real_fns {
 	int (*dup2)(int, int);
 	int (*dup3)(int, int, int);
 	int (*fcntl)(int, int, ...);
-	int (*ioctl)(int, unsigned long, ...);
+	int (*ioctl)(int, pw_ioctl_req_t, ...);
 	int (*getsockname)(int, struct sockaddr *, socklen_t *);
 	int (*getpeername)(int, struct sockaddr *, socklen_t *);
 	int (*getsockopt)(int, int, int, void *, socklen_t *);

@@ -7,6 +7,8 @@
 
 PW_BUILD=${PW_BUILD:-$(cd "$(dirname "$0")/../../build" 2>/dev/null && pwd)}
 PW_LIB=$PW_BUILD/src/preload/libpodwire.so
+# What pods get as LD_PRELOAD (test-musl.sh sets the $LIB form).
+PW_PRELOAD=${PW_PRELOAD:-$PW_LIB}
 PW_ROUTER=$PW_BUILD/src/router/podwired
 PW_CLI=$PW_BUILD/src/cli/podwire
 
@@ -79,7 +81,7 @@ pw_in() { # name cmd...
 	if [ -n "${PW_NOPRELOAD:-}" ]; then
 		ip netns exec "$ns" env PODWIRE_SOCKET="$PW_SOCK" "$@"
 	else
-		ip netns exec "$ns" env LD_PRELOAD="$PW_LIB" PODWIRE_SOCKET="$PW_SOCK" "$@"
+		ip netns exec "$ns" env LD_PRELOAD="$PW_PRELOAD" PODWIRE_SOCKET="$PW_SOCK" "$@"
 	fi
 }
 

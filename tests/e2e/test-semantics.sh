@@ -18,13 +18,17 @@
 #      podwire status showed the live connection before the kill).
 #
 # PW_SEM_ONLY="test ..." runs a subset; PW_SEM_MODES="preload kernel extra"
-# chooses the parts (default: all). Prints one line per test (a failure with
-# the tail of both sides' output: function:line, the check, and the step)
-# and a summary that names the failed tests of each part.
+# chooses the parts (default: all). PW_SEM_SERVER_BIN and PW_SEM_CLIENT_BIN
+# run another build of pw-sem on either side (tests/e2e/test-musl.sh);
+# PW_PRELOAD, another LD_PRELOAD value (lib.sh). Prints one line per test
+# (a failure with the tail of both sides' output: function:line, the check,
+# and the step) and a summary that names the failed tests of each part.
 set -u
 . "$(dirname "$0")/lib.sh"
 SEM=$PW_BUILD/tests/pw-sem
 [ -x "$SEM" ] || pw_fail "build first: $SEM missing"
+SEM_SRV=${PW_SEM_SERVER_BIN:-$SEM}
+SEM_CLI=${PW_SEM_CLIENT_BIN:-$SEM}
 pw_need curl ss timeout
 pw_e2e_init semantics
 trap 'exit 1' HUP PIPE # clean up also when the reader of our output goes away
@@ -60,7 +64,7 @@ sem_run() {
 	SEM_SLOG=$slog
 	SEM_CLOG=$clog
 
-	PW_NOPRELOAD=$snp pw_in b "${envs[@]}" timeout -s KILL 60 "$SEM" server "$t" "$PW_IP_b" "$port" \
+	PW_NOPRELOAD=$snp pw_in b "${envs[@]}" timeout -s KILL 60 "$SEM_SRV" server "$t" "$PW_IP_b" "$port" \
 		>"$slog" 2>&1 &
 	srv=$!
 	PW_PIDS="$PW_PIDS $srv"
@@ -76,7 +80,7 @@ sem_run() {
 		sleep 0.01
 		i=$((i + 1))
 	done
-	PW_NOPRELOAD=$cnp pw_in a "${envs[@]}" timeout -s KILL 60 "$SEM" client "$t" "$PW_IP_b" "$port" \
+	PW_NOPRELOAD=$cnp pw_in a "${envs[@]}" timeout -s KILL 60 "$SEM_CLI" client "$t" "$PW_IP_b" "$port" \
 		>"$clog" 2>&1 &
 	cli=$!
 	PW_PIDS="$PW_PIDS $cli"
@@ -175,6 +179,16 @@ if [[ " $MODES " == *" preload "* ]]; then
 	done
 fi
 
+# Not a default mode: the preload is set, yet every connection must stay on
+# the kernel (test-musl.sh: a musl program when there is no musl build).
+if [[ " $MODES " == *" preload-kernel "* ]]; then
+	echo "# ---- LD_PRELOAD set, the program not accelerated: the kernel carries it"
+	for t in $TESTS; do
+		sem_run preload-kernel "$t" 1 1 kernel
+		sem_record preload-kernel "$t"
+	done
+fi
+
 if [[ " $MODES " == *" kernel "* ]]; then
 	echo "# ---- without the preload: the kernel's TCP must pass the same tests"
 	for t in $TESTS; do
@@ -259,7 +273,7 @@ if [[ " $MODES " == *" extra "* ]]; then
 fi
 
 echo "# ---- summary ($((SECONDS - T0)) s)"
-for label in preload kernel; do
+for label in preload preload-kernel kernel; do
 	n=$(awk -F'\t' -v l=$label '$2 == l' "$SUMMARY" | wc -l)
 	[ "$n" -gt 0 ] || continue
 	ok=$(awk -F'\t' -v l=$label '$2 == l && $1 == "ok"' "$SUMMARY" | wc -l)
@@ -268,7 +282,7 @@ for label in preload kernel; do
 	bad=$(awk -F'\t' -v l=$label '$2 == l && $1 == "FAIL" { printf "%s ", $3 }' "$SUMMARY")
 	echo "# $label: $ok of $n passed${bad:+; failed: $bad}"
 done
-other=$(awk -F'\t' '$2 != "preload" && $2 != "kernel" && $1 != "ok" { printf "[%s: %s %s] ", $2, $3, $1 }' "$SUMMARY")
+other=$(awk -F'\t' '$2 != "preload" && $2 != "preload-kernel" && $2 != "kernel" && $1 != "ok" { printf "[%s: %s %s] ", $2, $3, $1 }' "$SUMMARY")
 echo "# mixed peers and router: ${other:-all passed}"
 both=$(awk -F'\t' '$2 == "preload" && $1 == "FAIL" { p[$3] = 1 } $2 == "kernel" && $1 == "ok" { k[$3] = 1 }
 	END { for (t in p) if (t in k) printf "%s ", t }' "$SUMMARY")

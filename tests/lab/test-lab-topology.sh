@@ -72,7 +72,11 @@ rc=$?
 [ "$(echo through | pwlab exec n2p1 -- cat)" = through ] || lab_fail "stdin/stdout do not pass"
 lib=$(lab_json 'j["lib"]')
 env=$(pwlab exec n2p1 -- env)
-echo "$env" | grep -qx "LD_PRELOAD=$lib" || lab_fail "pod env: $env"
+# The preload tree beside the library: one value for glibc and musl programs.
+echo "$env" | grep -qxF "LD_PRELOAD=$(dirname "$lib")/preload/\$LIB/libpodwire.so" ||
+	lab_fail "pod env: $env"
+[ "$(pwlab exec n2p1 -- sh -c 'grep -c libpodwire /proc/self/maps')" -ge 1 ] ||
+	lab_fail "the pod's shell did not load libpodwire.so"
 echo "$env" | grep -qx "PODWIRE_SOCKET=/run/podwire/lab/$LAB/n2/podwired.sock" || lab_fail "pod env: $env"
 env=$(pwlab exec --no-podwire n2p1 -- env)
 ! echo "$env" | grep -q "^LD_PRELOAD=.*libpodwire" || lab_fail "--no-podwire env: $env"
