@@ -32,6 +32,7 @@
 
 extern char **environ;
 
+#include "../common/addr.h"
 #include "../common/util.h"
 #include "preload.h"
 
@@ -89,7 +90,8 @@ struct pw_sock {
 	uint64_t id; /* the router's connection id */
 	_Atomic int refs; /* fd numbers of this process that refer to it */
 	struct pw_chan *chan;
-	struct sockaddr_in local, peer;
+	struct sockaddr_in local, peer; /* IPv4, always */
+	int family; /* the application's socket: AF_INET6 shows them v4-mapped */
 	_Atomic bool nonblock;
 	_Atomic bool shared; /* a fork copied it: other processes may hold it */
 	int rcvtimeo_ms, sndtimeo_ms;
@@ -121,6 +123,7 @@ static const struct {
 	{ IPPROTO_TCP, TCP_KEEPINTVL }, { IPPROTO_TCP, TCP_KEEPCNT }, { IPPROTO_TCP, TCP_CORK },
 	{ IPPROTO_TCP, TCP_QUICKACK }, { IPPROTO_TCP, TCP_USER_TIMEOUT }, { IPPROTO_IP, IP_TOS },
 	{ IPPROTO_IP, IP_TTL },	{ SOL_SOCKET, SO_RCVTIMEO }, { SOL_SOCKET, SO_SNDTIMEO },
+	{ IPPROTO_IPV6, IPV6_TCLASS }, { IPPROTO_IPV6, IPV6_V6ONLY },
 };
 
 #define PW_PAGE_BITS 10
@@ -344,44 +347,60 @@ static bool pw_in_prefixes(const struct sockaddr_in *a)
 	return false;
 }
 
-static bool pw_is_tcp4(int fd)
+/*
+ * The family of a TCP socket that speaks IPv4: AF_INET, or AF_INET6 when it
+ * is dual-stack (not IPV6_V6ONLY: Java's sockets, Node's listeners); 0 for
+ * anything else, which the kernel keeps.
+ */
+static int pw_tcp_family(int fd)
 {
-	int v;
+	int v, family;
 	socklen_t len = sizeof(v);
 
-	if (pw_real.getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) < 0 || v != AF_INET)
-		return false;
+	if (pw_real.getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &len) < 0 ||
+	    (family != AF_INET && family != AF_INET6))
+		return 0;
 	len = sizeof(v);
 	if (pw_real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) < 0 || v != SOCK_STREAM)
-		return false;
+		return 0;
 	len = sizeof(v);
-	return pw_real.getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &v, &len) == 0 && v == IPPROTO_TCP;
+	if (pw_real.getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &v, &len) < 0 || v != IPPROTO_TCP)
+		return 0;
+	len = sizeof(v);
+	if (family == AF_INET6 &&
+	    (pw_real.getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, &len) < 0 || v))
+		return 0;
+	return family;
 }
 
-static void pw_to_wire(const struct sockaddr_in *sin, struct pw_wire_addr *w)
+/* A socket's own address as IPv4 (see addr.h); -1 if it has none. */
+static int pw_sockname4(int fd, struct sockaddr_in *ret)
 {
-	memset(w, 0, sizeof(*w));
-	w->family = AF_INET;
-	w->port = sin->sin_port;
-	memcpy(w->addr, &sin->sin_addr, 4);
-}
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
 
-static void pw_from_wire(const struct pw_wire_addr *w, struct sockaddr_in *sin)
-{
-	memset(sin, 0, sizeof(*sin));
-	sin->sin_family = AF_INET;
-	sin->sin_port = w->port;
-	memcpy(&sin->sin_addr, w->addr, 4);
+	if (pw_real.getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return -1;
+	return pw_addr_to4((struct sockaddr *)&ss, len, ret) < 0 ? -1 : 0;
 }
 
 /* Copy an address out the way the kernel does: truncate, report the full size. */
-static void pw_copy_addr(const struct sockaddr_in *sin, struct sockaddr *addr, socklen_t *len)
+static void pw_copy_raw(const void *a, socklen_t alen, struct sockaddr *addr, socklen_t *len)
 {
 	if (!addr || !len)
 		return;
-	socklen_t n = *len < sizeof(*sin) ? *len : (socklen_t)sizeof(*sin);
-	memcpy(addr, sin, n);
-	*len = sizeof(*sin);
+	memcpy(addr, a, *len < alen ? *len : alen);
+	*len = alen;
+}
+
+/* @sin as a socket of @family shows it (v4-mapped for AF_INET6). */
+static void pw_copy_addr(const struct sockaddr_in *sin, int family, struct sockaddr *addr,
+			 socklen_t *len)
+{
+	struct sockaddr_storage ss;
+	socklen_t n = pw_addr_from4(sin, family, &ss);
+
+	pw_copy_raw(&ss, n, addr, len);
 }
 
 static int pw_timeo_ms(int fd, int opt)
@@ -401,6 +420,7 @@ static struct pw_sock *pw_sock_new(enum pw_kind kind)
 	if (!s)
 		return NULL;
 	s->kind = kind;
+	s->family = AF_INET;
 	atomic_init(&s->refs, 1);
 	pthread_mutex_init(&s->rlock, NULL);
 	pthread_mutex_init(&s->wlock, NULL);
@@ -586,17 +606,19 @@ static int pw_opt_store(struct pw_sock *s, int level, int name, const void *val,
 	return 0;
 }
 
-/* A TCP socket nobody touches: the kernel's defaults and its verdict on
- * unknown options, for the options of accelerated sockets. */
-static int pw_pristine_fd = -1;
+/* A TCP socket of each family nobody touches: the kernel's defaults and its
+ * verdict on unknown options, for the options of accelerated sockets. */
+static _Atomic int pw_pristine_fd[2] = { -1, -1 };
 
-static int pw_pristine(void)
+static int pw_pristine(int family)
 {
-	int fd = atomic_load_explicit((_Atomic int *)&pw_pristine_fd, memory_order_acquire);
+	_Atomic int *slot = &pw_pristine_fd[family == AF_INET6];
+	/* Pairs with the compare-exchange below: the fd is ready once seen. */
+	int fd = atomic_load_explicit(slot, memory_order_acquire);
 
 	if (fd >= 0)
 		return fd;
-	fd = pw_real.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = pw_real.socket(family == AF_INET6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
 	int high = pw_real.fcntl(fd, F_DUPFD_CLOEXEC, 100);
@@ -605,7 +627,8 @@ static int pw_pristine(void)
 		fd = high;
 	}
 	int expected = -1;
-	if (!atomic_compare_exchange_strong((_Atomic int *)&pw_pristine_fd, &expected, fd)) {
+	if (!atomic_compare_exchange_strong_explicit(slot, &expected, fd, memory_order_acq_rel,
+						     memory_order_acquire)) {
 		pw_real.close(fd);
 		fd = expected;
 	}
@@ -615,7 +638,7 @@ static int pw_pristine(void)
 /* Carry the options of the kernel socket @fd into @s. */
 static void pw_opts_carry(struct pw_sock *s, int fd)
 {
-	int pristine = pw_pristine();
+	int pristine = pw_pristine(s->family);
 
 	for (size_t i = 0; i < PW_ARRAY_SIZE(pw_carried_opts); i++) {
 		unsigned char v[32], d[32];
@@ -660,9 +683,10 @@ static int pw_adopt(int fd, int memfd, int sock, const struct pw_wire_conn *body
 		goto fail;
 	s->rcvtimeo_ms = pw_timeo_ms(fd, SO_RCVTIMEO);
 	s->sndtimeo_ms = pw_timeo_ms(fd, SO_SNDTIMEO);
+	if (pw_addr_from_wire(&body->local, &s->local, &s->family) < 0 ||
+	    pw_addr_from_wire(&body->peer, &s->peer, NULL) < 0)
+		goto fail;
 	pw_opts_carry(s, fd);
-	pw_from_wire(&body->local, &s->local);
-	pw_from_wire(&body->peer, &s->peer);
 	atomic_store(&s->nonblock, (fl & O_NONBLOCK) != 0);
 	if ((fl & O_NONBLOCK) && pw_real.fcntl(sock, F_SETFL, O_NONBLOCK) < 0)
 		goto fail;
@@ -709,7 +733,7 @@ static int pw_adopt_tcp(int fd, int sock, const struct pw_wire_conn *body)
 
 	if (fl < 0 || fdfl < 0 || pw_real.fcntl(sock, F_SETFL, fl & O_NONBLOCK) < 0)
 		goto fail;
-	int pristine = pw_pristine();
+	int pristine = pw_pristine(pw_tcp_family(fd));
 	for (size_t i = 0; i < sizeof(pw_carried_opts) / sizeof(pw_carried_opts[0]); i++) {
 		unsigned char v[32], d[32];
 		socklen_t len = sizeof(v), dlen = sizeof(d);
@@ -732,10 +756,9 @@ static int pw_adopt_tcp(int fd, int sock, const struct pw_wire_conn *body)
 		pw_real.setsockopt(sock, lv, nm, v, len);
 	}
 	s = pw_sock_new(PW_K_VIRT);
-	if (!s)
+	if (!s || pw_addr_from_wire(&body->local, &s->local, &s->family) < 0 ||
+	    pw_addr_from_wire(&body->peer, &s->peer, NULL) < 0)
 		goto fail;
-	pw_from_wire(&body->local, &s->local);
-	pw_from_wire(&body->peer, &s->peer);
 	s->id = body->id;
 	atomic_store(&s->nonblock, (fl & O_NONBLOCK) != 0);
 	pw_ep_swap_file(fd, true);
@@ -777,31 +800,32 @@ PW_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	}
 	if (s)
 		return pw_fail(s->kind != PW_K_LISTEN ? EISCONN : EINVAL);
-	if (pw_cfg.disabled || !addr || len < sizeof(struct sockaddr_in) ||
-	    addr->sa_family != AF_INET)
-		return pw_real.connect(fd, addr, len);
 
-	const struct sockaddr_in *dst = (const struct sockaddr_in *)addr;
-	if (!pw_ctl_prefixes_known() || !pw_in_prefixes(dst) || !pw_is_tcp4(fd))
+	/* IPv4, or IPv4-mapped IPv6 from a dual-stack socket of that family. */
+	struct sockaddr_in dst;
+	if (pw_cfg.disabled || !addr || len < sizeof(sa_family_t) ||
+	    pw_addr_to4(addr, len, &dst) < 0 || dst.sin_addr.s_addr == htonl(INADDR_ANY) ||
+	    !pw_ctl_prefixes_known() || !pw_in_prefixes(&dst) ||
+	    pw_tcp_family(fd) != addr->sa_family)
 		return pw_real.connect(fd, addr, len);
 
 	/* Give the socket its port now: the peer will see it as ours. */
 	struct sockaddr_in local;
-	socklen_t llen = sizeof(local);
-	if (pw_real.getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
+	if (pw_sockname4(fd, &local) < 0)
 		return pw_real.connect(fd, addr, len);
 	if (local.sin_port == 0) {
-		local.sin_family = AF_INET;
-		if (bind(fd, (struct sockaddr *)&local, sizeof(local)) < 0 ||
-		    pw_real.getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
+		struct sockaddr_storage any;
+		socklen_t alen = pw_addr_from4(&local, addr->sa_family, &any);
+
+		if (bind(fd, (struct sockaddr *)&any, alen) < 0 || pw_sockname4(fd, &local) < 0)
 			return pw_real.connect(fd, addr, len);
 	}
 
 	struct pw_wire_connect req;
 	struct pw_msg m;
 	int fds[2];
-	pw_to_wire(&local, &req.local);
-	pw_to_wire(dst, &req.peer);
+	pw_addr_to_wire(&local, AF_INET, &req.local);
+	pw_addr_to_wire(&dst, AF_INET, &req.peer);
 	int n = pw_ctl_call(PW_MSG_CONNECT, &req, sizeof(req), &fd, 1, &m, fds);
 	int fl = pw_real.fcntl(fd, F_GETFL);
 	if (pw_adopt_reply(fd, &m, n, fds) == 0) {
@@ -822,20 +846,19 @@ PW_EXPORT int listen(int fd, int backlog)
 {
 	pw_ensure();
 	int r = pw_real.listen(fd, backlog);
-	if (r < 0 || pw_cfg.disabled || pw_get(fd) || !pw_is_tcp4(fd))
+	if (r < 0 || pw_cfg.disabled || pw_get(fd) || !pw_tcp_family(fd))
 		return r;
 
 	int saved = errno;
 	struct pw_wire_listen req = { .backlog = backlog };
-	struct sockaddr_in a;
-	socklen_t alen = sizeof(a);
+	struct sockaddr_in a; /* a dual-stack listener on :: is 0.0.0.0 */
 	struct pw_msg m;
 	int fds[2];
 
-	if (pw_real.getsockname(fd, (struct sockaddr *)&a, &alen) == 0 &&
+	if (pw_sockname4(fd, &a) == 0 &&
 	    (a.sin_addr.s_addr == htonl(INADDR_ANY) ||
 	     (pw_ctl_prefixes_known() && pw_in_prefixes(&a)))) {
-		pw_to_wire(&a, &req.addr);
+		pw_addr_to_wire(&a, AF_INET, &req.addr);
 		int n = pw_ctl_call(PW_MSG_LISTEN, &req, sizeof(req), &fd, 1, &m, fds);
 		if (n == 0 && m.type == PW_MSG_OK) {
 			struct pw_sock *s = pw_sock_new(PW_K_LISTEN);
@@ -857,8 +880,9 @@ PW_EXPORT int accept4(int lfd, struct sockaddr *addr, socklen_t *alen, int flags
 {
 	pw_ensure();
 	struct pw_sock *ls = pw_get(lfd);
-	struct sockaddr_in peer, local;
-	socklen_t plen = sizeof(peer), llen = sizeof(local);
+	struct sockaddr_storage peer;
+	socklen_t plen = sizeof(peer);
+	struct sockaddr_in peer4, local4;
 
 	if (!ls || ls->kind != PW_K_LISTEN)
 		return pw_real.accept4(lfd, addr, alen, flags);
@@ -867,9 +891,9 @@ PW_EXPORT int accept4(int lfd, struct sockaddr *addr, socklen_t *alen, int flags
 		return fd;
 	/* The router connects from the destination address itself; anyone else
 	 * is a kernel client and needs no round trip. */
-	if (pw_real.getsockname(fd, (struct sockaddr *)&local, &llen) == 0 &&
-	    peer.sin_family == AF_INET && peer.sin_addr.s_addr == local.sin_addr.s_addr) {
-			struct pw_msg m;
+	if (pw_addr_to4((struct sockaddr *)&peer, plen, &peer4) == 0 &&
+	    pw_sockname4(fd, &local4) == 0 && peer4.sin_addr.s_addr == local4.sin_addr.s_addr) {
+		struct pw_msg m;
 		int fds[2];
 		int n = pw_ctl_call(PW_MSG_CLAIM, NULL, 0, &fd, 1, &m, fds);
 
@@ -877,11 +901,11 @@ PW_EXPORT int accept4(int lfd, struct sockaddr *addr, socklen_t *alen, int flags
 			struct pw_sock *s = pw_get(fd);
 			pw_dbg("fd %d: accepted over podwire (conn %llu)", fd,
 			       (unsigned long long)m.u.conn.id);
-			pw_copy_addr(&s->peer, addr, alen);
+			pw_copy_addr(&s->peer, s->family, addr, alen);
 			return fd;
 		}
 	}
-	pw_copy_addr(&peer, addr, alen);
+	pw_copy_raw(&peer, plen, addr, alen);
 	return fd;
 }
 
@@ -911,7 +935,7 @@ static int pw_unref(struct pw_sock *s, int fd, bool closed)
 			struct pw_msg m;
 			int fds[2];
 
-			pw_to_wire(&s->local, &req.addr);
+			pw_addr_to_wire(&s->local, AF_INET, &req.addr);
 			int n = pw_ctl_call(PW_MSG_UNLISTEN, &req, sizeof(req), &fd, 1, &m, fds);
 			for (int i = 0; i < n; i++)
 				pw_real.close(fds[i]);
@@ -1444,7 +1468,7 @@ PW_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 		return pw_real.getsockname(fd, addr, len);
 	if (!len)
 		return pw_fail(EFAULT);
-	pw_copy_addr(&s->local, addr, len);
+	pw_copy_addr(&s->local, s->family, addr, len);
 	return 0;
 }
 
@@ -1456,7 +1480,7 @@ PW_EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 		return pw_real.getpeername(fd, addr, len);
 	if (!len)
 		return pw_fail(EFAULT);
-	pw_copy_addr(&s->peer, addr, len);
+	pw_copy_addr(&s->peer, s->family, addr, len);
 	return 0;
 }
 
@@ -1469,22 +1493,43 @@ static int pw_put_int(void *val, socklen_t *len, int v)
 	return 0;
 }
 
+/*
+ * The options podwire answers for: every option of a channel; of a kernel
+ * socket to another node's pod, only what its family changes (the
+ * application's AF_INET6 fd now holds an AF_INET socket).
+ */
+static struct pw_sock *pw_opts_of(int fd, int level, int name)
+{
+	struct pw_sock *s = pw_get(fd);
+
+	if (!s || s->kind == PW_K_LISTEN)
+		return NULL;
+	if (s->kind == PW_K_CONN)
+		return s;
+	return s->family == AF_INET6 &&
+			       (level == IPPROTO_IPV6 || (level == SOL_SOCKET && name == SO_DOMAIN))
+		       ? s
+		       : NULL;
+}
+
 PW_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 {
 	pw_ensure();
-	struct pw_sock *s = pw_conn_of(fd);
+	struct pw_sock *s = pw_opts_of(fd, level, name);
 	if (!s)
 		return pw_real.getsockopt(fd, level, name, val, len);
 	if (!val || !len)
 		return pw_fail(EFAULT);
-	if (level == SOL_SOCKET) {
+	if (level == SOL_SOCKET && name == SO_DOMAIN)
+		return pw_put_int(val, len, s->family);
+	if (s->kind != PW_K_CONN) {
+		/* an IPPROTO_IPV6 option of a socket to another node: below */
+	} else if (level == SOL_SOCKET) {
 		switch (name) {
 		case SO_ERROR:
 			return pw_put_int(val, len, 0);
 		case SO_TYPE:
 			return pw_put_int(val, len, SOCK_STREAM);
-		case SO_DOMAIN:
-			return pw_put_int(val, len, AF_INET);
 		case SO_PROTOCOL:
 			return pw_put_int(val, len, IPPROTO_TCP);
 		case SO_ACCEPTCONN:
@@ -1513,20 +1558,20 @@ PW_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 		*len = n;
 		return 0;
 	}
-	int pristine = pw_pristine();
+	int pristine = pw_pristine(s->family);
 	return pristine < 0 ? pw_fail(ENOBUFS) : pw_real.getsockopt(pristine, level, name, val, len);
 }
 
 PW_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
 	pw_ensure();
-	struct pw_sock *s = pw_conn_of(fd);
+	struct pw_sock *s = pw_opts_of(fd, level, name);
 	if (!s)
 		return pw_real.setsockopt(fd, level, name, val, len);
 
 	/* The kernel validates and normalises (SO_RCVBUF doubles, ...) on a
-	 * throwaway TCP socket; we keep what it read back. */
-	int t = pw_real.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	 * throwaway TCP socket of the family; we keep what it read back. */
+	int t = pw_real.socket(s->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (t < 0)
 		return -1;
 	unsigned char back[32];
@@ -2394,8 +2439,8 @@ static void pw_take_over_one(int fd, uint64_t id, bool shared)
 		return;
 	}
 	pw_real.close(fds[0]);
-	pw_from_wire(&m.u.conn.local, &s->local);
-	pw_from_wire(&m.u.conn.peer, &s->peer);
+	pw_addr_from_wire(&m.u.conn.local, &s->local, &s->family);
+	pw_addr_from_wire(&m.u.conn.peer, &s->peer, NULL);
 	s->chan = chan;
 	s->id = id;
 	atomic_store(&s->nonblock, (fl & O_NONBLOCK) != 0);

@@ -38,6 +38,7 @@
 #include <podwire/shm.h>
 #include <podwire/wire.h>
 
+#include "../common/addr.h"
 #include "../common/log.h"
 #include "../common/util.h"
 #include "pods.h"
@@ -88,7 +89,8 @@ struct pw_conn {
 	int srv_sock;                  /* channel end 1, -1 once claimed */
 	struct pw_shm_chan *map;       /* read-only view for status */
 	size_t map_len;
-	struct pw_wire_addr addr[2];
+	struct pw_wire_addr addr[2];   /* IPv4 */
+	int fam[2];                    /* each side's socket family: it sees addr[] in it */
 	pid_t pid[2];
 	struct pw_conn *next;
 };
@@ -97,6 +99,7 @@ struct pw_conn {
 struct pw_rconnect {
 	struct pw_client *c;
 	uint32_t seq;
+	int family; /* of the client's socket */
 	struct sockaddr_in local, dst;
 	struct pw_rconnect *next;
 };
@@ -165,25 +168,6 @@ static int pw_parse_prefixes(const char *s)
 	return g.nprefixes ? 0 : -EINVAL;
 }
 
-static void pw_addr_to_wire(const struct sockaddr_in *sin, struct pw_wire_addr *w)
-{
-	memset(w, 0, sizeof(*w));
-	w->family = AF_INET;
-	w->port = sin->sin_port;
-	memcpy(w->addr, &sin->sin_addr, 4);
-}
-
-static int pw_addr_from_wire(const struct pw_wire_addr *w, struct sockaddr_in *sin)
-{
-	if (w->family != AF_INET)
-		return -EAFNOSUPPORT;
-	memset(sin, 0, sizeof(*sin));
-	sin->sin_family = AF_INET;
-	sin->sin_port = w->port;
-	memcpy(&sin->sin_addr, w->addr, 4);
-	return 0;
-}
-
 static const char *pw_fmt_addr(const struct sockaddr_in *sin, char buf[static 32])
 {
 	char ip[INET_ADDRSTRLEN];
@@ -207,7 +191,11 @@ static int pw_sock_cookie(int fd, uint64_t *ret)
 	return getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, ret, &len) < 0 ? -errno : 0;
 }
 
-/* @fd is an IPv4 TCP socket; @listening: 1 listening, 0 not, -1 either. */
+/*
+ * @fd is a TCP socket that speaks IPv4: AF_INET, or a dual-stack AF_INET6
+ * one (not IPV6_V6ONLY). @listening: 1 listening, 0 not, -1 either.
+ * Returns its family.
+ */
 static int pw_check_tcp(int fd, int listening)
 {
 	int v[3];
@@ -219,13 +207,32 @@ static int pw_check_tcp(int fd, int listening)
 		len = sizeof(int);
 		if (getsockopt(fd, SOL_SOCKET, opts[i], &v[i], &len) < 0)
 			return -errno;
-		if (v[i] != want[i])
+		if (v[i] != want[i] && !(i == 0 && v[i] == AF_INET6))
+			return -EPROTOTYPE;
+	}
+	int family = v[0];
+	if (family == AF_INET6) {
+		len = sizeof(int);
+		if (getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v[1], &len) < 0)
+			return -errno;
+		if (v[1])
 			return -EPROTOTYPE;
 	}
 	len = sizeof(int);
 	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v[0], &len) < 0)
 		return -errno;
-	return listening < 0 || !!v[0] == listening ? 0 : -EINVAL;
+	return listening < 0 || !!v[0] == listening ? family : -EINVAL;
+}
+
+/* A socket's own (@peer false) or peer's address, as IPv4 (see addr.h). */
+static int pw_sock_addr4(int fd, bool peer, struct sockaddr_in *ret)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if ((peer ? getpeername : getsockname)(fd, (struct sockaddr *)&ss, &len) < 0)
+		return -errno;
+	return pw_addr_to4((struct sockaddr *)&ss, len, ret);
 }
 
 /* Make a socket inside the namespace @netns (an nsfs fd). */
@@ -362,7 +369,6 @@ static struct pw_listener **pw_listener_find(const struct pw_client *c, uint64_t
 static int pw_do_listen(struct pw_client *c, int fd, bool add)
 {
 	struct sockaddr_in a;
-	socklen_t len = sizeof(a);
 	uint64_t cookie;
 	int r;
 	char buf[32];
@@ -371,8 +377,11 @@ static int pw_do_listen(struct pw_client *c, int fd, bool add)
 	r = pw_check_tcp(fd, add ? 1 : -1);
 	if (r < 0)
 		return r;
-	if (pw_sock_cookie(fd, &cookie) < 0 || getsockname(fd, (struct sockaddr *)&a, &len) < 0)
+	if (pw_sock_cookie(fd, &cookie) < 0)
 		return -errno;
+	r = pw_sock_addr4(fd, false, &a); /* a dual-stack listener on :: is 0.0.0.0 */
+	if (r < 0)
+		return r;
 
 	struct pw_listener **pp = pw_listener_find(c, cookie, &a);
 	if (!add) {
@@ -515,8 +524,8 @@ static void pw_rconnect_done(void *ctx, int sock, uint64_t conn)
 		}
 	if (sock >= 0) {
 		struct pw_wire_conn body = { .id = conn, .side = 0 };
-		pw_addr_to_wire(&rc->local, &body.local);
-		pw_addr_to_wire(&rc->dst, &body.peer);
+		pw_addr_to_wire(&rc->local, rc->family, &body.local);
+		pw_addr_to_wire(&rc->dst, rc->family, &body.peer);
 		if (pw_msg_send(rc->c->fd, PW_MSG_CONN_TCP, rc->seq, &body, sizeof(body), NULL, 0,
 				&sock, 1) == 0) {
 			g.n_remote++;
@@ -532,8 +541,8 @@ static void pw_rconnect_done(void *ctx, int sock, uint64_t conn)
 	free(rc);
 }
 
-static int pw_rconnect_start(struct pw_client *c, uint32_t seq, const struct sockaddr_in *local,
-			     const struct sockaddr_in *dst)
+static int pw_rconnect_start(struct pw_client *c, uint32_t seq, int family,
+			     const struct sockaddr_in *local, const struct sockaddr_in *dst)
 {
 	struct pw_rconnect *rc = calloc(1, sizeof(*rc));
 	int r;
@@ -542,6 +551,7 @@ static int pw_rconnect_start(struct pw_client *c, uint32_t seq, const struct soc
 		return -ENOMEM;
 	rc->c = c;
 	rc->seq = seq;
+	rc->family = family;
 	rc->local = *local;
 	rc->dst = *dst;
 	r = pw_peers_connect(local, dst, pw_rconnect_done, rc);
@@ -589,8 +599,8 @@ int pw_router_remote_conn(const struct sockaddr_in *src, const struct sockaddr_i
 	cn->memfd = -1;
 	cn->srv_sock = -1;
 	cn->data = -1;
-	pw_addr_to_wire(src, &cn->addr[0]);
-	pw_addr_to_wire(dst, &cn->addr[1]);
+	pw_addr_to_wire(src, AF_INET, &cn->addr[0]);
+	pw_addr_to_wire(dst, AF_INET, &cn->addr[1]);
 	pw_ep_add(tcp, EPOLLRDHUP, &cn->ev);
 	cn->next = g.conns;
 	g.conns = cn;
@@ -598,6 +608,19 @@ int pw_router_remote_conn(const struct sockaddr_in *src, const struct sockaddr_i
 		pw_fmt_addr(src, b1), pw_fmt_addr(dst, b2));
 	*ret_id = cn->id;
 	return 0;
+}
+
+/* The CONN body for @side: its own address and its peer's, in its family. */
+static struct pw_wire_conn pw_conn_body(const struct pw_conn *cn, unsigned side)
+{
+	struct pw_wire_conn body = { .id = cn->id, .side = side };
+	struct sockaddr_in a;
+
+	pw_addr_from_wire(&cn->addr[side], &a, NULL);
+	pw_addr_to_wire(&a, cn->fam[side], &body.local);
+	pw_addr_from_wire(&cn->addr[!side], &a, NULL);
+	pw_addr_to_wire(&a, cn->fam[side], &body.peer);
+	return body;
 }
 
 static struct pw_conn *pw_conn_by_id(uint64_t id)
@@ -612,9 +635,7 @@ static struct pw_conn *pw_conn_by_id(uint64_t id)
  * then none of our business. */
 static int pw_remote_give(struct pw_conn *cn, struct pw_client *c, uint32_t seq)
 {
-	struct pw_wire_conn body = {
-		.id = cn->id, .local = cn->addr[1], .peer = cn->addr[0], .side = 1
-	};
+	struct pw_wire_conn body = pw_conn_body(cn, 1);
 	int r = pw_msg_send(c->fd, PW_MSG_CONN_TCP, seq, &body, sizeof(body), NULL, 0, &cn->data,
 			    1);
 
@@ -663,11 +684,11 @@ static int pw_do_connect(struct pw_client *c, const struct pw_msg *m, int fd)
 	char b1[32], b2[32];
 
 	g.n_connect++;
-	r = pw_check_tcp(fd, 0);
-	if (r < 0)
-		return r;
-	if (pw_addr_from_wire(&m->u.connect.peer, &dst) < 0 ||
-	    pw_addr_from_wire(&m->u.connect.local, &local) < 0)
+	int family = pw_check_tcp(fd, 0);
+	if (family < 0)
+		return family;
+	if (pw_addr_from_wire(&m->u.connect.peer, &dst, NULL) < 0 ||
+	    pw_addr_from_wire(&m->u.connect.local, &local, NULL) < 0)
 		return -EAFNOSUPPORT;
 	if (pw_sock_cookie(fd, &cookie) < 0)
 		return -errno;
@@ -689,7 +710,7 @@ static int pw_do_connect(struct pw_client *c, const struct pw_msg *m, int fd)
 	tcp = pw_find_and_connect(cookie, &dst, &srv_cookie);
 	if (tcp == -ECONNREFUSED && pw_peers_enabled() && !pw_is_loopback(&dst)) {
 		/* Not a pod of this node: perhaps of another's. */
-		r = pw_rconnect_start(c, m->seq, &local, &dst);
+		r = pw_rconnect_start(c, m->seq, family, &local, &dst);
 		if (r == 0) {
 			pw_close(cns);
 			return 1; /* answered when the peer has */
@@ -721,8 +742,9 @@ static int pw_do_connect(struct pw_client *c, const struct pw_msg *m, int fd)
 	cn->srv_sock = sv[1];
 	cn->data = -1;
 	cn->pid[0] = c->pid;
-	pw_addr_to_wire(&local, &cn->addr[0]);
-	pw_addr_to_wire(&dst, &cn->addr[1]);
+	pw_addr_to_wire(&local, AF_INET, &cn->addr[0]);
+	pw_addr_to_wire(&dst, AF_INET, &cn->addr[1]);
+	cn->fam[0] = family;
 	struct stat st0, st1;
 	if (fstat(sv[0], &st0) == 0 && fstat(sv[1], &st1) == 0) {
 		cn->sock_ino[0] = st0.st_ino;
@@ -746,7 +768,7 @@ static int pw_do_connect(struct pw_client *c, const struct pw_msg *m, int fd)
 		munmap(rw, PW_SHM_DATA_OFF);
 	}
 
-	struct pw_wire_conn body = { .id = cn->id, .local = cn->addr[0], .peer = cn->addr[1] };
+	struct pw_wire_conn body = pw_conn_body(cn, 0);
 	int fds[2] = { memfd, sv[0] };
 	r = pw_msg_send(c->fd, PW_MSG_CONN, m->seq, &body, sizeof(body), NULL, 0, fds, 2);
 	if (r < 0)
@@ -784,14 +806,17 @@ fail:
 static int pw_do_claim(struct pw_client *c, const struct pw_msg *m, int fd)
 {
 	struct sockaddr_in peer;
-	socklen_t len = sizeof(peer);
 	uint64_t cookie;
-	int r = pw_check_tcp(fd, 0);
+	int family = pw_check_tcp(fd, 0);
+	int r;
 
+	if (family < 0)
+		return family;
+	if (pw_sock_cookie(fd, &cookie) < 0)
+		return -errno;
+	r = pw_sock_addr4(fd, true, &peer);
 	if (r < 0)
 		return r;
-	if (pw_sock_cookie(fd, &cookie) < 0 || getpeername(fd, (struct sockaddr *)&peer, &len) < 0)
-		return -errno;
 	for (struct pw_conn *cn = g.conns; cn; cn = cn->next) {
 		if (cn->state != PW_CONN_PENDING || cn->srv_cookie != cookie ||
 		    !pw_sin_eq(&cn->router_end, &peer))
@@ -799,6 +824,7 @@ static int pw_do_claim(struct pw_client *c, const struct pw_msg *m, int fd)
 		if (cn->remote) {
 			if (cn->claimer)
 				return -EBUSY;
+			cn->fam[1] = family;
 			if (cn->data < 0) {
 				/* The data connection is still on its way. */
 				cn->claimer = c;
@@ -810,9 +836,8 @@ static int pw_do_claim(struct pw_client *c, const struct pw_msg *m, int fd)
 				pw_conn_remove(cn);
 			return r;
 		}
-		struct pw_wire_conn body = {
-			.id = cn->id, .local = cn->addr[1], .peer = cn->addr[0], .side = 1
-		};
+		cn->fam[1] = family;
+		struct pw_wire_conn body = pw_conn_body(cn, 1);
 		int fds[2] = { cn->memfd, cn->srv_sock };
 		r = pw_msg_send(c->fd, PW_MSG_CONN, m->seq, &body, sizeof(body), NULL, 0, fds, 2);
 		if (r < 0)
@@ -842,10 +867,7 @@ static int pw_do_reattach(struct pw_client *c, const struct pw_msg *m, int fd)
 		for (uint32_t side = 0; side < 2; side++) {
 			if (cn->sock_ino[side] != st.st_ino)
 				continue;
-			struct pw_wire_conn body = { .id = cn->id,
-						     .local = cn->addr[side],
-						     .peer = cn->addr[!side],
-						     .side = side };
+			struct pw_wire_conn body = pw_conn_body(cn, side);
 			int fds[2] = { cn->memfd, fd };
 			int r = pw_msg_send(c->fd, PW_MSG_CONN, m->seq, &body, sizeof(body), NULL,
 					    0, fds, 2);

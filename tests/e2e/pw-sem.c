@@ -412,11 +412,14 @@ static void note_conn(int fd)
 	const char *exp = getenv("PW_SEM_EXPECT");
 
 	fprintf(stderr, "# [%s %s] fd %d carried by %s\n", g_role, g_test, fd,
-		d == AF_UNIX ? "podwire" : d == AF_INET ? "kernel TCP" : "?");
+		d == AF_UNIX				  ? "podwire"
+		: d == AF_INET || d == AF_INET6 ? "kernel TCP"
+						  : "?");
 	if (exp && !strcmp(exp, "accel"))
 		PW_CHECK(d == AF_UNIX, "fd %d: connection not accelerated (PW_SEM_EXPECT=accel)", fd);
 	if (exp && !strcmp(exp, "kernel"))
-		PW_CHECK(d == AF_INET, "fd %d: connection accelerated (PW_SEM_EXPECT=kernel)", fd);
+		PW_CHECK(d == AF_INET || d == AF_INET6,
+			 "fd %d: connection accelerated (PW_SEM_EXPECT=kernel)", fd);
 }
 
 static void srv_ready(void)
@@ -4348,6 +4351,165 @@ static void cli_threads_small_stack(void)
 	}
 }
 
+/*
+ * Dual-stack sockets: Java opens every socket as AF_INET6 and connects to
+ * IPv4 peers at ::ffff:a.b.c.d; Node listens on :: and accepts IPv4
+ * clients there. Their traffic is IPv4 and is accelerated; every address
+ * they see is in the v4-mapped form the kernel would give them.
+ */
+static void check_mapped(const struct sockaddr_storage *ss, socklen_t len,
+			 struct sockaddr_in *ret, const char *what)
+{
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+
+	PW_CHECK(ss->ss_family == AF_INET6, "%s: family %d, want AF_INET6", what, ss->ss_family);
+	PW_CHECK(len == sizeof(*s6), "%s: length %u, want %zu", what, len, sizeof(*s6));
+	PW_CHECK(IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr), "%s: not an IPv4-mapped address", what);
+	PW_CHECK(s6->sin6_port != 0, "%s: port 0", what);
+	memset(ret, 0, sizeof(*ret));
+	ret->sin_family = AF_INET;
+	ret->sin_port = s6->sin6_port;
+	memcpy(&ret->sin_addr, &s6->sin6_addr.s6_addr[12], 4);
+}
+
+/* getsockname/getpeername of a dual-stack socket, as IPv4 for comparing. */
+static void get_view6(int fd, struct addr_view *v)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int ro = -1;
+
+	SYS(getsockname(fd, SA(&ss), &len));
+	check_mapped(&ss, len, &v->local, "getsockname");
+	len = sizeof(ss);
+	SYS(getpeername(fd, SA(&ss), &len));
+	check_mapped(&ss, len, &v->peer, "getpeername");
+	PW_CHECK_EQ(get_int_opt(fd, SOL_SOCKET, SO_DOMAIN), AF_INET6);
+	PW_CHECK_EQ(get_int_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY), 0);
+	STEP("IPV6_TCLASS reads back as set");
+	set_int_opt(fd, IPPROTO_IPV6, IPV6_TCLASS, 0x20);
+	ro = get_int_opt(fd, IPPROTO_IPV6, IPV6_TCLASS);
+	PW_CHECK_EQ(ro, 0x20);
+}
+
+/* Both sides' views agree, the addresses are the pods'; then ping-pong. */
+static void exchange_views(int fd, struct addr_view *me, bool server)
+{
+	struct addr_view other;
+	struct in_addr a;
+
+	if (env_ip("PW_SEM_A", &a))
+		PW_CHECK((server ? me->peer : me->local).sin_addr.s_addr == a.s_addr,
+			 "the client's address is not its pod's");
+	CHECK_ADDR_EQ(server ? &me->local : &me->peer, &g_addr);
+	STEP("compare with the other side's view");
+	write_all(fd, me, sizeof(*me));
+	read_exact(fd, &other, sizeof(other));
+	CHECK_ADDR_EQ(&other.local, &me->peer);
+	CHECK_ADDR_EQ(&other.peer, &me->local);
+	if (server)
+		pingpong_srv(fd);
+	else
+		pingpong_cli(fd);
+}
+
+/* Listen on [::]:port, dual-stack (Node's server.listen(port)). */
+static int srv_listen6(void)
+{
+	struct sockaddr_in6 any = { .sin6_family = AF_INET6, .sin6_port = g_addr.sin_port };
+	int one = 1, zero = 0;
+	int l = (int)SYS(socket(AF_INET6, SOCK_STREAM, 0));
+
+	SYS(setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)));
+	SYS(setsockopt(l, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)));
+	STEP("bind [::]:port and listen");
+	SYS(bind(l, SA(&any), sizeof(any)));
+	SYS(listen(l, 16));
+	srv_ready();
+	return l;
+}
+
+static void srv_v6_accept_view(int l, struct addr_view *me, bool mapped)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	struct sockaddr_in from;
+
+	wait_fd(l, POLLIN, 10000);
+	int fd = (int)SYS(accept(l, SA(&ss), &len));
+	note_conn(fd);
+	if (mapped) {
+		check_mapped(&ss, len, &from, "accept's address");
+		get_view6(fd, me);
+	} else {
+		PW_CHECK_EQ(len, sizeof(struct sockaddr_in));
+		memcpy(&from, &ss, sizeof(from));
+		get_view(fd, me);
+	}
+	CHECK_ADDR_EQ(&from, &me->peer);
+	exchange_views(fd, me, true);
+	expect_eof(fd);
+	close(fd);
+}
+
+/* A dual-stack AF_INET6 client connecting to ::ffff:server (Java's Socket). */
+static int cli_connect6(void)
+{
+	struct sockaddr_in6 dst = { .sin6_family = AF_INET6, .sin6_port = g_addr.sin_port };
+	int fd = (int)SYS(socket(AF_INET6, SOCK_STREAM, 0));
+
+	dst.sin6_addr.s6_addr[10] = 0xff;
+	dst.sin6_addr.s6_addr[11] = 0xff;
+	memcpy(&dst.sin6_addr.s6_addr[12], &g_addr.sin_addr, 4);
+	STEP("connect an AF_INET6 socket to ::ffff:server");
+	SYS(connect(fd, SA(&dst), sizeof(dst)));
+	note_conn(fd);
+	return fd;
+}
+
+static void srv_v6_client(void)
+{
+	int l = srv_listen();
+	struct addr_view me;
+
+	srv_v6_accept_view(l, &me, false);
+	close(l);
+}
+
+static void cli_v6_client(void)
+{
+	int fd = cli_connect6();
+	struct addr_view me;
+
+	get_view6(fd, &me);
+	exchange_views(fd, &me, false);
+	close(fd);
+}
+
+static void srv_v6_listener(void)
+{
+	int l = srv_listen6();
+	struct addr_view me;
+
+	srv_v6_accept_view(l, &me, true); /* an IPv4 client */
+	srv_v6_accept_view(l, &me, true); /* an AF_INET6 client */
+	close(l);
+}
+
+static void cli_v6_listener(void)
+{
+	struct addr_view me;
+	int fd = cli_connect();
+
+	get_view(fd, &me);
+	exchange_views(fd, &me, false);
+	close(fd);
+	fd = cli_connect6();
+	get_view6(fd, &me);
+	exchange_views(fd, &me, false);
+	close(fd);
+}
+
 /* ================= the list ================= */
 
 struct test {
@@ -4496,6 +4658,10 @@ static const struct test tests[] = {
 	  "a child per connection, the parent closes: 40 clients see reply and EOF", FORK_CONNS },
 	{ "epoll_et_partial", srv_epoll_et_partial, cli_epoll_et_partial, 20,
 	  "EPOLLET writer: a short write is followed by an EPOLLOUT edge (16 MiB)", 0 },
+	{ "v6_client", srv_v6_client, cli_v6_client, 0,
+	  "a dual-stack AF_INET6 client to ::ffff:server (Java): v4-mapped addresses", 0 },
+	{ "v6_listener", srv_v6_listener, cli_v6_listener, 0,
+	  "a dual-stack listener on [::] (Node): IPv4 and AF_INET6 clients, mapped", 2 },
 	{ "threads_small_stack", srv_threads_small_stack, cli_threads_small_stack, 0,
 	  "threads with 16 and 32 KiB stacks connect, poll and epoll", 2 },
 };
