@@ -38,6 +38,11 @@ enum pw_wire_type {
 	PW_MSG_POD_ADD = 8, /* body pod, fd: the pod's netns; reply OK or ERR */
 	PW_MSG_POD_DEL = 9, /* body pod_key; reply OK or ERR (ENOENT: not known) */
 	PW_MSG_PODS = 10,   /* no body; reply PODS_OK */
+	/* handing a connection to another process (SCM_RIGHTS, docs/PRELOAD.md) */
+	PW_MSG_RELAY = 11, /* body reattach, fd: the channel's socket (proof); reply
+			      RELAY_OK: a kernel stream the router relays to the channel */
+	PW_MSG_TAKE = 12,  /* no body, fd: such a stream (proof); reply CONN (the
+			      channel itself, while the relay has moved nothing) or ERR */
 	/* replies, router -> library; seq echoes the request's */
 	PW_MSG_OK = 64,       /* no body */
 	PW_MSG_ERR = 65,      /* body err */
@@ -47,6 +52,7 @@ enum pw_wire_type {
 	PW_MSG_PODS_OK = 69,   /* body pods + pod_entry entries */
 	PW_MSG_CONN_TCP = 70,  /* body conn, fd: a connected kernel TCP socket (another
 				  node's pod is the peer; see PEER_* below) */
+	PW_MSG_RELAY_OK = 71,  /* body conn, fd: the relayed stream's end */
 
 	/*
 	 * Router to router, over TCP on the underlay (a byte stream: each

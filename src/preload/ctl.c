@@ -25,6 +25,7 @@ static int pw_ctl_fd = -1;
 static uint32_t pw_ctl_seq;
 static uint64_t pw_ctl_failed_at;
 static bool pw_ctl_have_prefixes;
+static pid_t pw_ctl_router_pid = -1; /* as this process sees it (0: another pid namespace) */
 /* Replies land here, under the lock: never on an application thread's stack
  * (a thread may have as little as 16 KiB of it). */
 static uint8_t pw_ctl_buf[PW_WIRE_MAX] __attribute__((aligned(8)));
@@ -118,6 +119,10 @@ static int pw_ctl_open_locked(void)
 		pw_ctl_drop();
 		return r;
 	}
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+	if (pw_real.getsockopt(pw_ctl_fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0)
+		pw_ctl_router_pid = cred.pid;
 	r = pw_ctl_call_locked(PW_MSG_HELLO, &hello, sizeof(hello), NULL, 0, &m, fds);
 	if (r < 0 || m.type != PW_MSG_HELLO_OK) {
 		pw_warn("router at %s: bad hello reply (%s)", pw_cfg.socket_path,
@@ -160,6 +165,15 @@ int pw_ctl_call(uint16_t type, const void *body, size_t len, const int *fds, uns
 	}
 	pthread_mutex_unlock(&pw_ctl_lock);
 	return r;
+}
+
+bool pw_ctl_made_by_router(pid_t creator)
+{
+	pthread_mutex_lock(&pw_ctl_lock);
+	pw_ctl_open_locked();
+	bool yes = pw_ctl_fd >= 0 && creator == pw_ctl_router_pid;
+	pthread_mutex_unlock(&pw_ctl_lock);
+	return yes;
 }
 
 bool pw_ctl_prefixes_known(void)

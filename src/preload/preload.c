@@ -659,20 +659,23 @@ static void pw_opts_carry(struct pw_sock *s, int fd)
 
 /*
  * Put the channel (memfd + socket end from the router) under the application's
- * @fd, keeping its O_NONBLOCK and FD_CLOEXEC. On failure @fd is untouched and
- * the caller falls back to the kernel.
+ * @fd, keeping its O_NONBLOCK and FD_CLOEXEC. @handed: the channel's socket
+ * is one another process passed on (SCM_RIGHTS), whose open file, with its
+ * O_NONBLOCK, the application now shares, as it would a passed TCP socket.
+ * On failure @fd is untouched and the caller falls back to the kernel.
  */
-static int pw_adopt(int fd, int memfd, int sock, const struct pw_wire_conn *body)
+static int pw_adopt(int fd, int memfd, int sock, const struct pw_wire_conn *body, bool handed)
 {
 	struct pw_chan_opts co = {
 		.spin_ns = pw_cfg.spin_ns,
 		.no_spin = pw_cfg.spin_ns == 0,
 		.hup_is_eof = true, /* a dead peer process reads as EOF, as on TCP */
 		.kernel_restart = true,
+		.reattach = handed,
 	};
 	struct pw_chan *chan = NULL;
 	struct pw_sock *s = NULL;
-	int fl = pw_real.fcntl(fd, F_GETFL);
+	int fl = pw_real.fcntl(handed ? sock : fd, F_GETFL);
 	int fdfl = pw_real.fcntl(fd, F_GETFD);
 	int r;
 
@@ -681,15 +684,17 @@ static int pw_adopt(int fd, int memfd, int sock, const struct pw_wire_conn *body
 	s = pw_sock_new(PW_K_CONN);
 	if (!s)
 		goto fail;
-	s->rcvtimeo_ms = pw_timeo_ms(fd, SO_RCVTIMEO);
-	s->sndtimeo_ms = pw_timeo_ms(fd, SO_SNDTIMEO);
 	if (pw_addr_from_wire(&body->local, &s->local, &s->family) < 0 ||
 	    pw_addr_from_wire(&body->peer, &s->peer, NULL) < 0)
 		goto fail;
-	pw_opts_carry(s, fd);
+	if (!handed) {
+		s->rcvtimeo_ms = pw_timeo_ms(fd, SO_RCVTIMEO);
+		s->sndtimeo_ms = pw_timeo_ms(fd, SO_SNDTIMEO);
+		pw_opts_carry(s, fd);
+		if ((fl & O_NONBLOCK) && pw_real.fcntl(sock, F_SETFL, O_NONBLOCK) < 0)
+			goto fail;
+	}
 	atomic_store(&s->nonblock, (fl & O_NONBLOCK) != 0);
-	if ((fl & O_NONBLOCK) && pw_real.fcntl(sock, F_SETFL, O_NONBLOCK) < 0)
-		goto fail;
 	r = pw_chan_open(memfd, sock, body->side, &co, &chan);
 	if (r < 0) {
 		pw_warn("channel from the router refused: %s", strerror(-r));
@@ -707,6 +712,11 @@ static int pw_adopt(int fd, int memfd, int sock, const struct pw_wire_conn *body
 	pw_chan_set_fd(chan, fd);
 	s->chan = chan;
 	s->id = body->id;
+	if (handed) {
+		/* The sender may hold it still: other processes may use it. */
+		atomic_store(&s->shared, true);
+		pw_chan_mark_shared(chan);
+	}
 	pw_put(fd, s);
 	atomic_fetch_add(&pw_nconns, 1);
 	pw_ep_swap_file(fd, false);
@@ -780,7 +790,7 @@ fail:
 static int pw_adopt_reply(int fd, const struct pw_msg *m, int n, int fds[2])
 {
 	if (n == 2 && m->type == PW_MSG_CONN)
-		return pw_adopt(fd, fds[0], fds[1], &m->u.conn);
+		return pw_adopt(fd, fds[0], fds[1], &m->u.conn, false);
 	if (n == 1 && m->type == PW_MSG_CONN_TCP)
 		return pw_adopt_tcp(fd, fds[0], &m->u.conn);
 	for (int i = 0; i < n; i++)
@@ -1329,12 +1339,166 @@ PW_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 	return pw_sock_writev(s, &iov, 1, flags); /* a connected TCP socket ignores @addr */
 }
 
+/* ---- handing connections to other processes (SCM_RIGHTS) ---- */
+
+/*
+ * A connection passed over a Unix socket goes as a kernel stream that the
+ * router relays to the channel, so that a receiver without the library gets
+ * a working stream; a receiver with it takes the channel itself (TAKE).
+ * See docs/PRELOAD.md.
+ */
+
+/* Call @fn on each fd that @mh carries with SCM_RIGHTS, by reference. */
+static void pw_rights_each(struct msghdr *mh, void (*fn)(int *fd, void *arg), void *arg)
+{
+	if (!mh->msg_control || mh->msg_controllen < sizeof(struct cmsghdr))
+		return;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+		    c->cmsg_len < CMSG_LEN(0))
+			continue;
+		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		unsigned char *p = CMSG_DATA(c);
+		for (size_t i = 0; i < n; i++) {
+			int fd;
+			memcpy(&fd, p + i * sizeof(int), sizeof(fd));
+			fn(&fd, arg);
+			memcpy(p + i * sizeof(int), &fd, sizeof(fd));
+		}
+	}
+}
+
+static void pw_rights_count(int *fd, void *arg)
+{
+	if (pw_conn_of(*fd))
+		(*(unsigned *)arg)++;
+}
+
+struct pw_rights_out {
+	int *streams;
+	unsigned n;
+	int err;
+};
+
+/* Swap an accelerated connection for a relayed stream to pass instead. */
+static void pw_rights_swap(int *fd, void *arg)
+{
+	struct pw_rights_out *o = arg;
+	struct pw_sock *s = pw_conn_of(*fd);
+	struct pw_wire_reattach req;
+	struct pw_msg m;
+	int fds[2];
+
+	if (!s || o->err)
+		return;
+	req = (struct pw_wire_reattach){ .id = s->id };
+	int n = pw_ctl_call(PW_MSG_RELAY, &req, sizeof(req), fd, 1, &m, fds);
+	if (n != 1 || m.type != PW_MSG_RELAY_OK) {
+		for (int i = 0; i < n; i++)
+			pw_real.close(fds[i]);
+		o->err = ENOBUFS; /* the router cannot take the connection on */
+		return;
+	}
+	/* The receiver shares the open file, and its O_NONBLOCK. */
+	int fl = pw_real.fcntl(*fd, F_GETFL);
+	if (fl >= 0 && (fl & O_NONBLOCK))
+		pw_real.fcntl(fds[0], F_SETFL, O_NONBLOCK);
+	/* The router holds the connection too now: our close is not the last. */
+	if (!atomic_exchange(&s->shared, true))
+		pw_chan_mark_shared(s->chan);
+	o->streams[o->n++] = fds[0];
+	*fd = fds[0];
+}
+
+/* The message was not sent: end the relays before anyone reads them. */
+static void pw_rights_take_back(int stream)
+{
+	struct pw_msg m;
+	int fds[2];
+	int n = pw_ctl_call(PW_MSG_TAKE, NULL, 0, &stream, 1, &m, fds);
+
+	for (int i = 0; i < n; i++)
+		pw_real.close(fds[i]); /* our own connection's channel: we have it */
+}
+
+static ssize_t pw_sendmsg_rights(int fd, const struct msghdr *mh, int flags)
+{
+	unsigned count = 0;
+	struct msghdr copy = *mh;
+
+	pw_rights_each(&copy, pw_rights_count, &count);
+	if (!count)
+		return pw_real.sendmsg(fd, mh, flags);
+	struct pw_rights_out o = { .streams = calloc(count, sizeof(int)) };
+	copy.msg_control = malloc(mh->msg_controllen);
+	ssize_t r = -1;
+	if (!o.streams || !copy.msg_control) {
+		errno = ENOBUFS;
+		goto out;
+	}
+	memcpy(copy.msg_control, mh->msg_control, mh->msg_controllen);
+	pw_rights_each(&copy, pw_rights_swap, &o);
+	if (o.err)
+		errno = o.err;
+	else
+		r = pw_real.sendmsg(fd, &copy, flags);
+out:;
+	int saved = errno;
+	for (unsigned i = 0; i < o.n; i++) {
+		if (r < 0)
+			pw_rights_take_back(o.streams[i]);
+		pw_real.close(o.streams[i]);
+	}
+	free(o.streams);
+	free(copy.msg_control);
+	errno = saved;
+	return r;
+}
+
+/* A received fd that may be a relayed stream: take the channel over. */
+static void pw_rights_take(int *fd, void *arg)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	int v;
+	socklen_t vlen = sizeof(v);
+	struct pw_msg m;
+	int fds[2];
+
+	(void)arg;
+	if (pw_real.getsockopt(*fd, SOL_SOCKET, SO_DOMAIN, &v, &vlen) < 0 || v != AF_UNIX)
+		return;
+	vlen = sizeof(v);
+	if (pw_real.getsockopt(*fd, SOL_SOCKET, SO_TYPE, &v, &vlen) < 0 || v != SOCK_STREAM)
+		return;
+	/* Only the router makes them (a cheap test before asking it). */
+	if (pw_real.getsockopt(*fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+	    !pw_ctl_made_by_router(cred.pid))
+		return;
+	int n = pw_ctl_call(PW_MSG_TAKE, NULL, 0, fd, 1, &m, fds);
+	if (n == 2 && m.type == PW_MSG_CONN) {
+		if (pw_adopt(*fd, fds[0], fds[1], &m.u.conn, true) == 0)
+			pw_dbg("fd %d: a handed connection taken over (conn %llu)", *fd,
+			       (unsigned long long)m.u.conn.id);
+		return;
+	}
+	for (int i = 0; i < n; i++)
+		pw_real.close(fds[i]);
+}
+
 PW_EXPORT ssize_t recvmsg(int fd, struct msghdr *mh, int flags)
 {
 	pw_ensure();
 	struct pw_sock *s = pw_conn_of(fd);
-	if (!s)
-		return pw_real.recvmsg(fd, mh, flags);
+	if (!s) {
+		ssize_t r = pw_real.recvmsg(fd, mh, flags);
+		if (r >= 0 && !pw_cfg.disabled && mh->msg_controllen) {
+			int saved = errno;
+			pw_rights_each(mh, pw_rights_take, NULL);
+			errno = saved;
+		}
+		return r;
+	}
 	ssize_t r = pw_sock_readv(s, mh->msg_iov, (int)mh->msg_iovlen, flags);
 	if (r >= 0) {
 		mh->msg_namelen = 0;
@@ -1349,7 +1513,8 @@ PW_EXPORT ssize_t sendmsg(int fd, const struct msghdr *mh, int flags)
 	pw_ensure();
 	struct pw_sock *s = pw_conn_of(fd);
 	if (!s)
-		return pw_real.sendmsg(fd, mh, flags);
+		return mh && mh->msg_controllen ? pw_sendmsg_rights(fd, mh, flags)
+						: pw_real.sendmsg(fd, mh, flags);
 	if (mh->msg_controllen)
 		return pw_fail(EOPNOTSUPP); /* no ancillary data on TCP */
 	return pw_sock_writev(s, mh->msg_iov, (int)mh->msg_iovlen, flags);

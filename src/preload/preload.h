@@ -105,6 +105,9 @@ void pw_plog(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
 int pw_ctl_call(uint16_t type, const void *body, size_t len, const int *fds, unsigned nfds,
 		struct pw_msg *ret, int ret_fds[2]);
 bool pw_ctl_prefixes_known(void);
+/* Is @creator (a socket's SO_PEERCRED pid) the router, as this process sees
+ * its pid? Connects to the router if need be. */
+bool pw_ctl_made_by_router(pid_t creator);
 void pw_ctl_atfork_child(void);
 
 #endif /* PW_PRELOAD_H */

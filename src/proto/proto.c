@@ -31,9 +31,11 @@ static int pw_msg_layout(uint16_t type, size_t *ret_fixed, size_t *ret_entry)
 	case PW_MSG_CLAIM:
 	case PW_MSG_STATUS:
 	case PW_MSG_OK:
+	case PW_MSG_TAKE:
 		fixed = 0;
 		break;
 	case PW_MSG_REATTACH:
+	case PW_MSG_RELAY:
 		fixed = sizeof(struct pw_wire_reattach);
 		break;
 	case PW_MSG_ERR:
@@ -45,6 +47,7 @@ static int pw_msg_layout(uint16_t type, size_t *ret_fixed, size_t *ret_entry)
 		break;
 	case PW_MSG_CONN:
 	case PW_MSG_CONN_TCP:
+	case PW_MSG_RELAY_OK:
 		fixed = sizeof(struct pw_wire_conn);
 		break;
 	case PW_PEER_HELLO:
@@ -101,6 +104,9 @@ unsigned pw_msg_nfds(uint16_t type)
 	case PW_MSG_REATTACH:
 	case PW_MSG_POD_ADD:
 	case PW_MSG_CONN_TCP:
+	case PW_MSG_RELAY:
+	case PW_MSG_TAKE:
+	case PW_MSG_RELAY_OK:
 		return 1;
 	case PW_MSG_CONN:
 		return 2;

@@ -853,33 +853,99 @@ static int pw_do_claim(struct pw_client *c, const struct pw_msg *m, int fd)
 	return -ENOENT;
 }
 
-/* A program that exec()ed still holds the channel's socket: that proves
- * which end it is, and it gets the shared memory back. */
-static int pw_do_reattach(struct pw_client *c, const struct pw_msg *m, int fd)
+/* The connection @id whose channel socket @fd is, and which side. */
+static struct pw_conn *pw_conn_by_sock(uint64_t id, int fd, unsigned *ret_side)
 {
 	struct stat st;
 
 	if (fstat(fd, &st) < 0)
-		return -errno;
+		return NULL;
 	for (struct pw_conn *cn = g.conns; cn; cn = cn->next) {
-		if (cn->id != m->u.reattach.id || cn->memfd < 0 || st.st_dev != cn->sock_dev)
+		if ((id && cn->id != id) || cn->memfd < 0 || st.st_dev != cn->sock_dev)
 			continue;
-		for (uint32_t side = 0; side < 2; side++) {
-			if (cn->sock_ino[side] != st.st_ino)
-				continue;
-			struct pw_wire_conn body = pw_conn_body(cn, side);
-			int fds[2] = { cn->memfd, fd };
-			int r = pw_msg_send(c->fd, PW_MSG_CONN, m->seq, &body, sizeof(body), NULL,
-					    0, fds, 2);
-			if (r == 0) {
-				cn->pid[side] = c->pid;
-				pw_info("conn %" PRIu64 ": side %u re-attached by pid %d after exec",
-					cn->id, side, c->pid);
+		for (unsigned side = 0; side < 2; side++)
+			if (cn->sock_ino[side] == st.st_ino) {
+				*ret_side = side;
+				return cn;
 			}
-			return r;
-		}
 	}
-	return -ENOENT;
+	return NULL;
+}
+
+/* Send @cn's channel to the process that holds side @side's socket @sock. */
+static int pw_conn_give(struct pw_client *c, uint32_t seq, struct pw_conn *cn, unsigned side,
+			int sock)
+{
+	struct pw_wire_conn body = pw_conn_body(cn, side);
+	int fds[2] = { cn->memfd, sock };
+	int r = pw_msg_send(c->fd, PW_MSG_CONN, seq, &body, sizeof(body), NULL, 0, fds, 2);
+
+	if (r == 0)
+		cn->pid[side] = c->pid;
+	return r;
+}
+
+/* A program that exec()ed still holds the channel's socket: that proves
+ * which end it is, and it gets the shared memory back. */
+static int pw_do_reattach(struct pw_client *c, const struct pw_msg *m, int fd)
+{
+	unsigned side;
+	struct pw_conn *cn = m->u.reattach.id ? pw_conn_by_sock(m->u.reattach.id, fd, &side) : NULL;
+
+	if (!cn)
+		return -ENOENT;
+	int r = pw_conn_give(c, m->seq, cn, side, fd);
+	if (r == 0)
+		pw_info("conn %" PRIu64 ": side %u re-attached by pid %d after exec", cn->id, side,
+			c->pid);
+	return r;
+}
+
+/*
+ * The application passes a connection to another process (SCM_RIGHTS): it
+ * proves it holds side @side with the channel's socket, and gets a kernel
+ * stream to pass instead, which we relay (relay.c) until the receiver takes
+ * the channel over, or for good if it does not run the library.
+ */
+static int pw_do_relay(struct pw_client *c, const struct pw_msg *m, int *fd)
+{
+	unsigned side;
+	struct pw_conn *cn = m->u.reattach.id ? pw_conn_by_sock(m->u.reattach.id, *fd, &side) : NULL;
+	int app, r;
+
+	if (!cn || cn->state == PW_CONN_PENDING)
+		return -ENOENT;
+	r = pw_relay_start(cn->id, cn->memfd, *fd, side, &app);
+	*fd = -1; /* taken */
+	if (r < 0)
+		return r;
+	struct pw_wire_conn body = pw_conn_body(cn, side);
+	r = pw_msg_send(c->fd, PW_MSG_RELAY_OK, m->seq, &body, sizeof(body), NULL, 0, &app, 1);
+	close(app);
+	if (r == 0) {
+		cn->pid[side] = 0; /* the router's, until someone takes it */
+		pw_info("conn %" PRIu64 ": side %u handed on by pid %d, relayed", cn->id, side,
+			c->pid);
+	}
+	return r;
+}
+
+/* A receiver that runs the library proves it holds a relayed stream. */
+static int pw_do_take(struct pw_client *c, const struct pw_msg *m, int fd)
+{
+	uint64_t id;
+	unsigned side;
+	int sock;
+	int r = pw_relay_take(fd, &id, &side, &sock);
+
+	if (r < 0)
+		return r;
+	struct pw_conn *cn = pw_conn_by_id(id);
+	r = cn ? pw_conn_give(c, m->seq, cn, side, sock) : -ENOENT;
+	close(sock);
+	if (r == 0)
+		pw_info("conn %" PRIu64 ": side %u taken over by pid %d", id, side, c->pid);
+	return r;
 }
 
 static uint32_t pw_conn_state(const struct pw_conn *cn)
@@ -1056,6 +1122,16 @@ static int pw_client_request(struct pw_client *c)
 		if (r < 0)
 			r = pw_reply_err(c, m.seq, -r);
 		break;
+	case PW_MSG_RELAY:
+		r = pw_do_relay(c, &m, &fds[0]);
+		if (r < 0)
+			r = pw_reply_err(c, m.seq, -r);
+		break;
+	case PW_MSG_TAKE:
+		r = pw_do_take(c, &m, fds[0]);
+		if (r < 0)
+			r = pw_reply_err(c, m.seq, -r);
+		break;
 	case PW_MSG_POD_ADD:
 	case PW_MSG_POD_DEL:
 	case PW_MSG_PODS:
@@ -1068,7 +1144,7 @@ static int pw_client_request(struct pw_client *c)
 		r = -EPROTO;
 	}
 	for (unsigned i = 0; i < nfds; i++)
-		close(fds[i]);
+		pw_close(fds[i]);
 	return r;
 }
 
@@ -1170,6 +1246,7 @@ static void pw_metrics_serve(void)
 		FILE *f = fmemopen(body + n, sizeof(body) - (size_t)n, "w");
 		if (f) {
 			pw_peers_metrics(f);
+			pw_relays_metrics(f);
 			fflush(f);
 			n += (int)ftell(f);
 			fclose(f);
@@ -1316,6 +1393,7 @@ static int pw_setup(void)
 static void pw_teardown(void)
 {
 	pw_peers_teardown();
+	pw_relays_teardown();
 	while (g.clients)
 		pw_client_drop(g.clients);
 	while (g.conns) {
@@ -1396,6 +1474,11 @@ static void pw_loop(void)
 				pw_conn_remove(cn);
 				break;
 			}
+			case K_RELAY_CHAN:
+			case K_RELAY_APP:
+			case K_RELAY_TIMER:
+				pw_relay_event(ev, evs[i].events);
+				break;
 			default:
 				pw_peers_event(ev, evs[i].events);
 				break;

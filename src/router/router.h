@@ -23,6 +23,9 @@ enum pw_ev_kind {
 	K_PEER_LINK,   /* a link with another router */
 	K_PEER_OUT,    /* our data connection to another node, connecting */
 	K_PEER_IN,     /* another node's data connection, before its token */
+	K_RELAY_CHAN,  /* relay.c: a relayed channel's socket */
+	K_RELAY_APP,   /* relay.c: a relayed stream, our end */
+	K_RELAY_TIMER, /* relay.c: relays whose grace period ends */
 };
 
 struct pw_ev {
@@ -46,6 +49,24 @@ int pw_router_remote_conn(const struct sockaddr_in *src, const struct sockaddr_i
 void pw_router_remote_data(uint64_t id, int sock);
 /* The data connection of @id will not come: forget the connection. */
 void pw_router_remote_drop(uint64_t id);
+
+/* ---- relay.c: connections handed to another process (SCM_RIGHTS) ---- */
+
+/*
+ * Relay side @side of connection @id: map the channel in @memfd (not taken)
+ * and use @sock, the socket the sender proved it holds (taken, also on
+ * failure). Returns 0 and, in *ret_app, the kernel stream end to pass on.
+ */
+int pw_relay_start(uint64_t id, int memfd, int sock, unsigned side, int *ret_app);
+/*
+ * @app is the passed end of a relay's stream: if the relay has moved no byte,
+ * end it and give the channel's socket to the caller (*ret_sock, to send and
+ * close). Errors: -ENOENT not a relay's; -EBUSY bytes moved, it stays relayed.
+ */
+int pw_relay_take(int app, uint64_t *ret_id, unsigned *ret_side, int *ret_sock);
+void pw_relay_event(struct pw_ev *ev, uint32_t events);
+void pw_relays_teardown(void);
+void pw_relays_metrics(FILE *f);
 
 /* ---- peers.c ---- */
 

@@ -4510,6 +4510,181 @@ static void cli_v6_listener(void)
 	close(fd);
 }
 
+/*
+ * A connection handed to another process over a Unix socket (SCM_RIGHTS):
+ * prefork pools whose parent accepts and passes each connection to a
+ * worker, then closes its copy; supervisors and Python's send_handle do
+ * the same. The worker may run the library or not (exec'd without it).
+ */
+#define SCM_CONNS 10
+#define SCM_BYTES 1000000
+
+static void send_fd(int via, int fd)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	char b = 'f';
+	struct iovec iov = { &b, 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			     .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	STEP("sendmsg(SCM_RIGHTS)");
+	PW_CHECK(sendmsg(via, &mh, 0) == 1, "sendmsg: %s", strerror(errno));
+}
+
+/* The next fd from @via, or -1 at EOF. */
+static int recv_fd(int via)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	char b;
+	struct iovec iov = { &b, 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			     .msg_controllen = sizeof(u.buf) };
+	int fd = -1;
+
+	STEP("recvmsg(SCM_RIGHTS)");
+	ssize_t r = recvmsg(via, &mh, MSG_CMSG_CLOEXEC);
+	PW_CHECK(r >= 0, "recvmsg: %s", strerror(errno));
+	if (r == 0)
+		return -1;
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	PW_CHECK(c && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)),
+		 "no fd in the message");
+	memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	PW_CHECK((SYS(fcntl(fd, F_GETFD)) & FD_CLOEXEC) != 0, "MSG_CMSG_CLOEXEC not honoured");
+	return fd;
+}
+
+/* The worker: echo each connection it is handed until EOF. A worker with
+ * the library (or on the kernel) sees the connection's addresses; one
+ * without it, under podwire, holds a plain stream (docs/PRELOAD.md). */
+static void scm_worker(int via, bool check_addrs)
+{
+	int fd;
+
+	while ((fd = recv_fd(via)) >= 0) {
+		struct sockaddr_in peer;
+		socklen_t len = sizeof(peer);
+		struct in_addr a;
+
+		if (check_addrs) {
+			SYS(getpeername(fd, SA(&peer), &len));
+			if (env_ip("PW_SEM_A", &a))
+				PW_CHECK(peer.sin_addr.s_addr == a.s_addr,
+					 "the handed connection's peer is not the client pod");
+		}
+		srv_echo_conn(fd);
+	}
+}
+
+static int scm_worker_main(int argc, char **argv)
+{
+	g_role = "scm-worker";
+	g_test = "scm_rights_unpreloaded";
+	PW_CHECK(argc == 3, "usage: pw-sem scm-worker FD");
+	const char *exp = getenv("PW_SEM_EXPECT");
+	scm_worker(atoi(argv[2]), !exp || strcmp(exp, "accel"));
+	g_done = true;
+	return 0;
+}
+
+static void srv_scm(bool unpreloaded)
+{
+	int l = srv_listen();
+	int sv[2];
+
+	SYS(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	pid_t pid = (pid_t)SYS(fork());
+	if (pid == 0) {
+		child_setup();
+		g_role = "worker";
+		close(l);
+		close(sv[0]);
+		if (!unpreloaded)
+			scm_worker(sv[1], true);
+		else {
+			char fdarg[16];
+
+			/* A program without the library: the handed fd must be a
+			 * working stream for it too. */
+			unsetenv("LD_PRELOAD");
+			snprintf(fdarg, sizeof(fdarg), "%d", sv[1]);
+			SYS(fcntl(sv[1], F_SETFD, 0));
+			execl(g_self, g_self, "scm-worker", fdarg, (char *)NULL);
+			PW_FAIL("execl: %s", strerror(errno));
+		}
+		_exit(0);
+	}
+	close(sv[1]);
+	for (int i = 0; i < SCM_CONNS; i++) {
+		int fd = srv_accept(l);
+		send_fd(sv[0], fd);
+		close(fd); /* the worker holds it now */
+	}
+	close(sv[0]);
+	STEP("wait for the worker");
+	int st;
+	SYS(waitpid(pid, &st, 0));
+	PW_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "worker: status %#x", st);
+	close(l);
+}
+
+static void srv_scm_rights(void)
+{
+	srv_scm(false);
+}
+
+static void srv_scm_rights_unpreloaded(void)
+{
+	srv_scm(true);
+}
+
+static void *scm_writer(void *arg)
+{
+	struct { int fd; size_t n; const char *p; } *w = arg;
+
+	write_all(w->fd, w->p, w->n);
+	return NULL;
+}
+
+/* Each connection: the request goes out before the server has handed it
+ * over; then a larger echo, then EOF after our shutdown. */
+static void cli_scm_rights(void)
+{
+	static char out[SCM_BYTES], in[SCM_BYTES];
+	struct gen g;
+
+	gen_init(&g, 3);
+	for (int i = 0; i < SCM_CONNS; i++) {
+		int fd = cli_connect();
+		pthread_t th;
+		struct { int fd; size_t n; const char *p; } w;
+
+		gen_fill(&g, out, SCM_BYTES);
+		w.fd = fd;
+		w.n = SCM_BYTES;
+		w.p = out;
+		STEP("echo 1 MB through the handed-over connection");
+		PW_CHECK_EQ(pthread_create(&th, NULL, scm_writer, &w), 0);
+		read_exact(fd, in, SCM_BYTES);
+		PW_CHECK(!memcmp(in, out, SCM_BYTES), "connection %d: the echo differs", i);
+		PW_CHECK_EQ(pthread_join(th, NULL), 0);
+		SYS(shutdown(fd, SHUT_WR));
+		expect_eof(fd);
+		close(fd);
+	}
+}
+
 /* ================= the list ================= */
 
 struct test {
@@ -4658,6 +4833,10 @@ static const struct test tests[] = {
 	  "a child per connection, the parent closes: 40 clients see reply and EOF", FORK_CONNS },
 	{ "epoll_et_partial", srv_epoll_et_partial, cli_epoll_et_partial, 20,
 	  "EPOLLET writer: a short write is followed by an EPOLLOUT edge (16 MiB)", 0 },
+	{ "scm_rights", srv_scm_rights, cli_scm_rights, 20,
+	  "the parent accepts, hands each connection to a worker (SCM_RIGHTS), closes", SCM_CONNS },
+	{ "scm_rights_unpreloaded", srv_scm_rights_unpreloaded, cli_scm_rights, 20,
+	  "the same, to a worker without the library (exec'd without LD_PRELOAD)", SCM_CONNS },
 	{ "v6_client", srv_v6_client, cli_v6_client, 0,
 	  "a dual-stack AF_INET6 client to ::ffff:server (Java): v4-mapped addresses", 0 },
 	{ "v6_listener", srv_v6_listener, cli_v6_listener, 0,
@@ -4689,6 +4868,8 @@ int main(int argc, char **argv)
 	}
 	if (argc >= 2 && !strcmp(argv[1], "exec-echo"))
 		return exec_echo_main();
+	if (argc >= 2 && !strcmp(argv[1], "scm-worker"))
+		return scm_worker_main(argc, argv);
 	if (argc != 5 || (strcmp(argv[1], "server") && strcmp(argv[1], "client")))
 		usage();
 	for (size_t i = 0; i < NTESTS; i++)

@@ -156,11 +156,20 @@ sem_record() {
 	fi
 }
 
+# Tests whose way through podwire shows in another counter of the router:
+# TEST:METRIC:MINIMUM. A connection handed to a worker with the library is
+# taken over (no relay); to one without it, relayed by the router.
+SEM_METRICS="scm_rights:podwire_relays_taken_total:10
+scm_rights_unpreloaded:podwire_relays_started_total:10"
+
 # One test under the preload, with the router's proof of acceleration: its
 # claims counter moves by at least what pw-sem list says for the test.
 sem_accel() { # label test
-	local c0 c1 d want
+	local c0 c1 d want metric mwant m0="" m1
 	want=$(awk -F'\t' -v t="$2" '$1 == t { print $2 }' "$PW_DIR/list")
+	metric=$(echo "$SEM_METRICS" | awk -F: -v t="$2" '$1 == t { print $2 }')
+	mwant=$(echo "$SEM_METRICS" | awk -F: -v t="$2" '$1 == t { print $3 }')
+	[ -z "$metric" ] || m0=$(sem_metric "$metric")
 	c0=$(sem_metric podwire_claims_total)
 	sem_run "$1" "$2" 1 1 accel
 	c1=$(sem_metric podwire_claims_total)
@@ -169,7 +178,14 @@ sem_accel() { # label test
 		SEM_RC=1
 		SEM_WHY="not accelerated: podwire_claims_total +$d, want +${want:-1}"
 	fi
-	sem_record "$1" "$2" "(claims +$d)"
+	if [ -n "$metric" ]; then
+		m1=$(sem_metric "$metric")
+		if [ "$SEM_RC" = 0 ] && [ $(( ${m1:-0} - ${m0:-0} )) -lt "$mwant" ]; then
+			SEM_RC=1
+			SEM_WHY="$metric +$(( ${m1:-0} - ${m0:-0} )), want +$mwant"
+		fi
+	fi
+	sem_record "$1" "$2" "(claims +$d${metric:+, $metric +$(( ${m1:-0} - ${m0:-0} ))})"
 }
 
 if [[ " $MODES " == *" preload "* ]]; then

@@ -49,7 +49,12 @@ static int layout_of(uint16_t type, struct layout *l)
 		l->nfds = 1;
 		return 0;
 	case PW_MSG_REATTACH:
+	case PW_MSG_RELAY:
 		l->fixed = sizeof(struct pw_wire_reattach);
+		l->nfds = 1;
+		return 0;
+	case PW_MSG_TAKE:
+		l->fixed = 0;
 		l->nfds = 1;
 		return 0;
 	case PW_MSG_STATUS:
@@ -87,6 +92,7 @@ static int layout_of(uint16_t type, struct layout *l)
 		l->max_entries = UINT32_MAX;
 		return 0;
 	case PW_MSG_CONN_TCP:
+	case PW_MSG_RELAY_OK:
 		l->fixed = sizeof(struct pw_wire_conn);
 		l->nfds = 1;
 		return 0;

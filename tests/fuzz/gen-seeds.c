@@ -99,9 +99,12 @@ int main(int argc, char **argv)
 	seed("status", PW_MSG_STATUS, NULL, 0, 0);
 	struct pw_wire_reattach ra = { .id = 42 };
 	seed("reattach", PW_MSG_REATTACH, &ra, sizeof(ra), 0);
+	seed("relay", PW_MSG_RELAY, &ra, sizeof(ra), 0);
+	seed("take", PW_MSG_TAKE, NULL, 0, 0);
 	seed("ok", PW_MSG_OK, NULL, 0, 0);
 	seed("err", PW_MSG_ERR, &err, sizeof(err), 0);
 	seed("conn", PW_MSG_CONN, &conn, sizeof(conn), 0);
+	seed("relay-ok", PW_MSG_RELAY_OK, &conn, sizeof(conn), 0);
 	ho.count = 0;
 	seed("hello-ok-0", PW_MSG_HELLO_OK, &ho, sizeof(ho), 0);
 	ho.count = 2;
