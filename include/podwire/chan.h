@@ -302,6 +302,16 @@ PW_API void pw_chan_spread(struct pw_chan *c);
  */
 PW_API void pw_chan_mark_shared(struct pw_chan *c);
 
+/*
+ * From now on this end touches its socket with read(2), write(2) and poll(2)
+ * only, and does not spin (no sched_yield(2)) nor move between CPUs: for a
+ * process entering seccomp mode, whose filter allows what its own socket
+ * I/O needs and nothing else. Costs: a wake-up is a poll and a write, a
+ * queue is drained whole, and a signal ends a blocking wait with -EINTR even
+ * under SA_RESTART.
+ */
+PW_API void pw_chan_restrict(struct pw_chan *c);
+
 /* Copy the counters of this end. */
 PW_API void pw_chan_get_stats(const struct pw_chan *c, struct pw_chan_stats *ret_stats);
 

@@ -39,7 +39,7 @@ enum pw_wire_type {
 	PW_MSG_POD_DEL = 9, /* body pod_key; reply OK or ERR (ENOENT: not known) */
 	PW_MSG_PODS = 10,   /* no body; reply PODS_OK */
 	/* handing a connection to another process (SCM_RIGHTS, docs/PRELOAD.md) */
-	PW_MSG_RELAY = 11, /* body reattach, fd: the channel's socket (proof); reply
+	PW_MSG_RELAY = 11, /* body relay, fd: the channel's socket (proof); reply
 			      RELAY_OK: a kernel stream the router relays to the channel */
 	PW_MSG_TAKE = 12,  /* no body, fd: such a stream (proof); reply CONN (the
 			      channel itself, while the relay has moved nothing) or ERR */
@@ -114,6 +114,14 @@ struct pw_wire_connect {
  * the rest of the connection again. */
 struct pw_wire_reattach {
 	uint64_t id;
+};
+
+/* Relay the connection @id whose channel socket comes along (proof). */
+#define PW_RELAY_NOW 0x1u /* move bytes at once: nobody will take it over */
+struct pw_wire_relay {
+	uint64_t id;
+	uint32_t flags;
+	uint32_t reserved;
 };
 
 struct pw_wire_err {

@@ -56,6 +56,7 @@ struct pw_chan {
 	bool spin;
 	bool hup_is_eof;
 	bool kernel_restart;
+	bool restricted; /* read, write and poll on the socket only: pw_chan_restrict() */
 	uint32_t spin_ns;
 	struct pw_ring tx; /* ring[side]: we produce */
 	struct pw_ring rx; /* ring[!side]: we consume */
@@ -238,14 +239,59 @@ fail:
 	return ret;
 }
 
+/*
+ * Restricted channels (a process in seccomp mode, pw_chan_restrict()) touch
+ * their socket with read(2), write(2) and poll(2) only: what the filter of a
+ * process that does socket I/O and waits is sure to allow. Whether a read or
+ * write would block is asked of poll(2), since the socket's O_NONBLOCK is the
+ * application's.
+ */
+static bool pw_chan_sock_ready(struct pw_chan *c, short ev)
+{
+	struct pollfd p = { .fd = c->sock, .events = ev };
+	int n;
+
+	do
+		n = pw_sys_poll_plain(&p, 1, 0);
+	while (n < 0 && errno == EINTR);
+	return n == 1 && (p.revents & ev) && !(ev == POLLOUT && (p.revents & (POLLHUP | POLLERR)));
+}
+
+/* recv(MSG_DONTWAIT), or what a restricted channel does instead. */
+static ssize_t pw_chan_sock_recv(struct pw_chan *c, void *buf, size_t n)
+{
+	if (!c->restricted)
+		return pw_sys_recv(c->sock, buf, n, MSG_DONTWAIT);
+	if (!pw_chan_sock_ready(c, POLLIN)) {
+		errno = EAGAIN;
+		return -1;
+	}
+	return pw_sys_read(c->sock, buf, n);
+}
+
+/* send(MSG_DONTWAIT | MSG_NOSIGNAL) of one byte, or what a restricted
+ * channel does instead (a peer dying between poll and write may raise
+ * SIGPIPE: a dead peer shows as POLLHUP first). */
+static ssize_t pw_chan_sock_send1(struct pw_chan *c)
+{
+	const char b = 0;
+
+	if (!c->restricted)
+		return pw_sys_send(c->sock, &b, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (!pw_chan_sock_ready(c, POLLOUT)) {
+		errno = EAGAIN;
+		return -1;
+	}
+	return pw_sys_write(c->sock, &b, 1);
+}
+
 /* Ring the peer's doorbell: its socket turns readable. */
 static void pw_chan_kick(struct pw_chan *c)
 {
-	const char b = 0;
 	ssize_t n;
 
 	do
-		n = pw_sys_send(c->sock, &b, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+		n = pw_chan_sock_send1(c);
 	while (n < 0 && errno == EINTR);
 	pw_stat_add(&c->wakes_sent, 1);
 }
@@ -267,7 +313,9 @@ static void pw_chan_drain(struct pw_chan *c, bool keep_one)
 	char buf[512]; /* small: this runs on application threads */
 	size_t want = SIZE_MAX;
 
-	if (keep_one) {
+	/* (A restricted channel cannot count its queue: it drains it all, and
+	 * pollers see data through the rings, not the socket.) */
+	if (keep_one && !c->restricted) {
 		int q = 0;
 
 		if (pw_sys_ioctl(c->sock, SIOCINQ, &q) < 0 || q <= 1)
@@ -275,8 +323,7 @@ static void pw_chan_drain(struct pw_chan *c, bool keep_one)
 		want = (size_t)q - 1;
 	}
 	while (want > 0) {
-		ssize_t n = pw_sys_recv(c->sock, buf, want < sizeof(buf) ? want : sizeof(buf),
-				 MSG_DONTWAIT);
+		ssize_t n = pw_chan_sock_recv(c, buf, want < sizeof(buf) ? want : sizeof(buf));
 
 		if (n > 0) {
 			want -= (size_t)n;
@@ -307,6 +354,17 @@ static void pw_chan_fill(struct pw_chan *c)
 	struct mmsghdr msgs[PW_FILL_MSGS];
 	int n;
 
+	if (c->restricted) {
+		/* One-byte writes while the socket says it is writable. */
+		for (int i = 0; i < PW_FILL_MSGS; i++) {
+			if (pw_chan_sock_send1(c) >= 0 || errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				pw_chan_mark_hup(c);
+			break;
+		}
+		return;
+	}
 	for (int i = 0; i < PW_FILL_MSGS; i++)
 		msgs[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov, .msg_iovlen = 1 } };
 	do
@@ -532,7 +590,8 @@ int pw_chan_wait(struct pw_chan *c, short events, int timeout_ms)
 			}
 			tmo = (int)((deadline - now + 999999u) / 1000000u);
 		}
-		if (!moved && c->kernel_restart && tmo < 0 && events != (POLLIN | POLLOUT)) {
+		if (!moved && c->kernel_restart && !c->restricted && tmo < 0 &&
+		    events != (POLLIN | POLLOUT)) {
 			/* Sleep where SA_RESTART applies: a peek for the wake byte,
 			 * or one byte of filler that waits for room. */
 			char b = 0;
@@ -555,7 +614,8 @@ int pw_chan_wait(struct pw_chan *c, short events, int timeout_ms)
 		}
 		if (!moved) {
 			struct pollfd pfd = { .fd = c->sock, .events = events };
-			int n = pw_sys_poll(&pfd, 1, tmo);
+			int n = c->restricted ? pw_sys_poll_plain(&pfd, 1, tmo)
+					      : pw_sys_poll(&pfd, 1, tmo);
 			int err = errno;
 
 			if (events & POLLIN)
@@ -849,11 +909,15 @@ int pw_chan_fd(const struct pw_chan *c)
 
 void pw_chan_note_cpu(struct pw_chan *c)
 {
+	if (c->restricted)
+		return;
 	atomic_store_explicit(&c->shm->ctl.cpu[c->side], sched_getcpu(), memory_order_relaxed);
 }
 
 void pw_chan_spread(struct pw_chan *c)
 {
+	if (c->restricted)
+		return;
 	int me = sched_getcpu();
 	int peer = atomic_load_explicit(&c->shm->ctl.cpu[!c->side], memory_order_relaxed);
 	cpu_set_t orig, other;
@@ -869,6 +933,12 @@ void pw_chan_spread(struct pw_chan *c)
 	 * application's affinity exactly as it set it. */
 	if (sched_setaffinity(0, sizeof(other), &other) == 0)
 		sched_setaffinity(0, sizeof(orig), &orig);
+}
+
+void pw_chan_restrict(struct pw_chan *c)
+{
+	c->restricted = true;
+	c->spin = false; /* spinning yields the CPU with sched_yield(2) */
 }
 
 void pw_chan_mark_shared(struct pw_chan *c)

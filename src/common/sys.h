@@ -48,6 +48,23 @@ static inline int pw_sys_poll(struct pollfd *fds, nfds_t n, int timeout_ms)
 	return (int)syscall(SYS_ppoll, fds, n, timeout_ms < 0 ? NULL : &ts, NULL, (size_t)8);
 }
 
+/* poll(2) itself, not ppoll: what a seccomp filter that allows waiting
+ * most often lets through (OpenSSH's). */
+static inline int pw_sys_poll_plain(struct pollfd *fds, nfds_t n, int timeout_ms)
+{
+	return (int)syscall(SYS_poll, fds, n, timeout_ms);
+}
+
+static inline ssize_t pw_sys_read(int fd, void *buf, size_t n)
+{
+	return syscall(SYS_read, fd, buf, n);
+}
+
+static inline ssize_t pw_sys_write(int fd, const void *buf, size_t n)
+{
+	return syscall(SYS_write, fd, buf, n);
+}
+
 static inline int pw_sys_close(int fd)
 {
 	return (int)syscall(SYS_close, fd);

@@ -96,6 +96,8 @@ static int pw_ctl_open_locked(void)
 
 	if (pw_ctl_fd >= 0)
 		return 0;
+	if (pw_cfg.restricted) /* seccomp: never again (see pw_restrict) */
+		return -EPERM;
 	if (pw_ctl_failed_at && pw_ctl_now() - pw_ctl_failed_at < PW_CTL_RETRY_NS)
 		return -ECONNREFUSED;
 	if (strlen(pw_cfg.socket_path) >= sizeof(a.sun_path))
@@ -167,6 +169,14 @@ int pw_ctl_call(uint16_t type, const void *body, size_t len, const int *fds, uns
 	return r;
 }
 
+bool pw_ctl_reachable(void)
+{
+	pthread_mutex_lock(&pw_ctl_lock);
+	bool yes = pw_ctl_open_locked() == 0;
+	pthread_mutex_unlock(&pw_ctl_lock);
+	return yes;
+}
+
 bool pw_ctl_made_by_router(pid_t creator)
 {
 	pthread_mutex_lock(&pw_ctl_lock);
@@ -184,6 +194,15 @@ bool pw_ctl_prefixes_known(void)
 	pw_ctl_open_locked();
 	pthread_mutex_unlock(&pw_ctl_lock);
 	return pw_ctl_have_prefixes;
+}
+
+void pw_ctl_close(void)
+{
+	pthread_mutex_lock(&pw_ctl_lock);
+	if (pw_ctl_fd >= 0)
+		pw_real.close(pw_ctl_fd);
+	pw_ctl_fd = -1;
+	pthread_mutex_unlock(&pw_ctl_lock);
 }
 
 /* In the child after fork: the parent's connection is not ours to use. */

@@ -22,6 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/sendfile.h>
 #ifdef __GLIBC__
 #include <sys/single_threaded.h>
@@ -65,7 +69,9 @@ void pw_plog(int level, const char *fmt, ...)
 	int saved = errno;
 	va_list ap;
 
-	if (level > pw_cfg.log_level)
+	/* Not under seccomp: the filter may not allow the write, and programs
+	 * that sandbox themselves also cap file sizes (SIGXFSZ). */
+	if (level > pw_cfg.log_level || pw_cfg.restricted)
 		return;
 	int n = snprintf(buf, sizeof(buf), "libpodwire[%d] %s: ", (int)getpid(), names[level]);
 	va_start(ap, fmt);
@@ -77,6 +83,33 @@ void pw_plog(int level, const char *fmt, ...)
 	if (pw_real.write)
 		pw_real.write(pw_cfg.log_fd, buf, (size_t)n);
 	errno = saved;
+}
+
+/* ---- O_NONBLOCK of sockets shared after fork ---- */
+
+/*
+ * One word in memory shared by the whole process tree (MAP_SHARED, made
+ * before any fork): a process that changes O_NONBLOCK of a shared socket
+ * moves it on, and the others ask the kernel again (pw_sock_nonblock). A
+ * socket's open file is shared across fork, its flag with it.
+ */
+#define PW_GEN_NONE UINT32_MAX /* no generation page: always ask */
+#define PW_GEN_ASK 0x80000000u /* a socket's mark that no generation equals */
+static _Atomic uint32_t *pw_flags_gen;
+
+static void pw_flags_gen_init(void)
+{
+	void *p = mmap(NULL, sizeof(*pw_flags_gen), PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (p != MAP_FAILED)
+		pw_flags_gen = p;
+}
+
+static inline uint32_t pw_flags_gen_now(void)
+{
+	return pw_flags_gen ? atomic_load_explicit(pw_flags_gen, memory_order_acquire) & 0x7fffffffu
+			    : PW_GEN_NONE;
 }
 
 /* ---- the fd table: two levels, pages allocated on first use, never freed ---- */
@@ -94,6 +127,9 @@ struct pw_sock {
 	int family; /* the application's socket: AF_INET6 shows them v4-mapped */
 	_Atomic bool nonblock;
 	_Atomic bool shared; /* a fork copied it: other processes may hold it */
+	/* Shared: pw_flags_gen when nonblock was last read from the kernel; a
+	 * change by any process of the tree moves the generation on. */
+	_Atomic uint32_t nb_gen;
 	int rcvtimeo_ms, sndtimeo_ms;
 	bool rd_shut, wr_shut;   /* shutdown() by this process, as the kernel keeps it */
 	bool reset_reported;     /* ECONNRESET was returned once: now the socket is
@@ -173,8 +209,9 @@ static struct pw_sock *pw_take(int fd)
 	return s ? atomic_exchange_explicit(s, NULL, memory_order_acq_rel) : NULL;
 }
 
-/* Any fd number of this process, other than @not, that refers to @s. */
-static int pw_find_other_fd(const struct pw_sock *s, int not)
+/* Call @fn for each fd the table knows, with its state, until it returns
+ * false. Lock-free: entries may come and go meanwhile. */
+static void pw_fdtab_each(bool (*fn)(int fd, struct pw_sock *s, void *arg), void *arg)
 {
 	for (unsigned p = 0; p < PW_PAGES; p++) {
 		_Atomic(struct pw_sock *) *page =
@@ -182,12 +219,35 @@ static int pw_find_other_fd(const struct pw_sock *s, int not)
 		if (!page)
 			continue;
 		for (unsigned i = 0; i < (1u << PW_PAGE_BITS); i++) {
-			int fd = (int)(p << PW_PAGE_BITS | i);
-			if (fd != not && atomic_load_explicit(&page[i], memory_order_relaxed) == s)
-				return fd;
+			struct pw_sock *s = atomic_load_explicit(&page[i], memory_order_relaxed);
+			if (s && !fn((int)(p << PW_PAGE_BITS | i), s, arg))
+				return;
 		}
 	}
-	return -1;
+}
+
+struct pw_other_fd {
+	const struct pw_sock *s;
+	int not, found;
+};
+
+static bool pw_other_fd_match(int fd, struct pw_sock *s, void *arg)
+{
+	struct pw_other_fd *o = arg;
+
+	if (s != o->s || fd == o->not)
+		return true;
+	o->found = fd;
+	return false;
+}
+
+/* Any fd number of this process, other than @not, that refers to @s. */
+static int pw_find_other_fd(const struct pw_sock *s, int not)
+{
+	struct pw_other_fd o = { .s = s, .not = not, .found = -1 };
+
+	pw_fdtab_each(pw_other_fd_match, &o);
+	return o.found;
 }
 
 /* ---- configuration ---- */
@@ -322,10 +382,21 @@ static inline void pw_ensure(void)
 }
 
 static void pw_take_over(void);
+static bool pw_seccomp_active(void);
+static void pw_flags_gen_init(void);
 
 __attribute__((constructor)) static void pw_ctor(void)
 {
 	pw_ensure();
+	/* Started under a seccomp filter (inherited across exec, systemd's
+	 * SystemCallFilter=, bwrap --seccomp): its system calls are not ours to
+	 * choose, so the library does nothing in this process. */
+	if (pw_seccomp_active()) {
+		pw_cfg.disabled = true;
+		pw_dbg("in seccomp mode: not accelerating this process");
+		return;
+	}
+	pw_flags_gen_init();
 	pw_take_over();
 }
 
@@ -425,6 +496,18 @@ static struct pw_sock *pw_sock_new(enum pw_kind kind)
 	pthread_mutex_init(&s->rlock, NULL);
 	pthread_mutex_init(&s->wlock, NULL);
 	return s;
+}
+
+/* This process changed @s's O_NONBLOCK (F_SETFL, FIONBIO). */
+static void pw_sock_set_nonblock(struct pw_sock *s, bool on)
+{
+	atomic_store(&s->nonblock, on);
+	if (atomic_load(&s->shared) && pw_flags_gen) {
+		/* Pairs with the acquire in pw_flags_gen_now(): the others see
+		 * the new generation, and ask the kernel for the flag. */
+		uint32_t gen = atomic_fetch_add_explicit(pw_flags_gen, 1, memory_order_release) + 1;
+		atomic_store(&s->nb_gen, gen & 0x7fffffffu);
+	}
 }
 
 /* ---- the epoll shadow: what the application registered, per epoll fd ---- */
@@ -714,6 +797,7 @@ static int pw_adopt(int fd, int memfd, int sock, const struct pw_wire_conn *body
 	s->id = body->id;
 	if (handed) {
 		/* The sender may hold it still: other processes may use it. */
+		atomic_store(&s->nb_gen, PW_GEN_ASK);
 		atomic_store(&s->shared, true);
 		pw_chan_mark_shared(chan);
 	}
@@ -926,6 +1010,19 @@ PW_EXPORT int accept(int lfd, struct sockaddr *addr, socklen_t *alen)
 
 /* ---- closing and duplicating ---- */
 
+/* Tell the router that listener @fd (@s) takes no more accelerated clients. */
+static void pw_listener_drop(int fd, const struct pw_sock *s)
+{
+	struct pw_wire_listen req = { 0 };
+	struct pw_msg m;
+	int fds[2];
+
+	pw_addr_to_wire(&s->local, AF_INET, &req.addr);
+	int n = pw_ctl_call(PW_MSG_UNLISTEN, &req, sizeof(req), &fd, 1, &m, fds);
+	for (int i = 0; i < n; i++)
+		pw_real.close(fds[i]);
+}
+
 /* @fd no longer refers to @s. @closed: the kernel already closed @fd. */
 static int pw_unref(struct pw_sock *s, int fd, bool closed)
 {
@@ -940,16 +1037,8 @@ static int pw_unref(struct pw_sock *s, int fd, bool closed)
 		 * -s does so after each test); but not while a forked process may
 		 * still accept on it (prefork servers close the parent's copy): the
 		 * router drops it when the registering process exits. */
-		if (!closed && !atomic_load(&s->shared)) {
-					struct pw_wire_listen req = { 0 };
-			struct pw_msg m;
-			int fds[2];
-
-			pw_addr_to_wire(&s->local, AF_INET, &req.addr);
-			int n = pw_ctl_call(PW_MSG_UNLISTEN, &req, sizeof(req), &fd, 1, &m, fds);
-			for (int i = 0; i < n; i++)
-				pw_real.close(fds[i]);
-		}
+		if (!closed && !atomic_load(&s->shared))
+			pw_listener_drop(fd, s);
 		free(s);
 		return closed ? 0 : pw_real.close(fd);
 	}
@@ -1061,7 +1150,7 @@ PW_EXPORT int fcntl(int fd, int cmd, ...)
 	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
 		return pw_dup_track(fd, r);
 	if (cmd == F_SETFL)
-		atomic_store(&s->nonblock, (arg & O_NONBLOCK) != 0);
+		pw_sock_set_nonblock(s, (arg & O_NONBLOCK) != 0);
 	return r;
 }
 
@@ -1089,7 +1178,7 @@ PW_EXPORT int ioctl(int fd, pw_ioctl_req_t req, ...)
 	if (req == FIONBIO) {
 		int r = pw_real.ioctl(fd, req, arg);
 		if (r == 0)
-			atomic_store(&s->nonblock, *(int *)arg != 0);
+			pw_sock_set_nonblock(s, *(int *)arg != 0);
 		return r;
 	}
 	if (req == SIOCOUTQ) {
@@ -1107,12 +1196,20 @@ static int pw_errno_of(ssize_t r)
 }
 
 /* O_NONBLOCK lives in the open file description: after a fork another
- * process may change it, so then ask the kernel. */
+ * process may change it. Every process of the tree moves pw_flags_gen on
+ * when it does, so the kernel is asked only then (or always, for a socket
+ * inherited across exec, whose holders share no generation). */
 static inline bool pw_sock_nonblock(struct pw_sock *s)
 {
-	if (__builtin_expect(atomic_load_explicit(&s->shared, memory_order_relaxed), 0)) {
-		int fl = pw_real.fcntl(pw_chan_fd(s->chan), F_GETFL);
-		return fl >= 0 && (fl & O_NONBLOCK);
+	if (__builtin_expect(atomic_load_explicit(&s->shared, memory_order_relaxed), 0) &&
+	    !pw_cfg.restricted /* no fcntl under seccomp: the last known flag */) {
+		uint32_t gen = pw_flags_gen_now();
+		if (gen == PW_GEN_NONE || gen != atomic_load_explicit(&s->nb_gen, memory_order_relaxed)) {
+			int fl = pw_real.fcntl(pw_chan_fd(s->chan), F_GETFL);
+			atomic_store_explicit(&s->nonblock, fl >= 0 && (fl & O_NONBLOCK),
+					      memory_order_relaxed);
+			atomic_store_explicit(&s->nb_gen, gen, memory_order_relaxed);
+		}
 	}
 	return atomic_load_explicit(&s->nonblock, memory_order_relaxed);
 }
@@ -1245,7 +1342,8 @@ static ssize_t pw_sock_writev(struct pw_sock *s, const struct iovec *iov, int cn
 			r = -EPIPE;
 		s->reset_reported = true;
 	}
-	if (r == -EPIPE && !(flags & MSG_NOSIGNAL))
+	/* (Not under seccomp: tgkill is no call of the application's.) */
+	if (r == -EPIPE && !(flags & MSG_NOSIGNAL) && !pw_cfg.restricted)
 		pthread_kill(pthread_self(), SIGPIPE);
 	if (r < 0)
 		return pw_fail(pw_errno_of(r));
@@ -1348,6 +1446,33 @@ PW_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
  * See docs/PRELOAD.md.
  */
 
+/*
+ * A kernel stream that the router relays to @s's channel (@fd, its socket,
+ * is the proof), with @fd's O_NONBLOCK; -1 if the router cannot. The router
+ * holds the channel too from now on: our close is no longer the last.
+ */
+static int pw_relay_stream(int fd, struct pw_sock *s, uint32_t flags)
+{
+	struct pw_wire_relay req = { .id = s->id, .flags = flags };
+	struct pw_msg m;
+	int fds[2];
+	int n = pw_ctl_call(PW_MSG_RELAY, &req, sizeof(req), &fd, 1, &m, fds);
+
+	if (n != 1 || m.type != PW_MSG_RELAY_OK) {
+		for (int i = 0; i < n; i++)
+			pw_real.close(fds[i]);
+		return -1;
+	}
+	int fl = pw_real.fcntl(fd, F_GETFL);
+	if (fl >= 0 && (fl & O_NONBLOCK))
+		pw_real.fcntl(fds[0], F_SETFL, O_NONBLOCK);
+	/* Whoever receives it shares the open file, not our generation page. */
+	atomic_store(&s->nb_gen, PW_GEN_ASK);
+	if (!atomic_exchange(&s->shared, true))
+		pw_chan_mark_shared(s->chan);
+	return fds[0];
+}
+
 /* Call @fn on each fd that @mh carries with SCM_RIGHTS, by reference. */
 static void pw_rights_each(struct msghdr *mh, void (*fn)(int *fd, void *arg), void *arg)
 {
@@ -1385,29 +1510,16 @@ static void pw_rights_swap(int *fd, void *arg)
 {
 	struct pw_rights_out *o = arg;
 	struct pw_sock *s = pw_conn_of(*fd);
-	struct pw_wire_reattach req;
-	struct pw_msg m;
-	int fds[2];
 
 	if (!s || o->err)
 		return;
-	req = (struct pw_wire_reattach){ .id = s->id };
-	int n = pw_ctl_call(PW_MSG_RELAY, &req, sizeof(req), fd, 1, &m, fds);
-	if (n != 1 || m.type != PW_MSG_RELAY_OK) {
-		for (int i = 0; i < n; i++)
-			pw_real.close(fds[i]);
+	int stream = pw_relay_stream(*fd, s, 0);
+	if (stream < 0) {
 		o->err = ENOBUFS; /* the router cannot take the connection on */
 		return;
 	}
-	/* The receiver shares the open file, and its O_NONBLOCK. */
-	int fl = pw_real.fcntl(*fd, F_GETFL);
-	if (fl >= 0 && (fl & O_NONBLOCK))
-		pw_real.fcntl(fds[0], F_SETFL, O_NONBLOCK);
-	/* The router holds the connection too now: our close is not the last. */
-	if (!atomic_exchange(&s->shared, true))
-		pw_chan_mark_shared(s->chan);
-	o->streams[o->n++] = fds[0];
-	*fd = fds[0];
+	o->streams[o->n++] = stream;
+	*fd = stream;
 }
 
 /* The message was not sent: end the relays before anyone reads them. */
@@ -1577,7 +1689,7 @@ static ssize_t pw_sendfile_copy(struct pw_sock *s, int in, off_t *off, size_t co
 		struct iovec iov = { buf, (size_t)n };
 		ssize_t w = pw_sock_writev(s, &iov, 1, MSG_NOSIGNAL);
 		if (w < 0) {
-			if (errno == EPIPE)
+			if (errno == EPIPE && !pw_cfg.restricted)
 				pthread_kill(pthread_self(), SIGPIPE);
 			return done ? (ssize_t)done : -1;
 		}
@@ -1667,7 +1779,7 @@ static struct pw_sock *pw_opts_of(int fd, int level, int name)
 {
 	struct pw_sock *s = pw_get(fd);
 
-	if (!s || s->kind == PW_K_LISTEN)
+	if (!s || s->kind == PW_K_LISTEN || pw_cfg.restricted)
 		return NULL;
 	if (s->kind == PW_K_CONN)
 		return s;
@@ -1723,8 +1835,12 @@ PW_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 		*len = n;
 		return 0;
 	}
-	int pristine = pw_pristine(s->family);
-	return pristine < 0 ? pw_fail(ENOBUFS) : pw_real.getsockopt(pristine, level, name, val, len);
+	/* (Under seccomp, only a pristine socket made before.) */
+	int pristine = pw_cfg.restricted
+			       ? atomic_load(&pw_pristine_fd[s->family == AF_INET6])
+			       : pw_pristine(s->family);
+	return pristine < 0 ? pw_fail(ENOPROTOOPT)
+			    : pw_real.getsockopt(pristine, level, name, val, len);
 }
 
 PW_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
@@ -1734,6 +1850,12 @@ PW_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t
 	if (!s)
 		return pw_real.setsockopt(fd, level, name, val, len);
 
+	if (pw_cfg.restricted) {
+		/* No throwaway socket under seccomp: keep the value as given. */
+		if (!val || len > sizeof(((struct pw_opt *)0)->val))
+			return pw_fail(EINVAL);
+		return pw_opt_store(s, level, name, val, len) < 0 ? pw_fail(ENOMEM) : 0;
+	}
 	/* The kernel validates and normalises (SO_RCVBUF doubles, ...) on a
 	 * throwaway TCP socket of the family; we keep what it read back. */
 	int t = pw_real.socket(s->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -1799,29 +1921,90 @@ static uint64_t pw_ts_ns(const struct timespec *ts)
 }
 
 /*
+ * The kernel's waits are made with the call the application made (poll for
+ * poll, epoll_wait for epoll_wait...): a seccomp filter lets through the
+ * application's calls, not others.
+ */
+enum pw_wait_call { PW_W_POLL, PW_W_PPOLL, PW_W_SELECT, PW_W_PSELECT };
+
+static int pw_ms_of(int64_t ns)
+{
+	return ns < 0 ? -1 : ns / 1000000 >= INT32_MAX ? INT32_MAX : (int)((ns + 999999) / 1000000);
+}
+
+/*
+ * select(2) for a set of pollfds, in a restricted process (which may be
+ * allowed select and not ppoll): readable, writable and exceptional become
+ * POLLIN, POLLOUT and POLLPRI.
+ */
+static int pw_kernel_select(struct pollfd *fds, nfds_t n, int64_t ns, const sigset_t *mask,
+			    bool use_pselect)
+{
+	fd_set r, w, x;
+	int maxfd = -1;
+
+	FD_ZERO(&r);
+	FD_ZERO(&w);
+	FD_ZERO(&x);
+	for (nfds_t i = 0; i < n; i++) {
+		if (fds[i].fd < 0 || fds[i].fd >= FD_SETSIZE)
+			continue;
+		if (fds[i].events & POLLIN)
+			FD_SET(fds[i].fd, &r);
+		if (fds[i].events & POLLOUT)
+			FD_SET(fds[i].fd, &w);
+		if (fds[i].events & POLLPRI)
+			FD_SET(fds[i].fd, &x);
+		maxfd = fds[i].fd > maxfd ? fds[i].fd : maxfd;
+	}
+	struct timespec ts = { (time_t)(ns / 1000000000), (long)(ns % 1000000000) };
+	struct timeval tv = { (time_t)(ns / 1000000000), (long)(ns % 1000000000) / 1000 };
+	int k = use_pselect ? pw_real.pselect(maxfd + 1, &r, &w, &x, ns < 0 ? NULL : &ts, mask)
+			    : pw_real.select(maxfd + 1, &r, &w, &x, ns < 0 ? NULL : &tv);
+	if (k < 0)
+		return k;
+	k = 0;
+	for (nfds_t i = 0; i < n; i++) {
+		fds[i].revents = 0;
+		if (fds[i].fd < 0 || fds[i].fd >= FD_SETSIZE)
+			continue;
+		fds[i].revents = (short)((FD_ISSET(fds[i].fd, &r) ? POLLIN : 0) |
+					 (FD_ISSET(fds[i].fd, &w) ? POLLOUT : 0) |
+					 (FD_ISSET(fds[i].fd, &x) ? POLLPRI : 0));
+		k += fds[i].revents != 0;
+	}
+	return k;
+}
+
+static int pw_kernel_poll(struct pollfd *fds, nfds_t n, int64_t ns, const sigset_t *mask,
+			  enum pw_wait_call call)
+{
+	struct timespec ts = { (time_t)(ns / 1000000000), (long)(ns % 1000000000) };
+
+	if (call == PW_W_POLL)
+		return pw_real.poll(fds, n, pw_ms_of(ns));
+	if (call == PW_W_PPOLL || !pw_cfg.restricted)
+		return pw_real.ppoll(fds, n, ns < 0 ? NULL : &ts, mask);
+	return pw_kernel_select(fds, n, ns, mask, call == PW_W_PSELECT);
+}
+
+/*
  * The core of poll/ppoll/select/pselect. @timeout_ns < 0 waits forever.
  * Accelerated fds get their readiness from the rings; others from the kernel.
  */
 static int pw_poll_core(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *mask,
-			bool use_ppoll)
+			enum pw_wait_call call)
 {
 	bool any = false;
 
 	for (nfds_t i = 0; i < n && !any; i++)
 		any = fds[i].fd >= 0 && pw_conn_of(fds[i].fd);
-	if (!any) {
-		if (use_ppoll) {
-			struct timespec ts = { (time_t)(timeout_ns / 1000000000),
-					       (long)(timeout_ns % 1000000000) };
-			return pw_real.ppoll(fds, n, timeout_ns < 0 ? NULL : &ts, mask);
-		}
-		return pw_real.poll(fds, n,
-				    timeout_ns < 0 ? -1 : (int)((timeout_ns + 999999) / 1000000));
-	}
+	if (!any)
+		return pw_kernel_poll(fds, n, timeout_ns, mask, call);
 
 	uint64_t start = pw_now_ns();
 	struct pw_spin sp;
-	pw_spin_start(&sp, timeout_ns == 0 ? 0 : pw_cfg.spin_ns);
+	pw_spin_start(&sp, timeout_ns == 0 || pw_cfg.restricted ? 0 : pw_cfg.spin_ns); /* (spinning yields: not under seccomp) */
 	for (;;) {
 		int ready = 0;
 		bool mine_ready = false;
@@ -1868,13 +2051,7 @@ static int pw_poll_core(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const 
 			kernel_ns = now;
 			left = 0;
 		}
-		int r;
-		if (use_ppoll) {
-			struct timespec ts = { (time_t)(left / 1000000000), (long)(left % 1000000000) };
-			r = pw_real.ppoll(fds, n, left < 0 ? NULL : &ts, mask);
-		} else {
-			r = pw_real.poll(fds, n, left < 0 ? -1 : (int)((left + 999999) / 1000000));
-		}
+		int r = pw_kernel_poll(fds, n, left, mask, call);
 		if (r < 0)
 			return r;
 		for (nfds_t i = 0; i < n; i++) {
@@ -1900,34 +2077,36 @@ static int pw_poll_core(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const 
 PW_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
 	pw_ensure();
-	return pw_poll_core(fds, n, timeout < 0 ? -1 : (int64_t)timeout * 1000000, NULL, false);
+	return pw_poll_core(fds, n, timeout < 0 ? -1 : (int64_t)timeout * 1000000, NULL, PW_W_POLL);
 }
 
 PW_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
 		    const sigset_t *mask)
 {
 	pw_ensure();
-	return pw_poll_core(fds, n, ts ? (int64_t)pw_ts_ns(ts) : -1, mask, true);
+	return pw_poll_core(fds, n, ts ? (int64_t)pw_ts_ns(ts) : -1, mask, PW_W_PPOLL);
+}
+
+/* Does the select set hold an accelerated fd? (If not, it is the kernel's.) */
+static bool pw_select_any(int nfds, const fd_set *r, const fd_set *w)
+{
+	if (!atomic_load_explicit(&pw_nconns, memory_order_relaxed))
+		return false;
+	for (int fd = 0; fd < nfds && fd < FD_SETSIZE; fd++)
+		if (((r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w))) && pw_conn_of(fd))
+			return true;
+	return false;
 }
 
 static int pw_select_core(int nfds, fd_set *r, fd_set *w, fd_set *x, int64_t timeout_ns,
-			  const sigset_t *mask)
+			  const sigset_t *mask, enum pw_wait_call call)
 {
 	struct pollfd stackfds[64];
 	struct pollfd *pfd = stackfds;
 	nfds_t n = 0;
-	bool any = false;
 
 	if (nfds < 0 || nfds > FD_SETSIZE)
 		return pw_fail(EINVAL);
-	for (int fd = 0; fd < nfds && !any; fd++)
-		if ((r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w)))
-			any = pw_conn_of(fd) != NULL;
-	if (!any) {
-		struct timespec ts = { (time_t)(timeout_ns / 1000000000),
-				       (long)(timeout_ns % 1000000000) };
-		return pw_real.pselect(nfds, r, w, x, timeout_ns < 0 ? NULL : &ts, mask);
-	}
 	if (nfds > 64) {
 		pfd = calloc((size_t)nfds, sizeof(*pfd));
 		if (!pfd)
@@ -1940,7 +2119,7 @@ static int pw_select_core(int nfds, fd_set *r, fd_set *w, fd_set *x, int64_t tim
 		if (ev)
 			pfd[n++] = (struct pollfd){ .fd = fd, .events = ev };
 	}
-	int ret = pw_poll_core(pfd, n, timeout_ns, mask, true);
+	int ret = pw_poll_core(pfd, n, timeout_ns, mask, call);
 	if (ret >= 0) {
 		ret = 0;
 		if (r)
@@ -1971,9 +2150,11 @@ static int pw_select_core(int nfds, fd_set *r, fd_set *w, fd_set *x, int64_t tim
 PW_EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv)
 {
 	pw_ensure();
+	if (!pw_select_any(nfds, r, w))
+		return pw_real.select(nfds, r, w, x, tv);
 	int64_t t = tv ? (int64_t)tv->tv_sec * 1000000000 + (int64_t)tv->tv_usec * 1000 : -1;
 	uint64_t start = pw_now_ns();
-	int ret = pw_select_core(nfds, r, w, x, t, NULL);
+	int ret = pw_select_core(nfds, r, w, x, t, NULL, PW_W_SELECT);
 	if (tv && t >= 0) {
 		/* Linux select() reports the time left. */
 		int64_t left = t - (int64_t)(pw_now_ns() - start);
@@ -1989,7 +2170,9 @@ PW_EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, const struct ti
 		      const sigset_t *mask)
 {
 	pw_ensure();
-	return pw_select_core(nfds, r, w, x, ts ? (int64_t)pw_ts_ns(ts) : -1, mask);
+	if (!pw_select_any(nfds, r, w))
+		return pw_real.pselect(nfds, r, w, x, ts, mask);
+	return pw_select_core(nfds, r, w, x, ts ? (int64_t)pw_ts_ns(ts) : -1, mask, PW_W_PSELECT);
 }
 
 PW_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
@@ -2042,27 +2225,38 @@ static uint32_t pw_ep_check(struct pw_ep_reg *reg, struct pw_sock *s, bool repor
 	return ev;
 }
 
+enum pw_epoll_call { PW_W_EPOLL_WAIT, PW_W_EPOLL_PWAIT, PW_W_EPOLL_PWAIT2 };
+
+/* The kernel's epoll wait, with the call the application made. */
+static int pw_kernel_epoll(int epfd, struct epoll_event *out, int max, int64_t ns,
+			   const sigset_t *mask, enum pw_epoll_call call)
+{
+	struct timespec ts = { (time_t)(ns / 1000000000), (long)(ns % 1000000000) };
+
+	switch (call) {
+	case PW_W_EPOLL_WAIT:
+		return pw_real.epoll_wait(epfd, out, max, pw_ms_of(ns));
+	case PW_W_EPOLL_PWAIT:
+		return pw_real.epoll_pwait(epfd, out, max, pw_ms_of(ns), mask);
+	default:
+		return pw_real.epoll_pwait2 ? pw_real.epoll_pwait2(epfd, out, max, ns < 0 ? NULL : &ts,
+								   mask)
+					    : pw_fail(ENOSYS);
+	}
+}
+
 static int pw_epoll_core(int epfd, struct epoll_event *out, int max, int64_t timeout_ns,
-			 const sigset_t *mask)
+			 const sigset_t *mask, enum pw_epoll_call call)
 {
 	struct pw_ep *e = atomic_load_explicit(&pw_nconns, memory_order_relaxed)
 				  ? pw_ep_get(epfd, false)
 				  : NULL;
-	if (!e || max <= 0) {
-		struct timespec ts = { (time_t)(timeout_ns / 1000000000),
-				       (long)(timeout_ns % 1000000000) };
-		return pw_real.epoll_pwait2 ? pw_real.epoll_pwait2(epfd, out, max,
-								   timeout_ns < 0 ? NULL : &ts, mask)
-					    : pw_real.epoll_pwait(epfd, out, max,
-								  timeout_ns < 0 ? -1
-										 : (int)(timeout_ns /
-											 1000000),
-								  mask);
-	}
+	if (!e || max <= 0)
+		return pw_kernel_epoll(epfd, out, max, timeout_ns, mask, call);
 
 	uint64_t start = pw_now_ns();
 	struct pw_spin sp;
-	pw_spin_start(&sp, timeout_ns == 0 ? 0 : pw_cfg.spin_ns);
+	pw_spin_start(&sp, timeout_ns == 0 || pw_cfg.restricted ? 0 : pw_cfg.spin_ns); /* (spinning yields: not under seccomp) */
 	for (;;) {
 		int n = 0;
 
@@ -2125,13 +2319,7 @@ static int pw_epoll_core(int epfd, struct epoll_event *out, int max, int64_t tim
 			left = 0;
 		}
 		/* 3. the kernel: other fds, and sleeping */
-		struct timespec ts = { (time_t)(left / 1000000000), (long)(left % 1000000000) };
-		int k = pw_real.epoll_pwait2
-				? pw_real.epoll_pwait2(epfd, out + n, max - n, left < 0 ? NULL : &ts,
-						       mask)
-				: pw_real.epoll_pwait(epfd, out + n, max - n,
-						      left < 0 ? -1 : (int)((left + 999999) / 1000000),
-						      mask);
+		int k = pw_kernel_epoll(epfd, out + n, max - n, left, mask, call);
 		if (k < 0)
 			return n ? n : k;
 		/* Events of accelerated fds from the kernel are wake bytes: the
@@ -2187,42 +2375,47 @@ static int pw_epoll_core(int epfd, struct epoll_event *out, int max, int64_t tim
 PW_EXPORT int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
 {
 	pw_ensure();
-	return pw_epoll_core(epfd, ev, max, timeout < 0 ? -1 : (int64_t)timeout * 1000000, NULL);
+	return pw_epoll_core(epfd, ev, max, timeout < 0 ? -1 : (int64_t)timeout * 1000000, NULL,
+			     PW_W_EPOLL_WAIT);
 }
 
 PW_EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout,
 			  const sigset_t *mask)
 {
 	pw_ensure();
-	return pw_epoll_core(epfd, ev, max, timeout < 0 ? -1 : (int64_t)timeout * 1000000, mask);
+	return pw_epoll_core(epfd, ev, max, timeout < 0 ? -1 : (int64_t)timeout * 1000000, mask,
+			     PW_W_EPOLL_PWAIT);
 }
 
 PW_EXPORT int epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *ts,
 			   const sigset_t *mask)
 {
 	pw_ensure();
-	return pw_epoll_core(epfd, ev, max, ts ? (int64_t)pw_ts_ns(ts) : -1, mask);
+	return pw_epoll_core(epfd, ev, max, ts ? (int64_t)pw_ts_ns(ts) : -1, mask,
+			     PW_W_EPOLL_PWAIT2);
 }
 
 /* ---- fork ---- */
+
+static bool pw_mark_shared_one(int fd, struct pw_sock *s, void *arg)
+{
+	(void)fd;
+	(void)arg;
+	if (atomic_exchange(&s->shared, true))
+		return true;
+	/* Both processes share the generation page: the cached flag stays good
+	 * until one of them changes it. */
+	atomic_store(&s->nb_gen, pw_flags_gen_now());
+	if (s->kind == PW_K_CONN)
+		pw_chan_mark_shared(s->chan);
+	return true;
+}
 
 /* After fork every accelerated socket is held by two processes: closing one
  * copy must not end the connection for the other. */
 static void pw_mark_shared(void)
 {
-	for (unsigned p = 0; p < PW_PAGES; p++) {
-		_Atomic(struct pw_sock *) *page =
-			atomic_load_explicit(&pw_fdtab[p], memory_order_acquire);
-		if (!page)
-			continue;
-		for (unsigned i = 0; i < (1u << PW_PAGE_BITS); i++) {
-			struct pw_sock *s = atomic_load_explicit(&page[i], memory_order_relaxed);
-			if (!s || atomic_exchange(&s->shared, true))
-				continue;
-			if (s->kind == PW_K_CONN)
-				pw_chan_mark_shared(s->chan);
-		}
-	}
+	pw_fdtab_each(pw_mark_shared_one, NULL);
 }
 
 static void pw_atfork_parent(void)
@@ -2279,7 +2472,7 @@ static int pw_exec_prepare(struct pw_exec_saved **ret, char *const **envp, char 
 
 	*ret = NULL;
 	*ret_newenv = NULL;
-	if (!atomic_load(&pw_nconns))
+	if (!atomic_load(&pw_nconns) || pw_cfg.restricted)
 		return 0;
 	/* On the heap: the exec()ing thread's stack may be small. */
 	if (carry && !(list = malloc(PW_FDS_LIST_MAX)))
@@ -2610,6 +2803,7 @@ static void pw_take_over_one(int fd, uint64_t id, bool shared)
 	s->id = id;
 	atomic_store(&s->nonblock, (fl & O_NONBLOCK) != 0);
 	if (shared) {
+		atomic_store(&s->nb_gen, PW_GEN_ASK); /* the other holders are not of this image */
 		atomic_store(&s->shared, true);
 		pw_chan_mark_shared(chan);
 	}
@@ -2668,6 +2862,207 @@ static void pw_take_over(void)
 			done[ndone++] = fd;
 	}
 	free(list);
+}
+
+/* ---- seccomp: stepping aside ---- */
+
+/*
+ * A process in seccomp mode dies (or gets an error) for any system call its
+ * filter does not expect, and the library's calls are not the application's:
+ * OpenSSH's pre-authentication child allows read and write but not recvfrom,
+ * sendto, fcntl or sched_setaffinity. So, before a filter is installed
+ * (prctl(PR_SET_SECCOMP), or seccomp() through libc's syscall()), the
+ * library steps aside for the process:
+ *   - each accelerated connection becomes a kernel stream that podwired
+ *     relays to the channel, if the process can still reach the router and
+ *     receive a descriptor; the kernel then answers every call on it;
+ *   - if it cannot (OpenSSH has chrooted, changed user and set
+ *     RLIMIT_NOFILE to its open fds by then), the connection stays a channel
+ *     that touches its socket with read, write and poll only
+ *     (pw_chan_restrict), and the library's waits use the application's
+ *     own poll, select or epoll call;
+ *   - registered listeners are dropped (new clients use the kernel), and no
+ *     new connection is accelerated.
+ * A process that starts in seccomp mode is never accelerated. A filter
+ * installed with a bare system call instruction is not seen.
+ */
+#define PW_SECCOMP_MODE_STRICT 1
+#define PW_SECCOMP_MODE_FILTER 2
+#define PW_SECCOMP_SET_MODE_STRICT 0
+#define PW_SECCOMP_SET_MODE_FILTER 1
+
+/* /proc/self/status says "Seccomp: 1" or "2". Run in the constructor, with
+ * calls the dynamic loader itself just made (open, read, close). */
+static bool pw_seccomp_active(void)
+{
+	static const char key[] = "Seccomp:";
+	char buf[256], line[32];
+	size_t len = 0;
+	bool active = false;
+	ssize_t n;
+	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return false;
+	/* Line by line, keeping each line's start only (frames stay small). */
+	while (!active && (n = pw_real.read(fd, buf, sizeof(buf))) > 0) {
+		for (ssize_t i = 0; i < n; i++) {
+			if (buf[i] == '\n') {
+				line[len] = '\0';
+				if (!strncmp(line, key, sizeof(key) - 1) &&
+				    strtol(line + sizeof(key) - 1, NULL, 10) != 0)
+					active = true;
+				len = 0;
+				continue;
+			}
+			if (len < sizeof(line) - 1)
+				line[len++] = buf[i];
+		}
+	}
+	pw_real.close(fd);
+	return active;
+}
+
+static pthread_mutex_t pw_restrict_lock = PTHREAD_MUTEX_INITIALIZER;
+
+struct pw_swap {
+	const struct pw_sock *s;
+	int stream;
+};
+
+/* Put the stream under @fd if it refers to the swapped connection. */
+static bool pw_restrict_swap_one(int fd, struct pw_sock *s, void *arg)
+{
+	const struct pw_swap *w = arg;
+
+	if (s != w->s)
+		return true;
+	int fdfl = pw_real.fcntl(fd, F_GETFD);
+	pw_ep_swap_file(fd, true);
+	pw_real.dup3(w->stream, fd, fdfl >= 0 && (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0);
+	pw_ep_swap_file(fd, false);
+	/* Not freed: another thread may be inside a call on it. */
+	pw_take(fd);
+	return true;
+}
+
+static bool pw_highest_fd(int fd, struct pw_sock *s, void *arg)
+{
+	(void)s;
+	*(int *)arg = fd;
+	return true;
+}
+
+/* Can this process still get a relayed stream for each connection: reach
+ * the router, receive a descriptor and put it on every fd number? */
+static bool pw_restrict_can_relay(void)
+{
+	struct rlimit rl;
+	int high = -1;
+
+	if (!pw_ctl_reachable() || getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return false;
+	pw_fdtab_each(pw_highest_fd, &high);
+	/* dup3 onto fd N needs N below the limit; a received fd needs a free
+	 * number below it, as does this probe. */
+	if (high >= 0 && (rlim_t)high >= rl.rlim_cur)
+		return false;
+	int probe = pw_real.fcntl(0, F_DUPFD_CLOEXEC, 0);
+	if (probe < 0)
+		probe = pw_real.fcntl(high >= 0 ? high : 2, F_DUPFD_CLOEXEC, 0);
+	if (probe < 0)
+		return false;
+	pw_real.close(probe);
+	return true;
+}
+
+struct pw_restriction {
+	bool relay;
+	unsigned restricted;
+};
+
+static bool pw_restrict_one(int fd, struct pw_sock *s, void *arg)
+{
+	struct pw_restriction *r = arg;
+
+	if (s->kind == PW_K_VIRT) /* a kernel socket already */
+		return true;
+	if (s->kind == PW_K_LISTEN) {
+		/* Its router connections could not be claimed here. */
+		pw_listener_drop(fd, s);
+		pw_take(fd);
+		return true;
+	}
+	int stream = r->relay ? pw_relay_stream(fd, s, PW_RELAY_NOW) : -1;
+	if (stream >= 0) {
+		struct pw_swap w = { .s = s, .stream = stream };
+		pw_fdtab_each(pw_restrict_swap_one, &w);
+		pw_real.close(stream);
+	} else {
+		pw_chan_restrict(s->chan); /* once per fd of it: harmless */
+		r->restricted++;
+	}
+	return true;
+}
+
+static void pw_restrict(void)
+{
+	pthread_mutex_lock(&pw_restrict_lock);
+	if (pw_cfg.restricted) {
+		pthread_mutex_unlock(&pw_restrict_lock);
+		return;
+	}
+	struct pw_restriction r = { .relay = pw_restrict_can_relay() };
+	pw_fdtab_each(pw_restrict_one, &r);
+	if (!r.restricted)
+		atomic_store(&pw_nconns, 0);
+	atomic_store(&pw_nlisten, 0);
+	pw_cfg.disabled = true;
+	pw_cfg.restricted = true; /* and silent from now on: see pw_plog() */
+	pw_ctl_close();
+	pthread_mutex_unlock(&pw_restrict_lock);
+}
+
+PW_EXPORT int prctl(int option, ...)
+{
+	static int (*real)(int, ...);
+	unsigned long a[4];
+	va_list ap;
+
+	pw_ensure();
+	va_start(ap, option);
+	for (int i = 0; i < 4; i++)
+		a[i] = va_arg(ap, unsigned long);
+	va_end(ap);
+	if (option == PR_SET_SECCOMP &&
+	    (a[0] == PW_SECCOMP_MODE_STRICT || (a[0] == PW_SECCOMP_MODE_FILTER && a[1])))
+		pw_restrict();
+	if (!real)
+		real = (int (*)(int, ...))dlsym(RTLD_NEXT, "prctl");
+	return real ? real(option, a[0], a[1], a[2], a[3]) : pw_fail(ENOSYS);
+}
+
+PW_EXPORT long syscall(long nr, ...)
+{
+	static long (*real)(long, ...);
+	long a[6];
+	va_list ap;
+
+	va_start(ap, nr);
+	for (int i = 0; i < 6; i++)
+		a[i] = va_arg(ap, long);
+	va_end(ap);
+	/* libseccomp probes with a NULL program: that installs nothing. */
+	if ((nr == SYS_seccomp && (a[0] == PW_SECCOMP_SET_MODE_STRICT ||
+				   (a[0] == PW_SECCOMP_SET_MODE_FILTER && a[2]))) ||
+	    (nr == SYS_prctl && a[0] == PR_SET_SECCOMP &&
+	     (a[1] == PW_SECCOMP_MODE_STRICT || (a[1] == PW_SECCOMP_MODE_FILTER && a[2])))) {
+		pw_ensure();
+		pw_restrict();
+	}
+	if (!real)
+		real = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
+	return real(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
 /* ---- stdio streams over accelerated sockets ---- */

@@ -73,6 +73,7 @@ extern struct pw_real_fns pw_real;
 
 struct pw_cfg {
 	bool disabled;
+	bool restricted; /* the process entered seccomp mode: we stepped aside */
 	bool prefix_from_env;
 	const char *socket_path;
 	struct {
@@ -109,5 +110,9 @@ bool pw_ctl_prefixes_known(void);
  * its pid? Connects to the router if need be. */
 bool pw_ctl_made_by_router(pid_t creator);
 void pw_ctl_atfork_child(void);
+/* Is the router there (connecting if need be)? */
+bool pw_ctl_reachable(void);
+/* Close the control connection for good (seccomp: no more requests). */
+void pw_ctl_close(void);
 
 #endif /* PW_PRELOAD_H */

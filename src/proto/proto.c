@@ -35,8 +35,10 @@ static int pw_msg_layout(uint16_t type, size_t *ret_fixed, size_t *ret_entry)
 		fixed = 0;
 		break;
 	case PW_MSG_REATTACH:
-	case PW_MSG_RELAY:
 		fixed = sizeof(struct pw_wire_reattach);
+		break;
+	case PW_MSG_RELAY:
+		fixed = sizeof(struct pw_wire_relay);
 		break;
 	case PW_MSG_ERR:
 		fixed = sizeof(struct pw_wire_err);

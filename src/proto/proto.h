@@ -25,6 +25,7 @@ struct pw_msg {
 		struct pw_wire_conn conn;
 		struct pw_wire_status status;
 		struct pw_wire_reattach reattach;
+		struct pw_wire_relay relay;
 		struct pw_wire_pod pod;
 		struct pw_wire_pod_key pod_key;
 		struct pw_wire_pods pods;

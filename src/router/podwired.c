@@ -910,12 +910,12 @@ static int pw_do_reattach(struct pw_client *c, const struct pw_msg *m, int fd)
 static int pw_do_relay(struct pw_client *c, const struct pw_msg *m, int *fd)
 {
 	unsigned side;
-	struct pw_conn *cn = m->u.reattach.id ? pw_conn_by_sock(m->u.reattach.id, *fd, &side) : NULL;
+	struct pw_conn *cn = m->u.relay.id ? pw_conn_by_sock(m->u.relay.id, *fd, &side) : NULL;
 	int app, r;
 
 	if (!cn || cn->state == PW_CONN_PENDING)
 		return -ENOENT;
-	r = pw_relay_start(cn->id, cn->memfd, *fd, side, &app);
+	r = pw_relay_start(cn->id, cn->memfd, *fd, side, m->u.relay.flags & PW_RELAY_NOW, &app);
 	*fd = -1; /* taken */
 	if (r < 0)
 		return r;

@@ -92,19 +92,24 @@ static void pw_relay_unlink(struct pw_relay *r)
 		}
 }
 
-/* The relay is over: both directions ended, or the application's end went. */
+/*
+ * The relay is over: both directions ended, or the application's end went.
+ * We only drop our copy of the channel's socket: other processes may hold
+ * the side too (the sender, or a forked sibling of a process that sandboxed
+ * itself); the peer sees the end when the last copy goes, and what is left
+ * in the ring stays for them.
+ */
 static void pw_relay_finish(struct pw_relay *r)
 {
-	pw_relay_watch(&r->chan_end, pw_chan_fd(r->chan), 0);
+	int sock = pw_chan_fd(r->chan);
+
+	pw_relay_watch(&r->chan_end, sock, 0);
 	pw_relay_watch(&r->app_end, r->app, 0);
 	pw_relay_unlink(r);
 	pw_dbg("relay of conn %" PRIu64 " side %u: done (%" PRIu64 " bytes)", r->id, r->side,
 	       r->moved);
-	/* As TCP: closing with unread data resets the peer. */
-	if (r->app_gone && pw_chan_avail(r->chan) > 0)
-		pw_chan_abort(r->chan);
-	else
-		pw_chan_close(r->chan);
+	pw_chan_detach(r->chan);
+	close(sock);
 	close(r->app);
 	free(r->buf[0]);
 	free(r->buf[1]);
@@ -236,7 +241,7 @@ static int pw_relay_setup(void)
 	return 0;
 }
 
-int pw_relay_start(uint64_t id, int memfd, int sock, unsigned side, int *ret_app)
+int pw_relay_start(uint64_t id, int memfd, int sock, unsigned side, bool now, int *ret_app)
 {
 	struct pw_chan_opts co = { .no_spin = true, .hup_is_eof = true, .reattach = true };
 	struct pw_relay *r = NULL;
@@ -277,10 +282,14 @@ int pw_relay_start(uint64_t id, int memfd, int sock, unsigned side, int *ret_app
 	r->next = R.list;
 	R.list = r;
 	R.count++;
-	/* Until it starts, only the application's first write or close. */
-	pw_relay_watch(&r->app_end, r->app, EPOLLIN | EPOLLRDHUP);
-	pw_relay_arm();
 	*ret_app = sv[0];
+	if (now) {
+		pw_relay_start_moving(r);
+	} else {
+		/* Until it starts, only the application's first write or close. */
+		pw_relay_watch(&r->app_end, r->app, EPOLLIN | EPOLLRDHUP);
+		pw_relay_arm();
+	}
 	pw_dbg("relay of conn %" PRIu64 " side %u: ready", id, side);
 	return 0;
 fail:

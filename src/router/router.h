@@ -56,8 +56,10 @@ void pw_router_remote_drop(uint64_t id);
  * Relay side @side of connection @id: map the channel in @memfd (not taken)
  * and use @sock, the socket the sender proved it holds (taken, also on
  * failure). Returns 0 and, in *ret_app, the kernel stream end to pass on.
+ * @now: move bytes at once (nobody will take the channel over), not after
+ * the grace period.
  */
-int pw_relay_start(uint64_t id, int memfd, int sock, unsigned side, int *ret_app);
+int pw_relay_start(uint64_t id, int memfd, int sock, unsigned side, bool now, int *ret_app);
 /*
  * @app is the passed end of a relay's stream: if the relay has moved no byte,
  * end it and give the channel's socket to the caller (*ret_sock, to send and

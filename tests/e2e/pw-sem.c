@@ -54,6 +54,7 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <stddef.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -4685,6 +4686,156 @@ static void cli_scm_rights(void)
 	}
 }
 
+/*
+ * A process that sandboxes itself with seccomp (OpenSSH's pre-authentication
+ * child, vsftpd): a forked child installs a filter that kills it for any
+ * system call its kernel twin does not make, then uses the inherited
+ * connection (blocking reads and writes, poll, select, epoll, 1 MB each
+ * way). Under the preload it must survive: the library steps aside. With
+ * the router reachable the connection is relayed; from a chroot (as
+ * OpenSSH does) it stays a channel used with read, write and poll only.
+ */
+#ifdef __GLIBC__
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+
+#define SC_ALLOW(nr)                                                                       \
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1),                                   \
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
+
+static void seccomp_lockdown(void)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		SC_ALLOW(SYS_read), SC_ALLOW(SYS_write), SC_ALLOW(SYS_poll), SC_ALLOW(SYS_ppoll),
+		SC_ALLOW(SYS_select), SC_ALLOW(SYS_pselect6), SC_ALLOW(SYS_epoll_create1),
+		SC_ALLOW(SYS_epoll_ctl), SC_ALLOW(SYS_epoll_wait), SC_ALLOW(SYS_epoll_pwait),
+		SC_ALLOW(SYS_close), SC_ALLOW(SYS_shutdown), SC_ALLOW(SYS_exit),
+		SC_ALLOW(SYS_exit_group), SC_ALLOW(SYS_rt_sigreturn), SC_ALLOW(SYS_rt_sigprocmask),
+		SC_ALLOW(SYS_brk), SC_ALLOW(SYS_mmap), SC_ALLOW(SYS_munmap), SC_ALLOW(SYS_madvise),
+		SC_ALLOW(SYS_futex), SC_ALLOW(SYS_clock_gettime), SC_ALLOW(SYS_clock_nanosleep),
+		SC_ALLOW(SYS_nanosleep), SC_ALLOW(SYS_getpid), SC_ALLOW(SYS_gettid),
+		SC_ALLOW(SYS_tgkill),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+	};
+	struct sock_fprog prog = { .len = (unsigned short)(sizeof(f) / sizeof(f[0])), .filter = f };
+
+	STEP("seccomp: only what the kernel twin calls");
+	SYS(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
+	SYS(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog));
+}
+
+/* In the sandbox: the inherited connection, every way of using it. */
+static void sandboxed_use(int fd)
+{
+	static char out[1 << 20], in[1 << 20];
+	int ep = (int)SYS(epoll_create1(EPOLL_CLOEXEC));
+	struct epoll_event ev = { EPOLLIN, { .u64 = 1 } }, got[1];
+	struct gen g;
+
+	STEP("sandboxed: ping-pong, blocking");
+	for (int i = 0; i < 100; i++)
+		pingpong_cli(fd);
+	STEP("sandboxed: poll, select, epoll");
+	send_str(fd, "ping");
+	wait_fd(fd, POLLIN, 5000);
+	expect_str(fd, "pong");
+	send_str(fd, "ping");
+	PW_CHECK_EQ(wait_with(W_SELECT, fd, POLLIN, 5000), POLLIN);
+	expect_str(fd, "pong");
+	SYS(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev));
+	send_str(fd, "ping");
+	PW_CHECK_EQ(epoll_wait(ep, got, 1, 5000), 1);
+	expect_str(fd, "pong");
+	close(ep);
+	STEP("sandboxed: 1 MB each way");
+	send_str(fd, "bulk");
+	gen_init(&g, 11);
+	gen_fill(&g, out, sizeof(out));
+	write_all(fd, out, sizeof(out));
+	read_exact(fd, in, sizeof(in));
+	PW_CHECK(!memcmp(in, out, sizeof(in)), "the bulk echo differs");
+	SYS(shutdown(fd, SHUT_WR));
+	expect_eof(fd);
+}
+
+static void srv_seccomp(void)
+{
+	int l = srv_listen();
+	int fd = srv_accept(l);
+	static char buf[1 << 20];
+	char w[4];
+
+	for (;;) {
+		read_exact(fd, w, 4);
+		if (!memcmp(w, "bulk", 4))
+			break;
+		PW_CHECK(!memcmp(w, "ping", 4), "got \"%.4s\"", w);
+		send_str(fd, "pong");
+	}
+	read_exact(fd, buf, sizeof(buf));
+	write_all(fd, buf, sizeof(buf));
+	expect_eof(fd);
+	close(fd);
+	close(l);
+}
+
+static void cli_seccomp(bool chrooted)
+{
+	int fd = cli_connect();
+	int st;
+	pid_t pid = (pid_t)SYS(fork());
+
+	if (pid == 0) {
+		child_setup();
+		g_role = "sandboxed-child";
+		if (chrooted) {
+			char dir[] = "/tmp/pw-sem-chroot.XXXXXX";
+			PW_CHECK(mkdtemp(dir) != NULL, "mkdtemp: %s", strerror(errno));
+			SYS(chroot(dir));
+			SYS(chdir("/"));
+			rmdir(dir); /* gone outside; we stay inside */
+		}
+		seccomp_lockdown();
+		sandboxed_use(fd);
+		g_done = true;
+		_exit(0);
+	}
+	close(fd);
+	STEP("wait for the sandboxed child");
+	SYS(waitpid(pid, &st, 0));
+	PW_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "sandboxed child: %s %d",
+		 WIFSIGNALED(st) ? "killed by signal" : "exit", WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+}
+
+static void cli_seccomp_relayed(void)
+{
+	cli_seccomp(false);
+}
+
+static void cli_seccomp_chrooted(void)
+{
+	cli_seccomp(true);
+}
+#else
+static void srv_seccomp(void)
+{
+	PW_SKIP("seccomp tests are built with glibc only");
+}
+static void cli_seccomp_relayed(void)
+{
+	PW_SKIP("seccomp tests are built with glibc only");
+}
+static void cli_seccomp_chrooted(void)
+{
+	PW_SKIP("seccomp tests are built with glibc only");
+}
+#endif
+
 /* ================= the list ================= */
 
 struct test {
@@ -4837,6 +4988,11 @@ static const struct test tests[] = {
 	  "the parent accepts, hands each connection to a worker (SCM_RIGHTS), closes", SCM_CONNS },
 	{ "scm_rights_unpreloaded", srv_scm_rights_unpreloaded, cli_scm_rights, 20,
 	  "the same, to a worker without the library (exec'd without LD_PRELOAD)", SCM_CONNS },
+	{ "seccomp_relayed", srv_seccomp, cli_seccomp_relayed, 0,
+	  "a child in a seccomp sandbox (kill for calls its kernel twin does not make) uses "
+	  "the inherited connection", 0 },
+	{ "seccomp_chrooted", srv_seccomp, cli_seccomp_chrooted, 0,
+	  "the same from a chroot, where the router is out of reach (OpenSSH's preauth)", 0 },
 	{ "v6_client", srv_v6_client, cli_v6_client, 0,
 	  "a dual-stack AF_INET6 client to ::ffff:server (Java): v4-mapped addresses", 0 },
 	{ "v6_listener", srv_v6_listener, cli_v6_listener, 0,

@@ -158,9 +158,11 @@ sem_record() {
 
 # Tests whose way through podwire shows in another counter of the router:
 # TEST:METRIC:MINIMUM. A connection handed to a worker with the library is
-# taken over (no relay); to one without it, relayed by the router.
+# taken over (no relay); to one without it, relayed by the router; so is the
+# connection of a child that enters seccomp mode and can still reach it.
 SEM_METRICS="scm_rights:podwire_relays_taken_total:10
-scm_rights_unpreloaded:podwire_relays_started_total:10"
+scm_rights_unpreloaded:podwire_relays_started_total:10
+seccomp_relayed:podwire_relays_started_total:1"
 
 # One test under the preload, with the router's proof of acceleration: its
 # claims counter moves by at least what pw-sem list says for the test.

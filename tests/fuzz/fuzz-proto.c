@@ -49,8 +49,11 @@ static int layout_of(uint16_t type, struct layout *l)
 		l->nfds = 1;
 		return 0;
 	case PW_MSG_REATTACH:
-	case PW_MSG_RELAY:
 		l->fixed = sizeof(struct pw_wire_reattach);
+		l->nfds = 1;
+		return 0;
+	case PW_MSG_RELAY:
+		l->fixed = sizeof(struct pw_wire_relay);
 		l->nfds = 1;
 		return 0;
 	case PW_MSG_TAKE:

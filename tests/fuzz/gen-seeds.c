@@ -99,7 +99,8 @@ int main(int argc, char **argv)
 	seed("status", PW_MSG_STATUS, NULL, 0, 0);
 	struct pw_wire_reattach ra = { .id = 42 };
 	seed("reattach", PW_MSG_REATTACH, &ra, sizeof(ra), 0);
-	seed("relay", PW_MSG_RELAY, &ra, sizeof(ra), 0);
+	struct pw_wire_relay rl = { .id = 42, .flags = PW_RELAY_NOW };
+	seed("relay", PW_MSG_RELAY, &rl, sizeof(rl), 0);
 	seed("take", PW_MSG_TAKE, NULL, 0, 0);
 	seed("ok", PW_MSG_OK, NULL, 0, 0);
 	seed("err", PW_MSG_ERR, &err, sizeof(err), 0);
