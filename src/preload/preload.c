@@ -1671,12 +1671,14 @@ static ssize_t pw_sendfile_copy(struct pw_sock *s, int in, off_t *off, size_t co
 		if (nb) {
 			ssize_t space = pw_chan_space(s->chan);
 			if (space <= 0) {
+				/* Nothing fits: leave the socket unwritable until it
+				 * does, as a short count means to an edge-triggered
+				 * writer (nginx waits for the next EPOLLOUT edge). */
+				if (pw_chan_prepare_write_wait(s->chan))
+					continue;
 				if (done)
 					break;
-				/* Nothing fits: leave the socket unwritable until it does. */
-				if (!pw_chan_prepare_write_wait(s->chan))
-					return pw_fail(EAGAIN);
-				continue;
+				return pw_fail(EAGAIN);
 			}
 			if ((size_t)space < want)
 				want = (size_t)space;

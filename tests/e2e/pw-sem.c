@@ -4249,24 +4249,37 @@ static void srv_epoll_et_partial(void)
 	close(l);
 }
 
-static void cli_epoll_et_partial(void)
+/* With write(2), or with sendfile(2) from a file (nginx's static files). */
+static void epoll_et_partial(bool use_sendfile)
 {
 	int fd = cli_connect();
 	int ep = (int)SYS(epoll_create1(EPOLL_CLOEXEC));
 	char *buf = malloc(ET_CHUNK);
 	struct epoll_event out[2];
 	unsigned partial = 0, edges = 0;
+	int file = -1;
 	struct gen g;
 
 	PW_CHECK(buf != NULL, "malloc");
+	if (use_sendfile) {
+		char path[] = "/tmp/pw-sem-sendfile.XXXXXX";
+		file = (int)SYS(mkstemp(path));
+		unlink(path);
+	}
 	set_nonblock(fd, true);
 	ep_add(ep, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, 1);
 	gen_init(&g, 99);
-	STEP("write 16 MiB in 1 MiB writes, waiting for EPOLLOUT after each short one");
+	STEP("send 16 MiB in 1 MiB calls, waiting for EPOLLOUT after each short one");
 	for (size_t sent = 0; sent < ET_TOTAL;) {
 		gen_fill(&g, buf, ET_CHUNK);
+		if (use_sendfile) {
+			SYS(ftruncate(file, 0));
+			PW_CHECK_EQ(pwrite(file, buf, ET_CHUNK, 0), ET_CHUNK);
+		}
 		for (size_t off = 0; off < ET_CHUNK;) {
-			ssize_t r = write(fd, buf + off, ET_CHUNK - off);
+			off_t foff = (off_t)off;
+			ssize_t r = use_sendfile ? sendfile(fd, file, &foff, ET_CHUNK - off)
+						 : write(fd, buf + off, ET_CHUNK - off);
 			if (r > 0) {
 				off += (size_t)r;
 				sent += (size_t)r;
@@ -4296,7 +4309,19 @@ static void cli_epoll_et_partial(void)
 	expect_str(fd, "ok");
 	close(ep);
 	free(buf);
+	if (file >= 0)
+		close(file);
 	close(fd);
+}
+
+static void cli_epoll_et_partial(void)
+{
+	epoll_et_partial(false);
+}
+
+static void cli_epoll_et_sendfile(void)
+{
+	epoll_et_partial(true);
 }
 
 /*
@@ -4997,6 +5022,8 @@ static const struct test tests[] = {
 	  "a dual-stack AF_INET6 client to ::ffff:server (Java): v4-mapped addresses", 0 },
 	{ "v6_listener", srv_v6_listener, cli_v6_listener, 0,
 	  "a dual-stack listener on [::] (Node): IPv4 and AF_INET6 clients, mapped", 2 },
+	{ "epoll_et_sendfile", srv_epoll_et_partial, cli_epoll_et_sendfile, 20,
+	  "the same with sendfile from a file (nginx): a short count, then an EPOLLOUT edge", 0 },
 	{ "threads_small_stack", srv_threads_small_stack, cli_threads_small_stack, 0,
 	  "threads with 16 and 32 KiB stacks connect, poll and epoll", 2 },
 };
