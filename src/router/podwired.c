@@ -85,6 +85,7 @@ struct pw_conn {
 	int tcp;                       /* -1 once claimed */
 	int memfd;                     /* kept: a program may re-attach after exec */
 	ino_t sock_ino[2];             /* the socketpair ends: proof for re-attach */
+	bool gone[2];                  /* that end's socket no longer exists */
 	dev_t sock_dev;
 	int srv_sock;                  /* channel end 1, -1 once claimed */
 	struct pw_shm_chan *map;       /* read-only view for status */
@@ -952,8 +953,12 @@ static uint32_t pw_conn_state(const struct pw_conn *cn)
 {
 	if (cn->state == PW_CONN_PENDING || !cn->map)
 		return cn->state;
-	uint32_t f0 = atomic_load_explicit(&cn->map->ctl.side[0], memory_order_relaxed);
-	uint32_t f1 = atomic_load_explicit(&cn->map->ctl.side[1], memory_order_relaxed);
+	/* A side whose socket is gone ended, even without saying so (its
+	 * process died, or the last of several holders closed). */
+	uint32_t f0 = atomic_load_explicit(&cn->map->ctl.side[0], memory_order_relaxed) |
+		      (cn->gone[0] ? PW_SIDE_CLOSED : 0);
+	uint32_t f1 = atomic_load_explicit(&cn->map->ctl.side[1], memory_order_relaxed) |
+		      (cn->gone[1] ? PW_SIDE_CLOSED : 0);
 	if ((f0 & PW_SIDE_CLOSED) && (f1 & PW_SIDE_CLOSED))
 		return PW_CONN_CLOSED;
 	if ((f0 | f1) & (PW_SIDE_SHUT_WR | PW_SIDE_CLOSED))
@@ -966,14 +971,39 @@ static bool pw_pid_alive(pid_t pid)
 	return pid <= 0 || kill(pid, 0) == 0 || errno == EPERM;
 }
 
-/* Forget connections that both ends closed or whose processes are gone. */
+/*
+ * Which channel sockets are gone, from one look at every Unix socket of our
+ * namespace (the channels' socketpairs are made here). Without the kernel's
+ * socket diagnostics, a side whose process is gone counts as gone.
+ */
+static void pw_conns_check_sockets(void)
+{
+	uint32_t *inodes = NULL;
+	size_t n = 0;
+	bool any = false;
+
+	for (struct pw_conn *cn = g.conns; cn && !any; cn = cn->next)
+		any = cn->state != PW_CONN_PENDING && !cn->remote;
+	if (!any)
+		return;
+	int r = pw_diag_unix_inodes(&inodes, &n);
+	for (struct pw_conn *cn = g.conns; cn; cn = cn->next) {
+		if (cn->state == PW_CONN_PENDING || cn->remote)
+			continue;
+		for (unsigned side = 0; side < 2; side++)
+			cn->gone[side] = r == 0 ? !pw_diag_has(inodes, n, (uint32_t)cn->sock_ino[side])
+						: !pw_pid_alive(cn->pid[side]);
+	}
+	free(inodes);
+}
+
+/* Forget connections that both ends closed or whose sockets are gone. */
 static void pw_conns_reap(void)
 {
+	pw_conns_check_sockets();
 	for (struct pw_conn **pp = &g.conns; *pp;) {
 		struct pw_conn *cn = *pp;
-		bool gone = cn->state != PW_CONN_PENDING &&
-			    (pw_conn_state(cn) == PW_CONN_CLOSED ||
-			     (!pw_pid_alive(cn->pid[0]) && !pw_pid_alive(cn->pid[1])));
+		bool gone = cn->state != PW_CONN_PENDING && pw_conn_state(cn) == PW_CONN_CLOSED;
 
 		if (gone) {
 			pw_dbg("conn %" PRIu64 ": reaped", cn->id);

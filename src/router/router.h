@@ -50,6 +50,13 @@ void pw_router_remote_data(uint64_t id, int sock);
 /* The data connection of @id will not come: forget the connection. */
 void pw_router_remote_drop(uint64_t id);
 
+/* ---- diag.c ---- */
+
+/* The inodes of every Unix socket of this network namespace, sorted, from
+ * the kernel's socket diagnostics (free *ret). Errors: of the netlink socket. */
+int pw_diag_unix_inodes(uint32_t **ret, size_t *ret_n);
+bool pw_diag_has(const uint32_t *v, size_t n, uint32_t ino);
+
 /* ---- relay.c: connections handed to another process (SCM_RIGHTS) ---- */
 
 /*

@@ -259,6 +259,45 @@ if [[ " $MODES " == *" extra "* ]]; then
 	fi
 	sem_record "kernel client, preload server" echo "(claims +$(( ${c1:-0} - ${c0:-0} )), unmatched +$(( ${u1:-0} - ${u0:-0} )))"
 
+	echo "# ---- podwire status after a peer's death"
+	# A client killed while its server, still alive, holds the connection:
+	# the connection must not show "open" for ever; once the server closes
+	# its end, it must go, though both pids were not gone.
+	st_port=$PORT
+	PORT=$((PORT + 1))
+	PW_NOPRELOAD= pw_in b python3 -c "
+import socket, time
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(('$PW_IP_b', $st_port)); l.listen(1); print('READY', flush=True)
+c, _ = l.accept(); c.recv(1)
+time.sleep(3); c.close(); time.sleep(4)" >"$PW_DIR/status-srv.log" 2>&1 &
+	st_srv=$!
+	PW_PIDS="$PW_PIDS $st_srv"
+	for _ in $(seq 100); do grep -q READY "$PW_DIR/status-srv.log" && break; sleep 0.05; done
+	pw_in a python3 -c "
+import os, signal, socket
+s = socket.create_connection(('$PW_IP_b', $st_port)); s.send(b'x')
+os.kill(os.getpid(), signal.SIGKILL)" 2>/dev/null
+	sleep 2
+	st1=$("$PW_CLI" status --socket "$PW_SOCK" --json 2>&1)
+	sleep 3.5
+	st2=$("$PW_CLI" status --socket "$PW_SOCK" --json 2>&1)
+	SEM_RC=0
+	SEM_WHY=""
+	if ! echo "$st1" | grep -q "\"accepting\":\"$PW_IP_b:$st_port\""; then
+		SEM_RC=1 SEM_WHY="the connection is not listed while the server holds it: $st1"
+	elif echo "$st1" | grep -q "\"state\":\"open\"[^}]*\"accepting\":\"$PW_IP_b:$st_port\""; then
+		SEM_RC=1 SEM_WHY="the killed client's connection shows open: $st1"
+	elif echo "$st2" | grep -q "\"accepting\":\"$PW_IP_b:$st_port\""; then
+		SEM_RC=1 SEM_WHY="still listed after both ends are gone: $st2"
+	elif ! kill -0 "$st_srv" 2>/dev/null; then
+		SEM_RC=1 SEM_WHY="the server was meant to be alive still"
+	fi
+	SEM_SLOG=$PW_DIR/status-srv.log
+	SEM_CLOG=/dev/null
+	sem_record "status after a client's kill -9" python-server
+	wait "$st_srv" 2>/dev/null
+
 	echo "# ---- the router"
 	# A connection set up, then the router dies before the server accepts it.
 	sem_run router-killed-pending accept_late 1 1 any "sleep 0.3; sem_kill_router"
