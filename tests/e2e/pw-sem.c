@@ -4861,6 +4861,57 @@ static void cli_seccomp_chrooted(void)
 }
 #endif
 
+/*
+ * For tests/e2e/test-syscalls.sh, which runs the client under strace: the
+ * same 2000 ping-pongs, first by the process that connected, then by a
+ * forked child on the inherited socket, each between two getppid() calls
+ * (markers). A forked socket must cost no system call the unforked one
+ * does not (before: an fcntl(F_GETFL) per call).
+ */
+#define SYSCALL_ROUNDS 2000
+
+static void marked_pingpongs(int fd)
+{
+	syscall(SYS_getppid);
+	for (int i = 0; i < SYSCALL_ROUNDS; i++)
+		pingpong_cli(fd);
+	syscall(SYS_getppid);
+}
+
+static void srv_fork_syscalls(void)
+{
+	int l = srv_listen();
+	int fd = srv_accept(l);
+
+	for (int i = 0; i < 2 * SYSCALL_ROUNDS; i++)
+		pingpong_srv(fd);
+	expect_eof(fd);
+	close(fd);
+	close(l);
+}
+
+static void cli_fork_syscalls(void)
+{
+	int fd = cli_connect();
+	int st;
+
+	STEP("ping-pongs on the connecting process's socket");
+	marked_pingpongs(fd);
+	pid_t pid = (pid_t)SYS(fork());
+	if (pid == 0) {
+		child_setup();
+		g_role = "client-child";
+		STEP("ping-pongs on the inherited socket");
+		marked_pingpongs(fd);
+		close(fd);
+		g_done = true;
+		_exit(0);
+	}
+	close(fd);
+	SYS(waitpid(pid, &st, 0));
+	PW_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %#x", st);
+}
+
 /* ================= the list ================= */
 
 struct test {
@@ -5024,6 +5075,8 @@ static const struct test tests[] = {
 	  "a dual-stack listener on [::] (Node): IPv4 and AF_INET6 clients, mapped", 2 },
 	{ "epoll_et_sendfile", srv_epoll_et_partial, cli_epoll_et_sendfile, 20,
 	  "the same with sendfile from a file (nginx): a short count, then an EPOLLOUT edge", 0 },
+	{ "fork_syscalls", srv_fork_syscalls, cli_fork_syscalls, 20,
+	  "2000 ping-pongs before and after fork, between markers (test-syscalls.sh)", 0 },
 	{ "threads_small_stack", srv_threads_small_stack, cli_threads_small_stack, 0,
 	  "threads with 16 and 32 KiB stacks connect, poll and epoll", 2 },
 };
