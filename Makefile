@@ -8,6 +8,7 @@
 #                   pod with and without podwire, then a 2-node lab: every path
 #                   side by side and a latency plot (as root)
 #   make bench      the same table, longer runs, as for docs/BENCHMARKS.md
+#   make lint       clang-format check (.clang-format is the law), cppcheck, clang-tidy
 #   make clean
 
 BUILD ?= build
@@ -58,6 +59,7 @@ bench: all
 	$(BUILD)/src/bench/podwire-bench suite --duration 5 --warmup 1
 
 lint: all
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--inline-suppr --std=c11 -Iinclude -D_GNU_SOURCE src tools tests
 	clang-tidy -p $(BUILD) --quiet $$(git ls-files 'src/*.c') 2>/dev/null

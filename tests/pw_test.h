@@ -14,30 +14,30 @@
 
 #define PW_TEST_SKIP 77
 
-#define PW_FAIL(fmt, ...)                                                                  \
-	do {                                                                               \
-		fprintf(stderr, "%s:%d: FAIL: " fmt "\n", __func__, __LINE__, ##__VA_ARGS__); \
-		exit(1);                                                                   \
+#define PW_FAIL(fmt, ...)                                                                          \
+	do {                                                                                       \
+		fprintf(stderr, "%s:%d: FAIL: " fmt "\n", __func__, __LINE__, ##__VA_ARGS__);      \
+		exit(1);                                                                           \
 	} while (0)
 
-#define PW_CHECK(cond, fmt, ...)                                                           \
-	do {                                                                               \
-		if (!(cond))                                                               \
-			PW_FAIL("%s: " fmt, #cond, ##__VA_ARGS__);                         \
+#define PW_CHECK(cond, fmt, ...)                                                                   \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			PW_FAIL("%s: " fmt, #cond, ##__VA_ARGS__);                                 \
 	} while (0)
 
 /* Compare two integers, printing both on failure. */
-#define PW_CHECK_EQ(a, b)                                                                   \
-	do {                                                                                \
-		long long pw_a_ = (long long)(a), pw_b_ = (long long)(b);                   \
-		if (pw_a_ != pw_b_)                                                         \
+#define PW_CHECK_EQ(a, b)                                                                          \
+	do {                                                                                       \
+		long long pw_a_ = (long long)(a), pw_b_ = (long long)(b);                          \
+		if (pw_a_ != pw_b_)                                                                \
 			PW_FAIL("%s == %s: %lld != %lld (errno %d)", #a, #b, pw_a_, pw_b_, errno); \
 	} while (0)
 
-#define PW_SKIP(fmt, ...)                                                                  \
-	do {                                                                               \
-		fprintf(stderr, "SKIP: " fmt "\n", ##__VA_ARGS__);                         \
-		exit(PW_TEST_SKIP);                                                        \
+#define PW_SKIP(fmt, ...)                                                                          \
+	do {                                                                                       \
+		fprintf(stderr, "SKIP: " fmt "\n", ##__VA_ARGS__);                                 \
+		exit(PW_TEST_SKIP);                                                                \
 	} while (0)
 
 /* Number of open fds of this process. */

@@ -79,7 +79,8 @@ static void check_percentiles(void)
 	for (int i = 0; i < 100000; i++)
 		var += ((double)v[i] - mean) * ((double)v[i] - mean);
 	var /= 99999;
-	PW_CHECK(fabs(pw_hist_mean(&h) - mean) < 1e-6 * mean, "mean %f vs %f", pw_hist_mean(&h), mean);
+	PW_CHECK(fabs(pw_hist_mean(&h) - mean) < 1e-6 * mean, "mean %f vs %f", pw_hist_mean(&h),
+		 mean);
 	PW_CHECK(fabs(pw_hist_stddev(&h) - sqrt(var)) < 1e-3 * sqrt(var), "stddev %f vs %f",
 		 pw_hist_stddev(&h), sqrt(var));
 

@@ -59,10 +59,10 @@ struct pw_ring {
 	uint8_t *data;
 	uint32_t size; /* copied at init: never re-read from shared memory */
 	uint32_t mask;
-	uint32_t pos;  /* own index: tail for the producer, head for the consumer */
-	uint32_t peer; /* last validated index of the peer */
+	uint32_t pos;	/* own index: tail for the producer, head for the consumer */
+	uint32_t peer;	/* last validated index of the peer */
 	uint64_t total; /* producer: bytes written through this end */
-	bool follow;    /* own index may move elsewhere (fork): reload it first */
+	bool follow;	/* own index may move elsewhere (fork): reload it first */
 	enum pw_ring_role role;
 };
 
@@ -112,20 +112,20 @@ PW_API ssize_t pw_ring_avail(struct pw_ring *r);
 /*
  * pw_chan: the duplex channel.
  */
-#define PW_CHAN_RING_DEFAULT (256u * 1024u)
+#define PW_CHAN_RING_DEFAULT	(256u * 1024u)
 #define PW_CHAN_SPIN_NS_DEFAULT 5000u
 
 /* Flags for pw_chan_read*() and pw_chan_write*(). */
 #define PW_CHAN_DONTWAIT 0x1 /* never sleep: -EAGAIN instead */
-#define PW_CHAN_PEEK 0x2     /* read without consuming */
-#define PW_CHAN_WAITALL 0x4  /* read: block until @len bytes, EOF or error */
-#define PW_CHAN_DISCARD 0x8  /* read: consume the bytes without copying them */
+#define PW_CHAN_PEEK	 0x2 /* read without consuming */
+#define PW_CHAN_WAITALL	 0x4 /* read: block until @len bytes, EOF or error */
+#define PW_CHAN_DISCARD	 0x8 /* read: consume the bytes without copying them */
 
 struct pw_chan;
 
 struct pw_chan_opts {
 	uint32_t spin_ns; /* busy-wait budget before sleeping; 0 means the default */
-	bool no_spin;     /* sleep at once (spin_ns ignored) */
+	bool no_spin;	  /* sleep at once (spin_ns ignored) */
 	/* The peer vanishing without an orderly close reads as end of stream,
 	 * as it does on TCP when a process dies (not -ECONNRESET). */
 	bool hup_is_eof;
@@ -180,11 +180,10 @@ PW_API void pw_chan_abort(struct pw_chan *c);
  * case a short count may be returned. A zero-length write returns 0.
  *
  * Errors: -EAGAIN no space and PW_CHAN_DONTWAIT (nothing written); -EPIPE we
- * shut down writing, or the peer closed, shut its reading side or died; -ECONNRESET the peer aborted;
- * -EPROTO the shared memory is corrupt (the channel is dead from then on);
- * -EINTR a signal arrived while sleeping and nothing was written.
- * If some bytes were written before an error, the count is returned and the
- * error is reported by the next call.
+ * shut down writing, or the peer closed, shut its reading side or died; -ECONNRESET the peer
+ * aborted; -EPROTO the shared memory is corrupt (the channel is dead from then on); -EINTR a signal
+ * arrived while sleeping and nothing was written. If some bytes were written before an error, the
+ * count is returned and the error is reported by the next call.
  */
 PW_API ssize_t pw_chan_write(struct pw_chan *c, const void *buf, size_t len, int flags);
 PW_API ssize_t pw_chan_writev(struct pw_chan *c, const struct iovec *iov, int iovcnt, int flags);

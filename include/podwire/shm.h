@@ -23,25 +23,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PW_CACHELINE 64u
-#define PW_SHM_MAGIC 0x50574331u /* "PWC1" */
-#define PW_SHM_VERSION 1u
+#define PW_CACHELINE	64u
+#define PW_SHM_MAGIC	0x50574331u /* "PWC1" */
+#define PW_SHM_VERSION	1u
 #define PW_SHM_DATA_OFF 4096u
-#define PW_RING_MIN 4096u
-#define PW_RING_MAX (1u << 30)
+#define PW_RING_MIN	4096u
+#define PW_RING_MAX	(1u << 30)
 
 /* pw_shm_ctl.side[] flags, each written only by its own side. */
-#define PW_SIDE_OPEN 0x1u    /* side has attached */
-#define PW_SIDE_SHUT_WR 0x2u /* side will write no more: peer reads EOF after draining */
-#define PW_SIDE_CLOSED 0x4u  /* orderly close: no reads, no writes */
-#define PW_SIDE_RESET 0x8u   /* abortive close: peer gets ECONNRESET */
+#define PW_SIDE_OPEN	0x1u  /* side has attached */
+#define PW_SIDE_SHUT_WR 0x2u  /* side will write no more: peer reads EOF after draining */
+#define PW_SIDE_CLOSED	0x4u  /* orderly close: no reads, no writes */
+#define PW_SIDE_RESET	0x8u  /* abortive close: peer gets ECONNRESET */
 #define PW_SIDE_SHUT_RD 0x10u /* side reads no more: peer's writes get EPIPE */
 
 struct pw_shm_hdr {
 	uint32_t magic;
 	uint16_t version;
-	uint16_t hdr_size;   /* sizeof(struct pw_shm_hdr) */
-	uint32_t ring_size;  /* bytes of data per ring, power of two */
+	uint16_t hdr_size;  /* sizeof(struct pw_shm_hdr) */
+	uint32_t ring_size; /* bytes of data per ring, power of two */
 	uint32_t reserved0;
 	uint64_t total_size; /* PW_SHM_DATA_OFF + 2 * ring_size */
 	uint8_t pad[40];

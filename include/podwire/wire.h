@@ -16,14 +16,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PW_WIRE_MAGIC 0x31525750u /* "PWR1" in memory order */
-#define PW_WIRE_VERSION 1u
-#define PW_WIRE_MAX 65536u    /* largest packet either side accepts */
-#define PW_WIRE_MAX_FDS 2u
-#define PW_WIRE_MAX_PREFIXES 64u
-#define PW_WIRE_POD_ID_LEN 72u   /* container id: up to 71 bytes and a NUL */
+#define PW_WIRE_MAGIC	       0x31525750u /* "PWR1" in memory order */
+#define PW_WIRE_VERSION	       1u
+#define PW_WIRE_MAX	       65536u /* largest packet either side accepts */
+#define PW_WIRE_MAX_FDS	       2u
+#define PW_WIRE_MAX_PREFIXES   64u
+#define PW_WIRE_POD_ID_LEN     72u /* container id: up to 71 bytes and a NUL */
 #define PW_WIRE_POD_IFNAME_LEN 16u
-#define PW_WIRE_POD_MAX_ADDRS 8u
+#define PW_WIRE_POD_MAX_ADDRS  8u
 
 enum pw_wire_type {
 	/* requests, library -> router */
@@ -44,10 +44,10 @@ enum pw_wire_type {
 	PW_MSG_TAKE = 12,  /* no body, fd: such a stream (proof); reply CONN (the
 			      channel itself, while the relay has moved nothing) or ERR */
 	/* replies, router -> library; seq echoes the request's */
-	PW_MSG_OK = 64,       /* no body */
-	PW_MSG_ERR = 65,      /* body err */
-	PW_MSG_HELLO_OK = 66, /* body hello_ok + prefixes */
-	PW_MSG_CONN = 67,     /* body conn, fds: memfd, socket end */
+	PW_MSG_OK = 64,	       /* no body */
+	PW_MSG_ERR = 65,       /* body err */
+	PW_MSG_HELLO_OK = 66,  /* body hello_ok + prefixes */
+	PW_MSG_CONN = 67,      /* body conn, fds: memfd, socket end */
 	PW_MSG_STATUS_OK = 68, /* body status + entries */
 	PW_MSG_PODS_OK = 69,   /* body pods + pod_entry entries */
 	PW_MSG_CONN_TCP = 70,  /* body conn, fd: a connected kernel TCP socket (another
@@ -58,10 +58,10 @@ enum pw_wire_type {
 	 * Router to router, over TCP on the underlay (a byte stream: each
 	 * message is read as a header, then len - 16 bytes). No fds.
 	 */
-	PW_PEER_HELLO = 128,       /* body peer_hello; both ways, first */
-	PW_PEER_AUTH = 129,        /* body peer_auth; initiator, after the responder's HELLO */
-	PW_PEER_ROUTES = 130,      /* body peer_routes + prefix entries: "these live here" */
-	PW_PEER_CONNECT = 131,     /* body peer_connect; reply CONNECT_OK or CONNECT_ERR */
+	PW_PEER_HELLO = 128,	   /* body peer_hello; both ways, first */
+	PW_PEER_AUTH = 129,	   /* body peer_auth; initiator, after the responder's HELLO */
+	PW_PEER_ROUTES = 130,	   /* body peer_routes + prefix entries: "these live here" */
+	PW_PEER_CONNECT = 131,	   /* body peer_connect; reply CONNECT_OK or CONNECT_ERR */
 	PW_PEER_CONNECT_OK = 132,  /* body peer_connect_ok */
 	PW_PEER_CONNECT_ERR = 133, /* body peer_connect_err */
 };
@@ -77,7 +77,7 @@ struct pw_wire_hdr {
 /* An IPv4 or IPv6 endpoint. */
 struct pw_wire_addr {
 	uint16_t family; /* AF_INET or AF_INET6 */
-	uint16_t port;   /* network order */
+	uint16_t port;	 /* network order */
 	uint32_t scope_id;
 	uint8_t addr[16]; /* IPv4 in the first 4 bytes, network order */
 };
@@ -133,7 +133,7 @@ struct pw_wire_conn {
 	uint64_t id;
 	struct pw_wire_addr local; /* what getsockname() returns */
 	struct pw_wire_addr peer;  /* what getpeername() returns */
-	uint32_t side;             /* channel side of the receiver */
+	uint32_t side;		   /* channel side of the receiver */
 	uint32_t reserved;
 };
 
@@ -145,9 +145,9 @@ struct pw_wire_status {
 struct pw_wire_status_entry {
 	uint64_t id;
 	struct pw_wire_addr addr[2]; /* side 0 (connecting) and side 1 (accepting) */
-	int32_t pid[2];              /* 0 while unclaimed */
-	uint64_t bytes[2];           /* written by side 0, by side 1 */
-	uint32_t state;              /* PW_CONN_* */
+	int32_t pid[2];		     /* 0 while unclaimed */
+	uint64_t bytes[2];	     /* written by side 0, by side 1 */
+	uint32_t state;		     /* PW_CONN_* */
 	uint32_t reserved;
 };
 
@@ -177,16 +177,16 @@ struct pw_wire_pods {
 struct pw_wire_pod_entry {
 	struct pw_wire_pod pod;
 	uint64_t netns_ino; /* inode of the pod's network namespace */
-	int64_t since;      /* registration time, seconds since the epoch */
+	int64_t since;	    /* registration time, seconds since the epoch */
 };
 
 /* ---- router to router ---- */
 
-#define PW_PEER_NAME_LEN 32u
+#define PW_PEER_NAME_LEN  32u
 #define PW_PEER_NONCE_LEN 16u
-#define PW_PEER_MAC_LEN 32u   /* HMAC-SHA256 */
-#define PW_PEER_TOKEN_LEN 16u /* written first on a data connection */
-#define PW_PEER_MSG_MAX 4096u /* largest peer message either side accepts */
+#define PW_PEER_MAC_LEN	  32u	/* HMAC-SHA256 */
+#define PW_PEER_TOKEN_LEN 16u	/* written first on a data connection */
+#define PW_PEER_MSG_MAX	  4096u /* largest peer message either side accepts */
 
 /*
  * Mutual authentication with the cluster's shared secret S: the initiator

@@ -28,7 +28,7 @@
 #include "../common/util.h"
 #include "hist.h"
 
-#define PW_BENCH_RXBUF ((size_t)256 << 10)
+#define PW_BENCH_RXBUF	  ((size_t)256 << 10)
 #define PW_BENCH_MAX_SIZE (64u * 1024u * 1024u)
 
 enum pw_transport { PW_T_SHM, PW_T_UNIX, PW_T_TCP, PW_T_COUNT };
@@ -335,7 +335,8 @@ static int pw_run(enum pw_mode mode, const struct pw_bench_opts *o, struct pw_re
 		if (pw_link_take(&l, 1, o, &e) < 0)
 			_exit(1);
 		uint64_t until = pw_now_ns() + (uint64_t)((o->warmup + o->duration + 5.0) * 1e9);
-		int rc = mode == PW_MODE_PINGPONG ? pw_echo(&e, o->size) : pw_blast(&e, o->size, until);
+		int rc = mode == PW_MODE_PINGPONG ? pw_echo(&e, o->size)
+						  : pw_blast(&e, o->size, until);
 		pw_end_close(&e);
 		_exit(rc);
 	}
@@ -367,8 +368,8 @@ static const struct {
 	const char *key;
 	double p;
 } pw_pcts[] = {
-	{ "p50", 50.0 },      { "p90", 90.0 },	      { "p99", 99.0 },
-	{ "p99.9", 99.9 },    { "p99.99", 99.99 },    { "p99.999", 99.999 },
+	{ "p50", 50.0 },   { "p90", 90.0 },	{ "p99", 99.0 },
+	{ "p99.9", 99.9 }, { "p99.99", 99.99 }, { "p99.999", 99.999 },
 };
 
 static cJSON *pw_result_json(const struct pw_result *r)
@@ -471,10 +472,23 @@ static int pw_parse_size(const char *s, uint32_t *ret)
 	if (errno || end == s)
 		return -EINVAL;
 	switch (*end) {
-	case 'k': case 'K': v <<= 10; end++; break;
-	case 'm': case 'M': v <<= 20; end++; break;
-	case 'g': case 'G': v <<= 30; end++; break;
-	default: break;
+	case 'k':
+	case 'K':
+		v <<= 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		v <<= 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		v <<= 30;
+		end++;
+		break;
+	default:
+		break;
 	}
 	if ((*end == 'B' || *end == 'b') && end[1] == '\0')
 		end++;
@@ -561,8 +575,8 @@ static int pw_cmd_one(enum pw_mode mode, const struct pw_bench_opts *o)
 	int ret = pw_run(mode, o, &r);
 
 	if (ret < 0) {
-		fprintf(stderr, "podwire-bench: %s run failed: %s\n", pw_transport_names[o->transport],
-			strerror(-ret));
+		fprintf(stderr, "podwire-bench: %s run failed: %s\n",
+			pw_transport_names[o->transport], strerror(-ret));
 		pw_result_free(&r);
 		return 1;
 	}
@@ -591,7 +605,8 @@ static int pw_cmd_suite(const struct pw_bench_opts *base)
 			o.transport = (enum pw_transport)t;
 			o.size = sizes[si];
 			if (!base->json)
-				fprintf(stderr, "running %s %u B ...\n", pw_transport_names[t], o.size);
+				fprintf(stderr, "running %s %u B ...\n", pw_transport_names[t],
+					o.size);
 			int rp = pw_run(PW_MODE_PINGPONG, &o, &pp[t][si]);
 			int rt = pw_run(PW_MODE_THROUGHPUT, &o, &tp[t][si]);
 			if (rp < 0 || rt < 0) {
@@ -621,10 +636,13 @@ static int pw_cmd_suite(const struct pw_bench_opts *base)
 				pw_fmt_ns(c[1], sizeof(c[1]), (double)pw_hist_percentile(h, 99));
 				pw_fmt_ns(c[2], sizeof(c[2]), (double)pw_hist_percentile(h, 99.9));
 				pw_fmt_ns(c[3], sizeof(c[3]), pw_hist_mean(h));
-				pw_fmt_rate(m, sizeof(m), pw_rate(tp[t][si].msgs, tp[t][si].seconds), "");
-				pw_fmt_rate(b, sizeof(b), pw_rate(tp[t][si].bytes, tp[t][si].seconds), "B/s");
+				pw_fmt_rate(m, sizeof(m),
+					    pw_rate(tp[t][si].msgs, tp[t][si].seconds), "");
+				pw_fmt_rate(b, sizeof(b),
+					    pw_rate(tp[t][si].bytes, tp[t][si].seconds), "B/s");
 				printf("%-9s %6u B | %10s %10s %10s %10s | %12s %12s\n",
-				       pw_transport_names[t], sizes[si], c[0], c[1], c[2], c[3], m, b);
+				       pw_transport_names[t], sizes[si], c[0], c[1], c[2], c[3], m,
+				       b);
 			}
 		}
 		for (size_t si = 0; si < PW_ARRAY_SIZE(sizes); si++) {
@@ -632,10 +650,12 @@ static int pw_cmd_suite(const struct pw_bench_opts *base)
 			double tcp = (double)pw_hist_percentile(pp[PW_T_TCP][si].hist, 50);
 			double uni = (double)pw_hist_percentile(pp[PW_T_UNIX][si].hist, 50);
 			if (shm > 0)
-				printf("%6u B: shm p50 rtt is %.1fx lower than tcp, %.1fx lower than unix\n",
+				printf("%6u B: shm p50 rtt is %.1fx lower than tcp, %.1fx lower "
+				       "than unix\n",
 				       sizes[si], tcp / shm, uni / shm);
 		}
-		printf("(ping-pong: rtt; throughput: one-way stream, %.1f s each after %.1f s warm-up)\n",
+		printf("(ping-pong: rtt; throughput: one-way stream, %.1f s each after %.1f s "
+		       "warm-up)\n",
 		       base->duration, base->warmup);
 	}
 	cJSON_Delete(arr);

@@ -11,8 +11,8 @@
 #include <stdint.h>
 
 #define PW_HIST_SUB_BITS 7u
-#define PW_HIST_SUB (1u << PW_HIST_SUB_BITS)
-#define PW_HIST_BUCKETS (PW_HIST_SUB * (64u - PW_HIST_SUB_BITS + 1u))
+#define PW_HIST_SUB	 (1u << PW_HIST_SUB_BITS)
+#define PW_HIST_BUCKETS	 (PW_HIST_SUB * (64u - PW_HIST_SUB_BITS + 1u))
 
 struct pw_hist {
 	uint64_t count;

@@ -45,8 +45,8 @@
  * about 768 bytes of it, so about eleven make the socket unwritable, one or
  * two leave it writable (the threshold is a quarter). */
 #define PW_SOCK_SNDBUF 4096
-#define PW_FILL_MSGS 16
-#define PW_IOV_WINDOW 16
+#define PW_FILL_MSGS   16
+#define PW_IOV_WINDOW  16
 
 struct pw_chan {
 	struct pw_shm_chan *shm;
@@ -58,8 +58,8 @@ struct pw_chan {
 	bool kernel_restart;
 	bool restricted; /* read, write and poll on the socket only: pw_chan_restrict() */
 	uint32_t spin_ns;
-	struct pw_ring tx; /* ring[side]: we produce */
-	struct pw_ring rx; /* ring[!side]: we consume */
+	struct pw_ring tx;     /* ring[side]: we produce */
+	struct pw_ring rx;     /* ring[!side]: we consume */
 	_Atomic uint32_t own;  /* our PW_SIDE_* flags; the shared copy is write-only for us */
 	_Atomic int dead;      /* sticky -errno: -EPROTO (corrupt) */
 	_Atomic bool peer_hup; /* the socket reported the peer gone */
@@ -445,8 +445,7 @@ short pw_chan_poll(struct pw_chan *c)
 		m |= POLLIN | POLLOUT | POLLERR | POLLHUP | POLLRDHUP;
 	if (hup)
 		m |= POLLIN | POLLRDHUP;
-	if (hup || (pf & PW_SIDE_CLOSED) ||
-	    ((pf & PW_SIDE_SHUT_WR) && (own & PW_SIDE_SHUT_WR)))
+	if (hup || (pf & PW_SIDE_CLOSED) || ((pf & PW_SIDE_SHUT_WR) && (own & PW_SIDE_SHUT_WR)))
 		m |= POLLHUP | POLLOUT;
 	return m;
 }
@@ -526,7 +525,7 @@ static bool pw_chan_arm_tx(struct pw_chan *c)
  * (any request/response protocol) waits for an answer that cannot come
  * sooner than a round trip, and looks at once.
  */
-#define PW_HOLDOFF_NS 400u
+#define PW_HOLDOFF_NS	   400u
 #define PW_HOLDOFF_MAX_LEN 4096u /* larger reads are no lockstep */
 
 static void pw_chan_holdoff(struct pw_chan *c, uint64_t start)
@@ -595,9 +594,8 @@ int pw_chan_wait(struct pw_chan *c, short events, int timeout_ms)
 			/* Sleep where SA_RESTART applies: a peek for the wake byte,
 			 * or one byte of filler that waits for room. */
 			char b = 0;
-			ssize_t r = events == POLLIN
-					    ? pw_sys_recv(c->sock, &b, 1, MSG_PEEK)
-					    : pw_sys_send(c->sock, &b, 1, MSG_NOSIGNAL);
+			ssize_t r = events == POLLIN ? pw_sys_recv(c->sock, &b, 1, MSG_PEEK)
+						     : pw_sys_send(c->sock, &b, 1, MSG_NOSIGNAL);
 			int err = errno;
 
 			if (events == POLLIN)
@@ -813,7 +811,7 @@ ssize_t pw_chan_readv(struct pw_chan *c, const struct iovec *iov, int iovcnt, in
 	for (;;) {
 		int wcnt = pw_iov_window(&cur, win);
 		ssize_t n = discard ? pw_ring_skip(&c->rx, (size_t)total - done)
-			  : peek    ? pw_ring_peekv(&c->rx, win, wcnt)
+			    : peek  ? pw_ring_peekv(&c->rx, win, wcnt)
 				    : pw_ring_readv(&c->rx, win, wcnt);
 
 		if (n < 0) {

@@ -203,7 +203,8 @@ static int pw_cmd_status(int argc, char **argv)
 			cJSON_AddNumberToObject(o, "bytes_sent_accepting", (double)e.bytes[1]);
 			cJSON_AddItemToArray(arr, o);
 		} else {
-			printf("%-6" PRIu64 " %-11s %-22s %8d %-22s %8d %14" PRIu64 " %14" PRIu64 "\n",
+			printf("%-6" PRIu64 " %-11s %-22s %8d %-22s %8d %14" PRIu64 " %14" PRIu64
+			       "\n",
 			       e.id, pw_state_name(e.state), a0, e.pid[0], a1, e.pid[1], e.bytes[0],
 			       e.bytes[1]);
 		}

@@ -507,7 +507,8 @@ static void pw_probe_podwired(const struct pw_nfd_opts *o, struct pw_nfd_info *i
 	int r;
 
 	info->podwired.up = false;
-	r = pw_proto_call(o->podwired_socket, PW_MSG_HELLO, &hello, sizeof(hello), -1, 2000, &m, buf);
+	r = pw_proto_call(o->podwired_socket, PW_MSG_HELLO, &hello, sizeof(hello), -1, 2000, &m,
+			  buf);
 	if (r < 0) {
 		snprintf(info->podwired.error, sizeof(info->podwired.error), "%s", strerror(-r));
 		return;

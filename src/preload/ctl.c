@@ -18,7 +18,7 @@
 #include "preload.h"
 
 #define PW_CTL_TIMEOUT_MS 1000
-#define PW_CTL_RETRY_NS 200000000ull /* after a failure, wait before trying again */
+#define PW_CTL_RETRY_NS	  200000000ull /* after a failure, wait before trying again */
 
 static pthread_mutex_t pw_ctl_lock = PTHREAD_MUTEX_INITIALIZER;
 static int pw_ctl_fd = -1;

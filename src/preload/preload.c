@@ -93,8 +93,8 @@ void pw_plog(int level, const char *fmt, ...)
  * moves it on, and the others ask the kernel again (pw_sock_nonblock). A
  * socket's open file is shared across fork, its flag with it.
  */
-#define PW_GEN_NONE UINT32_MAX /* no generation page: always ask */
-#define PW_GEN_ASK 0x80000000u /* a socket's mark that no generation equals */
+#define PW_GEN_NONE UINT32_MAX	/* no generation page: always ask */
+#define PW_GEN_ASK  0x80000000u /* a socket's mark that no generation equals */
 static _Atomic uint32_t *pw_flags_gen;
 
 static void pw_flags_gen_init(void)
@@ -120,7 +120,7 @@ enum pw_kind { PW_K_CONN = 1, PW_K_LISTEN = 2, PW_K_VIRT = 3 };
 
 struct pw_sock {
 	enum pw_kind kind;
-	uint64_t id; /* the router's connection id */
+	uint64_t id;	  /* the router's connection id */
 	_Atomic int refs; /* fd numbers of this process that refer to it */
 	struct pw_chan *chan;
 	struct sockaddr_in local, peer; /* IPv4, always */
@@ -131,12 +131,12 @@ struct pw_sock {
 	 * change by any process of the tree moves the generation on. */
 	_Atomic uint32_t nb_gen;
 	int rcvtimeo_ms, sndtimeo_ms;
-	bool rd_shut, wr_shut;   /* shutdown() by this process, as the kernel keeps it */
-	bool reset_reported;     /* ECONNRESET was returned once: now the socket is
+	bool rd_shut, wr_shut;	 /* shutdown() by this process, as the kernel keeps it */
+	bool reset_reported;	 /* ECONNRESET was returned once: now the socket is
 				    closed (reads 0, writes EPIPE), as on TCP */
 	bool connect_unreported; /* non-blocking connect said EINPROGRESS: the next
 				    connect() reports success, later ones EISCONN */
-	struct pw_opt *opts;     /* options set on the socket, read back as set */
+	struct pw_opt *opts;	 /* options set on the socket, read back as set */
 	unsigned nopts;
 	pthread_mutex_t rlock, wlock;
 };
@@ -153,17 +153,20 @@ struct pw_opt {
 static const struct {
 	int level, name;
 } pw_carried_opts[] = {
-	{ SOL_SOCKET, SO_KEEPALIVE }, { SOL_SOCKET, SO_RCVBUF },   { SOL_SOCKET, SO_SNDBUF },
-	{ SOL_SOCKET, SO_LINGER },    { SOL_SOCKET, SO_PRIORITY }, { SOL_SOCKET, SO_REUSEADDR },
-	{ SOL_SOCKET, SO_RCVLOWAT },  { IPPROTO_TCP, TCP_NODELAY }, { IPPROTO_TCP, TCP_KEEPIDLE },
-	{ IPPROTO_TCP, TCP_KEEPINTVL }, { IPPROTO_TCP, TCP_KEEPCNT }, { IPPROTO_TCP, TCP_CORK },
-	{ IPPROTO_TCP, TCP_QUICKACK }, { IPPROTO_TCP, TCP_USER_TIMEOUT }, { IPPROTO_IP, IP_TOS },
-	{ IPPROTO_IP, IP_TTL },	{ SOL_SOCKET, SO_RCVTIMEO }, { SOL_SOCKET, SO_SNDTIMEO },
+	{ SOL_SOCKET, SO_KEEPALIVE },  { SOL_SOCKET, SO_RCVBUF },
+	{ SOL_SOCKET, SO_SNDBUF },     { SOL_SOCKET, SO_LINGER },
+	{ SOL_SOCKET, SO_PRIORITY },   { SOL_SOCKET, SO_REUSEADDR },
+	{ SOL_SOCKET, SO_RCVLOWAT },   { IPPROTO_TCP, TCP_NODELAY },
+	{ IPPROTO_TCP, TCP_KEEPIDLE }, { IPPROTO_TCP, TCP_KEEPINTVL },
+	{ IPPROTO_TCP, TCP_KEEPCNT },  { IPPROTO_TCP, TCP_CORK },
+	{ IPPROTO_TCP, TCP_QUICKACK }, { IPPROTO_TCP, TCP_USER_TIMEOUT },
+	{ IPPROTO_IP, IP_TOS },	       { IPPROTO_IP, IP_TTL },
+	{ SOL_SOCKET, SO_RCVTIMEO },   { SOL_SOCKET, SO_SNDTIMEO },
 	{ IPPROTO_IPV6, IPV6_TCLASS }, { IPPROTO_IPV6, IPV6_V6ONLY },
 };
 
 #define PW_PAGE_BITS 10
-#define PW_PAGES 1024 /* 1M fds */
+#define PW_PAGES     1024 /* 1M fds */
 static _Atomic(_Atomic(struct pw_sock *) *) pw_fdtab[PW_PAGES];
 static pthread_mutex_t pw_tab_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -235,14 +238,14 @@ static bool pw_other_fd_match(int fd, struct pw_sock *s, void *arg)
 {
 	struct pw_other_fd *o = arg;
 
-	if (s != o->s || fd == o->not)
+	if (s != o->s || fd == o->not )
 		return true;
 	o->found = fd;
 	return false;
 }
 
 /* Any fd number of this process, other than @not, that refers to @s. */
-static int pw_find_other_fd(const struct pw_sock *s, int not)
+static int pw_find_other_fd(const struct pw_sock *s, int not )
 {
 	struct pw_other_fd o = { .s = s, .not = not, .found = -1 };
 
@@ -516,17 +519,17 @@ struct pw_ep_reg {
 	int fd;
 	uint32_t events;
 	epoll_data_t data;
-	uint32_t mark; /* EPOLLET: pw_chan_rx_mark() when last reported */
+	uint32_t mark;	   /* EPOLLET: pw_chan_rx_mark() when last reported */
 	uint32_t out_mark; /* EPOLLET: pw_chan_tx_mark() when EPOLLOUT was last reported */
-	bool out_seen;     /* EPOLLET: EPOLLOUT reported since registration */
-	bool disabled; /* EPOLLONESHOT fired */
-	bool readd;    /* pw_ep_swap_file: registered on the old file */
+	bool out_seen;	   /* EPOLLET: EPOLLOUT reported since registration */
+	bool disabled;	   /* EPOLLONESHOT fired */
+	bool readd;	   /* pw_ep_swap_file: registered on the old file */
 };
 
 struct pw_ep {
 	pthread_mutex_t lock;
 	uint64_t kernel_ns; /* when the kernel's part of the set was last polled */
-	unsigned next;      /* where the next scan starts: ready fds take turns */
+	unsigned next;	    /* where the next scan starts: ready fds take turns */
 	struct pw_ep_reg *regs;
 	unsigned n, cap;
 };
@@ -656,7 +659,7 @@ static void pw_ep_forget_everywhere(int fd)
 	}
 }
 
-static _Atomic unsigned pw_nconns; /* accelerated connections alive: skip scans when 0 */
+static _Atomic unsigned pw_nconns;  /* accelerated connections alive: skip scans when 0 */
 static _Atomic unsigned pw_nlisten; /* registered listeners: fork must mark them shared */
 
 /* ---- socket options ---- */
@@ -840,7 +843,8 @@ static int pw_adopt_tcp(int fd, int sock, const struct pw_wire_conn *body)
 		if (pristine >= 0 && pw_real.getsockopt(pristine, lv, nm, d, &dlen) == 0 &&
 		    dlen == len && memcmp(v, d, len) == 0)
 			continue;
-		if (lv == SOL_SOCKET && (nm == SO_RCVBUF || nm == SO_SNDBUF) && len == sizeof(int)) {
+		if (lv == SOL_SOCKET && (nm == SO_RCVBUF || nm == SO_SNDBUF) &&
+		    len == sizeof(int)) {
 			/* The kernel reports twice what was set: set what was set. */
 			int b;
 			memcpy(&b, v, sizeof(b));
@@ -949,9 +953,8 @@ PW_EXPORT int listen(int fd, int backlog)
 	struct pw_msg m;
 	int fds[2];
 
-	if (pw_sockname4(fd, &a) == 0 &&
-	    (a.sin_addr.s_addr == htonl(INADDR_ANY) ||
-	     (pw_ctl_prefixes_known() && pw_in_prefixes(&a)))) {
+	if (pw_sockname4(fd, &a) == 0 && (a.sin_addr.s_addr == htonl(INADDR_ANY) ||
+					  (pw_ctl_prefixes_known() && pw_in_prefixes(&a)))) {
 		pw_addr_to_wire(&a, AF_INET, &req.addr);
 		int n = pw_ctl_call(PW_MSG_LISTEN, &req, sizeof(req), &fd, 1, &m, fds);
 		if (n == 0 && m.type == PW_MSG_OK) {
@@ -1204,7 +1207,8 @@ static inline bool pw_sock_nonblock(struct pw_sock *s)
 	if (__builtin_expect(atomic_load_explicit(&s->shared, memory_order_relaxed), 0) &&
 	    !pw_cfg.restricted /* no fcntl under seccomp: the last known flag */) {
 		uint32_t gen = pw_flags_gen_now();
-		if (gen == PW_GEN_NONE || gen != atomic_load_explicit(&s->nb_gen, memory_order_relaxed)) {
+		if (gen == PW_GEN_NONE ||
+		    gen != atomic_load_explicit(&s->nb_gen, memory_order_relaxed)) {
 			int fl = pw_real.fcntl(pw_chan_fd(s->chan), F_GETFL);
 			atomic_store_explicit(&s->nonblock, fl >= 0 && (fl & O_NONBLOCK),
 					      memory_order_relaxed);
@@ -1279,7 +1283,8 @@ static ssize_t pw_sock_transfer(struct pw_sock *s, const struct iovec *iov, int 
 	}
 	for (;;) {
 		int f = cf | (!nb && timeo > 0 ? PW_CHAN_DONTWAIT : 0);
-		r = is_write ? pw_chan_writev(s->chan, iov, cnt, f) : pw_chan_readv(s->chan, iov, cnt, f);
+		r = is_write ? pw_chan_writev(s->chan, iov, cnt, f)
+			     : pw_chan_readv(s->chan, iov, cnt, f);
 		if (nb || timeo <= 0 || r != -EAGAIN)
 			break;
 		int w = pw_wait_timeo(s, is_write ? POLLOUT : POLLIN, timeo);
@@ -1297,8 +1302,8 @@ static ssize_t pw_sock_readv(struct pw_sock *s, const struct iovec *iov, int cnt
 	int cf = 0;
 	ssize_t r;
 
-	if (flags & ~(MSG_DONTWAIT | MSG_PEEK | MSG_WAITALL | MSG_NOSIGNAL | MSG_CMSG_CLOEXEC |
-		      MSG_TRUNC))
+	if (flags &
+	    ~(MSG_DONTWAIT | MSG_PEEK | MSG_WAITALL | MSG_NOSIGNAL | MSG_CMSG_CLOEXEC | MSG_TRUNC))
 		return pw_fail(EOPNOTSUPP);
 	if (s->rd_shut)
 		return 0;
@@ -1426,8 +1431,8 @@ PW_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockad
 	return r;
 }
 
-PW_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
-			 const struct sockaddr *addr, socklen_t alen)
+PW_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr,
+			 socklen_t alen)
 {
 	pw_ensure();
 	struct pw_sock *s = pw_conn_of(fd);
@@ -1838,9 +1843,8 @@ PW_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 		return 0;
 	}
 	/* (Under seccomp, only a pristine socket made before.) */
-	int pristine = pw_cfg.restricted
-			       ? atomic_load(&pw_pristine_fd[s->family == AF_INET6])
-			       : pw_pristine(s->family);
+	int pristine = pw_cfg.restricted ? atomic_load(&pw_pristine_fd[s->family == AF_INET6])
+					 : pw_pristine(s->family);
 	return pristine < 0 ? pw_fail(ENOPROTOOPT)
 			    : pw_real.getsockopt(pristine, level, name, val, len);
 }
@@ -2006,7 +2010,9 @@ static int pw_poll_core(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const 
 
 	uint64_t start = pw_now_ns();
 	struct pw_spin sp;
-	pw_spin_start(&sp, timeout_ns == 0 || pw_cfg.restricted ? 0 : pw_cfg.spin_ns); /* (spinning yields: not under seccomp) */
+	pw_spin_start(&sp, timeout_ns == 0 || pw_cfg.restricted
+				   ? 0
+				   : pw_cfg.spin_ns); /* (spinning yields: not under seccomp) */
 	for (;;) {
 		int ready = 0;
 		bool mine_ready = false;
@@ -2062,7 +2068,8 @@ static int pw_poll_core(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const 
 				/* A hang-up on the socket: the peer's process is gone. */
 				pw_chan_note_events(s->chan, fds[i].revents);
 				if (left != 0)
-					pw_chan_spread(s->chan); /* woken by the peer: leave its CPU */
+					pw_chan_spread(
+						s->chan); /* woken by the peer: leave its CPU */
 			}
 			if (s)
 				fds[i].revents = (short)(pw_sock_revents(s, fds[i].events) |
@@ -2082,8 +2089,7 @@ PW_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
 	return pw_poll_core(fds, n, timeout < 0 ? -1 : (int64_t)timeout * 1000000, NULL, PW_W_POLL);
 }
 
-PW_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
-		    const sigset_t *mask)
+PW_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask)
 {
 	pw_ensure();
 	return pw_poll_core(fds, n, ts ? (int64_t)pw_ts_ns(ts) : -1, mask, PW_W_PPOLL);
@@ -2241,9 +2247,9 @@ static int pw_kernel_epoll(int epfd, struct epoll_event *out, int max, int64_t n
 	case PW_W_EPOLL_PWAIT:
 		return pw_real.epoll_pwait(epfd, out, max, pw_ms_of(ns), mask);
 	default:
-		return pw_real.epoll_pwait2 ? pw_real.epoll_pwait2(epfd, out, max, ns < 0 ? NULL : &ts,
-								   mask)
-					    : pw_fail(ENOSYS);
+		return pw_real.epoll_pwait2
+			       ? pw_real.epoll_pwait2(epfd, out, max, ns < 0 ? NULL : &ts, mask)
+			       : pw_fail(ENOSYS);
 	}
 }
 
@@ -2258,7 +2264,9 @@ static int pw_epoll_core(int epfd, struct epoll_event *out, int max, int64_t tim
 
 	uint64_t start = pw_now_ns();
 	struct pw_spin sp;
-	pw_spin_start(&sp, timeout_ns == 0 || pw_cfg.restricted ? 0 : pw_cfg.spin_ns); /* (spinning yields: not under seccomp) */
+	pw_spin_start(&sp, timeout_ns == 0 || pw_cfg.restricted
+				   ? 0
+				   : pw_cfg.spin_ns); /* (spinning yields: not under seccomp) */
 	for (;;) {
 		int n = 0;
 
@@ -2295,8 +2303,9 @@ static int pw_epoll_core(int epfd, struct epoll_event *out, int max, int64_t tim
 				struct pw_sock *s = pw_conn_of(e->regs[i].fd);
 				if (!s || e->regs[i].disabled)
 					continue;
-				short want = (short)(((e->regs[i].events & EPOLLIN) ? POLLIN : 0) |
-						     ((e->regs[i].events & EPOLLOUT) ? POLLOUT : 0));
+				short want =
+					(short)(((e->regs[i].events & EPOLLIN) ? POLLIN : 0) |
+						((e->regs[i].events & EPOLLOUT) ? POLLOUT : 0));
 				if (pw_prepare(s, want) && pw_ep_check(&e->regs[i], s, false))
 					n = -1; /* ready after all: do not sleep */
 			}
@@ -2342,8 +2351,9 @@ static int pw_epoll_core(int epfd, struct epoll_event *out, int max, int64_t tim
 			}
 			struct pw_sock *s = pw_conn_of(reg->fd);
 			/* A hang-up on the socket: the peer's process is gone. */
-			pw_chan_note_events(s->chan, (short)(((out[j].events & EPOLLHUP) ? POLLHUP : 0) |
-							      ((out[j].events & EPOLLERR) ? POLLERR : 0)));
+			pw_chan_note_events(s->chan,
+					    (short)(((out[j].events & EPOLLHUP) ? POLLHUP : 0) |
+						    ((out[j].events & EPOLLERR) ? POLLERR : 0)));
 			if (left != 0)
 				pw_chan_spread(s->chan); /* woken by the peer: leave its CPU */
 			bool dup = false;
@@ -2497,8 +2507,9 @@ static int pw_exec_prepare(struct pw_exec_saved **ret, char *const **envp, char 
 			if (fl < 0 || (fl & FD_CLOEXEC))
 				continue;
 			if (carry) {
-				int w = snprintf(list + used, PW_FDS_LIST_MAX - used, "%s%d:%llu:%d",
-						 used ? "," : "", fd, (unsigned long long)s->id,
+				int w = snprintf(list + used, PW_FDS_LIST_MAX - used,
+						 "%s%d:%llu:%d", used ? "," : "", fd,
+						 (unsigned long long)s->id,
 						 (int)atomic_load(&s->shared));
 				if (w > 0 && (size_t)w < PW_FDS_LIST_MAX - used) {
 					used += (size_t)w;
@@ -2567,23 +2578,23 @@ static void pw_exec_undo(struct pw_exec_saved *sv, int n)
 
 /* @envp names the environment variable the call passes on, which
  * pw_exec_prepare may replace with one that lists the carried fds. */
-#define PW_EXEC_WRAP(envp, call)                                                           \
-	do {                                                                               \
-		struct pw_exec_saved *sv;                                                  \
-		char **newenv;                                                             \
-		pw_ensure();                                                               \
-		int n = pw_exec_prepare(&sv, &(envp), &newenv);                            \
-		int r = (call);                                                            \
-		pw_exec_undo(sv, n);                                                       \
-		if (newenv) {                                                              \
-			int saved = errno;                                                 \
-			for (size_t i = 0; newenv[i]; i++)                                 \
-				if (!strncmp(newenv[i], "PODWIRE_FDS=", 12))               \
-					free(newenv[i]);                                   \
-			free(newenv);                                                      \
-			errno = saved;                                                     \
-		}                                                                          \
-		return r;                                                                  \
+#define PW_EXEC_WRAP(envp, call)                                                                   \
+	do {                                                                                       \
+		struct pw_exec_saved *sv;                                                          \
+		char **newenv;                                                                     \
+		pw_ensure();                                                                       \
+		int n = pw_exec_prepare(&sv, &(envp), &newenv);                                    \
+		int r = (call);                                                                    \
+		pw_exec_undo(sv, n);                                                               \
+		if (newenv) {                                                                      \
+			int saved = errno;                                                         \
+			for (size_t i = 0; newenv[i]; i++)                                         \
+				if (!strncmp(newenv[i], "PODWIRE_FDS=", 12))                       \
+					free(newenv[i]);                                           \
+			free(newenv);                                                              \
+			errno = saved;                                                             \
+		}                                                                                  \
+		return r;                                                                          \
 	} while (0)
 
 typedef int (*pw_execve_fn)(const char *, char *const[], char *const[]);
@@ -2653,17 +2664,16 @@ enum pw_execl_kind { PW_EXECL, PW_EXECLP, PW_EXECLE };
 
 /* The execl family collects its variadic arguments into an argv and runs
  * through the interposed execv, execvp or execve. */
-static int pw_execl_common(enum pw_execl_kind kind, const char *path, const char *arg0,
-			   va_list ap)
+static int pw_execl_common(enum pw_execl_kind kind, const char *path, const char *arg0, va_list ap)
 {
 	char **envp = NULL;
 	char **argv = pw_collect_args(arg0, ap, kind == PW_EXECLE ? &envp : NULL);
 
 	if (!argv)
 		return pw_fail(ENOMEM);
-	int r = kind == PW_EXECLP ? execvp(path, argv)
+	int r = kind == PW_EXECLP   ? execvp(path, argv)
 		: kind == PW_EXECLE ? execve(path, argv, envp)
-				     : execv(path, argv);
+				    : execv(path, argv);
 	int saved = errno;
 	free(argv);
 	errno = saved;
@@ -2888,8 +2898,8 @@ static void pw_take_over(void)
  * A process that starts in seccomp mode is never accelerated. A filter
  * installed with a bare system call instruction is not seen.
  */
-#define PW_SECCOMP_MODE_STRICT 1
-#define PW_SECCOMP_MODE_FILTER 2
+#define PW_SECCOMP_MODE_STRICT	   1
+#define PW_SECCOMP_MODE_FILTER	   2
 #define PW_SECCOMP_SET_MODE_STRICT 0
 #define PW_SECCOMP_SET_MODE_FILTER 1
 

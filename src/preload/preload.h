@@ -91,13 +91,13 @@ void pw_prefix_add(uint32_t net, unsigned len);
 
 /* Logging, only when PODWIRE_LOG asks for it. */
 void pw_plog(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-#define pw_err(...) pw_plog(0, __VA_ARGS__)
+#define pw_err(...)  pw_plog(0, __VA_ARGS__)
 #define pw_warn(...) pw_plog(1, __VA_ARGS__)
 #define pw_info(...) pw_plog(2, __VA_ARGS__)
-#define pw_dbg(...)                                                                        \
-	do {                                                                               \
-		if (pw_cfg.log_level >= 3)                                                 \
-			pw_plog(3, __VA_ARGS__);                                           \
+#define pw_dbg(...)                                                                                \
+	do {                                                                                       \
+		if (pw_cfg.log_level >= 3)                                                         \
+			pw_plog(3, __VA_ARGS__);                                                   \
 	} while (0)
 
 /* Control connection to podwired (ctl.c): send a request with @fds, wait for

@@ -159,10 +159,10 @@ int pw_msg_parse(const void *buf, size_t len, unsigned nfds, struct pw_msg *ret_
 	memcpy(&m.u, p, fixed);
 	if (entry) {
 		/* The count is read from the body: it must match the bytes left. */
-		uint32_t count = h.type == PW_MSG_HELLO_OK    ? m.u.hello_ok.count
-				 : h.type == PW_MSG_PODS_OK   ? m.u.pods.count
+		uint32_t count = h.type == PW_MSG_HELLO_OK  ? m.u.hello_ok.count
+				 : h.type == PW_MSG_PODS_OK ? m.u.pods.count
 				 : h.type == PW_PEER_ROUTES ? m.u.peer_routes.count
-							      : m.u.status.count;
+							    : m.u.status.count;
 
 		if ((body - fixed) % entry || (body - fixed) / entry != count)
 			return -EBADMSG;
@@ -251,8 +251,8 @@ static void pw_close_fds(const int *fds, unsigned n)
 		pw_sys_close(fds[i]);
 }
 
-ssize_t pw_msg_recv(int sock, void *buf, size_t cap, int fds[PW_WIRE_MAX_FDS],
-		    unsigned *ret_nfds, int flags)
+ssize_t pw_msg_recv(int sock, void *buf, size_t cap, int fds[PW_WIRE_MAX_FDS], unsigned *ret_nfds,
+		    int flags)
 {
 	union {
 		/* Room for more than we accept, so excess fds are seen and closed. */

@@ -72,8 +72,8 @@ int pw_msg_send(int sock, uint16_t type, uint32_t seq, const void *body, size_t 
  * @flags go to recvmsg(2) (e.g. MSG_DONTWAIT). Retries on EINTR.
  * Errors: -EMSGSIZE truncated packet; -EPROTO bad fds; errors of recvmsg(2).
  */
-ssize_t pw_msg_recv(int sock, void *buf, size_t cap, int fds[PW_WIRE_MAX_FDS],
-		    unsigned *ret_nfds, int flags);
+ssize_t pw_msg_recv(int sock, void *buf, size_t cap, int fds[PW_WIRE_MAX_FDS], unsigned *ret_nfds,
+		    int flags);
 
 /*
  * Client side, for tools (not the preload library): connect to the router's

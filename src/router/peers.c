@@ -37,11 +37,11 @@
 #include "proto.h"
 #include "router.h"
 
-#define PW_PEER_MAX_LINKS 256
+#define PW_PEER_MAX_LINKS    256
 #define PW_PEER_HANDSHAKE_NS (5ull * 1000000000u)
-#define PW_PEER_CONNECT_NS (800ull * 1000000u) /* the client gives up at 1 s */
-#define PW_PEER_EXPECT_NS (5ull * 1000000000u)
-#define PW_PEER_WBUF_MAX (1u << 20)
+#define PW_PEER_CONNECT_NS   (800ull * 1000000u) /* the client gives up at 1 s */
+#define PW_PEER_EXPECT_NS    (5ull * 1000000000u)
+#define PW_PEER_WBUF_MAX     (1u << 20)
 
 enum pw_link_state { L_DIALING, L_HELLO_SENT, L_WAIT_HELLO, L_WAIT_AUTH, L_UP };
 
@@ -308,8 +308,8 @@ static void pw_mac(const char *label, const uint8_t *n1, const uint8_t *n2, cons
 	memcpy(msg + l, n1, PW_PEER_NONCE_LEN);
 	memcpy(msg + l + PW_PEER_NONCE_LEN, n2, PW_PEER_NONCE_LEN);
 	strncpy((char *)msg + l + 2 * PW_PEER_NONCE_LEN, name, PW_PEER_NAME_LEN);
-	HMAC(EVP_sha256(), p.secret, (int)p.secret_len, msg, l + 2 * PW_PEER_NONCE_LEN + PW_PEER_NAME_LEN,
-	     out, &olen);
+	HMAC(EVP_sha256(), p.secret, (int)p.secret_len, msg,
+	     l + 2 * PW_PEER_NONCE_LEN + PW_PEER_NAME_LEN, out, &olen);
 }
 
 static void pw_out_fail(struct pw_out *o, int err);
@@ -522,8 +522,7 @@ static int pw_link_msg(struct pw_link *l, const struct pw_msg *m)
 static void pw_link_read(struct pw_link *l)
 {
 	for (;;) {
-		ssize_t n = recv(l->fd, l->rbuf + l->rlen, sizeof(l->rbuf) - l->rlen,
-				 MSG_DONTWAIT);
+		ssize_t n = recv(l->fd, l->rbuf + l->rlen, sizeof(l->rbuf) - l->rlen, MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
@@ -826,7 +825,7 @@ static int pw_do_connect_req(struct pw_link *l, const struct pw_wire_peer_connec
 	if (r < 0) {
 		struct pw_wire_peer_connect_err er = { .req = c->req, .err = -r };
 		return pw_link_send(l, PW_PEER_CONNECT_ERR, &er, sizeof(er), NULL, 0) < 0 ? -EIO
-											   : 0;
+											  : 0;
 	}
 	struct pw_wire_peer_connect_ok ok = { .req = c->req, .conn = id };
 	return pw_link_send(l, PW_PEER_CONNECT_OK, &ok, sizeof(ok), NULL, 0) < 0 ? -EIO : 0;
@@ -867,7 +866,8 @@ static void pw_in_event(struct pw_expect *e)
 		if (CRYPTO_memcmp(e->got, e->token, sizeof(e->token)) != 0) {
 			char b[32];
 			p.n_in_bad++;
-			pw_warn("data connection from %s: wrong token; closed", pw_fmt(&e->from, b));
+			pw_warn("data connection from %s: wrong token; closed",
+				pw_fmt(&e->from, b));
 			pw_expect_free(e, true);
 			return;
 		}

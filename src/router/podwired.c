@@ -49,10 +49,10 @@
 #define SO_NETNS_COOKIE 71
 #endif
 
-#define PW_DEFAULT_SOCKET "/run/podwire/podwired.sock"
-#define PW_DEFAULT_PREFIX "198.18.0.0/15"
+#define PW_DEFAULT_SOCKET     "/run/podwire/podwired.sock"
+#define PW_DEFAULT_PREFIX     "198.18.0.0/15"
 #define PW_CONNECT_TIMEOUT_MS 200
-#define PW_MAX_CLIENTS 4096
+#define PW_MAX_CLIENTS	      4096
 
 struct pw_client {
 	struct pw_ev ev;
@@ -64,7 +64,7 @@ struct pw_client {
 
 struct pw_listener {
 	uint64_t cookie; /* netns */
-	int netns;       /* fd of the netns, to connect inside it */
+	int netns;	 /* fd of the netns, to connect inside it */
 	struct sockaddr_in addr;
 	const struct pw_client *owner;
 	unsigned refs;
@@ -77,21 +77,21 @@ struct pw_conn {
 	uint32_t state;
 	/* From another node: the data connection replaces the channel. */
 	bool remote;
-	int data;                         /* -1 until it arrived */
-	struct pw_client *claimer;        /* accepted before the data came */
+	int data;		   /* -1 until it arrived */
+	struct pw_client *claimer; /* accepted before the data came */
 	uint32_t claim_seq;
 	uint64_t srv_cookie;
 	struct sockaddr_in router_end; /* our TCP socket's address, what accept() sees */
-	int tcp;                       /* -1 once claimed */
-	int memfd;                     /* kept: a program may re-attach after exec */
-	ino_t sock_ino[2];             /* the socketpair ends: proof for re-attach */
-	bool gone[2];                  /* that end's socket no longer exists */
+	int tcp;		       /* -1 once claimed */
+	int memfd;		       /* kept: a program may re-attach after exec */
+	ino_t sock_ino[2];	       /* the socketpair ends: proof for re-attach */
+	bool gone[2];		       /* that end's socket no longer exists */
 	dev_t sock_dev;
-	int srv_sock;                  /* channel end 1, -1 once claimed */
-	struct pw_shm_chan *map;       /* read-only view for status */
+	int srv_sock;		 /* channel end 1, -1 once claimed */
+	struct pw_shm_chan *map; /* read-only view for status */
 	size_t map_len;
-	struct pw_wire_addr addr[2];   /* IPv4 */
-	int fam[2];                    /* each side's socket family: it sees addr[] in it */
+	struct pw_wire_addr addr[2]; /* IPv4 */
+	int fam[2];		     /* each side's socket family: it sees addr[] in it */
 	pid_t pid[2];
 	struct pw_conn *next;
 };
@@ -429,8 +429,8 @@ static void pw_conn_reset_unclaimed(struct pw_conn *cn)
 {
 	if (cn->state != PW_CONN_PENDING || cn->memfd < 0)
 		return;
-	struct pw_shm_ctl *ctl = mmap(NULL, PW_SHM_DATA_OFF, PROT_READ | PROT_WRITE, MAP_SHARED,
-				      cn->memfd, 0);
+	struct pw_shm_ctl *ctl =
+		mmap(NULL, PW_SHM_DATA_OFF, PROT_READ | PROT_WRITE, MAP_SHARED, cn->memfd, 0);
 	if (ctl == MAP_FAILED)
 		return;
 	struct pw_shm_chan *shm = (struct pw_shm_chan *)ctl;
@@ -487,8 +487,7 @@ static bool pw_is_loopback(const struct sockaddr_in *a)
 
 /* Find a listener that can take a connection to @dst from netns @cookie and
  * connect to it; returns the connected socket and the listener's netns cookie. */
-static int pw_find_and_connect(uint64_t cookie, const struct sockaddr_in *dst,
-			       uint64_t *ret_cookie)
+static int pw_find_and_connect(uint64_t cookie, const struct sockaddr_in *dst, uint64_t *ret_cookie)
 {
 	int last = -ECONNREFUSED;
 
@@ -530,7 +529,8 @@ static void pw_rconnect_done(void *ctx, int sock, uint64_t conn)
 		if (pw_msg_send(rc->c->fd, PW_MSG_CONN_TCP, rc->seq, &body, sizeof(body), NULL, 0,
 				&sock, 1) == 0) {
 			g.n_remote++;
-			pw_info("pid %d %s -> %s: direct over the underlay (remote conn %" PRIu64 ")",
+			pw_info("pid %d %s -> %s: direct over the underlay (remote conn %" PRIu64
+				")",
 				rc->c->pid, pw_fmt_addr(&rc->local, b1), pw_fmt_addr(&rc->dst, b2),
 				conn);
 		}
@@ -761,8 +761,8 @@ static int pw_do_connect(struct pw_client *c, const struct pw_msg *m, int fd)
 	 * bell, so a socket with data waiting is readable to poll and epoll even
 	 * if no read ever returned EAGAIN (data sent before accept, a thread
 	 * already asleep in epoll_wait when the fd is added). */
-	struct pw_shm_chan *rw = mmap(NULL, PW_SHM_DATA_OFF, PROT_READ | PROT_WRITE, MAP_SHARED,
-				      memfd, 0);
+	struct pw_shm_chan *rw =
+		mmap(NULL, PW_SHM_DATA_OFF, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
 	if (rw != MAP_FAILED) {
 		atomic_store_explicit(&rw->ring[0].rx_sleep, 1, memory_order_relaxed);
 		atomic_store_explicit(&rw->ring[1].rx_sleep, 1, memory_order_relaxed);
@@ -991,8 +991,9 @@ static void pw_conns_check_sockets(void)
 		if (cn->state == PW_CONN_PENDING || cn->remote)
 			continue;
 		for (unsigned side = 0; side < 2; side++)
-			cn->gone[side] = r == 0 ? !pw_diag_has(inodes, n, (uint32_t)cn->sock_ino[side])
-						: !pw_pid_alive(cn->pid[side]);
+			cn->gone[side] =
+				r == 0 ? !pw_diag_has(inodes, n, (uint32_t)cn->sock_ino[side])
+				       : !pw_pid_alive(cn->pid[side]);
 	}
 	free(inodes);
 }
@@ -1008,11 +1009,10 @@ static void pw_conns_reap(void)
 		if (gone) {
 			pw_dbg("conn %" PRIu64 ": reaped", cn->id);
 			if (cn->map)
-				g.bytes_reaped +=
-					atomic_load_explicit(&cn->map->ring[0].total,
-							     memory_order_relaxed) +
-					atomic_load_explicit(&cn->map->ring[1].total,
-							     memory_order_relaxed);
+				g.bytes_reaped += atomic_load_explicit(&cn->map->ring[0].total,
+								       memory_order_relaxed) +
+						  atomic_load_explicit(&cn->map->ring[1].total,
+								       memory_order_relaxed);
 			*pp = cn->next;
 			pw_conn_free(cn);
 		} else {
@@ -1040,10 +1040,10 @@ static int pw_do_status(struct pw_client *c, const struct pw_msg *m)
 		e->pid[1] = cn->pid[1];
 		e->state = pw_conn_state(cn);
 		if (cn->map) {
-			e->bytes[0] = atomic_load_explicit(&cn->map->ring[0].total,
-							   memory_order_relaxed);
-			e->bytes[1] = atomic_load_explicit(&cn->map->ring[1].total,
-							   memory_order_relaxed);
+			e->bytes[0] =
+				atomic_load_explicit(&cn->map->ring[0].total, memory_order_relaxed);
+			e->bytes[1] =
+				atomic_load_explicit(&cn->map->ring[1].total, memory_order_relaxed);
 		}
 	}
 	return pw_msg_send(c->fd, PW_MSG_STATUS_OK, m->seq, &st, sizeof(st), ents,
@@ -1112,7 +1112,8 @@ static int pw_client_request(struct pw_client *c)
 	r = pw_msg_parse(buf, (size_t)n, nfds, &m);
 	if (r < 0) {
 		g.n_bad_msg++;
-		pw_warn("pid %d: malformed request (%s); dropping the client", c->pid, strerror(-r));
+		pw_warn("pid %d: malformed request (%s); dropping the client", c->pid,
+			strerror(-r));
 		for (unsigned i = 0; i < nfds; i++)
 			close(fds[i]);
 		return r;
@@ -1241,37 +1242,40 @@ static void pw_metrics_serve(void)
 		else if (pw_conn_state(cn) != PW_CONN_CLOSED)
 			open++;
 		if (cn->map)
-			bytes += atomic_load_explicit(&cn->map->ring[0].total, memory_order_relaxed) +
-				 atomic_load_explicit(&cn->map->ring[1].total, memory_order_relaxed);
+			bytes +=
+				atomic_load_explicit(&cn->map->ring[0].total,
+						     memory_order_relaxed) +
+				atomic_load_explicit(&cn->map->ring[1].total, memory_order_relaxed);
 	}
 	for (struct pw_listener *l = g.listeners; l; l = l->next)
 		listeners++;
-	int n = snprintf(body, sizeof(body),
-			 "# HELP podwire_connect_requests_total connect() calls brokered or refused\n"
-			 "# TYPE podwire_connect_requests_total counter\n"
-			 "podwire_connect_requests_total %" PRIu64 "\n"
-			 "# TYPE podwire_connections_accelerated_total counter\n"
-			 "podwire_connections_accelerated_total %" PRIu64 "\n"
-			 "# TYPE podwire_connections_fallback_total counter\n"
-			 "podwire_connections_fallback_total %" PRIu64 "\n"
-			 "# TYPE podwire_claims_total counter\n"
-			 "podwire_claims_total %" PRIu64 "\n"
-			 "# TYPE podwire_claims_unmatched_total counter\n"
-			 "podwire_claims_unmatched_total %" PRIu64 "\n"
-			 "# TYPE podwire_bad_messages_total counter\n"
-			 "podwire_bad_messages_total %" PRIu64 "\n"
-			 "# TYPE podwire_connections gauge\n"
-			 "podwire_connections{state=\"open\"} %u\n"
-			 "podwire_connections{state=\"pending\"} %u\n"
-			 "# TYPE podwire_listeners gauge\n"
-			 "podwire_listeners %u\n"
-			 "# TYPE podwire_clients gauge\n"
-			 "podwire_clients %u\n"
-			 "# HELP podwire_bytes_total bytes carried over shared memory\n"
-			 "# TYPE podwire_bytes_total counter\n"
-			 "podwire_bytes_total %" PRIu64 "\n",
-			 g.n_connect, g.n_accel, g.n_fallback, g.n_claim, g.n_claim_miss,
-			 g.n_bad_msg, open, pending, listeners, g.nclients, bytes);
+	int n = snprintf(
+		body, sizeof(body),
+		"# HELP podwire_connect_requests_total connect() calls brokered or refused\n"
+		"# TYPE podwire_connect_requests_total counter\n"
+		"podwire_connect_requests_total %" PRIu64 "\n"
+		"# TYPE podwire_connections_accelerated_total counter\n"
+		"podwire_connections_accelerated_total %" PRIu64 "\n"
+		"# TYPE podwire_connections_fallback_total counter\n"
+		"podwire_connections_fallback_total %" PRIu64 "\n"
+		"# TYPE podwire_claims_total counter\n"
+		"podwire_claims_total %" PRIu64 "\n"
+		"# TYPE podwire_claims_unmatched_total counter\n"
+		"podwire_claims_unmatched_total %" PRIu64 "\n"
+		"# TYPE podwire_bad_messages_total counter\n"
+		"podwire_bad_messages_total %" PRIu64 "\n"
+		"# TYPE podwire_connections gauge\n"
+		"podwire_connections{state=\"open\"} %u\n"
+		"podwire_connections{state=\"pending\"} %u\n"
+		"# TYPE podwire_listeners gauge\n"
+		"podwire_listeners %u\n"
+		"# TYPE podwire_clients gauge\n"
+		"podwire_clients %u\n"
+		"# HELP podwire_bytes_total bytes carried over shared memory\n"
+		"# TYPE podwire_bytes_total counter\n"
+		"podwire_bytes_total %" PRIu64 "\n",
+		g.n_connect, g.n_accel, g.n_fallback, g.n_claim, g.n_claim_miss, g.n_bad_msg, open,
+		pending, listeners, g.nclients, bytes);
 	if (n > 0 && (size_t)n < sizeof(body)) {
 		FILE *f = fmemopen(body + n, sizeof(body) - (size_t)n, "w");
 		if (f) {
@@ -1589,8 +1593,9 @@ int main(int argc, char **argv)
 			else if (*end == 'M' || *end == 'm')
 				v <<= 20, end++;
 			if (*end || v < PW_RING_MIN || v > PW_RING_MAX || (v & (v - 1))) {
-				fprintf(stderr, "podwired: bad --ring-size '%s' (a power of two, "
-						"4K to 1G)\n",
+				fprintf(stderr,
+					"podwired: bad --ring-size '%s' (a power of two, "
+					"4K to 1G)\n",
 					optarg);
 				return 2;
 			}

@@ -29,7 +29,7 @@
 #include "../common/util.h"
 #include "router.h"
 
-#define PW_RELAY_BUF 65536
+#define PW_RELAY_BUF	  65536
 #define PW_RELAY_GRACE_MS 100
 
 struct pw_relay;
@@ -48,8 +48,8 @@ struct pw_relay {
 	uint64_t id;
 	unsigned side;
 	struct pw_chan *chan; /* owns the router's copy of the channel socket */
-	int app;              /* our end of the stream; the application has the other */
-	dev_t peer_dev;       /* the application's end, to recognise it in TAKE */
+	int app;	      /* our end of the stream; the application has the other */
+	dev_t peer_dev;	      /* the application's end, to recognise it in TAKE */
 	ino_t peer_ino;
 	bool started;
 	uint64_t start_ns;
@@ -186,8 +186,8 @@ static void pw_relay_pump(struct pw_relay *r)
 		}
 	} while (progress && !r->app_gone);
 
-	if (r->app_gone || (r->eof[TO_APP] && !r->len[TO_APP] && r->eof[TO_CHAN] &&
-			    !r->len[TO_CHAN])) {
+	if (r->app_gone ||
+	    (r->eof[TO_APP] && !r->len[TO_APP] && r->eof[TO_CHAN] && !r->len[TO_CHAN])) {
 		pw_relay_finish(r);
 		return;
 	}

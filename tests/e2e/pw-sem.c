@@ -65,8 +65,8 @@
 #include <linux/sockios.h>
 #define PW_SEM_HAVE_CLOSE_RANGE 1
 #else
-#define SIOCINQ FIONREAD
-#define strerrorname_np(e) strerror(e)
+#define SIOCINQ			FIONREAD
+#define strerrorname_np(e)	strerror(e)
 #define PW_SEM_HAVE_CLOSE_RANGE 0
 static int epoll_pwait2(int ep, struct epoll_event *ev, int max, const struct timespec *ts,
 			const sigset_t *mask)
@@ -83,31 +83,31 @@ static const char *g_test = "?";
 /* Read by the watchdog's signal handler: a lock-free atomic is signal-safe. */
 static _Atomic(const char *) g_step = "start";
 static struct sockaddr_in g_addr; /* the server's IP:PORT */
-static const char *g_self;        /* argv[0], for exec */
+static const char *g_self;	  /* argv[0], for exec */
 static bool g_done;
 
 #define STEP(s) (g_step = (s))
 #define SA(p)	((struct sockaddr *)(p))
 
 /* A system call that must succeed; its value. */
-#define SYS(expr)                                                                          \
-	({                                                                                 \
-		long pw_sys_r_ = (long)(expr);                                             \
-		if (pw_sys_r_ < 0)                                                         \
-			PW_FAIL("%s: %s", #expr, strerror(errno));                         \
-		pw_sys_r_;                                                                 \
+#define SYS(expr)                                                                                  \
+	({                                                                                         \
+		long pw_sys_r_ = (long)(expr);                                                     \
+		if (pw_sys_r_ < 0)                                                                 \
+			PW_FAIL("%s: %s", #expr, strerror(errno));                                 \
+		pw_sys_r_;                                                                         \
 	})
 
 /* A call that must fail with @err. */
-#define CHECK_ERRNO(expr, err)                                                             \
-	do {                                                                               \
-		errno = 0;                                                                 \
-		long pw_ce_r_ = (long)(expr);                                              \
-		int pw_ce_e_ = errno;                                                      \
-		if (pw_ce_r_ != -1 || pw_ce_e_ != (err))                                   \
-			PW_FAIL("%s: want -1 %s, got %ld %s", #expr, strerrorname_np(err), \
-				pw_ce_r_,                                                  \
-				pw_ce_r_ < 0 ? strerrorname_np(pw_ce_e_) : "(no error)");  \
+#define CHECK_ERRNO(expr, err)                                                                     \
+	do {                                                                                       \
+		errno = 0;                                                                         \
+		long pw_ce_r_ = (long)(expr);                                                      \
+		int pw_ce_e_ = errno;                                                              \
+		if (pw_ce_r_ != -1 || pw_ce_e_ != (err))                                           \
+			PW_FAIL("%s: want -1 %s, got %ld %s", #expr, strerrorname_np(err),         \
+				pw_ce_r_,                                                          \
+				pw_ce_r_ < 0 ? strerrorname_np(pw_ce_e_) : "(no error)");          \
 	} while (0)
 
 static void say(const char *s)
@@ -194,11 +194,11 @@ static bool addr_eq(const struct sockaddr_in *a, const struct sockaddr_in *b)
 	       a->sin_addr.s_addr == b->sin_addr.s_addr;
 }
 
-#define CHECK_ADDR_EQ(a, b)                                                                \
-	do {                                                                               \
-		char pw_b1_[64], pw_b2_[64];                                               \
-		PW_CHECK(addr_eq(a, b), "%s != %s", fmt_addr(a, pw_b1_, sizeof(pw_b1_)),   \
-			 fmt_addr(b, pw_b2_, sizeof(pw_b2_)));                             \
+#define CHECK_ADDR_EQ(a, b)                                                                        \
+	do {                                                                                       \
+		char pw_b1_[64], pw_b2_[64];                                                       \
+		PW_CHECK(addr_eq(a, b), "%s != %s", fmt_addr(a, pw_b1_, sizeof(pw_b1_)),           \
+			 fmt_addr(b, pw_b2_, sizeof(pw_b2_)));                                     \
 	} while (0)
 
 /* The pod address in environment variable @name; false if unset. */
@@ -219,7 +219,10 @@ static void wait_fd(int fd, short ev, int ms)
 	if (r < 0 && errno == EINTR)
 		return;
 	PW_CHECK(r == 1, "poll(%s) on fd %d: nothing in %d ms (r %d)",
-		 ev == POLLIN ? "POLLIN" : ev == POLLOUT ? "POLLOUT" : ev == POLLPRI ? "POLLPRI" : "?",
+		 ev == POLLIN	 ? "POLLIN"
+		 : ev == POLLOUT ? "POLLOUT"
+		 : ev == POLLPRI ? "POLLPRI"
+				 : "?",
 		 fd, ms, r);
 }
 
@@ -248,7 +251,8 @@ static void write_all(int fd, const void *buf, size_t n)
 		}
 		if (r < 0 && errno == EINTR)
 			continue;
-		PW_CHECK(r > 0, "write of %zu bytes: %s", n, r < 0 ? strerror(errno) : "returned 0");
+		PW_CHECK(r > 0, "write of %zu bytes: %s", n,
+			 r < 0 ? strerror(errno) : "returned 0");
 		p += r;
 		n -= (size_t)r;
 	}
@@ -296,8 +300,7 @@ static void expect_eof(int fd)
 		}
 		if (r < 0 && errno == EINTR)
 			continue;
-		PW_CHECK(r == 0, "want EOF, got %zd (%s)", r,
-			 r < 0 ? strerror(errno) : "data");
+		PW_CHECK(r == 0, "want EOF, got %zd (%s)", r, r < 0 ? strerror(errno) : "data");
 		return;
 	}
 }
@@ -413,11 +416,12 @@ static void note_conn(int fd)
 	const char *exp = getenv("PW_SEM_EXPECT");
 
 	fprintf(stderr, "# [%s %s] fd %d carried by %s\n", g_role, g_test, fd,
-		d == AF_UNIX				  ? "podwire"
+		d == AF_UNIX			? "podwire"
 		: d == AF_INET || d == AF_INET6 ? "kernel TCP"
-						  : "?");
+						: "?");
 	if (exp && !strcmp(exp, "accel"))
-		PW_CHECK(d == AF_UNIX, "fd %d: connection not accelerated (PW_SEM_EXPECT=accel)", fd);
+		PW_CHECK(d == AF_UNIX, "fd %d: connection not accelerated (PW_SEM_EXPECT=accel)",
+			 fd);
 	if (exp && !strcmp(exp, "kernel"))
 		PW_CHECK(d == AF_INET || d == AF_INET6,
 			 "fd %d: connection accelerated (PW_SEM_EXPECT=kernel)", fd);
@@ -800,7 +804,8 @@ static void srv_accept4_flags(void)
 	PW_CHECK_EQ(a.sin_family, AF_INET);
 	PW_CHECK(a.sin_port != 0, "peer port 0");
 	if (env_ip("PW_SEM_A", &want))
-		PW_CHECK(a.sin_addr.s_addr == want.s_addr, "accept4 address is not the client pod's");
+		PW_CHECK(a.sin_addr.s_addr == want.s_addr,
+			 "accept4 address is not the client pod's");
 	PW_CHECK(SYS(fcntl(fd, F_GETFL)) & O_NONBLOCK, "accepted fd lacks O_NONBLOCK");
 	PW_CHECK(SYS(fcntl(fd, F_GETFD)) & FD_CLOEXEC, "accepted fd lacks FD_CLOEXEC");
 	STEP("recv on the empty non-blocking accepted socket");
@@ -873,8 +878,8 @@ static void srv_backlog(void)
 		fds[i] = srv_accept(l);
 		STEP("the client's bytes are queued before accept");
 		SYS(ioctl(fds[i], FIONREAD, &avail));
-		PW_CHECK(avail == (int)sizeof(id), "connection %d: FIONREAD %d right after accept, want 4",
-			 i, avail);
+		PW_CHECK(avail == (int)sizeof(id),
+			 "connection %d: FIONREAD %d right after accept, want 4", i, avail);
 		read_exact(fds[i], &id, sizeof(id));
 		id += 1000;
 		write_all(fds[i], &id, sizeof(id));
@@ -1044,7 +1049,8 @@ static void srv_addrs(void)
 	CHECK_ADDR_EQ(&acc, &me.peer);
 	CHECK_ADDR_EQ(&me.local, &g_addr);
 	if (env_ip("PW_SEM_A", &a))
-		PW_CHECK(me.peer.sin_addr.s_addr == a.s_addr, "peer address is not the client pod's");
+		PW_CHECK(me.peer.sin_addr.s_addr == a.s_addr,
+			 "peer address is not the client pod's");
 	STEP("compare with the client's view");
 	read_exact(fd, &cli, sizeof(cli));
 	CHECK_ADDR_EQ(&cli.local, &me.peer);
@@ -1083,9 +1089,11 @@ static void cli_addrs(void)
 /* ================= data ================= */
 
 enum { M_RW, M_V, M_SR, M_TO, M_TOA, M_MSG, M_MSGA, M_NMETH };
-static const char *const meth_name[] = { "read/write", "readv/writev", "recv/send",
-					 "recvfrom/sendto", "recvfrom/sendto(addr)",
-					 "recvmsg/sendmsg", "recvmsg/sendmsg(name)" };
+static const char *const meth_name[] = {
+	"read/write",		"readv/writev",		 "recv/send",
+	"recvfrom/sendto",	"recvfrom/sendto(addr)", "recvmsg/sendmsg",
+	"recvmsg/sendmsg(name)"
+};
 
 /* One call of method @m writing up to @n bytes. */
 static ssize_t meth_write(int m, int fd, const char *p, size_t n)
@@ -1538,8 +1546,7 @@ static void cli_sigpipe_handler(void)
 	int fd = cli_closed_peer();
 	int e = write_until_fail(fd, false);
 	PW_CHECK(e == EPIPE, "write failed with %s, want EPIPE", strerrorname_np(e));
-	PW_CHECK(g_sigpipes == 1, "SIGPIPE handler ran %d times, want once",
-		 (int)g_sigpipes);
+	PW_CHECK(g_sigpipes == 1, "SIGPIPE handler ran %d times, want once", (int)g_sigpipes);
 	STEP("MSG_NOSIGNAL: EPIPE, no signal");
 	CHECK_ERRNO(send(fd, "x", 1, MSG_NOSIGNAL), EPIPE);
 	PW_CHECK(g_sigpipes == 1, "SIGPIPE raised despite MSG_NOSIGNAL");
@@ -1819,8 +1826,8 @@ static void srv_sendfile(void)
 		off_t before = off;
 		ssize_t n = sendfile(fd, ffd, &off, (size_t)(SF_SIZE - off));
 		PW_CHECK(n > 0, "sendfile: %s", n < 0 ? strerror(errno) : "0");
-		PW_CHECK(off == before + n, "offset %lld after sending %zd from %lld", (long long)off,
-			 n, (long long)before);
+		PW_CHECK(off == before + n, "offset %lld after sending %zd from %lld",
+			 (long long)off, n, (long long)before);
 	}
 	PW_CHECK_EQ(lseek(ffd, 0, SEEK_CUR), 0);
 	STEP("sendfile from the file position");
@@ -2494,7 +2501,8 @@ static void cli_peer_close_revents(void)
 		sleep_ms(5);
 	}
 	PW_CHECK(p.revents == (POLLIN | POLLOUT | POLLRDHUP),
-		 "poll revents %#x, want POLLIN|POLLOUT|POLLRDHUP (no POLLHUP: only the peer closed)",
+		 "poll revents %#x, want POLLIN|POLLOUT|POLLRDHUP (no POLLHUP: only the peer "
+		 "closed)",
 		 p.revents);
 	STEP("epoll");
 	int ep = (int)SYS(epoll_create1(EPOLL_CLOEXEC));
@@ -2771,7 +2779,8 @@ static void srv_epoll_exclusive(void)
 
 	set_nonblock(l, true);
 	for (int i = 0; i < 2; i++) {
-		x[i] = (struct excl){ l, (int)SYS(epoll_create1(EPOLL_CLOEXEC)), &served, &wakeups };
+		x[i] = (struct excl){ l, (int)SYS(epoll_create1(EPOLL_CLOEXEC)), &served,
+				      &wakeups };
 		ep_add(x[i].ep, l, EPOLLIN | EPOLLEXCLUSIVE, (uint64_t)i);
 	}
 	STEP("EPOLLEXCLUSIVE cannot be modified");
@@ -3409,7 +3418,7 @@ static void cli_fork_parent_close(void)
 }
 
 /* nginx-style: the listener is created, then workers are forked and accept. */
-#define WORKERS	      2
+#define WORKERS	     2
 #define WORKER_CONNS 4
 
 /* @parent_closes: the parent closes its copy once the workers run (a
@@ -3589,7 +3598,8 @@ static void cli_eintr_restart(void)
 	STEP("blocking recv with SA_RESTART: restarted after the handler");
 	double t0 = now_ms();
 	ssize_t r = recv(fd, b, sizeof(b), MSG_WAITALL);
-	PW_CHECK(r == 10, "recv returned %zd (%s), want 10", r, r < 0 ? strerrorname_np(errno) : "");
+	PW_CHECK(r == 10, "recv returned %zd (%s), want 10", r,
+		 r < 0 ? strerrorname_np(errno) : "");
 	PW_CHECK(now_ms() - t0 >= 450, "returned after %.0f ms", now_ms() - t0);
 	PW_CHECK_EQ(g_usr1, 1);
 	pthread_join(th, NULL);
@@ -3620,7 +3630,8 @@ static void survivor_reads(int fd)
 		}
 		if (r < 0)
 			e = errno;
-		PW_CHECK(r == 0 || e == ECONNRESET, "read: %s, want EOF or ECONNRESET", strerror(e));
+		PW_CHECK(r == 0 || e == ECONNRESET, "read: %s, want EOF or ECONNRESET",
+			 strerror(e));
 		break;
 	}
 	double gap = now_ms() - last;
@@ -4050,12 +4061,11 @@ static void see_death(int fd, int w, int how)
 	fprintf(stderr, "# %s: peer %s seen after %.0f ms (it died at ~300), %.1f ms CPU\n",
 		g_wd_names[w], how == DIE_KILL ? "killed" : "exited", waited, cpu);
 	PW_CHECK(waited >= 0, "%s: the peer's death not seen in 4 s", g_wd_names[w]);
-	PW_CHECK(waited >= 200, "%s: readable after %.0f ms, before the peer died",
-		 g_wd_names[w], waited);
+	PW_CHECK(waited >= 200, "%s: readable after %.0f ms, before the peer died", g_wd_names[w],
+		 waited);
 	PW_CHECK(waited <= 400, "%s: the peer's death seen %.0f ms after it (want <= 100)",
 		 g_wd_names[w], waited - 300);
-	PW_CHECK(cpu <= 60, "%s: %.0f ms of CPU burnt waiting %.0f ms", g_wd_names[w], cpu,
-		 waited);
+	PW_CHECK(cpu <= 60, "%s: %.0f ms of CPU burnt waiting %.0f ms", g_wd_names[w], cpu, waited);
 	expect_eof(fd);
 	close(fd);
 }
@@ -4294,8 +4304,9 @@ static void epoll_et_partial(bool use_sendfile)
 				int n = epoll_wait(ep, out, 2, 5000);
 				if (n < 0 && errno == EINTR)
 					continue;
-				PW_CHECK(n == 1, "no EPOLLOUT edge in 5 s after a short write "
-						 "(%zu bytes sent, %u edges so far)",
+				PW_CHECK(n == 1,
+					 "no EPOLLOUT edge in 5 s after a short write "
+					 "(%zu bytes sent, %u edges so far)",
 					 sent, edges);
 				if (out[0].events & EPOLLOUT)
 					break;
@@ -4383,8 +4394,8 @@ static void cli_threads_small_stack(void)
  * clients there. Their traffic is IPv4 and is accelerated; every address
  * they see is in the v4-mapped form the kernel would give them.
  */
-static void check_mapped(const struct sockaddr_storage *ss, socklen_t len,
-			 struct sockaddr_in *ret, const char *what)
+static void check_mapped(const struct sockaddr_storage *ss, socklen_t len, struct sockaddr_in *ret,
+			 const char *what)
 {
 	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
 
@@ -4553,7 +4564,9 @@ static void send_fd(int via, int fd)
 	} u;
 	char b = 'f';
 	struct iovec iov = { &b, 1 };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+	struct msghdr mh = { .msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = u.buf,
 			     .msg_controllen = sizeof(u.buf) };
 	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
 
@@ -4574,7 +4587,9 @@ static int recv_fd(int via)
 	} u;
 	char b;
 	struct iovec iov = { &b, 1 };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+	struct msghdr mh = { .msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = u.buf,
 			     .msg_controllen = sizeof(u.buf) };
 	int fd = -1;
 
@@ -4677,7 +4692,11 @@ static void srv_scm_rights_unpreloaded(void)
 
 static void *scm_writer(void *arg)
 {
-	struct { int fd; size_t n; const char *p; } *w = arg;
+	struct {
+		int fd;
+		size_t n;
+		const char *p;
+	} *w = arg;
 
 	write_all(w->fd, w->p, w->n);
 	return NULL;
@@ -4694,7 +4713,11 @@ static void cli_scm_rights(void)
 	for (int i = 0; i < SCM_CONNS; i++) {
 		int fd = cli_connect();
 		pthread_t th;
-		struct { int fd; size_t n; const char *p; } w;
+		struct {
+			int fd;
+			size_t n;
+			const char *p;
+		} w;
 
 		gen_fill(&g, out, SCM_BYTES);
 		w.fd = fd;
@@ -4725,8 +4748,8 @@ static void cli_scm_rights(void)
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 
-#define SC_ALLOW(nr)                                                                       \
-	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1),                                   \
+#define SC_ALLOW(nr)                                                                               \
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1),                                           \
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
 
 static void seccomp_lockdown(void)
@@ -4736,14 +4759,32 @@ static void seccomp_lockdown(void)
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		SC_ALLOW(SYS_read), SC_ALLOW(SYS_write), SC_ALLOW(SYS_poll), SC_ALLOW(SYS_ppoll),
-		SC_ALLOW(SYS_select), SC_ALLOW(SYS_pselect6), SC_ALLOW(SYS_epoll_create1),
-		SC_ALLOW(SYS_epoll_ctl), SC_ALLOW(SYS_epoll_wait), SC_ALLOW(SYS_epoll_pwait),
-		SC_ALLOW(SYS_close), SC_ALLOW(SYS_shutdown), SC_ALLOW(SYS_exit),
-		SC_ALLOW(SYS_exit_group), SC_ALLOW(SYS_rt_sigreturn), SC_ALLOW(SYS_rt_sigprocmask),
-		SC_ALLOW(SYS_brk), SC_ALLOW(SYS_mmap), SC_ALLOW(SYS_munmap), SC_ALLOW(SYS_madvise),
-		SC_ALLOW(SYS_futex), SC_ALLOW(SYS_clock_gettime), SC_ALLOW(SYS_clock_nanosleep),
-		SC_ALLOW(SYS_nanosleep), SC_ALLOW(SYS_getpid), SC_ALLOW(SYS_gettid),
+		SC_ALLOW(SYS_read),
+		SC_ALLOW(SYS_write),
+		SC_ALLOW(SYS_poll),
+		SC_ALLOW(SYS_ppoll),
+		SC_ALLOW(SYS_select),
+		SC_ALLOW(SYS_pselect6),
+		SC_ALLOW(SYS_epoll_create1),
+		SC_ALLOW(SYS_epoll_ctl),
+		SC_ALLOW(SYS_epoll_wait),
+		SC_ALLOW(SYS_epoll_pwait),
+		SC_ALLOW(SYS_close),
+		SC_ALLOW(SYS_shutdown),
+		SC_ALLOW(SYS_exit),
+		SC_ALLOW(SYS_exit_group),
+		SC_ALLOW(SYS_rt_sigreturn),
+		SC_ALLOW(SYS_rt_sigprocmask),
+		SC_ALLOW(SYS_brk),
+		SC_ALLOW(SYS_mmap),
+		SC_ALLOW(SYS_munmap),
+		SC_ALLOW(SYS_madvise),
+		SC_ALLOW(SYS_futex),
+		SC_ALLOW(SYS_clock_gettime),
+		SC_ALLOW(SYS_clock_nanosleep),
+		SC_ALLOW(SYS_nanosleep),
+		SC_ALLOW(SYS_getpid),
+		SC_ALLOW(SYS_gettid),
 		SC_ALLOW(SYS_tgkill),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
 	};
@@ -4834,7 +4875,8 @@ static void cli_seccomp(bool chrooted)
 	STEP("wait for the sandboxed child");
 	SYS(waitpid(pid, &st, 0));
 	PW_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "sandboxed child: %s %d",
-		 WIFSIGNALED(st) ? "killed by signal" : "exit", WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+		 WIFSIGNALED(st) ? "killed by signal" : "exit",
+		 WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
 }
 
 static void cli_seccomp_relayed(void)
@@ -4947,7 +4989,8 @@ static const struct test tests[] = {
 	{ "sigpipe_nosignal", srv_cmd, cli_sigpipe_nosignal, 0, "MSG_NOSIGNAL: EPIPE", 0 },
 	{ "sigpipe_ignored", srv_cmd, cli_sigpipe_ignored, 0, "SIGPIPE ignored: EPIPE", 0 },
 	{ "sigpipe_handler", srv_cmd, cli_sigpipe_handler, 0, "SIGPIPE handler runs once", 0 },
-	{ "sigpipe_default", srv_cmd, cli_sigpipe_default, 0, "default SIGPIPE kills the writer", 0 },
+	{ "sigpipe_default", srv_cmd, cli_sigpipe_default, 0, "default SIGPIPE kills the writer",
+	  0 },
 	{ "shutdown_wr", srv_shutdown_wr, cli_shutdown_wr, 0,
 	  "SHUT_WR: peer reads EOF and can still write", 0 },
 	{ "close_pending", srv_close_pending, cli_close_pending, 0,
@@ -4965,7 +5008,8 @@ static const struct test tests[] = {
 	{ "sendfile", srv_sendfile, cli_sendfile, 0, "sendfile from a file, offset updated", 0 },
 	{ "iov_edges", srv_iov_edges, cli_iov_edges, 0,
 	  "40 iovecs (zero-length ones too), iovcnt 0, IOV_MAX + 1", 0 },
-	{ "msg_trunc", srv_cmd, cli_msg_trunc, 0, "extra: recv(MSG_TRUNC) discards, NULL buffer", 0 },
+	{ "msg_trunc", srv_cmd, cli_msg_trunc, 0, "extra: recv(MSG_TRUNC) discards, NULL buffer",
+	  0 },
 	{ "msg_oob", srv_msg_oob, cli_msg_oob, 0, "extra: MSG_OOB urgent byte out of band", 0 },
 	/* fds, flags, options */
 	{ "dup", srv_dup, cli_dup, 0, "dup/dup2/dup3/F_DUPFD(_CLOEXEC), EOF on last close", 0 },
@@ -4978,7 +5022,9 @@ static const struct test tests[] = {
 	{ "sockopt_inherit", srv_sockopt_inherit, cli_sockopt_inherit, 0,
 	  "extra: options set before connect/on the listener persist", 0 },
 	{ "sockopt_roundtrip", srv_pingpong, cli_sockopt_roundtrip, 0,
-	  "extra: TCP_KEEPIDLE/INTVL/CNT, TCP_USER_TIMEOUT, IP_TOS, SO_PRIORITY, SO_LINGER read back", 0 },
+	  "extra: TCP_KEEPIDLE/INTVL/CNT, TCP_USER_TIMEOUT, IP_TOS, SO_PRIORITY, SO_LINGER read "
+	  "back",
+	  0 },
 	{ "sockopt_unknown", srv_pingpong, cli_sockopt_unknown, 0,
 	  "extra: unknown options ENOPROTOOPT, short optlen EINVAL", 0 },
 	{ "rcvtimeo", srv_rcvtimeo, cli_rcvtimeo, 0, "SO_RCVTIMEO: EAGAIN after the timeout", 0 },
@@ -4990,7 +5036,8 @@ static const struct test tests[] = {
 	{ "pselect", srv_cmd, cli_pselect, 0, "pselect, with a signal mask", 0 },
 	{ "peer_close_revents", srv_cmd, cli_peer_close_revents, 0,
 	  "extra: after the peer's close: IN|OUT|RDHUP, no HUP", 0 },
-	{ "epoll_lt", srv_cmd, cli_epoll_lt, 0, "level-triggered epoll, MOD, DEL, pwait, pwait2", 0 },
+	{ "epoll_lt", srv_cmd, cli_epoll_lt, 0, "level-triggered epoll, MOD, DEL, pwait, pwait2",
+	  0 },
 	{ "epoll_et", srv_cmd, cli_epoll_et, 0, "EPOLLET: one event per arrival", 0 },
 	{ "epoll_oneshot", srv_cmd, cli_epoll_oneshot, 0, "EPOLLONESHOT and re-arming", 0 },
 	{ "epoll_rdhup", srv_cmd, cli_epoll_rdhup, 0, "EPOLLRDHUP on the peer's SHUT_WR", 0 },
@@ -5044,7 +5091,8 @@ static const struct test tests[] = {
 	{ "exec_stream", srv_exec_inherit, cli_exec_stream, 10,
 	  "inetd-style, 4 MiB each way through an exec'd program on fds 0 and 1", 0 },
 	{ "exec_nofork_stream", srv_exec_nofork, cli_exec_stream, 10,
-	  "socat nofork-style: the accepting process exec()s with the connection on fds 0 and 1", 0 },
+	  "socat nofork-style: the accepting process exec()s with the connection on fds 0 and 1",
+	  0 },
 	{ "close_range", srv_close_range, cli_close_range, 4,
 	  "extra: close_range(), then the fd number is reused", 0 },
 	/* issue 9: what real programs do */
@@ -5066,7 +5114,8 @@ static const struct test tests[] = {
 	  "the same, to a worker without the library (exec'd without LD_PRELOAD)", SCM_CONNS },
 	{ "seccomp_relayed", srv_seccomp, cli_seccomp_relayed, 0,
 	  "a child in a seccomp sandbox (kill for calls its kernel twin does not make) uses "
-	  "the inherited connection", 0 },
+	  "the inherited connection",
+	  0 },
 	{ "seccomp_chrooted", srv_seccomp, cli_seccomp_chrooted, 0,
 	  "the same from a chroot, where the router is out of reach (OpenSSH's preauth)", 0 },
 	{ "v6_client", srv_v6_client, cli_v6_client, 0,
@@ -5098,7 +5147,9 @@ int main(int argc, char **argv)
 	if (argc >= 2 && !strcmp(argv[1], "list")) {
 		for (size_t i = 0; i < NTESTS; i++)
 			printf("%s\t%d\t%s\n", tests[i].name,
-			       tests[i].claims < 0 ? 0 : tests[i].claims ? tests[i].claims : 1,
+			       tests[i].claims < 0 ? 0
+			       : tests[i].claims   ? tests[i].claims
+						   : 1,
 			       tests[i].doc);
 		return 0;
 	}
