@@ -231,23 +231,23 @@ static void pw_fdtab_each(bool (*fn)(int fd, struct pw_sock *s, void *arg), void
 
 struct pw_other_fd {
 	const struct pw_sock *s;
-	int not, found;
+	int skip, found;
 };
 
 static bool pw_other_fd_match(int fd, struct pw_sock *s, void *arg)
 {
 	struct pw_other_fd *o = arg;
 
-	if (s != o->s || fd == o->not )
+	if (s != o->s || fd == o->skip)
 		return true;
 	o->found = fd;
 	return false;
 }
 
-/* Any fd number of this process, other than @not, that refers to @s. */
-static int pw_find_other_fd(const struct pw_sock *s, int not )
+/* Any fd number of this process, other than @skip, that refers to @s. */
+static int pw_find_other_fd(const struct pw_sock *s, int skip)
 {
-	struct pw_other_fd o = { .s = s, .not = not, .found = -1 };
+	struct pw_other_fd o = { .s = s, .skip = skip, .found = -1 };
 
 	pw_fdtab_each(pw_other_fd_match, &o);
 	return o.found;
@@ -278,11 +278,25 @@ static void pw_parse_prefix_env(const char *s)
 		struct in_addr a;
 
 		if (slash) {
+			char *end;
+			long l;
+
 			*slash = '\0';
-			len = (unsigned)atoi(slash + 1);
+			errno = 0;
+			l = strtol(slash + 1, &end, 10);
+			/* A bad length must not widen what we accelerate
+			 * ("/x" is not "/0"): the entry is dropped. */
+			if (errno || end == slash + 1 || *end || l < 0 || l > 32) {
+				pw_warn("PODWIRE_PREFIX: bad prefix length in %s/%s", tok,
+					slash + 1);
+				continue;
+			}
+			len = (unsigned)l;
 		}
-		if (inet_pton(AF_INET, tok, &a) == 1 && len <= 32)
+		if (inet_pton(AF_INET, tok, &a) == 1)
 			pw_prefix_add(ntohl(a.s_addr), len);
+		else
+			pw_warn("PODWIRE_PREFIX: bad address %s", tok);
 	}
 	free(buf);
 }

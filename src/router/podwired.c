@@ -228,10 +228,12 @@ static int pw_check_tcp(int fd, int listening)
 /* A socket's own (@peer false) or peer's address, as IPv4 (see addr.h). */
 static int pw_sock_addr4(int fd, bool peer, struct sockaddr_in *ret)
 {
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss = { 0 };
 	socklen_t len = sizeof(ss);
+	int r = peer ? getpeername(fd, (struct sockaddr *)&ss, &len)
+		     : getsockname(fd, (struct sockaddr *)&ss, &len);
 
-	if ((peer ? getpeername : getsockname)(fd, (struct sockaddr *)&ss, &len) < 0)
+	if (r < 0)
 		return -errno;
 	return pw_addr_to4((struct sockaddr *)&ss, len, ret);
 }

@@ -1100,7 +1100,7 @@ static ssize_t meth_write(int m, int fd, const char *p, size_t n)
 {
 	struct iovec iov[3];
 	struct msghdr mh;
-	size_t a = n / 3, b = n / 3;
+	size_t a = n / 3, b = a;
 
 	switch (m) {
 	case M_RW:
@@ -1138,7 +1138,7 @@ static ssize_t meth_read(int m, int fd, char *p, size_t n)
 	struct msghdr mh;
 	struct sockaddr_storage ss;
 	socklen_t alen = sizeof(ss);
-	size_t a = n / 3, b = n / 3;
+	size_t a = n / 3, b = a;
 	ssize_t r;
 
 	switch (m) {
@@ -2779,8 +2779,8 @@ static void srv_epoll_exclusive(void)
 
 	set_nonblock(l, true);
 	for (int i = 0; i < 2; i++) {
-		x[i] = (struct excl){ l, (int)SYS(epoll_create1(EPOLL_CLOEXEC)), &served,
-				      &wakeups };
+		int ep = (int)SYS(epoll_create1(EPOLL_CLOEXEC));
+		x[i] = (struct excl){ l, ep, &served, &wakeups };
 		ep_add(x[i].ep, l, EPOLLIN | EPOLLEXCLUSIVE, (uint64_t)i);
 	}
 	STEP("EPOLLEXCLUSIVE cannot be modified");
@@ -3169,7 +3169,8 @@ static void *ep_worker_main(void *arg)
 static void srv_epoll_add_while_waiting(void)
 {
 	int l = srv_listen();
-	struct ep_worker w = { (int)SYS(epoll_create1(EPOLL_CLOEXEC)), 0, 0, { 0, { 0 } } };
+	int ep = (int)SYS(epoll_create1(EPOLL_CLOEXEC));
+	struct ep_worker w = { ep, 0, 0, { 0, { 0 } } };
 	pthread_t th;
 
 	STEP("the worker waits on an empty set");
@@ -4468,7 +4469,7 @@ static int srv_listen6(void)
 
 static void srv_v6_accept_view(int l, struct addr_view *me, bool mapped)
 {
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss = { 0 };
 	socklen_t len = sizeof(ss);
 	struct sockaddr_in from;
 

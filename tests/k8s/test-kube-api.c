@@ -163,7 +163,7 @@ static void test_node_patches(void)
 	long st = 0;
 	int rc;
 
-	PW_CHECK(key && !strcmp(key, "podwire.io~1dpdk-interfaces"), "%s", key);
+	PW_CHECK(key && !strcmp(key, "podwire.io~1dpdk-interfaces"), "%s", key ? key : "(null)");
 	free(key);
 	key = pw_kube_json_pointer_escape("a~b/c");
 	PW_CHECK(!strcmp(key, "a~0b~1c"), "%s", key);
