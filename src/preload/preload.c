@@ -399,20 +399,14 @@ static inline void pw_ensure(void)
 }
 
 static void pw_take_over(void);
-static bool pw_seccomp_active(void);
 static void pw_flags_gen_init(void);
 
 __attribute__((constructor)) static void pw_ctor(void)
 {
 	pw_ensure();
-	/* Started under a seccomp filter (inherited across exec, systemd's
-	 * SystemCallFilter=, bwrap --seccomp): its system calls are not ours to
-	 * choose, so the library does nothing in this process. */
-	if (pw_seccomp_active()) {
-		pw_cfg.disabled = true;
-		pw_dbg("in seccomp mode: not accelerating this process");
-		return;
-	}
+	/* A process may start under a seccomp filter: every container runtime
+	 * installs one. Those (and systemd's @system-service) allow the calls
+	 * the library makes; see "Seccomp" in docs/PRELOAD.md. */
 	pw_flags_gen_init();
 	pw_take_over();
 }
@@ -2909,45 +2903,14 @@ static void pw_take_over(void)
  *     own poll, select or epoll call;
  *   - registered listeners are dropped (new clients use the kernel), and no
  *     new connection is accelerated.
- * A process that starts in seccomp mode is never accelerated. A filter
+ * A process that starts under a filter (container runtimes put every
+ * process under one) is accelerated as usual: see docs/PRELOAD.md. A filter
  * installed with a bare system call instruction is not seen.
  */
 #define PW_SECCOMP_MODE_STRICT	   1
 #define PW_SECCOMP_MODE_FILTER	   2
 #define PW_SECCOMP_SET_MODE_STRICT 0
 #define PW_SECCOMP_SET_MODE_FILTER 1
-
-/* /proc/self/status says "Seccomp: 1" or "2". Run in the constructor, with
- * calls the dynamic loader itself just made (open, read, close). */
-static bool pw_seccomp_active(void)
-{
-	static const char key[] = "Seccomp:";
-	char buf[256], line[32];
-	size_t len = 0;
-	bool active = false;
-	ssize_t n;
-	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return false;
-	/* Line by line, keeping each line's start only (frames stay small). */
-	while (!active && (n = pw_real.read(fd, buf, sizeof(buf))) > 0) {
-		for (ssize_t i = 0; i < n; i++) {
-			if (buf[i] == '\n') {
-				line[len] = '\0';
-				if (!strncmp(line, key, sizeof(key) - 1) &&
-				    strtol(line + sizeof(key) - 1, NULL, 10) != 0)
-					active = true;
-				len = 0;
-				continue;
-			}
-			if (len < sizeof(line) - 1)
-				line[len++] = buf[i];
-		}
-	}
-	pw_real.close(fd);
-	return active;
-}
 
 static pthread_mutex_t pw_restrict_lock = PTHREAD_MUTEX_INITIALIZER;
 

@@ -31,6 +31,9 @@
 
 #define PW_RELAY_BUF	  65536
 #define PW_RELAY_GRACE_MS 100
+/* Each relay costs two buffers and a socketpair here: pods must not be able
+ * to make the router run out (the sender then gets ENOBUFS). */
+#define PW_RELAY_MAX 4096
 
 struct pw_relay;
 
@@ -248,7 +251,7 @@ int pw_relay_start(uint64_t id, int memfd, int sock, unsigned side, bool now, in
 	int sv[2] = { -1, -1 }, ret;
 	struct stat st;
 
-	ret = pw_relay_setup();
+	ret = R.count >= PW_RELAY_MAX ? -EAGAIN : pw_relay_setup();
 	if (ret < 0)
 		goto fail;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 || fstat(sv[0], &st) < 0) {

@@ -64,7 +64,8 @@ bool pw_diag_has(const uint32_t *v, size_t n, uint32_t ino);
  * and use @sock, the socket the sender proved it holds (taken, also on
  * failure). Returns 0 and, in *ret_app, the kernel stream end to pass on.
  * @now: move bytes at once (nobody will take the channel over), not after
- * the grace period.
+ * the grace period. Errors: -EAGAIN PW_RELAY_MAX relays already; of
+ * socketpair(2) and pw_chan_open().
  */
 int pw_relay_start(uint64_t id, int memfd, int sock, unsigned side, bool now, int *ret_app);
 /*

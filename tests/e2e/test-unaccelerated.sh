@@ -2,17 +2,18 @@
 # SPDX-License-Identifier: MIT
 # Processes the library cannot accelerate must run exactly as without it
 # (docs/PRELOAD.md, "Processes the library cannot accelerate"), pod to pod,
-# with LD_PRELOAD set for every process as in a pod where podwire is on:
-#   - a server started inside a seccomp sandbox (bubblewrap --seccomp): the
-#     library does nothing in it. The filter kills the process for system
-#     calls the library would make on an accelerated connection (sendmmsg,
-#     sched_setaffinity, ...) and the server never makes: it must live;
+# with LD_PRELOAD set for every process as in a pod where podwire is on; and
+# a process started under a seccomp filter like a container runtime's is
+# accelerated as usual:
+#   - a server started under a seccomp filter (bubblewrap --seccomp) that,
+#     like Docker's or podman's default profile, kills for calls no network
+#     server needs (mount, ptrace, bpf, keyctl, unshare, ...);
 #   - a static binary (busybox), as server and as client: LD_PRELOAD does
 #     not apply to it;
 #   - a Go program (prometheus-node-exporter): it loads the library but
 #     makes its socket calls itself.
 # Each serves or fetches real content, checked, with an accelerated peer on
-# the other side; the router must see no claim and nothing break.
+# the other side; for the unaccelerated ones the router must see no claim.
 set -u
 . "$(dirname "$0")/lib.sh"
 pw_need curl python3 bwrap busybox sha256sum
@@ -40,10 +41,13 @@ fetch() { # what url [client...]
 	done
 }
 
-# A seccomp filter (classic BPF, x86-64) that kills for the listed calls.
+# A seccomp filter (classic BPF, x86-64) that kills for the listed calls, as
+# container runtimes' default profiles refuse them.
 python3 - "$PW_DIR/deny.bpf" <<'PY'
 import struct, sys
-deny = [307, 203, 204, 319, 18]  # sendmmsg, sched_setaffinity, sched_getaffinity, memfd_create, pwrite64
+# mount, umount2, ptrace, kexec_load, add_key, keyctl, unshare, perf_event_open,
+# bpf, userfaultfd, setns, init_module, delete_module, reboot
+deny = [165, 166, 101, 246, 248, 250, 272, 298, 321, 323, 308, 175, 176, 169]
 ld, jeq, ret = 0x20, 0x15, 0x06
 ins = [(ld, 0, 0, 4), (jeq, 1, 0, 0xC000003E), (ret, 0, 0, 0x80000000), (ld, 0, 0, 0)]
 for nr in deny:
@@ -52,7 +56,7 @@ ins.append((ret, 0, 0, 0x7FFF0000))
 open(sys.argv[1], "wb").write(b"".join(struct.pack("<HBBI", *i) for i in ins))
 PY
 
-pw_log "a server in a seccomp sandbox (bubblewrap --seccomp)"
+pw_log "a server under a container-like seccomp filter (bubblewrap --seccomp): accelerated"
 c0=$(claims)
 pw_bg b sh -c "cd '$W' && exec bwrap --bind / / --dev-bind /dev /dev --seccomp 9 \
 	python3 -m http.server --bind $PW_IP_b 8001 9<'$PW_DIR/deny.bpf'"
@@ -62,7 +66,7 @@ fetch "sandboxed server" "http://$PW_IP_b:8001/big" curl -sS
 kill -0 "$srv" 2>/dev/null || pw_fail "the sandboxed server died: $(tail -3 "$PW_DIR/b.log")"
 pw_in b grep -q "^Seccomp:.2" "/proc/$(pgrep -n -f "http.server --bind $PW_IP_b 8001")/status" ||
 	pw_fail "the server is not in seccomp mode"
-[ "$(claims)" = "$c0" ] || pw_fail "a sandboxed server's connection was accelerated"
+[ $(( $(claims) - c0 )) -ge 3 ] || pw_fail "the server under seccomp was not accelerated"
 kill "$srv"
 
 pw_log "a static server (busybox httpd), an accelerated client"
