@@ -3001,7 +3001,9 @@ static void pw_restrict(void)
 		pthread_mutex_unlock(&pw_restrict_lock);
 		return;
 	}
-	struct pw_restriction r = { .relay = pw_restrict_can_relay() };
+	/* (Nothing accelerated, nothing to ask the router.) */
+	bool any = atomic_load(&pw_nconns) || atomic_load(&pw_nlisten);
+	struct pw_restriction r = { .relay = any && pw_restrict_can_relay() };
 	pw_fdtab_each(pw_restrict_one, &r);
 	if (!r.restricted)
 		atomic_store(&pw_nconns, 0);
