@@ -159,6 +159,19 @@ static void child_setup(void)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 }
 
+/* fork(); in the child, set up as a helper named @role (for messages). */
+static pid_t fork_as(const char *role)
+{
+	pid_t pid = (pid_t)SYS(fork());
+
+	if (pid == 0) {
+		child_setup();
+		if (role)
+			g_role = role;
+	}
+	return pid;
+}
+
 /* ---- time ---- */
 
 static double now_ms(void)
@@ -1557,10 +1570,9 @@ static void cli_sigpipe_handler(void)
 static void cli_sigpipe_default(void)
 {
 	int st;
-	pid_t pid = (pid_t)SYS(fork());
+	pid_t pid = fork_as(NULL);
 
 	if (pid == 0) {
-		child_setup();
 		set_handler(SIGPIPE, SIG_DFL, 0);
 		int fd = cli_closed_peer();
 		write_until_fail(fd, false);
@@ -2035,9 +2047,8 @@ static void cli_fork_shared_flags(void)
 	int st;
 	char b[10];
 
-	pid_t pid = (pid_t)SYS(fork());
+	pid_t pid = fork_as(NULL);
 	if (pid == 0) {
-		child_setup();
 		_exit(fcntl(fd, F_SETFL, O_RDWR | O_NONBLOCK) < 0 ? 2 : 0);
 	}
 	SYS(waitpid(pid, &st, 0));
@@ -3338,10 +3349,8 @@ static void cli_fork_concurrent_writers(void)
 	char c;
 
 	SYS(pipe(go));
-	pid_t pid = (pid_t)SYS(fork());
+	pid_t pid = fork_as("client-child");
 	if (pid == 0) {
-		child_setup();
-		g_role = "client-child";
 		STEP("child waits for the start");
 		PW_CHECK_EQ(read(go[0], &c, 1), 1);
 		STEP("child writes while the parent writes");
@@ -3367,10 +3376,8 @@ static void cli_fork_rw(void)
 	char m[10], e[FORK_MSGS * 10];
 	int st;
 
-	pid_t pid = (pid_t)SYS(fork());
+	pid_t pid = fork_as("client-child");
 	if (pid == 0) {
-		child_setup();
-		g_role = "client-child";
 		for (int i = 0; i < FORK_MSGS; i++) {
 			snprintf(m, sizeof(m), "child-%03d", i);
 			write_all(fd, m, sizeof(m));
@@ -3398,10 +3405,8 @@ static void cli_fork_parent_close(void)
 	int fd = cli_connect();
 	int st;
 
-	pid_t pid = (pid_t)SYS(fork());
+	pid_t pid = fork_as("client-child");
 	if (pid == 0) {
-		child_setup();
-		g_role = "client-child";
 		sleep_ms(100);
 		STEP("the child keeps using the socket after the parent closed");
 		send_str(fd, "hello");
@@ -3432,10 +3437,8 @@ static void fork_listener_run(bool parent_closes)
 
 	SYS(pipe(done));
 	for (int i = 0; i < WORKERS; i++) {
-		w[i] = (pid_t)SYS(fork());
+		w[i] = fork_as("server-worker");
 		if (w[i] == 0) {
-			child_setup();
-			g_role = "server-worker";
 			close(done[0]);
 			for (;;) {
 				int fd = srv_accept(l);
@@ -3674,11 +3677,9 @@ static void srv_kill_client(void)
 
 static void cli_kill_client(void)
 {
-	pid_t pid = (pid_t)SYS(fork());
+	pid_t pid = fork_as("client-child");
 
 	if (pid == 0) {
-		child_setup();
-		g_role = "client-child";
 		stream_forever(cli_connect());
 	}
 	sleep_ms(400);
@@ -3692,10 +3693,8 @@ static void srv_kill_server(void)
 	char c;
 
 	SYS(pipe(sync));
-	pid_t pid = (pid_t)SYS(fork());
+	pid_t pid = fork_as("server-child");
 	if (pid == 0) {
-		child_setup();
-		g_role = "server-child";
 		int fd = srv_accept(l);
 		PW_CHECK_EQ(write(sync[1], "a", 1), 1);
 		stream_forever(fd);
@@ -3748,11 +3747,9 @@ static void srv_kill_reader(void)
 
 static void cli_kill_reader(void)
 {
-	pid_t pid = (pid_t)SYS(fork());
+	pid_t pid = fork_as("client-child");
 
 	if (pid == 0) {
-		child_setup();
-		g_role = "client-child";
 		(void)cli_connect();
 		for (;;)
 			pause();
@@ -3874,9 +3871,8 @@ static void srv_exec_inherit(void)
 	int fd = srv_accept(l);
 	int st;
 
-	pid_t pid = (pid_t)SYS(fork());
+	pid_t pid = fork_as(NULL);
 	if (pid == 0) {
-		child_setup();
 		dup2(fd, 0);
 		dup2(fd, 1);
 		close(fd);
@@ -4085,10 +4081,9 @@ static void srv_peer_death(int w)
 	/* Fork per connection: the child dies, the parent closed its copy. */
 	for (int how = DIE_EXIT; how <= DIE_KILL; how++) {
 		int fd = srv_accept(l);
-		pid_t pid = (pid_t)SYS(fork());
+		pid_t pid = fork_as(NULL);
 
 		if (pid == 0) {
-			child_setup();
 			close(l);
 			die_after_hi(fd, how);
 		}
@@ -4107,11 +4102,9 @@ static void cli_peer_death(int w)
 	for (int how = DIE_EXIT; how <= DIE_KILL; how++)
 		see_death(cli_connect(), w, how);
 	for (int how = DIE_EXIT; how <= DIE_KILL; how++) {
-		pid_t pid = (pid_t)SYS(fork());
+		pid_t pid = fork_as("client-child");
 
 		if (pid == 0) {
-			child_setup();
-			g_role = "client-child";
 			die_after_hi(cli_connect(), how);
 		}
 		reap_child(pid);
@@ -4173,13 +4166,11 @@ static void srv_fork_per_conn(void)
 	srv_bind_listen(l, FORK_CONNS);
 	for (int i = 0; i < FORK_CONNS; i++) {
 		int fd = srv_accept(l);
-		pid_t pid = (pid_t)SYS(fork());
+		pid_t pid = fork_as("server-child");
 
 		if (pid == 0) {
 			char req[16], rep[32];
 
-			child_setup();
-			g_role = "server-child";
 			close(l);
 			read_exact(fd, req, sizeof(req));
 			snprintf(rep, sizeof(rep), "re:%.16s", req);
@@ -4646,10 +4637,8 @@ static void srv_scm(bool unpreloaded)
 	int sv[2];
 
 	SYS(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
-	pid_t pid = (pid_t)SYS(fork());
+	pid_t pid = fork_as("worker");
 	if (pid == 0) {
-		child_setup();
-		g_role = "worker";
 		close(l);
 		close(sv[0]);
 		if (!unpreloaded)
@@ -4855,11 +4844,9 @@ static void cli_seccomp(bool chrooted)
 {
 	int fd = cli_connect();
 	int st;
-	pid_t pid = (pid_t)SYS(fork());
+	pid_t pid = fork_as("sandboxed-child");
 
 	if (pid == 0) {
-		child_setup();
-		g_role = "sandboxed-child";
 		if (chrooted) {
 			char dir[] = "/tmp/pw-sem-chroot.XXXXXX";
 			PW_CHECK(mkdtemp(dir) != NULL, "mkdtemp: %s", strerror(errno));
@@ -4940,10 +4927,8 @@ static void cli_fork_syscalls(void)
 
 	STEP("ping-pongs on the connecting process's socket");
 	marked_pingpongs(fd);
-	pid_t pid = (pid_t)SYS(fork());
+	pid_t pid = fork_as("client-child");
 	if (pid == 0) {
-		child_setup();
-		g_role = "client-child";
 		STEP("ping-pongs on the inherited socket");
 		marked_pingpongs(fd);
 		close(fd);
