@@ -4,7 +4,8 @@
 # carves static TLS out of each thread's stack: a thread made with a 16 KiB
 # stack (the minimum) must still have room. So the library's TLS stays
 # within 1 KiB and no function of it has a stack frame over 2 KiB
-# (-fstack-usage, see src/preload/meson.build).
+# (-fstack-usage, see src/preload/meson.build). And it must load into
+# programs of an older glibc than it was built with.
 # Usage: test-preload-footprint.sh LIBPODWIRE.SO
 set -u
 lib=$1
@@ -17,6 +18,16 @@ hex=$(readelf -lW "$lib" | awk '$1 == "TLS" { print $6 }')
 tls=$((${hex:-0}))
 echo "# TLS segment: $tls bytes (memsz ${hex:-none})"
 [ "$tls" -le 1024 ] || fail "TLS segment of $tls bytes (want <= 1024): readelf -lW $lib"
+
+# Programs of older glibc (Debian 11, Ubuntu 20.04, UBI 8) load the glibc
+# build too: no symbol may need a version newer than GLIBC_2.17
+# (tests/e2e/test-oldglibc.sh runs it under glibc 2.31).
+if command -v objdump >/dev/null 2>&1; then
+	newest=$(objdump -T "$lib" | grep -o 'GLIBC_2\.[0-9.]*' | sort -t. -k2,2n -k3,3n -u | tail -n 1)
+	echo "# newest glibc symbol version needed: ${newest:-none}"
+	minor=$(echo "${newest:-GLIBC_2.0}" | cut -d. -f2)
+	[ "$minor" -le 17 ] || fail "$lib needs $newest: programs of an older glibc would not start"
+fi
 
 ls "$dir"/*.su >/dev/null 2>&1 || fail "no stack-usage files in $dir (built without -fstack-usage?)"
 big=$(cat "$dir"/*.su | awk -F'\t' '$2 > 2048 { print $1 " " $2 " bytes" }')

@@ -10,7 +10,7 @@ build_pkgs="meson ninja-build pkg-config gcc libc6-dev libcjson-dev libcurl4-ope
 test_pkgs="$build_pkgs python3 util-linux procps iproute2 clang libfuzzer-14-dev
 	sockperf iperf3 nginx-light redis-server redis-tools wrk curl strace openssl
 	iputils-ping podman runc containernetworking-plugins musl-tools openssh-server
-	openssh-sftp-server busybox-static prometheus-node-exporter bubblewrap tor"
+	openssh-sftp-server busybox-static prometheus-node-exporter bubblewrap tor debootstrap"
 demo_pkgs="$build_pkgs iproute2 sockperf python3 curl iperf3 gnuplot-nox"
 
 case "${1:-}" in

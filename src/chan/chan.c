@@ -99,7 +99,7 @@ int pw_chan_create(uint32_t ring_size, int *ret_memfd, int ret_sock[2])
 	if (!ret_memfd || !ret_sock || !pw_ring_size_ok(ring_size))
 		return -EINVAL;
 
-	memfd = memfd_create("podwire-chan", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	memfd = pw_sys_memfd_create("podwire-chan", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (memfd < 0)
 		goto fail_errno;
 	if (ftruncate(memfd, (off_t)len) < 0)
@@ -148,7 +148,7 @@ static int pw_chan_check_fd(int memfd, uint64_t *ret_len)
 	struct stat st;
 	int seals;
 
-	if (fstat(memfd, &st) < 0)
+	if (pw_sys_fstat(memfd, &st) < 0)
 		return -errno;
 	if (!S_ISREG(st.st_mode))
 		return -EINVAL;

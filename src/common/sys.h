@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -63,6 +64,18 @@ static inline ssize_t pw_sys_read(int fd, void *buf, size_t n)
 static inline ssize_t pw_sys_write(int fd, const void *buf, size_t n)
 {
 	return syscall(SYS_write, fd, buf, n);
+}
+
+/* memfd_create(2) and fstat(2) as system calls: the libc functions carry
+ * symbol versions (2.27, 2.33) that older C libraries in a pod lack. */
+static inline int pw_sys_memfd_create(const char *name, unsigned flags)
+{
+	return (int)syscall(SYS_memfd_create, name, flags);
+}
+
+static inline int pw_sys_fstat(int fd, struct stat *st)
+{
+	return (int)syscall(SYS_fstat, fd, st);
 }
 
 static inline int pw_sys_close(int fd)

@@ -27,9 +27,6 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/sendfile.h>
-#ifdef __GLIBC__
-#include <sys/single_threaded.h>
-#endif
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,8 +34,23 @@
 extern char **environ;
 
 #include "../common/addr.h"
+#include "../common/sys.h"
 #include "../common/util.h"
 #include "preload.h"
+
+/*
+ * The glibc build loads into programs of older glibc too (a pod's image may
+ * be Ubuntu 20.04 or UBI 8): bind the symbols that glibc 2.34 moved into
+ * libc.so.6 to their first versions, which libpthread.so.0 and libdl.so.2
+ * (linked, see meson.build) provide there and libc.so.6 still does here.
+ * tests/test-preload-footprint.sh holds every version at 2.17 or older.
+ */
+#if defined(__GLIBC__) && defined(__x86_64__)
+__asm__(".symver pthread_once,pthread_once@GLIBC_2.2.5");
+__asm__(".symver pthread_kill,pthread_kill@GLIBC_2.2.5");
+__asm__(".symver pthread_mutex_trylock,pthread_mutex_trylock@GLIBC_2.2.5");
+__asm__(".symver dlsym,dlsym@GLIBC_2.2.5");
+#endif
 
 /* The library is built for glibc and for musl (see docs/PRELOAD.md); what one
  * of them lacks is declared here. */
@@ -58,6 +70,7 @@ int epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct timespe
 #define PW_EXPORT __attribute__((visibility("default")))
 
 struct pw_real_fns pw_real;
+static const char *pw_single_flag;
 struct pw_cfg pw_cfg = { .log_level = -1, .log_fd = 2 };
 
 /* ---- logging ---- */
@@ -303,6 +316,7 @@ static void pw_parse_prefix_env(const char *s)
 
 static void pw_resolve(void)
 {
+	pw_single_flag = dlsym(RTLD_DEFAULT, "__libc_single_threaded");
 #define PW_SYM(name) pw_real.name = (__typeof__(pw_real.name))dlsym(RTLD_NEXT, #name)
 	PW_SYM(socket);
 	PW_SYM(connect);
@@ -1226,14 +1240,14 @@ static inline bool pw_sock_nonblock(struct pw_sock *s)
 	return atomic_load_explicit(&s->nonblock, memory_order_relaxed);
 }
 
-/* glibc tracks whether the process ever made a thread; musl does not say. */
+/* glibc (2.32 and later) tracks whether the process ever made a thread in
+ * __libc_single_threaded, looked up at start (older glibc and musl do not
+ * say: then we always lock). */
 static inline bool pw_single_threaded(void)
 {
-#ifdef __GLIBC__
-	return __libc_single_threaded;
-#else
-	return false;
-#endif
+	const char *flag = pw_single_flag;
+
+	return flag && *flag;
 }
 
 /* Serialise callers of one socket, unless the process has only one thread:
@@ -2837,7 +2851,7 @@ static bool pw_same_file(int a, int b)
 {
 	struct stat sa, sb;
 
-	return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	return pw_sys_fstat(a, &sa) == 0 && pw_sys_fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
 	       sa.st_ino == sb.st_ino;
 }
 
