@@ -14,7 +14,7 @@ int main(void)
 	struct pw_chan *a, *b;
 	char buf[64];
 
-	PW_CHECK_EQ(pw_chan_create(PW_RING_MIN, &memfd, sv), 0);
+	PW_CHECK_EQ(pw_chan_create(PW_RING_MIN, 0, &memfd, sv), 0);
 	PW_CHECK_EQ(pw_chan_open(memfd, sv[0], 0, NULL, &a), 0);
 	PW_CHECK_EQ(pw_chan_open(memfd, sv[1], 1, NULL, &b), 0);
 	close(memfd);

@@ -35,7 +35,7 @@ static void peer_start(struct peer *p, void (*fn)(struct pw_chan *))
 
 	p->fds_before = pw_test_count_fds();
 	PW_CHECK_EQ(pw_test_count_maps("memfd:podwire-chan"), 0);
-	PW_CHECK_EQ(pw_chan_create(RING_SIZE, &memfd, sv), 0);
+	PW_CHECK_EQ(pw_chan_create(RING_SIZE, 0, &memfd, sv), 0);
 	p->pid = pw_test_fork(30);
 	if (p->pid == 0) {
 		struct pw_chan *c;

@@ -96,7 +96,7 @@ static ssize_t one_run(uint64_t seed, enum target target)
 	ssize_t ret = 1;
 	uint64_t ops = 0;
 
-	PW_CHECK_EQ(pw_chan_create(RING_SIZE, &memfd, sv), 0);
+	PW_CHECK_EQ(pw_chan_create(RING_SIZE, 0, &memfd, sv), 0);
 	pid_t pid = pw_test_fork(20);
 	if (pid == 0) {
 		close(sv[0]);
@@ -179,7 +179,7 @@ static void test_sticky_eproto(void)
 	struct pw_chan *a, *b;
 	uint8_t buf[64];
 
-	PW_CHECK_EQ(pw_chan_create(RING_SIZE, &memfd, sv), 0);
+	PW_CHECK_EQ(pw_chan_create(RING_SIZE, 0, &memfd, sv), 0);
 	PW_CHECK_EQ(pw_chan_open(memfd, sv[0], 0, NULL, &a), 0);
 	PW_CHECK_EQ(pw_chan_open(memfd, sv[1], 1, NULL, &b), 0);
 	struct pw_shm_chan *shm =
@@ -323,7 +323,7 @@ static void test_bad_open(void)
 		uint8_t orig[8], val[8];
 		uint64_t v = pw_le64(fields[i].val);
 
-		PW_CHECK_EQ(pw_chan_create(RING_SIZE, &memfd, sv), 0);
+		PW_CHECK_EQ(pw_chan_create(RING_SIZE, 0, &memfd, sv), 0);
 		PW_CHECK_EQ(pread(memfd, orig, fields[i].len, (off_t)fields[i].off), fields[i].len);
 		memcpy(val, &v, 8);
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
@@ -346,7 +346,7 @@ static void test_bad_open(void)
 	fd = mkstemp(path);
 	PW_CHECK(fd >= 0, "mkstemp: %s", strerror(errno));
 	unlink(path);
-	PW_CHECK_EQ(pw_chan_create(RING_SIZE, &memfd, sv), 0);
+	PW_CHECK_EQ(pw_chan_create(RING_SIZE, 0, &memfd, sv), 0);
 	static uint8_t seg[SEG_SIZE(RING_SIZE)];
 	PW_CHECK_EQ(pread(memfd, seg, sizeof(seg), 0), sizeof(seg));
 	PW_CHECK_EQ(pwrite(fd, seg, sizeof(seg), 0), sizeof(seg));

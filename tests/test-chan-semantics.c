@@ -32,7 +32,7 @@ static void pair_open(struct pair *p, uint32_t ring_size)
 {
 	int memfd, sv[2];
 
-	PW_CHECK_EQ(pw_chan_create(ring_size, &memfd, sv), 0);
+	PW_CHECK_EQ(pw_chan_create(ring_size, 0, &memfd, sv), 0);
 	PW_CHECK_EQ(pw_chan_open(memfd, sv[0], 0, NULL, &p->a), 0);
 	PW_CHECK_EQ(pw_chan_open(memfd, sv[1], 1, NULL, &p->b), 0);
 	close(memfd);
@@ -72,10 +72,10 @@ static void test_args(void)
 					      PW_RING_MAX * 2u,
 					      UINT32_MAX };
 	for (size_t i = 0; i < PW_TEST_ARRAY_SIZE(bad_sizes); i++)
-		PW_CHECK(pw_chan_create(bad_sizes[i], &memfd, sv) == -EINVAL, "size %u",
+		PW_CHECK(pw_chan_create(bad_sizes[i], 0, &memfd, sv) == -EINVAL, "size %u",
 			 bad_sizes[i]);
-	PW_CHECK_EQ(pw_chan_create(RING_SIZE, NULL, sv), -EINVAL);
-	PW_CHECK_EQ(pw_chan_create(RING_SIZE, &memfd, NULL), -EINVAL);
+	PW_CHECK_EQ(pw_chan_create(RING_SIZE, 0, NULL, sv), -EINVAL);
+	PW_CHECK_EQ(pw_chan_create(RING_SIZE, 0, &memfd, NULL), -EINVAL);
 	PW_CHECK_EQ(pw_test_count_fds(), fds);
 
 	/* Good sizes: the segment is exactly header + two rings, sealed. */
@@ -83,7 +83,7 @@ static void test_args(void)
 	for (size_t i = 0; i < PW_TEST_ARRAY_SIZE(good_sizes); i++) {
 		struct stat st;
 
-		PW_CHECK_EQ(pw_chan_create(good_sizes[i], &memfd, sv), 0);
+		PW_CHECK_EQ(pw_chan_create(good_sizes[i], 0, &memfd, sv), 0);
 		PW_CHECK_EQ(fstat(memfd, &st), 0);
 		PW_CHECK_EQ(st.st_size, PW_SHM_DATA_OFF + 2ull * good_sizes[i]);
 		int seals = fcntl(memfd, F_GET_SEALS);
@@ -99,7 +99,7 @@ static void test_args(void)
 		close(sv[1]);
 	}
 
-	PW_CHECK_EQ(pw_chan_create(RING_SIZE, &memfd, sv), 0);
+	PW_CHECK_EQ(pw_chan_create(RING_SIZE, 0, &memfd, sv), 0);
 	PW_CHECK_EQ(pw_chan_open(memfd, sv[0], 2, NULL, &c), -EINVAL);
 	PW_CHECK_EQ(pw_chan_open(memfd, sv[0], 3, NULL, &c), -EINVAL);
 	PW_CHECK_EQ(pw_chan_open(memfd, sv[0], UINT_MAX, NULL, &c), -EINVAL);
@@ -789,6 +789,68 @@ static void test_peer_shut_rd(void)
 	pair_close(&p);
 }
 
+/* What podwired uses: armed readers, the read-only view, and speaking for a
+ * side that never attached. */
+static void test_third_party(void)
+{
+	int memfd, sv[2];
+	struct pw_chan *a, *b;
+	struct pw_chan_view *v;
+	struct pw_chan_state st;
+	char buf[16];
+
+	PW_CHECK(pw_chan_ring_size_ok(RING_SIZE) && !pw_chan_ring_size_ok(RING_SIZE + 1) &&
+			 !pw_chan_ring_size_ok(PW_RING_MAX * 2u),
+		 "ring size check");
+	PW_CHECK_EQ(pw_chan_create(RING_SIZE, 0x2, &memfd, sv), -EINVAL);
+	PW_CHECK_EQ(pw_chan_view_open(-1, &v), -EBADF);
+	PW_CHECK_EQ(pw_chan_view_open(sv[0] = socket(AF_UNIX, SOCK_STREAM, 0), &v), -EINVAL);
+	close(sv[0]);
+
+	/* Armed: the first byte side 0 writes makes side 1's socket readable
+	 * although side 1 never waited. */
+	PW_CHECK_EQ(pw_chan_create(RING_SIZE, PW_CHAN_ARMED, &memfd, sv), 0);
+	PW_CHECK_EQ(pw_chan_view_open(memfd, &v), 0);
+	pw_chan_view_get(v, &st);
+	PW_CHECK(!st.attached[0] && !st.attached[1] && !st.closed[0] && !st.closed[1] &&
+			 st.bytes[0] == 0 && st.bytes[1] == 0,
+		 "fresh state");
+	PW_CHECK_EQ(pw_chan_open(memfd, sv[0], 0, NULL, &a), 0);
+	PW_CHECK_EQ(pw_chan_write(a, "hello", 5, 0), 5);
+	PW_CHECK(fd_readable(sv[1]), "armed reader's socket not readable");
+	pw_chan_view_get(v, &st);
+	PW_CHECK(st.attached[0] && !st.attached[1] && st.bytes[0] == 5 && st.bytes[1] == 0,
+		 "attached %d %d bytes %llu %llu", st.attached[0], st.attached[1],
+		 (unsigned long long)st.bytes[0], (unsigned long long)st.bytes[1]);
+
+	/* Side 1 never comes: the creator speaks for it, and side 0 reads a
+	 * reset. A side that attached speaks for itself. */
+	PW_CHECK_EQ(pw_chan_reset_unattached(memfd, 2), -EINVAL);
+	PW_CHECK_EQ(pw_chan_reset_unattached(memfd, 0), -EBUSY);
+	PW_CHECK_EQ(pw_chan_reset_unattached(memfd, 1), 0);
+	close(memfd);
+	pw_chan_view_get(v, &st);
+	PW_CHECK(st.closed[1] && st.wr_done[1] && !st.closed[0], "reset state");
+	PW_CHECK_EQ(pw_chan_read(a, buf, sizeof(buf), PW_CHAN_DONTWAIT), -ECONNRESET);
+	pw_chan_abort(a);
+	pw_chan_view_get(v, &st);
+	PW_CHECK(st.closed[0], "side 0 closed");
+	pw_chan_view_close(v);
+	pw_chan_view_close(NULL);
+	close(sv[1]);
+
+	/* Unarmed: no wake byte for a reader that never slept. */
+	PW_CHECK_EQ(pw_chan_create(RING_SIZE, 0, &memfd, sv), 0);
+	PW_CHECK_EQ(pw_chan_open(memfd, sv[0], 0, NULL, &a), 0);
+	PW_CHECK_EQ(pw_chan_open(memfd, sv[1], 1, NULL, &b), 0);
+	PW_CHECK_EQ(pw_chan_reset_unattached(memfd, 1), -EBUSY);
+	close(memfd);
+	PW_CHECK_EQ(pw_chan_write(a, "x", 1, 0), 1);
+	PW_CHECK(!fd_readable(pw_chan_fd(b)), "unarmed reader woken");
+	pw_chan_close(a);
+	pw_chan_close(b);
+}
+
 int main(void)
 {
 	pw_test_watchdog(50);
@@ -806,5 +868,6 @@ int main(void)
 	test_readiness_fd();
 	test_epoll_et();
 	test_peer_shut_rd();
+	test_third_party();
 	return 0;
 }

@@ -93,7 +93,7 @@ static void test_blocked(enum mode mode)
 	char r;
 
 	PW_CHECK_EQ(pipe(pp), 0);
-	PW_CHECK_EQ(pw_chan_create(RING_SIZE, &memfd, sv), 0);
+	PW_CHECK_EQ(pw_chan_create(RING_SIZE, 0, &memfd, sv), 0);
 	pid_t pid = pw_test_fork(20);
 	if (pid == 0) {
 		close(sv[0]);
@@ -151,7 +151,7 @@ static void pair_open(struct pair *p, const struct pw_chan_opts *ropts)
 {
 	int memfd, sv[2];
 
-	PW_CHECK_EQ(pw_chan_create(RING_SIZE, &memfd, sv), 0);
+	PW_CHECK_EQ(pw_chan_create(RING_SIZE, 0, &memfd, sv), 0);
 	PW_CHECK_EQ(pw_chan_open(memfd, sv[0], 0, NULL, &p->a), 0);
 	PW_CHECK_EQ(pw_chan_open(memfd, sv[1], 1, ropts, &p->b), 0);
 	p->shm = mmap(NULL, SEG_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);

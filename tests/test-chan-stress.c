@@ -285,7 +285,7 @@ int main(void)
 	ssize_t n;
 
 	pw_test_watchdog(55);
-	PW_CHECK_EQ(pw_chan_create(RING_SIZE, &memfd, sv), 0);
+	PW_CHECK_EQ(pw_chan_create(RING_SIZE, 0, &memfd, sv), 0);
 	pid_t pid = pw_test_fork(50);
 	if (pid == 0) {
 		close(sv[0]);

@@ -338,7 +338,7 @@ static void open_pair(struct end *a, struct end *b, const char *na, const char *
 {
 	int memfd, sv[2];
 
-	PW_CHECK_EQ(pw_chan_create(RING_SIZE, &memfd, sv), 0);
+	PW_CHECK_EQ(pw_chan_create(RING_SIZE, 0, &memfd, sv), 0);
 	PW_CHECK_EQ(pw_chan_open(memfd, sv[0], 0, NULL, &a->c), 0);
 	PW_CHECK_EQ(pw_chan_open(memfd, sv[1], 1, NULL, &b->c), 0);
 	close(memfd);

@@ -11,6 +11,8 @@
 
 #include <podwire/chan.h>
 
+#include "ring.h"
+
 #include "pw_test_chan.h"
 
 #define GUARD	   256u

@@ -15,6 +15,8 @@
 
 #include <podwire/chan.h>
 
+#include "ring.h"
+
 #include "pw_test_chan.h"
 
 #define RING_SIZE   4096u

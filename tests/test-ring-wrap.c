@@ -10,6 +10,8 @@
 
 #include <podwire/chan.h>
 
+#include "ring.h"
+
 #include "pw_test_chan.h"
 
 #define GUARD	   64u

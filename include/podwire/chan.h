@@ -41,75 +41,6 @@
 #endif
 
 /*
- * pw_ring: the single-producer, single-consumer byte ring.
- *
- * Each role keeps its own index in private memory and only publishes it to
- * shared memory; the peer's index is re-read and validated on every refresh.
- * Publishing stores are sequentially consistent so that a caller may pair them
- * with a sequentially consistent load of the wake flags (Dekker), which is how
- * pw_chan avoids lost wake-ups without a syscall per message.
- */
-enum pw_ring_role {
-	PW_RING_PRODUCER = 0,
-	PW_RING_CONSUMER = 1,
-};
-
-struct pw_ring {
-	struct pw_shm_ring *shm;
-	uint8_t *data;
-	uint32_t size; /* copied at init: never re-read from shared memory */
-	uint32_t mask;
-	uint32_t pos;	/* own index: tail for the producer, head for the consumer */
-	uint32_t peer;	/* last validated index of the peer */
-	uint64_t total; /* producer: bytes written through this end */
-	bool follow;	/* own index may move elsewhere (fork): reload it first */
-	enum pw_ring_role role;
-};
-
-/* Zero the shared indices and wake flags of a ring nobody uses yet. */
-PW_API void pw_ring_format(struct pw_shm_ring *shm);
-
-/*
- * Attach to a ring. @size must be a power of two between 64 and PW_RING_MAX
- * and @data must hold @size bytes. The own index is taken from @shm and checked
- * against the peer's.
- *
- * Errors: -EINVAL bad size or role; -EPROTO the shared indices are inconsistent.
- */
-PW_API int pw_ring_init(struct pw_ring *r, struct pw_shm_ring *shm, void *data, uint32_t size,
-			enum pw_ring_role role);
-
-/*
- * Producer: copy up to @len bytes in; return the count copied (0 when full).
- * Errors: -EPROTO the consumer's index is impossible (corrupt or hostile peer).
- */
-PW_API ssize_t pw_ring_write(struct pw_ring *r, const void *buf, size_t len);
-PW_API ssize_t pw_ring_writev(struct pw_ring *r, const struct iovec *iov, int iovcnt);
-
-/*
- * Consumer: copy up to @len bytes out; return the count copied (0 when empty).
- * pw_ring_peek() copies without consuming.
- * Errors: -EPROTO the producer's index is impossible.
- */
-PW_API ssize_t pw_ring_read(struct pw_ring *r, void *buf, size_t len);
-PW_API ssize_t pw_ring_readv(struct pw_ring *r, const struct iovec *iov, int iovcnt);
-PW_API ssize_t pw_ring_peek(struct pw_ring *r, void *buf, size_t len);
-PW_API ssize_t pw_ring_peekv(struct pw_ring *r, const struct iovec *iov, int iovcnt);
-
-/*
- * Consumer: drop up to @len bytes without copying them; return the count.
- * Errors: -EINVAL not the consumer; -EPROTO the producer's index is impossible.
- */
-PW_API ssize_t pw_ring_skip(struct pw_ring *r, size_t len);
-
-/*
- * Producer: free bytes; consumer: readable bytes. Refreshes the peer index.
- * Errors: -EPROTO.
- */
-PW_API ssize_t pw_ring_space(struct pw_ring *r);
-PW_API ssize_t pw_ring_avail(struct pw_ring *r);
-
-/*
  * pw_chan: the duplex channel.
  */
 #define PW_CHAN_RING_DEFAULT	(256u * 1024u)
@@ -145,16 +76,28 @@ struct pw_chan_stats {
 	uint64_t sleeps;     /* times this end slept in the kernel */
 };
 
+/* Flags for pw_chan_create(). */
+#define PW_CHAN_ARMED 0x1 /* both readers start asleep: see below */
+
+/* True if @ring_size is a ring size pw_chan_create() accepts: a power of two
+ * in [PW_RING_MIN, PW_RING_MAX]. */
+PW_API bool pw_chan_ring_size_ok(uint32_t ring_size);
+
 /*
  * Create a channel: a sealed memfd of PW_SHM_DATA_OFF + 2 * @ring_size bytes,
  * formatted, and a socketpair. All three fds are O_CLOEXEC and owned by the
  * caller; hand *ret_memfd and ret_sock[1] to the peer (fork or SCM_RIGHTS) and
  * close ret_sock[1] locally, or the peer's death goes unnoticed.
  *
- * Errors: -EINVAL @ring_size not a power of two in [PW_RING_MIN, PW_RING_MAX];
- * -EMFILE, -ENFILE, -ENOMEM from the kernel.
+ * With PW_CHAN_ARMED both readers start as if asleep, so the first bytes of
+ * each direction send a wake byte: a reader's socket then polls readable
+ * when data is waiting even if that reader never waited (data sent before the
+ * reader attached, a thread already asleep in epoll_wait(2) on the socket).
+ *
+ * Errors: -EINVAL @ring_size not a power of two in [PW_RING_MIN, PW_RING_MAX],
+ * or an unknown flag; -EMFILE, -ENFILE, -ENOMEM from the kernel.
  */
-PW_API int pw_chan_create(uint32_t ring_size, int *ret_memfd, int ret_sock[2]);
+PW_API int pw_chan_create(uint32_t ring_size, unsigned flags, int *ret_memfd, int ret_sock[2]);
 
 /*
  * Attach as @side (0 or 1) to the channel in @memfd, signalling through
@@ -313,5 +256,44 @@ PW_API void pw_chan_restrict(struct pw_chan *c);
 
 /* Copy the counters of this end. */
 PW_API void pw_chan_get_stats(const struct pw_chan *c, struct pw_chan_stats *ret_stats);
+
+/*
+ * A third party's access to a channel: the process that created it and handed
+ * both ends out (podwired) watches it without being an end. See
+ * docs/CHANNEL.md for what each process that maps a channel may touch.
+ */
+struct pw_chan_view;
+
+struct pw_chan_state {
+	uint64_t bytes[2]; /* written so far by side 0 and side 1 */
+	bool attached[2];  /* the side has opened its end */
+	bool wr_done[2];   /* the side writes no more: shut down for writing or closed */
+	bool closed[2];	   /* the side closed its end, orderly or not */
+};
+
+/*
+ * Map @memfd's control page read-only. @memfd is only mapped (the caller still
+ * closes it).
+ *
+ * Errors: -EINVAL @memfd is not a sealed podwire segment; -EPROTO its header
+ * is not podwire's; -ENOMEM; errors of fstat(2) and mmap(2).
+ */
+PW_API int pw_chan_view_open(int memfd, struct pw_chan_view **ret_view);
+
+/* A snapshot of both sides; the values are the peers' word, not checked. */
+PW_API void pw_chan_view_get(const struct pw_chan_view *v, struct pw_chan_state *ret_state);
+
+/* Unmap. Accepts NULL. */
+PW_API void pw_chan_view_close(struct pw_chan_view *v);
+
+/*
+ * Speak for @side of the channel in @memfd, which never attached and never
+ * will: its peer reads what is in the ring, then gets -ECONNRESET, as from a
+ * TCP listener that closed with the connection in its queue.
+ *
+ * Errors: -EINVAL bad side or @memfd; -EBUSY the side has attached (it speaks
+ * for itself); errors of pw_chan_view_open().
+ */
+PW_API int pw_chan_reset_unattached(int memfd, unsigned side);
 
 #endif /* PODWIRE_CHAN_H */

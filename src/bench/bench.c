@@ -83,7 +83,7 @@ static int pw_link_make(struct pw_link *l, const struct pw_bench_opts *o)
 	*l = (struct pw_link){ .t = o->transport, .memfd = -1, .sv = { -1, -1 }, .listen_fd = -1 };
 	switch (o->transport) {
 	case PW_T_SHM:
-		return pw_chan_create(o->ring, &l->memfd, l->sv);
+		return pw_chan_create(o->ring, 0, &l->memfd, l->sv);
 	case PW_T_UNIX:
 		return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, l->sv) < 0 ? -errno : 0;
 	case PW_T_TCP: {
@@ -737,8 +737,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		case OPT_RING:
-			if (pw_parse_size(optarg, &o.ring) < 0 || o.ring < PW_RING_MIN ||
-			    o.ring > PW_RING_MAX || (o.ring & (o.ring - 1)))
+			if (pw_parse_size(optarg, &o.ring) < 0 || !pw_chan_ring_size_ok(o.ring))
 				pw_usage_error("bad --ring (a power of two, 4K to 1G)", optarg);
 			break;
 		case 'j':

@@ -33,6 +33,8 @@
 
 #include <podwire/chan.h>
 
+#include "ring.h"
+
 #include "../common/sys.h"
 #include "../common/util.h"
 
@@ -89,14 +91,19 @@ static inline uint64_t pw_seg_size(uint32_t ring_size)
 	return PW_SHM_DATA_OFF + 2ull * ring_size;
 }
 
-int pw_chan_create(uint32_t ring_size, int *ret_memfd, int ret_sock[2])
+bool pw_chan_ring_size_ok(uint32_t ring_size)
+{
+	return pw_ring_size_ok(ring_size);
+}
+
+int pw_chan_create(uint32_t ring_size, unsigned flags, int *ret_memfd, int ret_sock[2])
 {
 	struct pw_shm_chan *shm = MAP_FAILED;
 	int memfd = -1, sv[2] = { -1, -1 };
 	uint64_t len = pw_seg_size(ring_size);
 	int ret;
 
-	if (!ret_memfd || !ret_sock || !pw_ring_size_ok(ring_size))
+	if (!ret_memfd || !ret_sock || !pw_ring_size_ok(ring_size) || (flags & ~PW_CHAN_ARMED))
 		return -EINVAL;
 
 	memfd = pw_sys_memfd_create("podwire-chan", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -125,6 +132,12 @@ int pw_chan_create(uint32_t ring_size, int *ret_memfd, int ret_sock[2])
 	atomic_store_explicit(&shm->ctl.cpu[1], -1, memory_order_relaxed);
 	pw_ring_format(&shm->ring[0]);
 	pw_ring_format(&shm->ring[1]);
+	if (flags & PW_CHAN_ARMED) {
+		/* Nobody has mapped the segment yet: the mmap of each end
+		 * orders these stores before its first access. */
+		atomic_store_explicit(&shm->ring[0].rx_sleep, 1, memory_order_relaxed);
+		atomic_store_explicit(&shm->ring[1].rx_sleep, 1, memory_order_relaxed);
+	}
 	munmap(shm, len);
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
@@ -162,6 +175,36 @@ static int pw_chan_check_fd(int memfd, uint64_t *ret_len)
 	return 0;
 }
 
+/*
+ * Map the segment in @memfd, all of it or only its control page (@whole), and
+ * take one snapshot of its header, which is never read again.
+ */
+static int pw_chan_map(int memfd, bool whole, int prot, void **ret_map, size_t *ret_len,
+		       struct pw_shm_hdr *ret_hdr)
+{
+	uint64_t len = 0;
+	void *map;
+	int ret = pw_chan_check_fd(memfd, &len);
+
+	if (ret < 0)
+		return ret;
+	size_t map_len = whole ? (size_t)len : PW_SHM_DATA_OFF;
+	map = mmap(NULL, map_len, prot, MAP_SHARED, memfd, 0);
+	if (map == MAP_FAILED)
+		return -errno;
+	memcpy(ret_hdr, map, sizeof(*ret_hdr));
+	if (ret_hdr->magic != PW_SHM_MAGIC || ret_hdr->version != PW_SHM_VERSION ||
+	    ret_hdr->hdr_size != sizeof(struct pw_shm_hdr) ||
+	    !pw_ring_size_ok(ret_hdr->ring_size) || ret_hdr->total_size != len ||
+	    pw_seg_size(ret_hdr->ring_size) != len) {
+		munmap(map, map_len);
+		return -EPROTO;
+	}
+	*ret_map = map;
+	*ret_len = map_len;
+	return 0;
+}
+
 /* A small send buffer makes a full ring cheap to signal; see pw_chan_fill(). */
 static void pw_chan_size_socket(struct pw_chan *c)
 {
@@ -174,27 +217,16 @@ int pw_chan_open(int memfd, int sockfd, unsigned side, const struct pw_chan_opts
 		 struct pw_chan **ret_chan)
 {
 	struct pw_chan *c = NULL;
-	void *map = MAP_FAILED;
-	uint64_t len = 0;
+	void *map = NULL;
+	size_t len = 0;
 	struct pw_shm_hdr hdr;
 	int ret;
 
 	if (side > 1 || sockfd < 0 || !ret_chan)
 		return -EINVAL;
-	ret = pw_chan_check_fd(memfd, &len);
+	ret = pw_chan_map(memfd, true, PROT_READ | PROT_WRITE, &map, &len, &hdr);
 	if (ret < 0)
 		return ret;
-	map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
-	if (map == MAP_FAILED)
-		return -errno;
-
-	/* One snapshot of the header; it is never read again. */
-	memcpy(&hdr, map, sizeof(hdr));
-	ret = -EPROTO;
-	if (hdr.magic != PW_SHM_MAGIC || hdr.version != PW_SHM_VERSION ||
-	    hdr.hdr_size != sizeof(struct pw_shm_hdr) || !pw_ring_size_ok(hdr.ring_size) ||
-	    hdr.total_size != len || pw_seg_size(hdr.ring_size) != len)
-		goto fail;
 
 	ret = -ENOMEM;
 	c = calloc(1, sizeof(*c));
@@ -1016,4 +1048,84 @@ void pw_chan_get_stats(const struct pw_chan *c, struct pw_chan_stats *ret_stats)
 		.wakes_sent = atomic_load_explicit(&c->wakes_sent, memory_order_relaxed),
 		.sleeps = atomic_load_explicit(&c->sleeps, memory_order_relaxed),
 	};
+}
+
+/* ---- the router's view ---- */
+
+struct pw_chan_view {
+	const struct pw_shm_chan *shm; /* the control page, read-only */
+};
+
+int pw_chan_view_open(int memfd, struct pw_chan_view **ret_view)
+{
+	struct pw_chan_view *v;
+	struct pw_shm_hdr hdr;
+	size_t len;
+	void *map;
+	int ret;
+
+	if (!ret_view)
+		return -EINVAL;
+	ret = pw_chan_map(memfd, false, PROT_READ, &map, &len, &hdr);
+	if (ret < 0)
+		return ret;
+	v = malloc(sizeof(*v));
+	if (!v) {
+		munmap(map, PW_SHM_DATA_OFF);
+		return -ENOMEM;
+	}
+	v->shm = map;
+	*ret_view = v;
+	return 0;
+}
+
+void pw_chan_view_get(const struct pw_chan_view *v, struct pw_chan_state *ret_state)
+{
+	for (unsigned s = 0; s < 2; s++) {
+		/* Relaxed: a snapshot for status; nothing is read through it. */
+		uint32_t f = atomic_load_explicit(&v->shm->ctl.side[s], memory_order_relaxed);
+
+		ret_state->bytes[s] =
+			atomic_load_explicit(&v->shm->ring[s].total, memory_order_relaxed);
+		ret_state->attached[s] = f & PW_SIDE_OPEN;
+		ret_state->closed[s] = f & (PW_SIDE_CLOSED | PW_SIDE_RESET);
+		ret_state->wr_done[s] = f & (PW_SIDE_SHUT_WR | PW_SIDE_CLOSED | PW_SIDE_RESET);
+	}
+}
+
+void pw_chan_view_close(struct pw_chan_view *v)
+{
+	if (!v)
+		return;
+	munmap((void *)v->shm, PW_SHM_DATA_OFF);
+	free(v);
+}
+
+int pw_chan_reset_unattached(int memfd, unsigned side)
+{
+	struct pw_shm_chan *shm;
+	struct pw_shm_hdr hdr;
+	size_t len;
+	void *map;
+	int ret;
+
+	if (side > 1)
+		return -EINVAL;
+	ret = pw_chan_map(memfd, false, PROT_READ | PROT_WRITE, &map, &len, &hdr);
+	if (ret < 0)
+		return ret;
+	shm = map;
+	uint32_t f = atomic_load_explicit(&shm->ctl.side[side], memory_order_relaxed);
+	do {
+		if (f & PW_SIDE_OPEN) {
+			ret = -EBUSY;
+			break;
+		}
+		/* Release pairs with the acquire load of the peer's flags in
+		 * pw_chan_peer_flags(), as a side's own close does. */
+	} while (!atomic_compare_exchange_weak_explicit(
+		&shm->ctl.side[side], &f, f | PW_SIDE_RESET | PW_SIDE_CLOSED, memory_order_release,
+		memory_order_relaxed));
+	munmap(shm, PW_SHM_DATA_OFF);
+	return ret;
 }

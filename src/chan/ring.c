@@ -14,6 +14,8 @@
 
 #include <podwire/chan.h>
 
+#include "ring.h"
+
 #define PW_RING_MIN_TEST 64u
 
 static inline uint32_t pw_min_u32(uint32_t a, uint32_t b)

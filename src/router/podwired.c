@@ -35,7 +35,6 @@
 #include <unistd.h>
 
 #include <podwire/chan.h>
-#include <podwire/shm.h>
 #include <podwire/wire.h>
 
 #include "../common/addr.h"
@@ -87,9 +86,8 @@ struct pw_conn {
 	ino_t sock_ino[2];	       /* the socketpair ends: proof for re-attach */
 	bool gone[2];		       /* that end's socket no longer exists */
 	dev_t sock_dev;
-	int srv_sock;		 /* channel end 1, -1 once claimed */
-	struct pw_shm_chan *map; /* read-only view for status */
-	size_t map_len;
+	int srv_sock;		     /* channel end 1, -1 once claimed */
+	struct pw_chan_view *view;   /* for status; NULL if it could not be mapped */
 	struct pw_wire_addr addr[2]; /* IPv4 */
 	int fam[2];		     /* each side's socket family: it sees addr[] in it */
 	pid_t pid[2];
@@ -431,14 +429,7 @@ static void pw_conn_reset_unclaimed(struct pw_conn *cn)
 {
 	if (cn->state != PW_CONN_PENDING || cn->memfd < 0)
 		return;
-	struct pw_shm_ctl *ctl =
-		mmap(NULL, PW_SHM_DATA_OFF, PROT_READ | PROT_WRITE, MAP_SHARED, cn->memfd, 0);
-	if (ctl == MAP_FAILED)
-		return;
-	struct pw_shm_chan *shm = (struct pw_shm_chan *)ctl;
-	atomic_fetch_or_explicit(&shm->ctl.side[1], PW_SIDE_RESET | PW_SIDE_CLOSED,
-				 memory_order_release);
-	munmap(ctl, PW_SHM_DATA_OFF);
+	pw_chan_reset_unattached(cn->memfd, 1);
 }
 
 static void pw_conn_unpend(struct pw_conn *cn)
@@ -460,8 +451,7 @@ static void pw_conn_free(struct pw_conn *cn)
 	pw_conn_unpend(cn);
 	cn->data = pw_close(cn->data);
 	cn->memfd = pw_close(cn->memfd);
-	if (cn->map)
-		munmap(cn->map, cn->map_len);
+	pw_chan_view_close(cn->view);
 	free(cn);
 }
 
@@ -727,7 +717,10 @@ static int pw_do_connect(struct pw_client *c, const struct pw_msg *m, int fd)
 	if (getsockname(tcp, (struct sockaddr *)&router_end, &len) < 0)
 		goto fail_errno;
 
-	r = pw_chan_create(g.ring_size, &memfd, sv);
+	/* Both readers start armed: a socket with data waiting is readable to
+	 * poll and epoll even if its reader never waited (data sent before
+	 * accept, a thread already asleep in epoll_wait when the fd is added). */
+	r = pw_chan_create(g.ring_size, PW_CHAN_ARMED, &memfd, sv);
 	if (r < 0)
 		goto fail;
 	cn = calloc(1, sizeof(*cn));
@@ -754,22 +747,8 @@ static int pw_do_connect(struct pw_client *c, const struct pw_msg *m, int fd)
 		cn->sock_ino[1] = st1.st_ino;
 		cn->sock_dev = st0.st_dev;
 	}
-	cn->map_len = PW_SHM_DATA_OFF; /* the control page is all status needs */
-	cn->map = mmap(NULL, cn->map_len, PROT_READ, MAP_SHARED, memfd, 0);
-	if (cn->map == MAP_FAILED)
-		cn->map = NULL;
-
-	/* Both readers start armed: the first bytes of each direction ring the
-	 * bell, so a socket with data waiting is readable to poll and epoll even
-	 * if no read ever returned EAGAIN (data sent before accept, a thread
-	 * already asleep in epoll_wait when the fd is added). */
-	struct pw_shm_chan *rw =
-		mmap(NULL, PW_SHM_DATA_OFF, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
-	if (rw != MAP_FAILED) {
-		atomic_store_explicit(&rw->ring[0].rx_sleep, 1, memory_order_relaxed);
-		atomic_store_explicit(&rw->ring[1].rx_sleep, 1, memory_order_relaxed);
-		munmap(rw, PW_SHM_DATA_OFF);
-	}
+	if (pw_chan_view_open(memfd, &cn->view) < 0)
+		cn->view = NULL;
 
 	struct pw_wire_conn body = pw_conn_body(cn, 0);
 	int fds[2] = { memfd, sv[0] };
@@ -791,8 +770,7 @@ fail_errno:
 	r = -errno;
 fail:
 	if (cn) {
-		if (cn->map)
-			munmap(cn->map, cn->map_len);
+		pw_chan_view_close(cn->view);
 		free(cn);
 	}
 	pw_close(memfd);
@@ -953,19 +931,30 @@ static int pw_do_take(struct pw_client *c, const struct pw_msg *m, int fd)
 
 static uint32_t pw_conn_state(const struct pw_conn *cn)
 {
-	if (cn->state == PW_CONN_PENDING || !cn->map)
+	struct pw_chan_state st;
+
+	if (cn->state == PW_CONN_PENDING || !cn->view)
 		return cn->state;
+	pw_chan_view_get(cn->view, &st);
 	/* A side whose socket is gone ended, even without saying so (its
 	 * process died, or the last of several holders closed). */
-	uint32_t f0 = atomic_load_explicit(&cn->map->ctl.side[0], memory_order_relaxed) |
-		      (cn->gone[0] ? PW_SIDE_CLOSED : 0);
-	uint32_t f1 = atomic_load_explicit(&cn->map->ctl.side[1], memory_order_relaxed) |
-		      (cn->gone[1] ? PW_SIDE_CLOSED : 0);
-	if ((f0 & PW_SIDE_CLOSED) && (f1 & PW_SIDE_CLOSED))
+	bool closed0 = st.closed[0] || cn->gone[0], closed1 = st.closed[1] || cn->gone[1];
+	if (closed0 && closed1)
 		return PW_CONN_CLOSED;
-	if ((f0 | f1) & (PW_SIDE_SHUT_WR | PW_SIDE_CLOSED))
+	if (st.wr_done[0] || st.wr_done[1] || closed0 || closed1)
 		return PW_CONN_HALF;
 	return PW_CONN_OPEN;
+}
+
+/* Bytes @side wrote into the connection so far. */
+static uint64_t pw_conn_bytes(const struct pw_conn *cn, unsigned side)
+{
+	struct pw_chan_state st;
+
+	if (!cn->view)
+		return 0;
+	pw_chan_view_get(cn->view, &st);
+	return st.bytes[side];
 }
 
 static bool pw_pid_alive(pid_t pid)
@@ -1010,11 +999,7 @@ static void pw_conns_reap(void)
 
 		if (gone) {
 			pw_dbg("conn %" PRIu64 ": reaped", cn->id);
-			if (cn->map)
-				g.bytes_reaped += atomic_load_explicit(&cn->map->ring[0].total,
-								       memory_order_relaxed) +
-						  atomic_load_explicit(&cn->map->ring[1].total,
-								       memory_order_relaxed);
+			g.bytes_reaped += pw_conn_bytes(cn, 0) + pw_conn_bytes(cn, 1);
 			*pp = cn->next;
 			pw_conn_free(cn);
 		} else {
@@ -1041,12 +1026,8 @@ static int pw_do_status(struct pw_client *c, const struct pw_msg *m)
 		e->pid[0] = cn->pid[0];
 		e->pid[1] = cn->pid[1];
 		e->state = pw_conn_state(cn);
-		if (cn->map) {
-			e->bytes[0] =
-				atomic_load_explicit(&cn->map->ring[0].total, memory_order_relaxed);
-			e->bytes[1] =
-				atomic_load_explicit(&cn->map->ring[1].total, memory_order_relaxed);
-		}
+		e->bytes[0] = pw_conn_bytes(cn, 0);
+		e->bytes[1] = pw_conn_bytes(cn, 1);
 	}
 	return pw_msg_send(c->fd, PW_MSG_STATUS_OK, m->seq, &st, sizeof(st), ents,
 			   st.count * sizeof(ents[0]), NULL, 0);
@@ -1243,11 +1224,7 @@ static void pw_metrics_serve(void)
 			pending++;
 		else if (pw_conn_state(cn) != PW_CONN_CLOSED)
 			open++;
-		if (cn->map)
-			bytes +=
-				atomic_load_explicit(&cn->map->ring[0].total,
-						     memory_order_relaxed) +
-				atomic_load_explicit(&cn->map->ring[1].total, memory_order_relaxed);
+		bytes += pw_conn_bytes(cn, 0) + pw_conn_bytes(cn, 1);
 	}
 	for (struct pw_listener *l = g.listeners; l; l = l->next)
 		listeners++;
@@ -1594,7 +1571,7 @@ int main(int argc, char **argv)
 				v <<= 10, end++;
 			else if (*end == 'M' || *end == 'm')
 				v <<= 20, end++;
-			if (*end || v < PW_RING_MIN || v > PW_RING_MAX || (v & (v - 1))) {
+			if (*end || v > UINT32_MAX || !pw_chan_ring_size_ok((uint32_t)v)) {
 				fprintf(stderr,
 					"podwired: bad --ring-size '%s' (a power of two, "
 					"4K to 1G)\n",
