@@ -1,25 +1,86 @@
 /* SPDX-License-Identifier: MIT */
-/* libpodwire.so internals. */
+/* libpodwire.so internals, shared by its files (see docs/PRELOAD.md). */
 #ifndef PW_PRELOAD_H
 #define PW_PRELOAD_H
 
+/* Define fcntl and sendfile under their own names; the 64-bit-offset names
+ * that callers built with _FILE_OFFSET_BITS=64 use are aliases (fdops.c,
+ * data.c). Every file of the library includes this header first. */
+#undef _FILE_OFFSET_BITS
+
 #include <arpa/inet.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/select.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <podwire/chan.h>
 #include <podwire/wire.h>
 
+#include "../common/addr.h"
+#include "../common/sys.h"
+#include "../common/util.h"
 #include "proto.h"
+#include "xport.h"
+
+/*
+ * The glibc build loads into programs of older glibc too (a pod's image may
+ * be Ubuntu 20.04 or UBI 8): bind the symbols that glibc 2.34 moved into
+ * libc.so.6 to their first versions, which libpthread.so.0 and libdl.so.2
+ * (linked, see meson.build) provide there and libc.so.6 still does here.
+ * tests/test-preload-footprint.sh holds every version at 2.17 or older.
+ */
+#if defined(__GLIBC__) && defined(__x86_64__)
+__asm__(".symver pthread_once,pthread_once@GLIBC_2.2.5");
+__asm__(".symver pthread_kill,pthread_kill@GLIBC_2.2.5");
+__asm__(".symver pthread_mutex_trylock,pthread_mutex_trylock@GLIBC_2.2.5");
+__asm__(".symver dlsym,dlsym@GLIBC_2.2.5");
+#endif
+
+/* The library is built for glibc and for musl (see docs/PRELOAD.md); what one
+ * of them lacks is declared here. */
+#ifndef SIOCOUTQ
+#define SIOCOUTQ TIOCOUTQ
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1u << 2)
+#endif
+#ifndef __GLIBC__
+int close_range(unsigned first, unsigned last, int flags);
+void closefrom(int lowfd);
+int epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *ts,
+		 const sigset_t *mask);
+#endif
+
+/* The libc functions the library defines: the only symbols it exports
+ * (libpodwire.map). */
+#define PW_EXPORT __attribute__((visibility("default")))
 
 /* ioctl's request is an unsigned long in glibc, an int in musl. */
 #ifdef __GLIBC__
@@ -67,6 +128,12 @@ struct pw_real_fns {
 	int (*epoll_pwait)(int, struct epoll_event *, int, int, const sigset_t *);
 	int (*epoll_pwait2)(int, struct epoll_event *, int, const struct timespec *,
 			    const sigset_t *);
+	/* Not in every libc (NULL then): */
+	int (*close_range)(unsigned, unsigned, int);
+	void (*closefrom)(int);
+	int (*prctl)(int, ...);
+	long (*syscall)(long, ...);
+	FILE *(*fdopen)(int, const char *);
 };
 
 extern struct pw_real_fns pw_real;
@@ -114,5 +181,204 @@ void pw_ctl_atfork_child(void);
 bool pw_ctl_reachable(void);
 /* Close the control connection for good (seccomp: no more requests). */
 void pw_ctl_close(void);
+
+/* ---- start-up (init.c) ---- */
+
+extern const char *pw_single_flag; /* glibc's __libc_single_threaded, if any */
+extern pthread_once_t pw_once;
+void pw_init_once(void);
+
+/* Every interposed call starts here: the real functions are resolved and the
+ * environment read once, whoever calls first. */
+static inline void pw_ensure(void)
+{
+	if (__builtin_expect(!pw_real.close, 0))
+		pthread_once(&pw_once, pw_init_once);
+}
+
+static inline int pw_fail(int err)
+{
+	errno = err;
+	return -1;
+}
+
+/* ---- socket state (sock.c) ---- */
+
+/* CONN: a connection whose bytes a transport carries (xport.h); LISTEN: a
+ * registered listener; VIRT: a connection over a kernel_io transport (a
+ * kernel TCP socket to another node's pod), whose addresses are the pods'
+ * (virtual) ones. The kind follows from the transport (pw_conn_new). */
+enum pw_kind { PW_K_CONN = 1, PW_K_LISTEN = 2, PW_K_VIRT = 3 };
+
+struct pw_sock {
+	enum pw_kind kind;
+	uint64_t id;			/* the router's connection id */
+	_Atomic int refs;		/* fd numbers of this process that refer to it */
+	const struct pw_xport_ops *ops; /* connections: the transport */
+	void *xp;			/* and its state */
+	struct sockaddr_in local, peer; /* IPv4, always */
+	int family; /* the application's socket: AF_INET6 shows them v4-mapped */
+	_Atomic bool nonblock;
+	_Atomic bool shared; /* a fork copied it: other processes may hold it */
+	/* Shared: pw_flags_gen when nonblock was last read from the kernel; a
+	 * change by any process of the tree moves the generation on. */
+	_Atomic uint32_t nb_gen;
+	int rcvtimeo_ms, sndtimeo_ms;
+	bool rd_shut, wr_shut;	 /* shutdown() by this process, as the kernel keeps it */
+	bool reset_reported;	 /* ECONNRESET was returned once: now the socket is
+				    closed (reads 0, writes EPIPE), as on TCP */
+	bool connect_unreported; /* non-blocking connect said EINPROGRESS: the next
+				    connect() reports success, later ones EISCONN */
+	struct pw_opt *opts;	 /* options set on the socket, read back as set */
+	unsigned nopts;
+	pthread_mutex_t rlock, wlock;
+};
+
+/* One socket option's value, as the kernel normalised it. */
+struct pw_opt {
+	int level, name;
+	socklen_t len;
+	unsigned char val[32];
+};
+
+struct pw_carried_opt {
+	int level, name;
+};
+/* Options carried over from the kernel socket an accelerated fd replaces. */
+extern const struct pw_carried_opt pw_carried_opts[20];
+
+/* O_NONBLOCK of sockets shared after fork: see sock.c. */
+#define PW_GEN_NONE UINT32_MAX	/* no generation page: always ask */
+#define PW_GEN_ASK  0x80000000u /* a socket's mark that no generation equals */
+extern _Atomic uint32_t *pw_flags_gen;
+
+static inline uint32_t pw_flags_gen_now(void)
+{
+	return pw_flags_gen ? atomic_load_explicit(pw_flags_gen, memory_order_acquire) & 0x7fffffffu
+			    : PW_GEN_NONE;
+}
+
+void pw_flags_gen_init(void);
+struct pw_sock *pw_sock_new(enum pw_kind kind);
+void pw_sock_set_nonblock(struct pw_sock *s, bool on);
+bool pw_in_prefixes(const struct sockaddr_in *a);
+int pw_tcp_family(int fd);
+int pw_sockname4(int fd, struct sockaddr_in *ret);
+int pw_timeo_ms(int fd, int opt);
+void pw_copy_raw(const void *a, socklen_t alen, struct sockaddr *addr, socklen_t *len);
+void pw_copy_addr(const struct sockaddr_in *sin, int family, struct sockaddr *addr, socklen_t *len);
+
+/* accelerated connections alive: scans are skipped when 0 */
+extern _Atomic unsigned pw_nconns;
+/* registered listeners: fork must mark them shared */
+extern _Atomic unsigned pw_nlisten;
+
+/* ---- the fd table (fdtab.c) ---- */
+
+#define PW_PAGE_BITS 10
+#define PW_PAGES     1024 /* 1M fds */
+extern _Atomic(_Atomic(struct pw_sock *) *) pw_fdtab[PW_PAGES];
+
+/* The state behind @fd, or NULL. Lock-free: the fast path of every call. */
+static inline struct pw_sock *pw_get(int fd)
+{
+	if (fd < 0 || (unsigned)fd >= PW_PAGES << PW_PAGE_BITS)
+		return NULL;
+	/* Pairs with the release that published the page in pw_slot(). */
+	_Atomic(struct pw_sock *) *page =
+		atomic_load_explicit(&pw_fdtab[(unsigned)fd >> PW_PAGE_BITS], memory_order_acquire);
+	/* Pairs with the release in pw_put(): the state is seen whole. */
+	return page ? atomic_load_explicit(&page[fd & ((1 << PW_PAGE_BITS) - 1)],
+					   memory_order_acquire)
+		    : NULL;
+}
+
+/* An accelerated connection's state behind @fd (a channel), or NULL. */
+static inline struct pw_sock *pw_conn_of(int fd)
+{
+	if (!atomic_load_explicit(&pw_nconns, memory_order_relaxed))
+		return NULL;
+	struct pw_sock *s = pw_get(fd);
+	return s && s->kind == PW_K_CONN ? s : NULL;
+}
+
+void pw_put(int fd, struct pw_sock *v);
+struct pw_sock *pw_take(int fd);
+void pw_fdtab_each(bool (*fn)(int fd, struct pw_sock *s, void *arg), void *arg);
+void pw_fdtab_each_in(unsigned first, unsigned last,
+		      bool (*fn)(int fd, struct pw_sock *s, void *arg), void *arg);
+int pw_find_other_fd(const struct pw_sock *s, int skip);
+
+/* ---- socket options (opts.c) ---- */
+
+struct pw_opt *pw_opt_find(struct pw_sock *s, int level, int name);
+int pw_pristine(int family);
+void pw_opts_carry(struct pw_sock *s, int fd);
+void pw_opts_changed_each(int fd, int family,
+			  void (*fn)(int level, int name, void *val, socklen_t len, void *arg),
+			  void *arg);
+
+/* ---- becoming accelerated (conn.c), closing and dup (fdops.c) ---- */
+
+struct pw_sock *pw_conn_new(const struct pw_xport_ops *ops, const struct pw_wire_conn *body);
+int pw_adopt(int fd, int memfd, int sock, const struct pw_wire_conn *body, bool handed);
+void pw_listener_drop(int fd, const struct pw_sock *s);
+int pw_dup_track(int oldfd, int newfd);
+
+/* ---- data (data.c), handing connections on (rights.c) ---- */
+
+ssize_t pw_sock_readv(struct pw_sock *s, const struct iovec *iov, int cnt, int flags);
+ssize_t pw_sock_writev(struct pw_sock *s, const struct iovec *iov, int cnt, int flags);
+int pw_relay_stream(int fd, struct pw_sock *s, uint32_t flags);
+
+/* ---- readiness (poll.c, epoll.c, epoll_shadow.c) ---- */
+
+/* While accelerated fds keep a poll or epoll set busy, its kernel fds are
+ * looked at this often, not at a syscall per call (a new connection waits at
+ * most this long to be seen). */
+#define PW_KERNEL_EVERY_NS 20000u
+
+/* A wait of @timeout_ns spins first, unless it may not wait at all or the
+ * process is under seccomp (spinning yields the CPU, a call of ours). */
+static inline void pw_wait_spin_start(struct pw_spin *sp, int64_t timeout_ns)
+{
+	pw_spin_start(sp, timeout_ns == 0 || pw_cfg.restricted ? 0 : pw_cfg.spin_ns);
+}
+
+short pw_sock_revents(struct pw_sock *s, short events);
+bool pw_prepare(struct pw_sock *s, short events);
+uint64_t pw_ts_ns(const struct timespec *ts);
+int pw_ms_of(int64_t ns);
+
+struct pw_ep_reg {
+	int fd;
+	uint32_t events;
+	epoll_data_t data;
+	uint32_t mark;	   /* EPOLLET: the transport's rx_mark() when last reported */
+	uint32_t out_mark; /* EPOLLET: tx_mark() when EPOLLOUT was last reported */
+	bool out_seen;	   /* EPOLLET: EPOLLOUT reported since registration */
+	bool disabled;	   /* EPOLLONESHOT fired */
+	bool readd;	   /* pw_ep_swap_file: registered on the old file */
+};
+
+struct pw_ep {
+	pthread_mutex_t lock;
+	uint64_t kernel_ns; /* when the kernel's part of the set was last polled */
+	unsigned next;	    /* where the next scan starts: ready fds take turns */
+	struct pw_ep_reg *regs;
+	unsigned n, cap;
+};
+
+struct pw_ep *pw_ep_get(int epfd, bool create);
+void pw_ep_record(int epfd, int op, int fd, const struct epoll_event *ev);
+void pw_ep_swap_file(int fd, bool before);
+void pw_ep_forget_everywhere(int fd);
+void pw_ep_discard(int epfd);
+
+/* ---- fork and exec (exec.c) ---- */
+
+void pw_atfork_parent(void);
+void pw_atfork_child(void);
+void pw_take_over(void);
 
 #endif /* PW_PRELOAD_H */

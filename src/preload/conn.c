@@ -1,0 +1,265 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Becoming accelerated: connect, listen, accept, and putting what the
+ * router hands out under the application's fd.
+ */
+#include "preload.h"
+
+/* ---- becoming accelerated ---- */
+
+/* The state of a new connection over @ops, as the router described it. */
+struct pw_sock *pw_conn_new(const struct pw_xport_ops *ops, const struct pw_wire_conn *body)
+{
+	struct pw_sock *s = pw_sock_new(ops->kernel_io ? PW_K_VIRT : PW_K_CONN);
+
+	if (!s)
+		return NULL;
+	s->ops = ops;
+	s->id = body->id;
+	if (pw_addr_from_wire(&body->local, &s->local, &s->family) < 0 ||
+	    pw_addr_from_wire(&body->peer, &s->peer, NULL) < 0) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+/*
+ * Put @sock, the new connection's kernel fd, on the application's @fd with
+ * @fd's FD_CLOEXEC (@fdfl), move @fd's epoll registrations over, and publish
+ * @s. On failure @fd is untouched and @sock still the caller's.
+ */
+static int pw_conn_install(int fd, int sock, int fdfl, struct pw_sock *s)
+{
+	pw_ep_swap_file(fd, true);
+	if (pw_real.dup3(sock, fd, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
+		pw_ep_swap_file(fd, false);
+		return -1;
+	}
+	pw_real.close(sock);
+	if (!s->ops->kernel_io)
+		s->ops->set_fd(s->xp, fd);
+	pw_put(fd, s);
+	if (!s->ops->kernel_io)
+		atomic_fetch_add_explicit(&pw_nconns, 1, memory_order_relaxed);
+	pw_ep_swap_file(fd, false);
+	return 0;
+}
+
+/*
+ * Put the channel (memfd + socket end from the router) under the application's
+ * @fd, keeping its O_NONBLOCK and FD_CLOEXEC. @handed: the channel's socket
+ * is one another process passed on (SCM_RIGHTS), whose open file, with its
+ * O_NONBLOCK, the application now shares, as it would a passed TCP socket.
+ * On failure @fd is untouched and the caller falls back to the kernel.
+ */
+int pw_adopt(int fd, int memfd, int sock, const struct pw_wire_conn *body, bool handed)
+{
+	struct pw_sock *s = NULL;
+	int fl = pw_real.fcntl(handed ? sock : fd, F_GETFL);
+	int fdfl = pw_real.fcntl(fd, F_GETFD);
+	int r;
+
+	if (fl < 0 || fdfl < 0 || body->side > 1)
+		goto fail;
+	s = pw_conn_new(&pw_xport_shm, body);
+	if (!s)
+		goto fail;
+	if (!handed) {
+		s->rcvtimeo_ms = pw_timeo_ms(fd, SO_RCVTIMEO);
+		s->sndtimeo_ms = pw_timeo_ms(fd, SO_SNDTIMEO);
+		pw_opts_carry(s, fd);
+		if ((fl & O_NONBLOCK) && pw_real.fcntl(sock, F_SETFL, O_NONBLOCK) < 0)
+			goto fail;
+	}
+	atomic_store_explicit(&s->nonblock, (fl & O_NONBLOCK) != 0, memory_order_relaxed);
+	r = pw_xport_shm_attach(memfd, sock, body->side, handed, &s->xp);
+	if (r < 0) {
+		pw_warn("channel from the router refused: %s", strerror(-r));
+		goto fail;
+	}
+	if (handed) {
+		/* The sender may hold it still: other processes may use it. */
+		atomic_store_explicit(&s->nb_gen, PW_GEN_ASK, memory_order_relaxed);
+		atomic_store_explicit(&s->shared, true, memory_order_relaxed);
+		s->ops->mark_shared(s->xp);
+	}
+	if (pw_conn_install(fd, sock, fdfl, s) < 0) {
+		s->ops->set_fd(s->xp, -1); /* @sock stays ours, to close below */
+		s->ops->detach(s->xp);
+		goto fail;
+	}
+	pw_real.close(memfd);
+	return 0;
+fail:
+	if (s)
+		free(s->opts);
+	free(s);
+	pw_real.close(sock);
+	pw_real.close(memfd);
+	return -1;
+}
+
+/*
+ * Put the router's kernel socket, connected to another node, under the
+ * application's @fd: its options, O_NONBLOCK and FD_CLOEXEC, and epoll
+ * registrations, move over; the addresses it shows stay the pods'.
+ */
+static int pw_adopt_tcp(int fd, int sock, const struct pw_wire_conn *body)
+{
+	int fl = pw_real.fcntl(fd, F_GETFL);
+	int fdfl = pw_real.fcntl(fd, F_GETFD);
+	struct pw_sock *s = NULL;
+
+	if (fl < 0 || fdfl < 0 || pw_real.fcntl(sock, F_SETFL, fl & O_NONBLOCK) < 0)
+		goto fail;
+	pw_xport_kernel_carry_opts(fd, sock);
+	s = pw_conn_new(&pw_xport_kernel, body);
+	if (!s)
+		goto fail;
+	atomic_store_explicit(&s->nonblock, (fl & O_NONBLOCK) != 0, memory_order_relaxed);
+	if (pw_conn_install(fd, sock, fdfl, s) < 0)
+		goto fail;
+	return 0;
+fail:
+	free(s);
+	pw_real.close(sock);
+	return -1;
+}
+
+/* The router's answer to CONNECT or CLAIM, put under @fd. */
+static int pw_adopt_reply(int fd, const struct pw_msg *m, int n, int fds[2])
+{
+	if (n == 2 && m->type == PW_MSG_CONN)
+		return pw_adopt(fd, fds[0], fds[1], &m->u.conn, false);
+	if (n == 1 && m->type == PW_MSG_CONN_TCP)
+		return pw_adopt_tcp(fd, fds[0], &m->u.conn);
+	for (int i = 0; i < n; i++)
+		pw_real.close(fds[i]);
+	return -1;
+}
+
+/* ---- connection setup ---- */
+
+PW_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	pw_ensure();
+	struct pw_sock *s = pw_get(fd);
+	if (s && s->kind != PW_K_LISTEN && s->connect_unreported) {
+		s->connect_unreported = false; /* Linux: the first look after completion */
+		return 0;
+	}
+	if (s)
+		return pw_fail(s->kind != PW_K_LISTEN ? EISCONN : EINVAL);
+
+	/* IPv4, or IPv4-mapped IPv6 from a dual-stack socket of that family. */
+	struct sockaddr_in dst;
+	if (pw_cfg.disabled || !addr || len < sizeof(sa_family_t) ||
+	    pw_addr_to4(addr, len, &dst) < 0 || dst.sin_addr.s_addr == htonl(INADDR_ANY) ||
+	    !pw_ctl_prefixes_known() || !pw_in_prefixes(&dst) ||
+	    pw_tcp_family(fd) != addr->sa_family)
+		return pw_real.connect(fd, addr, len);
+
+	/* Give the socket its port now: the peer will see it as ours. */
+	struct sockaddr_in local;
+	if (pw_sockname4(fd, &local) < 0)
+		return pw_real.connect(fd, addr, len);
+	if (local.sin_port == 0) {
+		struct sockaddr_storage any;
+		socklen_t alen = pw_addr_from4(&local, addr->sa_family, &any);
+
+		if (bind(fd, (struct sockaddr *)&any, alen) < 0 || pw_sockname4(fd, &local) < 0)
+			return pw_real.connect(fd, addr, len);
+	}
+
+	struct pw_wire_connect req;
+	struct pw_msg m;
+	int fds[2];
+	pw_addr_to_wire(&local, AF_INET, &req.local);
+	pw_addr_to_wire(&dst, AF_INET, &req.peer);
+	int n = pw_ctl_call(PW_MSG_CONNECT, &req, sizeof(req), &fd, 1, &m, fds);
+	int fl = pw_real.fcntl(fd, F_GETFL);
+	if (pw_adopt_reply(fd, &m, n, fds) == 0) {
+		pw_dbg("fd %d: connected over podwire (conn %llu, %s)", fd,
+		       (unsigned long long)m.u.conn.id,
+		       m.type == PW_MSG_CONN ? "shared memory" : "direct to another node");
+		/* Exactly as a kernel socket would answer. */
+		if (fl >= 0 && (fl & O_NONBLOCK)) {
+			pw_get(fd)->connect_unreported = true;
+			return pw_fail(EINPROGRESS);
+		}
+		return 0;
+	}
+	return pw_real.connect(fd, addr, len);
+}
+
+PW_EXPORT int listen(int fd, int backlog)
+{
+	pw_ensure();
+	int r = pw_real.listen(fd, backlog);
+	if (r < 0 || pw_cfg.disabled || pw_get(fd) || !pw_tcp_family(fd))
+		return r;
+
+	int saved = errno;
+	struct pw_wire_listen req = { .backlog = backlog };
+	struct sockaddr_in a; /* a dual-stack listener on :: is 0.0.0.0 */
+	struct pw_msg m;
+	int fds[2];
+
+	if (pw_sockname4(fd, &a) == 0 && (a.sin_addr.s_addr == htonl(INADDR_ANY) ||
+					  (pw_ctl_prefixes_known() && pw_in_prefixes(&a)))) {
+		pw_addr_to_wire(&a, AF_INET, &req.addr);
+		int n = pw_ctl_call(PW_MSG_LISTEN, &req, sizeof(req), &fd, 1, &m, fds);
+		if (n == 0 && m.type == PW_MSG_OK) {
+			struct pw_sock *s = pw_sock_new(PW_K_LISTEN);
+			if (s) {
+				s->local = a;
+				atomic_fetch_add_explicit(&pw_nlisten, 1, memory_order_relaxed);
+				pw_put(fd, s);
+			}
+			pw_dbg("fd %d: listener registered", fd);
+		}
+		for (int i = 0; i < n; i++)
+			pw_real.close(fds[i]);
+	}
+	errno = saved;
+	return r;
+}
+
+PW_EXPORT int accept4(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
+{
+	pw_ensure();
+	struct pw_sock *ls = pw_get(lfd);
+	struct sockaddr_storage peer;
+	socklen_t plen = sizeof(peer);
+	struct sockaddr_in peer4, local4;
+
+	if (!ls || ls->kind != PW_K_LISTEN)
+		return pw_real.accept4(lfd, addr, alen, flags);
+	int fd = pw_real.accept4(lfd, (struct sockaddr *)&peer, &plen, flags);
+	if (fd < 0)
+		return fd;
+	/* The router connects from the destination address itself; anyone else
+	 * is a kernel client and needs no round trip. */
+	if (pw_addr_to4((struct sockaddr *)&peer, plen, &peer4) == 0 &&
+	    pw_sockname4(fd, &local4) == 0 && peer4.sin_addr.s_addr == local4.sin_addr.s_addr) {
+		struct pw_msg m;
+		int fds[2];
+		int n = pw_ctl_call(PW_MSG_CLAIM, NULL, 0, &fd, 1, &m, fds);
+
+		if (pw_adopt_reply(fd, &m, n, fds) == 0) {
+			struct pw_sock *s = pw_get(fd);
+			pw_dbg("fd %d: accepted over podwire (conn %llu)", fd,
+			       (unsigned long long)m.u.conn.id);
+			pw_copy_addr(&s->peer, s->family, addr, alen);
+			return fd;
+		}
+	}
+	pw_copy_raw(&peer, plen, addr, alen);
+	return fd;
+}
+
+PW_EXPORT int accept(int lfd, struct sockaddr *addr, socklen_t *alen)
+{
+	return accept4(lfd, addr, alen, 0);
+}

@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The fd table: fd number -> pw_sock, two levels, pages allocated on
+ * first use, never freed.
+ */
+#include "preload.h"
+
+/* ---- the fd table: two levels, pages allocated on first use, never freed ---- */
+
+_Atomic(_Atomic(struct pw_sock *) *) pw_fdtab[PW_PAGES];
+static pthread_mutex_t pw_tab_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static _Atomic(struct pw_sock *) *pw_slot(int fd, bool create)
+{
+	if (fd < 0 || (unsigned)fd >= PW_PAGES << PW_PAGE_BITS)
+		return NULL;
+	unsigned p = (unsigned)fd >> PW_PAGE_BITS;
+	_Atomic(struct pw_sock *) *page = atomic_load_explicit(&pw_fdtab[p], memory_order_acquire);
+
+	if (!page && create) {
+		pthread_mutex_lock(&pw_tab_lock);
+		page = atomic_load_explicit(&pw_fdtab[p], memory_order_relaxed);
+		if (!page) {
+			page = calloc(1u << PW_PAGE_BITS, sizeof(*page));
+			/* Pairs with the acquire above: the zeroed page is seen whole. */
+			atomic_store_explicit(&pw_fdtab[p], page, memory_order_release);
+		}
+		pthread_mutex_unlock(&pw_tab_lock);
+	}
+	return page ? &page[fd & ((1 << PW_PAGE_BITS) - 1)] : NULL;
+}
+
+void pw_put(int fd, struct pw_sock *v)
+{
+	_Atomic(struct pw_sock *) *s = pw_slot(fd, true);
+
+	if (s)
+		atomic_store_explicit(s, v, memory_order_release);
+}
+
+struct pw_sock *pw_take(int fd)
+{
+	_Atomic(struct pw_sock *) *s = pw_slot(fd, false);
+
+	return s ? atomic_exchange_explicit(s, NULL, memory_order_acq_rel) : NULL;
+}
+
+/* Call @fn for each fd in [@first, @last] the table knows, with its state,
+ * until it returns false. Lock-free: entries may come and go meanwhile. */
+void pw_fdtab_each_in(unsigned first, unsigned last,
+		      bool (*fn)(int fd, struct pw_sock *s, void *arg), void *arg)
+{
+	for (unsigned p = first >> PW_PAGE_BITS; p < PW_PAGES && p <= (last >> PW_PAGE_BITS); p++) {
+		/* Pairs with the release that published the page in pw_slot(). */
+		_Atomic(struct pw_sock *) *page =
+			atomic_load_explicit(&pw_fdtab[p], memory_order_acquire);
+		if (!page)
+			continue;
+		for (unsigned i = 0; i < (1u << PW_PAGE_BITS); i++) {
+			unsigned fd = p << PW_PAGE_BITS | i;
+			if (fd < first || fd > last)
+				continue;
+			/* Pairs with the release in pw_put(). */
+			struct pw_sock *s = atomic_load_explicit(&page[i], memory_order_acquire);
+			if (s && !fn((int)fd, s, arg))
+				return;
+		}
+	}
+}
+
+void pw_fdtab_each(bool (*fn)(int fd, struct pw_sock *s, void *arg), void *arg)
+{
+	pw_fdtab_each_in(0, UINT_MAX, fn, arg);
+}
+
+struct pw_other_fd {
+	const struct pw_sock *s;
+	int skip, found;
+};
+
+static bool pw_other_fd_match(int fd, struct pw_sock *s, void *arg)
+{
+	struct pw_other_fd *o = arg;
+
+	if (s != o->s || fd == o->skip)
+		return true;
+	o->found = fd;
+	return false;
+}
+
+/* Any fd number of this process, other than @skip, that refers to @s. */
+int pw_find_other_fd(const struct pw_sock *s, int skip)
+{
+	struct pw_other_fd o = { .s = s, .skip = skip, .found = -1 };
+
+	pw_fdtab_each(pw_other_fd_match, &o);
+	return o.found;
+}

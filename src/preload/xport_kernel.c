@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The kernel transport: a connection to another node's pod is a kernel TCP
+ * socket that the router connected on the underlay (docs/FEDERATION.md). The
+ * kernel serves its data and readiness; the socket layer shows the pods'
+ * addresses and the application's socket family.
+ */
+#include "preload.h"
+
+const struct pw_xport_ops pw_xport_kernel = {
+	.name = "kernel",
+	.kernel_io = true,
+	.exec_carry = false, /* a kernel socket crosses exec by itself */
+};
+
+static void pw_kernel_opt_set(int level, int name, void *val, socklen_t len, void *arg)
+{
+	int sock = *(int *)arg;
+
+	if (level == SOL_SOCKET && (name == SO_RCVBUF || name == SO_SNDBUF) && len == sizeof(int)) {
+		/* The kernel reports twice what was set: set what was set. */
+		int b;
+		memcpy(&b, val, sizeof(b));
+		b /= 2;
+		memcpy(val, &b, sizeof(b));
+	}
+	pw_real.setsockopt(sock, level, name, val, len);
+}
+
+void pw_xport_kernel_carry_opts(int fd, int sock)
+{
+	/* Only what the application changed: setting a buffer size, even to
+	 * its default, would turn off the kernel's autotuning. */
+	pw_opts_changed_each(fd, pw_tcp_family(fd), pw_kernel_opt_set, &sock);
+}

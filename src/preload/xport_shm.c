@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The shared-memory transport: a pw_chan (docs/CHANNEL.md) under an
+ * accelerated connection. The only file of the library that calls pw_chan_*.
+ */
+#include "preload.h"
+
+_Static_assert(PW_XP_DONTWAIT == PW_CHAN_DONTWAIT && PW_XP_PEEK == PW_CHAN_PEEK &&
+		       PW_XP_WAITALL == PW_CHAN_WAITALL && PW_XP_DISCARD == PW_CHAN_DISCARD,
+	       "transport flags pass through to the channel unchanged");
+
+int pw_xport_shm_attach(int memfd, int sock, unsigned side, bool reattach, void **ret_xp)
+{
+	struct pw_chan_opts co = {
+		.spin_ns = pw_cfg.spin_ns,
+		.no_spin = pw_cfg.spin_ns == 0,
+		.hup_is_eof = true, /* a dead peer process reads as EOF, as on TCP */
+		.kernel_restart = true,
+		.reattach = reattach,
+	};
+	struct pw_chan *chan = NULL;
+	int r = pw_chan_open(memfd, sock, side, &co, &chan);
+
+	if (r < 0)
+		return r;
+	*ret_xp = chan;
+	return 0;
+}
+
+static ssize_t pw_shm_readv(void *xp, const struct iovec *iov, int cnt, int flags)
+{
+	return pw_chan_readv(xp, iov, cnt, flags);
+}
+
+static ssize_t pw_shm_writev(void *xp, const struct iovec *iov, int cnt, int flags)
+{
+	return pw_chan_writev(xp, iov, cnt, flags);
+}
+
+static ssize_t pw_shm_avail(void *xp)
+{
+	return pw_chan_avail(xp);
+}
+
+static ssize_t pw_shm_space(void *xp)
+{
+	return pw_chan_space(xp);
+}
+
+static short pw_shm_poll(void *xp)
+{
+	return pw_chan_poll(xp);
+}
+
+static int pw_shm_wait(void *xp, short events, int ms)
+{
+	return pw_chan_wait(xp, events, ms);
+}
+
+static bool pw_shm_prepare_wait(void *xp, short events)
+{
+	return ((events & POLLIN) && pw_chan_prepare_read_wait(xp)) ||
+	       ((events & POLLOUT) && pw_chan_prepare_write_wait(xp));
+}
+
+static void pw_shm_note_events(void *xp, short revents)
+{
+	pw_chan_note_events(xp, revents);
+}
+
+static uint32_t pw_shm_rx_mark(void *xp)
+{
+	return pw_chan_rx_mark(xp);
+}
+
+static uint32_t pw_shm_tx_mark(void *xp)
+{
+	return pw_chan_tx_mark(xp);
+}
+
+static void pw_shm_note_cpu(void *xp)
+{
+	pw_chan_note_cpu(xp);
+}
+
+static void pw_shm_spread(void *xp)
+{
+	pw_chan_spread(xp);
+}
+
+static int pw_shm_fd(void *xp)
+{
+	return pw_chan_fd(xp);
+}
+
+static void pw_shm_set_fd(void *xp, int fd)
+{
+	pw_chan_set_fd(xp, fd);
+}
+
+static int pw_shm_shutdown(void *xp, int how)
+{
+	return pw_chan_shutdown(xp, how);
+}
+
+static void pw_shm_close(void *xp)
+{
+	pw_chan_close(xp);
+}
+
+static void pw_shm_abort(void *xp)
+{
+	pw_chan_abort(xp);
+}
+
+static void pw_shm_detach(void *xp)
+{
+	pw_chan_detach(xp);
+}
+
+static void pw_shm_mark_shared(void *xp)
+{
+	pw_chan_mark_shared(xp);
+}
+
+static void pw_shm_restrict_io(void *xp)
+{
+	pw_chan_restrict(xp);
+}
+
+const struct pw_xport_ops pw_xport_shm = {
+	.name = "shared memory",
+	.exec_carry = true,
+	.readv = pw_shm_readv,
+	.writev = pw_shm_writev,
+	.avail = pw_shm_avail,
+	.space = pw_shm_space,
+	.poll = pw_shm_poll,
+	.wait = pw_shm_wait,
+	.prepare_wait = pw_shm_prepare_wait,
+	.note_events = pw_shm_note_events,
+	.rx_mark = pw_shm_rx_mark,
+	.tx_mark = pw_shm_tx_mark,
+	.note_cpu = pw_shm_note_cpu,
+	.spread = pw_shm_spread,
+	.fd = pw_shm_fd,
+	.set_fd = pw_shm_set_fd,
+	.shutdown = pw_shm_shutdown,
+	.close = pw_shm_close,
+	.abort = pw_shm_abort,
+	.detach = pw_shm_detach,
+	.mark_shared = pw_shm_mark_shared,
+	.restrict_io = pw_shm_restrict_io,
+};
