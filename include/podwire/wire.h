@@ -24,6 +24,11 @@
 #define PW_WIRE_POD_ID_LEN     72u /* container id: up to 71 bytes and a NUL */
 #define PW_WIRE_POD_IFNAME_LEN 16u
 #define PW_WIRE_POD_MAX_ADDRS  8u
+/* Entries in one STATUS_OK reply; pw_wire_status.total counts the rest. */
+#define PW_WIRE_STATUS_PAGE 700u
+
+/* The router's control socket, where no option or PODWIRE_SOCKET names another. */
+#define PW_WIRE_DEFAULT_SOCKET "/run/podwire/podwired.sock"
 
 enum pw_wire_type {
 	/* requests, library -> router */
@@ -180,6 +185,11 @@ struct pw_wire_pod_entry {
 	int64_t since;	    /* registration time, seconds since the epoch */
 };
 
+/* Entries in one PODS_OK reply: as many as a packet holds. */
+#define PW_WIRE_PODS_PAGE                                                                          \
+	((PW_WIRE_MAX - sizeof(struct pw_wire_hdr) - sizeof(struct pw_wire_pods)) /                \
+	 sizeof(struct pw_wire_pod_entry))
+
 /* ---- router to router ---- */
 
 #define PW_PEER_NAME_LEN  32u
@@ -272,7 +282,7 @@ _Static_assert(sizeof(struct pw_wire_hdr) + sizeof(struct pw_wire_peer_routes) +
 _Static_assert(offsetof(struct pw_wire_conn, local) == 8, "conn.local");
 _Static_assert(offsetof(struct pw_wire_status_entry, bytes) == 64, "entry.bytes");
 _Static_assert(sizeof(struct pw_wire_hdr) + sizeof(struct pw_wire_status) +
-			       700 * sizeof(struct pw_wire_status_entry) <=
+			       PW_WIRE_STATUS_PAGE * sizeof(struct pw_wire_status_entry) <=
 		       PW_WIRE_MAX,
 	       "a status page fits a packet");
 

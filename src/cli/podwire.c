@@ -18,16 +18,15 @@
 
 #include <podwire/wire.h>
 
+#include "../common/addr.h"
 #include "lab.h"
 #include "proto.h"
-
-#define PW_DEFAULT_SOCKET "/run/podwire/podwired.sock"
 
 static const char *pw_socket_path(const char *opt)
 {
 	const char *env = getenv("PODWIRE_SOCKET");
 
-	return opt ? opt : (env && *env ? env : PW_DEFAULT_SOCKET);
+	return opt ? opt : (env && *env ? env : PW_WIRE_DEFAULT_SOCKET);
 }
 
 static const char *pw_state_name(uint32_t st)
@@ -44,15 +43,6 @@ static const char *pw_state_name(uint32_t st)
 	default:
 		return "?";
 	}
-}
-
-static void pw_fmt_addr(const struct pw_wire_addr *w, char *buf, size_t len)
-{
-	char ip[INET6_ADDRSTRLEN] = "?";
-
-	if (w->family == AF_INET)
-		inet_ntop(AF_INET, w->addr, ip, sizeof(ip));
-	snprintf(buf, len, "%s:%u", ip, ntohs(w->port));
 }
 
 /* The end of a listing: the JSON array (@arr, freed), or for a table how
@@ -89,7 +79,8 @@ static int pw_status_pods(const char *path, bool json)
 		       "ADDRESSES");
 	for (uint32_t i = 0; i < m.nentries; i++) {
 		struct pw_wire_pod_entry e;
-		char addrs[PW_WIRE_POD_MAX_ADDRS * 48] = "", a[INET6_ADDRSTRLEN];
+		/* Each entry and a comma, or the NUL after the last. */
+		char addrs[PW_WIRE_POD_MAX_ADDRS * PW_ADDR_CIDR_STRLEN] = "";
 
 		if (pw_msg_entry(&m, i, &e, sizeof(e)) < 0)
 			break;
@@ -100,11 +91,9 @@ static int pw_status_pods(const char *path, bool json)
 		cJSON *ja = json ? cJSON_AddArrayToObject(o, "addresses") : NULL;
 		for (uint32_t k = 0; k < e.pod.count && k < PW_WIRE_POD_MAX_ADDRS; k++) {
 			const struct pw_wire_prefix *p = &e.pod.addr[k];
-			char one[64];
+			char one[PW_ADDR_CIDR_STRLEN];
 
-			if (!inet_ntop(p->family, p->addr, a, sizeof(a)))
-				strcpy(a, "?");
-			snprintf(one, sizeof(one), "%s/%u", a, p->len);
+			pw_addr_cidr_format(p, one);
 			if (json) {
 				cJSON_AddItemToArray(ja, cJSON_CreateString(one));
 			} else {
@@ -160,7 +149,7 @@ static int pw_cmd_status(int argc, char **argv)
 			       "List the accelerated connections of this node, like ss(8): the\n"
 			       "connecting and accepting ends (their pod addresses and pids), the\n"
 			       "bytes each has sent, and the state. Asks podwired over PATH\n"
-			       "(default $PODWIRE_SOCKET, else " PW_DEFAULT_SOCKET ").\n\n"
+			       "(default $PODWIRE_SOCKET, else " PW_WIRE_DEFAULT_SOCKET ").\n\n"
 			       "  --pods   list the pods registered by podwire-cni instead:\n"
 			       "           container id, interface, network namespace (inode),\n"
 			       "           registration time (seconds since the epoch), addresses\n"
@@ -185,12 +174,12 @@ static int pw_cmd_status(int argc, char **argv)
 		       "PID", "ACCEPTING", "PID", "BYTES C->A", "BYTES A->C");
 	for (uint32_t i = 0; i < m.nentries; i++) {
 		struct pw_wire_status_entry e;
-		char a0[48], a1[48];
+		char a0[PW_ADDR_STRLEN], a1[PW_ADDR_STRLEN];
 
 		if (pw_msg_entry(&m, i, &e, sizeof(e)) < 0)
 			break;
-		pw_fmt_addr(&e.addr[0], a0, sizeof(a0));
-		pw_fmt_addr(&e.addr[1], a1, sizeof(a1));
+		pw_addr_wire_format(&e.addr[0], a0);
+		pw_addr_wire_format(&e.addr[1], a1);
 		if (json) {
 			cJSON *o = cJSON_CreateObject();
 			cJSON_AddNumberToObject(o, "id", (double)e.id);

@@ -35,6 +35,7 @@
 
 #include <podwire/wire.h>
 
+#include "../common/addr.h"
 #include "../common/log.h"
 #include "../common/util.h"
 #include "ipam.h"
@@ -42,7 +43,6 @@
 #include "reg.h"
 
 #define PW_CNI_SPEC	       "1.0.0"
-#define PW_CNI_DEFAULT_SOCKET  "/run/podwire/podwired.sock"
 #define PW_CNI_DEFAULT_BRIDGE  "podwire0"
 #define PW_CNI_DEFAULT_DATADIR "/var/lib/podwire/cni/networks"
 #define PW_CNI_MAX_INPUT       (1u << 20)
@@ -250,39 +250,11 @@ static int pw_cni_str(struct pw_cni *c, const cJSON *o, const char *where, const
 	return 0;
 }
 
-/* "a.b.c.d/len" or an IPv6 CIDR; *ret_family is AF_INET or AF_INET6. */
-static bool pw_cni_parse_cidr(const char *s, int *ret_family, uint8_t addr[16], uint8_t *ret_len)
-{
-	char ip[INET6_ADDRSTRLEN];
-	const char *slash = strchr(s, '/');
-	char *end;
-
-	if (!slash || (size_t)(slash - s) >= sizeof(ip))
-		return false;
-	memcpy(ip, s, (size_t)(slash - s));
-	ip[slash - s] = '\0';
-	*ret_family = strchr(ip, ':') ? AF_INET6 : AF_INET;
-	if (inet_pton(*ret_family, ip, addr) != 1)
-		return false;
-	errno = 0;
-	long len = strtol(slash + 1, &end, 10);
-	if (errno || end == slash + 1 || *end || len < 0 ||
-	    len > (*ret_family == AF_INET ? 32 : 128))
-		return false;
-	*ret_len = (uint8_t)len;
-	return true;
-}
-
-static uint32_t pw_cni_mask(uint8_t len)
-{
-	return len ? ~0u << (32 - len) : 0;
-}
-
 /* An IPv4 address (host order) from key @key of @o, inside the IPAM subnet. */
 static int pw_cni_ipam_addr(struct pw_cni *c, const cJSON *o, const char *key, uint32_t *ret)
 {
 	const struct pw_ipam *p = &c->ipam;
-	uint32_t bcast = p->net | ~pw_cni_mask(p->plen);
+	uint32_t bcast = p->net | ~pw_addr_mask(p->plen);
 	const char *s;
 	struct in_addr a;
 
@@ -294,7 +266,7 @@ static int pw_cni_ipam_addr(struct pw_cni *c, const cJSON *o, const char *key, u
 		return pw_cni_fail(c, PW_CNI_E_CONFIG, "invalid network configuration",
 				   "ipam.%s=\"%.64s\" is not an IPv4 address", key, s);
 	*ret = ntohl(a.s_addr);
-	if ((*ret & pw_cni_mask(p->plen)) != p->net || *ret == p->net || *ret == bcast)
+	if ((*ret & pw_addr_mask(p->plen)) != p->net || *ret == p->net || *ret == bcast)
 		return pw_cni_fail(c, PW_CNI_E_CONFIG, "invalid network configuration",
 				   "ipam.%s=%s is not a host address of the subnet", key, s);
 	return 0;
@@ -315,19 +287,18 @@ static int pw_cni_conf_routes(struct pw_cni *c, const cJSON *ipam)
 	{
 		struct pw_cni_route *rt = &c->routes[c->nroutes];
 		const char *dst, *gw;
-		uint8_t addr[16];
-		int family;
+		struct pw_wire_prefix pf;
 
 		snprintf(where, sizeof(where), "ipam.routes[%u].", c->nroutes);
 		if (!cJSON_IsObject(r) || pw_cni_str(c, r, where, "dst", true, &dst) < 0 ||
 		    pw_cni_str(c, r, where, "gw", false, &gw) < 0)
 			return pw_cni_fail(c, PW_CNI_E_CONFIG, "invalid network configuration",
 					   "%s must be an object with \"dst\"", where);
-		if (!pw_cni_parse_cidr(dst, &family, addr, &rt->len) || family != AF_INET)
+		if (pw_addr_cidr_parse(dst, PW_ADDR_CIDR_NET, &pf) < 0)
 			return pw_cni_fail(c, PW_CNI_E_CONFIG, "invalid network configuration",
 					   "%sdst=\"%.64s\" is not an IPv4 CIDR", where, dst);
-		memcpy(&rt->dst, addr, 4);
-		rt->dst &= htonl(pw_cni_mask(rt->len));
+		memcpy(&rt->dst, pf.addr, 4);
+		rt->len = pf.len;
 		if (gw && inet_pton(AF_INET, gw, &rt->gw) != 1)
 			return pw_cni_fail(c, PW_CNI_E_CONFIG, "invalid network configuration",
 					   "%sgw=\"%.64s\" is not an IPv4 address", where, gw);
@@ -340,8 +311,7 @@ static int pw_cni_conf_ipam(struct pw_cni *c, const cJSON *ipam)
 {
 	struct pw_ipam *p = &c->ipam;
 	const char *type, *subnet, *dir;
-	uint8_t addr[16];
-	int family;
+	struct pw_wire_prefix pf;
 
 	if (!cJSON_IsObject(ipam))
 		return pw_cni_fail(c, PW_CNI_E_CONFIG, "invalid network configuration",
@@ -356,20 +326,21 @@ static int pw_cni_conf_ipam(struct pw_cni *c, const cJSON *ipam)
 				   type);
 	if (pw_cni_str(c, ipam, "ipam.", "subnet", true, &subnet) < 0)
 		return -1;
-	if (!pw_cni_parse_cidr(subnet, &family, addr, &p->plen))
+	if (pw_addr_cidr_parse(subnet, PW_ADDR_CIDR_INET6 | PW_ADDR_CIDR_NET, &pf) < 0)
 		return pw_cni_fail(c, PW_CNI_E_CONFIG, "invalid network configuration",
 				   "ipam.subnet=\"%.64s\" is not an address/prefix", subnet);
-	if (family != AF_INET)
+	if (pf.family != AF_INET)
 		return pw_cni_fail(c, PW_CNI_E_FIELD, "unsupported field",
 				   "ipam.subnet=\"%.64s\": only IPv4 subnets are supported",
 				   subnet);
+	p->plen = pf.len;
 	if (p->plen < 8 || p->plen > 30)
 		return pw_cni_fail(c, PW_CNI_E_CONFIG, "invalid network configuration",
 				   "ipam.subnet=\"%.64s\": the prefix must be /8 to /30", subnet);
 	uint32_t a;
-	memcpy(&a, addr, 4);
-	p->net = ntohl(a) & pw_cni_mask(p->plen);
-	uint32_t bcast = p->net | ~pw_cni_mask(p->plen);
+	memcpy(&a, pf.addr, 4);
+	p->net = ntohl(a);
+	uint32_t bcast = p->net | ~pw_addr_mask(p->plen);
 	p->gw = p->net + 1;
 	p->start = p->net + 1;
 	p->end = bcast - 1;
@@ -426,7 +397,7 @@ static int pw_cni_conf(struct pw_cni *c, const char *input)
 	if (pw_cni_str(c, c->conf, "", "podwireSocket", false, &c->sock) < 0)
 		return -1;
 	if (!c->sock)
-		c->sock = PW_CNI_DEFAULT_SOCKET;
+		c->sock = PW_WIRE_DEFAULT_SOCKET;
 	v = cJSON_GetObjectItemCaseSensitive(c->conf, "prevResult");
 	if (v && !cJSON_IsObject(v))
 		return pw_cni_fail(c, PW_CNI_E_CONFIG, "invalid network configuration",
@@ -518,6 +489,15 @@ static const char *pw_cni_ntop(uint32_t be, char buf[INET_ADDRSTRLEN])
 	return inet_ntop(AF_INET, &be, buf, INET_ADDRSTRLEN);
 }
 
+/* "a.b.c.d/len" of @be (network order). */
+static const char *pw_cni_cidr(uint32_t be, uint8_t len, char buf[static PW_ADDR_CIDR_STRLEN])
+{
+	struct pw_wire_prefix p = { .family = AF_INET, .len = len };
+
+	memcpy(p.addr, &be, 4);
+	return pw_addr_cidr_format(&p, buf);
+}
+
 /* Bring a result (ours or a prevResult) to the format of our cniVersion. */
 static void pw_cni_result_format(const struct pw_cni *c, cJSON *res)
 {
@@ -545,7 +525,7 @@ static cJSON *pw_cni_result(const struct pw_cni *c, const struct pw_nl_link *br,
 {
 	cJSON *res = cJSON_CreateObject();
 	cJSON *ifs, *ips, *routes, *o = cJSON_CreateObject();
-	char a[INET_ADDRSTRLEN], cidr[INET_ADDRSTRLEN + 4];
+	char a[INET_ADDRSTRLEN], cidr[PW_ADDR_CIDR_STRLEN];
 
 	cJSON_AddStringToObject(res, "cniVersion", c->version);
 	ifs = cJSON_AddArrayToObject(res, "interfaces");
@@ -555,16 +535,14 @@ static cJSON *pw_cni_result(const struct pw_cni *c, const struct pw_nl_link *br,
 	pw_cni_add_iface(ifs, br, NULL);
 	pw_cni_add_iface(ifs, host, NULL);
 	pw_cni_add_iface(ifs, cont, c->netns_path);
-	snprintf(cidr, sizeof(cidr), "%s/%u", pw_cni_ntop(htonl(ip), a), c->ipam.plen);
-	cJSON_AddStringToObject(o, "address", cidr);
+	cJSON_AddStringToObject(o, "address", pw_cni_cidr(htonl(ip), c->ipam.plen, cidr));
 	cJSON_AddStringToObject(o, "gateway", pw_cni_ntop(htonl(c->ipam.gw), a));
 	cJSON_AddNumberToObject(o, "interface", 2);
 	cJSON_AddItemToArray(ips, o);
 	for (unsigned i = 0; i < c->nroutes; i++) {
 		o = cJSON_CreateObject();
-		snprintf(cidr, sizeof(cidr), "%s/%u", pw_cni_ntop(c->routes[i].dst, a),
-			 c->routes[i].len);
-		cJSON_AddStringToObject(o, "dst", cidr);
+		cJSON_AddStringToObject(o, "dst",
+					pw_cni_cidr(c->routes[i].dst, c->routes[i].len, cidr));
 		if (c->routes[i].gw)
 			cJSON_AddStringToObject(o, "gw", pw_cni_ntop(c->routes[i].gw, a));
 		cJSON_AddItemToArray(routes, o);
@@ -606,11 +584,10 @@ static int pw_cni_result_pod(struct pw_cni *c, const cJSON *res, struct pw_wire_
 	{
 		const cJSON *addr = cJSON_GetObjectItemCaseSensitive(v, "address");
 		const cJSON *iface = cJSON_GetObjectItemCaseSensitive(v, "interface");
-		struct pw_wire_prefix p = { 0 };
-		int family;
+		struct pw_wire_prefix p;
 
 		if (!cJSON_IsString(addr) ||
-		    !pw_cni_parse_cidr(addr->valuestring, &family, p.addr, &p.len))
+		    pw_addr_cidr_parse(addr->valuestring, PW_ADDR_CIDR_INET6, &p) < 0)
 			return pw_cni_fail(c, PW_CNI_E_CONFIG, "invalid prevResult",
 					   "ips[%d].address is not an address/prefix", i);
 		i++;
@@ -621,7 +598,6 @@ static int pw_cni_result_pod(struct pw_cni *c, const cJSON *res, struct pw_wire_
 				PW_WIRE_POD_MAX_ADDRS, c->ifname, PW_WIRE_POD_MAX_ADDRS);
 			break;
 		}
-		p.family = (uint16_t)family;
 		pod->addr[pod->count++] = p;
 	}
 	return 0;
@@ -904,13 +880,13 @@ static int pw_cni_check_pod(struct pw_cni *c, const cJSON *prev, int idx,
 	}
 	for (uint32_t i = 0; i < pod->count; i++) {
 		const struct pw_wire_prefix *p = &pod->addr[i];
-		char a[INET6_ADDRSTRLEN];
+		char a[PW_ADDR_CIDR_STRLEN];
 
 		r = pw_nl_addr_has(&ns, l.index, p->family, p->addr, p->len);
 		if (r <= 0) {
-			inet_ntop(p->family, p->addr, a, sizeof(a));
-			r = pw_cni_fail(c, PW_CNI_E_CHECK, "address missing", "%s/%u on %s: %s", a,
-					p->len, c->ifname, r < 0 ? strerror(-r) : "not configured");
+			r = pw_cni_fail(c, PW_CNI_E_CHECK, "address missing", "%s on %s: %s",
+					pw_addr_cidr_format(p, a), c->ifname,
+					r < 0 ? strerror(-r) : "not configured");
 			goto out;
 		}
 	}
@@ -1099,7 +1075,7 @@ static const char pw_cni_usage[] =
 	"bridge itself (veth pair, addresses, routes, file-backed IPAM). Without one\n"
 	"it runs chained after the bridge plugin and passes prevResult through.\n"
 	"Either way it registers the pod with podwired (key \"podwireSocket\",\n"
-	"default " PW_CNI_DEFAULT_SOCKET ").\n"
+	"default " PW_WIRE_DEFAULT_SOCKET ").\n"
 	"\n"
 	"Exit status: 0 success, 1 failure (the error object says why).\n"
 	"See docs/CNI.md for the configuration keys.\n";

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/addr.h"
 #include "../common/util.h"
 #include "nl.h"
 
@@ -267,7 +268,7 @@ int pw_nl_addr_add(struct pw_nl *nl, int index, uint32_t addr, uint8_t plen)
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh = pw_nl_msg(buf, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL);
 	struct ifaddrmsg *ifa;
-	uint32_t mask = plen ? htonl(~0u << (32 - plen)) : 0;
+	uint32_t mask = htonl(pw_addr_mask(plen));
 
 	ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
 	ifa->ifa_family = AF_INET;

@@ -16,11 +16,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <podwire/wire.h>
+
 #include "kube.h"
 #include "log.h"
 #include "nfd.h"
-
-#define PW_DEFAULT_SOCKET "/run/podwire/podwired.sock"
 
 static const char pw_usage[] =
 	"Usage: podwire-nfd [OPTIONS]\n"
@@ -36,7 +36,7 @@ static const char pw_usage[] =
 	"      --procfs-root DIR     read procfs under DIR (default /proc); any other\n"
 	"                            value also disables the live AF_XDP socket check\n"
 	"      --podwire-socket PATH podwired's control socket (default $PODWIRE_SOCKET,\n"
-	"                            else " PW_DEFAULT_SOCKET ")\n"
+	"                            else " PW_WIRE_DEFAULT_SOCKET ")\n"
 	"      --ovs                 probe Open vSwitch (default): ovs-vsctl and\n"
 	"                            ovs-vswitchd from PATH, 3-4 s limit each\n"
 	"      --no-ovs              skip that probe\n"
@@ -158,7 +158,7 @@ static int pw_cfg_parse(int argc, char **argv, struct pw_cfg *c)
 		.probe = {
 			.sysfs_root = "/sys",
 			.procfs_root = "/proc",
-			.podwired_socket = env && *env ? env : PW_DEFAULT_SOCKET,
+			.podwired_socket = env && *env ? env : PW_WIRE_DEFAULT_SOCKET,
 			.ovs = true,
 			.measure = true,
 			.measure_seconds = 0.4,

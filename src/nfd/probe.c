@@ -18,6 +18,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "nfd.h"
 #include "proto.h"
 #include "util.h"
@@ -522,14 +523,13 @@ static void pw_probe_podwired(const struct pw_nfd_opts *o, struct pw_nfd_info *i
 	info->podwired.version = m.u.hello_ok.node_version;
 	for (uint32_t i = 0; i < m.nentries; i++) {
 		struct pw_wire_prefix p;
-		char ip[INET6_ADDRSTRLEN];
+		char cidr[PW_ADDR_CIDR_STRLEN];
 
-		if (pw_msg_entry(&m, i, &p, sizeof(p)) < 0 ||
-		    !inet_ntop(p.family == AF_INET6 ? AF_INET6 : AF_INET, p.addr, ip, sizeof(ip)))
+		if (pw_msg_entry(&m, i, &p, sizeof(p)) < 0)
 			continue;
 		int n = snprintf(info->podwired.prefixes + off,
-				 sizeof(info->podwired.prefixes) - off, "%s%s/%u", off ? "," : "",
-				 ip, p.len);
+				 sizeof(info->podwired.prefixes) - off, "%s%s", off ? "," : "",
+				 pw_addr_cidr_format(&p, cidr));
 		if (n < 0 || (size_t)n >= sizeof(info->podwired.prefixes) - off)
 			break;
 		off += (size_t)n;

@@ -32,6 +32,7 @@
 
 #include <podwire/wire.h>
 
+#include "../common/addr.h"
 #include "../common/log.h"
 #include "../common/util.h"
 #include "proto.h"
@@ -117,81 +118,6 @@ static struct {
 
 /* ---- configuration ---- */
 
-static int pw_parse_hostport(const char *s, struct sockaddr_in *ret)
-{
-	char host[64];
-	const char *colon = strrchr(s, ':');
-	char *end;
-
-	if (!colon || (size_t)(colon - s) >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = '\0';
-	unsigned long port = strtoul(colon + 1, &end, 10);
-	if (*end || port == 0 || port > 65535)
-		return -EINVAL;
-	memset(ret, 0, sizeof(*ret));
-	ret->sin_family = AF_INET;
-	ret->sin_port = htons((uint16_t)port);
-	return inet_pton(AF_INET, host, &ret->sin_addr) == 1 ? 0 : -EINVAL;
-}
-
-static int pw_parse_cidr(const char *s, struct pw_wire_prefix *ret)
-{
-	char buf[32];
-	const char *slash = strchr(s, '/');
-	char *end;
-	uint32_t a;
-
-	if (!slash || (size_t)(slash - s) >= sizeof(buf))
-		return -EINVAL;
-	memcpy(buf, s, (size_t)(slash - s));
-	buf[slash - s] = '\0';
-	unsigned long len = strtoul(slash + 1, &end, 10);
-	if (*end || slash[1] == '\0' || len > 32 || inet_pton(AF_INET, buf, &a) != 1)
-		return -EINVAL;
-	memset(ret, 0, sizeof(*ret));
-	ret->family = AF_INET;
-	ret->len = (uint8_t)len;
-	uint32_t mask = len ? ~0u << (32 - len) : 0;
-	a = htonl(ntohl(a) & mask);
-	memcpy(ret->addr, &a, 4);
-	return 0;
-}
-
-/* Split a comma-separated list; @fn parses one item. */
-static int pw_parse_list(const char *s, int (*fn)(const char *item, void *ud), void *ud)
-{
-	char buf[4096];
-	char *save = NULL;
-
-	if (strlen(s) >= sizeof(buf))
-		return -EINVAL;
-	strcpy(buf, s);
-	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		int r = fn(t, ud);
-		if (r < 0)
-			return r;
-	}
-	return 0;
-}
-
-static int pw_add_dial(const char *item, void *ud)
-{
-	(void)ud;
-	if (p.ndial >= sizeof(p.dial) / sizeof(p.dial[0]))
-		return -E2BIG;
-	return pw_parse_hostport(item, &p.dial[p.ndial++]);
-}
-
-static int pw_add_route(const char *item, void *ud)
-{
-	(void)ud;
-	if (p.nroutes >= PW_WIRE_MAX_PREFIXES)
-		return -E2BIG;
-	return pw_parse_cidr(item, &p.routes[p.nroutes++]);
-}
-
 static int pw_read_secret(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -216,7 +142,7 @@ static int pw_read_secret(const char *path)
 
 int pw_peers_setup(const struct pw_peers_cfg *cfg)
 {
-	int one = 1, r;
+	int one = 1, r, n;
 
 	if (!cfg->listen) {
 		if (cfg->peers || cfg->pod_cidrs || cfg->secret_file) {
@@ -225,21 +151,27 @@ int pw_peers_setup(const struct pw_peers_cfg *cfg)
 		}
 		return 0;
 	}
-	if (pw_parse_hostport(cfg->listen, &p.listen) < 0 ||
+	if (pw_addr_parse(cfg->listen, &p.listen) < 0 ||
 	    p.listen.sin_addr.s_addr == htonl(INADDR_ANY)) {
 		pw_err("bad --peer-listen '%s' (an address of this node and a port, e.g. "
 		       "198.18.0.1:7470)",
 		       cfg->listen);
 		return -EINVAL;
 	}
-	if (cfg->peers && pw_parse_list(cfg->peers, pw_add_dial, NULL) < 0) {
+	n = cfg->peers ? pw_addr_list_parse(cfg->peers, p.dial, PW_ARRAY_SIZE(p.dial), NULL) : 0;
+	if (n < 0) {
 		pw_err("bad --peers '%s' (e.g. 198.18.0.2:7470,198.18.0.3:7470)", cfg->peers);
 		return -EINVAL;
 	}
-	if (cfg->pod_cidrs && pw_parse_list(cfg->pod_cidrs, pw_add_route, NULL) < 0) {
+	p.ndial = (unsigned)n;
+	n = cfg->pod_cidrs ? pw_addr_cidr_list_parse(cfg->pod_cidrs, PW_ADDR_CIDR_NET, p.routes,
+						     PW_WIRE_MAX_PREFIXES, NULL)
+			   : 0;
+	if (n < 0) {
 		pw_err("bad --pod-cidr '%s' (e.g. 198.19.1.0/24)", cfg->pod_cidrs);
 		return -EINVAL;
 	}
+	p.nroutes = (unsigned)n;
 	if (!cfg->secret_file) {
 		pw_err("federation needs --secret-file: routers prove they share it");
 		return -EINVAL;
@@ -287,15 +219,6 @@ bool pw_peers_enabled(void)
 }
 
 /* ---- links ---- */
-
-static const char *pw_fmt(const struct sockaddr_in *a, char buf[static 32])
-{
-	char ip[INET_ADDRSTRLEN];
-
-	inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
-	snprintf(buf, 32, "%s:%u", ip, ntohs(a->sin_port));
-	return buf;
-}
 
 static void pw_mac(const char *label, const uint8_t *n1, const uint8_t *n2, const char *name,
 		   uint8_t out[PW_PEER_MAC_LEN])
@@ -406,9 +329,7 @@ static void pw_hello_fill(struct pw_wire_peer_hello *h)
 {
 	memset(h, 0, sizeof(*h));
 	strcpy(h->name, p.name);
-	h->data.family = AF_INET;
-	h->data.port = p.listen.sin_port;
-	memcpy(h->data.addr, &p.listen.sin_addr, 4);
+	pw_addr_to_wire(&p.listen, AF_INET, &h->data);
 }
 
 static int pw_send_routes(struct pw_link *l)
@@ -419,18 +340,21 @@ static int pw_send_routes(struct pw_link *l)
 			    p.nroutes * sizeof(p.routes[0]));
 }
 
-static void pw_link_up(struct pw_link *l, const struct pw_wire_peer_hello *h)
+/* The peer's name and data address from its HELLO. */
+static int pw_link_hello(struct pw_link *l, const struct pw_wire_peer_hello *h)
 {
-	char b[32];
-
 	memcpy(l->name, h->name, sizeof(l->name));
-	memset(&l->data, 0, sizeof(l->data));
-	l->data.sin_family = AF_INET;
-	l->data.sin_port = h->data.port;
-	memcpy(&l->data.sin_addr, h->data.addr, 4);
+	return pw_addr_from_wire(&h->data, &l->data, NULL) < 0 ? -EPROTO : 0;
+}
+
+/* The peer proved itself: its name and data address are set. */
+static void pw_link_up(struct pw_link *l)
+{
+	char b[PW_ADDR_STRLEN];
+
 	l->state = L_UP;
 	pw_info("peer %s: authenticated (%s, data at %s)", l->name,
-		l->dial >= 0 ? "we dialled" : "it dialled", pw_fmt(&l->data, b));
+		l->dial >= 0 ? "we dialled" : "it dialled", pw_addr_format(&l->data, b));
 }
 
 static int pw_do_connect_req(struct pw_link *l, const struct pw_wire_peer_connect *c);
@@ -452,23 +376,22 @@ static int pw_link_msg(struct pw_link *l, const struct pw_msg *m)
 			pw_warn("peer %s: wrong secret; dropping it", m->u.peer_hello.name);
 			return -EACCES;
 		}
+		if (pw_link_hello(l, &m->u.peer_hello) < 0)
+			return -EPROTO;
 		struct pw_wire_peer_auth a;
 		pw_mac("podwire-peer-i", l->pnonce, l->nonce, p.name, a.mac);
 		if (pw_link_send(l, PW_PEER_AUTH, &a, sizeof(a), NULL, 0) < 0)
 			return -EIO;
-		pw_link_up(l, &m->u.peer_hello);
+		pw_link_up(l);
 		return pw_send_routes(l);
 	case L_WAIT_HELLO: { /* they dialled: answer with our proof */
 		if (m->type != PW_PEER_HELLO)
 			return -EPROTO;
 		struct pw_wire_peer_hello h;
 		memcpy(l->pnonce, m->u.peer_hello.nonce, sizeof(l->pnonce));
-		memcpy(l->name, m->u.peer_hello.name, sizeof(l->name));
 		/* Their data address, used only once they prove themselves. */
-		memset(&l->data, 0, sizeof(l->data));
-		l->data.sin_family = AF_INET;
-		l->data.sin_port = m->u.peer_hello.data.port;
-		memcpy(&l->data.sin_addr, m->u.peer_hello.data.addr, 4);
+		if (pw_link_hello(l, &m->u.peer_hello) < 0)
+			return -EPROTO;
 		pw_hello_fill(&h);
 		memcpy(h.nonce, l->nonce, sizeof(h.nonce));
 		pw_mac("podwire-peer-r", l->pnonce, l->nonce, p.name, h.mac);
@@ -484,11 +407,7 @@ static int pw_link_msg(struct pw_link *l, const struct pw_msg *m)
 			pw_warn("peer %s: wrong secret; dropping it", l->name);
 			return -EACCES;
 		}
-		struct pw_wire_peer_hello h = { 0 };
-		memcpy(h.name, l->name, sizeof(h.name));
-		h.data.port = l->data.sin_port;
-		memcpy(h.data.addr, &l->data.sin_addr, 4);
-		pw_link_up(l, &h);
+		pw_link_up(l);
 		return pw_send_routes(l);
 	}
 	case L_UP:
@@ -607,14 +526,6 @@ static void pw_dial(unsigned i)
 
 /* ---- connects to other nodes ---- */
 
-static bool pw_prefix_has(const struct pw_wire_prefix *pf, const struct sockaddr_in *a)
-{
-	uint32_t net, mask = pf->len ? ~0u << (32 - pf->len) : 0;
-
-	memcpy(&net, pf->addr, 4);
-	return (ntohl(a->sin_addr.s_addr) & mask) == (ntohl(net) & mask);
-}
-
 /* The authenticated link whose routes hold @a most specifically. */
 static struct pw_link *pw_route(const struct sockaddr_in *a)
 {
@@ -625,28 +536,12 @@ static struct pw_link *pw_route(const struct sockaddr_in *a)
 		if (l->state != L_UP)
 			continue;
 		for (unsigned i = 0; i < l->nroutes; i++)
-			if (l->routes[i].len > best_len && pw_prefix_has(&l->routes[i], a)) {
+			if (l->routes[i].len > best_len && pw_addr_cidr_has(&l->routes[i], a)) {
 				best = l;
 				best_len = l->routes[i].len;
 			}
 	}
 	return best;
-}
-
-static void pw_to_wire(const struct sockaddr_in *a, struct pw_wire_addr *w)
-{
-	memset(w, 0, sizeof(*w));
-	w->family = AF_INET;
-	w->port = a->sin_port;
-	memcpy(w->addr, &a->sin_addr, 4);
-}
-
-static void pw_from_wire(const struct pw_wire_addr *w, struct sockaddr_in *a)
-{
-	memset(a, 0, sizeof(*a));
-	a->sin_family = AF_INET;
-	a->sin_port = w->port;
-	memcpy(&a->sin_addr, w->addr, 4);
 }
 
 int pw_peers_connect(const struct sockaddr_in *src, const struct sockaddr_in *dst,
@@ -684,9 +579,9 @@ int pw_peers_connect(const struct sockaddr_in *src, const struct sockaddr_in *ds
 
 	struct pw_wire_peer_connect c = { .req = o->req };
 	memcpy(c.token, o->token, sizeof(c.token));
-	pw_to_wire(src, &c.src);
-	pw_to_wire(dst, &c.dst);
-	pw_to_wire(&me, &c.data);
+	pw_addr_to_wire(src, AF_INET, &c.src);
+	pw_addr_to_wire(dst, AF_INET, &c.dst);
+	pw_addr_to_wire(&me, AF_INET, &c.data);
 	int r = pw_link_send(l, PW_PEER_CONNECT, &c, sizeof(c), NULL, 0);
 	if (r < 0) {
 		close(o->data);
@@ -715,10 +610,11 @@ static void pw_out_free(struct pw_out *o)
 
 static void pw_out_fail(struct pw_out *o, int err)
 {
-	char b[32];
+	char b[PW_ADDR_STRLEN];
 
 	p.n_out_fail++;
-	pw_dbg("connect to %s over the underlay failed: %s", pw_fmt(&o->dst, b), strerror(err));
+	pw_dbg("connect to %s over the underlay failed: %s", pw_addr_format(&o->dst, b),
+	       strerror(err));
 	if (o->done)
 		o->done(o->ctx, -err, 0);
 	pw_out_free(o);
@@ -794,15 +690,15 @@ static int pw_do_connect_req(struct pw_link *l, const struct pw_wire_peer_connec
 	int r;
 
 	p.n_in++;
-	pw_from_wire(&c->src, &src);
-	pw_from_wire(&c->dst, &dst);
-	pw_from_wire(&c->data, &from);
 	/* Only to pods of ours, and only from the peer's own data address. */
-	bool ours = false;
-	for (unsigned i = 0; i < p.nroutes; i++)
-		ours = ours || pw_prefix_has(&p.routes[i], &dst);
-	if (!ours || c->src.family != AF_INET || c->dst.family != AF_INET ||
-	    from.sin_addr.s_addr != l->data.sin_addr.s_addr)
+	bool ours = c->src.family == AF_INET && c->dst.family == AF_INET &&
+		    pw_addr_from_wire(&c->src, &src, NULL) == 0 &&
+		    pw_addr_from_wire(&c->dst, &dst, NULL) == 0 &&
+		    pw_addr_from_wire(&c->data, &from, NULL) == 0;
+	bool routed = false;
+	for (unsigned i = 0; ours && i < p.nroutes; i++)
+		routed = routed || pw_addr_cidr_has(&p.routes[i], &dst);
+	if (!ours || !routed || from.sin_addr.s_addr != l->data.sin_addr.s_addr)
 		r = -EACCES;
 	else
 		r = pw_router_remote_conn(&src, &dst, &id);
@@ -864,10 +760,10 @@ static void pw_in_event(struct pw_expect *e)
 		if (e->ngot < sizeof(e->got))
 			continue;
 		if (CRYPTO_memcmp(e->got, e->token, sizeof(e->token)) != 0) {
-			char b[32];
+			char b[PW_ADDR_STRLEN];
 			p.n_in_bad++;
 			pw_warn("data connection from %s: wrong token; closed",
-				pw_fmt(&e->from, b));
+				pw_addr_format(&e->from, b));
 			pw_expect_free(e, true);
 			return;
 		}
@@ -894,8 +790,7 @@ static void pw_accept(void)
 			return;
 		}
 		struct pw_expect *e = p.expects;
-		while (e && (e->fd >= 0 || e->from.sin_addr.s_addr != from.sin_addr.s_addr ||
-			     e->from.sin_port != from.sin_port))
+		while (e && (e->fd >= 0 || !pw_addr_eq(&e->from, &from)))
 			e = e->next;
 		if (e) {
 			e->fd = s;

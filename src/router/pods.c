@@ -25,6 +25,7 @@
 
 #include <podwire/wire.h>
 
+#include "../common/addr.h"
 #include "../common/log.h"
 #include "../common/util.h"
 #include "pods.h"
@@ -71,15 +72,6 @@ static size_t pw_pod_addr_len(const struct pw_wire_prefix *a)
 static bool pw_pod_addr_eq(const struct pw_wire_prefix *a, const struct pw_wire_prefix *b)
 {
 	return a->family == b->family && !memcmp(a->addr, b->addr, pw_pod_addr_len(a));
-}
-
-static const char *pw_pod_fmt(const struct pw_wire_prefix *a, char buf[static 64])
-{
-	char ip[INET6_ADDRSTRLEN] = "?";
-
-	inet_ntop(a->family, a->addr, ip, sizeof(ip));
-	snprintf(buf, 64, "%s/%u", ip, a->len);
-	return buf;
 }
 
 /* Is @a configured on interface @ifname in the list @ifa? */
@@ -194,7 +186,7 @@ static int pw_pods_add(const struct pw_wire_pod *w, int fd)
 {
 	struct pw_pod *p;
 	struct stat st;
-	char buf[64];
+	char buf[PW_ADDR_CIDR_STRLEN];
 	int r;
 
 	r = pw_pod_verify(fd, w);
@@ -225,22 +217,18 @@ static int pw_pods_add(const struct pw_wire_pod *w, int fd)
 	pw_npods++;
 	pw_info("pod %.12s/%s registered (netns %" PRIu64 ", %u address(es)%s%s)", w->key.id,
 		w->key.ifname, p->ino, w->count, w->count ? ", first " : "",
-		w->count ? pw_pod_fmt(&w->addr[0], buf) : "");
+		w->count ? pw_addr_cidr_format(&w->addr[0], buf) : "");
 	return 0;
 }
 
 static int pw_pods_list(int sock, uint32_t seq)
 {
-	enum {
-		PAGE = (PW_WIRE_MAX - sizeof(struct pw_wire_hdr) - sizeof(struct pw_wire_pods)) /
-		       sizeof(struct pw_wire_pod_entry)
-	};
-	static struct pw_wire_pod_entry ents[PAGE];
+	static struct pw_wire_pod_entry ents[PW_WIRE_PODS_PAGE];
 	struct pw_wire_pods h = { 0 };
 
 	for (const struct pw_pod *p = pw_pods; p; p = p->next) {
 		h.total++;
-		if (h.count == PAGE)
+		if (h.count == PW_WIRE_PODS_PAGE)
 			continue;
 		struct pw_wire_pod_entry *e = &ents[h.count++];
 		memset(e, 0, sizeof(*e));

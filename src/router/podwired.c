@@ -48,7 +48,6 @@
 #define SO_NETNS_COOKIE 71
 #endif
 
-#define PW_DEFAULT_SOCKET     "/run/podwire/podwired.sock"
 #define PW_DEFAULT_PREFIX     "198.18.0.0/15"
 #define PW_CONNECT_TIMEOUT_MS 200
 #define PW_MAX_CLIENTS	      4096
@@ -103,16 +102,10 @@ struct pw_rconnect {
 	struct pw_rconnect *next;
 };
 
-struct pw_prefix {
-	uint32_t net; /* host order */
-	uint32_t mask;
-	uint8_t len;
-};
-
 static struct {
 	const char *socket_path;
 	const char *metrics;
-	struct pw_prefix prefixes[PW_WIRE_MAX_PREFIXES];
+	struct pw_wire_prefix prefixes[PW_WIRE_MAX_PREFIXES]; /* IPv4, host bits clear */
 	unsigned nprefixes;
 	uint32_t ring_size;
 	bool foreground;
@@ -135,50 +128,16 @@ static struct {
 
 /* ---- addresses ---- */
 
+/* --prefix: IPv4 prefixes, a bare address being a /32. */
 static int pw_parse_prefixes(const char *s)
 {
-	char buf[1024];
-	char *save = NULL;
+	int n = pw_addr_cidr_list_parse(s, PW_ADDR_CIDR_HOST | PW_ADDR_CIDR_NET, g.prefixes,
+					PW_WIRE_MAX_PREFIXES, NULL);
 
-	if (strlen(s) >= sizeof(buf))
+	if (n <= 0)
 		return -EINVAL;
-	strcpy(buf, s);
-	g.nprefixes = 0;
-	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		char *slash = strchr(tok, '/');
-		struct in_addr a;
-		char *end;
-		long len = 32;
-
-		if (slash) {
-			*slash = '\0';
-			errno = 0;
-			len = strtol(slash + 1, &end, 10);
-			if (errno || *end || len < 0 || len > 32)
-				return -EINVAL;
-		}
-		if (inet_pton(AF_INET, tok, &a) != 1 || g.nprefixes == PW_WIRE_MAX_PREFIXES)
-			return -EINVAL;
-		struct pw_prefix *p = &g.prefixes[g.nprefixes++];
-		p->len = (uint8_t)len;
-		p->mask = len ? ~0u << (32 - len) : 0;
-		p->net = ntohl(a.s_addr) & p->mask;
-	}
-	return g.nprefixes ? 0 : -EINVAL;
-}
-
-static const char *pw_fmt_addr(const struct sockaddr_in *sin, char buf[static 32])
-{
-	char ip[INET_ADDRSTRLEN];
-
-	inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof(ip));
-	snprintf(buf, 32, "%s:%u", ip, ntohs(sin->sin_port));
-	return buf;
-}
-
-static bool pw_sin_eq(const struct sockaddr_in *a, const struct sockaddr_in *b)
-{
-	return a->sin_port == b->sin_port && a->sin_addr.s_addr == b->sin_addr.s_addr;
+	g.nprefixes = (unsigned)n;
+	return 0;
 }
 
 /* ---- namespaces ---- */
@@ -362,7 +321,7 @@ static struct pw_listener **pw_listener_find(const struct pw_client *c, uint64_t
 					     const struct sockaddr_in *a)
 {
 	for (struct pw_listener **pp = &g.listeners; *pp; pp = &(*pp)->next)
-		if ((*pp)->owner == c && (*pp)->cookie == cookie && pw_sin_eq(&(*pp)->addr, a))
+		if ((*pp)->owner == c && (*pp)->cookie == cookie && pw_addr_eq(&(*pp)->addr, a))
 			return pp;
 	return NULL;
 }
@@ -372,7 +331,7 @@ static int pw_do_listen(struct pw_client *c, int fd, bool add)
 	struct sockaddr_in a;
 	uint64_t cookie;
 	int r;
-	char buf[32];
+	char buf[PW_ADDR_STRLEN];
 
 	/* A listener being closed may still listen, or be shut down. */
 	r = pw_check_tcp(fd, add ? 1 : -1);
@@ -393,7 +352,7 @@ static int pw_do_listen(struct pw_client *c, int fd, bool add)
 			*pp = l->next;
 			pw_listener_free(l);
 		}
-		pw_info("pid %d unlistened %s", c->pid, pw_fmt_addr(&a, buf));
+		pw_info("pid %d unlistened %s", c->pid, pw_addr_format(&a, buf));
 		return 0;
 	}
 	if (pp) {
@@ -417,7 +376,8 @@ static int pw_do_listen(struct pw_client *c, int fd, bool add)
 	l->refs = 1;
 	l->next = g.listeners;
 	g.listeners = l;
-	pw_info("pid %d listens on %s (netns %" PRIu64 ")", c->pid, pw_fmt_addr(&a, buf), cookie);
+	pw_info("pid %d listens on %s (netns %" PRIu64 ")", c->pid, pw_addr_format(&a, buf),
+		cookie);
 	return 0;
 }
 
@@ -507,7 +467,7 @@ static int pw_find_and_connect(uint64_t cookie, const struct sockaddr_in *dst, u
 static void pw_rconnect_done(void *ctx, int sock, uint64_t conn)
 {
 	struct pw_rconnect *rc = ctx;
-	char b1[32], b2[32];
+	char b1[PW_ADDR_STRLEN], b2[PW_ADDR_STRLEN];
 
 	for (struct pw_rconnect **pp = &g.rconnects; *pp; pp = &(*pp)->next)
 		if (*pp == rc) {
@@ -523,8 +483,8 @@ static void pw_rconnect_done(void *ctx, int sock, uint64_t conn)
 			g.n_remote++;
 			pw_info("pid %d %s -> %s: direct over the underlay (remote conn %" PRIu64
 				")",
-				rc->c->pid, pw_fmt_addr(&rc->local, b1), pw_fmt_addr(&rc->dst, b2),
-				conn);
+				rc->c->pid, pw_addr_format(&rc->local, b1),
+				pw_addr_format(&rc->dst, b2), conn);
 		}
 		close(sock);
 	} else {
@@ -564,7 +524,7 @@ int pw_router_remote_conn(const struct sockaddr_in *src, const struct sockaddr_i
 	socklen_t len = sizeof(router_end);
 	uint64_t srv_cookie = 0;
 	struct pw_conn *cn;
-	char b1[32], b2[32];
+	char b1[PW_ADDR_STRLEN], b2[PW_ADDR_STRLEN];
 	int tcp, r;
 
 	if (pw_is_loopback(dst) || pw_is_loopback(src))
@@ -598,7 +558,7 @@ int pw_router_remote_conn(const struct sockaddr_in *src, const struct sockaddr_i
 	cn->next = g.conns;
 	g.conns = cn;
 	pw_info("conn %" PRIu64 ": %s (another node) -> %s, waiting for accept", cn->id,
-		pw_fmt_addr(src, b1), pw_fmt_addr(dst, b2));
+		pw_addr_format(src, b1), pw_addr_format(dst, b2));
 	*ret_id = cn->id;
 	return 0;
 }
@@ -674,7 +634,7 @@ static int pw_do_connect(struct pw_client *c, const struct pw_msg *m, int fd)
 	uint64_t cookie, srv_cookie = 0;
 	int memfd = -1, sv[2] = { -1, -1 }, tcp = -1, r, cns = -1;
 	struct pw_conn *cn = NULL;
-	char b1[32], b2[32];
+	char b1[PW_ADDR_STRLEN], b2[PW_ADDR_STRLEN];
 
 	g.n_connect++;
 	int family = pw_check_tcp(fd, 0);
@@ -763,7 +723,7 @@ static int pw_do_connect(struct pw_client *c, const struct pw_msg *m, int fd)
 	g.conns = cn;
 	g.n_accel++;
 	pw_info("conn %" PRIu64 ": pid %d %s -> %s, waiting for accept", cn->id, c->pid,
-		pw_fmt_addr(&local, b1), pw_fmt_addr(&dst, b2));
+		pw_addr_format(&local, b1), pw_addr_format(&dst, b2));
 	return 0;
 
 fail_errno:
@@ -779,7 +739,7 @@ fail:
 	pw_close(tcp);
 	pw_close(cns);
 	g.n_fallback++;
-	pw_dbg("pid %d connect to %s: kernel path (%s)", c->pid, pw_fmt_addr(&dst, b2),
+	pw_dbg("pid %d connect to %s: kernel path (%s)", c->pid, pw_addr_format(&dst, b2),
 	       strerror(-r));
 	return r;
 }
@@ -800,7 +760,7 @@ static int pw_do_claim(struct pw_client *c, const struct pw_msg *m, int fd)
 		return r;
 	for (struct pw_conn *cn = g.conns; cn; cn = cn->next) {
 		if (cn->state != PW_CONN_PENDING || cn->srv_cookie != cookie ||
-		    !pw_sin_eq(&cn->router_end, &peer))
+		    !pw_addr_eq(&cn->router_end, &peer))
 			continue;
 		if (cn->remote) {
 			if (cn->claimer)
@@ -1010,13 +970,12 @@ static void pw_conns_reap(void)
 
 static int pw_do_status(struct pw_client *c, const struct pw_msg *m)
 {
-	enum { PAGE = 700 };
-	static struct pw_wire_status_entry ents[PAGE];
+	static struct pw_wire_status_entry ents[PW_WIRE_STATUS_PAGE];
 	struct pw_wire_status st = { 0 };
 
 	for (struct pw_conn *cn = g.conns; cn; cn = cn->next) {
 		st.total++;
-		if (st.count == PAGE)
+		if (st.count == PW_WIRE_STATUS_PAGE)
 			continue;
 		struct pw_wire_status_entry *e = &ents[st.count++];
 		memset(e, 0, sizeof(*e));
@@ -1035,17 +994,10 @@ static int pw_do_status(struct pw_client *c, const struct pw_msg *m)
 
 static int pw_do_hello(struct pw_client *c, const struct pw_msg *m)
 {
-	struct pw_wire_prefix p[PW_WIRE_MAX_PREFIXES];
 	struct pw_wire_hello_ok ok = { .node_version = PW_WIRE_VERSION, .count = g.nprefixes };
 
-	for (unsigned i = 0; i < g.nprefixes; i++) {
-		uint32_t net = htonl(g.prefixes[i].net);
-
-		p[i] = (struct pw_wire_prefix){ .family = AF_INET, .len = g.prefixes[i].len };
-		memcpy(p[i].addr, &net, 4);
-	}
-	return pw_msg_send(c->fd, PW_MSG_HELLO_OK, m->seq, &ok, sizeof(ok), p,
-			   g.nprefixes * sizeof(p[0]), NULL, 0);
+	return pw_msg_send(c->fd, PW_MSG_HELLO_OK, m->seq, &ok, sizeof(ok), g.prefixes,
+			   g.nprefixes * sizeof(g.prefixes[0]), NULL, 0);
 }
 
 /* ---- clients ---- */
@@ -1278,20 +1230,11 @@ static void pw_metrics_serve(void)
 
 static int pw_metrics_open(const char *spec)
 {
-	char host[256];
-	const char *colon = strrchr(spec, ':');
-	struct sockaddr_in a = { .sin_family = AF_INET };
+	struct sockaddr_in a;
 	int one = 1;
 
-	if (!colon || (size_t)(colon - spec) >= sizeof(host))
+	if (pw_addr_parse(spec, &a) < 0)
 		return -EINVAL;
-	memcpy(host, spec, (size_t)(colon - spec));
-	host[colon - spec] = '\0';
-	char *end;
-	long port = strtol(colon + 1, &end, 10);
-	if (*end || port <= 0 || port > 65535 || inet_pton(AF_INET, host, &a.sin_addr) != 1)
-		return -EINVAL;
-	a.sin_port = htons((uint16_t)port);
 	g.mfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (g.mfd < 0)
 		return -errno;
@@ -1508,7 +1451,7 @@ static const char pw_usage[] =
 	"(LD_PRELOAD) and ask it over a Unix socket; it is never on the data path.\n"
 	"\n"
 	"Options:\n"
-	"  -s, --socket PATH     control socket (default " PW_DEFAULT_SOCKET ")\n"
+	"  -s, --socket PATH     control socket (default " PW_WIRE_DEFAULT_SOCKET ")\n"
 	"  -p, --prefix CIDRS    destinations to accelerate, comma-separated IPv4\n"
 	"                        prefixes (default " PW_DEFAULT_PREFIX ")\n"
 	"  -m, --metrics H:P     serve Prometheus metrics over HTTP on IPv4 H, port P\n"
@@ -1551,7 +1494,7 @@ int main(int argc, char **argv)
 	int c, r;
 
 	pw_log_ident = "podwired";
-	g.socket_path = PW_DEFAULT_SOCKET;
+	g.socket_path = PW_WIRE_DEFAULT_SOCKET;
 	g.ring_size = 256u * 1024u;
 	while ((c = getopt_long(argc, argv, "s:p:m:fl:h", longopts, NULL)) != -1) {
 		switch (c) {
