@@ -6,10 +6,12 @@
 # within 1 KiB and no function of it has a stack frame over 2 KiB
 # (-fstack-usage, see src/preload/meson.build). And it must load into
 # programs of an older glibc than it was built with.
-# Usage: test-preload-footprint.sh LIBPODWIRE.SO
+# Usage: test-preload-footprint.sh LIBPODWIRE.SO [OBJDIR...]
+# The OBJDIRs hold the .su files of the static libraries linked into it.
 set -u
 lib=$1
-dir=$(dirname "$lib")/libpodwire.so.p
+shift
+dirs="$(dirname "$lib")/libpodwire.so.p $*"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 command -v readelf >/dev/null 2>&1 || { echo "SKIP: readelf (binutils) missing" >&2; exit 77; }
 [ -f "$lib" ] || fail "$lib missing"
@@ -29,9 +31,15 @@ if command -v objdump >/dev/null 2>&1; then
 	[ "$minor" -le 17 ] || fail "$lib needs $newest: programs of an older glibc would not start"
 fi
 
-ls "$dir"/*.su >/dev/null 2>&1 || fail "no stack-usage files in $dir (built without -fstack-usage?)"
-big=$(cat "$dir"/*.su | awk -F'\t' '$2 > 2048 { print $1 " " $2 " bytes" }')
-top=$(cat "$dir"/*.su | sort -t"$(printf '\t')" -k2 -n | tail -n 1)
+sus=""
+for dir in $dirs; do
+	ls "$dir"/*.su >/dev/null 2>&1 || fail "no stack-usage files in $dir (built without -fstack-usage?)"
+	sus="$sus $(echo "$dir"/*.su)"
+done
+# shellcheck disable=SC2086 # a list of paths without spaces
+big=$(cat $sus | awk -F'\t' '$2 > 2048 { print $1 " " $2 " bytes" }')
+# shellcheck disable=SC2086
+top=$(cat $sus | sort -t"$(printf '\t')" -k2 -n | tail -n 1)
 echo "# largest stack frame: $top"
 [ -z "$big" ] || fail "stack frames over 2 KiB: $big"
 echo "ok"

@@ -1,6 +1,6 @@
 #!/bin/sh
-# Run the test suites: the whole suite in build/, the ring and channel tests
-# again under ASan+UBSan (build-asan/) and the threaded ones under TSan
+# Run the test suites: the whole suite in build/, the ring, channel and unit
+# tests again under ASan+UBSan (build-asan/) and the threaded ones under TSan
 # (build-tsan/). Prints one summary line last: "N passed, N failed, N skipped".
 # Usage: tools/run-tests.sh [all|plain|sanitize]
 set -u
@@ -35,7 +35,7 @@ if [ "$what" = all ] || [ "$what" = sanitize ]; then
 	if setup build-asan -Db_sanitize=address,undefined -Db_lundef=false; then
 		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-			runsuite -- build-asan --suite chan
+			runsuite -- build-asan --suite chan --suite unit
 		logs="$logs build-asan"
 	else
 		rc=1

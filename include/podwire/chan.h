@@ -34,12 +34,6 @@
 
 #include <podwire/shm.h>
 
-#if defined(PW_BUILDING)
-#define PW_API __attribute__((visibility("default")))
-#else
-#define PW_API
-#endif
-
 /*
  * pw_chan: the duplex channel.
  */
@@ -81,7 +75,7 @@ struct pw_chan_stats {
 
 /* True if @ring_size is a ring size pw_chan_create() accepts: a power of two
  * in [PW_RING_MIN, PW_RING_MAX]. */
-PW_API bool pw_chan_ring_size_ok(uint32_t ring_size);
+bool pw_chan_ring_size_ok(uint32_t ring_size);
 
 /*
  * Create a channel: a sealed memfd of PW_SHM_DATA_OFF + 2 * @ring_size bytes,
@@ -97,7 +91,7 @@ PW_API bool pw_chan_ring_size_ok(uint32_t ring_size);
  * Errors: -EINVAL @ring_size not a power of two in [PW_RING_MIN, PW_RING_MAX],
  * or an unknown flag; -EMFILE, -ENFILE, -ENOMEM from the kernel.
  */
-PW_API int pw_chan_create(uint32_t ring_size, unsigned flags, int *ret_memfd, int ret_sock[2]);
+int pw_chan_create(uint32_t ring_size, unsigned flags, int *ret_memfd, int ret_sock[2]);
 
 /*
  * Attach as @side (0 or 1) to the channel in @memfd, signalling through
@@ -108,15 +102,15 @@ PW_API int pw_chan_create(uint32_t ring_size, unsigned flags, int *ret_memfd, in
  * matching size; -EPROTO the header or indices are inconsistent; -EBUSY the
  * side is already attached; -ENOMEM; errors of fstat(2) and mmap(2).
  */
-PW_API int pw_chan_open(int memfd, int sockfd, unsigned side, const struct pw_chan_opts *opts,
+int pw_chan_open(int memfd, int sockfd, unsigned side, const struct pw_chan_opts *opts,
 			struct pw_chan **ret_chan);
 
 /* Orderly close: the peer reads what was written, then EOF. Accepts NULL. */
-PW_API void pw_chan_close(struct pw_chan *c);
+void pw_chan_close(struct pw_chan *c);
 
 /* Abortive close: the peer reads what is already in the ring, then every call
  * fails with -ECONNRESET; its writes fail at once. Accepts NULL. */
-PW_API void pw_chan_abort(struct pw_chan *c);
+void pw_chan_abort(struct pw_chan *c);
 
 /*
  * Write all of @len bytes, sleeping for space unless PW_CHAN_DONTWAIT, in which
@@ -128,8 +122,8 @@ PW_API void pw_chan_abort(struct pw_chan *c);
  * arrived while sleeping and nothing was written. If some bytes were written before an error, the
  * count is returned and the error is reported by the next call.
  */
-PW_API ssize_t pw_chan_write(struct pw_chan *c, const void *buf, size_t len, int flags);
-PW_API ssize_t pw_chan_writev(struct pw_chan *c, const struct iovec *iov, int iovcnt, int flags);
+ssize_t pw_chan_write(struct pw_chan *c, const void *buf, size_t len, int flags);
+ssize_t pw_chan_writev(struct pw_chan *c, const struct iovec *iov, int iovcnt, int flags);
 
 /*
  * Read up to @len bytes; sleep until some are there unless PW_CHAN_DONTWAIT.
@@ -141,21 +135,21 @@ PW_API ssize_t pw_chan_writev(struct pw_chan *c, const struct iovec *iov, int io
  * aborted or died without closing; -EPROTO corrupt shared memory; -EINTR a
  * signal arrived while sleeping and nothing was read.
  */
-PW_API ssize_t pw_chan_read(struct pw_chan *c, void *buf, size_t len, int flags);
-PW_API ssize_t pw_chan_readv(struct pw_chan *c, const struct iovec *iov, int iovcnt, int flags);
+ssize_t pw_chan_read(struct pw_chan *c, void *buf, size_t len, int flags);
+ssize_t pw_chan_readv(struct pw_chan *c, const struct iovec *iov, int iovcnt, int flags);
 
 /*
  * Shut down reading (SHUT_RD), writing (SHUT_WR) or both (SHUT_RDWR).
  * Errors: -EINVAL bad @how.
  */
-PW_API int pw_chan_shutdown(struct pw_chan *c, int how);
+int pw_chan_shutdown(struct pw_chan *c, int how);
 
 /*
  * Readiness without blocking: a mask of POLLIN (data or end of stream),
  * POLLOUT (space), POLLRDHUP (peer shut writing), POLLHUP (peer gone or both
  * directions shut) and POLLERR (reset or corruption).
  */
-PW_API short pw_chan_poll(struct pw_chan *c);
+short pw_chan_poll(struct pw_chan *c);
 
 /*
  * Wait until one of @events (POLLIN, POLLOUT) is ready or a hang-up or error
@@ -163,7 +157,7 @@ PW_API short pw_chan_poll(struct pw_chan *c);
  * Returns the pw_chan_poll() mask, or 0 on timeout.
  * Errors: -EINTR a signal arrived.
  */
-PW_API int pw_chan_wait(struct pw_chan *c, short events, int timeout_ms);
+int pw_chan_wait(struct pw_chan *c, short events, int timeout_ms);
 
 /*
  * The readiness fd, for poll(2) or epoll(7), level- or edge-triggered. It
@@ -173,20 +167,20 @@ PW_API int pw_chan_wait(struct pw_chan *c, short events, int timeout_ms);
  * make progress (POLLOUT). The peer's death shows as POLLHUP. It may turn
  * readable spuriously; a read then returns -EAGAIN. Do not read or write it.
  */
-PW_API int pw_chan_fd(const struct pw_chan *c);
+int pw_chan_fd(const struct pw_chan *c);
 
 /*
  * For a socket layer that moves the channel's socket between fd numbers (dup,
  * close of one copy): use @fd from now on. The old fd is left alone.
  */
-PW_API void pw_chan_set_fd(struct pw_chan *c, int fd);
+void pw_chan_set_fd(struct pw_chan *c, int fd);
 
 /*
  * Drop this process's view of the channel (mapping and state) without closing
  * the socket or telling the peer: for an end that another process still uses
  * (after fork), whose last close the kernel reports as a hang-up. Accepts NULL.
  */
-PW_API void pw_chan_detach(struct pw_chan *c);
+void pw_chan_detach(struct pw_chan *c);
 
 /*
  * Before sleeping in poll(2)/epoll(7) outside the library: make sure the
@@ -194,15 +188,15 @@ PW_API void pw_chan_detach(struct pw_chan *c);
  * already armed. Returns true if the channel is readable now, so the caller
  * must not sleep; false if it may.
  */
-PW_API bool pw_chan_prepare_read_wait(struct pw_chan *c);
+bool pw_chan_prepare_read_wait(struct pw_chan *c);
 
 /* A marker that changes whenever new bytes arrive for reading, the peer
  * shuts down or closes, or its process goes (for edge-triggered readiness). */
-PW_API uint32_t pw_chan_rx_mark(const struct pw_chan *c);
+uint32_t pw_chan_rx_mark(const struct pw_chan *c);
 
 /* A marker that changes whenever a write found the ring full and made the
  * socket unwritable: the kernel's next POLLOUT edge on it is a real one. */
-PW_API uint32_t pw_chan_tx_mark(const struct pw_chan *c);
+uint32_t pw_chan_tx_mark(const struct pw_chan *c);
 
 /*
  * The readiness fd was polled outside the channel (poll(2), epoll(7)) and the
@@ -211,20 +205,20 @@ PW_API uint32_t pw_chan_tx_mark(const struct pw_chan *c);
  * channel records it, so pw_chan_poll() reports end of stream at once instead
  * of waiting for data that cannot come.
  */
-PW_API void pw_chan_note_events(struct pw_chan *c, short revents);
+void pw_chan_note_events(struct pw_chan *c, short revents);
 
 /* Free bytes in the sending ring now (0 when full); -EPROTO if corrupt. */
-PW_API ssize_t pw_chan_space(struct pw_chan *c);
+ssize_t pw_chan_space(struct pw_chan *c);
 
 /* Bytes waiting to be read now; -EPROTO if corrupt. */
-PW_API ssize_t pw_chan_avail(struct pw_chan *c);
+ssize_t pw_chan_avail(struct pw_chan *c);
 
 /*
  * The write-side twin of pw_chan_prepare_read_wait(): if the ring is full,
  * make the socket unwritable until a write can make progress. Returns true if
  * a write can make progress now.
  */
-PW_API bool pw_chan_prepare_write_wait(struct pw_chan *c);
+bool pw_chan_prepare_write_wait(struct pw_chan *c);
 
 /*
  * Spinning is only fast when the two ends run on different CPUs, and the
@@ -233,8 +227,8 @@ PW_API bool pw_chan_prepare_write_wait(struct pw_chan *c);
  * from a kernel sleep: if the peer spins on our CPU, this thread moves to
  * another CPU it is allowed on (its affinity mask is left as it was).
  */
-PW_API void pw_chan_note_cpu(struct pw_chan *c);
-PW_API void pw_chan_spread(struct pw_chan *c);
+void pw_chan_note_cpu(struct pw_chan *c);
+void pw_chan_spread(struct pw_chan *c);
 
 /*
  * After fork, both processes hold this end, each with its own copy of the
@@ -242,7 +236,7 @@ PW_API void pw_chan_spread(struct pw_chan *c);
  * end's indices from shared memory, so either process may take over from the
  * other. Two processes using one end at the same moment are not supported.
  */
-PW_API void pw_chan_mark_shared(struct pw_chan *c);
+void pw_chan_mark_shared(struct pw_chan *c);
 
 /*
  * From now on this end touches its socket with read(2), write(2) and poll(2)
@@ -252,10 +246,10 @@ PW_API void pw_chan_mark_shared(struct pw_chan *c);
  * queue is drained whole, and a signal ends a blocking wait with -EINTR even
  * under SA_RESTART.
  */
-PW_API void pw_chan_restrict(struct pw_chan *c);
+void pw_chan_restrict(struct pw_chan *c);
 
 /* Copy the counters of this end. */
-PW_API void pw_chan_get_stats(const struct pw_chan *c, struct pw_chan_stats *ret_stats);
+void pw_chan_get_stats(const struct pw_chan *c, struct pw_chan_stats *ret_stats);
 
 /*
  * A third party's access to a channel: the process that created it and handed
@@ -278,13 +272,13 @@ struct pw_chan_state {
  * Errors: -EINVAL @memfd is not a sealed podwire segment; -EPROTO its header
  * is not podwire's; -ENOMEM; errors of fstat(2) and mmap(2).
  */
-PW_API int pw_chan_view_open(int memfd, struct pw_chan_view **ret_view);
+int pw_chan_view_open(int memfd, struct pw_chan_view **ret_view);
 
 /* A snapshot of both sides; the values are the peers' word, not checked. */
-PW_API void pw_chan_view_get(const struct pw_chan_view *v, struct pw_chan_state *ret_state);
+void pw_chan_view_get(const struct pw_chan_view *v, struct pw_chan_state *ret_state);
 
 /* Unmap. Accepts NULL. */
-PW_API void pw_chan_view_close(struct pw_chan_view *v);
+void pw_chan_view_close(struct pw_chan_view *v);
 
 /*
  * Speak for @side of the channel in @memfd, which never attached and never
@@ -294,6 +288,6 @@ PW_API void pw_chan_view_close(struct pw_chan_view *v);
  * Errors: -EINVAL bad side or @memfd; -EBUSY the side has attached (it speaks
  * for itself); errors of pw_chan_view_open().
  */
-PW_API int pw_chan_reset_unattached(int memfd, unsigned side);
+int pw_chan_reset_unattached(int memfd, unsigned side);
 
 #endif /* PODWIRE_CHAN_H */

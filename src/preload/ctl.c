@@ -133,18 +133,11 @@ static int pw_ctl_open_locked(void)
 		return r < 0 ? r : -EPROTO;
 	}
 	if (!pw_cfg.prefix_from_env) {
-		struct pw_wire_prefix p;
+		struct pw_prefixes t;
 
-		pw_cfg.nprefixes = 0;
-		for (uint32_t i = 0; i < m.nentries && i < PW_WIRE_MAX_PREFIXES; i++) {
-			if (pw_msg_entry(&m, i, &p, sizeof(p)) < 0 || p.family != AF_INET ||
-			    p.len > 32)
-				continue;
-			uint32_t net;
-			memcpy(&net, p.addr, 4);
-			pw_prefix_add(ntohl(net), p.len);
-		}
-		pw_ctl_have_prefixes = true;
+		pw_prefixes_from_wire(&m, &t);
+		if (pw_prefixes_publish(&t) == 0)
+			pw_ctl_have_prefixes = true;
 	}
 	pw_ctl_failed_at = 0;
 	pw_dbg("connected to router %s", pw_cfg.socket_path);

@@ -9,79 +9,50 @@ extern char **environ;
 
 struct pw_real_fns pw_real;
 const char *pw_single_flag;
-struct pw_cfg pw_cfg = { .log_level = -1, .log_fd = 2 };
+struct pw_cfg pw_cfg = { .log_fd = 2 };
 
 /* ---- logging ---- */
 
-void pw_plog(int level, const char *fmt, ...)
+/* The library's log sink (common/log.h): one line per message on
+ * PODWIRE_LOG_FILE or stderr, written with the real write(2). */
+static void pw_preload_log(enum pw_log_level lvl, const char *msg)
 {
-	static const char *const names[] = { "error", "warn", "info", "debug" };
-	char buf[512];
-	int saved = errno;
-	va_list ap;
+	char buf[PW_LOG_SINK_MAX + 64];
 
 	/* Not under seccomp: the filter may not allow the write, and programs
 	 * that sandbox themselves also cap file sizes (SIGXFSZ). */
-	if (level > pw_cfg.log_level || pw_cfg.restricted)
+	if (pw_cfg.restricted || !pw_real.write)
 		return;
-	int n = snprintf(buf, sizeof(buf), "libpodwire[%d] %s: ", (int)getpid(), names[level]);
-	va_start(ap, fmt);
-	n += vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);
-	va_end(ap);
-	if (n > (int)sizeof(buf) - 2)
-		n = (int)sizeof(buf) - 2;
-	buf[n++] = '\n';
-	if (pw_real.write)
-		pw_real.write(pw_cfg.log_fd, buf, (size_t)n);
-	errno = saved;
+	int n = snprintf(buf, sizeof(buf), "libpodwire[%d] %s: %s\n", (int)getpid(),
+			 pw_log_name(lvl), msg);
+	if (n > (int)sizeof(buf) - 1) {
+		n = (int)sizeof(buf) - 1;
+		buf[n - 1] = '\n';
+	}
+	pw_real.write(pw_cfg.log_fd, buf, (size_t)n);
 }
 
 /* ---- configuration ---- */
 
-void pw_prefix_add(uint32_t net, unsigned len)
+/* PODWIRE_PREFIX: a malformed value is an error that accelerates nothing,
+ * never a wider prefix ("/x" is not "/0"), nor the router's list. */
+static void pw_prefix_env(const char *v)
 {
-	if (pw_cfg.nprefixes >= PW_WIRE_MAX_PREFIXES || len > 32)
-		return;
-	uint32_t mask = len ? ~0u << (32 - len) : 0;
-	pw_cfg.prefixes[pw_cfg.nprefixes].mask = mask;
-	pw_cfg.prefixes[pw_cfg.nprefixes].net = net & mask;
-	pw_cfg.nprefixes++;
-}
+	struct pw_prefixes t;
+	const char *bad = NULL;
+	int r = pw_prefixes_parse(v, &t, &bad);
 
-static void pw_parse_prefix_env(const char *s)
-{
-	char *buf = strdup(s);
-	char *save = NULL;
-
-	if (!buf)
-		return;
-	for (char *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
-		char *slash = strchr(tok, '/');
-		unsigned len = 32;
-		struct in_addr a;
-
-		if (slash) {
-			char *end;
-			long l;
-
-			*slash = '\0';
-			errno = 0;
-			l = strtol(slash + 1, &end, 10);
-			/* A bad length must not widen what we accelerate
-			 * ("/x" is not "/0"): the entry is dropped. */
-			if (errno || end == slash + 1 || *end || l < 0 || l > 32) {
-				pw_warn("PODWIRE_PREFIX: bad prefix length in %s/%s", tok,
-					slash + 1);
-				continue;
-			}
-			len = (unsigned)l;
-		}
-		if (inet_pton(AF_INET, tok, &a) == 1)
-			pw_prefix_add(ntohl(a.s_addr), len);
-		else
-			pw_warn("PODWIRE_PREFIX: bad address %s", tok);
+	if (r == -E2BIG) {
+		pw_err("PODWIRE_PREFIX=%s: more than %u prefixes; nothing is accelerated", v,
+		       PW_WIRE_MAX_PREFIXES);
+	} else if (r < 0) {
+		int len = bad ? (int)strcspn(bad, PW_ADDR_LIST_SEPS) : 0;
+		pw_err("PODWIRE_PREFIX=%s: bad prefix \"%.*s\" (want a.b.c.d[/len], "
+		       "comma-separated); "
+		       "nothing is accelerated",
+		       v, len, bad ? bad : "");
 	}
-	free(buf);
+	pw_prefixes_publish(&t);
 }
 
 static void pw_resolve(void)
@@ -138,15 +109,15 @@ void pw_init_once(void)
 	const char *v;
 
 	pw_resolve();
-	v = getenv("PODWIRE_LOG");
-	if (v) {
-		static const char *const names[] = { "error", "warn", "info", "debug" };
-		for (int i = 0; i < 4; i++)
-			if (!strcmp(v, names[i]))
-				pw_cfg.log_level = i;
-	}
+	/* Errors (a bad PODWIRE_* value) are always told; the rest when asked. */
+	pw_log_sink = pw_preload_log;
+	pw_log_max = PW_LOG_ERROR;
+	const char *lv = getenv("PODWIRE_LOG");
+	int lvl = lv && *lv ? pw_log_parse(lv) : PW_LOG_ERROR;
+	if (lvl >= 0)
+		pw_log_max = (enum pw_log_level)lvl;
 	v = getenv("PODWIRE_LOG_FILE");
-	if (v && pw_cfg.log_level >= 0) {
+	if (v && *v) {
 		int fd = open(v, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 		if (fd >= 0) {
 			int high = pw_real.fcntl(fd, F_DUPFD_CLOEXEC, 200);
@@ -157,6 +128,8 @@ void pw_init_once(void)
 			pw_cfg.log_fd = fd;
 		}
 	}
+	if (lvl < 0)
+		pw_err("PODWIRE_LOG=%s: want error, warn, info or debug", lv);
 	v = getenv("PODWIRE_DISABLE");
 	pw_cfg.disabled = v && *v && strcmp(v, "0") != 0;
 	/* Copied: programs like nginx overwrite their environment strings
@@ -168,10 +141,20 @@ void pw_init_once(void)
 	v = getenv("PODWIRE_PREFIX");
 	if (v && *v) {
 		pw_cfg.prefix_from_env = true;
-		pw_parse_prefix_env(v);
+		pw_prefix_env(v);
 	}
+	pw_cfg.spin_ns = PW_CHAN_SPIN_NS_DEFAULT;
 	v = getenv("PODWIRE_SPIN_NS");
-	pw_cfg.spin_ns = v && *v ? (uint32_t)strtoul(v, NULL, 10) : PW_CHAN_SPIN_NS_DEFAULT;
+	if (v && *v) {
+		char *end;
+		errno = 0;
+		unsigned long ns = strtoul(v, &end, 10);
+		if (errno || *end || *v < '0' || *v > '9' || ns > UINT32_MAX)
+			pw_err("PODWIRE_SPIN_NS=%s: want nanoseconds (0 to %u); %u used", v,
+			       UINT32_MAX, pw_cfg.spin_ns);
+		else
+			pw_cfg.spin_ns = (uint32_t)ns;
+	}
 	pthread_atfork(NULL, pw_atfork_parent, pw_atfork_child);
 	pw_dbg("loaded; %s", pw_cfg.disabled ? "disabled" : "enabled");
 }

@@ -44,6 +44,7 @@
 #include <podwire/wire.h>
 
 #include "../common/addr.h"
+#include "../common/log.h"
 #include "../common/sys.h"
 #include "../common/util.h"
 #include "proto.h"
@@ -143,29 +144,29 @@ struct pw_cfg {
 	bool restricted; /* the process entered seccomp mode: we stepped aside */
 	bool prefix_from_env;
 	const char *socket_path;
-	struct {
-		uint32_t net, mask;
-	} prefixes[PW_WIRE_MAX_PREFIXES];
-	unsigned nprefixes;
 	uint32_t spin_ns;
-	int log_level; /* -1: silent */
 	int log_fd;
 };
 
 extern struct pw_cfg pw_cfg;
 
-void pw_prefix_add(uint32_t net, unsigned len);
+/* The prefix table (prefix.c): which destinations are accelerated. */
+struct pw_prefixes {
+	unsigned n;
+	struct pw_wire_prefix p[PW_WIRE_MAX_PREFIXES];
+};
 
-/* Logging, only when PODWIRE_LOG asks for it. */
-void pw_plog(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-#define pw_err(...)  pw_plog(0, __VA_ARGS__)
-#define pw_warn(...) pw_plog(1, __VA_ARGS__)
-#define pw_info(...) pw_plog(2, __VA_ARGS__)
-#define pw_dbg(...)                                                                                \
-	do {                                                                                       \
-		if (pw_cfg.log_level >= 3)                                                         \
-			pw_plog(3, __VA_ARGS__);                                                   \
-	} while (0)
+/* Parse PODWIRE_PREFIX's form, "a.b.c.d[/len]" separated by commas or
+ * spaces, strictly. Errors (ret->n is 0 then): -EINVAL or -EAFNOSUPPORT
+ * (*@ret_bad points at the item), -E2BIG more than PW_WIRE_MAX_PREFIXES. */
+int pw_prefixes_parse(const char *s, struct pw_prefixes *ret, const char **ret_bad);
+/* The IPv4 prefixes of a HELLO_OK reply (others are skipped). */
+void pw_prefixes_from_wire(const struct pw_msg *m, struct pw_prefixes *ret);
+bool pw_prefixes_has(const struct pw_prefixes *t, const struct sockaddr_in *a);
+/* Make @t the table in use (copied). Errors: -ENOMEM (the old one stays). */
+int pw_prefixes_publish(const struct pw_prefixes *t);
+/* Is @a in the table in use? (false while there is none) */
+bool pw_in_prefixes(const struct sockaddr_in *a);
 
 /* Control connection to podwired (ctl.c): send a request with @fds, wait for
  * the reply's fixed body (no list entries) and up to two fds. Returns the
@@ -261,7 +262,6 @@ static inline uint32_t pw_flags_gen_now(void)
 void pw_flags_gen_init(void);
 struct pw_sock *pw_sock_new(enum pw_kind kind);
 void pw_sock_set_nonblock(struct pw_sock *s, bool on);
-bool pw_in_prefixes(const struct sockaddr_in *a);
 int pw_tcp_family(int fd);
 int pw_sockname4(int fd, struct sockaddr_in *ret);
 int pw_timeo_ms(int fd, int opt);

@@ -28,16 +28,6 @@ void pw_flags_gen_init(void)
 
 /* ---- helpers ---- */
 
-bool pw_in_prefixes(const struct sockaddr_in *a)
-{
-	uint32_t ip = ntohl(a->sin_addr.s_addr);
-
-	for (unsigned i = 0; i < pw_cfg.nprefixes; i++)
-		if ((ip & pw_cfg.prefixes[i].mask) == pw_cfg.prefixes[i].net)
-			return true;
-	return false;
-}
-
 /*
  * The family of a TCP socket that speaks IPv4: AF_INET, or AF_INET6 when it
  * is dual-stack (not IPV6_V6ONLY: Java's sockets, Node's listeners); 0 for

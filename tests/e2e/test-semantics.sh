@@ -49,6 +49,7 @@ sem_metric() { pw_metric "$1" 2>/dev/null | head -n1; }
 
 # sem_run LABEL TEST SRV_PRELOAD CLI_PRELOAD EXPECT [MID]
 # One server/client pair. MID, if given, is evaluated while the client runs.
+# SEM_CLI_ENV, if set, is one more VAR=value for the client alone.
 # Sets SEM_RC (0 pass, 1 fail, 77 skip) and SEM_WHY.
 sem_run() {
 	local label=$1 t=$2 sp=$3 cp=$4 exp=$5 mid=${6:-}
@@ -80,7 +81,7 @@ sem_run() {
 		sleep 0.01
 		i=$((i + 1))
 	done
-	PW_NOPRELOAD=$cnp pw_in a "${envs[@]}" timeout -s KILL 60 "$SEM_CLI" client "$t" "$PW_IP_b" "$port" \
+	PW_NOPRELOAD=$cnp pw_in a "${envs[@]}" ${SEM_CLI_ENV:+"$SEM_CLI_ENV"} timeout -s KILL 60 "$SEM_CLI" client "$t" "$PW_IP_b" "$port" \
 		>"$clog" 2>&1 &
 	cli=$!
 	PW_PIDS="$PW_PIDS $cli"
@@ -258,6 +259,26 @@ if [[ " $MODES " == *" extra "* ]]; then
 		SEM_WHY="a claim matched ($c0 -> $c1)"
 	fi
 	sem_record "kernel client, preload server" echo "(claims +$(( ${c1:-0} - ${c0:-0} )), unmatched +$(( ${u1:-0} - ${u0:-0} )))"
+
+	echo "# ---- a malformed PODWIRE_PREFIX"
+	# An error, and nothing accelerated: not the router's prefixes, and
+	# above all not everything ("/x" read as "/0").
+	c0=$(sem_metric podwire_claims_total)
+	q0=$(sem_metric podwire_connect_requests_total)
+	SEM_CLI_ENV="PODWIRE_PREFIX=$PW_IP_b/x" sem_run bad-prefix echo 1 1 kernel
+	c1=$(sem_metric podwire_claims_total)
+	q1=$(sem_metric podwire_connect_requests_total)
+	if [ "$SEM_RC" = 0 ] && [ "${q1:-0}" != "${q0:-0}" ]; then
+		SEM_RC=1
+		SEM_WHY="the client asked the router ($q0 -> $q1 connect requests)"
+	elif [ "$SEM_RC" = 0 ] && [ "${c1:-0}" != "${c0:-0}" ]; then
+		SEM_RC=1
+		SEM_WHY="a claim was made ($c0 -> $c1)"
+	elif [ "$SEM_RC" = 0 ] && ! grep -q "libpodwire\[[0-9]*\] error: PODWIRE_PREFIX=$PW_IP_b/x: bad prefix" "$SEM_CLOG"; then
+		SEM_RC=1
+		SEM_WHY="no error logged for the bad prefix: $(head -c 300 "$SEM_CLOG")"
+	fi
+	sem_record "bad PODWIRE_PREFIX ($PW_IP_b/x)" echo "(connect requests +$(( ${q1:-0} - ${q0:-0} )))"
 
 	echo "# ---- podwire status after a peer's death"
 	# A client killed while its server, still alive, holds the connection:

@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The fd table: set, get, take, the walkers (whole table and a range, with an
+ * early stop), other fds of one state, fd numbers across page boundaries and
+ * out of range, and lock-free readers racing a writer.
+ */
+#include "preload.h"
+#include "pw_test.h"
+
+struct pw_real_fns pw_real;
+struct pw_cfg pw_cfg;
+
+struct walk {
+	int fds[16];
+	unsigned n, stop_after;
+};
+
+static bool walk_fn(int fd, struct pw_sock *s, void *arg)
+{
+	struct walk *w = arg;
+
+	PW_CHECK(s && pw_get(fd) == s, "fd %d", fd);
+	if (w->n < PW_ARRAY_SIZE(w->fds))
+		w->fds[w->n] = fd;
+	w->n++;
+	return !w->stop_after || w->n < w->stop_after;
+}
+
+static void test_basic(void)
+{
+	static struct pw_sock a, b;
+	const int page = 1 << PW_PAGE_BITS;
+
+	PW_CHECK(pw_get(3) == NULL && pw_get(-1) == NULL, "empty");
+	PW_CHECK(pw_get(PW_PAGES << PW_PAGE_BITS) == NULL, "out of range");
+	PW_CHECK(pw_take(7) == NULL, "take of nothing");
+	pw_put(-5, &a);			      /* ignored */
+	pw_put(PW_PAGES << PW_PAGE_BITS, &a); /* ignored */
+	pw_put(3, &a);
+	pw_put(page - 1, &a);
+	pw_put(page, &b); /* the next page */
+	pw_put(5 * page + 17, &b);
+	PW_CHECK(pw_get(3) == &a && pw_get(page - 1) == &a && pw_get(page) == &b, "set");
+	PW_CHECK(pw_get(4) == NULL && pw_get(2 * page) == NULL, "neighbours stay empty");
+
+	struct walk w = { 0 };
+	pw_fdtab_each(walk_fn, &w);
+	PW_CHECK_EQ(w.n, 4);
+	PW_CHECK(w.fds[0] == 3 && w.fds[1] == page - 1 && w.fds[2] == page &&
+			 w.fds[3] == 5 * page + 17,
+		 "in fd order: %d %d %d %d", w.fds[0], w.fds[1], w.fds[2], w.fds[3]);
+
+	w = (struct walk){ .stop_after = 2 };
+	pw_fdtab_each(walk_fn, &w);
+	PW_CHECK_EQ(w.n, 2);
+
+	w = (struct walk){ 0 };
+	pw_fdtab_each_in(4, (unsigned)page, walk_fn, &w);
+	PW_CHECK(w.n == 2 && w.fds[0] == page - 1 && w.fds[1] == page, "range: %u", w.n);
+	w = (struct walk){ 0 };
+	pw_fdtab_each_in((unsigned)page + 1, UINT_MAX, walk_fn, &w);
+	PW_CHECK(w.n == 1 && w.fds[0] == 5 * page + 17, "open range: %u", w.n);
+
+	PW_CHECK_EQ(pw_find_other_fd(&a, 3), page - 1);
+	PW_CHECK_EQ(pw_find_other_fd(&a, page - 1), 3);
+	PW_CHECK_EQ(pw_find_other_fd(&b, page), 5 * page + 17);
+	PW_CHECK(pw_take(3) == &a && pw_get(3) == NULL, "take");
+	PW_CHECK_EQ(pw_find_other_fd(&a, page - 1), -1);
+	PW_CHECK(pw_take(page - 1) == &a && pw_take(page) == &b && pw_take(5 * page + 17) == &b,
+		 "take all");
+	w = (struct walk){ 0 };
+	pw_fdtab_each(walk_fn, &w);
+	PW_CHECK_EQ(w.n, 0);
+}
+
+/* A reader sees either nothing or a whole, published state. */
+static struct pw_sock racing[64];
+static atomic_bool racing_done;
+
+static void *racing_reader(void *arg)
+{
+	(void)arg;
+	while (!atomic_load_explicit(&racing_done, memory_order_acquire))
+		for (int fd = 100; fd < 164; fd++) {
+			struct pw_sock *s = pw_get(fd);
+			if (s && s->id != (uint64_t)fd)
+				PW_FAIL("fd %d: state of id %llu", fd, (unsigned long long)s->id);
+		}
+	return NULL;
+}
+
+static void test_race(void)
+{
+	pthread_t t;
+
+	for (int i = 0; i < 64; i++)
+		racing[i].id = (uint64_t)(100 + i);
+	PW_CHECK_EQ(pthread_create(&t, NULL, racing_reader, NULL), 0);
+	for (int round = 0; round < 2000; round++)
+		for (int i = 0; i < 64; i++) {
+			pw_put(100 + i, &racing[i]);
+			if ((round + i) % 3 == 0)
+				pw_take(100 + i);
+		}
+	atomic_store_explicit(&racing_done, true, memory_order_release);
+	pthread_join(t, NULL);
+}
+
+int main(void)
+{
+	test_basic();
+	test_race();
+	return 0;
+}
