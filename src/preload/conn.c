@@ -39,7 +39,7 @@ static int pw_conn_install(int fd, int sock, int fdfl, struct pw_sock *s)
 	pw_real.close(sock);
 	if (!s->ops->kernel_io)
 		s->ops->set_fd(s->xp, fd);
-	pw_put(fd, s);
+	pw_fdtab_put(fd, s);
 	if (!s->ops->kernel_io)
 		atomic_fetch_add_explicit(&pw_nconns, 1, memory_order_relaxed);
 	pw_ep_swap_file(fd, false);
@@ -144,7 +144,7 @@ static int pw_adopt_reply(int fd, const struct pw_msg *m, int n, int fds[2])
 PW_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	pw_ensure();
-	struct pw_sock *s = pw_get(fd);
+	struct pw_sock *s = pw_fdtab_get(fd);
 	if (s && s->kind != PW_K_LISTEN && s->connect_unreported) {
 		s->connect_unreported = false; /* Linux: the first look after completion */
 		return 0;
@@ -185,7 +185,7 @@ PW_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 		       m.type == PW_MSG_CONN ? "shared memory" : "direct to another node");
 		/* Exactly as a kernel socket would answer. */
 		if (fl >= 0 && (fl & O_NONBLOCK)) {
-			pw_get(fd)->connect_unreported = true;
+			pw_fdtab_get(fd)->connect_unreported = true;
 			return pw_fail(EINPROGRESS);
 		}
 		return 0;
@@ -197,7 +197,7 @@ PW_EXPORT int listen(int fd, int backlog)
 {
 	pw_ensure();
 	int r = pw_real.listen(fd, backlog);
-	if (r < 0 || pw_cfg.disabled || pw_get(fd) || !pw_tcp_family(fd))
+	if (r < 0 || pw_cfg.disabled || pw_fdtab_get(fd) || !pw_tcp_family(fd))
 		return r;
 
 	int saved = errno;
@@ -215,7 +215,7 @@ PW_EXPORT int listen(int fd, int backlog)
 			if (s) {
 				s->local = a;
 				atomic_fetch_add_explicit(&pw_nlisten, 1, memory_order_relaxed);
-				pw_put(fd, s);
+				pw_fdtab_put(fd, s);
 			}
 			pw_dbg("fd %d: listener registered", fd);
 		}
@@ -229,7 +229,7 @@ PW_EXPORT int listen(int fd, int backlog)
 PW_EXPORT int accept4(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
 {
 	pw_ensure();
-	struct pw_sock *ls = pw_get(lfd);
+	struct pw_sock *ls = pw_fdtab_get(lfd);
 	struct sockaddr_storage peer;
 	socklen_t plen = sizeof(peer);
 	struct sockaddr_in peer4, local4;
@@ -248,7 +248,7 @@ PW_EXPORT int accept4(int lfd, struct sockaddr *addr, socklen_t *alen, int flags
 		int n = pw_ctl_call(PW_MSG_CLAIM, NULL, 0, &fd, 1, &m, fds);
 
 		if (pw_adopt_reply(fd, &m, n, fds) == 0) {
-			struct pw_sock *s = pw_get(fd);
+			struct pw_sock *s = pw_fdtab_get(fd);
 			pw_dbg("fd %d: accepted over podwire (conn %llu)", fd,
 			       (unsigned long long)m.u.conn.id);
 			pw_copy_addr(&s->peer, s->family, addr, alen);

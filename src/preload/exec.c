@@ -171,11 +171,11 @@ static char **pw_exec_env(char *const *envp, const char *list)
  * they are listed in PODWIRE_FDS (a new environment in *@envp) and it takes
  * them over; otherwise each becomes a closed socket (see above).
  */
-static int pw_exec_prepare(struct pw_exec_saved **ret, char *const **envp, char ***ret_newenv)
+static int pw_exec_prepare(struct pw_exec_saved **ret_saved, char *const **envp, char ***ret_newenv)
 {
 	struct pw_exec_walk w = { .carry = pw_env_preloads_us(*envp) };
 
-	*ret = NULL;
+	*ret_saved = NULL;
 	*ret_newenv = NULL;
 	if (!atomic_load_explicit(&pw_nconns, memory_order_relaxed) || pw_cfg.restricted)
 		return 0;
@@ -192,7 +192,7 @@ static int pw_exec_prepare(struct pw_exec_saved **ret, char *const **envp, char 
 		}
 	}
 	free(w.list);
-	*ret = w.sv;
+	*ret_saved = w.sv;
 	return w.n;
 }
 
@@ -233,36 +233,36 @@ typedef int (*pw_execve_fn)(const char *, char *const[], char *const[]);
 typedef int (*pw_execvpe_fn)(const char *, char *const[], char *const[]);
 typedef int (*pw_fexecve_fn)(int, char *const[], char *const[]);
 
-static void *pw_next(const char *name)
+static void *pw_real_next(const char *name)
 {
 	return dlsym(RTLD_NEXT, name);
 }
 
 PW_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
-	PW_EXEC_WRAP(envp, ((pw_execve_fn)pw_next("execve"))(path, argv, envp));
+	PW_EXEC_WRAP(envp, ((pw_execve_fn)pw_real_next("execve"))(path, argv, envp));
 }
 
 PW_EXPORT int execv(const char *path, char *const argv[])
 {
 	char *const *envp = environ;
-	PW_EXEC_WRAP(envp, ((pw_execve_fn)pw_next("execve"))(path, argv, envp));
+	PW_EXEC_WRAP(envp, ((pw_execve_fn)pw_real_next("execve"))(path, argv, envp));
 }
 
 PW_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
-	PW_EXEC_WRAP(envp, ((pw_execvpe_fn)pw_next("execvpe"))(file, argv, envp));
+	PW_EXEC_WRAP(envp, ((pw_execvpe_fn)pw_real_next("execvpe"))(file, argv, envp));
 }
 
 PW_EXPORT int execvp(const char *file, char *const argv[])
 {
 	char *const *envp = environ;
-	PW_EXEC_WRAP(envp, ((pw_execvpe_fn)pw_next("execvpe"))(file, argv, envp));
+	PW_EXEC_WRAP(envp, ((pw_execvpe_fn)pw_real_next("execvpe"))(file, argv, envp));
 }
 
 PW_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
-	PW_EXEC_WRAP(envp, ((pw_fexecve_fn)pw_next("fexecve"))(fd, argv, envp));
+	PW_EXEC_WRAP(envp, ((pw_fexecve_fn)pw_real_next("fexecve"))(fd, argv, envp));
 }
 
 /* The execl family: collect the variadic arguments into an argv. */
@@ -372,7 +372,7 @@ static void pw_take_over_one(int fd, uint64_t id, bool shared)
 		atomic_store_explicit(&s->shared, true, memory_order_relaxed);
 		s->ops->mark_shared(s->xp);
 	}
-	pw_put(fd, s);
+	pw_fdtab_put(fd, s);
 	atomic_fetch_add_explicit(&pw_nconns, 1, memory_order_relaxed);
 	pw_dbg("fd %d: connection %llu taken over after exec", fd, (unsigned long long)id);
 }
@@ -405,7 +405,7 @@ void pw_take_over(void)
 		int fd = -1, sh = 0;
 		unsigned long long id = 0;
 
-		if (sscanf(tok, "%d:%llu:%d", &fd, &id, &sh) != 3 || fd < 0 || pw_get(fd))
+		if (sscanf(tok, "%d:%llu:%d", &fd, &id, &sh) != 3 || fd < 0 || pw_fdtab_get(fd))
 			continue;
 		if (pw_cfg.disabled) {
 			pw_take_over_fail(fd);
@@ -416,14 +416,14 @@ void pw_take_over(void)
 		 * exec; two states of one end would each move its indices. */
 		int same = -1;
 		for (unsigned i = 0; i < ndone && same < 0; i++)
-			if (pw_get(done[i])->id == id && pw_same_file(done[i], fd))
+			if (pw_fdtab_get(done[i])->id == id && pw_same_file(done[i], fd))
 				same = done[i];
 		if (same >= 0) {
 			pw_dup_track(same, fd);
 			continue;
 		}
 		pw_take_over_one(fd, id, sh != 0);
-		if (pw_get(fd) && ndone < PW_ARRAY_SIZE(done))
+		if (pw_fdtab_get(fd) && ndone < PW_ARRAY_SIZE(done))
 			done[ndone++] = fd;
 	}
 	free(list);

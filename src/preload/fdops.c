@@ -75,7 +75,7 @@ PW_EXPORT int close(int fd)
 {
 	pw_ensure();
 	pw_ep_discard(fd);
-	struct pw_sock *s = pw_take(fd);
+	struct pw_sock *s = pw_fdtab_take(fd);
 	if (!s)
 		return pw_real.close(fd);
 	if (s->kind == PW_K_CONN)
@@ -85,11 +85,11 @@ PW_EXPORT int close(int fd)
 
 int pw_dup_track(int oldfd, int newfd)
 {
-	struct pw_sock *s = pw_get(oldfd);
+	struct pw_sock *s = pw_fdtab_get(oldfd);
 
 	if (newfd >= 0 && s) {
 		atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
-		pw_put(newfd, s);
+		pw_fdtab_put(newfd, s);
 	}
 	return newfd;
 }
@@ -104,11 +104,11 @@ static int pw_dup_onto(int oldfd, int newfd, int flags, bool is_dup3)
 {
 	if (oldfd == newfd)
 		return is_dup3 ? pw_fail(EINVAL) : (pw_real.fcntl(oldfd, F_GETFD) < 0 ? -1 : newfd);
-	struct pw_sock *old_target = pw_get(newfd);
+	struct pw_sock *old_target = pw_fdtab_get(newfd);
 	int r = is_dup3 ? pw_real.dup3(oldfd, newfd, flags) : pw_real.dup2(oldfd, newfd);
 	if (r < 0)
 		return r;
-	if (old_target && pw_take(newfd) == old_target)
+	if (old_target && pw_fdtab_take(newfd) == old_target)
 		pw_unref(old_target, newfd, true);
 	return pw_dup_track(oldfd, r);
 }
@@ -137,7 +137,7 @@ PW_EXPORT int fcntl(int fd, int cmd, ...)
 	int r = pw_real.fcntl(fd, cmd, arg);
 	if (r < 0)
 		return r;
-	struct pw_sock *s = pw_get(fd);
+	struct pw_sock *s = pw_fdtab_get(fd);
 	if (!s)
 		return r;
 	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
@@ -160,7 +160,7 @@ PW_EXPORT int ioctl(int fd, pw_ioctl_req_t req, ...)
 	va_start(ap, req);
 	arg = va_arg(ap, void *);
 	va_end(ap);
-	struct pw_sock *s = pw_get(fd);
+	struct pw_sock *s = pw_fdtab_get(fd);
 	if (!s || s->kind != PW_K_CONN)
 		return pw_real.ioctl(fd, req, arg);
 	if (req == FIONREAD) {
@@ -185,7 +185,7 @@ PW_EXPORT int ioctl(int fd, pw_ioctl_req_t req, ...)
 
 static bool pw_forget_one(int fd, struct pw_sock *seen, void *arg)
 {
-	struct pw_sock *s = pw_take(fd); /* what is there now */
+	struct pw_sock *s = pw_fdtab_take(fd); /* what is there now */
 
 	(void)seen;
 	(void)arg;

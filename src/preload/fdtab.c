@@ -30,7 +30,7 @@ static _Atomic(struct pw_sock *) *pw_slot(int fd, bool create)
 	return page ? &page[fd & ((1 << PW_PAGE_BITS) - 1)] : NULL;
 }
 
-void pw_put(int fd, struct pw_sock *v)
+void pw_fdtab_put(int fd, struct pw_sock *v)
 {
 	_Atomic(struct pw_sock *) *s = pw_slot(fd, true);
 
@@ -38,7 +38,7 @@ void pw_put(int fd, struct pw_sock *v)
 		atomic_store_explicit(s, v, memory_order_release);
 }
 
-struct pw_sock *pw_take(int fd)
+struct pw_sock *pw_fdtab_take(int fd)
 {
 	_Atomic(struct pw_sock *) *s = pw_slot(fd, false);
 
@@ -60,7 +60,7 @@ void pw_fdtab_each_in(unsigned first, unsigned last,
 			unsigned fd = p << PW_PAGE_BITS | i;
 			if (fd < first || fd > last)
 				continue;
-			/* Pairs with the release in pw_put(). */
+			/* Pairs with the release in pw_fdtab_put(). */
 			struct pw_sock *s = atomic_load_explicit(&page[i], memory_order_acquire);
 			if (s && !fn((int)fd, s, arg))
 				return;

@@ -42,6 +42,9 @@ static void pw_prefix_env(const char *v)
 	const char *bad = NULL;
 	int r = pw_prefixes_parse(v, &t, &bad);
 
+	if (r < 0)
+		t.n = 0;
+
 	if (r == -E2BIG) {
 		pw_err("PODWIRE_PREFIX=%s: more than %u prefixes; nothing is accelerated", v,
 		       PW_WIRE_MAX_PREFIXES);

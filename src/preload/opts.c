@@ -119,7 +119,7 @@ void pw_opts_carry(struct pw_sock *s, int fd)
 /* A connection's virtual addresses: a channel's, or a socket to another node. */
 static inline struct pw_sock *pw_named_of(int fd)
 {
-	struct pw_sock *s = pw_get(fd);
+	struct pw_sock *s = pw_fdtab_get(fd);
 	return s && s->kind != PW_K_LISTEN ? s : NULL;
 }
 
@@ -147,7 +147,7 @@ PW_EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 	return 0;
 }
 
-static int pw_put_int(void *val, socklen_t *len, int v)
+static int pw_opt_put_int(void *val, socklen_t *len, int v)
 {
 	if (!val || !len || *len < sizeof(int))
 		return pw_fail(EINVAL);
@@ -163,7 +163,7 @@ static int pw_put_int(void *val, socklen_t *len, int v)
  */
 static struct pw_sock *pw_opts_of(int fd, int level, int name)
 {
-	struct pw_sock *s = pw_get(fd);
+	struct pw_sock *s = pw_fdtab_get(fd);
 
 	if (!s || s->kind == PW_K_LISTEN || pw_cfg.restricted)
 		return NULL;
@@ -184,19 +184,19 @@ PW_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 	if (!val || !len)
 		return pw_fail(EFAULT);
 	if (level == SOL_SOCKET && name == SO_DOMAIN)
-		return pw_put_int(val, len, s->family);
+		return pw_opt_put_int(val, len, s->family);
 	if (s->kind != PW_K_CONN) {
 		/* an IPPROTO_IPV6 option of a socket to another node: below */
 	} else if (level == SOL_SOCKET) {
 		switch (name) {
 		case SO_ERROR:
-			return pw_put_int(val, len, 0);
+			return pw_opt_put_int(val, len, 0);
 		case SO_TYPE:
-			return pw_put_int(val, len, SOCK_STREAM);
+			return pw_opt_put_int(val, len, SOCK_STREAM);
 		case SO_PROTOCOL:
-			return pw_put_int(val, len, IPPROTO_TCP);
+			return pw_opt_put_int(val, len, IPPROTO_TCP);
 		case SO_ACCEPTCONN:
-			return pw_put_int(val, len, 0);
+			return pw_opt_put_int(val, len, 0);
 		default:
 			break;
 		}

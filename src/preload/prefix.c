@@ -19,25 +19,29 @@ struct pw_prefix_node {
 
 static _Atomic(const struct pw_prefix_node *) pw_prefix_table;
 
-int pw_prefixes_parse(const char *s, struct pw_prefixes *ret, const char **ret_bad)
+int pw_prefixes_parse(const char *s, struct pw_prefixes *ret_table, const char **ret_bad)
 {
-	int n = pw_addr_cidr_list_parse(s, PW_ADDR_CIDR_HOST | PW_ADDR_CIDR_NET, ret->p,
+	struct pw_prefixes t;
+	int n = pw_addr_cidr_list_parse(s, PW_ADDR_CIDR_HOST | PW_ADDR_CIDR_NET, t.p,
 					PW_WIRE_MAX_PREFIXES, ret_bad);
 
-	ret->n = n < 0 ? 0 : (unsigned)n;
-	return n < 0 ? n : 0;
+	if (n < 0)
+		return n;
+	t.n = (unsigned)n;
+	*ret_table = t;
+	return 0;
 }
 
-void pw_prefixes_from_wire(const struct pw_msg *m, struct pw_prefixes *ret)
+void pw_prefixes_from_wire(const struct pw_msg *m, struct pw_prefixes *ret_table)
 {
 	struct pw_wire_prefix p;
 
-	ret->n = 0;
-	for (uint32_t i = 0; i < m->nentries && ret->n < PW_WIRE_MAX_PREFIXES; i++) {
+	ret_table->n = 0;
+	for (uint32_t i = 0; i < m->nentries && ret_table->n < PW_WIRE_MAX_PREFIXES; i++) {
 		/* The router's word, checked: IPv4 prefixes of at most 32 bits. */
 		if (pw_msg_entry(m, i, &p, sizeof(p)) < 0 || p.family != AF_INET || p.len > 32)
 			continue;
-		ret->p[ret->n++] = p;
+		ret_table->p[ret_table->n++] = p;
 	}
 }
 

@@ -157,11 +157,11 @@ struct pw_prefixes {
 };
 
 /* Parse PODWIRE_PREFIX's form, "a.b.c.d[/len]" separated by commas or
- * spaces, strictly. Errors (ret->n is 0 then): -EINVAL or -EAFNOSUPPORT
+ * spaces, strictly. Errors (*@ret_table untouched): -EINVAL or -EAFNOSUPPORT
  * (*@ret_bad points at the item), -E2BIG more than PW_WIRE_MAX_PREFIXES. */
-int pw_prefixes_parse(const char *s, struct pw_prefixes *ret, const char **ret_bad);
+int pw_prefixes_parse(const char *s, struct pw_prefixes *ret_table, const char **ret_bad);
 /* The IPv4 prefixes of a HELLO_OK reply (others are skipped). */
-void pw_prefixes_from_wire(const struct pw_msg *m, struct pw_prefixes *ret);
+void pw_prefixes_from_wire(const struct pw_msg *m, struct pw_prefixes *ret_table);
 bool pw_prefixes_has(const struct pw_prefixes *t, const struct sockaddr_in *a);
 /* Make @t the table in use (copied). Errors: -ENOMEM (the old one stays). */
 int pw_prefixes_publish(const struct pw_prefixes *t);
@@ -263,7 +263,7 @@ void pw_flags_gen_init(void);
 struct pw_sock *pw_sock_new(enum pw_kind kind);
 void pw_sock_set_nonblock(struct pw_sock *s, bool on);
 int pw_tcp_family(int fd);
-int pw_sockname4(int fd, struct sockaddr_in *ret);
+int pw_sockname4(int fd, struct sockaddr_in *ret_addr);
 int pw_timeo_ms(int fd, int opt);
 void pw_copy_raw(const void *a, socklen_t alen, struct sockaddr *addr, socklen_t *len);
 void pw_copy_addr(const struct sockaddr_in *sin, int family, struct sockaddr *addr, socklen_t *len);
@@ -280,14 +280,14 @@ extern _Atomic unsigned pw_nlisten;
 extern _Atomic(_Atomic(struct pw_sock *) *) pw_fdtab[PW_PAGES];
 
 /* The state behind @fd, or NULL. Lock-free: the fast path of every call. */
-static inline struct pw_sock *pw_get(int fd)
+static inline struct pw_sock *pw_fdtab_get(int fd)
 {
 	if (fd < 0 || (unsigned)fd >= PW_PAGES << PW_PAGE_BITS)
 		return NULL;
 	/* Pairs with the release that published the page in pw_slot(). */
 	_Atomic(struct pw_sock *) *page =
 		atomic_load_explicit(&pw_fdtab[(unsigned)fd >> PW_PAGE_BITS], memory_order_acquire);
-	/* Pairs with the release in pw_put(): the state is seen whole. */
+	/* Pairs with the release in pw_fdtab_put(): the state is seen whole. */
 	return page ? atomic_load_explicit(&page[fd & ((1 << PW_PAGE_BITS) - 1)],
 					   memory_order_acquire)
 		    : NULL;
@@ -298,12 +298,12 @@ static inline struct pw_sock *pw_conn_of(int fd)
 {
 	if (!atomic_load_explicit(&pw_nconns, memory_order_relaxed))
 		return NULL;
-	struct pw_sock *s = pw_get(fd);
+	struct pw_sock *s = pw_fdtab_get(fd);
 	return s && s->kind == PW_K_CONN ? s : NULL;
 }
 
-void pw_put(int fd, struct pw_sock *v);
-struct pw_sock *pw_take(int fd);
+void pw_fdtab_put(int fd, struct pw_sock *v);
+struct pw_sock *pw_fdtab_take(int fd);
 void pw_fdtab_each(bool (*fn)(int fd, struct pw_sock *s, void *arg), void *arg);
 void pw_fdtab_each_in(unsigned first, unsigned last,
 		      bool (*fn)(int fd, struct pw_sock *s, void *arg), void *arg);

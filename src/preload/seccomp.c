@@ -51,7 +51,7 @@ static bool pw_restrict_swap_one(int fd, struct pw_sock *s, void *arg)
 	pw_real.dup3(w->stream, fd, fdfl >= 0 && (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0);
 	pw_ep_swap_file(fd, false);
 	/* Not freed: another thread may be inside a call on it. */
-	pw_take(fd);
+	pw_fdtab_take(fd);
 	return true;
 }
 
@@ -99,7 +99,7 @@ static bool pw_restrict_one(int fd, struct pw_sock *s, void *arg)
 	if (s->kind == PW_K_LISTEN) {
 		/* Its router connections could not be claimed here. */
 		pw_listener_drop(fd, s);
-		pw_take(fd);
+		pw_fdtab_take(fd);
 		return true;
 	}
 	int stream = r->relay ? pw_relay_stream(fd, s, PW_RELAY_NOW) : -1;

@@ -55,14 +55,14 @@ int pw_tcp_family(int fd)
 }
 
 /* A socket's own address as IPv4 (see addr.h); -1 if it has none. */
-int pw_sockname4(int fd, struct sockaddr_in *ret)
+int pw_sockname4(int fd, struct sockaddr_in *ret_addr)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 
 	if (pw_real.getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
 		return -1;
-	return pw_addr_to4((struct sockaddr *)&ss, len, ret) < 0 ? -1 : 0;
+	return pw_addr_to4((struct sockaddr *)&ss, len, ret_addr) < 0 ? -1 : 0;
 }
 
 /* Copy an address out the way the kernel does: truncate, report the full size. */

@@ -19,7 +19,7 @@ static bool walk_fn(int fd, struct pw_sock *s, void *arg)
 {
 	struct walk *w = arg;
 
-	PW_CHECK(s && pw_get(fd) == s, "fd %d", fd);
+	PW_CHECK(s && pw_fdtab_get(fd) == s, "fd %d", fd);
 	if (w->n < PW_ARRAY_SIZE(w->fds))
 		w->fds[w->n] = fd;
 	w->n++;
@@ -31,17 +31,19 @@ static void test_basic(void)
 	static struct pw_sock a, b;
 	const int page = 1 << PW_PAGE_BITS;
 
-	PW_CHECK(pw_get(3) == NULL && pw_get(-1) == NULL, "empty");
-	PW_CHECK(pw_get(PW_PAGES << PW_PAGE_BITS) == NULL, "out of range");
-	PW_CHECK(pw_take(7) == NULL, "take of nothing");
-	pw_put(-5, &a);			      /* ignored */
-	pw_put(PW_PAGES << PW_PAGE_BITS, &a); /* ignored */
-	pw_put(3, &a);
-	pw_put(page - 1, &a);
-	pw_put(page, &b); /* the next page */
-	pw_put(5 * page + 17, &b);
-	PW_CHECK(pw_get(3) == &a && pw_get(page - 1) == &a && pw_get(page) == &b, "set");
-	PW_CHECK(pw_get(4) == NULL && pw_get(2 * page) == NULL, "neighbours stay empty");
+	PW_CHECK(pw_fdtab_get(3) == NULL && pw_fdtab_get(-1) == NULL, "empty");
+	PW_CHECK(pw_fdtab_get(PW_PAGES << PW_PAGE_BITS) == NULL, "out of range");
+	PW_CHECK(pw_fdtab_take(7) == NULL, "take of nothing");
+	pw_fdtab_put(-5, &a);			    /* ignored */
+	pw_fdtab_put(PW_PAGES << PW_PAGE_BITS, &a); /* ignored */
+	pw_fdtab_put(3, &a);
+	pw_fdtab_put(page - 1, &a);
+	pw_fdtab_put(page, &b); /* the next page */
+	pw_fdtab_put(5 * page + 17, &b);
+	PW_CHECK(pw_fdtab_get(3) == &a && pw_fdtab_get(page - 1) == &a && pw_fdtab_get(page) == &b,
+		 "set");
+	PW_CHECK(pw_fdtab_get(4) == NULL && pw_fdtab_get(2 * page) == NULL,
+		 "neighbours stay empty");
 
 	struct walk w = { 0 };
 	pw_fdtab_each(walk_fn, &w);
@@ -64,9 +66,10 @@ static void test_basic(void)
 	PW_CHECK_EQ(pw_find_other_fd(&a, 3), page - 1);
 	PW_CHECK_EQ(pw_find_other_fd(&a, page - 1), 3);
 	PW_CHECK_EQ(pw_find_other_fd(&b, page), 5 * page + 17);
-	PW_CHECK(pw_take(3) == &a && pw_get(3) == NULL, "take");
+	PW_CHECK(pw_fdtab_take(3) == &a && pw_fdtab_get(3) == NULL, "take");
 	PW_CHECK_EQ(pw_find_other_fd(&a, page - 1), -1);
-	PW_CHECK(pw_take(page - 1) == &a && pw_take(page) == &b && pw_take(5 * page + 17) == &b,
+	PW_CHECK(pw_fdtab_take(page - 1) == &a && pw_fdtab_take(page) == &b &&
+			 pw_fdtab_take(5 * page + 17) == &b,
 		 "take all");
 	w = (struct walk){ 0 };
 	pw_fdtab_each(walk_fn, &w);
@@ -82,7 +85,7 @@ static void *racing_reader(void *arg)
 	(void)arg;
 	while (!atomic_load_explicit(&racing_done, memory_order_acquire))
 		for (int fd = 100; fd < 164; fd++) {
-			struct pw_sock *s = pw_get(fd);
+			struct pw_sock *s = pw_fdtab_get(fd);
 			if (s && s->id != (uint64_t)fd)
 				PW_FAIL("fd %d: state of id %llu", fd, (unsigned long long)s->id);
 		}
@@ -98,9 +101,9 @@ static void test_race(void)
 	PW_CHECK_EQ(pthread_create(&t, NULL, racing_reader, NULL), 0);
 	for (int round = 0; round < 2000; round++)
 		for (int i = 0; i < 64; i++) {
-			pw_put(100 + i, &racing[i]);
+			pw_fdtab_put(100 + i, &racing[i]);
 			if ((round + i) % 3 == 0)
-				pw_take(100 + i);
+				pw_fdtab_take(100 + i);
 		}
 	atomic_store_explicit(&racing_done, true, memory_order_release);
 	pthread_join(t, NULL);

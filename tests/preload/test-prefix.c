@@ -57,11 +57,9 @@ static void test_parse_bad(void)
 		t.n = 99;
 		int r = pw_prefixes_parse(bad_values[i], &t, &bad);
 		PW_CHECK(r == -EINVAL || r == -EAFNOSUPPORT, "\"%s\": %d", bad_values[i], r);
-		PW_CHECK(t.n == 0, "\"%s\" left %u prefixes", bad_values[i], t.n);
+		PW_CHECK(t.n == 99, "\"%s\" touched the table", bad_values[i]);
 		PW_CHECK(bad && bad >= bad_values[i] && bad < bad_values[i] + strlen(bad_values[i]),
 			 "\"%s\": the bad item is not pointed at", bad_values[i]);
-		PW_CHECK(!has(&t, "10.0.0.1") && !has(&t, "198.18.0.1"), "\"%s\" widened",
-			 bad_values[i]);
 	}
 	/* The bad item of a list is the one pointed at. */
 	const char *v = "198.18.0.0/15,10.0.0.0/x";
@@ -71,8 +69,9 @@ static void test_parse_bad(void)
 	char many[2048] = "";
 	for (unsigned i = 0; i <= PW_WIRE_MAX_PREFIXES; i++)
 		snprintf(many + strlen(many), sizeof(many) - strlen(many), "10.%u.0.0/16,", i);
+	t.n = 99;
 	PW_CHECK_EQ(pw_prefixes_parse(many, &t, &bad), -E2BIG);
-	PW_CHECK_EQ(t.n, 0);
+	PW_CHECK_EQ(t.n, 99);
 }
 
 /* A HELLO_OK reply: IPv4 prefixes kept; IPv6 ones and lengths over 32
