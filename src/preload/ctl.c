@@ -30,20 +30,12 @@ static pid_t pw_ctl_router_pid = -1; /* as this process sees it (0: another pid 
  * (a thread may have as little as 16 KiB of it). */
 static uint8_t pw_ctl_buf[PW_WIRE_MAX] __attribute__((aligned(8)));
 
-static uint64_t pw_ctl_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void pw_ctl_drop(void)
 {
 	if (pw_ctl_fd >= 0)
 		pw_real.close(pw_ctl_fd);
 	pw_ctl_fd = -1;
-	pw_ctl_failed_at = pw_ctl_now();
+	pw_ctl_failed_at = pw_now_ns();
 }
 
 /* Send @type and wait for its reply, with the lock held. */
@@ -98,7 +90,7 @@ static int pw_ctl_open_locked(void)
 		return 0;
 	if (pw_cfg.restricted) /* seccomp: never again (see pw_restrict) */
 		return -EPERM;
-	if (pw_ctl_failed_at && pw_ctl_now() - pw_ctl_failed_at < PW_CTL_RETRY_NS)
+	if (pw_ctl_failed_at && pw_now_ns() - pw_ctl_failed_at < PW_CTL_RETRY_NS)
 		return -ECONNREFUSED;
 	if (strlen(pw_cfg.socket_path) >= sizeof(a.sun_path))
 		return -ENAMETOOLONG;
@@ -106,7 +98,7 @@ static int pw_ctl_open_locked(void)
 	pw_ctl_fd = pw_real.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (pw_ctl_fd < 0) {
 		r = -errno;
-		pw_ctl_failed_at = pw_ctl_now();
+		pw_ctl_failed_at = pw_now_ns();
 		return r;
 	}
 	/* Keep the control socket out of the application's low fd numbers. */
