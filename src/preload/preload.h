@@ -55,7 +55,7 @@
  * be Ubuntu 20.04 or UBI 8): bind the symbols that glibc 2.34 moved into
  * libc.so.6 to their first versions, which libpthread.so.0 and libdl.so.2
  * (linked, see meson.build) provide there and libc.so.6 still does here.
- * tests/test-preload-footprint.sh holds every version at 2.17 or older.
+ * tests/preload/test-preload-footprint.sh holds every version at 2.17 or older.
  */
 #if defined(__GLIBC__) && defined(__x86_64__)
 __asm__(".symver pthread_once,pthread_once@GLIBC_2.2.5");
