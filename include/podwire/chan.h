@@ -103,7 +103,7 @@ int pw_chan_create(uint32_t ring_size, unsigned flags, int *ret_memfd, int ret_s
  * side is already attached; -ENOMEM; errors of fstat(2) and mmap(2).
  */
 int pw_chan_open(int memfd, int sockfd, unsigned side, const struct pw_chan_opts *opts,
-			struct pw_chan **ret_chan);
+		 struct pw_chan **ret_chan);
 
 /* Orderly close: the peer reads what was written, then EOF. Accepts NULL. */
 void pw_chan_close(struct pw_chan *c);

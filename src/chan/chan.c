@@ -155,6 +155,12 @@ fail_errno:
 	return ret;
 }
 
+/* The failed call's error as -errno, never 0 (a caller tests ret < 0). */
+static inline int pw_chan_errno(void)
+{
+	return errno > 0 ? -errno : -EIO;
+}
+
 /* Check that @memfd is a sealed segment we can map without fear of SIGBUS. */
 static int pw_chan_check_fd(int memfd, uint64_t *ret_len)
 {
@@ -162,7 +168,7 @@ static int pw_chan_check_fd(int memfd, uint64_t *ret_len)
 	int seals;
 
 	if (pw_sys_fstat(memfd, &st) < 0)
-		return -errno;
+		return pw_chan_errno();
 	if (!S_ISREG(st.st_mode))
 		return -EINVAL;
 	seals = pw_sys_fcntl(memfd, F_GET_SEALS, 0);
@@ -191,7 +197,7 @@ static int pw_chan_map(int memfd, bool whole, int prot, void **ret_map, size_t *
 	size_t map_len = whole ? (size_t)len : PW_SHM_DATA_OFF;
 	map = mmap(NULL, map_len, prot, MAP_SHARED, memfd, 0);
 	if (map == MAP_FAILED)
-		return -errno;
+		return pw_chan_errno();
 	memcpy(ret_hdr, map, sizeof(*ret_hdr));
 	if (ret_hdr->magic != PW_SHM_MAGIC || ret_hdr->version != PW_SHM_VERSION ||
 	    ret_hdr->hdr_size != sizeof(struct pw_shm_hdr) ||
@@ -219,7 +225,7 @@ int pw_chan_open(int memfd, int sockfd, unsigned side, const struct pw_chan_opts
 	struct pw_chan *c = NULL;
 	void *map = NULL;
 	size_t len = 0;
-	struct pw_shm_hdr hdr;
+	struct pw_shm_hdr hdr = { 0 };
 	int ret;
 
 	if (side > 1 || sockfd < 0 || !ret_chan)
@@ -1059,9 +1065,9 @@ struct pw_chan_view {
 int pw_chan_view_open(int memfd, struct pw_chan_view **ret_view)
 {
 	struct pw_chan_view *v;
-	struct pw_shm_hdr hdr;
-	size_t len;
-	void *map;
+	struct pw_shm_hdr hdr = { 0 };
+	size_t len = 0;
+	void *map = NULL;
 	int ret;
 
 	if (!ret_view)
@@ -1104,9 +1110,9 @@ void pw_chan_view_close(struct pw_chan_view *v)
 int pw_chan_reset_unattached(int memfd, unsigned side)
 {
 	struct pw_shm_chan *shm;
-	struct pw_shm_hdr hdr;
-	size_t len;
-	void *map;
+	struct pw_shm_hdr hdr = { 0 };
+	size_t len = 0;
+	void *map = NULL;
 	int ret;
 
 	if (side > 1)

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "addr.h"
 
@@ -282,4 +283,15 @@ bool pw_addr_cidr_has(const struct pw_wire_prefix *p, const struct sockaddr_in *
 		return false;
 	memcpy(&net, p->addr, 4);
 	return (ntohl(a->sin_addr.s_addr) & mask) == (ntohl(net) & mask);
+}
+
+int pw_addr_unix(const char *path, struct sockaddr_un *ret)
+{
+	size_t len = strlen(path);
+
+	if (len >= sizeof(ret->sun_path))
+		return -ENAMETOOLONG;
+	ret->sun_family = AF_UNIX;
+	memcpy(ret->sun_path, path, len + 1);
+	return 0;
 }

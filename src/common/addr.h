@@ -114,4 +114,11 @@ const char *pw_addr_cidr_format(const struct pw_wire_prefix *p,
 /* Does the IPv4 prefix @p hold the address of @a? (false for IPv6 @p) */
 bool pw_addr_cidr_has(const struct pw_wire_prefix *p, const struct sockaddr_in *a);
 
+/* ---- Unix sockets ---- */
+
+struct sockaddr_un;
+
+/* @path into @ret (AF_UNIX). Errors: -ENAMETOOLONG (*@ret untouched). */
+int pw_addr_unix(const char *path, struct sockaddr_un *ret);
+
 #endif /* PW_COMMON_ADDR_H */

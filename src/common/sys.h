@@ -19,12 +19,12 @@
 
 static inline ssize_t pw_sys_send(int fd, const void *buf, size_t n, int flags)
 {
-	return syscall(SYS_sendto, fd, buf, n, flags, NULL, 0);
+	return syscall(SYS_sendto, fd, buf, n, flags, (struct sockaddr *)0, (socklen_t)0);
 }
 
 static inline ssize_t pw_sys_recv(int fd, void *buf, size_t n, int flags)
 {
-	return syscall(SYS_recvfrom, fd, buf, n, flags, NULL, NULL);
+	return syscall(SYS_recvfrom, fd, buf, n, flags, (struct sockaddr *)0, (socklen_t *)0);
 }
 
 static inline ssize_t pw_sys_sendmsg(int fd, const struct msghdr *mh, int flags)
@@ -46,7 +46,9 @@ static inline int pw_sys_poll(struct pollfd *fds, nfds_t n, int timeout_ms)
 {
 	struct timespec ts = { timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000 };
 
-	return (int)syscall(SYS_ppoll, fds, n, timeout_ms < 0 ? NULL : &ts, NULL, (size_t)8);
+	/* Typed null pointers: syscall(2) is variadic. */
+	return (int)syscall(SYS_ppoll, fds, n, timeout_ms < 0 ? (struct timespec *)0 : &ts,
+			    (sigset_t *)0, (size_t)8);
 }
 
 /* poll(2) itself, not ppoll: what a seccomp filter that allows waiting

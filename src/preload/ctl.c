@@ -92,9 +92,8 @@ static int pw_ctl_open_locked(void)
 		return -EPERM;
 	if (pw_ctl_failed_at && pw_now_ns() - pw_ctl_failed_at < PW_CTL_RETRY_NS)
 		return -ECONNREFUSED;
-	if (strlen(pw_cfg.socket_path) >= sizeof(a.sun_path))
+	if (pw_addr_unix(pw_cfg.socket_path, &a) < 0)
 		return -ENAMETOOLONG;
-	strcpy(a.sun_path, pw_cfg.socket_path);
 	pw_ctl_fd = pw_real.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (pw_ctl_fd < 0) {
 		r = -errno;

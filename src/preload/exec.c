@@ -144,12 +144,13 @@ static bool pw_exec_one(int fd, struct pw_sock *s, void *arg)
  * memory runs out. */
 static char **pw_exec_env(char *const *envp, const char *list)
 {
-	size_t cnt = 0;
+	static const char name[] = "PODWIRE_FDS=";
+	size_t cnt = 0, len = strlen(list);
 
-	while (envp[cnt])
+	while (envp && envp[cnt])
 		cnt++;
 	char **ne = malloc((cnt + 2) * sizeof(*ne));
-	char *var = malloc(strlen(list) + sizeof("PODWIRE_FDS="));
+	char *var = malloc(sizeof(name) + len);
 	if (!ne || !var) {
 		free(ne);
 		free(var);
@@ -159,8 +160,8 @@ static char **pw_exec_env(char *const *envp, const char *list)
 	for (size_t i = 0; i < cnt; i++)
 		if (strncmp(envp[i], "PODWIRE_FDS=", 12) != 0)
 			ne[k++] = envp[i];
-	strcpy(var, "PODWIRE_FDS=");
-	strcat(var, list);
+	memcpy(var, name, sizeof(name) - 1);
+	memcpy(var + sizeof(name) - 1, list, len + 1);
 	ne[k++] = var;
 	ne[k] = NULL;
 	return ne;
@@ -386,6 +387,38 @@ static bool pw_same_file(int a, int b)
 	       sa.st_ino == sb.st_ino;
 }
 
+/* One decimal field of a PODWIRE_FDS item, strictly, then @sep. */
+static int pw_take_over_field(const char **p, char sep, uint64_t max, uint64_t *ret_value)
+{
+	const char *s = *p;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || v > max || *end != sep)
+		return -EINVAL;
+	*ret_value = v;
+	*p = end + (sep != '\0');
+	return 0;
+}
+
+/* "fd:id:shared", as pw_exec_list() wrote it. */
+static int pw_take_over_item(const char *s, int *ret_fd, uint64_t *ret_id, int *ret_shared)
+{
+	uint64_t fd, id, sh;
+
+	if (pw_take_over_field(&s, ':', INT_MAX, &fd) < 0 ||
+	    pw_take_over_field(&s, ':', UINT64_MAX, &id) < 0 ||
+	    pw_take_over_field(&s, '\0', 1, &sh) < 0)
+		return -EINVAL;
+	*ret_fd = (int)fd;
+	*ret_id = id;
+	*ret_shared = (int)sh;
+	return 0;
+}
+
 void pw_take_over(void)
 {
 	const char *v = getenv("PODWIRE_FDS");
@@ -402,10 +435,10 @@ void pw_take_over(void)
 	unsigned ndone = 0;
 
 	for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		int fd = -1, sh = 0;
-		unsigned long long id = 0;
+		int fd, sh;
+		uint64_t id;
 
-		if (sscanf(tok, "%d:%llu:%d", &fd, &id, &sh) != 3 || fd < 0 || pw_fdtab_get(fd))
+		if (pw_take_over_item(tok, &fd, &id, &sh) < 0 || pw_fdtab_get(fd))
 			continue;
 		if (pw_cfg.disabled) {
 			pw_take_over_fail(fd);

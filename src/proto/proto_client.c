@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "../common/addr.h"
 #include "proto.h"
 
 int pw_proto_call(const char *path, uint16_t type, const void *body, size_t body_len, int fd,
@@ -23,9 +24,8 @@ int pw_proto_call(const char *path, uint16_t type, const void *body, size_t body
 	ssize_t n;
 	int s, r;
 
-	if (strlen(path) >= sizeof(a.sun_path))
+	if (pw_addr_unix(path, &a) < 0)
 		return -ENAMETOOLONG;
-	strcpy(a.sun_path, path);
 	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		return -errno;

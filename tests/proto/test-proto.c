@@ -810,7 +810,7 @@ static void send_raw(int sock, size_t len, int fd, unsigned nfds)
 	} ctl;
 	struct iovec iov = { .iov_base = tx.b, .iov_len = len };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	int fds[32];
+	int fds[32] = { 0 };
 
 	PW_CHECK(nfds <= 32, "%u", nfds);
 	if (nfds) {
