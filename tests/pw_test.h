@@ -14,6 +14,10 @@
 
 #define PW_TEST_SKIP 77
 
+#ifndef PW_ARRAY_SIZE
+#define PW_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#endif
+
 #define PW_FAIL(fmt, ...)                                                                          \
 	do {                                                                                       \
 		fprintf(stderr, "%s:%d: FAIL: " fmt "\n", __func__, __LINE__, ##__VA_ARGS__);      \

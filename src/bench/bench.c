@@ -25,6 +25,8 @@
 
 #include <podwire/chan.h>
 
+#include "../common/parse.h"
+
 #include "../common/util.h"
 #include "hist.h"
 
@@ -463,52 +465,6 @@ static void pw_result_free(struct pw_result *r)
 	r->hist = NULL;
 }
 
-/* Parse a size with an optional K/M/G (binary) suffix. */
-static int pw_parse_size(const char *s, uint32_t *ret)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -EINVAL;
-	switch (*end) {
-	case 'k':
-	case 'K':
-		v <<= 10;
-		end++;
-		break;
-	case 'm':
-	case 'M':
-		v <<= 20;
-		end++;
-		break;
-	case 'g':
-	case 'G':
-		v <<= 30;
-		end++;
-		break;
-	default:
-		break;
-	}
-	if ((*end == 'B' || *end == 'b') && end[1] == '\0')
-		end++;
-	if (*end || v == 0 || v > UINT32_MAX)
-		return -EINVAL;
-	*ret = (uint32_t)v;
-	return 0;
-}
-
-static int pw_parse_seconds(const char *s, double *ret)
-{
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end == s || *end || !(v >= 0.0) || v > 86400.0)
-		return -EINVAL;
-	*ret = v;
-	return 0;
-}
-
 static int pw_parse_cpus(const char *s, int cpu[2])
 {
 	for (int i = 0; i < 2; i++) {
@@ -713,16 +669,19 @@ int main(int argc, char **argv)
 			o.transport = (enum pw_transport)t;
 			break;
 		}
-		case 's':
-			if (pw_parse_size(optarg, &o.size) < 0 || o.size > PW_BENCH_MAX_SIZE)
+		case 's': {
+			uint64_t v;
+			if (pw_parse_size(optarg, PW_BENCH_MAX_SIZE, &v) < 0 || v == 0)
 				pw_usage_error("bad --size (1 byte to 64M)", optarg);
+			o.size = (uint32_t)v;
 			break;
+		}
 		case 'd':
-			if (pw_parse_seconds(optarg, &o.duration) < 0 || o.duration <= 0)
+			if (pw_parse_seconds(optarg, 0, 86400, &o.duration) < 0 || o.duration <= 0)
 				pw_usage_error("bad --duration (seconds, > 0)", optarg);
 			break;
 		case 'w':
-			if (pw_parse_seconds(optarg, &o.warmup) < 0)
+			if (pw_parse_seconds(optarg, 0, 86400, &o.warmup) < 0)
 				pw_usage_error("bad --warmup (seconds, >= 0)", optarg);
 			break;
 		case 'c':
@@ -730,16 +689,20 @@ int main(int argc, char **argv)
 				pw_usage_error("bad --cpu (two CPU numbers: A,B)", optarg);
 			break;
 		case OPT_SPIN: {
-			uint32_t v;
-			if (pw_parse_size(optarg, &v) < 0)
-				pw_usage_error("bad --spin-ns", optarg);
-			o.spin_ns = v;
+			uint64_t v; /* 0 would mean the default */
+			if (pw_parse_u64(optarg, UINT32_MAX, &v) < 0 || v == 0)
+				pw_usage_error("bad --spin-ns (nanoseconds, > 0)", optarg);
+			o.spin_ns = (uint32_t)v;
 			break;
 		}
-		case OPT_RING:
-			if (pw_parse_size(optarg, &o.ring) < 0 || !pw_chan_ring_size_ok(o.ring))
+		case OPT_RING: {
+			uint64_t v;
+			if (pw_parse_size(optarg, UINT32_MAX, &v) < 0 ||
+			    !pw_chan_ring_size_ok((uint32_t)v))
 				pw_usage_error("bad --ring (a power of two, 4K to 1G)", optarg);
+			o.ring = (uint32_t)v;
 			break;
+		}
 		case 'j':
 			o.json = true;
 			break;
