@@ -247,7 +247,7 @@ static int pw_lab_opts_parse(int argc, char **argv, const struct pw_lab_cmd_spec
 	const char *shortopts = spec->flags & PW_LAB_OPT_CMD ? "+h" : "h";
 	int c;
 
-	optind = 1;
+	optind = 0; /* also resets getopt's own state (glibc, musl): parses can repeat */
 	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		if (c == 'n') {
 			ret_opts->name = optarg;

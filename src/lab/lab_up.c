@@ -622,7 +622,7 @@ int pw_lab_up_opts_parse(int argc, char **argv, struct pw_lab *lab, struct pw_la
 	};
 	int c;
 
-	optind = 1;
+	optind = 0; /* also resets getopt's own state (glibc, musl): parses can repeat */
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		if (c == 'h') {
 			fputs(pw_lab_up_usage, stdout);
