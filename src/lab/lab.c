@@ -56,7 +56,7 @@ bool pw_lab_name_is_valid(const char *s)
 bool pw_lab_name_set(struct pw_lab *lab, const char *opt)
 {
 	const char *env = getenv("PODWIRE_LAB");
-	const char *name = opt ? opt : (env && *env ? env : "lab");
+	const char *name = opt ? opt : (env && *env ? env : PW_LAB_DEFAULT);
 
 	if (!pw_lab_name_is_valid(name)) {
 		pw_lab_err("bad lab name '%s': 1 to %d letters, digits, '_' or '-', starting with "
@@ -312,7 +312,7 @@ void pw_lab_status_print(const struct pw_lab *lab)
 
 void pw_lab_name_opt_format(const struct pw_lab *lab, char *ret_opt, size_t len)
 {
-	if (strcmp(lab->name, "lab") != 0)
+	if (strcmp(lab->name, PW_LAB_DEFAULT) != 0)
 		snprintf(ret_opt, len, " --name %s", lab->name);
 	else if (len)
 		*ret_opt = '\0';

@@ -76,6 +76,10 @@ int pw_lab_main(int argc, char **argv);
 #define PW_LAB_METRICS	 "127.0.0.1:9470"
 #define PW_LAB_PEER_PORT 7470
 
+/* Node N and pod K of node N, in commands, state and targets ('u' is the underlay). */
+#define PW_LAB_NODE_FMT "n%u"
+#define PW_LAB_POD_FMT	PW_LAB_NODE_FMT "p%u"
+
 /* Namespaces: pwlab-LAB-u, pwlab-LAB-nN, pwlab-LAB-nNpK, in iproute2's directory. */
 #define PW_LAB_NETNS_DIR "/run/netns"
 #define PW_LAB_NS_PREFIX "pwlab-"
@@ -113,7 +117,7 @@ struct pw_lab_node_addr {
 static inline void pw_lab_node_addr_format(unsigned n, struct pw_lab_node_addr *ret_addr)
 {
 	memset(ret_addr, 0, sizeof(*ret_addr));
-	snprintf(ret_addr->name, sizeof(ret_addr->name), "n%u", n);
+	snprintf(ret_addr->name, sizeof(ret_addr->name), PW_LAB_NODE_FMT, n);
 	snprintf(ret_addr->underlay, sizeof(ret_addr->underlay), PW_LAB_UNDERLAY_NET ".%u", n);
 	snprintf(ret_addr->subnet, sizeof(ret_addr->subnet), PW_LAB_POD_NET ".%u.0/%d", n,
 		 PW_LAB_SUBNET_LEN);
@@ -133,7 +137,7 @@ struct pw_lab_pod_addr {
 static inline void pw_lab_pod_addr_format(unsigned n, unsigned k, struct pw_lab_pod_addr *ret_addr)
 {
 	memset(ret_addr, 0, sizeof(*ret_addr));
-	snprintf(ret_addr->name, sizeof(ret_addr->name), "n%up%u", n, k);
+	snprintf(ret_addr->name, sizeof(ret_addr->name), PW_LAB_POD_FMT, n, k);
 	snprintf(ret_addr->ip, sizeof(ret_addr->ip), PW_LAB_POD_NET ".%u.%u", n,
 		 PW_LAB_POD_HOST0 + k);
 }
@@ -145,9 +149,9 @@ static inline void pw_lab_ns_format(const char *lab, unsigned n, unsigned k,
 	if (!n)
 		snprintf(ret_ns, PW_LAB_NS_LEN, PW_LAB_NS_PREFIX "%s-u", lab);
 	else if (!k)
-		snprintf(ret_ns, PW_LAB_NS_LEN, PW_LAB_NS_PREFIX "%s-n%u", lab, n);
+		snprintf(ret_ns, PW_LAB_NS_LEN, PW_LAB_NS_PREFIX "%s-" PW_LAB_NODE_FMT, lab, n);
 	else
-		snprintf(ret_ns, PW_LAB_NS_LEN, PW_LAB_NS_PREFIX "%s-n%up%u", lab, n, k);
+		snprintf(ret_ns, PW_LAB_NS_LEN, PW_LAB_NS_PREFIX "%s-" PW_LAB_POD_FMT, lab, n, k);
 }
 
 /*
@@ -161,7 +165,9 @@ bool pw_lab_ns_is_ours(const char *name, const char *ns);
 
 /* ---- a lab, and its state file (lab_state.c) ---- */
 
-#define PW_LAB_RUN_DIR "/run/podwire/lab"
+#define PW_LAB_RUN_PARENT "/run/podwire"
+#define PW_LAB_RUN_DIR	  PW_LAB_RUN_PARENT "/lab" /* a lab's state is in RUN_DIR/NAME */
+#define PW_LAB_DEFAULT	  "lab"			   /* the name without --name or $PODWIRE_LAB */
 
 enum pw_lab_overlay { PW_LAB_OVERLAY_VXLAN, PW_LAB_OVERLAY_HOSTGW };
 

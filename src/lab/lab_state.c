@@ -63,9 +63,9 @@ void pw_lab_node_path(const struct pw_lab *lab, unsigned n, const char *file, ch
 		      size_t len)
 {
 	if (file)
-		snprintf(ret_path, len, "%s/n%u/%s", lab->dir, n, file);
+		snprintf(ret_path, len, "%s/" PW_LAB_NODE_FMT "/%s", lab->dir, n, file);
 	else
-		snprintf(ret_path, len, "%s/n%u", lab->dir, n);
+		snprintf(ret_path, len, "%s/" PW_LAB_NODE_FMT, lab->dir, n);
 }
 
 bool pw_lab_router_is_alive(const struct pw_lab_router *rt)

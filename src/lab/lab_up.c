@@ -680,7 +680,7 @@ static int pw_lab_up_dir_claim(const struct pw_lab *lab)
 			   nexisting ? existing[0] : "?", lab->name, lab->name);
 		goto out;
 	}
-	if ((mkdir("/run/podwire", 0755) < 0 && errno != EEXIST) ||
+	if ((mkdir(PW_LAB_RUN_PARENT, 0755) < 0 && errno != EEXIST) ||
 	    (mkdir(PW_LAB_RUN_DIR, 0755) < 0 && errno != EEXIST)) {
 		pw_lab_err("mkdir " PW_LAB_RUN_DIR ": %s", strerror(errno));
 		goto out;
