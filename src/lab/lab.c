@@ -426,7 +426,7 @@ static void pw_lab_preload_resolve(const char *lib, char *ret_val, size_t len)
  * podwire lab unless nopw PODWIRE_SOCKET, and in a pod LD_PRELOAD before any
  * the caller had. 0, or -ENOMEM (reported).
  */
-static int pw_lab_exec_env(const struct pw_lab *lab, unsigned n, unsigned k, bool nopw)
+static int pw_lab_exec_env_set(const struct pw_lab *lab, unsigned n, unsigned k, bool nopw)
 {
 	char sock[PATH_MAX], inject[PATH_MAX + 32];
 	const char *old = getenv("LD_PRELOAD");
@@ -436,7 +436,7 @@ static int pw_lab_exec_env(const struct pw_lab *lab, unsigned n, unsigned k, boo
 	setenv("PODWIRE_LAB", lab->name, 1);
 	if (!lab->podwire || nopw || !n)
 		return 0;
-	pw_lab_node_path(lab, n, "podwired.sock", sock, sizeof(sock));
+	pw_lab_node_path_format(lab, n, "podwired.sock", sock, sizeof(sock));
 	setenv("PODWIRE_SOCKET", sock, 1);
 	if (!k)
 		return 0;
@@ -471,7 +471,7 @@ static int pw_lab_exec_enter(const struct pw_lab *lab, unsigned n, unsigned k, b
 	}
 	close(fd);
 	pw_lab_sys_remount(ns);
-	return pw_lab_exec_env(lab, n, k, nopw) < 0 ? 1 : 0;
+	return pw_lab_exec_env_set(lab, n, k, nopw) < 0 ? 1 : 0;
 }
 
 static const char pw_lab_exec_usage[] =

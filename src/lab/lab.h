@@ -198,11 +198,11 @@ int pw_lab_overlay_parse(const char *s, enum pw_lab_overlay *ret_overlay);
 void pw_lab_free(struct pw_lab *lab);
 
 /* Files of node n's router: file is "podwired.sock" or "podwired.log". */
-void pw_lab_node_path(const struct pw_lab *lab, unsigned n, const char *file, char *ret_path,
-		      size_t len);
+void pw_lab_node_path_format(const struct pw_lab *lab, unsigned n, const char *file, char *ret_path,
+			     size_t len);
 
 /* Files of the lab: lab->dir/file. */
-void pw_lab_path(const struct pw_lab *lab, const char *file, char *ret_path, size_t len);
+void pw_lab_path_format(const struct pw_lab *lab, const char *file, char *ret_path, size_t len);
 
 /* Does node n's router still run (the same process that 'up' started)? */
 bool pw_lab_router_is_alive(const struct pw_lab_router *rt);

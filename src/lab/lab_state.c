@@ -54,13 +54,13 @@ void pw_lab_free(struct pw_lab *lab)
 	lab->nmade = 0;
 }
 
-void pw_lab_path(const struct pw_lab *lab, const char *file, char *ret_path, size_t len)
+void pw_lab_path_format(const struct pw_lab *lab, const char *file, char *ret_path, size_t len)
 {
 	snprintf(ret_path, len, "%s/%s", lab->dir, file);
 }
 
-void pw_lab_node_path(const struct pw_lab *lab, unsigned n, const char *file, char *ret_path,
-		      size_t len)
+void pw_lab_node_path_format(const struct pw_lab *lab, unsigned n, const char *file, char *ret_path,
+			     size_t len)
 {
 	if (file)
 		snprintf(ret_path, len, "%s/" PW_LAB_NODE_FMT "/%s", lab->dir, n, file);
@@ -84,9 +84,9 @@ static void pw_lab_router_to_json(const struct pw_lab *lab, unsigned n, bool liv
 	cJSON_AddNumberToObject(r, "start_time", (double)rt->start);
 	if (live)
 		cJSON_AddBoolToObject(r, "alive", pw_lab_router_is_alive(rt));
-	pw_lab_node_path(lab, n, "podwired.sock", buf, sizeof(buf));
+	pw_lab_node_path_format(lab, n, "podwired.sock", buf, sizeof(buf));
 	cJSON_AddStringToObject(r, "socket", buf);
-	pw_lab_node_path(lab, n, "podwired.log", buf, sizeof(buf));
+	pw_lab_node_path_format(lab, n, "podwired.log", buf, sizeof(buf));
 	cJSON_AddStringToObject(r, "log", buf);
 	cJSON_AddStringToObject(r, "metrics", PW_LAB_METRICS);
 }
@@ -150,7 +150,7 @@ cJSON *pw_lab_state_to_json(const struct pw_lab *lab, bool live)
 		cJSON_AddNullToObject(o, "podwired");
 		cJSON_AddNullToObject(o, "lib");
 	}
-	pw_lab_path(lab, "secret", buf, sizeof(buf));
+	pw_lab_path_format(lab, "secret", buf, sizeof(buf));
 	cJSON_AddStringToObject(o, "secret_file", buf);
 	u = cJSON_AddObjectToObject(o, "underlay");
 	pw_lab_ns_format(lab->name, 0, 0, ns);
@@ -175,7 +175,7 @@ int pw_lab_state_write(const struct pw_lab *lab)
 		r = -ENOMEM;
 		goto out;
 	}
-	pw_lab_path(lab, PW_LAB_STATE_FILE, path, sizeof(path));
+	pw_lab_path_format(lab, PW_LAB_STATE_FILE, path, sizeof(path));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0) {
@@ -258,7 +258,7 @@ int pw_lab_state_read(struct pw_lab *lab)
 	struct stat st;
 	int fd, r = 0;
 
-	pw_lab_path(lab, PW_LAB_STATE_FILE, path, sizeof(path));
+	pw_lab_path_format(lab, PW_LAB_STATE_FILE, path, sizeof(path));
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;

@@ -24,7 +24,7 @@ extern char **environ;
 
 _Atomic int pw_lab_stop; /* lock-free int: safe to store from a handler */
 
-static void pw_lab_on_signal(int sig)
+static void pw_lab_signal_handle(int sig)
 {
 	(void)sig;
 	atomic_store_explicit(&pw_lab_stop, 1, memory_order_relaxed);
@@ -32,7 +32,7 @@ static void pw_lab_on_signal(int sig)
 
 void pw_lab_signals_catch(void)
 {
-	struct sigaction sa = { .sa_handler = pw_lab_on_signal, .sa_flags = SA_RESTART };
+	struct sigaction sa = { .sa_handler = pw_lab_signal_handle, .sa_flags = SA_RESTART };
 
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);

@@ -126,7 +126,7 @@ static int pw_lab_underlay_make(struct pw_lab *lab)
 	return 0;
 }
 
-static unsigned pw_lab_pod_mtu(const struct pw_lab *lab)
+static unsigned pw_lab_pod_mtu_get(const struct pw_lab *lab)
 {
 	return lab->overlay == PW_LAB_OVERLAY_VXLAN ? PW_LAB_VXLAN_MTU : PW_LAB_MTU;
 }
@@ -152,7 +152,7 @@ static int pw_lab_pod_make(struct pw_lab *lab, const char *node_ns,
 {
 	char ns[PW_LAB_NS_LEN];
 	struct pw_lab_pod_addr pod;
-	unsigned mtu = pw_lab_pod_mtu(lab);
+	unsigned mtu = pw_lab_pod_mtu_get(lab);
 
 	pw_lab_ns_format(lab->name, n, k, ns);
 	pw_lab_pod_addr_format(n, k, &pod);
@@ -197,7 +197,7 @@ static int pw_lab_node_make(struct pw_lab *lab, unsigned n)
 			       PW_LAB_SUBNET_LEN) < 0 ||
 	    pw_lab_cmdline_run("ip -n %s link set " PW_LAB_UPLINK " up", ns) < 0 ||
 	    pw_lab_cmdline_run("ip -n %s link add name " PW_LAB_POD_BRIDGE " mtu %u up type bridge",
-			       ns, pw_lab_pod_mtu(lab)) < 0 ||
+			       ns, pw_lab_pod_mtu_get(lab)) < 0 ||
 	    pw_lab_cmdline_run("ip -n %s addr add %s/%d dev " PW_LAB_POD_BRIDGE, ns, addr.gateway,
 			       PW_LAB_SUBNET_LEN) < 0)
 		return -1;
@@ -263,7 +263,7 @@ static int pw_lab_secret_write(const struct pw_lab *lab)
 	}
 	for (size_t i = 0; i < sizeof(key); i++)
 		snprintf(hex + 2 * i, 3, "%02x", key[i]);
-	pw_lab_path(lab, "secret", path, sizeof(path));
+	pw_lab_path_format(lab, "secret", path, sizeof(path));
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0 || write(fd, hex, strlen(hex)) != (ssize_t)strlen(hex))
 		r = -errno;
@@ -290,9 +290,9 @@ static int pw_lab_router_cmd_build(struct pw_lab *lab, unsigned n,
 	int a = 0;
 
 	pw_lab_node_addr_format(n, &c->addr);
-	pw_lab_node_path(lab, n, "podwired.sock", c->sock, sizeof(c->sock));
-	pw_lab_node_path(lab, n, "podwired.log", c->log, sizeof(c->log));
-	pw_lab_path(lab, "secret", c->secret, sizeof(c->secret));
+	pw_lab_node_path_format(lab, n, "podwired.sock", c->sock, sizeof(c->sock));
+	pw_lab_node_path_format(lab, n, "podwired.log", c->log, sizeof(c->log));
+	pw_lab_path_format(lab, "secret", c->secret, sizeof(c->secret));
 	c->peers = NULL;
 	c->argv[a++] = lab->podwired;
 	c->argv[a++] = "--foreground";
@@ -344,7 +344,7 @@ static int pw_lab_router_start(struct pw_lab *lab, unsigned n)
 	pid_t pid;
 
 	pw_lab_ns_format(lab->name, n, 0, ns);
-	pw_lab_node_path(lab, n, NULL, dir, sizeof(dir));
+	pw_lab_node_path_format(lab, n, NULL, dir, sizeof(dir));
 	if (mkdir(dir, 0755) < 0) {
 		pw_lab_err("mkdir %s: %s", dir, strerror(errno));
 		return -1;
@@ -436,8 +436,8 @@ static void pw_lab_log_tail_print(const char *path)
 		fprintf(stderr, "    %s\n", l);
 }
 
-/* Has node n's router exited while starting? If so, say how, with the end of its log. */
-static bool pw_lab_router_exited(struct pw_lab *lab, unsigned n)
+/* Reap node n's router if it exited while starting: true, reported with the end of its log. */
+static bool pw_lab_router_reap(struct pw_lab *lab, unsigned n)
 {
 	struct pw_lab_router *rt = &lab->router[n - 1];
 	char path[PATH_MAX];
@@ -446,7 +446,7 @@ static bool pw_lab_router_exited(struct pw_lab *lab, unsigned n)
 	if (waitpid(rt->pid, &st, WNOHANG) != rt->pid)
 		return false;
 	rt->pid = 0;
-	pw_lab_node_path(lab, n, "podwired.log", path, sizeof(path));
+	pw_lab_node_path_format(lab, n, "podwired.log", path, sizeof(path));
 	if (WIFEXITED(st))
 		pw_lab_err("podwired of n%u exited with status %d while starting; %s ends with:", n,
 			   WEXITSTATUS(st), path);
@@ -471,9 +471,9 @@ static int pw_lab_routers_wait(struct pw_lab *lab)
 		for (unsigned n = 1; n <= lab->nodes; n++) {
 			if (ready[n - 1])
 				continue;
-			if (pw_lab_router_exited(lab, n))
+			if (pw_lab_router_reap(lab, n))
 				goto out;
-			pw_lab_node_path(lab, n, "podwired.sock", path, sizeof(path));
+			pw_lab_node_path_format(lab, n, "podwired.sock", path, sizeof(path));
 			if (pw_lab_socket_probe(path)) {
 				ready[n - 1] = true;
 				left--;
@@ -491,7 +491,7 @@ static int pw_lab_routers_wait(struct pw_lab *lab)
 	for (unsigned n = 1; n <= lab->nodes && left; n++) {
 		if (ready[n - 1])
 			continue;
-		pw_lab_node_path(lab, n, "podwired.log", path, sizeof(path));
+		pw_lab_node_path_format(lab, n, "podwired.log", path, sizeof(path));
 		pw_lab_err("podwired of n%u did not open its socket within %d s; %s ends with:", n,
 			   PW_LAB_START_TIMEOUT, path);
 		pw_lab_log_tail_print(path);
