@@ -19,6 +19,7 @@
 #include <podwire/wire.h>
 
 #include "../common/addr.h"
+#include "cli.h"
 #include "lab.h"
 #include "proto.h"
 
@@ -204,11 +205,7 @@ static int pw_cmd_status(int argc, char **argv)
 
 static int pw_cmd_help(int argc, char **argv);
 
-static const struct {
-	const char *name;
-	int (*fn)(int, char **);
-	const char *help;
-} pw_cmds[] = {
+static const struct pw_cli_cmd pw_cmds[] = {
 	{ "status", pw_cmd_status, "list the accelerated connections on this node" },
 	{ "lab", pw_lab_main, "a local multi-node cluster of namespaces (up, exec, status, down)" },
 	{ "help", pw_cmd_help, "show this help" },
@@ -219,19 +216,13 @@ static int pw_cmd_help(int argc, char **argv)
 	printf("Usage: podwire COMMAND [OPTIONS]\n\n"
 	       "podwire gives pods a shared-memory TCP data path; see podwired(8) and\n"
 	       "libpodwire.so.\n\nCommands:\n");
-	for (size_t i = 0; i < sizeof(pw_cmds) / sizeof(pw_cmds[0]); i++)
-		printf("  %-10s %s\n", pw_cmds[i].name, pw_cmds[i].help);
+	pw_cli_cmd_list(pw_cmds, sizeof(pw_cmds) / sizeof(pw_cmds[0]), 10);
 	printf("\nRun 'podwire COMMAND --help' for a command's options.\n");
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
-		return argc < 2 ? (pw_cmd_help(0, NULL), 2) : pw_cmd_help(0, NULL);
-	for (size_t i = 0; i < sizeof(pw_cmds) / sizeof(pw_cmds[0]); i++)
-		if (!strcmp(argv[1], pw_cmds[i].name))
-			return pw_cmds[i].fn(argc - 1, argv + 1);
-	fprintf(stderr, "podwire: unknown command '%s'\nTry 'podwire help'.\n", argv[1]);
-	return 2;
+	return pw_cli_cmd_dispatch(pw_cmds, sizeof(pw_cmds) / sizeof(pw_cmds[0]), argc, argv,
+				   "podwire");
 }

@@ -24,15 +24,15 @@ extern char **environ;
 
 _Atomic int pw_lab_stop; /* lock-free int: safe to store from a handler */
 
-static void pw_lab_on_signal(int sig)
+static void pw_lab_signal_handle(int sig)
 {
 	(void)sig;
 	atomic_store_explicit(&pw_lab_stop, 1, memory_order_relaxed);
 }
 
-void pw_lab_catch_signals(void)
+void pw_lab_signals_catch(void)
 {
-	struct sigaction sa = { .sa_handler = pw_lab_on_signal, .sa_flags = SA_RESTART };
+	struct sigaction sa = { .sa_handler = pw_lab_signal_handle, .sa_flags = SA_RESTART };
 
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
@@ -52,7 +52,7 @@ static void pw_lab_sleep_ms(long ms)
  * Spawn argv with stdout (and stderr too if both) into a pipe; read it into
  * buf; wait. Returns the wait status (>= 0) or -errno if it could not start.
  */
-static int pw_lab_spawn(char *const argv[], bool both, char *buf, size_t len)
+static int pw_lab_argv_spawn(char *const argv[], bool both, char *buf, size_t len)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
@@ -106,18 +106,18 @@ static int pw_lab_spawn(char *const argv[], bool both, char *buf, size_t len)
 	return st;
 }
 
-int pw_lab_run(char *const argv[], bool quiet)
+int pw_lab_argv_run(char *const argv[], bool quiet)
 {
 	char out[1024], line[1024];
 	size_t off = 0;
 	int st;
 
-	if (pw_lab_stopped()) {
+	if (pw_lab_stop_pending()) {
 		if (!quiet)
 			fprintf(stderr, "podwire lab: interrupted\n");
 		return -EINTR;
 	}
-	st = pw_lab_spawn(argv, true, out, sizeof(out));
+	st = pw_lab_argv_spawn(argv, true, out, sizeof(out));
 	if (st == 0)
 		return 0;
 	if (quiet)
@@ -143,7 +143,7 @@ int pw_lab_run(char *const argv[], bool quiet)
 	return -1;
 }
 
-int pw_lab_cmd(const char *fmt, ...)
+int pw_lab_cmdline_run(const char *fmt, ...)
 {
 	char line[512], *argv[48];
 	size_t n = 0;
@@ -162,12 +162,12 @@ int pw_lab_cmd(const char *fmt, ...)
 		argv[n++] = w;
 	}
 	argv[n] = NULL;
-	return n ? pw_lab_run(argv, false) : -EINVAL;
+	return n ? pw_lab_argv_run(argv, false) : -EINVAL;
 }
 
-int pw_lab_capture(char *const argv[], char *buf, size_t len)
+int pw_lab_argv_capture(char *const argv[], char *ret_buf, size_t len)
 {
-	int st = pw_lab_spawn(argv, false, buf, len);
+	int st = pw_lab_argv_spawn(argv, false, ret_buf, len);
 
 	if (st < 0)
 		return st;
@@ -179,10 +179,18 @@ int pw_lab_ns_open(const char *ns)
 	char path[256];
 	int fd;
 
-	if ((size_t)snprintf(path, sizeof(path), "/run/netns/%s", ns) >= sizeof(path))
+	if ((size_t)snprintf(path, sizeof(path), PW_LAB_NETNS_DIR "/%s", ns) >= sizeof(path))
 		return -ENAMETOOLONG;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	return fd < 0 ? -errno : fd;
+}
+
+bool pw_lab_ns_exists(const char *ns)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), PW_LAB_NETNS_DIR "/%s", ns);
+	return access(path, F_OK) == 0;
 }
 
 int pw_lab_ns_write(const char *ns, const char *path, const char *val)
@@ -213,10 +221,8 @@ int pw_lab_ns_write(const char *ns, const char *path, const char *val)
 		abort();
 	}
 out:
-	if (fd >= 0)
-		close(fd);
-	if (nsfd >= 0)
-		close(nsfd);
+	pw_lab_fd_close(fd);
+	pw_lab_fd_close(nsfd);
 	close(self);
 	return r;
 }
@@ -226,15 +232,15 @@ struct pw_lab_nsid {
 	ino_t ino;
 };
 
-/* Pids (not ours) whose network namespace is one of ids[]; *n of them in a malloc'd array. */
-static pid_t *pw_lab_ns_pids(const struct pw_lab_nsid *ids, size_t nids, size_t *n)
+/* Pids (not ours) whose network namespace is one of ids[]; *ret_n of them in a malloc'd array. */
+static pid_t *pw_lab_ns_pids_find(const struct pw_lab_nsid *ids, size_t nids, size_t *ret_n)
 {
 	DIR *d = opendir("/proc");
 	pid_t *pids = NULL, self = getpid();
 	size_t cap = 0;
 	struct dirent *e;
 
-	*n = 0;
+	*ret_n = 0;
 	if (!d)
 		return NULL;
 	while ((e = readdir(d))) {
@@ -251,7 +257,7 @@ static pid_t *pw_lab_ns_pids(const struct pw_lab_nsid *ids, size_t nids, size_t 
 		for (size_t i = 0; i < nids; i++) {
 			if (st.st_dev != ids[i].dev || st.st_ino != ids[i].ino)
 				continue;
-			if (*n == cap) {
+			if (*ret_n == cap) {
 				size_t ncap = cap ? cap * 2 : 16;
 				pid_t *np = realloc(pids, ncap * sizeof(*np));
 
@@ -260,7 +266,7 @@ static pid_t *pw_lab_ns_pids(const struct pw_lab_nsid *ids, size_t nids, size_t 
 				pids = np;
 				cap = ncap;
 			}
-			pids[(*n)++] = (pid_t)pid;
+			pids[(*ret_n)++] = (pid_t)pid;
 			break;
 		}
 	}
@@ -281,12 +287,12 @@ size_t pw_lab_ns_kill(char *const *ns, size_t n)
 		char path[256];
 		struct stat st;
 
-		snprintf(path, sizeof(path), "/run/netns/%s", ns[i]);
+		snprintf(path, sizeof(path), PW_LAB_NETNS_DIR "/%s", ns[i]);
 		if (stat(path, &st) == 0)
 			ids[nids++] = (struct pw_lab_nsid){ st.st_dev, st.st_ino };
 	}
 	for (size_t s = 0; s < sizeof(sigs) / sizeof(sigs[0]) && nids; s++) {
-		pid_t *pids = pw_lab_ns_pids(ids, nids, &left);
+		pid_t *pids = pw_lab_ns_pids_find(ids, nids, &left);
 
 		for (size_t i = 0; i < left; i++)
 			kill(pids[i], sigs[s]);
@@ -294,7 +300,7 @@ size_t pw_lab_ns_kill(char *const *ns, size_t n)
 		/* A second for SIGTERM, three for SIGKILL to take effect. */
 		for (int t = 0; left && t < (s ? 150 : 50); t++) {
 			pw_lab_sleep_ms(20);
-			free(pw_lab_ns_pids(ids, nids, &left));
+			free(pw_lab_ns_pids_find(ids, nids, &left));
 		}
 		if (!left)
 			break;
@@ -303,7 +309,7 @@ size_t pw_lab_ns_kill(char *const *ns, size_t n)
 	return left;
 }
 
-unsigned long long pw_lab_proc_start(pid_t pid)
+unsigned long long pw_lab_proc_start_time(pid_t pid)
 {
 	char path[64], buf[1024], *p;
 	unsigned long long start = 0;
@@ -337,7 +343,8 @@ unsigned long long pw_lab_proc_start(pid_t pid)
 	return start;
 }
 
-static int pw_lab_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+static int pw_lab_tree_remove_one(const char *path, const struct stat *st, int flag,
+				  struct FTW *ftw)
 {
 	(void)st;
 	(void)flag;
@@ -345,11 +352,12 @@ static int pw_lab_rm_one(const char *path, const struct stat *st, int flag, stru
 	return remove(path) < 0 && errno != ENOENT ? -1 : 0;
 }
 
-int pw_lab_rmtree(const char *path)
+int pw_lab_tree_remove(const char *path)
 {
 	struct stat st;
 
 	if (lstat(path, &st) < 0)
 		return errno == ENOENT ? 0 : -errno;
-	return nftw(path, pw_lab_rm_one, 16, FTW_DEPTH | FTW_PHYS) ? -(errno ? errno : EIO) : 0;
+	return nftw(path, pw_lab_tree_remove_one, 16, FTW_DEPTH | FTW_PHYS) ? -(errno ? errno : EIO)
+									    : 0;
 }

@@ -1,41 +1,33 @@
 # SPDX-License-Identifier: MIT
 # Shared setup for end-to-end tests: two or more "pods" (network namespaces)
 # on one bridge, addresses in 198.18.0.0/15, one podwired, and cleanup of all
-# of it on any exit. Source it, then call pw_e2e_init NAME.
+# of it on any exit. Source it, then call pw_e2e_init NAME. The harness
+# (pw_skip, pw_fail, pw_need, pw_claim, ...) is ../lib.sh.
 #
 # Exit codes follow the test convention: 0 pass, 1 fail, 77 skip.
 
-PW_BUILD=${PW_BUILD:-$(cd "$(dirname "$0")/../../build" 2>/dev/null && pwd)}
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 PW_LIB=$PW_BUILD/src/preload/libpodwire.so
 # What pods get as LD_PRELOAD (test-musl.sh sets the $LIB form).
 PW_PRELOAD=${PW_PRELOAD:-$PW_LIB}
 PW_ROUTER=$PW_BUILD/src/router/podwired
-PW_CLI=$PW_BUILD/src/cli/podwire
 
-pw_skip() { echo "SKIP: $*" >&2; exit 77; }
-pw_fail() { echo "FAIL: ${FUNCNAME[1]:-main}:${BASH_LINENO[0]}: $*" >&2; exit 1; }
-pw_log() { echo "# $*" >&2; }
-
-pw_need() { # commands...
-	for c in "$@"; do
-		command -v "$c" >/dev/null 2>&1 || pw_skip "$c is not installed (apt-get install $(pw_pkg_of "$c"))"
-	done
-}
-pw_pkg_of() {
-	case $1 in
-	redis-server|redis-benchmark) echo redis-server redis-tools ;;
-	nginx) echo nginx-light ;;
-	*) echo "$1" ;;
-	esac
+# Is 198.18.N.0/24 unused here: no bridge, namespace or address of tag pwN?
+pw_e2e_net_free() { # n
+	! ip link show dev "pw$1-br" >/dev/null 2>&1 &&
+		[ -z "$(ip -4 -o addr show to "198.18.$1.0/24")" ] &&
+		! ip netns list | grep -q "^pw$1-"
 }
 
-# A short unique tag: namespaces, links and the /24 subnet come from it.
+# A short tag and a /24 this run has claimed (pw_claim): namespaces, links
+# and addresses come from them, so runs at the same time cannot collide.
 pw_e2e_init() { # name
 	[ "$(id -u)" = 0 ] || pw_skip "needs root (network namespaces)"
-	pw_need ip
+	pw_need ip flock
 	[ -x "$PW_LIB" ] || pw_fail "build first: $PW_LIB missing"
-	PW_TAG=pw$(( $$ % 100000 ))
-	PW_NET=198.18.$(( ($$ % 200) + 20 ))
+	pw_claim e2e-net 20 219 pw_e2e_net_free
+	PW_TAG=pw$PW_CLAIM
+	PW_NET=198.18.$PW_CLAIM
 	PW_DIR=$(mktemp -d /tmp/podwire-e2e.XXXXXX)
 	chmod 755 "$PW_DIR" # pods run as other users too (nginx workers)
 	PW_SOCK=$PW_DIR/podwired.sock
@@ -102,11 +94,7 @@ pw_wait_port() { # name ip port
 
 # Wait for a listener without connecting to it (some servers count connections).
 pw_wait_listen() { # name port
-	for _ in $(seq 200); do
-		ip netns exec "$PW_TAG-$1" ss -Hltn "sport = :$2" 2>/dev/null | grep -q . && return 0
-		sleep 0.05
-	done
-	pw_fail "nothing listens on port $2 in $1"
+	pw_listen_wait "$2" 200 "$1" ip netns exec "$PW_TAG-$1"
 }
 
 # The socket inode of the listener on PORT in NAME (empty if none).
@@ -139,20 +127,18 @@ pw_cleanup() {
 		ip netns del "$ns" 2>/dev/null
 	done
 	ip link del "$PW_TAG-br" 2>/dev/null
-	if [ "$rc" != 0 ] && [ "$rc" != 77 ]; then
-		for f in "$PW_DIR"/*.log; do
-			[ -f "$f" ] || continue
-			echo "--- ${f##*/}" >&2
-			tail -n 40 "$f" >&2
-		done
-	fi
+	pw_logs_tail "$rc" "$PW_DIR" 40 "$PW_DIR"/*.log
 	rm -rf "$PW_DIR"
 	exit "$rc"
 }
 
-# podwired with metrics on a free loopback port; pw_metric NAME reads one.
+# podwired with metrics on a loopback port this run has claimed (the same
+# one again after a restart); pw_metric NAME reads one.
 pw_router_metrics() { # extra args...
-	PW_MPORT=$(( 20000 + ($$ % 20000) ))
+	if [ -z "${PW_MPORT:-}" ]; then
+		pw_claim port 20000 39999 pw_port_free
+		PW_MPORT=$PW_CLAIM
+	fi
 	pw_router --metrics "127.0.0.1:$PW_MPORT" "$@"
 }
 pw_metric() { # name [labels]

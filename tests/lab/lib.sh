@@ -1,27 +1,29 @@
 # SPDX-License-Identifier: MIT
-# Shared helpers for the 'podwire lab' tests: a lab name unique to this run,
+# Shared helpers for the 'podwire lab' tests: a lab name this run has claimed,
 # the CLI, and removal of the lab (and anything else the test made) on exit.
-# Source it, then call lab_init SUFFIX. Exit codes: 0 pass, 1 fail, 77 skip.
+# Source it, then call lab_init SUFFIX. The harness (pw_skip, pw_fail,
+# pw_log, pw_need, pw_claim, ...) is ../lib.sh. Exit codes: 0 pass, 1 fail,
+# 77 skip.
 
-PW_BUILD=${PW_BUILD:-$(cd "$(dirname "$0")/../../build" 2>/dev/null && pwd)}
-PW_CLI=$PW_BUILD/src/cli/podwire
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
-lab_skip() { echo "SKIP: $*" >&2; exit 77; }
-lab_fail() { echo "FAIL: ${FUNCNAME[1]:-main}:${BASH_LINENO[0]}: $*" >&2; exit 1; }
-lab_log() { echo "# $*" >&2; }
-
-lab_need() { # commands...
-	for c in "$@"; do
-		command -v "$c" >/dev/null 2>&1 || lab_skip "$c is not installed"
-	done
+# Is lab tN$LAB_SUFFIX unused: no state directory, no namespace of its name?
+lab_name_free() { # n
+	local name=t$1$LAB_SUFFIX
+	[ ! -e "/run/podwire/lab/$name" ] &&
+		! ip netns list | grep -q "^pwlab-$name-"
 }
 
-# The lab under test is $LAB (exported as PODWIRE_LAB, so 'pwlab' needs no --name).
+# The lab under test is $LAB (exported as PODWIRE_LAB, so 'pwlab' needs no
+# --name): tN + SUFFIX with N claimed (pw_claim), so that runs at the same
+# time, and what a killed run left, cannot collide.
 lab_init() { # suffix
-	[ "$(id -u)" = 0 ] || lab_skip "needs root (network namespaces)"
-	lab_need ip bridge ps
-	[ -x "$PW_CLI" ] || lab_fail "build first: $PW_CLI missing"
-	LAB=t$$$1
+	[ "$(id -u)" = 0 ] || pw_skip "needs root (network namespaces)"
+	pw_need ip bridge ps flock
+	[ -x "$PW_CLI" ] || pw_fail "build first: $PW_CLI missing"
+	LAB_SUFFIX=$1
+	pw_claim "lab-$1" 0 999 lab_name_free
+	LAB=t$PW_CLAIM$1
 	export PODWIRE_LAB=$LAB
 	LAB_TMP=$(mktemp -d /tmp/podwire-lab.XXXXXX)
 	LAB_EXTRA_NS=""
@@ -36,13 +38,7 @@ lab_cleanup() {
 	local bg
 	bg=$(jobs -p)
 	[ -z "$bg" ] || kill $bg 2>/dev/null
-	if [ "$rc" != 0 ] && [ "$rc" != 77 ]; then
-		for f in /run/podwire/lab/"$LAB"/n*/podwired.log; do
-			[ -f "$f" ] || continue
-			echo "--- $f" >&2
-			tail -n 20 "$f" >&2
-		done
-	fi
+	pw_logs_tail "$rc" "/run/podwire/lab/$LAB" 20 /run/podwire/lab/"$LAB"/n*/podwired.log
 	"$PW_CLI" lab down --name "$LAB" >/dev/null 2>&1
 	for ns in $LAB_EXTRA_NS; do ip netns del "$ns" 2>/dev/null; done
 	wait 2>/dev/null
@@ -61,10 +57,10 @@ lab_procs() { # [lab]
 lab_assert_gone() { # [lab]
 	local name=${1:-$LAB} left
 	left=$(ip netns list | awk -v p="pwlab-$name-" 'index($1, p) == 1 { print $1 }')
-	[ -z "$left" ] || lab_fail "namespaces left: $left"
-	[ ! -e "/run/podwire/lab/$name" ] || lab_fail "state left: $(ls -R "/run/podwire/lab/$name")"
+	[ -z "$left" ] || pw_fail "namespaces left: $left"
+	[ ! -e "/run/podwire/lab/$name" ] || pw_fail "state left: $(ls -R "/run/podwire/lab/$name")"
 	left=$(lab_procs "$name")
-	[ -z "$left" ] || lab_fail "processes left: $(ps -o pid,args -p "$left")"
+	[ -z "$left" ] || pw_fail "processes left: $(ps -o pid,args -p "$left")"
 }
 
 # A router metric of NODE, read inside the node's namespace.
@@ -75,12 +71,7 @@ lab_metric() { # node name
 
 # Wait until something listens on PORT in POD (without connecting to it).
 lab_wait_listen() { # pod port
-	for _ in $(seq 100); do
-		pwlab exec --no-podwire "$1" -- ss -Hltn "sport = :$2" 2>/dev/null | grep -q . &&
-			return 0
-		sleep 0.05
-	done
-	lab_fail "nothing listens on port $2 in $1"
+	pw_listen_wait "$2" 100 "$1" pwlab exec --no-podwire "$1" --
 }
 
 # One value from 'lab status --json' (a Python expression on the object j).

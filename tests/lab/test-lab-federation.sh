@@ -15,15 +15,15 @@
 #      new connections use the overlay; `lab down` removes everything.
 set -u
 . "$(dirname "$0")/lib.sh"
-lab_need sockperf iperf3 curl python3 timeout
+pw_need sockperf iperf3 curl python3 timeout
 SEM=$PW_BUILD/tests/pw-sem
-[ -x "$SEM" ] || lab_fail "build first: $SEM missing"
+[ -x "$SEM" ] || pw_fail "build first: $SEM missing"
 lab_init fed
 
 pwlab up --nodes 2 --pods-per-node 2 >"$LAB_TMP/up.log" 2>&1 ||
-	lab_fail "lab up: $(cat "$LAB_TMP/up.log")"
+	pw_fail "lab up: $(cat "$LAB_TMP/up.log")"
 grep -q -- --peers <(ps -eo args= | grep "/run/podwire/lab/$LAB/n1/") ||
-	lab_fail "the routers were started without federation"
+	pw_fail "the routers were started without federation"
 A=198.19.1.11 B=198.19.2.11 B2=198.19.2.12 A2=198.19.1.12
 
 # Both routers see each other (links come up within a few ticks).
@@ -32,7 +32,7 @@ for _ in $(seq 50); do
 	sleep 0.1
 done
 [ "$(lab_metric n1 podwire_peer_links)" = 2 ] ||
-	lab_fail "peer links on n1: $(lab_metric n1 podwire_peer_links)"
+	pw_fail "peer links on n1: $(lab_metric n1 podwire_peer_links)"
 
 remote_ok() { lab_metric n1 'podwire_remote_connects_total{result="ok"}'; }
 vxlan_tx() { pwlab exec n1 -- cat /sys/class/net/flannel.1/statistics/tx_packets; }
@@ -75,7 +75,7 @@ for t in $TESTS; do
 	fi
 	rm -f "$LAB_TMP"/sync* 2>/dev/null
 done
-[ "$nfail" = 0 ] || lab_fail "$nfail semantics test(s) failed across nodes"
+[ "$nfail" = 0 ] || pw_fail "$nfail semantics test(s) failed across nodes"
 
 # ---- 2. sockperf and iperf3, podwire on and off ----
 pwlab exec n2p1 -- sockperf server --tcp -i $B -p 5001 >"$LAB_TMP/sp1.log" 2>&1 &
@@ -95,21 +95,21 @@ sp() { # pod [--no-podwire] ip port -> p50 one-way latency
 tx0=$(vxlan_tx) r0=$(remote_ok)
 lat=$(sp n1p1 $B 5001)
 tx1=$(vxlan_tx) r1=$(remote_ok)
-[ -n "$lat" ] || lab_fail "sockperf across nodes with podwire gave no result"
-[ "$r1" -gt "$r0" ] || lab_fail "sockperf across nodes did not go direct ($r0 -> $r1)"
+[ -n "$lat" ] || pw_fail "sockperf across nodes with podwire gave no result"
+[ "$r1" -gt "$r0" ] || pw_fail "sockperf across nodes did not go direct ($r0 -> $r1)"
 # A few packets may be ARP or stray; a ping-pong second is ~50000 packets.
-[ $((tx1 - tx0)) -lt 100 ] || lab_fail "VXLAN carried $((tx1 - tx0)) packets with podwire"
-lab_log "across nodes, podwire: p50 $lat us, VXLAN packets $((tx1 - tx0))"
+[ $((tx1 - tx0)) -lt 100 ] || pw_fail "VXLAN carried $((tx1 - tx0)) packets with podwire"
+pw_log "across nodes, podwire: p50 $lat us, VXLAN packets $((tx1 - tx0))"
 lat=$(sp n1p2 --no-podwire $B2 5002)
 tx2=$(vxlan_tx)
-[ -n "$lat" ] || lab_fail "sockperf across nodes over VXLAN gave no result"
-[ $((tx2 - tx1)) -gt 1000 ] || lab_fail "the kernel run did not use VXLAN ($((tx2 - tx1)))"
-lab_log "across nodes, VXLAN: p50 $lat us"
+[ -n "$lat" ] || pw_fail "sockperf across nodes over VXLAN gave no result"
+[ $((tx2 - tx1)) -gt 1000 ] || pw_fail "the kernel run did not use VXLAN ($((tx2 - tx1)))"
+pw_log "across nodes, VXLAN: p50 $lat us"
 c0=$(lab_metric n1 podwire_claims_total)
 lat=$(sp n1p1 $A2 5003)
 c1=$(lab_metric n1 podwire_claims_total)
-[ -n "$lat" ] && [ "$c1" -gt "$c0" ] || lab_fail "same node with podwire: p50 '$lat', claims $c0 -> $c1"
-lab_log "same node, podwire: p50 $lat us"
+[ -n "$lat" ] && [ "$c1" -gt "$c0" ] || pw_fail "same node with podwire: p50 '$lat', claims $c0 -> $c1"
+pw_log "same node, podwire: p50 $lat us"
 
 # iperf3 across nodes, both directions, with podwire; checked by its own
 # byte counts on both ends. One server per run (-1), so that each run has a
@@ -124,9 +124,9 @@ for dir in "" -R; do
 	iperf_srv
 	r0=$(remote_ok)
 	pwlab exec n1p1 -- iperf3 -c $B -p $iperf_port -t 1 $dir --json >"$LAB_TMP/iperf.json" 2>&1 ||
-		lab_fail "iperf3 $dir across nodes: $(tail -5 "$LAB_TMP/iperf.json")"
+		pw_fail "iperf3 $dir across nodes: $(tail -5 "$LAB_TMP/iperf.json")"
 	r1=$(remote_ok)
-	python3 - "$LAB_TMP/iperf.json" <<'PY' || lab_fail "iperf3 $dir: bad result"
+	python3 - "$LAB_TMP/iperf.json" <<'PY' || pw_fail "iperf3 $dir: bad result"
 import json, sys
 j = json.load(open(sys.argv[1]))
 assert "error" not in j, j.get("error")
@@ -136,15 +136,15 @@ assert s > 0 and r > 0 and abs(s - r) <= s * 0.01, (s, r)
 print("# iperf3 %.2f Gbit/s" % (e["sum_received"]["bits_per_second"] / 1e9), file=sys.stderr)
 PY
 	# iperf3 opens a control and a data connection.
-	[ $((r1 - r0)) -ge 2 ] || lab_fail "iperf3 $dir did not go direct ($r0 -> $r1)"
+	[ $((r1 - r0)) -ge 2 ] || pw_fail "iperf3 $dir did not go direct ($r0 -> $r1)"
 done
 
 # ---- 3. a kernel server on the other node: fallback over the overlay ----
 f0=$(lab_metric n1 'podwire_remote_connects_total{result="failed"}')
 lat=$(sp n1p1 $B2 5002)
 f1=$(lab_metric n1 'podwire_remote_connects_total{result="failed"}')
-[ -n "$lat" ] || lab_fail "accelerated client to a kernel server on another node failed"
-[ "$f1" -gt "$f0" ] || lab_fail "the fallback was not counted ($f0 -> $f1)"
+[ -n "$lat" ] || pw_fail "accelerated client to a kernel server on another node failed"
+[ "$f1" -gt "$f0" ] || pw_fail "the fallback was not counted ($f0 -> $f1)"
 
 # ---- 4. a router that does not know the secret ----
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$LAB_TMP/bad-secret"
@@ -154,10 +154,10 @@ pwlab exec n1 -- timeout 3 "$PW_BUILD/src/router/podwired" --foreground \
 	--peer-listen 198.18.0.1:7471 --peers 198.18.0.2:7470 --pod-cidr 198.19.9.0/24 \
 	--secret-file "$LAB_TMP/bad-secret" >"$LAB_TMP/rogue.log" 2>&1
 a1=$(lab_metric n2 podwire_peer_auth_failures_total)
-[ "$a1" -gt "$a0" ] || lab_fail "n2 did not refuse a router with the wrong secret ($a0 -> $a1)"
-grep -q "wrong secret" "$LAB_TMP/rogue.log" || lab_fail "the rogue did not see a bad proof"
+[ "$a1" -gt "$a0" ] || pw_fail "n2 did not refuse a router with the wrong secret ($a0 -> $a1)"
+grep -q "wrong secret" "$LAB_TMP/rogue.log" || pw_fail "the rogue did not see a bad proof"
 grep -q "peer rogue: authenticated" /run/podwire/lab/"$LAB"/n2/podwired.log &&
-	lab_fail "n2 accepted the rogue router"
+	pw_fail "n2 accepted the rogue router"
 
 # ---- 5. kill -9 of a router mid-stream ----
 iperf_srv
@@ -165,15 +165,15 @@ pwlab exec n1p1 -- iperf3 -c $B -p $iperf_port -t 3 --json >"$LAB_TMP/iperf-kill
 cli=$!
 sleep 1
 pid=$(ps -eo pid=,args= | awk -v d="/run/podwire/lab/$LAB/n2/" 'index($0, d) && /podwired/ && !/awk/ { print $1 }')
-[ -n "$pid" ] || lab_fail "no router on n2"
+[ -n "$pid" ] || pw_fail "no router on n2"
 kill -9 $pid
-wait $cli || lab_fail "iperf3 across nodes died with the router: $(tail -5 "$LAB_TMP/iperf-kill.json")"
+wait $cli || pw_fail "iperf3 across nodes died with the router: $(tail -5 "$LAB_TMP/iperf-kill.json")"
 python3 -c 'import json,sys; e=json.load(open(sys.argv[1]))["end"]; assert e["sum_received"]["bytes"] > 0' \
-	"$LAB_TMP/iperf-kill.json" || lab_fail "iperf3 after the router's death: bad result"
+	"$LAB_TMP/iperf-kill.json" || pw_fail "iperf3 after the router's death: bad result"
 # A new connection: n1 has no peer for n2's pods now, so the overlay.
 lat=$(sp n1p1 $B 5001)
-[ -n "$lat" ] || lab_fail "a new connection after n2's router died failed"
+[ -n "$lat" ] || pw_fail "a new connection after n2's router died failed"
 
-pwlab down >/dev/null || lab_fail "lab down"
+pwlab down >/dev/null || pw_fail "lab down"
 lab_assert_gone
 echo "federation: all checks passed"

@@ -8,17 +8,17 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 lab_init life
-lab_need ping python3
+pw_need ping python3
 
 expect_rc() { # want label cmd...
 	local want=$1 label=$2 rc
 	shift 2
 	"$@" >"$LAB_TMP/out" 2>&1
 	rc=$?
-	[ "$rc" = "$want" ] || lab_fail "$label: exit $rc, want $want: $(cat "$LAB_TMP/out")"
+	[ "$rc" = "$want" ] || pw_fail "$label: exit $rc, want $want: $(cat "$LAB_TMP/out")"
 }
 expect_msg() { # regex
-	grep -q -E "$1" "$LAB_TMP/out" || lab_fail "output lacks '$1': $(cat "$LAB_TMP/out")"
+	grep -q -E "$1" "$LAB_TMP/out" || pw_fail "output lacks '$1': $(cat "$LAB_TMP/out")"
 }
 
 # Usage errors (exit 2) and missing labs
@@ -49,12 +49,12 @@ lab_assert_gone
 
 # --no-podwire: no routers, no preload; the overlay still works
 expect_rc 0 "up --no-podwire" pwlab up --nodes 2 --pods-per-node 1 --no-podwire
-[ -z "$(lab_procs)" ] || lab_fail "routers run in a --no-podwire lab"
+[ -z "$(lab_procs)" ] || pw_fail "routers run in a --no-podwire lab"
 [ "$(lab_json '"%s %s" % (j["podwire"], j["nodes"][0]["router"])')" = "False None" ] ||
-	lab_fail "status: $(pwlab status --json)"
+	pw_fail "status: $(pwlab status --json)"
 env=$(pwlab exec n1p1 -- env)
-! echo "$env" | grep -q -E "^(LD_PRELOAD=.*libpodwire|PODWIRE_SOCKET=)" || lab_fail "env: $env"
-pwlab exec n1p1 -- ping -c 1 -W 2 198.19.2.11 >/dev/null || lab_fail "no-podwire cross-node ping"
+! echo "$env" | grep -q -E "^(LD_PRELOAD=.*libpodwire|PODWIRE_SOCKET=)" || pw_fail "env: $env"
+pwlab exec n1p1 -- ping -c 1 -W 2 198.19.2.11 >/dev/null || pw_fail "no-podwire cross-node ping"
 expect_rc 0 "down" pwlab down
 lab_assert_gone
 
@@ -63,26 +63,26 @@ expect_rc 0 "up" pwlab up --nodes 2 --pods-per-node 1
 expect_rc 1 "second up" pwlab up --nodes 3
 expect_msg "a lab named '$LAB' exists"
 [ "$(lab_json '"%s %s" % (j["node_count"], [n["router"]["alive"] for n in j["nodes"]])')" = "2 [True, True]" ] ||
-	lab_fail "first lab damaged: $(pwlab status --json)"
+	pw_fail "first lab damaged: $(pwlab status --json)"
 
 # kill -9 one router: status says so, down still removes everything
 pid=$(lab_json 'j["nodes"][0]["router"]["pid"]')
 kill -9 "$pid"
 for _ in $(seq 50); do [ -z "$(ps -o pid= -p "$pid" | grep -v Z)" ] && break; sleep 0.05; done
-[ "$(lab_json 'j["nodes"][0]["router"]["alive"]')" = False ] || lab_fail "killed router alive"
-pwlab status | grep -q "^n1 .*DEAD" || lab_fail "status: $(pwlab status)"
+[ "$(lab_json 'j["nodes"][0]["router"]["alive"]')" = False ] || pw_fail "killed router alive"
+pwlab status | grep -q "^n1 .*DEAD" || pw_fail "status: $(pwlab status)"
 expect_rc 0 "down after kill -9" pwlab down
 lab_assert_gone
 
 # Lost state: the namespaces and routers are still found by name
 expect_rc 0 "up" pwlab up --nodes 2 --pods-per-node 1 --overlay host-gw
-[ -n "$(lab_procs)" ] || lab_fail "no routers"
+[ -n "$(lab_procs)" ] || pw_fail "no routers"
 routers=$(ip netns pids "pwlab-$LAB-n1"; ip netns pids "pwlab-$LAB-n2")
 rm -rf "/run/podwire/lab/$LAB"
 expect_rc 0 "down without state" pwlab down
 lab_assert_gone
 for p in $routers; do
-	! ps -o stat= -p "$p" | grep -qv Z || lab_fail "router $p survived"
+	! ps -o stat= -p "$p" | grep -qv Z || pw_fail "router $p survived"
 done
 
 # Failure midway through the iproute2 commands (a 'bridge' that fails)
@@ -126,22 +126,22 @@ expect_rc 0 "up with a federating podwired" pwlab up --nodes 3 --pods-per-node 1
 	--podwired "$LAB_TMP/bin/podwired-fed"
 secret=/run/podwire/lab/$LAB/secret
 grep -q -- "--node-name n2 --pod-cidr 198.19.2.0/24 --peer-listen 198.18.0.2:7470 --peers 198.18.0.1:7470,198.18.0.3:7470 --secret-file $secret\$" \
-	"$LAB_TMP/fed-args" || lab_fail "federation options: $(cat "$LAB_TMP/fed-args")"
-[ "$(grep -c -- "--peers" "$LAB_TMP/fed-args")" = 3 ] || lab_fail "$(cat "$LAB_TMP/fed-args")"
-[ "$(stat -c %a "$secret")" = 600 ] || lab_fail "secret mode $(stat -c %a "$secret")"
-grep -q -x -E '[0-9a-f]{64}' "$secret" || lab_fail "secret: $(cat "$secret")"
-[ "$(lab_json 'j["federation"]')" = True ] || lab_fail "status: $(pwlab status --json)"
+	"$LAB_TMP/fed-args" || pw_fail "federation options: $(cat "$LAB_TMP/fed-args")"
+[ "$(grep -c -- "--peers" "$LAB_TMP/fed-args")" = 3 ] || pw_fail "$(cat "$LAB_TMP/fed-args")"
+[ "$(stat -c %a "$secret")" = 600 ] || pw_fail "secret mode $(stat -c %a "$secret")"
+grep -q -x -E '[0-9a-f]{64}' "$secret" || pw_fail "secret: $(cat "$secret")"
+[ "$(lab_json 'j["federation"]')" = True ] || pw_fail "status: $(pwlab status --json)"
 expect_rc 0 "down" pwlab down
 lab_assert_gone
 
 # A conflicting namespace: refused up front, and the stranger is left alone
-ip netns add "pwlab-$LAB-n2p1" || lab_fail "netns add"
+ip netns add "pwlab-$LAB-n2p1" || pw_fail "netns add"
 LAB_EXTRA_NS="pwlab-$LAB-n2p1"
 expect_rc 1 "up over a leftover namespace" pwlab up --nodes 2 --pods-per-node 2
 expect_msg "network namespace pwlab-$LAB-n2p1 exists"
-ip netns list | grep -q "^pwlab-$LAB-n2p1" || lab_fail "the conflicting namespace was removed"
-[ "$(ip netns list | grep -c "^pwlab-$LAB-")" = 1 ] || lab_fail "up left: $(ip netns list)"
-[ ! -e "/run/podwire/lab/$LAB" ] || lab_fail "up left its state directory"
+ip netns list | grep -q "^pwlab-$LAB-n2p1" || pw_fail "the conflicting namespace was removed"
+[ "$(ip netns list | grep -c "^pwlab-$LAB-")" = 1 ] || pw_fail "up left: $(ip netns list)"
+[ ! -e "/run/podwire/lab/$LAB" ] || pw_fail "up left its state directory"
 # ... and 'down' takes it as part of the lab (it has the lab's name)
 expect_rc 0 "down of a leftover" pwlab down
 expect_msg "removed \(1 namespace\)"

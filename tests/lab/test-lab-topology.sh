@@ -10,84 +10,84 @@ set -u
 . "$(dirname "$0")/lib.sh"
 OVERLAY=${1:?usage: $0 vxlan|host-gw}
 lab_init "${OVERLAY%%-*}"
-lab_need ping sockperf curl python3 ss
+pw_need ping sockperf curl python3 ss
 
 pwlab up --nodes 2 --pods-per-node 2 --overlay "$OVERLAY" >"$LAB_TMP/up.log" 2>&1 ||
-	lab_fail "up: $(cat "$LAB_TMP/up.log")"
-lab_log "up: $(head -1 "$LAB_TMP/up.log")"
+	pw_fail "up: $(cat "$LAB_TMP/up.log")"
+pw_log "up: $(head -1 "$LAB_TMP/up.log")"
 
 # Namespaces and addresses
 n=$(ip netns list | awk -v p="pwlab-$LAB-" 'index($1, p) == 1' | wc -l)
-[ "$n" = 7 ] || lab_fail "expected 7 namespaces (underlay, 2 nodes, 4 pods), got $n"
+[ "$n" = 7 ] || pw_fail "expected 7 namespaces (underlay, 2 nodes, 4 pods), got $n"
 pwlab exec n2p2 -- ip -4 -o addr show dev eth0 | grep -q 'inet 198.19.2.12/24' ||
-	lab_fail "n2p2 address: $(pwlab exec n2p2 -- ip -4 -o addr)"
+	pw_fail "n2p2 address: $(pwlab exec n2p2 -- ip -4 -o addr)"
 pwlab exec n1 -- ip -4 -o addr show dev eth0 | grep -q 'inet 198.18.0.1/24' ||
-	lab_fail "n1 underlay address: $(pwlab exec n1 -- ip -4 -o addr)"
+	pw_fail "n1 underlay address: $(pwlab exec n1 -- ip -4 -o addr)"
 pwlab exec n1p1 -- ip route | grep -q '^default via 198.19.1.1 dev eth0' ||
-	lab_fail "n1p1 routes: $(pwlab exec n1p1 -- ip route)"
-[ "$(pwlab exec n2 -- cat /proc/sys/net/ipv4/ip_forward)" = 1 ] || lab_fail "ip_forward off in n2"
+	pw_fail "n1p1 routes: $(pwlab exec n1p1 -- ip route)"
+[ "$(pwlab exec n2 -- cat /proc/sys/net/ipv4/ip_forward)" = 1 ] || pw_fail "ip_forward off in n2"
 
 # The overlay, as flannel would set it up
 routes=$(pwlab exec n1 -- ip route)
 if [ "$OVERLAY" = vxlan ]; then
 	link=$(pwlab exec n1 -- ip -d link show flannel.1)
 	for want in "mtu 1450" "vxlan id 1 " "local 198.18.0.1 " "dstport 8472" "nolearning"; do
-		echo "$link" | grep -q "$want" || lab_fail "flannel.1 lacks '$want': $link"
+		echo "$link" | grep -q "$want" || pw_fail "flannel.1 lacks '$want': $link"
 	done
 	echo "$routes" | grep -q '^198.19.2.0/24 via 198.19.2.0 dev flannel.1 onlink' ||
-		lab_fail "n1 routes: $routes"
+		pw_fail "n1 routes: $routes"
 	pwlab exec n1 -- bridge fdb show dev flannel.1 | grep -q 'dst 198.18.0.2 self permanent' ||
-		lab_fail "n1 fdb: $(pwlab exec n1 -- bridge fdb show dev flannel.1)"
+		pw_fail "n1 fdb: $(pwlab exec n1 -- bridge fdb show dev flannel.1)"
 	pwlab exec n1 -- ip neigh show dev flannel.1 | grep -q '198.19.2.0 lladdr .* PERMANENT' ||
-		lab_fail "n1 neighbours: $(pwlab exec n1 -- ip neigh show dev flannel.1)"
-	[ "$(pwlab exec n1p1 -- cat /sys/class/net/eth0/mtu)" = 1450 ] || lab_fail "pod MTU"
+		pw_fail "n1 neighbours: $(pwlab exec n1 -- ip neigh show dev flannel.1)"
+	[ "$(pwlab exec n1p1 -- cat /sys/class/net/eth0/mtu)" = 1450 ] || pw_fail "pod MTU"
 	vx_tx() { pwlab exec n1 -- cat /sys/class/net/flannel.1/statistics/tx_packets; }
 else
 	echo "$routes" | grep -q '^198.19.2.0/24 via 198.18.0.2 dev eth0' ||
-		lab_fail "n1 routes: $routes"
-	! pwlab exec n1 -- ip link show flannel.1 >/dev/null 2>&1 || lab_fail "host-gw has flannel.1"
+		pw_fail "n1 routes: $routes"
+	! pwlab exec n1 -- ip link show flannel.1 >/dev/null 2>&1 || pw_fail "host-gw has flannel.1"
 	vx_tx() { echo 0; }
 fi
 [ -z "$(ip netns list | grep -E "^pwlab-$LAB-" | grep -v -E "^pwlab-$LAB-(u|n[12]|n[12]p[12])( |$)")" ] ||
-	lab_fail "unexpected namespaces: $(ip netns list)"
+	pw_fail "unexpected namespaces: $(ip netns list)"
 
 # ICMP: same node, across nodes both ways, pod to the other node's underlay
 tx0=$(vx_tx)
 for pair in "n1p1 198.19.1.12" "n1p1 198.19.2.11" "n2p2 198.19.1.11" "n1p2 198.18.0.2" \
 	"n2p1 198.18.0.1" "n1 198.18.0.2"; do
 	set -- $pair
-	pwlab exec "$1" -- ping -c 1 -W 2 "$2" >/dev/null || lab_fail "ping $1 -> $2"
+	pwlab exec "$1" -- ping -c 1 -W 2 "$2" >/dev/null || pw_fail "ping $1 -> $2"
 done
 if [ "$OVERLAY" = vxlan ]; then
-	[ "$(vx_tx)" -gt "$tx0" ] || lab_fail "cross-node ping did not go through flannel.1"
+	[ "$(vx_tx)" -gt "$tx0" ] || pw_fail "cross-node ping did not go through flannel.1"
 fi
 
 # lab exec: exit status, stdin/stdout, environment
 pwlab exec n1p1 -- sh -c 'exit 7'
 rc=$?
-[ "$rc" = 7 ] || lab_fail "exec exit status $rc, want 7"
+[ "$rc" = 7 ] || pw_fail "exec exit status $rc, want 7"
 pwlab exec n1p1 -- /nonexistent/cmd 2>/dev/null
 rc=$?
-[ "$rc" = 127 ] || lab_fail "exec of a missing command: $rc, want 127"
-[ "$(echo through | pwlab exec n2p1 -- cat)" = through ] || lab_fail "stdin/stdout do not pass"
+[ "$rc" = 127 ] || pw_fail "exec of a missing command: $rc, want 127"
+[ "$(echo through | pwlab exec n2p1 -- cat)" = through ] || pw_fail "stdin/stdout do not pass"
 lib=$(lab_json 'j["lib"]')
 env=$(pwlab exec n2p1 -- env)
 # The preload tree beside the library: one value for glibc and musl programs.
 echo "$env" | grep -qxF "LD_PRELOAD=$(dirname "$lib")/preload/\$LIB/libpodwire.so" ||
-	lab_fail "pod env: $env"
+	pw_fail "pod env: $env"
 [ "$(pwlab exec n2p1 -- sh -c 'grep -c libpodwire /proc/self/maps')" -ge 1 ] ||
-	lab_fail "the pod's shell did not load libpodwire.so"
-echo "$env" | grep -qx "PODWIRE_SOCKET=/run/podwire/lab/$LAB/n2/podwired.sock" || lab_fail "pod env: $env"
+	pw_fail "the pod's shell did not load libpodwire.so"
+echo "$env" | grep -qx "PODWIRE_SOCKET=/run/podwire/lab/$LAB/n2/podwired.sock" || pw_fail "pod env: $env"
 env=$(pwlab exec --no-podwire n2p1 -- env)
-! echo "$env" | grep -q "^LD_PRELOAD=.*libpodwire" || lab_fail "--no-podwire env: $env"
-! echo "$env" | grep -q "^PODWIRE_SOCKET=" || lab_fail "--no-podwire env: $env"
+! echo "$env" | grep -q "^LD_PRELOAD=.*libpodwire" || pw_fail "--no-podwire env: $env"
+! echo "$env" | grep -q "^PODWIRE_SOCKET=" || pw_fail "--no-podwire env: $env"
 env=$(pwlab exec n1 -- env)
-! echo "$env" | grep -q "^LD_PRELOAD=.*libpodwire" || lab_fail "node env has the preload: $env"
-pwlab exec n3 -- true 2>/dev/null && lab_fail "exec in a missing node succeeded"
-pwlab exec n1p3 -- true 2>/dev/null && lab_fail "exec in a missing pod succeeded"
+! echo "$env" | grep -q "^LD_PRELOAD=.*libpodwire" || pw_fail "node env has the preload: $env"
+pwlab exec n3 -- true 2>/dev/null && pw_fail "exec in a missing node succeeded"
+pwlab exec n1p3 -- true 2>/dev/null && pw_fail "exec in a missing pod succeeded"
 
 # lab status --json
-st=$(pwlab status --json) || lab_fail "status --json failed"
+st=$(pwlab status --json) || pw_fail "status --json failed"
 echo "$st" | python3 -c '
 import json, sys
 j = json.load(sys.stdin)
@@ -102,12 +102,12 @@ for n, node in enumerate(j["nodes"], 1):
     assert r["socket"].endswith("/n%d/podwired.sock" % n), r
     assert [p["name"] for p in node["pods"]] == ["n%dp1" % n, "n%dp2" % n], node
     assert [p["ip"] for p in node["pods"]] == ["198.19.%d.11" % n, "198.19.%d.12" % n], node
-' "$OVERLAY" || lab_fail "status --json: $st"
-pwlab status | grep -q "^n2 .*198.18.0.2 .*198.19.2.0/24 .*running" || lab_fail "status: $(pwlab status)"
+' "$OVERLAY" || pw_fail "status --json: $st"
+pwlab status | grep -q "^n2 .*198.18.0.2 .*198.19.2.0/24 .*running" || pw_fail "status: $(pwlab status)"
 # Each router runs inside its node's namespace.
 for n in 1 2; do
 	pid=$(lab_json "j['nodes'][$((n - 1))]['router']['pid']")
-	ip netns pids "pwlab-$LAB-n$n" | grep -qx "$pid" || lab_fail "router $pid is not in n$n"
+	ip netns pids "pwlab-$LAB-n$n" | grep -qx "$pid" || pw_fail "router $pid is not in n$n"
 done
 
 # TCP with sockperf. Servers under the preload (podwire runs) and without it
@@ -130,29 +130,29 @@ pingpong() { # label [--no-podwire] pod -- sockperf...
 	local label=$1 out
 	shift
 	out=$(pwlab exec "$@" 2>&1)
-	echo "$out" | grep -q "percentile 50.000" || lab_fail "$label: $out"
-	lab_log "$label: p50 $(echo "$out" | awk '/percentile 50.000/ { print $NF }') us"
+	echo "$out" | grep -q "percentile 50.000" || pw_fail "$label: $out"
+	pw_log "$label: p50 $(echo "$out" | awk '/percentile 50.000/ { print $NF }') us"
 }
 claims0=$(lab_metric n1 podwire_claims_total)
-[ -n "$claims0" ] || lab_fail "no metrics from n1's router"
+[ -n "$claims0" ] || pw_fail "no metrics from n1's router"
 pp="sockperf ping-pong --tcp -t 1 --mps 100000 -m 64"
 tx0=$(vx_tx)
 pingpong "same node, podwire" n1p1 -- $pp -i 198.19.1.12 -p 11001
 claims1=$(lab_metric n1 podwire_claims_total)
-[ "$claims1" -gt "$claims0" ] || lab_fail "same-node connection not over podwire (claims $claims0 -> $claims1)"
+[ "$claims1" -gt "$claims0" ] || pw_fail "same-node connection not over podwire (claims $claims0 -> $claims1)"
 pingpong "same node, kernel" --no-podwire n1p1 -- $pp -i 198.19.1.12 -p 11011
 pingpong "across nodes, preload" n1p1 -- $pp -i 198.19.2.11 -p 11002
 pingpong "across nodes, kernel" --no-podwire n1p1 -- $pp -i 198.19.2.11 -p 11012
 pingpong "pod to other node's underlay" n1p2 -- $pp -i 198.18.0.2 -p 11003
 if [ "$OVERLAY" = vxlan ]; then
-	[ "$(vx_tx)" -gt "$((tx0 + 100))" ] || lab_fail "cross-node TCP did not go through flannel.1"
+	[ "$(vx_tx)" -gt "$((tx0 + 100))" ] || pw_fail "cross-node TCP did not go through flannel.1"
 fi
 
 # Down: nothing left, and a second down is fine
-pwlab down >"$LAB_TMP/down.log" 2>&1 || lab_fail "down: $(cat "$LAB_TMP/down.log")"
+pwlab down >"$LAB_TMP/down.log" 2>&1 || pw_fail "down: $(cat "$LAB_TMP/down.log")"
 wait 2>/dev/null
 lab_assert_gone
-out=$(pwlab down 2>&1) || lab_fail "second down failed: $out"
-echo "$out" | grep -q "nothing to remove" || lab_fail "second down: $out"
-pwlab status >/dev/null 2>&1 && lab_fail "status of a removed lab succeeded"
+out=$(pwlab down 2>&1) || pw_fail "second down failed: $out"
+echo "$out" | grep -q "nothing to remove" || pw_fail "second down: $out"
+pwlab status >/dev/null 2>&1 && pw_fail "status of a removed lab succeeded"
 exit 0
