@@ -84,6 +84,11 @@ bool pw_addr_eq(const struct sockaddr_in *a, const struct sockaddr_in *b)
 	return a->sin_port == b->sin_port && a->sin_addr.s_addr == b->sin_addr.s_addr;
 }
 
+bool pw_addr_is_loopback(const struct sockaddr_in *a)
+{
+	return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+}
+
 /* ---- text ---- */
 
 const char *pw_addr_format(const struct sockaddr_in *sin, char buf[static PW_ADDR_STRLEN])

@@ -55,6 +55,9 @@ int pw_addr_from_wire(const struct pw_wire_addr *w, struct sockaddr_in *ret, int
 /* Same address and port. */
 bool pw_addr_eq(const struct sockaddr_in *a, const struct sockaddr_in *b);
 
+/* In 127.0.0.0/8. */
+bool pw_addr_is_loopback(const struct sockaddr_in *a);
+
 /* ---- text ---- */
 
 /* "a.b.c.d:port" into @buf; returns @buf. */

@@ -47,7 +47,7 @@
 enum pw_link_state { L_DIALING, L_HELLO_SENT, L_WAIT_HELLO, L_WAIT_AUTH, L_UP };
 
 struct pw_link {
-	struct pw_ev ev; /* K_PEER_LINK */
+	struct pw_ev ev; /* pw_link_event */
 	int fd;
 	enum pw_link_state state;
 	int dial; /* index in cfg.dial, or -1: they called us */
@@ -67,7 +67,7 @@ struct pw_link {
 
 /* Our connect in flight to another node. */
 struct pw_out {
-	struct pw_ev ev; /* K_PEER_OUT, once the data socket connects */
+	struct pw_ev ev; /* pw_out_event, once the data socket connects */
 	uint64_t req;
 	struct pw_link *link; /* NULL once the CONNECT is answered or the link died */
 	int data;
@@ -82,7 +82,7 @@ struct pw_out {
 
 /* Another node's data connection we were told to expect. */
 struct pw_expect {
-	struct pw_ev ev; /* K_PEER_IN, once accepted */
+	struct pw_ev ev; /* pw_in_event, once accepted */
 	struct sockaddr_in from;
 	uint8_t token[PW_PEER_TOKEN_LEN];
 	uint8_t got[PW_PEER_TOKEN_LEN];
@@ -115,6 +115,11 @@ static struct {
 	/* counters for the metrics */
 	uint64_t n_auth_fail, n_out, n_out_ok, n_out_fail, n_in, n_in_ok, n_in_bad;
 } p = { .lfd = -1 };
+
+static void pw_accept(struct pw_ev *ev, uint32_t events);
+static void pw_link_event(struct pw_ev *ev, uint32_t events);
+static void pw_out_event(struct pw_ev *ev, uint32_t events);
+static void pw_in_event(struct pw_ev *ev, uint32_t events);
 
 /* ---- configuration ---- */
 
@@ -202,8 +207,8 @@ int pw_peers_setup(const struct pw_peers_cfg *cfg)
 		pw_err("cannot listen on %s for peers: %s", cfg->listen, strerror(-r));
 		return r;
 	}
-	p.ev_listen.kind = K_PEER_LISTEN;
-	r = pw_router_ep_add(p.lfd, EPOLLIN, &p.ev_listen);
+	p.ev_listen.fn = pw_accept;
+	r = pw_loop_add(p.lfd, EPOLLIN, &p.ev_listen);
 	if (r < 0)
 		return r;
 	p.on = true;
@@ -258,7 +263,7 @@ static void pw_link_free(struct pw_link *l)
 	}
 	if (l->state == L_UP)
 		pw_warn("peer %s: link lost", l->name);
-	pw_router_ep_del(l->fd);
+	pw_loop_del(l->fd);
 	close(l->fd);
 	free(l->wbuf);
 	free(l);
@@ -275,7 +280,7 @@ static void pw_link_flush(struct pw_link *l)
 		memmove(l->wbuf, l->wbuf + n, l->wlen - (size_t)n);
 		l->wlen -= (size_t)n;
 	}
-	pw_router_ep_mod(l->fd, EPOLLIN | (l->wlen ? EPOLLOUT : 0), &l->ev);
+	pw_loop_mod(l->fd, EPOLLIN | (l->wlen ? EPOLLOUT : 0), &l->ev);
 }
 
 /* Queue one message; the link is written without blocking. */
@@ -309,13 +314,13 @@ static struct pw_link *pw_link_new(int fd, int dial, enum pw_link_state st)
 
 	if (!l)
 		return NULL;
-	l->ev.kind = K_PEER_LINK;
+	l->ev.fn = pw_link_event;
 	l->fd = fd;
 	l->dial = dial;
 	l->state = st;
 	l->since_ns = pw_now_ns();
 	if (getrandom(l->nonce, sizeof(l->nonce), 0) != sizeof(l->nonce) ||
-	    pw_router_ep_add(fd, st == L_DIALING ? EPOLLOUT : EPOLLIN, &l->ev) < 0) {
+	    pw_loop_add(fd, st == L_DIALING ? EPOLLOUT : EPOLLIN, &l->ev) < 0) {
 		free(l);
 		return NULL;
 	}
@@ -483,8 +488,10 @@ static void pw_link_read(struct pw_link *l)
 	}
 }
 
-static void pw_link_event(struct pw_link *l, uint32_t events)
+static void pw_link_event(struct pw_ev *ev, uint32_t events)
 {
+	struct pw_link *l = (struct pw_link *)ev;
+
 	if (l->state == L_DIALING) {
 		int err = 0;
 		socklen_t len = sizeof(err);
@@ -557,7 +564,7 @@ int pw_peers_connect(const struct sockaddr_in *src, const struct sockaddr_in *ds
 	o = calloc(1, sizeof(*o));
 	if (!o)
 		return -ENOMEM;
-	o->ev.kind = K_PEER_OUT;
+	o->ev.fn = pw_out_event;
 	o->data = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	me.sin_port = 0;
 	if (o->data < 0 || bind(o->data, (struct sockaddr *)&me, sizeof(me)) < 0 ||
@@ -602,7 +609,7 @@ static void pw_out_free(struct pw_out *o)
 			break;
 		}
 	if (o->data >= 0) {
-		pw_router_ep_del(o->data);
+		pw_loop_del(o->data);
 		close(o->data);
 	}
 	free(o);
@@ -651,14 +658,15 @@ static int pw_do_connect_reply(struct pw_link *l, const struct pw_msg *m)
 		pw_out_fail(o, errno);
 		return 0;
 	}
-	if (pw_router_ep_add(o->data, EPOLLOUT, &o->ev) < 0)
+	if (pw_loop_add(o->data, EPOLLOUT, &o->ev) < 0)
 		pw_out_fail(o, ENOMEM);
 	return 0;
 }
 
 /* Our data socket connected: the token goes first, then it is the client's. */
-static void pw_out_event(struct pw_out *o)
+static void pw_out_event(struct pw_ev *ev, uint32_t events)
 {
+	struct pw_out *o = (struct pw_out *)ev;
 	int err = 0;
 	socklen_t len = sizeof(err);
 
@@ -673,7 +681,7 @@ static void pw_out_event(struct pw_out *o)
 		pw_out_fail(o, err);
 		return;
 	}
-	pw_router_ep_del(o->data);
+	pw_loop_del(o->data);
 	int s = o->data;
 	o->data = -1;
 	p.n_out_ok++;
@@ -708,7 +716,7 @@ static int pw_do_connect_req(struct pw_link *l, const struct pw_wire_peer_connec
 			pw_router_remote_drop(id);
 			r = -ENOMEM;
 		} else {
-			e->ev.kind = K_PEER_IN;
+			e->ev.fn = pw_in_event;
 			e->from = from;
 			memcpy(e->token, c->token, sizeof(e->token));
 			e->conn = id;
@@ -735,7 +743,7 @@ static void pw_expect_free(struct pw_expect *e, bool drop_conn)
 			break;
 		}
 	if (e->fd >= 0) {
-		pw_router_ep_del(e->fd);
+		pw_loop_del(e->fd);
 		close(e->fd);
 	}
 	if (drop_conn)
@@ -743,8 +751,10 @@ static void pw_expect_free(struct pw_expect *e, bool drop_conn)
 	free(e);
 }
 
-static void pw_in_event(struct pw_expect *e)
+static void pw_in_event(struct pw_ev *ev, uint32_t events)
 {
+	struct pw_expect *e = (struct pw_expect *)ev;
+
 	for (;;) {
 		ssize_t n = recv(e->fd, e->got + e->ngot, sizeof(e->got) - e->ngot, MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
@@ -768,7 +778,7 @@ static void pw_in_event(struct pw_expect *e)
 			return;
 		}
 		int s = e->fd;
-		pw_router_ep_del(s);
+		pw_loop_del(s);
 		e->fd = -1;
 		p.n_in_ok++;
 		pw_router_remote_data(e->conn, s);
@@ -777,7 +787,7 @@ static void pw_in_event(struct pw_expect *e)
 	}
 }
 
-static void pw_accept(void)
+static void pw_accept(struct pw_ev *ev, uint32_t events)
 {
 	for (;;) {
 		struct sockaddr_in from;
@@ -794,32 +804,12 @@ static void pw_accept(void)
 			e = e->next;
 		if (e) {
 			e->fd = s;
-			if (pw_router_ep_add(s, EPOLLIN, &e->ev) < 0)
+			if (pw_loop_add(s, EPOLLIN, &e->ev) < 0)
 				pw_expect_free(e, true);
 			continue;
 		}
 		if (p.nlinks >= PW_PEER_MAX_LINKS || !pw_link_new(s, -1, L_WAIT_HELLO))
 			close(s);
-	}
-}
-
-void pw_peers_event(struct pw_ev *ev, uint32_t events)
-{
-	switch (ev->kind) {
-	case K_PEER_LISTEN:
-		pw_accept();
-		break;
-	case K_PEER_LINK:
-		pw_link_event((struct pw_link *)ev, events);
-		break;
-	case K_PEER_OUT:
-		pw_out_event((struct pw_out *)ev);
-		break;
-	case K_PEER_IN:
-		pw_in_event((struct pw_expect *)ev);
-		break;
-	default:
-		break;
 	}
 }
 

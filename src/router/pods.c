@@ -28,7 +28,7 @@
 #include "../common/addr.h"
 #include "../common/log.h"
 #include "../common/util.h"
-#include "pods.h"
+#include "router.h"
 
 #define PW_PODS_MAX 65536u
 
@@ -42,7 +42,6 @@ struct pw_pod {
 
 static struct pw_pod *pw_pods;
 static unsigned pw_npods;
-static int pw_pods_self_ns = -1; /* the router's own netns, to come back to */
 
 static void pw_pod_free(struct pw_pod *p)
 {
@@ -61,7 +60,6 @@ void pw_pods_clear(void)
 		pw_pod_free(p);
 	}
 	pw_npods = 0;
-	pw_pods_self_ns = pw_close(pw_pods_self_ns);
 }
 
 static size_t pw_pod_addr_len(const struct pw_wire_prefix *a)
@@ -102,7 +100,7 @@ static bool pw_pod_addr_present(const struct ifaddrs *ifa, const char *ifname,
 static int pw_pod_verify(int netns, const struct pw_wire_pod *w)
 {
 	struct ifaddrs *ifa = NULL;
-	int r = 0, err;
+	int r;
 
 	if (!w->key.id[0] || !w->key.ifname[0] || w->flags)
 		return -EINVAL;
@@ -115,22 +113,11 @@ static int pw_pod_verify(int netns, const struct pw_wire_pod *w)
 		    (a->family != AF_INET6 || a->len > 128))
 			return -EINVAL;
 	}
-	if (pw_pods_self_ns < 0) {
-		/* Between requests the router is always in its own namespace. */
-		pw_pods_self_ns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-		if (pw_pods_self_ns < 0)
-			return -errno;
-	}
-	if (setns(netns, CLONE_NEWNET) < 0)
-		return -errno;
+	r = pw_netns_enter(netns);
+	if (r < 0)
+		return r;
 	r = getifaddrs(&ifa) < 0 ? -errno : 0;
-	err = errno;
-	if (setns(pw_pods_self_ns, CLONE_NEWNET) < 0) {
-		/* Stuck in a pod's namespace: nothing we do next can be trusted. */
-		pw_err("cannot return to our own network namespace: %s", strerror(errno));
-		abort();
-	}
-	errno = err;
+	pw_netns_leave();
 	if (r < 0)
 		return r;
 	for (uint32_t i = 0; i < w->count && r == 0; i++)
@@ -251,19 +238,19 @@ static bool pw_pods_host_peer(pid_t pid)
 	       a.st_ino == b.st_ino && a.st_dev == b.st_dev;
 }
 
-int pw_pods_request(int sock, pid_t pid, uid_t uid, const struct pw_msg *m, int fd)
+int pw_request_pods(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS])
 {
-	bool allowed = m->type != PW_MSG_PODS && uid == 0 && pw_pods_host_peer(pid);
+	bool allowed = m->type != PW_MSG_PODS && c->uid == 0 && pw_pods_host_peer(c->pid);
 	int r;
 
 	switch (m->type) {
 	case PW_MSG_PODS:
-		return pw_pods_list(sock, m->seq);
+		return pw_pods_list(c->fd, m->seq);
 	case PW_MSG_POD_ADD:
-		r = !allowed ? -EPERM : pw_pods_add(&m->u.pod, fd);
+		r = !allowed ? -EPERM : pw_pods_add(&m->u.pod, fds[0]);
 		if (r < 0)
 			pw_warn("pod %.12s/%s: registration by pid %d refused: %s", m->u.pod.key.id,
-				m->u.pod.key.ifname, (int)pid, strerror(-r));
+				m->u.pod.key.ifname, (int)c->pid, strerror(-r));
 		break;
 	case PW_MSG_POD_DEL:
 		if (!allowed) {
@@ -277,12 +264,7 @@ int pw_pods_request(int sock, pid_t pid, uid_t uid, const struct pw_msg *m, int 
 	default:
 		r = -EPROTO;
 	}
-	if (r < 0) {
-		struct pw_wire_err e = { .err = -r };
-
-		return pw_msg_send(sock, PW_MSG_ERR, m->seq, &e, sizeof(e), NULL, 0, NULL, 0);
-	}
-	return pw_msg_send(sock, PW_MSG_OK, m->seq, NULL, 0, NULL, 0, NULL, 0);
+	return pw_client_reply(c, m->seq, r);
 }
 
 int pw_pods_netns(uint32_t addr)

@@ -77,11 +77,11 @@ static void pw_relay_watch(struct pw_relay_end *e, int fd, uint32_t mask)
 	if (mask == e->mask)
 		return;
 	if (!mask)
-		pw_router_ep_del(fd);
+		pw_loop_del(fd);
 	else if (!e->mask)
-		pw_router_ep_add(fd, mask, &e->ev);
+		pw_loop_add(fd, mask, &e->ev);
 	else
-		pw_router_ep_mod(fd, mask, &e->ev);
+		pw_loop_mod(fd, mask, &e->ev);
 	e->mask = mask;
 }
 
@@ -228,6 +228,45 @@ static void pw_relay_arm(void)
 	timerfd_settime(R.tfd, TFD_TIMER_ABSTIME, &its, NULL);
 }
 
+/* Relays whose grace period ended start moving bytes. */
+static void pw_relay_timer(struct pw_ev *ev, uint32_t events)
+{
+	uint64_t ticks, now = pw_now_ns();
+
+	if (read(R.tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+		return;
+	for (struct pw_relay *r = R.list, *next; r; r = next) {
+		next = r->next;
+		if (!r->started && r->start_ns <= now)
+			pw_relay_start_moving(r);
+	}
+	pw_relay_arm();
+}
+
+/* The application's end of the stream. */
+static void pw_relay_app_event(struct pw_ev *ev, uint32_t events)
+{
+	struct pw_relay *r = ((struct pw_relay_end *)ev)->r;
+
+	if (!r->started) {
+		/* The application wrote or closed: it reads this stream itself. */
+		pw_relay_start_moving(r);
+		pw_relay_arm();
+		return;
+	}
+	pw_relay_pump(r);
+}
+
+/* The channel's socket: what it says of the peer goes to the channel first. */
+static void pw_relay_chan_event(struct pw_ev *ev, uint32_t events)
+{
+	struct pw_relay *r = ((struct pw_relay_end *)ev)->r;
+
+	pw_chan_note_events(r->chan, (short)((events & EPOLLHUP ? POLLHUP : 0) |
+					     (events & EPOLLERR ? POLLERR : 0)));
+	pw_relay_app_event(ev, events);
+}
+
 static int pw_relay_setup(void)
 {
 	if (R.tfd >= 0)
@@ -235,8 +274,8 @@ static int pw_relay_setup(void)
 	R.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (R.tfd < 0)
 		return -errno;
-	R.ev_timer.kind = K_RELAY_TIMER;
-	if (pw_router_ep_add(R.tfd, EPOLLIN, &R.ev_timer) < 0) {
+	R.ev_timer.fn = pw_relay_timer;
+	if (pw_loop_add(R.tfd, EPOLLIN, &R.ev_timer) < 0) {
 		int r = -errno;
 		R.tfd = pw_close(R.tfd);
 		return r;
@@ -274,8 +313,8 @@ int pw_relay_start(uint64_t id, int memfd, int sock, unsigned side, bool now, in
 		goto fail;
 	/* The sender may still hold this side too: load its indices first. */
 	pw_chan_mark_shared(r->chan);
-	r->chan_end = (struct pw_relay_end){ .ev.kind = K_RELAY_CHAN, .r = r };
-	r->app_end = (struct pw_relay_end){ .ev.kind = K_RELAY_APP, .r = r };
+	r->chan_end = (struct pw_relay_end){ .ev.fn = pw_relay_chan_event, .r = r };
+	r->app_end = (struct pw_relay_end){ .ev.fn = pw_relay_app_event, .r = r };
 	r->id = id;
 	r->side = side;
 	r->app = sv[1];
@@ -336,35 +375,6 @@ int pw_relay_take(int app, uint64_t *ret_id, unsigned *ret_side, int *ret_sock)
 		return 0;
 	}
 	return -ENOENT;
-}
-
-void pw_relay_event(struct pw_ev *ev, uint32_t events)
-{
-	if (ev->kind == K_RELAY_TIMER) {
-		uint64_t ticks, now = pw_now_ns();
-
-		if (read(R.tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
-			return;
-		for (struct pw_relay *r = R.list, *next; r; r = next) {
-			next = r->next;
-			if (!r->started && r->start_ns <= now)
-				pw_relay_start_moving(r);
-		}
-		pw_relay_arm();
-		return;
-	}
-	struct pw_relay *r = ((struct pw_relay_end *)ev)->r;
-
-	if (ev->kind == K_RELAY_CHAN)
-		pw_chan_note_events(r->chan, (short)((events & EPOLLHUP ? POLLHUP : 0) |
-						     (events & EPOLLERR ? POLLERR : 0)));
-	if (!r->started) {
-		/* The application wrote or closed: it reads this stream itself. */
-		pw_relay_start_moving(r);
-		pw_relay_arm();
-		return;
-	}
-	pw_relay_pump(r);
 }
 
 void pw_relays_teardown(void)

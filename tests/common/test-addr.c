@@ -118,6 +118,13 @@ static void test_eq_format(void)
 	PW_CHECK(!pw_addr_eq(&a, &b), "port differs");
 	b = sin4("1.2.3.5", 5);
 	PW_CHECK(!pw_addr_eq(&a, &b), "address differs");
+	PW_CHECK(!pw_addr_is_loopback(&a), "1.2.3.4");
+	b = sin4("127.0.0.1", 5);
+	PW_CHECK(pw_addr_is_loopback(&b), "127.0.0.1");
+	b = sin4("127.255.0.9", 5);
+	PW_CHECK(pw_addr_is_loopback(&b), "127.255.0.9");
+	b = sin4("128.0.0.1", 5);
+	PW_CHECK(!pw_addr_is_loopback(&b), "128.0.0.1");
 
 	a = sin4("255.255.255.255", 65535); /* the longest */
 	PW_CHECK(!strcmp(pw_addr_format(&a, buf), "255.255.255.255:65535"), "%s", buf);
