@@ -185,10 +185,11 @@ static void pw_clients_accept(struct pw_ev *ev, uint32_t events)
 static int pw_mkdir_parents(const char *path)
 {
 	char buf[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	size_t n = strlen(path);
 
-	if (strlen(path) >= sizeof(buf))
+	if (n >= sizeof(buf))
 		return -ENAMETOOLONG;
-	strcpy(buf, path);
+	memcpy(buf, path, n + 1);
 	for (char *p = buf + 1; *p; p++) {
 		if (*p != '/')
 			continue;
@@ -203,11 +204,12 @@ static int pw_mkdir_parents(const char *path)
 int pw_clients_listen(const char *path)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	size_t n = strlen(path);
 	int r;
 
-	if (strlen(path) >= sizeof(a.sun_path))
+	if (n >= sizeof(a.sun_path))
 		return -ENAMETOOLONG;
-	strcpy(a.sun_path, path);
+	memcpy(a.sun_path, path, n + 1);
 	r = pw_mkdir_parents(path);
 	if (r < 0)
 		return r;
