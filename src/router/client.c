@@ -73,7 +73,7 @@ void pw_client_drop(struct pw_client *c)
 	pw_listeners_drop_owner(c);
 	pw_rconnects_drop_client(c);
 	pw_conns_forget_claimer(c);
-	pw_loop_del(c->fd);
+	pw_loop_del(c->fd, &c->ev);
 	close(c->fd);
 	pw_clients.count--;
 	pw_dbg("client pid %d gone", c->pid);

@@ -76,7 +76,7 @@ void pw_conn_unpend(struct pw_conn *cn)
 		 * that re-bind their listener would find it taken). */
 		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 		setsockopt(cn->tcp, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-		pw_loop_del(cn->tcp);
+		pw_loop_del(cn->tcp, &cn->ev);
 		cn->tcp = pw_close(cn->tcp);
 	}
 	cn->srv_sock = pw_close(cn->srv_sock);

@@ -17,6 +17,9 @@
 static struct {
 	int ep;
 	bool stop;
+	/* The round being handled: pw_loop_del() clears what it must not see. */
+	struct epoll_event evs[PW_LOOP_EVENTS];
+	int next, n;
 } pw_loop = { .ep = -1 };
 
 int pw_loop_open(void)
@@ -44,9 +47,12 @@ int pw_loop_mod(int fd, uint32_t events, struct pw_ev *ev)
 	return epoll_ctl(pw_loop.ep, EPOLL_CTL_MOD, fd, &e) < 0 ? -errno : 0;
 }
 
-void pw_loop_del(int fd)
+void pw_loop_del(int fd, struct pw_ev *ev)
 {
 	epoll_ctl(pw_loop.ep, EPOLL_CTL_DEL, fd, NULL);
+	for (int i = pw_loop.next; i < pw_loop.n; i++)
+		if (pw_loop.evs[i].data.ptr == ev)
+			pw_loop.evs[i].data.ptr = NULL;
 }
 
 void pw_loop_stop(void)
@@ -56,10 +62,8 @@ void pw_loop_stop(void)
 
 int pw_loop_run(void)
 {
-	struct epoll_event evs[PW_LOOP_EVENTS];
-
 	while (!pw_loop.stop) {
-		int n = epoll_wait(pw_loop.ep, evs, PW_LOOP_EVENTS, -1);
+		int n = epoll_wait(pw_loop.ep, pw_loop.evs, PW_LOOP_EVENTS, -1);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -68,11 +72,18 @@ int pw_loop_run(void)
 			pw_err("epoll_wait: %s", strerror(err));
 			return -err;
 		}
-		for (int i = 0; i < n; i++) {
-			struct pw_ev *ev = evs[i].data.ptr;
+		/* A handler may free another object with an event in this round
+		 * (a relay's two ends, a link the tick expires): its events are
+		 * dropped by pw_loop_del(), before they are reached. */
+		pw_loop.n = n;
+		for (pw_loop.next = 0; pw_loop.next < pw_loop.n;) {
+			const struct epoll_event *e = &pw_loop.evs[pw_loop.next++];
+			struct pw_ev *ev = e->data.ptr;
 
-			ev->fn(ev, evs[i].events);
+			if (ev)
+				ev->fn(ev, e->events);
 		}
+		pw_loop.n = 0;
 	}
 	return 0;
 }

@@ -263,7 +263,7 @@ static void pw_link_free(struct pw_link *l)
 	}
 	if (l->state == L_UP)
 		pw_warn("peer %s: link lost", l->name);
-	pw_loop_del(l->fd);
+	pw_loop_del(l->fd, &l->ev);
 	close(l->fd);
 	free(l->wbuf);
 	free(l);
@@ -609,7 +609,7 @@ static void pw_out_free(struct pw_out *o)
 			break;
 		}
 	if (o->data >= 0) {
-		pw_loop_del(o->data);
+		pw_loop_del(o->data, &o->ev);
 		close(o->data);
 	}
 	free(o);
@@ -681,7 +681,7 @@ static void pw_out_event(struct pw_ev *ev, uint32_t events)
 		pw_out_fail(o, err);
 		return;
 	}
-	pw_loop_del(o->data);
+	pw_loop_del(o->data, &o->ev);
 	int s = o->data;
 	o->data = -1;
 	p.n_out_ok++;
@@ -743,7 +743,7 @@ static void pw_expect_free(struct pw_expect *e, bool drop_conn)
 			break;
 		}
 	if (e->fd >= 0) {
-		pw_loop_del(e->fd);
+		pw_loop_del(e->fd, &e->ev);
 		close(e->fd);
 	}
 	if (drop_conn)
@@ -778,7 +778,7 @@ static void pw_in_event(struct pw_ev *ev, uint32_t events)
 			return;
 		}
 		int s = e->fd;
-		pw_loop_del(s);
+		pw_loop_del(s, &e->ev);
 		e->fd = -1;
 		p.n_in_ok++;
 		pw_router_remote_data(e->conn, s);

@@ -77,7 +77,7 @@ static void pw_relay_watch(struct pw_relay_end *e, int fd, uint32_t mask)
 	if (mask == e->mask)
 		return;
 	if (!mask)
-		pw_loop_del(fd);
+		pw_loop_del(fd, &e->ev);
 	else if (!e->mask)
 		pw_loop_add(fd, mask, &e->ev);
 	else

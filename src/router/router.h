@@ -48,7 +48,12 @@ int pw_loop_open(void);
 void pw_loop_close(void);
 int pw_loop_add(int fd, uint32_t events, struct pw_ev *ev);
 int pw_loop_mod(int fd, uint32_t events, struct pw_ev *ev);
-void pw_loop_del(int fd);
+/*
+ * Stop watching @fd, whose events point at @ev. Events of @ev that the
+ * current round of epoll_wait(2) returned and the loop has not handled yet
+ * are dropped: the caller may free the object once this returns.
+ */
+void pw_loop_del(int fd, struct pw_ev *ev);
 /* Call the handler of each ready fd until pw_loop_stop(). Errors: of
  * epoll_wait(2) (logged). */
 int pw_loop_run(void);
