@@ -14,7 +14,9 @@
  *   pods.c       the pod table (the CNI plugin's registrations)
  *   relay.c      connections handed to another process, relayed
  *   diag.c       which Unix sockets still exist (sock_diag)
- *   peers.c      federation with other nodes' routers
+ *   peer_link.c  federation: configuration, authenticated links with other
+ *                nodes' routers, their routes
+ *   peer_conn.c  cross-node connections over those links
  *
  * Single-threaded: every function runs on the loop's thread.
  */
@@ -331,7 +333,7 @@ int pw_relay_take(int app, uint64_t *ret_id, unsigned *ret_side, int *ret_sock);
 void pw_relays_teardown(void);
 void pw_relays_metrics(FILE *f);
 
-/* ---- peers.c ---- */
+/* ---- peer_link.c and peer_conn.c: federation ---- */
 
 struct pw_peers_cfg {
 	const char *node_name; /* NULL: the host name */
@@ -360,5 +362,31 @@ int pw_peers_connect(const struct sockaddr_in *src, const struct sockaddr_in *ds
 		     pw_peers_done_fn done, void *ctx);
 /* @ctx is going away: its pending connects end without calling @done. */
 void pw_peers_cancel(const void *ctx);
+
+/* Between peer_link.c (links) and peer_conn.c (cross-node connections). */
+struct pw_link;
+/* The authenticated link whose routes hold @a most specifically, or NULL. */
+struct pw_link *pw_peer_route(const struct sockaddr_in *a);
+/* Where the peer of @l accepts data connections. */
+const struct sockaddr_in *pw_peer_link_data(const struct pw_link *l);
+/* Queue one message (@body, then @extra); the link is written without
+ * blocking. Errors: -ENOBUFS the peer does not read (drop it); -ENOMEM. */
+int pw_peer_link_send(struct pw_link *l, uint16_t type, const void *body, size_t blen,
+		      const void *extra, size_t elen);
+/* This node's underlay address (--peer-listen). */
+const struct sockaddr_in *pw_peers_underlay(void);
+/* Is @a in this node's --pod-cidr? */
+bool pw_peers_pod_has(const struct sockaddr_in *a);
+/* A peer's CONNECT and its answers. <0: drop the link. */
+int pw_peer_conn_request(struct pw_link *l, const struct pw_wire_peer_connect *c);
+int pw_peer_conn_reply(struct pw_link *l, const struct pw_msg *m);
+/* @l is gone: connects waiting for its answer fail. */
+void pw_peer_conns_link_lost(const struct pw_link *l);
+/* @s, accepted from @from, is a data connection we expect: taken, true. */
+bool pw_peer_conns_accept(int s, const struct sockaddr_in *from);
+/* Expire what waited too long (@now: pw_now_ns()). */
+void pw_peer_conns_tick(uint64_t now);
+void pw_peer_conns_teardown(void);
+void pw_peer_conns_metrics(FILE *f);
 
 #endif /* PW_ROUTER_H */

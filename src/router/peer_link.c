@@ -2,17 +2,11 @@
 /*
  * Federation: routers of different nodes find each other over the underlay,
  * prove they share the cluster secret, tell each other which pod addresses
- * live where, and broker cross-node connections.
+ * live where, and broker cross-node connections (peer_conn.c).
  *
- * A cross-node connect: the client's router (A) binds a data socket on its
- * underlay address and sends CONNECT(src, dst, data address, token) to the
- * router (B) that advertises dst. B connects to the pod's listener, as for a
- * local client, remembers (data address, token) and answers CONNECT_OK. A
- * connects the data socket to B, writes the token and hands the socket to the
- * client. B accepts it, matches its source address, reads and checks the
- * token, and gives the socket to the server when it accepts. From then on the
- * two pods talk over plain TCP between the nodes: no overlay, no NAT, no
- * router on the path.
+ * Here: the configuration, the underlay listener, and the authenticated
+ * links with other routers: the handshake (docs/FEDERATION.md), the framing
+ * of messages on a TCP byte stream, and the routes each peer advertises.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -40,8 +34,6 @@
 
 #define PW_PEER_MAX_LINKS    256
 #define PW_PEER_HANDSHAKE_NS (5ull * 1000000000u)
-#define PW_PEER_CONNECT_NS   (800ull * 1000000u) /* the client gives up at 1 s */
-#define PW_PEER_EXPECT_NS    (5ull * 1000000000u)
 #define PW_PEER_WBUF_MAX     (1u << 20)
 
 enum pw_link_state { L_DIALING, L_HELLO_SENT, L_WAIT_HELLO, L_WAIT_AUTH, L_UP };
@@ -65,34 +57,6 @@ struct pw_link {
 	struct pw_link *next;
 };
 
-/* Our connect in flight to another node. */
-struct pw_out {
-	struct pw_ev ev; /* pw_out_event, once the data socket connects */
-	uint64_t req;
-	struct pw_link *link; /* NULL once the CONNECT is answered or the link died */
-	int data;
-	uint8_t token[PW_PEER_TOKEN_LEN];
-	struct sockaddr_in src, dst;
-	uint64_t conn;
-	uint64_t deadline_ns;
-	pw_peers_done_fn done;
-	void *ctx;
-	struct pw_out *next;
-};
-
-/* Another node's data connection we were told to expect. */
-struct pw_expect {
-	struct pw_ev ev; /* pw_in_event, once accepted */
-	struct sockaddr_in from;
-	uint8_t token[PW_PEER_TOKEN_LEN];
-	uint8_t got[PW_PEER_TOKEN_LEN];
-	size_t ngot;
-	uint64_t conn;
-	uint64_t deadline_ns;
-	int fd;
-	struct pw_expect *next;
-};
-
 static struct {
 	bool on;
 	char name[PW_PEER_NAME_LEN];
@@ -108,18 +72,12 @@ static struct {
 	struct pw_ev ev_listen;
 	struct pw_link *links;
 	unsigned nlinks;
-	struct pw_out *outs;
-	struct pw_expect *expects;
-	uint64_t next_req;
 
-	/* counters for the metrics */
-	uint64_t n_auth_fail, n_out, n_out_ok, n_out_fail, n_in, n_in_ok, n_in_bad;
+	uint64_t n_auth_fail; /* for the metrics */
 } p = { .lfd = -1 };
 
 static void pw_accept(struct pw_ev *ev, uint32_t events);
 static void pw_link_event(struct pw_ev *ev, uint32_t events);
-static void pw_out_event(struct pw_ev *ev, uint32_t events);
-static void pw_in_event(struct pw_ev *ev, uint32_t events);
 
 /* ---- configuration ---- */
 
@@ -223,6 +181,19 @@ bool pw_peers_enabled(void)
 	return p.on;
 }
 
+const struct sockaddr_in *pw_peers_underlay(void)
+{
+	return &p.listen;
+}
+
+bool pw_peers_pod_has(const struct sockaddr_in *a)
+{
+	for (unsigned i = 0; i < p.nroutes; i++)
+		if (pw_addr_cidr_has(&p.routes[i], a))
+			return true;
+	return false;
+}
+
 /* ---- links ---- */
 
 static void pw_mac(const char *label, const uint8_t *n1, const uint8_t *n2, const char *name,
@@ -240,9 +211,6 @@ static void pw_mac(const char *label, const uint8_t *n1, const uint8_t *n2, cons
 	     l + 2 * PW_PEER_NONCE_LEN + PW_PEER_NAME_LEN, out, &olen);
 }
 
-static void pw_out_fail(struct pw_out *o, int err);
-static void pw_out_free(struct pw_out *o);
-
 static void pw_link_free(struct pw_link *l)
 {
 	for (struct pw_link **pp = &p.links; *pp; pp = &(*pp)->next)
@@ -254,13 +222,7 @@ static void pw_link_free(struct pw_link *l)
 	/* They saw our proof and never gave theirs: most likely a wrong secret. */
 	if (l->state == L_WAIT_AUTH)
 		p.n_auth_fail++;
-	/* Connects waiting for this link's answer fail; established
-	 * connections do not depend on it. */
-	for (struct pw_out *o = p.outs, *next; o; o = next) {
-		next = o->next;
-		if (o->link == l)
-			pw_out_fail(o, ECONNABORTED);
-	}
+	pw_peer_conns_link_lost(l);
 	if (l->state == L_UP)
 		pw_warn("peer %s: link lost", l->name);
 	pw_loop_del(l->fd, &l->ev);
@@ -284,8 +246,8 @@ static void pw_link_flush(struct pw_link *l)
 }
 
 /* Queue one message; the link is written without blocking. */
-static int pw_link_send(struct pw_link *l, uint16_t type, const void *body, size_t blen,
-			const void *extra, size_t elen)
+int pw_peer_link_send(struct pw_link *l, uint16_t type, const void *body, size_t blen,
+		      const void *extra, size_t elen)
 {
 	struct pw_wire_hdr h = { .magic = PW_WIRE_MAGIC,
 				 .version = PW_WIRE_VERSION,
@@ -330,6 +292,11 @@ static struct pw_link *pw_link_new(int fd, int dial, enum pw_link_state st)
 	return l;
 }
 
+const struct sockaddr_in *pw_peer_link_data(const struct pw_link *l)
+{
+	return &l->data;
+}
+
 static void pw_hello_fill(struct pw_wire_peer_hello *h)
 {
 	memset(h, 0, sizeof(*h));
@@ -341,8 +308,8 @@ static int pw_send_routes(struct pw_link *l)
 {
 	struct pw_wire_peer_routes r = { .count = p.nroutes };
 
-	return pw_link_send(l, PW_PEER_ROUTES, &r, sizeof(r), p.routes,
-			    p.nroutes * sizeof(p.routes[0]));
+	return pw_peer_link_send(l, PW_PEER_ROUTES, &r, sizeof(r), p.routes,
+				 p.nroutes * sizeof(p.routes[0]));
 }
 
 /* The peer's name and data address from its HELLO. */
@@ -361,9 +328,6 @@ static void pw_link_up(struct pw_link *l)
 	pw_info("peer %s: authenticated (%s, data at %s)", l->name,
 		l->dial >= 0 ? "we dialled" : "it dialled", pw_addr_format(&l->data, b));
 }
-
-static int pw_do_connect_req(struct pw_link *l, const struct pw_wire_peer_connect *c);
-static int pw_do_connect_reply(struct pw_link *l, const struct pw_msg *m);
 
 /* One message from a peer. <0: drop the link. */
 static int pw_link_msg(struct pw_link *l, const struct pw_msg *m)
@@ -385,7 +349,7 @@ static int pw_link_msg(struct pw_link *l, const struct pw_msg *m)
 			return -EPROTO;
 		struct pw_wire_peer_auth a;
 		pw_mac("podwire-peer-i", l->pnonce, l->nonce, p.name, a.mac);
-		if (pw_link_send(l, PW_PEER_AUTH, &a, sizeof(a), NULL, 0) < 0)
+		if (pw_peer_link_send(l, PW_PEER_AUTH, &a, sizeof(a), NULL, 0) < 0)
 			return -EIO;
 		pw_link_up(l);
 		return pw_send_routes(l);
@@ -401,7 +365,7 @@ static int pw_link_msg(struct pw_link *l, const struct pw_msg *m)
 		memcpy(h.nonce, l->nonce, sizeof(h.nonce));
 		pw_mac("podwire-peer-r", l->pnonce, l->nonce, p.name, h.mac);
 		l->state = L_WAIT_AUTH;
-		return pw_link_send(l, PW_PEER_HELLO, &h, sizeof(h), NULL, 0) < 0 ? -EIO : 0;
+		return pw_peer_link_send(l, PW_PEER_HELLO, &h, sizeof(h), NULL, 0) < 0 ? -EIO : 0;
 	}
 	case L_WAIT_AUTH: {
 		if (m->type != PW_PEER_AUTH)
@@ -434,10 +398,10 @@ static int pw_link_msg(struct pw_link *l, const struct pw_msg *m)
 		pw_info("peer %s: %u pod prefix(es)", l->name, l->nroutes);
 		return 0;
 	case PW_PEER_CONNECT:
-		return pw_do_connect_req(l, &m->u.peer_connect);
+		return pw_peer_conn_request(l, &m->u.peer_connect);
 	case PW_PEER_CONNECT_OK:
 	case PW_PEER_CONNECT_ERR:
-		return pw_do_connect_reply(l, m);
+		return pw_peer_conn_reply(l, m);
 	default:
 		return -EPROTO;
 	}
@@ -504,7 +468,7 @@ static void pw_link_event(struct pw_ev *ev, uint32_t events)
 		pw_hello_fill(&h);
 		memcpy(h.nonce, l->nonce, sizeof(h.nonce));
 		l->state = L_HELLO_SENT;
-		if (pw_link_send(l, PW_PEER_HELLO, &h, sizeof(h), NULL, 0) < 0)
+		if (pw_peer_link_send(l, PW_PEER_HELLO, &h, sizeof(h), NULL, 0) < 0)
 			pw_link_free(l);
 		return;
 	}
@@ -531,10 +495,7 @@ static void pw_dial(unsigned i)
 		close(s);
 }
 
-/* ---- connects to other nodes ---- */
-
-/* The authenticated link whose routes hold @a most specifically. */
-static struct pw_link *pw_route(const struct sockaddr_in *a)
+struct pw_link *pw_peer_route(const struct sockaddr_in *a)
 {
 	struct pw_link *best = NULL;
 	int best_len = -1;
@@ -551,242 +512,6 @@ static struct pw_link *pw_route(const struct sockaddr_in *a)
 	return best;
 }
 
-int pw_peers_connect(const struct sockaddr_in *src, const struct sockaddr_in *dst,
-		     pw_peers_done_fn done, void *ctx)
-{
-	struct pw_link *l = p.on ? pw_route(dst) : NULL;
-	struct sockaddr_in me = p.listen;
-	socklen_t len = sizeof(me);
-	struct pw_out *o;
-
-	if (!l)
-		return -ENETUNREACH;
-	o = calloc(1, sizeof(*o));
-	if (!o)
-		return -ENOMEM;
-	o->ev.fn = pw_out_event;
-	o->data = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	me.sin_port = 0;
-	if (o->data < 0 || bind(o->data, (struct sockaddr *)&me, sizeof(me)) < 0 ||
-	    getsockname(o->data, (struct sockaddr *)&me, &len) < 0 ||
-	    getrandom(o->token, sizeof(o->token), 0) != sizeof(o->token)) {
-		int err = -errno;
-		if (o->data >= 0)
-			close(o->data);
-		free(o);
-		return err;
-	}
-	o->req = ++p.next_req;
-	o->link = l;
-	o->src = *src;
-	o->dst = *dst;
-	o->done = done;
-	o->ctx = ctx;
-	o->deadline_ns = pw_now_ns() + PW_PEER_CONNECT_NS;
-
-	struct pw_wire_peer_connect c = { .req = o->req };
-	memcpy(c.token, o->token, sizeof(c.token));
-	pw_addr_to_wire(src, AF_INET, &c.src);
-	pw_addr_to_wire(dst, AF_INET, &c.dst);
-	pw_addr_to_wire(&me, AF_INET, &c.data);
-	int r = pw_link_send(l, PW_PEER_CONNECT, &c, sizeof(c), NULL, 0);
-	if (r < 0) {
-		close(o->data);
-		free(o);
-		return r;
-	}
-	o->next = p.outs;
-	p.outs = o;
-	p.n_out++;
-	return 0;
-}
-
-static void pw_out_free(struct pw_out *o)
-{
-	for (struct pw_out **pp = &p.outs; *pp; pp = &(*pp)->next)
-		if (*pp == o) {
-			*pp = o->next;
-			break;
-		}
-	if (o->data >= 0) {
-		pw_loop_del(o->data, &o->ev);
-		close(o->data);
-	}
-	free(o);
-}
-
-static void pw_out_fail(struct pw_out *o, int err)
-{
-	char b[PW_ADDR_STRLEN];
-
-	p.n_out_fail++;
-	pw_dbg("connect to %s over the underlay failed: %s", pw_addr_format(&o->dst, b),
-	       strerror(err));
-	if (o->done)
-		o->done(o->ctx, -err, 0);
-	pw_out_free(o);
-}
-
-void pw_peers_cancel(const void *ctx)
-{
-	for (struct pw_out *o = p.outs, *next; o; o = next) {
-		next = o->next;
-		if (o->ctx == ctx)
-			pw_out_free(o);
-	}
-}
-
-static int pw_do_connect_reply(struct pw_link *l, const struct pw_msg *m)
-{
-	uint64_t req = m->type == PW_PEER_CONNECT_OK ? m->u.peer_connect_ok.req
-						     : m->u.peer_connect_err.req;
-	struct pw_out *o = p.outs;
-
-	while (o && (o->req != req || o->link != l))
-		o = o->next;
-	if (!o)
-		return 0; /* we gave up on it already */
-	o->link = NULL;
-	if (m->type == PW_PEER_CONNECT_ERR) {
-		int err = m->u.peer_connect_err.err;
-		pw_out_fail(o, err > 0 && err < 4096 ? err : EIO);
-		return 0;
-	}
-	o->conn = m->u.peer_connect_ok.conn;
-	if (connect(o->data, (struct sockaddr *)&l->data, sizeof(l->data)) < 0 &&
-	    errno != EINPROGRESS) {
-		pw_out_fail(o, errno);
-		return 0;
-	}
-	if (pw_loop_add(o->data, EPOLLOUT, &o->ev) < 0)
-		pw_out_fail(o, ENOMEM);
-	return 0;
-}
-
-/* Our data socket connected: the token goes first, then it is the client's. */
-static void pw_out_event(struct pw_ev *ev, uint32_t events)
-{
-	struct pw_out *o = (struct pw_out *)ev;
-	int err = 0;
-	socklen_t len = sizeof(err);
-
-	if (getsockopt(o->data, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-		err = errno;
-	if (!err) {
-		ssize_t n = send(o->data, o->token, sizeof(o->token), MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n != (ssize_t)sizeof(o->token))
-			err = n < 0 ? errno : EIO; /* a fresh socket takes 16 bytes */
-	}
-	if (err) {
-		pw_out_fail(o, err);
-		return;
-	}
-	pw_loop_del(o->data, &o->ev);
-	int s = o->data;
-	o->data = -1;
-	p.n_out_ok++;
-	o->done(o->ctx, s, o->conn);
-	pw_out_free(o);
-}
-
-/* ---- connects from other nodes ---- */
-
-static int pw_do_connect_req(struct pw_link *l, const struct pw_wire_peer_connect *c)
-{
-	struct sockaddr_in src, dst, from;
-	uint64_t id = 0;
-	int r;
-
-	p.n_in++;
-	/* Only to pods of ours, and only from the peer's own data address. */
-	bool ours = c->src.family == AF_INET && c->dst.family == AF_INET &&
-		    pw_addr_from_wire(&c->src, &src, NULL) == 0 &&
-		    pw_addr_from_wire(&c->dst, &dst, NULL) == 0 &&
-		    pw_addr_from_wire(&c->data, &from, NULL) == 0;
-	bool routed = false;
-	for (unsigned i = 0; ours && i < p.nroutes; i++)
-		routed = routed || pw_addr_cidr_has(&p.routes[i], &dst);
-	if (!ours || !routed || from.sin_addr.s_addr != l->data.sin_addr.s_addr)
-		r = -EACCES;
-	else
-		r = pw_router_remote_conn(&src, &dst, &id);
-	if (r == 0) {
-		struct pw_expect *e = calloc(1, sizeof(*e));
-		if (!e) {
-			pw_router_remote_drop(id);
-			r = -ENOMEM;
-		} else {
-			e->ev.fn = pw_in_event;
-			e->from = from;
-			memcpy(e->token, c->token, sizeof(e->token));
-			e->conn = id;
-			e->fd = -1;
-			e->deadline_ns = pw_now_ns() + PW_PEER_EXPECT_NS;
-			e->next = p.expects;
-			p.expects = e;
-		}
-	}
-	if (r < 0) {
-		struct pw_wire_peer_connect_err er = { .req = c->req, .err = -r };
-		return pw_link_send(l, PW_PEER_CONNECT_ERR, &er, sizeof(er), NULL, 0) < 0 ? -EIO
-											  : 0;
-	}
-	struct pw_wire_peer_connect_ok ok = { .req = c->req, .conn = id };
-	return pw_link_send(l, PW_PEER_CONNECT_OK, &ok, sizeof(ok), NULL, 0) < 0 ? -EIO : 0;
-}
-
-static void pw_expect_free(struct pw_expect *e, bool drop_conn)
-{
-	for (struct pw_expect **pp = &p.expects; *pp; pp = &(*pp)->next)
-		if (*pp == e) {
-			*pp = e->next;
-			break;
-		}
-	if (e->fd >= 0) {
-		pw_loop_del(e->fd, &e->ev);
-		close(e->fd);
-	}
-	if (drop_conn)
-		pw_router_remote_drop(e->conn);
-	free(e);
-}
-
-static void pw_in_event(struct pw_ev *ev, uint32_t events)
-{
-	struct pw_expect *e = (struct pw_expect *)ev;
-
-	for (;;) {
-		ssize_t n = recv(e->fd, e->got + e->ngot, sizeof(e->got) - e->ngot, MSG_DONTWAIT);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return;
-		if (n <= 0) {
-			p.n_in_bad++;
-			pw_expect_free(e, true);
-			return;
-		}
-		e->ngot += (size_t)n;
-		if (e->ngot < sizeof(e->got))
-			continue;
-		if (CRYPTO_memcmp(e->got, e->token, sizeof(e->token)) != 0) {
-			char b[PW_ADDR_STRLEN];
-			p.n_in_bad++;
-			pw_warn("data connection from %s: wrong token; closed",
-				pw_addr_format(&e->from, b));
-			pw_expect_free(e, true);
-			return;
-		}
-		int s = e->fd;
-		pw_loop_del(s, &e->ev);
-		e->fd = -1;
-		p.n_in_ok++;
-		pw_router_remote_data(e->conn, s);
-		pw_expect_free(e, false);
-		return;
-	}
-}
-
 static void pw_accept(struct pw_ev *ev, uint32_t events)
 {
 	for (;;) {
@@ -799,15 +524,8 @@ static void pw_accept(struct pw_ev *ev, uint32_t events)
 				continue;
 			return;
 		}
-		struct pw_expect *e = p.expects;
-		while (e && (e->fd >= 0 || !pw_addr_eq(&e->from, &from)))
-			e = e->next;
-		if (e) {
-			e->fd = s;
-			if (pw_loop_add(s, EPOLLIN, &e->ev) < 0)
-				pw_expect_free(e, true);
+		if (pw_peer_conns_accept(s, &from))
 			continue;
-		}
 		if (p.nlinks >= PW_PEER_MAX_LINKS || !pw_link_new(s, -1, L_WAIT_HELLO))
 			close(s);
 	}
@@ -831,26 +549,12 @@ void pw_peers_tick(void)
 		if (l->state != L_UP && now > l->since_ns + PW_PEER_HANDSHAKE_NS)
 			pw_link_free(l);
 	}
-	for (struct pw_out *o = p.outs, *next; o; o = next) {
-		next = o->next;
-		if (now > o->deadline_ns)
-			pw_out_fail(o, ETIMEDOUT);
-	}
-	for (struct pw_expect *e = p.expects, *next; e; e = next) {
-		next = e->next;
-		if (now > e->deadline_ns) {
-			p.n_in_bad++;
-			pw_expect_free(e, true);
-		}
-	}
+	pw_peer_conns_tick(now);
 }
 
 void pw_peers_teardown(void)
 {
-	while (p.outs)
-		pw_out_fail(p.outs, ESHUTDOWN);
-	while (p.expects)
-		pw_expect_free(p.expects, false);
+	pw_peer_conns_teardown();
 	while (p.links)
 		pw_link_free(p.links);
 	if (p.lfd >= 0)
@@ -872,17 +576,7 @@ void pw_peers_metrics(FILE *f)
 		"# TYPE podwire_peer_links gauge\npodwire_peer_links %u\n"
 		"# HELP podwire_peer_auth_failures_total Peers that failed to prove the secret.\n"
 		"# TYPE podwire_peer_auth_failures_total counter\n"
-		"podwire_peer_auth_failures_total %" PRIu64 "\n"
-		"# HELP podwire_remote_connects_total Connects to other nodes' pods over the "
-		"underlay, by result.\n"
-		"# TYPE podwire_remote_connects_total counter\n"
-		"podwire_remote_connects_total{result=\"ok\"} %" PRIu64 "\n"
-		"podwire_remote_connects_total{result=\"failed\"} %" PRIu64 "\n"
-		"# HELP podwire_remote_accepts_total Connects from other nodes to our pods, by "
-		"result.\n"
-		"# TYPE podwire_remote_accepts_total counter\n"
-		"podwire_remote_accepts_total{result=\"ok\"} %" PRIu64 "\n"
-		"podwire_remote_accepts_total{result=\"refused\"} %" PRIu64 "\n",
-		up, p.n_auth_fail, p.n_out_ok, p.n_out_fail, p.n_in_ok,
-		p.n_in - p.n_in_ok > p.n_in ? 0 : p.n_in - p.n_in_ok);
+		"podwire_peer_auth_failures_total %" PRIu64 "\n",
+		up, p.n_auth_fail);
+	pw_peer_conns_metrics(f);
 }
