@@ -170,7 +170,7 @@ int pw_router_remote_conn(const struct sockaddr_in *src, const struct sockaddr_i
 
 /* Hand the data connection to the server that accepted; the connection is
  * then none of our business. */
-static int pw_remote_give(struct pw_conn *cn, struct pw_client *c, uint32_t seq)
+static int pw_remote_conn_give(struct pw_conn *cn, struct pw_client *c, uint32_t seq)
 {
 	struct pw_wire_conn body = pw_conn_body(cn, 1);
 	int r = pw_msg_send(c->fd, PW_MSG_CONN_TCP, seq, &body, sizeof(body), NULL, 0, &cn->data,
@@ -194,7 +194,7 @@ void pw_router_remote_data(uint64_t id, int sock)
 	}
 	cn->data = sock;
 	if (cn->claimer) {
-		if (pw_remote_give(cn, cn->claimer, cn->claim_seq) < 0)
+		if (pw_remote_conn_give(cn, cn->claimer, cn->claim_seq) < 0)
 			pw_client_reply_err(cn->claimer, cn->claim_seq, EIO);
 		pw_conn_remove(cn);
 	}
@@ -213,22 +213,20 @@ void pw_router_remote_drop(uint64_t id)
 
 /* ---- CONNECT ---- */
 
-/* The client's address as the server will see it: for a socket bound to any
- * address, the source the kernel would choose in the client's namespace. */
-static int pw_connect_source(int fd, const struct sockaddr_in *dst, struct sockaddr_in *local)
+/* The source address the kernel would choose for @dst in the namespace of
+ * the client's socket @fd. */
+static int pw_connect_source(int fd, const struct sockaddr_in *dst, struct in_addr *ret)
 {
 	struct sockaddr_in src;
 	int ns, r;
 
-	if (local->sin_addr.s_addr != htonl(INADDR_ANY))
-		return 0;
 	ns = pw_sock_netns(fd);
 	if (ns < 0)
 		return ns;
 	r = pw_netns_source(ns, dst, &src);
 	close(ns);
 	if (r == 0)
-		local->sin_addr = src.sin_addr;
+		*ret = src.sin_addr;
 	return r;
 }
 
@@ -321,9 +319,13 @@ int pw_request_connect(struct pw_client *c, const struct pw_msg *m, int fds[PW_W
 	if (pw_sock_cookie(fd, &cookie) < 0)
 		return -errno;
 
-	r = pw_connect_source(fd, &dst, &local);
-	if (r < 0)
-		goto fail;
+	/* The client's address as the server will see it: for a socket bound
+	 * to any address, the source the kernel would choose, and its port. */
+	if (local.sin_addr.s_addr == htonl(INADDR_ANY)) {
+		r = pw_connect_source(fd, &dst, &local.sin_addr);
+		if (r < 0)
+			goto fail;
+	}
 	tcp = pw_listeners_connect(cookie, &dst, &srv_cookie);
 	if (tcp == -ECONNREFUSED && pw_peers_enabled() && !pw_addr_is_loopback(&dst)) {
 		/* Not a pod of this node: perhaps of another's. */
@@ -373,7 +375,7 @@ int pw_request_claim(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIR
 			cn->claim_seq = m->seq;
 			return PW_REQUEST_LATER;
 		}
-		r = pw_remote_give(cn, c, m->seq);
+		r = pw_remote_conn_give(cn, c, m->seq);
 		if (r == 0)
 			pw_conn_remove(cn);
 		return r;

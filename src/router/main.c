@@ -90,7 +90,7 @@ static int pw_main_timer(void)
 	return 0;
 }
 
-static int pw_setup(void)
+static int pw_main_setup(void)
 {
 	const struct pw_router_cfg *cfg = &pw_router_cfg;
 	int r;
@@ -128,7 +128,7 @@ static int pw_setup(void)
 	return 0;
 }
 
-static void pw_teardown(void)
+static void pw_main_teardown(void)
 {
 	pw_peers_teardown();
 	pw_relays_teardown();
@@ -171,7 +171,7 @@ static const char pw_usage[] =
 	"working: they do not depend on the router).\n";
 
 /* --prefix: IPv4 prefixes, a bare address being a /32. */
-static int pw_parse_prefixes(const char *s)
+static int pw_main_prefixes_parse(const char *s)
 {
 	struct pw_router_cfg *cfg = &pw_router_cfg;
 	int n = pw_addr_cidr_list_parse(s, PW_ADDR_CIDR_HOST | PW_ADDR_CIDR_NET, cfg->prefixes,
@@ -184,7 +184,7 @@ static int pw_parse_prefixes(const char *s)
 }
 
 /* --ring-size: bytes, or with K or M. */
-static int pw_parse_ring_size(const char *s)
+static int pw_main_ring_size_parse(const char *s)
 {
 	char *end;
 	unsigned long v = strtoul(s, &end, 10);
@@ -215,7 +215,7 @@ static int pw_main_option(int c, const char *arg, const char **prefix)
 		pw_router_cfg.metrics = arg;
 		return 0;
 	case 'r':
-		if (pw_parse_ring_size(arg) == 0)
+		if (pw_main_ring_size_parse(arg) == 0)
 			return 0;
 		fprintf(stderr, "podwired: bad --ring-size '%s' (a power of two, 4K to 1G)\n", arg);
 		return 2;
@@ -288,7 +288,7 @@ static int pw_main_options(int argc, char **argv, struct pw_peers_cfg *peers)
 			argv[optind]);
 		return 2;
 	}
-	if (pw_parse_prefixes(prefix) < 0) {
+	if (pw_main_prefixes_parse(prefix) < 0) {
 		fprintf(stderr, "podwired: bad --prefix '%s' (e.g. 198.18.0.0/15,127.0.0.0/8)\n",
 			prefix);
 		return 2;
@@ -309,24 +309,24 @@ int main(int argc, char **argv)
 		fprintf(stderr, "podwired: daemon: %s\n", strerror(errno));
 		return 1;
 	}
-	r = pw_setup();
+	r = pw_main_setup();
 	if (r < 0) {
 		if (r != -EADDRINUSE)
 			pw_err("setup failed: %s", strerror(-r));
 		else
 			pw_err("another podwired is serving %s", pw_router_cfg.socket_path);
-		pw_teardown();
+		pw_main_teardown();
 		return 1;
 	}
 	r = pw_peers_setup(&peers);
 	if (r < 0) {
-		pw_teardown();
+		pw_main_teardown();
 		return r == -EINVAL ? 2 : 1;
 	}
 	pw_info("serving %s, %u prefix(es), ring %u bytes", pw_router_cfg.socket_path,
 		pw_router_cfg.nprefixes, pw_router_cfg.ring_size);
 	pw_loop_run();
-	pw_teardown();
+	pw_main_teardown();
 	pw_info("stopped");
 	return 0;
 }

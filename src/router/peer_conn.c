@@ -12,8 +12,8 @@
  * two pods talk over plain TCP between the nodes: no overlay, no NAT, no
  * router on the path.
  *
- * Here: A's connects in flight (struct pw_out) and B's expected data
- * connections (struct pw_expect).
+ * Here: A's connects in flight (struct pw_peer_out) and B's expected data
+ * connections (struct pw_peer_expect).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -37,10 +37,10 @@
 #define PW_PEER_EXPECT_NS  (5ull * 1000000000u)
 
 /* Our connect in flight to another node. */
-struct pw_out {
-	struct pw_ev ev; /* pw_out_event, once the data socket connects */
+struct pw_peer_out {
+	struct pw_ev ev; /* pw_peer_out_event, once the data socket connects */
 	uint64_t req;
-	struct pw_link *link; /* NULL once the CONNECT is answered or the link died */
+	struct pw_peer_link *link; /* NULL once the CONNECT is answered or the link died */
 	int data;
 	uint8_t token[PW_PEER_TOKEN_LEN];
 	struct sockaddr_in src, dst;
@@ -48,12 +48,12 @@ struct pw_out {
 	uint64_t deadline_ns;
 	pw_peers_done_fn done;
 	void *ctx;
-	struct pw_out *next;
+	struct pw_peer_out *next;
 };
 
 /* Another node's data connection we were told to expect. */
-struct pw_expect {
-	struct pw_ev ev; /* pw_in_event, once accepted */
+struct pw_peer_expect {
+	struct pw_ev ev; /* pw_peer_expect_event, once accepted */
 	struct sockaddr_in from;
 	uint8_t token[PW_PEER_TOKEN_LEN];
 	uint8_t got[PW_PEER_TOKEN_LEN];
@@ -61,37 +61,37 @@ struct pw_expect {
 	uint64_t conn;
 	uint64_t deadline_ns;
 	int fd;
-	struct pw_expect *next;
+	struct pw_peer_expect *next;
 };
 
 static struct {
-	struct pw_out *outs;
-	struct pw_expect *expects;
+	struct pw_peer_out *outs;
+	struct pw_peer_expect *expects;
 	uint64_t next_req;
 
 	/* counters for the metrics */
 	uint64_t n_out, n_out_ok, n_out_fail, n_in, n_in_ok, n_in_bad;
-} pc;
+} pw_peer_conns;
 
-static void pw_out_event(struct pw_ev *ev, uint32_t events);
-static void pw_in_event(struct pw_ev *ev, uint32_t events);
+static void pw_peer_out_event(struct pw_ev *ev, uint32_t events);
+static void pw_peer_expect_event(struct pw_ev *ev, uint32_t events);
 
 /* ---- connects to other nodes ---- */
 
 int pw_peers_connect(const struct sockaddr_in *src, const struct sockaddr_in *dst,
 		     pw_peers_done_fn done, void *ctx)
 {
-	struct pw_link *l = pw_peers_enabled() ? pw_peer_route(dst) : NULL;
+	struct pw_peer_link *l = pw_peers_enabled() ? pw_peer_route(dst) : NULL;
 	struct sockaddr_in me = *pw_peers_underlay();
 	socklen_t len = sizeof(me);
-	struct pw_out *o;
+	struct pw_peer_out *o;
 
 	if (!l)
 		return -ENETUNREACH;
 	o = calloc(1, sizeof(*o));
 	if (!o)
 		return -ENOMEM;
-	o->ev.fn = pw_out_event;
+	o->ev.fn = pw_peer_out_event;
 	o->data = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	me.sin_port = 0;
 	if (o->data < 0 || bind(o->data, (struct sockaddr *)&me, sizeof(me)) < 0 ||
@@ -103,7 +103,7 @@ int pw_peers_connect(const struct sockaddr_in *src, const struct sockaddr_in *ds
 		free(o);
 		return err;
 	}
-	o->req = ++pc.next_req;
+	o->req = ++pw_peer_conns.next_req;
 	o->link = l;
 	o->src = *src;
 	o->dst = *dst;
@@ -122,15 +122,15 @@ int pw_peers_connect(const struct sockaddr_in *src, const struct sockaddr_in *ds
 		free(o);
 		return r;
 	}
-	o->next = pc.outs;
-	pc.outs = o;
-	pc.n_out++;
+	o->next = pw_peer_conns.outs;
+	pw_peer_conns.outs = o;
+	pw_peer_conns.n_out++;
 	return 0;
 }
 
-static void pw_out_free(struct pw_out *o)
+static void pw_peer_out_free(struct pw_peer_out *o)
 {
-	for (struct pw_out **pp = &pc.outs; *pp; pp = &(*pp)->next)
+	for (struct pw_peer_out **pp = &pw_peer_conns.outs; *pp; pp = &(*pp)->next)
 		if (*pp == o) {
 			*pp = o->next;
 			break;
@@ -142,32 +142,32 @@ static void pw_out_free(struct pw_out *o)
 	free(o);
 }
 
-static void pw_out_fail(struct pw_out *o, int err)
+static void pw_peer_out_fail(struct pw_peer_out *o, int err)
 {
 	char b[PW_ADDR_STRLEN];
 
-	pc.n_out_fail++;
+	pw_peer_conns.n_out_fail++;
 	pw_dbg("connect to %s over the underlay failed: %s", pw_addr_format(&o->dst, b),
 	       strerror(err));
 	if (o->done)
 		o->done(o->ctx, -err, 0);
-	pw_out_free(o);
+	pw_peer_out_free(o);
 }
 
 void pw_peers_cancel(const void *ctx)
 {
-	for (struct pw_out *o = pc.outs, *next; o; o = next) {
+	for (struct pw_peer_out *o = pw_peer_conns.outs, *next; o; o = next) {
 		next = o->next;
 		if (o->ctx == ctx)
-			pw_out_free(o);
+			pw_peer_out_free(o);
 	}
 }
 
-int pw_peer_conn_reply(struct pw_link *l, const struct pw_msg *m)
+int pw_peer_conn_reply(struct pw_peer_link *l, const struct pw_msg *m)
 {
 	uint64_t req = m->type == PW_PEER_CONNECT_OK ? m->u.peer_connect_ok.req
 						     : m->u.peer_connect_err.req;
-	struct pw_out *o = pc.outs;
+	struct pw_peer_out *o = pw_peer_conns.outs;
 
 	while (o && (o->req != req || o->link != l))
 		o = o->next;
@@ -176,25 +176,25 @@ int pw_peer_conn_reply(struct pw_link *l, const struct pw_msg *m)
 	o->link = NULL;
 	if (m->type == PW_PEER_CONNECT_ERR) {
 		int err = m->u.peer_connect_err.err;
-		pw_out_fail(o, err > 0 && err < 4096 ? err : EIO);
+		pw_peer_out_fail(o, err > 0 && err < 4096 ? err : EIO);
 		return 0;
 	}
 	o->conn = m->u.peer_connect_ok.conn;
 	const struct sockaddr_in *to = pw_peer_link_data(l);
 	if (connect(o->data, (const struct sockaddr *)to, sizeof(*to)) < 0 &&
 	    errno != EINPROGRESS) {
-		pw_out_fail(o, errno);
+		pw_peer_out_fail(o, errno);
 		return 0;
 	}
 	if (pw_loop_add(o->data, EPOLLOUT, &o->ev) < 0)
-		pw_out_fail(o, ENOMEM);
+		pw_peer_out_fail(o, ENOMEM);
 	return 0;
 }
 
 /* Our data socket connected: the token goes first, then it is the client's. */
-static void pw_out_event(struct pw_ev *ev, uint32_t events)
+static void pw_peer_out_event(struct pw_ev *ev, uint32_t events)
 {
-	struct pw_out *o = (struct pw_out *)ev;
+	struct pw_peer_out *o = (struct pw_peer_out *)ev;
 	int err = 0;
 	socklen_t len = sizeof(err);
 
@@ -206,26 +206,26 @@ static void pw_out_event(struct pw_ev *ev, uint32_t events)
 			err = n < 0 ? errno : EIO; /* a fresh socket takes 16 bytes */
 	}
 	if (err) {
-		pw_out_fail(o, err);
+		pw_peer_out_fail(o, err);
 		return;
 	}
 	pw_loop_del(o->data, &o->ev);
 	int s = o->data;
 	o->data = -1;
-	pc.n_out_ok++;
+	pw_peer_conns.n_out_ok++;
 	o->done(o->ctx, s, o->conn);
-	pw_out_free(o);
+	pw_peer_out_free(o);
 }
 
 /* ---- connects from other nodes ---- */
 
-int pw_peer_conn_request(struct pw_link *l, const struct pw_wire_peer_connect *c)
+int pw_peer_conn_request(struct pw_peer_link *l, const struct pw_wire_peer_connect *c)
 {
 	struct sockaddr_in src, dst, from;
 	uint64_t id = 0;
 	int r;
 
-	pc.n_in++;
+	pw_peer_conns.n_in++;
 	/* Only to pods of ours, and only from the peer's own data address. */
 	bool ours = c->src.family == AF_INET && c->dst.family == AF_INET &&
 		    pw_addr_from_wire(&c->src, &src, NULL) == 0 &&
@@ -237,19 +237,19 @@ int pw_peer_conn_request(struct pw_link *l, const struct pw_wire_peer_connect *c
 	else
 		r = pw_router_remote_conn(&src, &dst, &id);
 	if (r == 0) {
-		struct pw_expect *e = calloc(1, sizeof(*e));
+		struct pw_peer_expect *e = calloc(1, sizeof(*e));
 		if (!e) {
 			pw_router_remote_drop(id);
 			r = -ENOMEM;
 		} else {
-			e->ev.fn = pw_in_event;
+			e->ev.fn = pw_peer_expect_event;
 			e->from = from;
 			memcpy(e->token, c->token, sizeof(e->token));
 			e->conn = id;
 			e->fd = -1;
 			e->deadline_ns = pw_now_ns() + PW_PEER_EXPECT_NS;
-			e->next = pc.expects;
-			pc.expects = e;
+			e->next = pw_peer_conns.expects;
+			pw_peer_conns.expects = e;
 		}
 	}
 	if (r < 0) {
@@ -262,9 +262,9 @@ int pw_peer_conn_request(struct pw_link *l, const struct pw_wire_peer_connect *c
 	return pw_peer_link_send(l, PW_PEER_CONNECT_OK, &ok, sizeof(ok), NULL, 0) < 0 ? -EIO : 0;
 }
 
-static void pw_expect_free(struct pw_expect *e, bool drop_conn)
+static void pw_peer_expect_free(struct pw_peer_expect *e, bool drop_conn)
 {
-	for (struct pw_expect **pp = &pc.expects; *pp; pp = &(*pp)->next)
+	for (struct pw_peer_expect **pp = &pw_peer_conns.expects; *pp; pp = &(*pp)->next)
 		if (*pp == e) {
 			*pp = e->next;
 			break;
@@ -278,9 +278,9 @@ static void pw_expect_free(struct pw_expect *e, bool drop_conn)
 	free(e);
 }
 
-static void pw_in_event(struct pw_ev *ev, uint32_t events)
+static void pw_peer_expect_event(struct pw_ev *ev, uint32_t events)
 {
-	struct pw_expect *e = (struct pw_expect *)ev;
+	struct pw_peer_expect *e = (struct pw_peer_expect *)ev;
 
 	for (;;) {
 		ssize_t n = recv(e->fd, e->got + e->ngot, sizeof(e->got) - e->ngot, MSG_DONTWAIT);
@@ -289,8 +289,8 @@ static void pw_in_event(struct pw_ev *ev, uint32_t events)
 		if (n < 0 && errno == EAGAIN)
 			return;
 		if (n <= 0) {
-			pc.n_in_bad++;
-			pw_expect_free(e, true);
+			pw_peer_conns.n_in_bad++;
+			pw_peer_expect_free(e, true);
 			return;
 		}
 		e->ngot += (size_t)n;
@@ -298,25 +298,25 @@ static void pw_in_event(struct pw_ev *ev, uint32_t events)
 			continue;
 		if (CRYPTO_memcmp(e->got, e->token, sizeof(e->token)) != 0) {
 			char b[PW_ADDR_STRLEN];
-			pc.n_in_bad++;
+			pw_peer_conns.n_in_bad++;
 			pw_warn("data connection from %s: wrong token; closed",
 				pw_addr_format(&e->from, b));
-			pw_expect_free(e, true);
+			pw_peer_expect_free(e, true);
 			return;
 		}
 		int s = e->fd;
 		pw_loop_del(s, &e->ev);
 		e->fd = -1;
-		pc.n_in_ok++;
+		pw_peer_conns.n_in_ok++;
 		pw_router_remote_data(e->conn, s);
-		pw_expect_free(e, false);
+		pw_peer_expect_free(e, false);
 		return;
 	}
 }
 
 bool pw_peer_conns_accept(int s, const struct sockaddr_in *from)
 {
-	struct pw_expect *e = pc.expects;
+	struct pw_peer_expect *e = pw_peer_conns.expects;
 
 	while (e && (e->fd >= 0 || !pw_addr_eq(&e->from, from)))
 		e = e->next;
@@ -324,43 +324,43 @@ bool pw_peer_conns_accept(int s, const struct sockaddr_in *from)
 		return false;
 	e->fd = s;
 	if (pw_loop_add(s, EPOLLIN, &e->ev) < 0)
-		pw_expect_free(e, true);
+		pw_peer_expect_free(e, true);
 	return true;
 }
 
-void pw_peer_conns_link_lost(const struct pw_link *l)
+void pw_peer_conns_link_lost(const struct pw_peer_link *l)
 {
 	/* Connects waiting for this link's answer fail; established
 	 * connections do not depend on it. */
-	for (struct pw_out *o = pc.outs, *next; o; o = next) {
+	for (struct pw_peer_out *o = pw_peer_conns.outs, *next; o; o = next) {
 		next = o->next;
 		if (o->link == l)
-			pw_out_fail(o, ECONNABORTED);
+			pw_peer_out_fail(o, ECONNABORTED);
 	}
 }
 
 void pw_peer_conns_tick(uint64_t now)
 {
-	for (struct pw_out *o = pc.outs, *next; o; o = next) {
+	for (struct pw_peer_out *o = pw_peer_conns.outs, *next; o; o = next) {
 		next = o->next;
 		if (now > o->deadline_ns)
-			pw_out_fail(o, ETIMEDOUT);
+			pw_peer_out_fail(o, ETIMEDOUT);
 	}
-	for (struct pw_expect *e = pc.expects, *next; e; e = next) {
+	for (struct pw_peer_expect *e = pw_peer_conns.expects, *next; e; e = next) {
 		next = e->next;
 		if (now > e->deadline_ns) {
-			pc.n_in_bad++;
-			pw_expect_free(e, true);
+			pw_peer_conns.n_in_bad++;
+			pw_peer_expect_free(e, true);
 		}
 	}
 }
 
 void pw_peer_conns_teardown(void)
 {
-	while (pc.outs)
-		pw_out_fail(pc.outs, ESHUTDOWN);
-	while (pc.expects)
-		pw_expect_free(pc.expects, false);
+	while (pw_peer_conns.outs)
+		pw_peer_out_fail(pw_peer_conns.outs, ESHUTDOWN);
+	while (pw_peer_conns.expects)
+		pw_peer_expect_free(pw_peer_conns.expects, false);
 }
 
 void pw_peer_conns_metrics(FILE *f)
@@ -376,6 +376,8 @@ void pw_peer_conns_metrics(FILE *f)
 		"# TYPE podwire_remote_accepts_total counter\n"
 		"podwire_remote_accepts_total{result=\"ok\"} %" PRIu64 "\n"
 		"podwire_remote_accepts_total{result=\"refused\"} %" PRIu64 "\n",
-		pc.n_out_ok, pc.n_out_fail, pc.n_in_ok,
-		pc.n_in - pc.n_in_ok > pc.n_in ? 0 : pc.n_in - pc.n_in_ok);
+		pw_peer_conns.n_out_ok, pw_peer_conns.n_out_fail, pw_peer_conns.n_in_ok,
+		pw_peer_conns.n_in - pw_peer_conns.n_in_ok > pw_peer_conns.n_in
+			? 0
+			: pw_peer_conns.n_in - pw_peer_conns.n_in_ok);
 }

@@ -36,12 +36,18 @@
 #define PW_PEER_HANDSHAKE_NS (5ull * 1000000000u)
 #define PW_PEER_WBUF_MAX     (1u << 20)
 
-enum pw_link_state { L_DIALING, L_HELLO_SENT, L_WAIT_HELLO, L_WAIT_AUTH, L_UP };
+enum pw_peer_link_state {
+	PW_LINK_DIALING,
+	PW_LINK_HELLO_SENT,
+	PW_LINK_WAIT_HELLO,
+	PW_LINK_WAIT_AUTH,
+	PW_LINK_UP
+};
 
-struct pw_link {
-	struct pw_ev ev; /* pw_link_event */
+struct pw_peer_link {
+	struct pw_ev ev; /* pw_peer_link_event */
 	int fd;
-	enum pw_link_state state;
+	enum pw_peer_link_state state;
 	int dial; /* index in cfg.dial, or -1: they called us */
 	uint64_t since_ns;
 	uint8_t nonce[PW_PEER_NONCE_LEN];  /* ours */
@@ -54,7 +60,7 @@ struct pw_link {
 	size_t rlen;
 	uint8_t *wbuf;
 	size_t wlen;
-	struct pw_link *next;
+	struct pw_peer_link *next;
 };
 
 static struct {
@@ -70,18 +76,18 @@ static struct {
 
 	int lfd;
 	struct pw_ev ev_listen;
-	struct pw_link *links;
+	struct pw_peer_link *links;
 	unsigned nlinks;
 
 	uint64_t n_auth_fail; /* for the metrics */
-} p = { .lfd = -1 };
+} pw_peers = { .lfd = -1 };
 
-static void pw_accept(struct pw_ev *ev, uint32_t events);
-static void pw_link_event(struct pw_ev *ev, uint32_t events);
+static void pw_peers_accept(struct pw_ev *ev, uint32_t events);
+static void pw_peer_link_event(struct pw_ev *ev, uint32_t events);
 
 /* ---- configuration ---- */
 
-static int pw_read_secret(const char *path)
+static int pw_peer_secret_read(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	ssize_t n;
@@ -89,17 +95,17 @@ static int pw_read_secret(const char *path)
 	if (fd < 0)
 		return -errno;
 	do
-		n = read(fd, p.secret, sizeof(p.secret));
+		n = read(fd, pw_peers.secret, sizeof(pw_peers.secret));
 	while (n < 0 && errno == EINTR);
 	int err = errno;
 	close(fd);
 	if (n < 0)
 		return -err;
-	while (n > 0 && (p.secret[n - 1] == '\n' || p.secret[n - 1] == '\r'))
+	while (n > 0 && (pw_peers.secret[n - 1] == '\n' || pw_peers.secret[n - 1] == '\r'))
 		n--;
 	if (n < 16)
 		return -EINVAL; /* too short to be a secret */
-	p.secret_len = (size_t)n;
+	pw_peers.secret_len = (size_t)n;
 	return 0;
 }
 
@@ -114,116 +120,123 @@ int pw_peers_setup(const struct pw_peers_cfg *cfg)
 		}
 		return 0;
 	}
-	if (pw_addr_parse(cfg->listen, &p.listen) < 0 ||
-	    p.listen.sin_addr.s_addr == htonl(INADDR_ANY)) {
+	if (pw_addr_parse(cfg->listen, &pw_peers.listen) < 0 ||
+	    pw_peers.listen.sin_addr.s_addr == htonl(INADDR_ANY)) {
 		pw_err("bad --peer-listen '%s' (an address of this node and a port, e.g. "
 		       "198.18.0.1:7470)",
 		       cfg->listen);
 		return -EINVAL;
 	}
-	n = cfg->peers ? pw_addr_list_parse(cfg->peers, p.dial, PW_ARRAY_SIZE(p.dial), NULL) : 0;
+	n = cfg->peers ? pw_addr_list_parse(cfg->peers, pw_peers.dial, PW_ARRAY_SIZE(pw_peers.dial),
+					    NULL)
+		       : 0;
 	if (n < 0) {
 		pw_err("bad --peers '%s' (e.g. 198.18.0.2:7470,198.18.0.3:7470)", cfg->peers);
 		return -EINVAL;
 	}
-	p.ndial = (unsigned)n;
-	n = cfg->pod_cidrs ? pw_addr_cidr_list_parse(cfg->pod_cidrs, PW_ADDR_CIDR_NET, p.routes,
-						     PW_WIRE_MAX_PREFIXES, NULL)
+	pw_peers.ndial = (unsigned)n;
+	n = cfg->pod_cidrs ? pw_addr_cidr_list_parse(cfg->pod_cidrs, PW_ADDR_CIDR_NET,
+						     pw_peers.routes, PW_WIRE_MAX_PREFIXES, NULL)
 			   : 0;
 	if (n < 0) {
 		pw_err("bad --pod-cidr '%s' (e.g. 198.19.1.0/24)", cfg->pod_cidrs);
 		return -EINVAL;
 	}
-	p.nroutes = (unsigned)n;
+	pw_peers.nroutes = (unsigned)n;
 	if (!cfg->secret_file) {
 		pw_err("federation needs --secret-file: routers prove they share it");
 		return -EINVAL;
 	}
-	r = pw_read_secret(cfg->secret_file);
+	r = pw_peer_secret_read(cfg->secret_file);
 	if (r < 0) {
 		pw_err("cannot use secret %s: %s", cfg->secret_file,
 		       r == -EINVAL ? "shorter than 16 bytes" : strerror(-r));
 		return -EINVAL;
 	}
 	if (cfg->node_name) {
-		if (strlen(cfg->node_name) >= sizeof(p.name)) {
-			pw_err("--node-name is longer than %zu bytes", sizeof(p.name) - 1);
+		size_t len = strlen(cfg->node_name);
+
+		if (len >= sizeof(pw_peers.name)) {
+			pw_err("--node-name is longer than %zu bytes", sizeof(pw_peers.name) - 1);
 			return -EINVAL;
 		}
-		strcpy(p.name, cfg->node_name);
-	} else if (gethostname(p.name, sizeof(p.name) - 1) < 0) {
-		strcpy(p.name, "node");
+		memcpy(pw_peers.name, cfg->node_name, len + 1);
+	} else if (gethostname(pw_peers.name, sizeof(pw_peers.name) - 1) < 0) {
+		memcpy(pw_peers.name, "node", sizeof("node"));
 	}
 
-	p.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (p.lfd < 0)
+	pw_peers.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (pw_peers.lfd < 0)
 		return -errno;
-	setsockopt(p.lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(p.lfd, (struct sockaddr *)&p.listen, sizeof(p.listen)) < 0 ||
-	    listen(p.lfd, 1024) < 0) {
+	setsockopt(pw_peers.lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(pw_peers.lfd, (struct sockaddr *)&pw_peers.listen, sizeof(pw_peers.listen)) < 0 ||
+	    listen(pw_peers.lfd, 1024) < 0) {
 		r = -errno;
 		pw_err("cannot listen on %s for peers: %s", cfg->listen, strerror(-r));
 		return r;
 	}
-	p.ev_listen.fn = pw_accept;
-	r = pw_loop_add(p.lfd, EPOLLIN, &p.ev_listen);
+	pw_peers.ev_listen.fn = pw_peers_accept;
+	r = pw_loop_add(pw_peers.lfd, EPOLLIN, &pw_peers.ev_listen);
 	if (r < 0)
 		return r;
-	p.on = true;
-	pw_info("federation: node %s on %s, %u peer(s) to dial, %u pod prefix(es)", p.name,
-		cfg->listen, p.ndial, p.nroutes);
+	pw_peers.on = true;
+	pw_info("federation: node %s on %s, %u peer(s) to dial, %u pod prefix(es)", pw_peers.name,
+		cfg->listen, pw_peers.ndial, pw_peers.nroutes);
 	pw_peers_tick();
 	return 0;
 }
 
 bool pw_peers_enabled(void)
 {
-	return p.on;
+	return pw_peers.on;
 }
 
 const struct sockaddr_in *pw_peers_underlay(void)
 {
-	return &p.listen;
+	return &pw_peers.listen;
 }
 
 bool pw_peers_pod_has(const struct sockaddr_in *a)
 {
-	for (unsigned i = 0; i < p.nroutes; i++)
-		if (pw_addr_cidr_has(&p.routes[i], a))
+	for (unsigned i = 0; i < pw_peers.nroutes; i++)
+		if (pw_addr_cidr_has(&pw_peers.routes[i], a))
 			return true;
 	return false;
 }
 
 /* ---- links ---- */
 
-static void pw_mac(const char *label, const uint8_t *n1, const uint8_t *n2, const char *name,
-		   uint8_t out[PW_PEER_MAC_LEN])
+/* HMAC(secret, label | n1 | n2 | name NUL-padded to PW_PEER_NAME_LEN). */
+static void pw_peer_mac(const char *label, const uint8_t *n1, const uint8_t *n2, const char *name,
+			uint8_t ret_mac[PW_PEER_MAC_LEN])
 {
 	uint8_t msg[64 + 2 * PW_PEER_NONCE_LEN + PW_PEER_NAME_LEN] = { 0 };
-	size_t l = strlen(label);
+	size_t off = strlen(label); /* a literal, shorter than 64 */
 	unsigned olen = PW_PEER_MAC_LEN;
 
-	memcpy(msg, label, l);
-	memcpy(msg + l, n1, PW_PEER_NONCE_LEN);
-	memcpy(msg + l + PW_PEER_NONCE_LEN, n2, PW_PEER_NONCE_LEN);
-	strncpy((char *)msg + l + 2 * PW_PEER_NONCE_LEN, name, PW_PEER_NAME_LEN);
-	HMAC(EVP_sha256(), p.secret, (int)p.secret_len, msg,
-	     l + 2 * PW_PEER_NONCE_LEN + PW_PEER_NAME_LEN, out, &olen);
+	strncpy((char *)msg, label, 64);
+	memcpy(msg + off, n1, PW_PEER_NONCE_LEN);
+	off += PW_PEER_NONCE_LEN;
+	memcpy(msg + off, n2, PW_PEER_NONCE_LEN);
+	off += PW_PEER_NONCE_LEN;
+	strncpy((char *)msg + off, name, PW_PEER_NAME_LEN);
+	off += PW_PEER_NAME_LEN;
+	HMAC(EVP_sha256(), pw_peers.secret, (int)pw_peers.secret_len, msg, off, ret_mac, &olen);
 }
 
-static void pw_link_free(struct pw_link *l)
+static void pw_peer_link_free(struct pw_peer_link *l)
 {
-	for (struct pw_link **pp = &p.links; *pp; pp = &(*pp)->next)
+	for (struct pw_peer_link **pp = &pw_peers.links; *pp; pp = &(*pp)->next)
 		if (*pp == l) {
 			*pp = l->next;
 			break;
 		}
-	p.nlinks--;
+	pw_peers.nlinks--;
 	/* They saw our proof and never gave theirs: most likely a wrong secret. */
-	if (l->state == L_WAIT_AUTH)
-		p.n_auth_fail++;
+	if (l->state == PW_LINK_WAIT_AUTH)
+		pw_peers.n_auth_fail++;
 	pw_peer_conns_link_lost(l);
-	if (l->state == L_UP)
+	if (l->state == PW_LINK_UP)
 		pw_warn("peer %s: link lost", l->name);
 	pw_loop_del(l->fd, &l->ev);
 	close(l->fd);
@@ -231,7 +244,7 @@ static void pw_link_free(struct pw_link *l)
 	free(l);
 }
 
-static void pw_link_flush(struct pw_link *l)
+static void pw_peer_link_flush(struct pw_peer_link *l)
 {
 	while (l->wlen) {
 		ssize_t n = send(l->fd, l->wbuf, l->wlen, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -246,7 +259,7 @@ static void pw_link_flush(struct pw_link *l)
 }
 
 /* Queue one message; the link is written without blocking. */
-int pw_peer_link_send(struct pw_link *l, uint16_t type, const void *body, size_t blen,
+int pw_peer_link_send(struct pw_peer_link *l, uint16_t type, const void *body, size_t blen,
 		      const void *extra, size_t elen)
 {
 	struct pw_wire_hdr h = { .magic = PW_WIRE_MAGIC,
@@ -266,120 +279,121 @@ int pw_peer_link_send(struct pw_link *l, uint16_t type, const void *body, size_t
 	if (elen)
 		memcpy(nb + l->wlen + sizeof(h) + blen, extra, elen);
 	l->wlen = need;
-	pw_link_flush(l);
+	pw_peer_link_flush(l);
 	return 0;
 }
 
-static struct pw_link *pw_link_new(int fd, int dial, enum pw_link_state st)
+static struct pw_peer_link *pw_peer_link_new(int fd, int dial, enum pw_peer_link_state st)
 {
-	struct pw_link *l = calloc(1, sizeof(*l));
+	struct pw_peer_link *l = calloc(1, sizeof(*l));
 
 	if (!l)
 		return NULL;
-	l->ev.fn = pw_link_event;
+	l->ev.fn = pw_peer_link_event;
 	l->fd = fd;
 	l->dial = dial;
 	l->state = st;
 	l->since_ns = pw_now_ns();
 	if (getrandom(l->nonce, sizeof(l->nonce), 0) != sizeof(l->nonce) ||
-	    pw_loop_add(fd, st == L_DIALING ? EPOLLOUT : EPOLLIN, &l->ev) < 0) {
+	    pw_loop_add(fd, st == PW_LINK_DIALING ? EPOLLOUT : EPOLLIN, &l->ev) < 0) {
 		free(l);
 		return NULL;
 	}
-	l->next = p.links;
-	p.links = l;
-	p.nlinks++;
+	l->next = pw_peers.links;
+	pw_peers.links = l;
+	pw_peers.nlinks++;
 	return l;
 }
 
-const struct sockaddr_in *pw_peer_link_data(const struct pw_link *l)
+const struct sockaddr_in *pw_peer_link_data(const struct pw_peer_link *l)
 {
 	return &l->data;
 }
 
-static void pw_hello_fill(struct pw_wire_peer_hello *h)
+/* Our HELLO, but for the nonce and the mac. */
+static void pw_peer_hello_fill(struct pw_wire_peer_hello *ret)
 {
-	memset(h, 0, sizeof(*h));
-	strcpy(h->name, p.name);
-	pw_addr_to_wire(&p.listen, AF_INET, &h->data);
+	memset(ret, 0, sizeof(*ret));
+	memcpy(ret->name, pw_peers.name, sizeof(ret->name));
+	pw_addr_to_wire(&pw_peers.listen, AF_INET, &ret->data);
 }
 
-static int pw_send_routes(struct pw_link *l)
+static int pw_peer_routes_send(struct pw_peer_link *l)
 {
-	struct pw_wire_peer_routes r = { .count = p.nroutes };
+	struct pw_wire_peer_routes r = { .count = pw_peers.nroutes };
 
-	return pw_peer_link_send(l, PW_PEER_ROUTES, &r, sizeof(r), p.routes,
-				 p.nroutes * sizeof(p.routes[0]));
+	return pw_peer_link_send(l, PW_PEER_ROUTES, &r, sizeof(r), pw_peers.routes,
+				 pw_peers.nroutes * sizeof(pw_peers.routes[0]));
 }
 
 /* The peer's name and data address from its HELLO. */
-static int pw_link_hello(struct pw_link *l, const struct pw_wire_peer_hello *h)
+static int pw_peer_link_hello(struct pw_peer_link *l, const struct pw_wire_peer_hello *h)
 {
 	memcpy(l->name, h->name, sizeof(l->name));
 	return pw_addr_from_wire(&h->data, &l->data, NULL) < 0 ? -EPROTO : 0;
 }
 
 /* The peer proved itself: its name and data address are set. */
-static void pw_link_up(struct pw_link *l)
+static void pw_peer_link_up(struct pw_peer_link *l)
 {
 	char b[PW_ADDR_STRLEN];
 
-	l->state = L_UP;
+	l->state = PW_LINK_UP;
 	pw_info("peer %s: authenticated (%s, data at %s)", l->name,
 		l->dial >= 0 ? "we dialled" : "it dialled", pw_addr_format(&l->data, b));
 }
 
 /* One message from a peer. <0: drop the link. */
-static int pw_link_msg(struct pw_link *l, const struct pw_msg *m)
+static int pw_peer_link_msg(struct pw_peer_link *l, const struct pw_msg *m)
 {
 	uint8_t mac[PW_PEER_MAC_LEN];
 
 	switch (l->state) {
-	case L_HELLO_SENT: /* we dialled: their HELLO carries their proof */
+	case PW_LINK_HELLO_SENT: /* we dialled: their HELLO carries their proof */
 		if (m->type != PW_PEER_HELLO)
 			return -EPROTO;
 		memcpy(l->pnonce, m->u.peer_hello.nonce, sizeof(l->pnonce));
-		pw_mac("podwire-peer-r", l->nonce, l->pnonce, m->u.peer_hello.name, mac);
+		pw_peer_mac("podwire-peer-r", l->nonce, l->pnonce, m->u.peer_hello.name, mac);
 		if (CRYPTO_memcmp(mac, m->u.peer_hello.mac, sizeof(mac)) != 0) {
-			p.n_auth_fail++;
+			pw_peers.n_auth_fail++;
 			pw_warn("peer %s: wrong secret; dropping it", m->u.peer_hello.name);
 			return -EACCES;
 		}
-		if (pw_link_hello(l, &m->u.peer_hello) < 0)
+		if (pw_peer_link_hello(l, &m->u.peer_hello) < 0)
 			return -EPROTO;
 		struct pw_wire_peer_auth a;
-		pw_mac("podwire-peer-i", l->pnonce, l->nonce, p.name, a.mac);
+		pw_peer_mac("podwire-peer-i", l->pnonce, l->nonce, pw_peers.name, a.mac);
 		if (pw_peer_link_send(l, PW_PEER_AUTH, &a, sizeof(a), NULL, 0) < 0)
 			return -EIO;
-		pw_link_up(l);
-		return pw_send_routes(l);
-	case L_WAIT_HELLO: { /* they dialled: answer with our proof */
+		pw_peer_link_up(l);
+		return pw_peer_routes_send(l);
+	case PW_LINK_WAIT_HELLO: { /* they dialled: answer with our proof */
 		if (m->type != PW_PEER_HELLO)
 			return -EPROTO;
 		struct pw_wire_peer_hello h;
 		memcpy(l->pnonce, m->u.peer_hello.nonce, sizeof(l->pnonce));
 		/* Their data address, used only once they prove themselves. */
-		if (pw_link_hello(l, &m->u.peer_hello) < 0)
+		if (pw_peer_link_hello(l, &m->u.peer_hello) < 0)
 			return -EPROTO;
-		pw_hello_fill(&h);
+		pw_peer_hello_fill(&h);
 		memcpy(h.nonce, l->nonce, sizeof(h.nonce));
-		pw_mac("podwire-peer-r", l->pnonce, l->nonce, p.name, h.mac);
-		l->state = L_WAIT_AUTH;
+		pw_peer_mac("podwire-peer-r", l->pnonce, l->nonce, pw_peers.name, h.mac);
+		l->state = PW_LINK_WAIT_AUTH;
 		return pw_peer_link_send(l, PW_PEER_HELLO, &h, sizeof(h), NULL, 0) < 0 ? -EIO : 0;
 	}
-	case L_WAIT_AUTH: {
+	case PW_LINK_WAIT_AUTH: {
 		if (m->type != PW_PEER_AUTH)
 			return -EPROTO;
-		pw_mac("podwire-peer-i", l->nonce, l->pnonce, l->name, mac);
+		pw_peer_mac("podwire-peer-i", l->nonce, l->pnonce, l->name, mac);
 		if (CRYPTO_memcmp(mac, m->u.peer_auth.mac, sizeof(mac)) != 0) {
-			p.n_auth_fail++;
+			pw_peers.n_auth_fail++;
 			pw_warn("peer %s: wrong secret; dropping it", l->name);
 			return -EACCES;
 		}
-		pw_link_up(l);
-		return pw_send_routes(l);
+		pw_peer_link_up(l);
+		return pw_peer_routes_send(l);
 	}
-	case L_UP:
+	case PW_LINK_UP:
 		break;
 	default:
 		return -EPROTO;
@@ -407,7 +421,7 @@ static int pw_link_msg(struct pw_link *l, const struct pw_msg *m)
 	}
 }
 
-static void pw_link_read(struct pw_link *l)
+static void pw_peer_link_read(struct pw_peer_link *l)
 {
 	for (;;) {
 		ssize_t n = recv(l->fd, l->rbuf + l->rlen, sizeof(l->rbuf) - l->rlen, MSG_DONTWAIT);
@@ -416,7 +430,7 @@ static void pw_link_read(struct pw_link *l)
 		if (n < 0 && errno == EAGAIN)
 			return;
 		if (n <= 0) {
-			pw_link_free(l);
+			pw_peer_link_free(l);
 			return;
 		}
 		l->rlen += (size_t)n;
@@ -429,7 +443,7 @@ static void pw_link_read(struct pw_link *l)
 			if (h.len < sizeof(h) || h.len > PW_PEER_MSG_MAX) {
 				pw_warn("peer %s: bad message length %u; dropping it",
 					l->name[0] ? l->name : "?", h.len);
-				pw_link_free(l);
+				pw_peer_link_free(l);
 				return;
 			}
 			if (l->rlen < h.len)
@@ -438,12 +452,12 @@ static void pw_link_read(struct pw_link *l)
 			if (r == 0 && m.type < PW_PEER_HELLO)
 				r = -EPROTO;
 			if (r == 0)
-				r = pw_link_msg(l, &m);
+				r = pw_peer_link_msg(l, &m);
 			if (r < 0) {
 				if (r != -EACCES)
 					pw_warn("peer %s: %s; dropping it",
 						l->name[0] ? l->name : "?", strerror(-r));
-				pw_link_free(l);
+				pw_peer_link_free(l);
 				return;
 			}
 			memmove(l->rbuf, l->rbuf + h.len, l->rlen - h.len);
@@ -452,36 +466,36 @@ static void pw_link_read(struct pw_link *l)
 	}
 }
 
-static void pw_link_event(struct pw_ev *ev, uint32_t events)
+static void pw_peer_link_event(struct pw_ev *ev, uint32_t events)
 {
-	struct pw_link *l = (struct pw_link *)ev;
+	struct pw_peer_link *l = (struct pw_peer_link *)ev;
 
-	if (l->state == L_DIALING) {
+	if (l->state == PW_LINK_DIALING) {
 		int err = 0;
 		socklen_t len = sizeof(err);
 
 		if (getsockopt(l->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) {
-			pw_link_free(l); /* dialled again at the next tick */
+			pw_peer_link_free(l); /* dialled again at the next tick */
 			return;
 		}
 		struct pw_wire_peer_hello h;
-		pw_hello_fill(&h);
+		pw_peer_hello_fill(&h);
 		memcpy(h.nonce, l->nonce, sizeof(h.nonce));
-		l->state = L_HELLO_SENT;
+		l->state = PW_LINK_HELLO_SENT;
 		if (pw_peer_link_send(l, PW_PEER_HELLO, &h, sizeof(h), NULL, 0) < 0)
-			pw_link_free(l);
+			pw_peer_link_free(l);
 		return;
 	}
 	if (events & EPOLLOUT)
-		pw_link_flush(l);
+		pw_peer_link_flush(l);
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-		pw_link_read(l);
+		pw_peer_link_read(l);
 }
 
-static void pw_dial(unsigned i)
+static void pw_peer_dial(unsigned i)
 {
 	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	struct sockaddr_in src = p.listen;
+	struct sockaddr_in src = pw_peers.listen;
 	int one = 1;
 
 	if (s < 0)
@@ -489,19 +503,19 @@ static void pw_dial(unsigned i)
 	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	src.sin_port = 0;
 	if (bind(s, (struct sockaddr *)&src, sizeof(src)) < 0 ||
-	    (connect(s, (struct sockaddr *)&p.dial[i], sizeof(p.dial[i])) < 0 &&
+	    (connect(s, (struct sockaddr *)&pw_peers.dial[i], sizeof(pw_peers.dial[i])) < 0 &&
 	     errno != EINPROGRESS) ||
-	    !pw_link_new(s, (int)i, L_DIALING))
+	    !pw_peer_link_new(s, (int)i, PW_LINK_DIALING))
 		close(s);
 }
 
-struct pw_link *pw_peer_route(const struct sockaddr_in *a)
+struct pw_peer_link *pw_peer_route(const struct sockaddr_in *a)
 {
-	struct pw_link *best = NULL;
+	struct pw_peer_link *best = NULL;
 	int best_len = -1;
 
-	for (struct pw_link *l = p.links; l; l = l->next) {
-		if (l->state != L_UP)
+	for (struct pw_peer_link *l = pw_peers.links; l; l = l->next) {
+		if (l->state != PW_LINK_UP)
 			continue;
 		for (unsigned i = 0; i < l->nroutes; i++)
 			if (l->routes[i].len > best_len && pw_addr_cidr_has(&l->routes[i], a)) {
@@ -512,12 +526,12 @@ struct pw_link *pw_peer_route(const struct sockaddr_in *a)
 	return best;
 }
 
-static void pw_accept(struct pw_ev *ev, uint32_t events)
+static void pw_peers_accept(struct pw_ev *ev, uint32_t events)
 {
 	for (;;) {
 		struct sockaddr_in from;
 		socklen_t len = sizeof(from);
-		int s = accept4(p.lfd, (struct sockaddr *)&from, &len,
+		int s = accept4(pw_peers.lfd, (struct sockaddr *)&from, &len,
 				SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (s < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
@@ -526,7 +540,8 @@ static void pw_accept(struct pw_ev *ev, uint32_t events)
 		}
 		if (pw_peer_conns_accept(s, &from))
 			continue;
-		if (p.nlinks >= PW_PEER_MAX_LINKS || !pw_link_new(s, -1, L_WAIT_HELLO))
+		if (pw_peers.nlinks >= PW_PEER_MAX_LINKS ||
+		    !pw_peer_link_new(s, -1, PW_LINK_WAIT_HELLO))
 			close(s);
 	}
 }
@@ -535,19 +550,19 @@ void pw_peers_tick(void)
 {
 	uint64_t now = pw_now_ns();
 
-	if (!p.on)
+	if (!pw_peers.on)
 		return;
-	for (unsigned i = 0; i < p.ndial; i++) {
+	for (unsigned i = 0; i < pw_peers.ndial; i++) {
 		bool have = false;
-		for (struct pw_link *l = p.links; l && !have; l = l->next)
+		for (struct pw_peer_link *l = pw_peers.links; l && !have; l = l->next)
 			have = l->dial == (int)i;
 		if (!have)
-			pw_dial(i);
+			pw_peer_dial(i);
 	}
-	for (struct pw_link *l = p.links, *next; l; l = next) {
+	for (struct pw_peer_link *l = pw_peers.links, *next; l; l = next) {
 		next = l->next;
-		if (l->state != L_UP && now > l->since_ns + PW_PEER_HANDSHAKE_NS)
-			pw_link_free(l);
+		if (l->state != PW_LINK_UP && now > l->since_ns + PW_PEER_HANDSHAKE_NS)
+			pw_peer_link_free(l);
 	}
 	pw_peer_conns_tick(now);
 }
@@ -555,28 +570,28 @@ void pw_peers_tick(void)
 void pw_peers_teardown(void)
 {
 	pw_peer_conns_teardown();
-	while (p.links)
-		pw_link_free(p.links);
-	if (p.lfd >= 0)
-		close(p.lfd);
-	p.lfd = -1;
-	p.on = false;
+	while (pw_peers.links)
+		pw_peer_link_free(pw_peers.links);
+	if (pw_peers.lfd >= 0)
+		close(pw_peers.lfd);
+	pw_peers.lfd = -1;
+	pw_peers.on = false;
 }
 
 void pw_peers_metrics(FILE *f)
 {
 	unsigned up = 0;
 
-	if (!p.on)
+	if (!pw_peers.on)
 		return;
-	for (struct pw_link *l = p.links; l; l = l->next)
-		up += l->state == L_UP;
+	for (struct pw_peer_link *l = pw_peers.links; l; l = l->next)
+		up += l->state == PW_LINK_UP;
 	fprintf(f,
 		"# HELP podwire_peer_links Authenticated links with other nodes' routers.\n"
 		"# TYPE podwire_peer_links gauge\npodwire_peer_links %u\n"
 		"# HELP podwire_peer_auth_failures_total Peers that failed to prove the secret.\n"
 		"# TYPE podwire_peer_auth_failures_total counter\n"
 		"podwire_peer_auth_failures_total %" PRIu64 "\n",
-		up, p.n_auth_fail);
+		up, pw_peers.n_auth_fail);
 	pw_peer_conns_metrics(f);
 }

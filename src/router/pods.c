@@ -32,18 +32,18 @@
 
 #define PW_PODS_MAX 65536u
 
-struct pw_pod {
+struct pw_pod_reg {
 	struct pw_wire_pod w;
 	int netns;
 	uint64_t ino;
 	int64_t since;
-	struct pw_pod *next;
+	struct pw_pod_reg *next;
 };
 
-static struct pw_pod *pw_pods;
+static struct pw_pod_reg *pw_pods;
 static unsigned pw_npods;
 
-static void pw_pod_free(struct pw_pod *p)
+static void pw_pod_reg_free(struct pw_pod_reg *p)
 {
 	if (!p)
 		return;
@@ -54,10 +54,10 @@ static void pw_pod_free(struct pw_pod *p)
 void pw_pods_clear(void)
 {
 	while (pw_pods) {
-		struct pw_pod *p = pw_pods;
+		struct pw_pod_reg *p = pw_pods;
 
 		pw_pods = p->next;
-		pw_pod_free(p);
+		pw_pod_reg_free(p);
 	}
 	pw_npods = 0;
 }
@@ -133,16 +133,17 @@ static bool pw_pod_key_eq(const struct pw_wire_pod_key *a, const struct pw_wire_
 }
 
 /* Unlink and free every pod for which @match(pod, arg) holds; returns how many. */
-static unsigned pw_pods_remove(bool (*match)(const struct pw_pod *, const void *), const void *arg)
+static unsigned pw_pods_remove(bool (*match)(const struct pw_pod_reg *, const void *),
+			       const void *arg)
 {
 	unsigned n = 0;
 
-	for (struct pw_pod **pp = &pw_pods; *pp;) {
-		struct pw_pod *p = *pp;
+	for (struct pw_pod_reg **pp = &pw_pods; *pp;) {
+		struct pw_pod_reg *p = *pp;
 
 		if (match(p, arg)) {
 			*pp = p->next;
-			pw_pod_free(p);
+			pw_pod_reg_free(p);
 			pw_npods--;
 			n++;
 		} else {
@@ -152,13 +153,13 @@ static unsigned pw_pods_remove(bool (*match)(const struct pw_pod *, const void *
 	return n;
 }
 
-static bool pw_pod_match_key(const struct pw_pod *p, const void *key)
+static bool pw_pod_reg_match_key(const struct pw_pod_reg *p, const void *key)
 {
 	return pw_pod_key_eq(&p->w.key, key);
 }
 
 /* Does @p hold any address of @w (another attachment)? */
-static bool pw_pod_match_addrs(const struct pw_pod *p, const void *arg)
+static bool pw_pod_reg_match_addrs(const struct pw_pod_reg *p, const void *arg)
 {
 	const struct pw_wire_pod *w = arg;
 
@@ -171,7 +172,7 @@ static bool pw_pod_match_addrs(const struct pw_pod *p, const void *arg)
 
 static int pw_pods_add(const struct pw_wire_pod *w, int fd)
 {
-	struct pw_pod *p;
+	struct pw_pod_reg *p;
 	struct stat st;
 	char buf[PW_ADDR_CIDR_STRLEN];
 	int r;
@@ -180,8 +181,8 @@ static int pw_pods_add(const struct pw_wire_pod *w, int fd)
 	if (r < 0)
 		return r;
 	/* Registering again replaces: the pod may have a new netns or addresses. */
-	pw_pods_remove(pw_pod_match_key, &w->key);
-	unsigned stale = pw_pods_remove(pw_pod_match_addrs, w);
+	pw_pods_remove(pw_pod_reg_match_key, &w->key);
+	unsigned stale = pw_pods_remove(pw_pod_reg_match_addrs, w);
 	if (stale)
 		pw_info("pod %.12s/%s takes over addresses from %u stale registration(s)",
 			w->key.id, w->key.ifname, stale);
@@ -213,7 +214,7 @@ static int pw_pods_list(int sock, uint32_t seq)
 	static struct pw_wire_pod_entry ents[PW_WIRE_PODS_PAGE];
 	struct pw_wire_pods h = { 0 };
 
-	for (const struct pw_pod *p = pw_pods; p; p = p->next) {
+	for (const struct pw_pod_reg *p = pw_pods; p; p = p->next) {
 		h.total++;
 		if (h.count == PW_WIRE_PODS_PAGE)
 			continue;
@@ -257,7 +258,7 @@ int pw_request_pods(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE
 			r = -EPERM;
 			break;
 		}
-		r = pw_pods_remove(pw_pod_match_key, &m->u.pod_key) ? 0 : -ENOENT;
+		r = pw_pods_remove(pw_pod_reg_match_key, &m->u.pod_key) ? 0 : -ENOENT;
 		if (r == 0)
 			pw_info("pod %.12s/%s unregistered", m->u.pod_key.id, m->u.pod_key.ifname);
 		break;
@@ -269,7 +270,7 @@ int pw_request_pods(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE
 
 int pw_pods_netns(uint32_t addr)
 {
-	for (const struct pw_pod *p = pw_pods; p; p = p->next)
+	for (const struct pw_pod_reg *p = pw_pods; p; p = p->next)
 		for (uint32_t i = 0; i < p->w.count; i++)
 			if (p->w.addr[i].family == AF_INET && !memcmp(p->w.addr[i].addr, &addr, 4))
 				return p->netns;

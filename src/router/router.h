@@ -364,24 +364,24 @@ int pw_peers_connect(const struct sockaddr_in *src, const struct sockaddr_in *ds
 void pw_peers_cancel(const void *ctx);
 
 /* Between peer_link.c (links) and peer_conn.c (cross-node connections). */
-struct pw_link;
+struct pw_peer_link;
 /* The authenticated link whose routes hold @a most specifically, or NULL. */
-struct pw_link *pw_peer_route(const struct sockaddr_in *a);
+struct pw_peer_link *pw_peer_route(const struct sockaddr_in *a);
 /* Where the peer of @l accepts data connections. */
-const struct sockaddr_in *pw_peer_link_data(const struct pw_link *l);
+const struct sockaddr_in *pw_peer_link_data(const struct pw_peer_link *l);
 /* Queue one message (@body, then @extra); the link is written without
  * blocking. Errors: -ENOBUFS the peer does not read (drop it); -ENOMEM. */
-int pw_peer_link_send(struct pw_link *l, uint16_t type, const void *body, size_t blen,
+int pw_peer_link_send(struct pw_peer_link *l, uint16_t type, const void *body, size_t blen,
 		      const void *extra, size_t elen);
 /* This node's underlay address (--peer-listen). */
 const struct sockaddr_in *pw_peers_underlay(void);
 /* Is @a in this node's --pod-cidr? */
 bool pw_peers_pod_has(const struct sockaddr_in *a);
 /* A peer's CONNECT and its answers. <0: drop the link. */
-int pw_peer_conn_request(struct pw_link *l, const struct pw_wire_peer_connect *c);
-int pw_peer_conn_reply(struct pw_link *l, const struct pw_msg *m);
+int pw_peer_conn_request(struct pw_peer_link *l, const struct pw_wire_peer_connect *c);
+int pw_peer_conn_reply(struct pw_peer_link *l, const struct pw_msg *m);
 /* @l is gone: connects waiting for its answer fail. */
-void pw_peer_conns_link_lost(const struct pw_link *l);
+void pw_peer_conns_link_lost(const struct pw_peer_link *l);
 /* @s, accepted from @from, is a data connection we expect: taken, true. */
 bool pw_peer_conns_accept(int s, const struct sockaddr_in *from);
 /* Expire what waited too long (@now: pw_now_ns()). */
