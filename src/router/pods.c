@@ -51,17 +51,6 @@ static void pw_pod_reg_free(struct pw_pod_reg *p)
 	free(p);
 }
 
-void pw_pods_clear(void)
-{
-	while (pw_pods) {
-		struct pw_pod_reg *p = pw_pods;
-
-		pw_pods = p->next;
-		pw_pod_reg_free(p);
-	}
-	pw_npods = 0;
-}
-
 static size_t pw_pod_addr_len(const struct pw_wire_prefix *a)
 {
 	return a->family == AF_INET ? 4 : 16;
@@ -266,13 +255,4 @@ int pw_request_pods(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE
 		r = -EPROTO;
 	}
 	return pw_client_reply(c, m->seq, r);
-}
-
-int pw_pods_netns(uint32_t addr)
-{
-	for (const struct pw_pod_reg *p = pw_pods; p; p = p->next)
-		for (uint32_t i = 0; i < p->w.count; i++)
-			if (p->w.addr[i].family == AF_INET && !memcmp(p->w.addr[i].addr, &addr, 4))
-				return p->netns;
-	return -ENOENT;
 }

@@ -299,13 +299,6 @@ void pw_metrics_close(void);
  */
 int pw_request_pods(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS]);
 
-/* The netns fd of the pod that owns IPv4 address @addr (network order), or
- * -ENOENT. The fd stays the table's: do not close it. */
-int pw_pods_netns(uint32_t addr);
-
-/* Forget every pod (at shutdown). */
-void pw_pods_clear(void);
-
 /* ---- diag.c ---- */
 
 /* The inodes of every Unix socket of this network namespace, sorted, from
