@@ -288,3 +288,13 @@ bool pw_addr_cidr_has(const struct pw_wire_prefix *p, const struct sockaddr_in *
 	memcpy(&net, p->addr, 4);
 	return (ntohl(a->sin_addr.s_addr) & mask) == (ntohl(net) & mask);
 }
+
+int pw_addr_cidr_match(const struct pw_wire_prefix *v, unsigned n, const struct sockaddr_in *a)
+{
+	int best = -1;
+
+	for (unsigned i = 0; i < n; i++)
+		if (v[i].len > best && pw_addr_cidr_has(&v[i], a))
+			best = v[i].len;
+	return best;
+}

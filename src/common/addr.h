@@ -117,4 +117,7 @@ const char *pw_addr_cidr_format(const struct pw_wire_prefix *p,
 /* Does the IPv4 prefix @p hold the address of @a? (false for IPv6 @p) */
 bool pw_addr_cidr_has(const struct pw_wire_prefix *p, const struct sockaddr_in *a);
 
+/* The length of the longest of the @n prefixes @v that holds @a, or -1. */
+int pw_addr_cidr_match(const struct pw_wire_prefix *v, unsigned n, const struct sockaddr_in *a);
+
 #endif /* PW_COMMON_ADDR_H */

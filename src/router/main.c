@@ -20,17 +20,11 @@
 #include <podwire/chan.h>
 #include <podwire/wire.h>
 
-#include "../common/addr.h"
 #include "../common/log.h"
 #include "../common/util.h"
 #include "router.h"
 
 #define PW_DEFAULT_PREFIX "198.18.0.0/15"
-
-struct pw_router_cfg pw_router_cfg = {
-	.socket_path = PW_WIRE_DEFAULT_SOCKET,
-	.ring_size = 256u * 1024u,
-};
 
 static struct {
 	int sigfd, tfd;
@@ -170,19 +164,6 @@ static const char pw_usage[] =
 	"Signals: SIGTERM or SIGINT shut down cleanly (established connections keep\n"
 	"working: they do not depend on the router).\n";
 
-/* --prefix: IPv4 prefixes, a bare address being a /32. */
-static int pw_main_prefixes_parse(const char *s)
-{
-	struct pw_router_cfg *cfg = &pw_router_cfg;
-	int n = pw_addr_cidr_list_parse(s, PW_ADDR_CIDR_HOST | PW_ADDR_CIDR_NET, cfg->prefixes,
-					PW_WIRE_MAX_PREFIXES, NULL);
-
-	if (n <= 0)
-		return -EINVAL;
-	cfg->nprefixes = (unsigned)n;
-	return 0;
-}
-
 /* --ring-size: bytes, or with K or M. */
 static int pw_main_ring_size_parse(const char *s)
 {
@@ -288,7 +269,7 @@ static int pw_main_options(int argc, char **argv, struct pw_peers_cfg *peers)
 			argv[optind]);
 		return 2;
 	}
-	if (pw_main_prefixes_parse(prefix) < 0) {
+	if (pw_router_prefixes_parse(prefix) < 0) {
 		fprintf(stderr, "podwired: bad --prefix '%s' (e.g. 198.18.0.0/15,127.0.0.0/8)\n",
 			prefix);
 		return 2;

@@ -515,13 +515,13 @@ struct pw_peer_link *pw_peer_route(const struct sockaddr_in *a)
 	int best_len = -1;
 
 	for (struct pw_peer_link *l = pw_peers.links; l; l = l->next) {
-		if (l->state != PW_LINK_UP)
-			continue;
-		for (unsigned i = 0; i < l->nroutes; i++)
-			if (l->routes[i].len > best_len && pw_addr_cidr_has(&l->routes[i], a)) {
-				best = l;
-				best_len = l->routes[i].len;
-			}
+		int len =
+			l->state == PW_LINK_UP ? pw_addr_cidr_match(l->routes, l->nroutes, a) : -1;
+
+		if (len > best_len) {
+			best = l;
+			best_len = len;
+		}
 	}
 	return best;
 }

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "../common/addr.h"
@@ -14,6 +15,26 @@
 #include "../common/util.h"
 #include "router.h"
 
+struct pw_router_cfg pw_router_cfg = {
+	.socket_path = PW_WIRE_DEFAULT_SOCKET,
+	.ring_size = 256u * 1024u,
+};
+
+int pw_router_prefixes_parse(const char *s)
+{
+	struct pw_router_cfg *cfg = &pw_router_cfg;
+	struct pw_wire_prefix v[PW_WIRE_MAX_PREFIXES];
+	int n = pw_addr_cidr_list_parse(s, PW_ADDR_CIDR_HOST | PW_ADDR_CIDR_NET, v,
+					PW_WIRE_MAX_PREFIXES, NULL);
+
+	if (n <= 0)
+		return -EINVAL;
+	memcpy(cfg->prefixes, v, (size_t)n * sizeof(v[0]));
+	cfg->nprefixes = (unsigned)n;
+	return 0;
+}
+
+/* HELLO: the prefix table, the destinations the library accelerates. */
 int pw_request_hello(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS])
 {
 	const struct pw_router_cfg *cfg = &pw_router_cfg;

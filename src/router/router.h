@@ -61,7 +61,7 @@ void pw_loop_del(int fd, struct pw_ev *ev);
 int pw_loop_run(void);
 void pw_loop_stop(void);
 
-/* ---- main.c: configuration ---- */
+/* ---- main.c and requests.c: configuration ---- */
 
 #define PW_TICK_MS 200
 
@@ -74,6 +74,14 @@ struct pw_router_cfg {
 	bool foreground;
 };
 extern struct pw_router_cfg pw_router_cfg;
+
+/*
+ * --prefix: the prefix table HELLO hands to the library, which accelerates
+ * connects to those destinations only. IPv4 prefixes separated by commas or
+ * spaces, host bits cleared, a bare address being a /32. Errors: -EINVAL an
+ * item is malformed, there are none or too many (the table is unchanged).
+ */
+int pw_router_prefixes_parse(const char *s);
 
 /* ---- client.c: local clients and the dispatch of their requests ---- */
 
