@@ -41,13 +41,14 @@ static bool accelerated(const struct pw_wire_prefix *v, unsigned n, const char *
 static void check_table(const char *want)
 {
 	struct pw_wire_prefix v[PW_WIRE_MAX_PREFIXES];
-	char buf[PW_ADDR_CIDR_STRLEN], got[1024] = "";
+	char buf[PW_ADDR_CIDR_STRLEN], got[PW_WIRE_MAX_PREFIXES * PW_ADDR_CIDR_STRLEN] = "";
 	unsigned n = hello(v, PW_WIRE_MAX_PREFIXES);
+	size_t off = 0;
 
 	for (unsigned i = 0; i < n; i++) {
 		PW_CHECK_EQ(v[i].family, AF_INET);
-		strcat(got, i ? " " : "");
-		strcat(got, pw_addr_cidr_format(&v[i], buf));
+		off += (size_t)snprintf(got + off, sizeof(got) - off, "%s%s", i ? " " : "",
+					pw_addr_cidr_format(&v[i], buf));
 	}
 	PW_CHECK(!strcmp(got, want), "HELLO has \"%s\", want \"%s\"", got, want);
 }
@@ -104,7 +105,7 @@ int main(void)
 			 i ? "," : "", i);
 	PW_CHECK_EQ(pw_router_prefixes_parse(many), 0);
 	PW_CHECK_EQ(hello(v, PW_WIRE_MAX_PREFIXES), PW_WIRE_MAX_PREFIXES);
-	strcat(many, ",11.0.0.0/8");
+	snprintf(many + strlen(many), sizeof(many) - strlen(many), ",11.0.0.0/8");
 	PW_CHECK_EQ(pw_router_prefixes_parse(many), -EINVAL);
 	PW_CHECK_EQ(hello(v, PW_WIRE_MAX_PREFIXES), PW_WIRE_MAX_PREFIXES);
 	return 0;
