@@ -5,7 +5,7 @@
  * have, and hands the client a channel; the server's accept() returns that
  * pod-local connection, and its CLAIM, matched by address, gets the other
  * end of the channel. A destination no listener of this node has may be a
- * pod of another node (peers.c): the client then gets a kernel TCP socket
+ * pod of another node (peer_conn.c): the client then gets a kernel TCP socket
  * connected to it directly, and the other node's router hands its end to
  * the server that accepts (pw_router_remote_*).
  */

@@ -157,7 +157,7 @@ int pw_request_claim(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIR
 void pw_rconnects_drop_client(const struct pw_client *c);
 
 /*
- * Called by peers.c for another node's CONNECT: connect to the listener of
+ * Called by peer_conn.c for another node's CONNECT: connect to the listener of
  * @dst on this node, as for a local client, and keep the connection pending
  * for its data connection. Returns 0 and the connection id, or -errno
  * (-ECONNREFUSED: no accelerated listener).
