@@ -85,6 +85,11 @@ bool pw_addr_eq(const struct sockaddr_in *a, const struct sockaddr_in *b)
 	return a->sin_port == b->sin_port && a->sin_addr.s_addr == b->sin_addr.s_addr;
 }
 
+bool pw_addr_is_loopback(const struct sockaddr_in *a)
+{
+	return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+}
+
 /* ---- text ---- */
 
 const char *pw_addr_format(const struct sockaddr_in *sin, char buf[static PW_ADDR_STRLEN])
@@ -283,6 +288,16 @@ bool pw_addr_cidr_has(const struct pw_wire_prefix *p, const struct sockaddr_in *
 		return false;
 	memcpy(&net, p->addr, 4);
 	return (ntohl(a->sin_addr.s_addr) & mask) == (ntohl(net) & mask);
+}
+
+int pw_addr_cidr_match(const struct pw_wire_prefix *v, unsigned n, const struct sockaddr_in *a)
+{
+	int best = -1;
+
+	for (unsigned i = 0; i < n; i++)
+		if (v[i].len > best && pw_addr_cidr_has(&v[i], a))
+			best = v[i].len;
+	return best;
 }
 
 int pw_addr_unix(const char *path, struct sockaddr_un *ret)

@@ -55,6 +55,9 @@ int pw_addr_from_wire(const struct pw_wire_addr *w, struct sockaddr_in *ret, int
 /* Same address and port. */
 bool pw_addr_eq(const struct sockaddr_in *a, const struct sockaddr_in *b);
 
+/* In 127.0.0.0/8. */
+bool pw_addr_is_loopback(const struct sockaddr_in *a);
+
 /* ---- text ---- */
 
 /* "a.b.c.d:port" into @buf; returns @buf. */
@@ -113,6 +116,9 @@ const char *pw_addr_cidr_format(const struct pw_wire_prefix *p,
 
 /* Does the IPv4 prefix @p hold the address of @a? (false for IPv6 @p) */
 bool pw_addr_cidr_has(const struct pw_wire_prefix *p, const struct sockaddr_in *a);
+
+/* The length of the longest of the @n prefixes @v that holds @a, or -1. */
+int pw_addr_cidr_match(const struct pw_wire_prefix *v, unsigned n, const struct sockaddr_in *a);
 
 /* ---- Unix sockets ---- */
 

@@ -28,40 +28,27 @@
 #include "../common/addr.h"
 #include "../common/log.h"
 #include "../common/util.h"
-#include "pods.h"
+#include "router.h"
 
 #define PW_PODS_MAX 65536u
 
-struct pw_pod {
+struct pw_pod_reg {
 	struct pw_wire_pod w;
 	int netns;
 	uint64_t ino;
 	int64_t since;
-	struct pw_pod *next;
+	struct pw_pod_reg *next;
 };
 
-static struct pw_pod *pw_pods;
+static struct pw_pod_reg *pw_pods;
 static unsigned pw_npods;
-static int pw_pods_self_ns = -1; /* the router's own netns, to come back to */
 
-static void pw_pod_free(struct pw_pod *p)
+static void pw_pod_reg_free(struct pw_pod_reg *p)
 {
 	if (!p)
 		return;
 	pw_close(p->netns);
 	free(p);
-}
-
-void pw_pods_clear(void)
-{
-	while (pw_pods) {
-		struct pw_pod *p = pw_pods;
-
-		pw_pods = p->next;
-		pw_pod_free(p);
-	}
-	pw_npods = 0;
-	pw_pods_self_ns = pw_close(pw_pods_self_ns);
 }
 
 static size_t pw_pod_addr_len(const struct pw_wire_prefix *a)
@@ -102,7 +89,7 @@ static bool pw_pod_addr_present(const struct ifaddrs *ifa, const char *ifname,
 static int pw_pod_verify(int netns, const struct pw_wire_pod *w)
 {
 	struct ifaddrs *ifa = NULL;
-	int r = 0, err;
+	int r;
 
 	if (!w->key.id[0] || !w->key.ifname[0] || w->flags)
 		return -EINVAL;
@@ -115,22 +102,11 @@ static int pw_pod_verify(int netns, const struct pw_wire_pod *w)
 		    (a->family != AF_INET6 || a->len > 128))
 			return -EINVAL;
 	}
-	if (pw_pods_self_ns < 0) {
-		/* Between requests the router is always in its own namespace. */
-		pw_pods_self_ns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-		if (pw_pods_self_ns < 0)
-			return -errno;
-	}
-	if (setns(netns, CLONE_NEWNET) < 0)
-		return -errno;
+	r = pw_netns_enter(netns);
+	if (r < 0)
+		return r;
 	r = getifaddrs(&ifa) < 0 ? -errno : 0;
-	err = errno;
-	if (setns(pw_pods_self_ns, CLONE_NEWNET) < 0) {
-		/* Stuck in a pod's namespace: nothing we do next can be trusted. */
-		pw_err("cannot return to our own network namespace: %s", strerror(errno));
-		abort();
-	}
-	errno = err;
+	pw_netns_leave();
 	if (r < 0)
 		return r;
 	for (uint32_t i = 0; i < w->count && r == 0; i++)
@@ -146,16 +122,17 @@ static bool pw_pod_key_eq(const struct pw_wire_pod_key *a, const struct pw_wire_
 }
 
 /* Unlink and free every pod for which @match(pod, arg) holds; returns how many. */
-static unsigned pw_pods_remove(bool (*match)(const struct pw_pod *, const void *), const void *arg)
+static unsigned pw_pods_remove(bool (*match)(const struct pw_pod_reg *, const void *),
+			       const void *arg)
 {
 	unsigned n = 0;
 
-	for (struct pw_pod **pp = &pw_pods; *pp;) {
-		struct pw_pod *p = *pp;
+	for (struct pw_pod_reg **pp = &pw_pods; *pp;) {
+		struct pw_pod_reg *p = *pp;
 
 		if (match(p, arg)) {
 			*pp = p->next;
-			pw_pod_free(p);
+			pw_pod_reg_free(p);
 			pw_npods--;
 			n++;
 		} else {
@@ -165,13 +142,13 @@ static unsigned pw_pods_remove(bool (*match)(const struct pw_pod *, const void *
 	return n;
 }
 
-static bool pw_pod_match_key(const struct pw_pod *p, const void *key)
+static bool pw_pod_reg_match_key(const struct pw_pod_reg *p, const void *key)
 {
 	return pw_pod_key_eq(&p->w.key, key);
 }
 
 /* Does @p hold any address of @w (another attachment)? */
-static bool pw_pod_match_addrs(const struct pw_pod *p, const void *arg)
+static bool pw_pod_reg_match_addrs(const struct pw_pod_reg *p, const void *arg)
 {
 	const struct pw_wire_pod *w = arg;
 
@@ -184,7 +161,7 @@ static bool pw_pod_match_addrs(const struct pw_pod *p, const void *arg)
 
 static int pw_pods_add(const struct pw_wire_pod *w, int fd)
 {
-	struct pw_pod *p;
+	struct pw_pod_reg *p;
 	struct stat st;
 	char buf[PW_ADDR_CIDR_STRLEN];
 	int r;
@@ -193,8 +170,8 @@ static int pw_pods_add(const struct pw_wire_pod *w, int fd)
 	if (r < 0)
 		return r;
 	/* Registering again replaces: the pod may have a new netns or addresses. */
-	pw_pods_remove(pw_pod_match_key, &w->key);
-	unsigned stale = pw_pods_remove(pw_pod_match_addrs, w);
+	pw_pods_remove(pw_pod_reg_match_key, &w->key);
+	unsigned stale = pw_pods_remove(pw_pod_reg_match_addrs, w);
 	if (stale)
 		pw_info("pod %.12s/%s takes over addresses from %u stale registration(s)",
 			w->key.id, w->key.ifname, stale);
@@ -226,7 +203,7 @@ static int pw_pods_list(int sock, uint32_t seq)
 	static struct pw_wire_pod_entry ents[PW_WIRE_PODS_PAGE];
 	struct pw_wire_pods h = { 0 };
 
-	for (const struct pw_pod *p = pw_pods; p; p = p->next) {
+	for (const struct pw_pod_reg *p = pw_pods; p; p = p->next) {
 		h.total++;
 		if (h.count == PW_WIRE_PODS_PAGE)
 			continue;
@@ -251,45 +228,31 @@ static bool pw_pods_host_peer(pid_t pid)
 	       a.st_ino == b.st_ino && a.st_dev == b.st_dev;
 }
 
-int pw_pods_request(int sock, pid_t pid, uid_t uid, const struct pw_msg *m, int fd)
+int pw_request_pods(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS])
 {
-	bool allowed = m->type != PW_MSG_PODS && uid == 0 && pw_pods_host_peer(pid);
+	bool allowed = m->type != PW_MSG_PODS && c->uid == 0 && pw_pods_host_peer(c->pid);
 	int r;
 
 	switch (m->type) {
 	case PW_MSG_PODS:
-		return pw_pods_list(sock, m->seq);
+		return pw_pods_list(c->fd, m->seq);
 	case PW_MSG_POD_ADD:
-		r = !allowed ? -EPERM : pw_pods_add(&m->u.pod, fd);
+		r = !allowed ? -EPERM : pw_pods_add(&m->u.pod, fds[0]);
 		if (r < 0)
 			pw_warn("pod %.12s/%s: registration by pid %d refused: %s", m->u.pod.key.id,
-				m->u.pod.key.ifname, (int)pid, strerror(-r));
+				m->u.pod.key.ifname, (int)c->pid, strerror(-r));
 		break;
 	case PW_MSG_POD_DEL:
 		if (!allowed) {
 			r = -EPERM;
 			break;
 		}
-		r = pw_pods_remove(pw_pod_match_key, &m->u.pod_key) ? 0 : -ENOENT;
+		r = pw_pods_remove(pw_pod_reg_match_key, &m->u.pod_key) ? 0 : -ENOENT;
 		if (r == 0)
 			pw_info("pod %.12s/%s unregistered", m->u.pod_key.id, m->u.pod_key.ifname);
 		break;
 	default:
 		r = -EPROTO;
 	}
-	if (r < 0) {
-		struct pw_wire_err e = { .err = -r };
-
-		return pw_msg_send(sock, PW_MSG_ERR, m->seq, &e, sizeof(e), NULL, 0, NULL, 0);
-	}
-	return pw_msg_send(sock, PW_MSG_OK, m->seq, NULL, 0, NULL, 0, NULL, 0);
-}
-
-int pw_pods_netns(uint32_t addr)
-{
-	for (const struct pw_pod *p = pw_pods; p; p = p->next)
-		for (uint32_t i = 0; i < p->w.count; i++)
-			if (p->w.addr[i].family == AF_INET && !memcmp(p->w.addr[i].addr, &addr, 4))
-				return p->netns;
-	return -ENOENT;
+	return pw_client_reply(c, m->seq, r);
 }

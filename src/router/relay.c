@@ -44,7 +44,7 @@ struct pw_relay_end {
 	uint32_t mask; /* what epoll watches now; 0: not registered */
 };
 
-enum { TO_APP = 0, TO_CHAN = 1 }; /* the two directions */
+enum { PW_RELAY_TO_APP = 0, PW_RELAY_TO_CHAN = 1 }; /* the two directions */
 
 struct pw_relay {
 	struct pw_relay_end chan_end, app_end;
@@ -59,7 +59,8 @@ struct pw_relay {
 	uint64_t moved;
 	uint8_t *buf[2];
 	size_t off[2], len[2];
-	bool eof[2];   /* TO_APP: the channel ended; TO_CHAN: the application shut writing */
+	bool eof[2];   /* PW_RELAY_TO_APP: the channel ended; PW_RELAY_TO_CHAN: the application shut
+			  writing */
 	bool app_gone; /* the application closed its end */
 	struct pw_relay *next;
 };
@@ -70,27 +71,27 @@ static struct {
 	int tfd;
 	struct pw_ev ev_timer;
 	uint64_t taken, relayed;
-} R = { .tfd = -1 };
+} pw_relays = { .tfd = -1 };
 
 static void pw_relay_watch(struct pw_relay_end *e, int fd, uint32_t mask)
 {
 	if (mask == e->mask)
 		return;
 	if (!mask)
-		pw_router_ep_del(fd);
+		pw_loop_del(fd, &e->ev);
 	else if (!e->mask)
-		pw_router_ep_add(fd, mask, &e->ev);
+		pw_loop_add(fd, mask, &e->ev);
 	else
-		pw_router_ep_mod(fd, mask, &e->ev);
+		pw_loop_mod(fd, mask, &e->ev);
 	e->mask = mask;
 }
 
 static void pw_relay_unlink(struct pw_relay *r)
 {
-	for (struct pw_relay **pp = &R.list; *pp; pp = &(*pp)->next)
+	for (struct pw_relay **pp = &pw_relays.list; *pp; pp = &(*pp)->next)
 		if (*pp == r) {
 			*pp = r->next;
-			R.count--;
+			pw_relays.count--;
 			return;
 		}
 }
@@ -131,73 +132,75 @@ static void pw_relay_pump(struct pw_relay *r)
 
 	do {
 		progress = false;
-		if (!r->len[TO_APP] && !r->eof[TO_APP]) {
-			ssize_t n = pw_chan_read(r->chan, r->buf[TO_APP], PW_RELAY_BUF,
+		if (!r->len[PW_RELAY_TO_APP] && !r->eof[PW_RELAY_TO_APP]) {
+			ssize_t n = pw_chan_read(r->chan, r->buf[PW_RELAY_TO_APP], PW_RELAY_BUF,
 						 PW_CHAN_DONTWAIT);
 			if (n > 0) {
-				r->off[TO_APP] = 0;
-				r->len[TO_APP] = (size_t)n;
+				r->off[PW_RELAY_TO_APP] = 0;
+				r->len[PW_RELAY_TO_APP] = (size_t)n;
 				r->moved += (uint64_t)n;
 				progress = true;
 			} else if (n != -EAGAIN) {
 				/* End of stream, reset or a dead peer: the application
 				 * reads EOF (a Unix stream carries no reset). */
-				r->eof[TO_APP] = true;
+				r->eof[PW_RELAY_TO_APP] = true;
 				shutdown(r->app, SHUT_WR);
 				progress = true;
 			}
 		}
-		if (r->len[TO_APP]) {
-			ssize_t w = send(r->app, r->buf[TO_APP] + r->off[TO_APP], r->len[TO_APP],
-					 MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (r->len[PW_RELAY_TO_APP]) {
+			ssize_t w = send(r->app, r->buf[PW_RELAY_TO_APP] + r->off[PW_RELAY_TO_APP],
+					 r->len[PW_RELAY_TO_APP], MSG_DONTWAIT | MSG_NOSIGNAL);
 			if (w > 0) {
-				r->off[TO_APP] += (size_t)w;
-				r->len[TO_APP] -= (size_t)w;
+				r->off[PW_RELAY_TO_APP] += (size_t)w;
+				r->len[PW_RELAY_TO_APP] -= (size_t)w;
 				progress = true;
 			} else if (w < 0 && !pw_relay_again(errno)) {
 				r->app_gone = true;
 			}
 		}
-		if (!r->len[TO_CHAN] && !r->eof[TO_CHAN] && !r->app_gone) {
-			ssize_t n = recv(r->app, r->buf[TO_CHAN], PW_RELAY_BUF, MSG_DONTWAIT);
+		if (!r->len[PW_RELAY_TO_CHAN] && !r->eof[PW_RELAY_TO_CHAN] && !r->app_gone) {
+			ssize_t n =
+				recv(r->app, r->buf[PW_RELAY_TO_CHAN], PW_RELAY_BUF, MSG_DONTWAIT);
 			if (n > 0) {
-				r->off[TO_CHAN] = 0;
-				r->len[TO_CHAN] = (size_t)n;
+				r->off[PW_RELAY_TO_CHAN] = 0;
+				r->len[PW_RELAY_TO_CHAN] = (size_t)n;
 				r->moved += (uint64_t)n;
 				progress = true;
 			} else if (n == 0) {
-				r->eof[TO_CHAN] = true;
+				r->eof[PW_RELAY_TO_CHAN] = true;
 				pw_chan_shutdown(r->chan, SHUT_WR);
 				progress = true;
 			} else if (!pw_relay_again(errno)) {
 				r->app_gone = true;
 			}
 		}
-		if (r->len[TO_CHAN]) {
-			ssize_t w = pw_chan_write(r->chan, r->buf[TO_CHAN] + r->off[TO_CHAN],
-						  r->len[TO_CHAN], PW_CHAN_DONTWAIT);
+		if (r->len[PW_RELAY_TO_CHAN]) {
+			ssize_t w = pw_chan_write(
+				r->chan, r->buf[PW_RELAY_TO_CHAN] + r->off[PW_RELAY_TO_CHAN],
+				r->len[PW_RELAY_TO_CHAN], PW_CHAN_DONTWAIT);
 			if (w > 0) {
-				r->off[TO_CHAN] += (size_t)w;
-				r->len[TO_CHAN] -= (size_t)w;
+				r->off[PW_RELAY_TO_CHAN] += (size_t)w;
+				r->len[PW_RELAY_TO_CHAN] -= (size_t)w;
 				progress = true;
 			} else if (w != -EAGAIN) {
 				/* The peer will read no more: drop what it would not get. */
-				r->len[TO_CHAN] = 0;
-				r->eof[TO_CHAN] = true;
+				r->len[PW_RELAY_TO_CHAN] = 0;
+				r->eof[PW_RELAY_TO_CHAN] = true;
 				progress = true;
 			}
 		}
 	} while (progress && !r->app_gone);
 
-	if (r->app_gone ||
-	    (r->eof[TO_APP] && !r->len[TO_APP] && r->eof[TO_CHAN] && !r->len[TO_CHAN])) {
+	if (r->app_gone || (r->eof[PW_RELAY_TO_APP] && !r->len[PW_RELAY_TO_APP] &&
+			    r->eof[PW_RELAY_TO_CHAN] && !r->len[PW_RELAY_TO_CHAN])) {
 		pw_relay_finish(r);
 		return;
 	}
-	uint32_t cm = (!r->len[TO_APP] && !r->eof[TO_APP] ? EPOLLIN : 0) |
-		      (r->len[TO_CHAN] ? EPOLLOUT : 0);
-	uint32_t am = (!r->len[TO_CHAN] && !r->eof[TO_CHAN] ? EPOLLIN : 0) |
-		      (r->len[TO_APP] ? EPOLLOUT : 0) | EPOLLRDHUP;
+	uint32_t cm = (!r->len[PW_RELAY_TO_APP] && !r->eof[PW_RELAY_TO_APP] ? EPOLLIN : 0) |
+		      (r->len[PW_RELAY_TO_CHAN] ? EPOLLOUT : 0);
+	uint32_t am = (!r->len[PW_RELAY_TO_CHAN] && !r->eof[PW_RELAY_TO_CHAN] ? EPOLLIN : 0) |
+		      (r->len[PW_RELAY_TO_APP] ? EPOLLOUT : 0) | EPOLLRDHUP;
 	pw_relay_watch(&r->chan_end, pw_chan_fd(r->chan), cm);
 	pw_relay_watch(&r->app_end, r->app, am);
 }
@@ -207,7 +210,7 @@ static void pw_relay_start_moving(struct pw_relay *r)
 	if (r->started)
 		return;
 	r->started = true;
-	R.relayed++;
+	pw_relays.relayed++;
 	pw_dbg("relay of conn %" PRIu64 " side %u: moving bytes", r->id, r->side);
 	pw_relay_pump(r);
 }
@@ -218,27 +221,66 @@ static void pw_relay_arm(void)
 	uint64_t next = 0;
 	struct itimerspec its = { 0 };
 
-	for (struct pw_relay *r = R.list; r; r = r->next)
+	for (struct pw_relay *r = pw_relays.list; r; r = r->next)
 		if (!r->started && (!next || r->start_ns < next))
 			next = r->start_ns;
 	if (next) {
 		its.it_value.tv_sec = (time_t)(next / 1000000000u);
 		its.it_value.tv_nsec = (long)(next % 1000000000u);
 	}
-	timerfd_settime(R.tfd, TFD_TIMER_ABSTIME, &its, NULL);
+	timerfd_settime(pw_relays.tfd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+/* Relays whose grace period ended start moving bytes. */
+static void pw_relay_timer(struct pw_ev *ev, uint32_t events)
+{
+	uint64_t ticks, now = pw_now_ns();
+
+	if (read(pw_relays.tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+		return;
+	for (struct pw_relay *r = pw_relays.list, *next; r; r = next) {
+		next = r->next;
+		if (!r->started && r->start_ns <= now)
+			pw_relay_start_moving(r);
+	}
+	pw_relay_arm();
+}
+
+/* The application's end of the stream. */
+static void pw_relay_app_event(struct pw_ev *ev, uint32_t events)
+{
+	struct pw_relay *r = ((struct pw_relay_end *)ev)->r;
+
+	if (!r->started) {
+		/* The application wrote or closed: it reads this stream itself. */
+		pw_relay_start_moving(r);
+		pw_relay_arm();
+		return;
+	}
+	pw_relay_pump(r);
+}
+
+/* The channel's socket: what it says of the peer goes to the channel first. */
+static void pw_relay_chan_event(struct pw_ev *ev, uint32_t events)
+{
+	struct pw_relay *r = ((struct pw_relay_end *)ev)->r;
+
+	pw_chan_note_events(r->chan, (short)((events & EPOLLHUP ? POLLHUP : 0) |
+					     (events & EPOLLERR ? POLLERR : 0)));
+	pw_relay_app_event(ev, events);
 }
 
 static int pw_relay_setup(void)
 {
-	if (R.tfd >= 0)
+	if (pw_relays.tfd >= 0)
 		return 0;
-	R.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (R.tfd < 0)
+	pw_relays.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (pw_relays.tfd < 0)
 		return -errno;
-	R.ev_timer.kind = K_RELAY_TIMER;
-	if (pw_router_ep_add(R.tfd, EPOLLIN, &R.ev_timer) < 0) {
+	pw_relays.ev_timer.fn = pw_relay_timer;
+	if (pw_loop_add(pw_relays.tfd, EPOLLIN, &pw_relays.ev_timer) < 0) {
 		int r = -errno;
-		R.tfd = pw_close(R.tfd);
+		pw_relays.tfd = pw_close(pw_relays.tfd);
 		return r;
 	}
 	return 0;
@@ -251,7 +293,7 @@ int pw_relay_start(uint64_t id, int memfd, int sock, unsigned side, bool now, in
 	int sv[2] = { -1, -1 }, ret;
 	struct stat st;
 
-	ret = R.count >= PW_RELAY_MAX ? -EAGAIN : pw_relay_setup();
+	ret = pw_relays.count >= PW_RELAY_MAX ? -EAGAIN : pw_relay_setup();
 	if (ret < 0)
 		goto fail;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 || fstat(sv[0], &st) < 0) {
@@ -274,17 +316,17 @@ int pw_relay_start(uint64_t id, int memfd, int sock, unsigned side, bool now, in
 		goto fail;
 	/* The sender may still hold this side too: load its indices first. */
 	pw_chan_mark_shared(r->chan);
-	r->chan_end = (struct pw_relay_end){ .ev.kind = K_RELAY_CHAN, .r = r };
-	r->app_end = (struct pw_relay_end){ .ev.kind = K_RELAY_APP, .r = r };
+	r->chan_end = (struct pw_relay_end){ .ev.fn = pw_relay_chan_event, .r = r };
+	r->app_end = (struct pw_relay_end){ .ev.fn = pw_relay_app_event, .r = r };
 	r->id = id;
 	r->side = side;
 	r->app = sv[1];
 	r->peer_dev = st.st_dev;
 	r->peer_ino = st.st_ino;
 	r->start_ns = pw_now_ns() + PW_RELAY_GRACE_MS * 1000000ull;
-	r->next = R.list;
-	R.list = r;
-	R.count++;
+	r->next = pw_relays.list;
+	pw_relays.list = r;
+	pw_relays.count++;
 	*ret_app = sv[0];
 	if (now) {
 		pw_relay_start_moving(r);
@@ -313,10 +355,10 @@ int pw_relay_take(int app, uint64_t *ret_id, unsigned *ret_side, int *ret_sock)
 
 	if (fstat(app, &st) < 0)
 		return -errno;
-	for (struct pw_relay *r = R.list; r; r = r->next) {
+	for (struct pw_relay *r = pw_relays.list; r; r = r->next) {
 		if (r->peer_dev != st.st_dev || r->peer_ino != st.st_ino)
 			continue;
-		if (r->moved || r->eof[TO_APP] || r->eof[TO_CHAN] || r->app_gone)
+		if (r->moved || r->eof[PW_RELAY_TO_APP] || r->eof[PW_RELAY_TO_CHAN] || r->app_gone)
 			return -EBUSY; /* bytes are in the stream: it stays relayed */
 		int sock = pw_chan_fd(r->chan);
 		pw_relay_watch(&r->chan_end, sock, 0);
@@ -331,49 +373,20 @@ int pw_relay_take(int app, uint64_t *ret_id, unsigned *ret_side, int *ret_sock)
 		free(r->buf[0]);
 		free(r->buf[1]);
 		free(r);
-		R.taken++;
+		pw_relays.taken++;
 		pw_relay_arm();
 		return 0;
 	}
 	return -ENOENT;
 }
 
-void pw_relay_event(struct pw_ev *ev, uint32_t events)
-{
-	if (ev->kind == K_RELAY_TIMER) {
-		uint64_t ticks, now = pw_now_ns();
-
-		if (read(R.tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
-			return;
-		for (struct pw_relay *r = R.list, *next; r; r = next) {
-			next = r->next;
-			if (!r->started && r->start_ns <= now)
-				pw_relay_start_moving(r);
-		}
-		pw_relay_arm();
-		return;
-	}
-	struct pw_relay *r = ((struct pw_relay_end *)ev)->r;
-
-	if (ev->kind == K_RELAY_CHAN)
-		pw_chan_note_events(r->chan, (short)((events & EPOLLHUP ? POLLHUP : 0) |
-						     (events & EPOLLERR ? POLLERR : 0)));
-	if (!r->started) {
-		/* The application wrote or closed: it reads this stream itself. */
-		pw_relay_start_moving(r);
-		pw_relay_arm();
-		return;
-	}
-	pw_relay_pump(r);
-}
-
 void pw_relays_teardown(void)
 {
-	while (R.list) {
-		R.list->app_gone = true;
-		pw_relay_finish(R.list);
+	while (pw_relays.list) {
+		pw_relays.list->app_gone = true;
+		pw_relay_finish(pw_relays.list);
 	}
-	R.tfd = pw_close(R.tfd);
+	pw_relays.tfd = pw_close(pw_relays.tfd);
 }
 
 void pw_relays_metrics(FILE *f)
@@ -381,15 +394,15 @@ void pw_relays_metrics(FILE *f)
 	fprintf(f,
 		"# HELP podwire_relays Connections handed to another process, carried by the "
 		"router\n# TYPE podwire_relays gauge\npodwire_relays %u\n",
-		R.count);
+		pw_relays.count);
 	fprintf(f,
 		"# HELP podwire_relays_taken_total Handed connections the receiver took over "
 		"(no relay)\n# TYPE podwire_relays_taken_total counter\n"
 		"podwire_relays_taken_total %" PRIu64 "\n",
-		R.taken);
+		pw_relays.taken);
 	fprintf(f,
 		"# HELP podwire_relays_started_total Handed connections the router relayed\n"
 		"# TYPE podwire_relays_started_total counter\npodwire_relays_started_total %" PRIu64
 		"\n",
-		R.relayed);
+		pw_relays.relayed);
 }

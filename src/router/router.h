@@ -1,43 +1,163 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * podwired's internal interfaces between its files: the event loop
- * (podwired.c) and the federation with other nodes' routers (peers.c).
+ * podwired's internal interfaces between its files. Private to src/router.
+ *
+ *   main.c       options, setup and teardown, signals and the tick
+ *   loop.c       the epoll loop: each watched fd carries its own handler
+ *   client.c     local clients and their requests: the dispatch table
+ *   requests.c   the requests about existing connections, listeners, status
+ *   connect.c    CONNECT and CLAIM: connection setup, local and cross-node
+ *   conns.c      the connection table
+ *   listeners.c  the listener registry and which listener a connect reaches
+ *   netns.c      sockets and their network namespaces
+ *   metrics.c    counters, and Prometheus text over HTTP
+ *   pods.c       the pod table (the CNI plugin's registrations)
+ *   relay.c      connections handed to another process, relayed
+ *   diag.c       which Unix sockets still exist (sock_diag)
+ *   peer_link.c  federation: configuration, authenticated links with other
+ *                nodes' routers, their routes
+ *   peer_conn.c  cross-node connections over those links
+ *
+ * Single-threaded: every function runs on the loop's thread.
  */
 #ifndef PW_ROUTER_H
 #define PW_ROUTER_H
 
 #include <netinet/in.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
-/* What an epoll event points at: the first member of each watched object. */
-enum pw_ev_kind {
-	K_LISTEN,
-	K_SIGNAL,
-	K_TIMER,
-	K_METRICS,
-	K_CLIENT,
-	K_PENDING,
-	K_PEER_LISTEN, /* the underlay listener: peer links and data connections */
-	K_PEER_LINK,   /* a link with another router */
-	K_PEER_OUT,    /* our data connection to another node, connecting */
-	K_PEER_IN,     /* another node's data connection, before its token */
-	K_RELAY_CHAN,  /* relay.c: a relayed channel's socket */
-	K_RELAY_APP,   /* relay.c: a relayed stream, our end */
-	K_RELAY_TIMER, /* relay.c: relays whose grace period ends */
-};
+#include <podwire/wire.h>
 
+#include "proto.h"
+
+/* ---- loop.c ---- */
+
+struct pw_ev;
+/* What to do when a watched fd is ready; @events as epoll_wait(2) has them. */
+typedef void (*pw_ev_fn)(struct pw_ev *ev, uint32_t events);
+
+/* What an epoll event points at: the first member of each watched object,
+ * so that its handler can cast back to the object. */
 struct pw_ev {
-	enum pw_ev_kind kind;
+	pw_ev_fn fn;
 };
 
-int pw_router_ep_add(int fd, uint32_t events, struct pw_ev *ev);
-int pw_router_ep_mod(int fd, uint32_t events, struct pw_ev *ev);
-void pw_router_ep_del(int fd);
+int pw_loop_open(void);
+void pw_loop_close(void);
+int pw_loop_add(int fd, uint32_t events, struct pw_ev *ev);
+int pw_loop_mod(int fd, uint32_t events, struct pw_ev *ev);
+/*
+ * Stop watching @fd, whose events point at @ev. Events of @ev that the
+ * current round of epoll_wait(2) returned and the loop has not handled yet
+ * are dropped: the caller may free the object once this returns.
+ */
+void pw_loop_del(int fd, struct pw_ev *ev);
+/* Call the handler of each ready fd until pw_loop_stop(). Errors: of
+ * epoll_wait(2) (logged). */
+int pw_loop_run(void);
+void pw_loop_stop(void);
+
+/* ---- main.c and requests.c: configuration ---- */
+
+#define PW_TICK_MS 200
+
+struct pw_router_cfg {
+	const char *socket_path;
+	const char *metrics;				      /* "IP:PORT", or NULL */
+	struct pw_wire_prefix prefixes[PW_WIRE_MAX_PREFIXES]; /* IPv4, host bits clear */
+	unsigned nprefixes;
+	uint32_t ring_size;
+	bool foreground;
+};
+extern struct pw_router_cfg pw_router_cfg;
 
 /*
- * Called by peers.c for another node's CONNECT: connect to the listener of
+ * --prefix: the prefix table HELLO hands to the library, which accelerates
+ * connects to those destinations only. IPv4 prefixes separated by commas or
+ * spaces, host bits cleared, a bare address being a /32. Errors: -EINVAL an
+ * item is malformed, there are none or too many (the table is unchanged).
+ */
+int pw_router_prefixes_parse(const char *s);
+
+/* ---- client.c: local clients and the dispatch of their requests ---- */
+
+struct pw_client {
+	struct pw_ev ev;
+	int fd;
+	pid_t pid;
+	uid_t uid;
+	struct pw_client *next;
+};
+
+/*
+ * A request handler. The descriptors that came with the request are in @fds
+ * (-1 past the number its type carries: pw_msg_parse() checked it).
+ *
+ * Who closes them: the dispatcher. It closes every fd still in @fds after the
+ * handler returns (and after the ERR reply, if any). A handler that keeps an
+ * fd (RELAY gives it to the relay), or must close one before it answers
+ * (LISTEN), sets the slot to -1; it never closes a slot it leaves in place.
+ * What a handler sends with SCM_RIGHTS the kernel copies: sending takes
+ * nothing.
+ *
+ * Returns 0 when answered, PW_REQUEST_LATER when the answer comes later (the
+ * handler keeps @m->seq), or a negative errno: with .reply_err the dispatcher
+ * answers ERR with it; without, it is the failure to send the handler's own
+ * answer, and the client is dropped.
+ */
+typedef int (*pw_request_fn)(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS]);
+#define PW_REQUEST_LATER 1
+
+struct pw_request {
+	uint16_t type;
+	bool reply_err; /* a negative return is answered with ERR */
+	pw_request_fn fn;
+};
+
+/* The table podwired serves. */
+extern const struct pw_request pw_requests[];
+extern const size_t pw_nrequests;
+
+/* Open the control socket @path (its parent directories too) and watch it.
+ * Errors: -EADDRINUSE a live router serves it; of socket(2), bind(2). */
+int pw_clients_listen(const char *path);
+/* Drop every client and close the control socket (removing @path). */
+void pw_clients_teardown(const char *path);
+unsigned pw_clients_count(void);
+
+/*
+ * Read one request of @c, if one is waiting, and serve it from @table (@n
+ * entries). A malformed request, or a type without an entry, is counted and
+ * logged and drops the client (no reply: the sender does not speak the
+ * protocol). Returns <0 when the caller must drop the client.
+ */
+int pw_client_serve(struct pw_client *c, const struct pw_request *table, size_t n);
+/* Forget @c: its listeners, its connects in flight, its claims. */
+void pw_client_drop(struct pw_client *c);
+int pw_client_reply_err(struct pw_client *c, uint32_t seq, int err);
+/* OK when @r is 0, else ERR with -@r. */
+int pw_client_reply(struct pw_client *c, uint32_t seq, int r);
+
+/* ---- requests.c and connect.c: the handlers ---- */
+
+int pw_request_hello(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS]);
+int pw_request_listen(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS]);
+int pw_request_status(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS]);
+int pw_request_reattach(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS]);
+int pw_request_relay(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS]);
+int pw_request_take(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS]);
+int pw_request_connect(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS]);
+int pw_request_claim(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS]);
+
+/* Connects of @c to other nodes' pods, still waiting: forget them. */
+void pw_rconnects_drop_client(const struct pw_client *c);
+
+/*
+ * Called by peer_conn.c for another node's CONNECT: connect to the listener of
  * @dst on this node, as for a local client, and keep the connection pending
  * for its data connection. Returns 0 and the connection id, or -errno
  * (-ECONNREFUSED: no accelerated listener).
@@ -49,6 +169,143 @@ int pw_router_remote_conn(const struct sockaddr_in *src, const struct sockaddr_i
 void pw_router_remote_data(uint64_t id, int sock);
 /* The data connection of @id will not come: forget the connection. */
 void pw_router_remote_drop(uint64_t id);
+
+/* ---- conns.c: the connection table ---- */
+
+struct pw_chan_view;
+
+struct pw_conn {
+	struct pw_ev ev; /* while pending: the router's TCP socket (server closed it) */
+	uint64_t id;
+	uint32_t state;
+	/* From another node: the data connection replaces the channel. */
+	bool remote;
+	int data;		   /* -1 until it arrived */
+	struct pw_client *claimer; /* accepted before the data came */
+	uint32_t claim_seq;
+	uint64_t srv_cookie;
+	struct sockaddr_in router_end; /* our TCP socket's address, what accept() sees */
+	int tcp;		       /* -1 once claimed */
+	int memfd;		       /* kept: a program may re-attach after exec */
+	ino_t sock_ino[2];	       /* the socketpair ends: proof for re-attach */
+	bool gone[2];		       /* that end's socket no longer exists */
+	dev_t sock_dev;
+	int srv_sock;		     /* channel end 1, -1 once claimed */
+	struct pw_chan_view *view;   /* for status; NULL if it could not be mapped */
+	struct pw_wire_addr addr[2]; /* IPv4 */
+	int fam[2];		     /* each side's socket family: it sees addr[] in it */
+	pid_t pid[2];
+	struct pw_conn *next;
+};
+
+/* A new pending connection with the next id, all fds -1; NULL: no memory. */
+struct pw_conn *pw_conn_new(void);
+/* Put @cn in the table. */
+void pw_conn_insert(struct pw_conn *cn);
+/* Take @cn out of the table and free it. */
+void pw_conn_remove(struct pw_conn *cn);
+/* Free a connection that is not in the table (closes its fds). */
+void pw_conn_free(struct pw_conn *cn);
+/* Claimed: close what only a pending connection needs. */
+void pw_conn_unpend(struct pw_conn *cn);
+struct pw_conn *pw_conn_by_id(uint64_t id);
+/* The connection @id (0: any) whose channel socket @fd is, and which side. */
+struct pw_conn *pw_conn_by_sock(uint64_t id, int fd, unsigned *ret_side);
+/* The pending connection a server in netns @cookie accepted from @peer. */
+struct pw_conn *pw_conn_by_router_end(uint64_t cookie, const struct sockaddr_in *peer);
+/* The CONN body for @side: its own address and its peer's, in its family. */
+struct pw_wire_conn pw_conn_body(const struct pw_conn *cn, unsigned side);
+uint32_t pw_conn_state(const struct pw_conn *cn);
+/* Bytes @side wrote into the connection so far. */
+uint64_t pw_conn_bytes(const struct pw_conn *cn, unsigned side);
+/* @c is going away: connections it claimed wait for it no more. */
+void pw_conns_forget_claimer(const struct pw_client *c);
+/* Forget connections that both ends closed or whose sockets are gone. */
+void pw_conns_reap(void);
+/* The status page: up to @max entries, and how many there are. */
+void pw_conns_status(struct pw_wire_status_entry *ents, uint32_t max, struct pw_wire_status *ret);
+/* For the metrics: open and pending connections, bytes carried ever. */
+void pw_conns_totals(unsigned *ret_open, unsigned *ret_pending, uint64_t *ret_bytes);
+void pw_conns_teardown(void);
+
+/* ---- listeners.c: the listener registry ---- */
+
+struct pw_listener {
+	uint64_t cookie; /* netns */
+	int netns;	 /* fd of the netns, to connect inside it */
+	struct sockaddr_in addr;
+	const struct pw_client *owner;
+	unsigned refs;
+	struct pw_listener *next;
+};
+
+/* If @owner registered the listener @a in netns @cookie already, count one
+ * more registration and return true. */
+bool pw_listener_ref(const struct pw_client *owner, uint64_t cookie, const struct sockaddr_in *a);
+/* Register a new listener of @owner; @netns is the fd of its netns (taken,
+ * also on failure). Errors: -ENOMEM. */
+int pw_listener_insert(const struct pw_client *owner, uint64_t cookie, const struct sockaddr_in *a,
+		       int netns);
+/* Drop one registration. Errors: -ENOENT none. */
+int pw_listener_remove(const struct pw_client *owner, uint64_t cookie, const struct sockaddr_in *a);
+void pw_listeners_drop_owner(const struct pw_client *owner);
+/*
+ * The next listener after @prev (NULL: the first) that a connect from netns
+ * @cookie to @dst reaches: same port, same address or the wildcard, and for a
+ * loopback @dst the same netns (loopback never leaves a namespace).
+ */
+struct pw_listener *pw_listener_next(const struct pw_listener *prev, uint64_t cookie,
+				     const struct sockaddr_in *dst);
+unsigned pw_listeners_count(void);
+
+/* ---- netns.c: sockets and network namespaces ---- */
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+
+/* Remember the router's own netns, to come back to. Errors: of open(2). */
+int pw_netns_init(void);
+void pw_netns_teardown(void);
+/* Enter @netns (an nsfs fd) for a moment; pw_netns_leave() returns. */
+int pw_netns_enter(int netns);
+void pw_netns_leave(void);
+int pw_sock_cookie(int fd, uint64_t *ret);
+/* @fd is TCP speaking IPv4 (AF_INET, or AF_INET6 not V6ONLY); @listening: 1
+ * listening, 0 not, -1 either. Returns its family. */
+int pw_sock_check_tcp(int fd, int listening);
+/* A socket's own (@peer false) or peer's address, as IPv4 (see addr.h). */
+int pw_sock_addr4(int fd, bool peer, struct sockaddr_in *ret);
+/* The netns of socket @fd, as an fd. */
+int pw_sock_netns(int fd);
+/* The source address the kernel would pick in @netns to reach @dst. */
+int pw_netns_source(int netns, const struct sockaddr_in *dst, struct sockaddr_in *ret);
+/* A TCP socket inside @netns connected to @dst (bound to @dst's address, so
+ * it also proves @dst is of that netns). Returns it or -errno. */
+int pw_netns_connect(int netns, const struct sockaddr_in *dst);
+
+/* ---- metrics.c ---- */
+
+struct pw_router_stats {
+	uint64_t connects, accelerated, fallbacks, claims, claim_misses, bad_msgs, remote;
+};
+extern struct pw_router_stats pw_router_stats;
+
+/* Serve the metrics on "IP:PORT". Errors: -EINVAL bad @spec; of socket(2). */
+int pw_metrics_open(const char *spec);
+void pw_metrics_close(void);
+
+/* ---- pods.c: the pod table ---- */
+
+/*
+ * Handle a pod-registry request (POD_ADD, POD_DEL or PODS) from @c and send
+ * the reply. @fds[0] is the netns that came with POD_ADD (borrowed: the table
+ * keeps its own copy). Changes are refused (EPERM) unless the peer is uid 0
+ * in the router's own network namespace, where runtimes run CNI plugins: a
+ * pod cannot register addresses, even its own.
+ * Returns 0, or the error of sending the reply (the caller drops the client).
+ */
+int pw_request_pods(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS]);
 
 /* ---- diag.c ---- */
 
@@ -74,11 +331,10 @@ int pw_relay_start(uint64_t id, int memfd, int sock, unsigned side, bool now, in
  * close). Errors: -ENOENT not a relay's; -EBUSY bytes moved, it stays relayed.
  */
 int pw_relay_take(int app, uint64_t *ret_id, unsigned *ret_side, int *ret_sock);
-void pw_relay_event(struct pw_ev *ev, uint32_t events);
 void pw_relays_teardown(void);
 void pw_relays_metrics(FILE *f);
 
-/* ---- peers.c ---- */
+/* ---- peer_link.c and peer_conn.c: federation ---- */
 
 struct pw_peers_cfg {
 	const char *node_name; /* NULL: the host name */
@@ -92,12 +348,9 @@ struct pw_peers_cfg {
 int pw_peers_setup(const struct pw_peers_cfg *cfg);
 void pw_peers_teardown(void);
 bool pw_peers_enabled(void);
-void pw_peers_event(struct pw_ev *ev, uint32_t events);
 /* Every PW_TICK_MS: dial missing peers, expire what waited too long. */
 void pw_peers_tick(void);
 void pw_peers_metrics(FILE *f);
-
-#define PW_TICK_MS 200
 
 /*
  * A local client connects @src to @dst, which no listener on this node has.
@@ -110,5 +363,31 @@ int pw_peers_connect(const struct sockaddr_in *src, const struct sockaddr_in *ds
 		     pw_peers_done_fn done, void *ctx);
 /* @ctx is going away: its pending connects end without calling @done. */
 void pw_peers_cancel(const void *ctx);
+
+/* Between peer_link.c (links) and peer_conn.c (cross-node connections). */
+struct pw_peer_link;
+/* The authenticated link whose routes hold @a most specifically, or NULL. */
+struct pw_peer_link *pw_peer_route(const struct sockaddr_in *a);
+/* Where the peer of @l accepts data connections. */
+const struct sockaddr_in *pw_peer_link_data(const struct pw_peer_link *l);
+/* Queue one message (@body, then @extra); the link is written without
+ * blocking. Errors: -ENOBUFS the peer does not read (drop it); -ENOMEM. */
+int pw_peer_link_send(struct pw_peer_link *l, uint16_t type, const void *body, size_t blen,
+		      const void *extra, size_t elen);
+/* This node's underlay address (--peer-listen). */
+const struct sockaddr_in *pw_peers_underlay(void);
+/* Is @a in this node's --pod-cidr? */
+bool pw_peers_pod_has(const struct sockaddr_in *a);
+/* A peer's CONNECT and its answers. <0: drop the link. */
+int pw_peer_conn_request(struct pw_peer_link *l, const struct pw_wire_peer_connect *c);
+int pw_peer_conn_reply(struct pw_peer_link *l, const struct pw_msg *m);
+/* @l is gone: connects waiting for its answer fail. */
+void pw_peer_conns_link_lost(const struct pw_peer_link *l);
+/* @s, accepted from @from, is a data connection we expect: taken, true. */
+bool pw_peer_conns_accept(int s, const struct sockaddr_in *from);
+/* Expire what waited too long (@now: pw_now_ns()). */
+void pw_peer_conns_tick(uint64_t now);
+void pw_peer_conns_teardown(void);
+void pw_peer_conns_metrics(FILE *f);
 
 #endif /* PW_ROUTER_H */

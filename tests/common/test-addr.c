@@ -118,6 +118,13 @@ static void test_eq_format(void)
 	PW_CHECK(!pw_addr_eq(&a, &b), "port differs");
 	b = sin4("1.2.3.5", 5);
 	PW_CHECK(!pw_addr_eq(&a, &b), "address differs");
+	PW_CHECK(!pw_addr_is_loopback(&a), "1.2.3.4");
+	b = sin4("127.0.0.1", 5);
+	PW_CHECK(pw_addr_is_loopback(&b), "127.0.0.1");
+	b = sin4("127.255.0.9", 5);
+	PW_CHECK(pw_addr_is_loopback(&b), "127.255.0.9");
+	b = sin4("128.0.0.1", 5);
+	PW_CHECK(!pw_addr_is_loopback(&b), "128.0.0.1");
 
 	a = sin4("255.255.255.255", 65535); /* the longest */
 	PW_CHECK(!strcmp(pw_addr_format(&a, buf), "255.255.255.255:65535"), "%s", buf);
@@ -326,6 +333,24 @@ static void test_cidr_format_has(void)
 	PW_CHECK(!pw_addr_cidr_has(&p, &a), "/32 another");
 }
 
+static void test_cidr_match(void)
+{
+	struct pw_wire_prefix v[4];
+	struct sockaddr_in a;
+
+	PW_CHECK_EQ(pw_addr_cidr_list_parse("10.0.0.0/8 10.1.0.0/16 10.1.2.0/24 2001:db8::/32",
+					    PW_ADDR_CIDR_INET6, v, 4, NULL),
+		    4);
+	a = sin4("10.1.2.3", 1);
+	PW_CHECK_EQ(pw_addr_cidr_match(v, 4, &a), 24);
+	PW_CHECK_EQ(pw_addr_cidr_match(v, 2, &a), 16);
+	a = sin4("10.9.0.1", 1);
+	PW_CHECK_EQ(pw_addr_cidr_match(v, 4, &a), 8);
+	a = sin4("11.0.0.1", 1);
+	PW_CHECK_EQ(pw_addr_cidr_match(v, 4, &a), -1);
+	PW_CHECK_EQ(pw_addr_cidr_match(v, 0, &a), -1);
+}
+
 int main(void)
 {
 	test_to4();
@@ -338,5 +363,6 @@ int main(void)
 	test_cidr_parse();
 	test_cidr_list_parse();
 	test_cidr_format_has();
+	test_cidr_match();
 	return 0;
 }

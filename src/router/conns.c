@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The connection table: every connection the router set up, from CONNECT
+ * until both ends are gone. A pending one holds the router's end of the
+ * pod-local TCP connection that made the server's accept() return (a ticket:
+ * CLAIM finds the connection by its address) and the channel's end 1; an
+ * open one only the memfd, for re-attach after exec and for status.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <podwire/chan.h>
+
+#include "../common/addr.h"
+#include "../common/log.h"
+#include "../common/util.h"
+#include "router.h"
+
+static struct {
+	struct pw_conn *list;
+	uint64_t next_id;
+	uint64_t bytes_reaped; /* carried by connections already forgotten */
+} pw_conns;
+
+/* The server closed its end before anyone claimed the connection. */
+static void pw_conn_pending_event(struct pw_ev *ev, uint32_t events)
+{
+	struct pw_conn *cn = (struct pw_conn *)ev;
+
+	pw_info("conn %" PRIu64 ": closed by the server before it was claimed; resetting the "
+		"client",
+		cn->id);
+	/* Speak for the accepting side that never came: the client gets
+	 * ECONNRESET, as from a listener that closed with the connection in
+	 * its queue. */
+	if (cn->state == PW_CONN_PENDING && cn->memfd >= 0)
+		pw_chan_reset_unattached(cn->memfd, 1);
+	if (cn->claimer)
+		pw_client_reply_err(cn->claimer, cn->claim_seq, ECONNRESET);
+	pw_conn_remove(cn);
+}
+
+struct pw_conn *pw_conn_new(void)
+{
+	struct pw_conn *cn = calloc(1, sizeof(*cn));
+
+	if (!cn)
+		return NULL;
+	cn->ev.fn = pw_conn_pending_event;
+	cn->id = ++pw_conns.next_id;
+	cn->state = PW_CONN_PENDING;
+	cn->data = -1;
+	cn->tcp = -1;
+	cn->memfd = -1;
+	cn->srv_sock = -1;
+	return cn;
+}
+
+void pw_conn_insert(struct pw_conn *cn)
+{
+	cn->next = pw_conns.list;
+	pw_conns.list = cn;
+}
+
+void pw_conn_unpend(struct pw_conn *cn)
+{
+	if (cn->tcp >= 0) {
+		/* Our end of the pod-local connection was only a ticket: reset it,
+		 * so neither end sits in TIME_WAIT on the server's port (servers
+		 * that re-bind their listener would find it taken). */
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+		setsockopt(cn->tcp, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		pw_loop_del(cn->tcp, &cn->ev);
+		cn->tcp = pw_close(cn->tcp);
+	}
+	cn->srv_sock = pw_close(cn->srv_sock);
+}
+
+void pw_conn_free(struct pw_conn *cn)
+{
+	pw_conn_unpend(cn);
+	cn->data = pw_close(cn->data);
+	cn->memfd = pw_close(cn->memfd);
+	pw_chan_view_close(cn->view);
+	free(cn);
+}
+
+void pw_conn_remove(struct pw_conn *cn)
+{
+	for (struct pw_conn **pp = &pw_conns.list; *pp; pp = &(*pp)->next)
+		if (*pp == cn) {
+			*pp = cn->next;
+			break;
+		}
+	pw_conn_free(cn);
+}
+
+struct pw_conn *pw_conn_by_id(uint64_t id)
+{
+	for (struct pw_conn *cn = pw_conns.list; cn; cn = cn->next)
+		if (cn->id == id)
+			return cn;
+	return NULL;
+}
+
+struct pw_conn *pw_conn_by_sock(uint64_t id, int fd, unsigned *ret_side)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return NULL;
+	for (struct pw_conn *cn = pw_conns.list; cn; cn = cn->next) {
+		if ((id && cn->id != id) || cn->memfd < 0 || st.st_dev != cn->sock_dev)
+			continue;
+		for (unsigned side = 0; side < 2; side++)
+			if (cn->sock_ino[side] == st.st_ino) {
+				*ret_side = side;
+				return cn;
+			}
+	}
+	return NULL;
+}
+
+struct pw_conn *pw_conn_by_router_end(uint64_t cookie, const struct sockaddr_in *peer)
+{
+	for (struct pw_conn *cn = pw_conns.list; cn; cn = cn->next)
+		if (cn->state == PW_CONN_PENDING && cn->srv_cookie == cookie &&
+		    pw_addr_eq(&cn->router_end, peer))
+			return cn;
+	return NULL;
+}
+
+struct pw_wire_conn pw_conn_body(const struct pw_conn *cn, unsigned side)
+{
+	struct pw_wire_conn body = { .id = cn->id, .side = side };
+	struct sockaddr_in a;
+
+	pw_addr_from_wire(&cn->addr[side], &a, NULL);
+	pw_addr_to_wire(&a, cn->fam[side], &body.local);
+	pw_addr_from_wire(&cn->addr[!side], &a, NULL);
+	pw_addr_to_wire(&a, cn->fam[side], &body.peer);
+	return body;
+}
+
+uint32_t pw_conn_state(const struct pw_conn *cn)
+{
+	struct pw_chan_state st;
+
+	if (cn->state == PW_CONN_PENDING || !cn->view)
+		return cn->state;
+	pw_chan_view_get(cn->view, &st);
+	/* A side whose socket is gone ended, even without saying so (its
+	 * process died, or the last of several holders closed). */
+	bool closed0 = st.closed[0] || cn->gone[0], closed1 = st.closed[1] || cn->gone[1];
+	if (closed0 && closed1)
+		return PW_CONN_CLOSED;
+	if (st.wr_done[0] || st.wr_done[1] || closed0 || closed1)
+		return PW_CONN_HALF;
+	return PW_CONN_OPEN;
+}
+
+uint64_t pw_conn_bytes(const struct pw_conn *cn, unsigned side)
+{
+	struct pw_chan_state st;
+
+	if (!cn->view)
+		return 0;
+	pw_chan_view_get(cn->view, &st);
+	return st.bytes[side];
+}
+
+void pw_conns_forget_claimer(const struct pw_client *c)
+{
+	for (struct pw_conn *cn = pw_conns.list; cn; cn = cn->next)
+		if (cn->claimer == c)
+			cn->claimer = NULL;
+}
+
+static bool pw_pid_alive(pid_t pid)
+{
+	return pid <= 0 || kill(pid, 0) == 0 || errno == EPERM;
+}
+
+/*
+ * Which channel sockets are gone, from one look at every Unix socket of our
+ * namespace (the channels' socketpairs are made here). Without the kernel's
+ * socket diagnostics, a side whose process is gone counts as gone.
+ */
+static void pw_conns_check_sockets(void)
+{
+	uint32_t *inodes = NULL;
+	size_t n = 0;
+	bool any = false;
+
+	for (struct pw_conn *cn = pw_conns.list; cn && !any; cn = cn->next)
+		any = cn->state != PW_CONN_PENDING && !cn->remote;
+	if (!any)
+		return;
+	int r = pw_diag_unix_inodes(&inodes, &n);
+	for (struct pw_conn *cn = pw_conns.list; cn; cn = cn->next) {
+		if (cn->state == PW_CONN_PENDING || cn->remote)
+			continue;
+		for (unsigned side = 0; side < 2; side++)
+			cn->gone[side] =
+				r == 0 ? !pw_diag_has(inodes, n, (uint32_t)cn->sock_ino[side])
+				       : !pw_pid_alive(cn->pid[side]);
+	}
+	free(inodes);
+}
+
+void pw_conns_reap(void)
+{
+	pw_conns_check_sockets();
+	for (struct pw_conn **pp = &pw_conns.list; *pp;) {
+		struct pw_conn *cn = *pp;
+		bool gone = cn->state != PW_CONN_PENDING && pw_conn_state(cn) == PW_CONN_CLOSED;
+
+		if (gone) {
+			pw_dbg("conn %" PRIu64 ": reaped", cn->id);
+			pw_conns.bytes_reaped += pw_conn_bytes(cn, 0) + pw_conn_bytes(cn, 1);
+			*pp = cn->next;
+			pw_conn_free(cn);
+		} else {
+			pp = &cn->next;
+		}
+	}
+}
+
+void pw_conns_status(struct pw_wire_status_entry *ents, uint32_t max, struct pw_wire_status *ret)
+{
+	struct pw_wire_status st = { 0 };
+
+	for (struct pw_conn *cn = pw_conns.list; cn; cn = cn->next) {
+		st.total++;
+		if (st.count == max)
+			continue;
+		struct pw_wire_status_entry *e = &ents[st.count++];
+		memset(e, 0, sizeof(*e));
+		e->id = cn->id;
+		e->addr[0] = cn->addr[0];
+		e->addr[1] = cn->addr[1];
+		e->pid[0] = cn->pid[0];
+		e->pid[1] = cn->pid[1];
+		e->state = pw_conn_state(cn);
+		e->bytes[0] = pw_conn_bytes(cn, 0);
+		e->bytes[1] = pw_conn_bytes(cn, 1);
+	}
+	*ret = st;
+}
+
+void pw_conns_totals(unsigned *ret_open, unsigned *ret_pending, uint64_t *ret_bytes)
+{
+	unsigned open = 0, pending = 0;
+	uint64_t bytes = pw_conns.bytes_reaped;
+
+	for (struct pw_conn *cn = pw_conns.list; cn; cn = cn->next) {
+		if (cn->state == PW_CONN_PENDING)
+			pending++;
+		else if (pw_conn_state(cn) != PW_CONN_CLOSED)
+			open++;
+		bytes += pw_conn_bytes(cn, 0) + pw_conn_bytes(cn, 1);
+	}
+	*ret_open = open;
+	*ret_pending = pending;
+	*ret_bytes = bytes;
+}
+
+void pw_conns_teardown(void)
+{
+	while (pw_conns.list) {
+		struct pw_conn *cn = pw_conns.list;
+		pw_conns.list = cn->next;
+		pw_conn_free(cn);
+	}
+}

@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The requests other than connection setup (connect.c) and the pod table
+ * (pods.c): HELLO, LISTEN and UNLISTEN, STATUS, and those about a connection
+ * that exists: REATTACH after exec, RELAY and TAKE when a process hands it
+ * to another (docs/PRELOAD.md).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../common/addr.h"
+#include "../common/log.h"
+#include "../common/util.h"
+#include "router.h"
+
+struct pw_router_cfg pw_router_cfg = {
+	.socket_path = PW_WIRE_DEFAULT_SOCKET,
+	.ring_size = 256u * 1024u,
+};
+
+int pw_router_prefixes_parse(const char *s)
+{
+	struct pw_router_cfg *cfg = &pw_router_cfg;
+	struct pw_wire_prefix v[PW_WIRE_MAX_PREFIXES];
+	int n = pw_addr_cidr_list_parse(s, PW_ADDR_CIDR_HOST | PW_ADDR_CIDR_NET, v,
+					PW_WIRE_MAX_PREFIXES, NULL);
+
+	if (n <= 0)
+		return -EINVAL;
+	memcpy(cfg->prefixes, v, (size_t)n * sizeof(v[0]));
+	cfg->nprefixes = (unsigned)n;
+	return 0;
+}
+
+/* HELLO: the prefix table, the destinations the library accelerates. */
+int pw_request_hello(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS])
+{
+	const struct pw_router_cfg *cfg = &pw_router_cfg;
+	struct pw_wire_hello_ok ok = { .node_version = PW_WIRE_VERSION, .count = cfg->nprefixes };
+
+	return pw_msg_send(c->fd, PW_MSG_HELLO_OK, m->seq, &ok, sizeof(ok), cfg->prefixes,
+			   cfg->nprefixes * sizeof(cfg->prefixes[0]), NULL, 0);
+}
+
+/* Register (@add) or unregister the listening socket @fd of @c. */
+static int pw_listen_update(struct pw_client *c, int fd, bool add)
+{
+	char buf[PW_ADDR_STRLEN];
+	struct sockaddr_in a;
+	uint64_t cookie;
+	int r;
+
+	/* A listener being closed may still listen, or be shut down. */
+	r = pw_sock_check_tcp(fd, add ? 1 : -1);
+	if (r < 0)
+		return r;
+	if (pw_sock_cookie(fd, &cookie) < 0)
+		return -errno;
+	r = pw_sock_addr4(fd, false, &a); /* a dual-stack listener on :: is 0.0.0.0 */
+	if (r < 0)
+		return r;
+	if (!add) {
+		r = pw_listener_remove(c, cookie, &a);
+		if (r == 0)
+			pw_info("pid %d unlistened %s", c->pid, pw_addr_format(&a, buf));
+		return r;
+	}
+	if (pw_listener_ref(c, cookie, &a))
+		return 0;
+	int netns = pw_sock_netns(fd);
+	if (netns < 0)
+		return netns;
+	r = pw_listener_insert(c, cookie, &a, netns);
+	if (r == 0)
+		pw_info("pid %d listens on %s (netns %" PRIu64 ")", c->pid, pw_addr_format(&a, buf),
+			cookie);
+	return r;
+}
+
+int pw_request_listen(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS])
+{
+	int r = pw_listen_update(c, fds[0], m->type == PW_MSG_LISTEN);
+
+	/* Our copy keeps the socket alive: dropped before the answer, or an
+	 * app that closes its listener on the answer and binds the port
+	 * again (iperf3 -s after each test) races it to EADDRINUSE. */
+	fds[0] = pw_close(fds[0]);
+	return pw_client_reply(c, m->seq, r);
+}
+
+int pw_request_status(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS])
+{
+	static struct pw_wire_status_entry ents[PW_WIRE_STATUS_PAGE];
+	struct pw_wire_status st;
+
+	pw_conns_status(ents, PW_WIRE_STATUS_PAGE, &st);
+	return pw_msg_send(c->fd, PW_MSG_STATUS_OK, m->seq, &st, sizeof(st), ents,
+			   st.count * sizeof(ents[0]), NULL, 0);
+}
+
+/* Send @cn's channel to the process that holds side @side's socket @sock. */
+static int pw_conn_give(struct pw_client *c, uint32_t seq, struct pw_conn *cn, unsigned side,
+			int sock)
+{
+	struct pw_wire_conn body = pw_conn_body(cn, side);
+	int fds[2] = { cn->memfd, sock };
+	int r = pw_msg_send(c->fd, PW_MSG_CONN, seq, &body, sizeof(body), NULL, 0, fds, 2);
+
+	if (r == 0)
+		cn->pid[side] = c->pid;
+	return r;
+}
+
+/* A program that exec()ed still holds the channel's socket: that proves
+ * which end it is, and it gets the shared memory back. */
+int pw_request_reattach(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS])
+{
+	unsigned side;
+	struct pw_conn *cn =
+		m->u.reattach.id ? pw_conn_by_sock(m->u.reattach.id, fds[0], &side) : NULL;
+
+	if (!cn)
+		return -ENOENT;
+	int r = pw_conn_give(c, m->seq, cn, side, fds[0]);
+	if (r == 0)
+		pw_info("conn %" PRIu64 ": side %u re-attached by pid %d after exec", cn->id, side,
+			c->pid);
+	return r;
+}
+
+/*
+ * The application passes a connection to another process (SCM_RIGHTS): it
+ * proves it holds side @side with the channel's socket, and gets a kernel
+ * stream to pass instead, which we relay (relay.c) until the receiver takes
+ * the channel over, or for good if it does not run the library.
+ */
+int pw_request_relay(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS])
+{
+	unsigned side;
+	struct pw_conn *cn = m->u.relay.id ? pw_conn_by_sock(m->u.relay.id, fds[0], &side) : NULL;
+	int app, r;
+
+	if (!cn || cn->state == PW_CONN_PENDING)
+		return -ENOENT;
+	r = pw_relay_start(cn->id, cn->memfd, fds[0], side, m->u.relay.flags & PW_RELAY_NOW, &app);
+	fds[0] = -1; /* taken */
+	if (r < 0)
+		return r;
+	struct pw_wire_conn body = pw_conn_body(cn, side);
+	r = pw_msg_send(c->fd, PW_MSG_RELAY_OK, m->seq, &body, sizeof(body), NULL, 0, &app, 1);
+	close(app);
+	if (r == 0) {
+		cn->pid[side] = 0; /* the router's, until someone takes it */
+		pw_info("conn %" PRIu64 ": side %u handed on by pid %d, relayed", cn->id, side,
+			c->pid);
+	}
+	return r;
+}
+
+/* A receiver that runs the library proves it holds a relayed stream. */
+int pw_request_take(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS])
+{
+	uint64_t id;
+	unsigned side;
+	int sock;
+	int r = pw_relay_take(fds[0], &id, &side, &sock);
+
+	if (r < 0)
+		return r;
+	struct pw_conn *cn = pw_conn_by_id(id);
+	r = cn ? pw_conn_give(c, m->seq, cn, side, sock) : -ENOENT;
+	close(sock);
+	if (r == 0)
+		pw_info("conn %" PRIu64 ": side %u taken over by pid %d", id, side, c->pid);
+	return r;
+}
