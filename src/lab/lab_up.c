@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/addr.h"
 #include "lab.h"
 
 #define PW_LAB_START_TIMEOUT 10 /* seconds for a router to open its socket */
@@ -395,13 +396,12 @@ out:
 
 static bool pw_lab_socket_probe(const char *path)
 {
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct sockaddr_un a;
 	int s;
 	bool ok;
 
-	if (strlen(path) >= sizeof(a.sun_path))
+	if (pw_addr_unix(path, &a) < 0)
 		return false;
-	memcpy(a.sun_path, path, strlen(path) + 1);
 	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		return false;

@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "../common/addr.h"
 #include "../common/log.h"
 #include "../common/util.h"
 #include "router.h"
@@ -203,13 +204,11 @@ static int pw_mkdir_parents(const char *path)
 
 int pw_clients_listen(const char *path)
 {
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	size_t n = strlen(path);
-	int r;
+	struct sockaddr_un a;
+	int r = pw_addr_unix(path, &a);
 
-	if (n >= sizeof(a.sun_path))
-		return -ENAMETOOLONG;
-	memcpy(a.sun_path, path, n + 1);
+	if (r < 0)
+		return r;
 	r = pw_mkdir_parents(path);
 	if (r < 0)
 		return r;
