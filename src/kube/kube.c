@@ -80,18 +80,11 @@ void kube_set_thread_error(const char *fmt, ...)
 int kube_http_fail(struct pw_kube *k, const char *method, const char *path, long status,
 		   const cJSON *body)
 {
-	const char *reason = kube_json_str(body, "reason");
-	const char *msg = kube_json_str(body, "message");
+	const char *reason = pw_json_get_str(body, "reason");
+	const char *msg = pw_json_get_str(body, "message");
 
 	return kube_fail(k, PW_KUBE_E_HTTP, "%s %s: HTTP %ld%s%s%s%s", method, path, status,
 			 reason ? " " : "", reason ? reason : "", msg ? ": " : "", msg ? msg : "");
-}
-
-const char *kube_json_str(const cJSON *obj, const char *name)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-
-	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
 uint64_t kube_random(struct pw_kube *k)

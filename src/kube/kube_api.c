@@ -197,8 +197,7 @@ int pw_kube_lease_create(struct pw_kube *k, const char *ns, const cJSON *lease, 
 int pw_kube_lease_update(struct pw_kube *k, const char *ns, const cJSON *lease, long *status,
 			 cJSON **out)
 {
-	const char *name =
-		kube_json_str(cJSON_GetObjectItemCaseSensitive(lease, "metadata"), "name");
+	const char *name = pw_json_get_str(pw_json_get(lease, "metadata"), "name");
 
 	if (!name) {
 		if (status)
@@ -244,13 +243,6 @@ static void obs_note(struct kube_lease_obs *o, const cJSON *spec, bool force)
 	}
 }
 
-static int num_member(const cJSON *obj, const char *name)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-
-	return cJSON_IsNumber(v) ? v->valueint : 0;
-}
-
 /* spec for identity: times now except acquireTime kept when acquire is NULL. */
 static cJSON *lease_spec(const char *identity, int seconds, const char *acquire, int transitions)
 {
@@ -285,7 +277,7 @@ static int lease_create(struct pw_kube *k, const char *ns, const char *name, con
 	}
 	rc = pw_kube_lease_create(k, ns, l, &st, &out);
 	if (rc == 0) {
-		obs_note(o, cJSON_GetObjectItemCaseSensitive(out, "spec"), true);
+		obs_note(o, pw_json_get(out, "spec"), true);
 		*is_leader = true;
 	} else if (rc == PW_KUBE_E_HTTP && st == 409) {
 		rc = 0; /* another candidate created it first */
@@ -299,7 +291,8 @@ int pw_kube_lease_try(struct pw_kube *k, const char *ns, const char *name, const
 		      int lease_seconds, bool *is_leader)
 {
 	struct kube_lease_obs *o;
-	cJSON *lease = NULL, *out = NULL, *spec, *nspec;
+	cJSON *lease = NULL, *out = NULL, *nspec;
+	const cJSON *spec;
 	const char *holder;
 	char *key = NULL;
 	uint64_t now;
@@ -322,7 +315,7 @@ int pw_kube_lease_try(struct pw_kube *k, const char *ns, const char *name, const
 		return lease_create(k, ns, name, identity, lease_seconds, o, is_leader);
 	if (rc)
 		return rc;
-	spec = cJSON_GetObjectItemCaseSensitive(lease, "spec");
+	spec = pw_json_get(lease, "spec");
 	if (!cJSON_IsObject(spec)) {
 		spec = cJSON_AddObjectToObject(lease, "spec");
 		if (!spec) {
@@ -331,17 +324,18 @@ int pw_kube_lease_try(struct pw_kube *k, const char *ns, const char *name, const
 		}
 	}
 	obs_note(o, spec, false);
-	holder = kube_json_str(spec, "holderIdentity");
+	holder = pw_json_get_str(spec, "holderIdentity");
 	mine = holder && !strcmp(holder, identity);
 	now = pw_now_ns();
 	if (holder && holder[0] && !mine &&
-	    o->at_ns + (uint64_t)num_member(spec, "leaseDurationSeconds") * 1000000000ull > now) {
+	    o->at_ns + (uint64_t)pw_json_get_int(spec, "leaseDurationSeconds", 0) * 1000000000ull >
+		    now) {
 		rc = 0; /* held by another and not expired */
 		goto out;
 	}
 	nspec = lease_spec(identity, lease_seconds,
-			   mine ? kube_json_str(spec, "acquireTime") : NULL,
-			   num_member(spec, "leaseTransitions") + (mine ? 0 : 1));
+			   mine ? pw_json_get_str(spec, "acquireTime") : NULL,
+			   pw_json_get_int(spec, "leaseTransitions", 0) + (mine ? 0 : 1));
 	if (!nspec || !cJSON_ReplaceItemInObjectCaseSensitive(lease, "spec", nspec)) {
 		cJSON_Delete(nspec);
 		rc = kube_fail(k, -ENOMEM, "out of memory");
@@ -349,7 +343,7 @@ int pw_kube_lease_try(struct pw_kube *k, const char *ns, const char *name, const
 	}
 	rc = pw_kube_lease_update(k, ns, lease, &st, &out);
 	if (rc == 0) {
-		obs_note(o, cJSON_GetObjectItemCaseSensitive(out, "spec"), true);
+		obs_note(o, pw_json_get(out, "spec"), true);
 		*is_leader = true;
 	} else if (rc == PW_KUBE_E_HTTP && st == 409) {
 		rc = 0; /* somebody else wrote it since our GET */
@@ -362,7 +356,8 @@ out:
 
 int pw_kube_lease_release(struct pw_kube *k, const char *ns, const char *name, const char *identity)
 {
-	cJSON *lease = NULL, *spec, *nspec;
+	cJSON *lease = NULL, *nspec;
+	const cJSON *spec;
 	const char *holder;
 	long st;
 	int rc;
@@ -372,11 +367,11 @@ int pw_kube_lease_release(struct pw_kube *k, const char *ns, const char *name, c
 		return 0;
 	if (rc)
 		return rc;
-	spec = cJSON_GetObjectItemCaseSensitive(lease, "spec");
-	holder = kube_json_str(spec, "holderIdentity");
+	spec = pw_json_get(lease, "spec");
+	holder = pw_json_get_str(spec, "holderIdentity");
 	if (!holder || strcmp(holder, identity))
 		goto out;
-	nspec = lease_spec("", 1, NULL, num_member(spec, "leaseTransitions"));
+	nspec = lease_spec("", 1, NULL, pw_json_get_int(spec, "leaseTransitions", 0));
 	if (!nspec || !cJSON_ReplaceItemInObjectCaseSensitive(lease, "spec", nspec)) {
 		cJSON_Delete(nspec);
 		rc = kube_fail(k, -ENOMEM, "out of memory");

@@ -226,14 +226,14 @@ bad:
 /* The named entry's inner object in a kubeconfig list ("clusters" → "cluster"). */
 static const cJSON *named(const cJSON *root, const char *list, const char *inner, const char *name)
 {
-	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, list), *it;
+	const cJSON *arr = pw_json_get(root, list), *it;
 
 	cJSON_ArrayForEach(it, arr)
 	{
-		const char *n = kube_json_str(it, "name");
+		const char *n = pw_json_get_str(it, "name");
 
 		if (n && !strcmp(n, name))
-			return cJSON_GetObjectItemCaseSensitive(it, inner);
+			return pw_json_get(it, inner);
 	}
 	return NULL;
 }
@@ -271,8 +271,8 @@ static int file_or_data(struct pw_kube *k, const cJSON *obj, const char *field, 
 	int rc;
 
 	snprintf(dfield, sizeof(dfield), "%s-data", field);
-	data = kube_json_str(obj, dfield);
-	path = kube_json_str(obj, field);
+	data = pw_json_get_str(obj, dfield);
+	path = pw_json_get_str(obj, field);
 	if (data && data[0]) {
 		rc = b64_decode(data, blob);
 		if (rc == -EINVAL)
@@ -299,8 +299,8 @@ static int dup_into(struct pw_kube *k, char **dst, const char *s)
 
 static int load_user(struct pw_kube *k, const cJSON *user, const char *dir)
 {
-	const char *token = kube_json_str(user, "token");
-	const char *token_file = kube_json_str(user, "tokenFile");
+	const char *token = pw_json_get_str(user, "token");
+	const char *token_file = pw_json_get_str(user, "tokenFile");
 	const char *s;
 	int rc;
 
@@ -332,13 +332,12 @@ static int load_user(struct pw_kube *k, const cJSON *user, const char *dir)
 		return kube_fail(
 			k, PW_KUBE_E_CONFIG,
 			"kubeconfig: client-certificate and client-key must come together");
-	if ((s = kube_json_str(user, "username")) && (rc = dup_into(k, &k->username, s)))
+	if ((s = pw_json_get_str(user, "username")) && (rc = dup_into(k, &k->username, s)))
 		return rc;
-	if ((s = kube_json_str(user, "password")) && (rc = dup_into(k, &k->password, s)))
+	if ((s = pw_json_get_str(user, "password")) && (rc = dup_into(k, &k->password, s)))
 		return rc;
 	if (!k->token && !k->cert_file && !k->cert.data && !k->username &&
-	    (cJSON_GetObjectItemCaseSensitive(user, "exec") ||
-	     cJSON_GetObjectItemCaseSensitive(user, "auth-provider")))
+	    (pw_json_get(user, "exec") || pw_json_get(user, "auth-provider")))
 		return kube_fail(
 			k, -ENOTSUP,
 			"kubeconfig: exec and auth-provider credentials are not supported; "
@@ -348,7 +347,7 @@ static int load_user(struct pw_kube *k, const cJSON *user, const char *dir)
 
 static int load_cluster(struct pw_kube *k, const cJSON *cluster, const char *dir)
 {
-	const char *server = kube_json_str(cluster, "server");
+	const char *server = pw_json_get_str(cluster, "server");
 	size_t n;
 	int rc;
 
@@ -357,8 +356,7 @@ static int load_cluster(struct pw_kube *k, const cJSON *cluster, const char *dir
 	if (strncmp(server, "https://", 8) && strncmp(server, "http://", 7))
 		return kube_fail(k, PW_KUBE_E_CONFIG,
 				 "kubeconfig: server %s is not an http:// or https:// URL", server);
-	if (cJSON_GetObjectItemCaseSensitive(cluster, "proxy-url") ||
-	    cJSON_GetObjectItemCaseSensitive(cluster, "tls-server-name"))
+	if (pw_json_get(cluster, "proxy-url") || pw_json_get(cluster, "tls-server-name"))
 		return kube_fail(k, -ENOTSUP,
 				 "kubeconfig: proxy-url and tls-server-name are not supported");
 	rc = dup_into(k, &k->server, server);
@@ -367,8 +365,7 @@ static int load_cluster(struct pw_kube *k, const cJSON *cluster, const char *dir
 	n = strlen(k->server);
 	while (n > 0 && k->server[n - 1] == '/')
 		k->server[--n] = '\0';
-	k->insecure =
-		json_true(cJSON_GetObjectItemCaseSensitive(cluster, "insecure-skip-tls-verify"));
+	k->insecure = json_true(pw_json_get(cluster, "insecure-skip-tls-verify"));
 	return file_or_data(k, cluster, "certificate-authority", dir, &k->ca_file, &k->ca);
 }
 
@@ -382,7 +379,7 @@ static int load_kubeconfig(struct pw_kube *k, const cJSON *root, const char *ctx
 	if (!cJSON_IsObject(root))
 		return kube_fail(k, PW_KUBE_E_CONFIG, "kubeconfig: top level is not a mapping");
 	if (!ctx_name)
-		ctx_name = kube_json_str(root, "current-context");
+		ctx_name = pw_json_get_str(root, "current-context");
 	if (!ctx_name || !ctx_name[0])
 		return kube_fail(k, PW_KUBE_E_CONFIG,
 				 "kubeconfig: no context given and current-context is not set");
@@ -390,13 +387,13 @@ static int load_kubeconfig(struct pw_kube *k, const cJSON *root, const char *ctx
 	if (!cJSON_IsObject(ctx))
 		return kube_fail(k, PW_KUBE_E_CONFIG, "kubeconfig: context \"%s\" not found",
 				 ctx_name);
-	cname = kube_json_str(ctx, "cluster");
+	cname = pw_json_get_str(ctx, "cluster");
 	cluster = cname ? named(root, "clusters", "cluster", cname) : NULL;
 	if (!cJSON_IsObject(cluster))
 		return kube_fail(k, PW_KUBE_E_CONFIG,
 				 "kubeconfig: cluster \"%s\" of context \"%s\" not found",
 				 cname ? cname : "", ctx_name);
-	uname = kube_json_str(ctx, "user");
+	uname = pw_json_get_str(ctx, "user");
 	if (uname && uname[0]) {
 		user = named(root, "users", "user", uname);
 		if (!cJSON_IsObject(user))
@@ -404,7 +401,7 @@ static int load_kubeconfig(struct pw_kube *k, const cJSON *root, const char *ctx
 					 "kubeconfig: user \"%s\" of context \"%s\" not found",
 					 uname, ctx_name);
 	}
-	ns = kube_json_str(ctx, "namespace");
+	ns = pw_json_get_str(ctx, "namespace");
 	rc = dup_into(k, &k->ns, ns && ns[0] ? ns : "default");
 	if (!rc)
 		rc = load_cluster(k, cluster, dir);

@@ -9,6 +9,7 @@
 
 #include <curl/curl.h>
 
+#include "json.h"
 #include "kube.h"
 
 #define KUBE_ERR_LEN   512

@@ -32,8 +32,7 @@ const char *pw_kube_ev_name(enum pw_kube_ev type)
 
 static void set_rv(char rv[PW_KUBE_RV_MAX], const cJSON *obj)
 {
-	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
-	const char *s = kube_json_str(meta, "resourceVersion");
+	const char *s = pw_json_get_str(pw_json_get(obj, "metadata"), "resourceVersion");
 
 	if (s && s[0] && strlen(s) < PW_KUBE_RV_MAX)
 		strcpy(rv, s);
@@ -42,6 +41,7 @@ static void set_rv(char rv[PW_KUBE_RV_MAX], const cJSON *obj)
 int pw_kube_list(struct pw_kube *k, const char *path, const char *query, cJSON **list,
 		 char rv[PW_KUBE_RV_MAX])
 {
+	const cJSON *items;
 	cJSON *json = NULL;
 	char *url;
 	long status;
@@ -61,8 +61,8 @@ int pw_kube_list(struct pw_kube *k, const char *path, const char *query, cJSON *
 		rc = kube_http_fail(k, "GET", url, status, json);
 		goto out;
 	}
-	if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(json, "items")) &&
-	    !cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(json, "items"))) {
+	items = pw_json_get(json, "items");
+	if (!cJSON_IsArray(items) && !cJSON_IsNull(items)) {
 		rc = kube_fail(k, PW_KUBE_E_PROTO, "GET %s: the answer is not a List", url);
 		goto out;
 	}
@@ -110,9 +110,8 @@ static int handle_line(struct wstate *ws, const char *p, size_t len)
 	if (len == 0)
 		return 0;
 	ev = cJSON_ParseWithLength(p, len);
-	type = kube_json_str(ev, "type");
-	if (!ev || !type || ev_type(type, &t) ||
-	    !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(ev, "object"))) {
+	type = pw_json_get_str(ev, "type");
+	if (!ev || !type || ev_type(type, &t) || !cJSON_IsObject(pw_json_get(ev, "object"))) {
 		rc = kube_fail(k, PW_KUBE_E_PROTO,
 			       "watch %s: malformed event line (%zu bytes): %.60s", ws->w->path,
 			       len, p);
@@ -120,16 +119,15 @@ static int handle_line(struct wstate *ws, const char *p, size_t len)
 	}
 	obj = cJSON_DetachItemFromObjectCaseSensitive(ev, "object");
 	if (t == PW_KUBE_EV_ERROR) {
-		const cJSON *code = cJSON_GetObjectItemCaseSensitive(obj, "code");
-		const char *msg = kube_json_str(obj, "message");
-		bool gone = cJSON_IsNumber(code) && code->valuedouble == 410;
+		const char *msg = pw_json_get_str(obj, "message");
+		bool gone = pw_json_get_num(obj, "code", 0) == 410;
 
 		ws->delivered++;
 		rc = ws->w->cb(ws->w->arg, t, &obj);
 		if (rc == 0)
 			rc = kube_fail(k, gone ? PW_KUBE_E_GONE : PW_KUBE_E_PROTO,
 				       "watch %s: ERROR event, code %d: %s", ws->w->path,
-				       cJSON_IsNumber(code) ? code->valueint : 0, msg ? msg : "");
+				       pw_json_get_int(obj, "code", 0), msg ? msg : "");
 		goto out;
 	}
 	set_rv(ws->w->rv, obj);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "kube.h"
 #include "log.h"
 #include "nfd.h"
@@ -58,7 +59,7 @@ cJSON *pw_nfd_label_patch(const cJSON *cur, const struct pw_nfd_labels *ls, bool
 		cur = NULL;
 	}
 	for (size_t i = 0; i < ls->n; i++) {
-		const cJSON *old = cur ? cJSON_GetObjectItemCaseSensitive(cur, ls->l[i].key) : NULL;
+		const cJSON *old = pw_json_get(cur, ls->l[i].key);
 		cJSON *v = cJSON_CreateString(ls->l[i].value);
 		bool ok = true;
 
@@ -114,8 +115,8 @@ int pw_nfd_label_node(struct pw_kube *k, const char *node, const struct pw_nfd_l
 		r = pw_kube_get(k, path, &status, &obj);
 		if (r < 0)
 			goto out;
-		const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
-		const cJSON *cur = cJSON_GetObjectItemCaseSensitive(md, "labels");
+		const cJSON *md = pw_json_get(obj, "metadata");
+		const cJSON *cur = pw_json_get(md, "labels");
 		if (!cJSON_IsObject(md)) {
 			r = PW_KUBE_E_PROTO;
 			goto out;

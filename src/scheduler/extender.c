@@ -21,6 +21,7 @@
 #include <microhttpd.h>
 
 #include "cmd.h"
+#include "json.h"
 #include "log.h"
 
 #define PW_EXT_MAX_BODY (64u << 20) /* a NodeList of 5,000 full nodes is ~25 MiB */
@@ -92,10 +93,10 @@ struct pw_ext_node {
 static struct pw_ext_node *pw_ext_eval(struct pw_ext *e, const cJSON *args, struct pw_pod *pod,
 				       unsigned *nn, bool *by_name, char *err, size_t errlen)
 {
-	const cJSON *pobj = cJSON_GetObjectItemCaseSensitive(args, "Pod");
-	const cJSON *nodes = cJSON_GetObjectItemCaseSensitive(args, "Nodes");
-	const cJSON *names = cJSON_GetObjectItemCaseSensitive(args, "NodeNames"), *it;
-	const cJSON *items = cJSON_GetObjectItemCaseSensitive(nodes, "items");
+	const cJSON *pobj = pw_json_get(args, "Pod");
+	const cJSON *nodes = pw_json_get(args, "Nodes");
+	const cJSON *names = pw_json_get(args, "NodeNames"), *it;
+	const cJSON *items = pw_json_get(nodes, "items");
 	struct pw_ext_node *v;
 	char perr[PW_SCHED_ERRLEN] = "";
 	unsigned k = 0;
@@ -307,11 +308,10 @@ out:
 
 static cJSON *pw_ext_bind(struct pw_ext *e, const cJSON *args, unsigned *code)
 {
-	const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(args, "PodName"));
-	const char *ns =
-		cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(args, "PodNamespace"));
-	const char *uid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(args, "PodUID"));
-	const char *node = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(args, "Node"));
+	const char *name = pw_json_get_str(args, "PodName");
+	const char *ns = pw_json_get_str(args, "PodNamespace");
+	const char *uid = pw_json_get_str(args, "PodUID");
+	const char *node = pw_json_get_str(args, "Node");
 	char err[PW_SCHED_ERRLEN] = "";
 
 	*code = MHD_HTTP_OK;

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "json.h"
 #include "kube.h"
 #include "log.h"
 
@@ -163,18 +164,18 @@ static void pw_assumed_apply(struct pw_live *l, int pi)
 
 static const char *pw_obj_name(const cJSON *o, const char **ns)
 {
-	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(o, "metadata");
+	const cJSON *meta = pw_json_get(o, "metadata");
 
-	*ns = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "namespace"));
+	*ns = pw_json_get_str(meta, "namespace");
 	if (!*ns || !**ns)
 		*ns = "default";
-	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "name"));
+	return pw_json_get_str(meta, "name");
 }
 
 /* Replace the model's nodes or pods with a List's items. */
 static void pw_live_relist(struct pw_live *l, const cJSON *list, bool pods)
 {
-	const cJSON *items = cJSON_GetObjectItemCaseSensitive(list, "items"), *it;
+	const cJSON *items = pw_json_get(list, "items"), *it;
 	unsigned n = pods ? l->m.npods : l->m.nnodes;
 	bool *seen = calloc(n + 1, sizeof(*seen));
 	char err[PW_SCHED_ERRLEN];

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "model_int.h"
 
 /* ---- string map: open addressing, linear probing, backward-shift delete ---- */
@@ -121,35 +122,6 @@ static char *pw_xstrdup(const char *s, bool *oom)
 	if (!c)
 		*oom = true;
 	return c;
-}
-
-static const cJSON *pw_get(const cJSON *o, const char *k)
-{
-	return cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
-}
-
-static const char *pw_get_str(const cJSON *o, const char *k)
-{
-	const cJSON *v = pw_get(o, k);
-
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-/*
- * A label/annotation value as text. The API server only sends strings;
- * hand-written files often say `dpdk: 2` or `ovs-dpdk: true`.
- */
-static const char *pw_scalar_str(const cJSON *v, char *buf, size_t len)
-{
-	if (cJSON_IsString(v))
-		return v->valuestring;
-	if (cJSON_IsBool(v))
-		return cJSON_IsTrue(v) ? "true" : "false";
-	if (cJSON_IsNumber(v)) {
-		snprintf(buf, len, "%.17g", v->valuedouble);
-		return buf;
-	}
-	return NULL;
 }
 
 int pw_model_res_id(struct pw_model *m, const char *name, bool add)
@@ -298,7 +270,7 @@ static int pw_parse_kvs(const cJSON *obj, struct pw_kv **out, unsigned *nout, co
 		return -ENOMEM;
 	cJSON_ArrayForEach(v, obj)
 	{
-		const char *s = pw_scalar_str(v, buf, sizeof(buf));
+		const char *s = pw_json_scalar_str(v, buf, sizeof(buf));
 
 		if (!s) {
 			pw_seterr(err, errlen, "%s.%s: want a string", what, v->string);
@@ -477,7 +449,7 @@ static int pw_parse_alloc(struct pw_model *m, const cJSON *res, struct pw_node *
 		r = pw_qty_parse_json(v, id == PW_RES_CPU ? -3 : 0, &q);
 		if (r || q < 0) {
 			char buf[64];
-			const char *s = pw_scalar_str(v, buf, sizeof(buf));
+			const char *s = pw_json_scalar_str(v, buf, sizeof(buf));
 
 			pw_seterr(err, errlen, "node %s: allocatable %s: bad quantity \"%s\"",
 				  n->name, v->string, s ? s : "?");
@@ -491,9 +463,9 @@ static int pw_parse_alloc(struct pw_model *m, const cJSON *res, struct pw_node *
 
 int pw_node_parse(struct pw_model *m, const cJSON *obj, struct pw_node *n, char *err, size_t errlen)
 {
-	const cJSON *meta = pw_get(obj, "metadata"), *spec = pw_get(obj, "spec"),
-		    *status = pw_get(obj, "status"), *v, *alloc;
-	const char *name = pw_get_str(meta, "name");
+	const cJSON *meta = pw_json_get(obj, "metadata"), *spec = pw_json_get(obj, "spec"),
+		    *status = pw_json_get(obj, "status"), *v, *alloc;
+	const char *name = pw_json_get_str(meta, "name");
 	char what[300];
 	bool oom = false;
 	int r;
@@ -504,18 +476,18 @@ int pw_node_parse(struct pw_model *m, const cJSON *obj, struct pw_node *n, char 
 		return -EINVAL;
 	}
 	n->name = pw_xstrdup(name, &oom);
-	n->rv = pw_xstrdup(pw_get_str(meta, "resourceVersion"), &oom);
+	n->rv = pw_xstrdup(pw_json_get_str(meta, "resourceVersion"), &oom);
 	if (oom) {
 		r = -ENOMEM;
 		goto fail;
 	}
 	snprintf(what, sizeof(what), "node %s: metadata.labels", name);
-	r = pw_parse_kvs(pw_get(meta, "labels"), &n->labels, &n->nlabels, what, err, errlen);
+	r = pw_parse_kvs(pw_json_get(meta, "labels"), &n->labels, &n->nlabels, what, err, errlen);
 	if (r)
 		goto fail;
-	v = pw_get(spec, "unschedulable");
+	v = pw_json_get(spec, "unschedulable");
 	n->unschedulable = cJSON_IsTrue(v);
-	v = pw_get(spec, "taints");
+	v = pw_json_get(spec, "taints");
 	if (cJSON_IsArray(v)) {
 		const cJSON *t;
 
@@ -526,7 +498,8 @@ int pw_node_parse(struct pw_model *m, const cJSON *obj, struct pw_node *n, char 
 		}
 		cJSON_ArrayForEach(t, v)
 		{
-			const char *key = pw_get_str(t, "key"), *eff = pw_get_str(t, "effect");
+			const char *key = pw_json_get_str(t, "key"),
+				   *eff = pw_json_get_str(t, "effect");
 			struct pw_taint *tt = &n->taints[n->ntaints];
 
 			if (!key || !eff || pw_effect(eff) == 0xff || pw_effect(eff) == 0) {
@@ -536,8 +509,9 @@ int pw_node_parse(struct pw_model *m, const cJSON *obj, struct pw_node *n, char 
 				goto fail;
 			}
 			tt->key = pw_xstrdup(key, &oom);
-			tt->val = pw_xstrdup(pw_get_str(t, "value") ? pw_get_str(t, "value") : "",
-					     &oom);
+			tt->val = pw_xstrdup(
+				pw_json_get_str(t, "value") ? pw_json_get_str(t, "value") : "",
+				&oom);
 			tt->effect = pw_effect(eff);
 			n->ntaints++;
 		}
@@ -551,19 +525,20 @@ int pw_node_parse(struct pw_model *m, const cJSON *obj, struct pw_node *n, char 
 		goto fail;
 	}
 	/* kubelet always reports allocatable; capacity is the fallback of hand-made files. */
-	alloc = pw_get(status, "allocatable");
+	alloc = pw_json_get(status, "allocatable");
 	if (!alloc)
-		alloc = pw_get(status, "capacity");
+		alloc = pw_json_get(status, "capacity");
 	r = pw_parse_alloc(m, alloc, n, err, errlen);
 	if (r)
 		goto fail;
-	v = pw_get(status, "conditions");
+	v = pw_json_get(status, "conditions");
 	if (cJSON_IsArray(v)) {
 		const cJSON *c;
 
 		cJSON_ArrayForEach(c, v)
 		{
-			const char *type = pw_get_str(c, "type"), *st = pw_get_str(c, "status");
+			const char *type = pw_json_get_str(c, "type"),
+				   *st = pw_json_get_str(c, "status");
 
 			if (type && !strcmp(type, "Ready"))
 				n->not_ready = !st || strcmp(st, "True");
@@ -723,7 +698,8 @@ static int pw_tols_parse(const cJSON *v, struct pw_pod *p, char *err, size_t err
 	cJSON_ArrayForEach(t, v)
 	{
 		struct pw_toleration *tl = &p->tols[p->ntols];
-		const char *op = pw_get_str(t, "operator"), *eff = pw_get_str(t, "effect");
+		const char *op = pw_json_get_str(t, "operator"),
+			   *eff = pw_json_get_str(t, "effect");
 
 		if (!cJSON_IsObject(t) || (op && strcmp(op, "Exists") && strcmp(op, "Equal")) ||
 		    pw_effect(eff) == 0xff) {
@@ -732,8 +708,10 @@ static int pw_tols_parse(const cJSON *v, struct pw_pod *p, char *err, size_t err
 		}
 		tl->exists = op && !strcmp(op, "Exists");
 		tl->effect = pw_effect(eff);
-		tl->key = pw_xstrdup(pw_get_str(t, "key") ? pw_get_str(t, "key") : "", &oom);
-		tl->val = pw_xstrdup(pw_get_str(t, "value") ? pw_get_str(t, "value") : "", &oom);
+		tl->key = pw_xstrdup(pw_json_get_str(t, "key") ? pw_json_get_str(t, "key") : "",
+				     &oom);
+		tl->val = pw_xstrdup(pw_json_get_str(t, "value") ? pw_json_get_str(t, "value") : "",
+				     &oom);
 		p->ntols++;
 	}
 	return oom ? -ENOMEM : 0;
@@ -743,8 +721,8 @@ static int pw_selreq_parse(const cJSON *e, bool field, struct pw_selreq *rq, cha
 			   size_t errlen)
 {
 	static const char *const ops[] = { "In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt" };
-	const char *key = pw_get_str(e, "key"), *op = pw_get_str(e, "operator");
-	const cJSON *vals = pw_get(e, "values"), *v;
+	const char *key = pw_json_get_str(e, "key"), *op = pw_json_get_str(e, "operator");
+	const cJSON *vals = pw_json_get(e, "values"), *v;
 	bool oom = false;
 	unsigned i;
 
@@ -785,9 +763,9 @@ bad:
 
 static int pw_affinity_parse(const cJSON *spec, struct pw_pod *p, char *err, size_t errlen)
 {
-	const cJSON *req = pw_get(pw_get(pw_get(spec, "affinity"), "nodeAffinity"),
-				  "requiredDuringSchedulingIgnoredDuringExecution");
-	const cJSON *terms = pw_get(req, "nodeSelectorTerms"), *t;
+	const cJSON *req = pw_json_get(pw_json_get(pw_json_get(spec, "affinity"), "nodeAffinity"),
+				       "requiredDuringSchedulingIgnoredDuringExecution");
+	const cJSON *terms = pw_json_get(req, "nodeSelectorTerms"), *t;
 	int r;
 
 	if (!req || cJSON_IsNull(req))
@@ -803,7 +781,8 @@ static int pw_affinity_parse(const cJSON *spec, struct pw_pod *p, char *err, siz
 	cJSON_ArrayForEach(t, terms)
 	{
 		struct pw_selterm *term = &p->affinity[p->naffinity++];
-		const cJSON *ex = pw_get(t, "matchExpressions"), *fx = pw_get(t, "matchFields"), *e;
+		const cJSON *ex = pw_json_get(t, "matchExpressions"),
+			    *fx = pw_json_get(t, "matchFields"), *e;
 
 		if ((ex && !cJSON_IsArray(ex) && !cJSON_IsNull(ex)) ||
 		    (fx && !cJSON_IsArray(fx) && !cJSON_IsNull(fx))) {
@@ -848,7 +827,7 @@ static int pw_res_map(struct pw_model *m, const cJSON *reqs, const cJSON *lims, 
 			int id;
 			int64_t q;
 
-			if (pass && pw_get(reqs, v->string))
+			if (pass && pw_json_get(reqs, v->string))
 				continue;
 			id = pw_model_res_id(m, v->string, true);
 			if (id == -ENOSPC) {
@@ -859,7 +838,7 @@ static int pw_res_map(struct pw_model *m, const cJSON *reqs, const cJSON *lims, 
 			if (id < 0)
 				return id;
 			if (pw_qty_parse_json(v, id == PW_RES_CPU ? -3 : 0, &q) || q < 0) {
-				const char *s = pw_scalar_str(v, buf, sizeof(buf));
+				const char *s = pw_json_scalar_str(v, buf, sizeof(buf));
 
 				pw_seterr(err, errlen, "%s: bad quantity %s=\"%s\"", what,
 					  v->string, s ? s : "?");
@@ -875,8 +854,8 @@ static int pw_res_map(struct pw_model *m, const cJSON *reqs, const cJSON *lims, 
 static int pw_container_req(struct pw_model *m, const cJSON *c, int64_t *acc, uint32_t *mask,
 			    char *err, size_t errlen)
 {
-	const cJSON *res = pw_get(c, "resources");
-	const char *cname = pw_get_str(c, "name");
+	const cJSON *res = pw_json_get(c, "resources");
+	const char *cname = pw_json_get_str(c, "name");
 	char what[96];
 
 	if (!cJSON_IsObject(c)) {
@@ -884,8 +863,8 @@ static int pw_container_req(struct pw_model *m, const cJSON *c, int64_t *acc, ui
 		return -EINVAL;
 	}
 	snprintf(what, sizeof(what), "container %s", cname ? cname : "?");
-	return pw_res_map(m, pw_get(res, "requests"), pw_get(res, "limits"), what, acc, mask, err,
-			  errlen);
+	return pw_res_map(m, pw_json_get(res, "requests"), pw_json_get(res, "limits"), what, acc,
+			  mask, err, errlen);
 }
 
 /*
@@ -899,7 +878,8 @@ static int pw_pod_requests(struct pw_model *m, const cJSON *spec, struct pw_pod 
 {
 	int64_t sum[PW_SCHED_MAX_RES] = { 0 }, side[PW_SCHED_MAX_RES] = { 0 },
 		init_max[PW_SCHED_MAX_RES] = { 0 }, one[PW_SCHED_MAX_RES];
-	const cJSON *c, *cs = pw_get(spec, "containers"), *ics = pw_get(spec, "initContainers");
+	const cJSON *c, *cs = pw_json_get(spec, "containers"),
+			*ics = pw_json_get(spec, "initContainers");
 	uint32_t mask = 0, cmask;
 	int r;
 
@@ -909,7 +889,7 @@ static int pw_pod_requests(struct pw_model *m, const cJSON *spec, struct pw_pod 
 	}
 	cJSON_ArrayForEach(c, ics)
 	{
-		const char *rp = pw_get_str(c, "restartPolicy");
+		const char *rp = pw_json_get_str(c, "restartPolicy");
 
 		memset(one, 0, sizeof(one));
 		cmask = 0;
@@ -937,7 +917,7 @@ static int pw_pod_requests(struct pw_model *m, const cJSON *spec, struct pw_pod 
 	}
 	memset(one, 0, sizeof(one));
 	cmask = 0;
-	r = pw_res_map(m, pw_get(spec, "overhead"), NULL, "spec.overhead", one, &cmask, err,
+	r = pw_res_map(m, pw_json_get(spec, "overhead"), NULL, "spec.overhead", one, &cmask, err,
 		       errlen);
 	if (r)
 		return r;
@@ -985,14 +965,14 @@ static int pw_pod_latency(const struct pw_policy *pol, const cJSON *ann, struct 
 {
 	p->max_lat_us = PW_LAT_NONE;
 	for (unsigned i = 0; i < pol->nlat_annot; i++) {
-		const cJSON *v = pw_get(ann, pol->latency_annotations[i]);
+		const cJSON *v = pw_json_get(ann, pol->latency_annotations[i]);
 		const char *s;
 		char buf[64], *end;
 		unsigned long long us;
 
 		if (!v)
 			continue;
-		s = pw_scalar_str(v, buf, sizeof(buf));
+		s = pw_json_scalar_str(v, buf, sizeof(buf));
 		errno = 0;
 		us = s && *s >= '0' && *s <= '9' ? strtoull(s, &end, 10) : 0;
 		if (!s || *s < '0' || *s > '9' || errno || *end || us >= PW_LAT_NONE) {
@@ -1009,9 +989,10 @@ static int pw_pod_latency(const struct pw_policy *pol, const cJSON *ann, struct 
 
 int pw_pod_parse(struct pw_model *m, const cJSON *obj, struct pw_pod *p, char *err, size_t errlen)
 {
-	const cJSON *meta = pw_get(obj, "metadata"), *spec = pw_get(obj, "spec"),
-		    *status = pw_get(obj, "status"), *ann = pw_get(meta, "annotations"), *v;
-	const char *name = pw_get_str(meta, "name"), *ns = pw_get_str(meta, "namespace");
+	const cJSON *meta = pw_json_get(obj, "metadata"), *spec = pw_json_get(obj, "spec"),
+		    *status = pw_json_get(obj, "status"), *ann = pw_json_get(meta, "annotations"),
+		    *v;
+	const char *name = pw_json_get_str(meta, "name"), *ns = pw_json_get_str(meta, "namespace");
 	char why[PW_SCHED_ERRLEN] = "", buf[64];
 	bool oom = false;
 	size_t klen;
@@ -1037,24 +1018,24 @@ int pw_pod_parse(struct pw_model *m, const cJSON *obj, struct pw_pod *p, char *e
 	snprintf(p->key, klen, "%s/%s", ns, name);
 	p->name = p->key + strlen(ns) + 1;
 	p->ns = pw_xstrdup(ns, &oom);
-	p->uid = pw_xstrdup(pw_get_str(meta, "uid"), &oom);
-	p->rv = pw_xstrdup(pw_get_str(meta, "resourceVersion"), &oom);
-	v = pw_get(meta, "deletionTimestamp");
+	p->uid = pw_xstrdup(pw_json_get_str(meta, "uid"), &oom);
+	p->rv = pw_xstrdup(pw_json_get_str(meta, "resourceVersion"), &oom);
+	v = pw_json_get(meta, "deletionTimestamp");
 	p->deleting = v && !cJSON_IsNull(v);
-	p->sched_name =
-		pw_xstrdup(pw_get_str(spec, "schedulerName") ? pw_get_str(spec, "schedulerName")
-							     : "default-scheduler",
-			   &oom);
-	if (pw_get_str(spec, "nodeName") && *pw_get_str(spec, "nodeName"))
-		p->node_name = pw_xstrdup(pw_get_str(spec, "nodeName"), &oom);
-	p->phase = pw_phase(pw_get_str(status, "phase"));
+	p->sched_name = pw_xstrdup(pw_json_get_str(spec, "schedulerName")
+					   ? pw_json_get_str(spec, "schedulerName")
+					   : "default-scheduler",
+				   &oom);
+	if (pw_json_get_str(spec, "nodeName") && *pw_json_get_str(spec, "nodeName"))
+		p->node_name = pw_xstrdup(pw_json_get_str(spec, "nodeName"), &oom);
+	p->phase = pw_phase(pw_json_get_str(status, "phase"));
 	if (oom)
 		goto nomem;
 	if (ann && !cJSON_IsObject(ann) && !cJSON_IsNull(ann)) {
 		pw_seterr(why, sizeof(why), "metadata.annotations: want an object");
 	} else {
-		const cJSON *peer = pw_get(ann, m->pol->peer_annotation);
-		const char *ps = peer ? pw_scalar_str(peer, buf, sizeof(buf)) : NULL;
+		const cJSON *peer = pw_json_get(ann, m->pol->peer_annotation);
+		const char *ps = peer ? pw_json_scalar_str(peer, buf, sizeof(buf)) : NULL;
 
 		pw_pod_latency(m->pol, ann, p, why, sizeof(why));
 		if (ps && *ps) {
@@ -1076,10 +1057,11 @@ int pw_pod_parse(struct pw_model *m, const cJSON *obj, struct pw_pod *p, char *e
 	if (!*why && (r = pw_pod_requests(m, spec, p, why, sizeof(why))) == -ENOMEM)
 		goto nomem;
 	if (!*why &&
-	    (r = pw_tols_parse(pw_get(spec, "tolerations"), p, why, sizeof(why))) == -ENOMEM)
+	    (r = pw_tols_parse(pw_json_get(spec, "tolerations"), p, why, sizeof(why))) == -ENOMEM)
 		goto nomem;
-	if (!*why && (r = pw_parse_kvs(pw_get(spec, "nodeSelector"), &p->selector, &p->nselector,
-				       "spec.nodeSelector", why, sizeof(why))) == -ENOMEM)
+	if (!*why &&
+	    (r = pw_parse_kvs(pw_json_get(spec, "nodeSelector"), &p->selector, &p->nselector,
+			      "spec.nodeSelector", why, sizeof(why))) == -ENOMEM)
 		goto nomem;
 	if (!*why && (r = pw_affinity_parse(spec, p, why, sizeof(why))) == -ENOMEM)
 		goto nomem;

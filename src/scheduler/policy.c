@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "model_int.h"
 
 static void pw_path_def_clear(struct pw_path_def *d)
@@ -134,72 +135,43 @@ fail:
 }
 
 /* A string array (or one string) into @dst; replaces what was there. */
-static int pw_json_strs(const cJSON *v, char **dst, unsigned *n, const char *what, char *err,
-			size_t errlen)
+static int pw_policy_strs_set(const cJSON *v, char **dst, unsigned *n, const char *what, char *err,
+			      size_t errlen)
 {
-	const cJSON *it;
-	unsigned k = 0;
+	const char *vals[PW_SCHED_MAX_ALIAS];
+	unsigned nv = 0;
+	int r;
 
-	if (!cJSON_IsArray(v) && !cJSON_IsString(v))
-		goto bad;
-	if (cJSON_IsArray(v) && cJSON_GetArraySize(v) > PW_SCHED_MAX_ALIAS)
-		goto bad;
-	cJSON_ArrayForEach(it, v)
-	{
-		if (!cJSON_IsString(it) || !*it->valuestring)
-			goto bad;
-	}
-	if (cJSON_IsString(v) && !*v->valuestring)
-		goto bad;
+	r = pw_json_want_strs(v, PW_SCHED_MAX_ALIAS, vals, &nv, what, err, errlen);
+	if (r)
+		return r;
 	for (unsigned i = 0; i < *n; i++) {
 		free(dst[i]);
 		dst[i] = NULL;
 	}
 	*n = 0;
-	if (cJSON_IsString(v)) {
-		*n = 1;
-		return pw_strdup_to(&dst[0], v->valuestring);
-	}
-	cJSON_ArrayForEach(it, v)
-	{
-		*n = k + 1;
-		if (pw_strdup_to(&dst[k++], it->valuestring))
+	for (unsigned i = 0; i < nv; i++) {
+		*n = i + 1;
+		if (pw_strdup_to(&dst[i], vals[i]))
 			return -ENOMEM;
 	}
 	return 0;
-bad:
-	pw_seterr(err, errlen, "%s: want a non-empty string or an array of at most %d", what,
-		  PW_SCHED_MAX_ALIAS);
-	return -EINVAL;
 }
 
-static int pw_json_str(const cJSON *v, char **dst, bool nullable, const char *what, char *err,
-		       size_t errlen)
+/* A non-empty string (or with @nullable null: NULL) into @dst. */
+static int pw_policy_str_set(const cJSON *v, char **dst, bool nullable, const char *what, char *err,
+			     size_t errlen)
 {
-	if (nullable && cJSON_IsNull(v))
-		return pw_strdup_to(dst, NULL);
-	if (!cJSON_IsString(v) || !*v->valuestring) {
-		pw_seterr(err, errlen, "%s: want a non-empty string%s", what,
-			  nullable ? " or null" : "");
-		return -EINVAL;
-	}
-	return pw_strdup_to(dst, v->valuestring);
-}
+	const char *s;
+	int r = pw_json_want_str(v, nullable, &s, what, err, errlen);
 
-static int pw_json_bool(const cJSON *v, bool *dst, const char *what, char *err, size_t errlen)
-{
-	if (!cJSON_IsBool(v)) {
-		pw_seterr(err, errlen, "%s: want true or false", what);
-		return -EINVAL;
-	}
-	*dst = cJSON_IsTrue(v);
-	return 0;
+	return r ? r : pw_strdup_to(dst, s);
 }
 
 static int pw_policy_path_json(struct pw_policy *p, const cJSON *o, unsigned idx, char *err,
 			       size_t errlen)
 {
-	const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "name"), *v;
+	const cJSON *name = pw_json_get(o, "name"), *v;
 	struct pw_path_def *d = NULL;
 	char what[96];
 	bool disabled = false;
@@ -244,19 +216,19 @@ static int pw_policy_path_json(struct pw_policy *p, const cJSON *o, unsigned idx
 				r = -EINVAL;
 			}
 		} else if (!strcmp(k, "colocated")) {
-			r = pw_json_bool(v, &d->colocated, what, err, errlen);
+			r = pw_json_want_bool(v, &d->colocated, what, err, errlen);
 		} else if (!strcmp(k, "always")) {
-			r = pw_json_bool(v, &d->always, what, err, errlen);
+			r = pw_json_want_bool(v, &d->always, what, err, errlen);
 		} else if (!strcmp(k, "disabled")) {
-			r = pw_json_bool(v, &disabled, what, err, errlen);
+			r = pw_json_want_bool(v, &disabled, what, err, errlen);
 		} else if (!strcmp(k, "countLabels")) {
-			r = pw_json_strs(v, d->count_labels, &d->ncount, what, err, errlen);
+			r = pw_policy_strs_set(v, d->count_labels, &d->ncount, what, err, errlen);
 		} else if (!strcmp(k, "flagLabels")) {
-			r = pw_json_strs(v, d->flag_labels, &d->nflag, what, err, errlen);
+			r = pw_policy_strs_set(v, d->flag_labels, &d->nflag, what, err, errlen);
 		} else if (!strcmp(k, "measuredLabel")) {
-			r = pw_json_str(v, &d->measured_label, true, what, err, errlen);
+			r = pw_policy_str_set(v, &d->measured_label, true, what, err, errlen);
 		} else if (!strcmp(k, "resource")) {
-			r = pw_json_str(v, &d->resource, true, what, err, errlen);
+			r = pw_policy_str_set(v, &d->resource, true, what, err, errlen);
 		} else {
 			pw_seterr(err, errlen, "%s: unknown key", what);
 			r = -EINVAL;
@@ -293,11 +265,12 @@ int pw_policy_from_json(struct pw_policy *p, const cJSON *doc, char *err, size_t
 		const char *k = v->string;
 
 		if (!strcmp(k, "schedulerName")) {
-			r = pw_json_str(v, &p->scheduler_name, false, k, err, errlen);
+			r = pw_policy_str_set(v, &p->scheduler_name, false, k, err, errlen);
 		} else if (!strcmp(k, "latencyAnnotations")) {
-			r = pw_json_strs(v, p->latency_annotations, &p->nlat_annot, k, err, errlen);
+			r = pw_policy_strs_set(v, p->latency_annotations, &p->nlat_annot, k, err,
+					       errlen);
 		} else if (!strcmp(k, "peerAnnotation")) {
-			r = pw_json_str(v, &p->peer_annotation, false, k, err, errlen);
+			r = pw_policy_str_set(v, &p->peer_annotation, false, k, err, errlen);
 		} else if (!strcmp(k, "paths")) {
 			if (!cJSON_IsArray(v)) {
 				pw_seterr(err, errlen, "paths: want an array");
@@ -390,24 +363,6 @@ out:
 	return r;
 }
 
-cJSON *pw_sched_parse_json(const char *buf, size_t len, const char *what, char *err, size_t errlen)
-{
-	cJSON *doc = cJSON_ParseWithLength(buf, len);
-	const char *at, *p;
-	size_t off, line = 1, col = 1;
-
-	if (doc)
-		return doc;
-	at = cJSON_GetErrorPtr();
-	off = at && at >= buf && at <= buf + len ? (size_t)(at - buf) : len;
-	for (p = buf; p < buf + off; p++, col++)
-		if (*p == '\n')
-			line++, col = 0;
-	pw_seterr(err, errlen, "%s: invalid JSON at line %zu, column %zu%s", what, line, col,
-		  off >= len ? " (truncated?)" : "");
-	return NULL;
-}
-
 int pw_policy_load(struct pw_policy *p, const char *path, char *err, size_t errlen)
 {
 	char *buf = NULL;
@@ -419,7 +374,7 @@ int pw_policy_load(struct pw_policy *p, const char *path, char *err, size_t errl
 	r = pw_sched_read_file(path, &buf, &n, err, errlen);
 	if (r)
 		return r;
-	doc = pw_sched_parse_json(buf, n, path, err, errlen);
+	doc = pw_json_parse(buf, n, path, err, errlen);
 	if (!doc) {
 		r = -EINVAL;
 		goto out;

@@ -38,8 +38,6 @@ int pw_qty_parse_json(const cJSON *v, int scale, int64_t *out);
 
 /* Whole file into a NUL-terminated buffer (caller frees); -errno with @err. */
 int pw_sched_read_file(const char *path, char **out, size_t *len, char *err, size_t errlen);
-/* cJSON_Parse with an error naming line and column; NULL on error. */
-cJSON *pw_sched_parse_json(const char *buf, size_t len, const char *what, char *err, size_t errlen);
 
 /* ---- policy ---- */
 
