@@ -530,15 +530,6 @@ static void pw_live_bind(struct pw_live *l, struct pw_todo *t)
 	pthread_mutex_unlock(&l->lock);
 }
 
-static char *pw_dup(const char *s, bool *oom)
-{
-	char *c = s ? strdup(s) : NULL;
-
-	if (s && !c)
-		*oom = true;
-	return c;
-}
-
 /* One round: place due pods, up to a batch. Called and returns with the lock held. */
 static void pw_live_round(struct pw_live *l)
 {
@@ -561,12 +552,12 @@ static void pw_live_round(struct pw_live *l)
 
 		const struct pw_pod *p = &l->m.pods[i];
 		memset(&t, 0, sizeof(t));
-		t.key = pw_dup(p->key, &oom);
-		t.ns = pw_dup(p->ns, &oom);
-		t.name = pw_dup(p->name, &oom);
-		t.uid = pw_dup(p->uid, &oom);
+		t.key = pw_sched_strdup(p->key, &oom);
+		t.ns = pw_sched_strdup(p->ns, &oom);
+		t.name = pw_sched_strdup(p->name, &oom);
+		t.uid = pw_sched_strdup(p->uid, &oom);
 		if (d.node >= 0)
-			t.node = pw_dup(l->m.nodes[d.node].name, &oom);
+			t.node = pw_sched_strdup(l->m.nodes[d.node].name, &oom);
 		snprintf(t.reason, sizeof(t.reason), "%s", d.reason);
 		if (oom) {
 			pw_todo_clear(&t);

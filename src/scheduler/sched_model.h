@@ -36,6 +36,8 @@ int pw_qty_parse(const char *s, int scale, int64_t *out);
 /* The same for a cJSON string or number. */
 int pw_qty_parse_json(const cJSON *v, int scale, int64_t *out);
 
+/* strdup(@s), NULL for NULL; sets *@oom when out of memory (and keeps it). */
+char *pw_sched_strdup(const char *s, bool *oom);
 /* Whole file into a NUL-terminated buffer (caller frees); -errno with @err. */
 int pw_sched_read_file(const char *path, char **out, size_t *len, char *err, size_t errlen);
 
