@@ -310,6 +310,9 @@ struct pw_kube_event {
 /* POST /api/v1/namespaces/NS/events; name is "<object>.<hex ns timestamp>" like client-go. */
 int pw_kube_event_create(struct pw_kube *k, const struct pw_kube_event *ev, long *status);
 
+/* GET /api/v1/namespaces/NS/pods/NAME. */
+int pw_kube_pod_get(struct pw_kube *k, const char *ns, const char *name, long *status, cJSON **pod);
+
 /* GET /api/v1/nodes/NAME. */
 int pw_kube_node_get(struct pw_kube *k, const char *name, long *status, cJSON **node);
 

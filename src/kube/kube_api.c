@@ -151,6 +151,12 @@ int pw_kube_event_create(struct pw_kube *k, const struct pw_kube_event *ev, long
 	return rc;
 }
 
+int pw_kube_pod_get(struct pw_kube *k, const char *ns, const char *name, long *status, cJSON **pod)
+{
+	return call(k, "GET", kube_path("/api/v1/namespaces/%s/pods/%s", ns, name), NULL, NULL,
+		    status, pod);
+}
+
 int pw_kube_node_get(struct pw_kube *k, const char *name, long *status, cJSON **node)
 {
 	return call(k, "GET", kube_path("/api/v1/nodes/%s", name), NULL, NULL, status, node);

@@ -7,7 +7,6 @@
 
 #include "cmd.h"
 #include "json.h"
-#include "log.h"
 
 void pw_cluster_free(struct pw_cluster *c)
 {
@@ -31,8 +30,8 @@ static const char *pw_item_kind(const cJSON *it, const char *list_kind)
 	return NULL;
 }
 
-static int pw_put(struct pw_model *m, struct pw_cluster *c, const cJSON *it, bool node,
-		  const char *where, char *err, size_t errlen)
+static int pw_cluster_item_add(struct pw_model *m, struct pw_cluster *c, const cJSON *it, bool node,
+			       const char *where, char *err, size_t errlen)
 {
 	const cJSON *meta = pw_json_get(it, "metadata");
 	const char *name = pw_json_get_str(meta, "name"), *ns = pw_json_get_str(meta, "namespace");
@@ -121,7 +120,7 @@ int pw_cluster_load(struct pw_model *m, const char *path, struct pw_cluster *c, 
 					c->ignored++;
 				continue;
 			}
-			if ((r = pw_put(m, c, it, !pass, where, err, errlen)))
+			if ((r = pw_cluster_item_add(m, c, it, !pass, where, err, errlen)))
 				goto out;
 		}
 		i = 0;
@@ -129,7 +128,7 @@ int pw_cluster_load(struct pw_model *m, const char *path, struct pw_cluster *c, 
 		{
 			snprintf(where, sizeof(where), "%s: %s[%d]", path, pass ? "pods" : "nodes",
 				 i++);
-			if ((r = pw_put(m, c, it, !pass, where, err, errlen)))
+			if ((r = pw_cluster_item_add(m, c, it, !pass, where, err, errlen)))
 				goto out;
 		}
 	}
@@ -139,51 +138,4 @@ out:
 		pw_cluster_free(c);
 	cJSON_Delete(doc);
 	return r;
-}
-
-int pw_cli_policy(struct pw_policy *pol, const char *path)
-{
-	char err[PW_SCHED_ERRLEN];
-	int r;
-
-	if (!path)
-		r = pw_policy_default(pol);
-	else
-		r = pw_policy_load(pol, path, err, sizeof(err));
-	if (r) {
-		fprintf(stderr, "podwire-scheduler: %s\n", path ? err : strerror(-r));
-		return -1;
-	}
-	return 0;
-}
-
-int pw_cli_model(struct pw_policy *pol, struct pw_model *m, const char *policy_path)
-{
-	if (pw_cli_policy(pol, policy_path))
-		return -1;
-	if (pw_model_init(m, pol)) {
-		fprintf(stderr, "podwire-scheduler: out of memory\n");
-		pw_policy_free(pol);
-		return -1;
-	}
-	return 0;
-}
-
-int pw_cli_log_level(const char *arg)
-{
-	int lvl = pw_log_parse(arg);
-
-	if (lvl < 0) {
-		fprintf(stderr,
-			"podwire-scheduler: --log-level: want error, warn, info or debug\n");
-		return 2;
-	}
-	pw_log_max = (enum pw_log_level)lvl;
-	return 0;
-}
-
-int pw_cli_usage_error(const char *cmd, const char *msg, const char *usage)
-{
-	fprintf(stderr, "podwire-scheduler %s: %s\n\n%s", cmd, msg, usage);
-	return 2;
 }

@@ -85,7 +85,7 @@ const char *pw_node_label(const struct pw_node *n, const char *key)
 	return NULL;
 }
 
-static int pw_parse_kvs(const cJSON *obj, struct pw_kv **out, unsigned *nout, const char *what,
+static int pw_kvs_parse(const cJSON *obj, struct pw_kv **out, unsigned *nout, const char *what,
 			char *err, size_t errlen)
 {
 	const cJSON *v;
@@ -198,7 +198,7 @@ static long pw_label_count(const char *s)
 }
 
 /* Which paths the node has, with their latency and device count. */
-static void pw_node_paths(struct pw_model *m, struct pw_node *n)
+static void pw_node_paths_find(struct pw_model *m, struct pw_node *n)
 {
 	const struct pw_policy *pol = m->pol;
 
@@ -245,7 +245,7 @@ static void pw_node_paths(struct pw_model *m, struct pw_node *n)
 	}
 }
 
-static int pw_parse_alloc(struct pw_model *m, const cJSON *res, struct pw_node *n, char *err,
+static int pw_alloc_parse(struct pw_model *m, const cJSON *res, struct pw_node *n, char *err,
 			  size_t errlen)
 {
 	const cJSON *v;
@@ -263,7 +263,7 @@ static int pw_parse_alloc(struct pw_model *m, const cJSON *res, struct pw_node *
 		int r;
 
 		if (id == -ENOSPC)
-			continue; /* no pod can ask for it either: see pw_pod_requests */
+			continue; /* no pod can ask for it either: see pw_pod_requests_parse */
 		if (id < 0)
 			return id;
 		r = pw_qty_parse_json(v, id == PW_RES_CPU ? -3 : 0, &q);
@@ -302,7 +302,7 @@ int pw_node_parse(struct pw_model *m, const cJSON *obj, struct pw_node *n, char 
 		goto fail;
 	}
 	snprintf(what, sizeof(what), "node %s: metadata.labels", name);
-	r = pw_parse_kvs(pw_json_get(meta, "labels"), &n->labels, &n->nlabels, what, err, errlen);
+	r = pw_kvs_parse(pw_json_get(meta, "labels"), &n->labels, &n->nlabels, what, err, errlen);
 	if (r)
 		goto fail;
 	v = pw_json_get(spec, "unschedulable");
@@ -348,7 +348,7 @@ int pw_node_parse(struct pw_model *m, const cJSON *obj, struct pw_node *n, char 
 	alloc = pw_json_get(status, "allocatable");
 	if (!alloc)
 		alloc = pw_json_get(status, "capacity");
-	r = pw_parse_alloc(m, alloc, n, err, errlen);
+	r = pw_alloc_parse(m, alloc, n, err, errlen);
 	if (r)
 		goto fail;
 	v = pw_json_get(status, "conditions");
@@ -364,7 +364,7 @@ int pw_node_parse(struct pw_model *m, const cJSON *obj, struct pw_node *n, char 
 				n->not_ready = !st || strcmp(st, "True");
 		}
 	}
-	pw_node_paths(m, n);
+	pw_node_paths_find(m, n);
 	return 0;
 fail:
 	pw_node_clear(n);
@@ -499,8 +499,9 @@ static int pw_affinity_parse(const cJSON *spec, struct pw_pod *p, char *err, siz
 }
 
 /* One requests map (and limits standing in for missing requests) into @acc. */
-static int pw_res_map(struct pw_model *m, const cJSON *reqs, const cJSON *lims, const char *what,
-		      int64_t *acc, uint32_t *mask, char *err, size_t errlen)
+static int pw_res_map_parse(struct pw_model *m, const cJSON *reqs, const cJSON *lims,
+			    const char *what, int64_t *acc, uint32_t *mask, char *err,
+			    size_t errlen)
 {
 	const cJSON *v;
 	char buf[64];
@@ -541,8 +542,8 @@ static int pw_res_map(struct pw_model *m, const cJSON *reqs, const cJSON *lims, 
 	return 0;
 }
 
-static int pw_container_req(struct pw_model *m, const cJSON *c, int64_t *acc, uint32_t *mask,
-			    char *err, size_t errlen)
+static int pw_container_req_parse(struct pw_model *m, const cJSON *c, int64_t *acc, uint32_t *mask,
+				  char *err, size_t errlen)
 {
 	const cJSON *res = pw_json_get(c, "resources");
 	const char *cname = pw_json_get_str(c, "name");
@@ -553,8 +554,8 @@ static int pw_container_req(struct pw_model *m, const cJSON *c, int64_t *acc, ui
 		return -EINVAL;
 	}
 	snprintf(what, sizeof(what), "container %s", cname ? cname : "?");
-	return pw_res_map(m, pw_json_get(res, "requests"), pw_json_get(res, "limits"), what, acc,
-			  mask, err, errlen);
+	return pw_res_map_parse(m, pw_json_get(res, "requests"), pw_json_get(res, "limits"), what,
+				acc, mask, err, errlen);
 }
 
 /*
@@ -563,8 +564,8 @@ static int pw_container_req(struct pw_model *m, const cJSON *c, int64_t *acc, ui
  * container plus the sidecars started before it, whichever is larger; plus
  * spec.overhead.
  */
-static int pw_pod_requests(struct pw_model *m, const cJSON *spec, struct pw_pod *p, char *err,
-			   size_t errlen)
+static int pw_pod_requests_parse(struct pw_model *m, const cJSON *spec, struct pw_pod *p, char *err,
+				 size_t errlen)
 {
 	int64_t sum[PW_SCHED_MAX_RES] = { 0 }, side[PW_SCHED_MAX_RES] = { 0 },
 		init_max[PW_SCHED_MAX_RES] = { 0 }, one[PW_SCHED_MAX_RES];
@@ -583,7 +584,7 @@ static int pw_pod_requests(struct pw_model *m, const cJSON *spec, struct pw_pod 
 
 		memset(one, 0, sizeof(one));
 		cmask = 0;
-		if ((r = pw_container_req(m, c, one, &cmask, err, errlen)))
+		if ((r = pw_container_req_parse(m, c, one, &cmask, err, errlen)))
 			return r;
 		mask |= cmask;
 		for (unsigned i = 0; i < PW_SCHED_MAX_RES; i++) {
@@ -599,7 +600,7 @@ static int pw_pod_requests(struct pw_model *m, const cJSON *spec, struct pw_pod 
 	{
 		memset(one, 0, sizeof(one));
 		cmask = 0;
-		if ((r = pw_container_req(m, c, one, &cmask, err, errlen)))
+		if ((r = pw_container_req_parse(m, c, one, &cmask, err, errlen)))
 			return r;
 		mask |= cmask;
 		for (unsigned i = 0; i < PW_SCHED_MAX_RES; i++)
@@ -607,8 +608,8 @@ static int pw_pod_requests(struct pw_model *m, const cJSON *spec, struct pw_pod 
 	}
 	memset(one, 0, sizeof(one));
 	cmask = 0;
-	r = pw_res_map(m, pw_json_get(spec, "overhead"), NULL, "spec.overhead", one, &cmask, err,
-		       errlen);
+	r = pw_res_map_parse(m, pw_json_get(spec, "overhead"), NULL, "spec.overhead", one, &cmask,
+			     err, errlen);
 	if (r)
 		return r;
 	mask |= cmask;
@@ -637,8 +638,8 @@ static int pw_pod_requests(struct pw_model *m, const cJSON *spec, struct pw_pod 
 }
 
 /* The pod's latency requirement in µs; a bad value makes the pod invalid. */
-static int pw_pod_latency(const struct pw_policy *pol, const cJSON *ann, struct pw_pod *p,
-			  char *why, size_t whylen)
+static int pw_pod_latency_parse(const struct pw_policy *pol, const cJSON *ann, struct pw_pod *p,
+				char *why, size_t whylen)
 {
 	p->max_lat_us = PW_LAT_NONE;
 	for (unsigned i = 0; i < pol->nlat_annot; i++) {
@@ -715,7 +716,7 @@ int pw_pod_parse(struct pw_model *m, const cJSON *obj, struct pw_pod *p, char *e
 		const cJSON *peer = pw_json_get(ann, m->pol->peer_annotation);
 		const char *ps = peer ? pw_json_scalar_str(peer, buf, sizeof(buf)) : NULL;
 
-		pw_pod_latency(m->pol, ann, p, why, sizeof(why));
+		pw_pod_latency_parse(m->pol, ann, p, why, sizeof(why));
 		if (ps && *ps) {
 			/* "name" in the pod's namespace, or "namespace/name". */
 			size_t n = strlen(ns) + strlen(ps) + 2;
@@ -732,13 +733,13 @@ int pw_pod_parse(struct pw_model *m, const cJSON *obj, struct pw_pod *p, char *e
 		}
 	}
 	/* Structure errors below leave the pod unschedulable with the reason, not unknown. */
-	if (!*why && (r = pw_pod_requests(m, spec, p, why, sizeof(why))) == -ENOMEM)
+	if (!*why && (r = pw_pod_requests_parse(m, spec, p, why, sizeof(why))) == -ENOMEM)
 		goto nomem;
 	if (!*why &&
 	    (r = pw_tols_parse(pw_json_get(spec, "tolerations"), p, why, sizeof(why))) == -ENOMEM)
 		goto nomem;
 	if (!*why &&
-	    (r = pw_parse_kvs(pw_json_get(spec, "nodeSelector"), &p->selector, &p->nselector,
+	    (r = pw_kvs_parse(pw_json_get(spec, "nodeSelector"), &p->selector, &p->nselector,
 			      "spec.nodeSelector", why, sizeof(why))) == -ENOMEM)
 		goto nomem;
 	if (!*why && (r = pw_affinity_parse(spec, p, why, sizeof(why))) == -ENOMEM)
