@@ -51,24 +51,19 @@ static void pw_copy(char *dst, size_t cap, const char *src)
 /* Read a small file, trailing whitespace removed. Returns its length or -errno. */
 static int pw_read_file(const char *path, char *buf, size_t cap)
 {
-	size_t len = 0;
+	ssize_t n;
+	size_t len;
 	int fd, r;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return -errno;
-	while (len + 1 < cap) {
-		ssize_t n = read(fd, buf + len, cap - 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
+	n = pw_read_full(fd, buf, cap - 1);
+	if (n < 0) {
+		r = (int)n;
+		goto out;
 	}
+	len = (size_t)n;
 	while (len && (buf[len - 1] == '\n' || buf[len - 1] == ' ' || buf[len - 1] == '\t'))
 		len--;
 	buf[len] = '\0';
