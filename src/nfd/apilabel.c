@@ -13,7 +13,7 @@
 #include "log.h"
 #include "nfd.h"
 
-static cJSON *pw_op(cJSON *ops, const char *op, const char *key, const cJSON *value)
+static cJSON *pw_nfd_patch_op_add(cJSON *ops, const char *op, const char *key, const cJSON *value)
 {
 	char *esc = pw_kube_json_pointer_escape(key);
 	char *path = NULL;
@@ -64,11 +64,11 @@ cJSON *pw_nfd_label_patch(const cJSON *cur, const struct pw_nfd_labels *ls, bool
 		bool ok = true;
 
 		if (!old) {
-			ok = pw_op(ops, "add", ls->l[i].key, v);
+			ok = pw_nfd_patch_op_add(ops, "add", ls->l[i].key, v);
 			n++;
 		} else if (!cJSON_IsString(old) || strcmp(old->valuestring, ls->l[i].value)) {
-			ok = pw_op(ops, "test", ls->l[i].key, old) &&
-			     pw_op(ops, "replace", ls->l[i].key, v);
+			ok = pw_nfd_patch_op_add(ops, "test", ls->l[i].key, old) &&
+			     pw_nfd_patch_op_add(ops, "replace", ls->l[i].key, v);
 			n++;
 		}
 		cJSON_Delete(v);
@@ -80,7 +80,8 @@ cJSON *pw_nfd_label_patch(const cJSON *cur, const struct pw_nfd_labels *ls, bool
 		if (!e->string || !pw_nfd_label_owned(e->string, compat) ||
 		    pw_nfd_labels_get(ls, e->string))
 			continue;
-		if (!pw_op(ops, "test", e->string, e) || !pw_op(ops, "remove", e->string, NULL))
+		if (!pw_nfd_patch_op_add(ops, "test", e->string, e) ||
+		    !pw_nfd_patch_op_add(ops, "remove", e->string, NULL))
 			goto fail;
 		n++;
 	}

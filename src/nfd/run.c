@@ -252,8 +252,8 @@ const char *pw_nfd_find_bench(void)
 	return pw_nfd_have("podwire-bench") ? "podwire-bench" : NULL;
 }
 
-static void pw_measure_one(const struct pw_nfd_opts *o, const char *transport,
-			   struct pw_nfd_rtt *rtt)
+static void pw_nfd_measure_one(const struct pw_nfd_opts *o, const char *transport,
+			       struct pw_nfd_rtt *rtt)
 {
 	char dur[32], warm[32], out[4096];
 	double w = o->measure_seconds / 4;
@@ -314,7 +314,7 @@ void pw_nfd_measure(const struct pw_nfd_opts *o, struct pw_nfd_info *info)
 			snprintf(rtt->error, sizeof(rtt->error), "podwire-bench not found");
 			continue;
 		}
-		pw_measure_one(o, names[i], rtt);
+		pw_nfd_measure_one(o, names[i], rtt);
 		if (!rtt->ok)
 			pw_nfd_warn(info, "measuring %s: %s", names[i], rtt->error);
 	}
