@@ -181,7 +181,7 @@ static int pw_kube_b64_val(unsigned char c)
 }
 
 /* Standard base64, whitespace ignored, padding optional. -EINVAL on junk. */
-static int pw_kube_b64_decode(const char *in, struct pw_kube_blob *out)
+static int pw_kube_b64_decode(const char *in, struct pw_kube_blob *ret_blob)
 {
 	size_t n = strlen(in);
 	unsigned char *p = malloc(n / 4 * 3 + 4);
@@ -214,8 +214,8 @@ static int pw_kube_b64_decode(const char *in, struct pw_kube_blob *out)
 	if (bits >= 6 || pad > 2 || len == 0)
 		goto bad;
 	p[len] = '\0';
-	out->data = p;
-	out->len = len;
+	ret_blob->data = p;
+	ret_blob->len = len;
 	return 0;
 bad:
 	explicit_bzero(p, len);

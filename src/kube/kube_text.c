@@ -109,7 +109,7 @@ static long long pw_kube_days_from_civil(long long y, unsigned m, unsigned d)
 	return era * 146097 + (long long)doe - 719468;
 }
 
-int pw_kube_time_parse(const char *s, long long *usec)
+int pw_kube_time_parse(const char *s, long long *ret_usec)
 {
 	int y, mo, d, h, mi, sec, n = 0;
 	long long frac = 0, off = 0;
@@ -145,9 +145,9 @@ int pw_kube_time_parse(const char *s, long long *usec)
 	}
 	if (*s)
 		return -EINVAL;
-	*usec = ((pw_kube_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600LL +
-		  mi * 60LL + sec - off) *
-		 1000000LL) +
-		frac;
+	*ret_usec = ((pw_kube_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600LL +
+		      mi * 60LL + sec - off) *
+		     1000000LL) +
+		    frac;
 	return 0;
 }

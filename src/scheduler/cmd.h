@@ -86,7 +86,7 @@ typedef int (*pw_ext_bind_fn)(void *arg, const char *ns, const char *name, const
 
 struct pw_ext;
 int pw_ext_start(const char *listen, struct pw_model *m, pthread_mutex_t *lock, pw_ext_bind_fn bind,
-		 void *bind_arg, struct pw_ext **out);
+		 void *bind_arg, struct pw_ext **ret_e);
 void pw_ext_stop(struct pw_ext *e);
 
 #endif /* PW_SCHED_CMD_H */

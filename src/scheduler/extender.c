@@ -461,7 +461,7 @@ static int pw_ext_listen(const char *spec, char *bound, size_t blen)
 }
 
 int pw_ext_start(const char *listen_on, struct pw_model *m, pthread_mutex_t *lock,
-		 pw_ext_bind_fn bind_fn, void *bind_arg, struct pw_ext **out)
+		 pw_ext_bind_fn bind_fn, void *bind_arg, struct pw_ext **ret_e)
 {
 	struct pw_ext *e = calloc(1, sizeof(*e));
 	char bound[300] = "?";
@@ -492,7 +492,7 @@ int pw_ext_start(const char *listen_on, struct pw_model *m, pthread_mutex_t *loc
 		return -EIO;
 	}
 	pw_info("extender listening on %s", bound);
-	*out = e;
+	*ret_e = e;
 	return 0;
 }
 

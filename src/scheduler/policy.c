@@ -317,14 +317,13 @@ fail:
 	return r;
 }
 
-int pw_sched_read_file(const char *path, char **out, size_t *len, char *err, size_t errlen)
+int pw_sched_read_file(const char *path, char **ret_buf, size_t *ret_len, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "re");
 	size_t n = 0, cap = 0;
 	char *buf = NULL;
 	int r = 0;
 
-	*out = NULL;
 	if (!f) {
 		r = -errno;
 		pw_seterr(err, errlen, "%s: %s", path, strerror(errno));
@@ -354,8 +353,8 @@ int pw_sched_read_file(const char *path, char **out, size_t *len, char *err, siz
 		goto out;
 	}
 	buf[n] = 0;
-	*out = buf;
-	*len = n;
+	*ret_buf = buf;
+	*ret_len = n;
 	buf = NULL;
 out:
 	free(buf);
