@@ -16,7 +16,7 @@
 #include "nfd.h"
 #include "util.h"
 
-static bool pw_alnum(char c)
+static bool pw_nfd_is_alnum(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
@@ -26,11 +26,12 @@ bool pw_nfd_label_value(const char *in, char *out, size_t cap)
 	size_t n = 0;
 
 	/* skip to the first alphanumeric */
-	while (*in && !pw_alnum(*in))
+	while (*in && !pw_nfd_is_alnum(*in))
 		in++;
 	for (; *in && n + 1 < cap && n < 63; in++)
-		out[n++] = pw_alnum(*in) || *in == '.' || *in == '-' || *in == '_' ? *in : '_';
-	while (n && !pw_alnum(out[n - 1]))
+		out[n++] =
+			pw_nfd_is_alnum(*in) || *in == '.' || *in == '-' || *in == '_' ? *in : '_';
+	while (n && !pw_nfd_is_alnum(out[n - 1]))
 		n--;
 	out[n] = '\0';
 	return n > 0;

@@ -12,7 +12,7 @@
 
 #include "model_int.h"
 
-void pw_seterr(char *err, size_t len, const char *fmt, ...)
+void pw_sched_err_set(char *err, size_t len, const char *fmt, ...)
 {
 	va_list ap;
 

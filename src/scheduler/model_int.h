@@ -11,7 +11,8 @@
 #define PW_PEER_NONE (-2) /* no peer, or the peer is not in the model */
 #define PW_PEER_ANY  (-1) /* the peer is pending: co-location may start anywhere */
 
-void pw_seterr(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void pw_sched_err_set(char *err, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* ---- the string map (map.c): key -> index, keys owned by the objects ---- */
 

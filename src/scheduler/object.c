@@ -99,7 +99,7 @@ static int pw_kvs_parse(const cJSON *obj, struct pw_kv **out, unsigned *nout, co
 	if (!obj || cJSON_IsNull(obj))
 		return 0;
 	if (!cJSON_IsObject(obj)) {
-		pw_seterr(err, errlen, "%s: want an object", what);
+		pw_sched_err_set(err, errlen, "%s: want an object", what);
 		return -EINVAL;
 	}
 	kv = calloc((size_t)cJSON_GetArraySize(obj) + 1, sizeof(*kv));
@@ -110,7 +110,7 @@ static int pw_kvs_parse(const cJSON *obj, struct pw_kv **out, unsigned *nout, co
 		const char *s = pw_json_scalar_str(v, buf, sizeof(buf));
 
 		if (!s) {
-			pw_seterr(err, errlen, "%s.%s: want a string", what, v->string);
+			pw_sched_err_set(err, errlen, "%s.%s: want a string", what, v->string);
 			pw_kvs_free(kv, n);
 			return -EINVAL;
 		}
@@ -253,7 +253,8 @@ static int pw_alloc_parse(struct pw_model *m, const cJSON *res, struct pw_node *
 	if (!res || cJSON_IsNull(res))
 		return 0;
 	if (!cJSON_IsObject(res)) {
-		pw_seterr(err, errlen, "node %s: status.allocatable: want an object", n->name);
+		pw_sched_err_set(err, errlen, "node %s: status.allocatable: want an object",
+				 n->name);
 		return -EINVAL;
 	}
 	cJSON_ArrayForEach(v, res)
@@ -271,8 +272,9 @@ static int pw_alloc_parse(struct pw_model *m, const cJSON *res, struct pw_node *
 			char buf[64];
 			const char *s = pw_json_scalar_str(v, buf, sizeof(buf));
 
-			pw_seterr(err, errlen, "node %s: allocatable %s: bad quantity \"%s\"",
-				  n->name, v->string, s ? s : "?");
+			pw_sched_err_set(err, errlen,
+					 "node %s: allocatable %s: bad quantity \"%s\"", n->name,
+					 v->string, s ? s : "?");
 			return -EINVAL;
 		}
 		n->alloc[id] = q;
@@ -292,7 +294,7 @@ int pw_node_parse(struct pw_model *m, const cJSON *obj, struct pw_node *n, char 
 
 	memset(n, 0, sizeof(*n));
 	if (!cJSON_IsObject(obj) || !name || !*name) {
-		pw_seterr(err, errlen, "node without metadata.name");
+		pw_sched_err_set(err, errlen, "node without metadata.name");
 		return -EINVAL;
 	}
 	n->name = pw_sched_strdup(name, &oom);
@@ -323,8 +325,8 @@ int pw_node_parse(struct pw_model *m, const cJSON *obj, struct pw_node *n, char 
 			struct pw_taint *tt = &n->taints[n->ntaints];
 
 			if (!key || !eff || pw_effect(eff) == 0xff || pw_effect(eff) == 0) {
-				pw_seterr(err, errlen, "node %s: spec.taints: want key and effect",
-					  name);
+				pw_sched_err_set(err, errlen,
+						 "node %s: spec.taints: want key and effect", name);
 				r = -EINVAL;
 				goto fail;
 			}
@@ -340,7 +342,7 @@ int pw_node_parse(struct pw_model *m, const cJSON *obj, struct pw_node *n, char 
 			goto fail;
 		}
 	} else if (v && !cJSON_IsNull(v)) {
-		pw_seterr(err, errlen, "node %s: spec.taints: want an array", name);
+		pw_sched_err_set(err, errlen, "node %s: spec.taints: want an array", name);
 		r = -EINVAL;
 		goto fail;
 	}
@@ -381,7 +383,7 @@ static int pw_tols_parse(const cJSON *v, struct pw_pod *p, char *err, size_t err
 	if (!v || cJSON_IsNull(v))
 		return 0;
 	if (!cJSON_IsArray(v)) {
-		pw_seterr(err, errlen, "spec.tolerations: want an array");
+		pw_sched_err_set(err, errlen, "spec.tolerations: want an array");
 		return -EINVAL;
 	}
 	p->tols = calloc((size_t)cJSON_GetArraySize(v) + 1, sizeof(*p->tols));
@@ -395,7 +397,7 @@ static int pw_tols_parse(const cJSON *v, struct pw_pod *p, char *err, size_t err
 
 		if (!cJSON_IsObject(t) || (op && strcmp(op, "Exists") && strcmp(op, "Equal")) ||
 		    pw_effect(eff) == 0xff) {
-			pw_seterr(err, errlen, "spec.tolerations: bad toleration");
+			pw_sched_err_set(err, errlen, "spec.tolerations: bad toleration");
 			return -EINVAL;
 		}
 		tl->exists = op && !strcmp(op, "Exists");
@@ -446,8 +448,8 @@ static int pw_selreq_parse(const cJSON *e, bool field, struct pw_selreq *rq, cha
 		goto bad;
 	return 0;
 bad:
-	pw_seterr(err, errlen, "node affinity: bad %s requirement",
-		  field ? "matchFields" : "matchExpressions");
+	pw_sched_err_set(err, errlen, "node affinity: bad %s requirement",
+			 field ? "matchFields" : "matchExpressions");
 	return -EINVAL;
 }
 
@@ -461,7 +463,7 @@ static int pw_affinity_parse(const cJSON *spec, struct pw_pod *p, char *err, siz
 	if (!req || cJSON_IsNull(req))
 		return 0;
 	if (!cJSON_IsArray(terms)) {
-		pw_seterr(err, errlen, "node affinity: want nodeSelectorTerms");
+		pw_sched_err_set(err, errlen, "node affinity: want nodeSelectorTerms");
 		return -EINVAL;
 	}
 	p->has_affinity = true;
@@ -476,7 +478,7 @@ static int pw_affinity_parse(const cJSON *spec, struct pw_pod *p, char *err, siz
 
 		if ((ex && !cJSON_IsArray(ex) && !cJSON_IsNull(ex)) ||
 		    (fx && !cJSON_IsArray(fx) && !cJSON_IsNull(fx))) {
-			pw_seterr(err, errlen, "node affinity: bad nodeSelectorTerm");
+			pw_sched_err_set(err, errlen, "node affinity: bad nodeSelectorTerm");
 			return -EINVAL;
 		}
 		term->reqs = calloc((size_t)(cJSON_GetArraySize(ex) + cJSON_GetArraySize(fx)) + 1,
@@ -510,7 +512,7 @@ static int pw_res_map_parse(struct pw_model *m, const cJSON *reqs, const cJSON *
 		const cJSON *set = pass ? lims : reqs;
 
 		if (set && !cJSON_IsObject(set) && !cJSON_IsNull(set)) {
-			pw_seterr(err, errlen, "%s: want an object of quantities", what);
+			pw_sched_err_set(err, errlen, "%s: want an object of quantities", what);
 			return -EINVAL;
 		}
 		cJSON_ArrayForEach(v, set)
@@ -522,8 +524,9 @@ static int pw_res_map_parse(struct pw_model *m, const cJSON *reqs, const cJSON *
 				continue;
 			id = pw_model_res_id(m, v->string, true);
 			if (id == -ENOSPC) {
-				pw_seterr(err, errlen, "resource %s: more than %d resource names",
-					  v->string, PW_SCHED_MAX_RES);
+				pw_sched_err_set(err, errlen,
+						 "resource %s: more than %d resource names",
+						 v->string, PW_SCHED_MAX_RES);
 				return -EINVAL;
 			}
 			if (id < 0)
@@ -531,8 +534,8 @@ static int pw_res_map_parse(struct pw_model *m, const cJSON *reqs, const cJSON *
 			if (pw_qty_parse_json(v, id == PW_RES_CPU ? -3 : 0, &q) || q < 0) {
 				const char *s = pw_json_scalar_str(v, buf, sizeof(buf));
 
-				pw_seterr(err, errlen, "%s: bad quantity %s=\"%s\"", what,
-					  v->string, s ? s : "?");
+				pw_sched_err_set(err, errlen, "%s: bad quantity %s=\"%s\"", what,
+						 v->string, s ? s : "?");
 				return -EINVAL;
 			}
 			acc[id] = q;
@@ -550,7 +553,7 @@ static int pw_container_req_parse(struct pw_model *m, const cJSON *c, int64_t *a
 	char what[96];
 
 	if (!cJSON_IsObject(c)) {
-		pw_seterr(err, errlen, "spec.containers: want objects");
+		pw_sched_err_set(err, errlen, "spec.containers: want objects");
 		return -EINVAL;
 	}
 	snprintf(what, sizeof(what), "container %s", cname ? cname : "?");
@@ -575,7 +578,7 @@ static int pw_pod_requests_parse(struct pw_model *m, const cJSON *spec, struct p
 	int r;
 
 	if ((cs && !cJSON_IsArray(cs)) || (ics && !cJSON_IsArray(ics) && !cJSON_IsNull(ics))) {
-		pw_seterr(err, errlen, "spec.containers: want an array");
+		pw_sched_err_set(err, errlen, "spec.containers: want an array");
 		return -EINVAL;
 	}
 	cJSON_ArrayForEach(c, ics)
@@ -654,9 +657,10 @@ static int pw_pod_latency_parse(const struct pw_policy *pol, const cJSON *ann, s
 		errno = 0;
 		us = s && *s >= '0' && *s <= '9' ? strtoull(s, &end, 10) : 0;
 		if (!s || *s < '0' || *s > '9' || errno || *end || us >= PW_LAT_NONE) {
-			pw_seterr(why, whylen,
-				  "annotation %s=\"%s\": want a whole number of microseconds",
-				  pol->latency_annotations[i], s ? s : "?");
+			pw_sched_err_set(
+				why, whylen,
+				"annotation %s=\"%s\": want a whole number of microseconds",
+				pol->latency_annotations[i], s ? s : "?");
 			return -EINVAL;
 		}
 		p->max_lat_us = (uint32_t)us;
@@ -680,13 +684,13 @@ int pw_pod_parse(struct pw_model *m, const cJSON *obj, struct pw_pod *p, char *e
 	p->acct_node = -1;
 	p->acct_path = -1;
 	if (!cJSON_IsObject(obj) || !name || !*name) {
-		pw_seterr(err, errlen, "pod without metadata.name");
+		pw_sched_err_set(err, errlen, "pod without metadata.name");
 		return -EINVAL;
 	}
 	if (!ns || !*ns)
 		ns = "default";
 	if (spec && !cJSON_IsObject(spec)) {
-		pw_seterr(err, errlen, "pod %s/%s: spec: want an object", ns, name);
+		pw_sched_err_set(err, errlen, "pod %s/%s: spec: want an object", ns, name);
 		return -EINVAL;
 	}
 	klen = strlen(ns) + strlen(name) + 2;
@@ -711,7 +715,7 @@ int pw_pod_parse(struct pw_model *m, const cJSON *obj, struct pw_pod *p, char *e
 	if (oom)
 		goto nomem;
 	if (ann && !cJSON_IsObject(ann) && !cJSON_IsNull(ann)) {
-		pw_seterr(why, sizeof(why), "metadata.annotations: want an object");
+		pw_sched_err_set(why, sizeof(why), "metadata.annotations: want an object");
 	} else {
 		const cJSON *peer = pw_json_get(ann, m->pol->peer_annotation);
 		const char *ps = peer ? pw_json_scalar_str(peer, buf, sizeof(buf)) : NULL;
@@ -728,8 +732,8 @@ int pw_pod_parse(struct pw_model *m, const cJSON *obj, struct pw_pod *p, char *e
 			else
 				snprintf(p->peer, n, "%s/%s", ns, ps);
 		} else if (peer) {
-			pw_seterr(why, sizeof(why), "annotation %s: want a pod name",
-				  m->pol->peer_annotation);
+			pw_sched_err_set(why, sizeof(why), "annotation %s: want a pod name",
+					 m->pol->peer_annotation);
 		}
 	}
 	/* Structure errors below leave the pod unschedulable with the reason, not unknown. */

@@ -178,7 +178,7 @@ static int pw_policy_path_json(struct pw_policy *p, const cJSON *o, unsigned idx
 	int r;
 
 	if (!cJSON_IsObject(o) || !cJSON_IsString(name) || !*name->valuestring) {
-		pw_seterr(err, errlen, "paths[%u]: want an object with a \"name\"", idx);
+		pw_sched_err_set(err, errlen, "paths[%u]: want an object with a \"name\"", idx);
 		return -EINVAL;
 	}
 	for (unsigned i = 0; i < p->npaths; i++)
@@ -186,7 +186,8 @@ static int pw_policy_path_json(struct pw_policy *p, const cJSON *o, unsigned idx
 			d = &p->paths[i];
 	if (!d) {
 		if (p->npaths == PW_SCHED_MAX_PATHS) {
-			pw_seterr(err, errlen, "paths: at most %d paths", PW_SCHED_MAX_PATHS);
+			pw_sched_err_set(err, errlen, "paths: at most %d paths",
+					 PW_SCHED_MAX_PATHS);
 			return -EINVAL;
 		}
 		d = &p->paths[p->npaths++];
@@ -211,8 +212,8 @@ static int pw_policy_path_json(struct pw_policy *p, const cJSON *o, unsigned idx
 				d->lat_us = (uint32_t)v->valuedouble;
 				r = 0;
 			} else {
-				pw_seterr(err, errlen, "%s: want an integer 0..%u or null", what,
-					  PW_LAT_NONE - 1);
+				pw_sched_err_set(err, errlen, "%s: want an integer 0..%u or null",
+						 what, PW_LAT_NONE - 1);
 				r = -EINVAL;
 			}
 		} else if (!strcmp(k, "colocated")) {
@@ -230,7 +231,7 @@ static int pw_policy_path_json(struct pw_policy *p, const cJSON *o, unsigned idx
 		} else if (!strcmp(k, "resource")) {
 			r = pw_policy_str_set(v, &d->resource, true, what, err, errlen);
 		} else {
-			pw_seterr(err, errlen, "%s: unknown key", what);
+			pw_sched_err_set(err, errlen, "%s: unknown key", what);
 			r = -EINVAL;
 		}
 		if (r)
@@ -256,7 +257,7 @@ int pw_policy_from_json(struct pw_policy *p, const cJSON *doc, char *err, size_t
 	if (r)
 		return r;
 	if (!cJSON_IsObject(doc)) {
-		pw_seterr(err, errlen, "policy: want a JSON object");
+		pw_sched_err_set(err, errlen, "policy: want a JSON object");
 		r = -EINVAL;
 		goto fail;
 	}
@@ -273,7 +274,7 @@ int pw_policy_from_json(struct pw_policy *p, const cJSON *doc, char *err, size_t
 			r = pw_policy_str_set(v, &p->peer_annotation, false, k, err, errlen);
 		} else if (!strcmp(k, "paths")) {
 			if (!cJSON_IsArray(v)) {
-				pw_seterr(err, errlen, "paths: want an array");
+				pw_sched_err_set(err, errlen, "paths: want an array");
 				r = -EINVAL;
 				goto fail;
 			}
@@ -287,7 +288,7 @@ int pw_policy_from_json(struct pw_policy *p, const cJSON *doc, char *err, size_t
 		} else if (!strcmp(k, "comment")) {
 			r = 0;
 		} else {
-			pw_seterr(err, errlen, "policy: unknown key \"%s\"", k);
+			pw_sched_err_set(err, errlen, "policy: unknown key \"%s\"", k);
 			r = -EINVAL;
 		}
 		if (r)
@@ -297,16 +298,16 @@ int pw_policy_from_json(struct pw_policy *p, const cJSON *doc, char *err, size_t
 		struct pw_path_def *d = &p->paths[i];
 
 		if (!d->always && !d->ncount && !d->nflag && !d->measured_label) {
-			pw_seterr(err, errlen,
-				  "path %s: no node can have it (set always, countLabels, "
-				  "flagLabels or measuredLabel)",
-				  d->name);
+			pw_sched_err_set(err, errlen,
+					 "path %s: no node can have it (set always, countLabels, "
+					 "flagLabels or measuredLabel)",
+					 d->name);
 			r = -EINVAL;
 			goto fail;
 		}
 		if (d->ncount && d->colocated) {
-			pw_seterr(err, errlen, "path %s: a colocated path cannot be counted",
-				  d->name);
+			pw_sched_err_set(err, errlen, "path %s: a colocated path cannot be counted",
+					 d->name);
 			r = -EINVAL;
 			goto fail;
 		}
@@ -326,7 +327,7 @@ int pw_sched_read_file(const char *path, char **ret_buf, size_t *ret_len, char *
 
 	if (!f) {
 		r = -errno;
-		pw_seterr(err, errlen, "%s: %s", path, strerror(errno));
+		pw_sched_err_set(err, errlen, "%s: %s", path, strerror(errno));
 		return r;
 	}
 	for (;;) {
@@ -336,7 +337,7 @@ int pw_sched_read_file(const char *path, char **ret_buf, size_t *ret_len, char *
 
 			if (!nb) {
 				r = -ENOMEM;
-				pw_seterr(err, errlen, "%s: out of memory", path);
+				pw_sched_err_set(err, errlen, "%s: out of memory", path);
 				goto out;
 			}
 			buf = nb;
@@ -349,7 +350,7 @@ int pw_sched_read_file(const char *path, char **ret_buf, size_t *ret_len, char *
 	}
 	if (ferror(f)) {
 		r = -EIO;
-		pw_seterr(err, errlen, "%s: read error", path);
+		pw_sched_err_set(err, errlen, "%s: read error", path);
 		goto out;
 	}
 	buf[n] = 0;
@@ -383,7 +384,7 @@ int pw_policy_load(struct pw_policy *p, const char *path, char *err, size_t errl
 		char tmp[PW_SCHED_ERRLEN];
 
 		snprintf(tmp, sizeof(tmp), "%s", err);
-		pw_seterr(err, errlen, "%s: %s", path, tmp);
+		pw_sched_err_set(err, errlen, "%s: %s", path, tmp);
 	}
 out:
 	cJSON_Delete(doc);
