@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 """Bind throughput of `podwire-scheduler run` against the API-server double.
 
-Starts tests/k8s/apiserver.py with --nodes nodes and --pods pending pods of
+Starts tests/kube/apiserver.py with --nodes nodes and --pods pending pods of
 podwire-scheduler (made by tools/gen-cluster.py, so the same mix as the
 simulate benchmark), starts the scheduler, and times until every pod the
 scheduler can place is bound (the number placeable comes from `simulate` on
@@ -33,7 +33,7 @@ def main():
     ap.add_argument("build")
     ap.add_argument("--nodes", type=int, default=100)
     ap.add_argument("--pods", type=int, default=500)
-    ap.add_argument("--apiserver", default=os.path.join(ROOT, "tests", "k8s", "apiserver.py"))
+    ap.add_argument("--apiserver", default=os.path.join(ROOT, "tests", "kube", "apiserver.py"))
     ap.add_argument("--timeout", type=float, default=300)
     a = ap.parse_args()
     sched = os.path.join(a.build, "src", "scheduler", "podwire-scheduler")

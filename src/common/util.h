@@ -70,6 +70,25 @@ static inline bool pw_spin_more(struct pw_spin *s)
 	return true;
 }
 
+/* read(2) until @n bytes or end of file, retrying EINTR: the count, or -errno. */
+static inline ssize_t pw_read_full(int fd, void *buf, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = read(fd, (char *)buf + got, n - got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
 /* close(2) that keeps errno and tolerates -1; returns -1 for `fd = pw_close(fd)`. */
 static inline int pw_close(int fd)
 {

@@ -182,7 +182,7 @@ char *pw_kube_json_pointer_escape(const char *key);
 /* Current time as Kubernetes MicroTime "2006-01-02T15:04:05.000000Z" into buf (>= 32). */
 void pw_kube_time_micro(char *buf, size_t len);
 /* Parse RFC 3339 (with or without fraction, 'Z' or ±hh:mm) into µs since the epoch; -EINVAL. */
-int pw_kube_time_parse(const char *s, long long *usec);
+int pw_kube_time_parse(const char *s, long long *ret_usec);
 
 /* ---- List and watch ----------------------------------------------------- */
 
@@ -309,6 +309,9 @@ struct pw_kube_event {
 
 /* POST /api/v1/namespaces/NS/events; name is "<object>.<hex ns timestamp>" like client-go. */
 int pw_kube_event_create(struct pw_kube *k, const struct pw_kube_event *ev, long *status);
+
+/* GET /api/v1/namespaces/NS/pods/NAME. */
+int pw_kube_pod_get(struct pw_kube *k, const char *ns, const char *name, long *status, cJSON **pod);
 
 /* GET /api/v1/nodes/NAME. */
 int pw_kube_node_get(struct pw_kube *k, const char *name, long *status, cJSON **node);

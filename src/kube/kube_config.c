@@ -13,21 +13,21 @@
 
 #include "kube_int.h"
 
-#define KUBECONFIG_MAX ((size_t)16 << 20)
-#define YAML_MAX_DEPTH 64
-#define YAML_MAX_NODES 1000000 /* after alias expansion: stops "billion laughs" */
-#define SA_DIR	       "/var/run/secrets/kubernetes.io/serviceaccount"
+#define PW_KUBECONFIG_MAX      ((size_t)16 << 20)
+#define PW_KUBE_YAML_MAX_DEPTH 64
+#define PW_KUBE_YAML_MAX_NODES 1000000 /* after alias expansion: stops "billion laughs" */
+#define PW_KUBE_SA_DIR	       "/var/run/secrets/kubernetes.io/serviceaccount"
 
 /* ---- YAML → cJSON ---- */
 
-struct yconv {
+struct pw_kube_yconv {
 	yaml_document_t *doc;
 	long budget;
 	char *err;
 	size_t errlen;
 };
 
-static bool plain_is(const yaml_node_t *n, const char *const *words)
+static bool pw_kube_yaml_plain_is(const yaml_node_t *n, const char *const *words)
 {
 	for (; *words; words++)
 		if (n->data.scalar.length == strlen(*words) &&
@@ -36,7 +36,7 @@ static bool plain_is(const yaml_node_t *n, const char *const *words)
 	return false;
 }
 
-static cJSON *yaml_scalar(const yaml_node_t *n)
+static cJSON *pw_kube_yaml_scalar(const yaml_node_t *n)
 {
 	static const char *const yes[] = { "true", "True", "TRUE", NULL };
 	static const char *const no[] = { "false", "False", "FALSE", NULL };
@@ -45,11 +45,11 @@ static cJSON *yaml_scalar(const yaml_node_t *n)
 	cJSON *v;
 
 	if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
-		if (plain_is(n, yes))
+		if (pw_kube_yaml_plain_is(n, yes))
 			return cJSON_CreateTrue();
-		if (plain_is(n, no))
+		if (pw_kube_yaml_plain_is(n, no))
 			return cJSON_CreateFalse();
-		if (plain_is(n, null))
+		if (pw_kube_yaml_plain_is(n, null))
 			return cJSON_CreateNull();
 	}
 	/* Numbers stay strings: kubeconfig has none we read as numbers. */
@@ -61,26 +61,26 @@ static cJSON *yaml_scalar(const yaml_node_t *n)
 	return v;
 }
 
-static cJSON *yaml_node(struct yconv *c, int id, int depth)
+static cJSON *pw_kube_yaml_node(struct pw_kube_yconv *c, int id, int depth)
 {
 	yaml_node_t *n = yaml_document_get_node(c->doc, id);
 	cJSON *out = NULL;
 
 	if (!n)
 		return NULL;
-	if (depth > YAML_MAX_DEPTH || --c->budget < 0) {
+	if (depth > PW_KUBE_YAML_MAX_DEPTH || --c->budget < 0) {
 		snprintf(c->err, c->errlen, "nesting or alias expansion too large");
 		return NULL;
 	}
 	switch (n->type) {
 	case YAML_SCALAR_NODE:
-		out = yaml_scalar(n);
+		out = pw_kube_yaml_scalar(n);
 		break;
 	case YAML_SEQUENCE_NODE:
 		out = cJSON_CreateArray();
 		for (yaml_node_item_t *it = n->data.sequence.items.start;
 		     out && it < n->data.sequence.items.top; it++) {
-			cJSON *v = yaml_node(c, *it, depth + 1);
+			cJSON *v = pw_kube_yaml_node(c, *it, depth + 1);
 
 			if (!v || !cJSON_AddItemToArray(out, v)) {
 				cJSON_Delete(v);
@@ -104,7 +104,7 @@ static cJSON *yaml_node(struct yconv *c, int id, int depth)
 				return NULL;
 			}
 			key = strndup((const char *)kn->data.scalar.value, kn->data.scalar.length);
-			v = key ? yaml_node(c, p->value, depth + 1) : NULL;
+			v = key ? pw_kube_yaml_node(c, p->value, depth + 1) : NULL;
 			if (!v) {
 				free(key);
 				cJSON_Delete(out);
@@ -129,13 +129,15 @@ static cJSON *yaml_node(struct yconv *c, int id, int depth)
 }
 
 /* Parse YAML (or JSON) text; NULL with err filled on failure. */
-static cJSON *yaml_to_json(const char *text, size_t len, char *err, size_t errlen)
+static cJSON *pw_kube_yaml_to_json(const char *text, size_t len, char *err, size_t errlen)
 {
 	yaml_parser_t parser;
 	yaml_document_t doc;
 	yaml_node_t *root;
 	cJSON *out = NULL;
-	struct yconv c = { .doc = &doc, .budget = YAML_MAX_NODES, .err = err, .errlen = errlen };
+	struct pw_kube_yconv c = {
+		.doc = &doc, .budget = PW_KUBE_YAML_MAX_NODES, .err = err, .errlen = errlen
+	};
 
 	err[0] = '\0';
 	if (!yaml_parser_initialize(&parser)) {
@@ -155,7 +157,7 @@ static cJSON *yaml_to_json(const char *text, size_t len, char *err, size_t errle
 	if (!root)
 		snprintf(err, errlen, "empty document");
 	else
-		out = yaml_node(&c, 1, 0);
+		out = pw_kube_yaml_node(&c, 1, 0);
 	yaml_document_delete(&doc);
 	yaml_parser_delete(&parser);
 	return out;
@@ -163,7 +165,7 @@ static cJSON *yaml_to_json(const char *text, size_t len, char *err, size_t errle
 
 /* ---- base64 ---- */
 
-static int b64_val(unsigned char c)
+static int pw_kube_b64_val(unsigned char c)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';
@@ -179,7 +181,7 @@ static int b64_val(unsigned char c)
 }
 
 /* Standard base64, whitespace ignored, padding optional. -EINVAL on junk. */
-static int b64_decode(const char *in, struct kube_blob *out)
+static int pw_kube_b64_decode(const char *in, struct pw_kube_blob *ret_blob)
 {
 	size_t n = strlen(in);
 	unsigned char *p = malloc(n / 4 * 3 + 4);
@@ -198,7 +200,7 @@ static int b64_decode(const char *in, struct kube_blob *out)
 			pad++;
 			continue;
 		}
-		v = b64_val(c);
+		v = pw_kube_b64_val(c);
 		if (v < 0 || pad)
 			goto bad;
 		acc = (acc << 6) | (unsigned)v;
@@ -212,8 +214,8 @@ static int b64_decode(const char *in, struct kube_blob *out)
 	if (bits >= 6 || pad > 2 || len == 0)
 		goto bad;
 	p[len] = '\0';
-	out->data = p;
-	out->len = len;
+	ret_blob->data = p;
+	ret_blob->len = len;
 	return 0;
 bad:
 	explicit_bzero(p, len);
@@ -224,27 +226,28 @@ bad:
 /* ---- kubeconfig ---- */
 
 /* The named entry's inner object in a kubeconfig list ("clusters" → "cluster"). */
-static const cJSON *named(const cJSON *root, const char *list, const char *inner, const char *name)
+static const cJSON *pw_kube_config_named(const cJSON *root, const char *list, const char *inner,
+					 const char *name)
 {
-	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, list), *it;
+	const cJSON *arr = pw_json_get(root, list), *it;
 
 	cJSON_ArrayForEach(it, arr)
 	{
-		const char *n = kube_json_str(it, "name");
+		const char *n = pw_json_get_str(it, "name");
 
 		if (n && !strcmp(n, name))
-			return cJSON_GetObjectItemCaseSensitive(it, inner);
+			return pw_json_get(it, inner);
 	}
 	return NULL;
 }
 
-static bool json_true(const cJSON *v)
+static bool pw_kube_config_true(const cJSON *v)
 {
 	return cJSON_IsTrue(v) || (cJSON_IsString(v) && !strcmp(v->valuestring, "true"));
 }
 
 /* Absolute path of a kubeconfig-relative path; NULL on ENOMEM. */
-static char *resolve(const char *dir, const char *p)
+static char *pw_kube_path_resolve(const char *dir, const char *p)
 {
 	char *out;
 
@@ -255,52 +258,53 @@ static char *resolve(const char *dir, const char *p)
 	return out;
 }
 
-static int readable(struct pw_kube *k, const char *what, const char *path)
+static int pw_kube_file_readable(struct pw_kube *k, const char *what, const char *path)
 {
 	if (access(path, R_OK))
-		return kube_fail(k, -errno, "kubeconfig: %s %s: %s", what, path, strerror(errno));
+		return pw_kube_fail(k, -errno, "kubeconfig: %s %s: %s", what, path,
+				    strerror(errno));
 	return 0;
 }
 
 /* A file field (resolved against dir, must be readable) or a base64 -data field. */
-static int file_or_data(struct pw_kube *k, const cJSON *obj, const char *field, const char *dir,
-			char **file, struct kube_blob *blob)
+static int pw_kube_config_file_or_data(struct pw_kube *k, const cJSON *obj, const char *field,
+				       const char *dir, char **file, struct pw_kube_blob *blob)
 {
 	char dfield[64];
 	const char *data, *path;
 	int rc;
 
 	snprintf(dfield, sizeof(dfield), "%s-data", field);
-	data = kube_json_str(obj, dfield);
-	path = kube_json_str(obj, field);
+	data = pw_json_get_str(obj, dfield);
+	path = pw_json_get_str(obj, field);
 	if (data && data[0]) {
-		rc = b64_decode(data, blob);
+		rc = pw_kube_b64_decode(data, blob);
 		if (rc == -EINVAL)
-			return kube_fail(k, PW_KUBE_E_CONFIG, "kubeconfig: %s is not valid base64",
-					 dfield);
+			return pw_kube_fail(k, PW_KUBE_E_CONFIG,
+					    "kubeconfig: %s is not valid base64", dfield);
 		if (rc)
-			return kube_fail(k, rc, "out of memory");
+			return pw_kube_fail(k, rc, "out of memory");
 		return 0;
 	}
 	if (path && path[0]) {
-		*file = resolve(dir, path);
+		*file = pw_kube_path_resolve(dir, path);
 		if (!*file)
-			return kube_fail(k, -ENOMEM, "out of memory");
-		return readable(k, field, *file);
+			return pw_kube_fail(k, -ENOMEM, "out of memory");
+		return pw_kube_file_readable(k, field, *file);
 	}
 	return 0;
 }
 
-static int dup_into(struct pw_kube *k, char **dst, const char *s)
+static int pw_kube_strdup_into(struct pw_kube *k, char **dst, const char *s)
 {
 	*dst = strdup(s);
-	return *dst ? 0 : kube_fail(k, -ENOMEM, "out of memory");
+	return *dst ? 0 : pw_kube_fail(k, -ENOMEM, "out of memory");
 }
 
-static int load_user(struct pw_kube *k, const cJSON *user, const char *dir)
+static int pw_kube_config_user_load(struct pw_kube *k, const cJSON *user, const char *dir)
 {
-	const char *token = kube_json_str(user, "token");
-	const char *token_file = kube_json_str(user, "tokenFile");
+	const char *token = pw_json_get_str(user, "token");
+	const char *token_file = pw_json_get_str(user, "tokenFile");
 	const char *s;
 	int rc;
 
@@ -308,108 +312,110 @@ static int load_user(struct pw_kube *k, const cJSON *user, const char *dir)
 		return 0; /* anonymous */
 	if (token_file && token_file[0]) {
 		/* tokenFile wins over token, and is re-read as it changes (client-go). */
-		k->token_file = resolve(dir, token_file);
+		k->token_file = pw_kube_path_resolve(dir, token_file);
 		if (!k->token_file)
-			return kube_fail(k, -ENOMEM, "out of memory");
-		rc = readable(k, "tokenFile", k->token_file);
+			return pw_kube_fail(k, -ENOMEM, "out of memory");
+		rc = pw_kube_file_readable(k, "tokenFile", k->token_file);
 		if (rc)
 			return rc;
-		kube_token_refresh(k, true);
+		pw_kube_token_refresh(k, true);
 		if (!k->token)
-			return kube_fail(k, PW_KUBE_E_CONFIG, "kubeconfig: tokenFile %s is empty",
-					 k->token_file);
+			return pw_kube_fail(k, PW_KUBE_E_CONFIG,
+					    "kubeconfig: tokenFile %s is empty", k->token_file);
 	} else if (token && token[0]) {
-		rc = dup_into(k, &k->token, token);
+		rc = pw_kube_strdup_into(k, &k->token, token);
 		if (rc)
 			return rc;
 	}
-	rc = file_or_data(k, user, "client-certificate", dir, &k->cert_file, &k->cert);
+	rc = pw_kube_config_file_or_data(k, user, "client-certificate", dir, &k->cert_file,
+					 &k->cert);
 	if (!rc)
-		rc = file_or_data(k, user, "client-key", dir, &k->key_file, &k->key);
+		rc = pw_kube_config_file_or_data(k, user, "client-key", dir, &k->key_file, &k->key);
 	if (rc)
 		return rc;
 	if ((k->cert_file || k->cert.data) != (k->key_file || k->key.data))
-		return kube_fail(
+		return pw_kube_fail(
 			k, PW_KUBE_E_CONFIG,
 			"kubeconfig: client-certificate and client-key must come together");
-	if ((s = kube_json_str(user, "username")) && (rc = dup_into(k, &k->username, s)))
+	if ((s = pw_json_get_str(user, "username")) &&
+	    (rc = pw_kube_strdup_into(k, &k->username, s)))
 		return rc;
-	if ((s = kube_json_str(user, "password")) && (rc = dup_into(k, &k->password, s)))
+	if ((s = pw_json_get_str(user, "password")) &&
+	    (rc = pw_kube_strdup_into(k, &k->password, s)))
 		return rc;
 	if (!k->token && !k->cert_file && !k->cert.data && !k->username &&
-	    (cJSON_GetObjectItemCaseSensitive(user, "exec") ||
-	     cJSON_GetObjectItemCaseSensitive(user, "auth-provider")))
-		return kube_fail(
+	    (pw_json_get(user, "exec") || pw_json_get(user, "auth-provider")))
+		return pw_kube_fail(
 			k, -ENOTSUP,
 			"kubeconfig: exec and auth-provider credentials are not supported; "
 			"use a token, tokenFile or client certificate");
 	return 0;
 }
 
-static int load_cluster(struct pw_kube *k, const cJSON *cluster, const char *dir)
+static int pw_kube_config_cluster_load(struct pw_kube *k, const cJSON *cluster, const char *dir)
 {
-	const char *server = kube_json_str(cluster, "server");
+	const char *server = pw_json_get_str(cluster, "server");
 	size_t n;
 	int rc;
 
 	if (!server || !server[0])
-		return kube_fail(k, PW_KUBE_E_CONFIG, "kubeconfig: cluster has no server");
+		return pw_kube_fail(k, PW_KUBE_E_CONFIG, "kubeconfig: cluster has no server");
 	if (strncmp(server, "https://", 8) && strncmp(server, "http://", 7))
-		return kube_fail(k, PW_KUBE_E_CONFIG,
-				 "kubeconfig: server %s is not an http:// or https:// URL", server);
-	if (cJSON_GetObjectItemCaseSensitive(cluster, "proxy-url") ||
-	    cJSON_GetObjectItemCaseSensitive(cluster, "tls-server-name"))
-		return kube_fail(k, -ENOTSUP,
-				 "kubeconfig: proxy-url and tls-server-name are not supported");
-	rc = dup_into(k, &k->server, server);
+		return pw_kube_fail(k, PW_KUBE_E_CONFIG,
+				    "kubeconfig: server %s is not an http:// or https:// URL",
+				    server);
+	if (pw_json_get(cluster, "proxy-url") || pw_json_get(cluster, "tls-server-name"))
+		return pw_kube_fail(k, -ENOTSUP,
+				    "kubeconfig: proxy-url and tls-server-name are not supported");
+	rc = pw_kube_strdup_into(k, &k->server, server);
 	if (rc)
 		return rc;
 	n = strlen(k->server);
 	while (n > 0 && k->server[n - 1] == '/')
 		k->server[--n] = '\0';
-	k->insecure =
-		json_true(cJSON_GetObjectItemCaseSensitive(cluster, "insecure-skip-tls-verify"));
-	return file_or_data(k, cluster, "certificate-authority", dir, &k->ca_file, &k->ca);
+	k->insecure = pw_kube_config_true(pw_json_get(cluster, "insecure-skip-tls-verify"));
+	return pw_kube_config_file_or_data(k, cluster, "certificate-authority", dir, &k->ca_file,
+					   &k->ca);
 }
 
-static int load_kubeconfig(struct pw_kube *k, const cJSON *root, const char *ctx_name,
-			   const char *dir)
+static int pw_kube_config_load(struct pw_kube *k, const cJSON *root, const char *ctx_name,
+			       const char *dir)
 {
 	const cJSON *ctx, *cluster, *user = NULL;
 	const char *cname, *uname, *ns;
 	int rc;
 
 	if (!cJSON_IsObject(root))
-		return kube_fail(k, PW_KUBE_E_CONFIG, "kubeconfig: top level is not a mapping");
+		return pw_kube_fail(k, PW_KUBE_E_CONFIG, "kubeconfig: top level is not a mapping");
 	if (!ctx_name)
-		ctx_name = kube_json_str(root, "current-context");
+		ctx_name = pw_json_get_str(root, "current-context");
 	if (!ctx_name || !ctx_name[0])
-		return kube_fail(k, PW_KUBE_E_CONFIG,
-				 "kubeconfig: no context given and current-context is not set");
-	ctx = named(root, "contexts", "context", ctx_name);
+		return pw_kube_fail(k, PW_KUBE_E_CONFIG,
+				    "kubeconfig: no context given and current-context is not set");
+	ctx = pw_kube_config_named(root, "contexts", "context", ctx_name);
 	if (!cJSON_IsObject(ctx))
-		return kube_fail(k, PW_KUBE_E_CONFIG, "kubeconfig: context \"%s\" not found",
-				 ctx_name);
-	cname = kube_json_str(ctx, "cluster");
-	cluster = cname ? named(root, "clusters", "cluster", cname) : NULL;
+		return pw_kube_fail(k, PW_KUBE_E_CONFIG, "kubeconfig: context \"%s\" not found",
+				    ctx_name);
+	cname = pw_json_get_str(ctx, "cluster");
+	cluster = cname ? pw_kube_config_named(root, "clusters", "cluster", cname) : NULL;
 	if (!cJSON_IsObject(cluster))
-		return kube_fail(k, PW_KUBE_E_CONFIG,
-				 "kubeconfig: cluster \"%s\" of context \"%s\" not found",
-				 cname ? cname : "", ctx_name);
-	uname = kube_json_str(ctx, "user");
+		return pw_kube_fail(k, PW_KUBE_E_CONFIG,
+				    "kubeconfig: cluster \"%s\" of context \"%s\" not found",
+				    cname ? cname : "", ctx_name);
+	uname = pw_json_get_str(ctx, "user");
 	if (uname && uname[0]) {
-		user = named(root, "users", "user", uname);
+		user = pw_kube_config_named(root, "users", "user", uname);
 		if (!cJSON_IsObject(user))
-			return kube_fail(k, PW_KUBE_E_CONFIG,
-					 "kubeconfig: user \"%s\" of context \"%s\" not found",
-					 uname, ctx_name);
+			return pw_kube_fail(k, PW_KUBE_E_CONFIG,
+					    "kubeconfig: user \"%s\" of context \"%s\" not found",
+					    uname, ctx_name);
 	}
-	ns = kube_json_str(ctx, "namespace");
-	rc = dup_into(k, &k->ns, ns && ns[0] ? ns : "default");
+	ns = pw_json_get_str(ctx, "namespace");
+	rc = pw_kube_strdup_into(k, &k->ns, ns && ns[0] ? ns : "default");
 	if (!rc)
-		rc = load_cluster(k, cluster, dir);
+		rc = pw_kube_config_cluster_load(k, cluster, dir);
 	if (!rc)
-		rc = load_user(k, user, dir);
+		rc = pw_kube_config_user_load(k, user, dir);
 	return rc;
 }
 
@@ -422,7 +428,7 @@ int pw_kube_open_kubeconfig(const char *path, const char *context, struct pw_kub
 	int rc;
 
 	*kp = NULL;
-	rc = kube_new(&k);
+	rc = pw_kube_new(&k);
 	if (rc)
 		return rc;
 	if (!path) {
@@ -434,11 +440,11 @@ int pw_kube_open_kubeconfig(const char *path, const char *context, struct pw_kub
 			if (asprintf(&owned, "%s/.kube/config", home) < 0)
 				owned = NULL;
 		} else {
-			rc = kube_fail(k, -ENOENT, "no kubeconfig: KUBECONFIG and HOME unset");
+			rc = pw_kube_fail(k, -ENOENT, "no kubeconfig: KUBECONFIG and HOME unset");
 			goto out;
 		}
 		if (!owned) {
-			rc = kube_fail(k, -ENOMEM, "out of memory");
+			rc = pw_kube_fail(k, -ENOMEM, "out of memory");
 			goto out;
 		}
 		path = owned;
@@ -452,25 +458,25 @@ int pw_kube_open_kubeconfig(const char *path, const char *context, struct pw_kub
 			abs = NULL;
 	}
 	if (!abs) {
-		rc = kube_fail(k, -ENOMEM, "out of memory");
+		rc = pw_kube_fail(k, -ENOMEM, "out of memory");
 		goto out;
 	}
-	rc = kube_read_file(abs, KUBECONFIG_MAX, &text, &len);
+	rc = pw_kube_file_read(abs, PW_KUBECONFIG_MAX, &text, &len);
 	if (rc) {
-		kube_fail(k, rc, "kubeconfig %s: %s", path, strerror(-rc));
+		pw_kube_fail(k, rc, "kubeconfig %s: %s", path, strerror(-rc));
 		goto out;
 	}
-	root = yaml_to_json(text, len, k->err, sizeof(k->err));
+	root = pw_kube_yaml_to_json(text, len, k->err, sizeof(k->err));
 	if (!root) {
-		char why[KUBE_ERR_LEN];
+		char why[PW_KUBE_ERR_LEN];
 
 		snprintf(why, sizeof(why), "%s", k->err);
-		rc = kube_fail(k, PW_KUBE_E_CONFIG, "kubeconfig %s: %s", path, why);
+		rc = pw_kube_fail(k, PW_KUBE_E_CONFIG, "kubeconfig %s: %s", path, why);
 		goto out;
 	}
 	slash = strrchr(abs, '/');
 	*(slash == abs ? slash + 1 : slash) = '\0';
-	rc = load_kubeconfig(k, root, context, abs);
+	rc = pw_kube_config_load(k, root, context, abs);
 out:
 	cJSON_Delete(root);
 	if (text) {
@@ -479,7 +485,7 @@ out:
 	}
 	free(abs);
 	free(owned);
-	return kube_open_done(k, rc, kp);
+	return pw_kube_open_done(k, rc, kp);
 }
 
 int pw_kube_open_incluster(struct pw_kube **kp)
@@ -494,45 +500,45 @@ int pw_kube_open_incluster(struct pw_kube **kp)
 
 	*kp = NULL;
 	if (!host || !host[0] || !port || !port[0]) {
-		kube_set_thread_error("not in a cluster: KUBERNETES_SERVICE_HOST/PORT unset");
+		pw_kube_thread_error_set("not in a cluster: KUBERNETES_SERVICE_HOST/PORT unset");
 		return -ENXIO;
 	}
 	if (!dir || !dir[0])
-		dir = SA_DIR;
-	rc = kube_new(&k);
+		dir = PW_KUBE_SA_DIR;
+	rc = pw_kube_new(&k);
 	if (rc)
 		return rc;
 	if (asprintf(&k->server, strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s", host,
 		     port) < 0 ||
 	    asprintf(&k->token_file, "%s/token", dir) < 0 || asprintf(&ca, "%s/ca.crt", dir) < 0 ||
 	    asprintf(&nsfile, "%s/namespace", dir) < 0) {
-		rc = kube_fail(k, -ENOMEM, "out of memory");
+		rc = pw_kube_fail(k, -ENOMEM, "out of memory");
 		goto out;
 	}
-	kube_token_refresh(k, true);
+	pw_kube_token_refresh(k, true);
 	if (!k->token) {
-		rc = kube_fail(k, -ENOENT, "in-cluster: cannot read token %s", k->token_file);
+		rc = pw_kube_fail(k, -ENOENT, "in-cluster: cannot read token %s", k->token_file);
 		goto out;
 	}
 	if (access(ca, R_OK) == 0) {
 		k->ca_file = ca;
 		ca = NULL;
 	}
-	if (kube_read_file(nsfile, 4096, &ns, &len) == 0) {
+	if (pw_kube_file_read(nsfile, 4096, &ns, &len) == 0) {
 		while (len > 0 && (ns[len - 1] == '\n' || ns[len - 1] == ' '))
 			ns[--len] = '\0';
 	}
 	if (ns && ns[0]) {
 		k->ns = ns;
 		ns = NULL;
-	} else if (dup_into(k, &k->ns, "default")) {
+	} else if (pw_kube_strdup_into(k, &k->ns, "default")) {
 		rc = -ENOMEM;
 	}
 out:
 	free(ca);
 	free(nsfile);
 	free(ns);
-	return kube_open_done(k, rc, kp);
+	return pw_kube_open_done(k, rc, kp);
 }
 
 int pw_kube_open(const char *kubeconfig, struct pw_kube **k)

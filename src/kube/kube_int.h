@@ -9,20 +9,22 @@
 
 #include <curl/curl.h>
 
+#include "json.h"
 #include "kube.h"
 
-#define KUBE_ERR_LEN   512
-#define KUBE_LEASE_OBS 8
-#define KUBE_MAX_BODY  ((size_t)256 << 20)
-#define KUBE_TOKEN_MAX ((size_t)64 << 10)
+#define PW_KUBE_UA	  "podwire/0.1" /* the default User-Agent */
+#define PW_KUBE_ERR_LEN	  512
+#define PW_KUBE_LEASE_OBS 8
+#define PW_KUBE_MAX_BODY  ((size_t)256 << 20)
+#define PW_KUBE_TOKEN_MAX ((size_t)64 << 10)
 
-struct kube_blob {
+struct pw_kube_blob {
 	void *data;
 	size_t len;
 };
 
 /* What this handle last saw of a lease, for client-go's skew-safe expiry. */
-struct kube_lease_obs {
+struct pw_kube_lease_obs {
 	char *key;    /* "ns/name" */
 	char *record; /* spec, printed unformatted */
 	uint64_t at_ns;
@@ -40,7 +42,7 @@ struct pw_kube {
 	char *username, *password;
 
 	char *ca_file, *cert_file, *key_file;
-	struct kube_blob ca, cert, key; /* decoded *-data (PEM), wiped on close */
+	struct pw_kube_blob ca, cert, key; /* decoded *-data (PEM), wiped on close */
 	bool insecure;
 
 	long connect_ms, total_ms;
@@ -51,23 +53,23 @@ struct pw_kube {
 	CURL *easy;
 	atomic_bool canceled;
 	uint64_t rng;
-	char err[KUBE_ERR_LEN];
+	char err[PW_KUBE_ERR_LEN];
 	char curl_err[CURL_ERROR_SIZE];
 
-	struct kube_lease_obs obs[KUBE_LEASE_OBS];
+	struct pw_kube_lease_obs obs[PW_KUBE_LEASE_OBS];
 };
 
 /* A growable byte buffer with a cap. */
-struct kube_buf {
+struct pw_kube_buf {
 	char *p;
 	size_t len, cap, max;
 };
 
-int kube_buf_add(struct kube_buf *b, const void *data, size_t len);
-void kube_buf_free(struct kube_buf *b);
+int pw_kube_buf_add(struct pw_kube_buf *b, const void *data, size_t len);
+void pw_kube_buf_free(struct pw_kube_buf *b);
 
 /* One transfer. write NULL: the body is collected into body (capped). */
-struct kube_xfer {
+struct pw_kube_xfer {
 	const char *method;
 	const char *url_path; /* path + query */
 	const char *content_type;
@@ -77,42 +79,44 @@ struct kube_xfer {
 	void *write_arg;
 	int *write_err;	 /* where the write callback leaves its reason for failing */
 	long timeout_ms; /* total; 0: none */
-	struct kube_buf *out;
+	struct pw_kube_buf *out;
 };
 
 /* Runs x on k's handle; 0 with *status when the server answered. */
-int kube_perform(struct pw_kube *k, const struct kube_xfer *x, long *status);
+int pw_kube_perform(struct pw_kube *k, const struct pw_kube_xfer *x, long *status);
 
-/* Fill k->err; returns err for `return kube_fail(k, -EINVAL, ...)`. */
-int kube_fail(struct pw_kube *k, int err, const char *fmt, ...)
+/* Fill k->err; returns err for `return pw_kube_fail(k, -EINVAL, ...)`. */
+int pw_kube_fail(struct pw_kube *k, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* For a non-2xx answer: PW_KUBE_E_HTTP, with the Status reason/message in k->err. */
-int kube_http_fail(struct pw_kube *k, const char *method, const char *path, long status,
-		   const cJSON *body);
+int pw_kube_http_fail(struct pw_kube *k, const char *method, const char *path, long status,
+		      const cJSON *body);
 
 /* A new handle with defaults, server not set. Inits curl once. */
-int kube_new(struct pw_kube **k);
+int pw_kube_new(struct pw_kube **ret_k);
 /* Copy k's error to the calling thread's open-error text, close k, return err. */
-int kube_open_fail(struct pw_kube *k, int err);
-/* End of an open: *kp = k when err is 0, else kube_open_fail(). */
-int kube_open_done(struct pw_kube *k, int err, struct pw_kube **kp);
-void kube_set_thread_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int pw_kube_open_fail(struct pw_kube *k, int err);
+/* End of an open: *ret_k = k when err is 0, else pw_kube_open_fail(). */
+int pw_kube_open_done(struct pw_kube *k, int err, struct pw_kube **ret_k);
+void pw_kube_thread_error_set(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Read a whole small file (NUL-terminated); -errno. */
-int kube_read_file(const char *path, size_t max, char **data, size_t *len);
+/* explicit_bzero and free a NUL-terminated secret; accepts NULL. */
+void pw_kube_secret_free(char *s);
+
+/* A whole small file (NUL-terminated, at most @max bytes; @ret_len may be
+ * NULL); -errno, or PW_KUBE_E_TOOBIG. Wipes what it read on failure. */
+int pw_kube_file_read(const char *path, size_t max, char **ret_data, size_t *ret_len);
 /* Re-read the token file if due (or force); keeps the old token on failure. */
-void kube_token_refresh(struct pw_kube *k, bool force);
+void pw_kube_token_refresh(struct pw_kube *k, bool force);
 
 /* Sleep up to ms, woken early by pw_kube_cancel(); PW_KUBE_E_CANCELED then. */
-int kube_sleep(struct pw_kube *k, unsigned ms);
-uint64_t kube_random(struct pw_kube *k);
+int pw_kube_sleep(struct pw_kube *k, unsigned ms);
+uint64_t pw_kube_random(struct pw_kube *k);
 
-/* JSON string member or NULL. */
-const char *kube_json_str(const cJSON *obj, const char *name);
 /* "ns/name"-style path join: prefix + escaped segments; NULL on ENOMEM. */
-char *kube_path(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *pw_kube_path(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* RFC 3339 with seconds only ("2006-01-02T15:04:05Z"), as metav1.Time. */
-void kube_time_sec(char *buf, size_t len);
+void pw_kube_time_sec(char *buf, size_t len);
 
 #endif /* PW_KUBE_INT_H */

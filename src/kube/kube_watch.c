@@ -11,13 +11,13 @@
 #include "kube_int.h"
 #include "../common/util.h"
 
-#define WATCH_SLACK_MS	  30000 /* beyond timeoutSeconds before we give up on the server */
-#define WATCH_ERRBODY	  (1u << 20)
-#define INFORMER_MIN_MS	  500
-#define INFORMER_MAX_MS	  30000
-#define INFORMER_QUICK_NS 1000000000ull /* a clean watch end sooner than this backs off */
+#define PW_KUBE_WATCH_SLACK_MS	  30000 /* beyond timeoutSeconds before we give up on the server */
+#define PW_KUBE_WATCH_ERRBODY	  (1u << 20)
+#define PW_KUBE_INFORMER_MIN_MS	  500
+#define PW_KUBE_INFORMER_MAX_MS	  30000
+#define PW_KUBE_INFORMER_QUICK_NS 1000000000ull /* a clean watch end sooner than this backs off */
 
-static const char *const ev_names[] = {
+static const char *const pw_kube_ev_names[] = {
 	[PW_KUBE_EV_ADDED] = "ADDED",	  [PW_KUBE_EV_MODIFIED] = "MODIFIED",
 	[PW_KUBE_EV_DELETED] = "DELETED", [PW_KUBE_EV_BOOKMARK] = "BOOKMARK",
 	[PW_KUBE_EV_ERROR] = "ERROR",	  [PW_KUBE_EV_LIST] = "LIST",
@@ -25,15 +25,14 @@ static const char *const ev_names[] = {
 
 const char *pw_kube_ev_name(enum pw_kube_ev type)
 {
-	if ((unsigned)type < sizeof(ev_names) / sizeof(ev_names[0]))
-		return ev_names[type];
+	if ((unsigned)type < sizeof(pw_kube_ev_names) / sizeof(pw_kube_ev_names[0]))
+		return pw_kube_ev_names[type];
 	return "?";
 }
 
-static void set_rv(char rv[PW_KUBE_RV_MAX], const cJSON *obj)
+static void pw_kube_rv_set(char rv[PW_KUBE_RV_MAX], const cJSON *obj)
 {
-	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
-	const char *s = kube_json_str(meta, "resourceVersion");
+	const char *s = pw_json_get_str(pw_json_get(obj, "metadata"), "resourceVersion");
 
 	if (s && s[0] && strlen(s) < PW_KUBE_RV_MAX)
 		strcpy(rv, s);
@@ -42,6 +41,7 @@ static void set_rv(char rv[PW_KUBE_RV_MAX], const cJSON *obj)
 int pw_kube_list(struct pw_kube *k, const char *path, const char *query, cJSON **list,
 		 char rv[PW_KUBE_RV_MAX])
 {
+	const cJSON *items;
 	cJSON *json = NULL;
 	char *url;
 	long status;
@@ -49,25 +49,25 @@ int pw_kube_list(struct pw_kube *k, const char *path, const char *query, cJSON *
 
 	*list = NULL;
 	if (asprintf(&url, "%s%s%s", path, query && query[0] ? "?" : "", query ? query : "") < 0)
-		return kube_fail(k, -ENOMEM, "out of memory");
+		return pw_kube_fail(k, -ENOMEM, "out of memory");
 	rc = pw_kube_request(k, "GET", url, NULL, NULL, &status, &json);
 	if (rc)
 		goto out;
 	if (status == 410) {
-		rc = kube_fail(k, PW_KUBE_E_GONE, "GET %s: 410 Gone", url);
+		rc = pw_kube_fail(k, PW_KUBE_E_GONE, "GET %s: 410 Gone", url);
 		goto out;
 	}
 	if (status != 200) {
-		rc = kube_http_fail(k, "GET", url, status, json);
+		rc = pw_kube_http_fail(k, "GET", url, status, json);
 		goto out;
 	}
-	if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(json, "items")) &&
-	    !cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(json, "items"))) {
-		rc = kube_fail(k, PW_KUBE_E_PROTO, "GET %s: the answer is not a List", url);
+	items = pw_json_get(json, "items");
+	if (!cJSON_IsArray(items) && !cJSON_IsNull(items)) {
+		rc = pw_kube_fail(k, PW_KUBE_E_PROTO, "GET %s: the answer is not a List", url);
 		goto out;
 	}
 	rv[0] = '\0';
-	set_rv(rv, json);
+	pw_kube_rv_set(rv, json);
 	*list = json;
 	json = NULL;
 out:
@@ -76,20 +76,20 @@ out:
 	return rc;
 }
 
-struct wstate {
+struct pw_kube_wstate {
 	struct pw_kube *k;
 	struct pw_kube_watch *w;
-	struct kube_buf line;
-	struct kube_buf errbody;
+	struct pw_kube_buf line;
+	struct pw_kube_buf errbody;
 	long http;
 	int err;
 	unsigned delivered;
 };
 
-static int ev_type(const char *s, enum pw_kube_ev *t)
+static int pw_kube_ev_parse(const char *s, enum pw_kube_ev *t)
 {
 	for (unsigned i = 0; i <= PW_KUBE_EV_ERROR; i++)
-		if (!strcmp(s, ev_names[i])) {
+		if (!strcmp(s, pw_kube_ev_names[i])) {
 			*t = (enum pw_kube_ev)i;
 			return 0;
 		}
@@ -97,7 +97,7 @@ static int ev_type(const char *s, enum pw_kube_ev *t)
 }
 
 /* One complete line: parse, check, deliver. Returns 0 or the error ending the watch. */
-static int handle_line(struct wstate *ws, const char *p, size_t len)
+static int pw_kube_watch_line(struct pw_kube_wstate *ws, const char *p, size_t len)
 {
 	struct pw_kube *k = ws->k;
 	cJSON *ev, *obj = NULL;
@@ -110,49 +110,48 @@ static int handle_line(struct wstate *ws, const char *p, size_t len)
 	if (len == 0)
 		return 0;
 	ev = cJSON_ParseWithLength(p, len);
-	type = kube_json_str(ev, "type");
-	if (!ev || !type || ev_type(type, &t) ||
-	    !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(ev, "object"))) {
-		rc = kube_fail(k, PW_KUBE_E_PROTO,
-			       "watch %s: malformed event line (%zu bytes): %.60s", ws->w->path,
-			       len, p);
+	type = pw_json_get_str(ev, "type");
+	if (!ev || !type || pw_kube_ev_parse(type, &t) ||
+	    !cJSON_IsObject(pw_json_get(ev, "object"))) {
+		rc = pw_kube_fail(k, PW_KUBE_E_PROTO,
+				  "watch %s: malformed event line (%zu bytes): %.60s", ws->w->path,
+				  len, p);
 		goto out;
 	}
 	obj = cJSON_DetachItemFromObjectCaseSensitive(ev, "object");
 	if (t == PW_KUBE_EV_ERROR) {
-		const cJSON *code = cJSON_GetObjectItemCaseSensitive(obj, "code");
-		const char *msg = kube_json_str(obj, "message");
-		bool gone = cJSON_IsNumber(code) && code->valuedouble == 410;
+		const char *msg = pw_json_get_str(obj, "message");
+		bool gone = pw_json_get_num(obj, "code", 0) == 410;
 
 		ws->delivered++;
 		rc = ws->w->cb(ws->w->arg, t, &obj);
 		if (rc == 0)
-			rc = kube_fail(k, gone ? PW_KUBE_E_GONE : PW_KUBE_E_PROTO,
-				       "watch %s: ERROR event, code %d: %s", ws->w->path,
-				       cJSON_IsNumber(code) ? code->valueint : 0, msg ? msg : "");
+			rc = pw_kube_fail(k, gone ? PW_KUBE_E_GONE : PW_KUBE_E_PROTO,
+					  "watch %s: ERROR event, code %d: %s", ws->w->path,
+					  pw_json_get_int(obj, "code", 0), msg ? msg : "");
 		goto out;
 	}
-	set_rv(ws->w->rv, obj);
+	pw_kube_rv_set(ws->w->rv, obj);
 	ws->delivered++;
 	rc = ws->w->cb(ws->w->arg, t, &obj);
 	if (rc)
-		kube_fail(k, rc, "watch %s: stopped by the callback (%d)", ws->w->path, rc);
+		pw_kube_fail(k, rc, "watch %s: stopped by the callback (%d)", ws->w->path, rc);
 out:
 	cJSON_Delete(obj);
 	cJSON_Delete(ev);
 	return rc;
 }
 
-static size_t watch_write(char *ptr, size_t size, size_t nmemb, void *arg)
+static size_t pw_kube_watch_write(char *ptr, size_t size, size_t nmemb, void *arg)
 {
-	struct wstate *ws = arg;
+	struct pw_kube_wstate *ws = arg;
 	size_t n = size * nmemb, off = 0;
 
 	if (ws->http == 0)
 		curl_easy_getinfo(ws->k->easy, CURLINFO_RESPONSE_CODE, &ws->http);
 	if (ws->http != 200) {
 		/* An error answer: keep (some of) the Status body for the message. */
-		kube_buf_add(&ws->errbody, ptr, n);
+		pw_kube_buf_add(&ws->errbody, ptr, n);
 		return n;
 	}
 	while (off < n) {
@@ -160,24 +159,25 @@ static size_t watch_write(char *ptr, size_t size, size_t nmemb, void *arg)
 		size_t seg = nl ? (size_t)(nl - (ptr + off)) : n - off;
 
 		if (ws->line.len + seg > ws->k->max_line) {
-			ws->err = kube_fail(ws->k, PW_KUBE_E_TOOBIG,
-					    "watch %s: event line over %zu bytes", ws->w->path,
-					    ws->k->max_line);
+			ws->err = pw_kube_fail(ws->k, PW_KUBE_E_TOOBIG,
+					       "watch %s: event line over %zu bytes", ws->w->path,
+					       ws->k->max_line);
 			return 0;
 		}
 		if (!nl) {
-			if (kube_buf_add(&ws->line, ptr + off, seg)) {
-				ws->err = kube_fail(ws->k, -ENOMEM, "out of memory");
+			if (pw_kube_buf_add(&ws->line, ptr + off, seg)) {
+				ws->err = pw_kube_fail(ws->k, -ENOMEM, "out of memory");
 				return 0;
 			}
 			break;
 		}
 		if (ws->line.len == 0) {
-			ws->err = handle_line(ws, ptr + off, seg); /* whole line in this piece */
-		} else if (kube_buf_add(&ws->line, ptr + off, seg)) {
-			ws->err = kube_fail(ws->k, -ENOMEM, "out of memory");
+			ws->err = pw_kube_watch_line(ws, ptr + off,
+						     seg); /* whole line in this piece */
+		} else if (pw_kube_buf_add(&ws->line, ptr + off, seg)) {
+			ws->err = pw_kube_fail(ws->k, -ENOMEM, "out of memory");
 		} else {
-			ws->err = handle_line(ws, ws->line.p, ws->line.len);
+			ws->err = pw_kube_watch_line(ws, ws->line.p, ws->line.len);
 			ws->line.len = 0;
 		}
 		if (ws->err)
@@ -189,27 +189,27 @@ static size_t watch_write(char *ptr, size_t size, size_t nmemb, void *arg)
 
 int pw_kube_watch(struct pw_kube *k, struct pw_kube_watch *w)
 {
-	struct wstate ws = {
+	struct pw_kube_wstate ws = {
 		.k = k,
 		.w = w,
 		.line = { .max = k->max_line + 1 },
-		.errbody = { .max = WATCH_ERRBODY },
+		.errbody = { .max = PW_KUBE_WATCH_ERRBODY },
 	};
 	int timeout_s = w->timeout_s > 0 ? w->timeout_s : 300;
 	char *rv = NULL, *url = NULL;
-	struct kube_xfer x = {
+	struct pw_kube_xfer x = {
 		.method = "GET",
-		.write = watch_write,
+		.write = pw_kube_watch_write,
 		.write_arg = &ws,
 		.write_err = &ws.err,
-		.timeout_ms = timeout_s * 1000L + WATCH_SLACK_MS,
+		.timeout_ms = timeout_s * 1000L + PW_KUBE_WATCH_SLACK_MS,
 	};
 	long status;
 	int rc;
 
 	k->err[0] = '\0';
 	if (!w->path || w->path[0] != '/' || !w->cb)
-		return kube_fail(k, -EINVAL, "watch: a path and a callback are needed");
+		return pw_kube_fail(k, -EINVAL, "watch: a path and a callback are needed");
 	w->rv[PW_KUBE_RV_MAX - 1] = '\0';
 	rv = pw_kube_escape(w->rv);
 	if (!rv || asprintf(&url, "%s?watch=1%s%s%s&timeoutSeconds=%d%s%s", w->path,
@@ -217,14 +217,14 @@ int pw_kube_watch(struct pw_kube *k, struct pw_kube_watch *w)
 			    w->no_bookmarks ? "" : "&allowWatchBookmarks=true", timeout_s,
 			    w->query && w->query[0] ? "&" : "", w->query ? w->query : "") < 0) {
 		url = NULL;
-		rc = kube_fail(k, -ENOMEM, "out of memory");
+		rc = pw_kube_fail(k, -ENOMEM, "out of memory");
 		goto out;
 	}
 	x.url_path = url;
-	rc = kube_perform(k, &x, &status);
+	rc = pw_kube_perform(k, &x, &status);
 	if (rc == PW_KUBE_E_TRUNC || (rc == 0 && ws.line.len && status == 200)) {
 		if (ws.line.len)
-			rc = kube_fail(
+			rc = pw_kube_fail(
 				k, PW_KUBE_E_TRUNC,
 				"watch %s: stream cut mid-event (%zu bytes of a partial line "
 				"dropped)",
@@ -238,14 +238,14 @@ int pw_kube_watch(struct pw_kube *k, struct pw_kube_watch *w)
 			ws.errbody.len ? cJSON_ParseWithLength(ws.errbody.p, ws.errbody.len) : NULL;
 
 		if (status == 410)
-			rc = kube_fail(k, PW_KUBE_E_GONE, "watch %s: 410 Gone", w->path);
+			rc = pw_kube_fail(k, PW_KUBE_E_GONE, "watch %s: 410 Gone", w->path);
 		else
-			rc = kube_http_fail(k, "GET", url, status, body);
+			rc = pw_kube_http_fail(k, "GET", url, status, body);
 		cJSON_Delete(body);
 	}
 out:
-	kube_buf_free(&ws.line);
-	kube_buf_free(&ws.errbody);
+	pw_kube_buf_free(&ws.line);
+	pw_kube_buf_free(&ws.errbody);
 	free(rv);
 	free(url);
 	return rc;
@@ -253,15 +253,15 @@ out:
 
 /* ---- informer ---- */
 
-struct inf_state {
+struct pw_kube_inf_state {
 	const struct pw_kube_informer *inf;
 	int cb_rc;
 	unsigned events;
 };
 
-static int inf_cb(void *arg, enum pw_kube_ev type, cJSON **obj)
+static int pw_kube_informer_cb(void *arg, enum pw_kube_ev type, cJSON **obj)
 {
-	struct inf_state *s = arg;
+	struct pw_kube_inf_state *s = arg;
 	int rc = s->inf->cb(s->inf->arg, type, obj);
 
 	s->events++;
@@ -269,40 +269,48 @@ static int inf_cb(void *arg, enum pw_kube_ev type, cJSON **obj)
 	return rc;
 }
 
-static void report(struct pw_kube *k, const struct pw_kube_informer *inf, int err)
+static void pw_kube_informer_report(struct pw_kube *k, const struct pw_kube_informer *inf, int err)
 {
 	if (inf->on_error)
 		inf->on_error(inf->arg, err, k->err);
 }
 
-/* Sleep a jittered delay in [d/2, d], then double d up to the cap. */
-static int backoff(struct pw_kube *k, unsigned *delay, unsigned max)
+/*
+ * After failure @err (0: a watch that ended too soon, nothing to tell): tell
+ * inf->on_error, sleep a jittered delay in [d/2, d], then double d up to the
+ * cap. Returns 0 or PW_KUBE_E_CANCELED.
+ */
+static int pw_kube_informer_backoff(struct pw_kube *k, const struct pw_kube_informer *inf, int err,
+				    unsigned *delay, unsigned max)
 {
 	unsigned d = *delay, half = d / 2;
-	int rc = kube_sleep(k, half + (unsigned)(kube_random(k) % (d - half + 1)));
+	int rc;
 
+	if (err)
+		pw_kube_informer_report(k, inf, err);
+	rc = pw_kube_sleep(k, half + (unsigned)(pw_kube_random(k) % (d - half + 1)));
 	*delay = d >= max / 2 ? max : d * 2;
 	return rc;
 }
 
 int pw_kube_informer_run(struct pw_kube *k, const struct pw_kube_informer *inf)
 {
-	unsigned min = inf->backoff_min_ms ? inf->backoff_min_ms : INFORMER_MIN_MS;
-	unsigned max = inf->backoff_max_ms ? inf->backoff_max_ms : INFORMER_MAX_MS;
+	unsigned min = inf->backoff_min_ms ? inf->backoff_min_ms : PW_KUBE_INFORMER_MIN_MS;
+	unsigned max = inf->backoff_max_ms ? inf->backoff_max_ms : PW_KUBE_INFORMER_MAX_MS;
 	unsigned delay = min;
-	struct inf_state s = { .inf = inf };
+	struct pw_kube_inf_state s = { .inf = inf };
 	struct pw_kube_watch w = {
 		.path = inf->path,
 		.query = inf->query,
 		.timeout_s = inf->watch_timeout_s,
 		.no_bookmarks = inf->no_bookmarks,
-		.cb = inf_cb,
+		.cb = pw_kube_informer_cb,
 		.arg = &s,
 	};
 	int rc;
 
 	if (!inf->path || !inf->cb)
-		return kube_fail(k, -EINVAL, "informer: a path and a callback are needed");
+		return pw_kube_fail(k, -EINVAL, "informer: a path and a callback are needed");
 	if (max < min)
 		max = min;
 	for (;;) {
@@ -312,14 +320,13 @@ int pw_kube_informer_run(struct pw_kube *k, const struct pw_kube_informer *inf)
 		if (rc == PW_KUBE_E_CANCELED)
 			return rc;
 		if (rc) {
-			report(k, inf, rc);
-			rc = backoff(k, &delay, max);
+			rc = pw_kube_informer_backoff(k, inf, rc, &delay, max);
 			if (rc)
 				return rc;
 			continue;
 		}
 		s.cb_rc = 0;
-		rc = inf_cb(&s, PW_KUBE_EV_LIST, &list);
+		rc = pw_kube_informer_cb(&s, PW_KUBE_EV_LIST, &list);
 		cJSON_Delete(list);
 		if (rc)
 			return rc;
@@ -335,14 +342,13 @@ int pw_kube_informer_run(struct pw_kube *k, const struct pw_kube_informer *inf)
 			if (s.events)
 				delay = min;
 			if (rc == PW_KUBE_E_GONE) {
-				report(k, inf, rc);
+				pw_kube_informer_report(k, inf, rc);
 				break; /* re-list */
 			}
-			if (rc == 0 && (s.events || pw_now_ns() - start >= INFORMER_QUICK_NS))
+			if (rc == 0 &&
+			    (s.events || pw_now_ns() - start >= PW_KUBE_INFORMER_QUICK_NS))
 				continue;
-			if (rc)
-				report(k, inf, rc);
-			rc = backoff(k, &delay, max);
+			rc = pw_kube_informer_backoff(k, inf, rc, &delay, max);
 			if (rc)
 				return rc;
 		}

@@ -8,11 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "kube.h"
 #include "log.h"
 #include "nfd.h"
 
-static cJSON *pw_op(cJSON *ops, const char *op, const char *key, const cJSON *value)
+static cJSON *pw_nfd_patch_op_add(cJSON *ops, const char *op, const char *key, const cJSON *value)
 {
 	char *esc = pw_kube_json_pointer_escape(key);
 	char *path = NULL;
@@ -58,16 +59,16 @@ cJSON *pw_nfd_label_patch(const cJSON *cur, const struct pw_nfd_labels *ls, bool
 		cur = NULL;
 	}
 	for (size_t i = 0; i < ls->n; i++) {
-		const cJSON *old = cur ? cJSON_GetObjectItemCaseSensitive(cur, ls->l[i].key) : NULL;
+		const cJSON *old = pw_json_get(cur, ls->l[i].key);
 		cJSON *v = cJSON_CreateString(ls->l[i].value);
 		bool ok = true;
 
 		if (!old) {
-			ok = pw_op(ops, "add", ls->l[i].key, v);
+			ok = pw_nfd_patch_op_add(ops, "add", ls->l[i].key, v);
 			n++;
 		} else if (!cJSON_IsString(old) || strcmp(old->valuestring, ls->l[i].value)) {
-			ok = pw_op(ops, "test", ls->l[i].key, old) &&
-			     pw_op(ops, "replace", ls->l[i].key, v);
+			ok = pw_nfd_patch_op_add(ops, "test", ls->l[i].key, old) &&
+			     pw_nfd_patch_op_add(ops, "replace", ls->l[i].key, v);
 			n++;
 		}
 		cJSON_Delete(v);
@@ -79,7 +80,8 @@ cJSON *pw_nfd_label_patch(const cJSON *cur, const struct pw_nfd_labels *ls, bool
 		if (!e->string || !pw_nfd_label_owned(e->string, compat) ||
 		    pw_nfd_labels_get(ls, e->string))
 			continue;
-		if (!pw_op(ops, "test", e->string, e) || !pw_op(ops, "remove", e->string, NULL))
+		if (!pw_nfd_patch_op_add(ops, "test", e->string, e) ||
+		    !pw_nfd_patch_op_add(ops, "remove", e->string, NULL))
 			goto fail;
 		n++;
 	}
@@ -114,8 +116,8 @@ int pw_nfd_label_node(struct pw_kube *k, const char *node, const struct pw_nfd_l
 		r = pw_kube_get(k, path, &status, &obj);
 		if (r < 0)
 			goto out;
-		const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
-		const cJSON *cur = cJSON_GetObjectItemCaseSensitive(md, "labels");
+		const cJSON *md = pw_json_get(obj, "metadata");
+		const cJSON *cur = pw_json_get(md, "labels");
 		if (!cJSON_IsObject(md)) {
 			r = PW_KUBE_E_PROTO;
 			goto out;

@@ -16,7 +16,7 @@
 #include "nfd.h"
 #include "util.h"
 
-static bool pw_alnum(char c)
+static bool pw_nfd_is_alnum(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
@@ -26,11 +26,12 @@ bool pw_nfd_label_value(const char *in, char *out, size_t cap)
 	size_t n = 0;
 
 	/* skip to the first alphanumeric */
-	while (*in && !pw_alnum(*in))
+	while (*in && !pw_nfd_is_alnum(*in))
 		in++;
 	for (; *in && n + 1 < cap && n < 63; in++)
-		out[n++] = pw_alnum(*in) || *in == '.' || *in == '-' || *in == '_' ? *in : '_';
-	while (n && !pw_alnum(out[n - 1]))
+		out[n++] =
+			pw_nfd_is_alnum(*in) || *in == '.' || *in == '-' || *in == '_' ? *in : '_';
+	while (n && !pw_nfd_is_alnum(out[n - 1]))
 		n--;
 	out[n] = '\0';
 	return n > 0;
@@ -59,9 +60,9 @@ unsigned long pw_nfd_round2(double v)
 	return (unsigned long)llround(llround(v / mag) * mag);
 }
 
-static void pw_put(struct pw_nfd_labels *ls, const char *key, const char *fmt, ...)
+static void pw_nfd_label_add(struct pw_nfd_labels *ls, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-static void pw_put(struct pw_nfd_labels *ls, const char *key, const char *fmt, ...)
+static void pw_nfd_label_add(struct pw_nfd_labels *ls, const char *key, const char *fmt, ...)
 {
 	char raw[256];
 	va_list ap;
@@ -80,7 +81,7 @@ static void pw_put(struct pw_nfd_labels *ls, const char *key, const char *fmt, .
 
 /* 2048 kB -> "2Mi", 1048576 kB -> "1Gi", 64 kB -> "64Ki" (resource quantity
  * suffixes, as in the hugepages-2Mi resource). */
-static void pw_hp_name(unsigned long kb, char *out, size_t cap)
+static void pw_nfd_hp_name(unsigned long kb, char *out, size_t cap)
 {
 	if (kb % (1024ul * 1024) == 0)
 		snprintf(out, cap, "%luGi", kb / (1024ul * 1024));
@@ -90,7 +91,7 @@ static void pw_hp_name(unsigned long kb, char *out, size_t cap)
 		snprintf(out, cap, "%luKi", kb);
 }
 
-static const char *pw_bool(bool b)
+static const char *pw_nfd_bool_str(bool b)
 {
 	return b ? "true" : "false";
 }
@@ -101,36 +102,37 @@ void pw_nfd_labels_build(const struct pw_nfd_info *info, bool compat, struct pw_
 	char key[128], hp[32];
 
 	ls->n = 0;
-	pw_put(ls, PW_NFD_PREFIX "nics", "%zu", info->nnics);
-	pw_put(ls, PW_NFD_PREFIX "sriov-nics", "%u", info->sriov_nics);
-	pw_put(ls, PW_NFD_PREFIX "sriov-vfs-total", "%lu", info->vfs_total);
-	pw_put(ls, PW_NFD_PREFIX "sriov-vfs", "%lu", info->vfs_num);
-	pw_put(ls, PW_NFD_PREFIX "dpdk-interfaces", "%u", info->ndpdk);
+	pw_nfd_label_add(ls, PW_NFD_PREFIX "nics", "%zu", info->nnics);
+	pw_nfd_label_add(ls, PW_NFD_PREFIX "sriov-nics", "%u", info->sriov_nics);
+	pw_nfd_label_add(ls, PW_NFD_PREFIX "sriov-vfs-total", "%lu", info->vfs_total);
+	pw_nfd_label_add(ls, PW_NFD_PREFIX "sriov-vfs", "%lu", info->vfs_num);
+	pw_nfd_label_add(ls, PW_NFD_PREFIX "dpdk-interfaces", "%u", info->ndpdk);
 	for (size_t i = 0; i < info->nhp; i++) {
-		pw_hp_name(info->hp[i].size_kb, hp, sizeof(hp));
+		pw_nfd_hp_name(info->hp[i].size_kb, hp, sizeof(hp));
 		if (info->hp[i].total >= 0) {
 			snprintf(key, sizeof(key), PW_NFD_PREFIX "hugepages-%s", hp);
-			pw_put(ls, key, "%ld", info->hp[i].total);
+			pw_nfd_label_add(ls, key, "%ld", info->hp[i].total);
 		}
 		if (info->hp[i].free >= 0) {
 			snprintf(key, sizeof(key), PW_NFD_PREFIX "hugepages-%s-free", hp);
-			pw_put(ls, key, "%ld", info->hp[i].free);
+			pw_nfd_label_add(ls, key, "%ld", info->hp[i].free);
 		}
 	}
-	pw_put(ls, PW_NFD_PREFIX "rdma-devices", "%zu", info->nrdma);
-	pw_put(ls, PW_NFD_PREFIX "af-xdp", "%s", pw_bool(info->af_xdp));
+	pw_nfd_label_add(ls, PW_NFD_PREFIX "rdma-devices", "%zu", info->nrdma);
+	pw_nfd_label_add(ls, PW_NFD_PREFIX "af-xdp", "%s", pw_nfd_bool_str(info->af_xdp));
 	if (info->kernel[0])
-		pw_put(ls, PW_NFD_PREFIX "kernel", "%s", info->kernel);
+		pw_nfd_label_add(ls, PW_NFD_PREFIX "kernel", "%s", info->kernel);
 	if (info->ovs.probed)
-		pw_put(ls, PW_NFD_PREFIX "ovs-dpdk", "%s", pw_bool(info->ovs.dpdk));
-	pw_put(ls, PW_NFD_PREFIX "podwired", "%s", pw_bool(info->podwired.up));
+		pw_nfd_label_add(ls, PW_NFD_PREFIX "ovs-dpdk", "%s",
+				 pw_nfd_bool_str(info->ovs.dpdk));
+	pw_nfd_label_add(ls, PW_NFD_PREFIX "podwired", "%s", pw_nfd_bool_str(info->podwired.up));
 	for (int i = 0; i < PW_NFD_NPATHS && info->measured; i++) {
 		if (!info->rtt[i].ok)
 			continue;
 		snprintf(key, sizeof(key), PW_NFD_PREFIX "%s-rtt-ns", path_name[i]);
-		pw_put(ls, key, "%lu", pw_nfd_round2(info->rtt[i].p50));
+		pw_nfd_label_add(ls, key, "%lu", pw_nfd_round2(info->rtt[i].p50));
 		snprintf(key, sizeof(key), PW_NFD_PREFIX "%s-latency-class", path_name[i]);
-		pw_put(ls, key, "%s", pw_nfd_latency_class(info->rtt[i].p50));
+		pw_nfd_label_add(ls, key, "%s", pw_nfd_latency_class(info->rtt[i].p50));
 	}
 	/* Pods on this node use shm only through a running router. */
 	const struct pw_nfd_rtt *best = NULL;
@@ -139,11 +141,12 @@ void pw_nfd_labels_build(const struct pw_nfd_info *info, bool compat, struct pw_
 	if (!best && info->measured && info->rtt[PW_NFD_TCP].ok)
 		best = &info->rtt[PW_NFD_TCP];
 	if (best)
-		pw_put(ls, PW_NFD_PREFIX "latency-class", "%s", pw_nfd_latency_class(best->p50));
+		pw_nfd_label_add(ls, PW_NFD_PREFIX "latency-class", "%s",
+				 pw_nfd_latency_class(best->p50));
 	if (compat) {
-		pw_put(ls, "dpdk", "%u", info->ndpdk);
+		pw_nfd_label_add(ls, "dpdk", "%u", info->ndpdk);
 		if (info->ovs.probed)
-			pw_put(ls, "ovs-dpdk", "%s", pw_bool(info->ovs.dpdk));
+			pw_nfd_label_add(ls, "ovs-dpdk", "%s", pw_nfd_bool_str(info->ovs.dpdk));
 	}
 }
 
@@ -162,7 +165,7 @@ bool pw_nfd_label_owned(const char *key, bool compat)
 	return compat && (!strcmp(key, "dpdk") || !strcmp(key, "ovs-dpdk"));
 }
 
-static cJSON *pw_hex(cJSON *o, const char *k, unsigned long v, int digits)
+static cJSON *pw_nfd_json_hex(cJSON *o, const char *k, unsigned long v, int digits)
 {
 	char buf[32];
 
@@ -170,15 +173,15 @@ static cJSON *pw_hex(cJSON *o, const char *k, unsigned long v, int digits)
 	return cJSON_AddStringToObject(o, k, buf);
 }
 
-static cJSON *pw_json_nic(const struct pw_nfd_nic *n)
+static cJSON *pw_nfd_json_nic(const struct pw_nfd_nic *n)
 {
 	cJSON *o = cJSON_CreateObject();
 	cJSON *ifs;
 
 	cJSON_AddStringToObject(o, "address", n->addr);
-	pw_hex(o, "class", n->class_code, 6);
-	pw_hex(o, "vendor", n->vendor, 4);
-	pw_hex(o, "device", n->device, 4);
+	pw_nfd_json_hex(o, "class", n->class_code, 6);
+	pw_nfd_json_hex(o, "vendor", n->vendor, 4);
+	pw_nfd_json_hex(o, "device", n->device, 4);
 	if (n->driver[0])
 		cJSON_AddStringToObject(o, "driver", n->driver);
 	else
@@ -202,7 +205,7 @@ static cJSON *pw_json_nic(const struct pw_nfd_nic *n)
 	return o;
 }
 
-static void pw_json_rtt(cJSON *o, const char *k, const struct pw_nfd_rtt *r)
+static void pw_nfd_json_rtt(cJSON *o, const char *k, const struct pw_nfd_rtt *r)
 {
 	cJSON *x = cJSON_AddObjectToObject(o, k);
 
@@ -218,23 +221,14 @@ static void pw_json_rtt(cJSON *o, const char *k, const struct pw_nfd_rtt *r)
 	cJSON_AddStringToObject(x, "class", pw_nfd_latency_class(r->p50));
 }
 
-cJSON *pw_nfd_json(const struct pw_nfd_info *info, const struct pw_nfd_labels *ls, const char *node)
+/* "pci_network", "sriov" and "dpdk". */
+static void pw_nfd_json_devices(cJSON *o, const struct pw_nfd_info *info)
 {
-	cJSON *o = cJSON_CreateObject();
 	cJSON *a, *x;
-	char hp[32];
-
-	if (!o)
-		return NULL;
-	if (node)
-		cJSON_AddStringToObject(o, "node", node);
-	else
-		cJSON_AddNullToObject(o, "node");
-	cJSON_AddStringToObject(o, "kernel", info->kernel);
 
 	a = cJSON_AddArrayToObject(o, "pci_network");
 	for (size_t i = 0; i < info->nnics; i++)
-		cJSON_AddItemToArray(a, pw_json_nic(&info->nics[i]));
+		cJSON_AddItemToArray(a, pw_nfd_json_nic(&info->nics[i]));
 
 	x = cJSON_AddObjectToObject(o, "sriov");
 	cJSON_AddNumberToObject(x, "nics", info->sriov_nics);
@@ -251,13 +245,20 @@ cJSON *pw_nfd_json(const struct pw_nfd_info *info, const struct pw_nfd_labels *l
 			cJSON_AddStringToObject(d, "driver", info->nics[i].driver);
 			cJSON_AddItemToArray(a, d);
 		}
+}
+
+/* "hugepages" and, when /proc/meminfo had them, "meminfo_hugepages". */
+static void pw_nfd_json_hugepages(cJSON *o, const struct pw_nfd_info *info)
+{
+	cJSON *a, *x;
+	char hp[32];
 
 	a = cJSON_AddArrayToObject(o, "hugepages");
 	for (size_t i = 0; i < info->nhp; i++) {
 		const struct pw_nfd_hugepages *h = &info->hp[i];
 		cJSON *e = cJSON_CreateObject();
 
-		pw_hp_name(h->size_kb, hp, sizeof(hp));
+		pw_nfd_hp_name(h->size_kb, hp, sizeof(hp));
 		cJSON_AddStringToObject(e, "size", hp);
 		cJSON_AddNumberToObject(e, "size_kb", (double)h->size_kb);
 		if (h->total >= 0)
@@ -277,6 +278,46 @@ cJSON *pw_nfd_json(const struct pw_nfd_info *info, const struct pw_nfd_labels *l
 		cJSON_AddNumberToObject(x, "free", (double)info->mi_free);
 		cJSON_AddNumberToObject(x, "size_kb", (double)info->mi_size_kb);
 	}
+}
+
+/* "ovs": what the probe found, when it ran. */
+static void pw_nfd_json_ovs(cJSON *o, const struct pw_nfd_info *info)
+{
+	cJSON *x = cJSON_AddObjectToObject(o, "ovs");
+
+	cJSON_AddBoolToObject(x, "probed", info->ovs.probed);
+	if (!info->ovs.probed)
+		return;
+	cJSON_AddBoolToObject(x, "ovs_vswitchd", info->ovs.vswitchd);
+	cJSON_AddBoolToObject(x, "ovs_vsctl", info->ovs.vsctl);
+	if (info->ovs.version[0])
+		cJSON_AddStringToObject(x, "version", info->ovs.version);
+	cJSON_AddBoolToObject(x, "dpdk_built", info->ovs.dpdk_built);
+	if (info->ovs.dpdk_initialized >= 0)
+		cJSON_AddBoolToObject(x, "dpdk_initialized", info->ovs.dpdk_initialized);
+	else
+		cJSON_AddNullToObject(x, "dpdk_initialized");
+	if (info->ovs.dpdk_init_config >= 0)
+		cJSON_AddBoolToObject(x, "dpdk_init", info->ovs.dpdk_init_config);
+	else
+		cJSON_AddNullToObject(x, "dpdk_init");
+	cJSON_AddBoolToObject(x, "dpdk", info->ovs.dpdk);
+}
+
+cJSON *pw_nfd_json(const struct pw_nfd_info *info, const struct pw_nfd_labels *ls, const char *node)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON *a, *x;
+
+	if (!o)
+		return NULL;
+	if (node)
+		cJSON_AddStringToObject(o, "node", node);
+	else
+		cJSON_AddNullToObject(o, "node");
+	cJSON_AddStringToObject(o, "kernel", info->kernel);
+	pw_nfd_json_devices(o, info);
+	pw_nfd_json_hugepages(o, info);
 
 	x = cJSON_AddObjectToObject(o, "rdma");
 	cJSON_AddNumberToObject(x, "count", (double)info->nrdma);
@@ -288,24 +329,7 @@ cJSON *pw_nfd_json(const struct pw_nfd_info *info, const struct pw_nfd_labels *l
 	cJSON_AddBoolToObject(x, "supported", info->af_xdp);
 	cJSON_AddStringToObject(x, "source", info->af_xdp_source);
 
-	x = cJSON_AddObjectToObject(o, "ovs");
-	cJSON_AddBoolToObject(x, "probed", info->ovs.probed);
-	if (info->ovs.probed) {
-		cJSON_AddBoolToObject(x, "ovs_vswitchd", info->ovs.vswitchd);
-		cJSON_AddBoolToObject(x, "ovs_vsctl", info->ovs.vsctl);
-		if (info->ovs.version[0])
-			cJSON_AddStringToObject(x, "version", info->ovs.version);
-		cJSON_AddBoolToObject(x, "dpdk_built", info->ovs.dpdk_built);
-		if (info->ovs.dpdk_initialized >= 0)
-			cJSON_AddBoolToObject(x, "dpdk_initialized", info->ovs.dpdk_initialized);
-		else
-			cJSON_AddNullToObject(x, "dpdk_initialized");
-		if (info->ovs.dpdk_init_config >= 0)
-			cJSON_AddBoolToObject(x, "dpdk_init", info->ovs.dpdk_init_config);
-		else
-			cJSON_AddNullToObject(x, "dpdk_init");
-		cJSON_AddBoolToObject(x, "dpdk", info->ovs.dpdk);
-	}
+	pw_nfd_json_ovs(o, info);
 
 	x = cJSON_AddObjectToObject(o, "podwired");
 	cJSON_AddBoolToObject(x, "running", info->podwired.up);
@@ -318,8 +342,8 @@ cJSON *pw_nfd_json(const struct pw_nfd_info *info, const struct pw_nfd_labels *l
 
 	if (info->measured) {
 		x = cJSON_AddObjectToObject(o, "latency");
-		pw_json_rtt(x, "shm", &info->rtt[PW_NFD_SHM]);
-		pw_json_rtt(x, "tcp", &info->rtt[PW_NFD_TCP]);
+		pw_nfd_json_rtt(x, "shm", &info->rtt[PW_NFD_SHM]);
+		pw_nfd_json_rtt(x, "tcp", &info->rtt[PW_NFD_TCP]);
 	} else {
 		cJSON_AddNullToObject(o, "latency");
 	}
@@ -334,7 +358,7 @@ cJSON *pw_nfd_json(const struct pw_nfd_info *info, const struct pw_nfd_labels *l
 	return o;
 }
 
-static int pw_write_all(int fd, const char *s, size_t n)
+static int pw_nfd_write_all(int fd, const char *s, size_t n)
 {
 	while (n) {
 		ssize_t w = write(fd, s, n);
@@ -373,7 +397,7 @@ int pw_nfd_features_write(const char *path, const struct pw_nfd_labels *ls, long
 		goto fail;
 	}
 	snprintf(line, sizeof(line), "# written by podwire-nfd; see docs/NFD.md\n");
-	r = pw_write_all(fd, line, strlen(line));
+	r = pw_nfd_write_all(fd, line, strlen(line));
 	if (!r && expiry > 0) {
 		time_t t = (time_t)expiry;
 		struct tm tm;
@@ -382,11 +406,11 @@ int pw_nfd_features_write(const char *path, const struct pw_nfd_labels *ls, long
 		gmtime_r(&t, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 		snprintf(line, sizeof(line), "# +expiry-time=%s\n", when);
-		r = pw_write_all(fd, line, strlen(line));
+		r = pw_nfd_write_all(fd, line, strlen(line));
 	}
 	for (size_t i = 0; !r && i < ls->n; i++) {
 		snprintf(line, sizeof(line), "%s=%s\n", ls->l[i].key, ls->l[i].value);
-		r = pw_write_all(fd, line, strlen(line));
+		r = pw_nfd_write_all(fd, line, strlen(line));
 	}
 	if (r)
 		goto fail;

@@ -79,28 +79,28 @@ static const char pw_usage[] =
 	"Exit status: 0 success; 1 an output failed (file, API server); 2 usage.\n";
 
 enum {
-	OPT_SYSFS = 256,
-	OPT_PROCFS,
-	OPT_SOCKET,
-	OPT_OVS,
-	OPT_NO_OVS,
-	OPT_MEASURE,
-	OPT_NO_MEASURE,
-	OPT_MEASURE_S,
-	OPT_BENCH,
-	OPT_JSON,
-	OPT_NO_JSON,
-	OPT_FEATURES,
-	OPT_EXPIRY,
-	OPT_LABEL,
-	OPT_KUBECONFIG,
-	OPT_NODE,
-	OPT_NO_COMPAT,
-	OPT_ONESHOT,
-	OPT_INTERVAL,
+	PW_NFD_OPT_SYSFS = 256,
+	PW_NFD_OPT_PROCFS,
+	PW_NFD_OPT_SOCKET,
+	PW_NFD_OPT_OVS,
+	PW_NFD_OPT_NO_OVS,
+	PW_NFD_OPT_MEASURE,
+	PW_NFD_OPT_NO_MEASURE,
+	PW_NFD_OPT_MEASURE_S,
+	PW_NFD_OPT_BENCH,
+	PW_NFD_OPT_JSON,
+	PW_NFD_OPT_NO_JSON,
+	PW_NFD_OPT_FEATURES,
+	PW_NFD_OPT_EXPIRY,
+	PW_NFD_OPT_LABEL,
+	PW_NFD_OPT_KUBECONFIG,
+	PW_NFD_OPT_NODE,
+	PW_NFD_OPT_NO_COMPAT,
+	PW_NFD_OPT_ONESHOT,
+	PW_NFD_OPT_INTERVAL,
 };
 
-struct pw_cfg {
+struct pw_nfd_cfg {
 	struct pw_nfd_opts probe;
 	int json; /* -1: default */
 	const char *features;
@@ -125,36 +125,121 @@ static bool pw_parse_seconds(const char *s, double max, double *ret)
 	return true;
 }
 
-static int pw_cfg_parse(int argc, char **argv, struct pw_cfg *c)
-{
-	static const struct option longopts[] = {
-		{ "sysfs-root", required_argument, NULL, OPT_SYSFS },
-		{ "procfs-root", required_argument, NULL, OPT_PROCFS },
-		{ "podwire-socket", required_argument, NULL, OPT_SOCKET },
-		{ "ovs", no_argument, NULL, OPT_OVS },
-		{ "no-ovs", no_argument, NULL, OPT_NO_OVS },
-		{ "measure", no_argument, NULL, OPT_MEASURE },
-		{ "no-measure", no_argument, NULL, OPT_NO_MEASURE },
-		{ "measure-seconds", required_argument, NULL, OPT_MEASURE_S },
-		{ "bench", required_argument, NULL, OPT_BENCH },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "no-json", no_argument, NULL, OPT_NO_JSON },
-		{ "features-file", required_argument, NULL, OPT_FEATURES },
-		{ "features-expiry", required_argument, NULL, OPT_EXPIRY },
-		{ "label", no_argument, NULL, OPT_LABEL },
-		{ "kubeconfig", required_argument, NULL, OPT_KUBECONFIG },
-		{ "node-name", required_argument, NULL, OPT_NODE },
-		{ "no-compat-labels", no_argument, NULL, OPT_NO_COMPAT },
-		{ "oneshot", no_argument, NULL, OPT_ONESHOT },
-		{ "interval", required_argument, NULL, OPT_INTERVAL },
-		{ "log-level", required_argument, NULL, 'l' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	const char *env = getenv("PODWIRE_SOCKET");
-	int o, lvl;
+static const struct option pw_nfd_longopts[] = {
+	{ "sysfs-root", required_argument, NULL, PW_NFD_OPT_SYSFS },
+	{ "procfs-root", required_argument, NULL, PW_NFD_OPT_PROCFS },
+	{ "podwire-socket", required_argument, NULL, PW_NFD_OPT_SOCKET },
+	{ "ovs", no_argument, NULL, PW_NFD_OPT_OVS },
+	{ "no-ovs", no_argument, NULL, PW_NFD_OPT_NO_OVS },
+	{ "measure", no_argument, NULL, PW_NFD_OPT_MEASURE },
+	{ "no-measure", no_argument, NULL, PW_NFD_OPT_NO_MEASURE },
+	{ "measure-seconds", required_argument, NULL, PW_NFD_OPT_MEASURE_S },
+	{ "bench", required_argument, NULL, PW_NFD_OPT_BENCH },
+	{ "json", no_argument, NULL, PW_NFD_OPT_JSON },
+	{ "no-json", no_argument, NULL, PW_NFD_OPT_NO_JSON },
+	{ "features-file", required_argument, NULL, PW_NFD_OPT_FEATURES },
+	{ "features-expiry", required_argument, NULL, PW_NFD_OPT_EXPIRY },
+	{ "label", no_argument, NULL, PW_NFD_OPT_LABEL },
+	{ "kubeconfig", required_argument, NULL, PW_NFD_OPT_KUBECONFIG },
+	{ "node-name", required_argument, NULL, PW_NFD_OPT_NODE },
+	{ "no-compat-labels", no_argument, NULL, PW_NFD_OPT_NO_COMPAT },
+	{ "oneshot", no_argument, NULL, PW_NFD_OPT_ONESHOT },
+	{ "interval", required_argument, NULL, PW_NFD_OPT_INTERVAL },
+	{ "log-level", required_argument, NULL, 'l' },
+	{ "help", no_argument, NULL, 'h' },
+	{ 0 },
+};
 
-	*c = (struct pw_cfg){
+/* --@name's seconds @arg, @min to @max, into *@ret; 2 after a message. */
+static int pw_nfd_seconds_opt(const char *name, const char *arg, double min, double max,
+			      const char *range, double *ret)
+{
+	if (!pw_parse_seconds(arg, max, ret) || *ret < min) {
+		fprintf(stderr, "podwire-nfd: bad --%s '%s'%s\n", name, arg, range);
+		return 2;
+	}
+	return 0;
+}
+
+/* One option @o (argument @arg) into @c. 0, or 2 after a message. */
+static int pw_nfd_cfg_opt(struct pw_nfd_cfg *c, int o, const char *arg)
+{
+	int lvl;
+
+	switch (o) {
+	case PW_NFD_OPT_SYSFS:
+		c->probe.sysfs_root = arg;
+		return 0;
+	case PW_NFD_OPT_PROCFS:
+		c->probe.procfs_root = arg;
+		return 0;
+	case PW_NFD_OPT_SOCKET:
+		c->probe.podwired_socket = arg;
+		return 0;
+	case PW_NFD_OPT_OVS:
+	case PW_NFD_OPT_NO_OVS:
+		c->probe.ovs = o == PW_NFD_OPT_OVS;
+		return 0;
+	case PW_NFD_OPT_MEASURE:
+	case PW_NFD_OPT_NO_MEASURE:
+		c->probe.measure = o == PW_NFD_OPT_MEASURE;
+		return 0;
+	case PW_NFD_OPT_MEASURE_S:
+		return pw_nfd_seconds_opt("measure-seconds", arg, 0, 10, " (0 < S <= 10)",
+					  &c->probe.measure_seconds);
+	case PW_NFD_OPT_BENCH:
+		c->probe.bench = arg;
+		return 0;
+	case PW_NFD_OPT_JSON:
+	case PW_NFD_OPT_NO_JSON:
+		c->json = o == PW_NFD_OPT_JSON;
+		return 0;
+	case PW_NFD_OPT_FEATURES:
+		c->features = arg;
+		return 0;
+	case PW_NFD_OPT_EXPIRY:
+		return pw_nfd_seconds_opt("features-expiry", arg, 0, 1e9, "", &c->expiry);
+	case PW_NFD_OPT_KUBECONFIG:
+		c->kubeconfig = arg;
+		/* fall through */
+	case PW_NFD_OPT_LABEL:
+		c->label = true;
+		return 0;
+	case PW_NFD_OPT_NODE:
+		c->node = arg;
+		return 0;
+	case PW_NFD_OPT_NO_COMPAT:
+		c->compat = false;
+		return 0;
+	case PW_NFD_OPT_ONESHOT:
+		c->interval = 0;
+		return 0;
+	case PW_NFD_OPT_INTERVAL:
+		return pw_nfd_seconds_opt("interval", arg, 1, 86400 * 7, " (1 s to a week)",
+					  &c->interval);
+	case 'l':
+		lvl = pw_log_parse(arg);
+		if (lvl < 0) {
+			fprintf(stderr, "podwire-nfd: bad --log-level '%s'\n", arg);
+			return 2;
+		}
+		pw_log_max = (enum pw_log_level)lvl;
+		return 0;
+	case 'h':
+		fputs(pw_usage, stdout);
+		exit(0);
+	default:
+		fprintf(stderr, "Try 'podwire-nfd --help'.\n");
+		return 2;
+	}
+}
+
+static int pw_nfd_cfg_parse(int argc, char **argv, struct pw_nfd_cfg *c)
+{
+	const char *env = getenv("PODWIRE_SOCKET");
+	int o, r;
+
+	*c = (struct pw_nfd_cfg){
 		.probe = {
 			.sysfs_root = "/sys",
 			.procfs_root = "/proc",
@@ -166,92 +251,10 @@ static int pw_cfg_parse(int argc, char **argv, struct pw_cfg *c)
 		.json = -1,
 		.compat = true,
 	};
-	while ((o = getopt_long(argc, argv, "l:h", longopts, NULL)) != -1) {
-		switch (o) {
-		case OPT_SYSFS:
-			c->probe.sysfs_root = optarg;
-			break;
-		case OPT_PROCFS:
-			c->probe.procfs_root = optarg;
-			break;
-		case OPT_SOCKET:
-			c->probe.podwired_socket = optarg;
-			break;
-		case OPT_OVS:
-		case OPT_NO_OVS:
-			c->probe.ovs = o == OPT_OVS;
-			break;
-		case OPT_MEASURE:
-			c->probe.measure = true;
-			break;
-		case OPT_NO_MEASURE:
-			c->probe.measure = false;
-			break;
-		case OPT_MEASURE_S:
-			if (!pw_parse_seconds(optarg, 10, &c->probe.measure_seconds)) {
-				fprintf(stderr,
-					"podwire-nfd: bad --measure-seconds '%s' (0 < S <= 10)\n",
-					optarg);
-				return 2;
-			}
-			break;
-		case OPT_BENCH:
-			c->probe.bench = optarg;
-			break;
-		case OPT_JSON:
-			c->json = 1;
-			break;
-		case OPT_NO_JSON:
-			c->json = 0;
-			break;
-		case OPT_FEATURES:
-			c->features = optarg;
-			break;
-		case OPT_EXPIRY:
-			if (!pw_parse_seconds(optarg, 1e9, &c->expiry)) {
-				fprintf(stderr, "podwire-nfd: bad --features-expiry '%s'\n",
-					optarg);
-				return 2;
-			}
-			break;
-		case OPT_KUBECONFIG:
-			c->kubeconfig = optarg;
-			/* fall through */
-		case OPT_LABEL:
-			c->label = true;
-			break;
-		case OPT_NODE:
-			c->node = optarg;
-			break;
-		case OPT_NO_COMPAT:
-			c->compat = false;
-			break;
-		case OPT_ONESHOT:
-			c->interval = 0;
-			break;
-		case OPT_INTERVAL:
-			if (!pw_parse_seconds(optarg, 86400 * 7, &c->interval) || c->interval < 1) {
-				fprintf(stderr,
-					"podwire-nfd: bad --interval '%s' (1 s to a week)\n",
-					optarg);
-				return 2;
-			}
-			break;
-		case 'l':
-			lvl = pw_log_parse(optarg);
-			if (lvl < 0) {
-				fprintf(stderr, "podwire-nfd: bad --log-level '%s'\n", optarg);
-				return 2;
-			}
-			pw_log_max = (enum pw_log_level)lvl;
-			break;
-		case 'h':
-			fputs(pw_usage, stdout);
-			exit(0);
-		default:
-			fprintf(stderr, "Try 'podwire-nfd --help'.\n");
-			return 2;
-		}
+	while ((o = getopt_long(argc, argv, "l:h", pw_nfd_longopts, NULL)) != -1) {
+		r = pw_nfd_cfg_opt(c, o, optarg);
+		if (r)
+			return r;
 	}
 	if (optind < argc) {
 		fprintf(stderr, "podwire-nfd: unexpected argument '%s'\n", argv[optind]);
@@ -260,14 +263,7 @@ static int pw_cfg_parse(int argc, char **argv, struct pw_cfg *c)
 	return 0;
 }
 
-static bool pw_is_dir(const char *p)
-{
-	struct stat st;
-
-	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-static bool pw_same_file(const char *a, const char *b)
+static bool pw_nfd_same_file(const char *a, const char *b)
 {
 	struct stat sa, sb;
 
@@ -276,7 +272,7 @@ static bool pw_same_file(const char *a, const char *b)
 }
 
 /* One probe-and-report pass. Returns 0 or 1 (an output failed). */
-static int pw_pass(const struct pw_cfg *c, struct pw_kube *k, bool first)
+static int pw_nfd_pass(const struct pw_nfd_cfg *c, struct pw_kube *k, bool first)
 {
 	struct pw_nfd_info info;
 	struct pw_nfd_labels ls;
@@ -336,7 +332,7 @@ static int pw_pass(const struct pw_cfg *c, struct pw_kube *k, bool first)
 }
 
 /* Sleep up to @secs; true when SIGTERM or SIGINT (blocked) arrived. */
-static bool pw_wait_signal(const sigset_t *set, double secs)
+static bool pw_nfd_signal_wait(const sigset_t *set, double secs)
 {
 	struct timespec ts = { (time_t)secs, (long)((secs - (double)(time_t)secs) * 1e9) };
 	uint64_t end = (uint64_t)time(NULL) + (uint64_t)secs + 1;
@@ -360,20 +356,20 @@ int main(int argc, char **argv)
 {
 	static char host[HOST_NAME_MAX + 1];
 	struct pw_kube *k = NULL;
-	struct pw_cfg c;
+	struct pw_nfd_cfg c;
 	sigset_t set;
 	int r;
 
 	pw_log_ident = "podwire-nfd";
-	r = pw_cfg_parse(argc, argv, &c);
+	r = pw_nfd_cfg_parse(argc, argv, &c);
 	if (r)
 		return r;
-	if (!pw_is_dir(c.probe.sysfs_root) || !pw_is_dir(c.probe.procfs_root)) {
+	if (!pw_nfd_is_dir(c.probe.sysfs_root) || !pw_nfd_is_dir(c.probe.procfs_root)) {
 		fprintf(stderr,
 			"podwire-nfd: --sysfs-root and --procfs-root must be directories\n");
 		return 2;
 	}
-	c.probe.real_procfs = pw_same_file(c.probe.procfs_root, "/proc");
+	c.probe.real_procfs = pw_nfd_same_file(c.probe.procfs_root, "/proc");
 	if (c.probe.measure && !c.probe.bench) {
 		c.probe.bench = pw_nfd_find_bench();
 		if (!c.probe.bench)
@@ -407,11 +403,11 @@ int main(int argc, char **argv)
 	if (c.interval)
 		sigprocmask(SIG_BLOCK, &set, NULL);
 
-	r = pw_pass(&c, k, true);
+	r = pw_nfd_pass(&c, k, true);
 	if (c.interval) {
 		pw_info("re-probing every %g s", c.interval);
-		while (!pw_wait_signal(&set, c.interval))
-			pw_pass(&c, k, false);
+		while (!pw_nfd_signal_wait(&set, c.interval))
+			pw_nfd_pass(&c, k, false);
 		r = 0;
 	}
 	pw_kube_close(k);

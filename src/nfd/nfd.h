@@ -121,6 +121,8 @@ void pw_nfd_probe(const struct pw_nfd_opts *o, struct pw_nfd_info *info);
 void pw_nfd_info_free(struct pw_nfd_info *info);
 void pw_nfd_warn(struct pw_nfd_info *info, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* True when @path is a directory (following links). */
+bool pw_nfd_is_dir(const char *path);
 
 /* run.c */
 

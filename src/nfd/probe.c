@@ -41,7 +41,7 @@ void pw_nfd_warn(struct pw_nfd_info *info, const char *fmt, ...)
 }
 
 /* Copy @src into @dst of @cap bytes, cut if longer. */
-static void pw_copy(char *dst, size_t cap, const char *src)
+static void pw_nfd_str_copy(char *dst, size_t cap, const char *src)
 {
 	size_t n = strnlen(src, cap - 1);
 
@@ -50,26 +50,21 @@ static void pw_copy(char *dst, size_t cap, const char *src)
 }
 
 /* Read a small file, trailing whitespace removed. Returns its length or -errno. */
-static int pw_read_file(const char *path, char *buf, size_t cap)
+static int pw_nfd_file_read(const char *path, char *buf, size_t cap)
 {
-	size_t len = 0;
+	ssize_t n;
+	size_t len;
 	int fd, r;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return -errno;
-	while (len + 1 < cap) {
-		ssize_t n = read(fd, buf + len, cap - 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
+	n = pw_read_full(fd, buf, cap - 1);
+	if (n < 0) {
+		r = (int)n;
+		goto out;
 	}
+	len = (size_t)n;
 	while (len && (buf[len - 1] == '\n' || buf[len - 1] == ' ' || buf[len - 1] == '\t'))
 		len--;
 	buf[len] = '\0';
@@ -79,9 +74,9 @@ out:
 	return r;
 }
 
-static int pw_readf(char *buf, size_t cap, const char *fmt, ...)
+static int pw_nfd_file_readf(char *buf, size_t cap, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-static int pw_readf(char *buf, size_t cap, const char *fmt, ...)
+static int pw_nfd_file_readf(char *buf, size_t cap, const char *fmt, ...)
 {
 	char path[PATH_MAX];
 	va_list ap;
@@ -92,11 +87,11 @@ static int pw_readf(char *buf, size_t cap, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0 || (size_t)n >= sizeof(path))
 		return -ENAMETOOLONG;
-	return pw_read_file(path, buf, cap);
+	return pw_nfd_file_read(path, buf, cap);
 }
 
 /* A whole string as an unsigned number in @base (16 accepts "0x"). */
-static bool pw_parse_ul(const char *s, int base, unsigned long *ret)
+static bool pw_nfd_ul_parse(const char *s, int base, unsigned long *ret)
 {
 	char *end;
 
@@ -112,11 +107,11 @@ static bool pw_parse_ul(const char *s, int base, unsigned long *ret)
 
 /* A numeric sysfs attribute: its value, -1 when absent, -2 when malformed
  * (warned). */
-static long pw_read_num(struct pw_nfd_info *info, const char *dir, const char *name, int base)
+static long pw_nfd_num_read(struct pw_nfd_info *info, const char *dir, const char *name, int base)
 {
 	char buf[64];
 	unsigned long v;
-	int r = pw_readf(buf, sizeof(buf), "%s/%s", dir, name);
+	int r = pw_nfd_file_readf(buf, sizeof(buf), "%s/%s", dir, name);
 
 	if (r == -ENOENT)
 		return -1;
@@ -124,7 +119,7 @@ static long pw_read_num(struct pw_nfd_info *info, const char *dir, const char *n
 		pw_nfd_warn(info, "%s/%s: %s", dir, name, strerror(-r));
 		return -2;
 	}
-	if (!pw_parse_ul(buf, base, &v) || v > LONG_MAX) {
+	if (!pw_nfd_ul_parse(buf, base, &v) || v > LONG_MAX) {
 		pw_nfd_warn(info, "%s/%s: not a number: '%.40s'", dir, name, buf);
 		return -2;
 	}
@@ -145,10 +140,10 @@ static void pw_link_base(const char *dir, const char *name, char *out, size_t ca
 		return;
 	target[n] = '\0';
 	const char *b = strrchr(target, '/');
-	pw_copy(out, cap, b ? b + 1 : target);
+	pw_nfd_str_copy(out, cap, b ? b + 1 : target);
 }
 
-static bool pw_is_dir(const char *path)
+bool pw_nfd_is_dir(const char *path)
 {
 	struct stat st;
 
@@ -170,7 +165,7 @@ static bool pw_nic_netdir(struct pw_nfd_nic *nic, const char *dir)
 	while ((de = readdir(d)) && nic->nifnames < PW_NFD_MAX_IFNAMES) {
 		if (de->d_name[0] == '.')
 			continue;
-		pw_copy(nic->ifnames[nic->nifnames++], sizeof(nic->ifnames[0]), de->d_name);
+		pw_nfd_str_copy(nic->ifnames[nic->nifnames++], sizeof(nic->ifnames[0]), de->d_name);
 	}
 	closedir(d);
 	return true;
@@ -196,7 +191,7 @@ static void pw_nic_ifnames(struct pw_nfd_nic *nic, const char *dev)
 			continue;
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dev, de->d_name) >= sizeof(path))
 			continue;
-		if (pw_is_dir(path) && pw_nic_netdir(nic, path))
+		if (pw_nfd_is_dir(path) && pw_nic_netdir(nic, path))
 			break;
 	}
 	closedir(d);
@@ -204,8 +199,8 @@ static void pw_nic_ifnames(struct pw_nfd_nic *nic, const char *dev)
 
 /* Open @root/@rel (path left in @path); NULL when absent, and a warning
  * when it exists but cannot be read. */
-static DIR *pw_opendir(struct pw_nfd_info *info, char *path, size_t cap, const char *root,
-		       const char *rel)
+static DIR *pw_nfd_dir_open(struct pw_nfd_info *info, char *path, size_t cap, const char *root,
+			    const char *rel)
 {
 	DIR *d;
 
@@ -217,8 +212,32 @@ static DIR *pw_opendir(struct pw_nfd_info *info, char *path, size_t cap, const c
 	return d;
 }
 
+/* What pw_nfd_dir_scan calls for an entry @name of directory @dir; false stops the scan. */
+typedef bool (*pw_nfd_entry_fn)(struct pw_nfd_info *info, const char *dir, const char *name,
+				void *arg);
+
+/*
+ * @fn for each entry of @root/@rel but the hidden ones (".", "..", dot
+ * files), in directory order, until it returns false. Nothing when the
+ * directory is absent; a warning when it exists but cannot be read.
+ */
+static void pw_nfd_dir_scan(struct pw_nfd_info *info, const char *root, const char *rel,
+			    pw_nfd_entry_fn fn, void *arg)
+{
+	char base[PATH_MAX];
+	struct dirent *de;
+	DIR *d = pw_nfd_dir_open(info, base, sizeof(base), root, rel);
+
+	if (!d)
+		return;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.' && !fn(info, base, de->d_name, arg))
+			break;
+	closedir(d);
+}
+
 /* Room for one more element in *@arr of *@cap, @n used; false on ENOMEM. */
-static bool pw_grow(void *arr, size_t *cap, size_t n, size_t size)
+static bool pw_nfd_array_grow(void *arr, size_t *cap, size_t n, size_t size)
 {
 	void **p = arr;
 
@@ -243,77 +262,81 @@ static int pw_str_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* sriov_totalvfs and sriov_numvfs of @nic at @dev: -1 when absent or not sane. */
+static void pw_nfd_nic_sriov(struct pw_nfd_info *info, const char *dev, struct pw_nfd_nic *nic)
+{
+	nic->sriov_total = pw_nfd_num_read(info, dev, "sriov_totalvfs", 10);
+	nic->sriov_num = -1;
+	if (nic->sriov_total >= 0) {
+		nic->sriov_num = pw_nfd_num_read(info, dev, "sriov_numvfs", 10);
+		if (nic->sriov_num > nic->sriov_total) {
+			pw_nfd_warn(info, "%s: sriov_numvfs %ld > sriov_totalvfs %ld", dev,
+				    nic->sriov_num, nic->sriov_total);
+			nic->sriov_num = -2;
+		}
+	}
+	if (nic->sriov_total < 0)
+		nic->sriov_total = -1;
+	if (nic->sriov_num < 0)
+		nic->sriov_num = -1;
+}
+
+/* One PCI device @name under @dir: kept when it is a network controller. */
+static bool pw_nfd_pci_dev(struct pw_nfd_info *info, const char *dir, const char *name, void *arg)
+{
+	size_t *cap = arg;
+	char dev[PATH_MAX], buf[64];
+	unsigned long cls;
+	int r;
+
+	if ((size_t)snprintf(dev, sizeof(dev), "%s/%s", dir, name) >= sizeof(dev))
+		return true;
+	r = pw_nfd_file_readf(buf, sizeof(buf), "%s/class", dev);
+	if (r < 0) {
+		pw_nfd_warn(info, "%s/class: %s", dev, strerror(-r));
+		return true;
+	}
+	if (!pw_nfd_ul_parse(buf, 16, &cls) || cls > 0xffffff) {
+		pw_nfd_warn(info, "%s/class: not a PCI class: '%.40s'", dev, buf);
+		return true;
+	}
+	if (cls >> 16 != 0x02)
+		return true;
+	if (!pw_nfd_array_grow(&info->nics, cap, info->nnics, sizeof(info->nics[0]))) {
+		pw_nfd_warn(info, "out of memory listing PCI devices");
+		return false;
+	}
+	struct pw_nfd_nic *nic = &info->nics[info->nnics++];
+	memset(nic, 0, sizeof(*nic));
+	pw_nfd_str_copy(nic->addr, sizeof(nic->addr), name);
+	nic->class_code = (uint32_t)cls;
+	long v = pw_nfd_num_read(info, dev, "vendor", 16);
+	nic->vendor = v > 0 && v <= 0xffff ? (uint32_t)v : 0;
+	v = pw_nfd_num_read(info, dev, "device", 16);
+	nic->device = v > 0 && v <= 0xffff ? (uint32_t)v : 0;
+	pw_link_base(dev, "driver", nic->driver, sizeof(nic->driver));
+	pw_link_base(dev, "physfn", nic->physfn, sizeof(nic->physfn));
+	pw_nic_ifnames(nic, dev);
+	for (size_t i = 0; i < PW_ARRAY_SIZE(pw_dpdk_drivers); i++)
+		if (!strcmp(nic->driver, pw_dpdk_drivers[i]))
+			nic->dpdk = true;
+	pw_nfd_nic_sriov(info, dev, nic);
+	if (nic->sriov_total > 0) {
+		info->sriov_nics++;
+		info->vfs_total += (unsigned long)nic->sriov_total;
+	}
+	if (nic->sriov_num > 0)
+		info->vfs_num += (unsigned long)nic->sriov_num;
+	if (nic->dpdk)
+		info->ndpdk++;
+	return true;
+}
+
 static void pw_probe_pci(const struct pw_nfd_opts *o, struct pw_nfd_info *info)
 {
-	char base[PATH_MAX], dev[PATH_MAX], buf[64];
-	struct dirent *de;
 	size_t cap = 0;
-	DIR *d;
 
-	d = pw_opendir(info, base, sizeof(base), o->sysfs_root, "bus/pci/devices");
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		unsigned long cls;
-		int r;
-
-		if (de->d_name[0] == '.')
-			continue;
-		if ((size_t)snprintf(dev, sizeof(dev), "%s/%s", base, de->d_name) >= sizeof(dev))
-			continue;
-		r = pw_readf(buf, sizeof(buf), "%s/class", dev);
-		if (r < 0) {
-			pw_nfd_warn(info, "%s/class: %s", dev, strerror(-r));
-			continue;
-		}
-		if (!pw_parse_ul(buf, 16, &cls) || cls > 0xffffff) {
-			pw_nfd_warn(info, "%s/class: not a PCI class: '%.40s'", dev, buf);
-			continue;
-		}
-		if (cls >> 16 != 0x02)
-			continue;
-		if (!pw_grow(&info->nics, &cap, info->nnics, sizeof(info->nics[0]))) {
-			pw_nfd_warn(info, "out of memory listing PCI devices");
-			break;
-		}
-		struct pw_nfd_nic *nic = &info->nics[info->nnics++];
-		memset(nic, 0, sizeof(*nic));
-		pw_copy(nic->addr, sizeof(nic->addr), de->d_name);
-		nic->class_code = (uint32_t)cls;
-		long v = pw_read_num(info, dev, "vendor", 16);
-		nic->vendor = v > 0 && v <= 0xffff ? (uint32_t)v : 0;
-		v = pw_read_num(info, dev, "device", 16);
-		nic->device = v > 0 && v <= 0xffff ? (uint32_t)v : 0;
-		pw_link_base(dev, "driver", nic->driver, sizeof(nic->driver));
-		pw_link_base(dev, "physfn", nic->physfn, sizeof(nic->physfn));
-		pw_nic_ifnames(nic, dev);
-		for (size_t i = 0; i < PW_ARRAY_SIZE(pw_dpdk_drivers); i++)
-			if (!strcmp(nic->driver, pw_dpdk_drivers[i]))
-				nic->dpdk = true;
-		nic->sriov_total = pw_read_num(info, dev, "sriov_totalvfs", 10);
-		nic->sriov_num = -1;
-		if (nic->sriov_total >= 0) {
-			nic->sriov_num = pw_read_num(info, dev, "sriov_numvfs", 10);
-			if (nic->sriov_num > nic->sriov_total) {
-				pw_nfd_warn(info, "%s: sriov_numvfs %ld > sriov_totalvfs %ld", dev,
-					    nic->sriov_num, nic->sriov_total);
-				nic->sriov_num = -2;
-			}
-		}
-		if (nic->sriov_total < 0)
-			nic->sriov_total = -1;
-		if (nic->sriov_num < 0)
-			nic->sriov_num = -1;
-		if (nic->sriov_total > 0) {
-			info->sriov_nics++;
-			info->vfs_total += (unsigned long)nic->sriov_total;
-		}
-		if (nic->sriov_num > 0)
-			info->vfs_num += (unsigned long)nic->sriov_num;
-		if (nic->dpdk)
-			info->ndpdk++;
-	}
-	closedir(d);
+	pw_nfd_dir_scan(info, o->sysfs_root, "bus/pci/devices", pw_nfd_pci_dev, &cap);
 	if (info->nnics)
 		qsort(info->nics, info->nnics, sizeof(info->nics[0]), pw_nic_cmp);
 }
@@ -366,44 +389,40 @@ static void pw_probe_meminfo(const struct pw_nfd_opts *o, struct pw_nfd_info *in
 	fclose(f);
 }
 
+/* One hugepages-<size>kB directory @name under @dir; false when the table is full. */
+static bool pw_nfd_hp_dir(struct pw_nfd_info *info, const char *dir, const char *name, void *arg)
+{
+	char num[32], path[PATH_MAX];
+	size_t len = strlen(name);
+	unsigned long kb;
+
+	if (strncmp(name, "hugepages-", 10) || len < 13 || len - 12 >= sizeof(num) ||
+	    strcmp(name + len - 2, "kB"))
+		return true;
+	memcpy(num, name + 10, len - 12);
+	num[len - 12] = '\0';
+	if (!pw_nfd_ul_parse(num, 10, &kb) || !kb) {
+		pw_nfd_warn(info, "%s/%s: unknown page size", dir, name);
+		return true;
+	}
+	if (info->nhp == PW_NFD_MAX_HP)
+		return false;
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
+		return true;
+	struct pw_nfd_hugepages *h = &info->hp[info->nhp++];
+	h->size_kb = kb;
+	h->total = pw_nfd_num_read(info, path, "nr_hugepages", 10);
+	h->free = pw_nfd_num_read(info, path, "free_hugepages", 10);
+	h->total = h->total < 0 ? -1 : h->total;
+	h->free = h->free < 0 ? -1 : h->free;
+	h->source = "sysfs";
+	return true;
+}
+
 static void pw_probe_hugepages(const struct pw_nfd_opts *o, struct pw_nfd_info *info)
 {
-	char base[PATH_MAX], dir[PATH_MAX];
-	struct dirent *de;
-	DIR *d;
-
 	pw_probe_meminfo(o, info);
-	d = pw_opendir(info, base, sizeof(base), o->sysfs_root, "kernel/mm/hugepages");
-	if (d) {
-		while ((de = readdir(d))) {
-			unsigned long kb;
-			char num[32];
-			const char *s = de->d_name;
-			size_t len = strlen(s);
-
-			if (strncmp(s, "hugepages-", 10) || len < 13 || len - 12 >= sizeof(num) ||
-			    strcmp(s + len - 2, "kB"))
-				continue;
-			memcpy(num, s + 10, len - 12);
-			num[len - 12] = '\0';
-			if (!pw_parse_ul(num, 10, &kb) || !kb) {
-				pw_nfd_warn(info, "%s/%s: unknown page size", base, s);
-				continue;
-			}
-			if (info->nhp == PW_NFD_MAX_HP)
-				break;
-			if ((size_t)snprintf(dir, sizeof(dir), "%s/%s", base, s) >= sizeof(dir))
-				continue;
-			struct pw_nfd_hugepages *h = &info->hp[info->nhp++];
-			h->size_kb = kb;
-			h->total = pw_read_num(info, dir, "nr_hugepages", 10);
-			h->free = pw_read_num(info, dir, "free_hugepages", 10);
-			h->total = h->total < 0 ? -1 : h->total;
-			h->free = h->free < 0 ? -1 : h->free;
-			h->source = "sysfs";
-		}
-		closedir(d);
-	}
+	pw_nfd_dir_scan(info, o->sysfs_root, "kernel/mm/hugepages", pw_nfd_hp_dir, NULL);
 	/* A container that masks /sys/kernel still sees /proc/meminfo, which
 	 * covers the default page size. */
 	bool have_default = false;
@@ -422,27 +441,23 @@ static void pw_probe_hugepages(const struct pw_nfd_opts *o, struct pw_nfd_info *
 	qsort(info->hp, info->nhp, sizeof(info->hp[0]), pw_hp_cmp);
 }
 
+/* One RDMA device @name; false when out of memory. */
+static bool pw_nfd_rdma_dev(struct pw_nfd_info *info, const char *dir, const char *name, void *arg)
+{
+	if (!pw_nfd_array_grow(&info->rdma, arg, info->nrdma, sizeof(info->rdma[0])))
+		return false;
+	info->rdma[info->nrdma] = strdup(name);
+	if (!info->rdma[info->nrdma])
+		return false;
+	info->nrdma++;
+	return true;
+}
+
 static void pw_probe_rdma(const struct pw_nfd_opts *o, struct pw_nfd_info *info)
 {
-	char base[PATH_MAX];
-	struct dirent *de;
 	size_t cap = 0;
-	DIR *d;
 
-	d = pw_opendir(info, base, sizeof(base), o->sysfs_root, "class/infiniband");
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		if (!pw_grow(&info->rdma, &cap, info->nrdma, sizeof(info->rdma[0])))
-			break;
-		info->rdma[info->nrdma] = strdup(de->d_name);
-		if (!info->rdma[info->nrdma])
-			break;
-		info->nrdma++;
-	}
-	closedir(d);
+	pw_nfd_dir_scan(info, o->sysfs_root, "class/infiniband", pw_nfd_rdma_dev, &cap);
 	if (info->nrdma)
 		qsort(info->rdma, info->nrdma, sizeof(info->rdma[0]), pw_str_cmp);
 }
@@ -492,7 +507,7 @@ static void pw_probe_kernel(const struct pw_nfd_opts *o, struct pw_nfd_info *inf
 	struct utsname u;
 
 	snprintf(path, sizeof(path), "%s/sys/kernel/osrelease", o->procfs_root);
-	if (pw_read_file(path, info->kernel, sizeof(info->kernel)) > 0)
+	if (pw_nfd_file_read(path, info->kernel, sizeof(info->kernel)) > 0)
 		return;
 	info->kernel[0] = '\0';
 	if (o->real_procfs && uname(&u) == 0)

@@ -19,6 +19,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "json.h"
 #include "nfd.h"
 #include "util.h"
 
@@ -251,15 +252,8 @@ const char *pw_nfd_find_bench(void)
 	return pw_nfd_have("podwire-bench") ? "podwire-bench" : NULL;
 }
 
-static double pw_num(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-
-	return cJSON_IsNumber(v) ? v->valuedouble : -1;
-}
-
-static void pw_measure_one(const struct pw_nfd_opts *o, const char *transport,
-			   struct pw_nfd_rtt *rtt)
+static void pw_nfd_measure_one(const struct pw_nfd_opts *o, const char *transport,
+			       struct pw_nfd_rtt *rtt)
 {
 	char dur[32], warm[32], out[4096];
 	double w = o->measure_seconds / 4;
@@ -291,12 +285,12 @@ static void pw_measure_one(const struct pw_nfd_opts *o, const char *transport,
 		goto out;
 	}
 	j = cJSON_Parse(out);
-	const cJSON *h = cJSON_GetObjectItemCaseSensitive(j, "rtt_ns");
-	rtt->msgs = pw_num(j, "msgs");
-	rtt->min = pw_num(h, "min");
-	rtt->mean = pw_num(h, "mean");
-	rtt->p50 = pw_num(h, "p50");
-	rtt->p99 = pw_num(h, "p99");
+	const cJSON *h = pw_json_get(j, "rtt_ns");
+	rtt->msgs = pw_json_get_num(j, "msgs", -1);
+	rtt->min = pw_json_get_num(h, "min", -1);
+	rtt->mean = pw_json_get_num(h, "mean", -1);
+	rtt->p50 = pw_json_get_num(h, "p50", -1);
+	rtt->p99 = pw_json_get_num(h, "p99", -1);
 	if (!cJSON_IsObject(h) || rtt->msgs <= 0 || rtt->p50 <= 0 || rtt->p99 <= 0) {
 		snprintf(rtt->error, sizeof(rtt->error), "%s: no round trips in its report",
 			 o->bench);
@@ -320,7 +314,7 @@ void pw_nfd_measure(const struct pw_nfd_opts *o, struct pw_nfd_info *info)
 			snprintf(rtt->error, sizeof(rtt->error), "podwire-bench not found");
 			continue;
 		}
-		pw_measure_one(o, names[i], rtt);
+		pw_nfd_measure_one(o, names[i], rtt);
 		if (!rtt->ok)
 			pw_nfd_warn(info, "measuring %s: %s", names[i], rtt->error);
 	}

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cmd.h"
-#include "log.h"
+#include "json.h"
 
 void pw_cluster_free(struct pw_cluster *c)
 {
@@ -18,10 +18,10 @@ void pw_cluster_free(struct pw_cluster *c)
 
 static const char *pw_item_kind(const cJSON *it, const char *list_kind)
 {
-	const cJSON *k = cJSON_GetObjectItemCaseSensitive(it, "kind");
+	const char *k = pw_json_get_str(it, "kind");
 
-	if (cJSON_IsString(k))
-		return k->valuestring;
+	if (k)
+		return k;
 	/* The API server leaves kind out of the items of a typed list. */
 	if (list_kind && !strcmp(list_kind, "NodeList"))
 		return "Node";
@@ -30,12 +30,11 @@ static const char *pw_item_kind(const cJSON *it, const char *list_kind)
 	return NULL;
 }
 
-static int pw_put(struct pw_model *m, struct pw_cluster *c, const cJSON *it, bool node,
-		  const char *where, char *err, size_t errlen)
+static int pw_cluster_item_add(struct pw_model *m, struct pw_cluster *c, const cJSON *it, bool node,
+			       const char *where, char *err, size_t errlen)
 {
-	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(it, "metadata");
-	const cJSON *name = cJSON_GetObjectItemCaseSensitive(meta, "name");
-	const cJSON *ns = cJSON_GetObjectItemCaseSensitive(meta, "namespace");
+	const cJSON *meta = pw_json_get(it, "metadata");
+	const char *name = pw_json_get_str(meta, "name"), *ns = pw_json_get_str(meta, "namespace");
 	char e[PW_SCHED_ERRLEN] = "";
 	int r;
 
@@ -43,19 +42,10 @@ static int pw_put(struct pw_model *m, struct pw_cluster *c, const cJSON *it, boo
 		snprintf(err, errlen, "%s: want an object", where);
 		return -EINVAL;
 	}
-	if (cJSON_IsString(name)) {
-		bool dup = node ? pw_model_find_node(m, name->valuestring) >= 0
-				: pw_model_find_pod(m,
-						    cJSON_IsString(ns) && *ns->valuestring
-							    ? ns->valuestring
-							    : "default",
-						    name->valuestring) >= 0;
-
-		if (dup) {
-			snprintf(err, errlen, "%s: duplicate %s %s", where, node ? "node" : "pod",
-				 name->valuestring);
-			return -EINVAL;
-		}
+	if (name && (node ? pw_model_find_node(m, name)
+			  : pw_model_find_pod(m, ns && *ns ? ns : "default", name)) >= 0) {
+		snprintf(err, errlen, "%s: duplicate %s %s", where, node ? "node" : "pod", name);
+		return -EINVAL;
 	}
 	r = node ? pw_model_put_node(m, it, e, sizeof(e)) : pw_model_put_pod(m, it, e, sizeof(e));
 	if (r < 0) {
@@ -74,7 +64,8 @@ static int pw_put(struct pw_model *m, struct pw_cluster *c, const cJSON *it, boo
 int pw_cluster_load(struct pw_model *m, const char *path, struct pw_cluster *c, char *err,
 		    size_t errlen)
 {
-	const cJSON *items, *nodes, *pods, *it, *kind;
+	const cJSON *items, *nodes, *pods, *it;
+	const char *kind;
 	char *buf = NULL, where[64];
 	cJSON *doc = NULL;
 	size_t len;
@@ -84,14 +75,14 @@ int pw_cluster_load(struct pw_model *m, const char *path, struct pw_cluster *c, 
 	r = pw_sched_read_file(path, &buf, &len, err, errlen);
 	if (r)
 		return r;
-	doc = pw_sched_parse_json(buf, len, path, err, errlen);
+	doc = pw_json_parse(buf, len, path, err, errlen);
 	free(buf);
 	if (!doc)
 		return -EINVAL;
-	items = cJSON_GetObjectItemCaseSensitive(doc, "items");
-	nodes = cJSON_GetObjectItemCaseSensitive(doc, "nodes");
-	pods = cJSON_GetObjectItemCaseSensitive(doc, "pods");
-	kind = cJSON_GetObjectItemCaseSensitive(doc, "kind");
+	items = pw_json_get(doc, "items");
+	nodes = pw_json_get(doc, "nodes");
+	pods = pw_json_get(doc, "pods");
+	kind = pw_json_get_str(doc, "kind");
 	if (!cJSON_IsObject(doc) ||
 	    !(cJSON_IsArray(items) || cJSON_IsArray(nodes) || cJSON_IsArray(pods)) ||
 	    (nodes && !cJSON_IsArray(nodes)) || (pods && !cJSON_IsArray(pods))) {
@@ -113,8 +104,7 @@ int pw_cluster_load(struct pw_model *m, const char *path, struct pw_cluster *c, 
 		i = 0;
 		cJSON_ArrayForEach(it, items)
 		{
-			const char *k =
-				pw_item_kind(it, cJSON_IsString(kind) ? kind->valuestring : NULL);
+			const char *k = pw_item_kind(it, kind);
 
 			snprintf(where, sizeof(where), "%s: items[%d]", path, i++);
 			if (!k) {
@@ -130,7 +120,7 @@ int pw_cluster_load(struct pw_model *m, const char *path, struct pw_cluster *c, 
 					c->ignored++;
 				continue;
 			}
-			if ((r = pw_put(m, c, it, !pass, where, err, errlen)))
+			if ((r = pw_cluster_item_add(m, c, it, !pass, where, err, errlen)))
 				goto out;
 		}
 		i = 0;
@@ -138,7 +128,7 @@ int pw_cluster_load(struct pw_model *m, const char *path, struct pw_cluster *c, 
 		{
 			snprintf(where, sizeof(where), "%s: %s[%d]", path, pass ? "pods" : "nodes",
 				 i++);
-			if ((r = pw_put(m, c, it, !pass, where, err, errlen)))
+			if ((r = pw_cluster_item_add(m, c, it, !pass, where, err, errlen)))
 				goto out;
 		}
 	}
@@ -148,51 +138,4 @@ out:
 		pw_cluster_free(c);
 	cJSON_Delete(doc);
 	return r;
-}
-
-int pw_cli_policy(struct pw_policy *pol, const char *path)
-{
-	char err[PW_SCHED_ERRLEN];
-	int r;
-
-	if (!path)
-		r = pw_policy_default(pol);
-	else
-		r = pw_policy_load(pol, path, err, sizeof(err));
-	if (r) {
-		fprintf(stderr, "podwire-scheduler: %s\n", path ? err : strerror(-r));
-		return -1;
-	}
-	return 0;
-}
-
-int pw_cli_model(struct pw_policy *pol, struct pw_model *m, const char *policy_path)
-{
-	if (pw_cli_policy(pol, policy_path))
-		return -1;
-	if (pw_model_init(m, pol)) {
-		fprintf(stderr, "podwire-scheduler: out of memory\n");
-		pw_policy_free(pol);
-		return -1;
-	}
-	return 0;
-}
-
-int pw_cli_log_level(const char *arg)
-{
-	int lvl = pw_log_parse(arg);
-
-	if (lvl < 0) {
-		fprintf(stderr,
-			"podwire-scheduler: --log-level: want error, warn, info or debug\n");
-		return 2;
-	}
-	pw_log_max = (enum pw_log_level)lvl;
-	return 0;
-}
-
-int pw_cli_usage_error(const char *cmd, const char *msg, const char *usage)
-{
-	fprintf(stderr, "podwire-scheduler %s: %s\n\n%s", cmd, msg, usage);
-	return 2;
 }

@@ -21,7 +21,9 @@
 #include <microhttpd.h>
 
 #include "cmd.h"
+#include "json.h"
 #include "log.h"
+#include "util.h"
 
 #define PW_EXT_MAX_BODY (64u << 20) /* a NodeList of 5,000 full nodes is ~25 MiB */
 #define PW_EXT_MAX_PRIO 10	    /* extender v1 MaxExtenderPriority */
@@ -92,10 +94,10 @@ struct pw_ext_node {
 static struct pw_ext_node *pw_ext_eval(struct pw_ext *e, const cJSON *args, struct pw_pod *pod,
 				       unsigned *nn, bool *by_name, char *err, size_t errlen)
 {
-	const cJSON *pobj = cJSON_GetObjectItemCaseSensitive(args, "Pod");
-	const cJSON *nodes = cJSON_GetObjectItemCaseSensitive(args, "Nodes");
-	const cJSON *names = cJSON_GetObjectItemCaseSensitive(args, "NodeNames"), *it;
-	const cJSON *items = cJSON_GetObjectItemCaseSensitive(nodes, "items");
+	const cJSON *pobj = pw_json_get(args, "Pod");
+	const cJSON *nodes = pw_json_get(args, "Nodes");
+	const cJSON *names = pw_json_get(args, "NodeNames"), *it;
+	const cJSON *items = pw_json_get(nodes, "items");
 	struct pw_ext_node *v;
 	char perr[PW_SCHED_ERRLEN] = "";
 	unsigned k = 0;
@@ -230,7 +232,7 @@ out:
 	return res ? res : pw_ext_error("out of memory");
 }
 
-static int pw_u32_desc(const void *a, const void *b)
+static int pw_u32_cmp_desc(const void *a, const void *b)
 {
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
 
@@ -269,7 +271,7 @@ static cJSON *pw_ext_prioritize(struct pw_ext *e, const cJSON *args, unsigned *c
 	for (unsigned i = 0; i < n; i++)
 		if (v[i].ok)
 			cls[k++] = v[i].cap_lat;
-	qsort(cls, k, sizeof(*cls), pw_u32_desc);
+	qsort(cls, k, sizeof(*cls), pw_u32_cmp_desc);
 	{
 		unsigned u = 0;
 
@@ -307,11 +309,10 @@ out:
 
 static cJSON *pw_ext_bind(struct pw_ext *e, const cJSON *args, unsigned *code)
 {
-	const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(args, "PodName"));
-	const char *ns =
-		cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(args, "PodNamespace"));
-	const char *uid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(args, "PodUID"));
-	const char *node = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(args, "Node"));
+	const char *name = pw_json_get_str(args, "PodName");
+	const char *ns = pw_json_get_str(args, "PodNamespace");
+	const char *uid = pw_json_get_str(args, "PodUID");
+	const char *node = pw_json_get_str(args, "Node");
 	char err[PW_SCHED_ERRLEN] = "";
 
 	*code = MHD_HTTP_OK;
@@ -460,7 +461,7 @@ static int pw_ext_listen(const char *spec, char *bound, size_t blen)
 }
 
 int pw_ext_start(const char *listen_on, struct pw_model *m, pthread_mutex_t *lock,
-		 pw_ext_bind_fn bind_fn, void *bind_arg, struct pw_ext **out)
+		 pw_ext_bind_fn bind_fn, void *bind_arg, struct pw_ext **ret_e)
 {
 	struct pw_ext *e = calloc(1, sizeof(*e));
 	char bound[300] = "?";
@@ -491,7 +492,7 @@ int pw_ext_start(const char *listen_on, struct pw_model *m, pthread_mutex_t *loc
 		return -EIO;
 	}
 	pw_info("extender listening on %s", bound);
-	*out = e;
+	*ret_e = e;
 	return 0;
 }
 
@@ -527,59 +528,28 @@ static const char pw_extender_usage[] =
 	"\n"
 	"Runs until SIGTERM or SIGINT; exit status 0 then, 1 on errors, 2 on bad usage.\n";
 
-static atomic_int pw_ext_stop_flag;
-
-static void pw_ext_on_signal(int sig)
-{
-	atomic_store(&pw_ext_stop_flag, sig);
-}
-
 int pw_cmd_extender(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "listen", required_argument, NULL, 'l' },
-		{ "cluster", required_argument, NULL, 'c' },
-		{ "policy", required_argument, NULL, 'p' },
-		{ "config", required_argument, NULL, 'p' },
-		{ "log-level", required_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
 	pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 	const char *listen_on = NULL, *cluster = NULL, *policy = NULL;
-	struct sigaction sa = { .sa_handler = pw_ext_on_signal };
+	const struct pw_cli_opt opts[] = {
+		PW_CLI_OPT("listen", 'l', PW_CLI_STR, &listen_on),
+		PW_CLI_OPT("cluster", 'c', PW_CLI_STR, &cluster),
+		PW_CLI_OPT("policy", 'p', PW_CLI_STR, &policy),
+		PW_CLI_OPT("config", 0, PW_CLI_STR, &policy),
+		PW_CLI_OPT("log-level", 'v', PW_CLI_LOG_LEVEL, NULL),
+	};
 	struct pw_policy pol;
 	struct pw_model m;
 	struct pw_cluster c = { 0 };
 	struct pw_ext *e = NULL;
 	char err[PW_SCHED_ERRLEN];
-	int opt, ret = 1;
+	int r, ret = 1;
 
 	pw_log_ident = "podwire-scheduler";
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "l:c:p:v:h", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'l':
-			listen_on = optarg;
-			break;
-		case 'c':
-			cluster = optarg;
-			break;
-		case 'p':
-			policy = optarg;
-			break;
-		case 'v':
-			if (pw_cli_log_level(optarg))
-				return 2;
-			break;
-		case 'h':
-			fputs(pw_extender_usage, stdout);
-			return 0;
-		default:
-			fputs(pw_extender_usage, stderr);
-			return 2;
-		}
-	}
+	r = pw_cli_parse(argc, argv, opts, PW_ARRAY_SIZE(opts), pw_extender_usage);
+	if (r)
+		return r < 0 ? 0 : r;
 	if (!listen_on || optind != argc)
 		return pw_cli_usage_error("extender",
 					  listen_on ? "unexpected argument"
@@ -591,14 +561,12 @@ int pw_cmd_extender(int argc, char **argv)
 		pw_err("%s", err);
 		goto out;
 	}
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	pw_cli_signals_catch();
 	if (pw_ext_start(listen_on, &m, &lock, NULL, NULL, &e))
 		goto out;
-	while (!atomic_load(&pw_ext_stop_flag))
+	while (!pw_cli_signal_caught())
 		poll(NULL, 0, 200);
-	pw_info("signal %d: stopping", atomic_load(&pw_ext_stop_flag));
+	pw_info("signal %d: stopping", pw_cli_signal_caught());
 	pw_ext_stop(e);
 	ret = 0;
 out:

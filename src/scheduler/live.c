@@ -25,8 +25,10 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "json.h"
 #include "kube.h"
 #include "log.h"
+#include "util.h"
 
 #define PW_LIVE_BATCH	    256 /* placements between looks at new events */
 #define PW_LIVE_ASSUME_NS   (30ull * 1000000000ull)
@@ -54,25 +56,13 @@ struct pw_live {
 	struct pw_assumed *assumed;
 	unsigned nassumed, cap_assumed;
 	struct pw_kube *k, *kpods, *knodes, *klease, *kext;
+	struct pw_ext *ext;
+	pthread_t tpods, tnodes, tlease;
+	bool have_pods, have_nodes, have_lease;
 	_Atomic uint64_t leader_until;
 	atomic_bool is_leader;
 	unsigned long binds, conflicts, failures;
 };
-
-static atomic_int pw_live_signal;
-
-static void pw_live_on_signal(int sig)
-{
-	atomic_store(&pw_live_signal, sig);
-}
-
-static uint64_t pw_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static int pw_live_open(struct pw_live *l, struct pw_kube **k)
 {
@@ -110,7 +100,7 @@ static int pw_assumed_find(struct pw_live *l, const char *key)
 	return -1;
 }
 
-static void pw_assume(struct pw_live *l, const struct pw_pod *p, const char *node)
+static void pw_assumed_add(struct pw_live *l, const struct pw_pod *p, const char *node)
 {
 	int i = pw_assumed_find(l, p->key);
 
@@ -129,7 +119,7 @@ static void pw_assume(struct pw_live *l, const struct pw_pod *p, const char *nod
 	a->key = strdup(p->key);
 	a->uid = p->uid ? strdup(p->uid) : NULL;
 	a->node = strdup(node);
-	a->at = pw_now();
+	a->at = pw_now_ns();
 	if (!a->key || !a->node || (p->uid && !a->uid)) {
 		free(a->key);
 		free(a->uid);
@@ -137,6 +127,15 @@ static void pw_assume(struct pw_live *l, const struct pw_pod *p, const char *nod
 		return;
 	}
 	l->nassumed++;
+}
+
+/* Forget our binding of pod @key, if we have one. */
+static void pw_assumed_forget(struct pw_live *l, const char *key)
+{
+	int i = pw_assumed_find(l, key);
+
+	if (i >= 0)
+		pw_assumed_drop(l, (unsigned)i);
 }
 
 /* After a pod event: keep our binding over a stale "pending", forget it once confirmed. */
@@ -149,7 +148,7 @@ static void pw_assumed_apply(struct pw_live *l, int pi)
 	if (i < 0)
 		return;
 	a = &l->assumed[i];
-	if (p->node_name || pw_now() - a->at > PW_LIVE_ASSUME_NS ||
+	if (p->node_name || pw_now_ns() - a->at > PW_LIVE_ASSUME_NS ||
 	    (a->uid && (!p->uid || strcmp(a->uid, p->uid)))) {
 		pw_assumed_drop(l, (unsigned)i);
 		return;
@@ -161,20 +160,20 @@ static void pw_assumed_apply(struct pw_live *l, int pi)
 
 /* ---- informers ---- */
 
-static const char *pw_obj_name(const cJSON *o, const char **ns)
+/* An object's metadata.name, and its namespace ("default" when it has none). */
+static const char *pw_live_obj_name(const cJSON *o, const char **ret_ns)
 {
-	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(o, "metadata");
+	const cJSON *meta = pw_json_get(o, "metadata");
+	const char *ns = pw_json_get_str(meta, "namespace");
 
-	*ns = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "namespace"));
-	if (!*ns || !**ns)
-		*ns = "default";
-	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "name"));
+	*ret_ns = ns && *ns ? ns : "default";
+	return pw_json_get_str(meta, "name");
 }
 
 /* Replace the model's nodes or pods with a List's items. */
 static void pw_live_relist(struct pw_live *l, const cJSON *list, bool pods)
 {
-	const cJSON *items = cJSON_GetObjectItemCaseSensitive(list, "items"), *it;
+	const cJSON *items = pw_json_get(list, "items"), *it;
 	unsigned n = pods ? l->m.npods : l->m.nnodes;
 	bool *seen = calloc(n + 1, sizeof(*seen));
 	char err[PW_SCHED_ERRLEN];
@@ -246,13 +245,13 @@ static int pw_live_event(struct pw_live *l, enum pw_kube_ev type, const cJSON *o
 			pw_assumed_apply(l, i);
 		break;
 	case PW_KUBE_EV_DELETED:
-		name = pw_obj_name(o, &ns);
+		name = pw_live_obj_name(o, &ns);
 		if (name && pods) {
-			pw_model_del_pod(&l->m, ns, name);
 			char key[512];
+
+			pw_model_del_pod(&l->m, ns, name);
 			snprintf(key, sizeof(key), "%s/%s", ns, name);
-			if ((i = pw_assumed_find(l, key)) >= 0)
-				pw_assumed_drop(l, (unsigned)i);
+			pw_assumed_forget(l, key);
 		} else if (name) {
 			pw_model_del_node(&l->m, name);
 		}
@@ -332,9 +331,9 @@ static void *pw_live_lease_thread(void *arg)
 	struct pw_live *l = arg;
 	uint64_t period = (uint64_t)l->lease_s * 1000000000ull / 3;
 
-	while (!atomic_load(&pw_live_signal) && !pw_kube_canceled(l->klease)) {
+	while (!pw_cli_signal_caught() && !pw_kube_canceled(l->klease)) {
 		bool leader = false, was = atomic_load(&l->is_leader);
-		uint64_t t = pw_now();
+		uint64_t t = pw_now_ns();
 		int r = pw_kube_lease_try(l->klease, l->lease_ns, l->lease_name, l->identity,
 					  l->lease_s, &leader);
 
@@ -353,8 +352,8 @@ static void *pw_live_lease_thread(void *arg)
 			pthread_cond_signal(&l->cond);
 			pthread_mutex_unlock(&l->lock);
 		}
-		for (uint64_t end = pw_now() + period; pw_now() < end;) {
-			if (atomic_load(&pw_live_signal) || pw_kube_canceled(l->klease))
+		for (uint64_t end = pw_now_ns() + period; pw_now_ns() < end;) {
+			if (pw_cli_signal_caught() || pw_kube_canceled(l->klease))
 				break;
 			struct timespec ts = { 0, 50 * 1000000L };
 			nanosleep(&ts, NULL);
@@ -365,12 +364,12 @@ static void *pw_live_lease_thread(void *arg)
 
 static bool pw_live_may_bind(struct pw_live *l)
 {
-	return !l->leader_elect || pw_now() < atomic_load(&l->leader_until);
+	return !l->leader_elect || pw_now_ns() < atomic_load(&l->leader_until);
 }
 
 /* ---- scheduling ---- */
 
-static uint64_t pw_backoff(uint32_t attempts)
+static uint64_t pw_live_backoff(uint32_t attempts)
 {
 	uint64_t b = PW_LIVE_BACKOFF_MIN;
 
@@ -390,12 +389,12 @@ static bool pw_live_due(const struct pw_live *l, const struct pw_pod *p, uint64_
 	return p->fail_gen != l->m.gen || now - p->failed_at_ns >= PW_LIVE_FLUSH_NS;
 }
 
-struct pw_todo {
+struct pw_live_todo {
 	char *key, *ns, *name, *uid, *node;
 	char reason[PW_SCHED_ERRLEN];
 };
 
-static void pw_todo_clear(struct pw_todo *t)
+static void pw_live_todo_clear(struct pw_live_todo *t)
 {
 	free(t->key);
 	free(t->ns);
@@ -408,20 +407,21 @@ static void pw_todo_clear(struct pw_todo *t)
 static void pw_live_fail(struct pw_live *l, int pi, uint64_t gen)
 {
 	struct pw_pod *p = &l->m.pods[pi];
-	uint64_t now = pw_now();
+	uint64_t now = pw_now_ns();
 
 	p->attempts++;
 	p->failed_at_ns = now;
 	p->fail_gen = gen;
-	p->retry_at_ns = now + pw_backoff(p->attempts);
+	p->retry_at_ns = now + pw_live_backoff(p->attempts);
 }
 
-/* Report an unschedulable pod: a Warning event and PodScheduled=False. Lock not held. */
-static void pw_live_report(struct pw_live *l, const struct pw_todo *t)
+/* A core/v1 Event about the pod of @t, its message the reason. Lock not held. */
+static int pw_live_event_post(struct pw_live *l, const struct pw_live_todo *t, const char *type,
+			      const char *reason)
 {
 	const struct pw_kube_event ev = {
-		.type = "Warning",
-		.reason = "FailedScheduling",
+		.type = type,
+		.reason = reason,
 		.message = t->reason,
 		.component = l->name,
 		.instance = l->identity,
@@ -430,9 +430,16 @@ static void pw_live_report(struct pw_live *l, const struct pw_todo *t)
 		.name = t->name,
 		.uid = t->uid,
 	};
+
+	return pw_kube_event_create(l->k, &ev, NULL);
+}
+
+/* Report an unschedulable pod: a Warning event and PodScheduled=False. Lock not held. */
+static void pw_live_report(struct pw_live *l, const struct pw_live_todo *t)
+{
 	long st = 0;
 
-	if (pw_kube_event_create(l->k, &ev, &st))
+	if (pw_live_event_post(l, t, "Warning", "FailedScheduling"))
 		pw_warn("%s: event: %s", t->key, pw_kube_last_error(l->k));
 	if (pw_kube_pod_condition_set(l->k, t->ns, t->name, "PodScheduled", "False",
 				      "Unschedulable", t->reason, &st) &&
@@ -441,23 +448,19 @@ static void pw_live_report(struct pw_live *l, const struct pw_todo *t)
 }
 
 /* Someone else bound the pod (409): read it back so the model has the truth. */
-static void pw_live_reread(struct pw_live *l, const struct pw_todo *t)
+static void pw_live_reread(struct pw_live *l, const struct pw_live_todo *t)
 {
-	char *path = NULL, *ens = pw_kube_escape(t->ns), *ename = pw_kube_escape(t->name);
 	cJSON *pod = NULL;
 	long st = 0;
-	int r = -ENOMEM;
+	int r, pi;
 
-	if (ens && ename && asprintf(&path, "/api/v1/namespaces/%s/pods/%s", ens, ename) >= 0)
-		r = pw_kube_get(l->k, path, &st, &pod);
+	r = pw_kube_pod_get(l->k, t->ns, t->name, &st, &pod);
 	pthread_mutex_lock(&l->lock);
-	int pi = pw_model_find_pod(&l->m, t->ns, t->name);
+	pi = pw_model_find_pod(&l->m, t->ns, t->name);
 	if (pi >= 0 && !r) {
 		char err[PW_SCHED_ERRLEN];
-		int ai = pw_assumed_find(l, t->key);
 
-		if (ai >= 0)
-			pw_assumed_drop(l, (unsigned)ai);
+		pw_assumed_forget(l, t->key);
 		if (pw_model_put_pod(&l->m, pod, err, sizeof(err)) < 0)
 			pw_warn("%s: re-read: %s", t->key, err);
 	} else if (pi >= 0 && st == 404) {
@@ -465,13 +468,23 @@ static void pw_live_reread(struct pw_live *l, const struct pw_todo *t)
 	}
 	pthread_mutex_unlock(&l->lock);
 	cJSON_Delete(pod);
-	free(path);
-	free(ens);
-	free(ename);
+}
+
+/*
+ * The model charges @t's pod to t->node for a binding that did not happen:
+ * take it back. Lock held. Returns the pod's index, or -1 when it is gone.
+ */
+static int pw_live_unbind(struct pw_live *l, const struct pw_live_todo *t)
+{
+	int pi = pw_model_find_pod(&l->m, t->ns, t->name);
+
+	if (pi >= 0 && l->m.pods[pi].node_name && !strcmp(l->m.pods[pi].node_name, t->node))
+		pw_model_unbind(&l->m, pi);
+	return pi;
 }
 
 /* Bind one placed pod; the model already charges it. Lock not held. */
-static void pw_live_bind(struct pw_live *l, struct pw_todo *t)
+static void pw_live_bind(struct pw_live *l, struct pw_live_todo *t)
 {
 	long st = 0;
 	int r, pi;
@@ -483,21 +496,9 @@ static void pw_live_bind(struct pw_live *l, struct pw_todo *t)
 		r = pw_kube_pod_bind(l->k, t->ns, t->name, t->uid, t->node, &st);
 	}
 	if (!r) {
-		const struct pw_kube_event ev = {
-			.type = "Normal",
-			.reason = "Scheduled",
-			.component = l->name,
-			.instance = l->identity,
-			.kind = "Pod",
-			.ns = t->ns,
-			.name = t->name,
-			.uid = t->uid,
-			.message = t->reason,
-		};
-
 		pw_info("bound %s to %s: %s", t->key, t->node, t->reason);
 		l->binds++;
-		pw_kube_event_create(l->k, &ev, NULL);
+		pw_live_event_post(l, t, "Normal", "Scheduled");
 		return;
 	}
 	if (r == PW_KUBE_E_HTTP && (st == 409 || st == 404)) {
@@ -505,9 +506,7 @@ static void pw_live_bind(struct pw_live *l, struct pw_todo *t)
 			st == 409 ? "conflict" : "not found", pw_kube_last_error(l->k));
 		l->conflicts++;
 		pthread_mutex_lock(&l->lock);
-		pi = pw_model_find_pod(&l->m, t->ns, t->name);
-		if (pi >= 0 && l->m.pods[pi].node_name && !strcmp(l->m.pods[pi].node_name, t->node))
-			pw_model_unbind(&l->m, pi);
+		pw_live_unbind(l, t);
 		pthread_mutex_unlock(&l->lock);
 		pw_live_reread(l, t);
 		return;
@@ -516,40 +515,26 @@ static void pw_live_bind(struct pw_live *l, struct pw_todo *t)
 	if (r != -EPERM)
 		pw_warn("bind %s to %s: %s", t->key, t->node, pw_kube_last_error(l->k));
 	pthread_mutex_lock(&l->lock);
-	pi = pw_model_find_pod(&l->m, t->ns, t->name);
+	pi = pw_live_unbind(l, t);
 	if (pi >= 0) {
-		int ai = pw_assumed_find(l, t->key);
-
-		if (ai >= 0)
-			pw_assumed_drop(l, (unsigned)ai);
-		if (l->m.pods[pi].node_name && !strcmp(l->m.pods[pi].node_name, t->node))
-			pw_model_unbind(&l->m, pi);
+		pw_assumed_forget(l, t->key);
 		pw_live_fail(l, pi, PW_LIVE_BIND_FAILED);
 	}
 	pthread_mutex_unlock(&l->lock);
 }
 
-static char *pw_dup(const char *s, bool *oom)
-{
-	char *c = s ? strdup(s) : NULL;
-
-	if (s && !c)
-		*oom = true;
-	return c;
-}
-
 /* One round: place due pods, up to a batch. Called and returns with the lock held. */
 static void pw_live_round(struct pw_live *l)
 {
-	uint64_t now = pw_now();
-	struct pw_todo t;
+	uint64_t now = pw_now_ns();
+	struct pw_live_todo t;
 	unsigned done = 0;
 
 	for (unsigned i = 0; i < l->m.npods && done < PW_LIVE_BATCH; i++) {
 		struct pw_decision d;
 		bool oom = false;
 
-		if (atomic_load(&pw_live_signal))
+		if (pw_cli_signal_caught())
 			return;
 		if (!l->m.pods[i].key || !pw_live_due(l, &l->m.pods[i], now))
 			continue;
@@ -560,20 +545,20 @@ static void pw_live_round(struct pw_live *l)
 
 		const struct pw_pod *p = &l->m.pods[i];
 		memset(&t, 0, sizeof(t));
-		t.key = pw_dup(p->key, &oom);
-		t.ns = pw_dup(p->ns, &oom);
-		t.name = pw_dup(p->name, &oom);
-		t.uid = pw_dup(p->uid, &oom);
+		t.key = pw_sched_strdup(p->key, &oom);
+		t.ns = pw_sched_strdup(p->ns, &oom);
+		t.name = pw_sched_strdup(p->name, &oom);
+		t.uid = pw_sched_strdup(p->uid, &oom);
 		if (d.node >= 0)
-			t.node = pw_dup(l->m.nodes[d.node].name, &oom);
+			t.node = pw_sched_strdup(l->m.nodes[d.node].name, &oom);
 		snprintf(t.reason, sizeof(t.reason), "%s", d.reason);
 		if (oom) {
-			pw_todo_clear(&t);
+			pw_live_todo_clear(&t);
 			return;
 		}
 		if (d.node >= 0) {
 			pw_model_bind(&l->m, (int)i, d.node);
-			pw_assume(l, p, t.node);
+			pw_assumed_add(l, p, t.node);
 		} else {
 			pw_live_fail(l, (int)i, l->m.gen);
 			pw_info("cannot place %s: %s", t.key, t.reason);
@@ -583,9 +568,9 @@ static void pw_live_round(struct pw_live *l)
 			pw_live_bind(l, &t);
 		else
 			pw_live_report(l, &t);
-		pw_todo_clear(&t);
+		pw_live_todo_clear(&t);
 		pthread_mutex_lock(&l->lock);
-		now = pw_now();
+		now = pw_now_ns();
 	}
 }
 
@@ -605,7 +590,7 @@ static int pw_live_ext_bind(void *arg, const char *ns, const char *name, const c
 	ni = pw_model_find_node(&l->m, node);
 	if (pi >= 0 && ni >= 0 && pw_pod_pending(&l->m.pods[pi])) {
 		pw_model_bind(&l->m, pi, ni);
-		pw_assume(l, &l->m.pods[pi], node);
+		pw_assumed_add(l, &l->m.pods[pi], node);
 	}
 	pthread_mutex_unlock(&l->lock);
 	pw_info("extender bound %s/%s to %s", ns, name, node);
@@ -648,80 +633,29 @@ static const char pw_run_usage[] =
 
 static int pw_live_parse(struct pw_live *l, int argc, char **argv, const char **policy)
 {
-	enum { O_LNS = 256, O_LNAME, O_ID, O_LDUR };
-	static const struct option opts[] = {
-		{ "kubeconfig", required_argument, NULL, 'k' },
-		{ "in-cluster", no_argument, NULL, 'i' },
-		{ "master", required_argument, NULL, 'm' },
-		{ "scheduler-name", required_argument, NULL, 'n' },
-		{ "policy", required_argument, NULL, 'p' },
-		{ "config", required_argument, NULL, 'p' },
-		{ "leader-elect", no_argument, NULL, 'L' },
-		{ "lease-namespace", required_argument, NULL, O_LNS },
-		{ "lease-name", required_argument, NULL, O_LNAME },
-		{ "identity", required_argument, NULL, O_ID },
-		{ "lease-duration", required_argument, NULL, O_LDUR },
-		{ "extender-listen", required_argument, NULL, 'x' },
-		{ "log-level", required_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+	const struct pw_cli_opt opts[] = {
+		PW_CLI_OPT("kubeconfig", 'k', PW_CLI_STR, &l->kubeconfig),
+		PW_CLI_OPT("in-cluster", 'i', PW_CLI_FLAG, &l->in_cluster),
+		PW_CLI_OPT("master", 'm', PW_CLI_STR, &l->master),
+		PW_CLI_OPT("scheduler-name", 'n', PW_CLI_STR, &l->name),
+		PW_CLI_OPT("policy", 'p', PW_CLI_STR, policy),
+		PW_CLI_OPT("config", 0, PW_CLI_STR, policy),
+		PW_CLI_OPT("leader-elect", 'L', PW_CLI_FLAG, &l->leader_elect),
+		PW_CLI_OPT("lease-namespace", 0, PW_CLI_STR, &l->lease_ns),
+		PW_CLI_OPT("lease-name", 0, PW_CLI_STR, &l->lease_name),
+		PW_CLI_OPT("identity", 0, PW_CLI_STR, &l->identity),
+		{ .name = "lease-duration",
+		  .kind = PW_CLI_INT,
+		  .dst = &l->lease_s,
+		  .min = 2,
+		  .max = 3600 },
+		PW_CLI_OPT("extender-listen", 'x', PW_CLI_STR, &l->ext_listen),
+		PW_CLI_OPT("log-level", 'v', PW_CLI_LOG_LEVEL, NULL),
 	};
-	int opt;
-	char *end;
+	int r = pw_cli_parse(argc, argv, opts, PW_ARRAY_SIZE(opts), pw_run_usage);
 
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "k:im:n:p:Lx:v:h", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'k':
-			l->kubeconfig = optarg;
-			break;
-		case 'i':
-			l->in_cluster = true;
-			break;
-		case 'm':
-			l->master = optarg;
-			break;
-		case 'n':
-			l->name = optarg;
-			break;
-		case 'p':
-			*policy = optarg;
-			break;
-		case 'L':
-			l->leader_elect = true;
-			break;
-		case O_LNS:
-			l->lease_ns = optarg;
-			break;
-		case O_LNAME:
-			l->lease_name = optarg;
-			break;
-		case O_ID:
-			l->identity = optarg;
-			break;
-		case O_LDUR:
-			l->lease_s = (int)strtol(optarg, &end, 10);
-			if (*end || l->lease_s < 2 || l->lease_s > 3600) {
-				fprintf(stderr,
-					"podwire-scheduler: --lease-duration: want 2..3600\n");
-				return 2;
-			}
-			break;
-		case 'x':
-			l->ext_listen = optarg;
-			break;
-		case 'v':
-			if (pw_cli_log_level(optarg))
-				return 2;
-			break;
-		case 'h':
-			fputs(pw_run_usage, stdout);
-			return -1;
-		default:
-			fputs(pw_run_usage, stderr);
-			return 2;
-		}
-	}
+	if (r)
+		return r;
 	if (optind != argc)
 		return pw_cli_usage_error("run", "unexpected argument", pw_run_usage);
 	if (!!l->kubeconfig + l->in_cluster + !!l->master > 1) {
@@ -732,15 +666,88 @@ static int pw_live_parse(struct pw_live *l, int argc, char **argv, const char **
 	return 0;
 }
 
+/* Handles, the extender and the informer and lease threads. 0, or -1 (logged). */
+static int pw_live_start(struct pw_live *l)
+{
+	if (pw_live_open(l, &l->k) || pw_live_open(l, &l->kpods) || pw_live_open(l, &l->knodes) ||
+	    (l->leader_elect && pw_live_open(l, &l->klease)) ||
+	    (l->ext_listen && pw_live_open(l, &l->kext)))
+		return -1;
+	pw_info("scheduling pods of %s via %s%s", l->name, pw_kube_server(l->k),
+		l->leader_elect ? " (leader election on)" : "");
+	if (l->ext_listen &&
+	    pw_ext_start(l->ext_listen, &l->m, &l->lock, pw_live_ext_bind, l, &l->ext))
+		return -1;
+	if (pthread_create(&l->tnodes, NULL, pw_live_nodes_thread, l))
+		return -1;
+	l->have_nodes = true;
+	if (pthread_create(&l->tpods, NULL, pw_live_pods_thread, l))
+		return -1;
+	l->have_pods = true;
+	if (l->leader_elect) {
+		if (pthread_create(&l->tlease, NULL, pw_live_lease_thread, l))
+			return -1;
+		l->have_lease = true;
+	}
+	return 0;
+}
+
+/* Place pods as the model changes, until a signal. */
+static void pw_live_loop(struct pw_live *l)
+{
+	pthread_mutex_lock(&l->lock);
+	while (!pw_cli_signal_caught()) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 200 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		if (!l->dirty)
+			pthread_cond_timedwait(&l->cond, &l->lock, &ts);
+		l->dirty = false;
+		if (l->pods_synced && l->nodes_synced)
+			pw_live_round(l);
+	}
+	pthread_mutex_unlock(&l->lock);
+	pw_info("signal %d: stopping (%lu bound, %lu conflicts, %lu bind failures)",
+		pw_cli_signal_caught(), l->binds, l->conflicts, l->failures);
+}
+
+/* Undo whatever part of pw_live_start ran; give the lease up if we hold it. */
+static void pw_live_stop(struct pw_live *l)
+{
+	if (l->ext)
+		pw_ext_stop(l->ext);
+	if (l->kpods)
+		pw_kube_cancel(l->kpods);
+	if (l->knodes)
+		pw_kube_cancel(l->knodes);
+	if (l->klease)
+		pw_kube_cancel(l->klease);
+	if (l->have_pods)
+		pthread_join(l->tpods, NULL);
+	if (l->have_nodes)
+		pthread_join(l->tnodes, NULL);
+	if (l->have_lease)
+		pthread_join(l->tlease, NULL);
+	if (l->leader_elect && l->k && atomic_load(&l->is_leader) &&
+	    pw_kube_lease_release(l->k, l->lease_ns, l->lease_name, l->identity))
+		pw_warn("leader election: release: %s", pw_kube_last_error(l->k));
+	pw_kube_close(l->k);
+	pw_kube_close(l->kpods);
+	pw_kube_close(l->knodes);
+	pw_kube_close(l->klease);
+	pw_kube_close(l->kext);
+}
+
 int pw_cmd_run(int argc, char **argv)
 {
-	static struct pw_live live; /* large; and the signal handler outlives nothing */
+	static struct pw_live live; /* large */
 	struct pw_live *l = &live;
-	struct sigaction sa = { .sa_handler = pw_live_on_signal };
 	const char *policy = NULL;
-	pthread_t tpods, tnodes, tlease;
-	bool have_pods = false, have_nodes = false, have_lease = false;
-	struct pw_ext *ext = NULL;
 	char idbuf[300], host[256] = "podwire-scheduler";
 	int r, ret = 1;
 
@@ -763,73 +770,12 @@ int pw_cmd_run(int argc, char **argv)
 	}
 	pthread_mutex_init(&l->lock, NULL);
 	pthread_cond_init(&l->cond, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	if (pw_live_open(l, &l->k) || pw_live_open(l, &l->kpods) || pw_live_open(l, &l->knodes) ||
-	    (l->leader_elect && pw_live_open(l, &l->klease)) ||
-	    (l->ext_listen && pw_live_open(l, &l->kext)))
-		goto out;
-	pw_info("scheduling pods of %s via %s%s", l->name, pw_kube_server(l->k),
-		l->leader_elect ? " (leader election on)" : "");
-	if (l->ext_listen &&
-	    pw_ext_start(l->ext_listen, &l->m, &l->lock, pw_live_ext_bind, l, &ext))
-		goto out;
-	if (pthread_create(&tnodes, NULL, pw_live_nodes_thread, l))
-		goto out;
-	have_nodes = true;
-	if (pthread_create(&tpods, NULL, pw_live_pods_thread, l))
-		goto out;
-	have_pods = true;
-	if (l->leader_elect) {
-		if (pthread_create(&tlease, NULL, pw_live_lease_thread, l))
-			goto out;
-		have_lease = true;
+	pw_cli_signals_catch();
+	if (!pw_live_start(l)) {
+		pw_live_loop(l);
+		ret = 0;
 	}
-
-	pthread_mutex_lock(&l->lock);
-	while (!atomic_load(&pw_live_signal)) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 200 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		if (!l->dirty)
-			pthread_cond_timedwait(&l->cond, &l->lock, &ts);
-		l->dirty = false;
-		if (l->pods_synced && l->nodes_synced)
-			pw_live_round(l);
-	}
-	pthread_mutex_unlock(&l->lock);
-	pw_info("signal %d: stopping (%lu bound, %lu conflicts, %lu bind failures)",
-		atomic_load(&pw_live_signal), l->binds, l->conflicts, l->failures);
-	ret = 0;
-out:
-	if (ext)
-		pw_ext_stop(ext);
-	if (l->kpods)
-		pw_kube_cancel(l->kpods);
-	if (l->knodes)
-		pw_kube_cancel(l->knodes);
-	if (l->klease)
-		pw_kube_cancel(l->klease);
-	if (have_pods)
-		pthread_join(tpods, NULL);
-	if (have_nodes)
-		pthread_join(tnodes, NULL);
-	if (have_lease)
-		pthread_join(tlease, NULL);
-	if (l->leader_elect && l->k && atomic_load(&l->is_leader) &&
-	    pw_kube_lease_release(l->k, l->lease_ns, l->lease_name, l->identity))
-		pw_warn("leader election: release: %s", pw_kube_last_error(l->k));
-	pw_kube_close(l->k);
-	pw_kube_close(l->kpods);
-	pw_kube_close(l->knodes);
-	pw_kube_close(l->klease);
-	pw_kube_close(l->kext);
+	pw_live_stop(l);
 	while (l->nassumed)
 		pw_assumed_drop(l, 0);
 	free(l->assumed);

@@ -19,7 +19,8 @@ struct pw_fails {
 	uint32_t lat_best;
 };
 
-static bool pw_tolerates(const struct pw_pod *p, const char *key, const char *val, uint8_t effect)
+static bool pw_pod_tolerates(const struct pw_pod *p, const char *key, const char *val,
+			     uint8_t effect)
 {
 	for (unsigned i = 0; i < p->ntols; i++) {
 		const struct pw_toleration *t = &p->tols[i];
@@ -38,15 +39,15 @@ static bool pw_tolerates(const struct pw_pod *p, const char *key, const char *va
 }
 
 /* Node conditions and taints, as kube-scheduler's NodeUnschedulable and TaintToleration. */
-static int pw_check_state(const struct pw_pod *p, const struct pw_node *n, struct pw_fails *f)
+static int pw_node_state_check(const struct pw_pod *p, const struct pw_node *n, struct pw_fails *f)
 {
 	if (n->not_ready &&
-	    !pw_tolerates(p, "node.kubernetes.io/not-ready", "", PW_EFFECT_NOSCHEDULE)) {
+	    !pw_pod_tolerates(p, "node.kubernetes.io/not-ready", "", PW_EFFECT_NOSCHEDULE)) {
 		f->notready++;
 		return -1;
 	}
 	if (n->unschedulable &&
-	    !pw_tolerates(p, "node.kubernetes.io/unschedulable", "", PW_EFFECT_NOSCHEDULE)) {
+	    !pw_pod_tolerates(p, "node.kubernetes.io/unschedulable", "", PW_EFFECT_NOSCHEDULE)) {
 		f->unsched++;
 		return -1;
 	}
@@ -55,7 +56,7 @@ static int pw_check_state(const struct pw_pod *p, const struct pw_node *n, struc
 
 		if (t->effect == PW_EFFECT_PREFER)
 			continue;
-		if (!pw_tolerates(p, t->key, t->val, t->effect)) {
+		if (!pw_pod_tolerates(p, t->key, t->val, t->effect)) {
 			f->taint++;
 			return -1;
 		}
@@ -63,7 +64,7 @@ static int pw_check_state(const struct pw_pod *p, const struct pw_node *n, struc
 	return 0;
 }
 
-static bool pw_parse_ll(const char *s, long long *v)
+static bool pw_ll_parse(const char *s, long long *v)
 {
 	char *end;
 
@@ -93,7 +94,7 @@ static bool pw_selreq_match(const struct pw_selreq *rq, const struct pw_node *n)
 		return v == NULL;
 	case PW_SEL_GT:
 	case PW_SEL_LT:
-		if (!pw_parse_ll(v, &a) || !pw_parse_ll(rq->vals[0], &b))
+		if (!pw_ll_parse(v, &a) || !pw_ll_parse(rq->vals[0], &b))
 			return false;
 		return rq->op == PW_SEL_GT ? a > b : a < b;
 	}
@@ -129,9 +130,9 @@ static bool pw_selector_match(const struct pw_pod *p, const struct pw_node *n)
  * peer is pending). On failure, says whether a full scarce path would have
  * met the requirement.
  */
-static bool pw_check_latency(const struct pw_model *m, const struct pw_pod *p,
-			     const struct pw_node *n, int ni, int peer, uint32_t cap_lat,
-			     struct pw_fails *f)
+static bool pw_node_latency_check(const struct pw_model *m, const struct pw_pod *p,
+				  const struct pw_node *n, int ni, int peer, uint32_t cap_lat,
+				  struct pw_fails *f)
 {
 	uint32_t r = p->max_lat_us, best = PW_LAT_NONE;
 	int full = -1;
@@ -162,8 +163,8 @@ static bool pw_check_latency(const struct pw_model *m, const struct pw_pod *p,
 }
 
 /* Requests beyond cpu and memory, and devices asked for by name. */
-static bool pw_check_other(const struct pw_model *m, const struct pw_pod *p,
-			   const struct pw_node *n, struct pw_fails *f)
+static bool pw_node_other_check(const struct pw_model *m, const struct pw_pod *p,
+				const struct pw_node *n, struct pw_fails *f)
 {
 	for (unsigned i = 0; i < p->nreq; i++) {
 		const struct pw_req *rq = &p->req[i];
@@ -188,7 +189,7 @@ static bool pw_check_other(const struct pw_model *m, const struct pw_pod *p,
 	return true;
 }
 
-static double pw_load(const struct pw_node_hot *h, const struct pw_pod *p)
+static double pw_node_load(const struct pw_node_hot *h, const struct pw_pod *p)
 {
 	double l = 0;
 
@@ -207,8 +208,9 @@ static double pw_load(const struct pw_node_hot *h, const struct pw_pod *p)
 			(off) += (size_t)snprintf((buf) + (off), (len) - (off), __VA_ARGS__);      \
 	} while (0)
 
-static void pw_fail_reason(const struct pw_model *m, const struct pw_pod *p,
-			   const struct pw_fails *f, unsigned total, char *buf, size_t len)
+static void pw_decision_fail_explain(const struct pw_model *m, const struct pw_pod *p,
+				     const struct pw_fails *f, unsigned total, char *buf,
+				     size_t len)
 {
 	size_t off = 0;
 	const char *sep = "";
@@ -243,8 +245,9 @@ static void pw_fail_reason(const struct pw_model *m, const struct pw_pod *p,
 #undef PW_ITEM
 }
 
-static void pw_ok_reason(const struct pw_model *m, const struct pw_pod *p, int ni, int peer,
-			 unsigned feasible, unsigned total, struct pw_decision *d)
+static void pw_decision_ok_explain(const struct pw_model *m, const struct pw_pod *p, int ni,
+				   int peer, unsigned feasible, unsigned total,
+				   struct pw_decision *d)
 {
 	const struct pw_node *n = &m->nodes[ni];
 	size_t off = 0, len = sizeof(d->reason);
@@ -297,13 +300,13 @@ int pw_sched_place(struct pw_model *m, int pi, struct pw_decision *d)
 		if (h->flags & PW_HOT_FREE)
 			continue;
 		total++;
-		if ((h->flags & PW_HOT_SLOW) && pw_check_state(p, n, &f))
+		if ((h->flags & PW_HOT_SLOW) && pw_node_state_check(p, n, &f))
 			continue;
 		if (slow_pod && !pw_selector_match(p, n)) {
 			f.selector++;
 			continue;
 		}
-		if (!pw_check_latency(m, p, n, (int)i, peer, h->cap_lat, &f))
+		if (!pw_node_latency_check(m, p, n, (int)i, peer, h->cap_lat, &f))
 			continue;
 		if (h->pods_used + 1 > h->pods_alloc) {
 			f.pods++;
@@ -317,12 +320,12 @@ int pw_sched_place(struct pw_model *m, int pi, struct pw_decision *d)
 			f.res[PW_RES_MEMORY]++;
 			continue;
 		}
-		if (p->other_req && !pw_check_other(m, p, n, &f))
+		if (p->other_req && !pw_node_other_check(m, p, n, &f))
 			continue;
 		d->feasible++;
 
 		bool colo = peer == (int)i;
-		double load = pw_load(h, p);
+		double load = pw_node_load(h, p);
 
 		if (best >= 0) {
 			if (h->cap_lat != best_cap) {
@@ -343,7 +346,7 @@ int pw_sched_place(struct pw_model *m, int pi, struct pw_decision *d)
 	if (best < 0) {
 		size_t off;
 
-		pw_fail_reason(m, p, &f, total, d->reason, sizeof(d->reason));
+		pw_decision_fail_explain(m, p, &f, total, d->reason, sizeof(d->reason));
 		off = strlen(d->reason);
 		if (p->peer && peer >= 0)
 			PW_APPEND(d->reason, sizeof(d->reason), off, "; peer %s is on %s", p->peer,
@@ -354,7 +357,7 @@ int pw_sched_place(struct pw_model *m, int pi, struct pw_decision *d)
 		return 0;
 	}
 	d->node = best;
-	pw_ok_reason(m, p, best, peer, d->feasible, total, d);
+	pw_decision_ok_explain(m, p, best, peer, d->feasible, total, d);
 	return 0;
 }
 
@@ -385,7 +388,7 @@ bool pw_sched_check_node(struct pw_model *m, const struct pw_pod *pod, const str
 				return false;
 			}
 		}
-	if (pw_check_latency(m, pod, n, ni, peer, *cap_lat, &f))
+	if (pw_node_latency_check(m, pod, n, ni, peer, *cap_lat, &f))
 		return true;
 	for (unsigned k = 0; k < m->pol->npaths; k++)
 		if (f.pathfull[k]) {

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "model_int.h"
 
 static void pw_path_def_clear(struct pw_path_def *d)
@@ -134,79 +135,50 @@ fail:
 }
 
 /* A string array (or one string) into @dst; replaces what was there. */
-static int pw_json_strs(const cJSON *v, char **dst, unsigned *n, const char *what, char *err,
-			size_t errlen)
+static int pw_policy_strs_set(const cJSON *v, char **dst, unsigned *n, const char *what, char *err,
+			      size_t errlen)
 {
-	const cJSON *it;
-	unsigned k = 0;
+	const char *vals[PW_SCHED_MAX_ALIAS];
+	unsigned nv = 0;
+	int r;
 
-	if (!cJSON_IsArray(v) && !cJSON_IsString(v))
-		goto bad;
-	if (cJSON_IsArray(v) && cJSON_GetArraySize(v) > PW_SCHED_MAX_ALIAS)
-		goto bad;
-	cJSON_ArrayForEach(it, v)
-	{
-		if (!cJSON_IsString(it) || !*it->valuestring)
-			goto bad;
-	}
-	if (cJSON_IsString(v) && !*v->valuestring)
-		goto bad;
+	r = pw_json_want_strs(v, PW_SCHED_MAX_ALIAS, vals, &nv, what, err, errlen);
+	if (r)
+		return r;
 	for (unsigned i = 0; i < *n; i++) {
 		free(dst[i]);
 		dst[i] = NULL;
 	}
 	*n = 0;
-	if (cJSON_IsString(v)) {
-		*n = 1;
-		return pw_strdup_to(&dst[0], v->valuestring);
-	}
-	cJSON_ArrayForEach(it, v)
-	{
-		*n = k + 1;
-		if (pw_strdup_to(&dst[k++], it->valuestring))
+	for (unsigned i = 0; i < nv; i++) {
+		*n = i + 1;
+		if (pw_strdup_to(&dst[i], vals[i]))
 			return -ENOMEM;
 	}
 	return 0;
-bad:
-	pw_seterr(err, errlen, "%s: want a non-empty string or an array of at most %d", what,
-		  PW_SCHED_MAX_ALIAS);
-	return -EINVAL;
 }
 
-static int pw_json_str(const cJSON *v, char **dst, bool nullable, const char *what, char *err,
-		       size_t errlen)
+/* A non-empty string (or with @nullable null: NULL) into @dst. */
+static int pw_policy_str_set(const cJSON *v, char **dst, bool nullable, const char *what, char *err,
+			     size_t errlen)
 {
-	if (nullable && cJSON_IsNull(v))
-		return pw_strdup_to(dst, NULL);
-	if (!cJSON_IsString(v) || !*v->valuestring) {
-		pw_seterr(err, errlen, "%s: want a non-empty string%s", what,
-			  nullable ? " or null" : "");
-		return -EINVAL;
-	}
-	return pw_strdup_to(dst, v->valuestring);
-}
+	const char *s;
+	int r = pw_json_want_str(v, nullable, &s, what, err, errlen);
 
-static int pw_json_bool(const cJSON *v, bool *dst, const char *what, char *err, size_t errlen)
-{
-	if (!cJSON_IsBool(v)) {
-		pw_seterr(err, errlen, "%s: want true or false", what);
-		return -EINVAL;
-	}
-	*dst = cJSON_IsTrue(v);
-	return 0;
+	return r ? r : pw_strdup_to(dst, s);
 }
 
 static int pw_policy_path_json(struct pw_policy *p, const cJSON *o, unsigned idx, char *err,
 			       size_t errlen)
 {
-	const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "name"), *v;
+	const cJSON *name = pw_json_get(o, "name"), *v;
 	struct pw_path_def *d = NULL;
 	char what[96];
 	bool disabled = false;
 	int r;
 
 	if (!cJSON_IsObject(o) || !cJSON_IsString(name) || !*name->valuestring) {
-		pw_seterr(err, errlen, "paths[%u]: want an object with a \"name\"", idx);
+		pw_sched_err_set(err, errlen, "paths[%u]: want an object with a \"name\"", idx);
 		return -EINVAL;
 	}
 	for (unsigned i = 0; i < p->npaths; i++)
@@ -214,7 +186,8 @@ static int pw_policy_path_json(struct pw_policy *p, const cJSON *o, unsigned idx
 			d = &p->paths[i];
 	if (!d) {
 		if (p->npaths == PW_SCHED_MAX_PATHS) {
-			pw_seterr(err, errlen, "paths: at most %d paths", PW_SCHED_MAX_PATHS);
+			pw_sched_err_set(err, errlen, "paths: at most %d paths",
+					 PW_SCHED_MAX_PATHS);
 			return -EINVAL;
 		}
 		d = &p->paths[p->npaths++];
@@ -239,26 +212,26 @@ static int pw_policy_path_json(struct pw_policy *p, const cJSON *o, unsigned idx
 				d->lat_us = (uint32_t)v->valuedouble;
 				r = 0;
 			} else {
-				pw_seterr(err, errlen, "%s: want an integer 0..%u or null", what,
-					  PW_LAT_NONE - 1);
+				pw_sched_err_set(err, errlen, "%s: want an integer 0..%u or null",
+						 what, PW_LAT_NONE - 1);
 				r = -EINVAL;
 			}
 		} else if (!strcmp(k, "colocated")) {
-			r = pw_json_bool(v, &d->colocated, what, err, errlen);
+			r = pw_json_want_bool(v, &d->colocated, what, err, errlen);
 		} else if (!strcmp(k, "always")) {
-			r = pw_json_bool(v, &d->always, what, err, errlen);
+			r = pw_json_want_bool(v, &d->always, what, err, errlen);
 		} else if (!strcmp(k, "disabled")) {
-			r = pw_json_bool(v, &disabled, what, err, errlen);
+			r = pw_json_want_bool(v, &disabled, what, err, errlen);
 		} else if (!strcmp(k, "countLabels")) {
-			r = pw_json_strs(v, d->count_labels, &d->ncount, what, err, errlen);
+			r = pw_policy_strs_set(v, d->count_labels, &d->ncount, what, err, errlen);
 		} else if (!strcmp(k, "flagLabels")) {
-			r = pw_json_strs(v, d->flag_labels, &d->nflag, what, err, errlen);
+			r = pw_policy_strs_set(v, d->flag_labels, &d->nflag, what, err, errlen);
 		} else if (!strcmp(k, "measuredLabel")) {
-			r = pw_json_str(v, &d->measured_label, true, what, err, errlen);
+			r = pw_policy_str_set(v, &d->measured_label, true, what, err, errlen);
 		} else if (!strcmp(k, "resource")) {
-			r = pw_json_str(v, &d->resource, true, what, err, errlen);
+			r = pw_policy_str_set(v, &d->resource, true, what, err, errlen);
 		} else {
-			pw_seterr(err, errlen, "%s: unknown key", what);
+			pw_sched_err_set(err, errlen, "%s: unknown key", what);
 			r = -EINVAL;
 		}
 		if (r)
@@ -284,7 +257,7 @@ int pw_policy_from_json(struct pw_policy *p, const cJSON *doc, char *err, size_t
 	if (r)
 		return r;
 	if (!cJSON_IsObject(doc)) {
-		pw_seterr(err, errlen, "policy: want a JSON object");
+		pw_sched_err_set(err, errlen, "policy: want a JSON object");
 		r = -EINVAL;
 		goto fail;
 	}
@@ -293,14 +266,15 @@ int pw_policy_from_json(struct pw_policy *p, const cJSON *doc, char *err, size_t
 		const char *k = v->string;
 
 		if (!strcmp(k, "schedulerName")) {
-			r = pw_json_str(v, &p->scheduler_name, false, k, err, errlen);
+			r = pw_policy_str_set(v, &p->scheduler_name, false, k, err, errlen);
 		} else if (!strcmp(k, "latencyAnnotations")) {
-			r = pw_json_strs(v, p->latency_annotations, &p->nlat_annot, k, err, errlen);
+			r = pw_policy_strs_set(v, p->latency_annotations, &p->nlat_annot, k, err,
+					       errlen);
 		} else if (!strcmp(k, "peerAnnotation")) {
-			r = pw_json_str(v, &p->peer_annotation, false, k, err, errlen);
+			r = pw_policy_str_set(v, &p->peer_annotation, false, k, err, errlen);
 		} else if (!strcmp(k, "paths")) {
 			if (!cJSON_IsArray(v)) {
-				pw_seterr(err, errlen, "paths: want an array");
+				pw_sched_err_set(err, errlen, "paths: want an array");
 				r = -EINVAL;
 				goto fail;
 			}
@@ -314,7 +288,7 @@ int pw_policy_from_json(struct pw_policy *p, const cJSON *doc, char *err, size_t
 		} else if (!strcmp(k, "comment")) {
 			r = 0;
 		} else {
-			pw_seterr(err, errlen, "policy: unknown key \"%s\"", k);
+			pw_sched_err_set(err, errlen, "policy: unknown key \"%s\"", k);
 			r = -EINVAL;
 		}
 		if (r)
@@ -324,16 +298,16 @@ int pw_policy_from_json(struct pw_policy *p, const cJSON *doc, char *err, size_t
 		struct pw_path_def *d = &p->paths[i];
 
 		if (!d->always && !d->ncount && !d->nflag && !d->measured_label) {
-			pw_seterr(err, errlen,
-				  "path %s: no node can have it (set always, countLabels, "
-				  "flagLabels or measuredLabel)",
-				  d->name);
+			pw_sched_err_set(err, errlen,
+					 "path %s: no node can have it (set always, countLabels, "
+					 "flagLabels or measuredLabel)",
+					 d->name);
 			r = -EINVAL;
 			goto fail;
 		}
 		if (d->ncount && d->colocated) {
-			pw_seterr(err, errlen, "path %s: a colocated path cannot be counted",
-				  d->name);
+			pw_sched_err_set(err, errlen, "path %s: a colocated path cannot be counted",
+					 d->name);
 			r = -EINVAL;
 			goto fail;
 		}
@@ -344,17 +318,16 @@ fail:
 	return r;
 }
 
-int pw_sched_read_file(const char *path, char **out, size_t *len, char *err, size_t errlen)
+int pw_sched_read_file(const char *path, char **ret_buf, size_t *ret_len, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "re");
 	size_t n = 0, cap = 0;
 	char *buf = NULL;
 	int r = 0;
 
-	*out = NULL;
 	if (!f) {
 		r = -errno;
-		pw_seterr(err, errlen, "%s: %s", path, strerror(errno));
+		pw_sched_err_set(err, errlen, "%s: %s", path, strerror(errno));
 		return r;
 	}
 	for (;;) {
@@ -364,7 +337,7 @@ int pw_sched_read_file(const char *path, char **out, size_t *len, char *err, siz
 
 			if (!nb) {
 				r = -ENOMEM;
-				pw_seterr(err, errlen, "%s: out of memory", path);
+				pw_sched_err_set(err, errlen, "%s: out of memory", path);
 				goto out;
 			}
 			buf = nb;
@@ -377,35 +350,17 @@ int pw_sched_read_file(const char *path, char **out, size_t *len, char *err, siz
 	}
 	if (ferror(f)) {
 		r = -EIO;
-		pw_seterr(err, errlen, "%s: read error", path);
+		pw_sched_err_set(err, errlen, "%s: read error", path);
 		goto out;
 	}
 	buf[n] = 0;
-	*out = buf;
-	*len = n;
+	*ret_buf = buf;
+	*ret_len = n;
 	buf = NULL;
 out:
 	free(buf);
 	fclose(f);
 	return r;
-}
-
-cJSON *pw_sched_parse_json(const char *buf, size_t len, const char *what, char *err, size_t errlen)
-{
-	cJSON *doc = cJSON_ParseWithLength(buf, len);
-	const char *at, *p;
-	size_t off, line = 1, col = 1;
-
-	if (doc)
-		return doc;
-	at = cJSON_GetErrorPtr();
-	off = at && at >= buf && at <= buf + len ? (size_t)(at - buf) : len;
-	for (p = buf; p < buf + off; p++, col++)
-		if (*p == '\n')
-			line++, col = 0;
-	pw_seterr(err, errlen, "%s: invalid JSON at line %zu, column %zu%s", what, line, col,
-		  off >= len ? " (truncated?)" : "");
-	return NULL;
 }
 
 int pw_policy_load(struct pw_policy *p, const char *path, char *err, size_t errlen)
@@ -419,7 +374,7 @@ int pw_policy_load(struct pw_policy *p, const char *path, char *err, size_t errl
 	r = pw_sched_read_file(path, &buf, &n, err, errlen);
 	if (r)
 		return r;
-	doc = pw_sched_parse_json(buf, n, path, err, errlen);
+	doc = pw_json_parse(buf, n, path, err, errlen);
 	if (!doc) {
 		r = -EINVAL;
 		goto out;
@@ -429,7 +384,7 @@ int pw_policy_load(struct pw_policy *p, const char *path, char *err, size_t errl
 		char tmp[PW_SCHED_ERRLEN];
 
 		snprintf(tmp, sizeof(tmp), "%s", err);
-		pw_seterr(err, errlen, "%s: %s", path, tmp);
+		pw_sched_err_set(err, errlen, "%s: %s", path, tmp);
 	}
 out:
 	cJSON_Delete(doc);

@@ -6,10 +6,9 @@
  * Kept exact with a 128-bit mantissa; the result is rounded up.
  */
 #include <errno.h>
-#include <math.h>
-#include <stdio.h>
 #include <string.h>
 
+#include "json.h"
 #include "sched_model.h"
 
 #define PW_QTY_DIGITS 36 /* significant digits kept (< 2^120); the rest only round up */
@@ -52,7 +51,7 @@ static int pw_qty_suffix(const char **pp, int *exp10, int *bin)
 	return 0;
 }
 
-int pw_qty_parse(const char *s, int scale, int64_t *out)
+int pw_qty_parse(const char *s, int scale, int64_t *ret_v)
 {
 	pw_i128 mant = 0, v;
 	int exp10 = 0, ndig = 0, bin = 0;
@@ -110,18 +109,15 @@ int pw_qty_parse(const char *s, int scale, int64_t *out)
 		v++; /* round away from zero, as resource.Quantity does */
 	if (v > pw_i64_max)
 		return -ERANGE;
-	*out = neg ? -(int64_t)v : (int64_t)v;
+	*ret_v = neg ? -(int64_t)v : (int64_t)v;
 	return 0;
 }
 
-int pw_qty_parse_json(const cJSON *v, int scale, int64_t *out)
+int pw_qty_parse_json(const cJSON *v, int scale, int64_t *ret_v)
 {
 	char buf[64];
+	const char *s = pw_json_scalar_str(v, buf, sizeof(buf));
 
-	if (cJSON_IsString(v))
-		return pw_qty_parse(v->valuestring, scale, out);
-	if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
-		return -EINVAL;
-	snprintf(buf, sizeof(buf), "%.17g", v->valuedouble);
-	return pw_qty_parse(buf, scale, out);
+	/* true, false, inf and nan do not parse either. */
+	return s ? pw_qty_parse(s, scale, ret_v) : -EINVAL;
 }

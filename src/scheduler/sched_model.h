@@ -32,14 +32,14 @@ enum { PW_RES_CPU, PW_RES_MEMORY, PW_RES_EPHEMERAL, PW_RES_PODS, PW_RES_FIRST_EX
  * Value() (@scale 0) and MilliValue() (@scale -3). Returns 0, -EINVAL for a
  * malformed string or -ERANGE if the value does not fit in int64.
  */
-int pw_qty_parse(const char *s, int scale, int64_t *out);
+int pw_qty_parse(const char *s, int scale, int64_t *ret_v);
 /* The same for a cJSON string or number. */
-int pw_qty_parse_json(const cJSON *v, int scale, int64_t *out);
+int pw_qty_parse_json(const cJSON *v, int scale, int64_t *ret_v);
 
+/* strdup(@s), NULL for NULL; sets *@oom when out of memory (and keeps it). */
+char *pw_sched_strdup(const char *s, bool *oom);
 /* Whole file into a NUL-terminated buffer (caller frees); -errno with @err. */
-int pw_sched_read_file(const char *path, char **out, size_t *len, char *err, size_t errlen);
-/* cJSON_Parse with an error naming line and column; NULL on error. */
-cJSON *pw_sched_parse_json(const char *buf, size_t len, const char *what, char *err, size_t errlen);
+int pw_sched_read_file(const char *path, char **ret_buf, size_t *ret_len, char *err, size_t errlen);
 
 /* ---- policy ---- */
 

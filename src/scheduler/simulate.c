@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 
 #include "cmd.h"
+#include "util.h"
 
 static const char pw_simulate_usage[] =
 	"Usage: podwire-scheduler simulate --cluster FILE.json [OPTIONS]\n"
@@ -41,13 +41,22 @@ static const char pw_simulate_usage[] =
 	"Exit status: 0 when every decision was made (placed or not), 1 for bad\n"
 	"input (the error names the file, item and field), 2 for bad usage.\n";
 
-static double pw_secs(const struct timespec *a, const struct timespec *b)
+struct pw_sim {
+	const char *cluster, *policy, *name;
+	bool all, json, stats;
+	struct pw_model m;
+	struct pw_cluster c;
+	uint64_t t0, t1, t2, t3, decide_ns; /* start, loaded, decided, output flushed */
+	unsigned considered, placed;
+};
+
+static double pw_sim_secs(uint64_t from, uint64_t to)
 {
-	return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
+	return (double)(to - from) / 1e9;
 }
 
-static void pw_print_decision(const struct pw_model *m, const struct pw_pod *p,
-			      const struct pw_decision *d, bool json, bool first)
+static void pw_sim_decision_print(const struct pw_model *m, const struct pw_pod *p,
+				  const struct pw_decision *d, bool json, bool first)
 {
 	if (json) {
 		cJSON *o = cJSON_CreateObject();
@@ -72,132 +81,108 @@ static void pw_print_decision(const struct pw_model *m, const struct pw_pod *p,
 	       d->reason);
 }
 
+/* Place the pending pods in file order, each placement applied. 0 or -1. */
+static int pw_sim_place(struct pw_sim *s)
+{
+	for (unsigned i = 0; i < s->c.norder; i++) {
+		const struct pw_pod *p = &s->m.pods[s->c.order[i]];
+		struct pw_decision d;
+		uint64_t a;
+		int r;
+
+		if (!pw_pod_pending(p) || (!s->all && strcmp(p->sched_name, s->name)))
+			continue;
+		a = pw_now_ns();
+		pw_sched_place(&s->m, s->c.order[i], &d);
+		if (d.node >= 0) {
+			r = pw_model_bind(&s->m, s->c.order[i], d.node);
+			if (r) {
+				fprintf(stderr, "podwire-scheduler: %s: %s\n", p->key,
+					strerror(-r));
+				return -1;
+			}
+			s->placed++;
+		}
+		s->decide_ns += pw_now_ns() - a;
+		pw_sim_decision_print(&s->m, p, &d, s->json, s->considered == 0);
+		s->considered++;
+	}
+	if (s->json)
+		fputs(s->considered ? "\n]\n" : "[]\n", stdout);
+	return 0;
+}
+
+static void pw_sim_stats(const struct pw_sim *s)
+{
+	double dec = (double)s->decide_ns / 1e9, out = pw_sim_secs(s->t1, s->t2);
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	fprintf(stderr,
+		"simulate: %u nodes, %u pods, %u pending for %s: %u placed, %u "
+		"unschedulable\n"
+		"simulate: load %.3f s; decisions %.3f s = %.0f decisions/s; "
+		"decisions with output %.3f s = %.0f/s; total %.3f s\n"
+		"simulate: peak RSS %ld KiB\n",
+		s->c.nodes, s->c.pods, s->considered, s->all ? "any scheduler" : s->name, s->placed,
+		s->considered - s->placed, pw_sim_secs(s->t0, s->t1), dec,
+		dec > 0 ? s->considered / dec : 0.0, out, out > 0 ? s->considered / out : 0.0,
+		pw_sim_secs(s->t0, s->t3), ru.ru_maxrss);
+}
+
 int pw_cmd_simulate(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "cluster", required_argument, NULL, 'c' },
-		{ "policy", required_argument, NULL, 'p' },
-		{ "config", required_argument, NULL, 'p' },
-		{ "scheduler-name", required_argument, NULL, 'n' },
-		{ "all", no_argument, NULL, 'a' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "stats", no_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+	struct pw_sim sim = { 0 }, *s = &sim;
+	const struct pw_cli_opt opts[] = {
+		PW_CLI_OPT("cluster", 'c', PW_CLI_STR, &s->cluster),
+		PW_CLI_OPT("policy", 'p', PW_CLI_STR, &s->policy),
+		PW_CLI_OPT("config", 0, PW_CLI_STR, &s->policy),
+		PW_CLI_OPT("scheduler-name", 'n', PW_CLI_STR, &s->name),
+		PW_CLI_OPT("all", 'a', PW_CLI_FLAG, &s->all),
+		PW_CLI_OPT("json", 'j', PW_CLI_FLAG, &s->json),
+		PW_CLI_OPT("stats", 's', PW_CLI_FLAG, &s->stats),
 	};
-	const char *cluster = NULL, *policy = NULL, *name = NULL;
-	bool all = false, json = false, stats = false;
 	struct pw_policy pol;
-	struct pw_model m;
-	struct pw_cluster c;
-	struct timespec t0, t1, t2, t3;
-	uint64_t decide_ns = 0;
-	unsigned considered = 0, placed = 0;
 	char err[PW_SCHED_ERRLEN];
-	int opt, r, ret = 1;
+	int r, ret = 1;
 
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "c:p:n:ajsh", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'c':
-			cluster = optarg;
-			break;
-		case 'p':
-			policy = optarg;
-			break;
-		case 'n':
-			name = optarg;
-			break;
-		case 'a':
-			all = true;
-			break;
-		case 'j':
-			json = true;
-			break;
-		case 's':
-			stats = true;
-			break;
-		case 'h':
-			fputs(pw_simulate_usage, stdout);
-			return 0;
-		default:
-			fputs(pw_simulate_usage, stderr);
-			return 2;
-		}
-	}
-	if (!cluster || optind != argc)
-		return pw_cli_usage_error(
-			"simulate", cluster ? "unexpected argument" : "--cluster FILE is required",
-			pw_simulate_usage);
-	if (pw_cli_model(&pol, &m, policy))
+	r = pw_cli_parse(argc, argv, opts, PW_ARRAY_SIZE(opts), pw_simulate_usage);
+	if (r)
+		return r < 0 ? 0 : r;
+	if (!s->cluster || optind != argc)
+		return pw_cli_usage_error("simulate",
+					  s->cluster ? "unexpected argument"
+						     : "--cluster FILE is required",
+					  pw_simulate_usage);
+	if (pw_cli_model(&pol, &s->m, s->policy))
 		return 1;
-	if (!name)
-		name = pol.scheduler_name;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	r = pw_cluster_load(&m, cluster, &c, err, sizeof(err));
+	if (!s->name)
+		s->name = pol.scheduler_name;
+	s->t0 = pw_now_ns();
+	r = pw_cluster_load(&s->m, s->cluster, &s->c, err, sizeof(err));
 	if (r) {
 		fprintf(stderr, "podwire-scheduler: %s\n", r == -ENOMEM ? "out of memory" : err);
 		goto out;
 	}
-	if (c.ignored)
+	if (s->c.ignored)
 		fprintf(stderr,
 			"podwire-scheduler: %s: ignored %u items that are not Node or Pod\n",
-			cluster, c.ignored);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	for (unsigned i = 0; i < c.norder; i++) {
-		const struct pw_pod *p = &m.pods[c.order[i]];
-		struct pw_decision d;
-		struct timespec a, b;
-
-		if (!pw_pod_pending(p) || (!all && strcmp(p->sched_name, name)))
-			continue;
-		clock_gettime(CLOCK_MONOTONIC, &a);
-		pw_sched_place(&m, c.order[i], &d);
-		if (d.node >= 0) {
-			r = pw_model_bind(&m, c.order[i], d.node);
-			if (r) {
-				fprintf(stderr, "podwire-scheduler: %s: %s\n", p->key,
-					strerror(-r));
-				goto out_cluster;
-			}
-			placed++;
-		}
-		clock_gettime(CLOCK_MONOTONIC, &b);
-		decide_ns += (uint64_t)(b.tv_sec - a.tv_sec) * 1000000000ull +
-			     (uint64_t)(b.tv_nsec - a.tv_nsec);
-		pw_print_decision(&m, p, &d, json, considered == 0);
-		considered++;
-	}
-	if (json)
-		fputs(considered ? "\n]\n" : "[]\n", stdout);
-	clock_gettime(CLOCK_MONOTONIC, &t2);
+			s->cluster, s->c.ignored);
+	s->t1 = pw_now_ns();
+	if (pw_sim_place(s))
+		goto out;
+	s->t2 = pw_now_ns();
 	if (fflush(stdout) || ferror(stdout)) {
 		fprintf(stderr, "podwire-scheduler: writing the output: %s\n", strerror(errno));
-		goto out_cluster;
+		goto out;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t3);
-	if (stats) {
-		struct rusage ru;
-		double dec = (double)decide_ns / 1e9;
-
-		getrusage(RUSAGE_SELF, &ru);
-		fprintf(stderr,
-			"simulate: %u nodes, %u pods, %u pending for %s: %u placed, %u "
-			"unschedulable\n"
-			"simulate: load %.3f s; decisions %.3f s = %.0f decisions/s; "
-			"decisions with output %.3f s = %.0f/s; total %.3f s\n"
-			"simulate: peak RSS %ld KiB\n",
-			c.nodes, c.pods, considered, all ? "any scheduler" : name, placed,
-			considered - placed, pw_secs(&t0, &t1), dec,
-			dec > 0 ? considered / dec : 0.0, pw_secs(&t1, &t2),
-			pw_secs(&t1, &t2) > 0 ? considered / pw_secs(&t1, &t2) : 0.0,
-			pw_secs(&t0, &t3), ru.ru_maxrss);
-	}
+	s->t3 = pw_now_ns();
+	if (s->stats)
+		pw_sim_stats(s);
 	ret = 0;
-out_cluster:
-	pw_cluster_free(&c);
 out:
-	pw_model_free(&m);
+	pw_cluster_free(&s->c);
+	pw_model_free(&s->m);
 	pw_policy_free(&pol);
 	return ret;
 }

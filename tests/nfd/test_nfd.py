@@ -577,7 +577,7 @@ def t_podwired(tmp):
 class ApiServer:
     def __init__(self, tmp, state):
         if not APISERVER or not os.path.exists(APISERVER):
-            skip("tests/k8s/apiserver.py not present")
+            skip("tests/kube/apiserver.py not present")
         self.tmp = tmp
         sf = os.path.join(tmp, "state.json")
         with open(sf, "w") as f:

@@ -6,7 +6,7 @@ Serves pods (+binding, +status), nodes (+status), core/v1 events and
 coordination.k8s.io/v1 leases from memory, with the real server's wire format:
 List kinds, Status objects, one global resourceVersion, chunked
 newline-delimited watches with bookmarks and 410 Gone. /_test/ endpoints
-inject faults. The contract is in tests/k8s/README.md.
+inject faults. The contract is in tests/kube/README.md.
 """
 
 import argparse
