@@ -8,7 +8,6 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <sched.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,9 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/child.h"
 #include "lab.h"
-
-extern char **environ;
 
 _Atomic int pw_lab_stop; /* lock-free int: safe to store from a handler */
 
@@ -48,62 +46,14 @@ static void pw_lab_sleep_ms(long ms)
 		;
 }
 
-/*
- * Spawn argv with stdout (and stderr too if both) into a pipe; read it into
- * buf; wait. Returns the wait status (>= 0) or -errno if it could not start.
- */
+/* Run @argv, its stdout (and stderr too if @both) captured into @buf:
+ * the wait status, or -errno if it could not start. */
 static int pw_lab_argv_spawn(char *const argv[], bool both, char *buf, size_t len)
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	sigset_t none, dfl;
-	int p[2], st, r;
-	size_t got = 0;
-	pid_t pid;
+	struct pw_spawn_opts o = { .err = both ? PW_SPAWN_STDERR_CAPTURE
+					       : PW_SPAWN_STDERR_INHERIT };
 
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return -errno;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-	if (both)
-		posix_spawn_file_actions_adddup2(&fa, p[1], 2);
-	posix_spawnattr_init(&at);
-	sigemptyset(&none);
-	sigemptyset(&dfl);
-	sigaddset(&dfl, SIGINT);
-	sigaddset(&dfl, SIGTERM);
-	sigaddset(&dfl, SIGHUP);
-	sigaddset(&dfl, SIGPIPE);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &dfl);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	r = posix_spawnp(&pid, argv[0], &fa, &at, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
-	close(p[1]);
-	if (r) {
-		close(p[0]);
-		return -r;
-	}
-	for (;;) {
-		char tmp[512];
-		ssize_t n = read(p[0], tmp, sizeof(tmp));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		for (ssize_t i = 0; i < n && got + 1 < len; i++)
-			buf[got++] = tmp[i];
-	}
-	if (len)
-		buf[got] = '\0';
-	close(p[0]);
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return -errno;
-	return st;
+	return pw_spawn_capture(argv, &o, buf, len);
 }
 
 int pw_lab_argv_run(char *const argv[], bool quiet)

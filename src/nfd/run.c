@@ -9,7 +9,6 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,17 +19,9 @@
 #include <cjson/cJSON.h>
 
 #include "json.h"
+#include "../common/child.h"
 #include "nfd.h"
 #include "util.h"
-
-extern char **environ;
-
-static int pw_ms_left(uint64_t deadline)
-{
-	uint64_t now = pw_now_ns();
-
-	return now >= deadline ? 0 : (int)((deadline - now + 999999) / 1000000);
-}
 
 static int pw_status_code(int st)
 {
@@ -41,98 +32,11 @@ static int pw_status_code(int st)
 
 int pw_nfd_run(char *const argv[], int timeout_ms, char *out, size_t cap)
 {
-	uint64_t deadline = pw_now_ns() + (uint64_t)timeout_ms * 1000000u;
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	int p[2] = { -1, -1 };
-	size_t len = 0;
-	sigset_t none, def;
-	bool eof = false;
-	pid_t pid = -1;
-	int r, st;
+	/* Its own process group, killed whole at the timeout. */
+	struct pw_spawn_opts o = { .err = PW_SPAWN_STDERR_NULL, .timeout_ms = timeout_ms };
+	int st = pw_spawn_capture(argv, &o, out, cap);
 
-	out[0] = '\0';
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return -errno;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&at);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	/* Our daemon loop blocks SIGTERM/SIGINT; the child starts clean. */
-	sigemptyset(&none);
-	sigemptyset(&def);
-	sigaddset(&def, SIGTERM);
-	sigaddset(&def, SIGINT);
-	sigaddset(&def, SIGPIPE);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &def);
-	posix_spawnattr_setpgroup(&at, 0);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-					      POSIX_SPAWN_SETPGROUP);
-	r = posix_spawnp(&pid, argv[0], &fa, &at, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
-	p[1] = pw_close(p[1]);
-	if (r) {
-		r = -r;
-		pid = -1;
-		goto out;
-	}
-	while (!eof) {
-		struct pollfd pfd = { .fd = p[0], .events = POLLIN };
-		int left = pw_ms_left(deadline);
-
-		if (!left)
-			break;
-		r = poll(&pfd, 1, left);
-		if (r < 0 && errno != EINTR) {
-			r = -errno;
-			goto out;
-		}
-		if (r <= 0)
-			continue;
-		char tmp[512];
-		ssize_t n = read(p[0], tmp, sizeof(tmp));
-		if (n < 0 && errno != EINTR && errno != EAGAIN) {
-			r = -errno;
-			goto out;
-		}
-		if (n == 0)
-			eof = true;
-		if (n > 0 && len + 1 < cap) {
-			size_t k = (size_t)n < cap - 1 - len ? (size_t)n : cap - 1 - len;
-			memcpy(out + len, tmp, k);
-			len += k;
-			out[len] = '\0';
-		}
-	}
-	/* Output closed: give the process what is left of its time to exit. */
-	for (;;) {
-		pid_t w = waitpid(pid, &st, WNOHANG);
-		if (w == pid) {
-			pid = -1;
-			r = pw_status_code(st);
-			goto out;
-		}
-		if (w < 0 && errno != EINTR) {
-			r = -errno;
-			pid = -1;
-			goto out;
-		}
-		if (!pw_ms_left(deadline))
-			break;
-		nanosleep(&(struct timespec){ 0, 5000000 }, NULL);
-	}
-	r = -ETIMEDOUT;
-out:
-	if (pid > 0) {
-		kill(-pid, SIGKILL);
-		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-			;
-	}
-	pw_close(p[0]);
-	return r;
+	return st < 0 ? st : pw_status_code(st);
 }
 
 bool pw_nfd_have(const char *name)
