@@ -5,6 +5,7 @@
  * --json' prints the same object with live fields added.
  */
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "../common/json.h"
 #include "lab.h"
 
 #define PW_LAB_STATE_FILE "state.json"
@@ -196,26 +198,21 @@ out:
 	return r;
 }
 
+/* A string member, "" when absent: the state's names compare as unset. */
 static const char *pw_lab_json_str_get(const cJSON *o, const char *key)
 {
-	const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
+	const char *s = pw_json_get_str(o, key);
 
 	return s ? s : "";
-}
-
-static double pw_lab_json_num_get(const cJSON *o, const char *key)
-{
-	return cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, key));
 }
 
 /* The routers' pids and start times from the state's nodes; a bad one stays 0. */
 static void pw_lab_routers_from_json(struct pw_lab *lab, const cJSON *nodes)
 {
 	for (unsigned n = 0; n < lab->nodes; n++) {
-		const cJSON *rt = cJSON_GetObjectItemCaseSensitive(
-			cJSON_GetArrayItem(nodes, (int)n), "router");
-		double pid = pw_lab_json_num_get(rt, "pid");
-		double start = pw_lab_json_num_get(rt, "start_time");
+		const cJSON *rt = pw_json_get(cJSON_GetArrayItem(nodes, (int)n), "router");
+		double pid = pw_json_get_num(rt, "pid", NAN);
+		double start = pw_json_get_num(rt, "start_time", NAN);
 
 		if (pid > 0 && pid < INT_MAX && start > 0) {
 			lab->router[n].pid = (pid_t)pid;
@@ -227,9 +224,9 @@ static void pw_lab_routers_from_json(struct pw_lab *lab, const cJSON *nodes)
 /* Fill lab from the parsed state o. 0, -EINVAL if it is not a state of lab->name, -ENOMEM. */
 static int pw_lab_state_from_json(struct pw_lab *lab, const cJSON *o)
 {
-	const cJSON *nodes = cJSON_GetObjectItemCaseSensitive(o, "nodes");
-	double nn = pw_lab_json_num_get(o, "node_count");
-	double np = pw_lab_json_num_get(o, "pods_per_node");
+	const cJSON *nodes = pw_json_get(o, "nodes");
+	double nn = pw_json_get_num(o, "node_count", NAN);
+	double np = pw_json_get_num(o, "pods_per_node", NAN);
 	enum pw_lab_overlay overlay;
 
 	if (!o || strcmp(pw_lab_json_str_get(o, "name"), lab->name) != 0 ||
@@ -240,8 +237,8 @@ static int pw_lab_state_from_json(struct pw_lab *lab, const cJSON *o)
 	lab->nodes = (unsigned)nn;
 	lab->pods = (unsigned)np;
 	lab->overlay = overlay;
-	lab->podwire = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "podwire"));
-	lab->federation = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "federation"));
+	lab->podwire = pw_json_get_bool(o, "podwire", false);
+	lab->federation = pw_json_get_bool(o, "federation", false);
 	snprintf(lab->podwired, sizeof(lab->podwired), "%s", pw_lab_json_str_get(o, "podwired"));
 	snprintf(lab->lib, sizeof(lab->lib), "%s", pw_lab_json_str_get(o, "lib"));
 	lab->router = calloc(lab->nodes, sizeof(*lab->router));

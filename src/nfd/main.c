@@ -20,6 +20,7 @@
 
 #include "kube.h"
 #include "log.h"
+#include "../common/parse.h"
 #include "nfd.h"
 
 static const char pw_usage[] =
@@ -112,19 +113,6 @@ struct pw_nfd_cfg {
 	double interval; /* 0: oneshot */
 };
 
-static bool pw_parse_seconds(const char *s, double max, double *ret)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end || !(v > 0) || v > max)
-		return false;
-	*ret = v;
-	return true;
-}
-
 static const struct option pw_nfd_longopts[] = {
 	{ "sysfs-root", required_argument, NULL, PW_NFD_OPT_SYSFS },
 	{ "procfs-root", required_argument, NULL, PW_NFD_OPT_PROCFS },
@@ -150,11 +138,12 @@ static const struct option pw_nfd_longopts[] = {
 	{ 0 },
 };
 
-/* --@name's seconds @arg, @min to @max, into *@ret; 2 after a message. */
+/* --@name's seconds @arg, more than 0, @min to @max, into *@ret; 2 after a
+ * message. */
 static int pw_nfd_seconds_opt(const char *name, const char *arg, double min, double max,
 			      const char *range, double *ret)
 {
-	if (!pw_parse_seconds(arg, max, ret) || *ret < min) {
+	if (pw_parse_seconds(arg, min, max, ret) < 0 || *ret <= 0) {
 		fprintf(stderr, "podwire-nfd: bad --%s '%s'%s\n", name, arg, range);
 		return 2;
 	}

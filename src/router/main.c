@@ -21,6 +21,7 @@
 #include <podwire/wire.h>
 
 #include "../common/log.h"
+#include "../common/parse.h"
 #include "../common/util.h"
 #include "router.h"
 
@@ -164,17 +165,12 @@ static const char pw_usage[] =
 	"Signals: SIGTERM or SIGINT shut down cleanly (established connections keep\n"
 	"working: they do not depend on the router).\n";
 
-/* --ring-size: bytes, or with K or M. */
+/* --ring-size: bytes, or with K, M or G. */
 static int pw_main_ring_size_parse(const char *s)
 {
-	char *end;
-	unsigned long v = strtoul(s, &end, 10);
+	uint64_t v;
 
-	if (*end == 'K' || *end == 'k')
-		v <<= 10, end++;
-	else if (*end == 'M' || *end == 'm')
-		v <<= 20, end++;
-	if (*end || v > UINT32_MAX || !pw_chan_ring_size_ok((uint32_t)v))
+	if (pw_parse_size(s, UINT32_MAX, &v) < 0 || !pw_chan_ring_size_ok((uint32_t)v))
 		return -EINVAL;
 	pw_router_cfg.ring_size = (uint32_t)v;
 	return 0;
