@@ -251,10 +251,7 @@ static int pw_connect_local(struct pw_client *c, uint32_t seq, int family,
 		r = -errno;
 		goto fail;
 	}
-	/* Both readers start armed: a socket with data waiting is readable to
-	 * poll and epoll even if its reader never waited (data sent before
-	 * accept, a thread already asleep in epoll_wait when the fd is added). */
-	r = pw_chan_create(pw_router_cfg.ring_size, PW_CHAN_ARMED, &memfd, sv);
+	r = pw_shm_create(&memfd, sv);
 	if (r < 0)
 		goto fail;
 	cn = pw_conn_new();
@@ -273,8 +270,7 @@ static int pw_connect_local(struct pw_client *c, uint32_t seq, int family,
 		cn->sock_ino[1] = st1.st_ino;
 		cn->sock_dev = st0.st_dev;
 	}
-	if (pw_chan_view_open(memfd, &cn->view) < 0)
-		cn->view = NULL;
+	pw_shm_watch(cn, memfd);
 
 	struct pw_wire_conn body = pw_conn_body(cn, 0);
 	int fds[2] = { memfd, sv[0] };

@@ -39,8 +39,8 @@ static void pw_conn_pending_event(struct pw_ev *ev, uint32_t events)
 	/* Speak for the accepting side that never came: the client gets
 	 * ECONNRESET, as from a listener that closed with the connection in
 	 * its queue. */
-	if (cn->state == PW_CONN_PENDING && cn->memfd >= 0)
-		pw_chan_reset_unattached(cn->memfd, 1);
+	if (cn->state == PW_CONN_PENDING)
+		pw_shm_reset_unclaimed(cn);
 	if (cn->claimer)
 		pw_client_reply_err(cn->claimer, cn->claim_seq, ECONNRESET);
 	pw_conn_remove(cn);
@@ -87,7 +87,7 @@ void pw_conn_free(struct pw_conn *cn)
 	pw_conn_unpend(cn);
 	cn->data = pw_close(cn->data);
 	cn->memfd = pw_close(cn->memfd);
-	pw_chan_view_close(cn->view);
+	pw_shm_unwatch(cn);
 	free(cn);
 }
 
@@ -146,33 +146,6 @@ struct pw_wire_conn pw_conn_body(const struct pw_conn *cn, unsigned side)
 	pw_addr_from_wire(&cn->addr[!side], &a, NULL);
 	pw_addr_to_wire(&a, cn->fam[side], &body.peer);
 	return body;
-}
-
-uint32_t pw_conn_state(const struct pw_conn *cn)
-{
-	struct pw_chan_state st;
-
-	if (cn->state == PW_CONN_PENDING || !cn->view)
-		return cn->state;
-	pw_chan_view_get(cn->view, &st);
-	/* A side whose socket is gone ended, even without saying so (its
-	 * process died, or the last of several holders closed). */
-	bool closed0 = st.closed[0] || cn->gone[0], closed1 = st.closed[1] || cn->gone[1];
-	if (closed0 && closed1)
-		return PW_CONN_CLOSED;
-	if (st.wr_done[0] || st.wr_done[1] || closed0 || closed1)
-		return PW_CONN_HALF;
-	return PW_CONN_OPEN;
-}
-
-uint64_t pw_conn_bytes(const struct pw_conn *cn, unsigned side)
-{
-	struct pw_chan_state st;
-
-	if (!cn->view)
-		return 0;
-	pw_chan_view_get(cn->view, &st);
-	return st.bytes[side];
 }
 
 void pw_conns_forget_claimer(const struct pw_client *c)

@@ -215,6 +215,14 @@ struct pw_conn *pw_conn_by_sock(uint64_t id, int fd, unsigned *ret_side);
 struct pw_conn *pw_conn_by_router_end(uint64_t cookie, const struct sockaddr_in *peer);
 /* The CONN body for @side: its own address and its peer's, in its family. */
 struct pw_wire_conn pw_conn_body(const struct pw_conn *cn, unsigned side);
+/* The router's side of the shared-memory transport (shm.c). */
+/* Make an armed channel (pw_chan_create). Errors: those of pw_chan_create. */
+int pw_shm_create(int *ret_memfd, int ret_sock[2]);
+/* Watch @cn's channel in @memfd for status (best effort). */
+void pw_shm_watch(struct pw_conn *cn, int memfd);
+void pw_shm_unwatch(struct pw_conn *cn);
+/* The accepting side never came: its peer reads a reset. */
+void pw_shm_reset_unclaimed(struct pw_conn *cn);
 uint32_t pw_conn_state(const struct pw_conn *cn);
 /* Bytes @side wrote into the connection so far. */
 uint64_t pw_conn_bytes(const struct pw_conn *cn, unsigned side);

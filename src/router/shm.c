@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The router's side of the shared-memory transport: it makes each channel
+ * (both readers armed), watches it for status and metrics, and speaks for an
+ * accepting side that never came. The channel's memory is src/chan's: the
+ * router goes through pw_chan's creator API (docs/CHANNEL.md, "Who maps a
+ * channel"). relay.c is the other place where the router uses a channel: a
+ * relay is one end of it.
+ */
+#include <errno.h>
+
+#include <podwire/chan.h>
+
+#include "router.h"
+
+int pw_shm_create(int *ret_memfd, int ret_sock[2])
+{
+	/* Both readers start armed: a socket with data waiting is readable to
+	 * poll and epoll even if its reader never waited (data sent before
+	 * accept, a thread already asleep in epoll_wait when the fd is added). */
+	return pw_chan_create(pw_router_cfg.ring_size, PW_CHAN_ARMED, ret_memfd, ret_sock);
+}
+
+void pw_shm_watch(struct pw_conn *cn, int memfd)
+{
+	if (pw_chan_view_open(memfd, &cn->view) < 0)
+		cn->view = NULL; /* status shows no bytes; nothing else needs it */
+}
+
+void pw_shm_unwatch(struct pw_conn *cn)
+{
+	pw_chan_view_close(cn->view);
+	cn->view = NULL;
+}
+
+void pw_shm_reset_unclaimed(struct pw_conn *cn)
+{
+	if (cn->memfd >= 0)
+		pw_chan_reset_unattached(cn->memfd, 1);
+}
+
+uint32_t pw_conn_state(const struct pw_conn *cn)
+{
+	struct pw_chan_state st;
+
+	if (cn->state == PW_CONN_PENDING || !cn->view)
+		return cn->state;
+	pw_chan_view_get(cn->view, &st);
+	/* A side whose socket is gone ended, even without saying so (its
+	 * process died, or the last of several holders closed). */
+	bool closed0 = st.closed[0] || cn->gone[0], closed1 = st.closed[1] || cn->gone[1];
+	if (closed0 && closed1)
+		return PW_CONN_CLOSED;
+	if (st.wr_done[0] || st.wr_done[1] || closed0 || closed1)
+		return PW_CONN_HALF;
+	return PW_CONN_OPEN;
+}
+
+uint64_t pw_conn_bytes(const struct pw_conn *cn, unsigned side)
+{
+	struct pw_chan_state st;
+
+	if (!cn->view)
+		return 0;
+	pw_chan_view_get(cn->view, &st);
+	return st.bytes[side];
+}
