@@ -623,17 +623,69 @@ static int pw_cmd_suite(const struct pw_bench_opts *base)
 	return failed;
 }
 
+enum { PW_BENCH_OPT_SPIN = 256, PW_BENCH_OPT_RING };
+
+/* One option @c (argument @arg) into @o; exits on a bad one. */
+static void pw_bench_opt(struct pw_bench_opts *o, int c, const char *arg)
+{
+	uint64_t v;
+	int t;
+
+	switch (c) {
+	case 't':
+		for (t = 0; t < PW_T_COUNT; t++)
+			if (!strcmp(arg, pw_transport_names[t]))
+				break;
+		if (t == PW_T_COUNT)
+			pw_usage_error("unknown transport (shm, unix or tcp)", arg);
+		o->transport = (enum pw_transport)t;
+		break;
+	case 's':
+		if (pw_parse_size(arg, PW_BENCH_MAX_SIZE, &v) < 0 || v == 0)
+			pw_usage_error("bad --size (1 byte to 64M)", arg);
+		o->size = (uint32_t)v;
+		break;
+	case 'd':
+		if (pw_parse_seconds(arg, 0, 86400, &o->duration) < 0 || o->duration <= 0)
+			pw_usage_error("bad --duration (seconds, > 0)", arg);
+		break;
+	case 'w':
+		if (pw_parse_seconds(arg, 0, 86400, &o->warmup) < 0)
+			pw_usage_error("bad --warmup (seconds, >= 0)", arg);
+		break;
+	case 'c':
+		if (pw_parse_cpus(arg, o->cpu) < 0)
+			pw_usage_error("bad --cpu (two CPU numbers: A,B)", arg);
+		break;
+	case PW_BENCH_OPT_SPIN: /* 0 would mean the default */
+		if (pw_parse_u64(arg, UINT32_MAX, &v) < 0 || v == 0)
+			pw_usage_error("bad --spin-ns (nanoseconds, > 0)", arg);
+		o->spin_ns = (uint32_t)v;
+		break;
+	case PW_BENCH_OPT_RING:
+		if (pw_parse_size(arg, UINT32_MAX, &v) < 0 || !pw_chan_ring_size_ok((uint32_t)v))
+			pw_usage_error("bad --ring (a power of two, 4K to 1G)", arg);
+		o->ring = (uint32_t)v;
+		break;
+	case 'j':
+		o->json = true;
+		break;
+	default:
+		fprintf(stderr, "Try 'podwire-bench --help'.\n");
+		exit(2);
+	}
+}
+
 int main(int argc, char **argv)
 {
-	enum { OPT_SPIN = 256, OPT_RING };
 	static const struct option longopts[] = {
 		{ "transport", required_argument, NULL, 't' },
 		{ "size", required_argument, NULL, 's' },
 		{ "duration", required_argument, NULL, 'd' },
 		{ "warmup", required_argument, NULL, 'w' },
 		{ "cpu", required_argument, NULL, 'c' },
-		{ "spin-ns", required_argument, NULL, OPT_SPIN },
-		{ "ring", required_argument, NULL, OPT_RING },
+		{ "spin-ns", required_argument, NULL, PW_BENCH_OPT_SPIN },
+		{ "ring", required_argument, NULL, PW_BENCH_OPT_RING },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -658,61 +710,11 @@ int main(int argc, char **argv)
 	cmd = argv[1];
 	optind = 2;
 	while ((c = getopt_long(argc, argv, "t:s:d:w:c:jh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 't': {
-			int t;
-			for (t = 0; t < PW_T_COUNT; t++)
-				if (!strcmp(optarg, pw_transport_names[t]))
-					break;
-			if (t == PW_T_COUNT)
-				pw_usage_error("unknown transport (shm, unix or tcp)", optarg);
-			o.transport = (enum pw_transport)t;
-			break;
-		}
-		case 's': {
-			uint64_t v;
-			if (pw_parse_size(optarg, PW_BENCH_MAX_SIZE, &v) < 0 || v == 0)
-				pw_usage_error("bad --size (1 byte to 64M)", optarg);
-			o.size = (uint32_t)v;
-			break;
-		}
-		case 'd':
-			if (pw_parse_seconds(optarg, 0, 86400, &o.duration) < 0 || o.duration <= 0)
-				pw_usage_error("bad --duration (seconds, > 0)", optarg);
-			break;
-		case 'w':
-			if (pw_parse_seconds(optarg, 0, 86400, &o.warmup) < 0)
-				pw_usage_error("bad --warmup (seconds, >= 0)", optarg);
-			break;
-		case 'c':
-			if (pw_parse_cpus(optarg, o.cpu) < 0)
-				pw_usage_error("bad --cpu (two CPU numbers: A,B)", optarg);
-			break;
-		case OPT_SPIN: {
-			uint64_t v; /* 0 would mean the default */
-			if (pw_parse_u64(optarg, UINT32_MAX, &v) < 0 || v == 0)
-				pw_usage_error("bad --spin-ns (nanoseconds, > 0)", optarg);
-			o.spin_ns = (uint32_t)v;
-			break;
-		}
-		case OPT_RING: {
-			uint64_t v;
-			if (pw_parse_size(optarg, UINT32_MAX, &v) < 0 ||
-			    !pw_chan_ring_size_ok((uint32_t)v))
-				pw_usage_error("bad --ring (a power of two, 4K to 1G)", optarg);
-			o.ring = (uint32_t)v;
-			break;
-		}
-		case 'j':
-			o.json = true;
-			break;
-		case 'h':
+		if (c == 'h') {
 			fputs(pw_usage, stdout);
 			return 0;
-		default:
-			fprintf(stderr, "Try 'podwire-bench --help'.\n");
-			return 2;
 		}
+		pw_bench_opt(&o, c, optarg);
 	}
 	if (optind < argc)
 		pw_usage_error("unexpected argument", argv[optind]);
