@@ -31,7 +31,7 @@
 #include "hist.h"
 
 #define PW_BENCH_RXBUF	  ((size_t)256 << 10)
-#define PW_BENCH_MAX_SIZE (64u * 1024u * 1024u)
+#define PW_BENCH_MAX_SIZE (64ull << 20)
 
 enum pw_transport { PW_T_SHM, PW_T_UNIX, PW_T_TCP, PW_T_COUNT };
 enum pw_mode { PW_MODE_PINGPONG, PW_MODE_THROUGHPUT };

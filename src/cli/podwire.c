@@ -82,6 +82,7 @@ static int pw_status_pods(const char *path, bool json)
 		struct pw_wire_pod_entry e;
 		/* Each entry and a comma, or the NUL after the last. */
 		char addrs[PW_WIRE_POD_MAX_ADDRS * PW_ADDR_CIDR_STRLEN] = "";
+		size_t off = 0;
 
 		if (pw_msg_entry(&m, i, &e, sizeof(e)) < 0)
 			break;
@@ -98,9 +99,10 @@ static int pw_status_pods(const char *path, bool json)
 			if (json) {
 				cJSON_AddItemToArray(ja, cJSON_CreateString(one));
 			} else {
-				if (k)
-					strcat(addrs, ",");
-				strcat(addrs, one);
+				int w = snprintf(addrs + off, sizeof(addrs) - off, "%s%s",
+						 k ? "," : "", one);
+				if (w > 0 && (size_t)w < sizeof(addrs) - off)
+					off += (size_t)w;
 			}
 		}
 		if (json) {

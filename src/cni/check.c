@@ -61,7 +61,7 @@ out:
 static int pw_cni_check_standalone(struct pw_cni *c, const struct pw_wire_pod *pod)
 {
 	struct pw_nl h = { 0 };
-	struct pw_nl_link br, host;
+	struct pw_nl_link br = { 0 }, host = { 0 };
 	char hname[IF_NAMESIZE], a[INET_ADDRSTRLEN];
 	uint32_t held;
 	int r;

@@ -123,7 +123,7 @@ int pw_spawn_capture(char *const argv[], const struct pw_spawn_opts *o, char *ou
 {
 	static const struct pw_spawn_opts defaults = { 0 };
 	int p[2], st = 0, r;
-	pid_t pid;
+	pid_t pid = -1;
 
 	if (!o)
 		o = &defaults;
@@ -135,9 +135,9 @@ int pw_spawn_capture(char *const argv[], const struct pw_spawn_opts *o, char *ou
 		return -errno;
 	r = pw_spawn_start(argv, o, p[1], &pid);
 	close(p[1]);
-	if (r < 0) {
+	if (r < 0 || pid <= 0) {
 		close(p[0]);
-		return r;
+		return r < 0 ? r : -ECHILD;
 	}
 	r = pw_spawn_read(p[0], deadline, out, cap);
 	close(p[0]);

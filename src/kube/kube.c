@@ -196,7 +196,8 @@ int pw_kube_open_url(const char *server, const char *token, struct pw_kube **kp)
 	int rc;
 
 	*kp = NULL;
-	if (!server || (strncmp(server, "http://", 7) && strncmp(server, "https://", 8))) {
+	if (!server ||
+	    (strncmp(server, "http://", 7) != 0 && strncmp(server, "https://", 8) != 0)) {
 		pw_kube_thread_error_set("server URL must start with http:// or https://: %s",
 					 server ? server : "(null)");
 		return -EINVAL;
@@ -367,8 +368,8 @@ void pw_kube_token_refresh(struct pw_kube *k, bool force)
 {
 	uint64_t now = pw_now_ns();
 	struct stat st;
-	char *tok;
-	size_t n;
+	char *tok = NULL;
+	size_t n = 0;
 
 	if (!k->token_file)
 		return;

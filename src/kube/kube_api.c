@@ -250,7 +250,7 @@ static void pw_kube_lease_obs_note(struct pw_kube_lease_obs *o, const cJSON *spe
 
 	if (!rec)
 		return;
-	if (force || !o->record || strcmp(o->record, rec)) {
+	if (force || !o->record || strcmp(o->record, rec) != 0) {
 		free(o->record);
 		o->record = rec;
 		o->at_ns = pw_now_ns();
@@ -396,7 +396,7 @@ int pw_kube_lease_release(struct pw_kube *k, const char *ns, const char *name, c
 		return rc;
 	spec = pw_json_get(lease, "spec");
 	holder = pw_json_get_str(spec, "holderIdentity");
-	if (!holder || strcmp(holder, identity))
+	if (!holder || strcmp(holder, identity) != 0)
 		goto out;
 	nspec = pw_kube_lease_spec("", 1, NULL, pw_json_get_int(spec, "leaseTransitions", 0));
 	rc = pw_kube_lease_spec_set(k, lease, nspec);

@@ -360,7 +360,7 @@ static int pw_kube_config_cluster_load(struct pw_kube *k, const cJSON *cluster, 
 
 	if (!server || !server[0])
 		return pw_kube_fail(k, PW_KUBE_E_CONFIG, "kubeconfig: cluster has no server");
-	if (strncmp(server, "https://", 8) && strncmp(server, "http://", 7))
+	if (strncmp(server, "https://", 8) != 0 && strncmp(server, "http://", 7) != 0)
 		return pw_kube_fail(k, PW_KUBE_E_CONFIG,
 				    "kubeconfig: server %s is not an http:// or https:// URL",
 				    server);

@@ -292,7 +292,7 @@ int pw_kube_request(struct pw_kube *k, const char *method, const char *path,
 		char *old = k->token ? strdup(k->token) : NULL;
 
 		pw_kube_token_refresh(k, true);
-		if (k->token && (!old || strcmp(old, k->token))) {
+		if (k->token && (!old || strcmp(old, k->token) != 0)) {
 			if (json) {
 				cJSON_Delete(*json);
 				*json = NULL;

@@ -109,15 +109,32 @@ static long long pw_kube_days_from_civil(long long y, unsigned m, unsigned d)
 	return era * 146097 + (long long)doe - 719468;
 }
 
+/* @n decimal digits at @s, exactly. */
+static bool pw_kube_digits(const char *s, int n, int *ret)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (s[i] - '0');
+	}
+	*ret = v;
+	return true;
+}
+
 int pw_kube_time_parse(const char *s, long long *ret_usec)
 {
-	int y, mo, d, h, mi, sec, n = 0;
+	int y, mo, d, h, mi, sec, n = 19;
 	long long frac = 0, off = 0;
 	int digits = 0;
 
-	if (!s ||
-	    sscanf(s, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
-	    n != 19)
+	/* YYYY-MM-DD[Tt ]HH:MM:SS, fixed width. */
+	if (!s || strlen(s) < 19 || !pw_kube_digits(s, 4, &y) || s[4] != '-' ||
+	    !pw_kube_digits(s + 5, 2, &mo) || s[7] != '-' || !pw_kube_digits(s + 8, 2, &d) ||
+	    (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !pw_kube_digits(s + 11, 2, &h) ||
+	    s[13] != ':' || !pw_kube_digits(s + 14, 2, &mi) || s[16] != ':' ||
+	    !pw_kube_digits(s + 17, 2, &sec))
 		return -EINVAL;
 	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
 		return -EINVAL;
@@ -134,9 +151,9 @@ int pw_kube_time_parse(const char *s, long long *ret_usec)
 	if (*s == 'Z' || *s == 'z') {
 		s++;
 	} else if (*s == '+' || *s == '-') {
-		int oh, om, m2 = 0;
+		int oh, om;
 
-		if (sscanf(s + 1, "%2d:%2d%n", &oh, &om, &m2) != 2 || m2 != 5)
+		if (!pw_kube_digits(s + 1, 2, &oh) || s[3] != ':' || !pw_kube_digits(s + 4, 2, &om))
 			return -EINVAL;
 		off = (oh * 60LL + om) * 60 * (*s == '+' ? 1 : -1);
 		s += 6;

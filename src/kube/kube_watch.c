@@ -34,8 +34,10 @@ static void pw_kube_rv_set(char rv[PW_KUBE_RV_MAX], const cJSON *obj)
 {
 	const char *s = pw_json_get_str(pw_json_get(obj, "metadata"), "resourceVersion");
 
-	if (s && s[0] && strlen(s) < PW_KUBE_RV_MAX)
-		strcpy(rv, s);
+	size_t len = s ? strlen(s) : 0;
+
+	if (len && len < PW_KUBE_RV_MAX)
+		memcpy(rv, s, len + 1);
 }
 
 int pw_kube_list(struct pw_kube *k, const char *path, const char *query, cJSON **list,

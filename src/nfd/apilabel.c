@@ -66,7 +66,7 @@ cJSON *pw_nfd_label_patch(const cJSON *cur, const struct pw_nfd_labels *ls, bool
 		if (!old) {
 			ok = pw_nfd_patch_op_add(ops, "add", ls->l[i].key, v);
 			n++;
-		} else if (!cJSON_IsString(old) || strcmp(old->valuestring, ls->l[i].value)) {
+		} else if (!cJSON_IsString(old) || strcmp(old->valuestring, ls->l[i].value) != 0) {
 			ok = pw_nfd_patch_op_add(ops, "test", ls->l[i].key, old) &&
 			     pw_nfd_patch_op_add(ops, "replace", ls->l[i].key, v);
 			n++;

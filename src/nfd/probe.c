@@ -372,14 +372,14 @@ static void pw_probe_meminfo(const struct pw_nfd_opts *o, struct pw_nfd_info *in
 			size_t kl = strlen(keys[i].key);
 			char *end;
 
-			if (strncmp(line, keys[i].key, kl))
+			if (strncmp(line, keys[i].key, kl) != 0)
 				continue;
 			errno = 0;
 			long v = strtol(line + kl, &end, 10);
 			while (*end == ' ')
 				end++;
 			if (errno || end == line + kl || v < 0 ||
-			    (*end && strcmp(end, "\n") && strcmp(end, "kB\n"))) {
+			    (*end && strcmp(end, "\n") != 0 && strcmp(end, "kB\n") != 0)) {
 				pw_nfd_warn(info, "%s: bad %s line", path, keys[i].key);
 				continue;
 			}
@@ -396,8 +396,8 @@ static bool pw_nfd_hp_dir(struct pw_nfd_info *info, const char *dir, const char 
 	size_t len = strlen(name);
 	unsigned long kb;
 
-	if (strncmp(name, "hugepages-", 10) || len < 13 || len - 12 >= sizeof(num) ||
-	    strcmp(name + len - 2, "kB"))
+	if (strncmp(name, "hugepages-", 10) != 0 || len < 13 || len - 12 >= sizeof(num) ||
+	    strcmp(name + len - 2, "kB") != 0)
 		return true;
 	memcpy(num, name + 10, len - 12);
 	num[len - 12] = '\0';

@@ -169,7 +169,7 @@ void pw_pod_peers_recharge(struct pw_model *m, int pi)
 		int q = m->peer_pods[i];
 
 		if (q == pi || !m->pods[q].key || !m->pods[q].peer || m->pods[q].acct_node < 0 ||
-		    strcmp(m->pods[q].peer, key))
+		    strcmp(m->pods[q].peer, key) != 0)
 			continue;
 		pw_pod_charge(m, q, -1);
 		pw_pod_charge(m, q, +1);

@@ -115,8 +115,8 @@ int pw_cluster_load(struct pw_model *m, const char *path, struct pw_cluster *c, 
 				}
 				continue;
 			}
-			if (strcmp(k, pass ? "Pod" : "Node")) {
-				if (pass && strcmp(k, "Node") && strcmp(k, "Pod"))
+			if (strcmp(k, pass ? "Pod" : "Node") != 0) {
+				if (pass && strcmp(k, "Node") != 0 && strcmp(k, "Pod") != 0)
 					c->ignored++;
 				continue;
 			}

@@ -159,7 +159,7 @@ static struct pw_ext_node *pw_ext_eval(struct pw_ext *e, const cJSON *args, stru
 		x->ok = pw_sched_check_node(e->m, pod, x->n, x->idx, x->why, sizeof(x->why),
 					    &x->cap_lat);
 		/* Preemption frees devices, not latency: tell kube-scheduler which is which. */
-		x->unresolvable = !x->ok && strncmp(x->why, "no free ", 8);
+		x->unresolvable = !x->ok && strncmp(x->why, "no free ", 8) != 0;
 	}
 	*nn = k;
 	return v;
@@ -376,9 +376,10 @@ static enum MHD_Result pw_ext_handle(void *cls, struct MHD_Connection *c, const 
 		MHD_destroy_response(r);
 		return ret;
 	}
-	if (strcmp(verb, "filter") && strcmp(verb, "prioritize") && strcmp(verb, "bind"))
+	if (strcmp(verb, "filter") != 0 && strcmp(verb, "prioritize") != 0 &&
+	    strcmp(verb, "bind") != 0)
 		return pw_ext_reply(c, MHD_HTTP_NOT_FOUND, pw_ext_error("no such verb"));
-	if (strcmp(method, "POST"))
+	if (strcmp(method, "POST") != 0)
 		return pw_ext_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, pw_ext_error("want POST"));
 	if (rq->too_big)
 		return pw_ext_reply(c, MHD_HTTP_CONTENT_TOO_LARGE, pw_ext_error("body too large"));
@@ -417,9 +418,11 @@ static int pw_ext_listen(const char *spec, char *bound, size_t blen)
 	const char *port;
 	int fd = -1, one = 1, r;
 
-	if (strlen(spec) >= sizeof(host))
+	size_t len = strlen(spec);
+
+	if (len >= sizeof(host))
 		return -EINVAL;
-	strcpy(host, spec);
+	memcpy(host, spec, len + 1);
 	colon = strrchr(host, ':');
 	if (!colon)
 		return -EINVAL;

@@ -89,7 +89,10 @@ static void pw_assumed_drop(struct pw_live *l, unsigned i)
 	free(l->assumed[i].key);
 	free(l->assumed[i].uid);
 	free(l->assumed[i].node);
-	l->assumed[i] = l->assumed[--l->nassumed];
+	unsigned last = --l->nassumed;
+	if (i != last)
+		l->assumed[i] = l->assumed[last];
+	memset(&l->assumed[last], 0, sizeof(l->assumed[last])); /* no stale pointers */
 }
 
 static int pw_assumed_find(struct pw_live *l, const char *key)
@@ -149,7 +152,7 @@ static void pw_assumed_apply(struct pw_live *l, int pi)
 		return;
 	a = &l->assumed[i];
 	if (p->node_name || pw_now_ns() - a->at > PW_LIVE_ASSUME_NS ||
-	    (a->uid && (!p->uid || strcmp(a->uid, p->uid)))) {
+	    (a->uid && (!p->uid || strcmp(a->uid, p->uid) != 0))) {
 		pw_assumed_drop(l, (unsigned)i);
 		return;
 	}
@@ -380,7 +383,7 @@ static uint64_t pw_live_backoff(uint32_t attempts)
 
 static bool pw_live_due(const struct pw_live *l, const struct pw_pod *p, uint64_t now)
 {
-	if (!pw_pod_pending(p) || strcmp(p->sched_name, l->name))
+	if (!pw_pod_pending(p) || strcmp(p->sched_name, l->name) != 0)
 		return false;
 	if (!p->attempts)
 		return true;

@@ -31,7 +31,7 @@ void pw_node_clear(struct pw_node *n)
 	free(n->name);
 	free(n->rv);
 	pw_kvs_free(n->labels, n->nlabels);
-	for (unsigned i = 0; i < n->ntaints; i++) {
+	for (unsigned i = 0; n->taints && i < n->ntaints; i++) {
 		free(n->taints[i].key);
 		free(n->taints[i].val);
 	}
@@ -363,7 +363,7 @@ int pw_node_parse(struct pw_model *m, const cJSON *obj, struct pw_node *n, char 
 				   *st = pw_json_get_str(c, "status");
 
 			if (type && !strcmp(type, "Ready"))
-				n->not_ready = !st || strcmp(st, "True");
+				n->not_ready = !st || strcmp(st, "True") != 0;
 		}
 	}
 	pw_node_paths_find(m, n);
@@ -395,7 +395,8 @@ static int pw_tols_parse(const cJSON *v, struct pw_pod *p, char *err, size_t err
 		const char *op = pw_json_get_str(t, "operator"),
 			   *eff = pw_json_get_str(t, "effect");
 
-		if (!cJSON_IsObject(t) || (op && strcmp(op, "Exists") && strcmp(op, "Equal")) ||
+		if (!cJSON_IsObject(t) ||
+		    (op && strcmp(op, "Exists") != 0 && strcmp(op, "Equal") != 0) ||
 		    pw_effect(eff) == 0xff) {
 			pw_sched_err_set(err, errlen, "spec.tolerations: bad toleration");
 			return -EINVAL;
@@ -678,7 +679,6 @@ int pw_pod_parse(struct pw_model *m, const cJSON *obj, struct pw_pod *p, char *e
 	char why[PW_SCHED_ERRLEN] = "", buf[64];
 	bool oom = false;
 	size_t klen;
-	int r = 0;
 
 	memset(p, 0, sizeof(*p));
 	p->acct_node = -1;
@@ -737,16 +737,15 @@ int pw_pod_parse(struct pw_model *m, const cJSON *obj, struct pw_pod *p, char *e
 		}
 	}
 	/* Structure errors below leave the pod unschedulable with the reason, not unknown. */
-	if (!*why && (r = pw_pod_requests_parse(m, spec, p, why, sizeof(why))) == -ENOMEM)
+	if (!*why && pw_pod_requests_parse(m, spec, p, why, sizeof(why)) == -ENOMEM)
 		goto nomem;
 	if (!*why &&
-	    (r = pw_tols_parse(pw_json_get(spec, "tolerations"), p, why, sizeof(why))) == -ENOMEM)
+	    pw_tols_parse(pw_json_get(spec, "tolerations"), p, why, sizeof(why)) == -ENOMEM)
 		goto nomem;
-	if (!*why &&
-	    (r = pw_kvs_parse(pw_json_get(spec, "nodeSelector"), &p->selector, &p->nselector,
-			      "spec.nodeSelector", why, sizeof(why))) == -ENOMEM)
+	if (!*why && pw_kvs_parse(pw_json_get(spec, "nodeSelector"), &p->selector, &p->nselector,
+				  "spec.nodeSelector", why, sizeof(why)) == -ENOMEM)
 		goto nomem;
-	if (!*why && (r = pw_affinity_parse(spec, p, why, sizeof(why))) == -ENOMEM)
+	if (!*why && pw_affinity_parse(spec, p, why, sizeof(why)) == -ENOMEM)
 		goto nomem;
 	if (*why && !(p->invalid = strdup(why)))
 		goto nomem;

@@ -107,7 +107,7 @@ static bool pw_selector_match(const struct pw_pod *p, const struct pw_node *n)
 	for (unsigned i = 0; i < p->nselector; i++) {
 		const char *v = pw_node_label(n, p->selector[i].key);
 
-		if (!v || strcmp(v, p->selector[i].val))
+		if (!v || strcmp(v, p->selector[i].val) != 0)
 			return false;
 	}
 	if (!p->has_affinity)

@@ -90,7 +90,7 @@ static int pw_sim_place(struct pw_sim *s)
 		uint64_t a;
 		int r;
 
-		if (!pw_pod_pending(p) || (!s->all && strcmp(p->sched_name, s->name)))
+		if (!pw_pod_pending(p) || (!s->all && strcmp(p->sched_name, s->name) != 0))
 			continue;
 		a = pw_now_ns();
 		pw_sched_place(&s->m, s->c.order[i], &d);
