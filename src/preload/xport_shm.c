@@ -27,103 +27,103 @@ int pw_xport_shm_attach(int memfd, int sock, unsigned side, bool reattach, void 
 	return 0;
 }
 
-static ssize_t pw_shm_readv(void *xp, const struct iovec *iov, int cnt, int flags)
+static ssize_t pw_xshm_readv(void *xp, const struct iovec *iov, int cnt, int flags)
 {
 	return pw_chan_readv(xp, iov, cnt, flags);
 }
 
-static ssize_t pw_shm_writev(void *xp, const struct iovec *iov, int cnt, int flags)
+static ssize_t pw_xshm_writev(void *xp, const struct iovec *iov, int cnt, int flags)
 {
 	return pw_chan_writev(xp, iov, cnt, flags);
 }
 
-static ssize_t pw_shm_avail(void *xp)
+static ssize_t pw_xshm_avail(void *xp)
 {
 	return pw_chan_avail(xp);
 }
 
-static ssize_t pw_shm_space(void *xp)
+static ssize_t pw_xshm_space(void *xp)
 {
 	return pw_chan_space(xp);
 }
 
-static short pw_shm_poll(void *xp)
+static short pw_xshm_poll(void *xp)
 {
 	return pw_chan_poll(xp);
 }
 
-static int pw_shm_wait(void *xp, short events, int ms)
+static int pw_xshm_wait(void *xp, short events, int ms)
 {
 	return pw_chan_wait(xp, events, ms);
 }
 
-static bool pw_shm_prepare_wait(void *xp, short events)
+static bool pw_xshm_prepare_wait(void *xp, short events)
 {
 	return ((events & POLLIN) && pw_chan_prepare_read_wait(xp)) ||
 	       ((events & POLLOUT) && pw_chan_prepare_write_wait(xp));
 }
 
-static void pw_shm_note_events(void *xp, short revents)
+static void pw_xshm_note_events(void *xp, short revents)
 {
 	pw_chan_note_events(xp, revents);
 }
 
-static uint32_t pw_shm_rx_mark(void *xp)
+static uint32_t pw_xshm_rx_mark(void *xp)
 {
 	return pw_chan_rx_mark(xp);
 }
 
-static uint32_t pw_shm_tx_mark(void *xp)
+static uint32_t pw_xshm_tx_mark(void *xp)
 {
 	return pw_chan_tx_mark(xp);
 }
 
-static void pw_shm_note_cpu(void *xp)
+static void pw_xshm_note_cpu(void *xp)
 {
 	pw_chan_note_cpu(xp);
 }
 
-static void pw_shm_spread(void *xp)
+static void pw_xshm_spread(void *xp)
 {
 	pw_chan_spread(xp);
 }
 
-static int pw_shm_fd(void *xp)
+static int pw_xshm_fd(void *xp)
 {
 	return pw_chan_fd(xp);
 }
 
-static void pw_shm_set_fd(void *xp, int fd)
+static void pw_xshm_set_fd(void *xp, int fd)
 {
 	pw_chan_set_fd(xp, fd);
 }
 
-static int pw_shm_shutdown(void *xp, int how)
+static int pw_xshm_shutdown(void *xp, int how)
 {
 	return pw_chan_shutdown(xp, how);
 }
 
-static void pw_shm_close(void *xp)
+static void pw_xshm_close(void *xp)
 {
 	pw_chan_close(xp);
 }
 
-static void pw_shm_abort(void *xp)
+static void pw_xshm_abort(void *xp)
 {
 	pw_chan_abort(xp);
 }
 
-static void pw_shm_detach(void *xp)
+static void pw_xshm_detach(void *xp)
 {
 	pw_chan_detach(xp);
 }
 
-static void pw_shm_mark_shared(void *xp)
+static void pw_xshm_mark_shared(void *xp)
 {
 	pw_chan_mark_shared(xp);
 }
 
-static void pw_shm_restrict_io(void *xp)
+static void pw_xshm_restrict_io(void *xp)
 {
 	pw_chan_restrict(xp);
 }
@@ -131,24 +131,24 @@ static void pw_shm_restrict_io(void *xp)
 const struct pw_xport_ops pw_xport_shm = {
 	.name = "shared memory",
 	.exec_carry = true,
-	.readv = pw_shm_readv,
-	.writev = pw_shm_writev,
-	.avail = pw_shm_avail,
-	.space = pw_shm_space,
-	.poll = pw_shm_poll,
-	.wait = pw_shm_wait,
-	.prepare_wait = pw_shm_prepare_wait,
-	.note_events = pw_shm_note_events,
-	.rx_mark = pw_shm_rx_mark,
-	.tx_mark = pw_shm_tx_mark,
-	.note_cpu = pw_shm_note_cpu,
-	.spread = pw_shm_spread,
-	.fd = pw_shm_fd,
-	.set_fd = pw_shm_set_fd,
-	.shutdown = pw_shm_shutdown,
-	.close = pw_shm_close,
-	.abort = pw_shm_abort,
-	.detach = pw_shm_detach,
-	.mark_shared = pw_shm_mark_shared,
-	.restrict_io = pw_shm_restrict_io,
+	.readv = pw_xshm_readv,
+	.writev = pw_xshm_writev,
+	.avail = pw_xshm_avail,
+	.space = pw_xshm_space,
+	.poll = pw_xshm_poll,
+	.wait = pw_xshm_wait,
+	.prepare_wait = pw_xshm_prepare_wait,
+	.note_events = pw_xshm_note_events,
+	.rx_mark = pw_xshm_rx_mark,
+	.tx_mark = pw_xshm_tx_mark,
+	.note_cpu = pw_xshm_note_cpu,
+	.spread = pw_xshm_spread,
+	.fd = pw_xshm_fd,
+	.set_fd = pw_xshm_set_fd,
+	.shutdown = pw_xshm_shutdown,
+	.close = pw_xshm_close,
+	.abort = pw_xshm_abort,
+	.detach = pw_xshm_detach,
+	.mark_shared = pw_xshm_mark_shared,
+	.restrict_io = pw_xshm_restrict_io,
 };

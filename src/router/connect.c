@@ -251,7 +251,7 @@ static int pw_connect_local(struct pw_client *c, uint32_t seq, int family,
 		r = -errno;
 		goto fail;
 	}
-	r = pw_shm_create(&memfd, sv);
+	r = pw_conn_chan_make(&memfd, sv);
 	if (r < 0)
 		goto fail;
 	cn = pw_conn_new();
@@ -270,7 +270,7 @@ static int pw_connect_local(struct pw_client *c, uint32_t seq, int family,
 		cn->sock_ino[1] = st1.st_ino;
 		cn->sock_dev = st0.st_dev;
 	}
-	pw_shm_watch(cn, memfd);
+	pw_conn_chan_watch(cn, memfd);
 
 	struct pw_wire_conn body = pw_conn_body(cn, 0);
 	int fds[2] = { memfd, sv[0] };

@@ -40,7 +40,7 @@ static void pw_conn_pending_event(struct pw_ev *ev, uint32_t events)
 	 * ECONNRESET, as from a listener that closed with the connection in
 	 * its queue. */
 	if (cn->state == PW_CONN_PENDING)
-		pw_shm_reset_unclaimed(cn);
+		pw_conn_chan_reset(cn);
 	if (cn->claimer)
 		pw_client_reply_err(cn->claimer, cn->claim_seq, ECONNRESET);
 	pw_conn_remove(cn);
@@ -87,7 +87,7 @@ void pw_conn_free(struct pw_conn *cn)
 	pw_conn_unpend(cn);
 	cn->data = pw_close(cn->data);
 	cn->memfd = pw_close(cn->memfd);
-	pw_shm_unwatch(cn);
+	pw_conn_chan_unwatch(cn);
 	free(cn);
 }
 

@@ -217,12 +217,12 @@ struct pw_conn *pw_conn_by_router_end(uint64_t cookie, const struct sockaddr_in 
 struct pw_wire_conn pw_conn_body(const struct pw_conn *cn, unsigned side);
 /* The router's side of the shared-memory transport (shm.c). */
 /* Make an armed channel (pw_chan_create). Errors: those of pw_chan_create. */
-int pw_shm_create(int *ret_memfd, int ret_sock[2]);
+int pw_conn_chan_make(int *ret_memfd, int ret_sock[2]);
 /* Watch @cn's channel in @memfd for status (best effort). */
-void pw_shm_watch(struct pw_conn *cn, int memfd);
-void pw_shm_unwatch(struct pw_conn *cn);
+void pw_conn_chan_watch(struct pw_conn *cn, int memfd);
+void pw_conn_chan_unwatch(struct pw_conn *cn);
 /* The accepting side never came: its peer reads a reset. */
-void pw_shm_reset_unclaimed(struct pw_conn *cn);
+void pw_conn_chan_reset(struct pw_conn *cn);
 uint32_t pw_conn_state(const struct pw_conn *cn);
 /* Bytes @side wrote into the connection so far. */
 uint64_t pw_conn_bytes(const struct pw_conn *cn, unsigned side);

@@ -13,7 +13,7 @@
 
 #include "router.h"
 
-int pw_shm_create(int *ret_memfd, int ret_sock[2])
+int pw_conn_chan_make(int *ret_memfd, int ret_sock[2])
 {
 	/* Both readers start armed: a socket with data waiting is readable to
 	 * poll and epoll even if its reader never waited (data sent before
@@ -21,19 +21,19 @@ int pw_shm_create(int *ret_memfd, int ret_sock[2])
 	return pw_chan_create(pw_router_cfg.ring_size, PW_CHAN_ARMED, ret_memfd, ret_sock);
 }
 
-void pw_shm_watch(struct pw_conn *cn, int memfd)
+void pw_conn_chan_watch(struct pw_conn *cn, int memfd)
 {
 	if (pw_chan_view_open(memfd, &cn->view) < 0)
 		cn->view = NULL; /* status shows no bytes; nothing else needs it */
 }
 
-void pw_shm_unwatch(struct pw_conn *cn)
+void pw_conn_chan_unwatch(struct pw_conn *cn)
 {
 	pw_chan_view_close(cn->view);
 	cn->view = NULL;
 }
 
-void pw_shm_reset_unclaimed(struct pw_conn *cn)
+void pw_conn_chan_reset(struct pw_conn *cn)
 {
 	if (cn->memfd >= 0)
 		pw_chan_reset_unattached(cn->memfd, 1);
