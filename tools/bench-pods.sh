@@ -49,6 +49,42 @@ stop() {
 
 . "$(dirname "$0")/bench-lib.sh"
 
+# Short-lived connections, one per request: nginx (1 worker, keepalive off)
+# and wrk with "Connection: close"; then podwire-bench's connect cycle
+# (connect, 1-byte echo, the server's close), timed per cycle.
+short_lived() { # mode
+	local mode=$1
+	port=$((port + 1))
+	mkdir -p "$PW_DIR/www" "$PW_DIR/tmp"
+	echo "hello from podwire" >"$PW_DIR/www/index.html"
+	cat >"$PW_DIR/nginx-close-$mode.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $PW_DIR/nginx-close-$mode.pid;
+error_log $PW_DIR/nginx-error.log;
+events { worker_connections 256; }
+http {
+	access_log off; keepalive_timeout 0;
+	client_body_temp_path $PW_DIR/tmp; proxy_temp_path $PW_DIR/tmp;
+	fastcgi_temp_path $PW_DIR/tmp; uwsgi_temp_path $PW_DIR/tmp; scgi_temp_path $PW_DIR/tmp;
+	server { listen $PW_IP_b:$port; root $PW_DIR/www; }
+}
+CONF
+	bg $mode b nginx -c "$PW_DIR/nginx-close-$mode.conf" -e "$PW_DIR/nginx-error.log"
+	pw_wait_listen b $port
+	ALL[$mode,close]+=" $(run $mode a wrk -t 1 -c 8 -d "$T" -H 'Connection: close' \
+		"http://$PW_IP_b:$port/index.html" 2>&1 | awk '/Requests\/sec/ { print $2 }')"
+	stop
+
+	port=$((port + 1))
+	bg $mode b "$PW_BUILD/src/bench/podwire-bench" connect --serve "$PW_IP_b:$port" -d $((T + 10)) -w 0
+	pw_wait_listen b $port
+	out=$(run $mode a "$PW_BUILD/src/bench/podwire-bench" connect --to "$PW_IP_b:$port" -d "$T" -w 0.5 -j)
+	ALL[$mode,cyc50]+=" $(echo "$out" | python3 -c 'import json,sys; print("%.1f" % (json.load(sys.stdin)["rtt_ns"]["p50"]/1e3))' 2>/dev/null)"
+	ALL[$mode,cyc99]+=" $(echo "$out" | python3 -c 'import json,sys; print("%.1f" % (json.load(sys.stdin)["rtt_ns"]["p99"]/1e3))' 2>/dev/null)"
+	stop
+}
+
 # sockperf: ping-pong and throughput at 64 B, the modes alternating by round
 # (this machine's speed drifts between phases: see docs/BENCHMARKS.md). The
 # shared-memory floor, podwire-bench over pw_chan directly, runs in each
@@ -70,11 +106,12 @@ for round in $(seq "$ROUNDS"); do
 		out=$(run $mode a sockperf throughput --tcp -i "$PW_IP_b" -p $port -t "$T" -m 64 2>&1)
 		ALL[$mode,tp]+=" $(echo "$out" | sed -n 's/.*Message Rate is \([0-9]*\) .*/\1/p' | tail -1)"
 		stop
+		[ -n "$ONLY_SOCKPERF" ] || short_lived $mode
 	done
 	ALL[floor]+=" $("$PW_BUILD/src/bench/podwire-bench" throughput -t shm -s 64 -d "$T" -w 0.5 -j |
 		python3 -c 'import json,sys; print("%.0f" % json.load(sys.stdin)["msgs_per_sec"])')"
 done
-for k in kernel,pp50 kernel,pp99 kernel,tp podwire,pp50 podwire,pp99 podwire,tp; do
+for k in {kernel,podwire},{pp50,pp99,tp,close,cyc50,cyc99}; do
 	R[$k]=$(pw_median ${ALL[$k]})
 done
 R[floor]=$(pw_median ${ALL[floor]})
@@ -136,8 +173,11 @@ printf '%-34s %14s %14s %8s\n' "iperf3 1 stream (Gbit/s)" "${R[kernel,iperf]}" "
 printf '%-34s %14s %14s %8s\n' "nginx + wrk -c 32 (req/s)" "${R[kernel,nginx]}" "${R[podwire,nginx]}" "$(ratio "${R[podwire,nginx]}" "${R[kernel,nginx]}")"
 printf '%-34s %14s %14s %8s\n' "redis-benchmark -P 16 SET (req/s)" "${R[kernel,set]}" "${R[podwire,set]}" "$(ratio "${R[podwire,set]}" "${R[kernel,set]}")"
 printf '%-34s %14s %14s %8s\n' "redis-benchmark -P 16 GET (req/s)" "${R[kernel,get]}" "${R[podwire,get]}" "$(ratio "${R[podwire,get]}" "${R[kernel,get]}")"
+printf '%-34s %14s %14s %8s\n' "nginx conn per request (req/s)" "${R[kernel,close]}" "${R[podwire,close]}" "$(ratio "${R[podwire,close]}" "${R[kernel,close]}")"
+printf '%-34s %14s %14s %8s\n' "connect cycle p50 (us)" "${R[kernel,cyc50]}" "${R[podwire,cyc50]}" "$(ratio "${R[kernel,cyc50]}" "${R[podwire,cyc50]}")"
+printf '%-34s %14s %14s %8s\n' "connect cycle p99 (us)" "${R[kernel,cyc99]}" "${R[podwire,cyc99]}" "$(ratio "${R[kernel,cyc99]}" "${R[podwire,cyc99]}")"
 }
-echo "(sockperf: medians of $ROUNDS rounds; latency is one-way, half the round trip; ping-pong capped at 1M msg/s; $T s each)"
+echo "(sockperf, conn/request and connect cycle: medians of $ROUNDS rounds; latency is one-way, half the round trip; ping-pong capped at 1M msg/s; $T s each)"
 echo "rounds, podwire throughput (msg/s):${ALL[podwire,tp]}"
 echo "rounds, pw_chan floor (msg/s):     ${ALL[floor]}"
 echo "rounds, podwire ping-pong p50 (us):${ALL[podwire,pp50]}"

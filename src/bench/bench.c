@@ -25,16 +25,19 @@
 
 #include <podwire/chan.h>
 
+#include "../common/addr.h"
 #include "../common/parse.h"
-
 #include "../common/util.h"
+#include "cycle.h"
 #include "hist.h"
 
 #define PW_BENCH_RXBUF	  ((size_t)256 << 10)
 #define PW_BENCH_MAX_SIZE (64ull << 20)
 
 enum pw_transport { PW_T_SHM, PW_T_UNIX, PW_T_TCP, PW_T_COUNT };
-enum pw_mode { PW_MODE_PINGPONG, PW_MODE_THROUGHPUT };
+enum pw_mode { PW_MODE_PINGPONG, PW_MODE_THROUGHPUT, PW_MODE_CONNECT };
+
+static const char *const pw_mode_names[] = { "pingpong", "throughput", "connect" };
 
 static const char *const pw_transport_names[PW_T_COUNT] = { "shm", "unix", "tcp" };
 
@@ -46,6 +49,9 @@ struct pw_bench_opts {
 	uint32_t spin_ns;
 	uint32_t ring;
 	bool json;
+	/* connect: the server to cycle with, or the address to serve on */
+	bool has_to, has_serve;
+	struct sockaddr_in to, serve;
 };
 
 struct pw_result {
@@ -241,28 +247,21 @@ static int pw_blast(struct pw_end *e, uint32_t size, uint64_t until)
 	return 0;
 }
 
-static int pw_pingpong(struct pw_end *e, const struct pw_bench_opts *o, struct pw_result *r)
+/* Run @once until the warm-up plus the duration, timing each call after the
+ * warm-up into r->hist; sets r->seconds and r->msgs. */
+static int pw_timed(const struct pw_bench_opts *o, struct pw_result *r, int (*once)(void *),
+		    void *arg)
 {
-	char *buf = calloc(1, o->size);
-	uint64_t t0 = pw_now_ns();
-	uint64_t measure_at = t0 + (uint64_t)(o->warmup * 1e9);
-	uint64_t stop_at = measure_at + (uint64_t)(o->duration * 1e9);
-	uint64_t now = t0, start = 0;
+	uint64_t t0 = pw_now_ns(), measure_at = t0 + (uint64_t)(o->warmup * 1e9);
+	uint64_t stop_at = measure_at + (uint64_t)(o->duration * 1e9), now = t0, start = 0;
 	int ret = 0;
 
-	if (!buf)
-		return -ENOMEM;
 	while (now < stop_at) {
 		uint64_t before = now;
 
-		ret = pw_end_send(e, buf, o->size);
+		ret = once(arg);
 		if (ret < 0)
 			break;
-		ssize_t n = pw_end_recv(e, buf, o->size, true);
-		if (n != (ssize_t)o->size) {
-			ret = n < 0 ? (int)n : -EPIPE;
-			break;
-		}
 		now = pw_now_ns();
 		if (now >= measure_at) {
 			if (!start)
@@ -270,9 +269,39 @@ static int pw_pingpong(struct pw_end *e, const struct pw_bench_opts *o, struct p
 			pw_hist_add(r->hist, now - before);
 		}
 	}
-	free(buf);
 	r->seconds = start ? (double)(now - start) / 1e9 : 0.0;
 	r->msgs = r->hist->count;
+	return ret;
+}
+
+struct pw_pp_arg {
+	struct pw_end *e;
+	char *buf;
+	uint32_t size;
+};
+
+static int pw_pingpong_once(void *arg)
+{
+	struct pw_pp_arg *a = arg;
+	int ret = pw_end_send(a->e, a->buf, a->size);
+
+	if (ret < 0)
+		return ret;
+	ssize_t n = pw_end_recv(a->e, a->buf, a->size, true);
+	if (n != (ssize_t)a->size)
+		return n < 0 ? (int)n : -EPIPE;
+	return 0;
+}
+
+static int pw_pingpong(struct pw_end *e, const struct pw_bench_opts *o, struct pw_result *r)
+{
+	struct pw_pp_arg a = { .e = e, .buf = calloc(1, o->size), .size = o->size };
+	int ret;
+
+	if (!a.buf)
+		return -ENOMEM;
+	ret = pw_timed(o, r, pw_pingpong_once, &a);
+	free(a.buf);
 	r->bytes = r->msgs * (uint64_t)o->size;
 	return ret;
 }
@@ -307,6 +336,87 @@ static int pw_sink(struct pw_end *e, const struct pw_bench_opts *o, struct pw_re
 	r->bytes = total - start_bytes;
 	r->msgs = r->bytes / o->size;
 	return ret;
+}
+
+static int pw_cycle_once_to(void *to)
+{
+	return pw_cycle_once(to);
+}
+
+/* Connect cycles to @to until the deadline, each timed into r->hist. */
+static int pw_cycles(const struct sockaddr_in *to, const struct pw_bench_opts *o,
+		     struct pw_result *r)
+{
+	struct sockaddr_in dst = *to;
+	int ret = pw_timed(o, r, pw_cycle_once_to, &dst);
+
+	r->bytes = r->msgs;
+	return ret;
+}
+
+/* The connect command's client: to --to, or to a forked server on loopback. */
+static int pw_run_connect(const struct pw_bench_opts *o, struct pw_result *r)
+{
+	struct sockaddr_in at = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(at);
+	pid_t pid = -1;
+	int lfd = -1, ret;
+
+	*r = (struct pw_result){ .mode = PW_MODE_CONNECT, .transport = PW_T_TCP, .size = 1 };
+	r->hist = malloc(sizeof(*r->hist));
+	if (!r->hist)
+		return -ENOMEM;
+	pw_hist_init(r->hist);
+	if (o->has_to)
+		return pw_cycles(&o->to, o, r);
+
+	ret = pw_cycle_listen(&at, &lfd);
+	if (ret < 0)
+		return ret;
+	if (getsockname(lfd, (struct sockaddr *)&at, &len) < 0) {
+		ret = -errno;
+		close(lfd);
+		return ret;
+	}
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		ret = -errno;
+		close(lfd);
+		return ret;
+	}
+	if (pid == 0) {
+		pw_pin(o->cpu[1]);
+		_exit(pw_cycle_serve(lfd, pw_now_ns() + (uint64_t)((o->warmup + o->duration + 5.0) *
+								   1e9)) < 0);
+	}
+	close(lfd);
+	pw_pin(o->cpu[0]);
+	ret = pw_cycles(&at, o, r);
+	kill(pid, SIGTERM);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	if (ret == 0 && r->seconds <= 0.0)
+		ret = -ETIME;
+	return ret;
+}
+
+/* connect --serve: serve cycles for the warm-up plus the duration. */
+static int pw_cmd_serve(const struct pw_bench_opts *o)
+{
+	int lfd = -1, ret = pw_cycle_listen(&o->serve, &lfd);
+
+	if (ret == 0) {
+		ret = pw_cycle_serve(lfd,
+				     pw_now_ns() + (uint64_t)((o->warmup + o->duration) * 1e9));
+		close(lfd);
+	}
+	if (ret < 0) {
+		fprintf(stderr, "podwire-bench: connect --serve: %s\n", strerror(-ret));
+		return 1;
+	}
+	return 0;
 }
 
 /* Run one measurement: fork the peer, measure in this process. */
@@ -378,7 +488,7 @@ static cJSON *pw_result_json(const struct pw_result *r)
 {
 	cJSON *o = cJSON_CreateObject();
 
-	cJSON_AddStringToObject(o, "mode", r->mode == PW_MODE_PINGPONG ? "pingpong" : "throughput");
+	cJSON_AddStringToObject(o, "mode", pw_mode_names[r->mode]);
 	cJSON_AddStringToObject(o, "transport", pw_transport_names[r->transport]);
 	cJSON_AddNumberToObject(o, "size", r->size);
 	cJSON_AddNumberToObject(o, "seconds", r->seconds);
@@ -437,11 +547,16 @@ static void pw_print_text(const struct pw_result *r)
 {
 	char a[32], b[32];
 
-	printf("%s over %s, %u-byte messages, %.2f s measured\n",
-	       r->mode == PW_MODE_PINGPONG ? "ping-pong" : "throughput",
-	       pw_transport_names[r->transport], r->size, r->seconds);
+	if (r->mode == PW_MODE_CONNECT)
+		printf("connect cycles (connect, 1-byte echo, close), %.2f s measured\n",
+		       r->seconds);
+	else
+		printf("%s over %s, %u-byte messages, %.2f s measured\n",
+		       r->mode == PW_MODE_PINGPONG ? "ping-pong" : "throughput",
+		       pw_transport_names[r->transport], r->size, r->seconds);
 	if (r->hist && r->hist->count) {
-		printf("  round trips: %" PRIu64 "\n", r->hist->count);
+		printf("  %s: %" PRIu64 "\n", r->mode == PW_MODE_CONNECT ? "cycles" : "round trips",
+		       r->hist->count);
 		pw_fmt_ns(a, sizeof(a), (double)r->hist->min);
 		printf("  rtt min      %s\n", a);
 		pw_fmt_ns(a, sizeof(a), pw_hist_mean(r->hist));
@@ -456,6 +571,8 @@ static void pw_print_text(const struct pw_result *r)
 	}
 	pw_fmt_rate(a, sizeof(a), pw_rate(r->msgs, r->seconds), "msg/s");
 	pw_fmt_rate(b, sizeof(b), pw_rate(r->bytes, r->seconds), "B/s");
+	if (r->mode == PW_MODE_CONNECT)
+		pw_fmt_rate(a, sizeof(a), pw_rate(r->msgs, r->seconds), "cycles/s");
 	printf("  %s%s, %s\n", a, r->mode == PW_MODE_PINGPONG ? " (round trips)" : "", b);
 }
 
@@ -494,6 +611,11 @@ static const char pw_usage[] =
 	"               256 KiB reads; report messages and bytes per second\n"
 	"  suite        pingpong and throughput over shm, unix and tcp at 64 B and\n"
 	"               64 KiB, one after the other, as one table (make demo)\n"
+	"  connect      connect cycles over plain TCP: connect, send 1 byte, read\n"
+	"               its echo, see the server close, close; report each cycle's\n"
+	"               time. Run it under libpodwire.so to measure podwire's\n"
+	"               connection setup, without it the kernel's. The server is a\n"
+	"               forked child on 127.0.0.1 unless --to or --serve say\n"
 	"\n"
 	"Options:\n"
 	"  -t, --transport T  shm, unix or tcp (default shm; ignored by suite)\n"
@@ -503,18 +625,24 @@ static const char pw_usage[] =
 	"  -c, --cpu A,B      pin the measuring process to CPU A and the peer to B\n"
 	"      --spin-ns N    shm: busy-wait this long before sleeping (default 5000)\n"
 	"      --ring N       shm: bytes per ring direction, a power of two (default 1M)\n"
+	"      --to A:P       connect: cycle with the server at IPv4 A, port P\n"
+	"      --serve A:P    connect: only serve on A:P, for the warm-up plus the\n"
+	"                     duration, then exit\n"
 	"  -j, --json         print one JSON object (suite: an array) on stdout\n"
 	"  -h, --help         show this help\n"
 	"\n"
 	"JSON keys: mode, transport, size, seconds, msgs, rtt_ns (object with min,\n"
 	"mean, stddev, p50, p90, p99, p99.9, p99.99, p99.999, max; null for\n"
-	"throughput), msgs_per_sec (round trips for pingpong), bytes_per_sec.\n"
+	"throughput), msgs_per_sec (round trips for pingpong, cycles for connect),\n"
+	"bytes_per_sec.\n"
 	"Percentiles come from a log-linear histogram with buckets under 1% wide.\n"
 	"\n"
 	"Examples:\n"
 	"  podwire-bench pingpong --transport shm --size 64\n"
 	"  podwire-bench throughput --transport tcp --size 64K --duration 3 --json\n"
 	"  podwire-bench suite --cpu 0,1\n"
+	"  podwire-bench connect --serve 198.18.0.12:7000 -d 10 &   (in one pod)\n"
+	"  podwire-bench connect --to 198.18.0.12:7000 -d 5 -w 1    (in another)\n"
 	"\n"
 	"Exit status: 0 on success, 1 on a failed run, 2 on a usage error.\n";
 
@@ -528,11 +656,12 @@ static void pw_usage_error(const char *what, const char *arg)
 static int pw_cmd_one(enum pw_mode mode, const struct pw_bench_opts *o)
 {
 	struct pw_result r;
-	int ret = pw_run(mode, o, &r);
+	int ret = mode == PW_MODE_CONNECT ? pw_run_connect(o, &r) : pw_run(mode, o, &r);
 
 	if (ret < 0) {
 		fprintf(stderr, "podwire-bench: %s run failed: %s\n",
-			pw_transport_names[o->transport], strerror(-ret));
+			mode == PW_MODE_CONNECT ? "connect" : pw_transport_names[o->transport],
+			strerror(-ret));
 		pw_result_free(&r);
 		return 1;
 	}
@@ -623,7 +752,7 @@ static int pw_cmd_suite(const struct pw_bench_opts *base)
 	return failed;
 }
 
-enum { PW_BENCH_OPT_SPIN = 256, PW_BENCH_OPT_RING };
+enum { PW_BENCH_OPT_SPIN = 256, PW_BENCH_OPT_RING, PW_BENCH_OPT_TO, PW_BENCH_OPT_SERVE };
 
 /* One option @c (argument @arg) into @o; exits on a bad one. */
 static void pw_bench_opt(struct pw_bench_opts *o, int c, const char *arg)
@@ -667,6 +796,16 @@ static void pw_bench_opt(struct pw_bench_opts *o, int c, const char *arg)
 			pw_usage_error("bad --ring (a power of two, 4K to 1G)", arg);
 		o->ring = (uint32_t)v;
 		break;
+	case PW_BENCH_OPT_TO:
+		if (pw_addr_parse(arg, &o->to) < 0)
+			pw_usage_error("bad --to (IPv4:port)", arg);
+		o->has_to = true;
+		break;
+	case PW_BENCH_OPT_SERVE:
+		if (pw_addr_parse(arg, &o->serve) < 0)
+			pw_usage_error("bad --serve (IPv4:port)", arg);
+		o->has_serve = true;
+		break;
 	case 'j':
 		o->json = true;
 		break;
@@ -686,6 +825,8 @@ int main(int argc, char **argv)
 		{ "cpu", required_argument, NULL, 'c' },
 		{ "spin-ns", required_argument, NULL, PW_BENCH_OPT_SPIN },
 		{ "ring", required_argument, NULL, PW_BENCH_OPT_RING },
+		{ "to", required_argument, NULL, PW_BENCH_OPT_TO },
+		{ "serve", required_argument, NULL, PW_BENCH_OPT_SERVE },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -706,7 +847,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (argc < 2 || argv[1][0] == '-')
-		pw_usage_error("missing command (pingpong, throughput or suite)", NULL);
+		pw_usage_error("missing command (pingpong, throughput, suite or connect)", NULL);
 	cmd = argv[1];
 	optind = 2;
 	while ((c = getopt_long(argc, argv, "t:s:d:w:c:jh", longopts, NULL)) != -1) {
@@ -726,12 +867,19 @@ int main(int argc, char **argv)
 		o.warmup = suite ? 0.3 : 1.0;
 	signal(SIGPIPE, SIG_IGN);
 
+	if ((o.has_to || o.has_serve) && strcmp(cmd, "connect") != 0)
+		pw_usage_error("--to and --serve are for connect", NULL);
 	if (!strcmp(cmd, "pingpong"))
 		return pw_cmd_one(PW_MODE_PINGPONG, &o);
 	if (!strcmp(cmd, "throughput"))
 		return pw_cmd_one(PW_MODE_THROUGHPUT, &o);
 	if (suite)
 		return pw_cmd_suite(&o);
-	pw_usage_error("unknown command (pingpong, throughput or suite)", cmd);
+	if (!strcmp(cmd, "connect")) {
+		if (o.has_to && o.has_serve)
+			pw_usage_error("--to and --serve exclude each other", NULL);
+		return o.has_serve ? pw_cmd_serve(&o) : pw_cmd_one(PW_MODE_CONNECT, &o);
+	}
+	pw_usage_error("unknown command (pingpong, throughput, suite or connect)", cmd);
 	return 2;
 }

@@ -79,10 +79,10 @@ static void pw_rconnect_done(void *ctx, int sock, uint64_t conn)
 		if (pw_msg_send(rc->c->fd, PW_MSG_CONN_TCP, rc->seq, &body, sizeof(body), NULL, 0,
 				&sock, 1) == 0) {
 			pw_router_stats.remote++;
-			pw_info("pid %d %s -> %s: direct over the underlay (remote conn %" PRIu64
-				")",
-				rc->c->pid, pw_addr_format(&rc->local, b1),
-				pw_addr_format(&rc->dst, b2), conn);
+			pw_dbg("pid %d %s -> %s: direct over the underlay (remote conn %" PRIu64
+			       ")",
+			       rc->c->pid, pw_addr_format(&rc->local, b1),
+			       pw_addr_format(&rc->dst, b2), conn);
 		}
 		close(sock);
 	} else {
@@ -162,8 +162,8 @@ int pw_router_remote_conn(const struct sockaddr_in *src, const struct sockaddr_i
 	pw_addr_to_wire(dst, AF_INET, &cn->addr[1]);
 	pw_loop_add(tcp, EPOLLRDHUP, &cn->ev);
 	pw_conn_insert(cn);
-	pw_info("conn %" PRIu64 ": %s (another node) -> %s, waiting for accept", cn->id,
-		pw_addr_format(src, b1), pw_addr_format(dst, b2));
+	pw_dbg("conn %" PRIu64 ": %s (another node) -> %s, waiting for accept", cn->id,
+	       pw_addr_format(src, b1), pw_addr_format(dst, b2));
 	*ret_id = cn->id;
 	return 0;
 }
@@ -178,8 +178,8 @@ static int pw_remote_conn_give(struct pw_conn *cn, struct pw_client *c, uint32_t
 
 	if (r == 0) {
 		pw_router_stats.claims++;
-		pw_info("conn %" PRIu64 ": accepted by pid %d (direct from another node)", cn->id,
-			c->pid);
+		pw_dbg("conn %" PRIu64 ": accepted by pid %d (direct from another node)", cn->id,
+		       c->pid);
 	}
 	return r;
 }
@@ -285,8 +285,8 @@ static int pw_connect_local(struct pw_client *c, uint32_t seq, int family,
 	pw_loop_add(tcp, EPOLLRDHUP, &cn->ev);
 	pw_conn_insert(cn);
 	pw_router_stats.accelerated++;
-	pw_info("conn %" PRIu64 ": pid %d %s -> %s, waiting for accept", cn->id, c->pid,
-		pw_addr_format(local, b1), pw_addr_format(dst, b2));
+	pw_dbg("conn %" PRIu64 ": pid %d %s -> %s, waiting for accept", cn->id, c->pid,
+	       pw_addr_format(local, b1), pw_addr_format(dst, b2));
 	return 0;
 fail:
 	if (cn)
@@ -386,6 +386,6 @@ int pw_request_claim(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIR
 	cn->state = PW_CONN_OPEN;
 	pw_conn_unpend(cn);
 	pw_router_stats.claims++;
-	pw_info("conn %" PRIu64 ": accepted by pid %d", cn->id, c->pid);
+	pw_dbg("conn %" PRIu64 ": accepted by pid %d", cn->id, c->pid);
 	return 0;
 }

@@ -33,9 +33,9 @@ static void pw_conn_pending_event(struct pw_ev *ev, uint32_t events)
 {
 	struct pw_conn *cn = (struct pw_conn *)ev;
 
-	pw_info("conn %" PRIu64 ": closed by the server before it was claimed; resetting the "
-		"client",
-		cn->id);
+	pw_dbg("conn %" PRIu64 ": closed by the server before it was claimed; resetting the "
+	       "client",
+	       cn->id);
 	/* Speak for the accepting side that never came: the client gets
 	 * ECONNRESET, as from a listener that closed with the connection in
 	 * its queue. */

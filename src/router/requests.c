@@ -125,8 +125,8 @@ int pw_request_reattach(struct pw_client *c, const struct pw_msg *m, int fds[PW_
 		return -ENOENT;
 	int r = pw_conn_give(c, m->seq, cn, side, fds[0]);
 	if (r == 0)
-		pw_info("conn %" PRIu64 ": side %u re-attached by pid %d after exec", cn->id, side,
-			c->pid);
+		pw_dbg("conn %" PRIu64 ": side %u re-attached by pid %d after exec", cn->id, side,
+		       c->pid);
 	return r;
 }
 
@@ -153,8 +153,8 @@ int pw_request_relay(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIR
 	close(app);
 	if (r == 0) {
 		cn->pid[side] = 0; /* the router's, until someone takes it */
-		pw_info("conn %" PRIu64 ": side %u handed on by pid %d, relayed", cn->id, side,
-			c->pid);
+		pw_dbg("conn %" PRIu64 ": side %u handed on by pid %d, relayed", cn->id, side,
+		       c->pid);
 	}
 	return r;
 }
@@ -173,6 +173,6 @@ int pw_request_take(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE
 	r = cn ? pw_conn_give(c, m->seq, cn, side, sock) : -ENOENT;
 	close(sock);
 	if (r == 0)
-		pw_info("conn %" PRIu64 ": side %u taken over by pid %d", id, side, c->pid);
+		pw_dbg("conn %" PRIu64 ": side %u taken over by pid %d", id, side, c->pid);
 	return r;
 }

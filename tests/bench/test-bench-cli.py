@@ -51,9 +51,52 @@ for transport in ("shm", "unix", "tcp"):
             elif r.get("rtt_ns") is not None:
                 fail(f"{cmd}: throughput has rtt_ns")
 
+# connect: cycles to a forked server on loopback, and a server and client
+# started apart (--serve, --to) on a port the kernel picked free.
+cmd = [bench, "connect", "--duration", "0.3", "--warmup", "0.05", "--json"]
+p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+try:
+    r = json.loads(p.stdout) if p.returncode == 0 else {}
+except ValueError:
+    r = {}
+rtt = r.get("rtt_ns") or {}
+if p.returncode != 0 or r.get("mode") != "connect" or not r.get("msgs", 0) > 10 \
+        or not 0 < rtt.get("min", 0) <= rtt.get("p50", 0) <= rtt.get("max", 0):
+    fail(f"{cmd}: exit {p.returncode}: {p.stdout!r} {p.stderr!r}")
+import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+port = s.getsockname()[1]
+s.close()
+srv = subprocess.Popen([bench, "connect", "--serve", f"127.0.0.1:{port}", "-d", "3", "-w", "0"],
+                       stderr=subprocess.PIPE, text=True)
+import time
+for _ in range(100):
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            break
+    time.sleep(0.02)
+cmd = [bench, "connect", "--to", f"127.0.0.1:{port}", "-d", "0.3", "-w", "0", "--json"]
+p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+try:
+    r = json.loads(p.stdout) if p.returncode == 0 else {}
+except ValueError:
+    r = {}
+if p.returncode != 0 or not r.get("msgs", 0) > 10:
+    fail(f"{cmd}: exit {p.returncode}: {p.stdout!r} {p.stderr!r}")
+if srv.wait(timeout=30) != 0:
+    fail(f"connect --serve: exit {srv.returncode}: {srv.stderr.read()!r}")
+# Nobody listening: the client fails with the reason, exit 1.
+p = subprocess.run([bench, "connect", "--to", f"127.0.0.1:{port}", "-d", "0.2"],
+                   capture_output=True, text=True, timeout=30)
+if p.returncode != 1 or "refused" not in p.stderr:
+    fail(f"connect to nobody: exit {p.returncode}, stderr {p.stderr!r}")
+
 for args in (["pingpong", "--transport", "udp"], ["pingpong", "--size", "0"],
              ["nosuch"], [], ["pingpong", "--duration", "x"], ["pingpong", "--cpu", "1"],
-             ["throughput", "--ring", "5000"]):
+             ["throughput", "--ring", "5000"], ["connect", "--to", "1.2.3.4"],
+             ["connect", "--serve", "localhost:80"], ["pingpong", "--to", "127.0.0.1:1"],
+             ["connect", "--to", "127.0.0.1:1", "--serve", "127.0.0.1:2"]):
     p = subprocess.run([bench] + args, capture_output=True, text=True, timeout=30)
     if p.returncode != 2 or "podwire-bench" not in p.stderr:
         fail(f"{args}: exit {p.returncode}, stderr {p.stderr!r}")

@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The connect cycle: connect, send one byte, read its echo, see the server
+ * close, close. Plain TCP sockets only: run under libpodwire.so it measures
+ * podwire's connection setup, without it the kernel's.
+ *
+ * The server closes first, as an HTTP server answering "Connection: close"
+ * does, so TIME_WAIT stays on the server's side and a client can open
+ * connections back to back without running out of ports.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../common/util.h"
+#include "cycle.h"
+
+int pw_cycle_listen(const struct sockaddr_in *at, int *ret_fd)
+{
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), r;
+
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)at, sizeof(*at)) < 0 || listen(fd, 128) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+/* Serve one accepted connection: echo a byte, then close. */
+static void pw_cycle_echo(int fd)
+{
+	char b;
+	ssize_t n;
+
+	do
+		n = recv(fd, &b, 1, 0);
+	while (n < 0 && errno == EINTR);
+	if (n == 1)
+		while (send(fd, &b, 1, MSG_NOSIGNAL) < 0 && errno == EINTR)
+			;
+	close(fd);
+}
+
+int pw_cycle_serve(int lfd, uint64_t until)
+{
+	for (;;) {
+		uint64_t now = pw_now_ns();
+		struct pollfd p = { .fd = lfd, .events = POLLIN };
+
+		if (now >= until)
+			return 0;
+		int n = poll(&p, 1, (int)((until - now) / 1000000u) + 1);
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		if (n <= 0)
+			continue;
+		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0) {
+			/* A client that gave up before we took it is no reason to stop. */
+			if (errno == EINTR || errno == ECONNABORTED || errno == EAGAIN)
+				continue;
+			return -errno;
+		}
+		pw_cycle_echo(fd);
+	}
+}
+
+int pw_cycle_once(const struct sockaddr_in *to)
+{
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), r = 0;
+	char b = 'x';
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (const struct sockaddr *)to, sizeof(*to)) < 0) {
+		r = -errno;
+		goto out;
+	}
+	do
+		n = send(fd, &b, 1, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n != 1) {
+		r = n < 0 ? -errno : -EIO;
+		goto out;
+	}
+	do
+		n = recv(fd, &b, 1, 0);
+	while (n < 0 && errno == EINTR);
+	if (n != 1) {
+		r = n < 0 ? -errno : -EPIPE;
+		goto out;
+	}
+	/* The server's close: the cycle ends when both sides are done. */
+	do
+		n = recv(fd, &b, 1, 0);
+	while (n < 0 && errno == EINTR);
+	if (n != 0)
+		r = n < 0 ? -errno : -EPROTO;
+out:
+	close(fd);
+	return r;
+}
