@@ -49,6 +49,15 @@
 #define PW_SOCK_SNDBUF 4096
 #define PW_FILL_MSGS   16
 #define PW_IOV_WINDOW  16
+/*
+ * Bytes copied between two publications of an index. A large message
+ * published only at its end keeps the reader looking at an unchanged ring
+ * for the whole copy: past the spin budget it sleeps and pays a wake-up, and
+ * it cannot start copying out before the writer is done. Published in
+ * chunks, the reader sees progress every ~1 us and copies out while the
+ * writer copies in (and a writer waiting for room sees the reader's).
+ */
+#define PW_CHAN_CHUNK (16u << 10)
 
 struct pw_chan {
 	struct pw_shm_chan *shm;
@@ -671,22 +680,27 @@ int pw_chan_wait(struct pw_chan *c, short events, int timeout_ms)
 	}
 }
 
-/* A cursor over an iovec array, handing out windows of at most PW_IOV_WINDOW. */
+/* A cursor over an iovec array, handing out windows of at most PW_IOV_WINDOW
+ * iovecs and @max bytes. */
 struct pw_iov_cursor {
 	const struct iovec *iov;
 	int cnt;
 	size_t off; /* into iov[0] */
 };
 
-static int pw_iov_window(struct pw_iov_cursor *cur, struct iovec win[static PW_IOV_WINDOW])
+static int pw_iov_window(struct pw_iov_cursor *cur, struct iovec win[static PW_IOV_WINDOW],
+			 size_t max)
 {
+	size_t room = max;
 	int n = 0;
 
-	for (int i = 0; i < cur->cnt && n < PW_IOV_WINDOW; i++) {
+	for (int i = 0; i < cur->cnt && n < PW_IOV_WINDOW && room; i++) {
 		size_t skip = i == 0 ? cur->off : 0;
+		size_t len = cur->iov[i].iov_len - skip;
 
 		win[n].iov_base = (uint8_t *)cur->iov[i].iov_base + skip;
-		win[n].iov_len = cur->iov[i].iov_len - skip;
+		win[n].iov_len = len < room ? len : room;
+		room -= win[n].iov_len;
 		n++;
 	}
 	return n;
@@ -758,7 +772,7 @@ ssize_t pw_chan_writev(struct pw_chan *c, const struct iovec *iov, int iovcnt, i
 		err = pw_chan_write_error(c);
 		if (err)
 			break;
-		ssize_t n = pw_ring_writev(&c->tx, win, pw_iov_window(&cur, win));
+		ssize_t n = pw_ring_writev(&c->tx, win, pw_iov_window(&cur, win, PW_CHAN_CHUNK));
 
 		if (n < 0) {
 			err = pw_chan_fail(c, (int)n);
@@ -847,7 +861,8 @@ ssize_t pw_chan_readv(struct pw_chan *c, const struct iovec *iov, int iovcnt, in
 		return 0;
 
 	for (;;) {
-		int wcnt = pw_iov_window(&cur, win);
+		/* A peek shows all it can at once, as recv(MSG_PEEK) does. */
+		int wcnt = pw_iov_window(&cur, win, peek ? SIZE_MAX : PW_CHAN_CHUNK);
 		ssize_t n = discard ? pw_ring_skip(&c->rx, (size_t)total - done)
 			    : peek  ? pw_ring_peekv(&c->rx, win, wcnt)
 				    : pw_ring_readv(&c->rx, win, wcnt);
