@@ -1,19 +1,27 @@
 #!/usr/bin/env bash
 # Pod-to-pod benchmark on one node: the same unmodified binaries with and
 # without libpodwire.so, side by side in one run (docs/BENCHMARKS.md).
-# Usage: tools/bench-pods.sh [--sockperf-only] [-r ROUNDS] [SECONDS]
-#   SECONDS  per measurement (default 5)
-#   -r N     sockperf rounds, kernel and podwire alternating (default 5); the
-#            table shows the medians, the line below it every round
+# Usage: tools/bench-pods.sh [--sockperf-only | --quick] [--sweep] [-r ROUNDS] [SECONDS]
+#   SECONDS          per measurement (default 5)
+#   -r N             rounds, kernel and podwire alternating (default 5): sockperf,
+#                    the connection-per-request rows and the sweep; the table
+#                    shows the medians, the lines below it every round
+#   --sockperf-only  only sockperf 64 B and the pw_chan floor
+#   --quick          those and the connection-per-request rows (make demo)
+#   --sweep          also sockperf ping-pong p50 at every size, 14 B to 1 MiB
 # Needs root, sockperf, iperf3, nginx, wrk, redis-server, redis-benchmark.
 set -u
 ONLY_SOCKPERF=
+QUICK=
+SWEEP=
 ROUNDS=5
 while [ $# -gt 0 ]; do
 	case $1 in
 	--sockperf-only) ONLY_SOCKPERF=1 ;;
+	--quick) ONLY_SOCKPERF=1 QUICK=1 ;;
+	--sweep) SWEEP=1 ;;
 	-r) ROUNDS=${2:?-r needs a number}; shift ;;
-	-h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "bench-pods: unknown option $1" >&2; exit 2 ;;
 	*) break ;;
 	esac
@@ -24,7 +32,8 @@ T=${1:-5}
 PW_BUILD=${PW_BUILD:-$(cd "$(dirname "$0")/../build" && pwd)}
 . "$(dirname "$0")/../tests/e2e/lib.sh"
 pw_need sockperf python3
-[ -n "$ONLY_SOCKPERF" ] || pw_need iperf3 nginx wrk redis-server redis-benchmark
+[ -n "$ONLY_SOCKPERF" ] || pw_need iperf3 redis-server redis-benchmark
+[ -n "$ONLY_SOCKPERF" ] && [ -z "$QUICK" ] || pw_need nginx wrk
 pw_e2e_init bench
 pw_pod a 11
 pw_pod b 12
@@ -48,6 +57,21 @@ stop() {
 }
 
 . "$(dirname "$0")/bench-lib.sh"
+
+# sockperf ping-pong p50 at every size of make demo's plot (sockperf's
+# smallest message is 14 bytes, its largest 1 MiB - 1).
+SIZES="14 64 1024 16384 65536 262144 1048575"
+sweep() { # mode
+	local mode=$1 s
+	port=$((port + 1))
+	bg $mode b sockperf server --tcp -i "$PW_IP_b" -p $port
+	pw_wait_listen b $port
+	for s in $SIZES; do
+		out=$(run $mode a sockperf ping-pong --tcp -i "$PW_IP_b" -p $port -t "$T" -m "$s" --mps 1000000 2>&1)
+		ALL[$mode,sw$s]+=" $(echo "$out" | awk '/percentile 50.000/ { print $NF }')"
+	done
+	stop
+}
 
 # Short-lived connections, one per request: nginx (1 worker, keepalive off)
 # and wrk with "Connection: close"; then podwire-bench's connect cycle
@@ -106,7 +130,8 @@ for round in $(seq "$ROUNDS"); do
 		out=$(run $mode a sockperf throughput --tcp -i "$PW_IP_b" -p $port -t "$T" -m 64 2>&1)
 		ALL[$mode,tp]+=" $(echo "$out" | sed -n 's/.*Message Rate is \([0-9]*\) .*/\1/p' | tail -1)"
 		stop
-		[ -n "$ONLY_SOCKPERF" ] || short_lived $mode
+		[ -n "$ONLY_SOCKPERF" ] && [ -z "$QUICK" ] || short_lived $mode
+		[ -z "$SWEEP" ] || sweep $mode
 	done
 	ALL[floor]+=" $("$PW_BUILD/src/bench/podwire-bench" throughput -t shm -s 64 -d "$T" -w 0.5 -j |
 		python3 -c 'import json,sys; print("%.0f" % json.load(sys.stdin)["msgs_per_sec"])')"
@@ -163,20 +188,35 @@ CONF
 done
 
 ratio() { python3 -c "import sys; a,b=float(sys.argv[1] or 0),float(sys.argv[2] or 0); print('%.1fx' % (a/b) if b else '-')" "$1" "$2"; }
-printf '\n%-34s %14s %14s %8s\n' "pod to pod, one node" kernel podwire ratio
-printf '%-34s %14s %14s %8s\n' "sockperf ping-pong 64 B p50 (us)" "${R[kernel,pp50]}" "${R[podwire,pp50]}" "$(ratio "${R[kernel,pp50]}" "${R[podwire,pp50]}")"
-printf '%-34s %14s %14s %8s\n' "sockperf ping-pong 64 B p99 (us)" "${R[kernel,pp99]}" "${R[podwire,pp99]}" "$(ratio "${R[kernel,pp99]}" "${R[podwire,pp99]}")"
-printf '%-34s %14s %14s %8s\n' "sockperf throughput 64 B (msg/s)" "${R[kernel,tp]}" "${R[podwire,tp]}" "$(ratio "${R[podwire,tp]}" "${R[kernel,tp]}")"
-printf '%-34s %14s %14s %8s\n' "pw_chan floor, podwire-bench (msg/s)" "" "${R[floor]}" ""
-[ -n "$ONLY_SOCKPERF" ] || {
-printf '%-34s %14s %14s %8s\n' "iperf3 1 stream (Gbit/s)" "${R[kernel,iperf]}" "${R[podwire,iperf]}" "$(ratio "${R[podwire,iperf]}" "${R[kernel,iperf]}")"
-printf '%-34s %14s %14s %8s\n' "nginx + wrk -c 32 (req/s)" "${R[kernel,nginx]}" "${R[podwire,nginx]}" "$(ratio "${R[podwire,nginx]}" "${R[kernel,nginx]}")"
-printf '%-34s %14s %14s %8s\n' "redis-benchmark -P 16 SET (req/s)" "${R[kernel,set]}" "${R[podwire,set]}" "$(ratio "${R[podwire,set]}" "${R[kernel,set]}")"
-printf '%-34s %14s %14s %8s\n' "redis-benchmark -P 16 GET (req/s)" "${R[kernel,get]}" "${R[podwire,get]}" "$(ratio "${R[podwire,get]}" "${R[kernel,get]}")"
-printf '%-34s %14s %14s %8s\n' "nginx conn per request (req/s)" "${R[kernel,close]}" "${R[podwire,close]}" "$(ratio "${R[podwire,close]}" "${R[kernel,close]}")"
-printf '%-34s %14s %14s %8s\n' "connect cycle p50 (us)" "${R[kernel,cyc50]}" "${R[podwire,cyc50]}" "$(ratio "${R[kernel,cyc50]}" "${R[podwire,cyc50]}")"
-printf '%-34s %14s %14s %8s\n' "connect cycle p99 (us)" "${R[kernel,cyc99]}" "${R[podwire,cyc99]}" "$(ratio "${R[kernel,cyc99]}" "${R[podwire,cyc99]}")"
+# row LABEL KEY lower|higher: kernel, podwire and how many times better podwire is
+row() {
+	local k=${R[kernel,$2]:-} p=${R[podwire,$2]:-}
+	if [ "$3" = lower ]; then r=$(ratio "$k" "$p"); else r=$(ratio "$p" "$k"); fi
+	printf '%-34s %14s %14s %8s\n' "$1" "$k" "$p" "$r"
 }
+printf '\n%-34s %14s %14s %8s\n' "pod to pod, one node" kernel podwire better
+row "sockperf ping-pong 64 B p50 (us)" pp50 lower
+row "sockperf ping-pong 64 B p99 (us)" pp99 lower
+row "sockperf throughput 64 B (msg/s)" tp higher
+printf '%-34s %14s %14s %8s\n' "pw_chan floor, podwire-bench (msg/s)" "" "${R[floor]}" ""
+if [ -z "$ONLY_SOCKPERF" ]; then
+	row "iperf3 1 stream (Gbit/s)" iperf higher
+	row "nginx + wrk -c 32 (req/s)" nginx higher
+	row "redis-benchmark -P 16 SET (req/s)" set higher
+	row "redis-benchmark -P 16 GET (req/s)" get higher
+fi
+if [ -z "$ONLY_SOCKPERF" ] || [ -n "$QUICK" ]; then
+	row "nginx conn per request (req/s)" close higher
+	row "connect cycle p50 (us)" cyc50 lower
+	row "connect cycle p99 (us)" cyc99 lower
+fi
+if [ -n "$SWEEP" ]; then
+	for s in $SIZES; do
+		R[kernel,sw$s]=$(pw_median ${ALL[kernel,sw$s]})
+		R[podwire,sw$s]=$(pw_median ${ALL[podwire,sw$s]})
+		row "sockperf ping-pong $s B p50 (us)" sw$s lower
+	done
+fi
 echo "(sockperf, conn/request and connect cycle: medians of $ROUNDS rounds; latency is one-way, half the round trip; ping-pong capped at 1M msg/s; $T s each)"
 echo "rounds, podwire throughput (msg/s):${ALL[podwire,tp]}"
 echo "rounds, pw_chan floor (msg/s):     ${ALL[floor]}"

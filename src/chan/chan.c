@@ -69,6 +69,8 @@ struct pw_chan {
 	bool kernel_restart;
 	bool restricted; /* read, write and poll on the socket only: pw_chan_restrict() */
 	uint32_t spin_ns;
+	_Atomic uint32_t
+		spin_more;     /* the budget learned from short sleeps; see pw_chan_spin_budget() */
 	struct pw_ring tx;     /* ring[side]: we produce */
 	struct pw_ring rx;     /* ring[!side]: we consume */
 	_Atomic uint32_t own;  /* our PW_SIDE_* flags; the shared copy is write-only for us */
@@ -589,6 +591,35 @@ static void pw_chan_holdoff(struct pw_chan *c, uint64_t start)
 		pw_cpu_relax();
 }
 
+/*
+ * The spin budget adapts to the peer. When both ends have slept once, each
+ * message finds its reader asleep and pays a wake-up (~50 us here), the
+ * reply comes after the other side's wake-up, and a fixed 5 us budget never
+ * outlasts that: both ends stay in this mode for good, slower than the kernel.
+ * So a sleep that ended with data after less than PW_SPIN_LEARN_MAX_NS
+ * teaches the next wait to spin that long (and a quarter more): the next
+ * answer is caught spinning, and both ends are back to spinning. A longer
+ * sleep (an idle peer) forgets it: idle connections still cost no CPU, and
+ * a busy one spins at most PW_SPIN_LEARN_MAX_NS per wait.
+ */
+#define PW_SPIN_LEARN_MAX_NS 200000u
+
+static uint32_t pw_chan_spin_budget(const struct pw_chan *c)
+{
+	uint32_t more = atomic_load_explicit(&c->spin_more, memory_order_relaxed);
+
+	return more > c->spin_ns ? more : c->spin_ns;
+}
+
+/* A sleep of @slept ns ended with what the wait waited for. */
+static void pw_chan_spin_learn(struct pw_chan *c, uint64_t slept)
+{
+	uint64_t more = slept + slept / 4;
+
+	atomic_store_explicit(&c->spin_more, slept < PW_SPIN_LEARN_MAX_NS ? (uint32_t)more : 0,
+			      memory_order_relaxed);
+}
+
 int pw_chan_wait(struct pw_chan *c, short events, int timeout_ms)
 {
 	const short stop = events | POLLHUP | POLLERR;
@@ -607,10 +638,12 @@ int pw_chan_wait(struct pw_chan *c, short events, int timeout_ms)
 	if (c->spin) {
 		struct pw_spin sp;
 
+		uint32_t budget = pw_chan_spin_budget(c);
+
 		pw_chan_note_cpu(c);
-		pw_spin_start(&sp, c->spin_ns);
+		pw_spin_start(&sp, budget);
 		if (events == POLLIN)
-			pw_chan_holdoff(c, sp.until - c->spin_ns);
+			pw_chan_holdoff(c, sp.until - budget);
 		do {
 			if (pw_chan_moved(c, events)) {
 				m = pw_chan_poll(c);
@@ -619,6 +652,8 @@ int pw_chan_wait(struct pw_chan *c, short events, int timeout_ms)
 			}
 		} while (pw_spin_more(&sp));
 	}
+
+	uint64_t slept_at = 0; /* when this wait first slept */
 
 	for (;;) {
 		int tmo = -1;
@@ -641,6 +676,9 @@ int pw_chan_wait(struct pw_chan *c, short events, int timeout_ms)
 			/* Sleep where SA_RESTART applies: a peek for the wake byte,
 			 * or one byte of filler that waits for room. */
 			char b = 0;
+
+			if (!slept_at)
+				slept_at = pw_now_ns();
 			ssize_t r = events == POLLIN ? pw_sys_recv(c->sock, &b, 1, MSG_PEEK)
 						     : pw_sys_send(c->sock, &b, 1, MSG_NOSIGNAL);
 			int err = errno;
@@ -659,6 +697,9 @@ int pw_chan_wait(struct pw_chan *c, short events, int timeout_ms)
 		}
 		if (!moved) {
 			struct pollfd pfd = { .fd = c->sock, .events = events };
+
+			if (!slept_at)
+				slept_at = pw_now_ns();
 			int n = c->restricted ? pw_sys_poll_plain(&pfd, 1, tmo)
 					      : pw_sys_poll(&pfd, 1, tmo);
 			int err = errno;
@@ -675,8 +716,11 @@ int pw_chan_wait(struct pw_chan *c, short events, int timeout_ms)
 				pw_chan_spread(c);
 		}
 		m = pw_chan_poll(c);
-		if (m & stop)
+		if (m & stop) {
+			if (slept_at && c->spin)
+				pw_chan_spin_learn(c, pw_now_ns() - slept_at);
 			return m;
+		}
 	}
 }
 
