@@ -7,7 +7,8 @@
 #   make demo       the channel table (shm vs unix vs tcp), then sockperf pod to
 #                   pod with and without podwire, then a 2-node lab: every path
 #                   side by side and a latency plot (as root)
-#   make bench      the same table, longer runs, as for docs/BENCHMARKS.md
+#   make bench      longer runs of the channel table, bench-pods.sh with every
+#                   sockperf size, bench-lab.sh (as root), as for docs/BENCHMARKS.md
 #   make lint       clang-format check (.clang-format is the law), cppcheck, clang-tidy
 #   make clean
 
@@ -46,8 +47,9 @@ demo: all
 	@tools/deps.sh demo
 	$(BUILD)/src/bench/podwire-bench suite
 	@if [ "$$(id -u)" = 0 ]; then \
-		echo; echo "sockperf pod to pod (two network namespaces), kernel vs podwire:"; \
-		tools/bench-pods.sh --sockperf-only -r 3 2; \
+		echo; echo "Pod to pod (two network namespaces), kernel vs podwire: sockperf,"; \
+		echo "and short-lived connections (nginx with one per request, connect cycles):"; \
+		tools/bench-pods.sh --quick -r 3 2; \
 		echo; echo "A 2-node podwire lab, every path side by side:"; \
 		tools/bench-lab.sh -t 1 -r 3; \
 	else \
@@ -56,7 +58,14 @@ demo: all
 	fi
 
 bench: all
+	@tools/deps.sh demo
 	$(BUILD)/src/bench/podwire-bench suite --duration 5 --warmup 1
+	@if [ "$$(id -u)" = 0 ]; then \
+		tools/bench-pods.sh --sweep -r 5 3; \
+		tools/bench-lab.sh -r 5; \
+	else \
+		echo "(run as root for the pod-to-pod and lab benchmarks)"; \
+	fi
 
 lint: all
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
