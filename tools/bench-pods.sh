@@ -64,7 +64,7 @@ SIZES="14 64 1024 16384 65536 262144 1048575"
 sweep() { # mode
 	local mode=$1 s
 	port=$((port + 1))
-	bg $mode b sockperf server --tcp -i "$PW_IP_b" -p $port
+	bg $mode b sockperf server --tcp -i "$PW_IP_b" -p $port -m 1048575
 	pw_wait_listen b $port
 	for s in $SIZES; do
 		out=$(run $mode a sockperf ping-pong --tcp -i "$PW_IP_b" -p $port -t "$T" -m "$s" --mps 1000000 2>&1)

@@ -73,6 +73,7 @@ void pw_client_drop(struct pw_client *c)
 		}
 	pw_listeners_drop_owner(c);
 	pw_rconnects_drop_client(c);
+	pw_lconnects_drop_client(c);
 	pw_conns_forget_claimer(c);
 	pw_loop_del(c->fd, &c->ev);
 	close(c->fd);

@@ -298,43 +298,189 @@ fail:
 	return r;
 }
 
+/*
+ * A client's connect to a listener of this node, under way. The router's
+ * connect inside the listener's namespace never blocks the loop: a
+ * listener whose backlog is full (its process stopped, or slow) makes the
+ * handshake wait, and every other pod's connection setup with it. The
+ * candidates are tried in turn, each for at most PW_LCONNECT_NS.
+ */
+#define PW_LCONNECT_NS (200ull * 1000000u)
+
+struct pw_lconnect {
+	struct pw_ev ev; /* first: the loop's handle on sock */
+	struct pw_client *c;
+	uint32_t seq;
+	int family; /* of the client's socket */
+	struct sockaddr_in local, dst;
+	uint64_t cookie;     /* the client's netns */
+	uint64_t srv_cookie; /* the netns of the listener being tried */
+	unsigned tried;	     /* candidates tried so far */
+	int sock;	     /* the attempt under way, or -1 */
+	int err;	     /* why the last attempt failed */
+	uint64_t deadline;
+	struct pw_lconnect *next;
+};
+
+static struct pw_lconnect *pw_lconnects;
+
+static void pw_lconnect_free(struct pw_lconnect *lc)
+{
+	for (struct pw_lconnect **pp = &pw_lconnects; *pp; pp = &(*pp)->next)
+		if (*pp == lc) {
+			*pp = lc->next;
+			break;
+		}
+	if (lc->sock >= 0) {
+		pw_loop_del(lc->sock, &lc->ev);
+		close(lc->sock);
+	}
+	free(lc);
+}
+
+/* Start on the next candidate listener: 0 connected (lc->sock), 1 under way,
+ * or -errno when none is left. */
+static int pw_lconnect_next(struct pw_lconnect *lc)
+{
+	unsigned skip = lc->tried;
+
+	for (struct pw_listener *l = pw_listener_next(NULL, lc->cookie, &lc->dst); l;
+	     l = pw_listener_next(l, lc->cookie, &lc->dst)) {
+		if (skip) {
+			skip--;
+			continue;
+		}
+		lc->tried++;
+		int r = pw_netns_connect_start(l->netns, &lc->dst, &lc->sock);
+		if (r == 0 || r == -EINPROGRESS) {
+			lc->srv_cookie = l->cookie;
+			if (r == 0)
+				return 0;
+			lc->deadline = pw_now_ns() + PW_LCONNECT_NS;
+			if (pw_loop_add(lc->sock, EPOLLOUT, &lc->ev) == 0)
+				return 1;
+			r = -errno;
+			lc->sock = pw_close(lc->sock);
+		}
+		lc->err = r;
+	}
+	return lc->err;
+}
+
+/* The connect is over: connected (lc->sock) if @r is 0. Answers the client
+ * and frees @lc. */
+static void pw_lconnect_end(struct pw_lconnect *lc, int r)
+{
+	char b[PW_ADDR_STRLEN];
+	int sock = lc->sock;
+
+	if (r == 0) {
+		pw_loop_del(sock, &lc->ev);
+		lc->sock = -1;
+		/* Takes sock, also on failure. */
+		r = pw_connect_local(lc->c, lc->seq, lc->family, &lc->local, &lc->dst, sock,
+				     lc->srv_cookie);
+	} else if (r == -ECONNREFUSED && pw_peers_enabled() && !pw_addr_is_loopback(&lc->dst) &&
+		   pw_rconnect_start(lc->c, lc->seq, lc->family, &lc->local, &lc->dst) == 0) {
+		pw_lconnect_free(lc); /* not a pod of this node: perhaps of another's */
+		return;
+	}
+	if (r < 0) {
+		pw_router_stats.fallbacks++;
+		pw_dbg("pid %d connect to %s: kernel path (%s)", lc->c->pid,
+		       pw_addr_format(&lc->dst, b), strerror(-r));
+		pw_client_reply_err(lc->c, lc->seq, -r);
+	}
+	pw_lconnect_free(lc);
+}
+
+/* The attempt under way failed with @err: the next candidate, or the end. */
+static void pw_lconnect_retry(struct pw_lconnect *lc, int err)
+{
+	pw_loop_del(lc->sock, &lc->ev);
+	lc->sock = pw_close(lc->sock);
+	lc->err = err;
+	int r = pw_lconnect_next(lc);
+	if (r != 1)
+		pw_lconnect_end(lc, r);
+}
+
+static void pw_lconnect_event(struct pw_ev *ev, uint32_t events)
+{
+	struct pw_lconnect *lc = (struct pw_lconnect *)ev;
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(lc->sock, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err)
+		pw_lconnect_retry(lc, -err);
+	else
+		pw_lconnect_end(lc, 0);
+}
+
+void pw_lconnects_tick(uint64_t now)
+{
+	for (struct pw_lconnect *lc = pw_lconnects, *next; lc; lc = next) {
+		next = lc->next;
+		if (lc->sock >= 0 && now >= lc->deadline)
+			pw_lconnect_retry(lc, -ETIMEDOUT);
+	}
+}
+
+void pw_lconnects_drop_client(const struct pw_client *c)
+{
+	for (struct pw_lconnect *lc = pw_lconnects, *next; lc; lc = next) {
+		next = lc->next;
+		if (lc->c == c)
+			pw_lconnect_free(lc);
+	}
+}
+
 int pw_request_connect(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS])
 {
-	struct sockaddr_in local, dst;
-	uint64_t cookie, srv_cookie = 0;
-	char b[PW_ADDR_STRLEN];
-	int fd = fds[0], tcp, r;
+	struct pw_lconnect *lc;
+	int fd = fds[0], r;
 
 	pw_router_stats.connects++;
 	int family = pw_sock_check_tcp(fd, 0);
 	if (family < 0)
 		return family;
-	if (pw_addr_from_wire(&m->u.connect.peer, &dst, NULL) < 0 ||
-	    pw_addr_from_wire(&m->u.connect.local, &local, NULL) < 0)
-		return -EAFNOSUPPORT;
-	if (pw_sock_cookie(fd, &cookie) < 0)
-		return -errno;
-
+	lc = calloc(1, sizeof(*lc));
+	if (!lc)
+		return -ENOMEM;
+	*lc = (struct pw_lconnect){ .ev.fn = pw_lconnect_event,
+				    .c = c,
+				    .seq = m->seq,
+				    .family = family,
+				    .sock = -1,
+				    .err = -ECONNREFUSED };
+	if (pw_addr_from_wire(&m->u.connect.peer, &lc->dst, NULL) < 0 ||
+	    pw_addr_from_wire(&m->u.connect.local, &lc->local, NULL) < 0) {
+		r = -EAFNOSUPPORT;
+		goto fail;
+	}
+	if (pw_sock_cookie(fd, &lc->cookie) < 0) {
+		r = -errno;
+		goto fail;
+	}
 	/* The client's address as the server will see it: for a socket bound
 	 * to any address, the source the kernel would choose, and its port. */
-	if (local.sin_addr.s_addr == htonl(INADDR_ANY)) {
-		r = pw_connect_source(fd, &dst, &local.sin_addr);
+	if (lc->local.sin_addr.s_addr == htonl(INADDR_ANY)) {
+		r = pw_connect_source(fd, &lc->dst, &lc->local.sin_addr);
 		if (r < 0)
 			goto fail;
 	}
-	tcp = pw_listeners_connect(cookie, &dst, &srv_cookie);
-	if (tcp == -ECONNREFUSED && pw_peers_enabled() && !pw_addr_is_loopback(&dst)) {
-		/* Not a pod of this node: perhaps of another's. */
-		if (pw_rconnect_start(c, m->seq, family, &local, &dst) == 0)
-			return PW_REQUEST_LATER; /* answered when the peer has */
-	}
-	r = tcp < 0 ? tcp : pw_connect_local(c, m->seq, family, &local, &dst, tcp, srv_cookie);
-	if (r == 0)
-		return 0;
+	lc->next = pw_lconnects;
+	pw_lconnects = lc;
+	r = pw_lconnect_next(lc);
+	if (r == 1)
+		return PW_REQUEST_LATER;
+	pw_lconnect_end(lc, r);
+	return 0;
 fail:
 	pw_router_stats.fallbacks++;
-	pw_dbg("pid %d connect to %s: kernel path (%s)", c->pid, pw_addr_format(&dst, b),
-	       strerror(-r));
+	free(lc);
 	return r;
 }
 

@@ -50,6 +50,7 @@ static void pw_main_tick(struct pw_ev *ev, uint32_t events)
 	if (read(pw_main.tfd, &ticks, sizeof(ticks)) <= 0)
 		return;
 	pw_peers_tick();
+	pw_lconnects_tick(pw_now_ns());
 	if (++pw_main.ticks % (1000 / PW_TICK_MS) == 0)
 		pw_conns_reap();
 }

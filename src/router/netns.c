@@ -163,11 +163,13 @@ static int pw_netns_connect_wait(int s)
 	return -err;
 }
 
-int pw_netns_connect(int netns, const struct sockaddr_in *dst)
+int pw_netns_connect_start(int netns, const struct sockaddr_in *dst, int *ret_sock)
 {
 	struct sockaddr_in src = { .sin_family = AF_INET, .sin_addr = dst->sin_addr };
+	struct pollfd pfd = { .events = POLLOUT };
 	int s = pw_netns_socket(netns, SOCK_STREAM | SOCK_NONBLOCK);
-	int one = 1, r;
+	int one = 1, err = 0, r;
+	socklen_t len = sizeof(err);
 
 	if (s < 0)
 		return s;
@@ -177,11 +179,36 @@ int pw_netns_connect(int netns, const struct sockaddr_in *dst)
 		r = -errno;
 		goto fail;
 	}
-	r = pw_netns_connect_wait(s);
-	if (r < 0)
+	/* Inside one namespace the handshake is usually over by now. */
+	pfd.fd = s;
+	r = poll(&pfd, 1, 0);
+	if (r == 0) {
+		*ret_sock = s;
+		return -EINPROGRESS;
+	}
+	if (r < 0 || getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len) < 0) {
+		r = -errno;
 		goto fail;
-	return s;
+	}
+	if (err) {
+		r = -err;
+		goto fail;
+	}
+	*ret_sock = s;
+	return 0;
 fail:
 	close(s);
 	return r;
+}
+
+int pw_netns_connect(int netns, const struct sockaddr_in *dst)
+{
+	int s = -1, r = pw_netns_connect_start(netns, dst, &s);
+
+	if (r == -EINPROGRESS) {
+		r = pw_netns_connect_wait(s);
+		if (r < 0)
+			close(s);
+	}
+	return r < 0 ? r : s;
 }

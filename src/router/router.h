@@ -155,6 +155,10 @@ int pw_request_claim(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIR
 
 /* Connects of @c to other nodes' pods, still waiting: forget them. */
 void pw_rconnects_drop_client(const struct pw_client *c);
+/* @c is going away: its connects to this node's listeners under way too. */
+void pw_lconnects_drop_client(const struct pw_client *c);
+/* Every PW_TICK_MS: give up on listeners that did not answer in time. */
+void pw_lconnects_tick(uint64_t now);
 
 /*
  * Called by peer_conn.c for another node's CONNECT: connect to the listener of
@@ -289,8 +293,13 @@ int pw_sock_netns(int fd);
 /* The source address the kernel would pick in @netns to reach @dst. */
 int pw_netns_source(int netns, const struct sockaddr_in *dst, struct sockaddr_in *ret);
 /* A TCP socket inside @netns connected to @dst (bound to @dst's address, so
- * it also proves @dst is of that netns). Returns it or -errno. */
+ * it also proves @dst is of that netns), waiting at most 200 ms. Returns it
+ * or -errno. Blocks: only for what cannot wait in the loop. */
 int pw_netns_connect(int netns, const struct sockaddr_in *dst);
+/* The same, without waiting: 0 when connected, -EINPROGRESS while the
+ * handshake goes on (poll *@ret_sock for POLLOUT, then read SO_ERROR), both
+ * with the nonblocking socket in *@ret_sock; or -errno. */
+int pw_netns_connect_start(int netns, const struct sockaddr_in *dst, int *ret_sock);
 
 /* ---- metrics.c ---- */
 
