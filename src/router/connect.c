@@ -213,21 +213,48 @@ void pw_router_remote_drop(uint64_t id)
 
 /* ---- CONNECT ---- */
 
-/* The source address the kernel would choose for @dst in the namespace of
- * the client's socket @fd. */
-static int pw_connect_source(int fd, const struct sockaddr_in *dst, struct in_addr *ret)
+/*
+ * The source address the kernel would choose for @dst in the namespace of
+ * the client's socket @fd (netns @cookie). Asking costs two setns(2) and a
+ * socket, and a client connects to the same few destinations over and over:
+ * the answer is kept for a second. It only names the client's own address
+ * to itself and to the server (getsockname, getpeername).
+ */
+#define PW_SOURCE_CACHE	 64u
+#define PW_SOURCE_TTL_NS 1000000000ull
+
+static struct pw_source_entry {
+	uint64_t cookie, expires;
+	struct in_addr dst, src;
+} pw_source_cache[PW_SOURCE_CACHE];
+
+static int pw_connect_source(int fd, uint64_t cookie, const struct sockaddr_in *dst,
+			     struct in_addr *ret)
 {
+	struct pw_source_entry *e =
+		&pw_source_cache[(cookie * 0x9e3779b97f4a7c15ull ^ dst->sin_addr.s_addr) %
+				 PW_SOURCE_CACHE];
+	uint64_t now = pw_now_ns();
 	struct sockaddr_in src;
 	int ns, r;
 
+	if (e->cookie == cookie && e->dst.s_addr == dst->sin_addr.s_addr && now < e->expires) {
+		*ret = e->src;
+		return 0;
+	}
 	ns = pw_sock_netns(fd);
 	if (ns < 0)
 		return ns;
 	r = pw_netns_source(ns, dst, &src);
 	close(ns);
-	if (r == 0)
-		*ret = src.sin_addr;
-	return r;
+	if (r < 0)
+		return r;
+	*ret = src.sin_addr;
+	*e = (struct pw_source_entry){ .cookie = cookie,
+				       .expires = now + PW_SOURCE_TTL_NS,
+				       .dst = dst->sin_addr,
+				       .src = src.sin_addr };
+	return 0;
 }
 
 /*
@@ -351,7 +378,13 @@ static int pw_lconnect_next(struct pw_lconnect *lc)
 			continue;
 		}
 		lc->tried++;
-		int r = pw_netns_connect_start(l->netns, &lc->dst, &lc->sock);
+		int r = pw_listener_socket(l);
+		if (r >= 0) {
+			lc->sock = r;
+			r = pw_netns_connect_start(lc->sock, &lc->dst);
+			if (r < 0 && r != -EINPROGRESS)
+				lc->sock = pw_close(lc->sock);
+		}
 		if (r == 0 || r == -EINPROGRESS) {
 			lc->srv_cookie = l->cookie;
 			if (r == 0)
@@ -467,7 +500,7 @@ int pw_request_connect(struct pw_client *c, const struct pw_msg *m, int fds[PW_W
 	/* The client's address as the server will see it: for a socket bound
 	 * to any address, the source the kernel would choose, and its port. */
 	if (lc->local.sin_addr.s_addr == htonl(INADDR_ANY)) {
-		r = pw_connect_source(fd, &lc->dst, &lc->local.sin_addr);
+		r = pw_connect_source(fd, lc->cookie, &lc->dst, &lc->local.sin_addr);
 		if (r < 0)
 			goto fail;
 	}

@@ -17,8 +17,22 @@ static struct pw_listener *pw_listeners;
 
 static void pw_listener_free(struct pw_listener *l)
 {
+	/* A pooled socket keeps its namespace alive: none may outlive us. */
+	while (l->npool)
+		pw_close(l->pool[--l->npool]);
 	pw_close(l->netns);
 	free(l);
+}
+
+int pw_listener_socket(struct pw_listener *l)
+{
+	if (!l->npool) {
+		int n = pw_netns_tcp_sockets(l->netns, l->pool, PW_LISTENER_POOL);
+		if (n < 0)
+			return n;
+		l->npool = (unsigned)n;
+	}
+	return l->pool[--l->npool];
 }
 
 void pw_listeners_drop_owner(const struct pw_client *owner)

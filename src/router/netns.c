@@ -163,52 +163,56 @@ static int pw_netns_connect_wait(int s)
 	return -err;
 }
 
-int pw_netns_connect_start(int netns, const struct sockaddr_in *dst, int *ret_sock)
+int pw_netns_tcp_sockets(int netns, int *ret, unsigned n)
+{
+	int r = pw_netns_enter(netns);
+	unsigned i;
+
+	if (r < 0)
+		return r;
+	for (i = 0; i < n; i++) {
+		ret[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (ret[i] < 0) {
+			r = -errno;
+			break;
+		}
+	}
+	pw_netns_leave();
+	return i ? (int)i : r;
+}
+
+int pw_netns_connect_start(int s, const struct sockaddr_in *dst)
 {
 	struct sockaddr_in src = { .sin_family = AF_INET, .sin_addr = dst->sin_addr };
-	struct pollfd pfd = { .events = POLLOUT };
-	int s = pw_netns_socket(netns, SOCK_STREAM | SOCK_NONBLOCK);
+	struct pollfd pfd = { .fd = s, .events = POLLOUT };
 	int one = 1, err = 0, r;
 	socklen_t len = sizeof(err);
 
-	if (s < 0)
-		return s;
 	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (bind(s, (const struct sockaddr *)&src, sizeof(src)) < 0 ||
-	    (connect(s, (const struct sockaddr *)dst, sizeof(*dst)) < 0 && errno != EINPROGRESS)) {
-		r = -errno;
-		goto fail;
-	}
+	    (connect(s, (const struct sockaddr *)dst, sizeof(*dst)) < 0 && errno != EINPROGRESS))
+		return -errno;
 	/* Inside one namespace the handshake is usually over by now. */
-	pfd.fd = s;
 	r = poll(&pfd, 1, 0);
-	if (r == 0) {
-		*ret_sock = s;
+	if (r == 0)
 		return -EINPROGRESS;
-	}
-	if (r < 0 || getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len) < 0) {
-		r = -errno;
-		goto fail;
-	}
-	if (err) {
-		r = -err;
-		goto fail;
-	}
-	*ret_sock = s;
-	return 0;
-fail:
-	close(s);
-	return r;
+	if (r < 0 || getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		return -errno;
+	return -err;
 }
 
 int pw_netns_connect(int netns, const struct sockaddr_in *dst)
 {
-	int s = -1, r = pw_netns_connect_start(netns, dst, &s);
+	int s = -1, r = pw_netns_tcp_sockets(netns, &s, 1);
 
-	if (r == -EINPROGRESS) {
+	if (r < 0)
+		return r;
+	r = pw_netns_connect_start(s, dst);
+	if (r == -EINPROGRESS)
 		r = pw_netns_connect_wait(s);
-		if (r < 0)
-			close(s);
+	if (r < 0) {
+		close(s);
+		return r;
 	}
-	return r < 0 ? r : s;
+	return s;
 }

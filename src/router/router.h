@@ -242,9 +242,15 @@ void pw_conns_teardown(void);
 
 /* ---- listeners.c: the listener registry ---- */
 
+#define PW_LISTENER_POOL 4
+
 struct pw_listener {
 	uint64_t cookie; /* netns */
 	int netns;	 /* fd of the netns, to connect inside it */
+	/* Sockets made inside netns ahead of need: entering a namespace costs
+	 * two setns(2), paid once per PW_LISTENER_POOL connections. */
+	int pool[PW_LISTENER_POOL];
+	unsigned npool;
 	struct sockaddr_in addr;
 	const struct pw_client *owner;
 	unsigned refs;
@@ -269,6 +275,8 @@ void pw_listeners_drop_owner(const struct pw_client *owner);
 struct pw_listener *pw_listener_next(const struct pw_listener *prev, uint64_t cookie,
 				     const struct sockaddr_in *dst);
 unsigned pw_listeners_count(void);
+/* A nonblocking TCP socket inside @l's netns (taken by the caller), or -errno. */
+int pw_listener_socket(struct pw_listener *l);
 
 /* ---- netns.c: sockets and network namespaces ---- */
 
@@ -296,10 +304,13 @@ int pw_netns_source(int netns, const struct sockaddr_in *dst, struct sockaddr_in
  * it also proves @dst is of that netns), waiting at most 200 ms. Returns it
  * or -errno. Blocks: only for what cannot wait in the loop. */
 int pw_netns_connect(int netns, const struct sockaddr_in *dst);
-/* The same, without waiting: 0 when connected, -EINPROGRESS while the
- * handshake goes on (poll *@ret_sock for POLLOUT, then read SO_ERROR), both
- * with the nonblocking socket in *@ret_sock; or -errno. */
-int pw_netns_connect_start(int netns, const struct sockaddr_in *dst, int *ret_sock);
+/* Up to @n nonblocking TCP sockets made inside @netns, into @ret: how many,
+ * or -errno when none. */
+int pw_netns_tcp_sockets(int netns, int *ret, unsigned n);
+/* Connect @s, such a socket, to @dst without waiting: 0 when connected,
+ * -EINPROGRESS while the handshake goes on (poll @s for POLLOUT, then read
+ * SO_ERROR), or -errno. */
+int pw_netns_connect_start(int s, const struct sockaddr_in *dst);
 
 /* ---- metrics.c ---- */
 
