@@ -52,6 +52,7 @@ struct pw_bench_opts {
 	/* connect: the server to cycle with, or the address to serve on */
 	bool has_to, has_serve;
 	struct sockaddr_in to, serve;
+	uint64_t count; /* stop after this many (0: by time only) */
 };
 
 struct pw_result {
@@ -256,7 +257,7 @@ static int pw_timed(const struct pw_bench_opts *o, struct pw_result *r, int (*on
 	uint64_t stop_at = measure_at + (uint64_t)(o->duration * 1e9), now = t0, start = 0;
 	int ret = 0;
 
-	while (now < stop_at) {
+	for (uint64_t i = 0; now < stop_at && (!o->count || i < o->count); i++) {
 		uint64_t before = now;
 
 		ret = once(arg);
@@ -628,6 +629,8 @@ static const char pw_usage[] =
 	"      --to A:P       connect: cycle with the server at IPv4 A, port P\n"
 	"      --serve A:P    connect: only serve on A:P, for the warm-up plus the\n"
 	"                     duration, then exit\n"
+	"  -n, --count N      pingpong, connect: stop after N round trips or cycles\n"
+	"                     (warm-up included), or at the duration if sooner\n"
 	"  -j, --json         print one JSON object (suite: an array) on stdout\n"
 	"  -h, --help         show this help\n"
 	"\n"
@@ -806,6 +809,10 @@ static void pw_bench_opt(struct pw_bench_opts *o, int c, const char *arg)
 			pw_usage_error("bad --serve (IPv4:port)", arg);
 		o->has_serve = true;
 		break;
+	case 'n':
+		if (pw_parse_u64(arg, UINT64_MAX, &o->count) < 0 || o->count == 0)
+			pw_usage_error("bad --count (a positive number)", arg);
+		break;
 	case 'j':
 		o->json = true;
 		break;
@@ -827,6 +834,7 @@ int main(int argc, char **argv)
 		{ "ring", required_argument, NULL, PW_BENCH_OPT_RING },
 		{ "to", required_argument, NULL, PW_BENCH_OPT_TO },
 		{ "serve", required_argument, NULL, PW_BENCH_OPT_SERVE },
+		{ "count", required_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -850,7 +858,7 @@ int main(int argc, char **argv)
 		pw_usage_error("missing command (pingpong, throughput, suite or connect)", NULL);
 	cmd = argv[1];
 	optind = 2;
-	while ((c = getopt_long(argc, argv, "t:s:d:w:c:jh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:s:d:w:c:n:jh", longopts, NULL)) != -1) {
 		if (c == 'h') {
 			fputs(pw_usage, stdout);
 			return 0;
