@@ -76,6 +76,8 @@ struct pw_chan_stats {
 /* True if @ring_size is a ring size pw_chan_create() accepts: a power of two
  * in [PW_RING_MIN, PW_RING_MAX]. */
 bool pw_chan_ring_size_ok(uint32_t ring_size);
+/* Bytes of shared memory a channel with rings of @ring_size holds. */
+uint64_t pw_chan_mem_size(uint32_t ring_size);
 
 /*
  * Create a channel: a sealed memfd of PW_SHM_DATA_OFF + 2 * @ring_size bytes,

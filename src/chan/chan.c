@@ -102,6 +102,11 @@ static inline uint64_t pw_seg_size(uint32_t ring_size)
 	return PW_SHM_DATA_OFF + 2ull * ring_size;
 }
 
+uint64_t pw_chan_mem_size(uint32_t ring_size)
+{
+	return pw_seg_size(ring_size);
+}
+
 bool pw_chan_ring_size_ok(uint32_t ring_size)
 {
 	return pw_ring_size_ok(ring_size);

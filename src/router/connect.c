@@ -265,7 +265,7 @@ static int pw_connect_source(int fd, uint64_t cookie, const struct sockaddr_in *
  */
 static int pw_connect_local(struct pw_client *c, uint32_t seq, int family,
 			    const struct sockaddr_in *local, const struct sockaddr_in *dst, int tcp,
-			    uint64_t srv_cookie)
+			    uint64_t srv_cookie, uint64_t cli_cookie)
 {
 	int memfd = -1, sv[2] = { -1, -1 }, r;
 	char b1[PW_ADDR_STRLEN], b2[PW_ADDR_STRLEN];
@@ -278,14 +278,18 @@ static int pw_connect_local(struct pw_client *c, uint32_t seq, int family,
 		r = -errno;
 		goto fail;
 	}
-	r = pw_conn_chan_make(&memfd, sv);
-	if (r < 0)
-		goto fail;
 	cn = pw_conn_new();
 	if (!cn) {
 		r = -ENOMEM;
 		goto fail;
 	}
+	/* Within the connecting pod's limits, or the kernel's path. */
+	r = pw_conn_charge(cn, cli_cookie);
+	if (r < 0)
+		goto fail;
+	r = pw_conn_chan_make(&memfd, sv);
+	if (r < 0)
+		goto fail;
 	cn->router_end = router_end;
 	cn->srv_cookie = srv_cookie;
 	cn->pid[0] = c->pid;
@@ -412,7 +416,7 @@ static void pw_lconnect_end(struct pw_lconnect *lc, int r)
 		lc->sock = -1;
 		/* Takes sock, also on failure. */
 		r = pw_connect_local(lc->c, lc->seq, lc->family, &lc->local, &lc->dst, sock,
-				     lc->srv_cookie);
+				     lc->srv_cookie, lc->cookie);
 	} else if (r == -ECONNREFUSED && pw_peers_enabled() && !pw_addr_is_loopback(&lc->dst) &&
 		   pw_rconnect_start(lc->c, lc->seq, lc->family, &lc->local, &lc->dst) == 0) {
 		pw_lconnect_free(lc); /* not a pod of this node: perhaps of another's */

@@ -22,6 +22,16 @@
 #include "../common/util.h"
 #include "router.h"
 
+/* What one pod (network namespace) holds: see pw_conn_charge(). */
+struct pw_pod_acct {
+	uint64_t cookie;
+	unsigned pending;
+	uint64_t memory;
+	struct pw_pod_acct *next;
+};
+
+static struct pw_pod_acct *pw_pod_accts;
+
 static struct {
 	struct pw_conn *list;
 	uint64_t next_id;
@@ -68,8 +78,95 @@ void pw_conn_insert(struct pw_conn *cn)
 	pw_conns.list = cn;
 }
 
+static struct pw_pod_acct *pw_pod_acct_find(uint64_t cookie)
+{
+	struct pw_pod_acct *a = pw_pod_accts;
+
+	while (a && a->cookie != cookie)
+		a = a->next;
+	return a;
+}
+
+/* Would one more channel of @mem bytes pass the memory limit of @cookie? */
+static bool pw_pod_acct_full(uint64_t cookie, uint64_t mem)
+{
+	const struct pw_pod_acct *a = pw_pod_acct_find(cookie);
+
+	return (a ? a->memory : 0) + mem > pw_router_cfg.pod_max_memory;
+}
+
+static void pw_conns_reap_closed(bool diag);
+
+int pw_conn_charge(struct pw_conn *cn, uint64_t cookie)
+{
+	uint64_t mem = pw_chan_mem_size(pw_router_cfg.ring_size);
+	static uint64_t reaped_at;
+	struct pw_pod_acct *a = pw_pod_acct_find(cookie);
+
+	if (a && a->pending >= pw_router_cfg.pod_max_pending) {
+		pw_router_stats.limit_pending++;
+		return -EAGAIN;
+	}
+	if (pw_pod_acct_full(cookie, mem)) {
+		/* Closed connections are only reaped once a second: a pod that
+		 * opens and closes many would find its memory still charged.
+		 * Forget those both ends closed now, and (at most every 10 ms)
+		 * those whose processes died, before refusing. */
+		uint64_t now = pw_now_ns();
+		bool diag = now - reaped_at >= 10000000u;
+
+		if (diag)
+			reaped_at = now;
+		pw_conns_reap_closed(diag);
+		if (pw_pod_acct_full(cookie, mem)) {
+			pw_router_stats.limit_memory++;
+			return -ENOBUFS;
+		}
+		a = pw_pod_acct_find(cookie);
+	}
+	if (!a) {
+		a = calloc(1, sizeof(*a));
+		if (!a)
+			return -ENOMEM;
+		a->cookie = cookie;
+		a->next = pw_pod_accts;
+		pw_pod_accts = a;
+	}
+	a->pending++;
+	a->memory += mem;
+	cn->acct = a;
+	cn->acct_pending = true;
+	return 0;
+}
+
+/* Give back what @cn was charged; a pod that holds nothing is forgotten. */
+static void pw_conn_uncharge(struct pw_conn *cn)
+{
+	struct pw_pod_acct *a = cn->acct;
+
+	if (!a)
+		return;
+	if (cn->acct_pending)
+		a->pending--;
+	a->memory -= pw_chan_mem_size(pw_router_cfg.ring_size);
+	cn->acct = NULL;
+	cn->acct_pending = false;
+	if (a->pending || a->memory)
+		return;
+	for (struct pw_pod_acct **pp = &pw_pod_accts; *pp; pp = &(*pp)->next)
+		if (*pp == a) {
+			*pp = a->next;
+			break;
+		}
+	free(a);
+}
+
 void pw_conn_unpend(struct pw_conn *cn)
 {
+	if (cn->acct_pending) {
+		cn->acct->pending--;
+		cn->acct_pending = false;
+	}
 	if (cn->tcp >= 0) {
 		/* Our end of the pod-local connection was only a ticket: reset it,
 		 * so neither end sits in TIME_WAIT on the server's port (servers
@@ -84,6 +181,7 @@ void pw_conn_unpend(struct pw_conn *cn)
 
 void pw_conn_free(struct pw_conn *cn)
 {
+	pw_conn_uncharge(cn);
 	pw_conn_unpend(cn);
 	cn->data = pw_close(cn->data);
 	cn->memfd = pw_close(cn->memfd);
@@ -187,9 +285,12 @@ static void pw_conns_check_sockets(void)
 	free(inodes);
 }
 
-void pw_conns_reap(void)
+/* Forget the connections whose both ends are gone; with @diag, first ask
+ * the kernel which channel sockets still exist (a process that died). */
+static void pw_conns_reap_closed(bool diag)
 {
-	pw_conns_check_sockets();
+	if (diag)
+		pw_conns_check_sockets();
 	for (struct pw_conn **pp = &pw_conns.list; *pp;) {
 		struct pw_conn *cn = *pp;
 		bool gone = cn->state != PW_CONN_PENDING && pw_conn_state(cn) == PW_CONN_CLOSED;
@@ -203,6 +304,11 @@ void pw_conns_reap(void)
 			pp = &cn->next;
 		}
 	}
+}
+
+void pw_conns_reap(void)
+{
+	pw_conns_reap_closed(true);
 }
 
 void pw_conns_status(struct pw_wire_status_entry *ents, uint32_t max, struct pw_wire_status *ret)

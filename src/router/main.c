@@ -150,6 +150,11 @@ static const char pw_usage[] =
 	"                        prefixes (default " PW_DEFAULT_PREFIX ")\n"
 	"  -m, --metrics H:P     serve Prometheus metrics over HTTP on IPv4 H, port P\n"
 	"      --ring-size N     bytes per direction of each channel (default 256K)\n"
+	"      --pod-max-pending N  connections of one pod (its network namespace)\n"
+	"                        not yet accepted, at most (default 1024); past it,\n"
+	"                        its connects use the kernel\n"
+	"      --pod-max-memory N  shared memory of one pod's channels, at most\n"
+	"                        (default 4G; K, M, G suffixes); past it, the same\n"
 	"  -f, --foreground      stay in the foreground (default: detach)\n"
 	"  -l, --log-level L     error, warn, info (default: start-up, listeners, pods,\n"
 	"                        peers) or debug (also every connection); to stderr\n"
@@ -181,6 +186,7 @@ static int pw_main_ring_size_parse(const char *s)
 /* One option of the router itself (not federation); 2: bad. */
 static int pw_main_option(int c, const char *arg, const char **prefix)
 {
+	uint64_t v;
 	int r;
 
 	switch (c) {
@@ -201,6 +207,18 @@ static int pw_main_option(int c, const char *arg, const char **prefix)
 	case 'f':
 		pw_router_cfg.foreground = true;
 		return 0;
+	case 'Q':
+		if (pw_parse_u64(arg, UINT32_MAX, &v) == 0) {
+			pw_router_cfg.pod_max_pending = (unsigned)v;
+			return 0;
+		}
+		fprintf(stderr, "podwired: bad --pod-max-pending '%s'\n", arg);
+		return 2;
+	case 'M':
+		if (pw_parse_size(arg, UINT64_MAX, &pw_router_cfg.pod_max_memory) == 0)
+			return 0;
+		fprintf(stderr, "podwired: bad --pod-max-memory '%s'\n", arg);
+		return 2;
 	case 'l':
 		r = pw_log_parse(arg);
 		if (r < 0) {
@@ -223,6 +241,8 @@ static int pw_main_options(int argc, char **argv, struct pw_peers_cfg *peers)
 		{ "prefix", required_argument, NULL, 'p' },
 		{ "metrics", required_argument, NULL, 'm' },
 		{ "ring-size", required_argument, NULL, 'r' },
+		{ "pod-max-pending", required_argument, NULL, 'Q' },
+		{ "pod-max-memory", required_argument, NULL, 'M' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },

@@ -52,10 +52,15 @@ static int pw_metrics_format(char *body, size_t size)
 			"podwire_clients %u\n"
 			"# HELP podwire_bytes_total bytes carried over shared memory\n"
 			"# TYPE podwire_bytes_total counter\n"
-			"podwire_bytes_total %" PRIu64 "\n",
+			"podwire_bytes_total %" PRIu64 "\n"
+			"# HELP podwire_limit_refusals_total connects a per-pod limit left to "
+			"the kernel\n"
+			"# TYPE podwire_limit_refusals_total counter\n"
+			"podwire_limit_refusals_total{limit=\"pending\"} %" PRIu64 "\n"
+			"podwire_limit_refusals_total{limit=\"memory\"} %" PRIu64 "\n",
 			s->connects, s->accelerated, s->fallbacks, s->claims, s->claim_misses,
-			s->bad_msgs, open, pending, pw_listeners_count(), pw_clients_count(),
-			bytes);
+			s->bad_msgs, open, pending, pw_listeners_count(), pw_clients_count(), bytes,
+			s->limit_pending, s->limit_memory);
 }
 
 static void pw_metrics_serve(struct pw_ev *ev, uint32_t events)

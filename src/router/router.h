@@ -72,7 +72,13 @@ struct pw_router_cfg {
 	unsigned nprefixes;
 	uint32_t ring_size;
 	bool foreground;
+	/* Per pod (the connecting netns): connections not yet accepted, and the
+	 * shared memory of its channels. Past either, connects use the kernel. */
+	unsigned pod_max_pending;
+	uint64_t pod_max_memory;
 };
+#define PW_POD_MAX_PENDING_DEFAULT 1024u
+#define PW_POD_MAX_MEMORY_DEFAULT  (4ull << 30)
 extern struct pw_router_cfg pw_router_cfg;
 
 /*
@@ -199,6 +205,8 @@ struct pw_conn {
 	struct pw_wire_addr addr[2]; /* IPv4 */
 	int fam[2];		     /* each side's socket family: it sees addr[] in it */
 	pid_t pid[2];
+	struct pw_pod_acct *acct; /* what the connecting pod is charged; NULL: nothing */
+	bool acct_pending;	  /* counted in acct->pending */
 	struct pw_conn *next;
 };
 
@@ -212,6 +220,11 @@ void pw_conn_remove(struct pw_conn *cn);
 void pw_conn_free(struct pw_conn *cn);
 /* Claimed: close what only a pending connection needs. */
 void pw_conn_unpend(struct pw_conn *cn);
+/* Charge @cn, pending and holding a channel, to the pod in netns @cookie.
+ * Errors: -EAGAIN that pod has pod_max_pending connections pending, -ENOBUFS
+ * its channels would pass pod_max_memory (each counted in pw_router_stats),
+ * -ENOMEM. The charge goes with the claim (pending) and with @cn (memory). */
+int pw_conn_charge(struct pw_conn *cn, uint64_t cookie);
 struct pw_conn *pw_conn_by_id(uint64_t id);
 /* The connection @id (0: any) whose channel socket @fd is, and which side. */
 struct pw_conn *pw_conn_by_sock(uint64_t id, int fd, unsigned *ret_side);
@@ -316,6 +329,7 @@ int pw_netns_connect_start(int s, const struct sockaddr_in *dst);
 
 struct pw_router_stats {
 	uint64_t connects, accelerated, fallbacks, claims, claim_misses, bad_msgs, remote;
+	uint64_t limit_pending, limit_memory; /* connects a per-pod limit sent to the kernel */
 };
 extern struct pw_router_stats pw_router_stats;
 

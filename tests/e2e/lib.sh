@@ -146,6 +146,19 @@ pw_metric() { # name [labels]
 		awk -v n="$1${2:+$2}" '$1 == n { print $2 }'
 }
 
+# A listener (under the preload, so registered with the router) that never
+# accepts: its queue fills up to the backlog and stays so.
+pw_bg_never_accepting() { # pod ip port backlog
+	pw_bg "$1" python3 -c "
+import socket, signal
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('$2', $3))
+s.listen($4)
+signal.pause()"
+	pw_wait_listen "$1" "$3"
+}
+
 # Start podwired again after it died (a stale socket file would satisfy
 # pw_router's wait before the new router listens).
 pw_router_restart() { # extra args...

@@ -21,15 +21,7 @@ FULL=7100
 GOOD=7101
 
 # The full listener: accelerated (under the preload), backlog 1, never accepts.
-pw_bg b python3 -c "
-import socket, signal
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(('$PW_IP_b', $FULL))
-s.listen(1)
-print('listening', flush=True)
-signal.pause()"
-pw_wait_listen b $FULL
+pw_bg_never_accepting b "$PW_IP_b" $FULL 1
 # Fill its queue from the kernel side, and keep those connections open.
 PW_NOPRELOAD=1 pw_bg a python3 -c "
 import socket, time

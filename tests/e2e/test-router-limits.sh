@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Per-pod limits. podwired --pod-max-pending 32. Pod a opens 100 connections
+# to a listener of pod b that never accepts: 32 are accelerated and wait for
+# accept, the rest go to the kernel (they still connect), and the router
+# counts the refusals. Meanwhile pod c's connections to a healthy server in
+# pod b stay accelerated and fast. Then --pod-max-memory: pod a's channels
+# past it go to the kernel too, and still work.
+set -u
+. "$(dirname "$0")/lib.sh"
+pw_need python3
+pw_e2e_init limits
+pw_pod a 11
+pw_pod b 12
+pw_pod c 13
+# A channel of the default 256 KiB rings holds 2 x 256 KiB + 4 KiB.
+pw_router_metrics --pod-max-pending 32 --pod-max-memory $((40 * 528))K
+BENCH=$PW_BUILD/src/bench/podwire-bench
+[ -x "$BENCH" ] || pw_skip "no $BENCH"
+SLOW=7300
+GOOD=7301
+
+pw_bg_never_accepting b "$PW_IP_b" $SLOW 1024
+pw_bg b "$BENCH" connect --serve "$PW_IP_b:$GOOD" -d 60 -w 0
+pw_wait_listen b $GOOD
+
+q0=$(pw_metric podwire_limit_refusals_total '{limit="pending"}')
+pw_bg a python3 -c "
+import socket, time
+held, failed = [], 0
+for i in range(100):
+    c = socket.socket()
+    c.settimeout(2)
+    try:
+        c.connect(('$PW_IP_b', $SLOW))
+        held.append(c)
+    except OSError as e:
+        failed += 1
+print('connected', len(held), 'failed', failed, flush=True)
+time.sleep(30)"
+for _ in $(seq 100); do grep -q connected "$PW_DIR/a.log" 2>/dev/null && break; sleep 0.1; done
+grep -q "connected 100 failed 0" "$PW_DIR/a.log" ||
+	pw_fail "the flooding pod's connects did not all succeed: $(cat "$PW_DIR/a.log")"
+pending=$(pw_metric podwire_connections '{state="pending"}')
+q1=$(pw_metric podwire_limit_refusals_total '{limit="pending"}')
+pw_log "100 connects to a listener that never accepts: $pending pending accelerated," \
+	"$((q1 - q0)) left to the kernel"
+[ "$pending" = 32 ] || pw_fail "$pending connections pending, not 32"
+[ $((q1 - q0)) -eq 68 ] || pw_fail "$((q1 - q0)) refusals counted, not 68"
+
+c0=$(pw_metric podwire_claims_total)
+out=$(pw_in c "$BENCH" connect --to "$PW_IP_b:$GOOD" -n 500 -d 30 -w 0 -j) ||
+	pw_fail "pod c's connect cycles failed"
+c1=$(pw_metric podwire_claims_total)
+p50=$(echo "$out" | python3 -c 'import json,sys; print(int(json.load(sys.stdin)["rtt_ns"]["p50"]))')
+pw_log "pod c beside the flood: 500 cycles, claims +$((c1 - c0)), p50 $p50 ns"
+[ $((c1 - c0)) -ge 500 ] || pw_fail "pod c's connections were not accelerated (+$((c1 - c0)))"
+[ "$p50" -le 5000000 ] || pw_fail "pod c's setup p50 $p50 ns"
+
+# The memory limit: 40 channels' worth for each pod. Of 50 connections pod c
+# keeps open to the healthy server, 40 fit and 10 go to the kernel, all of
+# them working (its 500 closed ones no longer count).
+m0=$(pw_metric podwire_limit_refusals_total '{limit="memory"}')
+a0=$(pw_metric podwire_connections_accelerated_total)
+out=$(pw_in c python3 -c "
+import socket
+held, ok = [], 0
+for i in range(50):
+    c = socket.create_connection(('$PW_IP_b', $GOOD), timeout=5)
+    c.sendall(b'x')
+    ok += c.recv(1) == b'x'
+    held.append(c)
+print('echoed', ok)") || pw_fail "connections under the memory limit failed: $out"
+m1=$(pw_metric podwire_limit_refusals_total '{limit="memory"}')
+a1=$(pw_metric podwire_connections_accelerated_total)
+pw_log "memory limit: $out; accelerated +$((a1 - a0)), refused +$((m1 - m0))"
+[ "$out" = "echoed 50" ] || pw_fail "not every connection worked: $out"
+[ $((a1 - a0)) -eq 40 ] && [ $((m1 - m0)) -eq 10 ] ||
+	pw_fail "accelerated +$((a1 - a0)), refused +$((m1 - m0)); want 40 and 10"
+exit 0
