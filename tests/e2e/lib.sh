@@ -159,6 +159,28 @@ signal.pause()"
 	pw_wait_listen "$1" "$3"
 }
 
+# Open @n connections from @pod to ip:port (each given @timeout seconds) and
+# hold them for a minute; "connected N failed M" in $PW_DIR/POD.log says when.
+pw_bg_hold_connections() { # pod ip port n timeout
+	pw_bg "$1" python3 -c "
+import socket, time
+held, failed = [], 0
+for i in range($4):
+    c = socket.socket()
+    c.settimeout($5)
+    try:
+        c.connect(('$2', $3))
+        held.append(c)
+    except OSError:
+        failed += 1
+print('connected', len(held), 'failed', failed, flush=True)
+time.sleep(60)"
+	for _ in $(seq 200); do
+		grep -q connected "$PW_DIR/$1.log" 2>/dev/null && return
+		sleep 0.1
+	done
+}
+
 # Start podwired again after it died (a stale socket file would satisfy
 # pw_router's wait before the new router listens).
 pw_router_restart() { # extra args...

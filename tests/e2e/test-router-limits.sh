@@ -24,20 +24,7 @@ pw_bg b "$BENCH" connect --serve "$PW_IP_b:$GOOD" -d 60 -w 0
 pw_wait_listen b $GOOD
 
 q0=$(pw_metric podwire_limit_refusals_total '{limit="pending"}')
-pw_bg a python3 -c "
-import socket, time
-held, failed = [], 0
-for i in range(100):
-    c = socket.socket()
-    c.settimeout(2)
-    try:
-        c.connect(('$PW_IP_b', $SLOW))
-        held.append(c)
-    except OSError as e:
-        failed += 1
-print('connected', len(held), 'failed', failed, flush=True)
-time.sleep(30)"
-for _ in $(seq 100); do grep -q connected "$PW_DIR/a.log" 2>/dev/null && break; sleep 0.1; done
+pw_bg_hold_connections a "$PW_IP_b" $SLOW 100 2
 grep -q "connected 100 failed 0" "$PW_DIR/a.log" ||
 	pw_fail "the flooding pod's connects did not all succeed: $(cat "$PW_DIR/a.log")"
 pending=$(pw_metric podwire_connections '{state="pending"}')

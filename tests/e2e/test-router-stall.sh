@@ -23,20 +23,7 @@ GOOD=7101
 # The full listener: accelerated (under the preload), backlog 1, never accepts.
 pw_bg_never_accepting b "$PW_IP_b" $FULL 1
 # Fill its queue from the kernel side, and keep those connections open.
-PW_NOPRELOAD=1 pw_bg a python3 -c "
-import socket, time
-held = []
-for i in range(8):
-    c = socket.socket()
-    c.settimeout(0.3)
-    try:
-        c.connect(('$PW_IP_b', $FULL))
-        held.append(c)
-    except OSError:
-        pass
-print('held', len(held), flush=True)
-time.sleep(60)"
-for _ in $(seq 50); do grep -q held "$PW_DIR/a.log" 2>/dev/null && break; sleep 0.1; done
+PW_NOPRELOAD=1 pw_bg_hold_connections a "$PW_IP_b" $FULL 8 0.3
 
 pw_bg b "$BENCH" connect --serve "$PW_IP_b:$GOOD" -d 40 -w 0
 pw_wait_listen b $GOOD
