@@ -640,10 +640,17 @@ int pw_chan_wait(struct pw_chan *c, short events, int timeout_ms)
 	if (timeout_ms > 0)
 		deadline = pw_now_ns() + (uint64_t)timeout_ms * 1000000u;
 
+	/* A reader that wrote since its last wait waits for an answer: the
+	 * request/response pattern whose trap the learned budget is for. A
+	 * stream's reader or writer keeps the fixed budget: spinning longer
+	 * there only takes the CPU from the other side on a small machine. */
+	bool answer = events == POLLIN &&
+		      atomic_load_explicit(&c->rx_wait_tail, memory_order_relaxed) !=
+			      atomic_load_explicit(&c->tx.shm->tail, memory_order_relaxed);
+
 	if (c->spin) {
 		struct pw_spin sp;
-
-		uint32_t budget = pw_chan_spin_budget(c);
+		uint32_t budget = answer ? pw_chan_spin_budget(c) : c->spin_ns;
 
 		pw_chan_note_cpu(c);
 		pw_spin_start(&sp, budget);
@@ -722,7 +729,7 @@ int pw_chan_wait(struct pw_chan *c, short events, int timeout_ms)
 		}
 		m = pw_chan_poll(c);
 		if (m & stop) {
-			if (slept_at && c->spin)
+			if (slept_at && c->spin && answer)
 				pw_chan_spin_learn(c, pw_now_ns() - slept_at);
 			return m;
 		}
