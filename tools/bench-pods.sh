@@ -9,7 +9,8 @@
 #   --sockperf-only  only sockperf 64 B and the pw_chan floor
 #   --quick          those and the connection-per-request rows (make demo)
 #   --sweep          also sockperf ping-pong p50 at every size, 14 B to 1 MiB
-# Needs root, sockperf, iperf3, nginx, wrk, redis-server, redis-benchmark.
+# Needs root, sockperf, iperf3, nginx, wrk, curl, redis-server, redis-benchmark;
+# h2load (nghttp2-client) for the HTTP/2 row.
 set -u
 ONLY_SOCKPERF=
 QUICK=
@@ -21,7 +22,7 @@ while [ $# -gt 0 ]; do
 	--quick) ONLY_SOCKPERF=1 QUICK=1 ;;
 	--sweep) SWEEP=1 ;;
 	-r) ROUNDS=${2:?-r needs a number}; shift ;;
-	-h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "bench-pods: unknown option $1" >&2; exit 2 ;;
 	*) break ;;
 	esac
@@ -32,7 +33,7 @@ T=${1:-5}
 PW_BUILD=${PW_BUILD:-$(cd "$(dirname "$0")/../build" && pwd)}
 . "$(dirname "$0")/../tests/e2e/lib.sh"
 pw_need sockperf python3
-[ -n "$ONLY_SOCKPERF" ] || pw_need iperf3 redis-server redis-benchmark
+[ -n "$ONLY_SOCKPERF" ] || pw_need iperf3 curl redis-server redis-benchmark
 [ -n "$ONLY_SOCKPERF" ] && [ -z "$QUICK" ] || pw_need nginx wrk
 pw_e2e_init bench
 pw_pod a 11
@@ -157,6 +158,8 @@ for mode in kernel podwire; do
 	www=$PW_DIR/www
 	mkdir -p "$www" "$PW_DIR/tmp"
 	echo "hello from podwire" >"$www/index.html"
+	[ -e "$www/big.bin" ] || head -c 100M /dev/urandom >"$www/big.bin"
+	h2port=$((port + 1000))
 	cat >"$PW_DIR/nginx-$mode.conf" <<CONF
 worker_processes 2;
 daemon off;
@@ -168,12 +171,26 @@ http {
 	client_body_temp_path $PW_DIR/tmp; proxy_temp_path $PW_DIR/tmp;
 	fastcgi_temp_path $PW_DIR/tmp; uwsgi_temp_path $PW_DIR/tmp; scgi_temp_path $PW_DIR/tmp;
 	server { listen $PW_IP_b:$port; root $www; }
+	server { listen $PW_IP_b:$h2port http2; root $www; http2_max_concurrent_streams 128; }
 }
 CONF
 	bg $mode b nginx -c "$PW_DIR/nginx-$mode.conf" -e "$PW_DIR/nginx-error.log"
 	pw_wait_listen b $port
 	R[$mode,nginx]=$(run $mode a wrk -t 2 -c 32 -d "$T" "http://$PW_IP_b:$port/index.html" 2>&1 |
 		awk '/Requests\/sec/ { print $2 }')
+	# One connection: a 100 MB file by sendfile to curl (median of 3), and
+	# HTTP/2 with 100 streams multiplexed over it.
+	v=""
+	for _ in 1 2 3; do
+		v="$v $(run $mode a curl -s -o /dev/null -w '%{speed_download}' \
+			"http://$PW_IP_b:$port/big.bin" | awk '{ printf "%.0f", $1 / 1e6 }')"
+	done
+	R[$mode,file]=$(pw_median $v)
+	pw_wait_listen b $h2port
+	if command -v h2load >/dev/null; then
+		R[$mode,h2]=$(run $mode a h2load -n 200000 -c 1 -m 100 \
+			"http://$PW_IP_b:$h2port/index.html" 2>&1 | awk '/^finished in/ { print $4 }')
+	fi
 	stop
 
 	# redis
@@ -184,6 +201,11 @@ CONF
 	out=$(run $mode a redis-benchmark -h "$PW_IP_b" -p $port -P 16 -t set,get -n 2000000 -q 2>&1 | tr '\r' '\n')
 	R[$mode,set]=$(echo "$out" | awk '/^SET: [0-9.]+ requests per second/ { print $2 }')
 	R[$mode,get]=$(echo "$out" | awk '/^GET: [0-9.]+ requests per second/ { print $2 }')
+	# One pipelined connection, and small transactions over 4 connections.
+	R[$mode,pipe1]=$(run $mode a redis-benchmark -h "$PW_IP_b" -p $port -c 1 -P 64 -t get \
+		-n 2000000 -q 2>&1 | tr '\r' '\n' | awk '/^GET: [0-9.]+ requests per second/ { print $2 }')
+	R[$mode,rr4]=$(run $mode a redis-benchmark -h "$PW_IP_b" -p $port -c 4 -t get -n 200000 \
+		-q 2>&1 | tr '\r' '\n' | awk '/^GET: [0-9.]+ requests per second/ { print $2 }')
 	stop
 done
 
@@ -204,6 +226,10 @@ if [ -z "$ONLY_SOCKPERF" ]; then
 	row "nginx + wrk -c 32 (req/s)" nginx higher
 	row "redis-benchmark -P 16 SET (req/s)" set higher
 	row "redis-benchmark -P 16 GET (req/s)" get higher
+	row "1 conn: 100 MB sendfile (MB/s)" file higher
+	row "1 conn: h2load 100 streams (req/s)" h2 higher
+	row "1 conn: redis -c 1 -P 64 (req/s)" pipe1 higher
+	row "4 conns: redis GET, no pipe (req/s)" rr4 higher
 fi
 if [ -z "$ONLY_SOCKPERF" ] || [ -n "$QUICK" ]; then
 	row "nginx conn per request (req/s)" close higher
