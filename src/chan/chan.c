@@ -54,8 +54,9 @@
  * published only at its end keeps the reader looking at an unchanged ring
  * for the whole copy: past the spin budget it sleeps and pays a wake-up, and
  * it cannot start copying out before the writer is done. Published in
- * chunks, the reader sees progress every ~1 us and copies out while the
- * writer copies in (and a writer waiting for room sees the reader's).
+ * chunks, the reader copies out while the writer copies in (and a writer
+ * waiting for room sees the reader's progress). 16 KiB chunks cost a
+ * streaming iperf3 too many hand-offs on two vCPUs (docs/CHANNEL.md).
  */
 #define PW_CHAN_CHUNK (64u << 10)
 
@@ -69,8 +70,8 @@ struct pw_chan {
 	bool kernel_restart;
 	bool restricted; /* read, write and poll on the socket only: pw_chan_restrict() */
 	uint32_t spin_ns;
-	_Atomic uint32_t
-		spin_more;     /* the budget learned from short sleeps; see pw_chan_spin_budget() */
+	/* The spin budget learned from short sleeps: pw_chan_spin_budget(). */
+	_Atomic uint32_t spin_more;
 	struct pw_ring tx;     /* ring[side]: we produce */
 	struct pw_ring rx;     /* ring[!side]: we consume */
 	_Atomic uint32_t own;  /* our PW_SIDE_* flags; the shared copy is write-only for us */
@@ -739,8 +740,8 @@ int pw_chan_wait(struct pw_chan *c, short events, int timeout_ms)
 /*
  * How much to copy between two publications. Chunks pay off only when the
  * peer copies at the same time, on another CPU. A peer that last waited on
- * our CPU runs only when we stop: a chunk then wakes it to take 16 KiB and
- * hand the CPU back, a switch per chunk (iperf3 pod to pod fell to
+ * our CPU runs only when we stop: a chunk then wakes it to take the chunk
+ * and hand the CPU back, a switch per chunk (iperf3 pod to pod fell to
  * 10-13 Gbit/s from 30-40 in such runs). Then the whole call is one.
  */
 static size_t pw_chan_chunk(const struct pw_chan *c)
