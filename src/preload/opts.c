@@ -21,6 +21,14 @@ const struct pw_carried_opt pw_carried_opts[] = {
 
 /* ---- socket options ---- */
 
+/* Options whose value the kernel reduces to on or off (an int, at least
+ * sizeof(int) long; getsockopt gives 0 or 1 back). */
+static bool pw_opt_is_flag(int level, int name)
+{
+	return (level == IPPROTO_TCP && (name == TCP_NODELAY || name == TCP_CORK)) ||
+	       (level == SOL_SOCKET && name == SO_KEEPALIVE);
+}
+
 struct pw_opt *pw_opt_find(struct pw_sock *s, int level, int name)
 {
 	for (unsigned i = 0; i < s->nopts; i++)
@@ -242,6 +250,16 @@ PW_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t
 		if (!val || len > sizeof(((struct pw_opt *)0)->val))
 			return pw_fail(EINVAL);
 		return pw_opt_store(s, level, name, val, len) < 0 ? pw_fail(ENOMEM) : 0;
+	}
+	if (pw_opt_is_flag(level, name) && val && len >= (socklen_t)sizeof(int)) {
+		/* What the kernel keeps of a flag is whether the int is 0: no
+		 * need to ask it (nginx toggles TCP_NODELAY and TCP_CORK around
+		 * every HTTP/2 response it sends with sendfile). */
+		int on;
+
+		memcpy(&on, val, sizeof(on));
+		on = on != 0;
+		return pw_opt_store(s, level, name, &on, sizeof(on)) < 0 ? pw_fail(ENOMEM) : 0;
 	}
 	/* The kernel validates and normalises (SO_RCVBUF doubles, ...) on a
 	 * throwaway TCP socket of the family; we keep what it read back. */

@@ -241,6 +241,25 @@ static void check_sockopts(int fd)
 	PW_CHECK_EQ(get_int_opt(fd, SOL_SOCKET, SO_KEEPALIVE), 0);
 	set_int_opt(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
 	PW_CHECK_EQ(get_int_opt(fd, SOL_SOCKET, SO_KEEPALIVE), 1);
+	STEP("TCP_CORK and flags: any nonzero int reads back 1; too short is EINVAL");
+	set_int_opt(fd, IPPROTO_TCP, TCP_CORK, 7);
+	PW_CHECK_EQ(get_int_opt(fd, IPPROTO_TCP, TCP_CORK), 1);
+	set_int_opt(fd, IPPROTO_TCP, TCP_CORK, 0);
+	PW_CHECK_EQ(get_int_opt(fd, IPPROTO_TCP, TCP_CORK), 0);
+	set_int_opt(fd, IPPROTO_TCP, TCP_NODELAY, -3);
+	PW_CHECK_EQ(get_int_opt(fd, IPPROTO_TCP, TCP_NODELAY), 1);
+	{
+		long long wide = 0; /* longer than an int: the kernel reads the first int */
+		short narrow = 1;
+
+		PW_CHECK_EQ(setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &wide, sizeof(wide)), 0);
+		PW_CHECK_EQ(get_int_opt(fd, IPPROTO_TCP, TCP_NODELAY), 0);
+		errno = 0;
+		PW_CHECK_EQ(setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &narrow, sizeof(narrow)), -1);
+		PW_CHECK_EQ(errno, EINVAL);
+		PW_CHECK_EQ(get_int_opt(fd, IPPROTO_TCP, TCP_NODELAY), 0);
+	}
+	set_int_opt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
 	STEP("SO_RCVBUF/SO_SNDBUF (the kernel doubles the value)");
 	set_int_opt(fd, SOL_SOCKET, SO_RCVBUF, 32768);
 	PW_CHECK_EQ(get_int_opt(fd, SOL_SOCKET, SO_RCVBUF), 65536);
