@@ -94,7 +94,7 @@ if p.returncode != 1 or "refused" not in p.stderr:
 
 for args in (["pingpong", "--transport", "udp"], ["pingpong", "--size", "0"],
              ["nosuch"], [], ["pingpong", "--duration", "x"], ["pingpong", "--cpu", "1"],
-             ["throughput", "--ring", "5000"], ["connect", "--to", "1.2.3.4"],
+             ["throughput", "--ring", "5000"], ["connect", "--to", "198.18.0.1"],
              ["connect", "--serve", "localhost:80"], ["pingpong", "--to", "127.0.0.1:1"],
              ["connect", "--to", "127.0.0.1:1", "--serve", "127.0.0.1:2"]):
     p = subprocess.run([bench] + args, capture_output=True, text=True, timeout=30)

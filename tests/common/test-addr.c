@@ -28,19 +28,19 @@ static void check_sin(const struct sockaddr_in *a, const char *ip, uint16_t port
 
 static void test_to4(void)
 {
-	struct sockaddr_in a = sin4("10.1.2.3", 80), r, keep = sin4("9.9.9.9", 9);
+	struct sockaddr_in a = sin4("198.18.2.3", 80), r, keep = sin4("198.19.9.9", 9);
 	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6, .sin6_port = htons(443) };
 
 	PW_CHECK_EQ(pw_addr_to4((struct sockaddr *)&a, sizeof(a), &r), 0);
-	check_sin(&r, "10.1.2.3", 80);
+	check_sin(&r, "198.18.2.3", 80);
 	/* Too short for a sockaddr_in: not AF_INET as it is. */
 	r = keep;
 	PW_CHECK_EQ(pw_addr_to4((struct sockaddr *)&a, sizeof(a) - 1, &r), -EAFNOSUPPORT);
 	PW_CHECK(pw_addr_eq(&r, &keep), "changed on failure");
 
-	inet_pton(AF_INET6, "::ffff:10.0.0.7", &s6.sin6_addr);
+	inet_pton(AF_INET6, "::ffff:198.18.0.7", &s6.sin6_addr);
 	PW_CHECK_EQ(pw_addr_to4((struct sockaddr *)&s6, sizeof(s6), &r), 0);
-	check_sin(&r, "10.0.0.7", 443);
+	check_sin(&r, "198.18.0.7", 443);
 	inet_pton(AF_INET6, "::", &s6.sin6_addr); /* a dual-stack socket on any */
 	PW_CHECK_EQ(pw_addr_to4((struct sockaddr *)&s6, sizeof(s6), &r), 0);
 	check_sin(&r, "0.0.0.0", 443);
@@ -55,7 +55,7 @@ static void test_to4(void)
 
 static void test_from4(void)
 {
-	struct sockaddr_in a = sin4("192.168.1.2", 8080), r;
+	struct sockaddr_in a = sin4("198.18.1.2", 8080), r;
 	struct sockaddr_storage ss;
 
 	PW_CHECK_EQ(pw_addr_from4(&a, AF_INET, &ss), sizeof(struct sockaddr_in));
@@ -66,7 +66,7 @@ static void test_from4(void)
 	PW_CHECK_EQ(s6->sin6_family, AF_INET6);
 	PW_CHECK_EQ(ntohs(s6->sin6_port), 8080);
 	inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
-	PW_CHECK(!strcmp(ip, "::ffff:192.168.1.2"), "%s", ip);
+	PW_CHECK(!strcmp(ip, "::ffff:198.18.1.2"), "%s", ip);
 	/* And back. */
 	PW_CHECK_EQ(pw_addr_to4((struct sockaddr *)&ss, sizeof(*s6), &r), 0);
 	PW_CHECK(pw_addr_eq(&r, &a), "round trip");
@@ -74,7 +74,7 @@ static void test_from4(void)
 
 static void test_wire(void)
 {
-	struct sockaddr_in a = sin4("172.16.0.9", 5000), r, keep = sin4("9.9.9.9", 9);
+	struct sockaddr_in a = sin4("198.19.0.9", 5000), r, keep = sin4("198.19.9.9", 9);
 	struct pw_wire_addr w;
 	int fam = 0;
 
@@ -109,7 +109,7 @@ static void test_wire(void)
 
 static void test_eq_format(void)
 {
-	struct sockaddr_in a = sin4("1.2.3.4", 5), b = sin4("1.2.3.4", 5);
+	struct sockaddr_in a = sin4("198.18.3.4", 5), b = sin4("198.18.3.4", 5);
 	char buf[PW_ADDR_STRLEN];
 	struct pw_wire_addr w;
 
@@ -118,7 +118,7 @@ static void test_eq_format(void)
 	PW_CHECK(!pw_addr_eq(&a, &b), "port differs");
 	b = sin4("1.2.3.5", 5);
 	PW_CHECK(!pw_addr_eq(&a, &b), "address differs");
-	PW_CHECK(!pw_addr_is_loopback(&a), "1.2.3.4");
+	PW_CHECK(!pw_addr_is_loopback(&a), "198.18.3.4");
 	b = sin4("127.0.0.1", 5);
 	PW_CHECK(pw_addr_is_loopback(&b), "127.0.0.1");
 	b = sin4("127.255.0.9", 5);
@@ -138,28 +138,28 @@ static void test_parse(void)
 {
 	static const char *const bad[] = {
 		"",
-		"1.2.3.4",
-		"1.2.3.4:",
+		"198.18.3.4",
+		"198.18.3.4:",
 		":80",
-		"1.2.3.4:0",
-		"1.2.3.4:65536",
-		"1.2.3.4:-1",
-		"1.2.3.4:+80",
-		"1.2.3.4: 80",
-		"1.2.3.4:80 ",
-		"1.2.3.4:080",
-		"1.2.3.4:8o",
+		"198.18.3.4:0",
+		"198.18.3.4:65536",
+		"198.18.3.4:-1",
+		"198.18.3.4:+80",
+		"198.18.3.4: 80",
+		"198.18.3.4:80 ",
+		"198.18.3.4:080",
+		"198.18.3.4:8o",
 		"1.2.3:80",
 		"1.2.3.256:80",
 		"host:80",
 		"::1:80",
 		"[::1]:80",
-		"1.2.3.4:99999999999999999999",
+		"198.18.3.4:99999999999999999999",
 	};
-	struct sockaddr_in r, keep = sin4("9.9.9.9", 9);
+	struct sockaddr_in r, keep = sin4("198.19.9.9", 9);
 
-	PW_CHECK_EQ(pw_addr_parse("10.0.0.1:7470", &r), 0);
-	check_sin(&r, "10.0.0.1", 7470);
+	PW_CHECK_EQ(pw_addr_parse("198.18.0.1:7470", &r), 0);
+	check_sin(&r, "198.18.0.1", 7470);
 	PW_CHECK_EQ(pw_addr_parse("0.0.0.0:65535", &r), 0);
 	check_sin(&r, "0.0.0.0", 65535);
 	PW_CHECK_EQ(pw_addr_parse("127.0.0.1:1", &r), 0);
@@ -220,24 +220,24 @@ static void check_cidr(const char *s, unsigned flags, const char *want)
 static void test_cidr_parse(void)
 {
 	static const char *const bad[] = {
-		"10.0.0.0/x",
-		"10.0.0.0/33",
-		"10.0.0.0/",
+		"198.0.0.0/x",
+		"198.0.0.0/33",
+		"198.0.0.0/",
 		"/8",
 		"/",
 		"",
-		"10.0.0.0/8x",
-		"10.0.0.0/8 ",
-		" 10.0.0.0/8",
-		"10.0.0.0/+8",
-		"10.0.0.0/-0",
-		"10.0.0.0/ 8",
-		"10.0.0.0/08",
-		"10.0.0/8",
-		"10.0.0.256/8",
-		"10.0.0.0//8",
-		"10.0.0.0/8/8",
-		"10.0.0.0/1000000000000000000000",
+		"198.0.0.0/8x",
+		"198.0.0.0/8 ",
+		" 198.0.0.0/8",
+		"198.0.0.0/+8",
+		"198.0.0.0/-0",
+		"198.0.0.0/ 8",
+		"198.0.0.0/08",
+		"198.0.0/8",
+		"198.0.0.256/8",
+		"198.0.0.0//8",
+		"198.0.0.0/8/8",
+		"198.0.0.0/1000000000000000000000",
 		"2001:db8::/129",
 		"2001:db8::/x",
 		"2001:zz8::/32",
@@ -245,17 +245,17 @@ static void test_cidr_parse(void)
 	const unsigned all = PW_ADDR_CIDR_INET6 | PW_ADDR_CIDR_HOST;
 	struct pw_wire_prefix p, keep = { .family = 99, .len = 99 };
 
-	check_cidr("10.1.2.3/8", 0, "10.1.2.3/8"); /* host bits kept */
-	check_cidr("10.1.2.3/8", PW_ADDR_CIDR_NET, "10.0.0.0/8");
+	check_cidr("198.1.2.3/8", 0, "198.1.2.3/8"); /* host bits kept */
+	check_cidr("198.1.2.3/8", PW_ADDR_CIDR_NET, "198.0.0.0/8");
 	check_cidr("198.19.255.1/15", PW_ADDR_CIDR_NET, "198.18.0.0/15");
-	check_cidr("10.1.2.3/0", PW_ADDR_CIDR_NET, "0.0.0.0/0");
-	check_cidr("10.1.2.3/32", PW_ADDR_CIDR_NET, "10.1.2.3/32");
-	check_cidr("10.1.2.3", PW_ADDR_CIDR_HOST, "10.1.2.3/32");
+	check_cidr("198.1.2.3/0", PW_ADDR_CIDR_NET, "0.0.0.0/0");
+	check_cidr("198.1.2.3/32", PW_ADDR_CIDR_NET, "198.1.2.3/32");
+	check_cidr("198.1.2.3", PW_ADDR_CIDR_HOST, "198.1.2.3/32");
 	check_cidr("2001:db8::1/64", PW_ADDR_CIDR_INET6, "2001:db8::1/64");
 	check_cidr("2001:db8:ffff::1/33", PW_ADDR_CIDR_INET6 | PW_ADDR_CIDR_NET,
 		   "2001:db8:8000::/33");
 	check_cidr("2001:db8::1", all, "2001:db8::1/128");
-	PW_CHECK_EQ(pw_addr_cidr_parse("10.0.0.0/8", 0, &p), 0);
+	PW_CHECK_EQ(pw_addr_cidr_parse("198.0.0.0/8", 0, &p), 0);
 	PW_CHECK_EQ(p.family, AF_INET);
 	PW_CHECK_EQ(p.len, 8);
 	PW_CHECK_EQ(p.pad, 0);
@@ -268,9 +268,9 @@ static void test_cidr_parse(void)
 		PW_CHECK(p.family == 99 && p.len == 99, "\"%s\" changed the result", bad[i]);
 	}
 	/* A bare address only with PW_ADDR_CIDR_HOST; IPv6 only with INET6. */
-	PW_CHECK_EQ(pw_addr_cidr_parse("10.0.0.1", 0, &p), -EINVAL);
+	PW_CHECK_EQ(pw_addr_cidr_parse("198.0.0.1", 0, &p), -EINVAL);
 	PW_CHECK_EQ(pw_addr_cidr_parse("2001:db8::/32", 0, &p), -EAFNOSUPPORT);
-	PW_CHECK_EQ(pw_addr_cidr_parse("::ffff:10.0.0.1/128", PW_ADDR_CIDR_HOST, &p),
+	PW_CHECK_EQ(pw_addr_cidr_parse("::ffff:198.0.0.1/128", PW_ADDR_CIDR_HOST, &p),
 		    -EAFNOSUPPORT);
 }
 
@@ -282,16 +282,16 @@ static void test_cidr_list_parse(void)
 	const unsigned fl = PW_ADDR_CIDR_HOST | PW_ADDR_CIDR_NET;
 
 	PW_CHECK_EQ(pw_addr_cidr_list_parse("", fl, v, 2, NULL), 0);
-	PW_CHECK_EQ(pw_addr_cidr_list_parse("10.9.9.9/8, 127.0.0.1", fl, v, 2, NULL), 2);
-	PW_CHECK(!strcmp(pw_addr_cidr_format(&v[0], buf), "10.0.0.0/8"), "%s", buf);
+	PW_CHECK_EQ(pw_addr_cidr_list_parse("198.9.9.9/8, 127.0.0.1", fl, v, 2, NULL), 2);
+	PW_CHECK(!strcmp(pw_addr_cidr_format(&v[0], buf), "198.0.0.0/8"), "%s", buf);
 	PW_CHECK(!strcmp(pw_addr_cidr_format(&v[1], buf), "127.0.0.1/32"), "%s", buf);
 	/* One bad item spoils the list: nothing is widened or skipped silently. */
-	s = "10.0.0.0/8,10.0.0.0/x";
+	s = "198.0.0.0/8,198.0.0.0/x";
 	PW_CHECK_EQ(pw_addr_cidr_list_parse(s, fl, v, 2, &bad), -EINVAL);
-	PW_CHECK(bad == s + 11, "bad at %td", bad - s);
-	s = "10.0.0.0/8,2001:db8::/32";
+	PW_CHECK(bad == s + 12, "bad at %td", bad - s);
+	s = "198.0.0.0/8,2001:db8::/32";
 	PW_CHECK_EQ(pw_addr_cidr_list_parse(s, fl, v, 2, &bad), -EAFNOSUPPORT);
-	PW_CHECK(bad == s + 11, "bad at %td", bad - s);
+	PW_CHECK(bad == s + 12, "bad at %td", bad - s);
 	s = "1.0.0.0/8 2.0.0.0/8 3.0.0.0/8";
 	PW_CHECK_EQ(pw_addr_cidr_list_parse(s, fl, v, 2, &bad), -E2BIG);
 	PW_CHECK(bad == s + 20, "bad at %td", bad - s);
@@ -322,14 +322,14 @@ static void test_cidr_format_has(void)
 	a = sin4("198.17.255.255", 1);
 	PW_CHECK(!pw_addr_cidr_has(&p, &a), "before the start");
 	/* Host bits in the prefix do not matter; /0 holds everything. */
-	PW_CHECK_EQ(pw_addr_cidr_parse("10.1.2.3/8", 0, &p), 0);
-	a = sin4("10.200.0.1", 1);
+	PW_CHECK_EQ(pw_addr_cidr_parse("198.1.2.3/8", 0, &p), 0);
+	a = sin4("198.200.0.1", 1);
 	PW_CHECK(pw_addr_cidr_has(&p, &a), "host bits ignored");
 	PW_CHECK_EQ(pw_addr_cidr_parse("0.0.0.0/0", 0, &p), 0);
 	PW_CHECK(pw_addr_cidr_has(&p, &a), "/0");
-	PW_CHECK_EQ(pw_addr_cidr_parse("10.200.0.1", PW_ADDR_CIDR_HOST, &p), 0);
+	PW_CHECK_EQ(pw_addr_cidr_parse("198.200.0.1", PW_ADDR_CIDR_HOST, &p), 0);
 	PW_CHECK(pw_addr_cidr_has(&p, &a), "/32 itself");
-	a = sin4("10.200.0.2", 1);
+	a = sin4("198.200.0.2", 1);
 	PW_CHECK(!pw_addr_cidr_has(&p, &a), "/32 another");
 }
 
@@ -338,13 +338,13 @@ static void test_cidr_match(void)
 	struct pw_wire_prefix v[4];
 	struct sockaddr_in a;
 
-	PW_CHECK_EQ(pw_addr_cidr_list_parse("10.0.0.0/8 10.1.0.0/16 10.1.2.0/24 2001:db8::/32",
+	PW_CHECK_EQ(pw_addr_cidr_list_parse("198.0.0.0/8 198.1.0.0/16 198.1.2.0/24 2001:db8::/32",
 					    PW_ADDR_CIDR_INET6, v, 4, NULL),
 		    4);
-	a = sin4("10.1.2.3", 1);
+	a = sin4("198.1.2.3", 1);
 	PW_CHECK_EQ(pw_addr_cidr_match(v, 4, &a), 24);
 	PW_CHECK_EQ(pw_addr_cidr_match(v, 2, &a), 16);
-	a = sin4("10.9.0.1", 1);
+	a = sin4("198.9.0.1", 1);
 	PW_CHECK_EQ(pw_addr_cidr_match(v, 4, &a), 8);
 	a = sin4("11.0.0.1", 1);
 	PW_CHECK_EQ(pw_addr_cidr_match(v, 4, &a), -1);

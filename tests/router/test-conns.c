@@ -30,7 +30,7 @@ static struct pw_conn *conn_make(int ret_sv[2])
 	cn->sock_ino[1] = st1.st_ino;
 	cn->sock_dev = st0.st_dev;
 	PW_CHECK_EQ(pw_chan_view_open(cn->memfd, &cn->view), 0);
-	struct sockaddr_in a = rt_sin("10.0.0.1", 40000), b = rt_sin("10.0.0.2", 80);
+	struct sockaddr_in a = rt_sin("198.18.0.1", 40000), b = rt_sin("198.18.0.2", 80);
 	pw_addr_to_wire(&a, AF_INET, &cn->addr[0]);
 	pw_addr_to_wire(&b, AF_INET, &cn->addr[1]);
 	cn->fam[0] = cn->fam[1] = AF_INET;
@@ -77,8 +77,8 @@ static void test_lookups(void)
 
 	/* CLAIM finds the pending connection by the router's end and netns. */
 	cn->srv_cookie = 7;
-	cn->router_end = rt_sin("10.0.0.2", 51000);
-	struct sockaddr_in peer = rt_sin("10.0.0.2", 51000);
+	cn->router_end = rt_sin("198.18.0.2", 51000);
+	struct sockaddr_in peer = rt_sin("198.18.0.2", 51000);
 	PW_CHECK(pw_conn_by_router_end(7, &peer) == cn, "router end");
 	PW_CHECK(!pw_conn_by_router_end(8, &peer), "another netns");
 	peer.sin_port = htons(51001);

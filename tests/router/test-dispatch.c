@@ -18,47 +18,47 @@ static struct {
 	uint16_t type;
 	uint32_t seq;
 	int fds[PW_WIRE_MAX_FDS];
-	int ret;	  /* what the stub returns */
+	int ret;	  /* what the probe handler returns */
 	bool take;	  /* it keeps fds[0] (sets the slot to -1) */
 	bool close_early; /* it closes fds[0] itself and sets the slot to -1 */
 	int kept;
-} stub;
+} probe;
 
-static int stub_fn(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS])
+static int probe_fn(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS])
 {
-	stub.calls++;
-	stub.type = m->type;
-	stub.seq = m->seq;
-	memcpy(stub.fds, fds, sizeof(stub.fds));
-	if (stub.take) {
-		stub.kept = fds[0];
+	probe.calls++;
+	probe.type = m->type;
+	probe.seq = m->seq;
+	memcpy(probe.fds, fds, sizeof(probe.fds));
+	if (probe.take) {
+		probe.kept = fds[0];
 		fds[0] = -1;
 	}
-	if (stub.close_early) {
+	if (probe.close_early) {
 		close(fds[0]);
 		fds[0] = -1;
 		/* Most likely the same number again: a second close would hit it. */
-		stub.kept = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		probe.kept = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	}
-	return stub.ret;
+	return probe.ret;
 }
 
-static const struct pw_request stub_table[] = {
-	{ PW_MSG_HELLO, false, stub_fn },
-	{ PW_MSG_CONNECT, true, stub_fn },
-	{ PW_MSG_LISTEN, false, stub_fn },
+static const struct pw_request probe_table[] = {
+	{ PW_MSG_HELLO, false, probe_fn },
+	{ PW_MSG_CONNECT, true, probe_fn },
+	{ PW_MSG_LISTEN, false, probe_fn },
 };
 
-static void stub_reset(int ret)
+static void probe_reset(int ret)
 {
-	memset(&stub, 0, sizeof(stub));
-	stub.ret = ret;
-	stub.kept = -1;
+	memset(&probe, 0, sizeof(probe));
+	probe.ret = ret;
+	probe.kept = -1;
 }
 
-static int serve_stub(struct pw_client *c)
+static int serve_probe(struct pw_client *c)
 {
-	return pw_client_serve(c, stub_table, PW_ARRAY_SIZE(stub_table));
+	return pw_client_serve(c, probe_table, PW_ARRAY_SIZE(probe_table));
 }
 
 /* A socket to pass: what it is does not matter to the dispatcher. */
@@ -86,28 +86,28 @@ static void test_routing(void)
 	int base = pw_test_count_fds();
 
 	/* Nothing waiting: nothing done. */
-	stub_reset(0);
-	PW_CHECK_EQ(serve_stub(&c), 0);
-	PW_CHECK_EQ(stub.calls, 0);
+	probe_reset(0);
+	PW_CHECK_EQ(serve_probe(&c), 0);
+	PW_CHECK_EQ(probe.calls, 0);
 
 	/* Each type reaches the entry of its type, with its seq. */
 	send_req(peer, PW_MSG_HELLO, 41, &hello, sizeof(hello), -1);
-	PW_CHECK_EQ(serve_stub(&c), 0);
-	PW_CHECK_EQ(stub.calls, 1);
-	PW_CHECK_EQ(stub.type, PW_MSG_HELLO);
-	PW_CHECK_EQ(stub.seq, 41);
-	PW_CHECK_EQ(stub.fds[0], -1); /* slots past what the type carries */
-	PW_CHECK_EQ(stub.fds[1], -1);
-	RT_CHECK_NO_REPLY(peer); /* the stub answered nothing */
+	PW_CHECK_EQ(serve_probe(&c), 0);
+	PW_CHECK_EQ(probe.calls, 1);
+	PW_CHECK_EQ(probe.type, PW_MSG_HELLO);
+	PW_CHECK_EQ(probe.seq, 41);
+	PW_CHECK_EQ(probe.fds[0], -1); /* slots past what the type carries */
+	PW_CHECK_EQ(probe.fds[1], -1);
+	RT_CHECK_NO_REPLY(peer); /* the probe answered nothing */
 
-	stub_reset(0);
+	probe_reset(0);
 	send_req(peer, PW_MSG_CONNECT, 42, &conn, sizeof(conn), any_fd());
-	PW_CHECK_EQ(serve_stub(&c), 0);
-	PW_CHECK_EQ(stub.type, PW_MSG_CONNECT);
-	PW_CHECK(stub.fds[0] >= 0, "the CONNECT socket came through");
-	PW_CHECK_EQ(stub.fds[1], -1);
+	PW_CHECK_EQ(serve_probe(&c), 0);
+	PW_CHECK_EQ(probe.type, PW_MSG_CONNECT);
+	PW_CHECK(probe.fds[0] >= 0, "the CONNECT socket came through");
+	PW_CHECK_EQ(probe.fds[1], -1);
 	/* The dispatcher closed the fd the handler left in its slot. */
-	PW_CHECK(!rt_fd_open(stub.fds[0]), "fd %d still open", stub.fds[0]);
+	PW_CHECK(!rt_fd_open(probe.fds[0]), "fd %d still open", probe.fds[0]);
 	PW_CHECK_EQ(pw_test_count_fds(), base);
 	close(peer);
 	close(c.fd);
@@ -121,23 +121,23 @@ static void test_err_rule(void)
 	struct pw_wire_hello hello = { 0 };
 
 	/* reply_err: a negative errno is answered with ERR. */
-	stub_reset(-EACCES);
+	probe_reset(-EACCES);
 	send_req(peer, PW_MSG_CONNECT, 7, &conn, sizeof(conn), any_fd());
-	PW_CHECK_EQ(serve_stub(&c), 0);
+	PW_CHECK_EQ(serve_probe(&c), 0);
 	RT_CHECK_ERR(peer, 7, EACCES);
-	PW_CHECK(!rt_fd_open(stub.fds[0]), "fd %d still open after ERR", stub.fds[0]);
+	PW_CHECK(!rt_fd_open(probe.fds[0]), "fd %d still open after ERR", probe.fds[0]);
 
 	/* Answered later: no reply now, the client stays. */
-	stub_reset(PW_REQUEST_LATER);
+	probe_reset(PW_REQUEST_LATER);
 	send_req(peer, PW_MSG_CONNECT, 8, &conn, sizeof(conn), any_fd());
-	PW_CHECK_EQ(serve_stub(&c), 0);
+	PW_CHECK_EQ(serve_probe(&c), 0);
 	RT_CHECK_NO_REPLY(peer);
-	PW_CHECK(!rt_fd_open(stub.fds[0]), "fd %d still open", stub.fds[0]);
+	PW_CHECK(!rt_fd_open(probe.fds[0]), "fd %d still open", probe.fds[0]);
 
 	/* Without reply_err a negative return is a failed answer: drop. */
-	stub_reset(-EPIPE);
+	probe_reset(-EPIPE);
 	send_req(peer, PW_MSG_HELLO, 9, &hello, sizeof(hello), -1);
-	PW_CHECK_EQ(serve_stub(&c), -EPIPE);
+	PW_CHECK_EQ(serve_probe(&c), -EPIPE);
 	RT_CHECK_NO_REPLY(peer);
 	close(peer);
 	close(c.fd);
@@ -152,22 +152,23 @@ static void test_fd_rule(void)
 	int base = pw_test_count_fds();
 
 	/* A handler that takes its fd keeps it: the dispatcher leaves it. */
-	stub_reset(0);
-	stub.take = true;
+	probe_reset(0);
+	probe.take = true;
 	send_req(peer, PW_MSG_CONNECT, 1, &conn, sizeof(conn), any_fd());
-	PW_CHECK_EQ(serve_stub(&c), 0);
-	PW_CHECK(stub.kept >= 0 && rt_fd_open(stub.kept), "the taken fd %d was closed", stub.kept);
+	PW_CHECK_EQ(serve_probe(&c), 0);
+	PW_CHECK(probe.kept >= 0 && rt_fd_open(probe.kept), "the taken fd %d was closed",
+		 probe.kept);
 	PW_CHECK_EQ(pw_test_count_fds(), base + 1);
-	close(stub.kept);
+	close(probe.kept);
 
 	/* One that closes it early (as LISTEN does) is not closed twice: the
 	 * fd number, reused at once, survives the dispatcher. */
-	stub_reset(0);
-	stub.close_early = true;
+	probe_reset(0);
+	probe.close_early = true;
 	send_req(peer, PW_MSG_LISTEN, 2, &lis, sizeof(lis), any_fd());
-	PW_CHECK_EQ(serve_stub(&c), 0);
-	PW_CHECK(stub.kept >= 0 && rt_fd_open(stub.kept), "fd %d closed twice", stub.kept);
-	close(stub.kept);
+	PW_CHECK_EQ(serve_probe(&c), 0);
+	PW_CHECK(probe.kept >= 0 && rt_fd_open(probe.kept), "fd %d closed twice", probe.kept);
+	close(probe.kept);
 	PW_CHECK_EQ(pw_test_count_fds(), base);
 	close(peer);
 	close(c.fd);
@@ -182,10 +183,10 @@ static void test_malformed(void)
 	int base = pw_test_count_fds();
 
 	/* A short packet: the client is dropped unanswered, and counted. */
-	stub_reset(0);
+	probe_reset(0);
 	PW_CHECK_EQ(send(peer, "abc", 3, 0), 3);
-	PW_CHECK(serve_stub(&c) < 0, "a short packet was served");
-	PW_CHECK_EQ(stub.calls, 0);
+	PW_CHECK(serve_probe(&c) < 0, "a short packet was served");
+	PW_CHECK_EQ(probe.calls, 0);
 	PW_CHECK_EQ(pw_router_stats.bad_msgs, bad + 1);
 	RT_CHECK_NO_REPLY(peer);
 
@@ -193,8 +194,8 @@ static void test_malformed(void)
 	int fd = any_fd();
 	PW_CHECK_EQ(pw_msg_send(peer, PW_MSG_HELLO, 3, &hello, sizeof(hello), NULL, 0, &fd, 1), 0);
 	close(fd);
-	PW_CHECK(serve_stub(&c) < 0, "a HELLO with an fd was served");
-	PW_CHECK_EQ(stub.calls, 0);
+	PW_CHECK(serve_probe(&c) < 0, "a HELLO with an fd was served");
+	PW_CHECK_EQ(probe.calls, 0);
 	PW_CHECK_EQ(pw_router_stats.bad_msgs, bad + 2);
 	PW_CHECK_EQ(pw_test_count_fds(), base);
 
@@ -205,15 +206,15 @@ static void test_malformed(void)
 	PW_CHECK_EQ(pw_msg_send(peer, PW_MSG_CONN, 4, &body, sizeof(body), NULL, 0, two, 2), 0);
 	close(two[0]);
 	close(two[1]);
-	PW_CHECK_EQ(serve_stub(&c), -EPROTO);
-	PW_CHECK_EQ(stub.calls, 0);
+	PW_CHECK_EQ(serve_probe(&c), -EPROTO);
+	PW_CHECK_EQ(probe.calls, 0);
 	PW_CHECK_EQ(pw_router_stats.bad_msgs, bad + 3);
 	PW_CHECK_EQ(pw_test_count_fds(), base);
 	RT_CHECK_NO_REPLY(peer);
 
 	/* The peer went away. */
 	close(peer);
-	PW_CHECK_EQ(serve_stub(&c), -EPIPE);
+	PW_CHECK_EQ(serve_probe(&c), -EPIPE);
 	close(c.fd);
 }
 

@@ -52,17 +52,17 @@ static void test_match(void)
 {
 	const struct pw_listener *l, *v[4];
 
-	add(&owner_a, 1, "10.0.0.1", 80);
-	l = reach_one(2, "10.0.0.1", 80);
+	add(&owner_a, 1, "198.18.0.1", 80);
+	l = reach_one(2, "198.18.0.1", 80);
 	PW_CHECK(l && l->owner == &owner_a && l->cookie == 1, "exact address from another netns");
-	PW_CHECK(!reach_one(2, "10.0.0.1", 81), "another port");
-	PW_CHECK(!reach_one(2, "10.0.0.2", 80), "another address");
+	PW_CHECK(!reach_one(2, "198.18.0.1", 81), "another port");
+	PW_CHECK(!reach_one(2, "198.18.0.2", 80), "another address");
 
 	/* The wildcard takes any address on its port. */
 	add(&owner_b, 3, "0.0.0.0", 90);
-	l = reach_one(1, "10.9.9.9", 90);
+	l = reach_one(1, "198.19.9.9", 90);
 	PW_CHECK(l && l->owner == &owner_b, "wildcard");
-	PW_CHECK(!reach_one(1, "10.9.9.9", 91), "wildcard, another port");
+	PW_CHECK(!reach_one(1, "198.19.9.9", 91), "wildcard, another port");
 
 	/* Loopback never leaves a namespace: only the listener's own. */
 	add(&owner_a, 1, "127.0.0.1", 70);
@@ -74,15 +74,15 @@ static void test_match(void)
 
 	/* Every listener that matches, for the caller to try in turn. */
 	add(&owner_a, 4, "0.0.0.0", 80);
-	PW_CHECK_EQ(reach(2, "10.0.0.1", 80, v, 4), 2);
+	PW_CHECK_EQ(reach(2, "198.18.0.1", 80, v, 4), 2);
 	PW_CHECK(v[0]->cookie == 4 && v[1]->cookie == 1, "both, newest first");
-	PW_CHECK_EQ(reach(2, "10.0.0.7", 80, v, 4), 1);
+	PW_CHECK_EQ(reach(2, "198.18.0.7", 80, v, 4), 1);
 	PW_CHECK_EQ(pw_listeners_count(), 4);
 }
 
 static void test_registrations(void)
 {
-	struct sockaddr_in a = rt_sin("10.0.0.1", 80);
+	struct sockaddr_in a = rt_sin("198.18.0.1", 80);
 
 	/* A second LISTEN of the same socket counts; each UNLISTEN takes one. */
 	PW_CHECK(pw_listener_ref(&owner_a, 1, &a), "registered");
@@ -100,7 +100,7 @@ static void test_registrations(void)
 	PW_CHECK_EQ(pw_listeners_count(), 1);
 	pw_listeners_drop_owner(&owner_b);
 	PW_CHECK_EQ(pw_listeners_count(), 0);
-	PW_CHECK(!reach_one(1, "10.9.9.9", 90), "nothing left");
+	PW_CHECK(!reach_one(1, "198.19.9.9", 90), "nothing left");
 }
 
 /* An IPv6 TCP listener bound to @ip, dual-stack unless @v6only; -1 if this
@@ -159,7 +159,7 @@ static void test_v4_mapped(void)
 	PW_CHECK_EQ(pw_sock_addr4(fd, false, &a), 0);
 	PW_CHECK(a.sin_addr.s_addr == htonl(INADDR_ANY), ":: is 0.0.0.0");
 	PW_CHECK_EQ(pw_listener_insert(&owner_a, cookie, &a, -1), 0);
-	PW_CHECK(reach_one(cookie + 1, "10.1.2.3", port), "wildcard from another netns");
+	PW_CHECK(reach_one(cookie + 1, "198.18.2.3", port), "wildcard from another netns");
 	close(fd);
 
 	/* An IPv6-only socket, or a real IPv6 address, is not ours. */
