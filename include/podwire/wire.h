@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #define PW_WIRE_MAGIC	       0x31525750u /* "PWR1" in memory order */
-#define PW_WIRE_VERSION	       1u
+#define PW_WIRE_VERSION	       2u
 #define PW_WIRE_MAX	       65536u /* largest packet either side accepts */
 #define PW_WIRE_MAX_FDS	       2u
 #define PW_WIRE_MAX_PREFIXES   64u
@@ -32,11 +32,10 @@
 
 enum pw_wire_type {
 	/* requests, library -> router */
-	PW_MSG_HELLO = 1,    /* body hello; reply HELLO_OK */
-	PW_MSG_LISTEN = 2,   /* body listen, fd: the listening socket; reply OK or ERR */
-	PW_MSG_UNLISTEN = 3, /* body listen, fd: the listening socket; reply OK or ERR */
+	PW_MSG_HELLO = 1,  /* body hello; reply HELLO_OK */
+	PW_MSG_LISTEN = 2, /* body listen, fd: the listening socket; reply LISTEN_OK or ERR */
+	/* 3 and 5 were UNLISTEN and CLAIM (version 1): the accept queue replaced them */
 	PW_MSG_CONNECT = 4,  /* body connect, fd: the application's socket; reply CONN or ERR */
-	PW_MSG_CLAIM = 5,    /* no body, fd: the accepted socket; reply CONN or ERR */
 	PW_MSG_STATUS = 6,   /* no body; reply STATUS */
 	PW_MSG_REATTACH = 7, /* body reattach, fd: the channel's socket; reply CONN or ERR */
 	/* the pod registry: POD_ADD and POD_DEL only from uid 0 in the router's netns */
@@ -58,6 +57,9 @@ enum pw_wire_type {
 	PW_MSG_CONN_TCP = 70,  /* body conn, fd: a connected kernel TCP socket (another
 				  node's pod is the peer; see PEER_* below) */
 	PW_MSG_RELAY_OK = 71,  /* body conn, fd: the relayed stream's end */
+	PW_MSG_LISTEN_OK = 72, /* no body, fd: the listener's accept queue (SOCK_SEQPACKET),
+				  where the router puts one CONN or CONN_TCP per connection
+				  (seq 0) for accept() to take */
 
 	/*
 	 * Router to router, over TCP on the underlay (a byte stream: each

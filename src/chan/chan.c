@@ -474,6 +474,14 @@ static int pw_chan_fail(struct pw_chan *c, int err)
 	return atomic_load_explicit(&c->dead, memory_order_relaxed);
 }
 
+/* Does the peer's socket hanging up (@pf: its flags) read as EOF? Only if
+ * asked, and only for a peer that attached: one whose end was dropped
+ * unopened (a listener closed with the connection in its queue) reset it. */
+static bool pw_chan_hup_is_eof(const struct pw_chan *c, uint32_t pf)
+{
+	return c->hup_is_eof && (pf & PW_SIDE_OPEN);
+}
+
 short pw_chan_poll(struct pw_chan *c)
 {
 	int dead = atomic_load_explicit(&c->dead, memory_order_relaxed);
@@ -496,7 +504,7 @@ short pw_chan_poll(struct pw_chan *c)
 		m |= POLLIN | POLLRDHUP;
 	if (space > 0 || (own & PW_SIDE_SHUT_WR) || (pf & PW_SIDE_SHUT_RD))
 		m |= POLLOUT;
-	if ((pf & PW_SIDE_RESET) || (hup && !(pf & PW_SIDE_CLOSED) && !c->hup_is_eof))
+	if ((pf & PW_SIDE_RESET) || (hup && !(pf & PW_SIDE_CLOSED) && !pw_chan_hup_is_eof(c, pf)))
 		m |= POLLIN | POLLOUT | POLLERR | POLLHUP | POLLRDHUP;
 	if (hup)
 		m |= POLLIN | POLLRDHUP;
@@ -905,9 +913,9 @@ static int pw_chan_read_eof(struct pw_chan *c)
 		return pw_chan_fail(c, (int)avail);
 	if (avail > 0)
 		return 1;
-	if ((pf & (PW_SIDE_SHUT_WR | PW_SIDE_CLOSED)) || c->hup_is_eof)
+	if ((pf & (PW_SIDE_SHUT_WR | PW_SIDE_CLOSED)) || pw_chan_hup_is_eof(c, pf))
 		return 0;
-	return -ECONNRESET; /* died without closing */
+	return -ECONNRESET; /* died without closing, or never came */
 }
 
 ssize_t pw_chan_readv(struct pw_chan *c, const struct iovec *iov, int iovcnt, int flags)

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * Becoming accelerated: connect, listen, accept, and putting what the
- * router hands out under the application's fd.
+ * Becoming accelerated: connect, and putting what the router hands out
+ * under the application's fd (listen and accept: accept.c).
  */
 #include "preload.h"
 
@@ -24,6 +24,16 @@ struct pw_sock *pw_conn_new(const struct pw_xport_ops *ops, const struct pw_wire
 	return s;
 }
 
+/* Make @s, whose transport holds @fd, what the application's @fd is. */
+void pw_conn_publish(int fd, struct pw_sock *s)
+{
+	if (!s->ops->kernel_io)
+		s->ops->set_fd(s->xp, fd);
+	pw_fdtab_put(fd, s);
+	if (!s->ops->kernel_io)
+		atomic_fetch_add_explicit(&pw_nconns, 1, memory_order_relaxed);
+}
+
 /*
  * Put @sock, the new connection's kernel fd, on the application's @fd with
  * @fd's FD_CLOEXEC (@fdfl), move @fd's epoll registrations over, and publish
@@ -37,13 +47,41 @@ static int pw_conn_install(int fd, int sock, int fdfl, struct pw_sock *s)
 		return -1;
 	}
 	pw_real.close(sock);
-	if (!s->ops->kernel_io)
-		s->ops->set_fd(s->xp, fd);
-	pw_fdtab_put(fd, s);
-	if (!s->ops->kernel_io)
-		atomic_fetch_add_explicit(&pw_nconns, 1, memory_order_relaxed);
+	pw_conn_publish(fd, s);
 	pw_ep_swap_file(fd, false);
 	return 0;
+}
+
+/*
+ * A connection over the channel in @memfd whose socket end @sock is side
+ * @body->side; its options and timeouts are those of the kernel socket
+ * @opts_fd (-1: none). Nothing is taken; NULL when the channel is refused.
+ */
+struct pw_sock *pw_conn_new_shm(int memfd, int sock, const struct pw_wire_conn *body, int opts_fd,
+				bool nonblock, bool handed)
+{
+	struct pw_sock *s;
+	int r;
+
+	if (body->side > 1)
+		return NULL;
+	s = pw_conn_new(&pw_xport_shm, body);
+	if (!s)
+		return NULL;
+	if (opts_fd >= 0) {
+		s->rcvtimeo_ms = pw_timeo_ms(opts_fd, SO_RCVTIMEO);
+		s->sndtimeo_ms = pw_timeo_ms(opts_fd, SO_SNDTIMEO);
+		pw_opts_carry(s, opts_fd);
+	}
+	atomic_store_explicit(&s->nonblock, nonblock, memory_order_relaxed);
+	r = pw_xport_shm_attach(memfd, sock, body->side, handed, &s->xp);
+	if (r < 0) {
+		pw_warn("channel from the router refused: %s", strerror(-r));
+		free(s->opts);
+		free(s);
+		return NULL;
+	}
+	return s;
 }
 
 /*
@@ -58,26 +96,14 @@ int pw_adopt(int fd, int memfd, int sock, const struct pw_wire_conn *body, bool 
 	struct pw_sock *s = NULL;
 	int fl = pw_real.fcntl(handed ? sock : fd, F_GETFL);
 	int fdfl = pw_real.fcntl(fd, F_GETFD);
-	int r;
 
-	if (fl < 0 || fdfl < 0 || body->side > 1)
+	if (fl < 0 || fdfl < 0)
 		goto fail;
-	s = pw_conn_new(&pw_xport_shm, body);
+	if (!handed && (fl & O_NONBLOCK) && pw_real.fcntl(sock, F_SETFL, O_NONBLOCK) < 0)
+		goto fail;
+	s = pw_conn_new_shm(memfd, sock, body, handed ? -1 : fd, (fl & O_NONBLOCK) != 0, handed);
 	if (!s)
 		goto fail;
-	if (!handed) {
-		s->rcvtimeo_ms = pw_timeo_ms(fd, SO_RCVTIMEO);
-		s->sndtimeo_ms = pw_timeo_ms(fd, SO_SNDTIMEO);
-		pw_opts_carry(s, fd);
-		if ((fl & O_NONBLOCK) && pw_real.fcntl(sock, F_SETFL, O_NONBLOCK) < 0)
-			goto fail;
-	}
-	atomic_store_explicit(&s->nonblock, (fl & O_NONBLOCK) != 0, memory_order_relaxed);
-	r = pw_xport_shm_attach(memfd, sock, body->side, handed, &s->xp);
-	if (r < 0) {
-		pw_warn("channel from the router refused: %s", strerror(-r));
-		goto fail;
-	}
 	if (handed) {
 		/* The sender may hold it still: other processes may use it. */
 		atomic_store_explicit(&s->nb_gen, PW_GEN_ASK, memory_order_relaxed);
@@ -87,14 +113,13 @@ int pw_adopt(int fd, int memfd, int sock, const struct pw_wire_conn *body, bool 
 	if (pw_conn_install(fd, sock, fdfl, s) < 0) {
 		s->ops->set_fd(s->xp, -1); /* @sock stays ours, to close below */
 		s->ops->detach(s->xp);
+		free(s->opts);
+		free(s);
 		goto fail;
 	}
 	pw_real.close(memfd);
 	return 0;
 fail:
-	if (s)
-		free(s->opts);
-	free(s);
 	pw_real.close(sock);
 	pw_real.close(memfd);
 	return -1;
@@ -191,75 +216,4 @@ PW_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 		return 0;
 	}
 	return pw_real.connect(fd, addr, len);
-}
-
-PW_EXPORT int listen(int fd, int backlog)
-{
-	pw_ensure();
-	int r = pw_real.listen(fd, backlog);
-	if (r < 0 || pw_cfg.disabled || pw_fdtab_get(fd) || !pw_tcp_family(fd))
-		return r;
-
-	int saved = errno;
-	struct pw_wire_listen req = { .backlog = backlog };
-	struct sockaddr_in a; /* a dual-stack listener on :: is 0.0.0.0 */
-	struct pw_msg m;
-	int fds[2];
-
-	if (pw_sockname4(fd, &a) == 0 && (a.sin_addr.s_addr == htonl(INADDR_ANY) ||
-					  (pw_ctl_prefixes_known() && pw_in_prefixes(&a)))) {
-		pw_addr_to_wire(&a, AF_INET, &req.addr);
-		int n = pw_ctl_call(PW_MSG_LISTEN, &req, sizeof(req), &fd, 1, &m, fds);
-		if (n == 0 && m.type == PW_MSG_OK) {
-			struct pw_sock *s = pw_sock_new(PW_K_LISTEN);
-			if (s) {
-				s->local = a;
-				atomic_fetch_add_explicit(&pw_nlisten, 1, memory_order_relaxed);
-				pw_fdtab_put(fd, s);
-			}
-			pw_dbg("fd %d: listener registered", fd);
-		}
-		for (int i = 0; i < n; i++)
-			pw_real.close(fds[i]);
-	}
-	errno = saved;
-	return r;
-}
-
-PW_EXPORT int accept4(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
-{
-	pw_ensure();
-	struct pw_sock *ls = pw_fdtab_get(lfd);
-	struct sockaddr_storage peer;
-	socklen_t plen = sizeof(peer);
-	struct sockaddr_in peer4, local4;
-
-	if (!ls || ls->kind != PW_K_LISTEN)
-		return pw_real.accept4(lfd, addr, alen, flags);
-	int fd = pw_real.accept4(lfd, (struct sockaddr *)&peer, &plen, flags);
-	if (fd < 0)
-		return fd;
-	/* The router connects from the destination address itself; anyone else
-	 * is a kernel client and needs no round trip. */
-	if (pw_addr_to4((struct sockaddr *)&peer, plen, &peer4) == 0 &&
-	    pw_sockname4(fd, &local4) == 0 && peer4.sin_addr.s_addr == local4.sin_addr.s_addr) {
-		struct pw_msg m;
-		int fds[2];
-		int n = pw_ctl_call(PW_MSG_CLAIM, NULL, 0, &fd, 1, &m, fds);
-
-		if (pw_adopt_reply(fd, &m, n, fds) == 0) {
-			struct pw_sock *s = pw_fdtab_get(fd);
-			pw_dbg("fd %d: accepted over podwire (conn %llu)", fd,
-			       (unsigned long long)m.u.conn.id);
-			pw_copy_addr(&s->peer, s->family, addr, alen);
-			return fd;
-		}
-	}
-	pw_copy_raw(&peer, plen, addr, alen);
-	return fd;
-}
-
-PW_EXPORT int accept(int lfd, struct sockaddr *addr, socklen_t *alen)
-{
-	return accept4(lfd, addr, alen, 0);
 }

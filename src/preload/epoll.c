@@ -8,8 +8,17 @@ PW_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
 	pw_ensure();
 	int r = pw_real.epoll_ctl(epfd, op, fd, ev);
-	if (r == 0)
-		pw_ep_record(epfd, op, fd, ev);
+	if (r < 0)
+		return r;
+	pw_ep_record(epfd, op, fd, ev);
+	struct pw_sock *s =
+		atomic_load_explicit(&pw_nlisten, memory_order_relaxed) ? pw_fdtab_get(fd) : NULL;
+	if (s && s->kind == PW_K_LISTEN) {
+		/* The accept queue stands for the listener in the set. */
+		int q = atomic_load_explicit(&s->lq, memory_order_relaxed);
+		if (q >= 0)
+			pw_real.epoll_ctl(epfd, op, q, ev);
+	}
 	return r;
 }
 

@@ -142,6 +142,30 @@ void pw_ep_swap_file(int fd, bool before)
 	pw_ep_each(pw_ep_swap_one, &w);
 }
 
+struct pw_ep_q {
+	int lfd, q;
+	bool add;
+};
+
+static void pw_ep_queue_one(int epfd, struct pw_ep *e, void *arg)
+{
+	const struct pw_ep_q *w = arg;
+
+	for (unsigned i = 0; i < e->n; i++) {
+		struct epoll_event ev = { .events = e->regs[i].events, .data = e->regs[i].data };
+
+		if (e->regs[i].fd == w->lfd)
+			pw_real.epoll_ctl(epfd, w->add ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, w->q, &ev);
+	}
+}
+
+void pw_ep_queue(int lfd, int q, bool add)
+{
+	struct pw_ep_q w = { .lfd = lfd, .q = q, .add = add };
+
+	pw_ep_each(pw_ep_queue_one, &w);
+}
+
 static void pw_ep_forget_in(int epfd, struct pw_ep *e, void *arg)
 {
 	(void)epfd;

@@ -6,19 +6,6 @@
 
 /* ---- closing and duplicating ---- */
 
-/* Tell the router that listener @fd (@s) takes no more accelerated clients. */
-void pw_listener_drop(int fd, const struct pw_sock *s)
-{
-	struct pw_wire_listen req = { 0 };
-	struct pw_msg m;
-	int fds[2];
-
-	pw_addr_to_wire(&s->local, AF_INET, &req.addr);
-	int n = pw_ctl_call(PW_MSG_UNLISTEN, &req, sizeof(req), &fd, 1, &m, fds);
-	for (int i = 0; i < n; i++)
-		pw_real.close(fds[i]);
-}
-
 /* @fd no longer refers to @s. @closed: the kernel already closed @fd. */
 static int pw_unref(struct pw_sock *s, int fd, bool closed)
 {
@@ -31,12 +18,9 @@ static int pw_unref(struct pw_sock *s, int fd, bool closed)
 	}
 	if (s->kind == PW_K_LISTEN) {
 		atomic_fetch_sub_explicit(&pw_nlisten, 1, memory_order_relaxed);
-		/* Unregistered at once, so that the port can be bound again (iperf3
-		 * -s does so after each test); but not while a forked process may
-		 * still accept on it (prefork servers close the parent's copy): the
-		 * router drops it when the registering process exits. */
-		if (!closed && !atomic_load_explicit(&s->shared, memory_order_relaxed))
-			pw_listener_drop(fd, s);
+		/* The router drops the listener when the queue's last holder,
+		 * of every process that shares it, closes it. */
+		pw_lq_close(fd, s);
 		free(s);
 		return closed ? 0 : pw_real.close(fd);
 	}

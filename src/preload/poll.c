@@ -109,8 +109,8 @@ static int pw_kernel_poll(struct pollfd *fds, nfds_t n, int64_t ns, const sigset
  * The core of poll/ppoll/select/pselect. @timeout_ns < 0 waits forever.
  * Accelerated fds get their readiness from the rings; others from the kernel.
  */
-static int pw_poll_core(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *mask,
-			enum pw_wait_call call)
+static int pw_poll_fds(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *mask,
+		       enum pw_wait_call call)
 {
 	bool any = false;
 
@@ -192,6 +192,70 @@ static int pw_poll_core(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const 
 	}
 }
 
+/* The accept queue of @fd, a listener asked for POLLIN, or -1. */
+static int pw_poll_queue_of(const struct pollfd *p)
+{
+	struct pw_sock *s = p->fd >= 0 && (p->events & POLLIN) ? pw_fdtab_get(p->fd) : NULL;
+
+	return s && s->kind == PW_K_LISTEN ? atomic_load_explicit(&s->lq, memory_order_relaxed)
+					   : -1;
+}
+
+/*
+ * pw_poll_fds, and for each listener with an accept queue the queue too: a
+ * connection in it makes the listener readable. (A queue whose router is
+ * gone reads as readable until accept() finds it empty and drops it.)
+ */
+static int pw_poll_core(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *mask,
+			enum pw_wait_call call)
+{
+	nfds_t nq = 0;
+
+	if (atomic_load_explicit(&pw_nlisten, memory_order_relaxed))
+		for (nfds_t i = 0; i < n; i++)
+			nq += pw_poll_queue_of(&fds[i]) >= 0;
+	if (!nq)
+		return pw_poll_fds(fds, n, timeout_ns, mask, call);
+
+	struct {
+		struct pollfd p;
+		nfds_t of;
+	} stack[64], *x = n + nq <= 64 ? stack : calloc(n + nq, sizeof(*x));
+	struct pollfd pstack[64], *p = n + nq <= 64 ? pstack : calloc(n + nq, sizeof(*p));
+	nfds_t k = n;
+	int r = -1;
+
+	if (!x || !p) {
+		errno = ENOMEM;
+		goto out;
+	}
+	memcpy(p, fds, n * sizeof(*p));
+	for (nfds_t i = 0; i < n && k < n + nq; i++) {
+		int q = pw_poll_queue_of(&fds[i]);
+		if (q >= 0) {
+			x[k].of = i;
+			p[k++] = (struct pollfd){ .fd = q, .events = POLLIN };
+		}
+	}
+	r = pw_poll_fds(p, k, timeout_ns, mask, call);
+	if (r < 0)
+		goto out;
+	for (nfds_t i = 0; i < n; i++)
+		fds[i].revents = p[i].revents;
+	for (nfds_t j = n; j < k; j++)
+		if (p[j].revents & (POLLIN | POLLHUP))
+			fds[x[j].of].revents |= POLLIN;
+	r = 0;
+	for (nfds_t i = 0; i < n; i++)
+		r += fds[i].revents != 0;
+out:
+	if (x != stack)
+		free(x);
+	if (p != pstack)
+		free(p);
+	return r;
+}
+
 PW_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
 	pw_ensure();
@@ -207,11 +271,18 @@ PW_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, con
 /* Does the select set hold an accelerated fd? (If not, it is the kernel's.) */
 static bool pw_select_any(int nfds, const fd_set *r, const fd_set *w)
 {
-	if (!atomic_load_explicit(&pw_nconns, memory_order_relaxed))
+	bool conns = atomic_load_explicit(&pw_nconns, memory_order_relaxed) != 0;
+	bool listeners = atomic_load_explicit(&pw_nlisten, memory_order_relaxed) != 0;
+
+	if (!conns && !listeners)
 		return false;
-	for (int fd = 0; fd < nfds && fd < FD_SETSIZE; fd++)
-		if (((r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w))) && pw_conn_of(fd))
+	for (int fd = 0; fd < nfds && fd < FD_SETSIZE; fd++) {
+		if (conns && ((r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w))) && pw_conn_of(fd))
 			return true;
+		if (listeners && r && FD_ISSET(fd, r) &&
+		    pw_poll_queue_of(&(struct pollfd){ .fd = fd, .events = POLLIN }) >= 0)
+			return true;
+	}
 	return false;
 }
 

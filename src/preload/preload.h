@@ -232,6 +232,7 @@ struct pw_sock {
 				    connect() reports success, later ones EISCONN */
 	struct pw_opt *opts;	 /* options set on the socket, read back as set */
 	unsigned nopts;
+	_Atomic int lq; /* LISTEN: the accept queue the router gave (accept.c), or -1 */
 	pthread_mutex_t rlock, wlock;
 };
 
@@ -318,11 +319,16 @@ void pw_opts_changed_each(int fd, int family,
 			  void (*fn)(int level, int name, void *val, socklen_t len, void *arg),
 			  void *arg);
 
-/* ---- becoming accelerated (conn.c), closing and dup (fdops.c) ---- */
+/* ---- becoming accelerated (conn.c, accept.c), closing and dup (fdops.c) ---- */
 
 struct pw_sock *pw_conn_new(const struct pw_xport_ops *ops, const struct pw_wire_conn *body);
+struct pw_sock *pw_conn_new_shm(int memfd, int sock, const struct pw_wire_conn *body, int opts_fd,
+				bool nonblock, bool handed);
+void pw_conn_publish(int fd, struct pw_sock *s);
 int pw_adopt(int fd, int memfd, int sock, const struct pw_wire_conn *body, bool handed);
-void pw_listener_drop(int fd, const struct pw_sock *s);
+/* The accept queue of listener @lfd (@ls) is done: out of every epoll set,
+ * closed; the listener is the kernel's alone. */
+void pw_lq_close(int lfd, struct pw_sock *ls);
 int pw_dup_track(int oldfd, int newfd);
 
 /* ---- data (data.c), handing connections on (rights.c) ---- */
@@ -373,6 +379,9 @@ struct pw_ep *pw_ep_get(int epfd, bool create);
 void pw_ep_record(int epfd, int op, int fd, const struct epoll_event *ev);
 void pw_ep_swap_file(int fd, bool before);
 void pw_ep_forget_everywhere(int fd);
+/* Listener @lfd's accept queue @q joins (@add) or leaves every epoll set
+ * that holds @lfd, with its events and data. */
+void pw_ep_queue(int lfd, int q, bool add);
 void pw_ep_discard(int epfd);
 
 /* ---- fork and exec (exec.c) ---- */

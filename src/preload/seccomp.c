@@ -97,8 +97,8 @@ static bool pw_restrict_one(int fd, struct pw_sock *s, void *arg)
 	if (s->kind == PW_K_VIRT) /* a kernel socket already */
 		return true;
 	if (s->kind == PW_K_LISTEN) {
-		/* Its router connections could not be claimed here. */
-		pw_listener_drop(fd, s);
+		/* Its queue's connections could not be taken here. */
+		pw_lq_close(fd, s);
 		pw_fdtab_take(fd);
 		return true;
 	}

@@ -22,15 +22,14 @@ static int pw_msg_layout(uint16_t type, size_t *ret_fixed, size_t *ret_entry)
 		fixed = sizeof(struct pw_wire_hello);
 		break;
 	case PW_MSG_LISTEN:
-	case PW_MSG_UNLISTEN:
 		fixed = sizeof(struct pw_wire_listen);
 		break;
 	case PW_MSG_CONNECT:
 		fixed = sizeof(struct pw_wire_connect);
 		break;
-	case PW_MSG_CLAIM:
 	case PW_MSG_STATUS:
 	case PW_MSG_OK:
+	case PW_MSG_LISTEN_OK:
 	case PW_MSG_TAKE:
 		fixed = 0;
 		break;
@@ -100,15 +99,14 @@ unsigned pw_msg_nfds(uint16_t type)
 {
 	switch (type) {
 	case PW_MSG_LISTEN:
-	case PW_MSG_UNLISTEN:
 	case PW_MSG_CONNECT:
-	case PW_MSG_CLAIM:
 	case PW_MSG_REATTACH:
 	case PW_MSG_POD_ADD:
 	case PW_MSG_CONN_TCP:
 	case PW_MSG_RELAY:
 	case PW_MSG_TAKE:
 	case PW_MSG_RELAY_OK:
+	case PW_MSG_LISTEN_OK:
 		return 1;
 	case PW_MSG_CONN:
 		return 2;

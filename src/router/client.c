@@ -23,18 +23,11 @@
 #define PW_MAX_CLIENTS 4096
 
 const struct pw_request pw_requests[] = {
-	{ PW_MSG_HELLO, false, pw_request_hello },
-	{ PW_MSG_LISTEN, false, pw_request_listen },
-	{ PW_MSG_UNLISTEN, false, pw_request_listen },
-	{ PW_MSG_CONNECT, true, pw_request_connect },
-	{ PW_MSG_CLAIM, true, pw_request_claim },
-	{ PW_MSG_STATUS, false, pw_request_status },
-	{ PW_MSG_REATTACH, true, pw_request_reattach },
-	{ PW_MSG_RELAY, true, pw_request_relay },
-	{ PW_MSG_TAKE, true, pw_request_take },
-	{ PW_MSG_POD_ADD, false, pw_request_pods },
-	{ PW_MSG_POD_DEL, false, pw_request_pods },
-	{ PW_MSG_PODS, false, pw_request_pods },
+	{ PW_MSG_HELLO, false, pw_request_hello },	{ PW_MSG_LISTEN, false, pw_request_listen },
+	{ PW_MSG_CONNECT, true, pw_request_connect },	{ PW_MSG_STATUS, false, pw_request_status },
+	{ PW_MSG_REATTACH, true, pw_request_reattach }, { PW_MSG_RELAY, true, pw_request_relay },
+	{ PW_MSG_TAKE, true, pw_request_take },		{ PW_MSG_POD_ADD, false, pw_request_pods },
+	{ PW_MSG_POD_DEL, false, pw_request_pods },	{ PW_MSG_PODS, false, pw_request_pods },
 };
 const size_t pw_nrequests = PW_ARRAY_SIZE(pw_requests);
 
@@ -71,10 +64,7 @@ void pw_client_drop(struct pw_client *c)
 			*pp = c->next;
 			break;
 		}
-	pw_listeners_drop_owner(c);
 	pw_rconnects_drop_client(c);
-	pw_lconnects_drop_client(c);
-	pw_conns_forget_claimer(c);
 	pw_loop_del(c->fd, &c->ev);
 	close(c->fd);
 	pw_clients.count--;

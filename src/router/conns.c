@@ -1,17 +1,16 @@
 // SPDX-License-Identifier: MIT
 /*
  * The connection table: every connection the router set up, from CONNECT
- * until both ends are gone. A pending one holds the router's end of the
- * pod-local TCP connection that made the server's accept() return (a ticket:
- * CLAIM finds the connection by its address) and the channel's end 1; an
- * open one only the memfd, for re-attach after exec and for status.
+ * until both ends are gone. Each holds its channel's memfd, for re-attach
+ * after exec and for status; the channel's ends are the client's and, once
+ * handed over, the listener's queue's. A connection is pending until its
+ * side 1 attached (a server accepted it), which we learn from the channel.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -38,37 +37,15 @@ static struct {
 	uint64_t bytes_reaped; /* carried by connections already forgotten */
 } pw_conns;
 
-/* The server closed its end before anyone claimed the connection. */
-static void pw_conn_pending_event(struct pw_ev *ev, uint32_t events)
-{
-	struct pw_conn *cn = (struct pw_conn *)ev;
-
-	pw_dbg("conn %" PRIu64 ": closed by the server before it was claimed; resetting the "
-	       "client",
-	       cn->id);
-	/* Speak for the accepting side that never came: the client gets
-	 * ECONNRESET, as from a listener that closed with the connection in
-	 * its queue. */
-	if (cn->state == PW_CONN_PENDING)
-		pw_conn_chan_reset(cn);
-	if (cn->claimer)
-		pw_client_reply_err(cn->claimer, cn->claim_seq, ECONNRESET);
-	pw_conn_remove(cn);
-}
-
 struct pw_conn *pw_conn_new(void)
 {
 	struct pw_conn *cn = calloc(1, sizeof(*cn));
 
 	if (!cn)
 		return NULL;
-	cn->ev.fn = pw_conn_pending_event;
 	cn->id = ++pw_conns.next_id;
 	cn->state = PW_CONN_PENDING;
-	cn->data = -1;
-	cn->tcp = -1;
 	cn->memfd = -1;
-	cn->srv_sock = -1;
 	return cn;
 }
 
@@ -96,6 +73,7 @@ static bool pw_pod_acct_full(uint64_t cookie, uint64_t mem)
 }
 
 static void pw_conns_reap_closed(bool diag);
+static void pw_conns_refresh(void);
 
 int pw_conn_charge(struct pw_conn *cn, uint64_t cookie)
 {
@@ -104,8 +82,11 @@ int pw_conn_charge(struct pw_conn *cn, uint64_t cookie)
 	struct pw_pod_acct *a = pw_pod_acct_find(cookie);
 
 	if (a && a->pending >= pw_router_cfg.pod_max_pending) {
-		pw_router_stats.limit_pending++;
-		return -EAGAIN;
+		pw_conns_refresh(); /* servers may have taken some since */
+		if (a->pending >= pw_router_cfg.pod_max_pending) {
+			pw_router_stats.limit_pending++;
+			return -EAGAIN;
+		}
 	}
 	if (pw_pod_acct_full(cookie, mem)) {
 		/* Closed connections are only reaped once a second: a pod that
@@ -167,23 +148,39 @@ void pw_conn_unpend(struct pw_conn *cn)
 		cn->acct->pending--;
 		cn->acct_pending = false;
 	}
-	if (cn->tcp >= 0) {
-		/* Our end of the pod-local connection was only a ticket: reset it,
-		 * so neither end sits in TIME_WAIT on the server's port (servers
-		 * that re-bind their listener would find it taken). */
-		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-		setsockopt(cn->tcp, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-		pw_loop_del(cn->tcp, &cn->ev);
-		cn->tcp = pw_close(cn->tcp);
+	cn->state = PW_CONN_OPEN;
+}
+
+/* Pending connections whose side 1 attached are open. */
+static void pw_conns_refresh(void)
+{
+	struct pw_chan_state st;
+
+	for (struct pw_conn *cn = pw_conns.list; cn; cn = cn->next) {
+		if (cn->state != PW_CONN_PENDING || !cn->view)
+			continue;
+		pw_chan_view_get(cn->view, &st);
+		if (st.attached[1] || st.closed[1])
+			pw_conn_unpend(cn);
 	}
-	cn->srv_sock = pw_close(cn->srv_sock);
+}
+
+void pw_conns_listener_gone(uint64_t serial)
+{
+	for (struct pw_conn *cn = pw_conns.list; cn; cn = cn->next) {
+		if (cn->state != PW_CONN_PENDING || cn->listener != serial)
+			continue;
+		/* Speak for the accepting side that never came: the client gets
+		 * ECONNRESET, as from a listener that closed with the connection
+		 * in its queue. (-EBUSY: a server took it after all.) */
+		pw_conn_chan_reset(cn);
+		pw_conn_unpend(cn);
+	}
 }
 
 void pw_conn_free(struct pw_conn *cn)
 {
 	pw_conn_uncharge(cn);
-	pw_conn_unpend(cn);
-	cn->data = pw_close(cn->data);
 	cn->memfd = pw_close(cn->memfd);
 	pw_conn_chan_unwatch(cn);
 	free(cn);
@@ -225,15 +222,6 @@ struct pw_conn *pw_conn_by_sock(uint64_t id, int fd, unsigned *ret_side)
 	return NULL;
 }
 
-struct pw_conn *pw_conn_by_router_end(uint64_t cookie, const struct sockaddr_in *peer)
-{
-	for (struct pw_conn *cn = pw_conns.list; cn; cn = cn->next)
-		if (cn->state == PW_CONN_PENDING && cn->srv_cookie == cookie &&
-		    pw_addr_eq(&cn->router_end, peer))
-			return cn;
-	return NULL;
-}
-
 struct pw_wire_conn pw_conn_body(const struct pw_conn *cn, unsigned side)
 {
 	struct pw_wire_conn body = { .id = cn->id, .side = side };
@@ -244,13 +232,6 @@ struct pw_wire_conn pw_conn_body(const struct pw_conn *cn, unsigned side)
 	pw_addr_from_wire(&cn->addr[!side], &a, NULL);
 	pw_addr_to_wire(&a, cn->fam[side], &body.peer);
 	return body;
-}
-
-void pw_conns_forget_claimer(const struct pw_client *c)
-{
-	for (struct pw_conn *cn = pw_conns.list; cn; cn = cn->next)
-		if (cn->claimer == c)
-			cn->claimer = NULL;
 }
 
 static bool pw_pid_alive(pid_t pid)
@@ -289,6 +270,7 @@ static void pw_conns_check_sockets(void)
  * the kernel which channel sockets still exist (a process that died). */
 static void pw_conns_reap_closed(bool diag)
 {
+	pw_conns_refresh();
 	if (diag)
 		pw_conns_check_sockets();
 	for (struct pw_conn **pp = &pw_conns.list; *pp;) {

@@ -50,7 +50,6 @@ static void pw_main_tick(struct pw_ev *ev, uint32_t events)
 	if (read(pw_main.tfd, &ticks, sizeof(ticks)) <= 0)
 		return;
 	pw_peers_tick();
-	pw_lconnects_tick(pw_now_ns());
 	if (++pw_main.ticks % (1000 / PW_TICK_MS) == 0)
 		pw_conns_reap();
 }
@@ -129,6 +128,7 @@ static void pw_main_teardown(void)
 	pw_peers_teardown();
 	pw_relays_teardown();
 	pw_clients_teardown(pw_router_cfg.socket_path);
+	pw_listeners_teardown();
 	pw_conns_teardown();
 	pw_metrics_close();
 	pw_main.tfd = pw_close(pw_main.tfd);

@@ -37,10 +37,10 @@ static int pw_metrics_format(char *body, size_t size)
 			"podwire_connections_accelerated_total %" PRIu64 "\n"
 			"# TYPE podwire_connections_fallback_total counter\n"
 			"podwire_connections_fallback_total %" PRIu64 "\n"
+			"# HELP podwire_claims_total connections handed to a server's "
+			"accept queue\n"
 			"# TYPE podwire_claims_total counter\n"
 			"podwire_claims_total %" PRIu64 "\n"
-			"# TYPE podwire_claims_unmatched_total counter\n"
-			"podwire_claims_unmatched_total %" PRIu64 "\n"
 			"# TYPE podwire_bad_messages_total counter\n"
 			"podwire_bad_messages_total %" PRIu64 "\n"
 			"# TYPE podwire_connections gauge\n"
@@ -58,9 +58,9 @@ static int pw_metrics_format(char *body, size_t size)
 			"# TYPE podwire_limit_refusals_total counter\n"
 			"podwire_limit_refusals_total{limit=\"pending\"} %" PRIu64 "\n"
 			"podwire_limit_refusals_total{limit=\"memory\"} %" PRIu64 "\n",
-			s->connects, s->accelerated, s->fallbacks, s->claims, s->claim_misses,
-			s->bad_msgs, open, pending, pw_listeners_count(), pw_clients_count(), bytes,
-			s->limit_pending, s->limit_memory);
+			s->connects, s->accelerated, s->fallbacks, s->claims, s->bad_msgs, open,
+			pending, pw_listeners_count(), pw_clients_count(), bytes, s->limit_pending,
+			s->limit_memory);
 }
 
 static void pw_metrics_serve(struct pw_ev *ev, uint32_t events)

@@ -8,8 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sockios.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +19,6 @@
 #include "../common/log.h"
 #include "../common/util.h"
 #include "router.h"
-
-#define PW_CONNECT_TIMEOUT_MS 200
 
 static int pw_netns_self = -1; /* the router's own netns, to come back to */
 
@@ -118,8 +114,7 @@ int pw_sock_netns(int fd)
 	return ns;
 }
 
-/* Make a socket inside the namespace @netns (an nsfs fd). */
-static int pw_netns_socket(int netns, int type)
+int pw_netns_socket(int netns, int type)
 {
 	int s, err, r = pw_netns_enter(netns);
 
@@ -144,75 +139,4 @@ int pw_netns_source(int netns, const struct sockaddr_in *dst, struct sockaddr_in
 		r = -errno;
 	close(s);
 	return r;
-}
-
-/* Wait at most PW_CONNECT_TIMEOUT_MS for @s to connect. */
-static int pw_netns_connect_wait(int s)
-{
-	struct pollfd pfd = { .fd = s, .events = POLLOUT };
-	int n, err = 0;
-	socklen_t len = sizeof(err);
-
-	do
-		n = poll(&pfd, 1, PW_CONNECT_TIMEOUT_MS);
-	while (n < 0 && errno == EINTR);
-	if (n == 0)
-		return -ETIMEDOUT;
-	if (n < 0 || getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-		return -errno;
-	return -err;
-}
-
-int pw_netns_tcp_sockets(int netns, int *ret, unsigned n)
-{
-	int r = pw_netns_enter(netns);
-	unsigned i;
-
-	if (r < 0)
-		return r;
-	for (i = 0; i < n; i++) {
-		ret[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (ret[i] < 0) {
-			r = -errno;
-			break;
-		}
-	}
-	pw_netns_leave();
-	return i ? (int)i : r;
-}
-
-int pw_netns_connect_start(int s, const struct sockaddr_in *dst)
-{
-	struct sockaddr_in src = { .sin_family = AF_INET, .sin_addr = dst->sin_addr };
-	struct pollfd pfd = { .fd = s, .events = POLLOUT };
-	int one = 1, err = 0, r;
-	socklen_t len = sizeof(err);
-
-	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (bind(s, (const struct sockaddr *)&src, sizeof(src)) < 0 ||
-	    (connect(s, (const struct sockaddr *)dst, sizeof(*dst)) < 0 && errno != EINPROGRESS))
-		return -errno;
-	/* Inside one namespace the handshake is usually over by now. */
-	r = poll(&pfd, 1, 0);
-	if (r == 0)
-		return -EINPROGRESS;
-	if (r < 0 || getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-		return -errno;
-	return -err;
-}
-
-int pw_netns_connect(int netns, const struct sockaddr_in *dst)
-{
-	int s = -1, r = pw_netns_tcp_sockets(netns, &s, 1);
-
-	if (r < 0)
-		return r;
-	r = pw_netns_connect_start(s, dst);
-	if (r == -EINPROGRESS)
-		r = pw_netns_connect_wait(s);
-	if (r < 0) {
-		close(s);
-		return r;
-	}
-	return s;
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * The requests other than connection setup (connect.c) and the pod table
- * (pods.c): HELLO, LISTEN and UNLISTEN, STATUS, and those about a connection
+ * (pods.c): HELLO, LISTEN, STATUS, and those about a connection
  * that exists: REATTACH after exec, RELAY and TAKE when a process hands it
  * to another (docs/PRELOAD.md).
  */
@@ -46,50 +46,21 @@ int pw_request_hello(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIR
 			   cfg->nprefixes * sizeof(cfg->prefixes[0]), NULL, 0);
 }
 
-/* Register (@add) or unregister the listening socket @fd of @c. */
-static int pw_listen_update(struct pw_client *c, int fd, bool add)
-{
-	char buf[PW_ADDR_STRLEN];
-	struct sockaddr_in a;
-	uint64_t cookie;
-	int r;
-
-	/* A listener being closed may still listen, or be shut down. */
-	r = pw_sock_check_tcp(fd, add ? 1 : -1);
-	if (r < 0)
-		return r;
-	if (pw_sock_cookie(fd, &cookie) < 0)
-		return -errno;
-	r = pw_sock_addr4(fd, false, &a); /* a dual-stack listener on :: is 0.0.0.0 */
-	if (r < 0)
-		return r;
-	if (!add) {
-		r = pw_listener_remove(c, cookie, &a);
-		if (r == 0)
-			pw_info("pid %d unlistened %s", c->pid, pw_addr_format(&a, buf));
-		return r;
-	}
-	if (pw_listener_ref(c, cookie, &a))
-		return 0;
-	int netns = pw_sock_netns(fd);
-	if (netns < 0)
-		return netns;
-	r = pw_listener_insert(c, cookie, &a, netns);
-	if (r == 0)
-		pw_info("pid %d listens on %s (netns %" PRIu64 ")", c->pid, pw_addr_format(&a, buf),
-			cookie);
-	return r;
-}
-
+/* LISTEN: register the listener and answer with its accept queue. */
 int pw_request_listen(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS])
 {
-	int r = pw_listen_update(c, fds[0], m->type == PW_MSG_LISTEN);
+	int queue = -1;
+	int r = pw_listener_add(c, fds[0], &queue);
 
-	/* Our copy keeps the socket alive: dropped before the answer, or an
-	 * app that closes its listener on the answer and binds the port
+	/* Our copy would keep the socket alive: dropped before the answer, or
+	 * an app that closes its listener on the answer and binds the port
 	 * again (iperf3 -s after each test) races it to EADDRINUSE. */
 	fds[0] = pw_close(fds[0]);
-	return pw_client_reply(c, m->seq, r);
+	if (r < 0)
+		return pw_client_reply_err(c, m->seq, -r);
+	r = pw_msg_send(c->fd, PW_MSG_LISTEN_OK, m->seq, NULL, 0, NULL, 0, &queue, 1);
+	pw_close(queue);
+	return r;
 }
 
 int pw_request_status(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS])
@@ -144,7 +115,7 @@ int pw_request_relay(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIR
 	struct pw_conn *cn = m->u.relay.id ? pw_conn_by_sock(m->u.relay.id, fds[0], &side) : NULL;
 	int app, r;
 
-	if (!cn || cn->state == PW_CONN_PENDING)
+	if (!cn)
 		return -ENOENT;
 	r = pw_relay_start(cn->id, cn->memfd, fds[0], side, m->u.relay.flags & PW_RELAY_NOW, &app);
 	fds[0] = -1; /* taken */

@@ -142,7 +142,7 @@ unsigned pw_clients_count(void);
  * protocol). Returns <0 when the caller must drop the client.
  */
 int pw_client_serve(struct pw_client *c, const struct pw_request *table, size_t n);
-/* Forget @c: its listeners, its connects in flight, its claims. */
+/* Forget @c and its connects in flight. */
 void pw_client_drop(struct pw_client *c);
 int pw_client_reply_err(struct pw_client *c, uint32_t seq, int err);
 /* OK when @r is 0, else ERR with -@r. */
@@ -157,20 +157,15 @@ int pw_request_reattach(struct pw_client *c, const struct pw_msg *m, int fds[PW_
 int pw_request_relay(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS]);
 int pw_request_take(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS]);
 int pw_request_connect(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS]);
-int pw_request_claim(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS]);
 
 /* Connects of @c to other nodes' pods, still waiting: forget them. */
 void pw_rconnects_drop_client(const struct pw_client *c);
-/* @c is going away: its connects to this node's listeners under way too. */
-void pw_lconnects_drop_client(const struct pw_client *c);
-/* Every PW_TICK_MS: give up on listeners that did not answer in time. */
-void pw_lconnects_tick(uint64_t now);
 
 /*
- * Called by peer_conn.c for another node's CONNECT: connect to the listener of
- * @dst on this node, as for a local client, and keep the connection pending
- * for its data connection. Returns 0 and the connection id, or -errno
- * (-ECONNREFUSED: no accelerated listener).
+ * Called by peer_conn.c for another node's CONNECT: if a listener of this node
+ * takes @dst, keep the connection pending for its data connection, which
+ * then goes into that listener's queue. Returns 0 and the connection id, or
+ * -errno (-ECONNREFUSED: no accelerated listener). Never waits.
  */
 int pw_router_remote_conn(const struct sockaddr_in *src, const struct sockaddr_in *dst,
 			  uint64_t *ret_id);
@@ -185,22 +180,14 @@ void pw_router_remote_drop(uint64_t id);
 struct pw_chan_view;
 
 struct pw_conn {
-	struct pw_ev ev; /* while pending: the router's TCP socket (server closed it) */
 	uint64_t id;
-	uint32_t state;
-	/* From another node: the data connection replaces the channel. */
-	bool remote;
-	int data;		   /* -1 until it arrived */
-	struct pw_client *claimer; /* accepted before the data came */
-	uint32_t claim_seq;
-	uint64_t srv_cookie;
-	struct sockaddr_in router_end; /* our TCP socket's address, what accept() sees */
-	int tcp;		       /* -1 once claimed */
-	int memfd;		       /* kept: a program may re-attach after exec */
-	ino_t sock_ino[2];	       /* the socketpair ends: proof for re-attach */
-	bool gone[2];		       /* that end's socket no longer exists */
+	uint32_t state;	   /* PENDING until side 1 attached (pw_conns_refresh) */
+	bool remote;	   /* from another node: waiting for its data connection */
+	uint64_t listener; /* the serial of the listener it was handed to */
+	int memfd;	   /* kept: a program may re-attach after exec */
+	ino_t sock_ino[2]; /* the socketpair ends: proof for re-attach */
+	bool gone[2];	   /* that end's socket no longer exists */
 	dev_t sock_dev;
-	int srv_sock;		     /* channel end 1, -1 once claimed */
 	struct pw_chan_view *view;   /* for status; NULL if it could not be mapped */
 	struct pw_wire_addr addr[2]; /* IPv4 */
 	int fam[2];		     /* each side's socket family: it sees addr[] in it */
@@ -218,18 +205,17 @@ void pw_conn_insert(struct pw_conn *cn);
 void pw_conn_remove(struct pw_conn *cn);
 /* Free a connection that is not in the table (closes its fds). */
 void pw_conn_free(struct pw_conn *cn);
-/* Claimed: close what only a pending connection needs. */
+/* Side 1 took the connection: it is open, and no longer pending. */
 void pw_conn_unpend(struct pw_conn *cn);
 /* Charge @cn, pending and holding a channel, to the pod in netns @cookie.
  * Errors: -EAGAIN that pod has pod_max_pending connections pending, -ENOBUFS
  * its channels would pass pod_max_memory (each counted in pw_router_stats),
- * -ENOMEM. The charge goes with the claim (pending) and with @cn (memory). */
+ * -ENOMEM. The charge goes when side 1 attaches (pending) and with @cn
+ * (memory). */
 int pw_conn_charge(struct pw_conn *cn, uint64_t cookie);
 struct pw_conn *pw_conn_by_id(uint64_t id);
 /* The connection @id (0: any) whose channel socket @fd is, and which side. */
 struct pw_conn *pw_conn_by_sock(uint64_t id, int fd, unsigned *ret_side);
-/* The pending connection a server in netns @cookie accepted from @peer. */
-struct pw_conn *pw_conn_by_router_end(uint64_t cookie, const struct sockaddr_in *peer);
 /* The CONN body for @side: its own address and its peer's, in its family. */
 struct pw_wire_conn pw_conn_body(const struct pw_conn *cn, unsigned side);
 /* The router's side of the shared-memory transport (shm.c). */
@@ -243,8 +229,9 @@ void pw_conn_chan_reset(struct pw_conn *cn);
 uint32_t pw_conn_state(const struct pw_conn *cn);
 /* Bytes @side wrote into the connection so far. */
 uint64_t pw_conn_bytes(const struct pw_conn *cn, unsigned side);
-/* @c is going away: connections it claimed wait for it no more. */
-void pw_conns_forget_claimer(const struct pw_client *c);
+/* The listener @serial is closed: the connections in its queue that no
+ * server took are reset (their clients read ECONNRESET). */
+void pw_conns_listener_gone(uint64_t serial);
 /* Forget connections that both ends closed or whose sockets are gone. */
 void pw_conns_reap(void);
 /* The status page: up to @max entries, and how many there are. */
@@ -255,41 +242,46 @@ void pw_conns_teardown(void);
 
 /* ---- listeners.c: the listener registry ---- */
 
-#define PW_LISTENER_POOL 4
-
+/* A registered listening socket and its accept queue (see listeners.c). */
 struct pw_listener {
-	uint64_t cookie; /* netns */
-	int netns;	 /* fd of the netns, to connect inside it */
-	/* Sockets made inside netns ahead of need: entering a namespace costs
-	 * two setns(2), paid once per PW_LISTENER_POOL connections. */
-	int pool[PW_LISTENER_POOL];
-	unsigned npool;
+	struct pw_ev ev;	  /* first: the loop's handle on queue (hang-ups) */
+	uint64_t serial;	  /* connections handed to it remember it */
+	uint64_t cookie;	  /* netns */
+	int family;		  /* of the listening socket, so of what accept() returns */
+	int queue;		  /* our end of the accept queue, nonblocking */
+	int probe;		  /* wildcard: a UDP socket inside the netns, else -1 */
+	struct in_addr local_dst; /* the last address probe looked up, */
+	bool local_yes;		  /* whether it is local there, */
+	uint64_t local_until;	  /* and until when that answer holds */
 	struct sockaddr_in addr;
-	const struct pw_client *owner;
-	unsigned refs;
+	pid_t pid; /* who registered it (logs) */
 	struct pw_listener *next;
 };
 
-/* If @owner registered the listener @a in netns @cookie already, count one
- * more registration and return true. */
-bool pw_listener_ref(const struct pw_client *owner, uint64_t cookie, const struct sockaddr_in *a);
-/* Register a new listener of @owner; @netns is the fd of its netns (taken,
- * also on failure). Errors: -ENOMEM. */
-int pw_listener_insert(const struct pw_client *owner, uint64_t cookie, const struct sockaddr_in *a,
-		       int netns);
-/* Drop one registration. Errors: -ENOENT none. */
-int pw_listener_remove(const struct pw_client *owner, uint64_t cookie, const struct sockaddr_in *a);
-void pw_listeners_drop_owner(const struct pw_client *owner);
 /*
- * The next listener after @prev (NULL: the first) that a connect from netns
- * @cookie to @dst reaches: same port, same address or the wildcard, and for a
- * loopback @dst the same netns (loopback never leaves a namespace).
+ * Register the listening socket @fd of @c (borrowed) and give the library's
+ * end of its accept queue in *ret_queue. Errors: -ENOTSOCK, -EPROTONOSUPPORT,
+ * -EINVAL not a listening TCP socket (pw_sock_check_tcp); -ENOMEM; of
+ * socketpair(2) and entering its netns.
  */
-struct pw_listener *pw_listener_next(const struct pw_listener *prev, uint64_t cookie,
-				     const struct sockaddr_in *dst);
+int pw_listener_add(const struct pw_client *c, int fd, int *ret_queue);
+/*
+ * The listener a connect from netns @cookie to @dst reaches, or NULL: same
+ * port, bound to @dst's address before the wildcard on an address of its
+ * netns, and for a loopback @dst the same netns. Among equals (SO_REUSEPORT)
+ * @hash chooses.
+ */
+struct pw_listener *pw_listener_pick(uint64_t cookie, const struct sockaddr_in *dst, uint32_t hash);
+/*
+ * Queue one connection for @l's accept(): a message of @type with @body and
+ * @fds (copied; the caller still closes them). Errors: -EAGAIN the queue is
+ * full (the server does not accept); -EPIPE the listener is closed (and now
+ * removed: @l is freed); of sendmsg(2).
+ */
+int pw_listener_deliver(struct pw_listener *l, uint16_t type, const struct pw_wire_conn *body,
+			const int *fds, unsigned nfds);
 unsigned pw_listeners_count(void);
-/* A nonblocking TCP socket inside @l's netns (taken by the caller), or -errno. */
-int pw_listener_socket(struct pw_listener *l);
+void pw_listeners_teardown(void);
 
 /* ---- netns.c: sockets and network namespaces ---- */
 
@@ -313,22 +305,14 @@ int pw_sock_addr4(int fd, bool peer, struct sockaddr_in *ret);
 int pw_sock_netns(int fd);
 /* The source address the kernel would pick in @netns to reach @dst. */
 int pw_netns_source(int netns, const struct sockaddr_in *dst, struct sockaddr_in *ret);
-/* A TCP socket inside @netns connected to @dst (bound to @dst's address, so
- * it also proves @dst is of that netns), waiting at most 200 ms. Returns it
- * or -errno. Blocks: only for what cannot wait in the loop. */
-int pw_netns_connect(int netns, const struct sockaddr_in *dst);
-/* Up to @n nonblocking TCP sockets made inside @netns, into @ret: how many,
- * or -errno when none. */
-int pw_netns_tcp_sockets(int netns, int *ret, unsigned n);
-/* Connect @s, such a socket, to @dst without waiting: 0 when connected,
- * -EINPROGRESS while the handshake goes on (poll @s for POLLOUT, then read
- * SO_ERROR), or -errno. */
-int pw_netns_connect_start(int s, const struct sockaddr_in *dst);
+/* A socket of @type (SOCK_DGRAM...; may carry SOCK_NONBLOCK) made inside
+ * @netns, close-on-exec. Errors: of setns(2) and socket(2). */
+int pw_netns_socket(int netns, int type);
 
 /* ---- metrics.c ---- */
 
 struct pw_router_stats {
-	uint64_t connects, accelerated, fallbacks, claims, claim_misses, bad_msgs, remote;
+	uint64_t connects, accelerated, fallbacks, claims, bad_msgs, remote;
 	uint64_t limit_pending, limit_memory; /* connects a per-pod limit sent to the kernel */
 };
 extern struct pw_router_stats pw_router_stats;

@@ -43,9 +43,11 @@ uint32_t pw_conn_state(const struct pw_conn *cn)
 {
 	struct pw_chan_state st;
 
-	if (cn->state == PW_CONN_PENDING || !cn->view)
+	if (!cn->view)
 		return cn->state;
 	pw_chan_view_get(cn->view, &st);
+	if (cn->state == PW_CONN_PENDING && !st.attached[1] && !st.closed[1])
+		return PW_CONN_PENDING; /* in the listener's queue */
 	/* A side whose socket is gone ended, even without saying so (its
 	 * process died, or the last of several holders closed). */
 	bool closed0 = st.closed[0] || cn->gone[0], closed1 = st.closed[1] || cn->gone[1];

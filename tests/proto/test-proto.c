@@ -45,9 +45,7 @@ struct layout {
 static const struct layout layouts[] = {
 	{ PW_MSG_HELLO, sizeof(struct pw_wire_hello), 0, 0, 0 },
 	{ PW_MSG_LISTEN, sizeof(struct pw_wire_listen), 0, 0, 1 },
-	{ PW_MSG_UNLISTEN, sizeof(struct pw_wire_listen), 0, 0, 1 },
 	{ PW_MSG_CONNECT, sizeof(struct pw_wire_connect), 0, 0, 1 },
-	{ PW_MSG_CLAIM, 0, 0, 0, 1 },
 	{ PW_MSG_STATUS, 0, 0, 0, 0 },
 	{ PW_MSG_REATTACH, sizeof(struct pw_wire_reattach), 0, 0, 1 },
 	{ PW_MSG_OK, 0, 0, 0, 0 },
@@ -66,6 +64,7 @@ static const struct layout layouts[] = {
 	{ PW_MSG_RELAY, sizeof(struct pw_wire_relay), 0, 0, 1 },
 	{ PW_MSG_TAKE, 0, 0, 0, 1 },
 	{ PW_MSG_RELAY_OK, sizeof(struct pw_wire_conn), 0, 0, 1 },
+	{ PW_MSG_LISTEN_OK, 0, 0, 0, 1 },
 	{ PW_PEER_HELLO, sizeof(struct pw_wire_peer_hello), 0, 0, 0 },
 	{ PW_PEER_AUTH, sizeof(struct pw_wire_peer_auth), 0, 0, 0 },
 	{ PW_PEER_ROUTES, sizeof(struct pw_wire_peer_routes), sizeof(struct pw_wire_prefix),
@@ -268,8 +267,8 @@ static void test_roundtrip_fixed(void)
 	check_no_list(&m);
 
 	lsn.backlog = -1;
-	roundtrip(PW_MSG_UNLISTEN, UINT32_MAX, &lsn, sizeof(lsn), NULL, 0, &sock[0], 1, &m);
-	PW_CHECK(memcmp(&m.u.listen, &lsn, sizeof(lsn)) == 0, "unlisten body");
+	roundtrip(PW_MSG_LISTEN, UINT32_MAX, &lsn, sizeof(lsn), NULL, 0, &sock[0], 1, &m);
+	PW_CHECK(memcmp(&m.u.listen, &lsn, sizeof(lsn)) == 0, "listen body, backlog -1");
 	PW_CHECK_EQ(m.u.listen.backlog, -1);
 
 	roundtrip(PW_MSG_CONNECT, 0xdeadbeefu, &conn_req, sizeof(conn_req), NULL, 0, &sock[1], 1,
@@ -277,7 +276,7 @@ static void test_roundtrip_fixed(void)
 	PW_CHECK(memcmp(&m.u.connect, &conn_req, sizeof(conn_req)) == 0, "connect body");
 	check_no_list(&m);
 
-	roundtrip(PW_MSG_CLAIM, 5, NULL, 0, NULL, 0, &sock[1], 1, &m);
+	roundtrip(PW_MSG_LISTEN_OK, 5, NULL, 0, NULL, 0, &sock[1], 1, &m);
 	check_no_list(&m);
 	roundtrip(PW_MSG_STATUS, 6, NULL, 0, NULL, 0, NULL, 0, &m);
 	check_no_list(&m);
@@ -546,7 +545,7 @@ static int parse(size_t len, unsigned nfds)
 
 static void test_parse_header(void)
 {
-	static const uint16_t versions[] = { 0, 2, 3, 0x100, 0x101, 0xffff };
+	static const uint16_t versions[] = { 0, 1, 3, 0x100, 0x102, 0xffff };
 	static const uint32_t lens[] = { 0, 1, 15, 17, 24, 0x10010, 0x80000010u, UINT32_MAX };
 	size_t len = mk(PW_MSG_OK, 0);
 
@@ -862,7 +861,7 @@ static void test_recv_truncated(void)
 	close_fds(got, ngot);
 
 	/* A packet over PW_WIRE_MAX, with an fd, into a PW_WIRE_MAX buffer. */
-	len = mk(PW_MSG_CLAIM, PW_WIRE_MAX + 1 - HDR);
+	len = mk(PW_MSG_LISTEN_OK, PW_WIRE_MAX + 1 - HDR);
 	before = pw_test_count_fds();
 	send_raw(sv[0], len, memfd, 1);
 	ngot = 99;

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * The connection table (src/router/conns.c) on real channels, in-process and
- * without root: lookups by id, by channel socket and by the router's end,
- * the CONN bodies, state and byte counts from the channel, status pages,
- * reaping, and a server that closes a pending connection.
+ * without root: lookups by id and by channel socket, the CONN bodies, state
+ * and byte counts from the channel, status pages, reaping, pending until
+ * side 1 attaches, and a listener that closes with connections queued.
  */
 #include <errno.h>
 #include <string.h>
@@ -46,8 +46,7 @@ static void test_ids(void)
 	PW_CHECK(b->id > a->id, "ids grow: %llu, %llu", (unsigned long long)a->id,
 		 (unsigned long long)b->id);
 	PW_CHECK_EQ(a->state, PW_CONN_PENDING);
-	PW_CHECK(a->tcp == -1 && a->memfd == -1 && a->srv_sock == -1 && a->data == -1,
-		 "no fds yet");
+	PW_CHECK(a->memfd == -1 && !a->view, "no channel yet");
 	pw_conn_insert(a);
 	pw_conn_insert(b);
 	PW_CHECK(pw_conn_by_id(a->id) == a && pw_conn_by_id(b->id) == b, "by id");
@@ -74,18 +73,6 @@ static void test_lookups(void)
 	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	PW_CHECK(!pw_conn_by_sock(0, s, &side), "a socket of no connection");
 	close(s);
-
-	/* CLAIM finds the pending connection by the router's end and netns. */
-	cn->srv_cookie = 7;
-	cn->router_end = rt_sin("198.18.0.2", 51000);
-	struct sockaddr_in peer = rt_sin("198.18.0.2", 51000);
-	PW_CHECK(pw_conn_by_router_end(7, &peer) == cn, "router end");
-	PW_CHECK(!pw_conn_by_router_end(8, &peer), "another netns");
-	peer.sin_port = htons(51001);
-	PW_CHECK(!pw_conn_by_router_end(7, &peer), "another port");
-	cn->state = PW_CONN_OPEN;
-	peer.sin_port = htons(51000);
-	PW_CHECK(!pw_conn_by_router_end(7, &peer), "claimed already");
 
 	/* Each side sees its own address first, in its socket's family. */
 	cn->fam[0] = AF_INET6;
@@ -179,38 +166,35 @@ static void test_status_page(void)
 	PW_CHECK_EQ(st.total, 0);
 }
 
-/* The server closed its end before anyone claimed the connection: the
- * client's side is reset, a waiting claimer gets ECONNRESET. */
-static void test_pending_closed(void)
+/* A connection is pending until a server attaches side 1; a listener that
+ * closes resets those still in its queue, and only those. */
+static void test_pending_and_listener_gone(void)
 {
-	struct pw_client claimer;
-	int peer = rt_client_open(&claimer, 1000);
-	int sv[2];
-	struct pw_conn *cn = conn_make(sv);
-	struct pw_chan *client;
+	int sv[2], sv2[2];
+	struct pw_conn *cn = conn_make(sv), *cn2 = conn_make(sv2);
+	struct pw_chan *client, *server;
 	char b[4];
 
+	cn->listener = cn2->listener = 7;
 	PW_CHECK_EQ(pw_chan_open(cn->memfd, sv[0], 0, NULL, &client), 0);
-	cn->srv_sock = sv[1];
-	cn->claimer = &claimer;
-	cn->claim_seq = 33;
-	uint64_t id = cn->id;
-	cn->ev.fn(&cn->ev, EPOLLRDHUP);
-	PW_CHECK(!pw_conn_by_id(id), "the connection is gone");
-	RT_CHECK_ERR(peer, 33, ECONNRESET);
-	PW_CHECK_EQ(pw_chan_read(client, b, sizeof(b), PW_CHAN_DONTWAIT), -ECONNRESET);
-	pw_chan_close(client);
+	PW_CHECK_EQ(pw_conn_state(cn), PW_CONN_PENDING);
+	PW_CHECK_EQ(pw_chan_open(cn2->memfd, sv2[1], 1, NULL, &server), 0);
+	PW_CHECK_EQ(pw_conn_state(cn2), PW_CONN_OPEN); /* accepted */
 
-	/* A client that goes is no claimer any more. */
-	cn = conn_make(sv);
-	cn->claimer = &claimer;
-	pw_conns_forget_claimer(&claimer);
-	PW_CHECK(!cn->claimer, "claimer forgotten");
+	pw_conns_listener_gone(8); /* another listener */
+	PW_CHECK_EQ(pw_chan_read(client, b, sizeof(b), PW_CHAN_DONTWAIT), -EAGAIN);
+	pw_conns_listener_gone(7);
+	PW_CHECK_EQ(pw_chan_read(client, b, sizeof(b), PW_CHAN_DONTWAIT), -ECONNRESET);
+	PW_CHECK_EQ(pw_chan_write(server, "x", 1, PW_CHAN_DONTWAIT), 1); /* untouched */
+	PW_CHECK(cn->state != PW_CONN_PENDING, "reset: no longer pending");
+	pw_chan_close(client);
+	pw_chan_close(server);
 	pw_conn_remove(cn);
+	pw_conn_remove(cn2);
 	close(sv[0]);
 	close(sv[1]);
-	close(peer);
-	close(claimer.fd);
+	close(sv2[0]);
+	close(sv2[1]);
 }
 
 int main(void)
@@ -221,7 +205,7 @@ int main(void)
 	test_lookups();
 	test_state_and_reap();
 	test_status_page();
-	test_pending_closed();
+	test_pending_and_listener_gone();
 	PW_CHECK_EQ(pw_test_count_fds(), base);
 	return 0;
 }

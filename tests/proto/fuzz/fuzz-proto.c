@@ -37,7 +37,6 @@ static int layout_of(uint16_t type, struct layout *l)
 		l->fixed = sizeof(struct pw_wire_hello);
 		return 0;
 	case PW_MSG_LISTEN:
-	case PW_MSG_UNLISTEN:
 		l->fixed = sizeof(struct pw_wire_listen);
 		l->nfds = 1;
 		return 0;
@@ -45,7 +44,7 @@ static int layout_of(uint16_t type, struct layout *l)
 		l->fixed = sizeof(struct pw_wire_connect);
 		l->nfds = 1;
 		return 0;
-	case PW_MSG_CLAIM:
+	case PW_MSG_LISTEN_OK:
 		l->nfds = 1;
 		return 0;
 	case PW_MSG_REATTACH:

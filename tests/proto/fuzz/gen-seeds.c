@@ -93,9 +93,8 @@ int main(int argc, char **argv)
 
 	seed("hello", PW_MSG_HELLO, &hello, sizeof(hello), 0);
 	seed("listen", PW_MSG_LISTEN, &lsn, sizeof(lsn), 0);
-	seed("unlisten", PW_MSG_UNLISTEN, &lsn, sizeof(lsn), 0);
 	seed("connect", PW_MSG_CONNECT, &conn_req, sizeof(conn_req), 0);
-	seed("claim", PW_MSG_CLAIM, NULL, 0, 0);
+	seed("listen-ok", PW_MSG_LISTEN_OK, NULL, 0, 0);
 	seed("status", PW_MSG_STATUS, NULL, 0, 0);
 	struct pw_wire_reattach ra = { .id = 42 };
 	seed("reattach", PW_MSG_REATTACH, &ra, sizeof(ra), 0);

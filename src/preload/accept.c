@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Listening and accepting. An accelerated listener is the application's
+ * kernel listening socket plus the accept queue the router gave us for it
+ * (src/router/listeners.c): a SOCK_SEQPACKET socket with one message per
+ * connection from a pod, which carries the connection itself (a channel, or
+ * a kernel socket from another node). accept() takes from the queue first,
+ * then from the kernel (clients without podwire). Wherever the application
+ * waits for the listener (poll, select, epoll, a blocking accept), the queue
+ * is waited for with it: its readiness is the listener's.
+ */
+#include "preload.h"
+
+/* The listener's queue: the router gone and every message taken (or the
+ * process restricted). The listener is the kernel's alone from now on. */
+void pw_lq_close(int lfd, struct pw_sock *ls)
+{
+	int q = atomic_exchange_explicit(&ls->lq, -1, memory_order_relaxed);
+
+	if (q < 0)
+		return;
+	pw_ep_queue(lfd, q, false);
+	pw_real.close(q);
+}
+
+PW_EXPORT int listen(int fd, int backlog)
+{
+	pw_ensure();
+	int r = pw_real.listen(fd, backlog);
+	if (r < 0 || pw_cfg.disabled || pw_fdtab_get(fd) || !pw_tcp_family(fd))
+		return r;
+
+	int saved = errno;
+	struct pw_wire_listen req = { .backlog = backlog };
+	struct sockaddr_in a; /* a dual-stack listener on :: is 0.0.0.0 */
+	struct pw_msg m;
+	int fds[2];
+
+	if (pw_sockname4(fd, &a) == 0 && (a.sin_addr.s_addr == htonl(INADDR_ANY) ||
+					  (pw_ctl_prefixes_known() && pw_in_prefixes(&a)))) {
+		pw_addr_to_wire(&a, AF_INET, &req.addr);
+		int n = pw_ctl_call(PW_MSG_LISTEN, &req, sizeof(req), &fd, 1, &m, fds);
+		struct pw_sock *s =
+			n == 1 && m.type == PW_MSG_LISTEN_OK ? pw_sock_new(PW_K_LISTEN) : NULL;
+		if (s) {
+			s->local = a;
+			atomic_init(&s->lq, fds[0]);
+			n = 0;
+			atomic_fetch_add_explicit(&pw_nlisten, 1, memory_order_relaxed);
+			pw_fdtab_put(fd, s);
+			/* An epoll set may hold the socket from before listen(). */
+			pw_ep_queue(fd, fds[0], true);
+			pw_dbg("fd %d: listener registered", fd);
+		}
+		for (int i = 0; i < n; i++)
+			pw_real.close(fds[i]);
+	}
+	errno = saved;
+	return r;
+}
+
+/* Give the new connection's @fd exactly the flags accept4() asked for (the
+ * queue's fds come close-on-exec and blocking). */
+static int pw_accept_flags(int fd, int flags)
+{
+	if (!(flags & SOCK_CLOEXEC) && pw_real.fcntl(fd, F_SETFD, 0) < 0)
+		return -1;
+	return pw_real.fcntl(fd, F_SETFL, (flags & SOCK_NONBLOCK) ? O_NONBLOCK : 0);
+}
+
+/* One queued connection (@m, with its @n fds) under a new fd, with @lfd's
+ * options as a kernel accept() gives them. The new fd or -1 (fds closed). */
+static int pw_accept_adopt(int lfd, const struct pw_msg *m, int n, const int *fds, int flags)
+{
+	bool nb = (flags & SOCK_NONBLOCK) != 0;
+	struct pw_sock *s = NULL;
+	int sock = -1;
+
+	if (n == 2 && m->type == PW_MSG_CONN && m->u.conn.side == 1) {
+		sock = fds[1];
+		if (pw_accept_flags(sock, flags) == 0)
+			s = pw_conn_new_shm(fds[0], sock, &m->u.conn, lfd, nb, false);
+	} else if (n == 1 && m->type == PW_MSG_CONN_TCP) {
+		sock = fds[0];
+		if (pw_accept_flags(sock, flags) == 0) {
+			pw_xport_kernel_carry_opts(lfd, sock);
+			s = pw_conn_new(&pw_xport_kernel, &m->u.conn);
+		}
+		if (s)
+			atomic_store_explicit(&s->nonblock, nb, memory_order_relaxed);
+	}
+	if (s) {
+		pw_conn_publish(sock, s);
+		if (n == 2)
+			pw_real.close(fds[0]);
+		return sock;
+	}
+	for (int i = 0; i < n; i++)
+		pw_real.close(fds[i]);
+	return -1;
+}
+
+/* The next connection in @ls's queue, as a new fd; -EAGAIN when there is
+ * none (or no queue any more). */
+static int pw_accept_queued(int lfd, struct pw_sock *ls, struct sockaddr *addr, socklen_t *alen,
+			    int flags)
+{
+	for (;;) {
+		int q = atomic_load_explicit(&ls->lq, memory_order_relaxed);
+		uint8_t buf[256];
+		int fds[PW_WIRE_MAX_FDS];
+		unsigned n = 0;
+		struct pw_msg m;
+
+		if (q < 0)
+			return -EAGAIN;
+		ssize_t len = pw_msg_recv(q, buf, sizeof(buf), fds, &n, MSG_DONTWAIT);
+		if (len == -EAGAIN || len == -EWOULDBLOCK)
+			return -EAGAIN;
+		if (len == 0) {
+			/* The router is gone and the queue empty. */
+			pw_lq_close(lfd, ls);
+			return -EAGAIN;
+		}
+		if (len < 0) {
+			/* A connection whose fds could not be received (no fd
+			 * left: it is lost, as the kernel would refuse it). */
+			if (len == -EPROTO)
+				continue;
+			return (int)len;
+		}
+		if (pw_msg_parse(buf, (size_t)len, n, &m) < 0) {
+			for (unsigned i = 0; i < n; i++)
+				pw_real.close(fds[i]);
+			continue;
+		}
+		int fd = pw_accept_adopt(lfd, &m, (int)n, fds, flags);
+		if (fd < 0)
+			continue; /* refused: as one the client aborted */
+		struct pw_sock *s = pw_fdtab_get(fd);
+		pw_dbg("fd %d: accepted over podwire (conn %llu)", fd,
+		       (unsigned long long)m.u.conn.id);
+		pw_copy_addr(&s->peer, s->family, addr, alen);
+		return fd;
+	}
+}
+
+/* A blocking accept on @lfd: wait for the queue or the kernel, as long as
+ * SO_RCVTIMEO allows. 1: the kernel has one; 0: look at the queue again. */
+static int pw_accept_wait(int lfd, struct pw_sock *ls)
+{
+	int q = atomic_load_explicit(&ls->lq, memory_order_relaxed);
+	struct pollfd p[2] = { { .fd = lfd, .events = POLLIN }, { .fd = q, .events = POLLIN } };
+	int ms = pw_timeo_ms(lfd, SO_RCVTIMEO);
+	int r = pw_real.poll(p, q >= 0 ? 2 : 1, ms > 0 ? ms : -1);
+
+	if (r < 0)
+		return -1; /* EINTR: as accept() interrupted by a signal */
+	if (r == 0)
+		return pw_fail(EAGAIN);
+	return (p[0].revents && !(p[1].revents & POLLIN)) ? 1 : 0;
+}
+
+PW_EXPORT int accept4(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
+{
+	pw_ensure();
+	struct pw_sock *ls = pw_fdtab_get(lfd);
+
+	if (!ls || ls->kind != PW_K_LISTEN)
+		return pw_real.accept4(lfd, addr, alen, flags);
+	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
+		return pw_fail(EINVAL);
+	for (;;) {
+		int fd = pw_accept_queued(lfd, ls, addr, alen, flags);
+		if (fd != -EAGAIN)
+			return fd >= 0 ? fd : pw_fail(-fd);
+		int fl = atomic_load_explicit(&ls->lq, memory_order_relaxed) < 0
+				 ? O_NONBLOCK
+				 : pw_real.fcntl(lfd, F_GETFL);
+		if (fl < 0 || (fl & O_NONBLOCK))
+			return pw_real.accept4(lfd, addr, alen, flags);
+		int w = pw_accept_wait(lfd, ls);
+		if (w < 0)
+			return w;
+		if (w == 1)
+			return pw_real.accept4(lfd, addr, alen, flags);
+	}
+}
+
+PW_EXPORT int accept(int lfd, struct sockaddr *addr, socklen_t *alen)
+{
+	return accept4(lfd, addr, alen, 0);
+}
