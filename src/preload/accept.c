@@ -23,6 +23,61 @@ void pw_lq_close(int lfd, struct pw_sock *ls)
 	pw_real.close(q);
 }
 
+void pw_listener_opts_stale(struct pw_sock *ls)
+{
+	atomic_store_explicit(&ls->acc_ok, false, memory_order_relaxed);
+}
+
+/* Give @s what a connection accepted on @lfd (@ls) inherits from it, as the
+ * kernel copies a listener's options into each socket it accepts. */
+static int pw_listener_opts_give(int lfd, struct pw_sock *ls, struct pw_sock *s)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&ls->rlock);
+	if (!atomic_load_explicit(&ls->acc_ok, memory_order_relaxed)) {
+		struct pw_sock t = { .family = s->family };
+
+		pw_opts_carry(&t, lfd);
+		free(ls->acc_opts);
+		ls->acc_opts = t.opts;
+		ls->acc_nopts = t.nopts;
+		ls->acc_rcvtimeo_ms = pw_timeo_ms(lfd, SO_RCVTIMEO);
+		ls->acc_sndtimeo_ms = pw_timeo_ms(lfd, SO_SNDTIMEO);
+		atomic_store_explicit(&ls->acc_ok, true, memory_order_relaxed);
+	}
+	s->rcvtimeo_ms = ls->acc_rcvtimeo_ms;
+	s->sndtimeo_ms = ls->acc_sndtimeo_ms;
+	if (ls->acc_nopts) {
+		s->opts = malloc(ls->acc_nopts * sizeof(*s->opts));
+		if (s->opts) {
+			memcpy(s->opts, ls->acc_opts, ls->acc_nopts * sizeof(*s->opts));
+			s->nopts = ls->acc_nopts;
+		} else {
+			r = -ENOMEM;
+		}
+	}
+	pthread_mutex_unlock(&ls->rlock);
+	return r;
+}
+
+bool pw_lq_hup_check(int lfd)
+{
+	struct pw_sock *ls = pw_fdtab_get(lfd);
+	char b;
+
+	if (!ls || ls->kind != PW_K_LISTEN)
+		return false;
+	int q = atomic_load_explicit(&ls->lq, memory_order_relaxed);
+	if (q < 0)
+		return false;
+	ssize_t n = pw_real.recvfrom(q, &b, 1, MSG_PEEK | MSG_DONTWAIT, NULL, NULL);
+	if (n != 0)
+		return true; /* a connection waits (or an error accept() will meet) */
+	pw_lq_close(lfd, ls);
+	return false;
+}
+
 PW_EXPORT int listen(int fd, int backlog)
 {
 	pw_ensure();
@@ -70,7 +125,8 @@ static int pw_accept_flags(int fd, int flags)
 
 /* One queued connection (@m, with its @n fds) under a new fd, with @lfd's
  * options as a kernel accept() gives them. The new fd or -1 (fds closed). */
-static int pw_accept_adopt(int lfd, const struct pw_msg *m, int n, const int *fds, int flags)
+static int pw_accept_adopt(int lfd, struct pw_sock *ls, const struct pw_msg *m, int n,
+			   const int *fds, int flags)
 {
 	bool nb = (flags & SOCK_NONBLOCK) != 0;
 	struct pw_sock *s = NULL;
@@ -79,7 +135,13 @@ static int pw_accept_adopt(int lfd, const struct pw_msg *m, int n, const int *fd
 	if (n == 2 && m->type == PW_MSG_CONN && m->u.conn.side == 1) {
 		sock = fds[1];
 		if (pw_accept_flags(sock, flags) == 0)
-			s = pw_conn_new_shm(fds[0], sock, &m->u.conn, lfd, nb, false);
+			s = pw_conn_new_shm(fds[0], sock, &m->u.conn, -1, nb, false);
+		if (s && pw_listener_opts_give(lfd, ls, s) < 0) {
+			s->ops->set_fd(s->xp, -1);
+			s->ops->detach(s->xp);
+			free(s);
+			s = NULL;
+		}
 	} else if (n == 1 && m->type == PW_MSG_CONN_TCP) {
 		sock = fds[0];
 		if (pw_accept_flags(sock, flags) == 0) {
@@ -134,7 +196,7 @@ static int pw_accept_queued(int lfd, struct pw_sock *ls, struct sockaddr *addr, 
 				pw_real.close(fds[i]);
 			continue;
 		}
-		int fd = pw_accept_adopt(lfd, &m, (int)n, fds, flags);
+		int fd = pw_accept_adopt(lfd, ls, &m, (int)n, fds, flags);
 		if (fd < 0)
 			continue; /* refused: as one the client aborted */
 		struct pw_sock *s = pw_fdtab_get(fd);
@@ -166,8 +228,11 @@ PW_EXPORT int accept4(int lfd, struct sockaddr *addr, socklen_t *alen, int flags
 	pw_ensure();
 	struct pw_sock *ls = pw_fdtab_get(lfd);
 
-	if (!ls || ls->kind != PW_K_LISTEN)
-		return pw_real.accept4(lfd, addr, alen, flags);
+	if (!ls || ls->kind != PW_K_LISTEN) {
+		int fd = pw_real.accept4(lfd, addr, alen, flags);
+		pw_fresh_set(fd, false);
+		return fd;
+	}
 	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
 		return pw_fail(EINVAL);
 	for (;;) {

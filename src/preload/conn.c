@@ -101,9 +101,15 @@ int pw_adopt(int fd, int memfd, int sock, const struct pw_wire_conn *body, bool 
 		goto fail;
 	if (!handed && (fl & O_NONBLOCK) && pw_real.fcntl(sock, F_SETFL, O_NONBLOCK) < 0)
 		goto fail;
-	s = pw_conn_new_shm(memfd, sock, body, handed ? -1 : fd, (fl & O_NONBLOCK) != 0, handed);
+	/* A fresh socket has the defaults but for the options set since. */
+	uint32_t set = 0;
+	bool fresh = !handed && pw_fresh_get(fd, &set);
+	s = pw_conn_new_shm(memfd, sock, body, handed || fresh ? -1 : fd, (fl & O_NONBLOCK) != 0,
+			    handed);
 	if (!s)
 		goto fail;
+	if (fresh)
+		pw_opts_carry_set(s, fd, set);
 	if (handed) {
 		/* The sender may hold it still: other processes may use it. */
 		atomic_store_explicit(&s->nb_gen, PW_GEN_ASK, memory_order_relaxed);
@@ -138,7 +144,9 @@ static int pw_adopt_tcp(int fd, int sock, const struct pw_wire_conn *body)
 
 	if (fl < 0 || fdfl < 0 || pw_real.fcntl(sock, F_SETFL, fl & O_NONBLOCK) < 0)
 		goto fail;
-	pw_xport_kernel_carry_opts(fd, sock);
+	uint32_t set;
+	if (!pw_fresh_get(fd, &set) || set)
+		pw_xport_kernel_carry_opts(fd, sock);
 	s = pw_conn_new(&pw_xport_kernel, body);
 	if (!s)
 		goto fail;

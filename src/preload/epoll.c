@@ -191,6 +191,67 @@ static int pw_epoll_merge(struct pw_ep *e, struct epoll_event *out, int n, int k
 	return total;
 }
 
+/* The listener of @e whose registration has @data, if it has an accept queue. */
+static int pw_epoll_listener_of(struct pw_ep *e, epoll_data_t data)
+{
+	int lfd = -1;
+
+	pthread_mutex_lock(&e->lock);
+	for (unsigned i = 0; i < e->n && lfd < 0; i++) {
+		struct pw_sock *s =
+			e->regs[i].data.u64 == data.u64 ? pw_fdtab_get(e->regs[i].fd) : NULL;
+		if (s && s->kind == PW_K_LISTEN &&
+		    atomic_load_explicit(&s->lq, memory_order_relaxed) >= 0)
+			lfd = e->regs[i].fd;
+	}
+	pthread_mutex_unlock(&e->lock);
+	return lfd;
+}
+
+/*
+ * Drop from the @n events in @out those of accept queues whose router is
+ * gone (a hang-up with the listener's data, the queue empty: the listener
+ * never reports one itself), closing those queues. Returns how many are left.
+ */
+static int pw_epoll_queues(int epfd, struct epoll_event *out, int n)
+{
+	struct pw_ep *e;
+	int total = 0;
+
+	if (n <= 0 || !atomic_load_explicit(&pw_nlisten, memory_order_relaxed) ||
+	    !(e = pw_ep_get(epfd, false)))
+		return n;
+	for (int j = 0; j < n; j++) {
+		int lfd = (out[j].events & EPOLLHUP) ? pw_epoll_listener_of(e, out[j].data) : -1;
+		if (lfd >= 0 && !pw_lq_hup_check(lfd))
+			continue;
+		out[total++] = out[j];
+	}
+	return total;
+}
+
+/* The kernel's wait, without the hang-ups of accept queues whose router is
+ * gone: those end in nothing, and the wait goes on for the time left. */
+static int pw_kernel_epoll_q(int epfd, struct epoll_event *out, int max, int64_t ns,
+			     const sigset_t *mask, enum pw_epoll_call call)
+{
+	uint64_t start = pw_now_ns();
+
+	for (;;) {
+		int k = pw_kernel_epoll(epfd, out, max, ns, mask, call);
+		int n = pw_epoll_queues(epfd, out, k);
+		if (n || k <= 0 || ns == 0)
+			return n;
+		if (ns > 0) {
+			uint64_t el = pw_now_ns() - start;
+			if (el >= (uint64_t)ns)
+				return 0;
+			ns -= (int64_t)el;
+			start += el;
+		}
+	}
+}
+
 static int pw_epoll_core(int epfd, struct epoll_event *out, int max, int64_t timeout_ns,
 			 const sigset_t *mask, enum pw_epoll_call call)
 {
@@ -198,7 +259,7 @@ static int pw_epoll_core(int epfd, struct epoll_event *out, int max, int64_t tim
 				  ? pw_ep_get(epfd, false)
 				  : NULL;
 	if (!e || max <= 0)
-		return pw_kernel_epoll(epfd, out, max, timeout_ns, mask, call);
+		return pw_kernel_epoll_q(epfd, out, max, timeout_ns, mask, call);
 
 	uint64_t start = pw_now_ns();
 	struct pw_spin sp;
@@ -236,6 +297,7 @@ static int pw_epoll_core(int epfd, struct epoll_event *out, int max, int64_t tim
 		pthread_mutex_lock(&e->lock);
 		int total = pw_epoll_merge(e, out, n, k, left != 0);
 		pthread_mutex_unlock(&e->lock);
+		total = n + pw_epoll_queues(epfd, out + n, total - n);
 		if (total || left == 0)
 			return total;
 	}

@@ -21,6 +21,7 @@ static int pw_unref(struct pw_sock *s, int fd, bool closed)
 		/* The router drops the listener when the queue's last holder,
 		 * of every process that shares it, closes it. */
 		pw_lq_close(fd, s);
+		free(s->acc_opts);
 		free(s);
 		return closed ? 0 : pw_real.close(fd);
 	}
@@ -58,6 +59,7 @@ static int pw_unref(struct pw_sock *s, int fd, bool closed)
 PW_EXPORT int close(int fd)
 {
 	pw_ensure();
+	pw_fresh_set(fd, false);
 	pw_ep_discard(fd);
 	struct pw_sock *s = pw_fdtab_take(fd);
 	if (!s)
@@ -71,6 +73,10 @@ int pw_dup_track(int oldfd, int newfd)
 {
 	struct pw_sock *s = pw_fdtab_get(oldfd);
 
+	/* Two numbers for one socket: an option set through either is ours to
+	 * miss, so neither is fresh. */
+	pw_fresh_set(oldfd, false);
+	pw_fresh_set(newfd, false);
 	if (newfd >= 0 && s) {
 		atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
 		pw_fdtab_put(newfd, s);
@@ -121,11 +127,11 @@ PW_EXPORT int fcntl(int fd, int cmd, ...)
 	int r = pw_real.fcntl(fd, cmd, arg);
 	if (r < 0)
 		return r;
+	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
+		return pw_dup_track(fd, r);
 	struct pw_sock *s = pw_fdtab_get(fd);
 	if (!s)
 		return r;
-	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
-		return pw_dup_track(fd, r);
 	if (cmd == F_SETFL)
 		pw_sock_set_nonblock(s, (arg & O_NONBLOCK) != 0);
 	return r;
@@ -185,6 +191,7 @@ static bool pw_forget_one(int fd, struct pw_sock *seen, void *arg)
 static void pw_forget_range(unsigned first, unsigned last)
 {
 	pw_fdtab_each_in(first, last, pw_forget_one, NULL);
+	pw_fresh_clear_range(first, last);
 	for (unsigned fd = first; fd <= last && fd < 65536; fd++)
 		pw_ep_discard((int)fd);
 }

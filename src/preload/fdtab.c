@@ -96,3 +96,46 @@ int pw_find_other_fd(const struct pw_sock *s, int skip)
 	pw_fdtab_each(pw_other_fd_match, &o);
 	return o.found;
 }
+
+/*
+ * Fresh sockets: TCP sockets this process made with socket(2), and which of
+ * the carried options (pw_carried_opts) were set on them since: connect()
+ * reads back only those, not all 20 with getsockopt(2). Any doubt makes a
+ * number not fresh (close, dup of either end, accept): all are read then.
+ */
+#define PW_FRESH_FDS 65536u
+#define PW_FRESH     (1u << 31)
+
+static _Atomic uint32_t pw_fresh[PW_FRESH_FDS];
+
+void pw_fresh_set(int fd, bool on)
+{
+	if (fd < 0 || (unsigned)fd >= PW_FRESH_FDS)
+		return;
+	/* Relaxed: a hint about this fd number, for the thread that uses it. */
+	if (on || atomic_load_explicit(&pw_fresh[fd], memory_order_relaxed))
+		atomic_store_explicit(&pw_fresh[fd], on ? PW_FRESH : 0, memory_order_relaxed);
+}
+
+void pw_fresh_note_opt(int fd, unsigned idx)
+{
+	if (fd < 0 || (unsigned)fd >= PW_FRESH_FDS || idx >= 31 ||
+	    !atomic_load_explicit(&pw_fresh[fd], memory_order_relaxed))
+		return;
+	atomic_fetch_or_explicit(&pw_fresh[fd], 1u << idx, memory_order_relaxed);
+}
+
+bool pw_fresh_get(int fd, uint32_t *ret_set)
+{
+	if (fd < 0 || (unsigned)fd >= PW_FRESH_FDS)
+		return false;
+	uint32_t v = atomic_load_explicit(&pw_fresh[fd], memory_order_relaxed);
+	*ret_set = v & ~PW_FRESH;
+	return v & PW_FRESH;
+}
+
+void pw_fresh_clear_range(unsigned first, unsigned last)
+{
+	for (unsigned fd = first; fd <= last && fd < PW_FRESH_FDS; fd++)
+		pw_fresh_set((int)fd, false);
+}

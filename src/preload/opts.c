@@ -86,6 +86,38 @@ int pw_pristine(int family)
 	return fd;
 }
 
+/* A pristine socket's value of each carried option, per family: the
+ * kernel's defaults, read once (they are asked for at every connection). */
+static struct pw_pristine_val {
+	bool ok;
+	socklen_t len;
+	unsigned char v[32];
+} pw_pristine_vals[2][PW_ARRAY_SIZE(pw_carried_opts)];
+static pthread_once_t pw_pristine_once[2] = { PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT };
+
+static void pw_pristine_read(int family)
+{
+	int fd = pw_pristine(family);
+
+	for (size_t i = 0; fd >= 0 && i < PW_ARRAY_SIZE(pw_carried_opts); i++) {
+		struct pw_pristine_val *d = &pw_pristine_vals[family == AF_INET6][i];
+
+		d->len = sizeof(d->v);
+		d->ok = pw_real.getsockopt(fd, pw_carried_opts[i].level, pw_carried_opts[i].name,
+					   d->v, &d->len) == 0;
+	}
+}
+
+static void pw_pristine_read4(void)
+{
+	pw_pristine_read(AF_INET);
+}
+
+static void pw_pristine_read6(void)
+{
+	pw_pristine_read(AF_INET6);
+}
+
 /*
  * Call @fn for each carried option of the kernel socket @fd (of @family) that
  * differs from a pristine socket's: only what the application changed.
@@ -94,17 +126,18 @@ void pw_opts_changed_each(int fd, int family,
 			  void (*fn)(int level, int name, void *val, socklen_t len, void *arg),
 			  void *arg)
 {
-	int pristine = pw_pristine(family);
+	bool v6 = family == AF_INET6;
 
+	pthread_once(&pw_pristine_once[v6], v6 ? pw_pristine_read6 : pw_pristine_read4);
 	for (size_t i = 0; i < PW_ARRAY_SIZE(pw_carried_opts); i++) {
-		unsigned char v[32], d[32];
-		socklen_t lv = sizeof(v), ld = sizeof(d);
+		const struct pw_pristine_val *d = &pw_pristine_vals[v6][i];
+		unsigned char v[32];
+		socklen_t lv = sizeof(v);
 		int level = pw_carried_opts[i].level, name = pw_carried_opts[i].name;
 
 		if (pw_real.getsockopt(fd, level, name, v, &lv) < 0)
 			continue;
-		if (pristine >= 0 && pw_real.getsockopt(pristine, level, name, d, &ld) == 0 &&
-		    ld == lv && !memcmp(v, d, lv))
+		if (d->ok && d->len == lv && !memcmp(v, d->v, lv))
 			continue;
 		fn(level, name, v, lv, arg);
 	}
@@ -120,6 +153,24 @@ static void pw_opt_keep(int level, int name, void *val, socklen_t len, void *arg
 void pw_opts_carry(struct pw_sock *s, int fd)
 {
 	pw_opts_changed_each(fd, s->family, pw_opt_keep, s);
+}
+
+void pw_opts_carry_set(struct pw_sock *s, int fd, uint32_t set)
+{
+	for (unsigned i = 0; set && i < PW_ARRAY_SIZE(pw_carried_opts); i++) {
+		unsigned char v[32];
+		socklen_t lv = sizeof(v);
+		int level = pw_carried_opts[i].level, name = pw_carried_opts[i].name;
+
+		if (!(set & (1u << i)))
+			continue;
+		if (pw_real.getsockopt(fd, level, name, v, &lv) == 0)
+			pw_opt_store(s, level, name, v, lv);
+		if (level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO)) {
+			int ms = pw_timeo_ms(fd, name);
+			*(name == SO_RCVTIMEO ? &s->rcvtimeo_ms : &s->sndtimeo_ms) = ms;
+		}
+	}
 }
 
 /* ---- addresses and options ---- */
@@ -241,9 +292,16 @@ PW_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 PW_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
 	pw_ensure();
+	for (unsigned i = 0; i < PW_ARRAY_SIZE(pw_carried_opts); i++)
+		if (pw_carried_opts[i].level == level && pw_carried_opts[i].name == name)
+			pw_fresh_note_opt(fd, i);
 	struct pw_sock *s = pw_opts_of(fd, level, name);
-	if (!s)
+	if (!s) {
+		struct pw_sock *ls = pw_fdtab_get(fd);
+		if (ls && ls->kind == PW_K_LISTEN)
+			pw_listener_opts_stale(ls);
 		return pw_real.setsockopt(fd, level, name, val, len);
+	}
 
 	if (pw_cfg.restricted) {
 		/* No throwaway socket under seccomp: keep the value as given. */

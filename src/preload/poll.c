@@ -224,6 +224,8 @@ static int pw_poll_core(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const 
 	struct pollfd pstack[64], *p = n + nq <= 64 ? pstack : calloc(n + nq, sizeof(*p));
 	nfds_t k = n;
 	int r = -1;
+	uint64_t start = pw_now_ns();
+	bool dropped = false;
 
 	if (!x || !p) {
 		errno = ENOMEM;
@@ -242,12 +244,27 @@ static int pw_poll_core(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const 
 		goto out;
 	for (nfds_t i = 0; i < n; i++)
 		fds[i].revents = p[i].revents;
-	for (nfds_t j = n; j < k; j++)
-		if (p[j].revents & (POLLIN | POLLHUP))
+	for (nfds_t j = n; j < k; j++) {
+		short q = p[j].revents;
+		/* A hang-up with the queue empty is the router gone: no
+		 * connection, and the queue is dropped. */
+		if ((q & POLLHUP) && !pw_lq_hup_check(fds[x[j].of].fd)) {
+			q = 0;
+			dropped = true;
+		}
+		if (q & (POLLIN | POLLHUP))
 			fds[x[j].of].revents |= POLLIN;
+	}
 	r = 0;
 	for (nfds_t i = 0; i < n; i++)
 		r += fds[i].revents != 0;
+	if (!r && dropped && timeout_ns != 0) {
+		/* Only a dead router's queue woke us: wait the rest without it. */
+		uint64_t el = pw_now_ns() - start;
+		if (timeout_ns < 0 || el < (uint64_t)timeout_ns)
+			r = pw_poll_core(fds, n, timeout_ns < 0 ? -1 : timeout_ns - (int64_t)el,
+					 mask, call);
+	}
 out:
 	if (x != stack)
 		free(x);

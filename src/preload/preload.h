@@ -233,6 +233,12 @@ struct pw_sock {
 	struct pw_opt *opts;	 /* options set on the socket, read back as set */
 	unsigned nopts;
 	_Atomic int lq; /* LISTEN: the accept queue the router gave (accept.c), or -1 */
+	/* LISTEN: what an accepted connection inherits (options, timeouts),
+	 * read once; under rlock; setsockopt on the listener makes it stale. */
+	struct pw_opt *acc_opts;
+	unsigned acc_nopts;
+	int acc_rcvtimeo_ms, acc_sndtimeo_ms;
+	_Atomic bool acc_ok;
 	pthread_mutex_t rlock, wlock;
 };
 
@@ -294,6 +300,14 @@ static inline struct pw_sock *pw_fdtab_get(int fd)
 		    : NULL;
 }
 
+/* @fd is (@on) a TCP socket fresh from socket(2), or no longer (fdtab.c);
+ * setsockopt notes the carried options set on a fresh one. pw_fresh_get:
+ * fresh, and which carried options (bit i: pw_carried_opts[i]) were set. */
+void pw_fresh_set(int fd, bool on);
+void pw_fresh_note_opt(int fd, unsigned carried_idx);
+bool pw_fresh_get(int fd, uint32_t *ret_set);
+void pw_fresh_clear_range(unsigned first, unsigned last);
+
 /* An accelerated connection's state behind @fd (a channel), or NULL. */
 static inline struct pw_sock *pw_conn_of(int fd)
 {
@@ -315,6 +329,8 @@ int pw_find_other_fd(const struct pw_sock *s, int skip);
 struct pw_opt *pw_opt_find(struct pw_sock *s, int level, int name);
 int pw_pristine(int family);
 void pw_opts_carry(struct pw_sock *s, int fd);
+/* Only the carried options of @fd in @set (bit i: pw_carried_opts[i]). */
+void pw_opts_carry_set(struct pw_sock *s, int fd, uint32_t set);
 void pw_opts_changed_each(int fd, int family,
 			  void (*fn)(int level, int name, void *val, socklen_t len, void *arg),
 			  void *arg);
@@ -329,6 +345,12 @@ int pw_adopt(int fd, int memfd, int sock, const struct pw_wire_conn *body, bool 
 /* The accept queue of listener @lfd (@ls) is done: out of every epoll set,
  * closed; the listener is the kernel's alone. */
 void pw_lq_close(int lfd, struct pw_sock *ls);
+/* The accept queue of listener @lfd hung up (the router is gone): true if
+ * a connection is still in it; if not, the queue is closed (and its hang-up
+ * must not wake the application). */
+bool pw_lq_hup_check(int lfd);
+/* An option of listener @ls changed: accepted connections read them again. */
+void pw_listener_opts_stale(struct pw_sock *ls);
 int pw_dup_track(int oldfd, int newfd);
 
 /* ---- data (data.c), handing connections on (rights.c) ---- */

@@ -93,6 +93,18 @@ int pw_timeo_ms(int fd, int opt)
 	return (int)(tv.tv_sec * 1000 + tv.tv_usec / 1000);
 }
 
+PW_EXPORT int socket(int domain, int type, int protocol)
+{
+	pw_ensure();
+	int fd = pw_real.socket(domain, type, protocol);
+
+	/* Fresh: connect() need not read its options back (fdtab.c). */
+	if (fd >= 0)
+		pw_fresh_set(fd, (domain == AF_INET || domain == AF_INET6) &&
+					 (type & 0xf) == SOCK_STREAM);
+	return fd;
+}
+
 struct pw_sock *pw_sock_new(enum pw_kind kind)
 {
 	struct pw_sock *s = calloc(1, sizeof(*s));

@@ -73,7 +73,6 @@ static bool pw_pod_acct_full(uint64_t cookie, uint64_t mem)
 }
 
 static void pw_conns_reap_closed(bool diag);
-static void pw_conns_refresh(void);
 
 int pw_conn_charge(struct pw_conn *cn, uint64_t cookie)
 {
@@ -144,6 +143,8 @@ static void pw_conn_uncharge(struct pw_conn *cn)
 
 void pw_conn_unpend(struct pw_conn *cn)
 {
+	if (cn->state == PW_CONN_PENDING && cn->listener)
+		pw_listener_unqueue(cn->listener);
 	if (cn->acct_pending) {
 		cn->acct->pending--;
 		cn->acct_pending = false;
@@ -151,8 +152,7 @@ void pw_conn_unpend(struct pw_conn *cn)
 	cn->state = PW_CONN_OPEN;
 }
 
-/* Pending connections whose side 1 attached are open. */
-static void pw_conns_refresh(void)
+void pw_conns_refresh(void)
 {
 	struct pw_chan_state st;
 
@@ -180,6 +180,8 @@ void pw_conns_listener_gone(uint64_t serial)
 
 void pw_conn_free(struct pw_conn *cn)
 {
+	if (cn->state == PW_CONN_PENDING && cn->listener)
+		pw_listener_unqueue(cn->listener);
 	pw_conn_uncharge(cn);
 	cn->memfd = pw_close(cn->memfd);
 	pw_conn_chan_unwatch(cn);

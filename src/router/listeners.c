@@ -32,6 +32,12 @@
  * costs the kernel about 1 KiB): the kernel's own backlog cap, somaxconn. */
 #define PW_QUEUE_BYTES (4096u * 1024u)
 
+/* The kernel's cap on a listen(2) backlog (net.core.somaxconn's default). */
+#define PW_BACKLOG_MAX 4096u
+
+/* How often a full queue looks again at which connections were taken. */
+#define PW_RECOUNT_NS 1000000ull
+
 /* How long the answer "is this address local in the listener's netns" is
  * trusted: a pod's addresses change rarely, and the check costs a route
  * lookup. */
@@ -77,7 +83,7 @@ static void pw_listener_event(struct pw_ev *ev, uint32_t events)
 	pw_listener_gone((struct pw_listener *)ev);
 }
 
-int pw_listener_add(const struct pw_client *c, int fd, int *ret_queue)
+int pw_listener_add(const struct pw_client *c, int fd, int backlog, int *ret_queue)
 {
 	char b[PW_ADDR_STRLEN];
 	struct pw_listener *l = NULL;
@@ -93,6 +99,11 @@ int pw_listener_add(const struct pw_client *c, int fd, int *ret_queue)
 	l->queue = l->probe = -1;
 	l->family = family;
 	l->pid = c->pid;
+	/* As the kernel: the backlog is capped (a negative one is the cap),
+	 * and one more than it is queued before the queue counts as full. */
+	l->backlog = (backlog < 0 || (unsigned)backlog > PW_BACKLOG_MAX ? PW_BACKLOG_MAX
+									: (unsigned)backlog) +
+		     1;
 	if (pw_sock_cookie(fd, &l->cookie) < 0) {
 		r = -errno;
 		goto fail;
@@ -206,11 +217,35 @@ struct pw_listener *pw_listener_pick(uint64_t cookie, const struct sockaddr_in *
 	return NULL;
 }
 
+void pw_listener_unqueue(uint64_t serial)
+{
+	for (struct pw_listener *l = pw_listeners; l; l = l->next)
+		if (l->serial == serial) {
+			if (l->queued)
+				l->queued--;
+			return;
+		}
+}
+
 int pw_listener_deliver(struct pw_listener *l, uint16_t type, const struct pw_wire_conn *body,
 			const int *fds, unsigned nfds)
 {
+	if (l->queued >= l->backlog) {
+		/* Taken connections are learnt from their channels: look, but
+		 * not at every connect to a listener that does not accept. */
+		uint64_t now = pw_now_ns();
+
+		if (now - l->recount_ns >= PW_RECOUNT_NS) {
+			l->recount_ns = now;
+			pw_conns_refresh();
+		}
+		if (l->queued >= l->backlog)
+			return -EAGAIN;
+	}
 	int r = pw_msg_send(l->queue, type, 0, body, sizeof(*body), NULL, 0, fds, nfds);
 
+	if (r == 0)
+		l->queued++;
 	if (r == -EPIPE || r == -ECONNREFUSED || r == -ECONNRESET) {
 		/* Closed, and we have not seen the hang-up yet. */
 		pw_listener_gone(l);

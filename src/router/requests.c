@@ -50,7 +50,7 @@ int pw_request_hello(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIR
 int pw_request_listen(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS])
 {
 	int queue = -1;
-	int r = pw_listener_add(c, fds[0], &queue);
+	int r = pw_listener_add(c, fds[0], m->u.listen.backlog, &queue);
 
 	/* Our copy would keep the socket alive: dropped before the answer, or
 	 * an app that closes its listener on the answer and binds the port

@@ -229,6 +229,8 @@ void pw_conn_chan_reset(struct pw_conn *cn);
 uint32_t pw_conn_state(const struct pw_conn *cn);
 /* Bytes @side wrote into the connection so far. */
 uint64_t pw_conn_bytes(const struct pw_conn *cn, unsigned side);
+/* Pending connections whose side 1 attached are open. */
+void pw_conns_refresh(void);
 /* The listener @serial is closed: the connections in its queue that no
  * server took are reset (their clients read ECONNRESET). */
 void pw_conns_listener_gone(uint64_t serial);
@@ -254,17 +256,20 @@ struct pw_listener {
 	bool local_yes;		  /* whether it is local there, */
 	uint64_t local_until;	  /* and until when that answer holds */
 	struct sockaddr_in addr;
-	pid_t pid; /* who registered it (logs) */
+	pid_t pid;	     /* who registered it (logs) */
+	unsigned backlog;    /* connections it may have queued, as the kernel's */
+	unsigned queued;     /* handed to it and not yet taken */
+	uint64_t recount_ns; /* when queued was last checked against the channels */
 	struct pw_listener *next;
 };
 
 /*
- * Register the listening socket @fd of @c (borrowed) and give the library's
- * end of its accept queue in *ret_queue. Errors: -ENOTSOCK, -EPROTONOSUPPORT,
+ * Register the listening socket @fd of @c (borrowed; listen(2) @backlog) and
+ * give the library's end of its accept queue in *ret_queue. Errors: -ENOTSOCK, -EPROTONOSUPPORT,
  * -EINVAL not a listening TCP socket (pw_sock_check_tcp); -ENOMEM; of
  * socketpair(2) and entering its netns.
  */
-int pw_listener_add(const struct pw_client *c, int fd, int *ret_queue);
+int pw_listener_add(const struct pw_client *c, int fd, int backlog, int *ret_queue);
 /*
  * The listener a connect from netns @cookie to @dst reaches, or NULL: same
  * port, bound to @dst's address before the wildcard on an address of its
@@ -275,11 +280,13 @@ struct pw_listener *pw_listener_pick(uint64_t cookie, const struct sockaddr_in *
 /*
  * Queue one connection for @l's accept(): a message of @type with @body and
  * @fds (copied; the caller still closes them). Errors: -EAGAIN the queue is
- * full (the server does not accept); -EPIPE the listener is closed (and now
- * removed: @l is freed); of sendmsg(2).
+ * full (its backlog of connections not yet accepted, as the kernel's); -EPIPE
+ * the listener is closed (and now removed: @l is freed); of sendmsg(2).
  */
 int pw_listener_deliver(struct pw_listener *l, uint16_t type, const struct pw_wire_conn *body,
 			const int *fds, unsigned nfds);
+/* A connection handed to listener @serial was taken (or reset). */
+void pw_listener_unqueue(uint64_t serial);
 unsigned pw_listeners_count(void);
 void pw_listeners_teardown(void);
 
