@@ -3,9 +3,11 @@
 # The data paths of a 2-node podwire lab side by side, in the shape of seed
 # 003's results: loopback, host to host (node namespaces on the underlay), pod
 # to pod on one node (kernel bridge, podwire) and across nodes (VXLAN, host-gw,
-# podwire). sockperf ping-pong latency percentiles at 64 B and iperf3 single
-# stream (medians of alternating rounds), and a latency sweep from 14 B to
-# 1 MiB - 1 (sockperf's limits) plotted with gnuplot.
+# podwire). sockperf ping-pong latency percentiles at 64 B, iperf3 single
+# stream and the connection rate (podwire-bench connect: connect, 1-byte
+# echo, close, one after another) (medians of alternating rounds), and a
+# latency sweep from 14 B to 1 MiB - 1 (sockperf's limits) plotted with
+# gnuplot.
 #
 # Usage: tools/bench-lab.sh [-t SECONDS] [-r ROUNDS] [-o DIR] [--no-sweep]
 #   -t  seconds per sockperf/iperf3 run (default 2)
@@ -101,9 +103,31 @@ try: print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_secon
 except Exception: print("-")'
 }
 
+# cserver TARGET MODE IP PORT: a podwire-bench connect server
+BENCH=$PW_BUILD/src/bench/podwire-bench
+cserver() {
+	local np=""
+	[ "$2" = pw ] || np=--no-podwire
+	lab exec $np "$1" -- "$BENCH" connect --serve "$3:$4" -d 3600 -w 0 \
+		>>"$TMP/cservers.log" 2>&1 &
+	wait_listen "$1" "$4"
+}
+
+# cycles PATH -> "cycles/s p50-us": connect cycles one after another
+cycles() {
+	local np="" ip=${DST[$1]%:*} port=${DST[$1]#*:}
+	[ "${MODE[$1]}" = pw ] || np=--no-podwire
+	lab exec $np "${CLIENT[$1]}" -- "$BENCH" connect --to "$ip:$port" -d "$T" -w 0.3 -j \
+		2>/dev/null | python3 -c 'import json,sys
+try:
+    d = json.load(sys.stdin)
+    print("%.0f %.1f" % (d["msgs_per_sec"], d["rtt_ns"]["p50"] / 1000))
+except Exception: print("- -")'
+}
+
 . "$(dirname "$0")/bench-lib.sh"
 
-declare -A P50 P99 P999 GBPS
+declare -A P50 P99 P999 GBPS CPS CP50
 SIZES="14 64 1024 16384 65536 262144 1048575" # sockperf's smallest and largest
 : >"$OUT/sweep.dat"
 
@@ -162,6 +186,29 @@ iperfs() {
 }
 iperfs loopback:n1p1:kernel host:n2:kernel bridge:n1p2:kernel shm:n1p2:pw \
 	vxlan:n2p1:kernel remote:n2p2:pw
+# The connection rate: the same paths, podwire-bench connect servers.
+cserver n2 kernel 198.18.0.2 6011
+cserver n1p2 kernel 198.19.1.12 6012
+cserver n1p2 pw 198.19.1.12 6013
+cserver n2p1 kernel 198.19.2.11 6014
+cserver n2p2 pw 198.19.2.12 6015
+path chost n1 kernel 198.18.0.2:6011
+path cbridge n1p1 kernel 198.19.1.12:6012
+path cshm n1p1 pw 198.19.1.12:6013
+path cvxlan n1p1 kernel 198.19.2.11:6014
+path cremote n1p1 pw 198.19.2.12:6015
+declare -A cps cp50
+for r in $(seq "$ROUNDS"); do
+	for p in chost cbridge cshm cvxlan cremote; do
+		out=$(cycles $p)
+		cps[$p]="${cps[$p]:-} ${out%% *}"
+		cp50[$p]="${cp50[$p]:-} ${out#* }"
+	done
+done
+for p in chost cbridge cshm cvxlan cremote; do
+	CPS[$p]=$(pw_median ${cps[$p]})
+	CP50[$p]=$(pw_median ${cp50[$p]})
+done
 if [ -n "$SWEEP" ]; then
 	for s in $SIZES; do
 		line="$s"
@@ -221,6 +268,25 @@ try:
     print("host to host p50 in the host-gw lab: %s us (the same path, another lab)" % h2)
 except ValueError:
     print("(a figure is missing: no ratio)")
+PY
+	echo
+	echo "connection rate: podwire-bench connect (connect, 1-byte echo, close), one at a time"
+	printf '%-34s %12s %10s\n' "path" "conns/s" "p50 (us)"
+	crow() { printf '%-34s %12s %10s\n' "$1" "${CPS[$2]}" "${CP50[$2]}"; }
+	crow "host to host (underlay)" chost
+	crow "pod to pod, same node: bridge" cbridge
+	crow "pod to pod, same node: podwire" cshm
+	crow "pod to pod, across nodes: VXLAN" cvxlan
+	crow "pod to pod, across nodes: podwire" cremote
+	python3 - "${CPS[cremote]}" "${CPS[chost]}" "${CPS[cshm]}" "${CPS[cbridge]}" <<'PY'
+import sys
+r, h, s, b = sys.argv[1:]
+try:
+    print("connection rate, podwire across nodes / host to host: %.3fx (target >= 0.9)"
+          % (float(r) / float(h)))
+    print("connection rate, podwire same node / bridge: %.3fx" % (float(s) / float(b)))
+except ValueError:
+    print("(a connection rate is missing: no ratio)")
 PY
 	echo "podwired counters: $CLAIMS same-node claims, $REMOTE direct cross-node connects"
 } | tee "$OUT/results.txt"
