@@ -19,7 +19,9 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
+#include <linux/sockios.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -235,7 +237,12 @@ int pw_listener_deliver(struct pw_listener *l, uint16_t type, const struct pw_wi
 		 * not at every connect to a listener that does not accept. */
 		uint64_t now = pw_now_ns();
 
-		if (now - l->recount_ns >= PW_RECOUNT_NS) {
+		int unread = 0;
+
+		/* Nothing unread in the queue: every connection was taken. */
+		if (ioctl(l->queue, SIOCOUTQ, &unread) == 0 && unread == 0)
+			l->queued = 0;
+		else if (now - l->recount_ns >= PW_RECOUNT_NS) {
 			l->recount_ns = now;
 			pw_conns_refresh();
 		}
@@ -244,7 +251,9 @@ int pw_listener_deliver(struct pw_listener *l, uint16_t type, const struct pw_wi
 	}
 	int r = pw_msg_send(l->queue, type, 0, body, sizeof(*body), NULL, 0, fds, nfds);
 
-	if (r == 0)
+	/* Only channels are counted: their taking shows in the channel. A
+	 * socket from another node is bounded by the queue's buffer. */
+	if (r == 0 && type == PW_MSG_CONN)
 		l->queued++;
 	if (r == -EPIPE || r == -ECONNREFUSED || r == -ECONNRESET) {
 		/* Closed, and we have not seen the hang-up yet. */
