@@ -115,7 +115,10 @@ bool pw_chan_ring_size_ok(uint32_t ring_size)
 
 int pw_chan_create(uint32_t ring_size, unsigned flags, int *ret_memfd, int ret_sock[2])
 {
-	struct pw_shm_chan *shm = MAP_FAILED;
+	/* The control block is written with pwrite(2), not through a mapping:
+	 * the creator (podwired) never maps the segment, and pays no mmap,
+	 * munmap and page fault per channel. */
+	static _Thread_local struct pw_shm_chan img;
 	int memfd = -1, sv[2] = { -1, -1 };
 	uint64_t len = pw_seg_size(ring_size);
 	int ret;
@@ -132,30 +135,37 @@ int pw_chan_create(uint32_t ring_size, unsigned flags, int *ret_memfd, int ret_s
 	 * file under our mapping (SIGBUS) nor grow it past what we checked. */
 	if (pw_sys_fcntl(memfd, F_ADD_SEALS, PW_SEALS_REQUIRED | F_SEAL_SEAL) < 0)
 		goto fail_errno;
-	shm = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
-	if (shm == MAP_FAILED)
-		goto fail_errno;
 
-	shm->hdr = (struct pw_shm_hdr){
+	memset(&img, 0, sizeof(img));
+	img.hdr = (struct pw_shm_hdr){
 		.magic = PW_SHM_MAGIC,
 		.version = PW_SHM_VERSION,
 		.hdr_size = sizeof(struct pw_shm_hdr),
 		.ring_size = ring_size,
 		.total_size = len,
 	};
-	atomic_store_explicit(&shm->ctl.side[0], 0, memory_order_relaxed);
-	atomic_store_explicit(&shm->ctl.side[1], 0, memory_order_relaxed);
-	atomic_store_explicit(&shm->ctl.cpu[0], -1, memory_order_relaxed);
-	atomic_store_explicit(&shm->ctl.cpu[1], -1, memory_order_relaxed);
-	pw_ring_format(&shm->ring[0]);
-	pw_ring_format(&shm->ring[1]);
+	/* A private image: relaxed stores, published by pwrite below. */
+	atomic_store_explicit(&img.ctl.side[0], 0, memory_order_relaxed);
+	atomic_store_explicit(&img.ctl.side[1], 0, memory_order_relaxed);
+	atomic_store_explicit(&img.ctl.cpu[0], -1, memory_order_relaxed);
+	atomic_store_explicit(&img.ctl.cpu[1], -1, memory_order_relaxed);
+	pw_ring_format(&img.ring[0]);
+	pw_ring_format(&img.ring[1]);
 	if (flags & PW_CHAN_ARMED) {
-		/* Nobody has mapped the segment yet: the mmap of each end
-		 * orders these stores before its first access. */
-		atomic_store_explicit(&shm->ring[0].rx_sleep, 1, memory_order_relaxed);
-		atomic_store_explicit(&shm->ring[1].rx_sleep, 1, memory_order_relaxed);
+		/* Nobody has the segment yet: the fd passing that hands it out
+		 * orders these bytes before each end's first access. */
+		atomic_store_explicit(&img.ring[0].rx_sleep, 1, memory_order_relaxed);
+		atomic_store_explicit(&img.ring[1].rx_sleep, 1, memory_order_relaxed);
 	}
-	munmap(shm, len);
+	ssize_t n;
+	do
+		n = pwrite(memfd, &img, sizeof(img), 0);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(img)) {
+		if (n >= 0)
+			errno = EIO;
+		goto fail_errno;
+	}
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		goto fail_errno;

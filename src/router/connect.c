@@ -269,7 +269,6 @@ static int pw_connect_local(struct pw_client *c, uint32_t seq, int family,
 	if (r < 0)
 		goto fail;
 	sv[1] = pw_close(sv[1]);
-	pw_conn_chan_watch(cn, memfd);
 	cn->memfd = memfd;
 	memfd = -1;
 	pw_conn_insert(cn);

@@ -154,15 +154,9 @@ void pw_conn_unpend(struct pw_conn *cn)
 
 void pw_conns_refresh(void)
 {
-	struct pw_chan_state st;
-
-	for (struct pw_conn *cn = pw_conns.list; cn; cn = cn->next) {
-		if (cn->state != PW_CONN_PENDING || !cn->view)
-			continue;
-		pw_chan_view_get(cn->view, &st);
-		if (st.attached[1] || st.closed[1])
+	for (struct pw_conn *cn = pw_conns.list; cn; cn = cn->next)
+		if (cn->state == PW_CONN_PENDING && !cn->remote && pw_conn_attached(cn))
 			pw_conn_unpend(cn);
-	}
 }
 
 void pw_conns_listener_gone(uint64_t serial)

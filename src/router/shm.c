@@ -21,10 +21,16 @@ int pw_conn_chan_make(int *ret_memfd, int ret_sock[2])
 	return pw_chan_create(pw_router_cfg.ring_size, PW_CHAN_ARMED, ret_memfd, ret_sock);
 }
 
-void pw_conn_chan_watch(struct pw_conn *cn, int memfd)
+/* @cn's view of its channel, mapped at the first look (status, the reaper),
+ * not while the connection is being set up; NULL if it cannot be. */
+static const struct pw_chan_view *pw_conn_view(struct pw_conn *cn)
 {
-	if (pw_chan_view_open(memfd, &cn->view) < 0)
+	if (!cn->view && cn->memfd >= 0 && !cn->view_failed &&
+	    pw_chan_view_open(cn->memfd, &cn->view) < 0) {
 		cn->view = NULL; /* status shows no bytes; nothing else needs it */
+		cn->view_failed = true;
+	}
+	return cn->view;
 }
 
 void pw_conn_chan_unwatch(struct pw_conn *cn)
@@ -39,13 +45,14 @@ void pw_conn_chan_reset(struct pw_conn *cn)
 		pw_chan_reset_unattached(cn->memfd, 1);
 }
 
-uint32_t pw_conn_state(const struct pw_conn *cn)
+uint32_t pw_conn_state(struct pw_conn *cn)
 {
+	const struct pw_chan_view *v = pw_conn_view(cn);
 	struct pw_chan_state st;
 
-	if (!cn->view)
+	if (!v)
 		return cn->state;
-	pw_chan_view_get(cn->view, &st);
+	pw_chan_view_get(v, &st);
 	if (cn->state == PW_CONN_PENDING && !st.attached[1] && !st.closed[1])
 		return PW_CONN_PENDING; /* in the listener's queue */
 	/* A side whose socket is gone ended, even without saying so (its
@@ -58,12 +65,24 @@ uint32_t pw_conn_state(const struct pw_conn *cn)
 	return PW_CONN_OPEN;
 }
 
-uint64_t pw_conn_bytes(const struct pw_conn *cn, unsigned side)
+bool pw_conn_attached(struct pw_conn *cn)
 {
+	const struct pw_chan_view *v = pw_conn_view(cn);
 	struct pw_chan_state st;
 
-	if (!cn->view)
+	if (!v)
+		return false;
+	pw_chan_view_get(v, &st);
+	return st.attached[1] || st.closed[1];
+}
+
+uint64_t pw_conn_bytes(struct pw_conn *cn, unsigned side)
+{
+	const struct pw_chan_view *v = pw_conn_view(cn);
+	struct pw_chan_state st;
+
+	if (!v)
 		return 0;
-	pw_chan_view_get(cn->view, &st);
+	pw_chan_view_get(v, &st);
 	return st.bytes[side];
 }
