@@ -84,6 +84,8 @@ int pw_loop_run(void)
 				ev->fn(ev, e->events);
 		}
 		pw_loop.n = 0;
+		/* Between events: what the next connect will need. */
+		pw_conn_chan_pool_fill();
 	}
 	return 0;
 }

@@ -130,6 +130,7 @@ static void pw_main_teardown(void)
 	pw_clients_teardown(pw_router_cfg.socket_path);
 	pw_listeners_teardown();
 	pw_conns_teardown();
+	pw_conn_chan_pool_drain();
 	pw_metrics_close();
 	pw_main.tfd = pw_close(pw_main.tfd);
 	pw_main.sigfd = pw_close(pw_main.sigfd);
@@ -324,6 +325,7 @@ int main(int argc, char **argv)
 	}
 	pw_info("serving %s, %u prefix(es), ring %u bytes", pw_router_cfg.socket_path,
 		pw_router_cfg.nprefixes, pw_router_cfg.ring_size);
+	pw_conn_chan_pool_fill();
 	pw_loop_run();
 	pw_main_teardown();
 	pw_info("stopped");

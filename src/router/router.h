@@ -220,8 +220,12 @@ struct pw_conn *pw_conn_by_sock(uint64_t id, int fd, unsigned *ret_side);
 /* The CONN body for @side: its own address and its peer's, in its family. */
 struct pw_wire_conn pw_conn_body(const struct pw_conn *cn, unsigned side);
 /* The router's side of the shared-memory transport (shm.c). */
-/* Make an armed channel (pw_chan_create). Errors: those of pw_chan_create. */
+/* An armed channel (pw_chan_create), from the pool if it has one. Errors:
+ * those of pw_chan_create. */
 int pw_conn_chan_make(int *ret_memfd, int ret_sock[2]);
+/* Top the pool of channels up (between events); drain it (teardown). */
+void pw_conn_chan_pool_fill(void);
+void pw_conn_chan_pool_drain(void);
 void pw_conn_chan_unwatch(struct pw_conn *cn);
 /* The accepting side never came: its peer reads a reset. */
 void pw_conn_chan_reset(struct pw_conn *cn);

@@ -11,14 +11,58 @@
 
 #include <podwire/chan.h>
 
+#include "../common/util.h"
 #include "router.h"
 
-int pw_conn_chan_make(int *ret_memfd, int ret_sock[2])
+/* Channels made ahead of need, between events: making one (memfd_create,
+ * ftruncate, seals, the control block, socketpair) is then off the path of
+ * the connect that takes it. Each holds 3 fds and one page. */
+#define PW_CHAN_POOL 8u
+
+static struct pw_pooled_chan {
+	int memfd, sock[2];
+} pw_chan_pool[PW_CHAN_POOL];
+static unsigned pw_chan_npool;
+
+static int pw_conn_chan_new(int *ret_memfd, int ret_sock[2])
 {
 	/* Both readers start armed: a socket with data waiting is readable to
 	 * poll and epoll even if its reader never waited (data sent before
 	 * accept, a thread already asleep in epoll_wait when the fd is added). */
 	return pw_chan_create(pw_router_cfg.ring_size, PW_CHAN_ARMED, ret_memfd, ret_sock);
+}
+
+int pw_conn_chan_make(int *ret_memfd, int ret_sock[2])
+{
+	if (!pw_chan_npool)
+		return pw_conn_chan_new(ret_memfd, ret_sock);
+	const struct pw_pooled_chan *p = &pw_chan_pool[--pw_chan_npool];
+	*ret_memfd = p->memfd;
+	ret_sock[0] = p->sock[0];
+	ret_sock[1] = p->sock[1];
+	return 0;
+}
+
+void pw_conn_chan_pool_fill(void)
+{
+	while (pw_chan_npool < PW_CHAN_POOL) {
+		struct pw_pooled_chan *p = &pw_chan_pool[pw_chan_npool];
+
+		if (pw_conn_chan_new(&p->memfd, p->sock) < 0)
+			return; /* out of fds or memory: connects make their own */
+		pw_chan_npool++;
+	}
+}
+
+void pw_conn_chan_pool_drain(void)
+{
+	while (pw_chan_npool) {
+		struct pw_pooled_chan *p = &pw_chan_pool[--pw_chan_npool];
+
+		pw_close(p->memfd);
+		pw_close(p->sock[0]);
+		pw_close(p->sock[1]);
+	}
 }
 
 /* @cn's view of its channel, mapped at the first look (status, the reaper),
