@@ -98,8 +98,10 @@ PW_EXPORT int listen(int fd, int backlog)
 		struct pw_sock *s =
 			n == 1 && m.type == PW_MSG_LISTEN_OK ? pw_sock_new(PW_K_LISTEN) : NULL;
 		if (s) {
+			int fl = pw_real.fcntl(fd, F_GETFL);
 			s->local = a;
 			atomic_init(&s->lq, fds[0]);
+			atomic_init(&s->nonblock, fl >= 0 && (fl & O_NONBLOCK));
 			n = 0;
 			atomic_fetch_add_explicit(&pw_nlisten, 1, memory_order_relaxed);
 			pw_fdtab_put(fd, s);
@@ -239,10 +241,8 @@ PW_EXPORT int accept4(int lfd, struct sockaddr *addr, socklen_t *alen, int flags
 		int fd = pw_accept_queued(lfd, ls, addr, alen, flags);
 		if (fd != -EAGAIN)
 			return fd >= 0 ? fd : pw_fail(-fd);
-		int fl = atomic_load_explicit(&ls->lq, memory_order_relaxed) < 0
-				 ? O_NONBLOCK
-				 : pw_real.fcntl(lfd, F_GETFL);
-		if (fl < 0 || (fl & O_NONBLOCK))
+		if (atomic_load_explicit(&ls->lq, memory_order_relaxed) < 0 ||
+		    pw_sock_nonblock_of(ls, lfd))
 			return pw_real.accept4(lfd, addr, alen, flags);
 		int w = pw_accept_wait(lfd, ls);
 		if (w < 0)

@@ -11,24 +11,9 @@ static int pw_errno_of(ssize_t r)
 	return r == -EPROTO ? ECONNRESET : (int)-r;
 }
 
-/* O_NONBLOCK lives in the open file description: after a fork another
- * process may change it. Every process of the tree moves pw_flags_gen on
- * when it does, so the kernel is asked only then (or always, for a socket
- * inherited across exec, whose holders share no generation). */
 static inline bool pw_sock_nonblock(struct pw_sock *s)
 {
-	if (__builtin_expect(atomic_load_explicit(&s->shared, memory_order_relaxed), 0) &&
-	    !pw_cfg.restricted /* no fcntl under seccomp: the last known flag */) {
-		uint32_t gen = pw_flags_gen_now();
-		if (gen == PW_GEN_NONE ||
-		    gen != atomic_load_explicit(&s->nb_gen, memory_order_relaxed)) {
-			int fl = pw_real.fcntl(s->ops->fd(s->xp), F_GETFL);
-			atomic_store_explicit(&s->nonblock, fl >= 0 && (fl & O_NONBLOCK),
-					      memory_order_relaxed);
-			atomic_store_explicit(&s->nb_gen, gen, memory_order_relaxed);
-		}
-	}
-	return atomic_load_explicit(&s->nonblock, memory_order_relaxed);
+	return pw_sock_nonblock_of(s, s->ops->fd(s->xp));
 }
 
 /* glibc (2.32 and later) tracks whether the process ever made a thread in

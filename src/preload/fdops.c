@@ -151,7 +151,8 @@ PW_EXPORT int ioctl(int fd, pw_ioctl_req_t req, ...)
 	arg = va_arg(ap, void *);
 	va_end(ap);
 	struct pw_sock *s = pw_fdtab_get(fd);
-	if (!s || s->kind != PW_K_CONN)
+	/* A listener's O_NONBLOCK is kept too: accept() reads it. */
+	if (!s || (s->kind != PW_K_CONN && !(s->kind == PW_K_LISTEN && req == FIONBIO)))
 		return pw_real.ioctl(fd, req, arg);
 	if (req == FIONREAD) {
 		ssize_t avail = s->ops->avail(s->xp);

@@ -267,6 +267,27 @@ static inline uint32_t pw_flags_gen_now(void)
 }
 
 void pw_flags_gen_init(void);
+
+/* O_NONBLOCK of @s, whose kernel fd is @fd. It lives in the open file
+ * description: after a fork another process may change it. Every process of
+ * the tree moves pw_flags_gen on when it does, so the kernel is asked only
+ * then (or always, for a socket inherited across exec, whose holders share
+ * no generation). */
+static inline bool pw_sock_nonblock_of(struct pw_sock *s, int fd)
+{
+	if (__builtin_expect(atomic_load_explicit(&s->shared, memory_order_relaxed), 0) &&
+	    !pw_cfg.restricted /* no fcntl under seccomp: the last known flag */) {
+		uint32_t gen = pw_flags_gen_now();
+		if (gen == PW_GEN_NONE ||
+		    gen != atomic_load_explicit(&s->nb_gen, memory_order_relaxed)) {
+			int fl = pw_real.fcntl(fd, F_GETFL);
+			atomic_store_explicit(&s->nonblock, fl >= 0 && (fl & O_NONBLOCK),
+					      memory_order_relaxed);
+			atomic_store_explicit(&s->nb_gen, gen, memory_order_relaxed);
+		}
+	}
+	return atomic_load_explicit(&s->nonblock, memory_order_relaxed);
+}
 struct pw_sock *pw_sock_new(enum pw_kind kind);
 void pw_sock_set_nonblock(struct pw_sock *s, bool on);
 int pw_tcp_family(int fd);

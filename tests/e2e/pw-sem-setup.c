@@ -143,6 +143,43 @@ void cli_accept4_flags(void)
 	}
 }
 
+/* accept() on a listener switched between non-blocking and blocking, with a
+ * receive timeout and without: podwire's accept waits on its queue too. */
+void srv_accept_blocking(void)
+{
+	int l = srv_listen(), zero = 0;
+	struct timeval tv = { .tv_sec = 0, .tv_usec = 300000 };
+
+	STEP("non-blocking listener, nobody connecting: EAGAIN");
+	set_nonblock(l, true);
+	CHECK_ERRNO(accept(l, NULL, NULL), EAGAIN);
+	STEP("blocking again (FIONBIO), SO_RCVTIMEO 300 ms: EAGAIN after it");
+	SYS(ioctl(l, FIONBIO, &zero));
+	SYS(setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)));
+	double t0 = now_ms();
+	CHECK_ERRNO(accept(l, NULL, NULL), EAGAIN);
+	double waited = now_ms() - t0;
+	PW_CHECK(waited >= 250 && waited < 900, "accept timed out after %.0f ms", waited);
+	STEP("no timeout: a blocking accept returns the client's connection");
+	tv.tv_usec = 0;
+	SYS(setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)));
+	int fd = SYS(accept(l, NULL, NULL));
+	note_conn(fd);
+	pingpong_srv(fd);
+	expect_eof(fd);
+	close(fd);
+	close(l);
+}
+
+void cli_accept_blocking(void)
+{
+	sleep_ms(1200); /* the server's first accepts see nobody */
+	int fd = cli_connect();
+
+	pingpong_cli(fd);
+	close(fd);
+}
+
 /* Five clients connect and write while the server has not accepted yet. */
 #define BACKLOG_N 5
 

@@ -39,6 +39,8 @@ static const struct test tests[] = {
 	  "extra: connect() again after a non-blocking connect completed returns 0", 0 },
 	{ "accept4_flags", srv_accept4_flags, cli_accept4_flags, 0,
 	  "accept4 NONBLOCK|CLOEXEC, accept, no flag inheritance from the listener", 0 },
+	{ "accept_blocking", srv_accept_blocking, cli_accept_blocking, 0,
+	  "accept: non-blocking EAGAIN, FIONBIO back, SO_RCVTIMEO, then blocking", 0 },
 	{ "backlog", srv_backlog, cli_backlog, 0, "five clients pending in the backlog", 0 },
 	{ "reuseaddr", srv_reuseaddr, cli_reuseaddr, 0, "SO_REUSEADDR re-listen after close", 0 },
 	{ "relisten", srv_relisten, cli_relisten, 0,

@@ -262,6 +262,8 @@ void cli_connect_nonblock(void);
 void cli_connect_nb_recheck(void);
 void cli_eisconn(void);
 void srv_accept4_flags(void);
+void srv_accept_blocking(void);
+void cli_accept_blocking(void);
 void cli_accept4_flags(void);
 void srv_backlog(void);
 void cli_backlog(void);
