@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <podwire/chan.h>
@@ -234,7 +233,7 @@ static int pw_connect_local(struct pw_client *c, uint32_t seq, int family,
 	uint32_t hash = ntohs(local->sin_port);
 	struct pw_listener *l = pw_listener_pick(cookie, dst, hash);
 	struct pw_conn *cn = NULL;
-	struct stat st0, st1;
+	struct pw_chan_ids ids;
 
 	if (!l)
 		return -ECONNREFUSED;
@@ -245,18 +244,16 @@ static int pw_connect_local(struct pw_client *c, uint32_t seq, int family,
 	r = pw_conn_charge(cn, cookie);
 	if (r < 0)
 		goto fail;
-	r = pw_conn_chan_make(&memfd, sv);
+	r = pw_conn_chan_make(&memfd, sv, &ids);
 	if (r < 0)
 		goto fail;
 	cn->pid[0] = c->pid;
 	pw_addr_to_wire(local, AF_INET, &cn->addr[0]);
 	pw_addr_to_wire(dst, AF_INET, &cn->addr[1]);
 	cn->fam[0] = family;
-	if (fstat(sv[0], &st0) == 0 && fstat(sv[1], &st1) == 0) {
-		cn->sock_ino[0] = st0.st_ino;
-		cn->sock_ino[1] = st1.st_ino;
-		cn->sock_dev = st0.st_dev;
-	}
+	cn->sock_ino[0] = ids.ino[0];
+	cn->sock_ino[1] = ids.ino[1];
+	cn->sock_dev = ids.dev;
 
 	/* The server's end first: a client told "connected" has a server. */
 	int fds[2] = { memfd, sv[1] };

@@ -220,9 +220,13 @@ struct pw_conn *pw_conn_by_sock(uint64_t id, int fd, unsigned *ret_side);
 /* The CONN body for @side: its own address and its peer's, in its family. */
 struct pw_wire_conn pw_conn_body(const struct pw_conn *cn, unsigned side);
 /* The router's side of the shared-memory transport (shm.c). */
-/* An armed channel (pw_chan_create), from the pool if it has one. Errors:
- * those of pw_chan_create. */
-int pw_conn_chan_make(int *ret_memfd, int ret_sock[2]);
+/* An armed channel (pw_chan_create), from the pool if it has one, and its
+ * socket ends' identities. Errors: those of pw_chan_create. */
+struct pw_chan_ids {
+	ino_t ino[2]; /* of socket end 0 and 1 (0: unknown) */
+	dev_t dev;
+};
+int pw_conn_chan_make(int *ret_memfd, int ret_sock[2], struct pw_chan_ids *ret_ids);
 /* Top the pool of channels up (between events); drain it (teardown). */
 void pw_conn_chan_pool_fill(void);
 void pw_conn_chan_pool_drain(void);

@@ -8,6 +8,7 @@
  * relay is one end of it.
  */
 #include <errno.h>
+#include <sys/stat.h>
 
 #include <podwire/chan.h>
 
@@ -21,25 +22,37 @@
 
 static struct pw_pooled_chan {
 	int memfd, sock[2];
+	struct pw_chan_ids ids;
 } pw_chan_pool[PW_CHAN_POOL];
 static unsigned pw_chan_npool;
 
-static int pw_conn_chan_new(int *ret_memfd, int ret_sock[2])
+static int pw_conn_chan_new(int *ret_memfd, int ret_sock[2], struct pw_chan_ids *ret_ids)
 {
+	struct stat st0, st1;
 	/* Both readers start armed: a socket with data waiting is readable to
 	 * poll and epoll even if its reader never waited (data sent before
 	 * accept, a thread already asleep in epoll_wait when the fd is added). */
-	return pw_chan_create(pw_router_cfg.ring_size, PW_CHAN_ARMED, ret_memfd, ret_sock);
+	int r = pw_chan_create(pw_router_cfg.ring_size, PW_CHAN_ARMED, ret_memfd, ret_sock);
+
+	if (r < 0)
+		return r;
+	/* The socket ends' identities: proof for re-attach and relays. */
+	*ret_ids = (struct pw_chan_ids){ 0 };
+	if (fstat(ret_sock[0], &st0) == 0 && fstat(ret_sock[1], &st1) == 0)
+		*ret_ids = (struct pw_chan_ids){ .ino = { st0.st_ino, st1.st_ino },
+						 .dev = st0.st_dev };
+	return 0;
 }
 
-int pw_conn_chan_make(int *ret_memfd, int ret_sock[2])
+int pw_conn_chan_make(int *ret_memfd, int ret_sock[2], struct pw_chan_ids *ret_ids)
 {
 	if (!pw_chan_npool)
-		return pw_conn_chan_new(ret_memfd, ret_sock);
+		return pw_conn_chan_new(ret_memfd, ret_sock, ret_ids);
 	const struct pw_pooled_chan *p = &pw_chan_pool[--pw_chan_npool];
 	*ret_memfd = p->memfd;
 	ret_sock[0] = p->sock[0];
 	ret_sock[1] = p->sock[1];
+	*ret_ids = p->ids;
 	return 0;
 }
 
@@ -48,7 +61,7 @@ void pw_conn_chan_pool_fill(void)
 	while (pw_chan_npool < PW_CHAN_POOL) {
 		struct pw_pooled_chan *p = &pw_chan_pool[pw_chan_npool];
 
-		if (pw_conn_chan_new(&p->memfd, p->sock) < 0)
+		if (pw_conn_chan_new(&p->memfd, p->sock, &p->ids) < 0)
 			return; /* out of fds or memory: connects make their own */
 		pw_chan_npool++;
 	}
