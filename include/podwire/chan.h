@@ -283,6 +283,16 @@ void pw_chan_view_get(const struct pw_chan_view *v, struct pw_chan_state *ret_st
 void pw_chan_view_close(struct pw_chan_view *v);
 
 /*
+ * The same snapshot, read from @memfd with pread(2) without mapping it: for
+ * the creator, which made the segment and looks at it rarely (podwired's
+ * reaper and status). The values are the peers' word, not checked.
+ *
+ * Errors: -EPROTO not a podwire segment (short, or another magic); errors
+ * of pread(2).
+ */
+int pw_chan_state_read(int memfd, struct pw_chan_state *ret_state);
+
+/*
  * Speak for @side of the channel in @memfd, which never attached and never
  * will: its peer reads what is in the ring, then gets -ECONNRESET, as from a
  * TCP listener that closed with the connection in its queue.

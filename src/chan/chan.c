@@ -1189,18 +1189,40 @@ int pw_chan_view_open(int memfd, struct pw_chan_view **ret_view)
 	return 0;
 }
 
-void pw_chan_view_get(const struct pw_chan_view *v, struct pw_chan_state *ret_state)
+/* Both sides' words and byte totals in the control block @shm. */
+static void pw_chan_state_of(const struct pw_shm_chan *shm, struct pw_chan_state *ret_state)
 {
 	for (unsigned s = 0; s < 2; s++) {
 		/* Relaxed: a snapshot for status; nothing is read through it. */
-		uint32_t f = atomic_load_explicit(&v->shm->ctl.side[s], memory_order_relaxed);
+		uint32_t f = atomic_load_explicit(&shm->ctl.side[s], memory_order_relaxed);
 
 		ret_state->bytes[s] =
-			atomic_load_explicit(&v->shm->ring[s].total, memory_order_relaxed);
+			atomic_load_explicit(&shm->ring[s].total, memory_order_relaxed);
 		ret_state->attached[s] = f & PW_SIDE_OPEN;
 		ret_state->closed[s] = f & (PW_SIDE_CLOSED | PW_SIDE_RESET);
 		ret_state->wr_done[s] = f & (PW_SIDE_SHUT_WR | PW_SIDE_CLOSED | PW_SIDE_RESET);
 	}
+}
+
+void pw_chan_view_get(const struct pw_chan_view *v, struct pw_chan_state *ret_state)
+{
+	pw_chan_state_of(v->shm, ret_state);
+}
+
+int pw_chan_state_read(int memfd, struct pw_chan_state *ret_state)
+{
+	static _Thread_local struct pw_shm_chan img;
+	ssize_t n;
+
+	do
+		n = pread(memfd, &img, sizeof(img), 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return pw_chan_errno();
+	if (n != (ssize_t)sizeof(img) || img.hdr.magic != PW_SHM_MAGIC)
+		return -EPROTO;
+	pw_chan_state_of(&img, ret_state);
+	return 0;
 }
 
 void pw_chan_view_close(struct pw_chan_view *v)

@@ -178,7 +178,6 @@ void pw_conn_free(struct pw_conn *cn)
 		pw_listener_unqueue(cn->listener);
 	pw_conn_uncharge(cn);
 	cn->memfd = pw_close(cn->memfd);
-	pw_conn_chan_unwatch(cn);
 	free(cn);
 }
 

@@ -177,8 +177,6 @@ void pw_router_remote_drop(uint64_t id);
 
 /* ---- conns.c: the connection table ---- */
 
-struct pw_chan_view;
-
 struct pw_conn {
 	uint64_t id;
 	uint32_t state;	   /* PENDING until side 1 attached (pw_conns_refresh) */
@@ -188,8 +186,6 @@ struct pw_conn {
 	ino_t sock_ino[2]; /* the socketpair ends: proof for re-attach */
 	bool gone[2];	   /* that end's socket no longer exists */
 	dev_t sock_dev;
-	struct pw_chan_view *view;   /* for status, mapped at the first look; or NULL */
-	bool view_failed;	     /* it could not be mapped */
 	struct pw_wire_addr addr[2]; /* IPv4 */
 	int fam[2];		     /* each side's socket family: it sees addr[] in it */
 	pid_t pid[2];
@@ -230,14 +226,13 @@ int pw_conn_chan_make(int *ret_memfd, int ret_sock[2], struct pw_chan_ids *ret_i
 /* Top the pool of channels up (between events); drain it (teardown). */
 void pw_conn_chan_pool_fill(void);
 void pw_conn_chan_pool_drain(void);
-void pw_conn_chan_unwatch(struct pw_conn *cn);
 /* The accepting side never came: its peer reads a reset. */
 void pw_conn_chan_reset(struct pw_conn *cn);
-uint32_t pw_conn_state(struct pw_conn *cn);
+uint32_t pw_conn_state(const struct pw_conn *cn);
 /* Side 1 of @cn took its end (or it was reset for it). */
-bool pw_conn_attached(struct pw_conn *cn);
+bool pw_conn_attached(const struct pw_conn *cn);
 /* Bytes @side wrote into the connection so far. */
-uint64_t pw_conn_bytes(struct pw_conn *cn, unsigned side);
+uint64_t pw_conn_bytes(const struct pw_conn *cn, unsigned side);
 /* Pending connections whose side 1 attached are open. */
 void pw_conns_refresh(void);
 /* The listener @serial is closed: the connections in its queue that no

@@ -78,22 +78,10 @@ void pw_conn_chan_pool_drain(void)
 	}
 }
 
-/* @cn's view of its channel, mapped at the first look (status, the reaper),
- * not while the connection is being set up; NULL if it cannot be. */
-static const struct pw_chan_view *pw_conn_view(struct pw_conn *cn)
+/* @cn's channel now, read without mapping it (the router maps no channel). */
+static int pw_conn_chan_state(const struct pw_conn *cn, struct pw_chan_state *ret)
 {
-	if (!cn->view && cn->memfd >= 0 && !cn->view_failed &&
-	    pw_chan_view_open(cn->memfd, &cn->view) < 0) {
-		cn->view = NULL; /* status shows no bytes; nothing else needs it */
-		cn->view_failed = true;
-	}
-	return cn->view;
-}
-
-void pw_conn_chan_unwatch(struct pw_conn *cn)
-{
-	pw_chan_view_close(cn->view);
-	cn->view = NULL;
+	return cn->memfd >= 0 ? pw_chan_state_read(cn->memfd, ret) : -EBADF;
 }
 
 void pw_conn_chan_reset(struct pw_conn *cn)
@@ -102,14 +90,12 @@ void pw_conn_chan_reset(struct pw_conn *cn)
 		pw_chan_reset_unattached(cn->memfd, 1);
 }
 
-uint32_t pw_conn_state(struct pw_conn *cn)
+uint32_t pw_conn_state(const struct pw_conn *cn)
 {
-	const struct pw_chan_view *v = pw_conn_view(cn);
 	struct pw_chan_state st;
 
-	if (!v)
+	if (pw_conn_chan_state(cn, &st) < 0)
 		return cn->state;
-	pw_chan_view_get(v, &st);
 	if (cn->state == PW_CONN_PENDING && !st.attached[1] && !st.closed[1])
 		return PW_CONN_PENDING; /* in the listener's queue */
 	/* A side whose socket is gone ended, even without saying so (its
@@ -122,24 +108,20 @@ uint32_t pw_conn_state(struct pw_conn *cn)
 	return PW_CONN_OPEN;
 }
 
-bool pw_conn_attached(struct pw_conn *cn)
+bool pw_conn_attached(const struct pw_conn *cn)
 {
-	const struct pw_chan_view *v = pw_conn_view(cn);
 	struct pw_chan_state st;
 
-	if (!v)
+	if (pw_conn_chan_state(cn, &st) < 0)
 		return false;
-	pw_chan_view_get(v, &st);
 	return st.attached[1] || st.closed[1];
 }
 
-uint64_t pw_conn_bytes(struct pw_conn *cn, unsigned side)
+uint64_t pw_conn_bytes(const struct pw_conn *cn, unsigned side)
 {
-	const struct pw_chan_view *v = pw_conn_view(cn);
 	struct pw_chan_state st;
 
-	if (!v)
+	if (pw_conn_chan_state(cn, &st) < 0)
 		return 0;
-	pw_chan_view_get(v, &st);
 	return st.bytes[side];
 }

@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -822,6 +823,17 @@ static void test_third_party(void)
 	PW_CHECK(st.attached[0] && !st.attached[1] && st.bytes[0] == 5 && st.bytes[1] == 0,
 		 "attached %d %d bytes %llu %llu", st.attached[0], st.attached[1],
 		 (unsigned long long)st.bytes[0], (unsigned long long)st.bytes[1]);
+	/* The same, read without a mapping (what podwired does). */
+	struct pw_chan_state rd;
+	PW_CHECK_EQ(pw_chan_state_read(memfd, &rd), 0);
+	PW_CHECK(rd.attached[0] == st.attached[0] && rd.attached[1] == st.attached[1] &&
+			 rd.bytes[0] == 5 && rd.bytes[1] == 0 && !rd.closed[0] && !rd.closed[1],
+		 "state read differs from the view");
+	PW_CHECK_EQ(pw_chan_state_read(-1, &rd), -EBADF);
+	int other = memfd_create("not-podwire", MFD_CLOEXEC);
+	PW_CHECK(other >= 0 && ftruncate(other, 8192) == 0, "memfd");
+	PW_CHECK_EQ(pw_chan_state_read(other, &rd), -EPROTO);
+	close(other);
 
 	/* Side 1 never comes: the creator speaks for it, and side 0 reads a
 	 * reset. A side that attached speaks for itself. */
