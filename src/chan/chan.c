@@ -118,7 +118,7 @@ int pw_chan_create(uint32_t ring_size, unsigned flags, int *ret_memfd, int ret_s
 	/* The control block is written with pwrite(2), not through a mapping:
 	 * the creator (podwired) never maps the segment, and pays no mmap,
 	 * munmap and page fault per channel. */
-	static _Thread_local struct pw_shm_chan img;
+	struct pw_shm_chan img; /* 640 bytes: on the stack, not in every thread's TLS */
 	int memfd = -1, sv[2] = { -1, -1 };
 	uint64_t len = pw_seg_size(ring_size);
 	int ret;
@@ -1211,7 +1211,7 @@ void pw_chan_view_get(const struct pw_chan_view *v, struct pw_chan_state *ret_st
 
 int pw_chan_state_read(int memfd, struct pw_chan_state *ret_state)
 {
-	static _Thread_local struct pw_shm_chan img;
+	struct pw_shm_chan img; /* 640 bytes: on the stack, not in every thread's TLS */
 	ssize_t n;
 
 	do
