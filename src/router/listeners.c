@@ -165,7 +165,7 @@ fail:
 static bool pw_listener_is_local(struct pw_listener *l, const struct sockaddr_in *dst)
 {
 	uint64_t now = pw_now_ns();
-	struct sockaddr_in src;
+	struct sockaddr_in src = { 0 };
 	socklen_t len = sizeof(src);
 
 	if (l->local_until > now && l->local_dst.s_addr == dst->sin_addr.s_addr)
