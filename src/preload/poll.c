@@ -203,8 +203,8 @@ static int pw_poll_queue_of(const struct pollfd *p)
 
 /*
  * pw_poll_fds, and for each listener with an accept queue the queue too: a
- * connection in it makes the listener readable. (A queue whose router is
- * gone reads as readable until accept() finds it empty and drops it.)
+ * connection in it makes the listener readable. A queue that hung up empty
+ * (its router is gone) is dropped here, and the wait goes on without it.
  */
 static int pw_poll_core(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *mask,
 			enum pw_wait_call call)
