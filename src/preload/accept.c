@@ -117,11 +117,14 @@ PW_EXPORT int listen(int fd, int backlog)
 }
 
 /* Give the new connection's @fd exactly the flags accept4() asked for (the
- * queue's fds come close-on-exec and blocking). */
-static int pw_accept_flags(int fd, int flags)
+ * queue's fds come close-on-exec; a channel's socket, @blocking, blocking). */
+static int pw_accept_flags(int fd, int flags, bool blocking)
 {
 	if (!(flags & SOCK_CLOEXEC) && pw_real.fcntl(fd, F_SETFD, 0) < 0)
 		return -1;
+	/* A channel's socket comes blocking: a syscall only to change that. */
+	if (blocking && !(flags & SOCK_NONBLOCK))
+		return 0;
 	return pw_real.fcntl(fd, F_SETFL, (flags & SOCK_NONBLOCK) ? O_NONBLOCK : 0);
 }
 
@@ -136,7 +139,7 @@ static int pw_accept_adopt(int lfd, struct pw_sock *ls, const struct pw_msg *m, 
 
 	if (n == 2 && m->type == PW_MSG_CONN && m->u.conn.side == 1) {
 		sock = fds[1];
-		if (pw_accept_flags(sock, flags) == 0)
+		if (pw_accept_flags(sock, flags, true) == 0)
 			s = pw_conn_new_shm(fds[0], sock, &m->u.conn, -1, nb, false);
 		if (s && pw_listener_opts_give(lfd, ls, s) < 0) {
 			s->ops->set_fd(s->xp, -1);
@@ -146,7 +149,7 @@ static int pw_accept_adopt(int lfd, struct pw_sock *ls, const struct pw_msg *m, 
 		}
 	} else if (n == 1 && m->type == PW_MSG_CONN_TCP) {
 		sock = fds[0];
-		if (pw_accept_flags(sock, flags) == 0) {
+		if (pw_accept_flags(sock, flags, false) == 0) {
 			pw_xport_kernel_carry_opts(lfd, sock);
 			s = pw_conn_new(&pw_xport_kernel, &m->u.conn);
 		}

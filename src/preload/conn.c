@@ -211,14 +211,14 @@ PW_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	pw_addr_to_wire(&local, AF_INET, &req.local);
 	pw_addr_to_wire(&dst, AF_INET, &req.peer);
 	int n = pw_ctl_call(PW_MSG_CONNECT, &req, sizeof(req), &fd, 1, &m, fds);
-	int fl = pw_real.fcntl(fd, F_GETFL);
 	if (pw_adopt_reply(fd, &m, n, fds) == 0) {
+		struct pw_sock *c = pw_fdtab_get(fd);
 		pw_dbg("fd %d: connected over podwire (conn %llu, %s)", fd,
 		       (unsigned long long)m.u.conn.id,
 		       m.type == PW_MSG_CONN ? "shared memory" : "direct to another node");
-		/* Exactly as a kernel socket would answer. */
-		if (fl >= 0 && (fl & O_NONBLOCK)) {
-			pw_fdtab_get(fd)->connect_unreported = true;
+		/* Exactly as a kernel socket would answer (adopting read O_NONBLOCK). */
+		if (atomic_load_explicit(&c->nonblock, memory_order_relaxed)) {
+			c->connect_unreported = true;
 			return pw_fail(EINPROGRESS);
 		}
 		return 0;

@@ -292,9 +292,11 @@ PW_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 PW_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
 	pw_ensure();
-	for (unsigned i = 0; i < PW_ARRAY_SIZE(pw_carried_opts); i++)
-		if (pw_carried_opts[i].level == level && pw_carried_opts[i].name == name)
-			pw_fresh_note_opt(fd, i);
+	uint32_t set;
+	if (pw_fresh_get(fd, &set)) /* only a fresh socket's options are noted */
+		for (unsigned i = 0; i < PW_ARRAY_SIZE(pw_carried_opts); i++)
+			if (pw_carried_opts[i].level == level && pw_carried_opts[i].name == name)
+				pw_fresh_note_opt(fd, i);
 	struct pw_sock *s = pw_opts_of(fd, level, name);
 	if (!s) {
 		struct pw_sock *ls = pw_fdtab_get(fd);

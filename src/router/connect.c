@@ -108,6 +108,28 @@ void pw_rconnects_drop_client(const struct pw_client *c)
 	}
 }
 
+/*
+ * Put @cn's server end (@fds, a message of @type) in the queue of @l, the
+ * listener a connect from netns @cookie to @dst reaches (@hash chooses in a
+ * group); one that closed meanwhile gives way to the next that reaches @dst.
+ * -ECONNREFUSED: none is left; -EAGAIN: its queue is full.
+ */
+static int pw_conn_hand_over(struct pw_conn *cn, struct pw_listener *l, uint64_t cookie,
+			     const struct sockaddr_in *dst, uint32_t hash, uint16_t type,
+			     const int *fds, unsigned nfds)
+{
+	for (; l; l = pw_listener_pick(cookie, dst, hash)) {
+		cn->fam[1] = l->family;
+		/* Counted in the listener's backlog: channels only (as it counts). */
+		cn->listener = type == PW_MSG_CONN ? l->serial : 0;
+		struct pw_wire_conn body = pw_conn_body(cn, 1);
+		int r = pw_listener_deliver(l, type, &body, fds, nfds);
+		if (r != -EPIPE)
+			return r;
+	}
+	return -ECONNREFUSED;
+}
+
 int pw_router_remote_conn(const struct sockaddr_in *src, const struct sockaddr_in *dst,
 			  uint64_t *ret_id)
 {
@@ -135,7 +157,7 @@ void pw_router_remote_data(uint64_t id, int sock)
 {
 	struct pw_conn *cn = pw_conn_by_id(id);
 	struct sockaddr_in src, dst;
-	int r = -ECONNREFUSED;
+	int r;
 
 	if (!cn || !cn->remote) {
 		pw_close(sock);
@@ -144,13 +166,8 @@ void pw_router_remote_data(uint64_t id, int sock)
 	pw_addr_from_wire(&cn->addr[0], &src, NULL);
 	pw_addr_from_wire(&cn->addr[1], &dst, NULL);
 	/* The listener may have closed since; another may take it. */
-	for (struct pw_listener *l; (l = pw_listener_pick(0, &dst, ntohs(src.sin_port)));) {
-		cn->fam[1] = l->family;
-		struct pw_wire_conn body = pw_conn_body(cn, 1);
-		r = pw_listener_deliver(l, PW_MSG_CONN_TCP, &body, &sock, 1);
-		if (r != -EPIPE)
-			break;
-	}
+	r = pw_conn_hand_over(cn, pw_listener_pick(0, &dst, ntohs(src.sin_port)), 0, &dst,
+			      ntohs(src.sin_port), PW_MSG_CONN_TCP, &sock, 1);
 	if (r == 0) {
 		pw_router_stats.claims++;
 		pw_dbg("conn %" PRIu64 ": handed to the listener (direct from another node)",
@@ -257,12 +274,7 @@ static int pw_connect_local(struct pw_client *c, uint32_t seq, int family,
 
 	/* The server's end first: a client told "connected" has a server. */
 	int fds[2] = { memfd, sv[1] };
-	do {
-		cn->fam[1] = l->family;
-		cn->listener = l->serial;
-		struct pw_wire_conn body = pw_conn_body(cn, 1);
-		r = pw_listener_deliver(l, PW_MSG_CONN, &body, fds, 2);
-	} while (r == -EPIPE && (l = pw_listener_pick(cookie, dst, hash)));
+	r = pw_conn_hand_over(cn, l, cookie, dst, hash, PW_MSG_CONN, fds, 2);
 	if (r < 0)
 		goto fail;
 	sv[1] = pw_close(sv[1]);
@@ -283,8 +295,6 @@ static int pw_connect_local(struct pw_client *c, uint32_t seq, int family,
 	       pw_addr_format(local, b1), pw_addr_format(dst, b2));
 	return 0;
 fail:
-	if (r == -EPIPE)
-		r = -ECONNREFUSED; /* every listener closed meanwhile */
 	pw_conn_free(cn);
 	pw_close(memfd);
 	pw_close(sv[0]);

@@ -174,8 +174,8 @@ void pw_conns_listener_gone(uint64_t serial)
 
 void pw_conn_free(struct pw_conn *cn)
 {
-	if (cn->state == PW_CONN_PENDING && cn->listener)
-		pw_listener_unqueue(cn->listener);
+	if (cn->state == PW_CONN_PENDING)
+		pw_conn_unpend(cn); /* out of its listener's count */
 	pw_conn_uncharge(cn);
 	cn->memfd = pw_close(cn->memfd);
 	free(cn);
@@ -270,11 +270,12 @@ static void pw_conns_reap_closed(bool diag)
 		pw_conns_check_sockets();
 	for (struct pw_conn **pp = &pw_conns.list; *pp;) {
 		struct pw_conn *cn = *pp;
-		bool gone = cn->state != PW_CONN_PENDING && pw_conn_state(cn) == PW_CONN_CLOSED;
+		uint64_t b[2];
+		bool gone = cn->state != PW_CONN_PENDING && pw_conn_state(cn, b) == PW_CONN_CLOSED;
 
 		if (gone) {
 			pw_dbg("conn %" PRIu64 ": reaped", cn->id);
-			pw_conns.bytes_reaped += pw_conn_bytes(cn, 0) + pw_conn_bytes(cn, 1);
+			pw_conns.bytes_reaped += b[0] + b[1];
 			*pp = cn->next;
 			pw_conn_free(cn);
 		} else {
@@ -303,9 +304,7 @@ void pw_conns_status(struct pw_wire_status_entry *ents, uint32_t max, struct pw_
 		e->addr[1] = cn->addr[1];
 		e->pid[0] = cn->pid[0];
 		e->pid[1] = cn->pid[1];
-		e->state = pw_conn_state(cn);
-		e->bytes[0] = pw_conn_bytes(cn, 0);
-		e->bytes[1] = pw_conn_bytes(cn, 1);
+		e->state = pw_conn_state(cn, e->bytes);
 	}
 	*ret = st;
 }
@@ -316,11 +315,14 @@ void pw_conns_totals(unsigned *ret_open, unsigned *ret_pending, uint64_t *ret_by
 	uint64_t bytes = pw_conns.bytes_reaped;
 
 	for (struct pw_conn *cn = pw_conns.list; cn; cn = cn->next) {
+		uint64_t b[2];
+		uint32_t state = pw_conn_state(cn, b);
+
 		if (cn->state == PW_CONN_PENDING)
 			pending++;
-		else if (pw_conn_state(cn) != PW_CONN_CLOSED)
+		else if (state != PW_CONN_CLOSED)
 			open++;
-		bytes += pw_conn_bytes(cn, 0) + pw_conn_bytes(cn, 1);
+		bytes += b[0] + b[1];
 	}
 	*ret_open = open;
 	*ret_pending = pending;

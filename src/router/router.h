@@ -228,11 +228,11 @@ void pw_conn_chan_pool_fill(void);
 void pw_conn_chan_pool_drain(void);
 /* The accepting side never came: its peer reads a reset. */
 void pw_conn_chan_reset(struct pw_conn *cn);
-uint32_t pw_conn_state(const struct pw_conn *cn);
+/* @cn's state, and if @ret_bytes, what each side wrote so far (one read of
+ * the channel for both). */
+uint32_t pw_conn_state(const struct pw_conn *cn, uint64_t ret_bytes[2]);
 /* Side 1 of @cn took its end (or it was reset for it). */
 bool pw_conn_attached(const struct pw_conn *cn);
-/* Bytes @side wrote into the connection so far. */
-uint64_t pw_conn_bytes(const struct pw_conn *cn, unsigned side);
 /* Pending connections whose side 1 attached are open. */
 void pw_conns_refresh(void);
 /* The listener @serial is closed: the connections in its queue that no

@@ -90,12 +90,19 @@ void pw_conn_chan_reset(struct pw_conn *cn)
 		pw_chan_reset_unattached(cn->memfd, 1);
 }
 
-uint32_t pw_conn_state(const struct pw_conn *cn)
+uint32_t pw_conn_state(const struct pw_conn *cn, uint64_t ret_bytes[2])
 {
 	struct pw_chan_state st;
 
-	if (pw_conn_chan_state(cn, &st) < 0)
+	if (pw_conn_chan_state(cn, &st) < 0) {
+		if (ret_bytes)
+			ret_bytes[0] = ret_bytes[1] = 0;
 		return cn->state;
+	}
+	if (ret_bytes) {
+		ret_bytes[0] = st.bytes[0];
+		ret_bytes[1] = st.bytes[1];
+	}
 	if (cn->state == PW_CONN_PENDING && !st.attached[1] && !st.closed[1])
 		return PW_CONN_PENDING; /* in the listener's queue */
 	/* A side whose socket is gone ended, even without saying so (its
@@ -115,13 +122,4 @@ bool pw_conn_attached(const struct pw_conn *cn)
 	if (pw_conn_chan_state(cn, &st) < 0)
 		return false;
 	return st.attached[1] || st.closed[1];
-}
-
-uint64_t pw_conn_bytes(const struct pw_conn *cn, unsigned side)
-{
-	struct pw_chan_state st;
-
-	if (pw_conn_chan_state(cn, &st) < 0)
-		return 0;
-	return st.bytes[side];
 }

@@ -132,6 +132,12 @@ pw_cleanup() {
 	exit "$rc"
 }
 
+# podwire-bench of this build in $BENCH, or skip.
+pw_need_bench() {
+	BENCH=$PW_BUILD/src/bench/podwire-bench
+	[ -x "$BENCH" ] || pw_skip "no $BENCH"
+}
+
 # podwired with metrics on a loopback port this run has claimed (the same
 # one again after a restart); pw_metric NAME reads one.
 pw_router_metrics() { # extra args...

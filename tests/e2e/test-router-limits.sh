@@ -14,8 +14,7 @@ pw_pod b 12
 pw_pod c 13
 # A channel of the default 256 KiB rings holds 2 x 256 KiB + 4 KiB.
 pw_router_metrics --pod-max-pending 32 --pod-max-memory $((40 * 528))K
-BENCH=$PW_BUILD/src/bench/podwire-bench
-[ -x "$BENCH" ] || pw_skip "no $BENCH"
+pw_need_bench
 SLOW=7300
 GOOD=7301
 

@@ -15,8 +15,7 @@ pw_e2e_init stall
 pw_pod a 11
 pw_pod b 12
 pw_router_metrics
-BENCH=$PW_BUILD/src/bench/podwire-bench
-[ -x "$BENCH" ] || pw_skip "no $BENCH"
+pw_need_bench
 FULL=7100
 GOOD=7101
 

@@ -10,8 +10,7 @@ pw_e2e_init storm
 pw_pod a 11
 pw_pod b 12
 pw_router_metrics
-BENCH=$PW_BUILD/src/bench/podwire-bench
-[ -x "$BENCH" ] || pw_skip "no $BENCH"
+pw_need_bench
 N=${PW_STORM:-100000}
 PORT=7200
 
