@@ -113,11 +113,17 @@ cserver() {
 	wait_listen "$1" "$4"
 }
 
-# cycles PATH -> "cycles/s p50-us": connect cycles one after another
+# cycles PATH -> "cycles/s p50-us": connect cycles one after another. Mode
+# pwshm: podwire with PODWIRE_ADAPT=0, every connection over podwire's path
+# (as shipped, the library leaves repeated short ones to the kernel).
 cycles() {
-	local np="" ip=${DST[$1]%:*} port=${DST[$1]#*:}
-	[ "${MODE[$1]}" = pw ] || np=--no-podwire
-	lab exec $np "${CLIENT[$1]}" -- "$BENCH" connect --to "$ip:$port" -d "$T" -w 0.3 -j \
+	local np="" ip=${DST[$1]%:*} port=${DST[$1]#*:} env=""
+	case ${MODE[$1]} in
+	pw) ;;
+	pwshm) env=PODWIRE_ADAPT=0 ;;
+	*) np=--no-podwire ;;
+	esac
+	lab exec $np "${CLIENT[$1]}" -- env $env "$BENCH" connect --to "$ip:$port" -d "$T" -w 0.3 -j \
 		2>/dev/null | python3 -c 'import json,sys
 try:
     d = json.load(sys.stdin)
@@ -197,15 +203,17 @@ path cbridge n1p1 kernel 198.19.1.12:6012
 path cshm n1p1 pw 198.19.1.12:6013
 path cvxlan n1p1 kernel 198.19.2.11:6014
 path cremote n1p1 pw 198.19.2.12:6015
+path cshmall n1p1 pwshm 198.19.1.12:6013
+path cremoteall n1p1 pwshm 198.19.2.12:6015
 declare -A cps cp50
 for r in $(seq "$ROUNDS"); do
-	for p in chost cbridge cshm cvxlan cremote; do
+	for p in chost cbridge cshm cvxlan cremote cshmall cremoteall; do
 		out=$(cycles $p)
 		cps[$p]="${cps[$p]:-} ${out%% *}"
 		cp50[$p]="${cp50[$p]:-} ${out#* }"
 	done
 done
-for p in chost cbridge cshm cvxlan cremote; do
+for p in chost cbridge cshm cvxlan cremote cshmall cremoteall; do
 	CPS[$p]=$(pw_median ${cps[$p]})
 	CP50[$p]=$(pw_median ${cp50[$p]})
 done
@@ -278,6 +286,8 @@ PY
 	crow "pod to pod, same node: podwire" cshm
 	crow "pod to pod, across nodes: VXLAN" cvxlan
 	crow "pod to pod, across nodes: podwire" cremote
+	crow "  same node, podwire shm always" cshmall
+	crow "  across nodes, podwire direct always" cremoteall
 	python3 - "${CPS[cremote]}" "${CPS[chost]}" "${CPS[cshm]}" "${CPS[cbridge]}" <<'PY'
 import sys
 r, h, s, b = sys.argv[1:]

@@ -7,7 +7,9 @@
 #                    the connection-per-request rows and the sweep; the table
 #                    shows the medians, the lines below it every round
 #   --sockperf-only  only sockperf 64 B and the pw_chan floor
-#   --quick          those and the connection-per-request rows (make demo)
+#   --quick          those and the connection-per-request rows (make demo);
+#                    those rows run a third time with PODWIRE_ADAPT=0 ("shm
+#                    always": every connection over shared memory)
 #   --sweep          also sockperf ping-pong p50 at every size, 14 B to 1 MiB
 # Needs root, sockperf, iperf3, nginx, wrk, curl, redis-server, redis-benchmark;
 # h2load (nghttp2-client) for the HTTP/2 row.
@@ -22,7 +24,7 @@ while [ $# -gt 0 ]; do
 	--quick) ONLY_SOCKPERF=1 QUICK=1 ;;
 	--sweep) SWEEP=1 ;;
 	-r) ROUNDS=${2:?-r needs a number}; shift ;;
-	-h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "bench-pods: unknown option $1" >&2; exit 2 ;;
 	*) break ;;
 	esac
@@ -41,16 +43,20 @@ pw_pod b 12
 pw_router_metrics
 
 declare -A R
-run() { # mode(kernel|podwire) pod cmd... : runs with or without the preload
-	local mode=$1
-	shift
-	if [ "$mode" = kernel ]; then PW_NOPRELOAD=1 pw_in "$@"; else pw_in "$@"; fi
+# mode: kernel (no preload), podwire (the preload as shipped: it chooses the
+# path per destination), shm (the preload with PODWIRE_ADAPT=0: shared
+# memory for every connection, to show what setting one up costs).
+in_mode() { # mode pw_in|pw_bg pod cmd...
+	local mode=$1 fn=$2 pod=$3
+	shift 3
+	case $mode in
+	kernel) PW_NOPRELOAD=1 $fn "$pod" "$@" ;;
+	shm) $fn "$pod" PODWIRE_ADAPT=0 "$@" ;;
+	*) $fn "$pod" "$@" ;;
+	esac
 }
-bg() {
-	local mode=$1
-	shift
-	if [ "$mode" = kernel ]; then PW_NOPRELOAD=1 pw_bg "$@"; else pw_bg "$@"; fi
-}
+run() { in_mode "$1" pw_in "${@:2}"; } # mode pod cmd...: in the foreground
+bg() { in_mode "$1" pw_bg "${@:2}"; }  # the same, in the background
 # Stop the server just started: the pod's processes, not only the shell.
 stop() {
 	ip netns pids "$PW_TAG-b" | xargs -r kill 2>/dev/null
@@ -82,20 +88,11 @@ short_lived() { # mode
 	port=$((port + 1))
 	mkdir -p "$PW_DIR/www" "$PW_DIR/tmp"
 	echo "hello from podwire" >"$PW_DIR/www/index.html"
-	cat >"$PW_DIR/nginx-close-$mode.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $PW_DIR/nginx-close-$mode.pid;
-error_log $PW_DIR/nginx-error.log;
-events { worker_connections 256; }
-http {
-	access_log off; keepalive_timeout 0;
-	client_body_temp_path $PW_DIR/tmp; proxy_temp_path $PW_DIR/tmp;
-	fastcgi_temp_path $PW_DIR/tmp; uwsgi_temp_path $PW_DIR/tmp; scgi_temp_path $PW_DIR/tmp;
-	server { listen $PW_IP_b:$port; root $PW_DIR/www; }
-}
+	pw_nginx_conf nginx-close-$mode 1 <<CONF
+keepalive_timeout 0;
+server { listen $PW_IP_b:$port; root $PW_DIR/www; }
 CONF
-	bg $mode b nginx -c "$PW_DIR/nginx-close-$mode.conf" -e "$PW_DIR/nginx-error.log"
+	bg $mode b nginx -c "$PW_DIR/nginx-close-$mode.conf" -e "$PW_DIR/nginx-close-$mode-error.log"
 	pw_wait_listen b $port
 	ALL[$mode,close]+=" $(run $mode a wrk -t 1 -c 8 -d "$T" -H 'Connection: close' \
 		"http://$PW_IP_b:$port/index.html" 2>&1 | awk '/Requests\/sec/ { print $2 }')"
@@ -131,13 +128,16 @@ for round in $(seq "$ROUNDS"); do
 		out=$(run $mode a sockperf throughput --tcp -i "$PW_IP_b" -p $port -t "$T" -m 64 2>&1)
 		ALL[$mode,tp]+=" $(echo "$out" | sed -n 's/.*Message Rate is \([0-9]*\) .*/\1/p' | tail -1)"
 		stop
-		[ -n "$ONLY_SOCKPERF" ] && [ -z "$QUICK" ] || short_lived $mode
+		if [ -z "$ONLY_SOCKPERF" ] || [ -n "$QUICK" ]; then
+			short_lived $mode
+			[ $mode = kernel ] || short_lived shm
+		fi
 		[ -z "$SWEEP" ] || sweep $mode
 	done
 	ALL[floor]+=" $("$PW_BUILD/src/bench/podwire-bench" throughput -t shm -s 64 -d "$T" -w 0.5 -j |
 		python3 -c 'import json,sys; print("%.0f" % json.load(sys.stdin)["msgs_per_sec"])')"
 done
-for k in {kernel,podwire},{pp50,pp99,tp,close,cyc50,cyc99}; do
+for k in {kernel,podwire},{pp50,pp99,tp} {kernel,podwire,shm},{close,cyc50,cyc99}; do
 	R[$k]=$(pw_median ${ALL[$k]})
 done
 R[floor]=$(pw_median ${ALL[floor]})
@@ -160,21 +160,12 @@ for mode in kernel podwire; do
 	echo "hello from podwire" >"$www/index.html"
 	[ -e "$www/big.bin" ] || head -c 100M /dev/urandom >"$www/big.bin"
 	h2port=$((port + 1000))
-	cat >"$PW_DIR/nginx-$mode.conf" <<CONF
-worker_processes 2;
-daemon off;
-pid $PW_DIR/nginx-$mode.pid;
-error_log $PW_DIR/nginx-error.log;
-events { worker_connections 256; }
-http {
-	access_log off; sendfile on; keepalive_requests 1000000;
-	client_body_temp_path $PW_DIR/tmp; proxy_temp_path $PW_DIR/tmp;
-	fastcgi_temp_path $PW_DIR/tmp; uwsgi_temp_path $PW_DIR/tmp; scgi_temp_path $PW_DIR/tmp;
-	server { listen $PW_IP_b:$port; root $www; }
-	server { listen $PW_IP_b:$h2port http2; root $www; http2_max_concurrent_streams 128; }
-}
+	pw_nginx_conf nginx-$mode 2 <<CONF
+sendfile on; keepalive_requests 1000000;
+server { listen $PW_IP_b:$port; root $www; }
+server { listen $PW_IP_b:$h2port http2; root $www; http2_max_concurrent_streams 128; }
 CONF
-	bg $mode b nginx -c "$PW_DIR/nginx-$mode.conf" -e "$PW_DIR/nginx-error.log"
+	bg $mode b nginx -c "$PW_DIR/nginx-$mode.conf" -e "$PW_DIR/nginx-$mode-error.log"
 	pw_wait_listen b $port
 	R[$mode,nginx]=$(run $mode a wrk -t 2 -c 32 -d "$T" "http://$PW_IP_b:$port/index.html" 2>&1 |
 		awk '/Requests\/sec/ { print $2 }')
@@ -211,8 +202,8 @@ done
 
 ratio() { python3 -c "import sys; a,b=float(sys.argv[1] or 0),float(sys.argv[2] or 0); print('%.1fx' % (a/b) if b else '-')" "$1" "$2"; }
 # row LABEL KEY lower|higher: kernel, podwire and how many times better podwire is
-row() {
-	local k=${R[kernel,$2]:-} p=${R[podwire,$2]:-}
+row() { # ... [MODE]: MODE's figure in podwire's column (default podwire)
+	local k=${R[kernel,$2]:-} p=${R[${4:-podwire},$2]:-}
 	if [ "$3" = lower ]; then r=$(ratio "$k" "$p"); else r=$(ratio "$p" "$k"); fi
 	printf '%-34s %14s %14s %8s\n' "$1" "$k" "$p" "$r"
 }
@@ -235,6 +226,9 @@ if [ -z "$ONLY_SOCKPERF" ] || [ -n "$QUICK" ]; then
 	row "nginx conn per request (req/s)" close higher
 	row "connect cycle p50 (us)" cyc50 lower
 	row "connect cycle p99 (us)" cyc99 lower
+	row "  shm always: conn per request" close higher shm
+	row "  shm always: cycle p50 (us)" cyc50 lower shm
+	row "  shm always: cycle p99 (us)" cyc99 lower shm
 fi
 if [ -n "$SWEEP" ]; then
 	for s in $SIZES; do

@@ -4,6 +4,7 @@
  * under the application's fd (listen and accept: accept.c).
  */
 #include "preload.h"
+#include "tcpinfo.h"
 
 /* ---- becoming accelerated ---- */
 
@@ -189,9 +190,20 @@ PW_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	struct sockaddr_in dst;
 	if (pw_cfg.disabled || !addr || len < sizeof(sa_family_t) ||
 	    pw_addr_to4(addr, len, &dst) < 0 || dst.sin_addr.s_addr == htonl(INADDR_ANY) ||
-	    !pw_ctl_prefixes_known() || !pw_in_prefixes(&dst) ||
-	    pw_tcp_family(fd) != addr->sa_family)
+	    !pw_ctl_prefixes_known() || !pw_in_prefixes(&dst))
 		return pw_real.connect(fd, addr, len);
+	/* Connections there have been short of late: the kernel sets one up
+	 * faster (adapt.c). */
+	unsigned slot = pw_adapt_kernel(&dst);
+	if (slot) {
+		pw_fresh_mark_adapt(fd, slot);
+		return pw_real.connect(fd, addr, len);
+	}
+	if (pw_tcp_family(fd) != addr->sa_family)
+		return pw_real.connect(fd, addr, len);
+
+	/* Connections there have been short of late: the kernel sets one up
+	 * faster (adapt.c). */
 
 	/* Give the socket its port now: the peer will see it as ours. */
 	struct sockaddr_in local;
@@ -213,6 +225,7 @@ PW_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	int n = pw_ctl_call(PW_MSG_CONNECT, &req, sizeof(req), &fd, 1, &m, fds);
 	if (pw_adopt_reply(fd, &m, n, fds) == 0) {
 		struct pw_sock *c = pw_fdtab_get(fd);
+		c->adapt = true;
 		pw_dbg("fd %d: connected over podwire (conn %llu, %s)", fd,
 		       (unsigned long long)m.u.conn.id,
 		       m.type == PW_MSG_CONN ? "shared memory" : "direct to another node");
@@ -224,4 +237,34 @@ PW_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 		return 0;
 	}
 	return pw_real.connect(fd, addr, len);
+}
+
+/* ---- how much a connection carried (adapt.c) ---- */
+
+void pw_adapt_kernel_closing(int fd, unsigned slot)
+{
+	int saved = errno;
+	uint64_t segs, bytes;
+
+	if (pw_tcp_info_activity(fd, &segs, &bytes) == 0)
+		pw_adapt_note_slot(slot, pw_adapt_is_long(segs, bytes));
+	errno = saved;
+}
+
+void pw_adapt_conn_closing(int fd, struct pw_sock *s)
+{
+	if (!s->adapt)
+		return;
+	if (s->ops->kernel_io) {
+		/* A kernel socket to another node: the kernel counted. */
+		int saved = errno;
+		uint64_t segs, bytes;
+
+		if (pw_tcp_info_activity(fd, &segs, &bytes) == 0)
+			pw_adapt_note(&s->peer, pw_adapt_is_long(segs, bytes));
+		errno = saved;
+		return;
+	}
+	pw_adapt_note(&s->peer, pw_adapt_is_long(s->io_calls[0] + s->io_calls[1],
+						 s->io_bytes[0] + s->io_bytes[1]));
 }

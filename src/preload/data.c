@@ -83,6 +83,10 @@ static ssize_t pw_sock_transfer(struct pw_sock *s, const struct iovec *iov, int 
 		int f = cf | (!nb && timeo > 0 ? PW_XP_DONTWAIT : 0);
 		r = is_write ? s->ops->writev(s->xp, iov, cnt, f)
 			     : s->ops->readv(s->xp, iov, cnt, f);
+		if (r > 0 && s->adapt) {
+			s->io_calls[is_write]++;
+			s->io_bytes[is_write] += (uint64_t)r;
+		}
 		if (nb || timeo <= 0 || r != -EAGAIN)
 			break;
 		int w = pw_wait_timeo(s, is_write ? POLLOUT : POLLIN, timeo);

@@ -26,10 +26,13 @@ static int pw_unref(struct pw_sock *s, int fd, bool closed)
 		return closed ? 0 : pw_real.close(fd);
 	}
 	if (s->kind == PW_K_VIRT) {
+		if (!closed)
+			pw_adapt_conn_closing(fd, s);
 		free(s);
 		return closed ? 0 : pw_real.close(fd);
 	}
 	atomic_fetch_sub_explicit(&pw_nconns, 1, memory_order_relaxed);
+	pw_adapt_conn_closing(fd, s);
 	pw_dbg("fd %d: last close (%s)", fd,
 	       atomic_load_explicit(&s->shared, memory_order_relaxed) ? "shared" : "own");
 	if (closed)
@@ -59,6 +62,9 @@ static int pw_unref(struct pw_sock *s, int fd, bool closed)
 PW_EXPORT int close(int fd)
 {
 	pw_ensure();
+	unsigned slot = pw_fresh_take_adapt(fd);
+	if (slot)
+		pw_adapt_kernel_closing(fd, slot);
 	pw_fresh_set(fd, false);
 	pw_ep_discard(fd);
 	struct pw_sock *s = pw_fdtab_take(fd);

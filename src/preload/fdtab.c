@@ -102,9 +102,19 @@ int pw_find_other_fd(const struct pw_sock *s, int skip)
  * the carried options (pw_carried_opts) were set on them since: connect()
  * reads back only those, not all 20 with getsockopt(2). Any doubt makes a
  * number not fresh (close, dup of either end, accept): all are read then.
+ * The same word marks a connection connect() left to the kernel (adapt.c).
  */
-#define PW_FRESH_FDS 65536u
-#define PW_FRESH     (1u << 31)
+#define PW_FRESH_FDS  65536u
+#define PW_FRESH      (1u << 31)
+#define PW_FRESH_OPTS ((1u << 20) - 1)
+/* pw_fresh_mark_adapt()'s slot: shares the word's lifetime. */
+#define PW_FD_ADAPT_SHIFT 24
+#define PW_FD_ADAPT_MAX	  127u
+#define PW_FD_ADAPT	  (PW_FD_ADAPT_MAX << PW_FD_ADAPT_SHIFT)
+
+_Static_assert(sizeof(pw_carried_opts) / sizeof(pw_carried_opts[0]) <= 20,
+	       "a bit per carried option, below the adapt slot");
+_Static_assert((PW_FD_ADAPT & PW_FRESH) == 0, "the adapt slot stays off the fresh bit");
 
 static _Atomic uint32_t pw_fresh[PW_FRESH_FDS];
 
@@ -119,8 +129,8 @@ void pw_fresh_set(int fd, bool on)
 
 void pw_fresh_note_opt(int fd, unsigned idx)
 {
-	if (fd < 0 || (unsigned)fd >= PW_FRESH_FDS || idx >= 31 ||
-	    !atomic_load_explicit(&pw_fresh[fd], memory_order_relaxed))
+	if (fd < 0 || (unsigned)fd >= PW_FRESH_FDS || idx >= 20 ||
+	    !(atomic_load_explicit(&pw_fresh[fd], memory_order_relaxed) & PW_FRESH))
 		return;
 	atomic_fetch_or_explicit(&pw_fresh[fd], 1u << idx, memory_order_relaxed);
 }
@@ -130,8 +140,24 @@ bool pw_fresh_get(int fd, uint32_t *ret_set)
 	if (fd < 0 || (unsigned)fd >= PW_FRESH_FDS)
 		return false;
 	uint32_t v = atomic_load_explicit(&pw_fresh[fd], memory_order_relaxed);
-	*ret_set = v & ~PW_FRESH;
+	*ret_set = v & PW_FRESH_OPTS;
 	return v & PW_FRESH;
+}
+
+void pw_fresh_mark_adapt(int fd, unsigned slot)
+{
+	if (fd >= 0 && (unsigned)fd < PW_FRESH_FDS && slot >= 1 && slot <= PW_FD_ADAPT_MAX)
+		atomic_fetch_or_explicit(&pw_fresh[fd], slot << PW_FD_ADAPT_SHIFT,
+					 memory_order_relaxed);
+}
+
+unsigned pw_fresh_take_adapt(int fd)
+{
+	if (fd < 0 || (unsigned)fd >= PW_FRESH_FDS ||
+	    !(atomic_load_explicit(&pw_fresh[fd], memory_order_relaxed) & PW_FD_ADAPT))
+		return 0;
+	uint32_t v = atomic_fetch_and_explicit(&pw_fresh[fd], ~PW_FD_ADAPT, memory_order_relaxed);
+	return (v & PW_FD_ADAPT) >> PW_FD_ADAPT_SHIFT;
 }
 
 void pw_fresh_clear_range(unsigned first, unsigned last)

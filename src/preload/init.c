@@ -158,6 +158,14 @@ void pw_init_once(void)
 		else
 			pw_cfg.spin_ns = (uint32_t)ns;
 	}
+	v = getenv("PODWIRE_ADAPT");
+	if (v && *v) {
+		if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
+			pw_err("PODWIRE_ADAPT=%s: want 1 (choose the path per destination) or 0 "
+			       "(shared memory always); 1 used",
+			       v);
+		pw_adapt_enable(strcmp(v, "0") != 0);
+	}
 	pthread_atfork(NULL, pw_atfork_parent, pw_atfork_child);
 	pw_dbg("loaded; %s", pw_cfg.disabled ? "disabled" : "enabled");
 }

@@ -230,7 +230,11 @@ struct pw_sock {
 				    closed (reads 0, writes EPIPE), as on TCP */
 	bool connect_unreported; /* non-blocking connect said EINPROGRESS: the next
 				    connect() reports success, later ones EISCONN */
-	struct pw_opt *opts;	 /* options set on the socket, read back as set */
+	bool adapt; /* made by connect(): its last close tells adapt.c how much it carried */
+	/* Data calls that moved bytes, and the bytes, by direction (0 read,
+	 * 1 write): each only under that direction's serialisation (data.c). */
+	uint64_t io_calls[2], io_bytes[2];
+	struct pw_opt *opts; /* options set on the socket, read back as set */
 	unsigned nopts;
 	_Atomic int lq; /* LISTEN: the accept queue the router gave (accept.c), or -1 */
 	/* LISTEN: what an accepted connection inherits (options, timeouts),
@@ -328,6 +332,34 @@ void pw_fresh_set(int fd, bool on);
 void pw_fresh_note_opt(int fd, unsigned carried_idx);
 bool pw_fresh_get(int fd, uint32_t *ret_set);
 void pw_fresh_clear_range(unsigned first, unsigned last);
+/* @fd is a connection connect() left to the kernel, for adapt.c's @slot
+ * (1..64), until any of the above forgets the number; take: the slot, or 0,
+ * forgetting it. */
+void pw_fresh_mark_adapt(int fd, unsigned slot);
+unsigned pw_fresh_take_adapt(int fd);
+
+/* ---- the path of a new connection (adapt.c) ---- */
+
+/* After this many short connections in a row to a destination, the next
+ * goes over the kernel. A connection is long from PW_ADAPT_LONG_XFERS data
+ * calls (or kernel data segments), or PW_ADAPT_LONG_BYTES bytes, both
+ * directions together. */
+#define PW_ADAPT_RUN	    4u
+#define PW_ADAPT_LONG_XFERS 8u
+#define PW_ADAPT_LONG_BYTES (256ull * 1024)
+
+void pw_adapt_enable(bool on);
+/* Should a connection to @dst go over the kernel? Its slot (1..64) if so,
+ * for pw_adapt_note_slot() when it ends; 0 for shared memory. */
+unsigned pw_adapt_kernel(const struct sockaddr_in *dst);
+bool pw_adapt_is_long(uint64_t xfers, uint64_t bytes);
+/* A connection to @dst ended, long or not. */
+void pw_adapt_note(const struct sockaddr_in *dst, bool long_conn);
+void pw_adapt_note_slot(unsigned slot, bool long_conn);
+/* Closing @fd, marked by pw_fresh_mark_adapt() for @slot (conn.c). */
+void pw_adapt_kernel_closing(int fd, unsigned slot);
+/* The last close of @s, an accelerated connection (conn.c). */
+void pw_adapt_conn_closing(int fd, struct pw_sock *s);
 
 /* An accelerated connection's state behind @fd (a channel), or NULL. */
 static inline struct pw_sock *pw_conn_of(int fd)

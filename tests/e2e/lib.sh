@@ -92,6 +92,29 @@ pw_wait_port() { # name ip port
 	pw_fail "nothing listens on $2:$3 in $1"
 }
 
+# pw_nginx_conf NAME WORKERS < DIRECTIVES: $PW_DIR/NAME.conf, an nginx in the
+# foreground with its pid, NAME-error.log and temporary files under $PW_DIR,
+# no access log, and DIRECTIVES (servers and all) inside http { }. Start it
+# with: nginx -c $PW_DIR/NAME.conf -e $PW_DIR/NAME-error.log
+pw_nginx_conf() {
+	mkdir -p "$PW_DIR/tmp"
+	{
+		cat <<CONF
+worker_processes $2;
+daemon off;
+pid $PW_DIR/$1.pid;
+error_log $PW_DIR/$1-error.log;
+events { worker_connections 256; }
+http {
+	access_log off;
+	client_body_temp_path $PW_DIR/tmp; proxy_temp_path $PW_DIR/tmp;
+	fastcgi_temp_path $PW_DIR/tmp; uwsgi_temp_path $PW_DIR/tmp; scgi_temp_path $PW_DIR/tmp;
+CONF
+		sed 's/^/\t/'
+		echo "}"
+	} >"$PW_DIR/$1.conf"
+}
+
 # Wait for a listener without connecting to it (some servers count connections).
 pw_wait_listen() { # name port
 	pw_listen_wait "$2" 200 "$1" ip netns exec "$PW_TAG-$1"

@@ -22,24 +22,11 @@ head -c 50000000 /dev/urandom >"$www/big.bin"
 want=$(sha256sum <"$www/big.bin" | cut -d' ' -f1)
 
 conf() { # name listen body
-	cat >"$PW_DIR/$1.conf" <<CONF
-worker_processes 2;
-daemon off;
-pid $PW_DIR/$1.pid;
-error_log $PW_DIR/$1-error.log;
-events { worker_connections 256; }
-http {
-	access_log off;
-	sendfile on;
-	client_body_temp_path $PW_DIR/tmp/$1;
-	proxy_temp_path $PW_DIR/tmp/$1-proxy;
-	fastcgi_temp_path $PW_DIR/tmp;
-	uwsgi_temp_path $PW_DIR/tmp;
-	scgi_temp_path $PW_DIR/tmp;
-	server {
-		listen $2;
-		$3
-	}
+	pw_nginx_conf "$1" 2 <<CONF
+sendfile on;
+server {
+	listen $2;
+	$3
 }
 CONF
 }

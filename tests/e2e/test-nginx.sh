@@ -14,29 +14,15 @@ www=$PW_DIR/www
 mkdir -p "$www"
 head -c 1000000 /dev/urandom >"$www/big.bin"
 echo "hello from podwire" >"$www/index.html"
-cat >"$PW_DIR/nginx.conf" <<CONF
-worker_processes 2;
-daemon off;
-pid $PW_DIR/nginx.pid;
-error_log $PW_DIR/nginx-error.log;
-events { worker_connections 256; }
-http {
-	access_log off;
-	sendfile on;
-	tcp_nopush on;
-	keepalive_requests 100000;
-	client_body_temp_path $PW_DIR/tmp;
-	proxy_temp_path $PW_DIR/tmp;
-	fastcgi_temp_path $PW_DIR/tmp;
-	uwsgi_temp_path $PW_DIR/tmp;
-	scgi_temp_path $PW_DIR/tmp;
-	server {
-		listen $PW_IP_b:8080;
-		root $www;
-	}
+pw_nginx_conf nginx 2 <<CONF
+sendfile on;
+tcp_nopush on;
+keepalive_requests 100000;
+server {
+	listen $PW_IP_b:8080;
+	root $www;
 }
 CONF
-mkdir -p "$PW_DIR/tmp"
 pw_bg b nginx -c "$PW_DIR/nginx.conf" -e "$PW_DIR/nginx-error.log"
 pw_wait_listen b 8080
 
