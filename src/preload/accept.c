@@ -28,6 +28,33 @@ void pw_listener_opts_stale(struct pw_sock *ls)
 	atomic_store_explicit(&ls->acc_ok, false, memory_order_relaxed);
 }
 
+/* Read @ls's options and timeouts once, until setsockopt makes them stale.
+ * Under @ls->rlock. */
+static void pw_listener_opts_load(int lfd, struct pw_sock *ls, int family)
+{
+	if (atomic_load_explicit(&ls->acc_ok, memory_order_relaxed))
+		return;
+	struct pw_sock t = { .family = family };
+
+	pw_opts_carry(&t, lfd);
+	free(ls->acc_opts);
+	ls->acc_opts = t.opts;
+	ls->acc_nopts = t.nopts;
+	ls->acc_rcvtimeo_ms = pw_timeo_ms(lfd, SO_RCVTIMEO);
+	ls->acc_sndtimeo_ms = pw_timeo_ms(lfd, SO_SNDTIMEO);
+	atomic_store_explicit(&ls->acc_ok, true, memory_order_relaxed);
+}
+
+/* The listener's own SO_RCVTIMEO, which bounds a blocking accept. */
+static int pw_listener_rcvtimeo(int lfd, struct pw_sock *ls)
+{
+	pthread_mutex_lock(&ls->rlock);
+	pw_listener_opts_load(lfd, ls, ls->family);
+	int ms = ls->acc_rcvtimeo_ms;
+	pthread_mutex_unlock(&ls->rlock);
+	return ms;
+}
+
 /* Give @s what a connection accepted on @lfd (@ls) inherits from it, as the
  * kernel copies a listener's options into each socket it accepts. */
 static int pw_listener_opts_give(int lfd, struct pw_sock *ls, struct pw_sock *s)
@@ -35,17 +62,7 @@ static int pw_listener_opts_give(int lfd, struct pw_sock *ls, struct pw_sock *s)
 	int r = 0;
 
 	pthread_mutex_lock(&ls->rlock);
-	if (!atomic_load_explicit(&ls->acc_ok, memory_order_relaxed)) {
-		struct pw_sock t = { .family = s->family };
-
-		pw_opts_carry(&t, lfd);
-		free(ls->acc_opts);
-		ls->acc_opts = t.opts;
-		ls->acc_nopts = t.nopts;
-		ls->acc_rcvtimeo_ms = pw_timeo_ms(lfd, SO_RCVTIMEO);
-		ls->acc_sndtimeo_ms = pw_timeo_ms(lfd, SO_SNDTIMEO);
-		atomic_store_explicit(&ls->acc_ok, true, memory_order_relaxed);
-	}
+	pw_listener_opts_load(lfd, ls, s->family);
 	s->rcvtimeo_ms = ls->acc_rcvtimeo_ms;
 	s->sndtimeo_ms = ls->acc_sndtimeo_ms;
 	if (ls->acc_nopts) {
@@ -218,7 +235,7 @@ static int pw_accept_wait(int lfd, struct pw_sock *ls)
 {
 	int q = atomic_load_explicit(&ls->lq, memory_order_relaxed);
 	struct pollfd p[2] = { { .fd = lfd, .events = POLLIN }, { .fd = q, .events = POLLIN } };
-	int ms = pw_timeo_ms(lfd, SO_RCVTIMEO);
+	int ms = pw_listener_rcvtimeo(lfd, ls);
 	int r = pw_real.poll(p, q >= 0 ? 2 : 1, ms > 0 ? ms : -1);
 
 	if (r < 0)
@@ -240,17 +257,23 @@ PW_EXPORT int accept4(int lfd, struct sockaddr *addr, socklen_t *alen, int flags
 	}
 	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
 		return pw_fail(EINVAL);
+	/* A blocking accept waits for either first: no look at an empty queue
+	 * before the kernel's connection. */
+	bool wait = !pw_sock_nonblock_of(ls, lfd);
 	for (;;) {
+		if (atomic_load_explicit(&ls->lq, memory_order_relaxed) < 0)
+			return pw_real.accept4(lfd, addr, alen, flags);
+		if (wait) {
+			int w = pw_accept_wait(lfd, ls);
+			if (w < 0)
+				return w;
+			if (w == 1)
+				return pw_real.accept4(lfd, addr, alen, flags);
+		}
 		int fd = pw_accept_queued(lfd, ls, addr, alen, flags);
 		if (fd != -EAGAIN)
 			return fd >= 0 ? fd : pw_fail(-fd);
-		if (atomic_load_explicit(&ls->lq, memory_order_relaxed) < 0 ||
-		    pw_sock_nonblock_of(ls, lfd))
-			return pw_real.accept4(lfd, addr, alen, flags);
-		int w = pw_accept_wait(lfd, ls);
-		if (w < 0)
-			return w;
-		if (w == 1)
+		if (!wait)
 			return pw_real.accept4(lfd, addr, alen, flags);
 	}
 }

@@ -6,7 +6,8 @@
 # its client in pod a:
 #   1. under the preload: every connection must be carried by podwire (pw-sem
 #      checks each fd with PW_SEM_EXPECT=accel; podwired's
-#      podwire_claims_total must move for each test);
+#      podwire_claims_total must move for each test), PODWIRE_ADAPT=0 so
+#      that repeated short connections are too;
 #   2. without the preload: the kernel's own TCP must pass the same program,
 #      which proves that the tests check kernel semantics, not podwire's;
 #   3. mixed peers: an accelerated client and a kernel server, and the
@@ -57,6 +58,9 @@ sem_run() {
 	local snp="" cnp="" srv cli src crc i grace
 	local envs=(env "PW_SEM_EXPECT=$exp" "PW_SEM_A=$PW_IP_a" "PW_SEM_B=$PW_IP_b"
 		"PW_SEM_SYNC_DIR=$PW_DIR")
+	# Every connection of the test accelerated, however short (the library
+	# would leave repeated short ones to the kernel: PRELOAD.md).
+	[ "$exp" != accel ] || envs+=("PODWIRE_ADAPT=0")
 	PORT=$((PORT + 1))
 	[ "$sp" = 1 ] || snp=1
 	[ "$cp" = 1 ] || cnp=1
