@@ -286,8 +286,8 @@ PY
 	crow "pod to pod, same node: podwire" cshm
 	crow "pod to pod, across nodes: VXLAN" cvxlan
 	crow "pod to pod, across nodes: podwire" cremote
-	crow "  same node, podwire shm always" cshmall
-	crow "  across nodes, podwire direct always" cremoteall
+	crow "  same node, shm always" cshmall
+	crow "  across nodes, direct always" cremoteall
 	python3 - "${CPS[cremote]}" "${CPS[chost]}" "${CPS[cshm]}" "${CPS[cbridge]}" <<'PY'
 import sys
 r, h, s, b = sys.argv[1:]
