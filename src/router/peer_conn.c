@@ -6,11 +6,19 @@
  * underlay address and sends CONNECT(src, dst, data address, token) to the
  * router (B) that advertises dst. B connects to the pod's listener, as for a
  * local client, remembers (data address, token) and answers CONNECT_OK. A
- * connects the data socket to B, writes the token and hands the socket to the
- * client. B accepts it, matches its source address, reads and checks the
- * token, and gives the socket to the server when it accepts. From then on the
- * two pods talk over plain TCP between the nodes: no overlay, no NAT, no
- * router on the path.
+ * connects the data socket to B and writes the token; with CONNECT_OK it
+ * hands the socket to the client. B accepts it, matches its source address,
+ * reads and checks the token, and gives the socket to the server when it
+ * accepts. From then on the two pods talk over plain TCP between the nodes:
+ * no overlay, no NAT, no router on the path.
+ *
+ * A dials the data connection as soon as the CONNECT is on the wire, not
+ * after the answer: one underlay round trip instead of two. The CONNECT
+ * reaches B first (sent first, on the same path), and the data connection is
+ * acceptable only a round trip later, so B has it by then; if B's loop has
+ * not read it yet, it reads its links before it decides what an
+ * unannounced connection is (peer_link.c). Should B refuse, A closes the
+ * data socket and B drops what it accepted.
  *
  * Here: A's connects in flight (struct pw_peer_out) and B's expected data
  * connections (struct pw_peer_expect).
@@ -35,6 +43,7 @@
 
 #define PW_PEER_CONNECT_NS (800ull * 1000000u) /* the client gives up at 1 s */
 #define PW_PEER_EXPECT_NS  (5ull * 1000000000u)
+#define PW_PEER_REFUSED_NS (1ull * 1000000000u)
 
 /* Our connect in flight to another node. */
 struct pw_peer_out {
@@ -46,6 +55,9 @@ struct pw_peer_out {
 	struct sockaddr_in src, dst;
 	uint64_t conn;
 	uint64_t deadline_ns;
+	bool dialed;   /* the data socket's connect() was called */
+	bool answered; /* CONNECT_OK came */
+	bool ready;    /* the data socket connected and carries the token */
 	pw_peers_done_fn done;
 	void *ctx;
 	struct pw_peer_out *next;
@@ -61,6 +73,7 @@ struct pw_peer_expect {
 	uint64_t conn;
 	uint64_t deadline_ns;
 	int fd;
+	bool refused; /* we said CONNECT_ERR: close it quietly if it comes */
 	struct pw_peer_expect *next;
 };
 
@@ -77,6 +90,30 @@ static void pw_peer_out_event(struct pw_ev *ev, uint32_t events);
 static void pw_peer_expect_event(struct pw_ev *ev, uint32_t events);
 
 /* ---- connects to other nodes ---- */
+
+static void pw_peer_out_free(struct pw_peer_out *o);
+
+/* Connect @o's data socket to B's data address @to. */
+static int pw_peer_out_dial(struct pw_peer_out *o, const struct sockaddr_in *to)
+{
+	if (connect(o->data, (const struct sockaddr *)to, sizeof(*to)) < 0 && errno != EINPROGRESS)
+		return -errno;
+	if (pw_loop_add(o->data, EPOLLOUT, &o->ev) < 0)
+		return -ENOMEM;
+	o->dialed = true;
+	return 0;
+}
+
+/* Both halves are there: the answer and the data socket. */
+static void pw_peer_out_done(struct pw_peer_out *o)
+{
+	int s = o->data;
+
+	o->data = -1;
+	pw_peer_conns.n_out_ok++;
+	o->done(o->ctx, s, o->conn);
+	pw_peer_out_free(o);
+}
 
 int pw_peers_connect(const struct sockaddr_in *src, const struct sockaddr_in *dst,
 		     pw_peers_done_fn done, void *ctx)
@@ -125,6 +162,15 @@ int pw_peers_connect(const struct sockaddr_in *src, const struct sockaddr_in *ds
 	o->next = pw_peer_conns.outs;
 	pw_peer_conns.outs = o;
 	pw_peer_conns.n_out++;
+	/* Only behind a CONNECT that has left: B must see it first. */
+	if (pw_peer_link_flushed(l)) {
+		r = pw_peer_out_dial(o, pw_peer_link_data(l));
+		if (r < 0) {
+			pw_peer_out_free(o);
+			pw_peer_conns.n_out_fail++;
+			return r;
+		}
+	}
 	return 0;
 }
 
@@ -180,18 +226,21 @@ int pw_peer_conn_reply(struct pw_peer_link *l, const struct pw_msg *m)
 		return 0;
 	}
 	o->conn = m->u.peer_connect_ok.conn;
-	const struct sockaddr_in *to = pw_peer_link_data(l);
-	if (connect(o->data, (const struct sockaddr *)to, sizeof(*to)) < 0 &&
-	    errno != EINPROGRESS) {
-		pw_peer_out_fail(o, errno);
+	o->answered = true;
+	if (o->ready) {
+		pw_peer_out_done(o);
 		return 0;
 	}
-	if (pw_loop_add(o->data, EPOLLOUT, &o->ev) < 0)
-		pw_peer_out_fail(o, ENOMEM);
+	if (!o->dialed) {
+		int r = pw_peer_out_dial(o, pw_peer_link_data(l));
+		if (r < 0)
+			pw_peer_out_fail(o, -r);
+	}
 	return 0;
 }
 
-/* Our data socket connected: the token goes first, then it is the client's. */
+/* Our data socket connected: the token goes first, then (with the answer) it
+ * is the client's. */
 static void pw_peer_out_event(struct pw_ev *ev, uint32_t events)
 {
 	struct pw_peer_out *o = (struct pw_peer_out *)ev;
@@ -210,11 +259,9 @@ static void pw_peer_out_event(struct pw_ev *ev, uint32_t events)
 		return;
 	}
 	pw_loop_del(o->data, &o->ev);
-	int s = o->data;
-	o->data = -1;
-	pw_peer_conns.n_out_ok++;
-	o->done(o->ctx, s, o->conn);
-	pw_peer_out_free(o);
+	o->ready = true;
+	if (o->answered)
+		pw_peer_out_done(o);
 }
 
 /* ---- connects from other nodes ---- */
@@ -231,26 +278,28 @@ int pw_peer_conn_request(struct pw_peer_link *l, const struct pw_wire_peer_conne
 		    pw_addr_from_wire(&c->src, &src, NULL) == 0 &&
 		    pw_addr_from_wire(&c->dst, &dst, NULL) == 0 &&
 		    pw_addr_from_wire(&c->data, &from, NULL) == 0;
-	if (!ours || !pw_peers_pod_has(&dst) ||
-	    from.sin_addr.s_addr != pw_peer_link_data(l)->sin_addr.s_addr)
+	bool from_peer = ours && from.sin_addr.s_addr == pw_peer_link_data(l)->sin_addr.s_addr;
+	if (!from_peer || !pw_peers_pod_has(&dst))
 		r = -EACCES;
 	else
 		r = pw_router_remote_conn(&src, &dst, &id);
-	if (r == 0) {
-		struct pw_peer_expect *e = calloc(1, sizeof(*e));
-		if (!e) {
-			pw_router_remote_drop(id);
-			r = -ENOMEM;
-		} else {
-			e->ev.fn = pw_peer_expect_event;
-			e->from = from;
-			memcpy(e->token, c->token, sizeof(e->token));
-			e->conn = id;
-			e->fd = -1;
-			e->deadline_ns = pw_now_ns() + PW_PEER_EXPECT_NS;
-			e->next = pw_peer_conns.expects;
-			pw_peer_conns.expects = e;
-		}
+	/* Refused too: the data connection the peer dialled may come still. */
+	struct pw_peer_expect *e = from_peer ? calloc(1, sizeof(*e)) : NULL;
+	if (e) {
+		e->ev.fn = pw_peer_expect_event;
+		e->from = from;
+		memcpy(e->token, c->token, sizeof(e->token));
+		e->conn = id;
+		e->fd = -1;
+		e->refused = r < 0;
+		/* (It is dialled along with the CONNECT, if at all.) */
+		e->deadline_ns =
+			pw_now_ns() + (e->refused ? PW_PEER_REFUSED_NS : PW_PEER_EXPECT_NS);
+		e->next = pw_peer_conns.expects;
+		pw_peer_conns.expects = e;
+	} else if (r == 0) {
+		pw_router_remote_drop(id);
+		r = -ENOMEM;
 	}
 	if (r < 0) {
 		struct pw_wire_peer_connect_err er = { .req = c->req, .err = -r };
@@ -322,6 +371,11 @@ bool pw_peer_conns_accept(int s, const struct sockaddr_in *from)
 		e = e->next;
 	if (!e)
 		return false;
+	if (e->refused) {
+		close(s);
+		pw_peer_expect_free(e, false);
+		return true;
+	}
 	e->fd = s;
 	if (pw_loop_add(s, EPOLLIN, &e->ev) < 0)
 		pw_peer_expect_free(e, true);
@@ -349,8 +403,9 @@ void pw_peer_conns_tick(uint64_t now)
 	for (struct pw_peer_expect *e = pw_peer_conns.expects, *next; e; e = next) {
 		next = e->next;
 		if (now > e->deadline_ns) {
-			pw_peer_conns.n_in_bad++;
-			pw_peer_expect_free(e, true);
+			if (!e->refused)
+				pw_peer_conns.n_in_bad++;
+			pw_peer_expect_free(e, !e->refused);
 		}
 	}
 }

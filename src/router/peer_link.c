@@ -283,6 +283,11 @@ int pw_peer_link_send(struct pw_peer_link *l, uint16_t type, const void *body, s
 	return 0;
 }
 
+bool pw_peer_link_flushed(const struct pw_peer_link *l)
+{
+	return l->wlen == 0;
+}
+
 static struct pw_peer_link *pw_peer_link_new(int fd, int dial, enum pw_peer_link_state st)
 {
 	struct pw_peer_link *l = calloc(1, sizeof(*l));
@@ -526,6 +531,15 @@ struct pw_peer_link *pw_peer_route(const struct sockaddr_in *a)
 	return best;
 }
 
+void pw_peer_links_read_all(void)
+{
+	for (struct pw_peer_link *l = pw_peers.links, *next; l; l = next) {
+		next = l->next; /* reading may free it */
+		if (l->state == PW_LINK_UP)
+			pw_peer_link_read(l);
+	}
+}
+
 static void pw_peers_accept(struct pw_ev *ev, uint32_t events)
 {
 	for (;;) {
@@ -538,6 +552,11 @@ static void pw_peers_accept(struct pw_ev *ev, uint32_t events)
 				continue;
 			return;
 		}
+		if (pw_peer_conns_accept(s, &from))
+			continue;
+		/* A peer dials its data connection as it sends the CONNECT
+		 * (peer_conn.c): that may wait unread on the link still. */
+		pw_peer_links_read_all();
 		if (pw_peer_conns_accept(s, &from))
 			continue;
 		if (pw_peers.nlinks >= PW_PEER_MAX_LINKS ||

@@ -411,6 +411,11 @@ const struct sockaddr_in *pw_peer_link_data(const struct pw_peer_link *l);
  * blocking. Errors: -ENOBUFS the peer does not read (drop it); -ENOMEM. */
 int pw_peer_link_send(struct pw_peer_link *l, uint16_t type, const void *body, size_t blen,
 		      const void *extra, size_t elen);
+/* Everything queued on @l is in the kernel's hands (sent or in its buffer). */
+bool pw_peer_link_flushed(const struct pw_peer_link *l);
+/* Read what every link has received: a data connection may be accepted
+ * while the CONNECT that announced it waits unread on its link. */
+void pw_peer_links_read_all(void);
 /* This node's underlay address (--peer-listen). */
 const struct sockaddr_in *pw_peers_underlay(void);
 /* Is @a in this node's --pod-cidr? */
