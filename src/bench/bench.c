@@ -52,7 +52,8 @@ struct pw_bench_opts {
 	/* connect: the server to cycle with, or the address to serve on */
 	bool has_to, has_serve;
 	struct sockaddr_in to, serve;
-	uint64_t count; /* stop after this many (0: by time only) */
+	uint64_t count;	    /* stop after this many (0: by time only) */
+	unsigned exchanges; /* connect: one-byte echoes per connection */
 };
 
 struct pw_result {
@@ -339,17 +340,24 @@ static int pw_sink(struct pw_end *e, const struct pw_bench_opts *o, struct pw_re
 	return ret;
 }
 
-static int pw_cycle_once_to(void *to)
+struct pw_cycle_arg {
+	struct sockaddr_in to;
+	unsigned exchanges;
+};
+
+static int pw_cycle_once_to(void *arg)
 {
-	return pw_cycle_once(to);
+	const struct pw_cycle_arg *a = arg;
+
+	return pw_cycle_once(&a->to, a->exchanges);
 }
 
 /* Connect cycles to @to until the deadline, each timed into r->hist. */
 static int pw_cycles(const struct sockaddr_in *to, const struct pw_bench_opts *o,
 		     struct pw_result *r)
 {
-	struct sockaddr_in dst = *to;
-	int ret = pw_timed(o, r, pw_cycle_once_to, &dst);
+	struct pw_cycle_arg a = { .to = *to, .exchanges = o->exchanges };
+	int ret = pw_timed(o, r, pw_cycle_once_to, &a);
 
 	r->bytes = r->msgs;
 	return ret;
@@ -613,10 +621,11 @@ static const char pw_usage[] =
 	"  suite        pingpong and throughput over shm, unix and tcp at 64 B and\n"
 	"               64 KiB, one after the other, as one table (make demo)\n"
 	"  connect      connect cycles over plain TCP: connect, send 1 byte, read\n"
-	"               its echo, see the server close, close; report each cycle's\n"
-	"               time. Run it under libpodwire.so to measure podwire's\n"
-	"               connection setup, without it the kernel's. The server is a\n"
-	"               forked child on 127.0.0.1 unless --to or --serve say\n"
+	"               its echo (--exchanges times), see the server close, close;\n"
+	"               report each cycle's time. Run it under libpodwire.so to\n"
+	"               measure podwire's connection setup, without it the\n"
+	"               kernel's. The server is a forked child on 127.0.0.1 unless\n"
+	"               --to or --serve say\n"
 	"\n"
 	"Options:\n"
 	"  -t, --transport T  shm, unix or tcp (default shm; ignored by suite)\n"
@@ -629,6 +638,8 @@ static const char pw_usage[] =
 	"      --to A:P       connect: cycle with the server at IPv4 A, port P\n"
 	"      --serve A:P    connect: only serve on A:P, for the warm-up plus the\n"
 	"                     duration, then exit\n"
+	"  -x, --exchanges N  connect: one-byte echoes per connection, 1 to 255\n"
+	"                     (default 1)\n"
 	"  -n, --count N      pingpong, connect: stop after N round trips or cycles\n"
 	"                     (warm-up included), or at the duration if sooner\n"
 	"  -j, --json         print one JSON object (suite: an array) on stdout\n"
@@ -809,6 +820,11 @@ static void pw_bench_opt(struct pw_bench_opts *o, int c, const char *arg)
 			pw_usage_error("bad --serve (IPv4:port)", arg);
 		o->has_serve = true;
 		break;
+	case 'x':
+		if (pw_parse_u64(arg, PW_CYCLE_MAX_EXCHANGES, &v) < 0 || v == 0)
+			pw_usage_error("bad --exchanges (1 to 255)", arg);
+		o->exchanges = (unsigned)v;
+		break;
 	case 'n':
 		if (pw_parse_u64(arg, UINT64_MAX, &o->count) < 0 || o->count == 0)
 			pw_usage_error("bad --count (a positive number)", arg);
@@ -834,6 +850,7 @@ int main(int argc, char **argv)
 		{ "ring", required_argument, NULL, PW_BENCH_OPT_RING },
 		{ "to", required_argument, NULL, PW_BENCH_OPT_TO },
 		{ "serve", required_argument, NULL, PW_BENCH_OPT_SERVE },
+		{ "exchanges", required_argument, NULL, 'x' },
 		{ "count", required_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
@@ -846,6 +863,7 @@ int main(int argc, char **argv)
 		.warmup = -1,
 		.cpu = { -1, -1 },
 		.ring = 1u << 20,
+		.exchanges = 1,
 	};
 	const char *cmd;
 	int c;
@@ -858,7 +876,7 @@ int main(int argc, char **argv)
 		pw_usage_error("missing command (pingpong, throughput, suite or connect)", NULL);
 	cmd = argv[1];
 	optind = 2;
-	while ((c = getopt_long(argc, argv, "t:s:d:w:c:n:jh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:s:d:w:c:n:x:jh", longopts, NULL)) != -1) {
 		if (c == 'h') {
 			fputs(pw_usage, stdout);
 			return 0;

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * The connect cycle: connect, send one byte, read its echo, see the server
- * close, close. Plain TCP sockets only: run under libpodwire.so it measures
- * podwire's connection setup, without it the kernel's.
+ * The connect cycle: connect, send one byte, read its echo (as many times as
+ * asked), see the server close, close. Plain TCP sockets only: run under
+ * libpodwire.so it measures podwire's connection setup, without it the
+ * kernel's. Each byte the client sends counts the exchanges left, itself
+ * included: the server closes after echoing a 1.
  *
  * The server closes first, as an HTTP server answering "Connection: close"
  * does, so TIME_WAIT stays on the server's side and a client can open
@@ -34,18 +36,22 @@ int pw_cycle_listen(const struct sockaddr_in *at, int *ret_fd)
 	return 0;
 }
 
-/* Serve one accepted connection: echo a byte, then close. */
+/* Serve one accepted connection: echo bytes until the last, then close. */
 static void pw_cycle_echo(int fd)
 {
-	char b;
+	unsigned char b;
 	ssize_t n;
 
-	do
-		n = recv(fd, &b, 1, 0);
-	while (n < 0 && errno == EINTR);
-	if (n == 1)
-		while (send(fd, &b, 1, MSG_NOSIGNAL) < 0 && errno == EINTR)
-			;
+	do {
+		do
+			n = recv(fd, &b, 1, 0);
+		while (n < 0 && errno == EINTR);
+		if (n != 1)
+			break;
+		do
+			n = send(fd, &b, 1, MSG_NOSIGNAL);
+		while (n < 0 && errno == EINTR);
+	} while (n == 1 && b > 1);
 	close(fd);
 }
 
@@ -73,32 +79,39 @@ int pw_cycle_serve(int lfd, uint64_t until)
 	}
 }
 
-int pw_cycle_once(const struct sockaddr_in *to)
+int pw_cycle_once(const struct sockaddr_in *to, unsigned exchanges)
 {
 	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), r = 0;
-	char b = 'x';
+	unsigned char b;
 	ssize_t n;
 
 	if (fd < 0)
 		return -errno;
+	if (exchanges < 1 || exchanges > PW_CYCLE_MAX_EXCHANGES) {
+		r = -EINVAL;
+		goto out;
+	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (connect(fd, (const struct sockaddr *)to, sizeof(*to)) < 0) {
 		r = -errno;
 		goto out;
 	}
-	do
-		n = send(fd, &b, 1, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	if (n != 1) {
-		r = n < 0 ? -errno : -EIO;
-		goto out;
-	}
-	do
-		n = recv(fd, &b, 1, 0);
-	while (n < 0 && errno == EINTR);
-	if (n != 1) {
-		r = n < 0 ? -errno : -EPIPE;
-		goto out;
+	for (unsigned left = exchanges; left > 0; left--) {
+		b = (unsigned char)left;
+		do
+			n = send(fd, &b, 1, MSG_NOSIGNAL);
+		while (n < 0 && errno == EINTR);
+		if (n != 1) {
+			r = n < 0 ? -errno : -EIO;
+			goto out;
+		}
+		do
+			n = recv(fd, &b, 1, 0);
+		while (n < 0 && errno == EINTR);
+		if (n != 1) {
+			r = n < 0 ? -errno : -EPIPE;
+			goto out;
+		}
 	}
 	/* The server's close: the cycle ends when both sides are done. */
 	do

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The connect cycle of podwire-bench: connect, a one-byte echo, the server's
+ * The connect cycle of podwire-bench: connect, one-byte echoes, the server's
  * close, the client's close (cycle.c).
  */
 #ifndef PW_BENCH_CYCLE_H
@@ -15,8 +15,11 @@ int pw_cycle_listen(const struct sockaddr_in *at, int *ret_fd);
 /* Serve cycles on @lfd until pw_now_ns() reaches @until. Returns 0, or
  * -errno of poll(2) or accept4(2) (not ECONNABORTED, which it skips). */
 int pw_cycle_serve(int lfd, uint64_t until);
-/* One cycle to @to. Returns 0; -errno of connect(2), send(2) or recv(2);
- * -EPIPE: closed before the echo; -EPROTO: more than the echo came. */
-int pw_cycle_once(const struct sockaddr_in *to);
+#define PW_CYCLE_MAX_EXCHANGES 255u
+/* One cycle to @to, with @exchanges one-byte echoes (1 to
+ * PW_CYCLE_MAX_EXCHANGES). Returns 0; -errno of connect(2), send(2) or
+ * recv(2); -EINVAL: @exchanges out of range; -EPIPE: closed before an echo;
+ * -EPROTO: more than the echoes came. */
+int pw_cycle_once(const struct sockaddr_in *to, unsigned exchanges);
 
 #endif /* PW_BENCH_CYCLE_H */

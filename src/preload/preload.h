@@ -343,9 +343,10 @@ unsigned pw_fresh_take_adapt(int fd);
 /* After this many short connections in a row to a destination, the next
  * goes over the kernel. A connection is long from PW_ADAPT_LONG_XFERS data
  * calls (or kernel data segments), or PW_ADAPT_LONG_BYTES bytes, both
- * directions together. */
+ * directions together: three request/response exchanges, where shared
+ * memory starts to win (podwire-bench connect --exchanges, BENCHMARKS.md). */
 #define PW_ADAPT_RUN	    4u
-#define PW_ADAPT_LONG_XFERS 8u
+#define PW_ADAPT_LONG_XFERS 6u
 #define PW_ADAPT_LONG_BYTES (256ull * 1024)
 
 void pw_adapt_enable(bool on);

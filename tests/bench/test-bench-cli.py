@@ -76,7 +76,9 @@ for _ in range(100):
         if probe.connect_ex(("127.0.0.1", port)) == 0:
             break
     time.sleep(0.02)
-cmd = [bench, "connect", "--to", f"127.0.0.1:{port}", "-d", "0.3", "-w", "0", "--json"]
+# Three echoes per connection: the server closes after the last.
+cmd = [bench, "connect", "--to", f"127.0.0.1:{port}", "-d", "0.3", "-w", "0", "--exchanges", "3",
+       "--json"]
 p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
 try:
     r = json.loads(p.stdout) if p.returncode == 0 else {}
@@ -96,7 +98,8 @@ for args in (["pingpong", "--transport", "udp"], ["pingpong", "--size", "0"],
              ["nosuch"], [], ["pingpong", "--duration", "x"], ["pingpong", "--cpu", "1"],
              ["throughput", "--ring", "5000"], ["connect", "--to", "198.18.0.1"],
              ["connect", "--serve", "localhost:80"], ["pingpong", "--to", "127.0.0.1:1"],
-             ["connect", "--to", "127.0.0.1:1", "--serve", "127.0.0.1:2"]):
+             ["connect", "--to", "127.0.0.1:1", "--serve", "127.0.0.1:2"],
+             ["connect", "--exchanges", "0"], ["connect", "-x", "256"]):
     p = subprocess.run([bench] + args, capture_output=True, text=True, timeout=30)
     if p.returncode != 2 or "podwire-bench" not in p.stderr:
         fail(f"{args}: exit {p.returncode}, stderr {p.stderr!r}")
