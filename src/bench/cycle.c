@@ -3,8 +3,8 @@
  * The connect cycle: connect, send one byte, read its echo (as many times as
  * asked), see the server close, close. Plain TCP sockets only: run under
  * libpodwire.so it measures podwire's connection setup, without it the
- * kernel's. Each byte the client sends counts the exchanges left, itself
- * included: the server closes after echoing a 1.
+ * kernel's. A byte with the high bit set says that more exchanges follow;
+ * the server closes after echoing any other (any client's single byte).
  *
  * The server closes first, as an HTTP server answering "Connection: close"
  * does, so TIME_WAIT stays on the server's side and a client can open
@@ -19,6 +19,8 @@
 
 #include "../common/util.h"
 #include "cycle.h"
+
+#define PW_CYCLE_MORE 0x80u
 
 int pw_cycle_listen(const struct sockaddr_in *at, int *ret_fd)
 {
@@ -51,7 +53,7 @@ static void pw_cycle_echo(int fd)
 		do
 			n = send(fd, &b, 1, MSG_NOSIGNAL);
 		while (n < 0 && errno == EINTR);
-	} while (n == 1 && b > 1);
+	} while (n == 1 && (b & PW_CYCLE_MORE));
 	close(fd);
 }
 
@@ -97,7 +99,7 @@ int pw_cycle_once(const struct sockaddr_in *to, unsigned exchanges)
 		goto out;
 	}
 	for (unsigned left = exchanges; left > 0; left--) {
-		b = (unsigned char)left;
+		b = left > 1 ? PW_CYCLE_MORE : 'x';
 		do
 			n = send(fd, &b, 1, MSG_NOSIGNAL);
 		while (n < 0 && errno == EINTR);

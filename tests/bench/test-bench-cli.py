@@ -86,6 +86,11 @@ except ValueError:
     r = {}
 if p.returncode != 0 or not r.get("msgs", 0) > 10:
     fail(f"{cmd}: exit {p.returncode}: {p.stdout!r} {p.stderr!r}")
+# Any other client's single byte: echoed, then the server closes.
+with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+    c.sendall(b"y")
+    if c.recv(1) != b"y" or c.recv(1) != b"":
+        fail("connect --serve: a plain client's byte was not echoed and closed")
 if srv.wait(timeout=30) != 0:
     fail(f"connect --serve: exit {srv.returncode}: {srv.stderr.read()!r}")
 # Nobody listening: the client fails with the reason, exit 1.
