@@ -17,8 +17,6 @@
  */
 #include "preload.h"
 
-#define PW_ADAPT_SLOTS 64u /* power of two */
-
 struct pw_adapt_slot {
 	_Atomic uint64_t key; /* pw_adapt_key(); 0: free */
 	_Atomic uint32_t run; /* short connections in a row, saturating */

@@ -185,6 +185,10 @@ PW_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	}
 	if (s)
 		return pw_fail(s->kind != PW_K_LISTEN ? EISCONN : EINVAL);
+	/* The kernel has this socket's connect already (left to it, or fallen
+	 * back): the next connect() is its to answer (EALREADY, EISCONN, 0). */
+	if (pw_fresh_adapt_get(fd))
+		return pw_real.connect(fd, addr, len);
 
 	/* IPv4, or IPv4-mapped IPv6 from a dual-stack socket of that family. */
 	struct sockaddr_in dst;
@@ -202,19 +206,16 @@ PW_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	if (pw_tcp_family(fd) != addr->sa_family)
 		return pw_real.connect(fd, addr, len);
 
-	/* Connections there have been short of late: the kernel sets one up
-	 * faster (adapt.c). */
-
 	/* Give the socket its port now: the peer will see it as ours. */
 	struct sockaddr_in local;
 	if (pw_sockname4(fd, &local) < 0)
-		return pw_real.connect(fd, addr, len);
+		goto kernel;
 	if (local.sin_port == 0) {
 		struct sockaddr_storage any;
 		socklen_t alen = pw_addr_from4(&local, addr->sa_family, &any);
 
 		if (bind(fd, (struct sockaddr *)&any, alen) < 0 || pw_sockname4(fd, &local) < 0)
-			return pw_real.connect(fd, addr, len);
+			goto kernel;
 	}
 
 	struct pw_wire_connect req;
@@ -236,6 +237,8 @@ PW_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 		}
 		return 0;
 	}
+kernel:
+	pw_fresh_mark_adapt(fd, PW_ADAPT_FALLBACK);
 	return pw_real.connect(fd, addr, len);
 }
 

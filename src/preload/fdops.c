@@ -63,7 +63,7 @@ PW_EXPORT int close(int fd)
 {
 	pw_ensure();
 	unsigned slot = pw_fresh_take_adapt(fd);
-	if (slot)
+	if (slot && slot <= PW_ADAPT_SLOTS)
 		pw_adapt_kernel_closing(fd, slot);
 	pw_fresh_set(fd, false);
 	pw_ep_discard(fd);

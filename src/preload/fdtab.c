@@ -115,6 +115,8 @@ int pw_find_other_fd(const struct pw_sock *s, int skip)
 _Static_assert(sizeof(pw_carried_opts) / sizeof(pw_carried_opts[0]) <= 20,
 	       "a bit per carried option, below the adapt slot");
 _Static_assert((PW_FD_ADAPT & PW_FRESH) == 0, "the adapt slot stays off the fresh bit");
+_Static_assert(PW_ADAPT_SLOTS < PW_ADAPT_FALLBACK && PW_ADAPT_FALLBACK <= PW_FD_ADAPT_MAX,
+	       "slots and the fallback mark fit");
 
 static _Atomic uint32_t pw_fresh[PW_FRESH_FDS];
 
@@ -149,6 +151,14 @@ void pw_fresh_mark_adapt(int fd, unsigned slot)
 	if (fd >= 0 && (unsigned)fd < PW_FRESH_FDS && slot >= 1 && slot <= PW_FD_ADAPT_MAX)
 		atomic_fetch_or_explicit(&pw_fresh[fd], slot << PW_FD_ADAPT_SHIFT,
 					 memory_order_relaxed);
+}
+
+unsigned pw_fresh_adapt_get(int fd)
+{
+	if (fd < 0 || (unsigned)fd >= PW_FRESH_FDS)
+		return 0;
+	return (atomic_load_explicit(&pw_fresh[fd], memory_order_relaxed) & PW_FD_ADAPT) >>
+	       PW_FD_ADAPT_SHIFT;
 }
 
 unsigned pw_fresh_take_adapt(int fd)

@@ -333,9 +333,11 @@ void pw_fresh_note_opt(int fd, unsigned carried_idx);
 bool pw_fresh_get(int fd, uint32_t *ret_set);
 void pw_fresh_clear_range(unsigned first, unsigned last);
 /* @fd is a connection connect() left to the kernel, for adapt.c's @slot
- * (1..64), until any of the above forgets the number; take: the slot, or 0,
- * forgetting it. */
+ * (1..PW_ADAPT_SLOTS, or PW_ADAPT_FALLBACK: the router could not take it),
+ * until any of the above forgets the number. get: the slot, or 0; take: the
+ * same, forgetting it. */
 void pw_fresh_mark_adapt(int fd, unsigned slot);
+unsigned pw_fresh_adapt_get(int fd);
 unsigned pw_fresh_take_adapt(int fd);
 
 /* ---- the path of a new connection (adapt.c) ---- */
@@ -345,6 +347,8 @@ unsigned pw_fresh_take_adapt(int fd);
  * calls (or kernel data segments), or PW_ADAPT_LONG_BYTES bytes, both
  * directions together: three request/response exchanges, where shared
  * memory starts to win (podwire-bench connect --exchanges, BENCHMARKS.md). */
+#define PW_ADAPT_SLOTS	    64u	 /* per process; a power of two */
+#define PW_ADAPT_FALLBACK   127u /* a mark with no slot: see pw_fresh_mark_adapt() */
 #define PW_ADAPT_RUN	    4u
 #define PW_ADAPT_LONG_XFERS 6u
 #define PW_ADAPT_LONG_BYTES (256ull * 1024)

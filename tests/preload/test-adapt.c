@@ -39,7 +39,8 @@ static void test_run_then_back(void)
 	}
 	pw_adapt_note(&a, false);
 	unsigned slot = pw_adapt_kernel(&a);
-	PW_CHECK(slot >= 1 && slot <= 64, "slot %u after %u short ones", slot, PW_ADAPT_RUN);
+	PW_CHECK(slot >= 1 && slot <= PW_ADAPT_SLOTS, "slot %u after %u short ones", slot,
+		 PW_ADAPT_RUN);
 	PW_CHECK(!pw_adapt_kernel(&b) && !pw_adapt_kernel(&c), "other address or port");
 
 	/* A kernel connection there that turns out long: shared memory again. */
@@ -51,7 +52,9 @@ static void test_run_then_back(void)
 	pw_adapt_note(&a, true); /* an accelerated one that was long */
 	PW_CHECK_EQ(pw_adapt_kernel(&a), 0);
 	pw_adapt_note_slot(0, false); /* no slot: ignored */
-	pw_adapt_note_slot(65, false);
+	pw_adapt_note_slot(PW_ADAPT_SLOTS + 1, false);
+	pw_adapt_note_slot(PW_ADAPT_FALLBACK, false);
+	PW_CHECK_EQ(pw_adapt_kernel(&a), 0); /* none of those counted */
 }
 
 static void test_switched_off(void)
@@ -90,6 +93,12 @@ static void test_fd_hint(void)
 	pw_fresh_mark_adapt(10, 5);
 	pw_fresh_clear_range(10, 10);
 	PW_CHECK_EQ(pw_fresh_take_adapt(10), 0);
+	/* Fallen back to the kernel: marked, with no slot to count for. */
+	pw_fresh_mark_adapt(11, PW_ADAPT_FALLBACK);
+	PW_CHECK_EQ(pw_fresh_adapt_get(11), PW_ADAPT_FALLBACK);
+	PW_CHECK_EQ(pw_fresh_adapt_get(11), PW_ADAPT_FALLBACK); /* get keeps it */
+	PW_CHECK_EQ(pw_fresh_take_adapt(11), PW_ADAPT_FALLBACK);
+	PW_CHECK_EQ(pw_fresh_adapt_get(11), 0);
 	pw_fresh_mark_adapt(-1, 5);
 	pw_fresh_mark_adapt(1 << 20, 5);
 	PW_CHECK_EQ(pw_fresh_take_adapt(1 << 20), 0);
