@@ -255,11 +255,9 @@ void pw_chan_get_stats(const struct pw_chan *c, struct pw_chan_stats *ret_stats)
 
 /*
  * A third party's access to a channel: the process that created it and handed
- * both ends out (podwired) watches it without being an end. See
- * docs/CHANNEL.md for what each process that maps a channel may touch.
+ * both ends out (podwired) watches it without being an end, and without
+ * mapping it. See docs/CHANNEL.md for what each process may touch.
  */
-struct pw_chan_view;
-
 struct pw_chan_state {
 	uint64_t bytes[2]; /* written so far by side 0 and side 1 */
 	bool attached[2];  /* the side has opened its end */
@@ -268,27 +266,12 @@ struct pw_chan_state {
 };
 
 /*
- * Map @memfd's control page read-only. @memfd is only mapped (the caller still
- * closes it).
- *
- * Errors: -EINVAL @memfd is not a sealed podwire segment; -EPROTO its header
- * is not podwire's; -ENOMEM; errors of fstat(2) and mmap(2).
- */
-int pw_chan_view_open(int memfd, struct pw_chan_view **ret_view);
-
-/* A snapshot of both sides; the values are the peers' word, not checked. */
-void pw_chan_view_get(const struct pw_chan_view *v, struct pw_chan_state *ret_state);
-
-/* Unmap. Accepts NULL. */
-void pw_chan_view_close(struct pw_chan_view *v);
-
-/*
- * The same snapshot, read from @memfd with pread(2) without mapping it: for
- * the creator, which made the segment and looks at it rarely (podwired's
- * reaper and status). The values are the peers' word, not checked.
+ * A snapshot of both sides, read from @memfd with pread(2): for the creator,
+ * which looks at the segment rarely (podwired's reaper and status). The
+ * values are the peers' word, not checked.
  *
  * Errors: -EPROTO not a podwire segment (short, or another magic); errors
- * of pread(2).
+ * of pread(2) (-EBADF, -ESPIPE for a socket, ...).
  */
 int pw_chan_state_read(int memfd, struct pw_chan_state *ret_state);
 
@@ -297,8 +280,9 @@ int pw_chan_state_read(int memfd, struct pw_chan_state *ret_state);
  * will: its peer reads what is in the ring, then gets -ECONNRESET, as from a
  * TCP listener that closed with the connection in its queue.
  *
- * Errors: -EINVAL bad side or @memfd; -EBUSY the side has attached (it speaks
- * for itself); errors of pw_chan_view_open().
+ * Errors: -EINVAL bad side, or @memfd is not a sealed podwire segment;
+ * -EPROTO its header is not podwire's; -EBUSY the side has attached (it
+ * speaks for itself); errors of fstat(2) and mmap(2).
  */
 int pw_chan_reset_unattached(int memfd, unsigned side);
 

@@ -1160,34 +1160,7 @@ void pw_chan_get_stats(const struct pw_chan *c, struct pw_chan_stats *ret_stats)
 	};
 }
 
-/* ---- the router's view ---- */
-
-struct pw_chan_view {
-	const struct pw_shm_chan *shm; /* the control page, read-only */
-};
-
-int pw_chan_view_open(int memfd, struct pw_chan_view **ret_view)
-{
-	struct pw_chan_view *v;
-	struct pw_shm_hdr hdr = { 0 };
-	size_t len = 0;
-	void *map = NULL;
-	int ret;
-
-	if (!ret_view)
-		return -EINVAL;
-	ret = pw_chan_map(memfd, false, PROT_READ, &map, &len, &hdr);
-	if (ret < 0)
-		return ret;
-	v = malloc(sizeof(*v));
-	if (!v) {
-		munmap(map, PW_SHM_DATA_OFF);
-		return -ENOMEM;
-	}
-	v->shm = map;
-	*ret_view = v;
-	return 0;
-}
+/* ---- the creator's look (podwired) ---- */
 
 /* Both sides' words and byte totals in the control block @shm. */
 static void pw_chan_state_of(const struct pw_shm_chan *shm, struct pw_chan_state *ret_state)
@@ -1204,11 +1177,6 @@ static void pw_chan_state_of(const struct pw_shm_chan *shm, struct pw_chan_state
 	}
 }
 
-void pw_chan_view_get(const struct pw_chan_view *v, struct pw_chan_state *ret_state)
-{
-	pw_chan_state_of(v->shm, ret_state);
-}
-
 int pw_chan_state_read(int memfd, struct pw_chan_state *ret_state)
 {
 	struct pw_shm_chan img; /* 640 bytes: on the stack, not in every thread's TLS */
@@ -1223,14 +1191,6 @@ int pw_chan_state_read(int memfd, struct pw_chan_state *ret_state)
 		return -EPROTO;
 	pw_chan_state_of(&img, ret_state);
 	return 0;
-}
-
-void pw_chan_view_close(struct pw_chan_view *v)
-{
-	if (!v)
-		return;
-	munmap((void *)v->shm, PW_SHM_DATA_OFF);
-	free(v);
 }
 
 int pw_chan_reset_unattached(int memfd, unsigned side)

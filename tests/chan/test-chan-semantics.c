@@ -790,13 +790,12 @@ static void test_peer_shut_rd(void)
 	pair_close(&p);
 }
 
-/* What podwired uses: armed readers, the read-only view, and speaking for a
- * side that never attached. */
+/* What podwired uses: armed readers, the state read without a mapping, and
+ * speaking for a side that never attached. */
 static void test_third_party(void)
 {
 	int memfd, sv[2];
 	struct pw_chan *a, *b;
-	struct pw_chan_view *v;
 	struct pw_chan_state st;
 	char buf[16];
 
@@ -804,51 +803,44 @@ static void test_third_party(void)
 			 !pw_chan_ring_size_ok(PW_RING_MAX * 2u),
 		 "ring size check");
 	PW_CHECK_EQ(pw_chan_create(RING_SIZE, 0x2, &memfd, sv), -EINVAL);
-	PW_CHECK_EQ(pw_chan_view_open(-1, &v), -EBADF);
-	PW_CHECK_EQ(pw_chan_view_open(sv[0] = socket(AF_UNIX, SOCK_STREAM, 0), &v), -EINVAL);
+	PW_CHECK_EQ(pw_chan_state_read(-1, &st), -EBADF);
+	PW_CHECK_EQ(pw_chan_state_read(sv[0] = socket(AF_UNIX, SOCK_STREAM, 0), &st), -ESPIPE);
 	close(sv[0]);
+	int other = memfd_create("not-podwire", MFD_CLOEXEC);
+	PW_CHECK(other >= 0 && ftruncate(other, 8192) == 0, "memfd");
+	PW_CHECK_EQ(pw_chan_state_read(other, &st), -EPROTO);
+	PW_CHECK(ftruncate(other, 100) == 0, "ftruncate");
+	PW_CHECK_EQ(pw_chan_state_read(other, &st), -EPROTO); /* short */
+	close(other);
 
 	/* Armed: the first byte side 0 writes makes side 1's socket readable
 	 * although side 1 never waited. */
 	PW_CHECK_EQ(pw_chan_create(RING_SIZE, PW_CHAN_ARMED, &memfd, sv), 0);
-	PW_CHECK_EQ(pw_chan_view_open(memfd, &v), 0);
-	pw_chan_view_get(v, &st);
+	PW_CHECK_EQ(pw_chan_state_read(memfd, &st), 0);
 	PW_CHECK(!st.attached[0] && !st.attached[1] && !st.closed[0] && !st.closed[1] &&
 			 st.bytes[0] == 0 && st.bytes[1] == 0,
 		 "fresh state");
 	PW_CHECK_EQ(pw_chan_open(memfd, sv[0], 0, NULL, &a), 0);
 	PW_CHECK_EQ(pw_chan_write(a, "hello", 5, 0), 5);
 	PW_CHECK(fd_readable(sv[1]), "armed reader's socket not readable");
-	pw_chan_view_get(v, &st);
-	PW_CHECK(st.attached[0] && !st.attached[1] && st.bytes[0] == 5 && st.bytes[1] == 0,
+	PW_CHECK_EQ(pw_chan_state_read(memfd, &st), 0);
+	PW_CHECK(st.attached[0] && !st.attached[1] && st.bytes[0] == 5 && st.bytes[1] == 0 &&
+			 !st.closed[0] && !st.closed[1],
 		 "attached %d %d bytes %llu %llu", st.attached[0], st.attached[1],
 		 (unsigned long long)st.bytes[0], (unsigned long long)st.bytes[1]);
-	/* The same, read without a mapping (what podwired does). */
-	struct pw_chan_state rd;
-	PW_CHECK_EQ(pw_chan_state_read(memfd, &rd), 0);
-	PW_CHECK(rd.attached[0] == st.attached[0] && rd.attached[1] == st.attached[1] &&
-			 rd.bytes[0] == 5 && rd.bytes[1] == 0 && !rd.closed[0] && !rd.closed[1],
-		 "state read differs from the view");
-	PW_CHECK_EQ(pw_chan_state_read(-1, &rd), -EBADF);
-	int other = memfd_create("not-podwire", MFD_CLOEXEC);
-	PW_CHECK(other >= 0 && ftruncate(other, 8192) == 0, "memfd");
-	PW_CHECK_EQ(pw_chan_state_read(other, &rd), -EPROTO);
-	close(other);
 
 	/* Side 1 never comes: the creator speaks for it, and side 0 reads a
 	 * reset. A side that attached speaks for itself. */
 	PW_CHECK_EQ(pw_chan_reset_unattached(memfd, 2), -EINVAL);
 	PW_CHECK_EQ(pw_chan_reset_unattached(memfd, 0), -EBUSY);
 	PW_CHECK_EQ(pw_chan_reset_unattached(memfd, 1), 0);
-	close(memfd);
-	pw_chan_view_get(v, &st);
+	PW_CHECK_EQ(pw_chan_state_read(memfd, &st), 0);
 	PW_CHECK(st.closed[1] && st.wr_done[1] && !st.closed[0], "reset state");
 	PW_CHECK_EQ(pw_chan_read(a, buf, sizeof(buf), PW_CHAN_DONTWAIT), -ECONNRESET);
 	pw_chan_abort(a);
-	pw_chan_view_get(v, &st);
+	PW_CHECK_EQ(pw_chan_state_read(memfd, &st), 0);
 	PW_CHECK(st.closed[0], "side 0 closed");
-	pw_chan_view_close(v);
-	pw_chan_view_close(NULL);
+	close(memfd);
 	close(sv[1]);
 
 	/* Unarmed: no wake byte for a reader that never slept. */
