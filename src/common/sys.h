@@ -95,6 +95,11 @@ static inline int pw_sys_setsockopt(int fd, int level, int name, const void *v, 
 	return (int)syscall(SYS_setsockopt, fd, level, name, v, n);
 }
 
+static inline int pw_sys_getsockopt(int fd, int level, int name, void *v, socklen_t *n)
+{
+	return (int)syscall(SYS_getsockopt, fd, level, name, v, n);
+}
+
 static inline int pw_sys_fcntl(int fd, int cmd, long arg)
 {
 	return (int)syscall(SYS_fcntl, fd, cmd, arg);

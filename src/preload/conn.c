@@ -244,30 +244,31 @@ kernel:
 
 /* ---- how much a connection carried (adapt.c) ---- */
 
-void pw_adapt_kernel_closing(int fd, unsigned slot)
+/* 1: the kernel TCP socket @fd carried a long connection; 0: a short one;
+ * -1: the kernel cannot say. */
+static int pw_adapt_tcp_long(int fd)
 {
-	int saved = errno;
 	uint64_t segs, bytes;
 
-	if (pw_tcp_info_activity(fd, &segs, &bytes) == 0)
-		pw_adapt_note_slot(slot, pw_adapt_is_long(segs, bytes));
-	errno = saved;
+	return pw_tcp_info_activity(fd, &segs, &bytes) < 0 ? -1 : pw_adapt_is_long(segs, bytes);
+}
+
+void pw_adapt_kernel_closing(int fd, unsigned slot)
+{
+	int l = pw_adapt_tcp_long(fd);
+
+	if (l >= 0)
+		pw_adapt_note_slot(slot, l);
 }
 
 void pw_adapt_conn_closing(int fd, struct pw_sock *s)
 {
 	if (!s->adapt)
 		return;
-	if (s->ops->kernel_io) {
-		/* A kernel socket to another node: the kernel counted. */
-		int saved = errno;
-		uint64_t segs, bytes;
-
-		if (pw_tcp_info_activity(fd, &segs, &bytes) == 0)
-			pw_adapt_note(&s->peer, pw_adapt_is_long(segs, bytes));
-		errno = saved;
-		return;
-	}
-	pw_adapt_note(&s->peer, pw_adapt_is_long(s->io_calls[0] + s->io_calls[1],
-						 s->io_bytes[0] + s->io_bytes[1]));
+	/* A kernel socket to another node: the kernel counted. */
+	int l = s->ops->kernel_io ? pw_adapt_tcp_long(fd)
+				  : pw_adapt_is_long(s->io_calls[0] + s->io_calls[1],
+						     s->io_bytes[0] + s->io_bytes[1]);
+	if (l >= 0)
+		pw_adapt_note(&s->peer, l);
 }

@@ -354,7 +354,7 @@ unsigned pw_fresh_take_adapt(int fd);
 #define PW_ADAPT_LONG_BYTES (256ull * 1024)
 
 void pw_adapt_enable(bool on);
-/* Should a connection to @dst go over the kernel? Its slot (1..64) if so,
+/* Should a connection to @dst go over the kernel? Its slot (1..PW_ADAPT_SLOTS) if so,
  * for pw_adapt_note_slot() when it ends; 0 for shared memory. */
 unsigned pw_adapt_kernel(const struct sockaddr_in *dst);
 bool pw_adapt_is_long(uint64_t xfers, uint64_t bytes);

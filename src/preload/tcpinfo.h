@@ -5,8 +5,8 @@
 #include <stdint.h>
 
 /* Data segments (in + out) and payload bytes (acknowledged out + received)
- * of the kernel TCP socket @fd so far. -1 (errno set) if it is no TCP socket
- * or the kernel does not count them. */
+ * of the kernel TCP socket @fd so far. -1 if it is no TCP socket or the
+ * kernel does not count them. errno is left as it was, either way. */
 int pw_tcp_info_activity(int fd, uint64_t *ret_segs, uint64_t *ret_bytes);
 
 #endif
