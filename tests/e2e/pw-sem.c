@@ -18,7 +18,8 @@
  *                               AF_UNIX channel socket under the application's
  *                               fd number: the raw getsockopt(SO_DOMAIN)
  *                               system call, which the preload does not see,
- *                               tells which it is.
+ *                               tells which it is. Any other value (either):
+ *                               no check, but a connection may be podwire's.
  *   PW_SEM_A, PW_SEM_B          the client's and the server's pod addresses
  *   PW_SEM_DURATION_MS          how long stream_long runs (1500)
  *   PW_SEM_SYNC_DIR             where the client-to-server side channel (a

@@ -8,6 +8,9 @@
 #      checks each fd with PW_SEM_EXPECT=accel; podwired's
 #      podwire_claims_total must move for each test), PODWIRE_ADAPT=0 so
 #      that repeated short connections are too;
+#   1b. under the preload as shipped (PODWIRE_ADAPT unset): a test's
+#      repeated short connections go to the kernel after the first few, so
+#      a test may cross both paths; the same checks must hold;
 #   2. without the preload: the kernel's own TCP must pass the same program,
 #      which proves that the tests check kernel semantics, not podwire's;
 #   3. mixed peers: an accelerated client and a kernel server, and the
@@ -18,7 +21,7 @@
 #      kernel carries new connections), restarted (acceleration is back;
 #      podwire status showed the live connection before the kill).
 #
-# PW_SEM_ONLY="test ..." runs a subset; PW_SEM_MODES="preload kernel extra"
+# PW_SEM_ONLY="test ..." runs a subset; PW_SEM_MODES="preload adapt kernel extra"
 # chooses the parts (default: all). PW_SEM_SERVER_BIN and PW_SEM_CLIENT_BIN
 # run another build of pw-sem on either side (tests/e2e/test-musl.sh);
 # PW_PRELOAD, another LD_PRELOAD value (lib.sh). Prints one line per test
@@ -37,7 +40,7 @@ pw_pod a 11
 pw_pod b 12
 pw_router_metrics
 
-MODES=${PW_SEM_MODES:-preload kernel extra}
+MODES=${PW_SEM_MODES:-preload adapt kernel extra}
 "$SEM" list >"$PW_DIR/list" || pw_fail "pw-sem list"
 TESTS=${PW_SEM_ONLY:-$(cut -f1 "$PW_DIR/list")}
 PORT=20000
@@ -128,6 +131,7 @@ sem_run() {
 # result, but do not fail the suite. One that starts passing says so loudly, so
 # the list gets shorter, never stale.
 SEM_KNOWN=" preload:msg_oob preload:shutdown_wakes_reader preload:fork_concurrent_writers "
+SEM_KNOWN+="adapt:msg_oob adapt:shutdown_wakes_reader adapt:fork_concurrent_writers "
 
 # sem_record LABEL TEST [extra detail]: print and remember SEM_RC.
 sem_record() {
@@ -199,6 +203,26 @@ if [[ " $MODES " == *" preload "* ]]; then
 	for t in $TESTS; do
 		sem_accel preload "$t"
 	done
+fi
+
+# The library as shipped: a test's repeated short connections move to the
+# kernel after the first few (PRELOAD.md), so one test may cross both paths.
+if [[ " $MODES " == *" adapt "* ]]; then
+	echo "# ---- under libpodwire.so as shipped: short connections may go to the kernel"
+	adapt_k=0
+	for t in $TESTS; do
+		sem_run adapt "$t" 1 1 either
+		k=$(cat "$SEM_SLOG" "$SEM_CLOG" 2>/dev/null | grep -c 'carried by kernel TCP')
+		p=$(cat "$SEM_SLOG" "$SEM_CLOG" 2>/dev/null | grep -c 'carried by podwire')
+		adapt_k=$((adapt_k + k))
+		sem_record adapt "$t" "(fds: podwire $p, kernel $k)"
+	done
+	# The mode is for nothing unless some connections took the kernel.
+	echo "# adapt: $adapt_k fds carried by the kernel by choice"
+	if [ "$adapt_k" = 0 ] && [ "$(echo $TESTS | wc -w)" -gt 10 ]; then
+		echo "FAIL adapt: no connection went to the kernel"
+		NFAIL=$((NFAIL + 1))
+	fi
 fi
 
 # Not a default mode: the preload is set, yet every connection must stay on
@@ -352,7 +376,7 @@ os.kill(os.getpid(), signal.SIGKILL)" 2>/dev/null
 fi
 
 echo "# ---- summary ($((SECONDS - T0)) s)"
-for label in preload preload-kernel kernel; do
+for label in preload adapt preload-kernel kernel; do
 	n=$(awk -F'\t' -v l=$label '$2 == l' "$SUMMARY" | wc -l)
 	[ "$n" -gt 0 ] || continue
 	ok=$(awk -F'\t' -v l=$label '$2 == l && $1 == "ok"' "$SUMMARY" | wc -l)
@@ -361,7 +385,7 @@ for label in preload preload-kernel kernel; do
 	bad=$(awk -F'\t' -v l=$label '$2 == l && $1 == "FAIL" { printf "%s ", $3 }' "$SUMMARY")
 	echo "# $label: $ok of $n passed${bad:+; failed: $bad}"
 done
-other=$(awk -F'\t' '$2 != "preload" && $2 != "preload-kernel" && $2 != "kernel" && $1 != "ok" { printf "[%s: %s %s] ", $2, $3, $1 }' "$SUMMARY")
+other=$(awk -F'\t' '$2 != "preload" && $2 != "adapt" && $2 != "preload-kernel" && $2 != "kernel" && $1 != "ok" { printf "[%s: %s %s] ", $2, $3, $1 }' "$SUMMARY")
 echo "# mixed peers and router: ${other:-all passed}"
 both=$(awk -F'\t' '$2 == "preload" && $1 == "FAIL" { p[$3] = 1 } $2 == "kernel" && $1 == "ok" { k[$3] = 1 }
 	END { for (t in p) if (t in k) printf "%s ", t }' "$SUMMARY")
