@@ -25,10 +25,13 @@
 
 #define PW_CACHELINE	64u
 #define PW_SHM_MAGIC	0x50574331u /* "PWC1" */
-#define PW_SHM_VERSION	1u
+#define PW_SHM_VERSION	2u
 #define PW_SHM_DATA_OFF 4096u
 #define PW_RING_MIN	4096u
 #define PW_RING_MAX	(1u << 30)
+/* A ring starts using this much of its data area (or all of it, if smaller)
+ * and widens when a connection moves bulk data (CHANNEL.md, "Window"). */
+#define PW_RING_WINDOW_START (64u << 10)
 
 /* pw_shm_ctl.side[] flags, each written only by its own side. */
 #define PW_SIDE_OPEN	0x1u  /* side has attached */
@@ -62,7 +65,10 @@ struct pw_shm_ctl {
  */
 struct pw_shm_ring {
 	alignas(PW_CACHELINE) _Atomic uint32_t tail; /* producer: bytes ever written */
-	uint32_t pad0a;
+	/* producer: bytes of the data area in use, a power of two <= ring_size;
+	 * only grows, and only while the ring is empty. Beside tail, so the
+	 * consumer's load of tail brings it in the same line. */
+	_Atomic uint32_t window;
 	_Atomic uint64_t total; /* producer: bytes ever written, 64-bit, for status only */
 	uint8_t pad0[48];
 	alignas(PW_CACHELINE) _Atomic uint32_t head; /* consumer: bytes ever read */
@@ -87,6 +93,7 @@ _Static_assert(sizeof(struct pw_shm_hdr) == 64, "hdr is one line");
 _Static_assert(sizeof(struct pw_shm_ctl) == 64, "ctl is one line");
 _Static_assert(sizeof(struct pw_shm_ring) == 256, "ring descriptor is four lines");
 _Static_assert(offsetof(struct pw_shm_ring, tail) == 0, "tail line");
+_Static_assert(offsetof(struct pw_shm_ring, window) == 4, "window beside tail");
 _Static_assert(offsetof(struct pw_shm_ring, total) == 8, "total beside tail");
 _Static_assert(offsetof(struct pw_shm_ring, head) == 64, "head line");
 _Static_assert(offsetof(struct pw_shm_ring, rx_sleep) == 128, "wake line");
@@ -97,5 +104,8 @@ _Static_assert(offsetof(struct pw_shm_chan, ring) == 128, "ring offset");
 _Static_assert(sizeof(struct pw_shm_chan) == 640, "channel header size");
 _Static_assert(sizeof(struct pw_shm_chan) <= PW_SHM_DATA_OFF, "header fits below data");
 _Static_assert((PW_RING_MIN & (PW_RING_MIN - 1)) == 0, "ring min is a power of two");
+_Static_assert((PW_RING_WINDOW_START & (PW_RING_WINDOW_START - 1)) == 0,
+	       "window start is a power of two");
+_Static_assert(PW_RING_WINDOW_START >= PW_RING_MIN, "window start fits the smallest ring");
 
 #endif /* PODWIRE_SHM_H */

@@ -149,8 +149,9 @@ int pw_chan_create(uint32_t ring_size, unsigned flags, int *ret_memfd, int ret_s
 	atomic_store_explicit(&img.ctl.side[1], 0, memory_order_relaxed);
 	atomic_store_explicit(&img.ctl.cpu[0], -1, memory_order_relaxed);
 	atomic_store_explicit(&img.ctl.cpu[1], -1, memory_order_relaxed);
-	pw_ring_format(&img.ring[0]);
-	pw_ring_format(&img.ring[1]);
+	uint32_t window = ring_size < PW_RING_WINDOW_START ? ring_size : PW_RING_WINDOW_START;
+	pw_ring_format(&img.ring[0], window);
+	pw_ring_format(&img.ring[1], window);
 	if (flags & PW_CHAN_ARMED) {
 		/* Nobody has the segment yet: the fd passing that hands it out
 		 * orders these bytes before each end's first access. */
@@ -540,7 +541,7 @@ static inline bool pw_chan_moved(struct pw_chan *c, short events)
 	}
 	if (events & POLLOUT) {
 		if (c->tx.pos - atomic_load_explicit(&c->tx.shm->head, memory_order_relaxed) !=
-		    c->tx.size)
+		    c->tx.win)
 			return true;
 		relevant |= PW_SIDE_SHUT_RD | PW_SIDE_CLOSED | PW_SIDE_RESET;
 	}
@@ -582,7 +583,7 @@ static bool pw_chan_arm_tx(struct pw_chan *c)
 	/* Pairs with the consumer's seq_cst head store (C1) and its load of
 	 * tx_sleep in pw_chan_wake_writer(). */
 	return c->tx.pos - atomic_load_explicit(&c->tx.shm->head, memory_order_seq_cst) !=
-		       c->tx.size ||
+		       c->tx.win ||
 	       pw_chan_moved(c, POLLOUT);
 }
 
@@ -856,6 +857,9 @@ ssize_t pw_chan_writev(struct pw_chan *c, const struct iovec *iov, int iovcnt, i
 		return total;
 	if (total == 0)
 		return pw_chan_write_error(c);
+	/* The whole call, not a chunk: a 256 KiB message widens the window to
+	 * hold it, so the writer need not wait for the reader mid-message. */
+	pw_ring_widen_for(&c->tx, (size_t)total);
 
 	for (;;) {
 		err = pw_chan_write_error(c);

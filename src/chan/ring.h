@@ -29,24 +29,35 @@ enum pw_ring_role {
 struct pw_ring {
 	struct pw_shm_ring *shm;
 	uint8_t *data;
-	uint32_t size; /* copied at init: never re-read from shared memory */
-	uint32_t mask;
+	uint32_t size;	/* data area, copied at init: never re-read from shared memory */
+	uint32_t win;	/* window in use: a power of two <= size (producer's word) */
+	uint32_t mask;	/* win - 1 */
 	uint32_t pos;	/* own index: tail for the producer, head for the consumer */
 	uint32_t peer;	/* last validated index of the peer */
 	uint64_t total; /* producer: bytes written through this end */
 	bool follow;	/* own index may move elsewhere (fork): reload it first */
+	bool widen;	/* producer: a write found the window short; widen when empty */
 	enum pw_ring_role role;
 };
 
-/* Zero the shared indices and wake flags of a ring nobody uses yet. */
-void pw_ring_format(struct pw_shm_ring *shm);
+/*
+ * Zero the shared indices and wake flags of a ring nobody uses yet, and set
+ * its starting @window (a power of two, at most the data area; pw_ring_init
+ * refuses anything else).
+ */
+void pw_ring_format(struct pw_shm_ring *shm, uint32_t window);
 
 /*
  * Attach to a ring. @size must be a power of two between 64 and PW_RING_MAX
- * and @data must hold @size bytes. The own index is taken from @shm and checked
- * against the peer's.
+ * and @data must hold @size bytes. The own index and the window are taken
+ * from @shm and checked against the peer's index and @size.
  *
- * Errors: -EINVAL bad size or role; -EPROTO the shared indices are inconsistent.
+ * The producer widens the window to @size when a write finds it short, at a
+ * moment the ring is empty, so that no byte in flight moves; the consumer
+ * follows the window with each tail it loads.
+ *
+ * Errors: -EINVAL bad size or role; -EPROTO the shared indices or the window
+ * are inconsistent.
  */
 int pw_ring_init(struct pw_ring *r, struct pw_shm_ring *shm, void *data, uint32_t size,
 		 enum pw_ring_role role);
@@ -57,6 +68,14 @@ int pw_ring_init(struct pw_ring *r, struct pw_shm_ring *shm, void *data, uint32_
  */
 ssize_t pw_ring_write(struct pw_ring *r, const void *buf, size_t len);
 ssize_t pw_ring_writev(struct pw_ring *r, const struct iovec *iov, int iovcnt);
+
+/*
+ * Producer: @len bytes are about to be written, perhaps in several calls.
+ * Widens the window now if they do not fit and the ring is empty, else
+ * marks it to widen at the next empty moment. Never fails: a peer index
+ * that is impossible is left for the write to report.
+ */
+void pw_ring_widen_for(struct pw_ring *r, size_t len);
 
 /*
  * Consumer: copy up to @len bytes out; return the count copied (0 when empty).

@@ -261,7 +261,7 @@ static int pw_connect_local(struct pw_client *c, uint32_t seq, int family,
 	r = pw_conn_charge(cn, cookie);
 	if (r < 0)
 		goto fail;
-	r = pw_conn_chan_make(&memfd, sv, &ids);
+	r = pw_conn_chan_make(cn->ring_size, &memfd, sv, &ids);
 	if (r < 0)
 		goto fail;
 	cn->pid[0] = c->pid;

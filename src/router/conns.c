@@ -64,19 +64,29 @@ static struct pw_pod_acct *pw_pod_acct_find(uint64_t cookie)
 	return a;
 }
 
-/* Would one more channel of @mem bytes pass the memory limit of @cookie? */
-static bool pw_pod_acct_full(uint64_t cookie, uint64_t mem)
+/*
+ * The ring of one more channel of @cookie's, or 0 if none fits its memory
+ * limit. Large rings make bulk transfers fast (CHANNEL.md, "Window"), but
+ * each is charged at its full size, whatever its window: past half the
+ * limit a pod gets rings of the starting window, which hold 15 times as
+ * many connections in the same memory.
+ */
+static uint32_t pw_pod_acct_ring(uint64_t cookie)
 {
 	const struct pw_pod_acct *a = pw_pod_acct_find(cookie);
+	uint64_t used = a ? a->memory : 0, max = pw_router_cfg.pod_max_memory;
+	uint32_t ring = pw_router_cfg.ring_size;
+	uint32_t small = ring < PW_RING_WINDOW_START ? ring : PW_RING_WINDOW_START;
 
-	return (a ? a->memory : 0) + mem > pw_router_cfg.pod_max_memory;
+	if (used + pw_chan_mem_size(ring) <= max / 2)
+		return ring;
+	return used + pw_chan_mem_size(small) <= max ? small : 0;
 }
 
 static void pw_conns_reap_closed(bool diag);
 
 int pw_conn_charge(struct pw_conn *cn, uint64_t cookie)
 {
-	uint64_t mem = pw_chan_mem_size(pw_router_cfg.ring_size);
 	static uint64_t reaped_at;
 	struct pw_pod_acct *a = pw_pod_acct_find(cookie);
 
@@ -87,22 +97,26 @@ int pw_conn_charge(struct pw_conn *cn, uint64_t cookie)
 			return -EAGAIN;
 		}
 	}
-	if (pw_pod_acct_full(cookie, mem)) {
+	uint32_t ring = pw_pod_acct_ring(cookie);
+	if (ring != pw_router_cfg.ring_size) {
 		/* Closed connections are only reaped once a second: a pod that
 		 * opens and closes many would find its memory still charged.
-		 * Forget those both ends closed now, and (at most every 10 ms)
-		 * those whose processes died, before refusing. */
+		 * Forget those both ends closed (at most every 10 ms, or now
+		 * before refusing), and then those whose processes died. */
 		uint64_t now = pw_now_ns();
 		bool diag = now - reaped_at >= 10000000u;
 
-		if (diag)
-			reaped_at = now;
-		pw_conns_reap_closed(diag);
-		if (pw_pod_acct_full(cookie, mem)) {
+		if (diag || !ring) {
+			if (diag)
+				reaped_at = now;
+			pw_conns_reap_closed(diag);
+			ring = pw_pod_acct_ring(cookie);
+			a = pw_pod_acct_find(cookie);
+		}
+		if (!ring) {
 			pw_router_stats.limit_memory++;
 			return -ENOBUFS;
 		}
-		a = pw_pod_acct_find(cookie);
 	}
 	if (!a) {
 		a = calloc(1, sizeof(*a));
@@ -113,7 +127,8 @@ int pw_conn_charge(struct pw_conn *cn, uint64_t cookie)
 		pw_pod_accts = a;
 	}
 	a->pending++;
-	a->memory += mem;
+	a->memory += pw_chan_mem_size(ring);
+	cn->ring_size = ring;
 	cn->acct = a;
 	cn->acct_pending = true;
 	return 0;
@@ -128,7 +143,7 @@ static void pw_conn_uncharge(struct pw_conn *cn)
 		return;
 	if (cn->acct_pending)
 		a->pending--;
-	a->memory -= pw_chan_mem_size(pw_router_cfg.ring_size);
+	a->memory -= pw_chan_mem_size(cn->ring_size);
 	cn->acct = NULL;
 	cn->acct_pending = false;
 	if (a->pending || a->memory)

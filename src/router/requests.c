@@ -17,7 +17,7 @@
 
 struct pw_router_cfg pw_router_cfg = {
 	.socket_path = PW_WIRE_DEFAULT_SOCKET,
-	.ring_size = 256u * 1024u,
+	.ring_size = 1024u * 1024u,
 	.pod_max_pending = PW_POD_MAX_PENDING_DEFAULT,
 	.pod_max_memory = PW_POD_MAX_MEMORY_DEFAULT,
 };

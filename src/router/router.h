@@ -191,6 +191,7 @@ struct pw_conn {
 	pid_t pid[2];
 	struct pw_pod_acct *acct; /* what the connecting pod is charged; NULL: nothing */
 	bool acct_pending;	  /* counted in acct->pending */
+	uint32_t ring_size;	  /* of its channel: what acct->memory holds for it */
 	struct pw_conn *next;
 };
 
@@ -204,11 +205,14 @@ void pw_conn_remove(struct pw_conn *cn);
 void pw_conn_free(struct pw_conn *cn);
 /* Side 1 took the connection: it is open, and no longer pending. */
 void pw_conn_unpend(struct pw_conn *cn);
-/* Charge @cn, pending and holding a channel, to the pod in netns @cookie.
- * Errors: -EAGAIN that pod has pod_max_pending connections pending, -ENOBUFS
- * its channels would pass pod_max_memory (each counted in pw_router_stats),
- * -ENOMEM. The charge goes when side 1 attaches (pending) and with @cn
- * (memory). */
+/* Charge @cn, pending and holding a channel, to the pod in netns @cookie,
+ * and choose its channel's ring (cn->ring_size): ring_size while the pod's
+ * channels hold at most half of pod_max_memory, then the smallest ring that
+ * still widens (PW_RING_WINDOW_START), so that a pod with many connections
+ * keeps them on shared memory. Errors: -EAGAIN that pod has pod_max_pending
+ * connections pending, -ENOBUFS its channels would pass pod_max_memory (each
+ * counted in pw_router_stats), -ENOMEM. The charge goes when side 1 attaches
+ * (pending) and with @cn (memory). */
 int pw_conn_charge(struct pw_conn *cn, uint64_t cookie);
 struct pw_conn *pw_conn_by_id(uint64_t id);
 /* The connection @id (0: any) whose channel socket @fd is, and which side. */
@@ -216,13 +220,15 @@ struct pw_conn *pw_conn_by_sock(uint64_t id, int fd, unsigned *ret_side);
 /* The CONN body for @side: its own address and its peer's, in its family. */
 struct pw_wire_conn pw_conn_body(const struct pw_conn *cn, unsigned side);
 /* The router's side of the shared-memory transport (shm.c). */
-/* An armed channel (pw_chan_create), from the pool if it has one, and its
- * socket ends' identities. Errors: those of pw_chan_create. */
+/* An armed channel (pw_chan_create) of @ring_size bytes per direction, from
+ * the pool if it has one of that size, and its socket ends' identities.
+ * Errors: those of pw_chan_create. */
 struct pw_chan_ids {
 	ino_t ino[2]; /* of socket end 0 and 1 (0: unknown) */
 	dev_t dev;
 };
-int pw_conn_chan_make(int *ret_memfd, int ret_sock[2], struct pw_chan_ids *ret_ids);
+int pw_conn_chan_make(uint32_t ring_size, int *ret_memfd, int ret_sock[2],
+		      struct pw_chan_ids *ret_ids);
 /* Top the pool of channels up (between events); drain it (teardown). */
 void pw_conn_chan_pool_fill(void);
 void pw_conn_chan_pool_drain(void);

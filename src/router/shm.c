@@ -26,13 +26,14 @@ static struct pw_pooled_chan {
 } pw_chan_pool[PW_CHAN_POOL];
 static unsigned pw_chan_npool;
 
-static int pw_conn_chan_new(int *ret_memfd, int ret_sock[2], struct pw_chan_ids *ret_ids)
+static int pw_conn_chan_new(uint32_t ring_size, int *ret_memfd, int ret_sock[2],
+			    struct pw_chan_ids *ret_ids)
 {
 	struct stat st0, st1;
 	/* Both readers start armed: a socket with data waiting is readable to
 	 * poll and epoll even if its reader never waited (data sent before
 	 * accept, a thread already asleep in epoll_wait when the fd is added). */
-	int r = pw_chan_create(pw_router_cfg.ring_size, PW_CHAN_ARMED, ret_memfd, ret_sock);
+	int r = pw_chan_create(ring_size, PW_CHAN_ARMED, ret_memfd, ret_sock);
 
 	if (r < 0)
 		return r;
@@ -44,10 +45,13 @@ static int pw_conn_chan_new(int *ret_memfd, int ret_sock[2], struct pw_chan_ids 
 	return 0;
 }
 
-int pw_conn_chan_make(int *ret_memfd, int ret_sock[2], struct pw_chan_ids *ret_ids)
+int pw_conn_chan_make(uint32_t ring_size, int *ret_memfd, int ret_sock[2],
+		      struct pw_chan_ids *ret_ids)
 {
-	if (!pw_chan_npool)
-		return pw_conn_chan_new(ret_memfd, ret_sock, ret_ids);
+	/* The pool holds channels of the configured size; the small rings of
+	 * a pod near its memory limit are made on demand. */
+	if (!pw_chan_npool || ring_size != pw_router_cfg.ring_size)
+		return pw_conn_chan_new(ring_size, ret_memfd, ret_sock, ret_ids);
 	const struct pw_pooled_chan *p = &pw_chan_pool[--pw_chan_npool];
 	*ret_memfd = p->memfd;
 	ret_sock[0] = p->sock[0];
@@ -61,7 +65,7 @@ void pw_conn_chan_pool_fill(void)
 	while (pw_chan_npool < PW_CHAN_POOL) {
 		struct pw_pooled_chan *p = &pw_chan_pool[pw_chan_npool];
 
-		if (pw_conn_chan_new(&p->memfd, p->sock, &p->ids) < 0)
+		if (pw_conn_chan_new(pw_router_cfg.ring_size, &p->memfd, p->sock, &p->ids) < 0)
 			return; /* out of fds or memory: connects make their own */
 		pw_chan_npool++;
 	}

@@ -230,6 +230,8 @@ static int make_segment(uint64_t size, uint32_t ring, unsigned seals, bool allow
 		.ring_size = ring,
 		.total_size = SEG_SIZE(ring),
 	};
+	for (int r = 0; r < 2; r++)
+		atomic_store_explicit(&hdr.ring[r].window, ring, memory_order_relaxed);
 	if (size >= sizeof(hdr))
 		PW_CHECK_EQ(pwrite(fd, &hdr, sizeof(hdr), 0), sizeof(hdr));
 	if (seals)
@@ -318,6 +320,12 @@ static void test_bad_open(void)
 		/* Inconsistent ring indices */
 		{ offsetof(struct pw_shm_chan, ring[0].tail), 4, RING_SIZE + 1, "ring 0 tail" },
 		{ offsetof(struct pw_shm_chan, ring[1].head), 4, 1, "ring 1 head ahead" },
+		/* Windows this ring cannot have */
+		{ offsetof(struct pw_shm_chan, ring[0].window), 4, 0, "ring 0 window 0" },
+		{ offsetof(struct pw_shm_chan, ring[1].window), 4, 32, "ring 1 window 32" },
+		{ offsetof(struct pw_shm_chan, ring[0].window), 4, 96, "ring 0 window not pow2" },
+		{ offsetof(struct pw_shm_chan, ring[1].window), 4, RING_SIZE * 2,
+		  "ring 1 window past the data" },
 	};
 	for (size_t i = 0; i < PW_TEST_ARRAY_SIZE(fields); i++) {
 		uint8_t orig[8], val[8];

@@ -30,7 +30,7 @@ static void setup(uint32_t size)
 	PW_CHECK(shm && mem, "out of memory");
 	memset(mem, GUARD_BYTE, size + 2 * GUARD);
 	data = mem + GUARD;
-	pw_ring_format(shm);
+	pw_ring_format(shm, size);
 }
 
 static void check_guards(uint32_t size)
@@ -76,7 +76,8 @@ static void test_init_args(void)
 	for (size_t i = 0; i < PW_TEST_ARRAY_SIZE(good); i++) {
 		PW_CHECK_EQ(pw_ring_init(&r, shm, data, good[i], PW_RING_PRODUCER), 0);
 		PW_CHECK_EQ(r.size, good[i]);
-		PW_CHECK_EQ(r.mask, good[i] - 1);
+		PW_CHECK_EQ(r.win, 64); /* the window setup() formatted */
+		PW_CHECK_EQ(r.mask, 63);
 		PW_CHECK_EQ(pw_ring_init(&r, shm, data, good[i], PW_RING_CONSUMER), 0);
 	}
 	PW_CHECK_EQ(pw_ring_init(&r, shm, data, 64, (enum pw_ring_role)2), -EINVAL);
@@ -304,6 +305,52 @@ static void test_random_hostile(uint32_t size, uint64_t seed)
 	}
 }
 
+/*
+ * The window is the producer's word. A consumer takes only a window its ring
+ * can have, and a legal but false one moves its offsets only inside the
+ * data area; a producer never re-reads it, so a consumer's scribble cannot
+ * move the producer's writes.
+ */
+static void test_window_hostile(uint32_t size, uint32_t start)
+{
+	const uint32_t bad[] = { 0, 1, 32, 63, 96, size + 64, 2 * size, 0x80000000u, UINT32_MAX };
+	uint8_t buf[8192];
+	struct pw_ring p, c;
+
+	setup(size);
+	pw_ring_format(shm, 64);
+	resync(&p, &c, size, start);
+	PW_CHECK_EQ(pw_ring_write(&p, buf, 10), 10);
+	for (size_t i = 0; i < PW_TEST_ARRAY_SIZE(bad); i++) {
+		atomic_store(&shm->window, bad[i]);
+		expect_consumer_eproto(&c, size);
+		atomic_store(&shm->window, 64);
+		PW_CHECK_EQ(pw_ring_avail(&c), 10);
+		PW_CHECK_EQ(c.win, 64);
+	}
+	/* At init too, for either role. */
+	for (size_t i = 0; i < PW_TEST_ARRAY_SIZE(bad); i++) {
+		struct pw_ring r;
+
+		atomic_store(&shm->window, bad[i]);
+		for (int role = 0; role < 2; role++)
+			PW_CHECK(pw_ring_init(&r, shm, data, size, role) == -EPROTO,
+				 "window %u role %d", bad[i], role);
+	}
+	for (uint32_t w = 128; w <= size; w *= 2) {
+		atomic_store(&shm->window, w);
+		PW_CHECK_EQ(pw_ring_peek(&c, buf, sizeof(buf)), 10);
+		PW_CHECK_EQ(c.win, w);
+		check_guards(size);
+		/* The producer keeps its own window of 64. */
+		PW_CHECK_EQ(pw_ring_space(&p), 54);
+		PW_CHECK_EQ(p.win, 64);
+	}
+	memset(buf, 0x11, sizeof(buf));
+	PW_CHECK_EQ(pw_ring_write(&p, buf, sizeof(buf)), 54);
+	check_guards(size);
+}
+
 int main(void)
 {
 	test_init_args();
@@ -313,6 +360,8 @@ int main(void)
 		test_fixed_hostile(size, UINT32_MAX - 5);
 		test_fixed_hostile(size, 0x7ffffff0u);
 	}
+	test_window_hostile(4096, 0);
+	test_window_hostile(4096, UINT32_MAX - 5);
 	for (uint64_t seed = 1; seed <= 4; seed++) {
 		test_random_hostile(64, seed);
 		test_random_hostile(4096, seed);

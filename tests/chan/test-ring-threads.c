@@ -4,7 +4,9 @@
  * position-addressed pseudo-random stream through a 4 KiB ring in random
  * chunks (write/writev, read/readv/peek), the consumer checks every byte and a
  * running checksum, and both yield when the ring is full or empty. The
- * indices start just below 2^32 so they wrap during the run.
+ * indices start just below 2^32 so they wrap during the run. Each of
+ * ROUNDS rounds starts with the smallest window, so the producer widens it
+ * while the consumer reads.
  */
 #include <pthread.h>
 #include <sched.h>
@@ -22,12 +24,15 @@
 #define RING_SIZE   4096u
 #define STREAM_SEED 0x1234u
 #define START_INDEX (UINT32_MAX - 100000u)
+#define ROUNDS	    16u
+#define WINDOW_MIN  64u
 
 static struct pw_shm_ring *shm;
 static uint8_t *data;
 static uint64_t total;
 static uint64_t producer_csum;
 static atomic_bool producer_failed;
+static unsigned cur_round;
 
 static void *producer(void *arg)
 {
@@ -37,7 +42,7 @@ static void *producer(void *arg)
 	uint64_t pos = 0, csum = 0, spins = 0;
 
 	(void)arg;
-	pw_rng_seed(&rng, 1);
+	pw_rng_seed(&rng, 1 + 100u * cur_round);
 	if (pw_ring_init(&p, shm, data, RING_SIZE, PW_RING_PRODUCER) != 0) {
 		atomic_store(&producer_failed, true);
 		return NULL;
@@ -76,27 +81,26 @@ static void *producer(void *arg)
 	return NULL;
 }
 
-int main(void)
+static uint64_t empties, peeks, widened;
+
+static void run_round(unsigned round)
 {
 	uint8_t buf[2 * RING_SIZE], peeked[RING_SIZE];
 	struct pw_ring c;
 	struct pw_rng rng;
 	pthread_t th;
-	uint64_t pos = 0, csum = 0, empties = 0, peeks = 0;
+	uint64_t pos = 0, csum = 0;
 
-	pw_test_watchdog(50);
-	total = (PW_TEST_TSAN ? 12 : 64) * PW_MIB;
-	shm = aligned_alloc(64, sizeof(*shm));
-	data = malloc(RING_SIZE);
-	PW_CHECK(shm && data, "out of memory");
-	pw_ring_format(shm);
+	cur_round = round; /* read by the producer after pthread_create */
+	pw_ring_format(shm, WINDOW_MIN);
 	atomic_store(&shm->tail, START_INDEX);
 	atomic_store(&shm->head, START_INDEX);
+	producer_csum = 0;
 	/* The consumer attaches before the producer runs: its view starts empty. */
 	PW_CHECK_EQ(pw_ring_init(&c, shm, data, RING_SIZE, PW_RING_CONSUMER), 0);
 	PW_CHECK_EQ(pthread_create(&th, NULL, producer, NULL), 0);
 
-	pw_rng_seed(&rng, 2);
+	pw_rng_seed(&rng, 2 + round);
 	while (pos < total) {
 		size_t len = pw_rng_size(&rng, sizeof(buf));
 		unsigned how = (unsigned)pw_rng_range(&rng, 0, 7);
@@ -149,9 +153,27 @@ int main(void)
 	PW_CHECK_EQ(pw_ring_avail(&c), 0);
 	PW_CHECK_EQ(atomic_load(&shm->tail), (uint32_t)(START_INDEX + total));
 	PW_CHECK_EQ(atomic_load(&shm->head), (uint32_t)(START_INDEX + total));
-	fprintf(stderr, "moved %llu MiB, %llu peeks, %llu empty reads\n",
-		(unsigned long long)(total / PW_MIB), (unsigned long long)peeks,
-		(unsigned long long)empties);
+	/* The consumer ended on the producer's window, a legal one. */
+	uint32_t win = atomic_load(&shm->window);
+	PW_CHECK(win >= WINDOW_MIN && win <= RING_SIZE && !(win & (win - 1)), "window %u", win);
+	PW_CHECK_EQ(c.win, win);
+	widened += win > WINDOW_MIN;
+}
+
+int main(void)
+{
+	pw_test_watchdog(50);
+	total = (PW_TEST_TSAN ? 12 : 64) * PW_MIB / ROUNDS;
+	shm = aligned_alloc(64, sizeof(*shm));
+	data = malloc(RING_SIZE);
+	PW_CHECK(shm && data, "out of memory");
+	for (unsigned i = 0; i < ROUNDS; i++)
+		run_round(i);
+	PW_CHECK(widened > 0, "the window never widened in %u rounds", ROUNDS);
+	fprintf(stderr,
+		"moved %llu MiB, %llu peeks, %llu empty reads, widened in %llu of %u rounds\n",
+		(unsigned long long)(ROUNDS * total / PW_MIB), (unsigned long long)peeks,
+		(unsigned long long)empties, (unsigned long long)widened, ROUNDS);
 	free(shm);
 	free(data);
 	return 0;

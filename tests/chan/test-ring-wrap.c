@@ -2,7 +2,8 @@
 /*
  * pw_ring in plain process memory, one thread: every start offset of small
  * rings, messages that cross the wrap, read/readv/peek, full and empty rings,
- * zero-length calls, writev, and free-running indices crossing 2^32.
+ * zero-length calls, writev, free-running indices crossing 2^32, and the
+ * window widening only while the ring is empty.
  */
 #include <stdalign.h>
 #include <stdint.h>
@@ -45,7 +46,7 @@ static void tring_reset(struct tring *t, uint32_t start)
 {
 	memset(t->shm, 0x5a, sizeof(*t->shm));
 	memset(t->mem, GUARD_BYTE, t->size + 2 * GUARD);
-	pw_ring_format(t->shm);
+	pw_ring_format(t->shm, t->size);
 	PW_CHECK_EQ(atomic_load(&t->shm->tail), 0);
 	PW_CHECK_EQ(atomic_load(&t->shm->head), 0);
 	PW_CHECK_EQ(atomic_load(&t->shm->rx_sleep), 0);
@@ -354,6 +355,82 @@ static void test_index_wrap(uint32_t size)
 	tring_free(&t);
 }
 
+/* Write @len bytes of stream position @wpos, read them back and check them. */
+static void through(struct tring *t, uint64_t *wpos, uint32_t len)
+{
+	uint8_t src[4096], dst[4096];
+
+	pw_stream_fill(7, *wpos, src, len);
+	PW_CHECK_EQ(pw_ring_write(&t->prod, src, len), len);
+	PW_CHECK_EQ(pw_ring_read(&t->cons, dst, len), len);
+	PW_CHECK(memcmp(src, dst, len) == 0, "%u bytes at stream pos %llu", len,
+		 (unsigned long long)*wpos);
+	*wpos += len;
+}
+
+/* The window starts at 64 of 4096 bytes and opens to all of them only when
+ * the ring is empty; the consumer follows it; bytes never move. */
+static void test_widen(uint32_t start, bool large_first)
+{
+	uint8_t src[4096], dst[4096];
+	uint64_t wpos = 0;
+	struct tring t;
+
+	tring_alloc(&t, 4096);
+	tring_reset(&t, start);
+	pw_ring_format(t.shm, 64);
+	atomic_store(&t.shm->tail, start);
+	atomic_store(&t.shm->head, start);
+	PW_CHECK_EQ(pw_ring_init(&t.prod, t.shm, t.data, 4096, PW_RING_PRODUCER), 0);
+	PW_CHECK_EQ(pw_ring_init(&t.cons, t.shm, t.data, 4096, PW_RING_CONSUMER), 0);
+	PW_CHECK_EQ(t.prod.win, 64);
+	PW_CHECK_EQ(pw_ring_space(&t.prod), 64);
+	/* Small writes that fit leave it. */
+	for (int i = 0; i < 40; i++)
+		through(&t, &wpos, 33);
+	PW_CHECK_EQ(atomic_load(&t.shm->window), 64);
+
+	if (large_first) {
+		/* On an empty ring a write larger than the window opens it. */
+		through(&t, &wpos, 65);
+		PW_CHECK_EQ(atomic_load(&t.shm->window), 4096);
+		PW_CHECK_EQ(t.cons.win, 4096);
+	} else {
+		/* Full: a short write leaves the window, with bytes in flight. */
+		pw_stream_fill(7, wpos, src, 65);
+		PW_CHECK_EQ(pw_ring_write(&t.prod, src, 64), 64);
+		PW_CHECK_EQ(pw_ring_write(&t.prod, src + 64, 1), 0);
+		PW_CHECK_EQ(atomic_load(&t.shm->window), 64);
+		PW_CHECK(t.prod.widen, "a short write on a full ring marks the widening");
+		/* Partly drained: not empty, so still 64. */
+		PW_CHECK_EQ(pw_ring_read(&t.cons, dst, 30), 30);
+		PW_CHECK_EQ(pw_ring_write(&t.prod, src + 64, 1), 1);
+		PW_CHECK_EQ(atomic_load(&t.shm->window), 64);
+		PW_CHECK_EQ(pw_ring_read(&t.cons, dst + 30, 35), 35);
+		PW_CHECK(memcmp(src, dst, 65) == 0, "bytes written across the short write");
+		wpos += 65;
+		PW_CHECK_EQ(t.cons.win, 64);
+		/* Empty with a widening pending: the next write, however small,
+		 * opens the window. */
+		through(&t, &wpos, 10);
+		PW_CHECK_EQ(atomic_load(&t.shm->window), 4096);
+		PW_CHECK_EQ(t.cons.win, 4096);
+		PW_CHECK(!t.prod.widen, "widening done");
+	}
+	/* The whole area, and never past it. */
+	for (int i = 0; i < 4; i++)
+		through(&t, &wpos, 4096);
+	pw_stream_fill(7, wpos, src, 4096);
+	PW_CHECK_EQ(pw_ring_write(&t.prod, src, 4096), 4096);
+	PW_CHECK_EQ(pw_ring_write(&t.prod, src, 1), 0);
+	PW_CHECK_EQ(pw_ring_read(&t.cons, dst, 4096), 4096);
+	PW_CHECK(memcmp(src, dst, 4096) == 0, "a full window");
+	PW_CHECK_EQ(atomic_load(&t.shm->window), 4096);
+	PW_CHECK_EQ(pw_ring_space(&t.prod), 4096);
+	tring_check_guards(&t);
+	tring_free(&t);
+}
+
 int main(void)
 {
 	static const uint32_t big_starts[] = { 0, 1, 63, 64, 2047, 2048, 2049, 4000, 4094, 4095 };
@@ -366,5 +443,10 @@ int main(void)
 	test_index_wrap(64);
 	test_index_wrap(128);
 	test_index_wrap(4096);
+	for (int large = 0; large < 2; large++) {
+		test_widen(0, large);
+		test_widen(37, large);
+		test_widen(UINT32_MAX - 10, large);
+	}
 	return 0;
 }
