@@ -138,7 +138,7 @@ for round in $(seq "$ROUNDS"); do
 		python3 -c 'import json,sys; print("%.0f" % json.load(sys.stdin)["msgs_per_sec"])')"
 done
 for k in {kernel,podwire},{pp50,pp99,tp} {kernel,podwire,shm},{close,cyc50,cyc99}; do
-	R[$k]=$(pw_median ${ALL[$k]})
+	R[$k]=$(pw_median ${ALL[$k]:-}) # --sockperf-only runs no short-lived rows
 done
 R[floor]=$(pw_median ${ALL[floor]})
 

@@ -259,10 +259,11 @@ void pw_chan_get_stats(const struct pw_chan *c, struct pw_chan_stats *ret_stats)
  * mapping it. See docs/CHANNEL.md for what each process may touch.
  */
 struct pw_chan_state {
-	uint64_t bytes[2]; /* written so far by side 0 and side 1 */
-	bool attached[2];  /* the side has opened its end */
-	bool wr_done[2];   /* the side writes no more: shut down for writing or closed */
-	bool closed[2];	   /* the side closed its end, orderly or not */
+	uint64_t bytes[2];  /* written so far by side 0 and side 1 */
+	bool attached[2];   /* the side has opened its end */
+	bool wr_done[2];    /* the side writes no more: shut down for writing or closed */
+	bool closed[2];	    /* the side closed its end, orderly or not */
+	uint32_t window[2]; /* bytes of side 0's and side 1's ring in use (CHANNEL.md) */
 };
 
 /*

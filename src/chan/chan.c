@@ -1178,6 +1178,8 @@ static void pw_chan_state_of(const struct pw_shm_chan *shm, struct pw_chan_state
 		ret_state->attached[s] = f & PW_SIDE_OPEN;
 		ret_state->closed[s] = f & (PW_SIDE_CLOSED | PW_SIDE_RESET);
 		ret_state->wr_done[s] = f & (PW_SIDE_SHUT_WR | PW_SIDE_CLOSED | PW_SIDE_RESET);
+		ret_state->window[s] =
+			atomic_load_explicit(&shm->ring[s].window, memory_order_relaxed);
 	}
 }
 

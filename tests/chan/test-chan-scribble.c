@@ -34,14 +34,17 @@ enum target {
 	T_COUNT,
 };
 
-static void scribbler(int memfd, uint64_t seed, enum target target)
+/* Scribble from when @go is readable: the other end has opened its side. */
+static void scribbler(int memfd, int go, uint64_t seed, enum target target)
 {
 	size_t len = SEG_SIZE(RING_SIZE);
 	uint8_t *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
 	struct pw_rng rng;
+	char c;
 
 	PW_CHECK(m != MAP_FAILED, "mmap: %s", strerror(errno));
 	close(memfd);
+	PW_CHECK_EQ(read(go, &c, 1), 1);
 	pw_rng_seed(&rng, seed);
 	for (uint64_t i = 0;; i++) {
 		size_t off;
@@ -96,16 +99,23 @@ static ssize_t one_run(uint64_t seed, enum target target)
 	ssize_t ret = 1;
 	uint64_t ops = 0;
 
+	int go[2];
+
 	PW_CHECK_EQ(pw_chan_create(RING_SIZE, 0, &memfd, sv), 0);
+	PW_CHECK_EQ(pipe2(go, O_CLOEXEC), 0);
 	pid_t pid = pw_test_fork(20);
 	if (pid == 0) {
 		close(sv[0]);
-		scribbler(memfd, seed, target);
+		close(go[1]);
+		scribbler(memfd, go[0], seed, target);
 		exit(0);
 	}
 	close(sv[1]); /* the scribbler keeps the peer's socket: no hang-up */
+	close(go[0]);
 	PW_CHECK_EQ(pw_chan_open(memfd, sv[0], 0, NULL, &c), 0);
 	close(memfd);
+	PW_CHECK_EQ(write(go[1], "g", 1), 1);
+	close(go[1]);
 
 	pw_rng_seed(&rng, seed * 31 + 7);
 	uint64_t t0 = pw_test_now_ns();

@@ -156,10 +156,64 @@ static void test_one_call(void)
 	pw_chan_close(b);
 }
 
+static void expect_windows(int memfd, uint32_t w0, uint32_t w1)
+{
+	struct pw_chan_state st;
+
+	PW_CHECK_EQ(pw_chan_state_read(memfd, &st), 0);
+	PW_CHECK(st.window[0] == w0 && st.window[1] == w1, "windows %u %u, want %u %u",
+		 st.window[0], st.window[1], w0, w1);
+}
+
+/* Move @len bytes from @w to @r, every byte checked. */
+static void move(struct pw_chan *w, struct pw_chan *r, uint64_t seed, size_t len)
+{
+	static uint8_t src[1u << 20], dst[sizeof(src)];
+
+	pw_stream_fill(seed, 0, src, len);
+	PW_CHECK_EQ(pw_chan_write(w, src, len, PW_CHAN_DONTWAIT), (ssize_t)len);
+	PW_CHECK_EQ(pw_chan_read(r, dst, len, PW_CHAN_WAITALL), (ssize_t)len);
+	PW_CHECK(memcmp(src, dst, len) == 0, "%zu bytes", len);
+}
+
+/* A channel uses 64 KiB of each 1 MiB ring until a write is bulk: half the
+ * window or more, or more than fits. Each direction on its own. */
+static void test_window(void)
+{
+	const uint32_t start = PW_RING_WINDOW_START, full = 1u << 20;
+	static uint8_t buf[48u << 10];
+	struct pw_chan *a, *b;
+	int memfd, sv[2];
+
+	PW_CHECK_EQ(pw_chan_create(full, 0, &memfd, sv), 0);
+	PW_CHECK_EQ(pw_chan_open(memfd, sv[0], 0, NULL, &a), 0);
+	PW_CHECK_EQ(pw_chan_open(memfd, sv[1], 1, NULL, &b), 0);
+	expect_windows(memfd, start, start);
+	for (int i = 0; i < 100; i++)
+		move(a, b, (uint64_t)i, start / 2 - 1);
+	expect_windows(memfd, start, start);
+	move(a, b, 1000, start / 2);
+	expect_windows(memfd, full, start);
+	move(a, b, 1001, full);
+	/* Bulk with bytes unread: the window opens at the next empty moment. */
+	PW_CHECK_EQ(pw_chan_write(b, buf, 10, PW_CHAN_DONTWAIT), 10);
+	PW_CHECK_EQ(pw_chan_write(b, buf, sizeof(buf), PW_CHAN_DONTWAIT), (ssize_t)sizeof(buf));
+	expect_windows(memfd, full, start);
+	PW_CHECK_EQ(pw_chan_read(a, buf, sizeof(buf), PW_CHAN_WAITALL), (ssize_t)sizeof(buf));
+	PW_CHECK_EQ(pw_chan_read(a, buf, 10, PW_CHAN_WAITALL), 10);
+	move(b, a, 1002, 1);
+	expect_windows(memfd, full, full);
+	move(b, a, 1003, full);
+	pw_chan_close(a);
+	pw_chan_close(b);
+	close(memfd);
+}
+
 int main(void)
 {
 	pw_test_watchdog(PW_TEST_SANITIZED ? 240 : 60);
 	test_one_call();
+	test_window();
 	test_sizes();
 	return 0;
 }
