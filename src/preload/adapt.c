@@ -12,6 +12,13 @@
  * Those are watched too (TCP_INFO at close, tcpinfo.c): one long connection
  * either way brings shared memory back.
  *
+ * A destination where the router found no podwire listener is left to the
+ * kernel for PW_ADAPT_NONE_MS without asking again: a pod that talks to a
+ * server without podwire would otherwise pay the router's round trip on
+ * every connect (a connect cycle to such a server took 137-175 us against
+ * the kernel's 76-103, BENCHMARKS.md). A listener that appears meanwhile is
+ * found at most that much later; until then the kernel carries it.
+ *
  * A hint, not state: entries are overwritten on collision, updates race
  * benignly (relaxed atomics), and a wrong guess costs speed, never data.
  */
@@ -20,6 +27,8 @@
 struct pw_adapt_slot {
 	_Atomic uint64_t key; /* pw_adapt_key(); 0: free */
 	_Atomic uint32_t run; /* short connections in a row, saturating */
+	_Atomic uint32_t
+		none_until; /* pw_adapt_ms(): no listener there until then; 0: none known */
 };
 
 static struct pw_adapt_slot pw_adapt_tab[PW_ADAPT_SLOTS];
@@ -39,6 +48,22 @@ static struct pw_adapt_slot *pw_adapt_slot_of(uint64_t key)
 
 _Static_assert(PW_ADAPT_SLOTS == 1u << 6, "the hash takes 6 bits");
 
+/* A coarse monotonic clock in ms, never 0, compared modulo 2^32. */
+static uint32_t pw_adapt_ms(void)
+{
+	return (uint32_t)(pw_now_ns() / 1000000u) | 1u;
+}
+
+/* @e for @key: taken over (counts and marks cleared) if it held another. */
+static void pw_adapt_claim(struct pw_adapt_slot *e, uint64_t key)
+{
+	if (atomic_load_explicit(&e->key, memory_order_relaxed) == key)
+		return;
+	atomic_store_explicit(&e->run, 0, memory_order_relaxed);
+	atomic_store_explicit(&e->none_until, 0, memory_order_relaxed);
+	atomic_store_explicit(&e->key, key, memory_order_relaxed);
+}
+
 void pw_adapt_enable(bool on)
 {
 	atomic_store_explicit(&pw_adapt_off, !on, memory_order_relaxed);
@@ -51,10 +76,25 @@ unsigned pw_adapt_kernel(const struct sockaddr_in *dst)
 	uint64_t key = pw_adapt_key(dst);
 	struct pw_adapt_slot *e = pw_adapt_slot_of(key);
 
-	if (atomic_load_explicit(&e->key, memory_order_relaxed) != key ||
-	    atomic_load_explicit(&e->run, memory_order_relaxed) < PW_ADAPT_RUN)
+	if (atomic_load_explicit(&e->key, memory_order_relaxed) != key)
 		return 0;
-	return (unsigned)(e - pw_adapt_tab) + 1;
+	if (atomic_load_explicit(&e->run, memory_order_relaxed) >= PW_ADAPT_RUN)
+		return (unsigned)(e - pw_adapt_tab) + 1;
+	uint32_t until = atomic_load_explicit(&e->none_until, memory_order_relaxed);
+	if (until && (int32_t)(until - pw_adapt_ms()) > 0)
+		return PW_ADAPT_FALLBACK; /* no count to keep: nothing to choose there */
+	return 0;
+}
+
+void pw_adapt_note_none(const struct sockaddr_in *dst, uint32_t ttl_ms)
+{
+	if (atomic_load_explicit(&pw_adapt_off, memory_order_relaxed))
+		return;
+	uint64_t key = pw_adapt_key(dst);
+	struct pw_adapt_slot *e = pw_adapt_slot_of(key);
+
+	pw_adapt_claim(e, key);
+	atomic_store_explicit(&e->none_until, (pw_adapt_ms() + ttl_ms) | 1u, memory_order_relaxed);
 }
 
 bool pw_adapt_is_long(uint64_t xfers, uint64_t bytes)
@@ -79,12 +119,9 @@ void pw_adapt_note(const struct sockaddr_in *dst, bool long_conn)
 	uint64_t key = pw_adapt_key(dst);
 	struct pw_adapt_slot *e = pw_adapt_slot_of(key);
 
-	if (atomic_load_explicit(&e->key, memory_order_relaxed) != key) {
-		if (long_conn)
-			return; /* no entry means shared memory already */
-		atomic_store_explicit(&e->run, 0, memory_order_relaxed);
-		atomic_store_explicit(&e->key, key, memory_order_relaxed);
-	}
+	if (atomic_load_explicit(&e->key, memory_order_relaxed) != key && long_conn)
+		return; /* no entry means shared memory already */
+	pw_adapt_claim(e, key);
 	pw_adapt_count(e, long_conn);
 }
 

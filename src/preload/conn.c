@@ -224,6 +224,8 @@ PW_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	pw_addr_to_wire(&local, AF_INET, &req.local);
 	pw_addr_to_wire(&dst, AF_INET, &req.peer);
 	int n = pw_ctl_call(PW_MSG_CONNECT, &req, sizeof(req), &fd, 1, &m, fds);
+	if (n == 0 && m.type == PW_MSG_ERR && m.u.err.err == ECONNREFUSED)
+		pw_adapt_note_none(&dst, PW_ADAPT_NONE_MS);
 	if (pw_adopt_reply(fd, &m, n, fds) == 0) {
 		struct pw_sock *c = pw_fdtab_get(fd);
 		c->adapt = true;

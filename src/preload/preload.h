@@ -352,12 +352,16 @@ unsigned pw_fresh_take_adapt(int fd);
 #define PW_ADAPT_RUN	    4u
 #define PW_ADAPT_LONG_XFERS 6u
 #define PW_ADAPT_LONG_BYTES (256ull * 1024)
+#define PW_ADAPT_NONE_MS    1000u /* how long "no podwire listener there" holds */
 
 void pw_adapt_enable(bool on);
 /* Should a connection to @dst go over the kernel? Its slot (1..PW_ADAPT_SLOTS) if so,
- * for pw_adapt_note_slot() when it ends; 0 for shared memory. */
+ * for pw_adapt_note_slot() when it ends; PW_ADAPT_FALLBACK if the router found no
+ * listener there lately (nothing to count); 0 for shared memory. */
 unsigned pw_adapt_kernel(const struct sockaddr_in *dst);
 bool pw_adapt_is_long(uint64_t xfers, uint64_t bytes);
+/* The router has no podwire listener for @dst: the kernel's for @ttl_ms. */
+void pw_adapt_note_none(const struct sockaddr_in *dst, uint32_t ttl_ms);
 /* A connection to @dst ended, long or not. */
 void pw_adapt_note(const struct sockaddr_in *dst, bool long_conn);
 void pw_adapt_note_slot(unsigned slot, bool long_conn);

@@ -3,8 +3,11 @@
  * The path of a new connection (adapt.c): shared memory until a destination
  * has had PW_ADAPT_RUN short connections in a row, the kernel after, and
  * shared memory again after one long one; destinations apart; switched off
- * by pw_adapt_enable(false). And the fd hint that carries the slot to close().
+ * by pw_adapt_enable(false); a destination without a podwire listener left
+ * to the kernel for a while. And the fd hint that carries the slot to close().
  */
+#include <unistd.h>
+
 #include "preload.h"
 #include "pw_test.h"
 
@@ -104,11 +107,40 @@ static void test_fd_hint(void)
 	PW_CHECK_EQ(pw_fresh_take_adapt(1 << 20), 0);
 }
 
+/* The router found no listener: the kernel's, without counting, for the
+ * time given; then the router is asked again. */
+static void test_no_listener(void)
+{
+	struct sockaddr_in a = dst("198.18.1.2", 5432), b = dst("198.18.1.3", 5432);
+
+	PW_CHECK_EQ(pw_adapt_kernel(&a), 0);
+	pw_adapt_note_none(&a, 200);
+	PW_CHECK_EQ(pw_adapt_kernel(&a), PW_ADAPT_FALLBACK);
+	PW_CHECK_EQ(pw_adapt_kernel(&b), 0); /* another destination: ask */
+	usleep(300 * 1000);
+	PW_CHECK_EQ(pw_adapt_kernel(&a), 0);
+	/* A run of short ones is counted as before, with or without the mark. */
+	pw_adapt_note_none(&a, 200);
+	for (unsigned i = 0; i < PW_ADAPT_RUN; i++)
+		pw_adapt_note(&a, false);
+	unsigned slot = pw_adapt_kernel(&a);
+	PW_CHECK(slot >= 1 && slot <= PW_ADAPT_SLOTS, "slot %u", slot);
+	pw_adapt_note(&a, true);
+	PW_CHECK_EQ(pw_adapt_kernel(&a), PW_ADAPT_FALLBACK); /* the mark still holds */
+	/* Switched off: nothing is remembered. */
+	pw_adapt_enable(false);
+	pw_adapt_note_none(&b, 10000);
+	PW_CHECK_EQ(pw_adapt_kernel(&b), 0);
+	pw_adapt_enable(true);
+	PW_CHECK_EQ(pw_adapt_kernel(&b), 0);
+}
+
 int main(void)
 {
 	test_long_or_short();
 	test_run_then_back();
 	test_switched_off();
 	test_fd_hint();
+	test_no_listener();
 	return 0;
 }
