@@ -10,8 +10,8 @@
  *
  * The window is the part of the data area in use. A connection of small
  * messages stays in the first PW_RING_WINDOW_START bytes (that much memory
- * and cache); one that moves bulk data doubles it while the ring is empty,
- * when no byte's offset can change under the consumer.
+ * and cache); one that moves bulk data opens it to the whole area while the
+ * ring is empty, when no byte's offset can change under the consumer.
  */
 #include <errno.h>
 #include <limits.h>

@@ -72,8 +72,9 @@ ssize_t pw_ring_writev(struct pw_ring *r, const struct iovec *iov, int iovcnt);
 /*
  * Producer: @len bytes are about to be written, perhaps in several calls.
  * If they do not fit, or take half the window or more, widens the window
- * now if the ring is empty, else marks it to widen at the next empty moment. Never fails: a peer
- * index that is impossible is left for the write to report.
+ * now if the ring is empty, else marks it to widen at the next empty
+ * moment. Never fails: an impossible peer index is left for the write to
+ * report.
  */
 void pw_ring_widen_for(struct pw_ring *r, size_t len);
 

@@ -15,8 +15,8 @@
  * A destination where the router found no podwire listener is left to the
  * kernel for PW_ADAPT_NONE_MS without asking again: a pod that talks to a
  * server without podwire would otherwise pay the router's round trip on
- * every connect (a connect cycle to such a server took 137-175 us against
- * the kernel's 76-103, BENCHMARKS.md). A listener that appears meanwhile is
+ * every connect (a connect cycle to such a server took 145-186 us against
+ * the kernel's 79-106, BENCHMARKS.md). A listener that appears meanwhile is
  * found at most that much later; until then the kernel carries it.
  *
  * A hint, not state: entries are overwritten on collision, updates race
@@ -25,10 +25,9 @@
 #include "preload.h"
 
 struct pw_adapt_slot {
-	_Atomic uint64_t key; /* pw_adapt_key(); 0: free */
-	_Atomic uint32_t run; /* short connections in a row, saturating */
-	_Atomic uint32_t
-		none_until; /* pw_adapt_ms(): no listener there until then; 0: none known */
+	_Atomic uint64_t key;	     /* pw_adapt_key(); 0: free */
+	_Atomic uint32_t run;	     /* short connections in a row, saturating */
+	_Atomic uint32_t none_until; /* pw_adapt_ms(): no listener there until then, or 0 */
 };
 
 static struct pw_adapt_slot pw_adapt_tab[PW_ADAPT_SLOTS];
