@@ -2,7 +2,8 @@
 /*
  * Shared-memory layout of a podwire channel. Both processes of a channel map
  * this; everything here is ABI between them, so every size and offset is
- * pinned with _Static_assert. Bump PW_SHM_VERSION on any change.
+ * pinned with _Static_assert. Bump PW_SHM_VERSION on any change, and
+ * PW_WIRE_VERSION with it (wire.h).
  *
  * Segment (one sealed memfd):
  *

@@ -16,8 +16,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PW_WIRE_MAGIC	       0x31525750u /* "PWR1" in memory order */
-#define PW_WIRE_VERSION	       2u
+#define PW_WIRE_MAGIC 0x31525750u /* "PWR1" in memory order */
+/* Bumped with PW_SHM_VERSION too: the router hands out channels, so a library
+ * and a router that disagree on their layout must not talk at all (the
+ * library then leaves everything to the kernel) rather than exchange a
+ * channel one of them refuses. 3: rings with a window. */
+#define PW_WIRE_VERSION	       3u
 #define PW_WIRE_MAX	       65536u /* largest packet either side accepts */
 #define PW_WIRE_MAX_FDS	       2u
 #define PW_WIRE_MAX_PREFIXES   64u

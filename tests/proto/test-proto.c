@@ -545,7 +545,8 @@ static int parse(size_t len, unsigned nfds)
 
 static void test_parse_header(void)
 {
-	static const uint16_t versions[] = { 0, 1, 3, 0x100, 0x102, 0xffff };
+	static const uint16_t versions[] = { 0,	    PW_WIRE_VERSION - 1,  PW_WIRE_VERSION + 1,
+					     0x100, PW_WIRE_VERSION << 8, 0xffff };
 	static const uint32_t lens[] = { 0, 1, 15, 17, 24, 0x10010, 0x80000010u, UINT32_MAX };
 	size_t len = mk(PW_MSG_OK, 0);
 

@@ -190,6 +190,24 @@ static void test_malformed(void)
 	PW_CHECK_EQ(pw_router_stats.bad_msgs, bad + 1);
 	RT_CHECK_NO_REPLY(peer);
 
+	/* A HELLO of the version before (a library loaded before an upgrade,
+	 * whose channels this router's would not match): dropped unanswered,
+	 * counted, so that library leaves everything to the kernel. */
+	struct {
+		struct pw_wire_hdr h;
+		struct pw_wire_hello b;
+	} old = { .h = { .magic = PW_WIRE_MAGIC,
+			 .version = PW_WIRE_VERSION - 1,
+			 .type = PW_MSG_HELLO,
+			 .len = sizeof(old),
+			 .seq = 2 } };
+	PW_CHECK_EQ(send(peer, &old, sizeof(old), 0), (ssize_t)sizeof(old));
+	PW_CHECK(serve_probe(&c) < 0, "a HELLO of another version was served");
+	PW_CHECK_EQ(probe.calls, 0);
+	PW_CHECK_EQ(pw_router_stats.bad_msgs, bad + 2);
+	RT_CHECK_NO_REPLY(peer);
+	bad++;
+
 	/* An fd with a type that carries none: refused, the fd closed. */
 	int fd = any_fd();
 	PW_CHECK_EQ(pw_msg_send(peer, PW_MSG_HELLO, 3, &hello, sizeof(hello), NULL, 0, &fd, 1), 0);
