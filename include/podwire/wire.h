@@ -159,7 +159,8 @@ struct pw_wire_status_entry {
 	int32_t pid[2];		     /* 0 while unclaimed */
 	uint64_t bytes[2];	     /* written by side 0, by side 1 */
 	uint32_t state;		     /* PW_CONN_* */
-	uint32_t reserved;
+	uint8_t window_log2[2];	     /* each side's ring window, log2 of bytes; 0: unknown */
+	uint16_t reserved;
 };
 
 /*
@@ -287,6 +288,7 @@ _Static_assert(sizeof(struct pw_wire_hdr) + sizeof(struct pw_wire_peer_routes) +
 	       "a route list fits a peer message");
 _Static_assert(offsetof(struct pw_wire_conn, local) == 8, "conn.local");
 _Static_assert(offsetof(struct pw_wire_status_entry, bytes) == 64, "entry.bytes");
+_Static_assert(offsetof(struct pw_wire_status_entry, window_log2) == 84, "entry.window_log2");
 _Static_assert(sizeof(struct pw_wire_hdr) + sizeof(struct pw_wire_status) +
 			       PW_WIRE_STATUS_PAGE * sizeof(struct pw_wire_status_entry) <=
 		       PW_WIRE_MAX,

@@ -120,6 +120,28 @@ static int pw_status_pods(const char *path, bool json)
 	return 0;
 }
 
+/* A ring window from its log2 in a status entry: bytes, 0 if unknown. */
+static uint64_t pw_window_bytes(uint8_t log2)
+{
+	return log2 && log2 < 32 ? 1ull << log2 : 0;
+}
+
+/* The same as text: 64K, 1M, or - when unknown. */
+static const char *pw_window_text(uint8_t log2, char *buf, size_t len)
+{
+	uint64_t b = pw_window_bytes(log2);
+
+	if (!b)
+		snprintf(buf, len, "-");
+	else if (b >= 1u << 20 && !(b & ((1u << 20) - 1)))
+		snprintf(buf, len, "%" PRIu64 "M", b >> 20);
+	else if (b >= 1u << 10 && !(b & ((1u << 10) - 1)))
+		snprintf(buf, len, "%" PRIu64 "K", b >> 10);
+	else
+		snprintf(buf, len, "%" PRIu64, b);
+	return buf;
+}
+
 static int pw_cmd_status(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -151,7 +173,9 @@ static int pw_cmd_status(int argc, char **argv)
 			printf("Usage: podwire status [--socket PATH] [--json] [--pods]\n\n"
 			       "List the accelerated connections of this node, like ss(8): the\n"
 			       "connecting and accepting ends (their pod addresses and pids), the\n"
-			       "bytes each has sent, and the state. Asks podwired over PATH\n"
+			       "bytes each has sent, the part of each ring in use (64K until the\n"
+			       "connection moves bulk data; - for a connection to another node),\n"
+			       "and the state. Asks podwired over PATH\n"
 			       "(default $PODWIRE_SOCKET, else " PW_WIRE_DEFAULT_SOCKET ").\n\n"
 			       "  --pods   list the pods registered by podwire-cni instead:\n"
 			       "           container id, interface, network namespace (inode),\n"
@@ -173,8 +197,9 @@ static int pw_cmd_status(int argc, char **argv)
 	}
 	cJSON *arr = json ? cJSON_CreateArray() : NULL;
 	if (!json)
-		printf("%-6s %-11s %-22s %8s %-22s %8s %14s %14s\n", "ID", "STATE", "CONNECTING",
-		       "PID", "ACCEPTING", "PID", "BYTES C->A", "BYTES A->C");
+		printf("%-6s %-11s %-22s %8s %-22s %8s %14s %14s %6s %6s\n", "ID", "STATE",
+		       "CONNECTING", "PID", "ACCEPTING", "PID", "BYTES C->A", "BYTES A->C", "RING>",
+		       "RING<");
 	for (uint32_t i = 0; i < m.nentries; i++) {
 		struct pw_wire_status_entry e;
 		char a0[PW_ADDR_STRLEN], a1[PW_ADDR_STRLEN];
@@ -193,12 +218,19 @@ static int pw_cmd_status(int argc, char **argv)
 			cJSON_AddNumberToObject(o, "accepting_pid", e.pid[1]);
 			cJSON_AddNumberToObject(o, "bytes_sent_connecting", (double)e.bytes[0]);
 			cJSON_AddNumberToObject(o, "bytes_sent_accepting", (double)e.bytes[1]);
+			cJSON_AddNumberToObject(o, "ring_window_connecting",
+						(double)pw_window_bytes(e.window_log2[0]));
+			cJSON_AddNumberToObject(o, "ring_window_accepting",
+						(double)pw_window_bytes(e.window_log2[1]));
 			cJSON_AddItemToArray(arr, o);
 		} else {
+			char w0[16], w1[16];
+
 			printf("%-6" PRIu64 " %-11s %-22s %8d %-22s %8d %14" PRIu64 " %14" PRIu64
-			       "\n",
+			       " %6s %6s\n",
 			       e.id, pw_state_name(e.state), a0, e.pid[0], a1, e.pid[1], e.bytes[0],
-			       e.bytes[1]);
+			       e.bytes[1], pw_window_text(e.window_log2[0], w0, sizeof(w0)),
+			       pw_window_text(e.window_log2[1], w1, sizeof(w1)));
 		}
 	}
 	pw_list_end(arr, m.u.status.total, m.nentries);

@@ -286,7 +286,8 @@ static void pw_conns_reap_closed(bool diag)
 	for (struct pw_conn **pp = &pw_conns.list; *pp;) {
 		struct pw_conn *cn = *pp;
 		uint64_t b[2];
-		bool gone = cn->state != PW_CONN_PENDING && pw_conn_state(cn, b) == PW_CONN_CLOSED;
+		bool gone = cn->state != PW_CONN_PENDING &&
+			    pw_conn_state(cn, b, NULL) == PW_CONN_CLOSED;
 
 		if (gone) {
 			pw_dbg("conn %" PRIu64 ": reaped", cn->id);
@@ -319,7 +320,7 @@ void pw_conns_status(struct pw_wire_status_entry *ents, uint32_t max, struct pw_
 		e->addr[1] = cn->addr[1];
 		e->pid[0] = cn->pid[0];
 		e->pid[1] = cn->pid[1];
-		e->state = pw_conn_state(cn, e->bytes);
+		e->state = pw_conn_state(cn, e->bytes, e->window_log2);
 	}
 	*ret = st;
 }
@@ -331,7 +332,7 @@ void pw_conns_totals(unsigned *ret_open, unsigned *ret_pending, uint64_t *ret_by
 
 	for (struct pw_conn *cn = pw_conns.list; cn; cn = cn->next) {
 		uint64_t b[2];
-		uint32_t state = pw_conn_state(cn, b);
+		uint32_t state = pw_conn_state(cn, b, NULL);
 
 		if (cn->state == PW_CONN_PENDING)
 			pending++;

@@ -234,9 +234,10 @@ void pw_conn_chan_pool_fill(void);
 void pw_conn_chan_pool_drain(void);
 /* The accepting side never came: its peer reads a reset. */
 void pw_conn_chan_reset(struct pw_conn *cn);
-/* @cn's state, and if @ret_bytes, what each side wrote so far (one read of
- * the channel for both). */
-uint32_t pw_conn_state(const struct pw_conn *cn, uint64_t ret_bytes[2]);
+/* @cn's state; if @ret_bytes, what each side wrote so far; if @ret_win, each
+ * side's ring window as log2 of bytes, 0 where unknown (one read of the
+ * channel for all). */
+uint32_t pw_conn_state(const struct pw_conn *cn, uint64_t ret_bytes[2], uint8_t ret_win[2]);
 /* Side 1 of @cn took its end (or it was reset for it). */
 bool pw_conn_attached(const struct pw_conn *cn);
 /* Pending connections whose side 1 attached are open. */

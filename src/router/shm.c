@@ -94,18 +94,30 @@ void pw_conn_chan_reset(struct pw_conn *cn)
 		pw_chan_reset_unattached(cn->memfd, 1);
 }
 
-uint32_t pw_conn_state(const struct pw_conn *cn, uint64_t ret_bytes[2])
+/* log2 of a window the pods wrote (their word: only shown), 0 if not a power of two. */
+static uint8_t pw_log2_of(uint32_t w)
+{
+	return w && !(w & (w - 1)) ? (uint8_t)__builtin_ctz(w) : 0;
+}
+
+uint32_t pw_conn_state(const struct pw_conn *cn, uint64_t ret_bytes[2], uint8_t ret_win[2])
 {
 	struct pw_chan_state st;
 
 	if (pw_conn_chan_state(cn, &st) < 0) {
 		if (ret_bytes)
 			ret_bytes[0] = ret_bytes[1] = 0;
+		if (ret_win)
+			ret_win[0] = ret_win[1] = 0;
 		return cn->state;
 	}
 	if (ret_bytes) {
 		ret_bytes[0] = st.bytes[0];
 		ret_bytes[1] = st.bytes[1];
+	}
+	if (ret_win) {
+		ret_win[0] = pw_log2_of(st.window[0]);
+		ret_win[1] = pw_log2_of(st.window[1]);
 	}
 	if (cn->state == PW_CONN_PENDING && !st.attached[1] && !st.closed[1])
 		return PW_CONN_PENDING; /* in the listener's queue */

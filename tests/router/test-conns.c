@@ -18,13 +18,13 @@
 
 /* A local connection with a channel, as CONNECT leaves it (but in the
  * table at once); the channel's socketpair ends in @ret_sv. */
-static struct pw_conn *conn_make(int ret_sv[2])
+static struct pw_conn *conn_make_ring(int ret_sv[2], uint32_t ring)
 {
 	struct pw_conn *cn = pw_conn_new();
 	struct stat st0, st1;
 
 	PW_CHECK(cn, "pw_conn_new");
-	PW_CHECK_EQ(pw_chan_create(4096, PW_CHAN_ARMED, &cn->memfd, ret_sv), 0);
+	PW_CHECK_EQ(pw_chan_create(ring, PW_CHAN_ARMED, &cn->memfd, ret_sv), 0);
 	PW_CHECK(fstat(ret_sv[0], &st0) == 0 && fstat(ret_sv[1], &st1) == 0, "fstat");
 	cn->sock_ino[0] = st0.st_ino;
 	cn->sock_ino[1] = st1.st_ino;
@@ -35,6 +35,11 @@ static struct pw_conn *conn_make(int ret_sv[2])
 	cn->fam[0] = cn->fam[1] = AF_INET;
 	pw_conn_insert(cn);
 	return cn;
+}
+
+static struct pw_conn *conn_make(int ret_sv[2])
+{
+	return conn_make_ring(ret_sv, 4096);
 }
 
 static void test_ids(void)
@@ -109,7 +114,7 @@ static void test_state_and_reap(void)
 	uint64_t bytes, bytes0;
 
 	pw_conns_totals(&open, &pending, &bytes0);
-	PW_CHECK_EQ(pw_conn_state(cn, NULL), PW_CONN_PENDING);
+	PW_CHECK_EQ(pw_conn_state(cn, NULL, NULL), PW_CONN_PENDING);
 	PW_CHECK_EQ(pending, 1);
 	for (unsigned i = 0; i < 2; i++)
 		PW_CHECK_EQ(pw_chan_open(cn->memfd, sv[i], i, NULL, &end[i]), 0);
@@ -117,7 +122,7 @@ static void test_state_and_reap(void)
 	cn->pid[0] = cn->pid[1] = getpid();
 	PW_CHECK_EQ(pw_chan_write(end[0], "hello", 5, 0), 5);
 	uint64_t b[2];
-	PW_CHECK_EQ(pw_conn_state(cn, b), PW_CONN_OPEN);
+	PW_CHECK_EQ(pw_conn_state(cn, b, NULL), PW_CONN_OPEN);
 	PW_CHECK_EQ(b[0], 5);
 	PW_CHECK_EQ(b[1], 0);
 	pw_conns_totals(&open, &pending, &bytes);
@@ -129,16 +134,19 @@ static void test_state_and_reap(void)
 	PW_CHECK(ents[0].id == cn->id && ents[0].state == PW_CONN_OPEN && ents[0].bytes[0] == 5,
 		 "status entry");
 	PW_CHECK_EQ(ents[0].pid[1], getpid());
+	/* A 4 KiB ring uses all of itself from the start. */
+	PW_CHECK(ents[0].window_log2[0] == 12 && ents[0].window_log2[1] == 12, "windows %u %u",
+		 ents[0].window_log2[0], ents[0].window_log2[1]);
 
 	PW_CHECK_EQ(pw_chan_shutdown(end[0], SHUT_WR), 0);
-	PW_CHECK_EQ(pw_conn_state(cn, NULL), PW_CONN_HALF);
+	PW_CHECK_EQ(pw_conn_state(cn, NULL, NULL), PW_CONN_HALF);
 	pw_conns_reap();
 	PW_CHECK(pw_conn_by_id(cn->id) == cn, "a half-closed connection stays");
 
 	uint64_t id = cn->id;
 	pw_chan_close(end[0]);
 	pw_chan_close(end[1]);
-	PW_CHECK_EQ(pw_conn_state(cn, NULL), PW_CONN_CLOSED);
+	PW_CHECK_EQ(pw_conn_state(cn, NULL, NULL), PW_CONN_CLOSED);
 	pw_conns_reap();
 	PW_CHECK(!pw_conn_by_id(id), "a closed connection is reaped");
 	/* What it carried still counts. */
@@ -177,9 +185,9 @@ static void test_pending_and_listener_gone(void)
 
 	cn->listener = cn2->listener = 7;
 	PW_CHECK_EQ(pw_chan_open(cn->memfd, sv[0], 0, NULL, &client), 0);
-	PW_CHECK_EQ(pw_conn_state(cn, NULL), PW_CONN_PENDING);
+	PW_CHECK_EQ(pw_conn_state(cn, NULL, NULL), PW_CONN_PENDING);
 	PW_CHECK_EQ(pw_chan_open(cn2->memfd, sv2[1], 1, NULL, &server), 0);
-	PW_CHECK_EQ(pw_conn_state(cn2, NULL), PW_CONN_OPEN); /* accepted */
+	PW_CHECK_EQ(pw_conn_state(cn2, NULL, NULL), PW_CONN_OPEN); /* accepted */
 
 	pw_conns_listener_gone(8); /* another listener */
 	PW_CHECK_EQ(pw_chan_read(client, b, sizeof(b), PW_CHAN_DONTWAIT), -EAGAIN);
@@ -197,6 +205,34 @@ static void test_pending_and_listener_gone(void)
 	close(sv2[1]);
 }
 
+/* Status shows each ring's window: 64 KiB of a 1 MiB ring, then all of it
+ * for the side that wrote bulk data. */
+static void test_status_window(void)
+{
+	static uint8_t bulk[40u << 10];
+	struct pw_wire_status_entry ents[4];
+	struct pw_wire_status st;
+	struct pw_chan *end[2];
+	int sv[2];
+	struct pw_conn *cn = conn_make_ring(sv, 1u << 20);
+
+	for (unsigned i = 0; i < 2; i++)
+		PW_CHECK_EQ(pw_chan_open(cn->memfd, sv[i], i, NULL, &end[i]), 0);
+	cn->state = PW_CONN_OPEN;
+	uint8_t w[2];
+	PW_CHECK_EQ(pw_conn_state(cn, NULL, w), PW_CONN_OPEN);
+	PW_CHECK(w[0] == 16 && w[1] == 16, "windows %u %u", w[0], w[1]);
+	PW_CHECK_EQ(pw_chan_write(end[1], bulk, sizeof(bulk), 0), (ssize_t)sizeof(bulk));
+	pw_conns_status(ents, 4, &st);
+	PW_CHECK(st.count == 1 && ents[0].window_log2[0] == 16 && ents[0].window_log2[1] == 20,
+		 "windows %u %u", ents[0].window_log2[0], ents[0].window_log2[1]);
+	uint64_t id = cn->id;
+	pw_chan_close(end[0]);
+	pw_chan_close(end[1]);
+	pw_conns_reap();
+	PW_CHECK(!pw_conn_by_id(id), "reaped");
+}
+
 int main(void)
 {
 	int base = pw_test_count_fds();
@@ -206,6 +242,7 @@ int main(void)
 	test_state_and_reap();
 	test_status_page();
 	test_pending_and_listener_gone();
+	test_status_window();
 	PW_CHECK_EQ(pw_test_count_fds(), base);
 	return 0;
 }
