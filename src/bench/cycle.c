@@ -38,22 +38,34 @@ int pw_cycle_listen(const struct sockaddr_in *at, int *ret_fd)
 	return 0;
 }
 
+/* One byte out or in, retrying EINTR: 1, 0 (recv: end of stream), or -errno. */
+static ssize_t pw_cycle_send1(int fd, unsigned char b)
+{
+	ssize_t n;
+
+	do
+		n = send(fd, &b, 1, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
+
+static ssize_t pw_cycle_recv1(int fd, unsigned char *b)
+{
+	ssize_t n;
+
+	do
+		n = recv(fd, b, 1, 0);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
+
 /* Serve one accepted connection: echo bytes until the last, then close. */
 static void pw_cycle_echo(int fd)
 {
 	unsigned char b;
-	ssize_t n;
 
-	do {
-		do
-			n = recv(fd, &b, 1, 0);
-		while (n < 0 && errno == EINTR);
-		if (n != 1)
-			break;
-		do
-			n = send(fd, &b, 1, MSG_NOSIGNAL);
-		while (n < 0 && errno == EINTR);
-	} while (n == 1 && (b & PW_CYCLE_MORE));
+	while (pw_cycle_recv1(fd, &b) == 1 && pw_cycle_send1(fd, b) == 1 && (b & PW_CYCLE_MORE))
+		;
 	close(fd);
 }
 
@@ -99,28 +111,21 @@ int pw_cycle_once(const struct sockaddr_in *to, unsigned exchanges)
 		goto out;
 	}
 	for (unsigned left = exchanges; left > 0; left--) {
-		b = left > 1 ? PW_CYCLE_MORE : 'x';
-		do
-			n = send(fd, &b, 1, MSG_NOSIGNAL);
-		while (n < 0 && errno == EINTR);
+		n = pw_cycle_send1(fd, left > 1 ? PW_CYCLE_MORE : 'x');
 		if (n != 1) {
-			r = n < 0 ? -errno : -EIO;
+			r = n < 0 ? (int)n : -EIO;
 			goto out;
 		}
-		do
-			n = recv(fd, &b, 1, 0);
-		while (n < 0 && errno == EINTR);
+		n = pw_cycle_recv1(fd, &b);
 		if (n != 1) {
-			r = n < 0 ? -errno : -EPIPE;
+			r = n < 0 ? (int)n : -EPIPE;
 			goto out;
 		}
 	}
 	/* The server's close: the cycle ends when both sides are done. */
-	do
-		n = recv(fd, &b, 1, 0);
-	while (n < 0 && errno == EINTR);
+	n = pw_cycle_recv1(fd, &b);
 	if (n != 0)
-		r = n < 0 ? -errno : -EPROTO;
+		r = n < 0 ? (int)n : -EPROTO;
 out:
 	close(fd);
 	return r;
