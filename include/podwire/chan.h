@@ -185,6 +185,61 @@ void pw_chan_set_fd(struct pw_chan *c, int fd);
 void pw_chan_detach(struct pw_chan *c);
 
 /*
+ * Reuse: a connection that ends in order leaves its channel to the next
+ * connection between the same two ends, which then costs no router, memfd,
+ * mapping or page fault (docs/CHANNEL.md, "Reuse"). Each end parks at its
+ * close; once both have, the connecting end claims the channel for a new
+ * connection and the accepting end takes it. Each parked end keeps its own
+ * copy of its socket: the peer sees no hang-up while it is parked.
+ */
+struct pw_chan_parked;
+
+/*
+ * Orderly close that parks the end: as pw_chan_close() (the peer reads what
+ * was written, then end of stream, and @c's socket is closed), but the
+ * mapping stays, and @keep_fd, another fd of the same socket, becomes the
+ * parked end's. Nothing unread may be left for us: a close with unread bytes
+ * is a reset on TCP.
+ *
+ * Errors: -EINVAL @keep_fd or @ret_parked missing; -EBUSY not parkable (the
+ * end was shared, restricted, shut down for reading, reset or corrupt; the
+ * peer reset, shut down reading or is gone; bytes wait unread): nothing
+ * happened, close @c as usual; -ENOMEM.
+ */
+int pw_chan_park(struct pw_chan *c, int keep_fd, struct pw_chan_parked **ret_parked);
+
+/*
+ * The connecting end: start a new connection over @p. On success @p is
+ * consumed, *ret_chan is the new connection, as fresh from pw_chan_open()
+ * with its peer not yet attached, and the peer's socket got a wake byte.
+ *
+ * Errors: -EAGAIN not yet (the peer has not parked); -EPIPE never (the peer
+ * closed without parking, dropped its end, died, or left bytes behind): drop
+ * @p; -ENOMEM. @p stays the caller's on error.
+ */
+int pw_chan_parked_claim(struct pw_chan_parked *p, const struct pw_chan_opts *opts,
+			 struct pw_chan **ret_chan);
+
+/*
+ * The accepting end, when its parked socket turned readable: has the peer
+ * claimed it? On success @p is consumed and *ret_chan is the new connection.
+ *
+ * Errors: -EAGAIN not claimed (a late wake byte of the last connection,
+ * consumed now); -EPIPE the peer is gone: drop @p; -ENOMEM. @p stays the
+ * caller's on error.
+ */
+int pw_chan_parked_take(struct pw_chan_parked *p, const struct pw_chan_opts *opts,
+			struct pw_chan **ret_chan);
+
+/* Give up a parked end: unmap it and close its socket. A claim that came in
+ * meanwhile is reset (its connecting end reads -ECONNRESET). Accepts NULL. */
+void pw_chan_parked_drop(struct pw_chan_parked *p);
+
+/* The parked end's socket (to watch it for a claim), and its side. */
+int pw_chan_parked_fd(const struct pw_chan_parked *p);
+unsigned pw_chan_parked_side(const struct pw_chan_parked *p);
+
+/*
  * Before sleeping in poll(2)/epoll(7) outside the library: make sure the
  * socket turns readable when data, end of stream or reset arrives. Cheap when
  * already armed. Returns true if the channel is readable now, so the caller
@@ -262,7 +317,8 @@ struct pw_chan_state {
 	uint64_t bytes[2];  /* written so far by side 0 and side 1 */
 	bool attached[2];   /* the side has opened its end */
 	bool wr_done[2];    /* the side writes no more: shut down for writing or closed */
-	bool closed[2];	    /* the side closed its end, orderly or not */
+	bool closed[2];	    /* the side closed its end, orderly or not, and did not park it */
+	bool parked[2];	    /* the side closed in order and keeps its end for reuse */
 	uint32_t window[2]; /* bytes of side 0's and side 1's ring in use (CHANNEL.md) */
 };
 

@@ -26,7 +26,7 @@
 
 #define PW_CACHELINE	64u
 #define PW_SHM_MAGIC	0x50574331u /* "PWC1" */
-#define PW_SHM_VERSION	2u
+#define PW_SHM_VERSION	3u
 #define PW_SHM_DATA_OFF 4096u
 #define PW_RING_MIN	4096u
 #define PW_RING_MAX	(1u << 30)
@@ -40,6 +40,11 @@
 #define PW_SIDE_CLOSED	0x4u  /* orderly close: no reads, no writes */
 #define PW_SIDE_RESET	0x8u  /* abortive close: peer gets ECONNRESET */
 #define PW_SIDE_SHUT_RD 0x10u /* side reads no more: peer's writes get EPIPE */
+/* With CLOSED: the side closed in order, its rings empty, and keeps its end
+ * mapped for a next connection between the same two ends. While a side is
+ * parked its word may be written by the peer too: a claim swaps it to 0, as
+ * a side not yet attached (CHANNEL.md, "Reuse"). */
+#define PW_SIDE_PARKED 0x20u
 
 struct pw_shm_hdr {
 	uint32_t magic;

@@ -20,8 +20,9 @@
 /* Bumped with PW_SHM_VERSION too: the router hands out channels, so a library
  * and a router that disagree on their layout must not talk at all (the
  * library then leaves everything to the kernel) rather than exchange a
- * channel one of them refuses. 3: rings with a window. */
-#define PW_WIRE_VERSION	       3u
+ * channel one of them refuses. 3: rings with a window; 4: parked channels.
+ */
+#define PW_WIRE_VERSION	       4u
 #define PW_WIRE_MAX	       65536u /* largest packet either side accepts */
 #define PW_WIRE_MAX_FDS	       2u
 #define PW_WIRE_MAX_PREFIXES   64u
@@ -257,6 +258,8 @@ enum pw_conn_state {
 	PW_CONN_OPEN = 2,
 	PW_CONN_HALF = 3,   /* one side shut down writing */
 	PW_CONN_CLOSED = 4, /* both sides closed; kept until reaped */
+	PW_CONN_PARKED = 5, /* closed in order, the channel kept for the next
+			       connection between the same two ends */
 };
 
 _Static_assert(sizeof(struct pw_wire_hdr) == 16, "hdr");

@@ -247,6 +247,45 @@ static void pw_chan_size_socket(struct pw_chan *c)
 	pw_sys_setsockopt(c->sock, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
 }
 
+/*
+ * A new end over the mapping @map (@len bytes, rings of @ring_size) as
+ * @side, signalling through @sockfd; the side's flags are the caller's to
+ * set. Nothing is taken on failure.
+ */
+static int pw_chan_setup(void *map, size_t len, uint32_t ring_size, unsigned side, int sockfd,
+			 const struct pw_chan_opts *opts, struct pw_chan **ret_chan)
+{
+	struct pw_chan *c = calloc(1, sizeof(*c));
+	int ret;
+
+	if (!c)
+		return -ENOMEM;
+	c->shm = map;
+	c->map_len = len;
+	c->side = side;
+	c->spin = !(opts && opts->no_spin);
+	/* The first wait never holds off: a server's first read waits for a
+	 * request, not for a stream. */
+	atomic_init(&c->rx_wait_tail, UINT32_MAX);
+	c->hup_is_eof = opts && opts->hup_is_eof;
+	c->kernel_restart = opts && opts->kernel_restart;
+	c->spin_ns = opts && opts->spin_ns ? opts->spin_ns : PW_CHAN_SPIN_NS_DEFAULT;
+
+	uint8_t *data = (uint8_t *)map + PW_SHM_DATA_OFF;
+	ret = pw_ring_init(&c->tx, &c->shm->ring[side], data + (size_t)side * ring_size, ring_size,
+			   PW_RING_PRODUCER);
+	if (ret == 0)
+		ret = pw_ring_init(&c->rx, &c->shm->ring[!side], data + (size_t)!side * ring_size,
+				   ring_size, PW_RING_CONSUMER);
+	if (ret < 0) {
+		free(c);
+		return ret;
+	}
+	c->sock = sockfd;
+	*ret_chan = c;
+	return 0;
+}
+
 int pw_chan_open(int memfd, int sockfd, unsigned side, const struct pw_chan_opts *opts,
 		 struct pw_chan **ret_chan)
 {
@@ -261,46 +300,23 @@ int pw_chan_open(int memfd, int sockfd, unsigned side, const struct pw_chan_opts
 	ret = pw_chan_map(memfd, true, PROT_READ | PROT_WRITE, &map, &len, &hdr);
 	if (ret < 0)
 		return ret;
-
-	ret = -ENOMEM;
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		goto fail;
-	c->shm = map;
-	c->map_len = len;
-	c->side = side;
-	c->spin = !(opts && opts->no_spin);
-	/* The first wait never holds off: a server's first read waits for a
-	 * request, not for a stream. */
-	atomic_init(&c->rx_wait_tail, UINT32_MAX);
-	c->hup_is_eof = opts && opts->hup_is_eof;
-	c->kernel_restart = opts && opts->kernel_restart;
-	c->spin_ns = opts && opts->spin_ns ? opts->spin_ns : PW_CHAN_SPIN_NS_DEFAULT;
-
-	uint8_t *data = (uint8_t *)map + PW_SHM_DATA_OFF;
-	ret = pw_ring_init(&c->tx, &c->shm->ring[side], data + (size_t)side * hdr.ring_size,
-			   hdr.ring_size, PW_RING_PRODUCER);
-	if (ret < 0)
-		goto fail;
-	ret = pw_ring_init(&c->rx, &c->shm->ring[!side], data + (size_t)!side * hdr.ring_size,
-			   hdr.ring_size, PW_RING_CONSUMER);
+	ret = pw_chan_setup(map, len, hdr.ring_size, side, sockfd, opts, &c);
 	if (ret < 0)
 		goto fail;
 
 	uint32_t prev = atomic_fetch_or_explicit(&c->shm->ctl.side[side], PW_SIDE_OPEN,
 						 memory_order_relaxed);
 	if ((prev & PW_SIDE_OPEN) && !(opts && opts->reattach)) {
+		free(c);
 		ret = -EBUSY;
 		goto fail;
 	}
 	atomic_store_explicit(&c->own, prev | PW_SIDE_OPEN, memory_order_relaxed);
-	c->sock = sockfd;
 	pw_chan_size_socket(c);
 	*ret_chan = c;
 	return 0;
 
 fail:
-	free(c);
 	munmap(map, len);
 	return ret;
 }
@@ -374,20 +390,10 @@ static void pw_chan_mark_hup(struct pw_chan *c)
  * level-triggered poller must keep seeing it until a read returns -EAGAIN.
  * One byte left in our queue is below the peer's writability threshold.
  */
-static void pw_chan_drain(struct pw_chan *c, bool keep_one)
+static void pw_chan_drain_n(struct pw_chan *c, size_t want)
 {
 	char buf[512]; /* small: this runs on application threads */
-	size_t want = SIZE_MAX;
 
-	/* (A restricted channel cannot count its queue: it drains it all, and
-	 * pollers see data through the rings, not the socket.) */
-	if (keep_one && !c->restricted) {
-		int q = 0;
-
-		if (pw_sys_ioctl(c->sock, SIOCINQ, &q) < 0 || q <= 1)
-			return;
-		want = (size_t)q - 1;
-	}
 	while (want > 0) {
 		ssize_t n = pw_chan_sock_recv(c, buf, want < sizeof(buf) ? want : sizeof(buf));
 
@@ -403,6 +409,27 @@ static void pw_chan_drain(struct pw_chan *c, bool keep_one)
 		pw_chan_mark_hup(c);
 		return;
 	}
+}
+
+/* Bytes queued on our socket now; 0 if it cannot say. */
+static size_t pw_chan_sock_queued(struct pw_chan *c)
+{
+	int q = 0;
+
+	return pw_sys_ioctl(c->sock, SIOCINQ, &q) < 0 || q < 0 ? 0 : (size_t)q;
+}
+
+static void pw_chan_drain(struct pw_chan *c, bool keep_one)
+{
+	/* (A restricted channel cannot count its queue: it drains it all, and
+	 * pollers see data through the rings, not the socket.) */
+	if (!keep_one || c->restricted) {
+		pw_chan_drain_n(c, SIZE_MAX);
+		return;
+	}
+	size_t q = pw_chan_sock_queued(c);
+	if (q > 1)
+		pw_chan_drain_n(c, q - 1);
 }
 
 /*
@@ -1046,6 +1073,205 @@ void pw_chan_abort(struct pw_chan *c)
 		pw_chan_free(c, PW_SIDE_RESET | PW_SIDE_CLOSED);
 }
 
+/* ---- reuse (CHANNEL.md, "Reuse") ---- */
+
+struct pw_chan_parked {
+	struct pw_shm_chan *shm;
+	size_t map_len;
+	uint32_t ring_size;
+	unsigned side;
+	int sock;
+};
+
+/* A parked side's word: it attached, closed in order, and parked. */
+#define PW_SIDE_PARKED_WORD (PW_SIDE_OPEN | PW_SIDE_SHUT_WR | PW_SIDE_CLOSED | PW_SIDE_PARKED)
+
+int pw_chan_park(struct pw_chan *c, int keep_fd, struct pw_chan_parked **ret_parked)
+{
+	if (!c || keep_fd < 0 || !ret_parked)
+		return -EINVAL;
+	uint32_t own = atomic_load_explicit(&c->own, memory_order_relaxed);
+	uint32_t pf = pw_chan_peer_flags(c);
+
+	/* An end another process may hold (follow), a peer gone or closing
+	 * abortively, or our own end not cleanly open: close as usual. */
+	if (c->restricted || c->tx.follow || atomic_load_explicit(&c->dead, memory_order_relaxed) ||
+	    atomic_load_explicit(&c->peer_hup, memory_order_relaxed) ||
+	    atomic_load_explicit(&c->rd_shut, memory_order_relaxed) ||
+	    (own & ~(PW_SIDE_OPEN | PW_SIDE_SHUT_WR)) || !(own & PW_SIDE_OPEN) ||
+	    !(pf & PW_SIDE_OPEN) || (pf & (PW_SIDE_RESET | PW_SIDE_SHUT_RD)))
+		return -EBUSY;
+	if (pw_ring_avail(&c->rx) != 0)
+		return -EBUSY; /* unread bytes (or a corrupt ring) */
+	struct pw_chan_parked *p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	/* What is queued on our socket is of this connection: a claim can
+	 * only come once we have parked. */
+	pw_chan_drain(c, false);
+	*p = (struct pw_chan_parked){ .shm = c->shm,
+				      .map_len = c->map_len,
+				      .ring_size = c->tx.size,
+				      .side = c->side,
+				      .sock = keep_fd };
+	/*
+	 * Seq_cst, a release for the claimer's acquire of our word in
+	 * pw_chan_parked_claim() (it sees our last head and tail), and one
+	 * half of a Dekker pair with the peer's park: a peer that parked reads
+	 * nothing more, and no kick is owed to it. Of two ends parking at
+	 * once, at least one sees the other and kicks (a parked end's socket
+	 * hears only claims, and spurious bytes cost it a look).
+	 */
+	uint32_t v = own | PW_SIDE_SHUT_WR | PW_SIDE_CLOSED | PW_SIDE_PARKED;
+	atomic_store_explicit(&c->own, v, memory_order_relaxed);
+	atomic_store_explicit(&c->shm->ctl.side[c->side], v, memory_order_seq_cst);
+	if (atomic_load_explicit(&c->shm->ctl.side[!c->side], memory_order_seq_cst) !=
+	    PW_SIDE_PARKED_WORD)
+		pw_chan_kick(c);
+	if (c->sock >= 0 && c->sock != keep_fd)
+		pw_sys_close(c->sock);
+	free(c);
+	*ret_parked = p;
+	return 0;
+}
+
+int pw_chan_parked_claim(struct pw_chan_parked *p, const struct pw_chan_opts *opts,
+			 struct pw_chan **ret_chan)
+{
+	if (!p || p->side != 0 || !ret_chan)
+		return -EINVAL;
+	struct pw_shm_ctl *ctl = &p->shm->ctl;
+	struct pw_shm_ring *out = &p->shm->ring[0], *in = &p->shm->ring[1];
+	/* Acquire: pairs with the release of the peer's park (pw_chan_park()):
+	 * its last head and tail are visible below. */
+	uint32_t pf = atomic_load_explicit(&ctl->side[1], memory_order_acquire);
+	uint32_t own = atomic_load_explicit(&ctl->side[0], memory_order_relaxed);
+
+	if (own != PW_SIDE_PARKED_WORD)
+		return -EPIPE;
+	if (pf != PW_SIDE_PARKED_WORD)
+		return (pf & (PW_SIDE_CLOSED | PW_SIDE_RESET)) ? -EPIPE : -EAGAIN;
+	/* Parking leaves nothing unread: anything else is not a channel to
+	 * trust again. */
+	if (atomic_load_explicit(&out->tail, memory_order_relaxed) !=
+		    atomic_load_explicit(&out->head, memory_order_relaxed) ||
+	    atomic_load_explicit(&in->tail, memory_order_relaxed) !=
+		    atomic_load_explicit(&in->head, memory_order_relaxed))
+		return -EPIPE;
+
+	struct pw_chan *c = NULL;
+	int ret = pw_chan_setup(p->shm, p->map_len, p->ring_size, 0, p->sock, opts, &c);
+	if (ret < 0)
+		return ret == -ENOMEM ? ret : -EPIPE;
+	/* Wake bytes and filler of the last connection; before the claim, as
+	 * once the peer can take the channel its first bytes ring us. */
+	pw_chan_drain(c, false);
+	/* As a new channel (PW_CHAN_ARMED): both readers count as asleep, so
+	 * the first bytes each way ring the reader's socket. */
+	atomic_store_explicit(&out->rx_sleep, 1, memory_order_relaxed);
+	atomic_store_explicit(&in->rx_sleep, 1, memory_order_relaxed);
+	atomic_store_explicit(&out->tx_sleep, 0, memory_order_relaxed);
+	atomic_store_explicit(&in->tx_sleep, 0, memory_order_relaxed);
+	/* The claim: the peer's word becomes a side not yet attached. Release:
+	 * pairs with the acquire in pw_chan_parked_take(), which then sees the
+	 * rings as set above. A drop of the peer's end changes its word first,
+	 * and then the exchange fails. */
+	if (!atomic_compare_exchange_strong_explicit(&ctl->side[1], &pf, 0, memory_order_release,
+						     memory_order_relaxed)) {
+		free(c);
+		return -EPIPE;
+	}
+	/* Release: pairs with the acquire of the peer's flags
+	 * (pw_chan_peer_flags()) once it has taken the channel. */
+	atomic_store_explicit(&ctl->side[0], PW_SIDE_OPEN, memory_order_release);
+	atomic_store_explicit(&c->own, PW_SIDE_OPEN, memory_order_relaxed);
+	if (pw_chan_sock_send1(c) < 0 && errno != EAGAIN && errno != EINTR) {
+		/* The peer's end is gone: this connection would only reset. */
+		free(c);
+		return -EPIPE;
+	}
+	pw_stat_add(&c->wakes_sent, 1);
+	free(p);
+	*ret_chan = c;
+	return 0;
+}
+
+int pw_chan_parked_take(struct pw_chan_parked *p, const struct pw_chan_opts *opts,
+			struct pw_chan **ret_chan)
+{
+	if (!p || p->side != 1 || !ret_chan)
+		return -EINVAL;
+	struct pw_chan *c = NULL;
+	int ret = pw_chan_setup(p->shm, p->map_len, p->ring_size, 1, p->sock, opts, &c);
+	if (ret < 0)
+		return ret == -ENOMEM ? ret : -EPIPE;
+	/*
+	 * The peer sends its bytes of the last connection (wake bytes, filler)
+	 * before it claims, and the claim's byte after. Drain all but one of
+	 * what is queued, then look: one byte stays, since if the channel is
+	 * claimed, bytes may already wait in the ring with their wake byte
+	 * among those drained, and a level-triggered poller must see them.
+	 */
+	size_t q = pw_chan_sock_queued(c);
+	if (q > 1)
+		pw_chan_drain_n(c, q - 1);
+	/* Acquire: pairs with the release of the claim in
+	 * pw_chan_parked_claim(). */
+	uint32_t own = atomic_load_explicit(&p->shm->ctl.side[1], memory_order_acquire);
+
+	if (own != 0) {
+		/* Not claimed: what was queued is all of the last connection,
+		 * and the byte kept goes too (a stream is in order: a claim's
+		 * byte would come after it). Nothing queued: a hang-up? */
+		char b;
+		if (q > 0)
+			pw_chan_drain_n(c, 1);
+		if (pw_sys_recv(c->sock, &b, 1, MSG_DONTWAIT | MSG_PEEK) == 0)
+			pw_chan_mark_hup(c);
+		bool hup = atomic_load_explicit(&c->peer_hup, memory_order_relaxed);
+		free(c);
+		return own == PW_SIDE_PARKED_WORD && !hup ? -EAGAIN : -EPIPE;
+	}
+	/* Release: pairs with the acquire of our flags in the peer's
+	 * pw_chan_peer_flags(). */
+	atomic_store_explicit(&p->shm->ctl.side[1], PW_SIDE_OPEN, memory_order_release);
+	atomic_store_explicit(&c->own, PW_SIDE_OPEN, memory_order_relaxed);
+	free(p);
+	*ret_chan = c;
+	return 0;
+}
+
+void pw_chan_parked_drop(struct pw_chan_parked *p)
+{
+	if (!p)
+		return;
+	_Atomic uint32_t *w = &p->shm->ctl.side[p->side];
+	uint32_t f = PW_SIDE_PARKED_WORD;
+
+	/* Unpark: a plain closed side from now on, so a claim's exchange
+	 * fails. Release, as every change of a side's word. */
+	if (!atomic_compare_exchange_strong_explicit(w, &f, f & ~PW_SIDE_PARKED,
+						     memory_order_release, memory_order_relaxed) &&
+	    f == 0 && p->side == 1)
+		/* Claimed meanwhile: reset, as from a listener that closed with
+		 * the connection in its queue. */
+		atomic_store_explicit(w, PW_SIDE_RESET | PW_SIDE_CLOSED, memory_order_release);
+	/* The peer's parked socket hangs up: it drops its end too. */
+	pw_sys_close(p->sock);
+	munmap(p->shm, p->map_len);
+	free(p);
+}
+
+int pw_chan_parked_fd(const struct pw_chan_parked *p)
+{
+	return p->sock;
+}
+
+unsigned pw_chan_parked_side(const struct pw_chan_parked *p)
+{
+	return p->side;
+}
+
 int pw_chan_fd(const struct pw_chan *c)
 {
 	return c->sock;
@@ -1176,7 +1402,9 @@ static void pw_chan_state_of(const struct pw_shm_chan *shm, struct pw_chan_state
 		ret_state->bytes[s] =
 			atomic_load_explicit(&shm->ring[s].total, memory_order_relaxed);
 		ret_state->attached[s] = f & PW_SIDE_OPEN;
-		ret_state->closed[s] = f & (PW_SIDE_CLOSED | PW_SIDE_RESET);
+		ret_state->parked[s] = (f & PW_SIDE_PARKED) && (f & PW_SIDE_CLOSED);
+		ret_state->closed[s] =
+			(f & (PW_SIDE_CLOSED | PW_SIDE_RESET)) && !ret_state->parked[s];
 		ret_state->wr_done[s] = f & (PW_SIDE_SHUT_WR | PW_SIDE_CLOSED | PW_SIDE_RESET);
 		ret_state->window[s] =
 			atomic_load_explicit(&shm->ring[s].window, memory_order_relaxed);

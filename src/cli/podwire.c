@@ -41,6 +41,8 @@ static const char *pw_state_name(uint32_t st)
 		return "half-closed";
 	case PW_CONN_CLOSED:
 		return "closed";
+	case PW_CONN_PARKED:
+		return "parked";
 	default:
 		return "?";
 	}

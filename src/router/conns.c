@@ -336,7 +336,7 @@ void pw_conns_totals(unsigned *ret_open, unsigned *ret_pending, uint64_t *ret_by
 
 		if (cn->state == PW_CONN_PENDING)
 			pending++;
-		else if (state != PW_CONN_CLOSED)
+		else if (state != PW_CONN_CLOSED && state != PW_CONN_PARKED)
 			open++;
 		bytes += b[0] + b[1];
 	}

@@ -126,6 +126,10 @@ uint32_t pw_conn_state(const struct pw_conn *cn, uint64_t ret_bytes[2], uint8_t 
 	bool closed0 = st.closed[0] || cn->gone[0], closed1 = st.closed[1] || cn->gone[1];
 	if (closed0 && closed1)
 		return PW_CONN_CLOSED;
+	/* A parked side keeps its socket until its process drops the channel:
+	 * reaped once its socket is gone. */
+	if ((closed0 || st.parked[0]) && (closed1 || st.parked[1]))
+		return PW_CONN_PARKED;
 	if (st.wr_done[0] || st.wr_done[1] || closed0 || closed1)
 		return PW_CONN_HALF;
 	return PW_CONN_OPEN;

@@ -6,6 +6,8 @@
  * side 1 attaches, and a listener that closes with connections queued.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -154,6 +156,48 @@ static void test_state_and_reap(void)
 	PW_CHECK(open == 0 && bytes == bytes0 + 5, "after reaping: open %u", open);
 }
 
+/* A channel both ends parked (kept for the next connection) is neither open
+ * nor reaped while their sockets live; once they are gone it is reaped. */
+static void test_parked(void)
+{
+	int sv[2];
+	struct pw_conn *cn = conn_make(sv);
+	struct pw_chan *end[2];
+	struct pw_chan_parked *p[2];
+	unsigned open, pending;
+	uint64_t bytes;
+
+	for (unsigned i = 0; i < 2; i++)
+		PW_CHECK_EQ(pw_chan_open(cn->memfd, sv[i], i, NULL, &end[i]), 0);
+	cn->state = PW_CONN_OPEN;
+	cn->pid[0] = cn->pid[1] = getpid();
+	PW_CHECK_EQ(pw_chan_write(end[0], "hi", 2, 0), 2);
+	char b[2];
+	PW_CHECK_EQ(pw_chan_read(end[1], b, 2, 0), 2);
+	for (unsigned i = 2; i-- > 0;) {
+		int keep = fcntl(sv[i], F_DUPFD_CLOEXEC, 0);
+		PW_CHECK(keep >= 0, "dup");
+		PW_CHECK_EQ(pw_chan_park(end[i], keep, &p[i]), 0);
+	}
+	PW_CHECK_EQ(pw_conn_state(cn, NULL, NULL), PW_CONN_PARKED);
+	pw_conns_totals(&open, &pending, &bytes);
+	PW_CHECK(open == 0 && pending == 0, "parked counts as open: %u", open);
+	uint64_t id = cn->id;
+	pw_conns_reap();
+	PW_CHECK(pw_conn_by_id(id) == cn, "a parked connection is reaped under its holders");
+	pw_chan_parked_drop(p[0]);
+	pw_chan_parked_drop(p[1]);
+	pw_conns_reap();
+	/* Gone sockets are seen through the kernel's socket diagnostics. */
+	uint32_t *inodes = NULL;
+	size_t n = 0;
+	if (pw_diag_unix_inodes(&inodes, &n) == 0)
+		PW_CHECK(!pw_conn_by_id(id), "a dropped parked connection is not reaped");
+	else
+		pw_conn_remove(cn);
+	free(inodes);
+}
+
 /* A status page holds what fits; total counts them all. */
 static void test_status_page(void)
 {
@@ -240,6 +284,7 @@ int main(void)
 	test_ids();
 	test_lookups();
 	test_state_and_reap();
+	test_parked();
 	test_status_page();
 	test_pending_and_listener_gone();
 	test_status_window();
