@@ -235,6 +235,11 @@ int pw_chan_parked_take(struct pw_chan_parked *p, const struct pw_chan_opts *opt
  * meanwhile is reset (its connecting end reads -ECONNRESET). Accepts NULL. */
 void pw_chan_parked_drop(struct pw_chan_parked *p);
 
+/* Forget a parked end in this process only: unmap it and close this
+ * process's copy of its socket, without a word to the peer (a fork child's
+ * copy of its parent's parked end). Accepts NULL. */
+void pw_chan_parked_forget(struct pw_chan_parked *p);
+
 /* The parked end's socket (to watch it for a claim), and its side. */
 int pw_chan_parked_fd(const struct pw_chan_parked *p);
 unsigned pw_chan_parked_side(const struct pw_chan_parked *p);

@@ -1090,6 +1090,11 @@ int pw_chan_park(struct pw_chan *c, int keep_fd, struct pw_chan_parked **ret_par
 {
 	if (!c || keep_fd < 0 || !ret_parked)
 		return -EINVAL;
+	/* What is queued on our socket is of this connection (a claim can
+	 * only come once we have parked), and a peer whose process died
+	 * without closing shows here, as end of file, if nowhere else. */
+	if (!c->restricted)
+		pw_chan_drain(c, false);
 	uint32_t own = atomic_load_explicit(&c->own, memory_order_relaxed);
 	uint32_t pf = pw_chan_peer_flags(c);
 
@@ -1106,9 +1111,6 @@ int pw_chan_park(struct pw_chan *c, int keep_fd, struct pw_chan_parked **ret_par
 	struct pw_chan_parked *p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
-	/* What is queued on our socket is of this connection: a claim can
-	 * only come once we have parked. */
-	pw_chan_drain(c, false);
 	*p = (struct pw_chan_parked){ .shm = c->shm,
 				      .map_len = c->map_len,
 				      .ring_size = c->tx.size,
@@ -1257,6 +1259,13 @@ void pw_chan_parked_drop(struct pw_chan_parked *p)
 		 * the connection in its queue. */
 		atomic_store_explicit(w, PW_SIDE_RESET | PW_SIDE_CLOSED, memory_order_release);
 	/* The peer's parked socket hangs up: it drops its end too. */
+	pw_chan_parked_forget(p);
+}
+
+void pw_chan_parked_forget(struct pw_chan_parked *p)
+{
+	if (!p)
+		return;
 	pw_sys_close(p->sock);
 	munmap(p->shm, p->map_len);
 	free(p);

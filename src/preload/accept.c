@@ -19,7 +19,7 @@ void pw_lq_close(int lfd, struct pw_sock *ls)
 
 	if (q < 0)
 		return;
-	pw_ep_queue(lfd, q, false);
+	pw_ep_queue(lfd, q, false, true);
 	pw_real.close(q);
 }
 
@@ -123,7 +123,8 @@ PW_EXPORT int listen(int fd, int backlog)
 			atomic_fetch_add_explicit(&pw_nlisten, 1, memory_order_relaxed);
 			pw_fdtab_put(fd, s);
 			/* An epoll set may hold the socket from before listen(). */
-			pw_ep_queue(fd, fds[0], true);
+			pw_ep_queue(fd, fds[0], true, true);
+			pw_reuse_listen(fd, s);
 			pw_dbg("fd %d: listener registered", fd);
 		}
 		for (int i = 0; i < n; i++)
@@ -145,6 +146,15 @@ static int pw_accept_flags(int fd, int flags, bool blocking)
 	return pw_real.fcntl(fd, F_SETFL, (flags & SOCK_NONBLOCK) ? O_NONBLOCK : 0);
 }
 
+/* A channel accepted on @lfd (@ls) may be reused once it ends, for the
+ * next connection to the same listener (reuse.c). */
+static void pw_accepted_from(struct pw_sock *s, int lfd, const struct pw_sock *ls)
+{
+	s->lfd = lfd;
+	s->lserial = ls->lserial;
+	atomic_store_explicit(&s->reusable, true, memory_order_relaxed);
+}
+
 /* One queued connection (@m, with its @n fds) under a new fd, with @lfd's
  * options as a kernel accept() gives them. The new fd or -1 (fds closed). */
 static int pw_accept_adopt(int lfd, struct pw_sock *ls, const struct pw_msg *m, int n,
@@ -158,6 +168,8 @@ static int pw_accept_adopt(int lfd, struct pw_sock *ls, const struct pw_msg *m, 
 		sock = fds[1];
 		if (pw_accept_flags(sock, flags, true) == 0)
 			s = pw_conn_new_shm(fds[0], sock, &m->u.conn, -1, nb, false);
+		if (s)
+			pw_accepted_from(s, lfd, ls);
 		if (s && pw_listener_opts_give(lfd, ls, s) < 0) {
 			s->ops->set_fd(s->xp, -1);
 			s->ops->detach(s->xp);
@@ -182,6 +194,32 @@ static int pw_accept_adopt(int lfd, struct pw_sock *ls, const struct pw_msg *m, 
 	for (int i = 0; i < n; i++)
 		pw_real.close(fds[i]);
 	return -1;
+}
+
+int pw_accept_parked(int lfd, struct pw_sock *ls, int sock, void *xp,
+		     const struct pw_wire_conn *body, int flags)
+{
+	struct pw_sock *s = NULL;
+
+	/* The parked socket's file keeps the last connection's flags. */
+	if (pw_accept_flags(sock, flags, false) == 0)
+		s = pw_conn_new(&pw_xport_shm, body);
+	if (!s) {
+		pw_xport_shm.abort(xp);
+		return -1;
+	}
+	s->xp = xp;
+	atomic_store_explicit(&s->nonblock, (flags & SOCK_NONBLOCK) != 0, memory_order_relaxed);
+	if (pw_listener_opts_give(lfd, ls, s) < 0) {
+		pw_xport_shm.abort(xp);
+		free(s);
+		return -1;
+	}
+	pw_accepted_from(s, lfd, ls);
+	pw_conn_publish(sock, s);
+	pw_dbg("fd %d: accepted over podwire (conn %llu, a parked channel)", sock,
+	       (unsigned long long)s->id);
+	return sock;
 }
 
 /* The next connection in @ls's queue, as a new fd; -EAGAIN when there is
@@ -234,15 +272,18 @@ static int pw_accept_queued(int lfd, struct pw_sock *ls, struct sockaddr *addr, 
 static int pw_accept_wait(int lfd, struct pw_sock *ls)
 {
 	int q = atomic_load_explicit(&ls->lq, memory_order_relaxed);
-	struct pollfd p[2] = { { .fd = lfd, .events = POLLIN }, { .fd = q, .events = POLLIN } };
+	/* A negative fd is skipped by poll(2). */
+	struct pollfd p[3] = { { .fd = lfd, .events = POLLIN },
+			       { .fd = q, .events = POLLIN },
+			       { .fd = pw_reuse_ready_fd(ls), .events = POLLIN } };
 	int ms = pw_listener_rcvtimeo(lfd, ls);
-	int r = pw_real.poll(p, q >= 0 ? 2 : 1, ms > 0 ? ms : -1);
+	int r = pw_real.poll(p, 3, ms > 0 ? ms : -1);
 
 	if (r < 0)
 		return -1; /* EINTR: as accept() interrupted by a signal */
 	if (r == 0)
 		return pw_fail(EAGAIN);
-	return (p[0].revents && !(p[1].revents & POLLIN)) ? 1 : 0;
+	return (p[0].revents && !(p[1].revents & POLLIN) && !p[2].revents) ? 1 : 0;
 }
 
 PW_EXPORT int accept4(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
@@ -261,7 +302,8 @@ PW_EXPORT int accept4(int lfd, struct sockaddr *addr, socklen_t *alen, int flags
 	 * before the kernel's connection. */
 	bool wait = !pw_sock_nonblock_of(ls, lfd);
 	for (;;) {
-		if (atomic_load_explicit(&ls->lq, memory_order_relaxed) < 0)
+		if (atomic_load_explicit(&ls->lq, memory_order_relaxed) < 0 &&
+		    atomic_load_explicit(&ls->pq, memory_order_relaxed) < 0)
 			return pw_real.accept4(lfd, addr, alen, flags);
 		if (wait) {
 			int w = pw_accept_wait(lfd, ls);
@@ -270,7 +312,15 @@ PW_EXPORT int accept4(int lfd, struct sockaddr *addr, socklen_t *alen, int flags
 			if (w == 1)
 				return pw_real.accept4(lfd, addr, alen, flags);
 		}
-		int fd = pw_accept_queued(lfd, ls, addr, alen, flags);
+		/* A parked channel claimed for a new connection first: its
+		 * client is already writing. */
+		int fd = pw_reuse_accept(lfd, ls, flags);
+		if (fd >= 0) {
+			struct pw_sock *s = pw_fdtab_get(fd);
+			pw_copy_addr(&s->peer, s->family, addr, alen);
+			return fd;
+		}
+		fd = pw_accept_queued(lfd, ls, addr, alen, flags);
 		if (fd != -EAGAIN)
 			return fd >= 0 ? fd : pw_fail(-fd);
 		if (!wait)

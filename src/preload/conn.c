@@ -117,6 +117,9 @@ int pw_adopt(int fd, int memfd, int sock, const struct pw_wire_conn *body, bool 
 		atomic_store_explicit(&s->shared, true, memory_order_relaxed);
 		s->ops->mark_shared(s->xp);
 	}
+	/* Made here by connect() and never handed on: its channel may be
+	 * reused once it ends (reuse.c). */
+	atomic_store_explicit(&s->reusable, !handed, memory_order_relaxed);
 	if (pw_conn_install(fd, sock, fdfl, s) < 0) {
 		s->ops->set_fd(s->xp, -1); /* @sock stays ours, to close below */
 		s->ops->detach(s->xp);
@@ -130,6 +133,36 @@ fail:
 	pw_real.close(sock);
 	pw_real.close(memfd);
 	return -1;
+}
+
+/*
+ * Put a claimed parked channel (@xp, readiness fd @sock) under the
+ * application's fresh socket @fd, whose options set since socket() are
+ * @set, keeping its O_NONBLOCK and FD_CLOEXEC. On failure @fd is untouched
+ * and @xp is still the caller's.
+ */
+int pw_adopt_parked(int fd, int sock, void *xp, const struct pw_wire_conn *body, uint32_t set)
+{
+	int fl = pw_real.fcntl(fd, F_GETFL);
+	int fdfl = pw_real.fcntl(fd, F_GETFD);
+	struct pw_sock *s;
+
+	/* The parked socket's open file keeps the last connection's flag. */
+	if (fl < 0 || fdfl < 0 || pw_real.fcntl(sock, F_SETFL, fl & O_NONBLOCK) < 0)
+		return -1;
+	s = pw_conn_new(&pw_xport_shm, body);
+	if (!s)
+		return -1;
+	s->xp = xp;
+	atomic_store_explicit(&s->nonblock, (fl & O_NONBLOCK) != 0, memory_order_relaxed);
+	atomic_store_explicit(&s->reusable, true, memory_order_relaxed);
+	pw_opts_carry_set(s, fd, set);
+	if (pw_conn_install(fd, sock, fdfl, s) < 0) {
+		free(s->opts);
+		free(s);
+		return -1;
+	}
+	return 0;
 }
 
 /*
@@ -196,6 +229,13 @@ PW_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	    pw_addr_to4(addr, len, &dst) < 0 || dst.sin_addr.s_addr == htonl(INADDR_ANY) ||
 	    !pw_ctl_prefixes_known() || !pw_in_prefixes(&dst))
 		return pw_real.connect(fd, addr, len);
+	/* A channel of an earlier connection there, parked: no setup at all
+	 * (reuse.c). For a socket still unbound, as a reused channel keeps its
+	 * addresses. */
+	struct sockaddr_in local;
+	if (pw_reuse_connect_ok(fd, addr->sa_family) && pw_sockname4(fd, &local) == 0 &&
+	    local.sin_port == 0 && pw_reuse_connect(fd, &dst, addr->sa_family) == 0)
+		goto connected;
 	/* Connections there have been short of late: the kernel sets one up
 	 * faster (adapt.c). */
 	unsigned slot = pw_adapt_kernel(&dst);
@@ -207,7 +247,6 @@ PW_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 		return pw_real.connect(fd, addr, len);
 
 	/* Give the socket its port now: the peer will see it as ours. */
-	struct sockaddr_in local;
 	if (pw_sockname4(fd, &local) < 0)
 		goto kernel;
 	if (local.sin_port == 0) {
@@ -227,21 +266,23 @@ PW_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	if (n == 0 && m.type == PW_MSG_ERR && m.u.err.err == ECONNREFUSED)
 		pw_adapt_note_none(&dst, PW_ADAPT_NONE_MS);
 	if (pw_adopt_reply(fd, &m, n, fds) == 0) {
-		struct pw_sock *c = pw_fdtab_get(fd);
-		c->adapt = true;
 		pw_dbg("fd %d: connected over podwire (conn %llu, %s)", fd,
 		       (unsigned long long)m.u.conn.id,
 		       m.type == PW_MSG_CONN ? "shared memory" : "direct to another node");
-		/* Exactly as a kernel socket would answer (adopting read O_NONBLOCK). */
-		if (atomic_load_explicit(&c->nonblock, memory_order_relaxed)) {
-			c->connect_unreported = true;
-			return pw_fail(EINPROGRESS);
-		}
-		return 0;
+		goto connected;
 	}
 kernel:
 	pw_fresh_mark_adapt(fd, PW_ADAPT_FALLBACK);
 	return pw_real.connect(fd, addr, len);
+connected:;
+	struct pw_sock *c = pw_fdtab_get(fd);
+	c->adapt = true;
+	/* Exactly as a kernel socket would answer (adopting read O_NONBLOCK). */
+	if (atomic_load_explicit(&c->nonblock, memory_order_relaxed)) {
+		c->connect_unreported = true;
+		return pw_fail(EINPROGRESS);
+	}
+	return 0;
 }
 
 /* ---- how much a connection carried (adapt.c) ---- */

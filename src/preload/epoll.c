@@ -14,10 +14,21 @@ PW_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 	struct pw_sock *s =
 		atomic_load_explicit(&pw_nlisten, memory_order_relaxed) ? pw_fdtab_get(fd) : NULL;
 	if (s && s->kind == PW_K_LISTEN) {
-		/* The accept queue stands for the listener in the set. */
+		/* The accept queue stands for the listener in the set, and so
+		 * do the channels parked for it (reuse.c): an epoll fd, which
+		 * cannot be added EPOLLEXCLUSIVE, and is this process's own. */
 		int q = atomic_load_explicit(&s->lq, memory_order_relaxed);
 		if (q >= 0)
 			pw_real.epoll_ctl(epfd, op, q, ev);
+		int pq = pw_reuse_ready_fd(s);
+		if (pq >= 0) {
+			struct epoll_event pev = { 0 };
+			if (ev) {
+				pev = *ev;
+				pev.events &= ~(uint32_t)EPOLLEXCLUSIVE;
+			}
+			pw_real.epoll_ctl(epfd, op, pq, ev ? &pev : NULL);
+		}
 	}
 	return r;
 }

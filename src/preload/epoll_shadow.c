@@ -144,7 +144,7 @@ void pw_ep_swap_file(int fd, bool before)
 
 struct pw_ep_q {
 	int lfd, q;
-	bool add;
+	bool add, exclusive_ok;
 };
 
 static void pw_ep_queue_one(int epfd, struct pw_ep *e, void *arg)
@@ -154,14 +154,17 @@ static void pw_ep_queue_one(int epfd, struct pw_ep *e, void *arg)
 	for (unsigned i = 0; i < e->n; i++) {
 		struct epoll_event ev = { .events = e->regs[i].events, .data = e->regs[i].data };
 
+		/* An epoll fd cannot be added EPOLLEXCLUSIVE (EINVAL). */
+		if (!w->exclusive_ok)
+			ev.events &= ~(uint32_t)EPOLLEXCLUSIVE;
 		if (e->regs[i].fd == w->lfd)
 			pw_real.epoll_ctl(epfd, w->add ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, w->q, &ev);
 	}
 }
 
-void pw_ep_queue(int lfd, int q, bool add)
+void pw_ep_queue(int lfd, int q, bool add, bool exclusive_ok)
 {
-	struct pw_ep_q w = { .lfd = lfd, .q = q, .add = add };
+	struct pw_ep_q w = { .lfd = lfd, .q = q, .add = add, .exclusive_ok = exclusive_ok };
 
 	pw_ep_each(pw_ep_queue_one, &w);
 }
@@ -176,6 +179,42 @@ static void pw_ep_forget_in(int epfd, struct pw_ep *e, void *arg)
 void pw_ep_forget_everywhere(int fd)
 {
 	pw_ep_each(pw_ep_forget_in, &fd);
+}
+
+static void pw_ep_leave_in(int epfd, struct pw_ep *e, void *arg)
+{
+	int fd = *(const int *)arg;
+
+	for (unsigned i = 0; i < e->n; i++)
+		if (e->regs[i].fd == fd) {
+			pw_real.epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+			e->regs[i] = e->regs[--e->n];
+			return;
+		}
+}
+
+/* As pw_ep_forget_everywhere, for an fd whose file outlives it (a parked
+ * channel's socket): the kernel drops a registration only with the file,
+ * so take each off by hand. */
+void pw_ep_leave_everywhere(int fd)
+{
+	pw_ep_each(pw_ep_leave_in, &fd);
+}
+
+/* Is @fd registered in any epoll set this process knows? Without the
+ * shadows' locks: for the child after fork, whose only thread we are (a
+ * lock another thread of the parent held stays held). */
+bool pw_ep_has_fd_unlocked(int fd)
+{
+	for (int epfd = 0, end = atomic_load_explicit(&pw_ep_end, memory_order_relaxed); epfd < end;
+	     epfd++) {
+		/* Pairs with the publishing release in pw_ep_get(). */
+		struct pw_ep *e = atomic_load_explicit(&pw_eptab[epfd], memory_order_acquire);
+		for (unsigned i = 0; e && i < e->n; i++)
+			if (e->regs[i].fd == fd)
+				return true;
+	}
+	return false;
 }
 
 /* @epfd is closed: its shadow goes with it. */

@@ -21,6 +21,7 @@ static int pw_unref(struct pw_sock *s, int fd, bool closed)
 		/* The router drops the listener when the queue's last holder,
 		 * of every process that shares it, closes it. */
 		pw_lq_close(fd, s);
+		pw_reuse_listener_gone(s);
 		free(s->acc_opts);
 		free(s);
 		return closed ? 0 : pw_real.close(fd);
@@ -52,7 +53,7 @@ static int pw_unref(struct pw_sock *s, int fd, bool closed)
 		memcpy(&lg, lo->val, sizeof(lg));
 	if (s->ops->avail(s->xp) > 0 || (lg.l_onoff && lg.l_linger == 0))
 		s->ops->abort(s->xp);
-	else
+	else if (closed || pw_reuse_park(fd, s) < 0)
 		s->ops->close(s->xp); /* orderly: the peer reads the rest, then EOF */
 	free(s->opts);
 	free(s);
@@ -70,7 +71,12 @@ PW_EXPORT int close(int fd)
 	struct pw_sock *s = pw_fdtab_take(fd);
 	if (!s)
 		return pw_real.close(fd);
-	if (s->kind == PW_K_CONN)
+	/* A channel that may be parked keeps its file alive: its fd leaves
+	 * the epoll sets by hand, as the kernel would on the last close. */
+	if (s->kind == PW_K_CONN && atomic_load_explicit(&s->refs, memory_order_relaxed) == 1 &&
+	    pw_reuse_may_park(s))
+		pw_ep_leave_everywhere(fd);
+	else if (s->kind == PW_K_CONN)
 		pw_ep_forget_everywhere(fd);
 	return pw_unref(s, fd, false);
 }
@@ -85,6 +91,9 @@ int pw_dup_track(int oldfd, int newfd)
 	pw_fresh_set(newfd, false);
 	if (newfd >= 0 && s) {
 		atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+		/* Registered through either number, the file's registrations
+		 * are more than the shadow can take off by hand: no reuse. */
+		atomic_store_explicit(&s->reusable, false, memory_order_relaxed);
 		pw_fdtab_put(newfd, s);
 	}
 	return newfd;

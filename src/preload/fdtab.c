@@ -107,6 +107,7 @@ int pw_find_other_fd(const struct pw_sock *s, int skip)
 #define PW_FRESH_FDS  65536u
 #define PW_FRESH      (1u << 31)
 #define PW_FRESH_OPTS ((1u << 20) - 1)
+#define PW_FRESH_V6   (1u << 20) /* made AF_INET6 */
 /* pw_fresh_mark_adapt()'s slot: shares the word's lifetime. */
 #define PW_FD_ADAPT_SHIFT 24
 #define PW_FD_ADAPT_MAX	  127u
@@ -115,6 +116,8 @@ int pw_find_other_fd(const struct pw_sock *s, int skip)
 _Static_assert(sizeof(pw_carried_opts) / sizeof(pw_carried_opts[0]) <= 20,
 	       "a bit per carried option, below the adapt slot");
 _Static_assert((PW_FD_ADAPT & PW_FRESH) == 0, "the adapt slot stays off the fresh bit");
+_Static_assert((PW_FD_ADAPT & PW_FRESH_V6) == 0 && (PW_FRESH_OPTS & PW_FRESH_V6) == 0,
+	       "the family bit has its own place");
 _Static_assert(PW_ADAPT_SLOTS < PW_ADAPT_FALLBACK && PW_ADAPT_FALLBACK <= PW_FD_ADAPT_MAX,
 	       "slots and the fallback mark fit");
 
@@ -127,6 +130,22 @@ void pw_fresh_set(int fd, bool on)
 	/* Relaxed: a hint about this fd number, for the thread that uses it. */
 	if (on || atomic_load_explicit(&pw_fresh[fd], memory_order_relaxed))
 		atomic_store_explicit(&pw_fresh[fd], on ? PW_FRESH : 0, memory_order_relaxed);
+}
+
+void pw_fresh_set_tcp(int fd, int family)
+{
+	if (fd < 0 || (unsigned)fd >= PW_FRESH_FDS)
+		return;
+	atomic_store_explicit(&pw_fresh[fd], PW_FRESH | (family == AF_INET6 ? PW_FRESH_V6 : 0),
+			      memory_order_relaxed);
+}
+
+int pw_fresh_family(int fd)
+{
+	if (fd < 0 || (unsigned)fd >= PW_FRESH_FDS)
+		return 0;
+	uint32_t v = atomic_load_explicit(&pw_fresh[fd], memory_order_relaxed);
+	return !(v & PW_FRESH) ? 0 : (v & PW_FRESH_V6) ? AF_INET6 : AF_INET;
 }
 
 void pw_fresh_note_opt(int fd, unsigned idx)

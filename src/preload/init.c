@@ -166,6 +166,15 @@ void pw_init_once(void)
 			       v);
 		pw_adapt_enable(strcmp(v, "0") != 0);
 	}
+	v = getenv("PODWIRE_REUSE");
+	if (v && *v) {
+		if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
+			pw_err("PODWIRE_REUSE=%s: want 1 (reuse the channels of closed "
+			       "connections) "
+			       "or 0 (a new channel for each); 1 used",
+			       v);
+		pw_cfg.no_reuse = strcmp(v, "0") == 0;
+	}
 	pthread_atfork(NULL, pw_atfork_parent, pw_atfork_child);
 	pw_dbg("loaded; %s", pw_cfg.disabled ? "disabled" : "enabled");
 }

@@ -192,13 +192,15 @@ static int pw_poll_fds(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const s
 	}
 }
 
-/* The accept queue of @fd, a listener asked for POLLIN, or -1. */
-static int pw_poll_queue_of(const struct pollfd *p)
+/* The accept queue (@which 0) or the parked channels' epoll fd (1,
+ * reuse.c) of @fd, a listener asked for POLLIN, or -1. */
+static int pw_poll_queue_of(const struct pollfd *p, int which)
 {
 	struct pw_sock *s = p->fd >= 0 && (p->events & POLLIN) ? pw_fdtab_get(p->fd) : NULL;
 
-	return s && s->kind == PW_K_LISTEN ? atomic_load_explicit(&s->lq, memory_order_relaxed)
-					   : -1;
+	if (!s || s->kind != PW_K_LISTEN)
+		return -1;
+	return which ? pw_reuse_ready_fd(s) : atomic_load_explicit(&s->lq, memory_order_relaxed);
 }
 
 /*
@@ -213,13 +215,14 @@ static int pw_poll_core(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const 
 
 	if (atomic_load_explicit(&pw_nlisten, memory_order_relaxed))
 		for (nfds_t i = 0; i < n; i++)
-			nq += pw_poll_queue_of(&fds[i]) >= 0;
+			for (int w = 0; w < 2; w++)
+				nq += pw_poll_queue_of(&fds[i], w) >= 0;
 	if (!nq)
 		return pw_poll_fds(fds, n, timeout_ns, mask, call);
 
 	struct {
-		struct pollfd p;
 		nfds_t of;
+		bool parked; /* the parked channels' epoll fd, not the queue */
 	} stack[64], *x = n + nq <= 64 ? stack : calloc(n + nq, sizeof(*x));
 	struct pollfd pstack[64], *p = n + nq <= 64 ? pstack : calloc(n + nq, sizeof(*p));
 	nfds_t k = n;
@@ -232,13 +235,15 @@ static int pw_poll_core(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const 
 		goto out;
 	}
 	memcpy(p, fds, n * sizeof(*p));
-	for (nfds_t i = 0; i < n && k < n + nq; i++) {
-		int q = pw_poll_queue_of(&fds[i]);
-		if (q >= 0) {
-			x[k].of = i;
-			p[k++] = (struct pollfd){ .fd = q, .events = POLLIN };
+	for (nfds_t i = 0; i < n; i++)
+		for (int w = 0; w < 2 && k < n + nq; w++) {
+			int q = pw_poll_queue_of(&fds[i], w);
+			if (q >= 0) {
+				x[k].of = i;
+				x[k].parked = w;
+				p[k++] = (struct pollfd){ .fd = q, .events = POLLIN };
+			}
 		}
-	}
 	r = pw_poll_fds(p, k, timeout_ns, mask, call);
 	if (r < 0)
 		goto out;
@@ -248,7 +253,7 @@ static int pw_poll_core(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const 
 		short q = p[j].revents;
 		/* A hang-up with the queue empty is the router gone: no
 		 * connection, and the queue is dropped. */
-		if ((q & POLLHUP) && !pw_lq_hup_check(fds[x[j].of].fd)) {
+		if (!x[j].parked && (q & POLLHUP) && !pw_lq_hup_check(fds[x[j].of].fd)) {
 			q = 0;
 			dropped = true;
 		}
@@ -297,7 +302,8 @@ static bool pw_select_any(int nfds, const fd_set *r, const fd_set *w)
 		if (conns && ((r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w))) && pw_conn_of(fd))
 			return true;
 		if (listeners && r && FD_ISSET(fd, r) &&
-		    pw_poll_queue_of(&(struct pollfd){ .fd = fd, .events = POLLIN }) >= 0)
+		    (pw_poll_queue_of(&(struct pollfd){ .fd = fd, .events = POLLIN }, 0) >= 0 ||
+		     pw_poll_queue_of(&(struct pollfd){ .fd = fd, .events = POLLIN }, 1) >= 0))
 			return true;
 	}
 	return false;

@@ -146,6 +146,7 @@ struct pw_cfg {
 	const char *socket_path;
 	uint32_t spin_ns;
 	int log_fd;
+	bool no_reuse; /* PODWIRE_REUSE=0: every connection makes its channel */
 };
 
 extern struct pw_cfg pw_cfg;
@@ -237,6 +238,18 @@ struct pw_sock {
 	struct pw_opt *opts; /* options set on the socket, read back as set */
 	unsigned nopts;
 	_Atomic int lq; /* LISTEN: the accept queue the router gave (accept.c), or -1 */
+	/* Reuse (reuse.c). LISTEN: pq, this process's epoll fd of the
+	 * accepting ends it parked for this listener (beside the queue
+	 * wherever the application waits), or -1; lserial, this process's
+	 * number for the listener; park_ok, parking for it is allowed. CONN:
+	 * reusable, it may park at its last close (made here by connect or
+	 * accept, never duplicated); an accepted one's listener, lfd and
+	 * lserial. */
+	_Atomic int pq;
+	_Atomic bool park_ok;
+	_Atomic bool reusable;
+	uint64_t lserial;
+	int lfd;
 	/* LISTEN: what an accepted connection inherits (options, timeouts),
 	 * read once; under rlock; setsockopt on the listener makes it stale. */
 	struct pw_opt *acc_opts;
@@ -329,6 +342,10 @@ static inline struct pw_sock *pw_fdtab_get(int fd)
  * setsockopt notes the carried options set on a fresh one. pw_fresh_get:
  * fresh, and which carried options (bit i: pw_carried_opts[i]) were set. */
 void pw_fresh_set(int fd, bool on);
+/* A TCP socket of @family fresh from socket(2); the family of a fresh
+ * one, 0 if @fd is not. */
+void pw_fresh_set_tcp(int fd, int family);
+int pw_fresh_family(int fd);
 void pw_fresh_note_opt(int fd, unsigned carried_idx);
 bool pw_fresh_get(int fd, uint32_t *ret_set);
 void pw_fresh_clear_range(unsigned first, unsigned last);
@@ -404,6 +421,21 @@ struct pw_sock *pw_conn_new_shm(int memfd, int sock, const struct pw_wire_conn *
 				bool nonblock, bool handed);
 void pw_conn_publish(int fd, struct pw_sock *s);
 int pw_adopt(int fd, int memfd, int sock, const struct pw_wire_conn *body, bool handed);
+int pw_adopt_parked(int fd, int sock, void *xp, const struct pw_wire_conn *body, uint32_t set);
+
+/* ---- reuse of parked channels (reuse.c) ---- */
+
+bool pw_reuse_connect_ok(int fd, int family);
+int pw_reuse_connect(int fd, const struct sockaddr_in *dst, int family);
+bool pw_reuse_may_park(const struct pw_sock *s);
+int pw_reuse_park(int fd, struct pw_sock *s);
+int pw_reuse_accept(int lfd, struct pw_sock *ls, int flags);
+int pw_accept_parked(int lfd, struct pw_sock *ls, int sock, void *xp,
+		     const struct pw_wire_conn *body, int flags);
+int pw_reuse_listen(int lfd, struct pw_sock *ls);
+int pw_reuse_ready_fd(struct pw_sock *ls);
+void pw_reuse_listener_gone(struct pw_sock *ls);
+void pw_reuse_atfork_child(void);
 /* The accept queue of listener @lfd (@ls) is done: out of every epoll set,
  * closed; the listener is the kernel's alone. */
 void pw_lq_close(int lfd, struct pw_sock *ls);
@@ -463,9 +495,11 @@ struct pw_ep *pw_ep_get(int epfd, bool create);
 void pw_ep_record(int epfd, int op, int fd, const struct epoll_event *ev);
 void pw_ep_swap_file(int fd, bool before);
 void pw_ep_forget_everywhere(int fd);
+void pw_ep_leave_everywhere(int fd);
+bool pw_ep_has_fd_unlocked(int fd);
 /* Listener @lfd's accept queue @q joins (@add) or leaves every epoll set
  * that holds @lfd, with its events and data. */
-void pw_ep_queue(int lfd, int q, bool add);
+void pw_ep_queue(int lfd, int q, bool add, bool exclusive_ok);
 void pw_ep_discard(int epfd);
 
 /* ---- fork and exec (exec.c) ---- */

@@ -99,9 +99,11 @@ PW_EXPORT int socket(int domain, int type, int protocol)
 	int fd = pw_real.socket(domain, type, protocol);
 
 	/* Fresh: connect() need not read its options back (fdtab.c). */
-	if (fd >= 0)
-		pw_fresh_set(fd, (domain == AF_INET || domain == AF_INET6) &&
-					 (type & 0xf) == SOCK_STREAM);
+	if (fd >= 0 && (domain == AF_INET || domain == AF_INET6) && (type & 0xf) == SOCK_STREAM &&
+	    (protocol == 0 || protocol == IPPROTO_TCP))
+		pw_fresh_set_tcp(fd, domain);
+	else if (fd >= 0)
+		pw_fresh_set(fd, false);
 	return fd;
 }
 

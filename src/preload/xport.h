@@ -99,6 +99,12 @@ struct pw_xport_ops {
 	 * with read, write and poll only. */
 	void (*mark_shared)(void *xp);
 	void (*restrict_io)(void *xp);
+	/* Reuse (reuse.c), NULL where the transport has none: an orderly close
+	 * that keeps the end for the next connection between the same two
+	 * ends, its readiness fd from now on @keep_fd (another fd of the same
+	 * socket). 0: @xp is freed and *ret_parked holds the end; -EBUSY: not
+	 * parkable, nothing happened (close as usual). */
+	int (*park)(void *xp, int keep_fd, void **ret_parked);
 };
 
 extern const struct pw_xport_ops pw_xport_shm;
@@ -111,6 +117,19 @@ extern const struct pw_xport_ops pw_xport_kernel;
  * success the state owns @sock; @memfd stays the caller's.
  */
 int pw_xport_shm_attach(int memfd, int sock, unsigned side, bool reattach, void **ret_xp);
+
+/*
+ * Parked ends of the shared-memory transport (reuse.c): claim (connecting
+ * end) or take (accepting end) one for a new connection, whose state is
+ * then *ret_xp and whose readiness fd is the parked one's; drop it (a claim
+ * that raced in is reset) or forget it (this process's copy only, after
+ * fork). Errors as pw_chan_parked_claim() and pw_chan_parked_take().
+ */
+int pw_xport_shm_claim(void *parked, void **ret_xp);
+int pw_xport_shm_take(void *parked, void **ret_xp);
+void pw_xport_shm_drop(void *parked);
+void pw_xport_shm_forget(void *parked);
+int pw_xport_shm_parked_fd(void *parked);
 
 /* The kernel transport's part of adopting the router's socket @sock for the
  * application's @fd: the options the application set on @fd, set on @sock. */

@@ -9,15 +9,21 @@ _Static_assert(PW_XP_DONTWAIT == PW_CHAN_DONTWAIT && PW_XP_PEEK == PW_CHAN_PEEK 
 		       PW_XP_WAITALL == PW_CHAN_WAITALL && PW_XP_DISCARD == PW_CHAN_DISCARD,
 	       "transport flags pass through to the channel unchanged");
 
-int pw_xport_shm_attach(int memfd, int sock, unsigned side, bool reattach, void **ret_xp)
+/* The library's channel options. */
+static struct pw_chan_opts pw_xshm_opts(bool reattach)
 {
-	struct pw_chan_opts co = {
+	return (struct pw_chan_opts){
 		.spin_ns = pw_cfg.spin_ns,
 		.no_spin = pw_cfg.spin_ns == 0,
 		.hup_is_eof = true, /* a dead peer process reads as EOF, as on TCP */
 		.kernel_restart = true,
 		.reattach = reattach,
 	};
+}
+
+int pw_xport_shm_attach(int memfd, int sock, unsigned side, bool reattach, void **ret_xp)
+{
+	struct pw_chan_opts co = pw_xshm_opts(reattach);
 	struct pw_chan *chan = NULL;
 	int r = pw_chan_open(memfd, sock, side, &co, &chan);
 
@@ -25,6 +31,45 @@ int pw_xport_shm_attach(int memfd, int sock, unsigned side, bool reattach, void 
 		return r;
 	*ret_xp = chan;
 	return 0;
+}
+
+/* A new connection over the parked end @parked: claimed (connecting end) or
+ * taken (accepting end, @take). */
+static int pw_xshm_reuse(void *parked, bool take, void **ret_xp)
+{
+	struct pw_chan_opts co = pw_xshm_opts(false);
+	struct pw_chan *chan = NULL;
+	int r = take ? pw_chan_parked_take(parked, &co, &chan)
+		     : pw_chan_parked_claim(parked, &co, &chan);
+
+	if (r == 0)
+		*ret_xp = chan;
+	return r;
+}
+
+int pw_xport_shm_claim(void *parked, void **ret_xp)
+{
+	return pw_xshm_reuse(parked, false, ret_xp);
+}
+
+int pw_xport_shm_take(void *parked, void **ret_xp)
+{
+	return pw_xshm_reuse(parked, true, ret_xp);
+}
+
+void pw_xport_shm_drop(void *parked)
+{
+	pw_chan_parked_drop(parked);
+}
+
+void pw_xport_shm_forget(void *parked)
+{
+	pw_chan_parked_forget(parked);
+}
+
+int pw_xport_shm_parked_fd(void *parked)
+{
+	return pw_chan_parked_fd(parked);
 }
 
 static ssize_t pw_xshm_readv(void *xp, const struct iovec *iov, int cnt, int flags)
@@ -128,6 +173,16 @@ static void pw_xshm_restrict_io(void *xp)
 	pw_chan_restrict(xp);
 }
 
+static int pw_xshm_park(void *xp, int keep_fd, void **ret_parked)
+{
+	struct pw_chan_parked *p = NULL;
+	int r = pw_chan_park(xp, keep_fd, &p);
+
+	if (r == 0)
+		*ret_parked = p;
+	return r;
+}
+
 const struct pw_xport_ops pw_xport_shm = {
 	.name = "shared memory",
 	.exec_carry = true,
@@ -151,4 +206,5 @@ const struct pw_xport_ops pw_xport_shm = {
 	.detach = pw_xshm_detach,
 	.mark_shared = pw_xshm_mark_shared,
 	.restrict_io = pw_xshm_restrict_io,
+	.park = pw_xshm_park,
 };

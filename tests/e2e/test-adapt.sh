@@ -10,6 +10,9 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 pw_need nginx wrk python3
+# The choice itself, with a new channel for each connection over shared
+# memory (reuse, tried first, is test-reuse.sh's).
+export PODWIRE_REUSE=0
 trap 'cat $PW_DIR/pw.log $PW_DIR/nginx-error.log 2>/dev/null | tail -30; pw_cleanup' EXIT
 pw_e2e_init adapt
 pw_pod a 11

@@ -11,6 +11,8 @@ set -u
 # Every connection through the router, however short (the library would
 # leave repeated short ones to the kernel: PRELOAD.md).
 export PODWIRE_ADAPT=0
+# And a new channel for each: the router must see every connection.
+export PODWIRE_REUSE=0
 pw_need python3
 pw_e2e_init limits
 pw_pod a 11

@@ -8,6 +8,10 @@
 #      checks each fd with PW_SEM_EXPECT=accel; podwired's
 #      podwire_claims_total must move for each test), PODWIRE_ADAPT=0 so
 #      that repeated short connections are too;
+#   1a. the same with reuse (PRELOAD.md, "Reuse"): a connection that ended
+#      in order leaves its channel to the next one to the same server, so
+#      the router sees only the first of them (claims move by one at least)
+#      and the mode fails unless some channels were reused;
 #   1b. under the preload as shipped (PODWIRE_ADAPT unset): a test's
 #      repeated short connections go to the kernel after the first few, so
 #      a test may cross both paths; the same checks must hold;
@@ -21,7 +25,7 @@
 #      kernel carries new connections), restarted (acceleration is back;
 #      podwire status showed the live connection before the kill).
 #
-# PW_SEM_ONLY="test ..." runs a subset; PW_SEM_MODES="preload adapt kernel extra"
+# PW_SEM_ONLY="test ..." runs a subset; PW_SEM_MODES="preload reuse adapt kernel extra"
 # chooses the parts (default: all). PW_SEM_SERVER_BIN and PW_SEM_CLIENT_BIN
 # run another build of pw-sem on either side (tests/e2e/test-musl.sh);
 # PW_PRELOAD, another LD_PRELOAD value (lib.sh). Prints one line per test
@@ -40,7 +44,7 @@ pw_pod a 11
 pw_pod b 12
 pw_router_metrics
 
-MODES=${PW_SEM_MODES:-preload adapt kernel extra}
+MODES=${PW_SEM_MODES:-preload reuse adapt kernel extra}
 "$SEM" list >"$PW_DIR/list" || pw_fail "pw-sem list"
 TESTS=${PW_SEM_ONLY:-$(cut -f1 "$PW_DIR/list")}
 PORT=20000
@@ -62,8 +66,9 @@ sem_run() {
 	local envs=(env "PW_SEM_EXPECT=$exp" "PW_SEM_A=$PW_IP_a" "PW_SEM_B=$PW_IP_b"
 		"PW_SEM_SYNC_DIR=$PW_DIR")
 	# Every connection of the test accelerated, however short (the library
-	# would leave repeated short ones to the kernel: PRELOAD.md).
-	[ "$exp" != accel ] || envs+=("PODWIRE_ADAPT=0")
+	# would leave repeated short ones to the kernel: PRELOAD.md), and each
+	# through the router unless SEM_REUSE=1.
+	[ "$exp" != accel ] || envs+=("PODWIRE_ADAPT=0" "PODWIRE_REUSE=${SEM_REUSE:-0}")
 	PORT=$((PORT + 1))
 	[ "$sp" = 1 ] || snp=1
 	[ "$cp" = 1 ] || cnp=1
@@ -132,6 +137,7 @@ sem_run() {
 # the list gets shorter, never stale.
 SEM_KNOWN=" preload:msg_oob preload:shutdown_wakes_reader preload:fork_concurrent_writers "
 SEM_KNOWN+="adapt:msg_oob adapt:shutdown_wakes_reader adapt:fork_concurrent_writers "
+SEM_KNOWN+="reuse:msg_oob reuse:shutdown_wakes_reader reuse:fork_concurrent_writers "
 
 # sem_record LABEL TEST [extra detail]: print and remember SEM_RC.
 sem_record() {
@@ -184,6 +190,14 @@ sem_accel() { # label test
 	sem_run "$1" "$2" 1 1 accel
 	c1=$(sem_metric podwire_claims_total)
 	d=$(( ${c1:-0} - ${c0:-0} ))
+	# With reuse, the client's connections the router did not see went
+	# over a parked channel.
+	if [ "${SEM_REUSE:-0}" = 1 ]; then
+		local p
+		p=$(grep -c 'carried by podwire' "$SEM_CLOG" 2>/dev/null)
+		SEM_REUSED=$(( ${p:-0} > d ? ${p:-0} - d : 0 ))
+		want=1
+	fi
 	if [ "$SEM_RC" = 0 ] && [ "$d" -lt "${want:-1}" ]; then
 		SEM_RC=1
 		SEM_WHY="not accelerated: podwire_claims_total +$d, want +${want:-1}"
@@ -203,6 +217,22 @@ if [[ " $MODES " == *" preload "* ]]; then
 	for t in $TESTS; do
 		sem_accel preload "$t"
 	done
+fi
+
+if [[ " $MODES " == *" reuse "* ]]; then
+	echo "# ---- under libpodwire.so with reuse: every connection over podwire, channels reused"
+	reused=0
+	for t in $TESTS; do
+		SEM_REUSE=1 SEM_REUSED=0
+		sem_accel reuse "$t"
+		reused=$((reused + SEM_REUSED))
+	done
+	SEM_REUSE=0
+	echo "# reuse: $reused connections over a parked channel (not seen by the router)"
+	if [ "$reused" = 0 ] && [ "$(echo $TESTS | wc -w)" -gt 10 ]; then
+		echo "FAIL reuse: no channel was reused"
+		NFAIL=$((NFAIL + 1))
+	fi
 fi
 
 # The library as shipped: a test's repeated short connections move to the
@@ -376,7 +406,7 @@ os.kill(os.getpid(), signal.SIGKILL)" 2>/dev/null
 fi
 
 echo "# ---- summary ($((SECONDS - T0)) s)"
-for label in preload adapt preload-kernel kernel; do
+for label in preload reuse adapt preload-kernel kernel; do
 	n=$(awk -F'\t' -v l=$label '$2 == l' "$SUMMARY" | wc -l)
 	[ "$n" -gt 0 ] || continue
 	ok=$(awk -F'\t' -v l=$label '$2 == l && $1 == "ok"' "$SUMMARY" | wc -l)
@@ -385,9 +415,9 @@ for label in preload adapt preload-kernel kernel; do
 	bad=$(awk -F'\t' -v l=$label '$2 == l && $1 == "FAIL" { printf "%s ", $3 }' "$SUMMARY")
 	echo "# $label: $ok of $n passed${bad:+; failed: $bad}"
 done
-other=$(awk -F'\t' '$2 != "preload" && $2 != "adapt" && $2 != "preload-kernel" && $2 != "kernel" && $1 != "ok" { printf "[%s: %s %s] ", $2, $3, $1 }' "$SUMMARY")
+other=$(awk -F'\t' '$2 != "preload" && $2 != "reuse" && $2 != "adapt" && $2 != "preload-kernel" && $2 != "kernel" && $1 != "ok" { printf "[%s: %s %s] ", $2, $3, $1 }' "$SUMMARY")
 echo "# mixed peers and router: ${other:-all passed}"
-both=$(awk -F'\t' '$2 == "preload" && $1 == "FAIL" { p[$3] = 1 } $2 == "kernel" && $1 == "ok" { k[$3] = 1 }
+both=$(awk -F'\t' '($2 == "preload" || $2 == "reuse" || $2 == "adapt") && $1 == "FAIL" { p[$3] = 1 } $2 == "kernel" && $1 == "ok" { k[$3] = 1 }
 	END { for (t in p) if (t in k) printf "%s ", t }' "$SUMMARY")
 [ -z "$both" ] || echo "# podwire bugs (fail under the preload, pass on the kernel): $both"
 kfail=$(awk -F'\t' '$2 == "kernel" && $1 == "FAIL" { printf "%s ", $3 }' "$SUMMARY")

@@ -1,0 +1,314 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Reuse of channels (docs/CHANNEL.md, "Reuse"; docs/PRELOAD.md): a
+ * connection that ends in order leaves its channel parked in both
+ * processes, and the next connection from this process to the same
+ * destination claims it: no router, memfd, mapping or page fault.
+ *
+ * A connecting end is parked in one table per process, by destination. An
+ * accepting end is parked by listener, its socket in the listener's pq, an
+ * epoll fd of this process that stands beside the accept queue wherever the
+ * application waits for the listener (epoll sets, poll, a blocking accept):
+ * a claim makes the listener readable, and accept() takes it.
+ *
+ * Only a connection that nothing else can see parks: made here by connect()
+ * or accept(), never duplicated, passed or shared by fork, and closed in
+ * order with nothing unread. Its fd leaves the application's epoll sets by
+ * hand, since its file lives on in the parked copy.
+ */
+#include "preload.h"
+
+#define PW_REUSE_CLI	 64u /* connecting ends parked per process */
+#define PW_REUSE_CLI_DST 16u /* of them to one destination */
+#define PW_REUSE_SRV	 64u /* accepting ends parked per process */
+#define PW_REUSE_SRV_LIS 32u /* of them for one listener */
+
+struct pw_rent {
+	void *p;       /* the parked end (the transport's), NULL: a free slot */
+	uint64_t key;  /* connecting: the destination; accepting: the listener's lserial */
+	uint64_t used; /* when last parked, for eviction */
+	uint32_t gen;  /* accepting: the tag of its registration in pq */
+	struct pw_wire_conn body; /* its ids and addresses, as the router gave them */
+};
+
+static pthread_mutex_t pw_reuse_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pw_rent pw_rcli[PW_REUSE_CLI], pw_rsrv[PW_REUSE_SRV];
+static uint64_t pw_reuse_tick;
+static uint32_t pw_reuse_gen;
+/* Parked ends of each kind: connect() and accept() look only if any. */
+static _Atomic unsigned pw_reuse_ncli, pw_reuse_nsrv;
+static _Atomic uint64_t pw_lserial_next;
+
+/* A destination, as a socket of @family (AF_INET6: dual-stack, v4-mapped)
+ * reaches it: a reused channel shows the addresses in that family. */
+static uint64_t pw_reuse_dst_key(const struct sockaddr_in *dst, int family)
+{
+	return (uint64_t)(family == AF_INET6) << 48 | (uint64_t)ntohl(dst->sin_addr.s_addr) << 16 |
+	       ntohs(dst->sin_port);
+}
+
+/* Give up the parked end in @e (under the lock). */
+static void pw_rent_drop(struct pw_rent *e, _Atomic unsigned *count)
+{
+	pw_xport_shm_drop(e->p);
+	e->p = NULL;
+	atomic_fetch_sub_explicit(count, 1, memory_order_relaxed);
+}
+
+/*
+ * A slot of @tab (@n slots) for an end of @key, of which at most @per_key
+ * may be parked: the least recently parked of that key goes when there are
+ * that many, else a free slot, else the least recently parked of all.
+ */
+static struct pw_rent *pw_rent_slot(struct pw_rent *tab, unsigned n, uint64_t key, unsigned per_key,
+				    _Atomic unsigned *count)
+{
+	struct pw_rent *free_slot = NULL, *lru = NULL, *lru_key = NULL;
+	unsigned same = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct pw_rent *e = &tab[i];
+		if (!e->p) {
+			if (!free_slot)
+				free_slot = e;
+			continue;
+		}
+		if (!lru || e->used < lru->used)
+			lru = e;
+		if (e->key == key && (same++, !lru_key || e->used < lru_key->used))
+			lru_key = e;
+	}
+	struct pw_rent *e = same >= per_key ? lru_key : free_slot ? free_slot : lru;
+	if (e->p)
+		pw_rent_drop(e, count);
+	return e;
+}
+
+bool pw_reuse_may_park(const struct pw_sock *s)
+{
+	return s->kind == PW_K_CONN && s->ops->park && !pw_cfg.no_reuse && !pw_cfg.restricted &&
+	       atomic_load_explicit(&s->reusable, memory_order_relaxed) &&
+	       !atomic_load_explicit(&s->shared, memory_order_relaxed);
+}
+
+int pw_reuse_park(int fd, struct pw_sock *s)
+{
+	if (!pw_reuse_may_park(s))
+		return -1;
+	bool acc = s->lserial != 0;
+	int keep = pw_real.fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	struct pw_wire_conn body = { .id = s->id, .side = acc };
+	int pq = -1;
+	void *p = NULL;
+
+	if (keep < 0)
+		return -1;
+	pw_addr_to_wire(&s->local, s->family, &body.local);
+	pw_addr_to_wire(&s->peer, s->family, &body.peer);
+	pthread_mutex_lock(&pw_reuse_lock);
+	if (acc) {
+		/* Its listener, if it is still the one it came from. */
+		struct pw_sock *ls = pw_fdtab_get(s->lfd);
+		if (!ls || ls->kind != PW_K_LISTEN || ls->lserial != s->lserial ||
+		    !atomic_load_explicit(&ls->park_ok, memory_order_relaxed) ||
+		    (pq = atomic_load_explicit(&ls->pq, memory_order_relaxed)) < 0)
+			goto refused;
+	}
+	uint64_t key = acc ? s->lserial : pw_reuse_dst_key(&s->peer, s->family);
+	struct pw_rent *e =
+		acc ? pw_rent_slot(pw_rsrv, PW_REUSE_SRV, key, PW_REUSE_SRV_LIS, &pw_reuse_nsrv)
+		    : pw_rent_slot(pw_rcli, PW_REUSE_CLI, key, PW_REUSE_CLI_DST, &pw_reuse_ncli);
+	if (s->ops->park(s->xp, keep, &p) < 0)
+		goto refused;
+	/* Parked: @s's transport state and @fd are gone. */
+	*e = (struct pw_rent){ .p = p, .key = key, .used = ++pw_reuse_tick, .body = body };
+	atomic_fetch_add_explicit(acc ? &pw_reuse_nsrv : &pw_reuse_ncli, 1, memory_order_relaxed);
+	if (acc) {
+		e->gen = ++pw_reuse_gen;
+		struct epoll_event ev = { .events = EPOLLIN,
+					  .data.u64 = (uint64_t)e->gen << 32 |
+						      (uint64_t)(e - pw_rsrv) };
+		if (pw_real.epoll_ctl(pq, EPOLL_CTL_ADD, keep, &ev) < 0)
+			pw_rent_drop(e, &pw_reuse_nsrv); /* unseen, a claim would hang */
+	}
+	pthread_mutex_unlock(&pw_reuse_lock);
+	return 0;
+refused:
+	pthread_mutex_unlock(&pw_reuse_lock);
+	pw_real.close(keep);
+	return -1;
+}
+
+bool pw_reuse_connect_ok(int fd, int family)
+{
+	return atomic_load_explicit(&pw_reuse_ncli, memory_order_relaxed) && !pw_cfg.no_reuse &&
+	       pw_fresh_family(fd) == family;
+}
+
+int pw_reuse_connect(int fd, const struct sockaddr_in *dst, int family)
+{
+	uint32_t set = 0;
+
+	if (!pw_reuse_connect_ok(fd, family) || !pw_fresh_get(fd, &set))
+		return -1;
+	uint64_t key = pw_reuse_dst_key(dst, family);
+	pthread_mutex_lock(&pw_reuse_lock);
+	for (unsigned i = 0; i < PW_REUSE_CLI; i++) {
+		struct pw_rent *e = &pw_rcli[i];
+		void *xp = NULL;
+
+		if (!e->p || e->key != key)
+			continue;
+		int r = pw_xport_shm_claim(e->p, &xp);
+		if (r == -EAGAIN)
+			continue; /* the server has not closed its end yet */
+		if (r < 0) {
+			pw_rent_drop(e, &pw_reuse_ncli);
+			continue;
+		}
+		struct pw_wire_conn body = e->body;
+		e->p = NULL;
+		atomic_fetch_sub_explicit(&pw_reuse_ncli, 1, memory_order_relaxed);
+		pthread_mutex_unlock(&pw_reuse_lock);
+		if (pw_adopt_parked(fd, pw_xport_shm.fd(xp), xp, &body, set) < 0) {
+			/* The server takes a connection that resets. */
+			pw_xport_shm.abort(xp);
+			return -1;
+		}
+		pw_dbg("fd %d: connected over podwire (conn %llu, a parked channel)", fd,
+		       (unsigned long long)body.id);
+		return 0;
+	}
+	pthread_mutex_unlock(&pw_reuse_lock);
+	return -1;
+}
+
+int pw_reuse_accept(int lfd, struct pw_sock *ls, int flags)
+{
+	int pq = atomic_load_explicit(&ls->pq, memory_order_relaxed);
+	struct epoll_event ev[8];
+	int n;
+
+	if (pq < 0 || !atomic_load_explicit(&pw_reuse_nsrv, memory_order_relaxed))
+		return -EAGAIN;
+	do
+		n = pw_real.epoll_wait(pq, ev, (int)PW_ARRAY_SIZE(ev), 0);
+	while (n < 0 && errno == EINTR);
+	for (int i = 0; i < n; i++) {
+		uint64_t slot = ev[i].data.u64 & 0xffffffffu;
+		uint32_t gen = (uint32_t)(ev[i].data.u64 >> 32);
+		void *xp = NULL;
+
+		if (slot >= PW_REUSE_SRV)
+			continue;
+		pthread_mutex_lock(&pw_reuse_lock);
+		struct pw_rent *e = &pw_rsrv[slot];
+		if (!e->p || e->gen != gen || e->key != ls->lserial) {
+			pthread_mutex_unlock(&pw_reuse_lock);
+			continue; /* another thread took it */
+		}
+		int sock = pw_xport_shm_parked_fd(e->p);
+		int r = pw_xport_shm_take(e->p, &xp);
+		if (r == -EAGAIN) {
+			pthread_mutex_unlock(&pw_reuse_lock);
+			continue; /* a late byte of the last connection */
+		}
+		pw_real.epoll_ctl(pq, EPOLL_CTL_DEL, sock, NULL);
+		if (r < 0) {
+			pw_rent_drop(e, &pw_reuse_nsrv);
+			pthread_mutex_unlock(&pw_reuse_lock);
+			continue;
+		}
+		struct pw_wire_conn body = e->body;
+		e->p = NULL;
+		atomic_fetch_sub_explicit(&pw_reuse_nsrv, 1, memory_order_relaxed);
+		pthread_mutex_unlock(&pw_reuse_lock);
+		int fd = pw_accept_parked(lfd, ls, sock, xp, &body, flags);
+		if (fd >= 0)
+			return fd;
+	}
+	return -EAGAIN;
+}
+
+/* This process's pq for @ls: made at listen(), and after fork by the first
+ * that needs it (the parent's is not ours to wait on). */
+int pw_reuse_ready_fd(struct pw_sock *ls)
+{
+	int pq = atomic_load_explicit(&ls->pq, memory_order_relaxed);
+
+	if (pq >= 0 || pw_cfg.no_reuse || pw_cfg.restricted)
+		return pq;
+	int n = epoll_create1(EPOLL_CLOEXEC);
+	if (n < 0)
+		return -1;
+	if (!atomic_compare_exchange_strong_explicit(&ls->pq, &pq, n, memory_order_relaxed,
+						     memory_order_relaxed)) {
+		pw_real.close(n);
+		return pq;
+	}
+	return n;
+}
+
+int pw_reuse_listen(int lfd, struct pw_sock *ls)
+{
+	ls->lserial = atomic_fetch_add_explicit(&pw_lserial_next, 1, memory_order_relaxed) + 1;
+	atomic_init(&ls->pq, -1);
+	atomic_init(&ls->park_ok, true);
+	int pq = pw_reuse_ready_fd(ls);
+	if (pq >= 0)
+		pw_ep_queue(lfd, pq, true, false);
+	return pq;
+}
+
+void pw_reuse_listener_gone(struct pw_sock *ls)
+{
+	int pq = atomic_exchange_explicit(&ls->pq, -1, memory_order_relaxed);
+
+	if (atomic_load_explicit(&pw_reuse_nsrv, memory_order_relaxed)) {
+		pthread_mutex_lock(&pw_reuse_lock);
+		for (unsigned i = 0; i < PW_REUSE_SRV; i++)
+			if (pw_rsrv[i].p && pw_rsrv[i].key == ls->lserial)
+				pw_rent_drop(&pw_rsrv[i], &pw_reuse_nsrv);
+		pthread_mutex_unlock(&pw_reuse_lock);
+	}
+	if (pq >= 0)
+		pw_real.close(pq);
+}
+
+/* In the child after fork: the parked ends are the parent's (this process
+ * holds copies of their sockets and mappings, which go), and so is each
+ * listener's pq. A listener in an epoll set the child inherited may be
+ * waited for there, where this process's own pq would not be: no parking
+ * for it. */
+static bool pw_reuse_child_listener(int fd, struct pw_sock *s, void *arg)
+{
+	(void)arg;
+	if (s->kind != PW_K_LISTEN)
+		return true;
+	int pq = atomic_exchange_explicit(&s->pq, -1, memory_order_relaxed);
+	if (pq >= 0)
+		pw_real.close(pq);
+	if (pw_ep_has_fd_unlocked(fd))
+		atomic_store_explicit(&s->park_ok, false, memory_order_relaxed);
+	return true;
+}
+
+void pw_reuse_atfork_child(void)
+{
+	/* Another thread of the parent may have held the lock: ours is new. */
+	pthread_mutex_init(&pw_reuse_lock, NULL);
+	for (unsigned i = 0; i < PW_REUSE_CLI; i++)
+		if (pw_rcli[i].p) {
+			pw_xport_shm_forget(pw_rcli[i].p);
+			pw_rcli[i].p = NULL;
+		}
+	for (unsigned i = 0; i < PW_REUSE_SRV; i++)
+		if (pw_rsrv[i].p) {
+			pw_xport_shm_forget(pw_rsrv[i].p);
+			pw_rsrv[i].p = NULL;
+		}
+	atomic_store_explicit(&pw_reuse_ncli, 0, memory_order_relaxed);
+	atomic_store_explicit(&pw_reuse_nsrv, 0, memory_order_relaxed);
+	if (atomic_load_explicit(&pw_nlisten, memory_order_relaxed))
+		pw_fdtab_each(pw_reuse_child_listener, NULL);
+}
