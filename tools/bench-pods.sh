@@ -8,8 +8,9 @@
 #                    shows the medians, the lines below it every round
 #   --sockperf-only  only sockperf 64 B and the pw_chan floor
 #   --quick          those and the connection-per-request rows (make demo);
-#                    those rows run a third time with PODWIRE_ADAPT=0 ("shm
-#                    always": every connection over shared memory)
+#                    those rows run a third time with PODWIRE_ADAPT=0 and
+#                    PODWIRE_REUSE=0 ("a channel each": every connection
+#                    makes its own channel over shared memory)
 #   --sweep          also sockperf ping-pong p50 at every size, 14 B to 1 MiB
 # Needs root, sockperf, iperf3, nginx, wrk, curl, redis-server, redis-benchmark;
 # h2load (nghttp2-client) for the HTTP/2 row.
@@ -43,15 +44,16 @@ pw_pod b 12
 pw_router_metrics
 
 declare -A R
-# mode: kernel (no preload), podwire (the preload as shipped: it chooses the
-# path per destination), shm (the preload with PODWIRE_ADAPT=0: shared
-# memory for every connection, to show what setting one up costs).
+# mode: kernel (no preload), podwire (the preload as shipped: it reuses the
+# channels of closed connections and chooses the path per destination), shm
+# (the preload with PODWIRE_ADAPT=0 PODWIRE_REUSE=0: a new channel for every
+# connection, to show what setting one up costs).
 in_mode() { # mode pw_in|pw_bg pod cmd...
 	local mode=$1 fn=$2 pod=$3
 	shift 3
 	case $mode in
 	kernel) PW_NOPRELOAD=1 $fn "$pod" "$@" ;;
-	shm) $fn "$pod" PODWIRE_ADAPT=0 "$@" ;;
+	shm) $fn "$pod" PODWIRE_ADAPT=0 PODWIRE_REUSE=0 "$@" ;;
 	*) $fn "$pod" "$@" ;;
 	esac
 }
@@ -226,9 +228,9 @@ if [ -z "$ONLY_SOCKPERF" ] || [ -n "$QUICK" ]; then
 	row "nginx conn per request (req/s)" close higher
 	row "connect cycle p50 (us)" cyc50 lower
 	row "connect cycle p99 (us)" cyc99 lower
-	row "  shm always: conn per request" close higher shm
-	row "  shm always: cycle p50 (us)" cyc50 lower shm
-	row "  shm always: cycle p99 (us)" cyc99 lower shm
+	row "  a channel each: conn per request" close higher shm
+	row "  a channel each: cycle p50 (us)" cyc50 lower shm
+	row "  a channel each: cycle p99 (us)" cyc99 lower shm
 fi
 if [ -n "$SWEEP" ]; then
 	for s in $SIZES; do

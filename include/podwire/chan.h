@@ -235,6 +235,15 @@ int pw_chan_parked_take(struct pw_chan_parked *p, const struct pw_chan_opts *opt
  * meanwhile is reset (its connecting end reads -ECONNRESET). Accepts NULL. */
 void pw_chan_parked_drop(struct pw_chan_parked *p);
 
+/*
+ * The first half of a drop: unpark the end, so that no claim comes in from
+ * now on. 0: done (or there was no parked end to claim any more); -EBUSY:
+ * an accepting end that was claimed and not taken, whose new connection the
+ * caller may give to someone else (its socket, as a side that never
+ * attached) before it forgets the end, or reset with pw_chan_parked_drop().
+ */
+int pw_chan_parked_release(struct pw_chan_parked *p);
+
 /* Forget a parked end in this process only: unmap it and close this
  * process's copy of its socket, without a word to the peer (a fork child's
  * copy of its parent's parked end). Accepts NULL. */

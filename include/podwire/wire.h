@@ -52,6 +52,10 @@ enum pw_wire_type {
 			      RELAY_OK: a kernel stream the router relays to the channel */
 	PW_MSG_TAKE = 12,  /* no body, fd: such a stream (proof); reply CONN (the
 			      channel itself, while the relay has moved nothing) or ERR */
+	/* reuse (docs/PRELOAD.md): a parked channel a client claimed, which this
+	 * process gives up before taking it, goes back to its listener's queue */
+	PW_MSG_REQUEUE = 13, /* body reattach, fd: the accepting end's socket (proof);
+				reply OK or ERR */
 	/* replies, router -> library; seq echoes the request's */
 	PW_MSG_OK = 64,	       /* no body */
 	PW_MSG_ERR = 65,       /* body err */

@@ -1104,8 +1104,9 @@ int pw_chan_park(struct pw_chan *c, int keep_fd, struct pw_chan_parked **ret_par
 	    atomic_load_explicit(&c->peer_hup, memory_order_relaxed) ||
 	    atomic_load_explicit(&c->rd_shut, memory_order_relaxed) ||
 	    (own & ~(PW_SIDE_OPEN | PW_SIDE_SHUT_WR)) || !(own & PW_SIDE_OPEN) ||
-	    !(pf & PW_SIDE_OPEN) || (pf & (PW_SIDE_RESET | PW_SIDE_SHUT_RD)))
-		return -EBUSY;
+	    !(pf & PW_SIDE_OPEN) || (pf & (PW_SIDE_RESET | PW_SIDE_SHUT_RD)) ||
+	    ((pf & PW_SIDE_CLOSED) && !(pf & PW_SIDE_PARKED)))
+		return -EBUSY; /* (a peer closed for good never claims it) */
 	if (pw_ring_avail(&c->rx) != 0)
 		return -EBUSY; /* unread bytes (or a corrupt ring) */
 	struct pw_chan_parked *p = calloc(1, sizeof(*p));
@@ -1243,21 +1244,29 @@ int pw_chan_parked_take(struct pw_chan_parked *p, const struct pw_chan_opts *opt
 	return 0;
 }
 
-void pw_chan_parked_drop(struct pw_chan_parked *p)
+int pw_chan_parked_release(struct pw_chan_parked *p)
 {
-	if (!p)
-		return;
 	_Atomic uint32_t *w = &p->shm->ctl.side[p->side];
 	uint32_t f = PW_SIDE_PARKED_WORD;
 
 	/* Unpark: a plain closed side from now on, so a claim's exchange
 	 * fails. Release, as every change of a side's word. */
-	if (!atomic_compare_exchange_strong_explicit(w, &f, f & ~PW_SIDE_PARKED,
-						     memory_order_release, memory_order_relaxed) &&
-	    f == 0 && p->side == 1)
+	if (atomic_compare_exchange_strong_explicit(w, &f, f & ~PW_SIDE_PARKED,
+						    memory_order_release, memory_order_relaxed))
+		return 0;
+	return f == 0 && p->side == 1 ? -EBUSY : 0;
+}
+
+void pw_chan_parked_drop(struct pw_chan_parked *p)
+{
+	if (!p)
+		return;
+	if (pw_chan_parked_release(p) == -EBUSY)
 		/* Claimed meanwhile: reset, as from a listener that closed with
-		 * the connection in its queue. */
-		atomic_store_explicit(w, PW_SIDE_RESET | PW_SIDE_CLOSED, memory_order_release);
+		 * the connection in its queue. Release, as every change of a
+		 * side's word. */
+		atomic_store_explicit(&p->shm->ctl.side[p->side], PW_SIDE_RESET | PW_SIDE_CLOSED,
+				      memory_order_release);
 	/* The peer's parked socket hangs up: it drops its end too. */
 	pw_chan_parked_forget(p);
 }

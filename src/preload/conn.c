@@ -230,11 +230,12 @@ PW_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	    !pw_ctl_prefixes_known() || !pw_in_prefixes(&dst))
 		return pw_real.connect(fd, addr, len);
 	/* A channel of an earlier connection there, parked: no setup at all
-	 * (reuse.c). For a socket still unbound, as a reused channel keeps its
-	 * addresses. */
+	 * (reuse.c). For a socket still unbound (to a port or an address), as
+	 * a reused channel keeps its addresses. */
 	struct sockaddr_in local;
 	if (pw_reuse_connect_ok(fd, addr->sa_family) && pw_sockname4(fd, &local) == 0 &&
-	    local.sin_port == 0 && pw_reuse_connect(fd, &dst, addr->sa_family) == 0)
+	    local.sin_port == 0 && local.sin_addr.s_addr == htonl(INADDR_ANY) &&
+	    pw_reuse_connect(fd, &dst, addr->sa_family) == 0)
 		goto connected;
 	/* Connections there have been short of late: the kernel sets one up
 	 * faster (adapt.c). */

@@ -20,8 +20,9 @@ static int pw_unref(struct pw_sock *s, int fd, bool closed)
 		atomic_fetch_sub_explicit(&pw_nlisten, 1, memory_order_relaxed);
 		/* The router drops the listener when the queue's last holder,
 		 * of every process that shares it, closes it. */
-		pw_lq_close(fd, s);
+		/* Claimed channels go back to the queue first (reuse.c). */
 		pw_reuse_listener_gone(s);
+		pw_lq_close(fd, s);
 		free(s->acc_opts);
 		free(s);
 		return closed ? 0 : pw_real.close(fd);

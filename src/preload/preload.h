@@ -436,6 +436,7 @@ int pw_reuse_listen(int lfd, struct pw_sock *ls);
 int pw_reuse_ready_fd(struct pw_sock *ls);
 void pw_reuse_listener_gone(struct pw_sock *ls);
 void pw_reuse_atfork_child(void);
+void pw_reuse_drop_all(void);
 /* The accept queue of listener @lfd (@ls) is done: out of every epoll set,
  * closed; the listener is the kernel's alone. */
 void pw_lq_close(int lfd, struct pw_sock *ls);

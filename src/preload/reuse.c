@@ -38,6 +38,9 @@ static uint32_t pw_reuse_gen;
 /* Parked ends of each kind: connect() and accept() look only if any. */
 static _Atomic unsigned pw_reuse_ncli, pw_reuse_nsrv;
 static _Atomic uint64_t pw_lserial_next;
+/* The process the tables are of: a vfork child shares them, and must not
+ * give them up at its exit. */
+static pid_t pw_reuse_pid;
 
 /* A destination, as a socket of @family (AF_INET6: dual-stack, v4-mapped)
  * reaches it: a reused channel shows the addresses in that family. */
@@ -47,10 +50,27 @@ static uint64_t pw_reuse_dst_key(const struct sockaddr_in *dst, int family)
 	       ntohs(dst->sin_port);
 }
 
-/* Give up the parked end in @e (under the lock). */
+/*
+ * Give up the parked end in @e (under the lock). An accepting end that its
+ * client claimed and we have not taken is a connection in our hands: it
+ * goes back to its listener's queue (the router's PW_MSG_REQUEUE), where
+ * another process that holds the listener takes it; the client reads a
+ * reset only if none is left, as from a listener closed with the
+ * connection in its queue.
+ */
 static void pw_rent_drop(struct pw_rent *e, _Atomic unsigned *count)
 {
-	pw_xport_shm_drop(e->p);
+	struct pw_wire_reattach rq = { .id = e->body.id };
+	int sock = pw_xport_shm_parked_fd(e->p);
+	struct pw_msg m;
+	int fds[2];
+
+	if (pw_xport_shm_release(e->p) == -EBUSY &&
+	    (pw_ctl_call(PW_MSG_REQUEUE, &rq, sizeof(rq), &sock, 1, &m, fds) != 0 ||
+	     m.type != PW_MSG_OK))
+		pw_xport_shm_drop(e->p); /* resets it */
+	else
+		pw_xport_shm_forget(e->p);
 	e->p = NULL;
 	atomic_fetch_sub_explicit(count, 1, memory_order_relaxed);
 }
@@ -120,6 +140,8 @@ int pw_reuse_park(int fd, struct pw_sock *s)
 		    : pw_rent_slot(pw_rcli, PW_REUSE_CLI, key, PW_REUSE_CLI_DST, &pw_reuse_ncli);
 	if (s->ops->park(s->xp, keep, &p) < 0)
 		goto refused;
+	if (!pw_reuse_pid)
+		pw_reuse_pid = getpid();
 	/* Parked: @s's transport state and @fd are gone. */
 	*e = (struct pw_rent){ .p = p, .key = key, .used = ++pw_reuse_tick, .body = body };
 	atomic_fetch_add_explicit(acc ? &pw_reuse_nsrv : &pw_reuse_ncli, 1, memory_order_relaxed);
@@ -275,6 +297,34 @@ void pw_reuse_listener_gone(struct pw_sock *ls)
 		pw_real.close(pq);
 }
 
+/* At exit: a claim that came in since the last accept goes back to the
+ * listener's queue (pw_rent_drop), not down with this process. (A process
+ * that ends in _exit(2), or killed, takes such a claim with it: its client
+ * reads a reset.) */
+__attribute__((destructor)) static void pw_reuse_fini(void)
+{
+	if (!atomic_load_explicit(&pw_reuse_nsrv, memory_order_relaxed) || pw_reuse_pid != getpid())
+		return;
+	pthread_mutex_lock(&pw_reuse_lock);
+	for (unsigned i = 0; i < PW_REUSE_SRV; i++)
+		if (pw_rsrv[i].p)
+			pw_rent_drop(&pw_rsrv[i], &pw_reuse_nsrv);
+	pthread_mutex_unlock(&pw_reuse_lock);
+}
+
+/* Every parked end goes (the process enters seccomp mode). */
+void pw_reuse_drop_all(void)
+{
+	pthread_mutex_lock(&pw_reuse_lock);
+	for (unsigned i = 0; i < PW_REUSE_CLI; i++)
+		if (pw_rcli[i].p)
+			pw_rent_drop(&pw_rcli[i], &pw_reuse_ncli);
+	for (unsigned i = 0; i < PW_REUSE_SRV; i++)
+		if (pw_rsrv[i].p)
+			pw_rent_drop(&pw_rsrv[i], &pw_reuse_nsrv);
+	pthread_mutex_unlock(&pw_reuse_lock);
+}
+
 /* In the child after fork: the parked ends are the parent's (this process
  * holds copies of their sockets and mappings, which go), and so is each
  * listener's pq. A listener in an epoll set the child inherited may be
@@ -309,6 +359,7 @@ void pw_reuse_atfork_child(void)
 		}
 	atomic_store_explicit(&pw_reuse_ncli, 0, memory_order_relaxed);
 	atomic_store_explicit(&pw_reuse_nsrv, 0, memory_order_relaxed);
+	pw_reuse_pid = 0;
 	if (atomic_load_explicit(&pw_nlisten, memory_order_relaxed))
 		pw_fdtab_each(pw_reuse_child_listener, NULL);
 }

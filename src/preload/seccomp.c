@@ -97,8 +97,10 @@ static bool pw_restrict_one(int fd, struct pw_sock *s, void *arg)
 	if (s->kind == PW_K_VIRT) /* a kernel socket already */
 		return true;
 	if (s->kind == PW_K_LISTEN) {
-		/* Its queue's connections could not be taken here. */
+		/* Its queue's connections could not be taken here, nor the
+		 * claims of its parked channels. */
 		pw_lq_close(fd, s);
+		pw_reuse_listener_gone(s);
 		pw_fdtab_take(fd);
 		return true;
 	}
@@ -126,6 +128,7 @@ static void pw_restrict(void)
 		   atomic_load_explicit(&pw_nlisten, memory_order_relaxed);
 	struct pw_restriction r = { .relay = any && pw_restrict_can_relay() };
 	pw_fdtab_each(pw_restrict_one, &r);
+	pw_reuse_drop_all();
 	if (!r.restricted)
 		atomic_store_explicit(&pw_nconns, 0, memory_order_relaxed);
 	atomic_store_explicit(&pw_nlisten, 0, memory_order_relaxed);

@@ -128,6 +128,7 @@ int pw_xport_shm_attach(int memfd, int sock, unsigned side, bool reattach, void 
 int pw_xport_shm_claim(void *parked, void **ret_xp);
 int pw_xport_shm_take(void *parked, void **ret_xp);
 void pw_xport_shm_drop(void *parked);
+int pw_xport_shm_release(void *parked);
 void pw_xport_shm_forget(void *parked);
 int pw_xport_shm_parked_fd(void *parked);
 

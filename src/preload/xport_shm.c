@@ -62,6 +62,11 @@ void pw_xport_shm_drop(void *parked)
 	pw_chan_parked_drop(parked);
 }
 
+int pw_xport_shm_release(void *parked)
+{
+	return pw_chan_parked_release(parked);
+}
+
 void pw_xport_shm_forget(void *parked)
 {
 	pw_chan_parked_forget(parked);

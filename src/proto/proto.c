@@ -34,6 +34,7 @@ static int pw_msg_layout(uint16_t type, size_t *ret_fixed, size_t *ret_entry)
 		fixed = 0;
 		break;
 	case PW_MSG_REATTACH:
+	case PW_MSG_REQUEUE:
 		fixed = sizeof(struct pw_wire_reattach);
 		break;
 	case PW_MSG_RELAY:
@@ -101,6 +102,7 @@ unsigned pw_msg_nfds(uint16_t type)
 	case PW_MSG_LISTEN:
 	case PW_MSG_CONNECT:
 	case PW_MSG_REATTACH:
+	case PW_MSG_REQUEUE:
 	case PW_MSG_POD_ADD:
 	case PW_MSG_CONN_TCP:
 	case PW_MSG_RELAY:

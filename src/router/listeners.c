@@ -219,6 +219,14 @@ struct pw_listener *pw_listener_pick(uint64_t cookie, const struct sockaddr_in *
 	return NULL;
 }
 
+struct pw_listener *pw_listener_by_serial(uint64_t serial)
+{
+	for (struct pw_listener *l = pw_listeners; l; l = l->next)
+		if (l->serial == serial)
+			return l;
+	return NULL;
+}
+
 void pw_listener_unqueue(uint64_t serial)
 {
 	for (struct pw_listener *l = pw_listeners; l; l = l->next)

@@ -132,6 +132,38 @@ int pw_request_relay(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIR
 	return r;
 }
 
+/*
+ * A server process gives up a parked channel that its client claimed for a
+ * new connection before this process took it (its listener closed here, or
+ * it exits; PRELOAD.md, "Reuse"): it proves it holds the accepting end, and
+ * the connection goes back to its listener's queue, for another process
+ * that holds the listener, as the kernel's accept queue would keep it.
+ */
+int pw_request_requeue(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS])
+{
+	unsigned side = 0;
+	struct pw_conn *cn =
+		m->u.reattach.id ? pw_conn_by_sock(m->u.reattach.id, fds[0], &side) : NULL;
+	if (!cn || side != 1)
+		return -ENOENT;
+	struct pw_listener *l = pw_listener_by_serial(cn->listener);
+	if (!l)
+		return -ECONNREFUSED; /* closed everywhere: the caller resets it */
+	if (!pw_conn_unattached(cn))
+		return -EBUSY;
+	struct pw_wire_conn body = pw_conn_body(cn, 1);
+	int qfds[2] = { cn->memfd, fds[0] };
+	int r = pw_listener_deliver(l, PW_MSG_CONN, &body, qfds, 2);
+	if (r < 0)
+		return r;
+	cn->state = PW_CONN_PENDING; /* as any queued: a listener gone resets it */
+	cn->pid[1] = 0;
+	pw_router_stats.requeued++;
+	pw_dbg("conn %" PRIu64 ": a claimed parked channel given up by pid %d, queued again",
+	       cn->id, c->pid);
+	return pw_client_reply(c, m->seq, 0);
+}
+
 /* A receiver that runs the library proves it holds a relayed stream. */
 int pw_request_take(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS])
 {

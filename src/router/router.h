@@ -156,6 +156,7 @@ int pw_request_status(struct pw_client *c, const struct pw_msg *m, int fds[PW_WI
 int pw_request_reattach(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS]);
 int pw_request_relay(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS]);
 int pw_request_take(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS]);
+int pw_request_requeue(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS]);
 int pw_request_connect(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS]);
 
 /* Connects of @c to other nodes' pods, still waiting: forget them. */
@@ -240,6 +241,9 @@ void pw_conn_chan_reset(struct pw_conn *cn);
 uint32_t pw_conn_state(const struct pw_conn *cn, uint64_t ret_bytes[2], uint8_t ret_win[2]);
 /* Side 1 of @cn took its end (or it was reset for it). */
 bool pw_conn_attached(const struct pw_conn *cn);
+/* Side 1 of @cn has not attached, closed nor parked (a parked channel that
+ * its client claimed: reuse). */
+bool pw_conn_unattached(const struct pw_conn *cn);
 /* Pending connections whose side 1 attached are open. */
 void pw_conns_refresh(void);
 /* The listener @serial is closed: the connections in its queue that no
@@ -288,6 +292,8 @@ int pw_listener_add(const struct pw_client *c, int fd, int backlog, int *ret_que
  * @hash chooses.
  */
 struct pw_listener *pw_listener_pick(uint64_t cookie, const struct sockaddr_in *dst, uint32_t hash);
+/* The listener of @serial, if it is still open. */
+struct pw_listener *pw_listener_by_serial(uint64_t serial);
 /*
  * Queue one connection for @l's accept(): a message of @type with @body and
  * @fds (copied; the caller still closes them). Errors: -EAGAIN the queue is
@@ -332,6 +338,7 @@ int pw_netns_socket(int netns, int type);
 struct pw_router_stats {
 	uint64_t connects, accelerated, fallbacks, claims, bad_msgs, remote;
 	uint64_t limit_pending, limit_memory; /* connects a per-pod limit sent to the kernel */
+	uint64_t requeued; /* claimed parked channels a server gave back (reuse) */
 };
 extern struct pw_router_stats pw_router_stats;
 

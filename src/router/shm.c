@@ -135,6 +135,15 @@ uint32_t pw_conn_state(const struct pw_conn *cn, uint64_t ret_bytes[2], uint8_t 
 	return PW_CONN_OPEN;
 }
 
+bool pw_conn_unattached(const struct pw_conn *cn)
+{
+	struct pw_chan_state st;
+
+	/* Claimed and not taken, side 1 is as a side that never attached. */
+	return pw_conn_chan_state(cn, &st) == 0 && !st.attached[1] && !st.closed[1] &&
+	       !st.parked[1];
+}
+
 bool pw_conn_attached(const struct pw_conn *cn)
 {
 	struct pw_chan_state st;

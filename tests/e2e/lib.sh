@@ -92,6 +92,14 @@ pw_wait_port() { # name ip port
 	pw_fail "nothing listens on $2:$3 in $1"
 }
 
+# pw_www: $PW_DIR/www, a document root whose index.html says "hello from
+# podwire"; sets www.
+pw_www() {
+	www=$PW_DIR/www
+	mkdir -p "$www"
+	echo "hello from podwire" >"$www/index.html"
+}
+
 # pw_nginx_conf NAME WORKERS < DIRECTIVES: $PW_DIR/NAME.conf, an nginx in the
 # foreground with its pid, NAME-error.log and temporary files under $PW_DIR,
 # no access log, and DIRECTIVES (servers and all) inside http { }. Start it

@@ -195,6 +195,19 @@ static const struct test tests[] = {
 	  "2000 ping-pongs before and after fork, between markers (test-syscalls.sh)", 0 },
 	{ "threads_small_stack", srv_threads_small_stack, cli_threads_small_stack, 0,
 	  "threads with 16 and 32 KiB stacks connect, poll and epoll", 2 },
+	/* issue 11: connection after connection (a channel reused, PRELOAD.md) */
+	{ "seq_close", srv_seq_close, cli_seq_close, 20,
+	  "60 connections one after another, the server closes first", 60 },
+	{ "seq_client_first", srv_seq_client_first, cli_seq_client_first, 20,
+	  "60 connections one after another, the client ends first", 60 },
+	{ "seq_epoll", srv_seq_epoll, cli_seq_epoll, 20,
+	  "waves of 8 non-blocking connects registered in epoll first; an EPOLLET server", 56 },
+	{ "seq_listener_gone", srv_seq_listener_gone, cli_seq_listener_gone, 0,
+	  "the listener closes after a connection ended: the next connect is refused", 1 },
+	{ "seq_prefork", srv_seq_prefork, cli_seq_prefork, 30,
+	  "prefork workers that end after 5 connections each; the parent never accepts", 60 },
+	{ "seq_handoff", srv_seq_handoff, cli_seq_handoff, 0,
+	  "a worker ends with the client's next connection made, the next worker accepts it", 3 },
 };
 
 #define NTESTS (sizeof(tests) / sizeof(tests[0]))

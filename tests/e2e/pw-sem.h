@@ -392,6 +392,21 @@ void cli_fork_per_conn(void);
 void srv_epoll_et_partial(void);
 void cli_epoll_et_partial(void);
 void cli_epoll_et_sendfile(void);
+/* ================= connection after connection (pw-sem-reuse.c) ================= */
+
+void srv_seq_close(void);
+void cli_seq_close(void);
+void srv_seq_client_first(void);
+void cli_seq_client_first(void);
+void srv_seq_epoll(void);
+void cli_seq_epoll(void);
+void srv_seq_listener_gone(void);
+void cli_seq_listener_gone(void);
+void srv_seq_prefork(void);
+void cli_seq_prefork(void);
+void srv_seq_handoff(void);
+void cli_seq_handoff(void);
+
 void srv_threads_small_stack(void);
 void cli_threads_small_stack(void);
 void srv_v6_client(void);

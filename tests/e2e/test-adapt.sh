@@ -19,9 +19,7 @@ pw_pod a 11
 pw_pod b 12
 pw_router_metrics
 
-www=$PW_DIR/www
-mkdir -p "$www"
-echo "hello from podwire" >"$www/index.html"
+pw_www
 pw_nginx_conf nginx 1 <<CONF
 server { listen $PW_IP_b:8080; root $www; keepalive_timeout 0; }
 server { listen $PW_IP_b:8081; root $www; keepalive_timeout 60; keepalive_requests 1000; }

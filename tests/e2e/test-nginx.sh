@@ -10,10 +10,8 @@ pw_pod a 11
 pw_pod b 12
 pw_router_metrics
 
-www=$PW_DIR/www
-mkdir -p "$www"
+pw_www
 head -c 1000000 /dev/urandom >"$www/big.bin"
-echo "hello from podwire" >"$www/index.html"
 pw_nginx_conf nginx 2 <<CONF
 sendfile on;
 tcp_nopush on;

@@ -222,13 +222,24 @@ fi
 if [[ " $MODES " == *" reuse "* ]]; then
 	echo "# ---- under libpodwire.so with reuse: every connection over podwire, channels reused"
 	reused=0
+	rq0=$(sem_metric podwire_requeued_total)
 	for t in $TESTS; do
 		SEM_REUSE=1 SEM_REUSED=0
+		q0=$(sem_metric podwire_requeued_total)
 		sem_accel reuse "$t"
 		reused=$((reused + SEM_REUSED))
+		# The worker's end came with the client's claim in its hands:
+		# the claim went back to the queue (the router says so).
+		q1=$(sem_metric podwire_requeued_total)
+		if [ "$t" = seq_handoff ] && [ $(( ${q1:-0} - ${q0:-0} )) -lt 1 ]; then
+			echo "FAIL reuse: seq_handoff's claim was not given back to the queue"
+			NFAIL=$((NFAIL + 1))
+		fi
 	done
 	SEM_REUSE=0
-	echo "# reuse: $reused connections over a parked channel (not seen by the router)"
+	rq1=$(sem_metric podwire_requeued_total)
+	echo "# reuse: $reused connections over a parked channel (not seen by the router);" \
+		"$(( ${rq1:-0} - ${rq0:-0} )) claimed ones given back to a listener's queue"
 	if [ "$reused" = 0 ] && [ "$(echo $TESTS | wc -w)" -gt 10 ]; then
 		echo "FAIL reuse: no channel was reused"
 		NFAIL=$((NFAIL + 1))

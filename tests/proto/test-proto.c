@@ -63,6 +63,7 @@ static const struct layout layouts[] = {
 	{ PW_MSG_CONN_TCP, sizeof(struct pw_wire_conn), 0, 0, 1 },
 	{ PW_MSG_RELAY, sizeof(struct pw_wire_relay), 0, 0, 1 },
 	{ PW_MSG_TAKE, 0, 0, 0, 1 },
+	{ PW_MSG_REQUEUE, sizeof(struct pw_wire_reattach), 0, 0, 1 },
 	{ PW_MSG_RELAY_OK, sizeof(struct pw_wire_conn), 0, 0, 1 },
 	{ PW_MSG_LISTEN_OK, 0, 0, 0, 1 },
 	{ PW_PEER_HELLO, sizeof(struct pw_wire_peer_hello), 0, 0, 0 },

@@ -264,6 +264,7 @@ static void test_table(void)
 		{ pw_request_pods, PW_MSG_PODS, false },
 		{ pw_request_relay, PW_MSG_RELAY, true },
 		{ pw_request_take, PW_MSG_TAKE, true },
+		{ pw_request_requeue, PW_MSG_REQUEUE, true },
 	};
 	bool reply_err = false;
 

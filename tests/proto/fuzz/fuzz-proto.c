@@ -48,6 +48,7 @@ static int layout_of(uint16_t type, struct layout *l)
 		l->nfds = 1;
 		return 0;
 	case PW_MSG_REATTACH:
+	case PW_MSG_REQUEUE:
 		l->fixed = sizeof(struct pw_wire_reattach);
 		l->nfds = 1;
 		return 0;

@@ -101,6 +101,7 @@ int main(int argc, char **argv)
 	struct pw_wire_relay rl = { .id = 42, .flags = PW_RELAY_NOW };
 	seed("relay", PW_MSG_RELAY, &rl, sizeof(rl), 0);
 	seed("take", PW_MSG_TAKE, NULL, 0, 0);
+	seed("requeue", PW_MSG_REQUEUE, &ra, sizeof(ra), 0);
 	seed("ok", PW_MSG_OK, NULL, 0, 0);
 	seed("err", PW_MSG_ERR, &err, sizeof(err), 0);
 	seed("conn", PW_MSG_CONN, &conn, sizeof(conn), 0);

@@ -1,0 +1,300 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Connection after connection to one server: what a client with a
+ * connection per request does (PRELOAD.md, "Reuse": under the preload the
+ * channel of an ended connection carries the next). Each connection must be
+ * a new one: its own bytes, its own end of stream, addresses that agree on
+ * both sides, the flags its socket asked for, and a listener closed since
+ * refuses.
+ */
+#include "pw-sem.h"
+
+#define SEQ_CONNS 60
+#define SEQ_WAVE  8
+
+/* The request: the connection's number and the client's view of it. */
+struct seq_req {
+	uint32_t i, len;
+	struct sockaddr_in cli_local, cli_peer;
+};
+
+static void seq_names(int fd, struct sockaddr_in *local, struct sockaddr_in *peer)
+{
+	socklen_t l1 = sizeof(*local), l2 = sizeof(*peer);
+
+	SYS(getsockname(fd, SA(local), &l1));
+	SYS(getpeername(fd, SA(peer), &l2));
+}
+
+/* Serve one connection: check the request against what this end sees,
+ * answer @len pattern bytes, then close (@close_first) or wait for the
+ * client's end of stream first. */
+static void seq_serve(int fd, bool close_first)
+{
+	struct sockaddr_in local, peer;
+	struct seq_req rq;
+	struct gen g;
+
+	read_exact(fd, &rq, sizeof(rq));
+	seq_names(fd, &local, &peer);
+	CHECK_ADDR_EQ(&local, &rq.cli_peer);
+	CHECK_ADDR_EQ(&peer, &rq.cli_local);
+	PW_CHECK(rq.len <= 256 * 1024, "request %u: length %u", rq.i, rq.len);
+	gen_init(&g, rq.i);
+	send_gen(fd, &g, rq.len);
+	if (!close_first)
+		expect_eof(fd);
+	close(fd);
+}
+
+/* One connection as a client: request, answer, end of stream. */
+static void seq_one(int fd, uint32_t i, bool close_first)
+{
+	struct seq_req rq = { .i = i, .len = (i * 7919u) % (200u * 1024u) + 1 };
+	struct gen g;
+
+	seq_names(fd, &rq.cli_local, &rq.cli_peer);
+	CHECK_ADDR_EQ(&rq.cli_peer, &g_addr);
+	write_all(fd, &rq, sizeof(rq));
+	gen_init(&g, i);
+	recv_gen(fd, &g, rq.len, "answer");
+	if (close_first) {
+		expect_eof(fd);
+	} else {
+		shutdown(fd, SHUT_WR);
+		expect_eof(fd);
+	}
+	close(fd);
+}
+
+/* The server closes first, as HTTP with "Connection: close" does. */
+void srv_seq_close(void)
+{
+	int l = srv_listen();
+
+	for (int i = 0; i < SEQ_CONNS; i++)
+		seq_serve(srv_accept(l), true);
+	close(l);
+}
+
+void cli_seq_close(void)
+{
+	for (uint32_t i = 0; i < SEQ_CONNS; i++) {
+		STEP("one connection after another");
+		seq_one(cli_connect(), i, true);
+	}
+}
+
+/* The client ends first; the server closes after its end of stream. */
+void srv_seq_client_first(void)
+{
+	int l = srv_listen();
+
+	for (int i = 0; i < SEQ_CONNS; i++)
+		seq_serve(srv_accept(l), false);
+	close(l);
+}
+
+void cli_seq_client_first(void)
+{
+	for (uint32_t i = 0; i < SEQ_CONNS; i++) {
+		STEP("one connection after another, the client's end first");
+		seq_one(cli_connect(), i, false);
+	}
+}
+
+/*
+ * An epoll server (non-blocking listener, edge-triggered, accept until
+ * EAGAIN) and waves of non-blocking clients, each registered in epoll before
+ * its connect, with options set on the fresh socket.
+ */
+void srv_seq_epoll(void)
+{
+	int l = srv_socket();
+	int ep = (int)SYS(epoll_create1(EPOLL_CLOEXEC));
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.fd = l };
+	int served = 0;
+
+	set_nonblock(l, true);
+	SYS(epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev));
+	srv_bind_listen(l, 64);
+	STEP("serve waves of connections");
+	while (served < SEQ_CONNS / SEQ_WAVE * SEQ_WAVE) {
+		struct epoll_event out[16];
+		int n = epoll_wait(ep, out, 16, 10000);
+		PW_CHECK(n > 0, "epoll_wait: %d (%s) after %d served", n,
+			 n < 0 ? strerror(errno) : "timeout", served);
+		for (int j = 0; j < n; j++) {
+			if (out[j].data.fd != l)
+				continue;
+			for (;;) {
+				int fd = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+				if (fd < 0 && errno == EAGAIN)
+					break;
+				PW_CHECK(fd >= 0, "accept4: %s", strerror(errno));
+				note_conn(fd);
+				PW_CHECK(!is_nonblock(fd),
+					 "accept4 without SOCK_NONBLOCK: O_NONBLOCK");
+				PW_CHECK((SYS(fcntl(fd, F_GETFD)) & FD_CLOEXEC) != 0,
+					 "accept4 with SOCK_CLOEXEC: no FD_CLOEXEC");
+				seq_serve(fd, true);
+				served++;
+			}
+		}
+	}
+	close(ep);
+	close(l);
+}
+
+void cli_seq_epoll(void)
+{
+	int ep = (int)SYS(epoll_create1(EPOLL_CLOEXEC));
+
+	for (int w = 0; w < SEQ_CONNS / SEQ_WAVE; w++) {
+		int fds[SEQ_WAVE];
+
+		STEP("a wave of non-blocking connects, registered first");
+		for (int k = 0; k < SEQ_WAVE; k++) {
+			struct epoll_event ev = { .events = EPOLLOUT, .data.u32 = (uint32_t)k };
+			fds[k] = cli_socket(SOCK_NONBLOCK);
+			set_int_opt(fds[k], IPPROTO_TCP, TCP_NODELAY, 1);
+			SYS(epoll_ctl(ep, EPOLL_CTL_ADD, fds[k], &ev));
+			int r = connect(fds[k], SA(&g_addr), sizeof(g_addr));
+			PW_CHECK(r == 0 || errno == EINPROGRESS, "connect: %s", strerror(errno));
+		}
+		for (int done = 0; done < SEQ_WAVE;) {
+			struct epoll_event out[SEQ_WAVE];
+			int n = epoll_wait(ep, out, SEQ_WAVE, 5000);
+			PW_CHECK(n > 0, "epoll_wait for EPOLLOUT: %d", n);
+			for (int j = 0; j < n; j++) {
+				int fd = fds[out[j].data.u32];
+				int err = -1;
+				socklen_t len = sizeof(err);
+				SYS(getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len));
+				PW_CHECK_EQ(err, 0);
+				SYS(epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL));
+				done++;
+			}
+		}
+		for (int k = 0; k < SEQ_WAVE; k++) {
+			note_conn(fds[k]);
+			PW_CHECK(is_nonblock(fds[k]), "O_NONBLOCK lost by connect");
+			PW_CHECK_EQ(get_int_opt(fds[k], IPPROTO_TCP, TCP_NODELAY), 1);
+			set_nonblock(fds[k], false);
+		}
+		for (int k = 0; k < SEQ_WAVE; k++)
+			seq_one(fds[k], (uint32_t)(w * SEQ_WAVE + k), true);
+	}
+	close(ep);
+}
+
+/*
+ * A listener that closes between two connections: the next connect is
+ * refused, as by the kernel, though the last connection ended in order (its
+ * channel would have carried the next one). The server closes its listener
+ * 300 ms after the first connection ended; the client connects again at
+ * 800 ms.
+ */
+void srv_seq_listener_gone(void)
+{
+	int l = srv_listen();
+
+	seq_serve(srv_accept(l), true);
+	sleep_ms(300);
+	STEP("close the listener");
+	close(l);
+	sleep_ms(1500);
+}
+
+void cli_seq_listener_gone(void)
+{
+	seq_one(cli_connect(), 0, true);
+	sleep_ms(800);
+	STEP("connect to the closed listener");
+	int fd = cli_socket(0);
+	CHECK_ERRNO(connect(fd, SA(&g_addr), sizeof(g_addr)), ECONNREFUSED);
+	close(fd);
+}
+
+/*
+ * Prefork workers that end after a few connections each (worker recycling:
+ * Apache's MaxConnectionsPerChild, gunicorn's max_requests), and a parent
+ * that holds the listener without accepting and forks the next one. A
+ * connection the client makes while a worker ends must be served by
+ * another, as the kernel's shared accept queue would.
+ */
+#define PREFORK_PER 5
+
+void srv_seq_prefork(void)
+{
+	int l = srv_listen();
+	int spawned = 0, alive = 0, status;
+
+	STEP("fork workers, each serving a few connections");
+	while (spawned * PREFORK_PER < SEQ_CONNS || alive) {
+		while (alive < 2 && spawned * PREFORK_PER < SEQ_CONNS) {
+			if (fork_as("server-worker") == 0) {
+				for (int i = 0; i < PREFORK_PER; i++)
+					seq_serve(srv_accept(l), true);
+				g_done = true;
+				exit(0); /* its exit hooks run: a worker's end */
+			}
+			spawned++;
+			alive++;
+		}
+		pid_t pid = waitpid(-1, &status, 0);
+		PW_CHECK(pid > 0, "waitpid: %s", strerror(errno));
+		PW_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "worker %d ended with %#x",
+			 (int)pid, status);
+		alive--;
+	}
+	close(l);
+}
+
+void cli_seq_prefork(void)
+{
+	for (uint32_t i = 0; i < SEQ_CONNS; i++) {
+		STEP("one connection after another, to workers that come and go");
+		seq_one(cli_connect(), i, true);
+	}
+}
+
+/*
+ * A worker ends without accepting the connection the client made after its
+ * last one (under the preload: a claim of the channel it parked), and the
+ * next worker, forked only then, accepts it: nothing is lost in between.
+ */
+void srv_seq_handoff(void)
+{
+	int l = srv_listen();
+	int status;
+
+	for (int w = 0; w < 2; w++) {
+		pid_t pid = fork_as("server-worker");
+		if (pid == 0) {
+			seq_serve(srv_accept(l), true);
+			if (w == 0) {
+				sleep_ms(500); /* the client's next connect comes meanwhile */
+			} else {
+				seq_serve(srv_accept(l), true);
+			}
+			g_done = true;
+			exit(0);
+		}
+		PW_CHECK_EQ(waitpid(pid, &status, 0), pid);
+		PW_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "worker %d ended with %#x",
+			 w, status);
+	}
+	close(l);
+}
+
+void cli_seq_handoff(void)
+{
+	STEP("a connection to the first worker");
+	seq_one(cli_connect(), 0, true);
+	STEP("the next, while that worker ends; the next worker answers it");
+	double t0 = now_ms();
+	seq_one(cli_connect(), 1, true);
+	fprintf(stderr, "# answered after %.0f ms\n", now_ms() - t0);
+	seq_one(cli_connect(), 2, true);
+}
