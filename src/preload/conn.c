@@ -240,6 +240,10 @@ PW_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	/* Connections there have been short of late: the kernel sets one up
 	 * faster (adapt.c). */
 	unsigned slot = pw_adapt_kernel(&dst);
+	/* Unless the channels parked there are too few for this process's
+	 * connections at a time: one more pays back (reuse.c). */
+	if (slot && slot != PW_ADAPT_FALLBACK && pw_reuse_growing(&dst, addr->sa_family))
+		slot = 0;
 	if (slot) {
 		pw_fresh_mark_adapt(fd, slot);
 		return pw_real.connect(fd, addr, len);

@@ -427,6 +427,9 @@ int pw_adopt_parked(int fd, int sock, void *xp, const struct pw_wire_conn *body,
 
 bool pw_reuse_connect_ok(int fd, int family);
 int pw_reuse_connect(int fd, const struct sockaddr_in *dst, int family);
+/* Channels to @dst are parked, none free now, and there is room for more:
+ * a new one (the router's) is worth its setup, as it will be reused. */
+bool pw_reuse_growing(const struct sockaddr_in *dst, int family);
 bool pw_reuse_may_park(const struct pw_sock *s);
 int pw_reuse_park(int fd, struct pw_sock *s);
 int pw_reuse_accept(int lfd, struct pw_sock *ls, int flags);

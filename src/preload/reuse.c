@@ -167,6 +167,20 @@ bool pw_reuse_connect_ok(int fd, int family)
 	       pw_fresh_family(fd) == family;
 }
 
+bool pw_reuse_growing(const struct sockaddr_in *dst, int family)
+{
+	unsigned n = 0;
+
+	if (!atomic_load_explicit(&pw_reuse_ncli, memory_order_relaxed))
+		return false;
+	uint64_t key = pw_reuse_dst_key(dst, family);
+	pthread_mutex_lock(&pw_reuse_lock);
+	for (unsigned i = 0; i < PW_REUSE_CLI; i++)
+		n += pw_rcli[i].p && pw_rcli[i].key == key;
+	pthread_mutex_unlock(&pw_reuse_lock);
+	return n > 0 && n < PW_REUSE_CLI_DST;
+}
+
 int pw_reuse_connect(int fd, const struct sockaddr_in *dst, int family)
 {
 	uint32_t set = 0;
