@@ -233,10 +233,14 @@ PW_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	 * (reuse.c). For a socket still unbound (to a port or an address), as
 	 * a reused channel keeps its addresses. */
 	struct sockaddr_in local;
-	if (pw_reuse_connect_ok(fd, addr->sa_family) && pw_sockname4(fd, &local) == 0 &&
-	    local.sin_port == 0 && local.sin_addr.s_addr == htonl(INADDR_ANY) &&
-	    pw_reuse_connect(fd, &dst, addr->sa_family) == 0)
-		goto connected;
+	bool have_local = false;
+	if (pw_reuse_connect_ok(fd, addr->sa_family)) {
+		have_local = pw_sockname4(fd, &local) == 0;
+		if (have_local && local.sin_port == 0 &&
+		    local.sin_addr.s_addr == htonl(INADDR_ANY) &&
+		    pw_reuse_connect(fd, &dst, addr->sa_family) == 0)
+			goto connected;
+	}
 	/* Connections there have been short of late: the kernel sets one up
 	 * faster (adapt.c). */
 	unsigned slot = pw_adapt_kernel(&dst);
@@ -252,7 +256,7 @@ PW_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 		return pw_real.connect(fd, addr, len);
 
 	/* Give the socket its port now: the peer will see it as ours. */
-	if (pw_sockname4(fd, &local) < 0)
+	if (!have_local && pw_sockname4(fd, &local) < 0)
 		goto kernel;
 	if (local.sin_port == 0) {
 		struct sockaddr_storage any;

@@ -18,9 +18,9 @@ static int pw_unref(struct pw_sock *s, int fd, bool closed)
 	}
 	if (s->kind == PW_K_LISTEN) {
 		atomic_fetch_sub_explicit(&pw_nlisten, 1, memory_order_relaxed);
-		/* The router drops the listener when the queue's last holder,
-		 * of every process that shares it, closes it. */
-		/* Claimed channels go back to the queue first (reuse.c). */
+		/* Claims of its parked channels go back to the queue first
+		 * (reuse.c). The router drops the listener when the queue's
+		 * last holder, of every process that shares it, closes it. */
 		pw_reuse_listener_gone(s);
 		pw_lq_close(fd, s);
 		free(s->acc_opts);
