@@ -267,8 +267,13 @@ static int pw_accept_queued(int lfd, struct pw_sock *ls, struct sockaddr *addr, 
 	}
 }
 
-/* A blocking accept on @lfd: wait for the queue or the kernel, as long as
- * SO_RCVTIMEO allows. 1: the kernel has one; 0: look at the queue again. */
+/* Where connections may wait for accept(): the kernel's backlog, or ours
+ * (the accept queue, a claimed parked channel). */
+#define PW_ACC_KERNEL 0x1
+#define PW_ACC_OURS   0x2
+
+/* A blocking accept on @lfd: wait for the queue, the parked channels or the
+ * kernel, as long as SO_RCVTIMEO allows. A mask of PW_ACC_*, or -1. */
 static int pw_accept_wait(int lfd, struct pw_sock *ls)
 {
 	int q = atomic_load_explicit(&ls->lq, memory_order_relaxed);
@@ -283,7 +288,43 @@ static int pw_accept_wait(int lfd, struct pw_sock *ls)
 		return -1; /* EINTR: as accept() interrupted by a signal */
 	if (r == 0)
 		return pw_fail(EAGAIN);
-	return (p[0].revents && !(p[1].revents & POLLIN) && !p[2].revents) ? 1 : 0;
+	/* (A hang-up of the queue is ours too: the router gone, it closes.) */
+	return (p[0].revents ? PW_ACC_KERNEL : 0) |
+	       (p[1].revents || p[2].revents ? PW_ACC_OURS : 0);
+}
+
+/* A connection of ours: a claimed parked channel or the next in the queue,
+ * the queue first if @queue_first; -EAGAIN if neither has one. */
+static int pw_accept_ours(int lfd, struct pw_sock *ls, struct sockaddr *addr, socklen_t *alen,
+			  int flags, bool queue_first)
+{
+	for (int i = 0; i < 2; i++) {
+		if ((i == 0) == queue_first) {
+			int fd = pw_accept_queued(lfd, ls, addr, alen, flags);
+			if (fd != -EAGAIN)
+				return fd;
+			continue;
+		}
+		/* A claimed channel's client is already writing. */
+		int fd = pw_reuse_accept(lfd, ls, flags);
+		if (fd >= 0) {
+			struct pw_sock *s = pw_fdtab_get(fd);
+			pw_copy_addr(&s->peer, s->family, addr, alen);
+			return fd;
+		}
+	}
+	return -EAGAIN;
+}
+
+/* The kernel's accept4(); out of fds while parked channels hold some
+ * (reuse.c), theirs go and it tries again. */
+static int pw_kernel_accept(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
+{
+	int fd = pw_real.accept4(lfd, addr, alen, flags);
+
+	if (fd < 0 && errno == EMFILE && pw_reuse_release_fds())
+		fd = pw_real.accept4(lfd, addr, alen, flags);
+	return fd;
 }
 
 PW_EXPORT int accept4(int lfd, struct sockaddr *addr, socklen_t *alen, int flags)
@@ -292,39 +333,42 @@ PW_EXPORT int accept4(int lfd, struct sockaddr *addr, socklen_t *alen, int flags
 	struct pw_sock *ls = pw_fdtab_get(lfd);
 
 	if (!ls || ls->kind != PW_K_LISTEN) {
-		int fd = pw_real.accept4(lfd, addr, alen, flags);
+		int fd = pw_kernel_accept(lfd, addr, alen, flags);
 		pw_fresh_set(fd, false);
 		return fd;
 	}
 	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
 		return pw_fail(EINVAL);
-	/* A blocking accept waits for either first: no look at an empty queue
+	/* A blocking accept waits for any first: no look at an empty queue
 	 * before the kernel's connection. */
 	bool wait = !pw_sock_nonblock_of(ls, lfd);
 	for (;;) {
 		if (atomic_load_explicit(&ls->lq, memory_order_relaxed) < 0 &&
 		    atomic_load_explicit(&ls->pq, memory_order_relaxed) < 0)
-			return pw_real.accept4(lfd, addr, alen, flags);
-		if (wait) {
-			int w = pw_accept_wait(lfd, ls);
-			if (w < 0)
-				return w;
-			if (w == 1)
-				return pw_real.accept4(lfd, addr, alen, flags);
+			return pw_kernel_accept(lfd, addr, alen, flags);
+		int ready = PW_ACC_KERNEL | PW_ACC_OURS;
+		if (wait && (ready = pw_accept_wait(lfd, ls)) < 0)
+			return -1;
+		/* Three sources feed one listener, and they take turns: none
+		 * waits while another keeps coming (clients that reuse channels
+		 * as fast as they are taken would starve the kernel's). */
+		unsigned turn =
+			atomic_fetch_add_explicit(&ls->acc_turn, 1, memory_order_relaxed) % 3;
+		if (turn == 2 && (ready & PW_ACC_KERNEL)) {
+			int fd = pw_kernel_accept(lfd, addr, alen, flags);
+			if (fd >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+				return fd;
+			ready &= ~PW_ACC_KERNEL; /* (non-blocking: it said so) */
 		}
-		/* A parked channel claimed for a new connection first: its
-		 * client is already writing. */
-		int fd = pw_reuse_accept(lfd, ls, flags);
-		if (fd >= 0) {
-			struct pw_sock *s = pw_fdtab_get(fd);
-			pw_copy_addr(&s->peer, s->family, addr, alen);
-			return fd;
+		if (ready & PW_ACC_OURS) {
+			int fd = pw_accept_ours(lfd, ls, addr, alen, flags, turn == 1);
+			if (fd != -EAGAIN)
+				return fd >= 0 ? fd : pw_fail(-fd);
 		}
-		fd = pw_accept_queued(lfd, ls, addr, alen, flags);
-		if (fd != -EAGAIN)
-			return fd >= 0 ? fd : pw_fail(-fd);
+		if (ready & PW_ACC_KERNEL)
+			return pw_kernel_accept(lfd, addr, alen, flags);
 		if (!wait)
-			return pw_real.accept4(lfd, addr, alen, flags);
+			return pw_fail(EAGAIN);
 	}
 }
 

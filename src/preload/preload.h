@@ -246,6 +246,7 @@ struct pw_sock {
 	 * accept, never duplicated); an accepted one's listener, lfd and
 	 * lserial. */
 	_Atomic int pq;
+	_Atomic unsigned acc_turn; /* LISTEN: whose connection accept() looks at first */
 	_Atomic bool park_ok;
 	_Atomic bool reusable;
 	uint64_t lserial;
@@ -440,6 +441,9 @@ int pw_reuse_ready_fd(struct pw_sock *ls);
 void pw_reuse_listener_gone(struct pw_sock *ls);
 void pw_reuse_atfork_child(void);
 void pw_reuse_drop_all(void);
+/* The process ran out of fds (EMFILE): drop every parked end; true if there
+ * were any, and the call is worth a second try. */
+bool pw_reuse_release_fds(void);
 /* The accept queue of listener @lfd (@ls) is done: out of every epoll set,
  * closed; the listener is the kernel's alone. */
 void pw_lq_close(int lfd, struct pw_sock *ls);

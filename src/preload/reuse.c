@@ -18,10 +18,15 @@
  */
 #include "preload.h"
 
-#define PW_REUSE_CLI	 64u /* connecting ends parked per process */
-#define PW_REUSE_CLI_DST 16u /* of them to one destination */
-#define PW_REUSE_SRV	 64u /* accepting ends parked per process */
-#define PW_REUSE_SRV_LIS 32u /* of them for one listener */
+/*
+ * Ends parked per process, of each kind: each holds an fd, so at most a
+ * sixteenth of the fd limit (RLIMIT_NOFILE's soft value, read at each
+ * park), and at most the table. A call that runs out of fds while ends are
+ * parked drops them all and tries again (pw_reuse_release_fds).
+ */
+#define PW_REUSE_CLI 256u
+#define PW_REUSE_SRV 256u
+#define PW_REUSE_MIN 4u
 
 struct pw_rent {
 	void *p;       /* the parked end (the transport's), NULL: a free slot */
@@ -75,16 +80,27 @@ static void pw_rent_drop(struct pw_rent *e, _Atomic unsigned *count)
 	atomic_fetch_sub_explicit(count, 1, memory_order_relaxed);
 }
 
+/* How many ends of one kind may be parked now. */
+static unsigned pw_reuse_cap(unsigned table)
+{
+	struct rlimit rl;
+	rlim_t cap = table;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		cap = rl.rlim_cur / 16;
+	return cap < PW_REUSE_MIN ? PW_REUSE_MIN : cap > table ? table : (unsigned)cap;
+}
+
 /*
- * A slot of @tab (@n slots) for an end of @key, of which at most @per_key
- * may be parked: the least recently parked of that key goes when there are
- * that many, else a free slot, else the least recently parked of all.
+ * A slot of @tab (@n slots) for one more end, of which at most @cap may be
+ * parked: a free one while there are fewer, else the least recently parked
+ * goes.
  */
-static struct pw_rent *pw_rent_slot(struct pw_rent *tab, unsigned n, uint64_t key, unsigned per_key,
+static struct pw_rent *pw_rent_slot(struct pw_rent *tab, unsigned n, unsigned cap,
 				    _Atomic unsigned *count)
 {
-	struct pw_rent *free_slot = NULL, *lru = NULL, *lru_key = NULL;
-	unsigned same = 0;
+	struct pw_rent *free_slot = NULL, *lru = NULL;
+	unsigned used = 0;
 
 	for (unsigned i = 0; i < n; i++) {
 		struct pw_rent *e = &tab[i];
@@ -93,12 +109,11 @@ static struct pw_rent *pw_rent_slot(struct pw_rent *tab, unsigned n, uint64_t ke
 				free_slot = e;
 			continue;
 		}
+		used++;
 		if (!lru || e->used < lru->used)
 			lru = e;
-		if (e->key == key && (same++, !lru_key || e->used < lru_key->used))
-			lru_key = e;
 	}
-	struct pw_rent *e = same >= per_key ? lru_key : free_slot ? free_slot : lru;
+	struct pw_rent *e = used >= cap || !free_slot ? lru : free_slot;
 	if (e->p)
 		pw_rent_drop(e, count);
 	return e;
@@ -135,9 +150,10 @@ int pw_reuse_park(int fd, struct pw_sock *s)
 			goto refused;
 	}
 	uint64_t key = acc ? s->lserial : pw_reuse_dst_key(&s->peer, s->family);
-	struct pw_rent *e =
-		acc ? pw_rent_slot(pw_rsrv, PW_REUSE_SRV, key, PW_REUSE_SRV_LIS, &pw_reuse_nsrv)
-		    : pw_rent_slot(pw_rcli, PW_REUSE_CLI, key, PW_REUSE_CLI_DST, &pw_reuse_ncli);
+	struct pw_rent *e = acc ? pw_rent_slot(pw_rsrv, PW_REUSE_SRV, pw_reuse_cap(PW_REUSE_SRV),
+					       &pw_reuse_nsrv)
+				: pw_rent_slot(pw_rcli, PW_REUSE_CLI, pw_reuse_cap(PW_REUSE_CLI),
+					       &pw_reuse_ncli);
 	if (s->ops->park(s->xp, keep, &p) < 0)
 		goto refused;
 	if (!pw_reuse_pid)
@@ -177,8 +193,9 @@ bool pw_reuse_growing(const struct sockaddr_in *dst, int family)
 	pthread_mutex_lock(&pw_reuse_lock);
 	for (unsigned i = 0; i < PW_REUSE_CLI; i++)
 		n += pw_rcli[i].p && pw_rcli[i].key == key;
+	unsigned all = atomic_load_explicit(&pw_reuse_ncli, memory_order_relaxed);
 	pthread_mutex_unlock(&pw_reuse_lock);
-	return n > 0 && n < PW_REUSE_CLI_DST;
+	return n > 0 && all < pw_reuse_cap(PW_REUSE_CLI);
 }
 
 int pw_reuse_connect(int fd, const struct sockaddr_in *dst, int family)
@@ -326,7 +343,8 @@ __attribute__((destructor)) static void pw_reuse_fini(void)
 	pthread_mutex_unlock(&pw_reuse_lock);
 }
 
-/* Every parked end goes (the process enters seccomp mode). */
+/* Every parked end goes (the process enters seccomp mode, or ran out of
+ * fds: pw_reuse_release_fds). */
 void pw_reuse_drop_all(void)
 {
 	pthread_mutex_lock(&pw_reuse_lock);
@@ -337,6 +355,15 @@ void pw_reuse_drop_all(void)
 		if (pw_rsrv[i].p)
 			pw_rent_drop(&pw_rsrv[i], &pw_reuse_nsrv);
 	pthread_mutex_unlock(&pw_reuse_lock);
+}
+
+bool pw_reuse_release_fds(void)
+{
+	if (!atomic_load_explicit(&pw_reuse_ncli, memory_order_relaxed) &&
+	    !atomic_load_explicit(&pw_reuse_nsrv, memory_order_relaxed))
+		return false;
+	pw_reuse_drop_all();
+	return true;
 }
 
 /* In the child after fork: the parked ends are the parent's (this process

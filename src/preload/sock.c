@@ -97,6 +97,9 @@ PW_EXPORT int socket(int domain, int type, int protocol)
 {
 	pw_ensure();
 	int fd = pw_real.socket(domain, type, protocol);
+	/* Out of fds, while parked channels hold some (reuse.c): theirs go. */
+	if (fd < 0 && errno == EMFILE && pw_reuse_release_fds())
+		fd = pw_real.socket(domain, type, protocol);
 
 	/* Fresh: connect() need not read its options back (fdtab.c). */
 	if (fd >= 0 && (domain == AF_INET || domain == AF_INET6) && (type & 0xf) == SOCK_STREAM &&
