@@ -298,3 +298,51 @@ void cli_seq_handoff(void)
 	fprintf(stderr, "# answered after %.0f ms\n", now_ms() - t0);
 	seq_one(cli_connect(), 2, true);
 }
+
+/*
+ * A client that forks between its connections (the child connects too, with
+ * what it inherited), duplicates one (dup: the connection lives on through
+ * the other number), and passes through exec-less children: every
+ * connection is its own, and the server sees them all.
+ */
+#define FORKY_CONNS 12
+
+void srv_seq_fork_client(void)
+{
+	int l = srv_listen();
+
+	for (int i = 0; i < FORKY_CONNS; i++)
+		seq_serve(srv_accept(l), true);
+	close(l);
+}
+
+void cli_seq_fork_client(void)
+{
+	uint32_t n = 0;
+
+	STEP("connections before a fork");
+	seq_one(cli_connect(), n++, true);
+	seq_one(cli_connect(), n++, true);
+	STEP("a child connects, with the parent's parked channels inherited");
+	pid_t pid = fork_as("client-child");
+	if (pid == 0) {
+		seq_one(cli_connect(), 100, true);
+		seq_one(cli_connect(), 101, true);
+		g_done = true;
+		_exit(0);
+	}
+	int status;
+	PW_CHECK_EQ(waitpid(pid, &status, 0), pid);
+	PW_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child ended with %#x", status);
+	STEP("the parent goes on");
+	seq_one(cli_connect(), n++, true);
+	seq_one(cli_connect(), n++, true);
+	STEP("a connection used through a duplicate, the original closed first");
+	int fd = cli_connect();
+	int d = (int)SYS(dup(fd));
+	close(fd);
+	seq_one(d, n++, true);
+	STEP("and the next ones");
+	for (; n < FORKY_CONNS - 2; n++)
+		seq_one(cli_connect(), n, true);
+}
