@@ -1138,9 +1138,22 @@ int pw_chan_park(struct pw_chan *c, int keep_fd, struct pw_chan_parked **ret_par
 	return 0;
 }
 
+/* The end of the new connection over @p; -EPIPE: its rings are not to be
+ * trusted. */
+static int pw_chan_parked_end(struct pw_chan_parked *p, const struct pw_chan_opts *opts,
+			      struct pw_chan **ret_chan)
+{
+	int ret = pw_chan_setup(p->shm, p->map_len, p->ring_size, p->side, p->sock, opts, ret_chan);
+
+	return ret < 0 && ret != -ENOMEM ? -EPIPE : ret;
+}
+
 int pw_chan_parked_claim(struct pw_chan_parked *p, const struct pw_chan_opts *opts,
 			 struct pw_chan **ret_chan)
 {
+	struct pw_chan *c = NULL;
+	int ret;
+
 	if (!p || p->side != 0 || !ret_chan)
 		return -EINVAL;
 	struct pw_shm_ctl *ctl = &p->shm->ctl;
@@ -1150,6 +1163,7 @@ int pw_chan_parked_claim(struct pw_chan_parked *p, const struct pw_chan_opts *op
 	uint32_t pf = atomic_load_explicit(&ctl->side[1], memory_order_acquire);
 	uint32_t own = atomic_load_explicit(&ctl->side[0], memory_order_relaxed);
 
+	/* (Looked at before anything is made: a connect may try many.) */
 	if (own != PW_SIDE_PARKED_WORD)
 		return -EPIPE;
 	if (pf != PW_SIDE_PARKED_WORD)
@@ -1161,11 +1175,10 @@ int pw_chan_parked_claim(struct pw_chan_parked *p, const struct pw_chan_opts *op
 	    atomic_load_explicit(&in->tail, memory_order_relaxed) !=
 		    atomic_load_explicit(&in->head, memory_order_relaxed))
 		return -EPIPE;
-
-	struct pw_chan *c = NULL;
-	int ret = pw_chan_setup(p->shm, p->map_len, p->ring_size, 0, p->sock, opts, &c);
+	ret = pw_chan_parked_end(p, opts, &c);
 	if (ret < 0)
-		return ret == -ENOMEM ? ret : -EPIPE;
+		return ret;
+	ret = -EPIPE;
 	/* Wake bytes and filler of the last connection; before the claim, as
 	 * once the peer can take the channel its first bytes ring us. */
 	pw_chan_drain(c, false);
@@ -1180,34 +1193,35 @@ int pw_chan_parked_claim(struct pw_chan_parked *p, const struct pw_chan_opts *op
 	 * rings as set above. A drop of the peer's end changes its word first,
 	 * and then the exchange fails. */
 	if (!atomic_compare_exchange_strong_explicit(&ctl->side[1], &pf, 0, memory_order_release,
-						     memory_order_relaxed)) {
-		free(c);
-		return -EPIPE;
-	}
+						     memory_order_relaxed))
+		goto fail;
 	/* Release: pairs with the acquire of the peer's flags
 	 * (pw_chan_peer_flags()) once it has taken the channel. */
 	atomic_store_explicit(&ctl->side[0], PW_SIDE_OPEN, memory_order_release);
 	atomic_store_explicit(&c->own, PW_SIDE_OPEN, memory_order_relaxed);
-	if (pw_chan_sock_send1(c) < 0 && errno != EAGAIN && errno != EINTR) {
-		/* The peer's end is gone: this connection would only reset. */
-		free(c);
-		return -EPIPE;
-	}
+	/* The peer's end gone, this connection would only reset. */
+	if (pw_chan_sock_send1(c) < 0 && errno != EAGAIN && errno != EINTR)
+		goto fail;
 	pw_stat_add(&c->wakes_sent, 1);
 	free(p);
 	*ret_chan = c;
 	return 0;
+fail:
+	free(c);
+	return ret;
 }
 
 int pw_chan_parked_take(struct pw_chan_parked *p, const struct pw_chan_opts *opts,
 			struct pw_chan **ret_chan)
 {
+	struct pw_chan *c = NULL;
+	int ret;
+
 	if (!p || p->side != 1 || !ret_chan)
 		return -EINVAL;
-	struct pw_chan *c = NULL;
-	int ret = pw_chan_setup(p->shm, p->map_len, p->ring_size, 1, p->sock, opts, &c);
+	ret = pw_chan_parked_end(p, opts, &c);
 	if (ret < 0)
-		return ret == -ENOMEM ? ret : -EPIPE;
+		return ret;
 	/*
 	 * The peer sends its bytes of the last connection (wake bytes, filler)
 	 * before it claims, and the claim's byte after. Drain all but one of

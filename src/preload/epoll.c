@@ -19,16 +19,10 @@ PW_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 		 * cannot be added EPOLLEXCLUSIVE, and is this process's own. */
 		int q = atomic_load_explicit(&s->lq, memory_order_relaxed);
 		if (q >= 0)
-			pw_real.epoll_ctl(epfd, op, q, ev);
+			pw_ep_ctl_beside(epfd, op, q, ev, true);
 		int pq = pw_reuse_ready_fd(s);
-		if (pq >= 0) {
-			struct epoll_event pev = { 0 };
-			if (ev) {
-				pev = *ev;
-				pev.events &= ~(uint32_t)EPOLLEXCLUSIVE;
-			}
-			pw_real.epoll_ctl(epfd, op, pq, ev ? &pev : NULL);
-		}
+		if (pq >= 0)
+			pw_ep_ctl_beside(epfd, op, pq, ev, false);
 	}
 	return r;
 }

@@ -142,6 +142,19 @@ void pw_ep_swap_file(int fd, bool before)
 	pw_ep_each(pw_ep_swap_one, &w);
 }
 
+void pw_ep_ctl_beside(int epfd, int op, int q, const struct epoll_event *ev, bool exclusive_ok)
+{
+	struct epoll_event qev = { 0 };
+
+	if (ev) {
+		qev = *ev;
+		/* An epoll fd cannot be added EPOLLEXCLUSIVE (EINVAL). */
+		if (!exclusive_ok)
+			qev.events &= ~(uint32_t)EPOLLEXCLUSIVE;
+	}
+	pw_real.epoll_ctl(epfd, op, q, ev ? &qev : NULL);
+}
+
 struct pw_ep_q {
 	int lfd, q;
 	bool add, exclusive_ok;
@@ -154,11 +167,9 @@ static void pw_ep_queue_one(int epfd, struct pw_ep *e, void *arg)
 	for (unsigned i = 0; i < e->n; i++) {
 		struct epoll_event ev = { .events = e->regs[i].events, .data = e->regs[i].data };
 
-		/* An epoll fd cannot be added EPOLLEXCLUSIVE (EINVAL). */
-		if (!w->exclusive_ok)
-			ev.events &= ~(uint32_t)EPOLLEXCLUSIVE;
 		if (e->regs[i].fd == w->lfd)
-			pw_real.epoll_ctl(epfd, w->add ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, w->q, &ev);
+			pw_ep_ctl_beside(epfd, w->add ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, w->q, &ev,
+					 w->exclusive_ok);
 	}
 }
 

@@ -426,6 +426,8 @@ int pw_adopt_parked(int fd, int sock, void *xp, const struct pw_wire_conn *body,
 
 /* ---- reuse of parked channels (reuse.c) ---- */
 
+/* connect(): parked channels there may be (pw_reuse_connect_ok), then
+ * claim one for the application's @fd (0) or find none free (-1). */
 bool pw_reuse_connect_ok(int fd, int family);
 int pw_reuse_connect(int fd, const struct sockaddr_in *dst, int family);
 /* Channels to @dst are parked, none free now, and there is room for more:
@@ -507,6 +509,10 @@ void pw_ep_leave_everywhere(int fd);
 bool pw_ep_has_fd_unlocked(int fd);
 /* Listener @lfd's accept queue @q joins (@add) or leaves every epoll set
  * that holds @lfd, with its events and data. */
+/* Register (or change, or remove: @op) @q, an fd that stands beside a
+ * listener, in @epfd with the listener's event @ev; EPOLLEXCLUSIVE only if
+ * @exclusive_ok (an epoll fd takes none). */
+void pw_ep_ctl_beside(int epfd, int op, int q, const struct epoll_event *ev, bool exclusive_ok);
 void pw_ep_queue(int lfd, int q, bool add, bool exclusive_ok);
 void pw_ep_discard(int epfd);
 

@@ -80,6 +80,16 @@ static void pw_rent_drop(struct pw_rent *e, _Atomic unsigned *count)
 	atomic_fetch_sub_explicit(count, 1, memory_order_relaxed);
 }
 
+/* Give up the parked ends of @tab (@n slots) under the lock: those of @key,
+ * or all (PW_REUSE_ANY). */
+#define PW_REUSE_ANY UINT64_MAX
+static void pw_rents_drop(struct pw_rent *tab, unsigned n, uint64_t key, _Atomic unsigned *count)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (tab[i].p && (key == PW_REUSE_ANY || tab[i].key == key))
+			pw_rent_drop(&tab[i], count);
+}
+
 /* How many ends of one kind may be parked now. */
 static unsigned pw_reuse_cap(unsigned table)
 {
@@ -202,7 +212,8 @@ int pw_reuse_connect(int fd, const struct sockaddr_in *dst, int family)
 {
 	uint32_t set = 0;
 
-	if (!pw_reuse_connect_ok(fd, family) || !pw_fresh_get(fd, &set))
+	/* (The caller asked pw_reuse_connect_ok() first.) */
+	if (!pw_fresh_get(fd, &set))
 		return -1;
 	uint64_t key = pw_reuse_dst_key(dst, family);
 	pthread_mutex_lock(&pw_reuse_lock);
@@ -319,9 +330,7 @@ void pw_reuse_listener_gone(struct pw_sock *ls)
 
 	if (atomic_load_explicit(&pw_reuse_nsrv, memory_order_relaxed)) {
 		pthread_mutex_lock(&pw_reuse_lock);
-		for (unsigned i = 0; i < PW_REUSE_SRV; i++)
-			if (pw_rsrv[i].p && pw_rsrv[i].key == ls->lserial)
-				pw_rent_drop(&pw_rsrv[i], &pw_reuse_nsrv);
+		pw_rents_drop(pw_rsrv, PW_REUSE_SRV, ls->lserial, &pw_reuse_nsrv);
 		pthread_mutex_unlock(&pw_reuse_lock);
 	}
 	if (pq >= 0)
@@ -337,9 +346,7 @@ __attribute__((destructor)) static void pw_reuse_fini(void)
 	if (!atomic_load_explicit(&pw_reuse_nsrv, memory_order_relaxed) || pw_reuse_pid != getpid())
 		return;
 	pthread_mutex_lock(&pw_reuse_lock);
-	for (unsigned i = 0; i < PW_REUSE_SRV; i++)
-		if (pw_rsrv[i].p)
-			pw_rent_drop(&pw_rsrv[i], &pw_reuse_nsrv);
+	pw_rents_drop(pw_rsrv, PW_REUSE_SRV, PW_REUSE_ANY, &pw_reuse_nsrv);
 	pthread_mutex_unlock(&pw_reuse_lock);
 }
 
@@ -348,12 +355,8 @@ __attribute__((destructor)) static void pw_reuse_fini(void)
 void pw_reuse_drop_all(void)
 {
 	pthread_mutex_lock(&pw_reuse_lock);
-	for (unsigned i = 0; i < PW_REUSE_CLI; i++)
-		if (pw_rcli[i].p)
-			pw_rent_drop(&pw_rcli[i], &pw_reuse_ncli);
-	for (unsigned i = 0; i < PW_REUSE_SRV; i++)
-		if (pw_rsrv[i].p)
-			pw_rent_drop(&pw_rsrv[i], &pw_reuse_nsrv);
+	pw_rents_drop(pw_rcli, PW_REUSE_CLI, PW_REUSE_ANY, &pw_reuse_ncli);
+	pw_rents_drop(pw_rsrv, PW_REUSE_SRV, PW_REUSE_ANY, &pw_reuse_nsrv);
 	pthread_mutex_unlock(&pw_reuse_lock);
 }
 
@@ -364,6 +367,18 @@ bool pw_reuse_release_fds(void)
 		return false;
 	pw_reuse_drop_all();
 	return true;
+}
+
+/* This process's copies of the parked ends of @tab go, with no word to
+ * their peers (they are the parent's). */
+static void pw_rents_forget(struct pw_rent *tab, unsigned n, _Atomic unsigned *count)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (tab[i].p) {
+			pw_xport_shm_forget(tab[i].p);
+			tab[i].p = NULL;
+		}
+	atomic_store_explicit(count, 0, memory_order_relaxed);
 }
 
 /* In the child after fork: the parked ends are the parent's (this process
@@ -388,18 +403,8 @@ void pw_reuse_atfork_child(void)
 {
 	/* Another thread of the parent may have held the lock: ours is new. */
 	pthread_mutex_init(&pw_reuse_lock, NULL);
-	for (unsigned i = 0; i < PW_REUSE_CLI; i++)
-		if (pw_rcli[i].p) {
-			pw_xport_shm_forget(pw_rcli[i].p);
-			pw_rcli[i].p = NULL;
-		}
-	for (unsigned i = 0; i < PW_REUSE_SRV; i++)
-		if (pw_rsrv[i].p) {
-			pw_xport_shm_forget(pw_rsrv[i].p);
-			pw_rsrv[i].p = NULL;
-		}
-	atomic_store_explicit(&pw_reuse_ncli, 0, memory_order_relaxed);
-	atomic_store_explicit(&pw_reuse_nsrv, 0, memory_order_relaxed);
+	pw_rents_forget(pw_rcli, PW_REUSE_CLI, &pw_reuse_ncli);
+	pw_rents_forget(pw_rsrv, PW_REUSE_SRV, &pw_reuse_nsrv);
 	pw_reuse_pid = 0;
 	if (atomic_load_explicit(&pw_nlisten, memory_order_relaxed))
 		pw_fdtab_each(pw_reuse_child_listener, NULL);
