@@ -20,9 +20,10 @@
 /* Bumped with PW_SHM_VERSION too: the router hands out channels, so a library
  * and a router that disagree on their layout must not talk at all (the
  * library then leaves everything to the kernel) rather than exchange a
- * channel one of them refuses. 3: rings with a window; 4: parked channels.
+ * channel one of them refuses. 3: rings with a window; 4: parked channels;
+ * 5: pools of connections to other nodes (POOL, CONN_POOL, PEER_POOL).
  */
-#define PW_WIRE_VERSION	       4u
+#define PW_WIRE_VERSION	       5u
 #define PW_WIRE_MAX	       65536u /* largest packet either side accepts */
 #define PW_WIRE_MAX_FDS	       2u
 #define PW_WIRE_MAX_PREFIXES   64u
@@ -56,6 +57,11 @@ enum pw_wire_type {
 	 * process gives up before taking it, goes back to its listener's queue */
 	PW_MSG_REQUEUE = 13, /* body reattach, fd: the accepting end's socket (proof);
 				reply OK or ERR */
+	/* a pool (docs/FEDERATION.md, "Pools"): connections to another node's
+	 * pod dialled before the application asks, each started later by
+	 * writing its token on it */
+	PW_MSG_POOL = 14, /* body pool, fd: a TCP socket of the client's netns (proof);
+			     reply: one CONN_POOL per connection dialled, or ERR */
 	/* replies, router -> library; seq echoes the request's */
 	PW_MSG_OK = 64,	       /* no body */
 	PW_MSG_ERR = 65,       /* body err */
@@ -69,6 +75,10 @@ enum pw_wire_type {
 	PW_MSG_LISTEN_OK = 72, /* no body, fd: the listener's accept queue (SOCK_SEQPACKET),
 				  where the router puts one CONN or CONN_TCP per connection
 				  (seq 0) for accept() to take */
+	PW_MSG_CONN_POOL = 73, /* body conn_pool, fd: a pooled kernel TCP socket to or
+				  from another node: the reply to POOL (the client
+				  starts it by writing the token), or in a listener's
+				  queue (a connection once accept() reads the token) */
 
 	/*
 	 * Router to router, over TCP on the underlay (a byte stream: each
@@ -80,6 +90,10 @@ enum pw_wire_type {
 	PW_PEER_CONNECT = 131,	   /* body peer_connect; reply CONNECT_OK or CONNECT_ERR */
 	PW_PEER_CONNECT_OK = 132,  /* body peer_connect_ok */
 	PW_PEER_CONNECT_ERR = 133, /* body peer_connect_err */
+	PW_PEER_POOL = 134,	   /* body peer_connect; as CONNECT, for a pool: answered
+				      only if refused (CONNECT_ERR); the data connection
+				      goes to the listener as CONN_POOL, with the token,
+				      which its client writes when it starts it */
 };
 
 struct pw_wire_hdr {
@@ -132,6 +146,14 @@ struct pw_wire_reattach {
 	uint64_t id;
 };
 
+/* POOL: dial @count connections to @peer, another node's pod, for later. */
+#define PW_POOL_MAX 16u /* connections one POOL asks for, at most */
+struct pw_wire_pool {
+	struct pw_wire_addr peer;
+	uint32_t count;
+	uint32_t reserved;
+};
+
 /* Relay the connection @id whose channel socket comes along (proof). */
 #define PW_RELAY_NOW 0x1u /* move bytes at once: nobody will take it over */
 struct pw_wire_relay {
@@ -151,6 +173,16 @@ struct pw_wire_conn {
 	struct pw_wire_addr peer;  /* what getpeername() returns */
 	uint32_t side;		   /* channel side of the receiver */
 	uint32_t reserved;
+};
+
+/*
+ * A pooled connection. Its client writes @token first, when the application
+ * connects: the connection starts. The server's library reads exactly those
+ * bytes before accept() returns it; anything else closes it.
+ */
+struct pw_wire_conn_pool {
+	struct pw_wire_conn conn;
+	uint8_t token[16];
 };
 
 struct pw_wire_status {
@@ -275,6 +307,9 @@ _Static_assert(sizeof(struct pw_wire_listen) == 32, "listen");
 _Static_assert(sizeof(struct pw_wire_connect) == 48, "connect");
 _Static_assert(sizeof(struct pw_wire_err) == 8, "err");
 _Static_assert(sizeof(struct pw_wire_reattach) == 8, "reattach");
+_Static_assert(sizeof(struct pw_wire_pool) == 32, "pool");
+_Static_assert(sizeof(struct pw_wire_conn_pool) == 80, "conn pool");
+_Static_assert(sizeof(((struct pw_wire_conn_pool *)0)->token) == PW_PEER_TOKEN_LEN, "token");
 _Static_assert(sizeof(struct pw_wire_conn) == 64, "conn");
 _Static_assert(sizeof(struct pw_wire_status) == 8, "status");
 _Static_assert(sizeof(struct pw_wire_status_entry) == 88, "status entry");

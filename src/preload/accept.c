@@ -155,6 +155,27 @@ static void pw_accepted_from(struct pw_sock *s, int lfd, const struct pw_sock *l
 	atomic_store_explicit(&s->reusable, true, memory_order_relaxed);
 }
 
+int pw_accept_tcp(int lfd, struct pw_sock *ls, int sock, const struct pw_wire_conn *body, int flags)
+{
+	struct pw_sock *s = NULL;
+
+	if (pw_accept_flags(sock, flags, false) == 0) {
+		/* What the kernel copies from a listener into what it accepts. */
+		pthread_mutex_lock(&ls->rlock);
+		pw_listener_opts_load(lfd, ls, ls->family);
+		pw_xport_kernel_apply(sock, ls->acc_opts, ls->acc_nopts);
+		pthread_mutex_unlock(&ls->rlock);
+		s = pw_conn_new(&pw_xport_kernel, body);
+	}
+	if (!s) {
+		pw_real.close(sock);
+		return -1;
+	}
+	atomic_store_explicit(&s->nonblock, (flags & SOCK_NONBLOCK) != 0, memory_order_relaxed);
+	pw_conn_publish(sock, s);
+	return sock;
+}
+
 /* One queued connection (@m, with its @n fds) under a new fd, with @lfd's
  * options as a kernel accept() gives them. The new fd or -1 (fds closed). */
 static int pw_accept_adopt(int lfd, struct pw_sock *ls, const struct pw_msg *m, int n,
@@ -177,13 +198,7 @@ static int pw_accept_adopt(int lfd, struct pw_sock *ls, const struct pw_msg *m, 
 			s = NULL;
 		}
 	} else if (n == 1 && m->type == PW_MSG_CONN_TCP) {
-		sock = fds[0];
-		if (pw_accept_flags(sock, flags, false) == 0) {
-			pw_xport_kernel_carry_opts(lfd, sock);
-			s = pw_conn_new(&pw_xport_kernel, &m->u.conn);
-		}
-		if (s)
-			atomic_store_explicit(&s->nonblock, nb, memory_order_relaxed);
+		return pw_accept_tcp(lfd, ls, fds[0], &m->u.conn, flags);
 	}
 	if (s) {
 		pw_conn_publish(sock, s);
@@ -256,6 +271,12 @@ static int pw_accept_queued(int lfd, struct pw_sock *ls, struct sockaddr *addr, 
 				pw_real.close(fds[i]);
 			continue;
 		}
+		if (m.type == PW_MSG_CONN_POOL && n == 1) {
+			/* Not a connection until its client starts it: it waits
+			 * in pq (reuse.c), or goes if it cannot. */
+			pw_reuse_pool_put(fds[0], &m.u.conn_pool, ls);
+			continue;
+		}
 		int fd = pw_accept_adopt(lfd, ls, &m, (int)n, fds, flags);
 		if (fd < 0)
 			continue; /* refused: as one the client aborted */
@@ -270,7 +291,9 @@ static int pw_accept_queued(int lfd, struct pw_sock *ls, struct sockaddr *addr, 
 /* Where connections may wait for accept(): the kernel's backlog, or ours
  * (the accept queue, a claimed parked channel). */
 #define PW_ACC_KERNEL 0x1
-#define PW_ACC_OURS   0x2
+#define PW_ACC_QUEUE  0x2 /* the accept queue */
+#define PW_ACC_PARKED 0x4 /* pq: claimed parked channels, started pooled connections */
+#define PW_ACC_OURS   (PW_ACC_QUEUE | PW_ACC_PARKED)
 
 /* A blocking accept on @lfd: wait for the queue, the parked channels or the
  * kernel, as long as SO_RCVTIMEO allows. A mask of PW_ACC_*, or -1. */
@@ -289,17 +312,20 @@ static int pw_accept_wait(int lfd, struct pw_sock *ls)
 	if (r == 0)
 		return pw_fail(EAGAIN);
 	/* (A hang-up of the queue is ours too: the router gone, it closes.) */
-	return (p[0].revents ? PW_ACC_KERNEL : 0) |
-	       (p[1].revents || p[2].revents ? PW_ACC_OURS : 0);
+	return (p[0].revents ? PW_ACC_KERNEL : 0) | (p[1].revents ? PW_ACC_QUEUE : 0) |
+	       (p[2].revents ? PW_ACC_PARKED : 0);
 }
 
-/* A connection of ours: a claimed parked channel or the next in the queue,
- * the queue first if @queue_first; -EAGAIN if neither has one. */
+/* A connection of ours: from pq or the next in the queue (those of @ready,
+ * PW_ACC_*), the queue first if @queue_first; -EAGAIN if none has one. */
 static int pw_accept_ours(int lfd, struct pw_sock *ls, struct sockaddr *addr, socklen_t *alen,
-			  int flags, bool queue_first)
+			  int flags, int ready, bool queue_first)
 {
 	for (int i = 0; i < 2; i++) {
-		if ((i == 0) == queue_first) {
+		bool queue = (i == 0) == queue_first;
+		if (!(ready & (queue ? PW_ACC_QUEUE : PW_ACC_PARKED)))
+			continue;
+		if (queue) {
 			int fd = pw_accept_queued(lfd, ls, addr, alen, flags);
 			if (fd != -EAGAIN)
 				return fd;
@@ -361,7 +387,7 @@ PW_EXPORT int accept4(int lfd, struct sockaddr *addr, socklen_t *alen, int flags
 			ready &= ~PW_ACC_KERNEL; /* (non-blocking: it said so) */
 		}
 		if (ready & PW_ACC_OURS) {
-			int fd = pw_accept_ours(lfd, ls, addr, alen, flags, turn == 1);
+			int fd = pw_accept_ours(lfd, ls, addr, alen, flags, ready, turn == 1);
 			if (fd != -EAGAIN)
 				return fd >= 0 ? fd : pw_fail(-fd);
 		}

@@ -165,12 +165,7 @@ int pw_adopt_parked(int fd, int sock, void *xp, const struct pw_wire_conn *body,
 	return 0;
 }
 
-/*
- * Put the router's kernel socket, connected to another node, under the
- * application's @fd: its options, O_NONBLOCK and FD_CLOEXEC, and epoll
- * registrations, move over; the addresses it shows stay the pods'.
- */
-static int pw_adopt_tcp(int fd, int sock, const struct pw_wire_conn *body)
+int pw_adopt_tcp(int fd, int sock, const struct pw_wire_conn *body)
 {
 	int fl = pw_real.fcntl(fd, F_GETFL);
 	int fdfl = pw_real.fcntl(fd, F_GETFD);
@@ -179,8 +174,10 @@ static int pw_adopt_tcp(int fd, int sock, const struct pw_wire_conn *body)
 	if (fl < 0 || fdfl < 0 || pw_real.fcntl(sock, F_SETFL, fl & O_NONBLOCK) < 0)
 		goto fail;
 	uint32_t set;
-	if (!pw_fresh_get(fd, &set) || set)
+	if (!pw_fresh_get(fd, &set))
 		pw_xport_kernel_carry_opts(fd, sock);
+	else
+		pw_xport_kernel_carry_set(fd, sock, set);
 	s = pw_conn_new(&pw_xport_kernel, body);
 	if (!s)
 		goto fail;
@@ -229,17 +226,25 @@ PW_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	    pw_addr_to4(addr, len, &dst) < 0 || dst.sin_addr.s_addr == htonl(INADDR_ANY) ||
 	    !pw_ctl_prefixes_known() || !pw_in_prefixes(&dst))
 		return pw_real.connect(fd, addr, len);
-	/* A channel of an earlier connection there, parked: no setup at all
-	 * (reuse.c). For a socket still unbound (to a port or an address), as
-	 * a reused channel keeps its addresses. */
+	/* A channel of an earlier connection there, parked, or a connection
+	 * to another node dialled for the pool: no setup at all (reuse.c,
+	 * pool.c). For a socket still unbound (to a port or an address), as
+	 * either comes with its addresses. */
 	struct sockaddr_in local;
-	bool have_local = false;
+	bool have_local = false, pooled = false;
+	pw_pool_collect();
 	if (pw_reuse_connect_ok(fd, addr->sa_family)) {
 		have_local = pw_sockname4(fd, &local) == 0;
 		if (have_local && local.sin_port == 0 &&
 		    local.sin_addr.s_addr == htonl(INADDR_ANY) &&
-		    pw_reuse_connect(fd, &dst, addr->sa_family) == 0)
+		    pw_reuse_connect(fd, &dst, addr->sa_family) == 0) {
+			/* One less in the pool: its next are asked for now, so
+			 * its close need not tell adapt.c (no TCP_INFO). */
+			pooled = pw_fdtab_get(fd)->ops->kernel_io;
+			if (pooled)
+				pw_pool_fill(&dst, addr->sa_family, false);
 			goto connected;
+		}
 	}
 	/* Connections there have been short of late: the kernel sets one up
 	 * faster (adapt.c). */
@@ -249,6 +254,9 @@ PW_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	if (slot && slot != PW_ADAPT_FALLBACK && pw_reuse_growing(&dst, addr->sa_family))
 		slot = 0;
 	if (slot) {
+		/* (Its pool ran dry: more are asked for, for the next.) */
+		if (slot != PW_ADAPT_FALLBACK)
+			pw_pool_fill(&dst, addr->sa_family, false);
 		pw_fresh_mark_adapt(fd, slot);
 		return pw_real.connect(fd, addr, len);
 	}
@@ -285,7 +293,7 @@ kernel:
 	return pw_real.connect(fd, addr, len);
 connected:;
 	struct pw_sock *c = pw_fdtab_get(fd);
-	c->adapt = true;
+	c->adapt = !pooled;
 	/* Exactly as a kernel socket would answer (adopting read O_NONBLOCK). */
 	if (atomic_load_explicit(&c->nonblock, memory_order_relaxed)) {
 		c->connect_unreported = true;
@@ -323,4 +331,8 @@ void pw_adapt_conn_closing(int fd, struct pw_sock *s)
 						     s->io_bytes[0] + s->io_bytes[1]);
 	if (l >= 0)
 		pw_adapt_note(&s->peer, l);
+	/* Short connections to another node, one after another: the next are
+	 * dialled ahead (where adapt.c would leave them to the kernel). */
+	if (l == 0 && s->ops->kernel_io && pw_adapt_kernel(&s->peer))
+		pw_pool_fill(&s->peer, s->family, true);
 }

@@ -78,9 +78,33 @@ static int pw_ctl_call_locked(uint16_t type, const void *body, size_t len, const
 	}
 }
 
-static int pw_ctl_open_locked(void)
+int pw_ctl_dial(int flags)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd, r;
+
+	if (pw_addr_unix(pw_cfg.socket_path, &a) < 0)
+		return -ENAMETOOLONG;
+	fd = pw_real.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | flags, 0);
+	if (fd < 0)
+		return -errno;
+	/* Out of the application's low fd numbers. */
+	int high = pw_real.fcntl(fd, F_DUPFD_CLOEXEC, 100);
+	if (high >= 0) {
+		pw_real.close(fd);
+		fd = high;
+	}
+	/* (Non-blocking, it connects at once or not at all: a Unix socket.) */
+	if (pw_real.connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		r = -errno;
+		pw_real.close(fd);
+		return r;
+	}
+	return fd;
+}
+
+static int pw_ctl_open_locked(void)
+{
 	struct pw_wire_hello hello = { 0 };
 	struct pw_msg m = { 0 };
 	int fds[2];
@@ -92,24 +116,12 @@ static int pw_ctl_open_locked(void)
 		return -EPERM;
 	if (pw_ctl_failed_at && pw_now_ns() - pw_ctl_failed_at < PW_CTL_RETRY_NS)
 		return -ECONNREFUSED;
-	if (pw_addr_unix(pw_cfg.socket_path, &a) < 0)
-		return -ENAMETOOLONG;
-	pw_ctl_fd = pw_real.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	pw_ctl_fd = pw_ctl_dial(0);
 	if (pw_ctl_fd < 0) {
-		r = -errno;
-		pw_ctl_failed_at = pw_now_ns();
-		return r;
-	}
-	/* Keep the control socket out of the application's low fd numbers. */
-	int high = pw_real.fcntl(pw_ctl_fd, F_DUPFD_CLOEXEC, 100);
-	if (high >= 0) {
-		pw_real.close(pw_ctl_fd);
-		pw_ctl_fd = high;
-	}
-	if (pw_real.connect(pw_ctl_fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		r = -errno;
+		r = pw_ctl_fd;
 		pw_dbg("router at %s: %s", pw_cfg.socket_path, strerror(-r));
-		pw_ctl_drop();
+		pw_ctl_fd = -1;
+		pw_ctl_failed_at = pw_now_ns();
 		return r;
 	}
 	struct ucred cred;

@@ -179,6 +179,10 @@ bool pw_ctl_prefixes_known(void);
  * its pid? Connects to the router if need be. */
 bool pw_ctl_made_by_router(pid_t creator);
 void pw_ctl_atfork_child(void);
+/* A new connection to the router (SOCK_SEQPACKET, close-on-exec, out of the
+ * low fd numbers; @flags: SOCK_NONBLOCK or 0). Errors: of socket(2) and
+ * connect(2); -ENAMETOOLONG. */
+int pw_ctl_dial(int flags);
 /* Is the router there (connecting if need be)? */
 bool pw_ctl_reachable(void);
 /* Close the control connection for good (seccomp: no more requests). */
@@ -423,6 +427,34 @@ struct pw_sock *pw_conn_new_shm(int memfd, int sock, const struct pw_wire_conn *
 void pw_conn_publish(int fd, struct pw_sock *s);
 int pw_adopt(int fd, int memfd, int sock, const struct pw_wire_conn *body, bool handed);
 int pw_adopt_parked(int fd, int sock, void *xp, const struct pw_wire_conn *body, uint32_t set);
+/*
+ * Put @sock, a kernel socket connected to another node, under the
+ * application's @fd: its options, O_NONBLOCK and FD_CLOEXEC, and epoll
+ * registrations, move over; the addresses it shows stay the pods' (@body).
+ * On failure @fd is untouched and @sock closed.
+ */
+int pw_adopt_tcp(int fd, int sock, const struct pw_wire_conn *body);
+/* A connection from another node (@sock, addresses in @body) accepted on
+ * @lfd (@ls): the new fd, with the listener's options and what accept4()
+ * @flags ask; -1 (closed). */
+int pw_accept_tcp(int lfd, struct pw_sock *ls, int sock, const struct pw_wire_conn *body,
+		  int flags);
+
+/* ---- pools of connections to other nodes (pool.c) ---- */
+
+/* Ask the router for pooled connections to @dst (another node's pod), as a
+ * socket of @family sees it, unless enough are there or on the way; unless
+ * @start, only for a destination that has a pool already. Never waits. */
+void pw_pool_fill(const struct sockaddr_in *dst, int family, bool start);
+/* Take in what the router dialled since (connect() calls it). */
+void pw_pool_collect(void);
+/* Start pooled connection @sock for a connect(), writing its @token: 0, or
+ * -1 if its server gave it up or it never connected (the caller closes it). */
+int pw_pool_start(int sock, const uint8_t *token);
+/* Has the client of pooled connection @sock started it? 1 yes (its @token
+ * is read), 0 not yet, -1 never (a close, or anything else first). */
+int pw_pool_started(int sock, const uint8_t *token);
+void pw_pool_atfork_child(void);
 
 /* ---- reuse of parked channels (reuse.c) ---- */
 
@@ -434,6 +466,12 @@ int pw_reuse_connect(int fd, const struct sockaddr_in *dst, int family);
  * a new one (the router's) is worth its setup, as it will be reused. */
 bool pw_reuse_growing(const struct sockaddr_in *dst, int family);
 bool pw_reuse_may_park(const struct pw_sock *s);
+/* Pooled connections to @dst waiting in this process (pool.c). */
+unsigned pw_reuse_pooled(const struct sockaddr_in *dst, int family);
+/* Keep pooled connection @sock (addresses and token in @body): a client's, by
+ * destination (@ls NULL), or one for listener @ls until its client starts
+ * it. Takes @sock: 0, or -1 (not kept, closed). */
+int pw_reuse_pool_put(int sock, const struct pw_wire_conn_pool *body, struct pw_sock *ls);
 int pw_reuse_park(int fd, struct pw_sock *s);
 int pw_reuse_accept(int lfd, struct pw_sock *ls, int flags);
 int pw_accept_parked(int lfd, struct pw_sock *ls, int sock, void *xp,

@@ -15,6 +15,11 @@
  * or accept(), never duplicated, passed or shared by fork, and closed in
  * order with nothing unread. Its fd leaves the application's epoll sets by
  * hand, since its file lives on in the parked copy.
+ *
+ * The same tables hold pooled connections to other nodes' pods (pool.c):
+ * kernel TCP sockets the router dialled before the application asked. A
+ * connecting one waits here by destination until connect() starts it; an
+ * accepting one waits in its listener's pq until its client has started it.
  */
 #include "preload.h"
 
@@ -28,12 +33,17 @@
 #define PW_REUSE_SRV 256u
 #define PW_REUSE_MIN 4u
 
+enum { PW_RENT_FREE, PW_RENT_CHAN, PW_RENT_TCP };
+
 struct pw_rent {
-	void *p;       /* the parked end (the transport's), NULL: a free slot */
+	void *p;       /* CHAN: the parked end (the transport's) */
 	uint64_t key;  /* connecting: the destination; accepting: the listener's lserial */
 	uint64_t used; /* when last parked, for eviction */
-	uint32_t gen;  /* accepting: the tag of its registration in pq */
-	struct pw_wire_conn body; /* its ids and addresses, as the router gave them */
+	struct pw_wire_conn body;	  /* its ids and addresses, as the router gave them */
+	int tcp;			  /* TCP: the pooled socket */
+	uint32_t gen;			  /* accepting: the tag of its registration in pq */
+	uint8_t kind;			  /* PW_RENT_* */
+	uint8_t token[PW_PEER_TOKEN_LEN]; /* TCP: what starts it */
 };
 
 static pthread_mutex_t pw_reuse_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -66,16 +76,24 @@ static uint64_t pw_reuse_dst_key(const struct sockaddr_in *dst, int family)
 static void pw_rent_drop(struct pw_rent *e, _Atomic unsigned *count)
 {
 	struct pw_wire_reattach rq = { .id = e->body.id };
-	int sock = pw_xport_shm_parked_fd(e->p);
 	struct pw_msg m;
 	int fds[2];
 
-	if (pw_xport_shm_release(e->p) == -EBUSY &&
-	    (pw_ctl_call(PW_MSG_REQUEUE, &rq, sizeof(rq), &sock, 1, &m, fds) != 0 ||
-	     m.type != PW_MSG_OK))
-		pw_xport_shm_drop(e->p); /* resets it */
-	else
-		pw_xport_shm_forget(e->p);
+	if (e->kind == PW_RENT_TCP) {
+		/* Its peer reads the end of the stream: a pooled connection
+		 * nobody started is given up; a started one (a server's, not
+		 * taken yet) is lost, as one in a closed listener's backlog. */
+		pw_real.close(e->tcp);
+	} else {
+		int sock = pw_xport_shm_parked_fd(e->p);
+		if (pw_xport_shm_release(e->p) == -EBUSY &&
+		    (pw_ctl_call(PW_MSG_REQUEUE, &rq, sizeof(rq), &sock, 1, &m, fds) != 0 ||
+		     m.type != PW_MSG_OK))
+			pw_xport_shm_drop(e->p); /* resets it */
+		else
+			pw_xport_shm_forget(e->p);
+	}
+	e->kind = PW_RENT_FREE;
 	e->p = NULL;
 	atomic_fetch_sub_explicit(count, 1, memory_order_relaxed);
 }
@@ -86,18 +104,24 @@ static void pw_rent_drop(struct pw_rent *e, _Atomic unsigned *count)
 static void pw_rents_drop(struct pw_rent *tab, unsigned n, uint64_t key, _Atomic unsigned *count)
 {
 	for (unsigned i = 0; i < n; i++)
-		if (tab[i].p && (key == PW_REUSE_ANY || tab[i].key == key))
+		if (tab[i].kind && (key == PW_REUSE_ANY || tab[i].key == key))
 			pw_rent_drop(&tab[i], count);
 }
 
-/* How many ends of one kind may be parked now. */
+/* How many ends of one kind may be parked now (the fd limit read at most
+ * once a second: a pool takes in many at once). Under the lock. */
 static unsigned pw_reuse_cap(unsigned table)
 {
+	static uint64_t read_at;
+	static rlim_t limit = RLIM_INFINITY;
+	uint64_t now = pw_now_ns();
 	struct rlimit rl;
-	rlim_t cap = table;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-		cap = rl.rlim_cur / 16;
+	if (!read_at || now - read_at >= 1000000000u) {
+		limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : RLIM_INFINITY;
+		read_at = now;
+	}
+	rlim_t cap = limit != RLIM_INFINITY ? limit / 16 : table;
 	return cap < PW_REUSE_MIN ? PW_REUSE_MIN : cap > table ? table : (unsigned)cap;
 }
 
@@ -114,7 +138,7 @@ static struct pw_rent *pw_rent_slot(struct pw_rent *tab, unsigned n, unsigned ca
 
 	for (unsigned i = 0; i < n; i++) {
 		struct pw_rent *e = &tab[i];
-		if (!e->p) {
+		if (!e->kind) {
 			if (!free_slot)
 				free_slot = e;
 			continue;
@@ -124,9 +148,37 @@ static struct pw_rent *pw_rent_slot(struct pw_rent *tab, unsigned n, unsigned ca
 			lru = e;
 	}
 	struct pw_rent *e = used >= cap || !free_slot ? lru : free_slot;
-	if (e->p)
+	if (e->kind)
 		pw_rent_drop(e, count);
 	return e;
+}
+
+/*
+ * Keep @v in a slot, under the lock: an accepting end (@acc), watched in pq
+ * by its socket @fd, or a connecting one. NULL if pq would not take it: then
+ * it is dropped already.
+ */
+static struct pw_rent *pw_rent_add(bool acc, const struct pw_rent *v, int pq, int fd)
+{
+	struct pw_rent *e = acc ? pw_rent_slot(pw_rsrv, PW_REUSE_SRV, pw_reuse_cap(PW_REUSE_SRV),
+					       &pw_reuse_nsrv)
+				: pw_rent_slot(pw_rcli, PW_REUSE_CLI, pw_reuse_cap(PW_REUSE_CLI),
+					       &pw_reuse_ncli);
+
+	if (!pw_reuse_pid)
+		pw_reuse_pid = getpid();
+	*e = *v;
+	e->used = ++pw_reuse_tick;
+	atomic_fetch_add_explicit(acc ? &pw_reuse_nsrv : &pw_reuse_ncli, 1, memory_order_relaxed);
+	if (!acc)
+		return e;
+	e->gen = ++pw_reuse_gen;
+	struct epoll_event ev = { .events = EPOLLIN,
+				  .data.u64 = (uint64_t)e->gen << 32 | (uint64_t)(e - pw_rsrv) };
+	if (pw_real.epoll_ctl(pq, EPOLL_CTL_ADD, fd, &ev) == 0)
+		return e;
+	pw_rent_drop(e, &pw_reuse_nsrv); /* unseen, a claim or start would hang */
+	return NULL;
 }
 
 bool pw_reuse_may_park(const struct pw_sock *s)
@@ -160,25 +212,12 @@ int pw_reuse_park(int fd, struct pw_sock *s)
 			goto refused;
 	}
 	uint64_t key = acc ? s->lserial : pw_reuse_dst_key(&s->peer, s->family);
-	struct pw_rent *e = acc ? pw_rent_slot(pw_rsrv, PW_REUSE_SRV, pw_reuse_cap(PW_REUSE_SRV),
-					       &pw_reuse_nsrv)
-				: pw_rent_slot(pw_rcli, PW_REUSE_CLI, pw_reuse_cap(PW_REUSE_CLI),
-					       &pw_reuse_ncli);
 	if (s->ops->park(s->xp, keep, &p) < 0)
 		goto refused;
-	if (!pw_reuse_pid)
-		pw_reuse_pid = getpid();
 	/* Parked: @s's transport state and @fd are gone. */
-	*e = (struct pw_rent){ .p = p, .key = key, .used = ++pw_reuse_tick, .body = body };
-	atomic_fetch_add_explicit(acc ? &pw_reuse_nsrv : &pw_reuse_ncli, 1, memory_order_relaxed);
-	if (acc) {
-		e->gen = ++pw_reuse_gen;
-		struct epoll_event ev = { .events = EPOLLIN,
-					  .data.u64 = (uint64_t)e->gen << 32 |
-						      (uint64_t)(e - pw_rsrv) };
-		if (pw_real.epoll_ctl(pq, EPOLL_CTL_ADD, keep, &ev) < 0)
-			pw_rent_drop(e, &pw_reuse_nsrv); /* unseen, a claim would hang */
-	}
+	pw_rent_add(acc,
+		    &(struct pw_rent){ .kind = PW_RENT_CHAN, .p = p, .key = key, .body = body }, pq,
+		    keep);
 	pthread_mutex_unlock(&pw_reuse_lock);
 	return 0;
 refused:
@@ -202,10 +241,49 @@ bool pw_reuse_growing(const struct sockaddr_in *dst, int family)
 	uint64_t key = pw_reuse_dst_key(dst, family);
 	pthread_mutex_lock(&pw_reuse_lock);
 	for (unsigned i = 0; i < PW_REUSE_CLI; i++)
-		n += pw_rcli[i].p && pw_rcli[i].key == key;
+		n += pw_rcli[i].kind == PW_RENT_CHAN && pw_rcli[i].key == key;
 	unsigned all = atomic_load_explicit(&pw_reuse_ncli, memory_order_relaxed);
+	unsigned cap = pw_reuse_cap(PW_REUSE_CLI);
 	pthread_mutex_unlock(&pw_reuse_lock);
-	return n > 0 && all < pw_reuse_cap(PW_REUSE_CLI);
+	return n > 0 && all < cap;
+}
+
+unsigned pw_reuse_pooled(const struct sockaddr_in *dst, int family)
+{
+	unsigned n = 0;
+
+	if (!atomic_load_explicit(&pw_reuse_ncli, memory_order_relaxed))
+		return 0;
+	uint64_t key = pw_reuse_dst_key(dst, family);
+	pthread_mutex_lock(&pw_reuse_lock);
+	for (unsigned i = 0; i < PW_REUSE_CLI; i++)
+		n += pw_rcli[i].kind == PW_RENT_TCP && pw_rcli[i].key == key;
+	pthread_mutex_unlock(&pw_reuse_lock);
+	return n;
+}
+
+int pw_reuse_pool_put(int sock, const struct pw_wire_conn_pool *body, struct pw_sock *ls)
+{
+	struct pw_rent v = { .kind = PW_RENT_TCP, .tcp = sock, .body = body->conn };
+	struct sockaddr_in peer;
+	int family, pq = -1;
+
+	if (pw_cfg.restricted || pw_addr_from_wire(&body->conn.peer, &peer, &family) < 0) {
+		pw_real.close(sock);
+		return -1;
+	}
+	v.key = ls ? ls->lserial : pw_reuse_dst_key(&peer, family);
+	memcpy(v.token, body->token, sizeof(v.token));
+	pthread_mutex_lock(&pw_reuse_lock);
+	if (ls && (!atomic_load_explicit(&ls->park_ok, memory_order_relaxed) ||
+		   (pq = atomic_load_explicit(&ls->pq, memory_order_relaxed)) < 0)) {
+		pthread_mutex_unlock(&pw_reuse_lock);
+		pw_real.close(sock);
+		return -1;
+	}
+	struct pw_rent *e = pw_rent_add(ls != NULL, &v, pq, sock);
+	pthread_mutex_unlock(&pw_reuse_lock);
+	return e ? 0 : -1;
 }
 
 int pw_reuse_connect(int fd, const struct sockaddr_in *dst, int family)
@@ -219,10 +297,30 @@ int pw_reuse_connect(int fd, const struct sockaddr_in *dst, int family)
 	pthread_mutex_lock(&pw_reuse_lock);
 	for (unsigned i = 0; i < PW_REUSE_CLI; i++) {
 		struct pw_rent *e = &pw_rcli[i];
+		struct pw_wire_conn body = e->body;
 		void *xp = NULL;
 
-		if (!e->p || e->key != key)
+		if (!e->kind || e->key != key)
 			continue;
+		if (e->kind == PW_RENT_TCP) {
+			uint8_t token[PW_PEER_TOKEN_LEN];
+			int sock = e->tcp;
+			memcpy(token, e->token, sizeof(token));
+			e->kind = PW_RENT_FREE;
+			atomic_fetch_sub_explicit(&pw_reuse_ncli, 1, memory_order_relaxed);
+			pthread_mutex_unlock(&pw_reuse_lock);
+			if (pw_pool_start(sock, token) == 0) {
+				/* (On failure @sock is closed: the server reads its end.) */
+				if (pw_adopt_tcp(fd, sock, &body) < 0)
+					return -1;
+				pw_dbg("fd %d: connected over podwire (pooled, to another node)",
+				       fd);
+				return 0;
+			}
+			pw_real.close(sock); /* its server gave it up */
+			pthread_mutex_lock(&pw_reuse_lock);
+			continue;
+		}
 		int r = pw_xport_shm_claim(e->p, &xp);
 		if (r == -EAGAIN)
 			continue; /* the server has not closed its end yet */
@@ -230,7 +328,7 @@ int pw_reuse_connect(int fd, const struct sockaddr_in *dst, int family)
 			pw_rent_drop(e, &pw_reuse_ncli);
 			continue;
 		}
-		struct pw_wire_conn body = e->body;
+		e->kind = PW_RENT_FREE;
 		e->p = NULL;
 		atomic_fetch_sub_explicit(&pw_reuse_ncli, 1, memory_order_relaxed);
 		pthread_mutex_unlock(&pw_reuse_lock);
@@ -245,6 +343,23 @@ int pw_reuse_connect(int fd, const struct sockaddr_in *dst, int family)
 	}
 	pthread_mutex_unlock(&pw_reuse_lock);
 	return -1;
+}
+
+/* The pooled connection in server slot @e (under the lock), readable: 1 and
+ * out of the table once its client started it, 0 if it has not (and stays),
+ * -1 if it never will (out of the table, closed). */
+static int pw_reuse_take_pooled(struct pw_rent *e, int pq)
+{
+	int r = pw_pool_started(e->tcp, e->token);
+
+	if (r == 0)
+		return 0;
+	pw_real.epoll_ctl(pq, EPOLL_CTL_DEL, e->tcp, NULL);
+	if (r < 0)
+		pw_real.close(e->tcp);
+	e->kind = PW_RENT_FREE;
+	atomic_fetch_sub_explicit(&pw_reuse_nsrv, 1, memory_order_relaxed);
+	return r;
 }
 
 int pw_reuse_accept(int lfd, struct pw_sock *ls, int flags)
@@ -267,9 +382,18 @@ int pw_reuse_accept(int lfd, struct pw_sock *ls, int flags)
 			continue;
 		pthread_mutex_lock(&pw_reuse_lock);
 		struct pw_rent *e = &pw_rsrv[slot];
-		if (!e->p || e->gen != gen || e->key != ls->lserial) {
+		struct pw_wire_conn body = e->body;
+		if (!e->kind || e->gen != gen || e->key != ls->lserial) {
 			pthread_mutex_unlock(&pw_reuse_lock);
 			continue; /* another thread took it */
+		}
+		if (e->kind == PW_RENT_TCP) {
+			int sock = e->tcp;
+			int r = pw_reuse_take_pooled(e, pq);
+			pthread_mutex_unlock(&pw_reuse_lock);
+			if (r > 0 && (sock = pw_accept_tcp(lfd, ls, sock, &body, flags)) >= 0)
+				return sock;
+			continue;
 		}
 		int sock = pw_xport_shm_parked_fd(e->p);
 		int r = pw_xport_shm_take(e->p, &xp);
@@ -283,7 +407,7 @@ int pw_reuse_accept(int lfd, struct pw_sock *ls, int flags)
 			pthread_mutex_unlock(&pw_reuse_lock);
 			continue;
 		}
-		struct pw_wire_conn body = e->body;
+		e->kind = PW_RENT_FREE;
 		e->p = NULL;
 		atomic_fetch_sub_explicit(&pw_reuse_nsrv, 1, memory_order_relaxed);
 		pthread_mutex_unlock(&pw_reuse_lock);
@@ -373,11 +497,14 @@ bool pw_reuse_release_fds(void)
  * their peers (they are the parent's). */
 static void pw_rents_forget(struct pw_rent *tab, unsigned n, _Atomic unsigned *count)
 {
-	for (unsigned i = 0; i < n; i++)
-		if (tab[i].p) {
+	for (unsigned i = 0; i < n; i++) {
+		if (tab[i].kind == PW_RENT_TCP)
+			pw_real.close(tab[i].tcp);
+		else if (tab[i].kind == PW_RENT_CHAN)
 			pw_xport_shm_forget(tab[i].p);
-			tab[i].p = NULL;
-		}
+		tab[i].kind = PW_RENT_FREE;
+		tab[i].p = NULL;
+	}
 	atomic_store_explicit(count, 0, memory_order_relaxed);
 }
 

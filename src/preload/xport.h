@@ -135,5 +135,11 @@ int pw_xport_shm_parked_fd(void *parked);
 /* The kernel transport's part of adopting the router's socket @sock for the
  * application's @fd: the options the application set on @fd, set on @sock. */
 void pw_xport_kernel_carry_opts(int fd, int sock);
+/* Only the carried options of @fd in @set (bit i: pw_carried_opts[i]): a
+ * fresh socket's, which are the defaults but for those (fdtab.c). */
+void pw_xport_kernel_carry_set(int fd, int sock, uint32_t set);
+/* Options read from another socket (pw_opts_carry), set on @sock. */
+struct pw_opt;
+void pw_xport_kernel_apply(int sock, const struct pw_opt *opts, unsigned n);
 
 #endif /* PW_PRELOAD_XPORT_H */

@@ -40,6 +40,9 @@ static int pw_msg_layout(uint16_t type, size_t *ret_fixed, size_t *ret_entry)
 	case PW_MSG_RELAY:
 		fixed = sizeof(struct pw_wire_relay);
 		break;
+	case PW_MSG_POOL:
+		fixed = sizeof(struct pw_wire_pool);
+		break;
 	case PW_MSG_ERR:
 		fixed = sizeof(struct pw_wire_err);
 		break;
@@ -52,6 +55,9 @@ static int pw_msg_layout(uint16_t type, size_t *ret_fixed, size_t *ret_entry)
 	case PW_MSG_RELAY_OK:
 		fixed = sizeof(struct pw_wire_conn);
 		break;
+	case PW_MSG_CONN_POOL:
+		fixed = sizeof(struct pw_wire_conn_pool);
+		break;
 	case PW_PEER_HELLO:
 		fixed = sizeof(struct pw_wire_peer_hello);
 		break;
@@ -63,6 +69,7 @@ static int pw_msg_layout(uint16_t type, size_t *ret_fixed, size_t *ret_entry)
 		entry = sizeof(struct pw_wire_prefix);
 		break;
 	case PW_PEER_CONNECT:
+	case PW_PEER_POOL:
 		fixed = sizeof(struct pw_wire_peer_connect);
 		break;
 	case PW_PEER_CONNECT_OK:
@@ -105,6 +112,8 @@ unsigned pw_msg_nfds(uint16_t type)
 	case PW_MSG_REQUEUE:
 	case PW_MSG_POD_ADD:
 	case PW_MSG_CONN_TCP:
+	case PW_MSG_CONN_POOL:
+	case PW_MSG_POOL:
 	case PW_MSG_RELAY:
 	case PW_MSG_TAKE:
 	case PW_MSG_RELAY_OK:

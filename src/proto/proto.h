@@ -23,9 +23,11 @@ struct pw_msg {
 		struct pw_wire_connect connect;
 		struct pw_wire_err err;
 		struct pw_wire_conn conn;
+		struct pw_wire_conn_pool conn_pool;
 		struct pw_wire_status status;
 		struct pw_wire_reattach reattach;
 		struct pw_wire_relay relay;
+		struct pw_wire_pool pool;
 		struct pw_wire_pod pod;
 		struct pw_wire_pod_key pod_key;
 		struct pw_wire_pods pods;

@@ -116,21 +116,21 @@ void pw_rconnects_drop_client(const struct pw_client *c)
  */
 static int pw_conn_hand_over(struct pw_conn *cn, struct pw_listener *l, uint64_t cookie,
 			     const struct sockaddr_in *dst, uint32_t hash, uint16_t type,
-			     const int *fds, unsigned nfds)
+			     const void *extra, size_t elen, const int *fds, unsigned nfds)
 {
 	for (; l; l = pw_listener_pick(cookie, dst, hash)) {
 		cn->fam[1] = l->family;
 		/* Counted in the listener's backlog: channels only (as it counts). */
 		cn->listener = type == PW_MSG_CONN ? l->serial : 0;
 		struct pw_wire_conn body = pw_conn_body(cn, 1);
-		int r = pw_listener_deliver(l, type, &body, fds, nfds);
+		int r = pw_listener_deliver(l, type, &body, extra, elen, fds, nfds);
 		if (r != -EPIPE)
 			return r;
 	}
 	return -ECONNREFUSED;
 }
 
-int pw_router_remote_conn(const struct sockaddr_in *src, const struct sockaddr_in *dst,
+int pw_router_remote_conn(const struct sockaddr_in *src, const struct sockaddr_in *dst, bool pool,
 			  uint64_t *ret_id)
 {
 	char b1[PW_ADDR_STRLEN], b2[PW_ADDR_STRLEN];
@@ -144,6 +144,7 @@ int pw_router_remote_conn(const struct sockaddr_in *src, const struct sockaddr_i
 	if (!cn)
 		return -ENOMEM;
 	cn->remote = true;
+	cn->pool = pool;
 	pw_addr_to_wire(src, AF_INET, &cn->addr[0]);
 	pw_addr_to_wire(dst, AF_INET, &cn->addr[1]);
 	pw_conn_insert(cn);
@@ -153,7 +154,7 @@ int pw_router_remote_conn(const struct sockaddr_in *src, const struct sockaddr_i
 	return 0;
 }
 
-void pw_router_remote_data(uint64_t id, int sock)
+void pw_router_remote_data(uint64_t id, int sock, const uint8_t *token)
 {
 	struct pw_conn *cn = pw_conn_by_id(id);
 	struct sockaddr_in src, dst;
@@ -167,7 +168,8 @@ void pw_router_remote_data(uint64_t id, int sock)
 	pw_addr_from_wire(&cn->addr[1], &dst, NULL);
 	/* The listener may have closed since; another may take it. */
 	r = pw_conn_hand_over(cn, pw_listener_pick(0, &dst, ntohs(src.sin_port)), 0, &dst,
-			      ntohs(src.sin_port), PW_MSG_CONN_TCP, &sock, 1);
+			      ntohs(src.sin_port), cn->pool ? PW_MSG_CONN_POOL : PW_MSG_CONN_TCP,
+			      cn->pool ? token : NULL, cn->pool ? PW_PEER_TOKEN_LEN : 0, &sock, 1);
 	if (r == 0) {
 		pw_router_stats.claims++;
 		pw_dbg("conn %" PRIu64 ": handed to the listener (direct from another node)",
@@ -274,7 +276,7 @@ static int pw_connect_local(struct pw_client *c, uint32_t seq, int family,
 
 	/* The server's end first: a client told "connected" has a server. */
 	int fds[2] = { memfd, sv[1] };
-	r = pw_conn_hand_over(cn, l, cookie, dst, hash, PW_MSG_CONN, fds, 2);
+	r = pw_conn_hand_over(cn, l, cookie, dst, hash, PW_MSG_CONN, NULL, 0, fds, 2);
 	if (r < 0)
 		goto fail;
 	sv[1] = pw_close(sv[1]);
@@ -341,4 +343,58 @@ fail:
 	pw_dbg("pid %d connect to %s: kernel path (%s)", c->pid, pw_addr_format(&dst, b),
 	       strerror(-r));
 	return r;
+}
+
+/* ---- POOL ---- */
+
+int pw_request_pool(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS])
+{
+	struct sockaddr_in local = { .sin_family = AF_INET }, dst;
+	uint32_t count = m->u.pool.count;
+	char b[PW_ADDR_STRLEN];
+	uint64_t cookie;
+	unsigned n = 0;
+	int r;
+
+	int family = pw_sock_check_tcp(fds[0], 0);
+	if (family < 0)
+		return family;
+	if (count == 0 || count > PW_POOL_MAX || pw_addr_from_wire(&m->u.pool.peer, &dst, NULL) < 0)
+		return -EINVAL;
+	if (pw_sock_cookie(fds[0], &cookie) < 0)
+		return -errno;
+	/* Only to another node's pod: a listener here is for a channel. */
+	if (!pw_peers_enabled() || pw_addr_is_loopback(&dst) || pw_listener_pick(cookie, &dst, 0))
+		return -ENETUNREACH;
+	r = pw_connect_source(fds[0], cookie, &dst, &local.sin_addr);
+	if (r < 0)
+		return r;
+	int socks[PW_POOL_MAX];
+	in_port_t ports[PW_POOL_MAX];
+	uint8_t tokens[PW_POOL_MAX][PW_PEER_TOKEN_LEN];
+	int got = pw_peers_pool_dial(&local, &dst, count, socks, ports, tokens);
+	if (got < 0)
+		return got;
+	for (int i = 0; i < got; i++) {
+		struct pw_wire_conn_pool body = { .conn.side = 0 };
+		struct sockaddr_in src = local;
+
+		src.sin_port = ports[i];
+		memcpy(body.token, tokens[i], sizeof(body.token));
+		pw_addr_to_wire(&src, family, &body.conn.local);
+		pw_addr_to_wire(&dst, family, &body.conn.peer);
+		/* (After a failed send, the rest only close.) */
+		if (n == (unsigned)i && pw_msg_send(c->fd, PW_MSG_CONN_POOL, m->seq, &body,
+						    sizeof(body), NULL, 0, &socks[i], 1) == 0)
+			n++;
+		close(socks[i]);
+	}
+	if (n < (unsigned)got)
+		return -EPIPE; /* the client is gone */
+	pw_dbg("pid %d: %u pooled connection(s) to %s", c->pid, n, pw_addr_format(&dst, b));
+	/* One answer per connection asked for: the rest are errors. */
+	for (; n < count; n++)
+		if (pw_client_reply_err(c, m->seq, EAGAIN) < 0)
+			return -EPIPE;
+	return 0;
 }

@@ -238,7 +238,7 @@ void pw_listener_unqueue(uint64_t serial)
 }
 
 int pw_listener_deliver(struct pw_listener *l, uint16_t type, const struct pw_wire_conn *body,
-			const int *fds, unsigned nfds)
+			const void *extra, size_t elen, const int *fds, unsigned nfds)
 {
 	if (l->queued >= l->backlog) {
 		/* Taken connections are learnt from their channels: look, but
@@ -257,7 +257,7 @@ int pw_listener_deliver(struct pw_listener *l, uint16_t type, const struct pw_wi
 		if (l->queued >= l->backlog)
 			return -EAGAIN;
 	}
-	int r = pw_msg_send(l->queue, type, 0, body, sizeof(*body), NULL, 0, fds, nfds);
+	int r = pw_msg_send(l->queue, type, 0, body, sizeof(*body), extra, elen, fds, nfds);
 
 	/* Only channels are counted: their taking shows in the channel. A
 	 * socket from another node is bounded by the queue's buffer. */

@@ -74,6 +74,7 @@ struct pw_peer_expect {
 	uint64_t deadline_ns;
 	int fd;
 	bool refused; /* we said CONNECT_ERR: close it quietly if it comes */
+	bool pool;    /* for a pool: to the listener at once, with the token */
 	struct pw_peer_expect *next;
 };
 
@@ -84,6 +85,7 @@ static struct {
 
 	/* counters for the metrics */
 	uint64_t n_out, n_out_ok, n_out_fail, n_in, n_in_ok, n_in_bad;
+	uint64_t n_pool_out, n_pool_in; /* of those, dialled for pools, and taken in */
 } pw_peer_conns;
 
 static void pw_peer_out_event(struct pw_ev *ev, uint32_t events);
@@ -172,6 +174,79 @@ int pw_peers_connect(const struct sockaddr_in *src, const struct sockaddr_in *ds
 		}
 	}
 	return 0;
+}
+
+/* A data socket on our underlay address, and its port. */
+static int pw_peer_data_socket(in_port_t *ret_port)
+{
+	struct sockaddr_in me = *pw_peers_underlay();
+	socklen_t len = sizeof(me);
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+	me.sin_port = 0;
+	if (s < 0 || bind(s, (struct sockaddr *)&me, sizeof(me)) < 0 ||
+	    getsockname(s, (struct sockaddr *)&me, &len) < 0) {
+		int r = -errno;
+		if (s >= 0)
+			close(s);
+		return r;
+	}
+	*ret_port = me.sin_port;
+	return s;
+}
+
+int pw_peers_pool_dial(const struct sockaddr_in *src, const struct sockaddr_in *dst, unsigned n,
+		       int socks[], in_port_t ports[], uint8_t tokens[][PW_PEER_TOKEN_LEN])
+{
+	struct pw_peer_link *l = pw_peers_enabled() ? pw_peer_route(dst) : NULL;
+	struct sockaddr_in me = *pw_peers_underlay(), from = *src;
+	unsigned k = 0, ok = 0;
+	int r = 0;
+
+	if (!l)
+		return -ENETUNREACH;
+	if (getrandom(tokens, (size_t)n * PW_PEER_TOKEN_LEN, 0) != (ssize_t)n * PW_PEER_TOKEN_LEN)
+		return -errno;
+	/* Every request first, in one write; then the dials behind them. */
+	for (; k < n; k++) {
+		struct pw_wire_peer_connect c = { .req = 0 };
+		socks[k] = pw_peer_data_socket(&ports[k]);
+		if (socks[k] < 0) {
+			r = socks[k];
+			break;
+		}
+		memcpy(c.token, tokens[k], sizeof(c.token));
+		from.sin_port = me.sin_port = ports[k]; /* the port the server sees is this one */
+		pw_addr_to_wire(&from, AF_INET, &c.src);
+		pw_addr_to_wire(dst, AF_INET, &c.dst);
+		pw_addr_to_wire(&me, AF_INET, &c.data);
+		r = pw_peer_link_queue(l, PW_PEER_POOL, &c, sizeof(c), NULL, 0);
+		if (r < 0) {
+			close(socks[k]);
+			break;
+		}
+	}
+	pw_peer_link_flush(l);
+	pw_peer_conns.n_out += k;
+	/* Only behind requests that have left: the peer must see them first. */
+	for (unsigned i = 0; i < k; i++) {
+		if (pw_peer_link_flushed(l) &&
+		    (connect(socks[i], (const struct sockaddr *)pw_peer_link_data(l),
+			     sizeof(struct sockaddr_in)) == 0 ||
+		     errno == EINPROGRESS)) {
+			socks[ok] = socks[i];
+			ports[ok] = ports[i];
+			memmove(tokens[ok], tokens[i], PW_PEER_TOKEN_LEN);
+			ok++;
+			continue;
+		}
+		r = pw_peer_link_flushed(l) ? -errno : -EAGAIN;
+		close(socks[i]);
+	}
+	pw_peer_conns.n_out_ok += ok;
+	pw_peer_conns.n_pool_out += ok;
+	pw_peer_conns.n_out_fail += k - ok;
+	return ok ? (int)ok : r < 0 ? r : -EAGAIN;
 }
 
 static void pw_peer_out_free(struct pw_peer_out *o)
@@ -266,7 +341,7 @@ static void pw_peer_out_event(struct pw_ev *ev, uint32_t events)
 
 /* ---- connects from other nodes ---- */
 
-int pw_peer_conn_request(struct pw_peer_link *l, const struct pw_wire_peer_connect *c)
+int pw_peer_conn_request(struct pw_peer_link *l, const struct pw_wire_peer_connect *c, bool pool)
 {
 	struct sockaddr_in src, dst, from;
 	uint64_t id = 0;
@@ -282,7 +357,7 @@ int pw_peer_conn_request(struct pw_peer_link *l, const struct pw_wire_peer_conne
 	if (!from_peer || !pw_peers_pod_has(&dst))
 		r = -EACCES;
 	else
-		r = pw_router_remote_conn(&src, &dst, &id);
+		r = pw_router_remote_conn(&src, &dst, pool, &id);
 	/* Refused too: the data connection the peer dialled may come still. */
 	struct pw_peer_expect *e = from_peer ? calloc(1, sizeof(*e)) : NULL;
 	if (e) {
@@ -292,6 +367,7 @@ int pw_peer_conn_request(struct pw_peer_link *l, const struct pw_wire_peer_conne
 		e->conn = id;
 		e->fd = -1;
 		e->refused = r < 0;
+		e->pool = pool;
 		/* (It is dialled along with the CONNECT, if at all.) */
 		e->deadline_ns =
 			pw_now_ns() + (e->refused ? PW_PEER_REFUSED_NS : PW_PEER_EXPECT_NS);
@@ -307,6 +383,8 @@ int pw_peer_conn_request(struct pw_peer_link *l, const struct pw_wire_peer_conne
 			       ? -EIO
 			       : 0;
 	}
+	if (pool)
+		return 0; /* its dialler does not wait */
 	struct pw_wire_peer_connect_ok ok = { .req = c->req, .conn = id };
 	return pw_peer_link_send(l, PW_PEER_CONNECT_OK, &ok, sizeof(ok), NULL, 0) < 0 ? -EIO : 0;
 }
@@ -357,7 +435,7 @@ static void pw_peer_expect_event(struct pw_ev *ev, uint32_t events)
 		pw_loop_del(s, &e->ev);
 		e->fd = -1;
 		pw_peer_conns.n_in_ok++;
-		pw_router_remote_data(e->conn, s);
+		pw_router_remote_data(e->conn, s, NULL);
 		pw_peer_expect_free(e, false);
 		return;
 	}
@@ -373,6 +451,14 @@ bool pw_peer_conns_accept(int s, const struct sockaddr_in *from)
 		return false;
 	if (e->refused) {
 		close(s);
+		pw_peer_expect_free(e, false);
+		return true;
+	}
+	if (e->pool) {
+		/* Its token is the server's to read, when the client starts it. */
+		pw_peer_conns.n_in_ok++;
+		pw_peer_conns.n_pool_in++;
+		pw_router_remote_data(e->conn, s, e->token);
 		pw_peer_expect_free(e, false);
 		return true;
 	}
@@ -430,9 +516,15 @@ void pw_peer_conns_metrics(FILE *f)
 		"result.\n"
 		"# TYPE podwire_remote_accepts_total counter\n"
 		"podwire_remote_accepts_total{result=\"ok\"} %" PRIu64 "\n"
-		"podwire_remote_accepts_total{result=\"refused\"} %" PRIu64 "\n",
+		"podwire_remote_accepts_total{result=\"refused\"} %" PRIu64 "\n"
+		"# HELP podwire_remote_pooled_total Of those, connections dialled for pools "
+		"(before the application asks), and taken in for our pods.\n"
+		"# TYPE podwire_remote_pooled_total counter\n"
+		"podwire_remote_pooled_total{dir=\"out\"} %" PRIu64 "\n"
+		"podwire_remote_pooled_total{dir=\"in\"} %" PRIu64 "\n",
 		pw_peer_conns.n_out_ok, pw_peer_conns.n_out_fail, pw_peer_conns.n_in_ok,
 		pw_peer_conns.n_in - pw_peer_conns.n_in_ok > pw_peer_conns.n_in
 			? 0
-			: pw_peer_conns.n_in - pw_peer_conns.n_in_ok);
+			: pw_peer_conns.n_in - pw_peer_conns.n_in_ok,
+		pw_peer_conns.n_pool_out, pw_peer_conns.n_pool_in);
 }

@@ -244,7 +244,7 @@ static void pw_peer_link_free(struct pw_peer_link *l)
 	free(l);
 }
 
-static void pw_peer_link_flush(struct pw_peer_link *l)
+void pw_peer_link_flush(struct pw_peer_link *l)
 {
 	while (l->wlen) {
 		ssize_t n = send(l->fd, l->wbuf, l->wlen, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -261,6 +261,16 @@ static void pw_peer_link_flush(struct pw_peer_link *l)
 /* Queue one message; the link is written without blocking. */
 int pw_peer_link_send(struct pw_peer_link *l, uint16_t type, const void *body, size_t blen,
 		      const void *extra, size_t elen)
+{
+	int r = pw_peer_link_queue(l, type, body, blen, extra, elen);
+
+	if (r == 0)
+		pw_peer_link_flush(l);
+	return r;
+}
+
+int pw_peer_link_queue(struct pw_peer_link *l, uint16_t type, const void *body, size_t blen,
+		       const void *extra, size_t elen)
 {
 	struct pw_wire_hdr h = { .magic = PW_WIRE_MAGIC,
 				 .version = PW_WIRE_VERSION,
@@ -279,7 +289,6 @@ int pw_peer_link_send(struct pw_peer_link *l, uint16_t type, const void *body, s
 	if (elen)
 		memcpy(nb + l->wlen + sizeof(h) + blen, extra, elen);
 	l->wlen = need;
-	pw_peer_link_flush(l);
 	return 0;
 }
 
@@ -299,6 +308,10 @@ static struct pw_peer_link *pw_peer_link_new(int fd, int dial, enum pw_peer_link
 	l->dial = dial;
 	l->state = st;
 	l->since_ns = pw_now_ns();
+	/* A CONNECT must not wait behind an unanswered one: its data
+	 * connection is dialled as soon as it has left (peer_conn.c). */
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (getrandom(l->nonce, sizeof(l->nonce), 0) != sizeof(l->nonce) ||
 	    pw_loop_add(fd, st == PW_LINK_DIALING ? EPOLLOUT : EPOLLIN, &l->ev) < 0) {
 		free(l);
@@ -417,7 +430,8 @@ static int pw_peer_link_msg(struct pw_peer_link *l, const struct pw_msg *m)
 		pw_info("peer %s: %u pod prefix(es)", l->name, l->nroutes);
 		return 0;
 	case PW_PEER_CONNECT:
-		return pw_peer_conn_request(l, &m->u.peer_connect);
+	case PW_PEER_POOL:
+		return pw_peer_conn_request(l, &m->u.peer_connect, m->type == PW_PEER_POOL);
 	case PW_PEER_CONNECT_OK:
 	case PW_PEER_CONNECT_ERR:
 		return pw_peer_conn_reply(l, m);

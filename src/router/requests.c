@@ -153,7 +153,7 @@ int pw_request_requeue(struct pw_client *c, const struct pw_msg *m, int fds[PW_W
 		return -EBUSY;
 	struct pw_wire_conn body = pw_conn_body(cn, 1);
 	int qfds[2] = { cn->memfd, fds[0] };
-	int r = pw_listener_deliver(l, PW_MSG_CONN, &body, qfds, 2);
+	int r = pw_listener_deliver(l, PW_MSG_CONN, &body, NULL, 0, qfds, 2);
 	if (r < 0)
 		return r;
 	cn->state = PW_CONN_PENDING; /* as any queued: a listener gone resets it */

@@ -158,6 +158,7 @@ int pw_request_relay(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIR
 int pw_request_take(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS]);
 int pw_request_requeue(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS]);
 int pw_request_connect(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS]);
+int pw_request_pool(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS]);
 
 /* Connects of @c to other nodes' pods, still waiting: forget them. */
 void pw_rconnects_drop_client(const struct pw_client *c);
@@ -165,14 +166,16 @@ void pw_rconnects_drop_client(const struct pw_client *c);
 /*
  * Called by peer_conn.c for another node's CONNECT: if a listener of this node
  * takes @dst, keep the connection pending for its data connection, which
- * then goes into that listener's queue. Returns 0 and the connection id, or
- * -errno (-ECONNREFUSED: no accelerated listener). Never waits.
+ * then goes into that listener's queue (as CONN_POOL if @pool, else
+ * CONN_TCP). Returns 0 and the connection id, or -errno (-ECONNREFUSED: no
+ * accelerated listener). Never waits.
  */
-int pw_router_remote_conn(const struct sockaddr_in *src, const struct sockaddr_in *dst,
+int pw_router_remote_conn(const struct sockaddr_in *src, const struct sockaddr_in *dst, bool pool,
 			  uint64_t *ret_id);
-/* The data connection of remote connection @id arrived and proved itself:
- * takes @sock. */
-void pw_router_remote_data(uint64_t id, int sock);
+/* The data connection of remote connection @id arrived and proved itself
+ * (a pooled one, @token: its client proves it later, to the server): takes
+ * @sock. */
+void pw_router_remote_data(uint64_t id, int sock, const uint8_t *token);
 /* The data connection of @id will not come: forget the connection. */
 void pw_router_remote_drop(uint64_t id);
 
@@ -182,6 +185,7 @@ struct pw_conn {
 	uint64_t id;
 	uint32_t state;	   /* PENDING until side 1 attached (pw_conns_refresh) */
 	bool remote;	   /* from another node: waiting for its data connection */
+	bool pool;	   /* remote, for a pool: the server takes it once started */
 	uint64_t listener; /* the serial of the listener it was handed to */
 	int memfd;	   /* kept: a program may re-attach after exec */
 	ino_t sock_ino[2]; /* the socketpair ends: proof for re-attach */
@@ -295,13 +299,14 @@ struct pw_listener *pw_listener_pick(uint64_t cookie, const struct sockaddr_in *
 /* The listener of @serial, if it is still open. */
 struct pw_listener *pw_listener_by_serial(uint64_t serial);
 /*
- * Queue one connection for @l's accept(): a message of @type with @body and
- * @fds (copied; the caller still closes them). Errors: -EAGAIN the queue is
- * full (its backlog of connections not yet accepted, as the kernel's); -EPIPE
- * the listener is closed (and now removed: @l is freed); of sendmsg(2).
+ * Queue one connection for @l's accept(): a message of @type with @body,
+ * then @extra (@elen bytes: the rest of a longer body), and @fds (copied;
+ * the caller still closes them). Errors: -EAGAIN the queue is full (its
+ * backlog of connections not yet accepted, as the kernel's); -EPIPE the
+ * listener is closed (and now removed: @l is freed); of sendmsg(2).
  */
 int pw_listener_deliver(struct pw_listener *l, uint16_t type, const struct pw_wire_conn *body,
-			const int *fds, unsigned nfds);
+			const void *extra, size_t elen, const int *fds, unsigned nfds);
 /* A connection handed to listener @serial was taken (or reset). */
 void pw_listener_unqueue(uint64_t serial);
 unsigned pw_listeners_count(void);
@@ -412,6 +417,18 @@ void pw_peers_metrics(FILE *f);
 typedef void (*pw_peers_done_fn)(void *ctx, int sock, uint64_t conn);
 int pw_peers_connect(const struct sockaddr_in *src, const struct sockaddr_in *dst,
 		     pw_peers_done_fn done, void *ctx);
+/*
+ * Up to @n connections for a pool from @src to @dst: a PEER_POOL each to the
+ * peer that advertises @dst (in one write), and the data sockets dialled
+ * behind them, not waited for. Returns how many, each as a socket (still
+ * connecting) in @socks, the port the peer was told (its own) in @ports,
+ * and the token its client writes to start it in @tokens; the peer answers
+ * only a refusal, and then closes what it accepted. Errors (none dialled):
+ * -ENETUNREACH no peer has @dst; -EAGAIN the link is backed up; of
+ * socket(2), bind(2), connect(2).
+ */
+int pw_peers_pool_dial(const struct sockaddr_in *src, const struct sockaddr_in *dst, unsigned n,
+		       int socks[], in_port_t ports[], uint8_t tokens[][PW_PEER_TOKEN_LEN]);
 /* @ctx is going away: its pending connects end without calling @done. */
 void pw_peers_cancel(const void *ctx);
 
@@ -425,6 +442,11 @@ const struct sockaddr_in *pw_peer_link_data(const struct pw_peer_link *l);
  * blocking. Errors: -ENOBUFS the peer does not read (drop it); -ENOMEM. */
 int pw_peer_link_send(struct pw_peer_link *l, uint16_t type, const void *body, size_t blen,
 		      const void *extra, size_t elen);
+/* pw_peer_link_send() without writing: several go out in one write, at
+ * pw_peer_link_flush(). */
+int pw_peer_link_queue(struct pw_peer_link *l, uint16_t type, const void *body, size_t blen,
+		       const void *extra, size_t elen);
+void pw_peer_link_flush(struct pw_peer_link *l);
 /* Everything queued on @l is in the kernel's hands (sent or in its buffer). */
 bool pw_peer_link_flushed(const struct pw_peer_link *l);
 /* Read what every link has received: a data connection may be accepted
@@ -434,8 +456,8 @@ void pw_peer_links_read_all(void);
 const struct sockaddr_in *pw_peers_underlay(void);
 /* Is @a in this node's --pod-cidr? */
 bool pw_peers_pod_has(const struct sockaddr_in *a);
-/* A peer's CONNECT and its answers. <0: drop the link. */
-int pw_peer_conn_request(struct pw_peer_link *l, const struct pw_wire_peer_connect *c);
+/* A peer's CONNECT (or POOL, @pool) and its answers. <0: drop the link. */
+int pw_peer_conn_request(struct pw_peer_link *l, const struct pw_wire_peer_connect *c, bool pool);
 int pw_peer_conn_reply(struct pw_peer_link *l, const struct pw_msg *m);
 /* @l is gone: connects waiting for its answer fail. */
 void pw_peer_conns_link_lost(const struct pw_peer_link *l);

@@ -47,10 +47,13 @@ static void seq_serve(int fd, bool close_first)
 	close(fd);
 }
 
+/* The longest answer asked for. */
+static uint32_t seq_max_len = 200u * 1024u;
+
 /* One connection as a client: request, answer, end of stream. */
 static void seq_one(int fd, uint32_t i, bool close_first)
 {
-	struct seq_req rq = { .i = i, .len = (i * 7919u) % (200u * 1024u) + 1 };
+	struct seq_req rq = { .i = i, .len = (i * 7919u) % seq_max_len + 1 };
 	struct gen g;
 
 	seq_names(fd, &rq.cli_local, &rq.cli_peer);
@@ -209,6 +212,40 @@ void srv_seq_listener_gone(void)
 void cli_seq_listener_gone(void)
 {
 	seq_one(cli_connect(), 0, true);
+	sleep_ms(800);
+	STEP("connect to the closed listener");
+	int fd = cli_socket(0);
+	CHECK_ERRNO(connect(fd, SA(&g_addr), sizeof(g_addr)), ECONNREFUSED);
+	close(fd);
+}
+
+/*
+ * The same with short connections (answers of at most 64 bytes), enough in
+ * a row that the client keeps connections ready for the next (channels
+ * parked, or across nodes a pool, FEDERATION.md): the listener closes with
+ * those still held, and the next connect is refused all the same.
+ */
+#define SHORT_CONNS 16
+
+void srv_seq_short_gone(void)
+{
+	int l = srv_listen();
+
+	for (int i = 0; i < SHORT_CONNS; i++)
+		seq_serve(srv_accept(l), true);
+	sleep_ms(300);
+	STEP("close the listener");
+	close(l);
+	sleep_ms(1500);
+}
+
+void cli_seq_short_gone(void)
+{
+	seq_max_len = 64;
+	for (uint32_t i = 0; i < SHORT_CONNS; i++) {
+		STEP("short connections one after another");
+		seq_one(cli_connect(), i, true);
+	}
 	sleep_ms(800);
 	STEP("connect to the closed listener");
 	int fd = cli_socket(0);

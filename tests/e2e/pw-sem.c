@@ -204,6 +204,8 @@ static const struct test tests[] = {
 	  "waves of 8 non-blocking connects registered in epoll first; an EPOLLET server", 56 },
 	{ "seq_listener_gone", srv_seq_listener_gone, cli_seq_listener_gone, 0,
 	  "the listener closes after a connection ended: the next connect is refused", 1 },
+	{ "seq_short_gone", srv_seq_short_gone, cli_seq_short_gone, 0,
+	  "16 short connections, then the listener closes: the next connect is refused", 1 },
 	{ "seq_prefork", srv_seq_prefork, cli_seq_prefork, 30,
 	  "prefork workers that end after 5 connections each; the parent never accepts", 60 },
 	{ "seq_handoff", srv_seq_handoff, cli_seq_handoff, 0,

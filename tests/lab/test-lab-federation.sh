@@ -13,6 +13,9 @@
 #   4. a router with the wrong secret is refused and counted;
 #   5. kill -9 of a router mid-stream: the established connection finishes;
 #      new connections use the overlay; `lab down` removes everything.
+# Connection after connection to one server (the seq_* tests of 1, and
+# podwire-bench connect in 2) takes pooled connections (FEDERATION.md,
+# "Pools"): counted, and each checked by its own bytes.
 set -u
 . "$(dirname "$0")/lib.sh"
 pw_need sockperf iperf3 curl python3 timeout
@@ -44,12 +47,14 @@ TESTS="connect_block connect_nonblock eisconn connect_nb_recheck accept4_flags a
 	peek dontwait waitall sigpipe_nosignal shutdown_wr close_pending close_unread_rst
 	sendfile iov_edges dup fcntl_nonblock fionread sockopts sockopt_inherit poll select
 	epoll_lt epoll_et epoll_oneshot epoll_rdhup epoll_before_connect epoll_before_connect_et
-	epoll_mixed fork_rw threads_duplex eintr kill_client kill_server echo stream_long"
+	epoll_mixed fork_rw threads_duplex eintr kill_client kill_server echo stream_long
+	seq_close seq_client_first seq_epoll seq_listener_gone seq_short_gone seq_prefork
+	seq_fork_client"
 port=21000
 nfail=0
 for t in $TESTS; do
 	port=$((port + 1))
-	before=$(remote_ok)
+	before=$(remote_ok) pin0=$(lab_metric n2 'podwire_remote_pooled_total{dir="in"}')
 	envs=(env PW_SEM_EXPECT=kernel PW_SEM_A=$A PW_SEM_B=$B PW_SEM_SYNC_DIR=$LAB_TMP)
 	pwlab exec n2p1 -- "${envs[@]}" timeout 60 "$SEM" server "$t" "$B" "$port" \
 		>"$LAB_TMP/$t.srv" 2>&1 &
@@ -60,7 +65,7 @@ for t in $TESTS; do
 	crc=$?
 	wait "$srv"
 	src=$?
-	after=$(remote_ok)
+	after=$(remote_ok) pin1=$(lab_metric n2 'podwire_remote_pooled_total{dir="in"}')
 	if [ "$crc" = 77 ] || [ "$src" = 77 ]; then
 		echo "skip $t"
 	elif [ "$crc" != 0 ] || [ "$src" != 0 ]; then
@@ -70,8 +75,11 @@ for t in $TESTS; do
 	elif [ "$after" -le "$before" ]; then
 		echo "FAIL $t: no connection went over the underlay ($before -> $after)"
 		nfail=$((nfail + 1))
+	elif [ "$t" = seq_short_gone ] && [ "$pin1" -le "$pin0" ]; then
+		echo "FAIL $t: no pooled connection ($pin0 -> $pin1)"
+		nfail=$((nfail + 1))
 	else
-		echo "ok   $t ($((after - before)) direct)"
+		echo "ok   $t ($((after - before)) direct, $((pin1 - pin0)) of them pooled)"
 	fi
 	rm -f "$LAB_TMP"/sync* 2>/dev/null
 done
@@ -153,6 +161,27 @@ n=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["msgs"
 pw_log "connect cycles across nodes: $n in 1 s, $((r1 - r0)) direct"
 [ "$n" -ge 300 ] && [ $((r1 - r0)) -ge "$n" ] ||
 	pw_fail "connect cycles across nodes: $n cycles, $((r1 - r0)) direct (want >= 300, all)"
+
+# As shipped, the same: after the first short connection, connect() takes
+# connections the routers dialled before (pools). podwire-bench checks each
+# echo; its debug log and both routers count the pooled ones.
+pwlab exec n2p2 -- "$PW_BUILD/src/bench/podwire-bench" connect --serve $B2:5302 -d 30 -w 0 \
+	>>"$LAB_TMP/cycle-s.log" 2>&1 &
+lab_wait_listen n2p2 5302
+pin0=$(lab_metric n2 'podwire_remote_pooled_total{dir="in"}')
+pout0=$(lab_metric n1 'podwire_remote_pooled_total{dir="out"}')
+out=$(pwlab exec n1p1 -- env PODWIRE_LOG=debug PODWIRE_LOG_FILE="$LAB_TMP/pool.log" \
+	"$PW_BUILD/src/bench/podwire-bench" connect --to $B2:5302 -d 1 -w 0 -j) ||
+	pw_fail "connect cycles across nodes (pools) failed: $out"
+n=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["msgs"])')
+pooled=$(grep -c "pooled, to another node" "$LAB_TMP/pool.log")
+pin1=$(lab_metric n2 'podwire_remote_pooled_total{dir="in"}')
+pout1=$(lab_metric n1 'podwire_remote_pooled_total{dir="out"}')
+pw_log "connect cycles across nodes, pools: $n in 1 s, $pooled pooled; dialled $((pout1 - pout0)), taken in $((pin1 - pin0))"
+[ "$n" -ge 300 ] && [ $((pooled * 10)) -ge $((n * 8)) ] ||
+	pw_fail "pools: $pooled of $n connections pooled (want >= 80%)"
+[ $((pout1 - pout0)) -ge "$pooled" ] && [ $((pin1 - pin0)) -ge "$pooled" ] ||
+	pw_fail "pools: $pooled pooled, but dialled $((pout1 - pout0)), taken in $((pin1 - pin0))"
 
 # ---- 3. a kernel server on the other node: fallback over the overlay ----
 f0=$(lab_metric n1 'podwire_remote_connects_total{result="failed"}')

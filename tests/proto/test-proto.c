@@ -66,6 +66,8 @@ static const struct layout layouts[] = {
 	{ PW_MSG_REQUEUE, sizeof(struct pw_wire_reattach), 0, 0, 1 },
 	{ PW_MSG_RELAY_OK, sizeof(struct pw_wire_conn), 0, 0, 1 },
 	{ PW_MSG_LISTEN_OK, 0, 0, 0, 1 },
+	{ PW_MSG_POOL, sizeof(struct pw_wire_pool), 0, 0, 1 },
+	{ PW_MSG_CONN_POOL, sizeof(struct pw_wire_conn_pool), 0, 0, 1 },
 	{ PW_PEER_HELLO, sizeof(struct pw_wire_peer_hello), 0, 0, 0 },
 	{ PW_PEER_AUTH, sizeof(struct pw_wire_peer_auth), 0, 0, 0 },
 	{ PW_PEER_ROUTES, sizeof(struct pw_wire_peer_routes), sizeof(struct pw_wire_prefix),
@@ -73,6 +75,7 @@ static const struct layout layouts[] = {
 	{ PW_PEER_CONNECT, sizeof(struct pw_wire_peer_connect), 0, 0, 0 },
 	{ PW_PEER_CONNECT_OK, sizeof(struct pw_wire_peer_connect_ok), 0, 0, 0 },
 	{ PW_PEER_CONNECT_ERR, sizeof(struct pw_wire_peer_connect_err), 0, 0, 0 },
+	{ PW_PEER_POOL, sizeof(struct pw_wire_peer_connect), 0, 0, 0 },
 };
 #define NLAYOUTS (sizeof(layouts) / sizeof(layouts[0]))
 

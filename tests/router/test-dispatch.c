@@ -265,6 +265,7 @@ static void test_table(void)
 		{ pw_request_relay, PW_MSG_RELAY, true },
 		{ pw_request_take, PW_MSG_TAKE, true },
 		{ pw_request_requeue, PW_MSG_REQUEUE, true },
+		{ pw_request_pool, PW_MSG_POOL, true },
 	};
 	bool reply_err = false;
 
@@ -278,7 +279,7 @@ static void test_table(void)
 			PW_CHECK(pw_requests[k].type != pw_requests[i].type, "type %u twice",
 				 pw_requests[i].type);
 	}
-	for (unsigned t = PW_MSG_OK; t <= PW_MSG_LISTEN_OK; t++)
+	for (unsigned t = PW_MSG_OK; t <= PW_MSG_CONN_POOL; t++)
 		PW_CHECK(!real_fn((uint16_t)t, &reply_err), "reply type %u has a handler", t);
 }
 

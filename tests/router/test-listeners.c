@@ -131,7 +131,7 @@ static void test_deliver(void)
 	PW_CHECK(l, "registered");
 	PW_CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	struct pw_wire_conn body = { .id = 99, .side = 1 };
-	PW_CHECK_EQ(pw_listener_deliver(l, PW_MSG_CONN, &body, sv, 2), 0);
+	PW_CHECK_EQ(pw_listener_deliver(l, PW_MSG_CONN, &body, NULL, 0, sv, 2), 0);
 	ssize_t len = pw_msg_recv(q, buf, sizeof(buf), got, &n, MSG_DONTWAIT);
 	PW_CHECK(len > 0, "recv: %zd", len);
 	PW_CHECK_EQ(pw_msg_parse(buf, (size_t)len, n, &m), 0);
@@ -144,20 +144,21 @@ static void test_deliver(void)
 	 * makes room. */
 	int r = 0;
 	unsigned queued = 1;
-	while (queued < 1000 && (r = pw_listener_deliver(l, PW_MSG_CONN, &body, sv, 2)) == 0)
+	while (queued < 1000 &&
+	       (r = pw_listener_deliver(l, PW_MSG_CONN, &body, NULL, 0, sv, 2)) == 0)
 		queued++;
 	PW_CHECK_EQ(r, -EAGAIN);
 	PW_CHECK_EQ(queued, 129);
 	PW_CHECK_EQ(l->queued, 129);
 	pw_listener_unqueue(l->serial);
-	PW_CHECK_EQ(pw_listener_deliver(l, PW_MSG_CONN, &body, sv, 2), 0);
-	PW_CHECK_EQ(pw_listener_deliver(l, PW_MSG_CONN, &body, sv, 2), -EAGAIN);
+	PW_CHECK_EQ(pw_listener_deliver(l, PW_MSG_CONN, &body, NULL, 0, sv, 2), 0);
+	PW_CHECK_EQ(pw_listener_deliver(l, PW_MSG_CONN, &body, NULL, 0, sv, 2), -EAGAIN);
 
 	/* The last holder closes: the listener goes, its queue with it (the
 	 * loop sees the hang-up; a delivery meanwhile finds out too). */
 	pw_listener_unqueue(l->serial);
 	close(q);
-	PW_CHECK_EQ(pw_listener_deliver(l, PW_MSG_CONN, &body, sv, 2), -EPIPE);
+	PW_CHECK_EQ(pw_listener_deliver(l, PW_MSG_CONN, &body, NULL, 0, sv, 2), -EPIPE);
 	PW_CHECK_EQ(pw_listeners_count(), 0);
 	PW_CHECK(!pw_listener_pick(me, &dst, 0), "gone");
 	close(sv[0]);

@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Pools of connections to other nodes' pods (docs/FEDERATION.md, "Pools").
+ *
+ * A connection across nodes is a kernel TCP connection between the nodes,
+ * which the routers set up (src/router/peer_conn.c) while connect() waits:
+ * about twice the kernel's own setup. A process that keeps connecting to
+ * the same destination has its connections dialled before it asks: its
+ * router dials them (POOL), the other node's router hands each to the
+ * listener as one not yet started (CONN_POOL), and connect() takes one,
+ * writes its token on it and returns, with no round trip at all. The
+ * server's accept() returns it once it has read the token (reuse.c keeps
+ * both ends meanwhile).
+ *
+ * The pool is asked for on a connection to the router of its own, so that
+ * the answers, which come later and one per connection, never meet a call
+ * of ctl.c's; connect() takes them in without waiting.
+ */
+#include "preload.h"
+
+#define PW_POOL_SIZE	   16u			/* connections kept per destination */
+#define PW_POOL_LOW	   8u			/* asked for again at this many */
+#define PW_POOL_DSTS	   16u			/* destinations asked for at a time */
+#define PW_POOL_WAIT_NS	   (2ull * 1000000000u) /* answers not come by then are lost */
+#define PW_POOL_BACKOFF_NS (1ull * 1000000000u) /* after a refusal, no asking */
+
+_Static_assert(PW_POOL_SIZE <= PW_POOL_MAX, "one POOL asks for them all");
+
+struct pw_pool_ask {
+	struct sockaddr_in dst; /* sin_family 0: a free slot */
+	int family;
+	uint32_t seq;	      /* of the POOL in flight */
+	unsigned expect;      /* its answers still to come */
+	uint64_t wait_until;  /* when they are given up */
+	uint64_t quiet_until; /* refused: no asking before */
+};
+
+static pthread_mutex_t pw_pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pw_pool_ask pw_pool_asks[PW_POOL_DSTS];
+static int pw_pool_fd = -1;
+static uint32_t pw_pool_seq;
+/* Answers still to come, over all asks: connect() looks only if any. */
+static _Atomic unsigned pw_pool_expecting;
+/* Destinations with a pool (asks in use): refills look only if any. */
+static _Atomic unsigned pw_pool_nasks;
+
+/* Under the lock: the connection to the router goes, and what it owed. */
+static void pw_pool_drop_locked(void)
+{
+	if (pw_pool_fd >= 0)
+		pw_real.close(pw_pool_fd);
+	pw_pool_fd = -1;
+	for (unsigned i = 0; i < PW_POOL_DSTS; i++)
+		pw_pool_asks[i].expect = 0;
+	atomic_store_explicit(&pw_pool_expecting, 0, memory_order_relaxed);
+}
+
+/* @a's answers stop being expected. */
+static void pw_pool_ask_settle(struct pw_pool_ask *a, unsigned n)
+{
+	n = n < a->expect ? n : a->expect;
+	a->expect -= n;
+	atomic_fetch_sub_explicit(&pw_pool_expecting, n, memory_order_relaxed);
+}
+
+/* The ask for @dst, or (if @start) an idle slot made its; NULL if none. */
+static struct pw_pool_ask *pw_pool_ask_of(const struct sockaddr_in *dst, int family, bool start,
+					  uint64_t now)
+{
+	struct pw_pool_ask *idle = NULL;
+
+	for (unsigned i = 0; i < PW_POOL_DSTS; i++) {
+		struct pw_pool_ask *a = &pw_pool_asks[i];
+		if (a->dst.sin_family && a->family == family && pw_addr_eq(&a->dst, dst))
+			return a;
+		bool busy = a->expect && now < a->wait_until;
+		if (!idle && !busy && now >= a->quiet_until)
+			idle = a;
+	}
+	if (idle && start) {
+		pw_pool_ask_settle(idle, idle->expect);
+		if (!idle->dst.sin_family)
+			atomic_fetch_add_explicit(&pw_pool_nasks, 1, memory_order_relaxed);
+		*idle = (struct pw_pool_ask){ .dst = *dst, .family = family };
+	}
+	return start ? idle : NULL;
+}
+
+void pw_pool_fill(const struct sockaddr_in *dst, int family, bool start)
+{
+	if (pw_cfg.no_reuse || pw_cfg.restricted ||
+	    (!start && !atomic_load_explicit(&pw_pool_nasks, memory_order_relaxed)))
+		return;
+	uint64_t now = pw_now_ns();
+	pthread_mutex_lock(&pw_pool_lock);
+	struct pw_pool_ask *a = pw_pool_ask_of(dst, family, start, now);
+	if (!a || now < a->quiet_until || (a->expect && now < a->wait_until))
+		goto out; /* asked already, or told no */
+	unsigned have = pw_reuse_pooled(dst, family);
+	if (have > PW_POOL_LOW)
+		goto out;
+	pw_pool_ask_settle(a, a->expect); /* lost on the way, if any */
+	if (pw_pool_fd < 0 && (pw_pool_fd = pw_ctl_dial(SOCK_NONBLOCK)) < 0) {
+		pw_pool_fd = -1;
+		a->quiet_until = now + PW_POOL_BACKOFF_NS;
+		goto out;
+	}
+	/* The router sees where we are from a socket of ours. */
+	int proof = pw_real.socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (proof < 0)
+		goto out;
+	struct pw_wire_pool req = { .count = PW_POOL_SIZE - have };
+	pw_addr_to_wire(dst, family, &req.peer);
+	int r = pw_msg_send(pw_pool_fd, PW_MSG_POOL, ++pw_pool_seq, &req, sizeof(req), NULL, 0,
+			    &proof, 1);
+	pw_real.close(proof);
+	if (r < 0) {
+		if (r != -EAGAIN)
+			pw_pool_drop_locked();
+		goto out;
+	}
+	a->seq = pw_pool_seq;
+	a->expect = req.count;
+	a->wait_until = now + PW_POOL_WAIT_NS;
+	atomic_fetch_add_explicit(&pw_pool_expecting, req.count, memory_order_relaxed);
+out:
+	pthread_mutex_unlock(&pw_pool_lock);
+}
+
+/* One answer (@m with @n fds) to an ask; the fds are taken. */
+static void pw_pool_answer(const struct pw_msg *m, unsigned n, int fds[PW_WIRE_MAX_FDS])
+{
+	struct pw_pool_ask *a = NULL;
+
+	for (unsigned i = 0; i < PW_POOL_DSTS && !a; i++)
+		if (pw_pool_asks[i].expect && pw_pool_asks[i].seq == m->seq)
+			a = &pw_pool_asks[i];
+	if (a && m->type == PW_MSG_CONN_POOL && n == 1) {
+		pw_reuse_pool_put(fds[0], &m->u.conn_pool, NULL); /* (takes it) */
+		n = 0;
+	}
+	for (unsigned i = 0; i < n; i++)
+		pw_real.close(fds[i]);
+	if (!a)
+		return; /* given up on already */
+	pw_pool_ask_settle(a, 1);
+	if (m->type == PW_MSG_ERR)
+		a->quiet_until = pw_now_ns() + PW_POOL_BACKOFF_NS;
+}
+
+void pw_pool_collect(void)
+{
+	if (!atomic_load_explicit(&pw_pool_expecting, memory_order_relaxed))
+		return;
+	pthread_mutex_lock(&pw_pool_lock);
+	while (pw_pool_fd >= 0) {
+		uint8_t buf[256] __attribute__((aligned(8)));
+		int fds[PW_WIRE_MAX_FDS];
+		unsigned n = 0;
+		struct pw_msg m;
+
+		ssize_t len = pw_msg_recv(pw_pool_fd, buf, sizeof(buf), fds, &n, MSG_DONTWAIT);
+		if (len == -EAGAIN || len == -EWOULDBLOCK || len == -EINTR)
+			break;
+		if (len <= 0) {
+			pw_pool_drop_locked(); /* the router went */
+			break;
+		}
+		if (pw_msg_parse(buf, (size_t)len, n, &m) < 0) {
+			for (unsigned i = 0; i < n; i++)
+				pw_real.close(fds[i]);
+			pw_pool_drop_locked();
+			break;
+		}
+		pw_pool_answer(&m, n, fds);
+	}
+	pthread_mutex_unlock(&pw_pool_lock);
+}
+
+/* Constant time: a token is a secret. */
+static bool pw_pool_token_eq(const uint8_t *a, const uint8_t *b)
+{
+	uint8_t d = 0;
+
+	for (unsigned i = 0; i < PW_PEER_TOKEN_LEN; i++)
+		d |= a[i] ^ b[i];
+	return d == 0;
+}
+
+#define PW_POOL_CONNECT_MS 200 /* a pooled connection still connecting */
+
+int pw_pool_start(int sock, const uint8_t *token)
+{
+	struct pollfd p = { .fd = sock, .events = POLLIN | POLLRDHUP | POLLOUT };
+	ssize_t n;
+
+	/* Alive: connected (the router does not wait for that), nothing to
+	 * read, no end of stream, no error. */
+	do
+		n = pw_real.poll(&p, 1, 0);
+	while (n < 0 && errno == EINTR);
+	if (n == 0) {
+		p.events = POLLOUT; /* (errors and hang-ups come anyway) */
+		do
+			n = pw_real.poll(&p, 1, PW_POOL_CONNECT_MS);
+		while (n < 0 && errno == EINTR);
+	}
+	if (n != 1 || p.revents != POLLOUT)
+		return -1;
+	do
+		n = pw_real.send(sock, token, PW_PEER_TOKEN_LEN, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	return n == PW_PEER_TOKEN_LEN ? 0 : -1;
+}
+
+int pw_pool_started(int sock, const uint8_t *token)
+{
+	uint8_t b[PW_PEER_TOKEN_LEN];
+	ssize_t n;
+
+	do
+		n = pw_real.recv(sock, b, sizeof(b), MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 0;
+	/* Sent whole in one segment: a part is not a start. */
+	return n == PW_PEER_TOKEN_LEN && pw_pool_token_eq(b, token) ? 1 : -1;
+}
+
+/* In the child after fork: the parent's connection and asks are not ours. */
+void pw_pool_atfork_child(void)
+{
+	pthread_mutex_init(&pw_pool_lock, NULL);
+	if (pw_pool_fd >= 0)
+		pw_real.close(pw_pool_fd);
+	pw_pool_fd = -1;
+	memset(pw_pool_asks, 0, sizeof(pw_pool_asks));
+	atomic_store_explicit(&pw_pool_expecting, 0, memory_order_relaxed);
+	atomic_store_explicit(&pw_pool_nasks, 0, memory_order_relaxed);
+}
