@@ -60,8 +60,13 @@ enum pw_wire_type {
 	/* a pool (docs/FEDERATION.md, "Pools"): connections to another node's
 	 * pod dialled before the application asks, each started later by
 	 * writing its token on it */
-	PW_MSG_POOL = 14, /* body pool, fd: a TCP socket of the client's netns (proof);
-			     reply: one CONN_POOL per connection dialled, or ERR */
+	PW_MSG_POOL = 14,	 /* body pool, fd: a TCP socket of the client's netns (proof);
+				    reply: one CONN_POOL per connection dialled, or ERR */
+	PW_MSG_REQUEUE_TCP = 15, /* body conn, fds: a pooled connection its client
+				    started, which this process gives up before
+				    accepting it, and a TCP socket of its netns
+				    (proof): to the queue of that netns's listener at
+				    conn.local, as CONN_TCP; reply OK or ERR */
 	/* replies, router -> library; seq echoes the request's */
 	PW_MSG_OK = 64,	       /* no body */
 	PW_MSG_ERR = 65,       /* body err */

@@ -227,6 +227,26 @@ int pw_pool_started(int sock, const uint8_t *token)
 	return n == PW_PEER_TOKEN_LEN && pw_pool_token_eq(b, token) ? 1 : -1;
 }
 
+void pw_pool_requeue(int sock, const struct pw_wire_conn *body)
+{
+	int fds[2] = { sock, pw_real.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0) };
+	struct pw_msg m;
+	int got[2];
+
+	if (fds[1] < 0)
+		goto reset;
+	int n = pw_ctl_call(PW_MSG_REQUEUE_TCP, body, sizeof(*body), fds, 2, &m, got);
+	for (int i = 0; i < n; i++)
+		pw_real.close(got[i]);
+	pw_real.close(fds[1]);
+	if (n == 0 && m.type == PW_MSG_OK)
+		return;
+reset:;
+	/* As from a listener closed with it in its backlog. */
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	pw_real.setsockopt(sock, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
 /* In the child after fork: the parent's connection and asks are not ours. */
 void pw_pool_atfork_child(void)
 {

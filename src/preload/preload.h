@@ -455,6 +455,10 @@ int pw_pool_start(int sock, const uint8_t *token);
  * is read), 0 not yet, -1 never (a close, or anything else first). */
 int pw_pool_started(int sock, const uint8_t *token);
 void pw_pool_atfork_child(void);
+/* Pooled connection @sock (addresses in @body), started by its client and
+ * not accepted, goes back to its listener's queue (PW_MSG_REQUEUE_TCP);
+ * if no process holds the listener, it is set to reset at its close. */
+void pw_pool_requeue(int sock, const struct pw_wire_conn *body);
 
 /* ---- reuse of parked channels (reuse.c) ---- */
 

@@ -80,9 +80,12 @@ static void pw_rent_drop(struct pw_rent *e, _Atomic unsigned *count)
 	int fds[2];
 
 	if (e->kind == PW_RENT_TCP) {
-		/* Its peer reads the end of the stream: a pooled connection
-		 * nobody started is given up; a started one (a server's, not
-		 * taken yet) is lost, as one in a closed listener's backlog. */
+		/* A pooled connection nobody started is given up: its client
+		 * finds it closed. One its client started, a server's, goes
+		 * back to the listener's queue (as a channel claimed), or
+		 * resets if none is left. */
+		if (count == &pw_reuse_nsrv && pw_pool_started(e->tcp, e->token) > 0)
+			pw_pool_requeue(e->tcp, &e->body);
 		pw_real.close(e->tcp);
 	} else {
 		int sock = pw_xport_shm_parked_fd(e->p);

@@ -53,6 +53,7 @@ static int pw_msg_layout(uint16_t type, size_t *ret_fixed, size_t *ret_entry)
 	case PW_MSG_CONN:
 	case PW_MSG_CONN_TCP:
 	case PW_MSG_RELAY_OK:
+	case PW_MSG_REQUEUE_TCP:
 		fixed = sizeof(struct pw_wire_conn);
 		break;
 	case PW_MSG_CONN_POOL:
@@ -120,6 +121,7 @@ unsigned pw_msg_nfds(uint16_t type)
 	case PW_MSG_LISTEN_OK:
 		return 1;
 	case PW_MSG_CONN:
+	case PW_MSG_REQUEUE_TCP:
 		return 2;
 	default:
 		return 0;

@@ -164,6 +164,39 @@ int pw_request_requeue(struct pw_client *c, const struct pw_msg *m, int fds[PW_W
 	return pw_client_reply(c, m->seq, 0);
 }
 
+/*
+ * A pooled connection from another node, started by its client, that the
+ * server's process gives up (it ends, or closes its listener) before
+ * accepting it: to a listener of the same netns at the same address, where
+ * another process that holds it accepts it. Only there: a pod cannot put a
+ * connection in another pod's queue.
+ */
+int pw_request_requeue_tcp(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS])
+{
+	struct sockaddr_in dst, peer;
+	uint64_t cookie;
+
+	if (pw_sock_check_tcp(fds[0], 0) < 0 || pw_sock_check_tcp(fds[1], -1) < 0)
+		return -EINVAL;
+	if (pw_sock_cookie(fds[1], &cookie) < 0)
+		return -errno;
+	if (pw_addr_from_wire(&m->u.conn.local, &dst, NULL) < 0 ||
+	    pw_addr_from_wire(&m->u.conn.peer, &peer, NULL) < 0)
+		return -EAFNOSUPPORT;
+	struct pw_listener *l = pw_listener_pick(cookie, &dst, ntohs(peer.sin_port));
+	if (!l || l->cookie != cookie)
+		return -ECONNREFUSED; /* closed everywhere: the caller resets it */
+	struct pw_wire_conn body = m->u.conn;
+	body.id = 0;
+	body.side = 1;
+	int r = pw_listener_deliver(l, PW_MSG_CONN_TCP, &body, NULL, 0, fds, 1);
+	if (r < 0)
+		return r;
+	pw_router_stats.requeued++;
+	pw_dbg("a pooled connection given up by pid %d, queued again", c->pid);
+	return pw_client_reply(c, m->seq, 0);
+}
+
 /* A receiver that runs the library proves it holds a relayed stream. */
 int pw_request_take(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS])
 {

@@ -159,6 +159,7 @@ int pw_request_take(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE
 int pw_request_requeue(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS]);
 int pw_request_connect(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS]);
 int pw_request_pool(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS]);
+int pw_request_requeue_tcp(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS]);
 
 /* Connects of @c to other nodes' pods, still waiting: forget them. */
 void pw_rconnects_drop_client(const struct pw_client *c);

@@ -296,12 +296,9 @@ void cli_seq_prefork(void)
 	}
 }
 
-/*
- * A worker ends without accepting the connection the client made after its
- * last one (under the preload: a claim of the channel it parked), and the
- * next worker, forked only then, accepts it: nothing is lost in between.
- */
-void srv_seq_handoff(void)
+/* The first worker serves @first connections and ends without accepting
+ * the next; the second serves two. */
+static void seq_handoff_srv(int first)
 {
 	int l = srv_listen();
 	int status;
@@ -309,12 +306,10 @@ void srv_seq_handoff(void)
 	for (int w = 0; w < 2; w++) {
 		pid_t pid = fork_as("server-worker");
 		if (pid == 0) {
-			seq_serve(srv_accept(l), true);
-			if (w == 0) {
-				sleep_ms(500); /* the client's next connect comes meanwhile */
-			} else {
+			for (int i = 0; i < (w == 0 ? first : 2); i++)
 				seq_serve(srv_accept(l), true);
-			}
+			if (w == 0)
+				sleep_ms(500); /* the client's next connect comes meanwhile */
 			g_done = true;
 			exit(0);
 		}
@@ -325,15 +320,48 @@ void srv_seq_handoff(void)
 	close(l);
 }
 
-void cli_seq_handoff(void)
+static void seq_handoff_cli(uint32_t first)
 {
-	STEP("a connection to the first worker");
-	seq_one(cli_connect(), 0, true);
+	STEP("connections to the first worker");
+	for (uint32_t i = 0; i < first; i++)
+		seq_one(cli_connect(), i, true);
 	STEP("the next, while that worker ends; the next worker answers it");
 	double t0 = now_ms();
-	seq_one(cli_connect(), 1, true);
+	seq_one(cli_connect(), first, true);
 	fprintf(stderr, "# answered after %.0f ms\n", now_ms() - t0);
-	seq_one(cli_connect(), 2, true);
+	seq_one(cli_connect(), first + 1, true);
+}
+
+/*
+ * A worker ends without accepting the connection the client made after its
+ * last one (under the preload: a claim of the channel it parked), and the
+ * next worker, forked only then, accepts it: nothing is lost in between.
+ */
+void srv_seq_handoff(void)
+{
+	seq_handoff_srv(1);
+}
+
+void cli_seq_handoff(void)
+{
+	seq_handoff_cli(1);
+}
+
+/*
+ * The same after short connections enough that the client keeps the next
+ * ready (a channel parked, or across nodes a pooled connection): the first
+ * worker holds it, started by the client, when it ends; it goes back to the
+ * queue and the next worker accepts it.
+ */
+void srv_seq_handoff_short(void)
+{
+	seq_handoff_srv(SHORT_CONNS);
+}
+
+void cli_seq_handoff_short(void)
+{
+	seq_max_len = 64;
+	seq_handoff_cli(SHORT_CONNS);
 }
 
 /*

@@ -210,6 +210,8 @@ static const struct test tests[] = {
 	  "prefork workers that end after 5 connections each; the parent never accepts", 60 },
 	{ "seq_handoff", srv_seq_handoff, cli_seq_handoff, 0,
 	  "a worker ends with the client's next connection made, the next worker accepts it", 3 },
+	{ "seq_handoff_short", srv_seq_handoff_short, cli_seq_handoff_short, 0,
+	  "the same after 16 short connections (a parked channel or a pooled connection)", 1 },
 	{ "seq_fork_client", srv_seq_fork_client, cli_seq_fork_client, 0,
 	  "a client that forks and dups between its connections to one server", 12 },
 };

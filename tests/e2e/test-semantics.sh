@@ -231,8 +231,8 @@ if [[ " $MODES " == *" reuse "* ]]; then
 		# The worker's end came with the client's claim in its hands:
 		# the claim went back to the queue (the router says so).
 		q1=$(sem_metric podwire_requeued_total)
-		if [ "$t" = seq_handoff ] && [ $(( ${q1:-0} - ${q0:-0} )) -lt 1 ]; then
-			echo "FAIL reuse: seq_handoff's claim was not given back to the queue"
+		if [ "${t%_short}" = seq_handoff ] && [ $(( ${q1:-0} - ${q0:-0} )) -lt 1 ]; then
+			echo "FAIL reuse: $t's claim was not given back to the queue"
 			NFAIL=$((NFAIL + 1))
 		fi
 	done

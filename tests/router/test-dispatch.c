@@ -266,6 +266,7 @@ static void test_table(void)
 		{ pw_request_take, PW_MSG_TAKE, true },
 		{ pw_request_requeue, PW_MSG_REQUEUE, true },
 		{ pw_request_pool, PW_MSG_POOL, true },
+		{ pw_request_requeue_tcp, PW_MSG_REQUEUE_TCP, true },
 	};
 	bool reply_err = false;
 

@@ -94,6 +94,18 @@ static int layout_of(uint16_t type, struct layout *l)
 		l->entry = sizeof(struct pw_wire_pod_entry);
 		l->max_entries = UINT32_MAX;
 		return 0;
+	case PW_MSG_POOL:
+		l->fixed = sizeof(struct pw_wire_pool);
+		l->nfds = 1;
+		return 0;
+	case PW_MSG_CONN_POOL:
+		l->fixed = sizeof(struct pw_wire_conn_pool);
+		l->nfds = 1;
+		return 0;
+	case PW_MSG_REQUEUE_TCP:
+		l->fixed = sizeof(struct pw_wire_conn);
+		l->nfds = 2;
+		return 0;
 	case PW_MSG_CONN_TCP:
 	case PW_MSG_RELAY_OK:
 		l->fixed = sizeof(struct pw_wire_conn);
@@ -111,6 +123,7 @@ static int layout_of(uint16_t type, struct layout *l)
 		l->max_entries = PW_WIRE_MAX_PREFIXES;
 		return 0;
 	case PW_PEER_CONNECT:
+	case PW_PEER_POOL:
 		l->fixed = sizeof(struct pw_wire_peer_connect);
 		return 0;
 	case PW_PEER_CONNECT_OK:
