@@ -107,8 +107,10 @@ void pw_pool_fill(const struct sockaddr_in *dst, int family, bool start)
 	}
 	/* The router sees where we are from a socket of ours. */
 	int proof = pw_real.socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (proof < 0)
+	if (proof < 0) {
+		a->quiet_until = now + PW_POOL_BACKOFF_NS;
 		goto out;
+	}
 	struct pw_wire_pool req = { .count = PW_POOL_SIZE - have };
 	pw_addr_to_wire(dst, family, &req.peer);
 	int r = pw_msg_send(pw_pool_fd, PW_MSG_POOL, ++pw_pool_seq, &req, sizeof(req), NULL, 0,
@@ -124,6 +126,17 @@ void pw_pool_fill(const struct sockaddr_in *dst, int family, bool start)
 	a->wait_until = now + PW_POOL_WAIT_NS;
 	atomic_fetch_add_explicit(&pw_pool_expecting, req.count, memory_order_relaxed);
 out:
+	pthread_mutex_unlock(&pw_pool_lock);
+}
+
+void pw_pool_given_up(const struct sockaddr_in *dst, int family)
+{
+	uint64_t now = pw_now_ns();
+
+	pthread_mutex_lock(&pw_pool_lock);
+	struct pw_pool_ask *a = pw_pool_ask_of(dst, family, false, now);
+	if (a)
+		a->quiet_until = now + PW_POOL_BACKOFF_NS;
 	pthread_mutex_unlock(&pw_pool_lock);
 }
 

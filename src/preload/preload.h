@@ -446,6 +446,10 @@ int pw_accept_tcp(int lfd, struct pw_sock *ls, int sock, const struct pw_wire_co
  * socket of @family sees it, unless enough are there or on the way; unless
  * @start, only for a destination that has a pool already. Never waits. */
 void pw_pool_fill(const struct sockaddr_in *dst, int family, bool start);
+/* A pooled connection to @dst was closed by its server before it was
+ * started (it could not keep it, or its listener went): no asking for a
+ * while, rather than dialling for nothing. */
+void pw_pool_given_up(const struct sockaddr_in *dst, int family);
 /* Take in what the router dialled since (connect() calls it). */
 void pw_pool_collect(void);
 /* Start pooled connection @sock for a connect(), writing its @token: 0, or

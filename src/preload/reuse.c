@@ -321,6 +321,7 @@ int pw_reuse_connect(int fd, const struct sockaddr_in *dst, int family)
 				return 0;
 			}
 			pw_real.close(sock); /* its server gave it up */
+			pw_pool_given_up(dst, family);
 			pthread_mutex_lock(&pw_reuse_lock);
 			continue;
 		}
