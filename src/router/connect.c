@@ -347,6 +347,47 @@ fail:
 
 /* ---- POOL ---- */
 
+/* Pooled connections one pod (netns) may ask for in a second: above what
+ * one pod connects at here (host to host: about 11k a second), so that a
+ * pod that asks for more, 16 to a message, only has the routers dial for
+ * nothing so fast. */
+#define PW_POOL_RATE 16384u
+#define PW_POOL_PODS 64u
+
+static struct pw_pool_budget {
+	uint64_t cookie, since;
+	uint32_t asked;
+} pw_pool_budgets[PW_POOL_PODS];
+
+/* Charge @n pooled connections to the pod in netns @cookie: false if its
+ * budget for this second is spent. */
+static bool pw_pool_budget_take(uint64_t cookie, uint32_t n)
+{
+	struct pw_pool_budget *b = NULL, *oldest = &pw_pool_budgets[0];
+	uint64_t now = pw_now_ns();
+
+	for (unsigned i = 0; i < PW_POOL_PODS && !b; i++) {
+		if (pw_pool_budgets[i].cookie == cookie)
+			b = &pw_pool_budgets[i];
+		else if (pw_pool_budgets[i].since < oldest->since)
+			oldest = &pw_pool_budgets[i];
+	}
+	if (!b) {
+		b = oldest;
+		*b = (struct pw_pool_budget){ .cookie = cookie, .since = now };
+	}
+	if (now - b->since >= 1000000000u) {
+		b->since = now;
+		b->asked = 0;
+	}
+	if (b->asked + n > PW_POOL_RATE) {
+		pw_router_stats.limit_pool++;
+		return false;
+	}
+	b->asked += n;
+	return true;
+}
+
 int pw_request_pool(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS])
 {
 	struct sockaddr_in local = { .sin_family = AF_INET }, dst;
@@ -363,6 +404,8 @@ int pw_request_pool(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE
 		return -EINVAL;
 	if (pw_sock_cookie(fds[0], &cookie) < 0)
 		return -errno;
+	if (!pw_pool_budget_take(cookie, count))
+		return -EAGAIN;
 	/* Only to another node's pod: a listener here is for a channel. */
 	if (!pw_peers_enabled() || pw_addr_is_loopback(&dst) || pw_listener_pick(cookie, &dst, 0))
 		return -ENETUNREACH;

@@ -58,13 +58,15 @@ static int pw_metrics_format(char *body, size_t size)
 			"# TYPE podwire_limit_refusals_total counter\n"
 			"podwire_limit_refusals_total{limit=\"pending\"} %" PRIu64 "\n"
 			"podwire_limit_refusals_total{limit=\"memory\"} %" PRIu64 "\n"
-			"# HELP podwire_requeued_total parked channels a client claimed and "
-			"their server process gave back to the listener's queue\n"
+			"podwire_limit_refusals_total{limit=\"pool\"} %" PRIu64 "\n"
+			"# HELP podwire_requeued_total parked channels a client claimed, and "
+			"pooled connections it started, that their server process gave back "
+			"to the listener's queue\n"
 			"# TYPE podwire_requeued_total counter\n"
 			"podwire_requeued_total %" PRIu64 "\n",
 			s->connects, s->accelerated, s->fallbacks, s->claims, s->bad_msgs, open,
 			pending, pw_listeners_count(), pw_clients_count(), bytes, s->limit_pending,
-			s->limit_memory, s->requeued);
+			s->limit_memory, s->limit_pool, s->requeued);
 }
 
 static void pw_metrics_serve(struct pw_ev *ev, uint32_t events)

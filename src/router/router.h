@@ -344,6 +344,7 @@ int pw_netns_socket(int netns, int type);
 struct pw_router_stats {
 	uint64_t connects, accelerated, fallbacks, claims, bad_msgs, remote;
 	uint64_t limit_pending, limit_memory; /* connects a per-pod limit sent to the kernel */
+	uint64_t limit_pool;		      /* pool requests over a pod's budget (PW_POOL_RATE) */
 	uint64_t requeued; /* claimed parked channels a server gave back (reuse) */
 };
 extern struct pw_router_stats pw_router_stats;

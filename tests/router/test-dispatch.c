@@ -70,6 +70,15 @@ static int any_fd(void)
 	return fd;
 }
 
+/* A TCP socket of this netns: a pod's proof where one is asked for. */
+static int tcp_fd(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	PW_CHECK(fd >= 0, "socket: %s", strerror(errno));
+	return fd;
+}
+
 static void send_req(int peer, uint16_t type, uint32_t seq, const void *body, size_t len, int fd)
 {
 	PW_CHECK_EQ(pw_msg_send(peer, type, seq, body, len, NULL, 0, &fd, fd >= 0), 0);
@@ -324,6 +333,7 @@ static void test_real_handlers(void)
 	 * and CLAIM of version 1) are no requests any more. */
 	struct pw_wire_listen lis = { 0 };
 	struct pw_wire_connect conn = { 0 };
+	struct pw_wire_conn conn_body = { 0 };
 	uint64_t connects = pw_router_stats.connects;
 	send_req(peer, PW_MSG_LISTEN, 4, &lis, sizeof(lis), any_fd());
 	PW_CHECK_EQ(serve(&c), 0);
@@ -347,6 +357,38 @@ static void test_real_handlers(void)
 	send_req(peer, PW_MSG_TAKE, 10, NULL, 0, any_fd());
 	PW_CHECK_EQ(serve(&c), 0);
 	RT_CHECK_ERR(peer, 10, ENOENT);
+
+	/* POOL: a TCP socket proves the pod; at most PW_POOL_MAX a request,
+	 * 16384 a second a pod; without federation, nowhere to dial. */
+	struct pw_wire_pool pool = { .peer = { .family = AF_INET }, .count = 16 };
+	uint64_t limited = pw_router_stats.limit_pool;
+	send_req(peer, PW_MSG_POOL, 13, &pool, sizeof(pool), any_fd());
+	PW_CHECK_EQ(serve(&c), 0);
+	RT_CHECK_ERR(peer, 13, EPROTOTYPE);
+	pool.count = PW_POOL_MAX + 1;
+	send_req(peer, PW_MSG_POOL, 14, &pool, sizeof(pool), tcp_fd());
+	PW_CHECK_EQ(serve(&c), 0);
+	RT_CHECK_ERR(peer, 14, EINVAL);
+	pool.count = 16;
+	for (uint32_t i = 0; i < 16384 / 16; i++) {
+		send_req(peer, PW_MSG_POOL, 100 + i, &pool, sizeof(pool), tcp_fd());
+		PW_CHECK_EQ(serve(&c), 0);
+		RT_CHECK_ERR(peer, 100 + i, ENETUNREACH);
+	}
+	send_req(peer, PW_MSG_POOL, 15, &pool, sizeof(pool), tcp_fd());
+	PW_CHECK_EQ(serve(&c), 0);
+	RT_CHECK_ERR(peer, 15, EAGAIN);
+	PW_CHECK_EQ(pw_router_stats.limit_pool, limited + 1);
+
+	/* REQUEUE_TCP: a connected TCP socket and a proof, or nothing. */
+	int two[2] = { any_fd(), any_fd() };
+	PW_CHECK_EQ(pw_msg_send(peer, PW_MSG_REQUEUE_TCP, 16, &conn_body, sizeof(conn_body), NULL,
+				0, two, 2),
+		    0);
+	close(two[0]);
+	close(two[1]);
+	PW_CHECK_EQ(serve(&c), 0);
+	RT_CHECK_ERR(peer, 16, EINVAL);
 
 	/* The pod table takes changes from uid 0 in the router's netns only. */
 	struct pw_wire_pod_key key = { .id = "c1", .ifname = "eth0" };
