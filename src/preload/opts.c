@@ -155,22 +155,39 @@ void pw_opts_carry(struct pw_sock *s, int fd)
 	pw_opts_changed_each(fd, s->family, pw_opt_keep, s);
 }
 
-void pw_opts_carry_set(struct pw_sock *s, int fd, uint32_t set)
+void pw_opts_set_each(int fd, uint32_t set,
+		      void (*fn)(int level, int name, void *val, socklen_t len, void *arg),
+		      void *arg)
 {
 	for (unsigned i = 0; set && i < PW_ARRAY_SIZE(pw_carried_opts); i++) {
 		unsigned char v[32];
 		socklen_t lv = sizeof(v);
 		int level = pw_carried_opts[i].level, name = pw_carried_opts[i].name;
 
-		if (!(set & (1u << i)))
-			continue;
-		if (pw_real.getsockopt(fd, level, name, v, &lv) == 0)
-			pw_opt_store(s, level, name, v, lv);
-		if (level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO)) {
-			int ms = pw_timeo_ms(fd, name);
-			*(name == SO_RCVTIMEO ? &s->rcvtimeo_ms : &s->sndtimeo_ms) = ms;
-		}
+		if ((set & (1u << i)) && pw_real.getsockopt(fd, level, name, v, &lv) == 0)
+			fn(level, name, v, lv, arg);
 	}
+}
+
+/* pw_opt_keep, and a timeout's milliseconds for the transport. */
+static void pw_opt_keep_timeo(int level, int name, void *val, socklen_t len, void *arg)
+{
+	struct pw_sock *s = arg;
+	struct timeval tv;
+
+	pw_opt_store(s, level, name, val, len);
+	if (level != SOL_SOCKET || (name != SO_RCVTIMEO && name != SO_SNDTIMEO) ||
+	    len != sizeof(tv))
+		return;
+	memcpy(&tv, val, sizeof(tv));
+	/* (As pw_timeo_ms() reads it, from the value in hand.) */
+	*(name == SO_RCVTIMEO ? &s->rcvtimeo_ms : &s->sndtimeo_ms) =
+		(int)(tv.tv_sec * 1000 + tv.tv_usec / 1000);
+}
+
+void pw_opts_carry_set(struct pw_sock *s, int fd, uint32_t set)
+{
+	pw_opts_set_each(fd, set, pw_opt_keep_timeo, s);
 }
 
 /* ---- addresses and options ---- */

@@ -415,6 +415,11 @@ int pw_pristine(int family);
 void pw_opts_carry(struct pw_sock *s, int fd);
 /* Only the carried options of @fd in @set (bit i: pw_carried_opts[i]). */
 void pw_opts_carry_set(struct pw_sock *s, int fd, uint32_t set);
+/* Call @fn for each carried option of @fd in @set (bit i: pw_carried_opts[i]),
+ * with its value. */
+void pw_opts_set_each(int fd, uint32_t set,
+		      void (*fn)(int level, int name, void *val, socklen_t len, void *arg),
+		      void *arg);
 void pw_opts_changed_each(int fd, int family,
 			  void (*fn)(int level, int name, void *val, socklen_t len, void *arg),
 			  void *arg);

@@ -235,16 +235,22 @@ bool pw_reuse_connect_ok(int fd, int family)
 	       pw_fresh_family(fd) == family;
 }
 
-bool pw_reuse_growing(const struct sockaddr_in *dst, int family)
+/* Connecting ends of @kind parked for @key, under the lock. */
+static unsigned pw_rcli_count(uint8_t kind, uint64_t key)
 {
 	unsigned n = 0;
 
+	for (unsigned i = 0; i < PW_REUSE_CLI; i++)
+		n += pw_rcli[i].kind == kind && pw_rcli[i].key == key;
+	return n;
+}
+
+bool pw_reuse_growing(const struct sockaddr_in *dst, int family)
+{
 	if (!atomic_load_explicit(&pw_reuse_ncli, memory_order_relaxed))
 		return false;
-	uint64_t key = pw_reuse_dst_key(dst, family);
 	pthread_mutex_lock(&pw_reuse_lock);
-	for (unsigned i = 0; i < PW_REUSE_CLI; i++)
-		n += pw_rcli[i].kind == PW_RENT_CHAN && pw_rcli[i].key == key;
+	unsigned n = pw_rcli_count(PW_RENT_CHAN, pw_reuse_dst_key(dst, family));
 	unsigned all = atomic_load_explicit(&pw_reuse_ncli, memory_order_relaxed);
 	unsigned cap = pw_reuse_cap(PW_REUSE_CLI);
 	pthread_mutex_unlock(&pw_reuse_lock);
@@ -253,14 +259,10 @@ bool pw_reuse_growing(const struct sockaddr_in *dst, int family)
 
 unsigned pw_reuse_pooled(const struct sockaddr_in *dst, int family)
 {
-	unsigned n = 0;
-
 	if (!atomic_load_explicit(&pw_reuse_ncli, memory_order_relaxed))
 		return 0;
-	uint64_t key = pw_reuse_dst_key(dst, family);
 	pthread_mutex_lock(&pw_reuse_lock);
-	for (unsigned i = 0; i < PW_REUSE_CLI; i++)
-		n += pw_rcli[i].kind == PW_RENT_TCP && pw_rcli[i].key == key;
+	unsigned n = pw_rcli_count(PW_RENT_TCP, pw_reuse_dst_key(dst, family));
 	pthread_mutex_unlock(&pw_reuse_lock);
 	return n;
 }

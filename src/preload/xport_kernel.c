@@ -36,14 +36,7 @@ void pw_xport_kernel_carry_opts(int fd, int sock)
 
 void pw_xport_kernel_carry_set(int fd, int sock, uint32_t set)
 {
-	for (unsigned i = 0; set && i < PW_ARRAY_SIZE(pw_carried_opts); i++) {
-		unsigned char v[32];
-		socklen_t lv = sizeof(v);
-		int level = pw_carried_opts[i].level, name = pw_carried_opts[i].name;
-
-		if ((set & (1u << i)) && pw_real.getsockopt(fd, level, name, v, &lv) == 0)
-			pw_kernel_opt_set(level, name, v, lv, &sock);
-	}
+	pw_opts_set_each(fd, set, pw_kernel_opt_set, &sock);
 }
 
 void pw_xport_kernel_apply(int sock, const struct pw_opt *opts, unsigned n)

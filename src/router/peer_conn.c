@@ -117,12 +117,30 @@ static void pw_peer_out_done(struct pw_peer_out *o)
 	pw_peer_out_free(o);
 }
 
+/* A data socket on our underlay address, and its port. */
+static int pw_peer_data_socket(in_port_t *ret_port)
+{
+	struct sockaddr_in me = *pw_peers_underlay();
+	socklen_t len = sizeof(me);
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+	me.sin_port = 0;
+	if (s < 0 || bind(s, (struct sockaddr *)&me, sizeof(me)) < 0 ||
+	    getsockname(s, (struct sockaddr *)&me, &len) < 0) {
+		int r = -errno;
+		if (s >= 0)
+			close(s);
+		return r;
+	}
+	*ret_port = me.sin_port;
+	return s;
+}
+
 int pw_peers_connect(const struct sockaddr_in *src, const struct sockaddr_in *dst,
 		     pw_peers_done_fn done, void *ctx)
 {
 	struct pw_peer_link *l = pw_peers_enabled() ? pw_peer_route(dst) : NULL;
 	struct sockaddr_in me = *pw_peers_underlay();
-	socklen_t len = sizeof(me);
 	struct pw_peer_out *o;
 
 	if (!l)
@@ -131,12 +149,9 @@ int pw_peers_connect(const struct sockaddr_in *src, const struct sockaddr_in *ds
 	if (!o)
 		return -ENOMEM;
 	o->ev.fn = pw_peer_out_event;
-	o->data = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	me.sin_port = 0;
-	if (o->data < 0 || bind(o->data, (struct sockaddr *)&me, sizeof(me)) < 0 ||
-	    getsockname(o->data, (struct sockaddr *)&me, &len) < 0 ||
-	    getrandom(o->token, sizeof(o->token), 0) != sizeof(o->token)) {
-		int err = -errno;
+	o->data = pw_peer_data_socket(&me.sin_port);
+	if (o->data < 0 || getrandom(o->token, sizeof(o->token), 0) != sizeof(o->token)) {
+		int err = o->data < 0 ? o->data : -errno;
 		if (o->data >= 0)
 			close(o->data);
 		free(o);
@@ -174,25 +189,6 @@ int pw_peers_connect(const struct sockaddr_in *src, const struct sockaddr_in *ds
 		}
 	}
 	return 0;
-}
-
-/* A data socket on our underlay address, and its port. */
-static int pw_peer_data_socket(in_port_t *ret_port)
-{
-	struct sockaddr_in me = *pw_peers_underlay();
-	socklen_t len = sizeof(me);
-	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-
-	me.sin_port = 0;
-	if (s < 0 || bind(s, (struct sockaddr *)&me, sizeof(me)) < 0 ||
-	    getsockname(s, (struct sockaddr *)&me, &len) < 0) {
-		int r = -errno;
-		if (s >= 0)
-			close(s);
-		return r;
-	}
-	*ret_port = me.sin_port;
-	return s;
 }
 
 int pw_peers_pool_dial(const struct sockaddr_in *src, const struct sockaddr_in *dst, unsigned n,

@@ -515,12 +515,10 @@ static void pw_peer_dial(unsigned i)
 {
 	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	struct sockaddr_in src = pw_peers.listen;
-	int one = 1;
 
 	if (s < 0)
 		return;
-	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	src.sin_port = 0;
+	src.sin_port = 0; /* (TCP_NODELAY: pw_peer_link_new, for every link) */
 	if (bind(s, (struct sockaddr *)&src, sizeof(src)) < 0 ||
 	    (connect(s, (struct sockaddr *)&pw_peers.dial[i], sizeof(pw_peers.dial[i])) < 0 &&
 	     errno != EINPROGRESS) ||

@@ -70,22 +70,35 @@ static void seq_one(int fd, uint32_t i, bool close_first)
 	close(fd);
 }
 
+/* Serve @n connections on @l, one after another. */
+static void seq_serve_n(int l, int n, bool close_first)
+{
+	for (int i = 0; i < n; i++)
+		seq_serve(srv_accept(l), close_first);
+}
+
+/* Connections @first to @first + @n - 1, one after another. */
+static void seq_one_n(uint32_t first, uint32_t n, bool close_first)
+{
+	for (uint32_t i = first; i < first + n; i++) {
+		STEP(close_first ? "one connection after another"
+				 : "one connection after another, the client's end first");
+		seq_one(cli_connect(), i, close_first);
+	}
+}
+
 /* The server closes first, as HTTP with "Connection: close" does. */
 void srv_seq_close(void)
 {
 	int l = srv_listen();
 
-	for (int i = 0; i < SEQ_CONNS; i++)
-		seq_serve(srv_accept(l), true);
+	seq_serve_n(l, SEQ_CONNS, true);
 	close(l);
 }
 
 void cli_seq_close(void)
 {
-	for (uint32_t i = 0; i < SEQ_CONNS; i++) {
-		STEP("one connection after another");
-		seq_one(cli_connect(), i, true);
-	}
+	seq_one_n(0, SEQ_CONNS, true);
 }
 
 /* The client ends first; the server closes after its end of stream. */
@@ -93,17 +106,13 @@ void srv_seq_client_first(void)
 {
 	int l = srv_listen();
 
-	for (int i = 0; i < SEQ_CONNS; i++)
-		seq_serve(srv_accept(l), false);
+	seq_serve_n(l, SEQ_CONNS, false);
 	close(l);
 }
 
 void cli_seq_client_first(void)
 {
-	for (uint32_t i = 0; i < SEQ_CONNS; i++) {
-		STEP("one connection after another, the client's end first");
-		seq_one(cli_connect(), i, false);
-	}
+	seq_one_n(0, SEQ_CONNS, false);
 }
 
 /*
@@ -231,8 +240,7 @@ void srv_seq_short_gone(void)
 {
 	int l = srv_listen();
 
-	for (int i = 0; i < SHORT_CONNS; i++)
-		seq_serve(srv_accept(l), true);
+	seq_serve_n(l, SHORT_CONNS, true);
 	sleep_ms(300);
 	STEP("close the listener");
 	close(l);
@@ -242,10 +250,7 @@ void srv_seq_short_gone(void)
 void cli_seq_short_gone(void)
 {
 	seq_max_len = 64;
-	for (uint32_t i = 0; i < SHORT_CONNS; i++) {
-		STEP("short connections one after another");
-		seq_one(cli_connect(), i, true);
-	}
+	seq_one_n(0, SHORT_CONNS, true);
 	sleep_ms(800);
 	STEP("connect to the closed listener");
 	int fd = cli_socket(0);
@@ -271,8 +276,7 @@ void srv_seq_prefork(void)
 	while (spawned * PREFORK_PER < SEQ_CONNS || alive) {
 		while (alive < 2 && spawned * PREFORK_PER < SEQ_CONNS) {
 			if (fork_as("server-worker") == 0) {
-				for (int i = 0; i < PREFORK_PER; i++)
-					seq_serve(srv_accept(l), true);
+				seq_serve_n(l, PREFORK_PER, true);
 				g_done = true;
 				exit(0); /* its exit hooks run: a worker's end */
 			}
@@ -290,10 +294,7 @@ void srv_seq_prefork(void)
 
 void cli_seq_prefork(void)
 {
-	for (uint32_t i = 0; i < SEQ_CONNS; i++) {
-		STEP("one connection after another, to workers that come and go");
-		seq_one(cli_connect(), i, true);
-	}
+	seq_one_n(0, SEQ_CONNS, true); /* to workers that come and go */
 }
 
 /* The first worker serves @first connections and ends without accepting
@@ -306,8 +307,7 @@ static void seq_handoff_srv(int first)
 	for (int w = 0; w < 2; w++) {
 		pid_t pid = fork_as("server-worker");
 		if (pid == 0) {
-			for (int i = 0; i < (w == 0 ? first : 2); i++)
-				seq_serve(srv_accept(l), true);
+			seq_serve_n(l, w == 0 ? first : 2, true);
 			if (w == 0)
 				sleep_ms(500); /* the client's next connect comes meanwhile */
 			g_done = true;
@@ -322,9 +322,7 @@ static void seq_handoff_srv(int first)
 
 static void seq_handoff_cli(uint32_t first)
 {
-	STEP("connections to the first worker");
-	for (uint32_t i = 0; i < first; i++)
-		seq_one(cli_connect(), i, true);
+	seq_one_n(0, first, true); /* to the first worker */
 	STEP("the next, while that worker ends; the next worker answers it");
 	double t0 = now_ms();
 	seq_one(cli_connect(), first, true);
@@ -376,8 +374,7 @@ void srv_seq_fork_client(void)
 {
 	int l = srv_listen();
 
-	for (int i = 0; i < FORKY_CONNS; i++)
-		seq_serve(srv_accept(l), true);
+	seq_serve_n(l, FORKY_CONNS, true);
 	close(l);
 }
 
