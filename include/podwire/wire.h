@@ -21,9 +21,11 @@
  * and a router that disagree on their layout must not talk at all (the
  * library then leaves everything to the kernel) rather than exchange a
  * channel one of them refuses. 3: rings with a window; 4: parked channels;
- * 5: pools of connections to other nodes (POOL, CONN_POOL, PEER_POOL).
+ * 5: pools of connections to other nodes (POOL, CONN_POOL, PEER_POOL);
+ * 6: pooled connections go to the listener's own socket on the underlay,
+ * with TCP Fast Open and a sealed token (LISTEN_POOL, PEER_POOL_OK).
  */
-#define PW_WIRE_VERSION	       5u
+#define PW_WIRE_VERSION	       6u
 #define PW_WIRE_MAX	       65536u /* largest packet either side accepts */
 #define PW_WIRE_MAX_FDS	       2u
 #define PW_WIRE_MAX_PREFIXES   64u
@@ -60,30 +62,28 @@ enum pw_wire_type {
 	/* a pool (docs/FEDERATION.md, "Pools"): connections to another node's
 	 * pod dialled before the application asks, each started later by
 	 * writing its token on it */
-	PW_MSG_POOL = 14,	 /* body pool, fd: a TCP socket of the client's netns (proof);
-				    reply: one CONN_POOL per connection dialled, or ERR */
-	PW_MSG_REQUEUE_TCP = 15, /* body conn, fds: a pooled connection its client
-				    started, which this process gives up before
-				    accepting it, and a TCP socket of its netns
-				    (proof): to the queue of that netns's listener at
-				    conn.local, as CONN_TCP; reply OK or ERR */
+	PW_MSG_POOL = 14, /* body pool, fd: a TCP socket of the client's netns (proof);
+			     reply: one CONN_POOL per connection dialled, or ERR */
+	/* 15 was REQUEUE_TCP (version 5): pooled connections wait in the kernel now */
 	/* replies, router -> library; seq echoes the request's */
-	PW_MSG_OK = 64,	       /* no body */
-	PW_MSG_ERR = 65,       /* body err */
-	PW_MSG_HELLO_OK = 66,  /* body hello_ok + prefixes */
-	PW_MSG_CONN = 67,      /* body conn, fds: memfd, socket end */
-	PW_MSG_STATUS_OK = 68, /* body status + entries */
-	PW_MSG_PODS_OK = 69,   /* body pods + pod_entry entries */
-	PW_MSG_CONN_TCP = 70,  /* body conn, fd: a connected kernel TCP socket (another
-				  node's pod is the peer; see PEER_* below) */
-	PW_MSG_RELAY_OK = 71,  /* body conn, fd: the relayed stream's end */
-	PW_MSG_LISTEN_OK = 72, /* no body, fd: the listener's accept queue (SOCK_SEQPACKET),
-				  where the router puts one CONN or CONN_TCP per connection
-				  (seq 0) for accept() to take */
-	PW_MSG_CONN_POOL = 73, /* body conn_pool, fd: a pooled kernel TCP socket to or
-				  from another node: the reply to POOL (the client
-				  starts it by writing the token), or in a listener's
-				  queue (a connection once accept() reads the token) */
+	PW_MSG_OK = 64,		 /* no body */
+	PW_MSG_ERR = 65,	 /* body err */
+	PW_MSG_HELLO_OK = 66,	 /* body hello_ok + prefixes */
+	PW_MSG_CONN = 67,	 /* body conn, fds: memfd, socket end */
+	PW_MSG_STATUS_OK = 68,	 /* body status + entries */
+	PW_MSG_PODS_OK = 69,	 /* body pods + pod_entry entries */
+	PW_MSG_CONN_TCP = 70,	 /* body conn, fd: a connected kernel TCP socket (another
+				    node's pod is the peer; see PEER_* below) */
+	PW_MSG_RELAY_OK = 71,	 /* body conn, fd: the relayed stream's end */
+	PW_MSG_LISTEN_OK = 72,	 /* no body, fd: the listener's accept queue (SOCK_SEQPACKET),
+				    where the router puts one CONN or CONN_TCP per connection
+				    (seq 0) for accept() to take */
+	PW_MSG_CONN_POOL = 73,	 /* body conn_pool, fd: a pooled kernel TCP socket to
+				    another node's pod, the reply to POOL: the client
+				    starts it by writing the token */
+	PW_MSG_LISTEN_POOL = 74, /* body listen_pool, fds: the accept queue and the
+				    listener's socket on the node's underlay (pooled
+				    connections from other nodes), with federation */
 
 	/*
 	 * Router to router, over TCP on the underlay (a byte stream: each
@@ -95,10 +95,8 @@ enum pw_wire_type {
 	PW_PEER_CONNECT = 131,	   /* body peer_connect; reply CONNECT_OK or CONNECT_ERR */
 	PW_PEER_CONNECT_OK = 132,  /* body peer_connect_ok */
 	PW_PEER_CONNECT_ERR = 133, /* body peer_connect_err */
-	PW_PEER_POOL = 134,	   /* body peer_connect; as CONNECT, for a pool: answered
-				      only if refused (CONNECT_ERR); the data connection
-				      goes to the listener as CONN_POOL, with the token,
-				      which its client writes when it starts it */
+	PW_PEER_POOL = 134,	   /* body peer_pool; reply POOL_OK or CONNECT_ERR */
+	PW_PEER_POOL_OK = 135,	   /* body peer_pool_ok: where to dial, and the key */
 };
 
 struct pw_wire_hdr {
@@ -181,13 +179,32 @@ struct pw_wire_conn {
 };
 
 /*
- * A pooled connection. Its client writes @token first, when the application
- * connects: the connection starts. The server's library reads exactly those
- * bytes before accept() returns it; anything else closes it.
+ * What the client of a pooled connection writes first, when the application
+ * connects: who it is, sealed with the key of the listener it goes to, which
+ * only the routers and that listener's processes hold. The server's library
+ * accepts it from the listener's socket on the underlay (where the kernel
+ * keeps it until these bytes come: TCP_DEFER_ACCEPT) and checks the seal,
+ * and that the connection comes from @via, port @sport.
  */
+#define PW_POOL_KEY_LEN 16u
+struct pw_wire_pool_token {
+	uint32_t src;	/* the client pod's IPv4 address, network order */
+	uint32_t dst;	/* the listener's address the client connected to */
+	uint32_t via;	/* the client node's underlay address */
+	uint16_t sport; /* the client's port, and its source port on the underlay */
+	uint16_t dport;
+	uint8_t tag[8]; /* SipHash-2-4(key, the 16 bytes before) */
+};
+
+/* The reply to POOL: a connection, and the token that starts it. */
 struct pw_wire_conn_pool {
 	struct pw_wire_conn conn;
-	uint8_t token[16];
+	struct pw_wire_pool_token token;
+};
+
+/* LISTEN's reply with federation: the key pooled connections are sealed with. */
+struct pw_wire_listen_pool {
+	uint8_t key[PW_POOL_KEY_LEN];
 };
 
 struct pw_wire_status {
@@ -288,6 +305,25 @@ struct pw_wire_peer_connect_ok {
 	uint64_t conn; /* the responder's connection id */
 };
 
+/* "@count pooled connections from @src, a pod of mine, to @dst, a pod of
+ * yours: where do I dial them?" */
+struct pw_wire_peer_pool {
+	uint64_t req;
+	struct pw_wire_addr src;
+	struct pw_wire_addr dst;
+	uint32_t count;
+	uint32_t reserved;
+};
+
+/* "At my underlay address, @port: the listener's own socket there." */
+struct pw_wire_peer_pool_ok {
+	uint64_t req;
+	uint16_t port; /* network order */
+	uint16_t reserved;
+	uint32_t count; /* granted */
+	uint8_t key[PW_POOL_KEY_LEN];
+};
+
 struct pw_wire_peer_connect_err {
 	uint64_t req;
 	int32_t err; /* positive errno */
@@ -313,8 +349,12 @@ _Static_assert(sizeof(struct pw_wire_connect) == 48, "connect");
 _Static_assert(sizeof(struct pw_wire_err) == 8, "err");
 _Static_assert(sizeof(struct pw_wire_reattach) == 8, "reattach");
 _Static_assert(sizeof(struct pw_wire_pool) == 32, "pool");
-_Static_assert(sizeof(struct pw_wire_conn_pool) == 80, "conn pool");
-_Static_assert(sizeof(((struct pw_wire_conn_pool *)0)->token) == PW_PEER_TOKEN_LEN, "token");
+_Static_assert(sizeof(struct pw_wire_pool_token) == 24, "pool token");
+_Static_assert(offsetof(struct pw_wire_pool_token, tag) == 16, "pool token tag");
+_Static_assert(sizeof(struct pw_wire_conn_pool) == 88, "conn pool");
+_Static_assert(sizeof(struct pw_wire_listen_pool) == PW_POOL_KEY_LEN, "listen pool");
+_Static_assert(sizeof(struct pw_wire_peer_pool) == 64, "peer pool");
+_Static_assert(sizeof(struct pw_wire_peer_pool_ok) == 32, "peer pool ok");
 _Static_assert(sizeof(struct pw_wire_conn) == 64, "conn");
 _Static_assert(sizeof(struct pw_wire_status) == 8, "status");
 _Static_assert(sizeof(struct pw_wire_status_entry) == 88, "status entry");

@@ -112,12 +112,16 @@ PW_EXPORT int listen(int fd, int backlog)
 					  (pw_ctl_prefixes_known() && pw_in_prefixes(&a)))) {
 		pw_addr_to_wire(&a, AF_INET, &req.addr);
 		int n = pw_ctl_call(PW_MSG_LISTEN, &req, sizeof(req), &fd, 1, &m, fds);
-		struct pw_sock *s =
-			n == 1 && m.type == PW_MSG_LISTEN_OK ? pw_sock_new(PW_K_LISTEN) : NULL;
+		bool ok = (n == 1 && m.type == PW_MSG_LISTEN_OK) ||
+			  (n == 2 && m.type == PW_MSG_LISTEN_POOL);
+		struct pw_sock *s = ok ? pw_sock_new(PW_K_LISTEN) : NULL;
 		if (s) {
 			int fl = pw_real.fcntl(fd, F_GETFL);
 			s->local = a;
 			atomic_init(&s->lq, fds[0]);
+			atomic_init(&s->ul, n == 2 ? fds[1] : -1);
+			if (n == 2)
+				memcpy(s->ulkey, m.u.listen_pool.key, sizeof(s->ulkey));
 			atomic_init(&s->nonblock, fl >= 0 && (fl & O_NONBLOCK));
 			n = 0;
 			atomic_fetch_add_explicit(&pw_nlisten, 1, memory_order_relaxed);
@@ -155,11 +159,15 @@ static void pw_accepted_from(struct pw_sock *s, int lfd, const struct pw_sock *l
 	atomic_store_explicit(&s->reusable, true, memory_order_relaxed);
 }
 
-int pw_accept_tcp(int lfd, struct pw_sock *ls, int sock, const struct pw_wire_conn *body, int flags)
+int pw_accept_tcp(int lfd, struct pw_sock *ls, int sock, const struct pw_wire_conn *body, int flags,
+		  bool nb_set)
 {
 	struct pw_sock *s = NULL;
+	int r = !nb_set			  ? pw_accept_flags(sock, flags, false)
+		: !(flags & SOCK_CLOEXEC) ? pw_real.fcntl(sock, F_SETFD, 0)
+					  : 0;
 
-	if (pw_accept_flags(sock, flags, false) == 0) {
+	if (r == 0) {
 		/* What the kernel copies from a listener into what it accepts. */
 		pthread_mutex_lock(&ls->rlock);
 		pw_listener_opts_load(lfd, ls, ls->family);
@@ -198,7 +206,7 @@ static int pw_accept_adopt(int lfd, struct pw_sock *ls, const struct pw_msg *m, 
 			s = NULL;
 		}
 	} else if (n == 1 && m->type == PW_MSG_CONN_TCP) {
-		return pw_accept_tcp(lfd, ls, fds[0], &m->u.conn, flags);
+		return pw_accept_tcp(lfd, ls, fds[0], &m->u.conn, flags, false);
 	}
 	if (s) {
 		pw_conn_publish(sock, s);
@@ -271,12 +279,6 @@ static int pw_accept_queued(int lfd, struct pw_sock *ls, struct sockaddr *addr, 
 				pw_real.close(fds[i]);
 			continue;
 		}
-		if (m.type == PW_MSG_CONN_POOL && n == 1) {
-			/* Not a connection until its client starts it: it waits
-			 * in pq (reuse.c), or goes if it cannot. */
-			pw_reuse_pool_put(fds[0], &m.u.conn_pool, ls);
-			continue;
-		}
 		int fd = pw_accept_adopt(lfd, ls, &m, (int)n, fds, flags);
 		if (fd < 0)
 			continue; /* refused: as one the client aborted */
@@ -292,7 +294,7 @@ static int pw_accept_queued(int lfd, struct pw_sock *ls, struct sockaddr *addr, 
  * (the accept queue, a claimed parked channel). */
 #define PW_ACC_KERNEL 0x1
 #define PW_ACC_QUEUE  0x2 /* the accept queue */
-#define PW_ACC_PARKED 0x4 /* pq: claimed parked channels, started pooled connections */
+#define PW_ACC_PARKED 0x4 /* pq: claimed parked channels, the underlay socket's connections */
 #define PW_ACC_OURS   (PW_ACC_QUEUE | PW_ACC_PARKED)
 
 /* A blocking accept on @lfd: wait for the queue, the parked channels or the
@@ -373,6 +375,19 @@ PW_EXPORT int accept4(int lfd, struct sockaddr *addr, socklen_t *alen, int flags
 		    atomic_load_explicit(&ls->pq, memory_order_relaxed) < 0)
 			return pw_kernel_accept(lfd, addr, alen, flags);
 		int ready = PW_ACC_KERNEL | PW_ACC_OURS;
+		/* Another node's pooled connection is cheap to look for: a
+		 * poll(2) fewer for a server that polled before it accepts.
+		 * (Not on the kernel's turn, as below: it does not starve.) */
+		if (wait && atomic_load_explicit(&ls->ul, memory_order_relaxed) >= 0 &&
+		    atomic_load_explicit(&ls->acc_turn, memory_order_relaxed) % 3 != 2) {
+			int fd = pw_reuse_accept(lfd, ls, flags);
+			if (fd >= 0) {
+				atomic_fetch_add_explicit(&ls->acc_turn, 1, memory_order_relaxed);
+				struct pw_sock *s = pw_fdtab_get(fd);
+				pw_copy_addr(&s->peer, s->family, addr, alen);
+				return fd;
+			}
+		}
 		if (wait && (ready = pw_accept_wait(lfd, ls)) < 0)
 			return -1;
 		/* Three sources feed one listener, and they take turns: none

@@ -165,13 +165,16 @@ int pw_adopt_parked(int fd, int sock, void *xp, const struct pw_wire_conn *body,
 	return 0;
 }
 
-int pw_adopt_tcp(int fd, int sock, const struct pw_wire_conn *body)
+int pw_adopt_tcp(int fd, int sock, const struct pw_wire_conn *body, int fl, bool sock_nb)
 {
-	int fl = pw_real.fcntl(fd, F_GETFL);
 	int fdfl = pw_real.fcntl(fd, F_GETFD);
 	struct pw_sock *s = NULL;
 
-	if (fl < 0 || fdfl < 0 || pw_real.fcntl(sock, F_SETFL, fl & O_NONBLOCK) < 0)
+	if (fl < 0)
+		fl = pw_real.fcntl(fd, F_GETFL);
+	if (fl < 0 || fdfl < 0 ||
+	    (sock_nb != ((fl & O_NONBLOCK) != 0) &&
+	     pw_real.fcntl(sock, F_SETFL, fl & O_NONBLOCK) < 0))
 		goto fail;
 	uint32_t set;
 	if (!pw_fresh_get(fd, &set))
@@ -197,7 +200,7 @@ static int pw_adopt_reply(int fd, const struct pw_msg *m, int n, int fds[2])
 	if (n == 2 && m->type == PW_MSG_CONN)
 		return pw_adopt(fd, fds[0], fds[1], &m->u.conn, false);
 	if (n == 1 && m->type == PW_MSG_CONN_TCP)
-		return pw_adopt_tcp(fd, fds[0], &m->u.conn);
+		return pw_adopt_tcp(fd, fds[0], &m->u.conn, -1, true);
 	for (int i = 0; i < n; i++)
 		pw_real.close(fds[i]);
 	return -1;

@@ -6,11 +6,13 @@
  * which the routers set up (src/router/peer_conn.c) while connect() waits:
  * about twice the kernel's own setup. A process that keeps connecting to
  * the same destination has its connections dialled before it asks: its
- * router dials them (POOL), the other node's router hands each to the
- * listener as one not yet started (CONN_POOL), and connect() takes one,
- * writes its token on it and returns, with no round trip at all. The
- * server's accept() returns it once it has read the token (reuse.c keeps
- * both ends meanwhile).
+ * router dials them (POOL) to the listener's own socket on the other
+ * node's underlay, and connect() takes one (reuse.c keeps them by
+ * destination), writes its token on it and returns, with no round trip at
+ * all. The server's kernel holds the connection until the token comes
+ * (TCP_DEFER_ACCEPT); then that socket, which stands in the listener's pq
+ * (reuse.c), is readable, and accept() takes the connection and checks the
+ * token's seal: no router on either side of the connection's start.
  *
  * The pool is asked for on a connection to the router of its own, so that
  * the answers, which come later and one per connection, never meet a call
@@ -149,7 +151,7 @@ static void pw_pool_answer(const struct pw_msg *m, unsigned n, int fds[PW_WIRE_M
 		if (pw_pool_asks[i].expect && pw_pool_asks[i].seq == m->seq)
 			a = &pw_pool_asks[i];
 	if (a && m->type == PW_MSG_CONN_POOL && n == 1) {
-		pw_reuse_pool_put(fds[0], &m->u.conn_pool, NULL); /* (takes it) */
+		pw_reuse_pool_put(fds[0], &m->u.conn_pool); /* (takes it) */
 		n = 0;
 	}
 	for (unsigned i = 0; i < n; i++)
@@ -190,74 +192,104 @@ void pw_pool_collect(void)
 	pthread_mutex_unlock(&pw_pool_lock);
 }
 
-/* Constant time: a token is a secret. */
-static bool pw_pool_token_eq(const uint8_t *a, const uint8_t *b)
+/* Wait until @sock is connected: true, or false if it failed (an error, a
+ * reset or an end: what poll(2) shows with POLLOUT). */
+static bool pw_pool_wait(int sock)
 {
-	uint8_t d = 0;
+	struct pollfd p = { .fd = sock, .events = POLLOUT };
+	int n;
 
-	for (unsigned i = 0; i < PW_PEER_TOKEN_LEN; i++)
-		d |= a[i] ^ b[i];
-	return d == 0;
+	do
+		n = pw_real.poll(&p, 1, -1);
+	while (n < 0 && errno == EINTR);
+	return n == 1 && p.revents == POLLOUT;
 }
 
-#define PW_POOL_CONNECT_MS 200 /* a pooled connection still connecting */
-
-int pw_pool_start(int sock, const uint8_t *token)
+int pw_pool_start(int sock, const struct pw_wire_pool_token *token, bool nonblock)
 {
-	struct pollfd p = { .fd = sock, .events = POLLIN | POLLRDHUP | POLLOUT };
 	ssize_t n;
 
-	/* Alive: connected (the router does not wait for that), nothing to
-	 * read, no end of stream, no error. */
+	/* The connect starts here: the SYN carries the token (TCP Fast Open,
+	 * as the router set the socket up). Never a blocking send: one that a
+	 * signal interrupts after the SYN left fails, and its restart would
+	 * write the token twice. */
 	do
-		n = pw_real.poll(&p, 1, 0);
+		n = pw_real.send(sock, token, sizeof(*token), MSG_NOSIGNAL | MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
-	if (n == 0) {
-		p.events = POLLOUT; /* (errors and hang-ups come anyway) */
+	if (n < 0 && (errno == EINPROGRESS || errno == EAGAIN) && pw_pool_wait(sock)) {
+		/* No Fast Open on this node: the token follows the handshake. */
 		do
-			n = pw_real.poll(&p, 1, PW_POOL_CONNECT_MS);
+			n = pw_real.send(sock, token, sizeof(*token), MSG_NOSIGNAL | MSG_DONTWAIT);
 		while (n < 0 && errno == EINTR);
 	}
-	if (n != 1 || p.revents != POLLOUT)
+	if (n != (ssize_t)sizeof(*token))
 		return -1;
-	do
-		n = pw_real.send(sock, token, PW_PEER_TOKEN_LEN, MSG_NOSIGNAL | MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
-	return n == PW_PEER_TOKEN_LEN ? 0 : -1;
+	/* A blocking connect() returns connected, or falls back if it cannot
+	 * be (the listener gone); a non-blocking one says EINPROGRESS, and
+	 * the kernel answers for the rest, as for its own connects. */
+	return nonblock || pw_pool_wait(sock) ? 0 : -1;
 }
 
-int pw_pool_started(int sock, const uint8_t *token)
+/* Is @t, read from @sock (from @from), good for listener @ls? Its seal, the
+ * address it came from, and the listener's own address if it has one. */
+static bool pw_pool_token_good(const struct pw_sock *ls, const struct pw_wire_pool_token *t,
+			       const struct sockaddr_in *from)
 {
-	uint8_t b[PW_PEER_TOKEN_LEN];
-	ssize_t n;
-
-	do
-		n = pw_real.recv(sock, b, sizeof(b), MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-		return 0;
-	/* Sent whole in one segment: a part is not a start. */
-	return n == PW_PEER_TOKEN_LEN && pw_pool_token_eq(b, token) ? 1 : -1;
+	return pw_pool_token_check(t, ls->ulkey) && from->sin_family == AF_INET &&
+	       from->sin_addr.s_addr == t->via && from->sin_port == t->sport &&
+	       t->dport == ls->local.sin_port &&
+	       (ls->local.sin_addr.s_addr == htonl(INADDR_ANY) ||
+		ls->local.sin_addr.s_addr == t->dst);
 }
 
-void pw_pool_requeue(int sock, const struct pw_wire_conn *body)
+int pw_pool_accept(int lfd, struct pw_sock *ls, int flags)
 {
-	int fds[2] = { sock, pw_real.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0) };
-	struct pw_msg m;
-	int got[2];
+	int ul = atomic_load_explicit(&ls->ul, memory_order_relaxed);
 
-	if (fds[1] < 0)
-		goto reset;
-	int n = pw_ctl_call(PW_MSG_REQUEUE_TCP, body, sizeof(*body), fds, 2, &m, got);
-	for (int i = 0; i < n; i++)
-		pw_real.close(got[i]);
-	pw_real.close(fds[1]);
-	if (n == 0 && m.type == PW_MSG_OK)
-		return;
-reset:;
-	/* As from a listener closed with it in its backlog. */
-	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-	pw_real.setsockopt(sock, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	while (ul >= 0) {
+		struct sockaddr_in from;
+		socklen_t flen = sizeof(from);
+		struct pw_wire_pool_token t;
+		int sock;
+		ssize_t n;
+
+		/* O_NONBLOCK as the application asked; close-on-exec until
+		 * the token is good. */
+		do
+			sock = pw_real.accept4(ul, (struct sockaddr *)&from, &flen,
+					       SOCK_CLOEXEC | (flags & SOCK_NONBLOCK));
+		while (sock < 0 && errno == EINTR);
+		if (sock < 0)
+			return -EAGAIN; /* (another process took it, or out of fds) */
+		/* The kernel lets it through with its first bytes (the SYN's,
+		 * or the first after the handshake: TCP_DEFER_ACCEPT); or,
+		 * past that's time, without them (its client gave up). */
+		do
+			n = pw_real.recv(sock, &t, sizeof(t), MSG_DONTWAIT);
+		while (n < 0 && errno == EINTR);
+		if (n != (ssize_t)sizeof(t) || flen != sizeof(from) ||
+		    !pw_pool_token_good(ls, &t, &from)) {
+			/* Sent whole in one segment: a part is not a start. */
+			struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+			pw_real.setsockopt(sock, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+			pw_real.close(sock);
+			continue;
+		}
+		struct pw_wire_conn body = { .side = 1 };
+		struct sockaddr_in a = { .sin_family = AF_INET };
+		a.sin_addr.s_addr = t.dst;
+		a.sin_port = t.dport;
+		pw_addr_to_wire(&a, ls->family, &body.local);
+		a.sin_addr.s_addr = t.src;
+		a.sin_port = t.sport;
+		pw_addr_to_wire(&a, ls->family, &body.peer);
+		sock = pw_accept_tcp(lfd, ls, sock, &body, flags, true);
+		if (sock >= 0) {
+			pw_dbg("fd %d: accepted over podwire (pooled, from another node)", sock);
+			return sock;
+		}
+	}
+	return -EAGAIN;
 }
 
 /* In the child after fork: the parent's connection and asks are not ours. */

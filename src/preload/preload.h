@@ -242,6 +242,11 @@ struct pw_sock {
 	struct pw_opt *opts; /* options set on the socket, read back as set */
 	unsigned nopts;
 	_Atomic int lq; /* LISTEN: the accept queue the router gave (accept.c), or -1 */
+	/* LISTEN, with federation: its socket on the node's underlay, where
+	 * other nodes' pooled connections wait until started (pool.c), and
+	 * the key their tokens are sealed with; else -1. */
+	_Atomic int ul;
+	uint8_t ulkey[PW_POOL_KEY_LEN];
 	/* Reuse (reuse.c). LISTEN: pq, this process's epoll fd of the
 	 * accepting ends it parked for this listener (beside the queue
 	 * wherever the application waits), or -1; lserial, this process's
@@ -436,14 +441,16 @@ int pw_adopt_parked(int fd, int sock, void *xp, const struct pw_wire_conn *body,
  * Put @sock, a kernel socket connected to another node, under the
  * application's @fd: its options, O_NONBLOCK and FD_CLOEXEC, and epoll
  * registrations, move over; the addresses it shows stay the pods' (@body).
- * On failure @fd is untouched and @sock closed.
+ * @fl: @fd's F_GETFL if the caller has it, else -1; @sock_nb: whether @sock
+ * is O_NONBLOCK now. On failure @fd is untouched and @sock closed.
  */
-int pw_adopt_tcp(int fd, int sock, const struct pw_wire_conn *body);
+int pw_adopt_tcp(int fd, int sock, const struct pw_wire_conn *body, int fl, bool sock_nb);
 /* A connection from another node (@sock, addresses in @body) accepted on
  * @lfd (@ls): the new fd, with the listener's options and what accept4()
- * @flags ask; -1 (closed). */
-int pw_accept_tcp(int lfd, struct pw_sock *ls, int sock, const struct pw_wire_conn *body,
-		  int flags);
+ * @flags ask (@sock has the O_NONBLOCK they ask already if @nb_set); -1
+ * (closed). */
+int pw_accept_tcp(int lfd, struct pw_sock *ls, int sock, const struct pw_wire_conn *body, int flags,
+		  bool nb_set);
 
 /* ---- pools of connections to other nodes (pool.c) ---- */
 
@@ -457,17 +464,15 @@ void pw_pool_fill(const struct sockaddr_in *dst, int family, bool start);
 void pw_pool_given_up(const struct sockaddr_in *dst, int family);
 /* Take in what the router dialled since (connect() calls it). */
 void pw_pool_collect(void);
-/* Start pooled connection @sock for a connect(), writing its @token: 0, or
- * -1 if its server gave it up or it never connected (the caller closes it). */
-int pw_pool_start(int sock, const uint8_t *token);
-/* Has the client of pooled connection @sock started it? 1 yes (its @token
- * is read), 0 not yet, -1 never (a close, or anything else first). */
-int pw_pool_started(int sock, const uint8_t *token);
+/* Start pooled connection @sock for a connect(), writing its @token (in the
+ * SYN): 0, connected unless @nonblock, else on the way; -1 if it cannot be
+ * (the caller closes it and connects another way). */
+int pw_pool_start(int sock, const struct pw_wire_pool_token *token, bool nonblock);
+/* A pooled connection from another node, started, on listener @ls's socket
+ * on the underlay: the new fd, with what accept4() @flags ask; -EAGAIN if
+ * none is there. One whose token is not good is closed. */
+int pw_pool_accept(int lfd, struct pw_sock *ls, int flags);
 void pw_pool_atfork_child(void);
-/* Pooled connection @sock (addresses in @body), started by its client and
- * not accepted, goes back to its listener's queue (PW_MSG_REQUEUE_TCP);
- * if no process holds the listener, it is set to reset at its close. */
-void pw_pool_requeue(int sock, const struct pw_wire_conn *body);
 
 /* ---- reuse of parked channels (reuse.c) ---- */
 
@@ -481,10 +486,10 @@ bool pw_reuse_growing(const struct sockaddr_in *dst, int family);
 bool pw_reuse_may_park(const struct pw_sock *s);
 /* Pooled connections to @dst waiting in this process (pool.c). */
 unsigned pw_reuse_pooled(const struct sockaddr_in *dst, int family);
-/* Keep pooled connection @sock (addresses and token in @body): a client's, by
- * destination (@ls NULL), or one for listener @ls until its client starts
- * it. Takes @sock: 0, or -1 (not kept, closed). */
-int pw_reuse_pool_put(int sock, const struct pw_wire_conn_pool *body, struct pw_sock *ls);
+/* Keep pooled connection @sock (addresses and token in @body) by
+ * destination, until a connect() starts it. Takes @sock: 0, or -1 (not
+ * kept, closed). */
+int pw_reuse_pool_put(int sock, const struct pw_wire_conn_pool *body);
 int pw_reuse_park(int fd, struct pw_sock *s);
 int pw_reuse_accept(int lfd, struct pw_sock *ls, int flags);
 int pw_accept_parked(int lfd, struct pw_sock *ls, int sock, void *xp,

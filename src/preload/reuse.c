@@ -16,10 +16,11 @@
  * order with nothing unread. Its fd leaves the application's epoll sets by
  * hand, since its file lives on in the parked copy.
  *
- * The same tables hold pooled connections to other nodes' pods (pool.c):
- * kernel TCP sockets the router dialled before the application asked. A
- * connecting one waits here by destination until connect() starts it; an
- * accepting one waits in its listener's pq until its client has started it.
+ * The client's table also holds pooled connections to other nodes' pods
+ * (pool.c): kernel TCP sockets the router dialled before the application
+ * asked, which wait here by destination until connect() starts them. On the
+ * server's side they wait in the kernel, in the listener's socket on the
+ * underlay, which stands in pq too.
  */
 #include "preload.h"
 
@@ -33,17 +34,25 @@
 #define PW_REUSE_SRV 256u
 #define PW_REUSE_MIN 4u
 
+/* A pooled connection kept longer than this is given up, not started: the
+ * listener it was dialled to may have gone, and its port another's. */
+#define PW_POOL_AGE_NS (10ull * 1000000000u)
+
+/* pq's tag of the listener's socket on the underlay (not a slot). */
+#define PW_UL_TAG UINT32_MAX
+
 enum { PW_RENT_FREE, PW_RENT_CHAN, PW_RENT_TCP };
 
 struct pw_rent {
 	void *p;       /* CHAN: the parked end (the transport's) */
 	uint64_t key;  /* connecting: the destination; accepting: the listener's lserial */
 	uint64_t used; /* when last parked, for eviction */
-	struct pw_wire_conn body;	  /* its ids and addresses, as the router gave them */
-	int tcp;			  /* TCP: the pooled socket */
-	uint32_t gen;			  /* accepting: the tag of its registration in pq */
-	uint8_t kind;			  /* PW_RENT_* */
-	uint8_t token[PW_PEER_TOKEN_LEN]; /* TCP: what starts it */
+	struct pw_wire_conn body;	 /* its ids and addresses, as the router gave them */
+	int tcp;			 /* TCP: the pooled socket */
+	uint32_t gen;			 /* accepting: the tag of its registration in pq */
+	uint8_t kind;			 /* PW_RENT_* */
+	uint64_t since;			 /* TCP: when it came (pw_now_ns) */
+	struct pw_wire_pool_token token; /* TCP: what starts it */
 };
 
 static pthread_mutex_t pw_reuse_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -80,12 +89,7 @@ static void pw_rent_drop(struct pw_rent *e, _Atomic unsigned *count)
 	int fds[2];
 
 	if (e->kind == PW_RENT_TCP) {
-		/* A pooled connection nobody started is given up: its client
-		 * finds it closed. One its client started, a server's, goes
-		 * back to the listener's queue (as a channel claimed), or
-		 * resets if none is left. */
-		if (count == &pw_reuse_nsrv && pw_pool_started(e->tcp, e->token) > 0)
-			pw_pool_requeue(e->tcp, &e->body);
+		/* Not started: nothing was sent on it. */
 		pw_real.close(e->tcp);
 	} else {
 		int sock = pw_xport_shm_parked_fd(e->p);
@@ -267,26 +271,23 @@ unsigned pw_reuse_pooled(const struct sockaddr_in *dst, int family)
 	return n;
 }
 
-int pw_reuse_pool_put(int sock, const struct pw_wire_conn_pool *body, struct pw_sock *ls)
+int pw_reuse_pool_put(int sock, const struct pw_wire_conn_pool *body)
 {
-	struct pw_rent v = { .kind = PW_RENT_TCP, .tcp = sock, .body = body->conn };
+	struct pw_rent v = { .kind = PW_RENT_TCP,
+			     .tcp = sock,
+			     .body = body->conn,
+			     .token = body->token,
+			     .since = pw_now_ns() };
 	struct sockaddr_in peer;
-	int family, pq = -1;
+	int family;
 
 	if (pw_cfg.restricted || pw_addr_from_wire(&body->conn.peer, &peer, &family) < 0) {
 		pw_real.close(sock);
 		return -1;
 	}
-	v.key = ls ? ls->lserial : pw_reuse_dst_key(&peer, family);
-	memcpy(v.token, body->token, sizeof(v.token));
+	v.key = pw_reuse_dst_key(&peer, family);
 	pthread_mutex_lock(&pw_reuse_lock);
-	if (ls && (!atomic_load_explicit(&ls->park_ok, memory_order_relaxed) ||
-		   (pq = atomic_load_explicit(&ls->pq, memory_order_relaxed)) < 0)) {
-		pthread_mutex_unlock(&pw_reuse_lock);
-		pw_real.close(sock);
-		return -1;
-	}
-	struct pw_rent *e = pw_rent_add(ls != NULL, &v, pq, sock);
+	struct pw_rent *e = pw_rent_add(false, &v, -1, sock);
 	pthread_mutex_unlock(&pw_reuse_lock);
 	return e ? 0 : -1;
 }
@@ -308,15 +309,21 @@ int pw_reuse_connect(int fd, const struct sockaddr_in *dst, int family)
 		if (!e->kind || e->key != key)
 			continue;
 		if (e->kind == PW_RENT_TCP) {
-			uint8_t token[PW_PEER_TOKEN_LEN];
+			struct pw_wire_pool_token token = e->token;
 			int sock = e->tcp;
-			memcpy(token, e->token, sizeof(token));
+			bool stale = pw_now_ns() - e->since > PW_POOL_AGE_NS;
 			e->kind = PW_RENT_FREE;
 			atomic_fetch_sub_explicit(&pw_reuse_ncli, 1, memory_order_relaxed);
 			pthread_mutex_unlock(&pw_reuse_lock);
-			if (pw_pool_start(sock, token) == 0) {
+			if (stale) {
+				pw_real.close(sock);
+				pthread_mutex_lock(&pw_reuse_lock);
+				continue;
+			}
+			int fl = pw_real.fcntl(fd, F_GETFL);
+			if (fl >= 0 && pw_pool_start(sock, &token, fl & O_NONBLOCK) == 0) {
 				/* (On failure @sock is closed: the server reads its end.) */
-				if (pw_adopt_tcp(fd, sock, &body) < 0)
+				if (pw_adopt_tcp(fd, sock, &body, fl, false) < 0)
 					return -1;
 				pw_dbg("fd %d: connected over podwire (pooled, to another node)",
 				       fd);
@@ -351,31 +358,17 @@ int pw_reuse_connect(int fd, const struct sockaddr_in *dst, int family)
 	return -1;
 }
 
-/* The pooled connection in server slot @e (under the lock), readable: 1 and
- * out of the table once its client started it, 0 if it has not (and stays),
- * -1 if it never will (out of the table, closed). */
-static int pw_reuse_take_pooled(struct pw_rent *e, int pq)
-{
-	int r = pw_pool_started(e->tcp, e->token);
-
-	if (r == 0)
-		return 0;
-	pw_real.epoll_ctl(pq, EPOLL_CTL_DEL, e->tcp, NULL);
-	if (r < 0)
-		pw_real.close(e->tcp);
-	e->kind = PW_RENT_FREE;
-	atomic_fetch_sub_explicit(&pw_reuse_nsrv, 1, memory_order_relaxed);
-	return r;
-}
-
 int pw_reuse_accept(int lfd, struct pw_sock *ls, int flags)
 {
 	int pq = atomic_load_explicit(&ls->pq, memory_order_relaxed);
 	struct epoll_event ev[8];
 	int n;
 
-	if (pq < 0 || !atomic_load_explicit(&pw_reuse_nsrv, memory_order_relaxed))
+	if (pq < 0)
 		return -EAGAIN;
+	/* No parked ends: only the socket on the underlay can have one. */
+	if (!atomic_load_explicit(&pw_reuse_nsrv, memory_order_relaxed))
+		return pw_pool_accept(lfd, ls, flags);
 	do
 		n = pw_real.epoll_wait(pq, ev, (int)PW_ARRAY_SIZE(ev), 0);
 	while (n < 0 && errno == EINTR);
@@ -384,6 +377,12 @@ int pw_reuse_accept(int lfd, struct pw_sock *ls, int flags)
 		uint32_t gen = (uint32_t)(ev[i].data.u64 >> 32);
 		void *xp = NULL;
 
+		if (slot == PW_UL_TAG) {
+			int fd = pw_pool_accept(lfd, ls, flags);
+			if (fd >= 0)
+				return fd;
+			continue;
+		}
 		if (slot >= PW_REUSE_SRV)
 			continue;
 		pthread_mutex_lock(&pw_reuse_lock);
@@ -392,14 +391,6 @@ int pw_reuse_accept(int lfd, struct pw_sock *ls, int flags)
 		if (!e->kind || e->gen != gen || e->key != ls->lserial) {
 			pthread_mutex_unlock(&pw_reuse_lock);
 			continue; /* another thread took it */
-		}
-		if (e->kind == PW_RENT_TCP) {
-			int sock = e->tcp;
-			int r = pw_reuse_take_pooled(e, pq);
-			pthread_mutex_unlock(&pw_reuse_lock);
-			if (r > 0 && (sock = pw_accept_tcp(lfd, ls, sock, &body, flags)) >= 0)
-				return sock;
-			continue;
 		}
 		int sock = pw_xport_shm_parked_fd(e->p);
 		int r = pw_xport_shm_take(e->p, &xp);
@@ -425,16 +416,24 @@ int pw_reuse_accept(int lfd, struct pw_sock *ls, int flags)
 }
 
 /* This process's pq for @ls: made at listen(), and after fork by the first
- * that needs it (the parent's is not ours to wait on). */
+ * that needs it (the parent's is not ours to wait on). With the listener's
+ * socket on the underlay in it, which other nodes' pooled connections wait
+ * in whether this process parks channels or not. */
 int pw_reuse_ready_fd(struct pw_sock *ls)
 {
 	int pq = atomic_load_explicit(&ls->pq, memory_order_relaxed);
+	int ul = atomic_load_explicit(&ls->ul, memory_order_relaxed);
 
-	if (pq >= 0 || pw_cfg.no_reuse || pw_cfg.restricted)
+	if (pq >= 0 || ((pw_cfg.no_reuse || pw_cfg.restricted) && ul < 0))
 		return pq;
 	int n = epoll_create1(EPOLL_CLOEXEC);
 	if (n < 0)
 		return -1;
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = PW_UL_TAG };
+	if (ul >= 0 && pw_real.epoll_ctl(n, EPOLL_CTL_ADD, ul, &ev) < 0) {
+		pw_real.close(n);
+		return -1;
+	}
 	if (!atomic_compare_exchange_strong_explicit(&ls->pq, &pq, n, memory_order_relaxed,
 						     memory_order_relaxed)) {
 		pw_real.close(n);
@@ -465,6 +464,11 @@ void pw_reuse_listener_gone(struct pw_sock *ls)
 	}
 	if (pq >= 0)
 		pw_real.close(pq);
+	/* Pooled connections still in it reset, as in a kernel listener's
+	 * backlog at its close, once no process holds it. */
+	int ul = atomic_exchange_explicit(&ls->ul, -1, memory_order_relaxed);
+	if (ul >= 0)
+		pw_real.close(ul);
 }
 
 /* At exit: a claim that came in since the last accept goes back to the

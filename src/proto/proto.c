@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -53,11 +54,13 @@ static int pw_msg_layout(uint16_t type, size_t *ret_fixed, size_t *ret_entry)
 	case PW_MSG_CONN:
 	case PW_MSG_CONN_TCP:
 	case PW_MSG_RELAY_OK:
-	case PW_MSG_REQUEUE_TCP:
 		fixed = sizeof(struct pw_wire_conn);
 		break;
 	case PW_MSG_CONN_POOL:
 		fixed = sizeof(struct pw_wire_conn_pool);
+		break;
+	case PW_MSG_LISTEN_POOL:
+		fixed = sizeof(struct pw_wire_listen_pool);
 		break;
 	case PW_PEER_HELLO:
 		fixed = sizeof(struct pw_wire_peer_hello);
@@ -70,8 +73,13 @@ static int pw_msg_layout(uint16_t type, size_t *ret_fixed, size_t *ret_entry)
 		entry = sizeof(struct pw_wire_prefix);
 		break;
 	case PW_PEER_CONNECT:
-	case PW_PEER_POOL:
 		fixed = sizeof(struct pw_wire_peer_connect);
+		break;
+	case PW_PEER_POOL:
+		fixed = sizeof(struct pw_wire_peer_pool);
+		break;
+	case PW_PEER_POOL_OK:
+		fixed = sizeof(struct pw_wire_peer_pool_ok);
 		break;
 	case PW_PEER_CONNECT_OK:
 		fixed = sizeof(struct pw_wire_peer_connect_ok);
@@ -121,7 +129,7 @@ unsigned pw_msg_nfds(uint16_t type)
 	case PW_MSG_LISTEN_OK:
 		return 1;
 	case PW_MSG_CONN:
-	case PW_MSG_REQUEUE_TCP:
+	case PW_MSG_LISTEN_POOL:
 		return 2;
 	default:
 		return 0;
@@ -323,4 +331,88 @@ ssize_t pw_msg_recv(int sock, void *buf, size_t cap, int fds[PW_WIRE_MAX_FDS], u
 	}
 	*ret_nfds = nfds;
 	return n;
+}
+
+/* ---- SipHash-2-4, from its paper's description ---- */
+
+static inline uint64_t pw_rotl64(uint64_t x, unsigned b)
+{
+	return x << b | x >> (64 - b);
+}
+
+static inline uint64_t pw_le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < 8; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+static inline void pw_sip_round(uint64_t v[4])
+{
+	v[0] += v[1];
+	v[1] = pw_rotl64(v[1], 13) ^ v[0];
+	v[0] = pw_rotl64(v[0], 32);
+	v[2] += v[3];
+	v[3] = pw_rotl64(v[3], 16) ^ v[2];
+	v[0] += v[3];
+	v[3] = pw_rotl64(v[3], 21) ^ v[0];
+	v[2] += v[1];
+	v[1] = pw_rotl64(v[1], 17) ^ v[2];
+	v[2] = pw_rotl64(v[2], 32);
+}
+
+uint64_t pw_siphash24(const uint8_t key[16], const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	uint64_t k0 = pw_le64(key), k1 = pw_le64(key + 8);
+	uint64_t v[4] = { k0 ^ 0x736f6d6570736575ull, k1 ^ 0x646f72616e646f6dull,
+			  k0 ^ 0x6c7967656e657261ull, k1 ^ 0x7465646279746573ull };
+	uint64_t m;
+	size_t i = 0;
+
+	for (; i + 8 <= len; i += 8) {
+		m = pw_le64(p + i);
+		v[3] ^= m;
+		pw_sip_round(v);
+		pw_sip_round(v);
+		v[0] ^= m;
+	}
+	/* The last block: the bytes left, and the length's low byte on top. */
+	m = (uint64_t)(len & 0xff) << 56;
+	for (size_t j = 0; i + j < len; j++)
+		m |= (uint64_t)p[i + j] << (8 * j);
+	v[3] ^= m;
+	pw_sip_round(v);
+	pw_sip_round(v);
+	v[0] ^= m;
+	v[2] ^= 0xff;
+	for (unsigned r = 0; r < 4; r++)
+		pw_sip_round(v);
+	return v[0] ^ v[1] ^ v[2] ^ v[3];
+}
+
+static void pw_pool_token_tag(const struct pw_wire_pool_token *t,
+			      const uint8_t key[PW_POOL_KEY_LEN], uint8_t tag[8])
+{
+	uint64_t h = pw_siphash24(key, t, offsetof(struct pw_wire_pool_token, tag));
+
+	for (unsigned i = 0; i < 8; i++)
+		tag[i] = (uint8_t)(h >> (8 * i));
+}
+
+void pw_pool_token_seal(struct pw_wire_pool_token *t, const uint8_t key[PW_POOL_KEY_LEN])
+{
+	pw_pool_token_tag(t, key, t->tag);
+}
+
+bool pw_pool_token_check(const struct pw_wire_pool_token *t, const uint8_t key[PW_POOL_KEY_LEN])
+{
+	uint8_t tag[8], d = 0;
+
+	pw_pool_token_tag(t, key, tag);
+	for (unsigned i = 0; i < sizeof(tag); i++)
+		d |= tag[i] ^ t->tag[i];
+	return d == 0;
 }

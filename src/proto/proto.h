@@ -6,6 +6,7 @@
 #ifndef PW_PROTO_H
 #define PW_PROTO_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -24,6 +25,7 @@ struct pw_msg {
 		struct pw_wire_err err;
 		struct pw_wire_conn conn;
 		struct pw_wire_conn_pool conn_pool;
+		struct pw_wire_listen_pool listen_pool;
 		struct pw_wire_status status;
 		struct pw_wire_reattach reattach;
 		struct pw_wire_relay relay;
@@ -37,6 +39,8 @@ struct pw_msg {
 		struct pw_wire_peer_connect peer_connect;
 		struct pw_wire_peer_connect_ok peer_connect_ok;
 		struct pw_wire_peer_connect_err peer_connect_err;
+		struct pw_wire_peer_pool peer_pool;
+		struct pw_wire_peer_pool_ok peer_pool_ok;
 	} u;
 	/* HELLO_OK: prefixes; STATUS_OK: status entries; PODS_OK: pod entries */
 	const uint8_t *entries;
@@ -76,6 +80,18 @@ int pw_msg_send(int sock, uint16_t type, uint32_t seq, const void *body, size_t 
  */
 ssize_t pw_msg_recv(int sock, void *buf, size_t cap, int fds[PW_WIRE_MAX_FDS], unsigned *ret_nfds,
 		    int flags);
+
+/*
+ * SipHash-2-4 (Aumasson and Bernstein, 2012) of @len bytes at @data with the
+ * 16-byte @key: a keyed hash, short enough to seal a pooled connection's
+ * token. (The preload cannot link a crypto library: it runs in programs of
+ * either C library, see src/preload/meson.build.)
+ */
+uint64_t pw_siphash24(const uint8_t key[16], const void *data, size_t len);
+
+/* Seal @t (its tag) with @key; check the seal, in constant time: true if good. */
+void pw_pool_token_seal(struct pw_wire_pool_token *t, const uint8_t key[PW_POOL_KEY_LEN]);
+bool pw_pool_token_check(const struct pw_wire_pool_token *t, const uint8_t key[PW_POOL_KEY_LEN]);
 
 /*
  * Client side, for tools (not the preload library): connect to the router's

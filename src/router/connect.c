@@ -23,12 +23,14 @@
 #include "../common/util.h"
 #include "router.h"
 
-/* A local client's connect to another node's pod, waiting for the peers. */
+/* A local client's connect (or pool ask) to another node's pod, waiting for
+ * the peers. */
 struct pw_rconnect {
 	struct pw_client *c;
 	uint32_t seq;
 	int family; /* of the client's socket */
 	struct sockaddr_in local, dst;
+	unsigned count; /* a pool ask: connections asked for */
 	struct pw_rconnect *next;
 };
 
@@ -130,7 +132,7 @@ static int pw_conn_hand_over(struct pw_conn *cn, struct pw_listener *l, uint64_t
 	return -ECONNREFUSED;
 }
 
-int pw_router_remote_conn(const struct sockaddr_in *src, const struct sockaddr_in *dst, bool pool,
+int pw_router_remote_conn(const struct sockaddr_in *src, const struct sockaddr_in *dst,
 			  uint64_t *ret_id)
 {
 	char b1[PW_ADDR_STRLEN], b2[PW_ADDR_STRLEN];
@@ -144,7 +146,6 @@ int pw_router_remote_conn(const struct sockaddr_in *src, const struct sockaddr_i
 	if (!cn)
 		return -ENOMEM;
 	cn->remote = true;
-	cn->pool = pool;
 	pw_addr_to_wire(src, AF_INET, &cn->addr[0]);
 	pw_addr_to_wire(dst, AF_INET, &cn->addr[1]);
 	pw_conn_insert(cn);
@@ -154,7 +155,7 @@ int pw_router_remote_conn(const struct sockaddr_in *src, const struct sockaddr_i
 	return 0;
 }
 
-void pw_router_remote_data(uint64_t id, int sock, const uint8_t *token)
+void pw_router_remote_data(uint64_t id, int sock)
 {
 	struct pw_conn *cn = pw_conn_by_id(id);
 	struct sockaddr_in src, dst;
@@ -168,8 +169,7 @@ void pw_router_remote_data(uint64_t id, int sock, const uint8_t *token)
 	pw_addr_from_wire(&cn->addr[1], &dst, NULL);
 	/* The listener may have closed since; another may take it. */
 	r = pw_conn_hand_over(cn, pw_listener_pick(0, &dst, ntohs(src.sin_port)), 0, &dst,
-			      ntohs(src.sin_port), cn->pool ? PW_MSG_CONN_POOL : PW_MSG_CONN_TCP,
-			      cn->pool ? token : NULL, cn->pool ? PW_PEER_TOKEN_LEN : 0, &sock, 1);
+			      ntohs(src.sin_port), PW_MSG_CONN_TCP, NULL, 0, &sock, 1);
 	if (r == 0) {
 		pw_router_stats.claims++;
 		pw_dbg("conn %" PRIu64 ": handed to the listener (direct from another node)",
@@ -388,13 +388,45 @@ static bool pw_pool_budget_take(uint64_t cookie, uint32_t n)
 	return true;
 }
 
+/* The peers answered pool ask @ctx: a CONN_POOL for each connection, an
+ * ERR for each asked for and not there. */
+static void pw_pool_asked(void *ctx, int got, const int socks[],
+			  const struct pw_wire_pool_token toks[])
+{
+	struct pw_rconnect *rc = ctx;
+	char b[PW_ADDR_STRLEN];
+	unsigned n = 0;
+	int err = got < 0 ? -got : EAGAIN;
+
+	pw_rconnect_unlink(rc);
+	for (int i = 0; i < got; i++) {
+		struct pw_wire_conn_pool body = { .conn.side = 0, .token = toks[i] };
+		struct sockaddr_in src = rc->local;
+
+		src.sin_port = toks[i].sport;
+		pw_addr_to_wire(&src, rc->family, &body.conn.local);
+		pw_addr_to_wire(&rc->dst, rc->family, &body.conn.peer);
+		/* (After a failed send, the rest only close.) */
+		if (n == (unsigned)i && pw_msg_send(rc->c->fd, PW_MSG_CONN_POOL, rc->seq, &body,
+						    sizeof(body), NULL, 0, &socks[i], 1) == 0)
+			n++;
+		close(socks[i]);
+	}
+	if (got > 0 && n == (unsigned)got)
+		pw_dbg("pid %d: %u pooled connection(s) to %s", rc->c->pid, n,
+		       pw_addr_format(&rc->dst, b));
+	/* One answer per connection asked for: the rest are errors. */
+	for (; n < rc->count; n++)
+		if (pw_client_reply_err(rc->c, rc->seq, err) < 0)
+			break;
+	free(rc);
+}
+
 int pw_request_pool(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS])
 {
 	struct sockaddr_in local = { .sin_family = AF_INET }, dst;
 	uint32_t count = m->u.pool.count;
-	char b[PW_ADDR_STRLEN];
 	uint64_t cookie;
-	unsigned n = 0;
 	int r;
 
 	int family = pw_sock_check_tcp(fds[0], 0);
@@ -412,32 +444,18 @@ int pw_request_pool(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE
 	r = pw_connect_source(fds[0], cookie, &dst, &local.sin_addr);
 	if (r < 0)
 		return r;
-	int socks[PW_POOL_MAX];
-	in_port_t ports[PW_POOL_MAX];
-	uint8_t tokens[PW_POOL_MAX][PW_PEER_TOKEN_LEN];
-	int got = pw_peers_pool_dial(&local, &dst, count, socks, ports, tokens);
-	if (got < 0)
-		return got;
-	for (int i = 0; i < got; i++) {
-		struct pw_wire_conn_pool body = { .conn.side = 0 };
-		struct sockaddr_in src = local;
-
-		src.sin_port = ports[i];
-		memcpy(body.token, tokens[i], sizeof(body.token));
-		pw_addr_to_wire(&src, family, &body.conn.local);
-		pw_addr_to_wire(&dst, family, &body.conn.peer);
-		/* (After a failed send, the rest only close.) */
-		if (n == (unsigned)i && pw_msg_send(c->fd, PW_MSG_CONN_POOL, m->seq, &body,
-						    sizeof(body), NULL, 0, &socks[i], 1) == 0)
-			n++;
-		close(socks[i]);
+	struct pw_rconnect *rc = calloc(1, sizeof(*rc));
+	if (!rc)
+		return -ENOMEM;
+	*rc = (struct pw_rconnect){
+		.c = c, .seq = m->seq, .family = family, .local = local, .dst = dst, .count = count
+	};
+	r = pw_peers_pool_ask(&local, &dst, count, pw_pool_asked, rc);
+	if (r < 0) {
+		free(rc);
+		return r;
 	}
-	if (n < (unsigned)got)
-		return -EPIPE; /* the client is gone */
-	pw_dbg("pid %d: %u pooled connection(s) to %s", c->pid, n, pw_addr_format(&dst, b));
-	/* One answer per connection asked for: the rest are errors. */
-	for (; n < count; n++)
-		if (pw_client_reply_err(c, m->seq, EAGAIN) < 0)
-			return -EPIPE;
-	return 0;
+	rc->next = pw_rconnects;
+	pw_rconnects = rc;
+	return PW_REQUEST_LATER;
 }

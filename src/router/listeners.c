@@ -19,9 +19,11 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
+#include <string.h>
 #include <linux/sockios.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -85,11 +87,12 @@ static void pw_listener_event(struct pw_ev *ev, uint32_t events)
 	pw_listener_gone((struct pw_listener *)ev);
 }
 
-int pw_listener_add(const struct pw_client *c, int fd, int backlog, int *ret_queue)
+int pw_listener_add(const struct pw_client *c, int fd, int backlog, int *ret_queue, int *ret_ul,
+		    uint8_t ret_key[PW_POOL_KEY_LEN])
 {
 	char b[PW_ADDR_STRLEN];
 	struct pw_listener *l = NULL;
-	int sv[2] = { -1, -1 }, netns = -1, bytes = PW_QUEUE_BYTES, r;
+	int sv[2] = { -1, -1 }, netns = -1, ul = -1, bytes = PW_QUEUE_BYTES, r;
 	int family = pw_sock_check_tcp(fd, 1);
 
 	if (family < 0)
@@ -137,6 +140,17 @@ int pw_listener_add(const struct pw_client *c, int fd, int backlog, int *ret_que
 	}
 	if (setsockopt(sv[0], SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof(bytes)) < 0)
 		setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
+	/* Other nodes' pooled connections come to a socket of its own on the
+	 * underlay, which only its processes accept from (docs/FEDERATION.md,
+	 * "Pools"). */
+	if (pw_peers_enabled() && !pw_addr_is_loopback(&l->addr)) {
+		ul = pw_peers_pool_listener(l->backlog, &l->uport);
+		if (ul < 0 || getrandom(l->ukey, sizeof(l->ukey), 0) != (ssize_t)sizeof(l->ukey)) {
+			r = ul < 0 ? ul : -errno;
+			goto fail;
+		}
+		memcpy(ret_key, l->ukey, sizeof(l->ukey));
+	}
 	/* Hang-ups only (EPOLLRDHUP for the peer's close): nothing is read. */
 	if (pw_loop_add(sv[0], EPOLLRDHUP, &l->ev) < 0) {
 		r = -errno;
@@ -148,10 +162,12 @@ int pw_listener_add(const struct pw_client *c, int fd, int backlog, int *ret_que
 	pw_listeners = l;
 	pw_close(netns);
 	*ret_queue = sv[1];
+	*ret_ul = ul;
 	pw_info("pid %d listens on %s (netns %" PRIu64 ")", c->pid, pw_addr_format(&l->addr, b),
 		l->cookie);
 	return 0;
 fail:
+	pw_close(ul);
 	pw_close(sv[0]);
 	pw_close(sv[1]);
 	pw_close(netns);

@@ -59,9 +59,8 @@ static int pw_metrics_format(char *body, size_t size)
 			"podwire_limit_refusals_total{limit=\"pending\"} %" PRIu64 "\n"
 			"podwire_limit_refusals_total{limit=\"memory\"} %" PRIu64 "\n"
 			"podwire_limit_refusals_total{limit=\"pool\"} %" PRIu64 "\n"
-			"# HELP podwire_requeued_total parked channels a client claimed, and "
-			"pooled connections it started, that their server process gave back "
-			"to the listener's queue\n"
+			"# HELP podwire_requeued_total parked channels a client claimed that "
+			"their server process gave back to the listener's queue\n"
 			"# TYPE podwire_requeued_total counter\n"
 			"podwire_requeued_total %" PRIu64 "\n",
 			s->connects, s->accelerated, s->fallbacks, s->claims, s->bad_msgs, open,

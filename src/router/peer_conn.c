@@ -20,13 +20,29 @@
  * unannounced connection is (peer_link.c). Should B refuse, A closes the
  * data socket and B drops what it accepted.
  *
- * Here: A's connects in flight (struct pw_peer_out) and B's expected data
- * connections (struct pw_peer_expect).
+ * Pools (docs/FEDERATION.md, "Pools"): A asks B where the listener of dst
+ * takes pooled connections (POOL); B answers with the port of the
+ * listener's own socket on its underlay address and the listener's key
+ * (POOL_OK). A makes the sockets, each connected there with TCP Fast Open
+ * deferred (TCP_FASTOPEN_CONNECT: no packet yet), and a token that names
+ * its client, sealed with that key, and hands them to its client. No router
+ * has a part in them after that: connect() writes the token, the kernel
+ * sends it in the SYN, and the server's kernel makes the connection
+ * acceptable at once, with the token in it (TCP_FASTOPEN, no cookie); the
+ * server's library accepts it and checks the seal. The client's pod only
+ * ever holds sockets connected to where its router chose.
+ *
+ * Here: A's connects and pool asks in flight (struct pw_peer_out) and B's
+ * expected data connections (struct pw_peer_expect).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -45,6 +61,11 @@
 #define PW_PEER_EXPECT_NS  (5ull * 1000000000u)
 #define PW_PEER_REFUSED_NS (1ull * 1000000000u)
 
+/* Where the SYN cannot carry the token (Fast Open off on the client's node),
+ * the handshake comes first, and the kernel holds the connection from
+ * accept() until the token follows (TCP_DEFER_ACCEPT, s). */
+#define PW_POOL_DEFER_S 30
+
 /* Our connect in flight to another node. */
 struct pw_peer_out {
 	struct pw_ev ev; /* pw_peer_out_event, once the data socket connects */
@@ -59,6 +80,8 @@ struct pw_peer_out {
 	bool answered; /* CONNECT_OK came */
 	bool ready;    /* the data socket connected and carries the token */
 	pw_peers_done_fn done;
+	unsigned npool;		    /* a pool ask for this many (no data socket), or 0 */
+	pw_peers_pool_fn pool_done; /* and its answer */
 	void *ctx;
 	struct pw_peer_out *next;
 };
@@ -74,7 +97,6 @@ struct pw_peer_expect {
 	uint64_t deadline_ns;
 	int fd;
 	bool refused; /* we said CONNECT_ERR: close it quietly if it comes */
-	bool pool;    /* for a pool: to the listener at once, with the token */
 	struct pw_peer_expect *next;
 };
 
@@ -85,7 +107,7 @@ static struct {
 
 	/* counters for the metrics */
 	uint64_t n_out, n_out_ok, n_out_fail, n_in, n_in_ok, n_in_bad;
-	uint64_t n_pool_out, n_pool_in; /* of those, dialled for pools, and taken in */
+	uint64_t n_pool_out, n_pool_in; /* dialled for pools; granted to other nodes */
 } pw_peer_conns;
 
 static void pw_peer_out_event(struct pw_ev *ev, uint32_t events);
@@ -117,12 +139,13 @@ static void pw_peer_out_done(struct pw_peer_out *o)
 	pw_peer_out_free(o);
 }
 
-/* A data socket on our underlay address, and its port. */
-static int pw_peer_data_socket(in_port_t *ret_port)
+/* A data socket on our underlay address (socket(2) @flags with it), and its
+ * port. */
+static int pw_peer_data_socket(int flags, in_port_t *ret_port)
 {
 	struct sockaddr_in me = *pw_peers_underlay();
 	socklen_t len = sizeof(me);
-	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | flags, 0);
 
 	me.sin_port = 0;
 	if (s < 0 || bind(s, (struct sockaddr *)&me, sizeof(me)) < 0 ||
@@ -149,7 +172,7 @@ int pw_peers_connect(const struct sockaddr_in *src, const struct sockaddr_in *ds
 	if (!o)
 		return -ENOMEM;
 	o->ev.fn = pw_peer_out_event;
-	o->data = pw_peer_data_socket(&me.sin_port);
+	o->data = pw_peer_data_socket(SOCK_NONBLOCK, &me.sin_port);
 	if (o->data < 0 || getrandom(o->token, sizeof(o->token), 0) != sizeof(o->token)) {
 		int err = o->data < 0 ? o->data : -errno;
 		if (o->data >= 0)
@@ -191,58 +214,136 @@ int pw_peers_connect(const struct sockaddr_in *src, const struct sockaddr_in *ds
 	return 0;
 }
 
-int pw_peers_pool_dial(const struct sockaddr_in *src, const struct sockaddr_in *dst, unsigned n,
-		       int socks[], in_port_t ports[], uint8_t tokens[][PW_PEER_TOKEN_LEN])
+void pw_peers_fastopen(void)
+{
+	static const char path[] = "/proc/sys/net/ipv4/tcp_fastopen";
+	char buf[32];
+	long v = -1;
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+
+	if (fd >= 0) {
+		ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+		if (n > 0) {
+			buf[n] = '\0';
+			v = strtol(buf, NULL, 0);
+		}
+	}
+	/* 1: clients may send data in a SYN; 2: listeners that ask for it
+	 * (TCP_FASTOPEN) take it. Only our own sockets ask. */
+	if (v >= 0 && (v & 3) != 3) {
+		int len = snprintf(buf, sizeof(buf), "%ld", v | 3);
+		if (pwrite(fd, buf, (size_t)len, 0) == len)
+			pw_info("%s: %ld (was %ld), for pooled connections", path, v | 3, v);
+		else
+			v = -1;
+	}
+	if (v < 0)
+		pw_warn("cannot enable TCP Fast Open (%s): pooled connections from other "
+			"nodes wait for a handshake",
+			path);
+	if (fd >= 0)
+		close(fd);
+}
+
+int pw_peers_pool_ask(const struct sockaddr_in *src, const struct sockaddr_in *dst, unsigned n,
+		      pw_peers_pool_fn done, void *ctx)
 {
 	struct pw_peer_link *l = pw_peers_enabled() ? pw_peer_route(dst) : NULL;
-	struct sockaddr_in me = *pw_peers_underlay(), from = *src;
-	unsigned k = 0, ok = 0;
-	int r = 0;
+	struct pw_peer_out *o;
 
 	if (!l)
 		return -ENETUNREACH;
-	if (getrandom(tokens, (size_t)n * PW_PEER_TOKEN_LEN, 0) != (ssize_t)n * PW_PEER_TOKEN_LEN)
-		return -errno;
-	/* Every request first, in one write; then the dials behind them. */
-	for (; k < n; k++) {
-		struct pw_wire_peer_connect c = { .req = 0 };
-		socks[k] = pw_peer_data_socket(&ports[k]);
-		if (socks[k] < 0) {
-			r = socks[k];
+	o = calloc(1, sizeof(*o));
+	if (!o)
+		return -ENOMEM;
+	o->data = -1;
+	o->req = ++pw_peer_conns.next_req;
+	o->link = l;
+	o->src = *src;
+	o->dst = *dst;
+	o->npool = n;
+	o->pool_done = done;
+	o->ctx = ctx;
+	o->deadline_ns = pw_now_ns() + PW_PEER_CONNECT_NS;
+
+	struct pw_wire_peer_pool p = { .req = o->req, .count = n };
+	pw_addr_to_wire(src, AF_INET, &p.src);
+	pw_addr_to_wire(dst, AF_INET, &p.dst);
+	int r = pw_peer_link_send(l, PW_PEER_POOL, &p, sizeof(p), NULL, 0);
+	if (r < 0) {
+		free(o);
+		return r;
+	}
+	o->next = pw_peer_conns.outs;
+	pw_peer_conns.outs = o;
+	return 0;
+}
+
+/* @l's answer to pool ask @o: dial its connections at the peer's port,
+ * each sealed with the listener's key, and hand them over. */
+static void pw_peer_pool_dial(struct pw_peer_out *o, const struct pw_peer_link *l,
+			      const struct pw_wire_peer_pool_ok *ok)
+{
+	struct sockaddr_in to = *pw_peer_link_data(l);
+	struct pw_wire_pool_token toks[PW_POOL_MAX];
+	int socks[PW_POOL_MAX];
+	unsigned n = ok->count < o->npool ? ok->count : o->npool, got = 0;
+	int r = -ECONNREFUSED;
+
+	to.sin_port = ok->port;
+	for (unsigned i = 0; i < n && i < PW_POOL_MAX; i++) {
+		in_port_t port;
+		/* Blocking, as most applications' sockets are: fewer flags to
+		 * change when one is taken (it is never waited on here). */
+		int s = pw_peer_data_socket(0, &port), one = 1;
+		if (s < 0) {
+			r = s;
 			break;
 		}
-		memcpy(c.token, tokens[k], sizeof(c.token));
-		from.sin_port = me.sin_port = ports[k]; /* the port the server sees is this one */
-		pw_addr_to_wire(&from, AF_INET, &c.src);
-		pw_addr_to_wire(dst, AF_INET, &c.dst);
-		pw_addr_to_wire(&me, AF_INET, &c.data);
-		r = pw_peer_link_queue(l, PW_PEER_POOL, &c, sizeof(c), NULL, 0);
-		if (r < 0) {
-			close(socks[k]);
+		/* Connected, not dialled: the SYN leaves with the token. */
+		if (setsockopt(s, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &one, sizeof(one)) < 0 ||
+		    setsockopt(s, IPPROTO_TCP, TCP_FASTOPEN_NO_COOKIE, &one, sizeof(one)) < 0 ||
+		    (connect(s, (const struct sockaddr *)&to, sizeof(to)) < 0 &&
+		     errno != EINPROGRESS)) {
+			r = -errno;
+			close(s);
 			break;
 		}
+		/* The port the server sees is the client's: this one. */
+		toks[got] =
+			(struct pw_wire_pool_token){ .src = o->src.sin_addr.s_addr,
+						     .dst = o->dst.sin_addr.s_addr,
+						     .via = pw_peers_underlay()->sin_addr.s_addr,
+						     .sport = port,
+						     .dport = o->dst.sin_port };
+		pw_pool_token_seal(&toks[got], ok->key);
+		socks[got++] = s;
 	}
-	pw_peer_link_flush(l);
-	pw_peer_conns.n_out += k;
-	/* Only behind requests that have left: the peer must see them first. */
-	for (unsigned i = 0; i < k; i++) {
-		if (pw_peer_link_flushed(l) &&
-		    (connect(socks[i], (const struct sockaddr *)pw_peer_link_data(l),
-			     sizeof(struct sockaddr_in)) == 0 ||
-		     errno == EINPROGRESS)) {
-			socks[ok] = socks[i];
-			ports[ok] = ports[i];
-			memmove(tokens[ok], tokens[i], PW_PEER_TOKEN_LEN);
-			ok++;
-			continue;
-		}
-		r = pw_peer_link_flushed(l) ? -errno : -EAGAIN;
-		close(socks[i]);
+	pw_peer_conns.n_out += n;
+	pw_peer_conns.n_out_ok += got;
+	pw_peer_conns.n_pool_out += got;
+	pw_peer_conns.n_out_fail += n - got;
+	pw_peers_pool_fn done = o->pool_done;
+	o->pool_done = NULL;
+	done(o->ctx, got ? (int)got : r, socks, toks);
+}
+
+int pw_peers_pool_listener(unsigned backlog, in_port_t *ret_port)
+{
+	int s = pw_peer_data_socket(SOCK_NONBLOCK, ret_port), defer = PW_POOL_DEFER_S,
+	    qlen = (int)backlog, one = 1;
+
+	if (s < 0)
+		return s;
+	if (setsockopt(s, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof(defer)) < 0 ||
+	    setsockopt(s, IPPROTO_TCP, TCP_FASTOPEN, &qlen, sizeof(qlen)) < 0 ||
+	    setsockopt(s, IPPROTO_TCP, TCP_FASTOPEN_NO_COOKIE, &one, sizeof(one)) < 0 ||
+	    listen(s, (int)backlog) < 0) {
+		int r = -errno;
+		close(s);
+		return r;
 	}
-	pw_peer_conns.n_out_ok += ok;
-	pw_peer_conns.n_pool_out += ok;
-	pw_peer_conns.n_out_fail += k - ok;
-	return ok ? (int)ok : r < 0 ? r : -EAGAIN;
+	return s;
 }
 
 static void pw_peer_out_free(struct pw_peer_out *o)
@@ -263,10 +364,12 @@ static void pw_peer_out_fail(struct pw_peer_out *o, int err)
 {
 	char b[PW_ADDR_STRLEN];
 
-	pw_peer_conns.n_out_fail++;
-	pw_dbg("connect to %s over the underlay failed: %s", pw_addr_format(&o->dst, b),
-	       strerror(err));
-	if (o->done)
+	pw_peer_conns.n_out_fail += o->npool ? o->npool : 1;
+	pw_dbg("%s to %s over the underlay failed: %s", o->npool ? "pool" : "connect",
+	       pw_addr_format(&o->dst, b), strerror(err));
+	if (o->pool_done)
+		o->pool_done(o->ctx, -err, NULL, NULL);
+	else if (o->done)
 		o->done(o->ctx, -err, 0);
 	pw_peer_out_free(o);
 }
@@ -283,6 +386,7 @@ void pw_peers_cancel(const void *ctx)
 int pw_peer_conn_reply(struct pw_peer_link *l, const struct pw_msg *m)
 {
 	uint64_t req = m->type == PW_PEER_CONNECT_OK ? m->u.peer_connect_ok.req
+		       : m->type == PW_PEER_POOL_OK  ? m->u.peer_pool_ok.req
 						     : m->u.peer_connect_err.req;
 	struct pw_peer_out *o = pw_peer_conns.outs;
 
@@ -294,6 +398,13 @@ int pw_peer_conn_reply(struct pw_peer_link *l, const struct pw_msg *m)
 	if (m->type == PW_PEER_CONNECT_ERR) {
 		int err = m->u.peer_connect_err.err;
 		pw_peer_out_fail(o, err > 0 && err < 4096 ? err : EIO);
+		return 0;
+	}
+	if ((m->type == PW_PEER_POOL_OK) != (o->npool != 0))
+		return -EPROTO; /* an answer of the other kind */
+	if (o->npool) {
+		pw_peer_pool_dial(o, l, &m->u.peer_pool_ok);
+		pw_peer_out_free(o);
 		return 0;
 	}
 	o->conn = m->u.peer_connect_ok.conn;
@@ -337,7 +448,7 @@ static void pw_peer_out_event(struct pw_ev *ev, uint32_t events)
 
 /* ---- connects from other nodes ---- */
 
-int pw_peer_conn_request(struct pw_peer_link *l, const struct pw_wire_peer_connect *c, bool pool)
+int pw_peer_conn_request(struct pw_peer_link *l, const struct pw_wire_peer_connect *c)
 {
 	struct sockaddr_in src, dst, from;
 	uint64_t id = 0;
@@ -353,7 +464,7 @@ int pw_peer_conn_request(struct pw_peer_link *l, const struct pw_wire_peer_conne
 	if (!from_peer || !pw_peers_pod_has(&dst))
 		r = -EACCES;
 	else
-		r = pw_router_remote_conn(&src, &dst, pool, &id);
+		r = pw_router_remote_conn(&src, &dst, &id);
 	/* Refused too: the data connection the peer dialled may come still. */
 	struct pw_peer_expect *e = from_peer ? calloc(1, sizeof(*e)) : NULL;
 	if (e) {
@@ -363,7 +474,6 @@ int pw_peer_conn_request(struct pw_peer_link *l, const struct pw_wire_peer_conne
 		e->conn = id;
 		e->fd = -1;
 		e->refused = r < 0;
-		e->pool = pool;
 		/* (It is dialled along with the CONNECT, if at all.) */
 		e->deadline_ns =
 			pw_now_ns() + (e->refused ? PW_PEER_REFUSED_NS : PW_PEER_EXPECT_NS);
@@ -379,10 +489,34 @@ int pw_peer_conn_request(struct pw_peer_link *l, const struct pw_wire_peer_conne
 			       ? -EIO
 			       : 0;
 	}
-	if (pool)
-		return 0; /* its dialler does not wait */
 	struct pw_wire_peer_connect_ok ok = { .req = c->req, .conn = id };
 	return pw_peer_link_send(l, PW_PEER_CONNECT_OK, &ok, sizeof(ok), NULL, 0) < 0 ? -EIO : 0;
+}
+
+int pw_peer_pool_request(struct pw_peer_link *l, const struct pw_wire_peer_pool *p)
+{
+	struct sockaddr_in src, dst;
+	struct pw_listener *ls = NULL;
+	int err = ECONNREFUSED;
+
+	/* For pods of ours, from pods of the peer's (its routes). */
+	if (p->src.family != AF_INET || p->dst.family != AF_INET ||
+	    pw_addr_from_wire(&p->src, &src, NULL) < 0 ||
+	    pw_addr_from_wire(&p->dst, &dst, NULL) < 0 || p->count == 0 || p->count > PW_POOL_MAX ||
+	    !pw_peer_link_has(l, &src) || !pw_peers_pod_has(&dst) || pw_addr_is_loopback(&dst))
+		err = EACCES;
+	else
+		ls = pw_listener_pick(0, &dst, ntohs(src.sin_port));
+	if (!ls || !ls->uport) {
+		struct pw_wire_peer_connect_err er = { .req = p->req, .err = err };
+		return pw_peer_link_send(l, PW_PEER_CONNECT_ERR, &er, sizeof(er), NULL, 0) < 0
+			       ? -EIO
+			       : 0;
+	}
+	struct pw_wire_peer_pool_ok ok = { .req = p->req, .port = ls->uport, .count = p->count };
+	memcpy(ok.key, ls->ukey, sizeof(ok.key));
+	pw_peer_conns.n_pool_in += p->count;
+	return pw_peer_link_send(l, PW_PEER_POOL_OK, &ok, sizeof(ok), NULL, 0) < 0 ? -EIO : 0;
 }
 
 static void pw_peer_expect_free(struct pw_peer_expect *e, bool drop_conn)
@@ -431,7 +565,7 @@ static void pw_peer_expect_event(struct pw_ev *ev, uint32_t events)
 		pw_loop_del(s, &e->ev);
 		e->fd = -1;
 		pw_peer_conns.n_in_ok++;
-		pw_router_remote_data(e->conn, s, NULL);
+		pw_router_remote_data(e->conn, s);
 		pw_peer_expect_free(e, false);
 		return;
 	}
@@ -447,14 +581,6 @@ bool pw_peer_conns_accept(int s, const struct sockaddr_in *from)
 		return false;
 	if (e->refused) {
 		close(s);
-		pw_peer_expect_free(e, false);
-		return true;
-	}
-	if (e->pool) {
-		/* Its token is the server's to read, when the client starts it. */
-		pw_peer_conns.n_in_ok++;
-		pw_peer_conns.n_pool_in++;
-		pw_router_remote_data(e->conn, s, e->token);
 		pw_peer_expect_free(e, false);
 		return true;
 	}
@@ -513,8 +639,8 @@ void pw_peer_conns_metrics(FILE *f)
 		"# TYPE podwire_remote_accepts_total counter\n"
 		"podwire_remote_accepts_total{result=\"ok\"} %" PRIu64 "\n"
 		"podwire_remote_accepts_total{result=\"refused\"} %" PRIu64 "\n"
-		"# HELP podwire_remote_pooled_total Of those, connections dialled for pools "
-		"(before the application asks), and taken in for our pods.\n"
+		"# HELP podwire_remote_pooled_total Connections dialled for pools (before the "
+		"application asks), and granted to other nodes for our pods' listeners.\n"
 		"# TYPE podwire_remote_pooled_total counter\n"
 		"podwire_remote_pooled_total{dir=\"out\"} %" PRIu64 "\n"
 		"podwire_remote_pooled_total{dir=\"in\"} %" PRIu64 "\n",

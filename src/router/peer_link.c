@@ -165,6 +165,7 @@ int pw_peers_setup(const struct pw_peers_cfg *cfg)
 		memcpy(pw_peers.name, "node", sizeof("node"));
 	}
 
+	pw_peers_fastopen();
 	pw_peers.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (pw_peers.lfd < 0)
 		return -errno;
@@ -430,10 +431,12 @@ static int pw_peer_link_msg(struct pw_peer_link *l, const struct pw_msg *m)
 		pw_info("peer %s: %u pod prefix(es)", l->name, l->nroutes);
 		return 0;
 	case PW_PEER_CONNECT:
+		return pw_peer_conn_request(l, &m->u.peer_connect);
 	case PW_PEER_POOL:
-		return pw_peer_conn_request(l, &m->u.peer_connect, m->type == PW_PEER_POOL);
+		return pw_peer_pool_request(l, &m->u.peer_pool);
 	case PW_PEER_CONNECT_OK:
 	case PW_PEER_CONNECT_ERR:
+	case PW_PEER_POOL_OK:
 		return pw_peer_conn_reply(l, m);
 	default:
 		return -EPROTO;
@@ -541,6 +544,11 @@ struct pw_peer_link *pw_peer_route(const struct sockaddr_in *a)
 		}
 	}
 	return best;
+}
+
+bool pw_peer_link_has(const struct pw_peer_link *l, const struct sockaddr_in *a)
+{
+	return pw_addr_cidr_match(l->routes, l->nroutes, a) >= 0;
 }
 
 void pw_peer_links_read_all(void)

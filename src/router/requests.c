@@ -49,8 +49,9 @@ int pw_request_hello(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIR
 /* LISTEN: register the listener and answer with its accept queue. */
 int pw_request_listen(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS])
 {
-	int queue = -1;
-	int r = pw_listener_add(c, fds[0], m->u.listen.backlog, &queue);
+	int q[2] = { -1, -1 };
+	struct pw_wire_listen_pool lp;
+	int r = pw_listener_add(c, fds[0], m->u.listen.backlog, &q[0], &q[1], lp.key);
 
 	/* Our copy would keep the socket alive: dropped before the answer, or
 	 * an app that closes its listener on the answer and binds the port
@@ -58,8 +59,13 @@ int pw_request_listen(struct pw_client *c, const struct pw_msg *m, int fds[PW_WI
 	fds[0] = pw_close(fds[0]);
 	if (r < 0)
 		return pw_client_reply_err(c, m->seq, -r);
-	r = pw_msg_send(c->fd, PW_MSG_LISTEN_OK, m->seq, NULL, 0, NULL, 0, &queue, 1);
-	pw_close(queue);
+	if (q[1] < 0) {
+		r = pw_msg_send(c->fd, PW_MSG_LISTEN_OK, m->seq, NULL, 0, NULL, 0, q, 1);
+	} else {
+		r = pw_msg_send(c->fd, PW_MSG_LISTEN_POOL, m->seq, &lp, sizeof(lp), NULL, 0, q, 2);
+	}
+	pw_close(q[0]);
+	pw_close(q[1]);
 	return r;
 }
 
@@ -161,39 +167,6 @@ int pw_request_requeue(struct pw_client *c, const struct pw_msg *m, int fds[PW_W
 	pw_router_stats.requeued++;
 	pw_dbg("conn %" PRIu64 ": a claimed parked channel given up by pid %d, queued again",
 	       cn->id, c->pid);
-	return pw_client_reply(c, m->seq, 0);
-}
-
-/*
- * A pooled connection from another node, started by its client, that the
- * server's process gives up (it ends, or closes its listener) before
- * accepting it: to a listener of the same netns at the same address, where
- * another process that holds it accepts it. Only there: a pod cannot put a
- * connection in another pod's queue.
- */
-int pw_request_requeue_tcp(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS])
-{
-	struct sockaddr_in dst, peer;
-	uint64_t cookie;
-
-	if (pw_sock_check_tcp(fds[0], 0) < 0 || pw_sock_check_tcp(fds[1], -1) < 0)
-		return -EINVAL;
-	if (pw_sock_cookie(fds[1], &cookie) < 0)
-		return -errno;
-	if (pw_addr_from_wire(&m->u.conn.local, &dst, NULL) < 0 ||
-	    pw_addr_from_wire(&m->u.conn.peer, &peer, NULL) < 0)
-		return -EAFNOSUPPORT;
-	struct pw_listener *l = pw_listener_pick(cookie, &dst, ntohs(peer.sin_port));
-	if (!l || l->cookie != cookie)
-		return -ECONNREFUSED; /* closed everywhere: the caller resets it */
-	struct pw_wire_conn body = m->u.conn;
-	body.id = 0;
-	body.side = 1;
-	int r = pw_listener_deliver(l, PW_MSG_CONN_TCP, &body, NULL, 0, fds, 1);
-	if (r < 0)
-		return r;
-	pw_router_stats.requeued++;
-	pw_dbg("a pooled connection given up by pid %d, queued again", c->pid);
 	return pw_client_reply(c, m->seq, 0);
 }
 

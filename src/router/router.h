@@ -159,24 +159,23 @@ int pw_request_take(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE
 int pw_request_requeue(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS]);
 int pw_request_connect(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS]);
 int pw_request_pool(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS]);
-int pw_request_requeue_tcp(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS]);
 
-/* Connects of @c to other nodes' pods, still waiting: forget them. */
+/* Connects and pool asks of @c to other nodes' pods, still waiting: forget
+ * them. */
 void pw_rconnects_drop_client(const struct pw_client *c);
 
 /*
  * Called by peer_conn.c for another node's CONNECT: if a listener of this node
  * takes @dst, keep the connection pending for its data connection, which
- * then goes into that listener's queue (as CONN_POOL if @pool, else
- * CONN_TCP). Returns 0 and the connection id, or -errno (-ECONNREFUSED: no
- * accelerated listener). Never waits.
+ * then goes into that listener's queue as CONN_TCP. Returns 0 and the
+ * connection id, or -errno (-ECONNREFUSED: no accelerated listener). Never
+ * waits.
  */
-int pw_router_remote_conn(const struct sockaddr_in *src, const struct sockaddr_in *dst, bool pool,
+int pw_router_remote_conn(const struct sockaddr_in *src, const struct sockaddr_in *dst,
 			  uint64_t *ret_id);
-/* The data connection of remote connection @id arrived and proved itself
- * (a pooled one, @token: its client proves it later, to the server): takes
- * @sock. */
-void pw_router_remote_data(uint64_t id, int sock, const uint8_t *token);
+/* The data connection of remote connection @id arrived and proved itself:
+ * takes @sock. */
+void pw_router_remote_data(uint64_t id, int sock);
 /* The data connection of @id will not come: forget the connection. */
 void pw_router_remote_drop(uint64_t id);
 
@@ -186,7 +185,6 @@ struct pw_conn {
 	uint64_t id;
 	uint32_t state;	   /* PENDING until side 1 attached (pw_conns_refresh) */
 	bool remote;	   /* from another node: waiting for its data connection */
-	bool pool;	   /* remote, for a pool: the server takes it once started */
 	uint64_t listener; /* the serial of the listener it was handed to */
 	int memfd;	   /* kept: a program may re-attach after exec */
 	ino_t sock_ino[2]; /* the socketpair ends: proof for re-attach */
@@ -276,20 +274,26 @@ struct pw_listener {
 	bool local_yes;		  /* whether it is local there, */
 	uint64_t local_until;	  /* and until when that answer holds */
 	struct sockaddr_in addr;
-	pid_t pid;	     /* who registered it (logs) */
-	unsigned backlog;    /* connections it may have queued, as the kernel's */
-	unsigned queued;     /* handed to it and not yet taken */
-	uint64_t recount_ns; /* when queued was last checked against the channels */
+	in_port_t uport;	       /* its socket on the underlay (pools), or 0 */
+	uint8_t ukey[PW_POOL_KEY_LEN]; /* what pooled connections to it are sealed with */
+	pid_t pid;		       /* who registered it (logs) */
+	unsigned backlog;	       /* connections it may have queued, as the kernel's */
+	unsigned queued;	       /* handed to it and not yet taken */
+	uint64_t recount_ns;	       /* when queued was last checked against the channels */
 	struct pw_listener *next;
 };
 
 /*
  * Register the listening socket @fd of @c (borrowed; listen(2) @backlog) and
- * give the library's end of its accept queue in *ret_queue. Errors: -ENOTSOCK, -EPROTONOSUPPORT,
- * -EINVAL not a listening TCP socket (pw_sock_check_tcp); -ENOMEM; of
- * socketpair(2) and entering its netns.
+ * give the library's end of its accept queue in *ret_queue; with
+ * federation, and for an address other nodes reach, also its socket on the
+ * underlay in *ret_ul (pooled connections; else -1) and the key they are
+ * sealed with in @ret_key. Errors: -ENOTSOCK,
+ * -EPROTONOSUPPORT, -EINVAL not a listening TCP socket (pw_sock_check_tcp);
+ * -ENOMEM; of socketpair(2), entering its netns and the underlay socket.
  */
-int pw_listener_add(const struct pw_client *c, int fd, int backlog, int *ret_queue);
+int pw_listener_add(const struct pw_client *c, int fd, int backlog, int *ret_queue, int *ret_ul,
+		    uint8_t ret_key[PW_POOL_KEY_LEN]);
 /*
  * The listener a connect from netns @cookie to @dst reaches, or NULL: same
  * port, bound to @dst's address before the wildcard on an address of its
@@ -420,17 +424,28 @@ typedef void (*pw_peers_done_fn)(void *ctx, int sock, uint64_t conn);
 int pw_peers_connect(const struct sockaddr_in *src, const struct sockaddr_in *dst,
 		     pw_peers_done_fn done, void *ctx);
 /*
- * Up to @n connections for a pool from @src to @dst: a PEER_POOL each to the
- * peer that advertises @dst (in one write), and the data sockets dialled
- * behind them, not waited for. Returns how many, each as a socket (still
- * connecting) in @socks, the port the peer was told (its own) in @ports,
- * and the token its client writes to start it in @tokens; the peer answers
- * only a refusal, and then closes what it accepted. Errors (none dialled):
- * -ENETUNREACH no peer has @dst; -EAGAIN the link is backed up; of
- * socket(2), bind(2), connect(2).
+ * @n connections for a pool from @src to @dst: ask the peer that advertises
+ * @dst where its listener takes them (PEER_POOL), then dial them there,
+ * each with a token sealed with the listener's key. @done is called exactly
+ * once, later, with how many were dialled (still connecting; it takes
+ * @socks) and their tokens, or -errno. Returns 0 then, or -ENETUNREACH: no
+ * peer has @dst; -ENOMEM; of pw_peer_link_send().
  */
-int pw_peers_pool_dial(const struct sockaddr_in *src, const struct sockaddr_in *dst, unsigned n,
-		       int socks[], in_port_t ports[], uint8_t tokens[][PW_PEER_TOKEN_LEN]);
+typedef void (*pw_peers_pool_fn)(void *ctx, int n, const int socks[],
+				 const struct pw_wire_pool_token toks[]);
+int pw_peers_pool_ask(const struct sockaddr_in *src, const struct sockaddr_in *dst, unsigned n,
+		      pw_peers_pool_fn done, void *ctx);
+/*
+ * A listening socket on our underlay address for a pod's listener (pooled
+ * connections from other nodes): it takes a SYN with data (TCP Fast Open,
+ * no cookie), and wakes its accept() only once the token is there
+ * (TCP_DEFER_ACCEPT). Its port in *ret_port. Errors: of socket(2),
+ * bind(2), setsockopt(2), listen(2).
+ */
+int pw_peers_pool_listener(unsigned backlog, in_port_t *ret_port);
+/* Have the node's kernel take and send data in SYNs for the sockets that ask
+ * (net.ipv4.tcp_fastopen |= 3); a warning if it cannot. */
+void pw_peers_fastopen(void);
 /* @ctx is going away: its pending connects end without calling @done. */
 void pw_peers_cancel(const void *ctx);
 
@@ -438,6 +453,8 @@ void pw_peers_cancel(const void *ctx);
 struct pw_peer_link;
 /* The authenticated link whose routes hold @a most specifically, or NULL. */
 struct pw_peer_link *pw_peer_route(const struct sockaddr_in *a);
+/* Does @l's peer advertise @a? (Two routers may be linked twice.) */
+bool pw_peer_link_has(const struct pw_peer_link *l, const struct sockaddr_in *a);
 /* Where the peer of @l accepts data connections. */
 const struct sockaddr_in *pw_peer_link_data(const struct pw_peer_link *l);
 /* Queue one message (@body, then @extra); the link is written without
@@ -458,8 +475,9 @@ void pw_peer_links_read_all(void);
 const struct sockaddr_in *pw_peers_underlay(void);
 /* Is @a in this node's --pod-cidr? */
 bool pw_peers_pod_has(const struct sockaddr_in *a);
-/* A peer's CONNECT (or POOL, @pool) and its answers. <0: drop the link. */
-int pw_peer_conn_request(struct pw_peer_link *l, const struct pw_wire_peer_connect *c, bool pool);
+/* A peer's CONNECT and POOL, and their answers. <0: drop the link. */
+int pw_peer_conn_request(struct pw_peer_link *l, const struct pw_wire_peer_connect *c);
+int pw_peer_pool_request(struct pw_peer_link *l, const struct pw_wire_peer_pool *p);
 int pw_peer_conn_reply(struct pw_peer_link *l, const struct pw_msg *m);
 /* @l is gone: connects waiting for its answer fail. */
 void pw_peer_conns_link_lost(const struct pw_peer_link *l);

@@ -348,8 +348,10 @@ void cli_seq_handoff(void)
 /*
  * The same after short connections enough that the client keeps the next
  * ready (a channel parked, or across nodes a pooled connection): the first
- * worker holds it, started by the client, when it ends; it goes back to the
- * queue and the next worker accepts it.
+ * worker holds the claimed channel when it ends, and it goes back to the
+ * queue; a pooled connection waits in the kernel's queue of the listener's
+ * socket on the underlay, which the parent holds. The next worker accepts
+ * it.
  */
 void srv_seq_handoff_short(void)
 {

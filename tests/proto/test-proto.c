@@ -68,7 +68,7 @@ static const struct layout layouts[] = {
 	{ PW_MSG_LISTEN_OK, 0, 0, 0, 1 },
 	{ PW_MSG_POOL, sizeof(struct pw_wire_pool), 0, 0, 1 },
 	{ PW_MSG_CONN_POOL, sizeof(struct pw_wire_conn_pool), 0, 0, 1 },
-	{ PW_MSG_REQUEUE_TCP, sizeof(struct pw_wire_conn), 0, 0, 2 },
+	{ PW_MSG_LISTEN_POOL, sizeof(struct pw_wire_listen_pool), 0, 0, 2 },
 	{ PW_PEER_HELLO, sizeof(struct pw_wire_peer_hello), 0, 0, 0 },
 	{ PW_PEER_AUTH, sizeof(struct pw_wire_peer_auth), 0, 0, 0 },
 	{ PW_PEER_ROUTES, sizeof(struct pw_wire_peer_routes), sizeof(struct pw_wire_prefix),
@@ -76,7 +76,8 @@ static const struct layout layouts[] = {
 	{ PW_PEER_CONNECT, sizeof(struct pw_wire_peer_connect), 0, 0, 0 },
 	{ PW_PEER_CONNECT_OK, sizeof(struct pw_wire_peer_connect_ok), 0, 0, 0 },
 	{ PW_PEER_CONNECT_ERR, sizeof(struct pw_wire_peer_connect_err), 0, 0, 0 },
-	{ PW_PEER_POOL, sizeof(struct pw_wire_peer_connect), 0, 0, 0 },
+	{ PW_PEER_POOL, sizeof(struct pw_wire_peer_pool), 0, 0, 0 },
+	{ PW_PEER_POOL_OK, sizeof(struct pw_wire_peer_pool_ok), 0, 0, 0 },
 };
 #define NLAYOUTS (sizeof(layouts) / sizeof(layouts[0]))
 
@@ -1111,6 +1112,45 @@ static void test_send_limits(void)
 	close(sv[0]);
 }
 
+/*
+ * SipHash-2-4 against its paper's vectors (key 00..0f, message 00..len-1),
+ * and a pooled connection's seal: every byte of the token counts, and so
+ * does every byte of the key.
+ */
+static void test_siphash(void)
+{
+	uint8_t key[16], msg[64];
+
+	for (unsigned i = 0; i < sizeof(key); i++)
+		key[i] = (uint8_t)i;
+	for (unsigned i = 0; i < sizeof(msg); i++)
+		msg[i] = (uint8_t)i;
+	PW_CHECK_EQ(pw_siphash24(key, msg, 0), 0x726fdb47dd0e0e31ull);
+	PW_CHECK_EQ(pw_siphash24(key, msg, 1), 0x74f839c593dc67fdull);
+	PW_CHECK_EQ(pw_siphash24(key, msg, 7), 0xab0200f58b01d137ull);
+	PW_CHECK_EQ(pw_siphash24(key, msg, 8), 0x93f5f5799a932462ull);
+	PW_CHECK_EQ(pw_siphash24(key, msg, 15), 0xa129ca6149be45e5ull);
+	PW_CHECK_EQ(pw_siphash24(key, msg, 63), 0x958a324ceb064572ull);
+
+	struct pw_wire_pool_token t = { .src = htonl(0xc6130b0b),
+					.dst = htonl(0xc613020c),
+					.via = htonl(0xc6120001),
+					.sport = htons(40000),
+					.dport = htons(6015) };
+	pw_pool_token_seal(&t, key);
+	PW_CHECK(pw_pool_token_check(&t, key), "a sealed token does not check");
+	for (unsigned i = 0; i < sizeof(t); i++) {
+		struct pw_wire_pool_token u = t;
+		((uint8_t *)&u)[i] ^= 0x01;
+		PW_CHECK(!pw_pool_token_check(&u, key), "token byte %u changed, still good", i);
+	}
+	for (unsigned i = 0; i < sizeof(key); i++) {
+		key[i] ^= 0x80;
+		PW_CHECK(!pw_pool_token_check(&t, key), "key byte %u changed, still good", i);
+		key[i] ^= 0x80;
+	}
+}
+
 int main(void)
 {
 	int fds_at_start = pw_test_count_fds();
@@ -1148,6 +1188,7 @@ int main(void)
 	test_recv_other_cmsgs();
 	test_recv_eof_eagain();
 	test_send_limits();
+	test_siphash();
 	PW_CHECK_EQ(pw_test_count_fds(), fds_at_start);
 	return 0;
 }

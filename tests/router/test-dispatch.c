@@ -275,7 +275,6 @@ static void test_table(void)
 		{ pw_request_take, PW_MSG_TAKE, true },
 		{ pw_request_requeue, PW_MSG_REQUEUE, true },
 		{ pw_request_pool, PW_MSG_POOL, true },
-		{ pw_request_requeue_tcp, PW_MSG_REQUEUE_TCP, true },
 	};
 	bool reply_err = false;
 
@@ -289,7 +288,7 @@ static void test_table(void)
 			PW_CHECK(pw_requests[k].type != pw_requests[i].type, "type %u twice",
 				 pw_requests[i].type);
 	}
-	for (unsigned t = PW_MSG_OK; t <= PW_MSG_CONN_POOL; t++)
+	for (unsigned t = PW_MSG_OK; t <= PW_MSG_LISTEN_POOL; t++)
 		PW_CHECK(!real_fn((uint16_t)t, &reply_err), "reply type %u has a handler", t);
 }
 
@@ -333,7 +332,6 @@ static void test_real_handlers(void)
 	 * and CLAIM of version 1) are no requests any more. */
 	struct pw_wire_listen lis = { 0 };
 	struct pw_wire_connect conn = { 0 };
-	struct pw_wire_conn conn_body = { 0 };
 	uint64_t connects = pw_router_stats.connects;
 	send_req(peer, PW_MSG_LISTEN, 4, &lis, sizeof(lis), any_fd());
 	PW_CHECK_EQ(serve(&c), 0);
@@ -379,16 +377,6 @@ static void test_real_handlers(void)
 	PW_CHECK_EQ(serve(&c), 0);
 	RT_CHECK_ERR(peer, 15, EAGAIN);
 	PW_CHECK_EQ(pw_router_stats.limit_pool, limited + 1);
-
-	/* REQUEUE_TCP: a connected TCP socket and a proof, or nothing. */
-	int two[2] = { any_fd(), any_fd() };
-	PW_CHECK_EQ(pw_msg_send(peer, PW_MSG_REQUEUE_TCP, 16, &conn_body, sizeof(conn_body), NULL,
-				0, two, 2),
-		    0);
-	close(two[0]);
-	close(two[1]);
-	PW_CHECK_EQ(serve(&c), 0);
-	RT_CHECK_ERR(peer, 16, EINVAL);
 
 	/* The pod table takes changes from uid 0 in the router's netns only. */
 	struct pw_wire_pod_key key = { .id = "c1", .ifname = "eth0" };

@@ -39,9 +39,12 @@ static int tcp_listener(const char *ip, uint16_t port, bool reuse, uint16_t *ret
 static void add_backlog(int fd, int backlog, int *ret_q)
 {
 	unsigned n = pw_listeners_count();
+	uint8_t key[PW_POOL_KEY_LEN];
+	int ul = -2;
 
-	PW_CHECK_EQ(pw_listener_add(&owner, fd, backlog, ret_q), 0);
+	PW_CHECK_EQ(pw_listener_add(&owner, fd, backlog, ret_q, &ul, key), 0);
 	PW_CHECK_EQ(pw_listeners_count(), n + 1);
+	PW_CHECK_EQ(ul, -1); /* no federation here: no socket on an underlay */
 }
 
 static void add(int fd, int *ret_q)

@@ -102,8 +102,8 @@ static int layout_of(uint16_t type, struct layout *l)
 		l->fixed = sizeof(struct pw_wire_conn_pool);
 		l->nfds = 1;
 		return 0;
-	case PW_MSG_REQUEUE_TCP:
-		l->fixed = sizeof(struct pw_wire_conn);
+	case PW_MSG_LISTEN_POOL:
+		l->fixed = sizeof(struct pw_wire_listen_pool);
 		l->nfds = 2;
 		return 0;
 	case PW_MSG_CONN_TCP:
@@ -123,8 +123,13 @@ static int layout_of(uint16_t type, struct layout *l)
 		l->max_entries = PW_WIRE_MAX_PREFIXES;
 		return 0;
 	case PW_PEER_CONNECT:
-	case PW_PEER_POOL:
 		l->fixed = sizeof(struct pw_wire_peer_connect);
+		return 0;
+	case PW_PEER_POOL:
+		l->fixed = sizeof(struct pw_wire_peer_pool);
+		return 0;
+	case PW_PEER_POOL_OK:
+		l->fixed = sizeof(struct pw_wire_peer_pool_ok);
 		return 0;
 	case PW_PEER_CONNECT_OK:
 		l->fixed = sizeof(struct pw_wire_peer_connect_ok);

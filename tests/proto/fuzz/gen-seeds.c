@@ -108,9 +108,10 @@ int main(int argc, char **argv)
 	seed("relay-ok", PW_MSG_RELAY_OK, &conn, sizeof(conn), 0);
 	struct pw_wire_pool pool = { .peer = { .family = 2 }, .count = PW_POOL_MAX };
 	seed("pool", PW_MSG_POOL, &pool, sizeof(pool), 0);
-	struct pw_wire_conn_pool cp = { .conn = conn, .token = { 1, 2, 3 } };
+	struct pw_wire_conn_pool cp = { .conn = conn, .token = { .src = 1, .sport = 2 } };
 	seed("conn-pool", PW_MSG_CONN_POOL, &cp, sizeof(cp), 0);
-	seed("requeue-tcp", PW_MSG_REQUEUE_TCP, &conn, sizeof(conn), 0);
+	struct pw_wire_listen_pool lp = { .key = { 1, 2, 3 } };
+	seed("listen-pool", PW_MSG_LISTEN_POOL, &lp, sizeof(lp), 0);
 	ho.count = 0;
 	seed("hello-ok-0", PW_MSG_HELLO_OK, &ho, sizeof(ho), 0);
 	ho.count = 2;
