@@ -5,14 +5,15 @@
  * A connection across nodes is a kernel TCP connection between the nodes,
  * which the routers set up (src/router/peer_conn.c) while connect() waits:
  * about twice the kernel's own setup. A process that keeps connecting to
- * the same destination has its connections dialled before it asks: its
- * router dials them (POOL) to the listener's own socket on the other
- * node's underlay, and connect() takes one (reuse.c keeps them by
- * destination), writes its token on it and returns, with no round trip at
- * all. The server's kernel holds the connection until the token comes
- * (TCP_DEFER_ACCEPT); then that socket, which stands in the listener's pq
- * (reuse.c), is readable, and accept() takes the connection and checks the
- * token's seal: no router on either side of the connection's start.
+ * the same destination has sockets made before it asks: its router makes
+ * them (POOL), each connected, with TCP Fast Open deferred, to the
+ * listener's own socket on the other node's underlay, and connect() takes
+ * one (reuse.c keeps them by destination) and writes its token: the SYN
+ * carries it, and connect() returns as the kernel's would, with no router
+ * on the way. The server's kernel makes the connection acceptable with the
+ * token in it; the listener's socket, which stands in its pq (reuse.c),
+ * turns readable, and accept() takes the connection and checks the token's
+ * seal.
  *
  * The pool is asked for on a connection to the router of its own, so that
  * the answers, which come later and one per connection, never meet a call
