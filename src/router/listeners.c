@@ -163,8 +163,8 @@ int pw_listener_add(const struct pw_client *c, int fd, int backlog, int *ret_que
 	pw_close(netns);
 	*ret_queue = sv[1];
 	*ret_ul = ul;
-	pw_info("pid %d listens on %s (netns %" PRIu64 ")", c->pid, pw_addr_format(&l->addr, b),
-		l->cookie);
+	pw_info("pid %d listens on %s (netns %" PRIu64 "; from other nodes at port %u)", c->pid,
+		pw_addr_format(&l->addr, b), l->cookie, ntohs(l->uport));
 	return 0;
 fail:
 	pw_close(ul);

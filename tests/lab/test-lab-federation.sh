@@ -183,6 +183,37 @@ pw_log "connect cycles across nodes, pools: $n in 1 s, $pooled pooled; dialled $
 [ $((pout1 - pout0)) -ge "$pooled" ] && [ $((pin1 - pin0)) -ge "$pooled" ] ||
 	pw_fail "pools: $pooled pooled, but dialled $((pout1 - pout0)), taken in $((pin1 - pin0))"
 
+# A stranger on the underlay reaches the listener's socket there, but what
+# it writes is no sealed token: reset, and the listener serves on.
+uport=$(grep -o "listens on $B2:5302 (netns [0-9]*; from other nodes at port [0-9]*" \
+	"/run/podwire/lab/$LAB/n2/podwired.log" | tail -n 1 | grep -o '[0-9]*$')
+[ -n "$uport" ] && [ "$uport" != 0 ] || pw_fail "no underlay port for $B2:5302 in n2's log"
+strangers=$(pwlab exec --no-podwire n1 -- python3 - 198.18.0.2 "$uport" <<'PY'
+import socket, struct, sys
+host, port = sys.argv[1], int(sys.argv[2])
+def attempt(first):
+    s = socket.create_connection((host, port), timeout=3)
+    s.sendall(first)
+    try:
+        return "reset" if s.recv(16) == b"" else "answered"
+    except ConnectionResetError:
+        return "reset"
+    except socket.timeout:
+        return "kept"
+    finally:
+        s.close()
+# 24 bytes of nothing, and a token naming a pod with a tag it cannot make.
+fake = socket.inet_aton("198.19.1.11") + socket.inet_aton("198.19.2.12") + \
+    socket.inet_aton("198.18.0.1") + struct.pack("!HH", 1, 5302) + bytes(8)
+print(attempt(bytes(24)), attempt(fake))
+PY
+)
+[ "$strangers" = "reset reset" ] ||
+	pw_fail "the listener's underlay socket took a stranger: $strangers"
+out=$(pwlab exec n1p1 -- "$PW_BUILD/src/bench/podwire-bench" connect --to $B2:5302 -d 0.3 -w 0 -j) ||
+	pw_fail "connect cycles across nodes after the strangers failed: $out"
+pw_log "strangers on the listener's underlay socket (port $uport): $strangers"
+
 # ---- 3. a kernel server on the other node: fallback over the overlay ----
 f0=$(lab_metric n1 'podwire_remote_connects_total{result="failed"}')
 lat=$(sp n1p1 $B2 5002)
