@@ -329,10 +329,15 @@ int pw_reuse_connect(int fd, const struct sockaddr_in *dst, int family)
 				       fd);
 				return 0;
 			}
-			pw_real.close(sock); /* its server gave it up */
+			/* Refused: its listener is gone, and so are the rest
+			 * dialled there. */
+			pw_real.close(sock);
 			pw_pool_given_up(dst, family);
 			pthread_mutex_lock(&pw_reuse_lock);
-			continue;
+			for (unsigned k = 0; k < PW_REUSE_CLI; k++)
+				if (pw_rcli[k].kind == PW_RENT_TCP && pw_rcli[k].key == key)
+					pw_rent_drop(&pw_rcli[k], &pw_reuse_ncli);
+			break;
 		}
 		int r = pw_xport_shm_claim(e->p, &xp);
 		if (r == -EAGAIN)

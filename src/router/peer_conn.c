@@ -219,7 +219,7 @@ void pw_peers_fastopen(void)
 	static const char path[] = "/proc/sys/net/ipv4/tcp_fastopen";
 	char buf[32];
 	long v = -1;
-	int fd = open(path, O_RDWR | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd >= 0) {
 		ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
@@ -227,22 +227,24 @@ void pw_peers_fastopen(void)
 			buf[n] = '\0';
 			v = strtol(buf, NULL, 0);
 		}
+		close(fd);
 	}
 	/* 1: clients may send data in a SYN; 2: listeners that ask for it
-	 * (TCP_FASTOPEN) take it. Only our own sockets ask. */
+	 * with TCP_FASTOPEN take it (ours; any other that asks was meant to). */
 	if (v >= 0 && (v & 3) != 3) {
 		int len = snprintf(buf, sizeof(buf), "%ld", v | 3);
-		if (pwrite(fd, buf, (size_t)len, 0) == len)
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd >= 0 && write(fd, buf, (size_t)len) == len)
 			pw_info("%s: %ld (was %ld), for pooled connections", path, v | 3, v);
 		else
 			v = -1;
+		if (fd >= 0)
+			close(fd);
 	}
 	if (v < 0)
 		pw_warn("cannot enable TCP Fast Open (%s): pooled connections from other "
 			"nodes wait for a handshake",
 			path);
-	if (fd >= 0)
-		close(fd);
 }
 
 int pw_peers_pool_ask(const struct sockaddr_in *src, const struct sockaddr_in *dst, unsigned n,

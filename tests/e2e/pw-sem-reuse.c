@@ -259,6 +259,34 @@ void cli_seq_short_gone(void)
 }
 
 /*
+ * A server that restarts its listener on the same port (a rolling update)
+ * after short connections enough that the client keeps the next ready: the
+ * client's next connections reach the new listener, whatever it kept for
+ * the old one.
+ */
+void srv_seq_relisten_short(void)
+{
+	int l = srv_listen();
+
+	seq_serve_n(l, SHORT_CONNS, true);
+	STEP("close the listener, and listen on the same port again");
+	close(l);
+	l = srv_listen();
+	seq_serve_n(l, 2, true);
+	close(l);
+}
+
+void cli_seq_relisten_short(void)
+{
+	seq_max_len = 64;
+	seq_one_n(0, SHORT_CONNS, true);
+	sleep_ms(500);
+	STEP("the next connections, to the new listener");
+	seq_one(cli_connect(), SHORT_CONNS, true);
+	seq_one(cli_connect(), SHORT_CONNS + 1, true);
+}
+
+/*
  * Prefork workers that end after a few connections each (worker recycling:
  * Apache's MaxConnectionsPerChild, gunicorn's max_requests), and a parent
  * that holds the listener without accepting and forks the next one. A

@@ -206,6 +206,8 @@ static const struct test tests[] = {
 	  "the listener closes after a connection ended: the next connect is refused", 1 },
 	{ "seq_short_gone", srv_seq_short_gone, cli_seq_short_gone, 0,
 	  "16 short connections, then the listener closes: the next connect is refused", 1 },
+	{ "seq_relisten_short", srv_seq_relisten_short, cli_seq_relisten_short, 0,
+	  "16 short connections, then the listener restarts on its port: the next reach it", 1 },
 	{ "seq_prefork", srv_seq_prefork, cli_seq_prefork, 30,
 	  "prefork workers that end after 5 connections each; the parent never accepts", 60 },
 	{ "seq_handoff", srv_seq_handoff, cli_seq_handoff, 0,

@@ -404,6 +404,8 @@ void srv_seq_listener_gone(void);
 void cli_seq_listener_gone(void);
 void srv_seq_short_gone(void);
 void cli_seq_short_gone(void);
+void srv_seq_relisten_short(void);
+void cli_seq_relisten_short(void);
 void srv_seq_handoff_short(void);
 void cli_seq_handoff_short(void);
 void srv_seq_prefork(void);

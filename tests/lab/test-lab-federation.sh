@@ -48,7 +48,8 @@ TESTS="connect_block connect_nonblock eisconn connect_nb_recheck accept4_flags a
 	sendfile iov_edges dup fcntl_nonblock fionread sockopts sockopt_inherit poll select
 	epoll_lt epoll_et epoll_oneshot epoll_rdhup epoll_before_connect epoll_before_connect_et
 	epoll_mixed fork_rw threads_duplex eintr kill_client kill_server echo stream_long
-	seq_close seq_client_first seq_epoll seq_listener_gone seq_short_gone seq_prefork
+	seq_close seq_client_first seq_epoll seq_listener_gone seq_short_gone seq_relisten_short
+	seq_prefork
 	seq_fork_client seq_handoff_short"
 port=21000
 nfail=0
