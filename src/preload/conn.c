@@ -165,23 +165,27 @@ int pw_adopt_parked(int fd, int sock, void *xp, const struct pw_wire_conn *body,
 	return 0;
 }
 
-int pw_adopt_tcp(int fd, int sock, const struct pw_wire_conn *body, int fl, bool sock_nb)
+int pw_adopt_tcp_prep(int fd, int sock, int *fl, bool sock_nb, int *ret_fdfl)
 {
-	int fdfl = pw_real.fcntl(fd, F_GETFD);
-	struct pw_sock *s = NULL;
-
-	if (fl < 0)
-		fl = pw_real.fcntl(fd, F_GETFL);
-	if (fl < 0 || fdfl < 0 ||
-	    (sock_nb != ((fl & O_NONBLOCK) != 0) &&
-	     pw_real.fcntl(sock, F_SETFL, fl & O_NONBLOCK) < 0))
-		goto fail;
+	*ret_fdfl = pw_real.fcntl(fd, F_GETFD);
+	if (*fl < 0)
+		*fl = pw_real.fcntl(fd, F_GETFL);
+	if (*fl < 0 || *ret_fdfl < 0 ||
+	    (sock_nb != ((*fl & O_NONBLOCK) != 0) &&
+	     pw_real.fcntl(sock, F_SETFL, *fl & O_NONBLOCK) < 0))
+		return -1;
 	uint32_t set;
 	if (!pw_fresh_get(fd, &set))
 		pw_xport_kernel_carry_opts(fd, sock);
 	else
 		pw_xport_kernel_carry_set(fd, sock, set);
-	s = pw_conn_new(&pw_xport_kernel, body);
+	return 0;
+}
+
+int pw_adopt_tcp_install(int fd, int sock, const struct pw_wire_conn *body, int fl, int fdfl)
+{
+	struct pw_sock *s = pw_conn_new(&pw_xport_kernel, body);
+
 	if (!s)
 		goto fail;
 	atomic_store_explicit(&s->nonblock, (fl & O_NONBLOCK) != 0, memory_order_relaxed);
@@ -194,13 +198,25 @@ fail:
 	return -1;
 }
 
+/* A kernel socket connected to another node (CONN_TCP), under @fd. */
+static int pw_adopt_tcp(int fd, int sock, const struct pw_wire_conn *body)
+{
+	int fl = -1, fdfl;
+
+	if (pw_adopt_tcp_prep(fd, sock, &fl, true, &fdfl) < 0) {
+		pw_real.close(sock);
+		return -1;
+	}
+	return pw_adopt_tcp_install(fd, sock, body, fl, fdfl);
+}
+
 /* The router's answer to CONNECT or CLAIM, put under @fd. */
 static int pw_adopt_reply(int fd, const struct pw_msg *m, int n, int fds[2])
 {
 	if (n == 2 && m->type == PW_MSG_CONN)
 		return pw_adopt(fd, fds[0], fds[1], &m->u.conn, false);
 	if (n == 1 && m->type == PW_MSG_CONN_TCP)
-		return pw_adopt_tcp(fd, fds[0], &m->u.conn, -1, true);
+		return pw_adopt_tcp(fd, fds[0], &m->u.conn);
 	for (int i = 0; i < n; i++)
 		pw_real.close(fds[i]);
 	return -1;

@@ -438,13 +438,17 @@ void pw_conn_publish(int fd, struct pw_sock *s);
 int pw_adopt(int fd, int memfd, int sock, const struct pw_wire_conn *body, bool handed);
 int pw_adopt_parked(int fd, int sock, void *xp, const struct pw_wire_conn *body, uint32_t set);
 /*
- * Put @sock, a kernel socket connected to another node, under the
- * application's @fd: its options, O_NONBLOCK and FD_CLOEXEC, and epoll
- * registrations, move over; the addresses it shows stay the pods' (@body).
- * @fl: @fd's F_GETFL if the caller has it, else -1; @sock_nb: whether @sock
- * is O_NONBLOCK now. On failure @fd is untouched and @sock closed.
+ * Put @sock, a kernel socket to another node, under the application's @fd,
+ * in two steps. pw_adopt_tcp_prep(): @sock takes @fd's O_NONBLOCK and the
+ * options set on it (*@fl: @fd's F_GETFL if the caller has it, else -1 and
+ * read; @sock_nb: whether @sock is O_NONBLOCK now), and @fd's FD_CLOEXEC is
+ * read into *@ret_fdfl; -1 on failure (nothing closed). Then
+ * pw_adopt_tcp_install(): @sock goes under @fd with epoll registrations;
+ * the addresses it shows stay the pods' (@body). On failure @fd is
+ * untouched and @sock closed.
  */
-int pw_adopt_tcp(int fd, int sock, const struct pw_wire_conn *body, int fl, bool sock_nb);
+int pw_adopt_tcp_prep(int fd, int sock, int *fl, bool sock_nb, int *ret_fdfl);
+int pw_adopt_tcp_install(int fd, int sock, const struct pw_wire_conn *body, int fl, int fdfl);
 /* A connection from another node (@sock, addresses in @body) accepted on
  * @lfd (@ls): the new fd, with the listener's options and what accept4()
  * @flags ask (@sock has the O_NONBLOCK they ask already if @nb_set); -1

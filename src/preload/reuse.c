@@ -320,10 +320,13 @@ int pw_reuse_connect(int fd, const struct sockaddr_in *dst, int family)
 				pthread_mutex_lock(&pw_reuse_lock);
 				continue;
 			}
-			int fl = pw_real.fcntl(fd, F_GETFL);
-			if (fl >= 0 && pw_pool_start(sock, &token, fl & O_NONBLOCK) == 0) {
+			/* Made like the application's socket first: after the
+			 * SYN, only what must follow it. */
+			int fl = -1, fdfl;
+			if (pw_adopt_tcp_prep(fd, sock, &fl, false, &fdfl) == 0 &&
+			    pw_pool_start(sock, &token, fl & O_NONBLOCK) == 0) {
 				/* (On failure @sock is closed: the server reads its end.) */
-				if (pw_adopt_tcp(fd, sock, &body, fl, false) < 0)
+				if (pw_adopt_tcp_install(fd, sock, &body, fl, fdfl) < 0)
 					return -1;
 				pw_dbg("fd %d: connected over podwire (pooled, to another node)",
 				       fd);
