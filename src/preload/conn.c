@@ -95,9 +95,12 @@ struct pw_sock *pw_conn_new_shm(int memfd, int sock, const struct pw_wire_conn *
 int pw_adopt(int fd, int memfd, int sock, const struct pw_wire_conn *body, bool handed)
 {
 	struct pw_sock *s = NULL;
-	int fl = pw_real.fcntl(handed ? sock : fd, F_GETFL);
-	int fdfl = pw_real.fcntl(fd, F_GETFD);
+	int fl, fdfl;
 
+	if (handed || !pw_fresh_flags(fd, &fl, &fdfl)) {
+		fl = pw_real.fcntl(handed ? sock : fd, F_GETFL);
+		fdfl = pw_real.fcntl(fd, F_GETFD);
+	}
 	if (fl < 0 || fdfl < 0)
 		goto fail;
 	if (!handed && (fl & O_NONBLOCK) && pw_real.fcntl(sock, F_SETFL, O_NONBLOCK) < 0)
@@ -143,10 +146,13 @@ fail:
  */
 int pw_adopt_parked(int fd, int sock, void *xp, const struct pw_wire_conn *body, uint32_t set)
 {
-	int fl = pw_real.fcntl(fd, F_GETFL);
-	int fdfl = pw_real.fcntl(fd, F_GETFD);
+	int fl, fdfl;
 	struct pw_sock *s;
 
+	if (!pw_fresh_flags(fd, &fl, &fdfl)) {
+		fl = pw_real.fcntl(fd, F_GETFL);
+		fdfl = pw_real.fcntl(fd, F_GETFD);
+	}
 	/* The parked socket's open file keeps the last connection's flag. */
 	if (fl < 0 || fdfl < 0 || pw_real.fcntl(sock, F_SETFL, fl & O_NONBLOCK) < 0)
 		return -1;
@@ -165,14 +171,15 @@ int pw_adopt_parked(int fd, int sock, void *xp, const struct pw_wire_conn *body,
 	return 0;
 }
 
-int pw_adopt_tcp_prep(int fd, int sock, int *fl, bool sock_nb, int *ret_fdfl)
+int pw_adopt_tcp_prep(int fd, int sock, bool sock_nb, int *ret_fl, int *ret_fdfl)
 {
-	*ret_fdfl = pw_real.fcntl(fd, F_GETFD);
-	if (*fl < 0)
-		*fl = pw_real.fcntl(fd, F_GETFL);
-	if (*fl < 0 || *ret_fdfl < 0 ||
-	    (sock_nb != ((*fl & O_NONBLOCK) != 0) &&
-	     pw_real.fcntl(sock, F_SETFL, *fl & O_NONBLOCK) < 0))
+	if (!pw_fresh_flags(fd, ret_fl, ret_fdfl)) {
+		*ret_fl = pw_real.fcntl(fd, F_GETFL);
+		*ret_fdfl = pw_real.fcntl(fd, F_GETFD);
+	}
+	if (*ret_fl < 0 || *ret_fdfl < 0 ||
+	    (sock_nb != ((*ret_fl & O_NONBLOCK) != 0) &&
+	     pw_real.fcntl(sock, F_SETFL, *ret_fl & O_NONBLOCK) < 0))
 		return -1;
 	uint32_t set;
 	if (!pw_fresh_get(fd, &set))
@@ -201,9 +208,9 @@ fail:
 /* A kernel socket connected to another node (CONN_TCP), under @fd. */
 static int pw_adopt_tcp(int fd, int sock, const struct pw_wire_conn *body)
 {
-	int fl = -1, fdfl;
+	int fl, fdfl;
 
-	if (pw_adopt_tcp_prep(fd, sock, &fl, true, &fdfl) < 0) {
+	if (pw_adopt_tcp_prep(fd, sock, true, &fl, &fdfl) < 0) {
 		pw_real.close(sock);
 		return -1;
 	}

@@ -30,6 +30,7 @@ static void pw_mark_shared(void)
 
 void pw_atfork_parent(void)
 {
+	pw_fresh_forget_flags();
 	if (atomic_load_explicit(&pw_nconns, memory_order_relaxed) ||
 	    atomic_load_explicit(&pw_nlisten, memory_order_relaxed))
 		pw_mark_shared();
@@ -37,6 +38,7 @@ void pw_atfork_parent(void)
 
 void pw_atfork_child(void)
 {
+	pw_fresh_forget_flags();
 	pw_ctl_atfork_child();
 	pw_reuse_atfork_child();
 	pw_pool_atfork_child();

@@ -145,6 +145,9 @@ PW_EXPORT int fcntl(int fd, int cmd, ...)
 		return r;
 	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
 		return pw_dup_track(fd, r);
+	if (cmd == F_SETFL || cmd == F_SETFD)
+		pw_fresh_note_flag(fd, cmd == F_SETFD,
+				   (arg & (cmd == F_SETFD ? FD_CLOEXEC : O_NONBLOCK)) != 0);
 	struct pw_sock *s = pw_fdtab_get(fd);
 	if (!s)
 		return r;
@@ -167,6 +170,13 @@ PW_EXPORT int ioctl(int fd, pw_ioctl_req_t req, ...)
 	arg = va_arg(ap, void *);
 	va_end(ap);
 	struct pw_sock *s = pw_fdtab_get(fd);
+	if (!s && (req == FIONBIO || req == FIOCLEX || req == FIONCLEX)) {
+		int r = pw_real.ioctl(fd, req, arg);
+		if (r == 0)
+			pw_fresh_note_flag(fd, req != FIONBIO,
+					   req == FIONBIO ? *(int *)arg != 0 : req == FIOCLEX);
+		return r;
+	}
 	/* A listener's O_NONBLOCK is kept too: accept() reads it. */
 	if (!s || (s->kind != PW_K_CONN && !(s->kind == PW_K_LISTEN && req == FIONBIO)))
 		return pw_real.ioctl(fd, req, arg);

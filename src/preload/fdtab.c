@@ -102,12 +102,17 @@ int pw_find_other_fd(const struct pw_sock *s, int skip)
  * the carried options (pw_carried_opts) were set on them since: connect()
  * reads back only those, not all 20 with getsockopt(2). Any doubt makes a
  * number not fresh (close, dup of either end, accept): all are read then.
+ * Its O_NONBLOCK and FD_CLOEXEC too, from socket(2)'s type and as fcntl(2)
+ * and ioctl(2) change them: connect() need not ask the kernel for them.
  * The same word marks a connection connect() left to the kernel (adapt.c).
  */
 #define PW_FRESH_FDS  65536u
 #define PW_FRESH      (1u << 31)
 #define PW_FRESH_OPTS ((1u << 20) - 1)
 #define PW_FRESH_V6   (1u << 20) /* made AF_INET6 */
+#define PW_FRESH_NB   (1u << 21) /* O_NONBLOCK now */
+#define PW_FRESH_CX   (1u << 22) /* FD_CLOEXEC now */
+#define PW_FRESH_FL   (1u << 23) /* the two above are known */
 /* pw_fresh_mark_adapt()'s slot: shares the word's lifetime. */
 #define PW_FD_ADAPT_SHIFT 24
 #define PW_FD_ADAPT_MAX	  127u
@@ -118,10 +123,15 @@ _Static_assert(sizeof(pw_carried_opts) / sizeof(pw_carried_opts[0]) <= 20,
 _Static_assert((PW_FD_ADAPT & PW_FRESH) == 0, "the adapt slot stays off the fresh bit");
 _Static_assert((PW_FD_ADAPT & PW_FRESH_V6) == 0 && (PW_FRESH_OPTS & PW_FRESH_V6) == 0,
 	       "the family bit has its own place");
+_Static_assert(((PW_FRESH_NB | PW_FRESH_CX | PW_FRESH_FL) &
+		(PW_FD_ADAPT | PW_FRESH | PW_FRESH_V6 | PW_FRESH_OPTS)) == 0,
+	       "the flag bits have their own places");
 _Static_assert(PW_ADAPT_SLOTS < PW_ADAPT_FALLBACK && PW_ADAPT_FALLBACK <= PW_FD_ADAPT_MAX,
 	       "slots and the fallback mark fit");
 
 static _Atomic uint32_t pw_fresh[PW_FRESH_FDS];
+/* One past the highest number pw_fresh_set_tcp() marked: the flags' end. */
+static _Atomic unsigned pw_fresh_top;
 
 void pw_fresh_set(int fd, bool on)
 {
@@ -132,12 +142,54 @@ void pw_fresh_set(int fd, bool on)
 		atomic_store_explicit(&pw_fresh[fd], on ? PW_FRESH : 0, memory_order_relaxed);
 }
 
-void pw_fresh_set_tcp(int fd, int family)
+void pw_fresh_set_tcp(int fd, int family, int type)
 {
 	if (fd < 0 || (unsigned)fd >= PW_FRESH_FDS)
 		return;
-	atomic_store_explicit(&pw_fresh[fd], PW_FRESH | (family == AF_INET6 ? PW_FRESH_V6 : 0),
+	atomic_store_explicit(&pw_fresh[fd],
+			      PW_FRESH | PW_FRESH_FL | (family == AF_INET6 ? PW_FRESH_V6 : 0) |
+				      (type & SOCK_NONBLOCK ? PW_FRESH_NB : 0) |
+				      (type & SOCK_CLOEXEC ? PW_FRESH_CX : 0),
 			      memory_order_relaxed);
+	unsigned top = atomic_load_explicit(&pw_fresh_top, memory_order_relaxed);
+	while (top <= (unsigned)fd &&
+	       !atomic_compare_exchange_weak_explicit(&pw_fresh_top, &top, (unsigned)fd + 1,
+						      memory_order_relaxed, memory_order_relaxed))
+		;
+}
+
+void pw_fresh_forget_flags(void)
+{
+	unsigned top = atomic_load_explicit(&pw_fresh_top, memory_order_relaxed);
+
+	for (unsigned fd = 0; fd < top && fd < PW_FRESH_FDS; fd++)
+		if (atomic_load_explicit(&pw_fresh[fd], memory_order_relaxed) & PW_FRESH_FL)
+			atomic_fetch_and_explicit(&pw_fresh[fd], ~PW_FRESH_FL,
+						  memory_order_relaxed);
+}
+
+void pw_fresh_note_flag(int fd, bool cloexec, bool on)
+{
+	if (fd < 0 || (unsigned)fd >= PW_FRESH_FDS ||
+	    !(atomic_load_explicit(&pw_fresh[fd], memory_order_relaxed) & PW_FRESH))
+		return;
+	uint32_t bit = cloexec ? PW_FRESH_CX : PW_FRESH_NB;
+	if (on)
+		atomic_fetch_or_explicit(&pw_fresh[fd], bit, memory_order_relaxed);
+	else
+		atomic_fetch_and_explicit(&pw_fresh[fd], ~bit, memory_order_relaxed);
+}
+
+bool pw_fresh_flags(int fd, int *ret_fl, int *ret_fdfl)
+{
+	if (fd < 0 || (unsigned)fd >= PW_FRESH_FDS)
+		return false;
+	uint32_t v = atomic_load_explicit(&pw_fresh[fd], memory_order_relaxed);
+	if ((v & (PW_FRESH | PW_FRESH_FL)) != (PW_FRESH | PW_FRESH_FL))
+		return false;
+	*ret_fl = O_RDWR | (v & PW_FRESH_NB ? O_NONBLOCK : 0);
+	*ret_fdfl = v & PW_FRESH_CX ? FD_CLOEXEC : 0;
+	return true;
 }
 
 int pw_fresh_family(int fd)

@@ -352,9 +352,17 @@ static inline struct pw_sock *pw_fdtab_get(int fd)
  * setsockopt notes the carried options set on a fresh one. pw_fresh_get:
  * fresh, and which carried options (bit i: pw_carried_opts[i]) were set. */
 void pw_fresh_set(int fd, bool on);
-/* A TCP socket of @family fresh from socket(2); the family of a fresh
- * one, 0 if @fd is not. */
-void pw_fresh_set_tcp(int fd, int family);
+/* A TCP socket of @family fresh from socket(2) (@type, with its
+ * SOCK_NONBLOCK and SOCK_CLOEXEC); the family of a fresh one, 0 if @fd is
+ * not. note_flag: its FD_CLOEXEC (@cloexec) or O_NONBLOCK is now @on.
+ * flags: a fresh one's F_GETFL (O_RDWR and O_NONBLOCK) and F_GETFD, as the
+ * kernel would answer; false if not known. */
+void pw_fresh_set_tcp(int fd, int family, int type);
+void pw_fresh_note_flag(int fd, bool cloexec, bool on);
+bool pw_fresh_flags(int fd, int *ret_fl, int *ret_fdfl);
+/* After fork: the other process may change O_NONBLOCK of a shared socket
+ * unseen, so no fresh socket's flags are known any more. */
+void pw_fresh_forget_flags(void);
 int pw_fresh_family(int fd);
 void pw_fresh_note_opt(int fd, unsigned carried_idx);
 bool pw_fresh_get(int fd, uint32_t *ret_set);
@@ -440,14 +448,14 @@ int pw_adopt_parked(int fd, int sock, void *xp, const struct pw_wire_conn *body,
 /*
  * Put @sock, a kernel socket to another node, under the application's @fd,
  * in two steps. pw_adopt_tcp_prep(): @sock takes @fd's O_NONBLOCK and the
- * options set on it (*@fl: @fd's F_GETFL if the caller has it, else -1 and
- * read; @sock_nb: whether @sock is O_NONBLOCK now), and @fd's FD_CLOEXEC is
- * read into *@ret_fdfl; -1 on failure (nothing closed). Then
+ * options set on it (@sock_nb: whether @sock is O_NONBLOCK now), and @fd's
+ * F_GETFL and F_GETFD are in *@ret_fl and *@ret_fdfl; -1 on failure
+ * (nothing closed). Then
  * pw_adopt_tcp_install(): @sock goes under @fd with epoll registrations;
  * the addresses it shows stay the pods' (@body). On failure @fd is
  * untouched and @sock closed.
  */
-int pw_adopt_tcp_prep(int fd, int sock, int *fl, bool sock_nb, int *ret_fdfl);
+int pw_adopt_tcp_prep(int fd, int sock, bool sock_nb, int *ret_fl, int *ret_fdfl);
 int pw_adopt_tcp_install(int fd, int sock, const struct pw_wire_conn *body, int fl, int fdfl);
 /* A connection from another node (@sock, addresses in @body) accepted on
  * @lfd (@ls): the new fd, with the listener's options and what accept4()

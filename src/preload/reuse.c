@@ -322,8 +322,8 @@ int pw_reuse_connect(int fd, const struct sockaddr_in *dst, int family)
 			}
 			/* Made like the application's socket first: after the
 			 * SYN, only what must follow it. */
-			int fl = -1, fdfl;
-			if (pw_adopt_tcp_prep(fd, sock, &fl, false, &fdfl) == 0 &&
+			int fl, fdfl;
+			if (pw_adopt_tcp_prep(fd, sock, false, &fl, &fdfl) == 0 &&
 			    pw_pool_start(sock, &token, fl & O_NONBLOCK) == 0) {
 				/* (On failure @sock is closed: the server reads its end.) */
 				if (pw_adopt_tcp_install(fd, sock, &body, fl, fdfl) < 0)

@@ -104,7 +104,7 @@ PW_EXPORT int socket(int domain, int type, int protocol)
 	/* Fresh: connect() need not read its options back (fdtab.c). */
 	if (fd >= 0 && (domain == AF_INET || domain == AF_INET6) && (type & 0xf) == SOCK_STREAM &&
 	    (protocol == 0 || protocol == IPPROTO_TCP))
-		pw_fresh_set_tcp(fd, domain);
+		pw_fresh_set_tcp(fd, domain, type);
 	else if (fd >= 0)
 		pw_fresh_set(fd, false);
 	return fd;

@@ -2,7 +2,9 @@
 /*
  * The fd table: set, get, take, the walkers (whole table and a range, with an
  * early stop), other fds of one state, fd numbers across page boundaries and
- * out of range, and lock-free readers racing a writer.
+ * out of range, and lock-free readers racing a writer; a fresh socket's
+ * flags as socket(2), fcntl(2) and ioctl(2) leave them, and forgotten at
+ * fork.
  */
 #include "preload.h"
 #include "pw_test.h"
@@ -109,9 +111,50 @@ static void test_race(void)
 	pthread_join(t, NULL);
 }
 
+static void check_flags(int fd, int want_fl, int want_fdfl)
+{
+	int fl = -1, fdfl = -1;
+
+	PW_CHECK(pw_fresh_flags(fd, &fl, &fdfl), "fd %d: flags not known", fd);
+	PW_CHECK(fl == want_fl && fdfl == want_fdfl, "fd %d: fl %#x fdfl %#x, want %#x %#x", fd, fl,
+		 fdfl, want_fl, want_fdfl);
+}
+
+static void test_fresh_flags(void)
+{
+	int fl, fdfl;
+
+	PW_CHECK(!pw_fresh_flags(5, &fl, &fdfl), "never made: not known");
+	pw_fresh_set_tcp(5, AF_INET, SOCK_STREAM);
+	check_flags(5, O_RDWR, 0);
+	pw_fresh_set_tcp(6, AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC);
+	check_flags(6, O_RDWR | O_NONBLOCK, FD_CLOEXEC);
+	PW_CHECK_EQ(pw_fresh_family(6), AF_INET6);
+	pw_fresh_note_flag(5, false, true); /* fcntl(F_SETFL, O_NONBLOCK) */
+	check_flags(5, O_RDWR | O_NONBLOCK, 0);
+	pw_fresh_note_flag(5, true, true); /* FIOCLEX */
+	check_flags(5, O_RDWR | O_NONBLOCK, FD_CLOEXEC);
+	pw_fresh_note_flag(6, false, false); /* FIONBIO 0 */
+	pw_fresh_note_flag(6, true, false);  /* F_SETFD 0 */
+	check_flags(6, O_RDWR, 0);
+	pw_fresh_note_opt(6, 3); /* options stay apart from the flags */
+	uint32_t set = 0;
+	PW_CHECK(pw_fresh_get(6, &set) && set == 1u << 3, "options: %#x", set);
+	pw_fresh_note_flag(7, false, true); /* not fresh: nothing */
+	PW_CHECK(!pw_fresh_flags(7, &fl, &fdfl), "not fresh, yet known");
+	pw_fresh_forget_flags();
+	PW_CHECK(!pw_fresh_flags(5, &fl, &fdfl) && !pw_fresh_flags(6, &fl, &fdfl),
+		 "known after fork");
+	PW_CHECK(pw_fresh_get(6, &set) && set == 1u << 3, "fork forgot options too: %#x", set);
+	pw_fresh_set(5, false);
+	PW_CHECK(!pw_fresh_flags(5, &fl, &fdfl), "closed, yet known");
+	pw_fresh_set(6, false);
+}
+
 int main(void)
 {
 	test_basic();
 	test_race();
+	test_fresh_flags();
 	return 0;
 }
