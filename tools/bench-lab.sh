@@ -5,7 +5,8 @@
 # to pod on one node (kernel bridge, podwire) and across nodes (VXLAN, host-gw,
 # podwire). sockperf ping-pong latency percentiles at 64 B, iperf3 single
 # stream and the connection rate (podwire-bench connect: connect, 1-byte
-# echo, close, one after another) (medians of alternating rounds), and a
+# echo, close, one after another) with the machine's CPU time per
+# connection (medians of alternating rounds), and a
 # latency sweep from 14 B to 1 MiB - 1 (sockperf's limits) plotted with
 # gnuplot.
 #
@@ -113,27 +114,39 @@ cserver() {
 	wait_listen "$1" "$4"
 }
 
-# cycles PATH -> "cycles/s p50-us": connect cycles one after another. Mode
-# pwshm: podwire with PODWIRE_ADAPT=0, every connection over podwire's path
-# (as shipped, the library leaves repeated short ones to the kernel).
+# The machine's busy time so far, in jiffies: user, nice, system, irq and
+# softirq of every CPU (not idle, iowait or steal: time the VM did not run).
+busy_jiffies() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
+
+# cycles PATH -> "cycles/s p50-us cpu-us": connect cycles one after another,
+# and the machine's CPU time per cycle (every process: client, server,
+# routers, softirqs; the lab is this machine), over the whole run with its
+# warm-up. Mode pwshm: podwire with PODWIRE_ADAPT=0, every connection over
+# podwire's path (as shipped, the library leaves repeated short ones to the
+# kernel).
 cycles() {
-	local np="" ip=${DST[$1]%:*} port=${DST[$1]#*:} env=""
+	local np="" ip=${DST[$1]%:*} port=${DST[$1]#*:} env="" b0 out
 	case ${MODE[$1]} in
 	pw) ;;
 	pwshm) env=PODWIRE_ADAPT=0 ;;
 	*) np=--no-podwire ;;
 	esac
-	lab exec $np "${CLIENT[$1]}" -- env $env "$BENCH" connect --to "$ip:$port" -d "$T" -w 0.3 -j \
-		2>/dev/null | python3 -c 'import json,sys
+	b0=$(busy_jiffies)
+	out=$(lab exec $np "${CLIENT[$1]}" -- env $env "$BENCH" connect --to "$ip:$port" -d "$T" \
+		-w 0.3 -j 2>/dev/null)
+	echo "$out" | python3 -c 'import json, os, sys
 try:
     d = json.load(sys.stdin)
-    print("%.0f %.1f" % (d["msgs_per_sec"], d["rtt_ns"]["p50"] / 1000))
-except Exception: print("- -")'
+    busy = (int(sys.argv[2]) - int(sys.argv[1])) * 1e6 / os.sysconf("SC_CLK_TCK")
+    # The warm-up ran at about the same rate: its cycles count too.
+    n = d["msgs_per_sec"] * (float(sys.argv[3]) + 0.3)
+    print("%.0f %.1f %.0f" % (d["msgs_per_sec"], d["rtt_ns"]["p50"] / 1000, busy / n))
+except Exception: print("- - -")' "$b0" "$(busy_jiffies)" "$T"
 }
 
 . "$(dirname "$0")/bench-lib.sh"
 
-declare -A P50 P99 P999 GBPS CPS CP50
+declare -A P50 P99 P999 GBPS CPS CP50 CCPU
 SIZES="14 64 1024 16384 65536 262144 1048575" # sockperf's smallest and largest
 : >"$OUT/sweep.dat"
 
@@ -205,17 +218,19 @@ path cvxlan n1p1 kernel 198.19.2.11:6014
 path cremote n1p1 pw 198.19.2.12:6015
 path cshmall n1p1 pwshm 198.19.1.12:6013
 path cremoteall n1p1 pwshm 198.19.2.12:6015
-declare -A cps cp50
+declare -A cps cp50 ccpu
 for r in $(seq "$ROUNDS"); do
 	for p in chost cbridge cshm cvxlan cremote cshmall cremoteall; do
-		out=$(cycles $p)
-		cps[$p]="${cps[$p]:-} ${out%% *}"
-		cp50[$p]="${cp50[$p]:-} ${out#* }"
+		read -r o1 o2 o3 <<<"$(cycles $p)"
+		cps[$p]="${cps[$p]:-} $o1"
+		cp50[$p]="${cp50[$p]:-} $o2"
+		ccpu[$p]="${ccpu[$p]:-} $o3"
 	done
 done
 for p in chost cbridge cshm cvxlan cremote cshmall cremoteall; do
 	CPS[$p]=$(pw_median ${cps[$p]})
 	CP50[$p]=$(pw_median ${cp50[$p]})
+	CCPU[$p]=$(pw_median ${ccpu[$p]})
 done
 if [ -n "$SWEEP" ]; then
 	for s in $SIZES; do
@@ -279,8 +294,8 @@ except ValueError:
 PY
 	echo
 	echo "connection rate: podwire-bench connect (connect, 1-byte echo, close), one at a time"
-	printf '%-34s %12s %10s\n' "path" "conns/s" "p50 (us)"
-	crow() { printf '%-34s %12s %10s\n' "$1" "${CPS[$2]}" "${CP50[$2]}"; }
+	printf '%-34s %12s %10s %12s\n' "path" "conns/s" "p50 (us)" "CPU us/conn"
+	crow() { printf '%-34s %12s %10s %12s\n' "$1" "${CPS[$2]}" "${CP50[$2]}" "${CCPU[$2]}"; }
 	crow "host to host (underlay)" chost
 	crow "pod to pod, same node: bridge" cbridge
 	crow "pod to pod, same node: podwire" cshm
@@ -288,13 +303,15 @@ PY
 	crow "pod to pod, across nodes: podwire" cremote
 	crow "  same node, shm always" cshmall
 	crow "  across nodes, direct always" cremoteall
-	python3 - "${CPS[cremote]}" "${CPS[chost]}" "${CPS[cshm]}" "${CPS[cbridge]}" <<'PY'
+	python3 - "${CPS[cremote]}" "${CPS[chost]}" "${CPS[cshm]}" "${CPS[cbridge]}" \
+		"${CCPU[cremote]}" "${CCPU[chost]}" <<'PY'
 import sys
-r, h, s, b = sys.argv[1:]
+r, h, s, b, rc, hc = sys.argv[1:]
 try:
     print("connection rate, podwire across nodes / host to host: %.3fx (target >= 0.9)"
           % (float(r) / float(h)))
     print("connection rate, podwire same node / bridge: %.3fx" % (float(s) / float(b)))
+    print("CPU per connection, podwire across nodes / host to host: %.3fx" % (float(rc) / float(hc)))
 except ValueError:
     print("(a connection rate is missing: no ratio)")
 PY
