@@ -182,9 +182,11 @@ struct pw_wire_conn {
  * What the client of a pooled connection writes first, when the application
  * connects: who it is, sealed with the key of the listener it goes to, which
  * only the routers and that listener's processes hold. The server's library
- * accepts it from the listener's socket on the underlay (where the kernel
- * keeps it until these bytes come: TCP_DEFER_ACCEPT) and checks the seal,
- * and that the connection comes from @via, port @sport.
+ * accepts it from the listener's socket on the underlay, which the kernel
+ * lets through with these bytes (in the SYN: TCP Fast Open; or after the
+ * handshake: TCP_DEFER_ACCEPT), and checks the seal, and that the
+ * connection comes from @via, port @sport. Addresses and ports in network
+ * order.
  */
 #define PW_POOL_KEY_LEN 16u
 struct pw_wire_pool_token {
