@@ -337,9 +337,7 @@ int pw_reuse_connect(int fd, const struct sockaddr_in *dst, int family)
 			pw_real.close(sock);
 			pw_pool_given_up(dst, family);
 			pthread_mutex_lock(&pw_reuse_lock);
-			for (unsigned k = 0; k < PW_REUSE_CLI; k++)
-				if (pw_rcli[k].kind == PW_RENT_TCP && pw_rcli[k].key == key)
-					pw_rent_drop(&pw_rcli[k], &pw_reuse_ncli);
+			pw_rents_drop(pw_rcli, PW_REUSE_CLI, key, &pw_reuse_ncli);
 			break;
 		}
 		int r = pw_xport_shm_claim(e->p, &xp);

@@ -159,19 +159,47 @@ static int pw_peer_data_socket(int flags, in_port_t *ret_port)
 	return s;
 }
 
+/* A request of @ctx from @src to @dst, to the peer that advertises @dst:
+ * not yet in the list (pw_peer_out_add). NULL and *@ret_err: -ENETUNREACH
+ * no peer has @dst, -ENOMEM. */
+static struct pw_peer_out *pw_peer_out_new(const struct sockaddr_in *src,
+					   const struct sockaddr_in *dst, void *ctx, int *ret_err)
+{
+	struct pw_peer_link *l = pw_peers_enabled() ? pw_peer_route(dst) : NULL;
+	struct pw_peer_out *o = l ? calloc(1, sizeof(*o)) : NULL;
+
+	if (!o) {
+		*ret_err = l ? -ENOMEM : -ENETUNREACH;
+		return NULL;
+	}
+	o->data = -1;
+	o->req = ++pw_peer_conns.next_req;
+	o->link = l;
+	o->src = *src;
+	o->dst = *dst;
+	o->ctx = ctx;
+	o->deadline_ns = pw_now_ns() + PW_PEER_CONNECT_NS;
+	return o;
+}
+
+static void pw_peer_out_add(struct pw_peer_out *o)
+{
+	o->next = pw_peer_conns.outs;
+	pw_peer_conns.outs = o;
+}
+
 int pw_peers_connect(const struct sockaddr_in *src, const struct sockaddr_in *dst,
 		     pw_peers_done_fn done, void *ctx)
 {
-	struct pw_peer_link *l = pw_peers_enabled() ? pw_peer_route(dst) : NULL;
 	struct sockaddr_in me = *pw_peers_underlay();
-	struct pw_peer_out *o;
+	int r;
+	struct pw_peer_out *o = pw_peer_out_new(src, dst, ctx, &r);
 
-	if (!l)
-		return -ENETUNREACH;
-	o = calloc(1, sizeof(*o));
 	if (!o)
-		return -ENOMEM;
+		return r;
+	struct pw_peer_link *l = o->link;
 	o->ev.fn = pw_peer_out_event;
+	o->done = done;
 	o->data = pw_peer_data_socket(SOCK_NONBLOCK, &me.sin_port);
 	if (o->data < 0 || getrandom(o->token, sizeof(o->token), 0) != sizeof(o->token)) {
 		int err = o->data < 0 ? o->data : -errno;
@@ -180,27 +208,19 @@ int pw_peers_connect(const struct sockaddr_in *src, const struct sockaddr_in *ds
 		free(o);
 		return err;
 	}
-	o->req = ++pw_peer_conns.next_req;
-	o->link = l;
-	o->src = *src;
-	o->dst = *dst;
-	o->done = done;
-	o->ctx = ctx;
-	o->deadline_ns = pw_now_ns() + PW_PEER_CONNECT_NS;
 
 	struct pw_wire_peer_connect c = { .req = o->req };
 	memcpy(c.token, o->token, sizeof(c.token));
 	pw_addr_to_wire(src, AF_INET, &c.src);
 	pw_addr_to_wire(dst, AF_INET, &c.dst);
 	pw_addr_to_wire(&me, AF_INET, &c.data);
-	int r = pw_peer_link_send(l, PW_PEER_CONNECT, &c, sizeof(c), NULL, 0);
+	r = pw_peer_link_send(l, PW_PEER_CONNECT, &c, sizeof(c), NULL, 0);
 	if (r < 0) {
 		close(o->data);
 		free(o);
 		return r;
 	}
-	o->next = pw_peer_conns.outs;
-	pw_peer_conns.outs = o;
+	pw_peer_out_add(o);
 	pw_peer_conns.n_out++;
 	/* Only behind a CONNECT that has left: B must see it first. */
 	if (pw_peer_link_flushed(l)) {
@@ -250,34 +270,23 @@ void pw_peers_fastopen(void)
 int pw_peers_pool_ask(const struct sockaddr_in *src, const struct sockaddr_in *dst, unsigned n,
 		      pw_peers_pool_fn done, void *ctx)
 {
-	struct pw_peer_link *l = pw_peers_enabled() ? pw_peer_route(dst) : NULL;
-	struct pw_peer_out *o;
+	int r;
+	struct pw_peer_out *o = pw_peer_out_new(src, dst, ctx, &r);
 
-	if (!l)
-		return -ENETUNREACH;
-	o = calloc(1, sizeof(*o));
 	if (!o)
-		return -ENOMEM;
-	o->data = -1;
-	o->req = ++pw_peer_conns.next_req;
-	o->link = l;
-	o->src = *src;
-	o->dst = *dst;
+		return r;
 	o->npool = n;
 	o->pool_done = done;
-	o->ctx = ctx;
-	o->deadline_ns = pw_now_ns() + PW_PEER_CONNECT_NS;
 
 	struct pw_wire_peer_pool p = { .req = o->req, .count = n };
 	pw_addr_to_wire(src, AF_INET, &p.src);
 	pw_addr_to_wire(dst, AF_INET, &p.dst);
-	int r = pw_peer_link_send(l, PW_PEER_POOL, &p, sizeof(p), NULL, 0);
+	r = pw_peer_link_send(o->link, PW_PEER_POOL, &p, sizeof(p), NULL, 0);
 	if (r < 0) {
 		free(o);
 		return r;
 	}
-	o->next = pw_peer_conns.outs;
-	pw_peer_conns.outs = o;
+	pw_peer_out_add(o);
 	return 0;
 }
 
