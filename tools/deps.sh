@@ -6,11 +6,12 @@
 set -eu
 
 build_pkgs="meson ninja-build pkg-config gcc libc6-dev libcjson-dev libcurl4-openssl-dev libssl-dev
-	libyaml-dev libmnl-dev libmicrohttpd-dev musl-tools"
+	libyaml-dev libmnl-dev libmicrohttpd-dev musl-tools libibverbs-dev librdmacm-dev"
 test_pkgs="$build_pkgs python3 util-linux procps iproute2 clang libfuzzer-14-dev
 	sockperf iperf3 nginx-light redis-server redis-tools wrk curl strace openssl
 	iputils-ping podman runc containernetworking-plugins musl-tools openssh-server
-	openssh-sftp-server busybox-static prometheus-node-exporter bubblewrap tor debootstrap"
+	openssh-sftp-server busybox-static prometheus-node-exporter bubblewrap tor debootstrap
+	ibverbs-utils perftest rdmacm-utils"
 demo_pkgs="$build_pkgs iproute2 sockperf python3 curl iperf3 gnuplot-nox nginx-light wrk redis-server redis-tools nghttp2-client"
 
 case "${1:-}" in

@@ -65,25 +65,29 @@ enum pw_wire_type {
 	PW_MSG_POOL = 14, /* body pool, fd: a TCP socket of the client's netns (proof);
 			     reply: one CONN_POOL per connection dialled, or ERR */
 	/* 15 was REQUEUE_TCP (version 5): pooled connections wait in the kernel now */
+	/* the virtual RDMA device (docs/RDMA.md): who the caller's pod is */
+	PW_MSG_VERBS_DEV = 16, /* no body, fd: a socket of the caller's netns (proof);
+				  reply VERBS_DEV_OK, or ERR (ENOENT: no pod address) */
 	/* replies, router -> library; seq echoes the request's */
-	PW_MSG_OK = 64,		 /* no body */
-	PW_MSG_ERR = 65,	 /* body err */
-	PW_MSG_HELLO_OK = 66,	 /* body hello_ok + prefixes */
-	PW_MSG_CONN = 67,	 /* body conn, fds: memfd, socket end */
-	PW_MSG_STATUS_OK = 68,	 /* body status + entries */
-	PW_MSG_PODS_OK = 69,	 /* body pods + pod_entry entries */
-	PW_MSG_CONN_TCP = 70,	 /* body conn, fd: a connected kernel TCP socket (another
-				    node's pod is the peer; see PEER_* below) */
-	PW_MSG_RELAY_OK = 71,	 /* body conn, fd: the relayed stream's end */
-	PW_MSG_LISTEN_OK = 72,	 /* no body, fd: the listener's accept queue (SOCK_SEQPACKET),
-				    where the router puts one CONN or CONN_TCP per connection
-				    (seq 0) for accept() to take */
-	PW_MSG_CONN_POOL = 73,	 /* body conn_pool, fd: a pooled kernel TCP socket to
-				    another node's pod, the reply to POOL: the client
-				    starts it by writing the token */
-	PW_MSG_LISTEN_POOL = 74, /* body listen_pool, fds: the accept queue and the
-				    listener's socket on the node's underlay (pooled
-				    connections from other nodes), with federation */
+	PW_MSG_OK = 64,		  /* no body */
+	PW_MSG_ERR = 65,	  /* body err */
+	PW_MSG_HELLO_OK = 66,	  /* body hello_ok + prefixes */
+	PW_MSG_CONN = 67,	  /* body conn, fds: memfd, socket end */
+	PW_MSG_STATUS_OK = 68,	  /* body status + entries */
+	PW_MSG_PODS_OK = 69,	  /* body pods + pod_entry entries */
+	PW_MSG_CONN_TCP = 70,	  /* body conn, fd: a connected kernel TCP socket (another
+				     node's pod is the peer; see PEER_* below) */
+	PW_MSG_RELAY_OK = 71,	  /* body conn, fd: the relayed stream's end */
+	PW_MSG_LISTEN_OK = 72,	  /* no body, fd: the listener's accept queue (SOCK_SEQPACKET),
+				     where the router puts one CONN or CONN_TCP per connection
+				     (seq 0) for accept() to take */
+	PW_MSG_CONN_POOL = 73,	  /* body conn_pool, fd: a pooled kernel TCP socket to
+				     another node's pod, the reply to POOL: the client
+				     starts it by writing the token */
+	PW_MSG_LISTEN_POOL = 74,  /* body listen_pool, fds: the accept queue and the
+				     listener's socket on the node's underlay (pooled
+				     connections from other nodes), with federation */
+	PW_MSG_VERBS_DEV_OK = 75, /* body verbs_dev: the pod's device identity */
 
 	/*
 	 * Router to router, over TCP on the underlay (a byte stream: each
@@ -207,6 +211,22 @@ struct pw_wire_conn_pool {
 /* LISTEN's reply with federation: the key pooled connections are sealed with. */
 struct pw_wire_listen_pool {
 	uint8_t key[PW_POOL_KEY_LEN];
+};
+
+/*
+ * VERBS_DEV's reply: the identity of the pod's virtual RDMA device, which the
+ * router gives from the netns the proof socket lives in (a pod cannot claim
+ * another's). GID 0 is the pod's IPv4 address as a RoCE v2 GID
+ * (::ffff:a.b.c.d); lid is its offset in the router's prefix, unique in the
+ * cluster, or 0 when that does not fit a unicast LID; guid is the node GUID.
+ * All in network order.
+ */
+struct pw_wire_verbs_dev {
+	uint8_t gid[16];
+	uint64_t guid;
+	uint16_t lid;
+	uint16_t pad;
+	uint32_t reserved;
 };
 
 struct pw_wire_status {
@@ -355,6 +375,9 @@ _Static_assert(sizeof(struct pw_wire_pool_token) == 24, "pool token");
 _Static_assert(offsetof(struct pw_wire_pool_token, tag) == 16, "pool token tag");
 _Static_assert(sizeof(struct pw_wire_conn_pool) == 88, "conn pool");
 _Static_assert(sizeof(struct pw_wire_listen_pool) == PW_POOL_KEY_LEN, "listen pool");
+_Static_assert(sizeof(struct pw_wire_verbs_dev) == 32, "verbs dev");
+_Static_assert(offsetof(struct pw_wire_verbs_dev, guid) == 16, "verbs dev guid");
+_Static_assert(offsetof(struct pw_wire_verbs_dev, lid) == 24, "verbs dev lid");
 _Static_assert(sizeof(struct pw_wire_peer_pool) == 64, "peer pool");
 _Static_assert(sizeof(struct pw_wire_peer_pool_ok) == 32, "peer pool ok");
 _Static_assert(sizeof(struct pw_wire_conn) == 64, "conn");

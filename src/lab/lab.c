@@ -397,7 +397,8 @@ static void pw_lab_sys_remount(const char *ns)
  * The LD_PRELOAD value for pods: DIR/$LIB/libpodwire.so when the preload tree
  * lies next to @lib (build: src/preload/preload/, installed: podwire/preload/
  * beside it), so that glibc and musl programs each load their own build
- * (docs/PRELOAD.md); else @lib itself.
+ * (docs/PRELOAD.md), and DIR/$LIB/libpodwire-verbs.so after it when the tree
+ * has the virtual RDMA device (docs/RDMA.md); else @lib itself.
  */
 static void pw_lab_preload_resolve(const char *lib, char *ret_val, size_t len)
 {
@@ -413,7 +414,15 @@ static void pw_lab_preload_resolve(const char *lib, char *ret_val, size_t len)
 	for (size_t i = 0; i < sizeof(trees) / sizeof(trees[0]); i++) {
 		snprintf(probe, sizeof(probe), "%s/%s/lib/libpodwire.so", dir, trees[i]);
 		if (access(probe, R_OK) == 0) {
-			int n = snprintf(ret_val, len, "%s/%s/$LIB/libpodwire.so", dir, trees[i]);
+			snprintf(probe, sizeof(probe), "%s/%s/lib/libpodwire-verbs.so", dir,
+				 trees[i]);
+			int n = access(probe, R_OK) == 0
+					? snprintf(ret_val, len,
+						   "%s/%s/$LIB/libpodwire.so:%s/%s/$LIB/"
+						   "libpodwire-verbs.so",
+						   dir, trees[i], dir, trees[i])
+					: snprintf(ret_val, len, "%s/%s/$LIB/libpodwire.so", dir,
+						   trees[i]);
 			if (n < 0 || (size_t)n >= len)
 				snprintf(ret_val, len, "%s", lib);
 			return;
@@ -428,7 +437,7 @@ static void pw_lab_preload_resolve(const char *lib, char *ret_val, size_t len)
  */
 static int pw_lab_exec_env_set(const struct pw_lab *lab, unsigned n, unsigned k, bool nopw)
 {
-	char sock[PATH_MAX], inject[PATH_MAX + 32];
+	char sock[PATH_MAX], inject[2 * PATH_MAX + 64];
 	const char *old = getenv("LD_PRELOAD");
 	size_t len;
 	char *pre;

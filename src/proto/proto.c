@@ -29,6 +29,7 @@ static int pw_msg_layout(uint16_t type, size_t *ret_fixed, size_t *ret_entry)
 		fixed = sizeof(struct pw_wire_connect);
 		break;
 	case PW_MSG_STATUS:
+	case PW_MSG_VERBS_DEV:
 	case PW_MSG_OK:
 	case PW_MSG_LISTEN_OK:
 	case PW_MSG_TAKE:
@@ -61,6 +62,9 @@ static int pw_msg_layout(uint16_t type, size_t *ret_fixed, size_t *ret_entry)
 		break;
 	case PW_MSG_LISTEN_POOL:
 		fixed = sizeof(struct pw_wire_listen_pool);
+		break;
+	case PW_MSG_VERBS_DEV_OK:
+		fixed = sizeof(struct pw_wire_verbs_dev);
 		break;
 	case PW_PEER_HELLO:
 		fixed = sizeof(struct pw_wire_peer_hello);
@@ -123,6 +127,7 @@ unsigned pw_msg_nfds(uint16_t type)
 	case PW_MSG_CONN_TCP:
 	case PW_MSG_CONN_POOL:
 	case PW_MSG_POOL:
+	case PW_MSG_VERBS_DEV:
 	case PW_MSG_RELAY:
 	case PW_MSG_TAKE:
 	case PW_MSG_RELAY_OK:

@@ -26,6 +26,7 @@ struct pw_msg {
 		struct pw_wire_conn conn;
 		struct pw_wire_conn_pool conn_pool;
 		struct pw_wire_listen_pool listen_pool;
+		struct pw_wire_verbs_dev verbs_dev;
 		struct pw_wire_status status;
 		struct pw_wire_reattach reattach;
 		struct pw_wire_relay relay;

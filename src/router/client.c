@@ -23,12 +23,19 @@
 #define PW_MAX_CLIENTS 4096
 
 const struct pw_request pw_requests[] = {
-	{ PW_MSG_HELLO, false, pw_request_hello },	{ PW_MSG_LISTEN, false, pw_request_listen },
-	{ PW_MSG_CONNECT, true, pw_request_connect },	{ PW_MSG_STATUS, false, pw_request_status },
-	{ PW_MSG_REATTACH, true, pw_request_reattach }, { PW_MSG_RELAY, true, pw_request_relay },
-	{ PW_MSG_TAKE, true, pw_request_take },		{ PW_MSG_POD_ADD, false, pw_request_pods },
-	{ PW_MSG_POD_DEL, false, pw_request_pods },	{ PW_MSG_PODS, false, pw_request_pods },
-	{ PW_MSG_REQUEUE, true, pw_request_requeue },	{ PW_MSG_POOL, true, pw_request_pool },
+	{ PW_MSG_HELLO, false, pw_request_hello },
+	{ PW_MSG_LISTEN, false, pw_request_listen },
+	{ PW_MSG_CONNECT, true, pw_request_connect },
+	{ PW_MSG_STATUS, false, pw_request_status },
+	{ PW_MSG_REATTACH, true, pw_request_reattach },
+	{ PW_MSG_RELAY, true, pw_request_relay },
+	{ PW_MSG_TAKE, true, pw_request_take },
+	{ PW_MSG_POD_ADD, false, pw_request_pods },
+	{ PW_MSG_POD_DEL, false, pw_request_pods },
+	{ PW_MSG_PODS, false, pw_request_pods },
+	{ PW_MSG_REQUEUE, true, pw_request_requeue },
+	{ PW_MSG_POOL, true, pw_request_pool },
+	{ PW_MSG_VERBS_DEV, true, pw_request_verbs_dev },
 };
 const size_t pw_nrequests = PW_ARRAY_SIZE(pw_requests);
 

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../common/addr.h"
@@ -42,6 +43,14 @@ int pw_netns_enter(int netns)
 	if (r < 0)
 		return r;
 	return setns(netns, CLONE_NEWNET) < 0 ? -errno : 0;
+}
+
+bool pw_netns_is_self(int netns)
+{
+	struct stat a, b;
+
+	return pw_netns_init() == 0 && fstat(netns, &a) == 0 && fstat(pw_netns_self, &b) == 0 &&
+	       a.st_ino == b.st_ino && a.st_dev == b.st_dev;
 }
 
 void pw_netns_leave(void)

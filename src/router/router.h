@@ -17,6 +17,7 @@
  *   peer_link.c  federation: configuration, authenticated links with other
  *                nodes' routers, their routes
  *   peer_conn.c  cross-node connections over those links
+ *   verbs.c      the virtual RDMA device's identity
  *
  * Single-threaded: every function runs on the loop's thread.
  */
@@ -159,6 +160,15 @@ int pw_request_take(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE
 int pw_request_requeue(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS]);
 int pw_request_connect(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS]);
 int pw_request_pool(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS]);
+
+/* ---- verbs.c: the virtual RDMA device's identity ---- */
+
+/* VERBS_DEV: the caller's pod's device identity; -ENOENT when its netns
+ * holds no address in our prefixes. */
+int pw_request_verbs_dev(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS]);
+/* The identity of the pod at @addr (network order) in prefix @p. */
+void pw_verbs_identity(uint32_t addr, const struct pw_wire_prefix *p,
+		       struct pw_wire_verbs_dev *ret);
 
 /* Connects and pool asks of @c to other nodes' pods, still waiting: forget
  * them. */
@@ -329,6 +339,8 @@ void pw_netns_teardown(void);
 /* Enter @netns (an nsfs fd) for a moment; pw_netns_leave() returns. */
 int pw_netns_enter(int netns);
 void pw_netns_leave(void);
+/* Is @netns (an nsfs fd) the router's own? */
+bool pw_netns_is_self(int netns);
 int pw_sock_cookie(int fd, uint64_t *ret);
 /* @fd is TCP speaking IPv4 (AF_INET, or AF_INET6 not V6ONLY); @listening: 1
  * listening, 0 not, -1 either. Returns its family. */

@@ -69,6 +69,8 @@ static const struct layout layouts[] = {
 	{ PW_MSG_POOL, sizeof(struct pw_wire_pool), 0, 0, 1 },
 	{ PW_MSG_CONN_POOL, sizeof(struct pw_wire_conn_pool), 0, 0, 1 },
 	{ PW_MSG_LISTEN_POOL, sizeof(struct pw_wire_listen_pool), 0, 0, 2 },
+	{ PW_MSG_VERBS_DEV, 0, 0, 0, 1 },
+	{ PW_MSG_VERBS_DEV_OK, sizeof(struct pw_wire_verbs_dev), 0, 0, 0 },
 	{ PW_PEER_HELLO, sizeof(struct pw_wire_peer_hello), 0, 0, 0 },
 	{ PW_PEER_AUTH, sizeof(struct pw_wire_peer_auth), 0, 0, 0 },
 	{ PW_PEER_ROUTES, sizeof(struct pw_wire_peer_routes), sizeof(struct pw_wire_prefix),

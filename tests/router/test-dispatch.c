@@ -275,6 +275,7 @@ static void test_table(void)
 		{ pw_request_take, PW_MSG_TAKE, true },
 		{ pw_request_requeue, PW_MSG_REQUEUE, true },
 		{ pw_request_pool, PW_MSG_POOL, true },
+		{ pw_request_verbs_dev, PW_MSG_VERBS_DEV, true },
 	};
 	bool reply_err = false;
 
@@ -288,7 +289,7 @@ static void test_table(void)
 			PW_CHECK(pw_requests[k].type != pw_requests[i].type, "type %u twice",
 				 pw_requests[i].type);
 	}
-	for (unsigned t = PW_MSG_OK; t <= PW_MSG_LISTEN_POOL; t++)
+	for (unsigned t = PW_MSG_OK; t <= PW_MSG_VERBS_DEV_OK; t++)
 		PW_CHECK(!real_fn((uint16_t)t, &reply_err), "reply type %u has a handler", t);
 }
 
