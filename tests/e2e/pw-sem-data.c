@@ -445,6 +445,20 @@ void cli_sigpipe_nosignal(void)
 	close(fd);
 }
 
+/* The kernel's TCP takes the first write after the peer closed (its reset
+ * comes back) and fails the next one. */
+void cli_write_after_close(void)
+{
+	set_handler(SIGPIPE, SIG_DFL, 0);
+	int fd = cli_closed_peer();
+	STEP("the first write after the peer's close is taken");
+	PW_CHECK_EQ(send(fd, "x", 1, MSG_NOSIGNAL), 1);
+	sleep_ms(50);
+	STEP("the next one fails");
+	CHECK_ERRNO(send(fd, "x", 1, MSG_NOSIGNAL), EPIPE);
+	close(fd);
+}
+
 void cli_sigpipe_ignored(void)
 {
 	set_handler(SIGPIPE, SIG_IGN, 0);

@@ -54,6 +54,8 @@ static const struct test tests[] = {
 	{ "dontwait", srv_cmd, cli_dontwait, 0, "MSG_DONTWAIT on a blocking socket", 0 },
 	{ "waitall", srv_cmd, cli_waitall, 0, "MSG_WAITALL over pieces, and cut by EOF", 0 },
 	{ "sigpipe_nosignal", srv_cmd, cli_sigpipe_nosignal, 0, "MSG_NOSIGNAL: EPIPE", 0 },
+	{ "write_after_close", srv_cmd, cli_write_after_close, 0,
+	  "the first write after the peer closed is taken, the next fails", 0 },
 	{ "sigpipe_ignored", srv_cmd, cli_sigpipe_ignored, 0, "SIGPIPE ignored: EPIPE", 0 },
 	{ "sigpipe_handler", srv_cmd, cli_sigpipe_handler, 0, "SIGPIPE handler runs once", 0 },
 	{ "sigpipe_default", srv_cmd, cli_sigpipe_default, 0, "default SIGPIPE kills the writer",

@@ -287,6 +287,7 @@ void cli_dontwait(void);
 void cli_waitall(void);
 int write_until_fail(int fd, bool use_send_nosignal);
 void cli_sigpipe_nosignal(void);
+void cli_write_after_close(void);
 void cli_sigpipe_ignored(void);
 void cli_sigpipe_handler(void);
 void cli_sigpipe_default(void);
