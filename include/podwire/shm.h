@@ -114,4 +114,100 @@ _Static_assert((PW_RING_WINDOW_START & (PW_RING_WINDOW_START - 1)) == 0,
 	       "window start is a power of two");
 _Static_assert(PW_RING_WINDOW_START >= PW_RING_MIN, "window start fits the smallest ring");
 
+/*
+ * ---- The virtual RDMA device's arena (src/verbs, docs/RDMA.md) ----
+ *
+ * Each process using podwire0 has one arena: a sparse memfd that the router
+ * passes to the peer of a connected queue pair. Offsets below
+ * PW_VARENA_META are the process's own addresses: a registered page at
+ * address A is re-backed in place by the arena's page at offset A, so a
+ * peer finds any registered byte at the offset of its address. Above it:
+ *
+ *   PW_VARENA_META + 0             struct pw_vkey[PW_VKEYS]  the key table
+ *   PW_VARENA_META + PW_VQP_OFF    struct pw_vqp[PW_VQPS]    queue pair slots
+ *
+ * A peer reads the key table and its QP's slot, pops posted receives and
+ * pushes completions there. Every index and length read here is checked:
+ * the peer may be hostile, and the owner never trusts its own table from
+ * here either (it keeps a private copy).
+ */
+#define PW_VARENA_META (1ull << 47) /* past every user address on x86-64 */
+#define PW_VKEYS       4096u	    /* memory regions per process */
+#define PW_VQPS	       1024u	    /* queue pairs per process */
+#define PW_VRQ_DEPTH   4096u	    /* receives a QP can have posted */
+#define PW_VSGE_MAX    4u	    /* scatter/gather entries of a receive */
+#define PW_VQP_OFF     (1ull << 20)
+
+/* A memory region, as peers see it. key == 0: free. seq is a seqlock (odd
+ * while the owner writes the entry): read it, the fields, then seq again. */
+struct pw_vkey {
+	_Atomic uint32_t seq;
+	uint32_t key;	 /* the lkey and rkey; its low bits index the table */
+	uint32_t access; /* IBV_ACCESS_* */
+	uint32_t pad;
+	uint64_t va, len; /* the registered range, in the owner's addresses */
+};
+
+struct pw_vsge {
+	uint64_t addr;
+	uint32_t length, lkey;
+};
+
+/* A posted receive: written by the owner before rq_head moves past it. */
+struct pw_vrecv {
+	uint64_t wr_id;
+	uint32_t nsge, pad;
+	struct pw_vsge sge[PW_VSGE_MAX];
+};
+
+/* A completion the peer made for the owner (a receive consumed). */
+struct pw_vcqe {
+	uint64_t wr_id;
+	uint32_t status;   /* enum ibv_wc_status */
+	uint32_t opcode;   /* enum ibv_wc_opcode */
+	uint32_t byte_len; /* bytes placed */
+	uint32_t imm;	   /* immediate data, network order */
+	uint32_t flags;	   /* IBV_WC_WITH_IMM */
+	uint32_t src_qp;   /* the sender's QP number */
+};
+
+/*
+ * A queue pair's slot. The receive ring: the owner writes rq[] and moves
+ * rq_head (release; the peer's acquire load of rq_head pairs with it), the
+ * peer consumes and moves rq_tail. The completion ring: the peer writes cq[]
+ * and moves cq_head (release; the owner's acquire), the owner moves cq_tail.
+ * The owner posts a receive only while rq_head - cq_tail < PW_VRQ_DEPTH, so
+ * every receive the peer consumes has a completion slot. armed: the owner's
+ * receive CQ asks for an event; the peer that completes into it exchanges it
+ * to 0 and, if it was set, wakes the owner's completion channel.
+ */
+struct pw_vqp {
+	alignas(PW_CACHELINE) _Atomic uint32_t rq_head;
+	alignas(PW_CACHELINE) _Atomic uint32_t rq_tail;
+	alignas(PW_CACHELINE) _Atomic uint32_t cq_head;
+	alignas(PW_CACHELINE) _Atomic uint32_t cq_tail;
+	alignas(PW_CACHELINE) _Atomic uint32_t armed;
+	_Atomic uint32_t qpn; /* the owner's QP number while the slot is live, else 0 */
+	alignas(PW_CACHELINE) struct pw_vrecv rq[PW_VRQ_DEPTH];
+	struct pw_vcqe cq[PW_VRQ_DEPTH];
+};
+
+_Static_assert(sizeof(struct pw_vkey) == 32, "vkey");
+_Static_assert(offsetof(struct pw_vkey, va) == 16, "vkey va");
+_Static_assert(sizeof(struct pw_vsge) == 16, "vsge");
+_Static_assert(sizeof(struct pw_vrecv) == 80, "vrecv");
+_Static_assert(offsetof(struct pw_vrecv, sge) == 16, "vrecv sge");
+_Static_assert(sizeof(struct pw_vcqe) == 32, "vcqe");
+_Static_assert(offsetof(struct pw_vqp, rq_tail) == 64, "vqp rq_tail");
+_Static_assert(offsetof(struct pw_vqp, cq_head) == 128, "vqp cq_head");
+_Static_assert(offsetof(struct pw_vqp, cq_tail) == 192, "vqp cq_tail");
+_Static_assert(offsetof(struct pw_vqp, armed) == 256, "vqp armed");
+_Static_assert(offsetof(struct pw_vqp, qpn) == 260, "vqp qpn");
+_Static_assert(offsetof(struct pw_vqp, rq) == 320, "vqp rq");
+_Static_assert(offsetof(struct pw_vqp, cq) == 320 + 80 * PW_VRQ_DEPTH, "vqp cq");
+_Static_assert(sizeof(struct pw_vqp) == 320 + 112 * PW_VRQ_DEPTH, "vqp size");
+_Static_assert((PW_VRQ_DEPTH & (PW_VRQ_DEPTH - 1)) == 0, "receive ring is a power of two");
+_Static_assert((PW_VKEYS & (PW_VKEYS - 1)) == 0, "key table is a power of two");
+_Static_assert(PW_VKEYS * sizeof(struct pw_vkey) <= PW_VQP_OFF, "keys fit before the QPs");
+
 #endif /* PODWIRE_SHM_H */

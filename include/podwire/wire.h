@@ -68,6 +68,14 @@ enum pw_wire_type {
 	/* the virtual RDMA device (docs/RDMA.md): who the caller's pod is */
 	PW_MSG_VERBS_DEV = 16, /* no body, fd: a socket of the caller's netns (proof);
 				  reply VERBS_DEV_OK, or ERR (ENOENT: no pod address) */
+	/* a process's connection for the device's queue pairs, kept open */
+	PW_MSG_VERBS_OPEN = 17,	   /* no body, fds: the proof socket and the process's
+				      arena (shm.h); reply VERBS_DEV_OK or ERR */
+	PW_MSG_VERBS_QP = 18,	   /* body verbs_qp (slot); reply VERBS_QP_OK (qpn) */
+	PW_MSG_VERBS_CONNECT = 19, /* body verbs_connect, fd: the eventfd that wakes the
+				      QP's receive completions; reply OK or ERR; when
+				      the peer QP connected back, VERBS_PAIRED to both */
+	PW_MSG_VERBS_QP_DEL = 20,  /* body verbs_qp (qpn); reply OK */
 	/* replies, router -> library; seq echoes the request's */
 	PW_MSG_OK = 64,		  /* no body */
 	PW_MSG_ERR = 65,	  /* body err */
@@ -88,6 +96,9 @@ enum pw_wire_type {
 				     listener's socket on the node's underlay (pooled
 				     connections from other nodes), with federation */
 	PW_MSG_VERBS_DEV_OK = 75, /* body verbs_dev: the pod's device identity */
+	PW_MSG_VERBS_QP_OK = 76,  /* body verbs_qp: the QP number given */
+	PW_MSG_VERBS_PAIRED = 77, /* seq 0; body verbs_paired, fds: the peer's arena and
+				     its eventfd (VERBS_CONNECT) */
 
 	/*
 	 * Router to router, over TCP on the underlay (a byte stream: each
@@ -226,6 +237,31 @@ struct pw_wire_verbs_dev {
 	uint64_t guid;
 	uint16_t lid;
 	uint16_t pad;
+	uint32_t reserved;
+};
+
+/* VERBS_QP, VERBS_QP_OK, VERBS_QP_DEL. */
+struct pw_wire_verbs_qp {
+	uint32_t slot; /* the QP's slot in the caller's arena (request) */
+	uint32_t qpn;  /* its number (reply; QP_DEL: which) */
+};
+
+/* VERBS_CONNECT: QP @qpn of the caller goes to RTR towards @dest_qpn at @dest
+ * (an IPv4 pod address, network order), or, when @dest is 0, at the pod with
+ * LID @dlid. */
+struct pw_wire_verbs_connect {
+	uint32_t qpn;
+	uint32_t dest_qpn;
+	uint32_t dest;
+	uint32_t dlid;
+};
+
+/* VERBS_PAIRED: the caller's QP @qpn and the peer's @peer_qpn, in slot
+ * @peer_slot of the peer's arena, are connected both ways. */
+struct pw_wire_verbs_paired {
+	uint32_t qpn;
+	uint32_t peer_qpn;
+	uint32_t peer_slot;
 	uint32_t reserved;
 };
 
@@ -376,6 +412,9 @@ _Static_assert(offsetof(struct pw_wire_pool_token, tag) == 16, "pool token tag")
 _Static_assert(sizeof(struct pw_wire_conn_pool) == 88, "conn pool");
 _Static_assert(sizeof(struct pw_wire_listen_pool) == PW_POOL_KEY_LEN, "listen pool");
 _Static_assert(sizeof(struct pw_wire_verbs_dev) == 32, "verbs dev");
+_Static_assert(sizeof(struct pw_wire_verbs_qp) == 8, "verbs qp");
+_Static_assert(sizeof(struct pw_wire_verbs_connect) == 16, "verbs connect");
+_Static_assert(sizeof(struct pw_wire_verbs_paired) == 16, "verbs paired");
 _Static_assert(offsetof(struct pw_wire_verbs_dev, guid) == 16, "verbs dev guid");
 _Static_assert(offsetof(struct pw_wire_verbs_dev, lid) == 24, "verbs dev lid");
 _Static_assert(sizeof(struct pw_wire_peer_pool) == 64, "peer pool");

@@ -30,6 +30,7 @@ static int pw_msg_layout(uint16_t type, size_t *ret_fixed, size_t *ret_entry)
 		break;
 	case PW_MSG_STATUS:
 	case PW_MSG_VERBS_DEV:
+	case PW_MSG_VERBS_OPEN:
 	case PW_MSG_OK:
 	case PW_MSG_LISTEN_OK:
 	case PW_MSG_TAKE:
@@ -65,6 +66,17 @@ static int pw_msg_layout(uint16_t type, size_t *ret_fixed, size_t *ret_entry)
 		break;
 	case PW_MSG_VERBS_DEV_OK:
 		fixed = sizeof(struct pw_wire_verbs_dev);
+		break;
+	case PW_MSG_VERBS_QP:
+	case PW_MSG_VERBS_QP_OK:
+	case PW_MSG_VERBS_QP_DEL:
+		fixed = sizeof(struct pw_wire_verbs_qp);
+		break;
+	case PW_MSG_VERBS_CONNECT:
+		fixed = sizeof(struct pw_wire_verbs_connect);
+		break;
+	case PW_MSG_VERBS_PAIRED:
+		fixed = sizeof(struct pw_wire_verbs_paired);
 		break;
 	case PW_PEER_HELLO:
 		fixed = sizeof(struct pw_wire_peer_hello);
@@ -128,6 +140,7 @@ unsigned pw_msg_nfds(uint16_t type)
 	case PW_MSG_CONN_POOL:
 	case PW_MSG_POOL:
 	case PW_MSG_VERBS_DEV:
+	case PW_MSG_VERBS_CONNECT:
 	case PW_MSG_RELAY:
 	case PW_MSG_TAKE:
 	case PW_MSG_RELAY_OK:
@@ -135,6 +148,8 @@ unsigned pw_msg_nfds(uint16_t type)
 		return 1;
 	case PW_MSG_CONN:
 	case PW_MSG_LISTEN_POOL:
+	case PW_MSG_VERBS_OPEN:
+	case PW_MSG_VERBS_PAIRED:
 		return 2;
 	default:
 		return 0;

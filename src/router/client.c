@@ -36,6 +36,10 @@ const struct pw_request pw_requests[] = {
 	{ PW_MSG_REQUEUE, true, pw_request_requeue },
 	{ PW_MSG_POOL, true, pw_request_pool },
 	{ PW_MSG_VERBS_DEV, true, pw_request_verbs_dev },
+	{ PW_MSG_VERBS_OPEN, true, pw_request_verbs_open },
+	{ PW_MSG_VERBS_QP, true, pw_request_verbs_qp },
+	{ PW_MSG_VERBS_QP_DEL, true, pw_request_verbs_qp },
+	{ PW_MSG_VERBS_CONNECT, true, pw_request_verbs_connect },
 };
 const size_t pw_nrequests = PW_ARRAY_SIZE(pw_requests);
 
@@ -73,6 +77,7 @@ void pw_client_drop(struct pw_client *c)
 			break;
 		}
 	pw_rconnects_drop_client(c);
+	pw_verbs_client_gone(c);
 	pw_loop_del(c->fd, &c->ev);
 	close(c->fd);
 	pw_clients.count--;

@@ -88,6 +88,7 @@ static void pw_metrics_serve(struct pw_ev *ev, uint32_t events)
 		if (f) {
 			pw_peers_metrics(f);
 			pw_relays_metrics(f);
+			pw_verbs_metrics(f);
 			fflush(f);
 			n += (int)ftell(f);
 			fclose(f);

@@ -92,11 +92,14 @@ int pw_router_prefixes_parse(const char *s);
 
 /* ---- client.c: local clients and the dispatch of their requests ---- */
 
+struct pw_vclient;
+
 struct pw_client {
 	struct pw_ev ev;
 	int fd;
 	pid_t pid;
 	uid_t uid;
+	struct pw_vclient *verbs; /* VERBS_OPEN: its process's RDMA device (verbs.c) */
 	struct pw_client *next;
 };
 
@@ -166,6 +169,14 @@ int pw_request_pool(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE
 /* VERBS_DEV: the caller's pod's device identity; -ENOENT when its netns
  * holds no address in our prefixes. */
 int pw_request_verbs_dev(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS]);
+/* VERBS_OPEN, VERBS_QP and VERBS_QP_DEL, VERBS_CONNECT: a process's device,
+ * its queue pairs' numbers, and pairing two that point at each other. */
+int pw_request_verbs_open(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS]);
+int pw_request_verbs_qp(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS]);
+int pw_request_verbs_connect(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS]);
+void pw_verbs_metrics(FILE *f);
+/* @c is gone: its queue pairs and arena with it. */
+void pw_verbs_client_gone(struct pw_client *c);
 /* The identity of the pod at @addr (network order) in prefix @p. */
 void pw_verbs_identity(uint32_t addr, const struct pw_wire_prefix *p,
 		       struct pw_wire_verbs_dev *ret);

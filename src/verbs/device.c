@@ -237,10 +237,19 @@ PW_EXPORT struct ibv_context *ibv_open_device(struct ibv_device *device)
 	if (!pw_verbs_dev_ours(device))
 		PW_FORWARD("IBVERBS_1.1", ibv_open_device, NULL, device);
 
-	struct pw_vctx *c = calloc(1, sizeof(*c));
-	int p[2];
+	struct pw_vctx *c = NULL;
+	int p[2], r;
 
+	/* The process's arena and router connection, which the context's
+	 * objects need: once, at the first open. */
+	r = pw_vproc_open();
+	if (r < 0) {
+		errno = -r;
+		return NULL;
+	}
+	c = calloc(1, sizeof(*c));
 	if (!c) {
+		pw_vproc_close();
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -248,6 +257,7 @@ PW_EXPORT struct ibv_context *ibv_open_device(struct ibv_device *device)
 	 * block or set O_NONBLOCK on async_fd as on a real device. */
 	if (pipe2(p, O_CLOEXEC) < 0) {
 		free(c);
+		pw_vproc_close();
 		return NULL;
 	}
 	fcntl(p[1], F_SETFL, O_NONBLOCK); /* (the write end is ours alone) */
@@ -256,6 +266,10 @@ PW_EXPORT struct ibv_context *ibv_open_device(struct ibv_device *device)
 	c->vc.sz = sizeof(struct verbs_context);
 	c->vc.query_port = pw_query_port_ex;
 	c->vc.query_device_ex = pw_query_device_ex;
+	ctx->ops.poll_cq = pw_poll_cq;
+	ctx->ops.req_notify_cq = pw_req_notify_cq;
+	ctx->ops.post_send = pw_post_send;
+	ctx->ops.post_recv = pw_post_recv;
 	ctx->device = device;
 	ctx->cmd_fd = -1;
 	ctx->async_fd = p[0];
@@ -275,6 +289,7 @@ PW_EXPORT int ibv_close_device(struct ibv_context *ctx)
 	close(c->async_wr);
 	pthread_mutex_destroy(&ctx->mutex);
 	free(c);
+	pw_vproc_close();
 	return 0;
 }
 
@@ -285,14 +300,25 @@ static void pw_device_attr(struct ibv_device_attr *a)
 	memset(a, 0, sizeof(*a));
 	snprintf(a->fw_ver, sizeof(a->fw_ver), "podwire %u", PW_WIRE_VERSION);
 	a->node_guid = a->sys_image_guid = pw_dev_id.guid;
-	a->max_mr_size = 0; /* memory regions: not yet offered */
+	a->max_mr_size = PW_VARENA_META;
 	a->page_size_cap = (uint64_t)sysconf(_SC_PAGESIZE);
 	/* An unknown vendor and part: applications take their generic paths. */
 	a->vendor_id = 0;
 	a->vendor_part_id = 0;
 	/* What the device offers today, and nothing more (docs/RDMA.md). */
 	a->max_pd = PW_VERBS_MAX_PD;
-	a->atomic_cap = IBV_ATOMIC_NONE;
+	a->max_mr = PW_VKEYS;
+	a->max_qp = PW_VQPS;
+	a->max_qp_wr = PW_VERBS_MAX_SEND_WR;
+	a->max_sge = PW_VSGE_MAX; /* (sends take up to PW_VERBS_MAX_SEND_SGE) */
+	a->max_sge_rd = PW_VERBS_MAX_SEND_SGE;
+	a->max_cq = 4096;
+	a->max_cqe = PW_VERBS_MAX_CQE;
+	a->max_qp_rd_atom = a->max_qp_init_rd_atom = PW_VERBS_MAX_QP_RD_ATOM;
+	a->max_res_rd_atom = PW_VQPS * PW_VERBS_MAX_QP_RD_ATOM;
+	/* Atomics on shared memory: atomic with the target's CPU as well. */
+	a->atomic_cap = IBV_ATOMIC_GLOB;
+	a->device_cap_flags = IBV_DEVICE_RC_RNR_NAK_GEN;
 	a->max_pkeys = 1;
 	a->phys_port_cnt = 1;
 }

@@ -27,26 +27,6 @@
 
 /* ---- memory regions ---- */
 
-PW_EXPORT struct ibv_mr *ibv_reg_mr(struct ibv_pd *pd, void *addr, size_t length, int access)
-{
-	PW_NOT_OURS_OR(pd->context, NULL);
-	PW_FORWARD("IBVERBS_1.1", ibv_reg_mr, NULL, pd, addr, length, access);
-}
-
-PW_EXPORT struct ibv_mr *ibv_reg_mr_iova(struct ibv_pd *pd, void *addr, size_t length,
-					 uint64_t iova, int access)
-{
-	PW_NOT_OURS_OR(pd->context, NULL);
-	PW_FORWARD("IBVERBS_1.7", ibv_reg_mr_iova, NULL, pd, addr, length, iova, access);
-}
-
-PW_EXPORT struct ibv_mr *ibv_reg_mr_iova2(struct ibv_pd *pd, void *addr, size_t length,
-					  uint64_t iova, unsigned int access)
-{
-	PW_NOT_OURS_OR(pd->context, NULL);
-	PW_FORWARD("IBVERBS_1.8", ibv_reg_mr_iova2, NULL, pd, addr, length, iova, access);
-}
-
 PW_EXPORT struct ibv_mr *ibv_reg_dmabuf_mr(struct ibv_pd *pd, uint64_t offset, size_t length,
 					   uint64_t iova, int fd, int access)
 {
@@ -62,72 +42,7 @@ PW_EXPORT int ibv_rereg_mr(struct ibv_mr *mr, int flags, struct ibv_pd *pd, void
 		   access);
 }
 
-PW_EXPORT int ibv_dereg_mr(struct ibv_mr *mr)
-{
-	PW_NOT_OURS_ERR(mr->context);
-	PW_FORWARD("IBVERBS_1.1", ibv_dereg_mr, ENOSYS, mr);
-}
-
-/* ---- completion queues ---- */
-
-PW_EXPORT struct ibv_cq *ibv_create_cq(struct ibv_context *ctx, int cqe, void *cq_context,
-				       struct ibv_comp_channel *channel, int comp_vector)
-{
-	PW_NOT_OURS_OR(ctx, NULL);
-	PW_FORWARD("IBVERBS_1.1", ibv_create_cq, NULL, ctx, cqe, cq_context, channel, comp_vector);
-}
-
-PW_EXPORT int ibv_resize_cq(struct ibv_cq *cq, int cqe)
-{
-	PW_NOT_OURS_ERR(cq->context);
-	PW_FORWARD("IBVERBS_1.1", ibv_resize_cq, ENOSYS, cq, cqe);
-}
-
-PW_EXPORT int ibv_destroy_cq(struct ibv_cq *cq)
-{
-	PW_NOT_OURS_ERR(cq->context);
-	PW_FORWARD("IBVERBS_1.1", ibv_destroy_cq, ENOSYS, cq);
-}
-
-PW_EXPORT int ibv_get_cq_event(struct ibv_comp_channel *channel, struct ibv_cq **cq,
-			       void **cq_context)
-{
-	PW_NOT_OURS_OR(channel->context, -1);
-	PW_FORWARD("IBVERBS_1.1", ibv_get_cq_event, -1, channel, cq, cq_context);
-}
-
-PW_EXPORT void ibv_ack_cq_events(struct ibv_cq *cq, unsigned int nevents)
-{
-	if (!pw_verbs_ctx_ours(cq->context))
-		PW_FORWARD_VOID("IBVERBS_1.1", ibv_ack_cq_events, cq, nevents);
-}
-
 /* ---- queue pairs ---- */
-
-PW_EXPORT struct ibv_qp *ibv_create_qp(struct ibv_pd *pd, struct ibv_qp_init_attr *attr)
-{
-	PW_NOT_OURS_OR(pd->context, NULL);
-	PW_FORWARD("IBVERBS_1.1", ibv_create_qp, NULL, pd, attr);
-}
-
-PW_EXPORT int ibv_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr, int mask)
-{
-	PW_NOT_OURS_ERR(qp->context);
-	PW_FORWARD("IBVERBS_1.1", ibv_modify_qp, ENOSYS, qp, attr, mask);
-}
-
-PW_EXPORT int ibv_query_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr, int mask,
-			   struct ibv_qp_init_attr *init_attr)
-{
-	PW_NOT_OURS_ERR(qp->context);
-	PW_FORWARD("IBVERBS_1.1", ibv_query_qp, ENOSYS, qp, attr, mask, init_attr);
-}
-
-PW_EXPORT int ibv_destroy_qp(struct ibv_qp *qp)
-{
-	PW_NOT_OURS_ERR(qp->context);
-	PW_FORWARD("IBVERBS_1.1", ibv_destroy_qp, ENOSYS, qp);
-}
 
 PW_EXPORT struct ibv_qp_ex *ibv_qp_to_qp_ex(struct ibv_qp *qp)
 {

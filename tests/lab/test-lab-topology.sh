@@ -73,8 +73,11 @@ rc=$?
 lib=$(lab_json 'j["lib"]')
 env=$(pwlab exec n2p1 -- env)
 # The preload tree beside the library: one value for glibc and musl programs.
-echo "$env" | grep -qxF "LD_PRELOAD=$(dirname "$lib")/preload/\$LIB/libpodwire.so" ||
-	pw_fail "pod env: $env"
+# And the virtual RDMA device beside it, when the build has it (docs/RDMA.md).
+want="$(dirname "$lib")/preload/\$LIB/libpodwire.so"
+[ ! -e "$(dirname "$lib")/preload/lib/libpodwire-verbs.so" ] ||
+	want="$want:$(dirname "$lib")/preload/\$LIB/libpodwire-verbs.so"
+echo "$env" | grep -qxF "LD_PRELOAD=$want" || pw_fail "pod env: $env"
 [ "$(pwlab exec n2p1 -- sh -c 'grep -c libpodwire /proc/self/maps')" -ge 1 ] ||
 	pw_fail "the pod's shell did not load libpodwire.so"
 echo "$env" | grep -qx "PODWIRE_SOCKET=/run/podwire/lab/$LAB/n2/podwired.sock" || pw_fail "pod env: $env"

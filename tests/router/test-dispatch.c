@@ -276,6 +276,10 @@ static void test_table(void)
 		{ pw_request_requeue, PW_MSG_REQUEUE, true },
 		{ pw_request_pool, PW_MSG_POOL, true },
 		{ pw_request_verbs_dev, PW_MSG_VERBS_DEV, true },
+		{ pw_request_verbs_open, PW_MSG_VERBS_OPEN, true },
+		{ pw_request_verbs_qp, PW_MSG_VERBS_QP, true },
+		{ pw_request_verbs_qp, PW_MSG_VERBS_QP_DEL, true },
+		{ pw_request_verbs_connect, PW_MSG_VERBS_CONNECT, true },
 	};
 	bool reply_err = false;
 
@@ -289,7 +293,7 @@ static void test_table(void)
 			PW_CHECK(pw_requests[k].type != pw_requests[i].type, "type %u twice",
 				 pw_requests[i].type);
 	}
-	for (unsigned t = PW_MSG_OK; t <= PW_MSG_VERBS_DEV_OK; t++)
+	for (unsigned t = PW_MSG_OK; t <= PW_MSG_VERBS_PAIRED; t++)
 		PW_CHECK(!real_fn((uint16_t)t, &reply_err), "reply type %u has a handler", t);
 }
 

@@ -3,8 +3,9 @@
  * podwire's virtual RDMA device through the ordinary libibverbs API, run in a
  * lab pod under the preload (test-verbs-device.sh): the device list, the
  * queries against the identity the router gave (argv[1], the pod's IPv4
- * address), PDs, completion channels, async events, and the verbs not
- * offered yet failing with EOPNOTSUPP.
+ * address), PDs, memory regions (re-backed in place, contents kept),
+ * completion queues and channels, the QP state machine, async events, and
+ * the verbs not offered failing with EOPNOTSUPP.
  */
 #include <arpa/inet.h>
 #include <dlfcn.h>
@@ -12,6 +13,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <infiniband/verbs.h>
+#include <malloc.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -90,6 +95,132 @@ static void check_queries(struct ibv_context *ctx, const struct in_addr *pod)
 	PW_CHECK_EQ(ibv_get_pkey_index(ctx, 1, htobe16(0x8001)), -1);
 }
 
+/* Is [p, p + len) mapped from podwire's arena (re-backed in place)? */
+static bool rebacked(const void *p, size_t len)
+{
+	char line[512];
+	uintptr_t a = (uintptr_t)p, covered = a;
+	FILE *f = fopen("/proc/self/maps", "re");
+
+	PW_CHECK(f, "maps: %s", strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long s, e;
+		if (sscanf(line, "%lx-%lx", &s, &e) != 2 || e <= covered || s > covered)
+			continue;
+		if (!strstr(line, "podwire-verbs"))
+			break;
+		covered = e;
+		if (covered >= a + len)
+			break;
+	}
+	fclose(f);
+	return covered >= a + len;
+}
+
+static void check_mr(struct ibv_pd *pd)
+{
+	size_t len = 3 * 4096 + 100;
+	uint8_t *buf = memalign(4096, 4 * 4096);
+	PW_CHECK(buf, "memalign");
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (uint8_t)(i * 7);
+	uint8_t *other = malloc(64); /* the heap around it stays healthy */
+	PW_CHECK(other, "malloc");
+	memset(other, 0x5a, 64);
+
+	struct ibv_mr *mr = ibv_reg_mr(pd, buf + 100, len - 100,
+				       IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
+					       IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_ATOMIC);
+	PW_CHECK(mr, "reg_mr: %s", strerror(errno));
+	PW_CHECK(mr->lkey && mr->lkey == mr->rkey && mr->addr == buf + 100, "mr fields");
+	PW_CHECK(rebacked(buf + 100, len - 100), "the region is not re-backed by the arena");
+	for (size_t i = 0; i < len; i++)
+		PW_CHECK(buf[i] == (uint8_t)(i * 7), "byte %zu changed by the registration", i);
+	for (int i = 0; i < 64; i++)
+		PW_CHECK_EQ(other[i], 0x5a);
+	/* The same pages again, overlapping: found re-backed, a new key. */
+	struct ibv_mr *mr2 = ibv_reg_mr(pd, buf, 4096, IBV_ACCESS_LOCAL_WRITE);
+	PW_CHECK(mr2 && mr2->lkey != mr->lkey, "second region: %s", strerror(errno));
+	PW_CHECK_EQ(ibv_dereg_mr(mr2), 0);
+	PW_CHECK_EQ(ibv_dereg_mr(mr), 0);
+	/* Still the application's memory after deregistration. */
+	buf[5] = 99;
+	PW_CHECK_EQ(buf[5], 99);
+
+	/* Remote write without local write, and memory that cannot be re-backed
+	 * (a file mapping): EINVAL. */
+	errno = 0;
+	PW_CHECK(!ibv_reg_mr(pd, buf, 4096, IBV_ACCESS_REMOTE_WRITE), "remote write alone");
+	PW_CHECK_EQ(errno, EINVAL);
+	FILE *f = tmpfile();
+	PW_CHECK(f && ftruncate(fileno(f), 4096) == 0, "tmpfile");
+	void *fm = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fileno(f), 0);
+	PW_CHECK(fm != MAP_FAILED, "mmap");
+	errno = 0;
+	PW_CHECK(!ibv_reg_mr(pd, fm, 4096, IBV_ACCESS_LOCAL_WRITE), "a file mapping");
+	PW_CHECK_EQ(errno, EINVAL);
+	munmap(fm, 4096);
+	fclose(f);
+	free(other);
+	free(buf);
+}
+
+static void check_qp(struct ibv_context *ctx, struct ibv_pd *pd, struct ibv_comp_channel *ch)
+{
+	struct ibv_cq *cq = ibv_create_cq(ctx, 64, (void *)0x1234, ch, 0);
+	PW_CHECK(cq, "create_cq: %s", strerror(errno));
+	PW_CHECK(cq->cq_context == (void *)0x1234 && cq->channel == ch, "cq fields");
+	PW_CHECK_EQ(ch->refcnt, 1);
+	PW_CHECK_EQ(ibv_destroy_comp_channel(ch), EBUSY);
+	PW_CHECK(!ibv_create_cq(ctx, 0, NULL, NULL, 0), "cqe 0");
+
+	struct ibv_qp_init_attr ia = {
+		.qp_type = IBV_QPT_RC,
+		.send_cq = cq,
+		.recv_cq = cq,
+		.cap = { .max_send_wr = 8, .max_recv_wr = 8, .max_send_sge = 2, .max_recv_sge = 2 }
+	};
+	struct ibv_qp *qp = ibv_create_qp(pd, &ia);
+	PW_CHECK(qp, "create_qp: %s", strerror(errno));
+	PW_CHECK(qp->qp_num >= 2 && qp->qp_num < (1u << 24), "qp_num %u", qp->qp_num);
+	PW_CHECK_EQ(qp->state, IBV_QPS_RESET);
+	PW_CHECK(ia.cap.max_send_wr >= 8 && ia.cap.max_recv_sge >= 2, "caps written back");
+	PW_CHECK_EQ(ibv_destroy_cq(cq), EBUSY);
+
+	/* RESET to INIT needs PKEY_INDEX, PORT and ACCESS_FLAGS. */
+	struct ibv_qp_attr a = { .qp_state = IBV_QPS_INIT, .port_num = 1 };
+	PW_CHECK_EQ(ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PORT), EINVAL);
+	PW_CHECK_EQ(qp->state, IBV_QPS_RESET);
+	a.qp_access_flags = IBV_ACCESS_REMOTE_WRITE;
+	PW_CHECK_EQ(
+		ibv_modify_qp(qp, &a,
+			      IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT | IBV_QP_ACCESS_FLAGS),
+		0);
+	PW_CHECK_EQ(qp->state, IBV_QPS_INIT);
+	/* INIT to RTS skips RTR: EINVAL. A send before RTS: EINVAL. */
+	a.qp_state = IBV_QPS_RTS;
+	PW_CHECK_EQ(ibv_modify_qp(qp, &a, IBV_QP_STATE), EINVAL);
+	struct ibv_send_wr wr = { .opcode = IBV_WR_SEND }, *bad = NULL;
+	PW_CHECK_EQ(ibv_post_send(qp, &wr, &bad), EINVAL);
+	PW_CHECK(bad == &wr, "bad_wr");
+
+	struct ibv_qp_attr q;
+	struct ibv_qp_init_attr qi;
+	PW_CHECK_EQ(ibv_query_qp(qp, &q, IBV_QP_STATE, &qi), 0);
+	PW_CHECK_EQ(q.qp_state, IBV_QPS_INIT);
+	PW_CHECK_EQ(q.qp_access_flags, IBV_ACCESS_REMOTE_WRITE);
+	PW_CHECK(qi.send_cq == cq && qi.qp_type == IBV_QPT_RC, "init attr");
+	/* To ERR from anywhere, and back to RESET. */
+	a.qp_state = IBV_QPS_ERR;
+	PW_CHECK_EQ(ibv_modify_qp(qp, &a, IBV_QP_STATE), 0);
+	a.qp_state = IBV_QPS_RESET;
+	PW_CHECK_EQ(ibv_modify_qp(qp, &a, IBV_QP_STATE), 0);
+
+	PW_CHECK_EQ(ibv_destroy_qp(qp), 0);
+	PW_CHECK_EQ(ibv_destroy_cq(cq), 0);
+	PW_CHECK_EQ(ch->refcnt, 0);
+}
+
 static void check_objects(struct ibv_context *ctx)
 {
 	struct ibv_pd *pd = ibv_alloc_pd(ctx);
@@ -103,17 +234,17 @@ static void check_objects(struct ibv_context *ctx)
 	PW_CHECK(ch->fd >= 0 && (fcntl(ch->fd, F_GETFD) & FD_CLOEXEC), "channel fd");
 	PW_CHECK_EQ(ch->refcnt, 0);
 
-	/* Not offered yet: a clean EOPNOTSUPP, never a crash. */
-	static char buf[4096];
+	check_mr(pd);
+	check_qp(ctx, pd, ch);
+
+	/* Not offered: a clean EOPNOTSUPP, never a crash. */
+	struct ibv_cq *cq = ibv_create_cq(ctx, 16, NULL, NULL, 0);
+	PW_CHECK(cq, "create_cq: %s", strerror(errno));
+	struct ibv_qp_init_attr ud = {
+		.qp_type = IBV_QPT_UD, .send_cq = cq, .recv_cq = cq, .cap = { 1, 1, 1, 1, 0 }
+	};
 	errno = 0;
-	PW_CHECK(!ibv_reg_mr(pd, buf, sizeof(buf), IBV_ACCESS_LOCAL_WRITE), "reg_mr");
-	PW_CHECK_EQ(errno, EOPNOTSUPP);
-	errno = 0;
-	PW_CHECK(!ibv_create_cq(ctx, 16, NULL, ch, 0), "create_cq");
-	PW_CHECK_EQ(errno, EOPNOTSUPP);
-	struct ibv_qp_init_attr qa = { .qp_type = IBV_QPT_RC, .cap = { 1, 1, 1, 1, 0 } };
-	errno = 0;
-	PW_CHECK(!ibv_create_qp(pd, &qa), "create_qp");
+	PW_CHECK(!ibv_create_qp(pd, &ud), "create_qp UD");
 	PW_CHECK_EQ(errno, EOPNOTSUPP);
 	struct ibv_srq_init_attr sa = { .attr = { .max_wr = 1, .max_sge = 1 } };
 	errno = 0;
@@ -126,6 +257,7 @@ static void check_objects(struct ibv_context *ctx)
 	errno = 0;
 	PW_CHECK(!ibv_alloc_mw(pd, IBV_MW_TYPE_1), "alloc_mw");
 	PW_CHECK_EQ(errno, EOPNOTSUPP);
+	PW_CHECK_EQ(ibv_destroy_cq(cq), 0);
 
 	PW_CHECK_EQ(ibv_destroy_comp_channel(ch), 0);
 	PW_CHECK_EQ(ibv_dealloc_pd(pd2), 0);

@@ -106,6 +106,30 @@ static int layout_of(uint16_t type, struct layout *l)
 		l->fixed = sizeof(struct pw_wire_listen_pool);
 		l->nfds = 2;
 		return 0;
+	case PW_MSG_VERBS_DEV:
+		l->fixed = 0;
+		l->nfds = 1;
+		return 0;
+	case PW_MSG_VERBS_OPEN:
+		l->fixed = 0;
+		l->nfds = 2;
+		return 0;
+	case PW_MSG_VERBS_DEV_OK:
+		l->fixed = sizeof(struct pw_wire_verbs_dev);
+		return 0;
+	case PW_MSG_VERBS_QP:
+	case PW_MSG_VERBS_QP_OK:
+	case PW_MSG_VERBS_QP_DEL:
+		l->fixed = sizeof(struct pw_wire_verbs_qp);
+		return 0;
+	case PW_MSG_VERBS_CONNECT:
+		l->fixed = sizeof(struct pw_wire_verbs_connect);
+		l->nfds = 1;
+		return 0;
+	case PW_MSG_VERBS_PAIRED:
+		l->fixed = sizeof(struct pw_wire_verbs_paired);
+		l->nfds = 2;
+		return 0;
 	case PW_MSG_CONN_TCP:
 	case PW_MSG_RELAY_OK:
 		l->fixed = sizeof(struct pw_wire_conn);

@@ -112,6 +112,19 @@ int main(int argc, char **argv)
 	seed("conn-pool", PW_MSG_CONN_POOL, &cp, sizeof(cp), 0);
 	struct pw_wire_listen_pool lp = { .key = { 1, 2, 3 } };
 	seed("listen-pool", PW_MSG_LISTEN_POOL, &lp, sizeof(lp), 0);
+	seed("verbs-dev", PW_MSG_VERBS_DEV, NULL, 0, 0);
+	seed("verbs-open", PW_MSG_VERBS_OPEN, NULL, 0, 0);
+	struct pw_wire_verbs_dev vd = { .gid = { [10] = 0xff, [11] = 0xff, 198, 19, 1, 11 },
+					.lid = 267 };
+	seed("verbs-dev-ok", PW_MSG_VERBS_DEV_OK, &vd, sizeof(vd), 0);
+	struct pw_wire_verbs_qp vq = { .slot = 3, .qpn = 17 };
+	seed("verbs-qp", PW_MSG_VERBS_QP, &vq, sizeof(vq), 0);
+	seed("verbs-qp-ok", PW_MSG_VERBS_QP_OK, &vq, sizeof(vq), 0);
+	seed("verbs-qp-del", PW_MSG_VERBS_QP_DEL, &vq, sizeof(vq), 0);
+	struct pw_wire_verbs_connect vc = { .qpn = 17, .dest_qpn = 18, .dest = 0x0b0113c6 };
+	seed("verbs-connect", PW_MSG_VERBS_CONNECT, &vc, sizeof(vc), 0);
+	struct pw_wire_verbs_paired vp = { .qpn = 17, .peer_qpn = 18, .peer_slot = 2 };
+	seed("verbs-paired", PW_MSG_VERBS_PAIRED, &vp, sizeof(vp), 0);
 	ho.count = 0;
 	seed("hello-ok-0", PW_MSG_HELLO_OK, &ho, sizeof(ho), 0);
 	ho.count = 2;
