@@ -1,0 +1,491 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Verbs semantics on podwire0, byte for byte, between two pods of one node
+ * (test-verbs-ops.sh runs `test-verbs-ops server IP PORT` in one pod and
+ * `test-verbs-ops client IP PORT` in the other). The two sides swap their
+ * QP numbers, GID and keys over TCP, and step through:
+ *
+ *   SEND gathering 3 entries into a receive scattering over 2; SEND with
+ *   immediate; WRITE (64 KiB); WRITE with immediate; READ; compare-and-swap
+ *   and fetch-and-add, and fetch-and-add from both sides at once; a SEND
+ *   with no receive posted (RNR) that completes once one is; a QP waiting
+ *   for a completion event that uses no CPU for 3 s; and, each on a QP of
+ *   its own, a WRITE out of bounds, one with a bad rkey and one to a region
+ *   without REMOTE_WRITE: IBV_WC_REM_ACCESS_ERR, the QP in error, the next
+ *   request flushed, the target's bytes untouched.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <infiniband/verbs.h>
+#include <malloc.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pw_test.h"
+
+#define NQP	4 /* 0: the operations; 1, 2, 3: one error each */
+#define BUF_LEN (1 << 20)
+#define RO_LEN	4096
+#define ATOM	256 /* offset of the atomic word in the buffer */
+#define FADDS	2000
+
+struct side {
+	uint32_t qpn[NQP];
+	uint8_t gid[16];
+	uint32_t rkey, ro_rkey;
+	uint64_t addr, ro_addr;
+};
+
+static struct ibv_context *ctx;
+static struct ibv_pd *pd;
+static struct ibv_comp_channel *ch;
+static struct ibv_cq *scq, *rcq;
+static struct ibv_qp *qp[NQP];
+static struct ibv_mr *mr, *ro_mr;
+static uint8_t *buf, *ro;
+static struct side me, peer;
+static int sock;
+
+static void xfer(void *p, size_t n, bool out)
+{
+	for (size_t done = 0; done < n;) {
+		ssize_t r = out ? write(sock, (char *)p + done, n - done)
+				: read(sock, (char *)p + done, n - done);
+		PW_CHECK(r > 0, "%s: %s", out ? "write" : "read", r ? strerror(errno) : "EOF");
+		done += (size_t)r;
+	}
+}
+
+/* A step's handshake: each side says it is at step @n, and waits for the
+ * other to be there too. */
+static void sync_at(uint32_t n)
+{
+	uint32_t got;
+
+	xfer(&n, sizeof(n), true);
+	xfer(&got, sizeof(got), false);
+	PW_CHECK(got == n, "out of step: %u, peer %u", n, got);
+}
+
+static void setup(void)
+{
+	int n;
+	struct ibv_device **list = ibv_get_device_list(&n);
+
+	PW_CHECK(list, "device list: %s", strerror(errno));
+	for (int i = 0; i < n && !ctx; i++)
+		if (!strcmp(ibv_get_device_name(list[i]), "podwire0"))
+			ctx = ibv_open_device(list[i]);
+	ibv_free_device_list(list);
+	PW_CHECK(ctx, "podwire0: %s", strerror(errno));
+	pd = ibv_alloc_pd(ctx);
+	ch = ibv_create_comp_channel(ctx);
+	scq = ibv_create_cq(ctx, 256, NULL, NULL, 0);
+	rcq = ibv_create_cq(ctx, 256, NULL, ch, 0);
+	PW_CHECK(pd && ch && scq && rcq, "objects: %s", strerror(errno));
+	buf = memalign(4096, BUF_LEN);
+	ro = memalign(4096, RO_LEN);
+	PW_CHECK(buf && ro, "memalign");
+	memset(buf, 0, BUF_LEN);
+	memset(ro, 0xee, RO_LEN);
+	mr = ibv_reg_mr(pd, buf, BUF_LEN,
+			IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ |
+				IBV_ACCESS_REMOTE_ATOMIC);
+	ro_mr = ibv_reg_mr(pd, ro, RO_LEN, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ);
+	PW_CHECK(mr && ro_mr, "reg_mr: %s", strerror(errno));
+	for (int i = 0; i < NQP; i++) {
+		struct ibv_qp_init_attr ia = { .send_cq = scq,
+					       .recv_cq = rcq,
+					       .qp_type = IBV_QPT_RC,
+					       .cap = { .max_send_wr = 64,
+							.max_recv_wr = 64,
+							.max_send_sge = 4,
+							.max_recv_sge = 4 } };
+		qp[i] = ibv_create_qp(pd, &ia);
+		PW_CHECK(qp[i], "create_qp: %s", strerror(errno));
+		me.qpn[i] = qp[i]->qp_num;
+		struct ibv_qp_attr a = { .qp_state = IBV_QPS_INIT,
+					 .port_num = 1,
+					 .qp_access_flags = IBV_ACCESS_REMOTE_WRITE |
+							    IBV_ACCESS_REMOTE_READ |
+							    IBV_ACCESS_REMOTE_ATOMIC };
+		PW_CHECK_EQ(ibv_modify_qp(qp[i], &a,
+					  IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
+						  IBV_QP_ACCESS_FLAGS),
+			    0);
+	}
+	union ibv_gid gid;
+	PW_CHECK_EQ(ibv_query_gid(ctx, 1, 0, &gid), 0);
+	memcpy(me.gid, gid.raw, 16);
+	me.rkey = mr->rkey;
+	me.addr = (uintptr_t)buf;
+	me.ro_rkey = ro_mr->rkey;
+	me.ro_addr = (uintptr_t)ro;
+	xfer(&me, sizeof(me), true);
+	xfer(&peer, sizeof(peer), false);
+	for (int i = 0; i < NQP; i++) {
+		struct ibv_qp_attr a = { .qp_state = IBV_QPS_RTR,
+					 .path_mtu = IBV_MTU_4096,
+					 .dest_qp_num = peer.qpn[i],
+					 .max_dest_rd_atomic = 1,
+					 .min_rnr_timer = 12,
+					 .ah_attr = { .is_global = 1, .port_num = 1 } };
+		memcpy(a.ah_attr.grh.dgid.raw, peer.gid, 16);
+		PW_CHECK_EQ(ibv_modify_qp(qp[i], &a,
+					  IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
+						  IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
+						  IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER),
+			    0);
+		a = (struct ibv_qp_attr){ .qp_state = IBV_QPS_RTS,
+					  .timeout = 14,
+					  .retry_cnt = 7,
+					  .rnr_retry = 7,
+					  .max_rd_atomic = 1 };
+		PW_CHECK_EQ(ibv_modify_qp(qp[i], &a,
+					  IBV_QP_STATE | IBV_QP_SQ_PSN | IBV_QP_TIMEOUT |
+						  IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |
+						  IBV_QP_MAX_QP_RD_ATOMIC),
+			    0);
+	}
+	sync_at(1);
+}
+
+static uint8_t pat(size_t i, unsigned seed)
+{
+	return (uint8_t)(i * 131 + seed * 17 + (i >> 8));
+}
+
+/* The next completion of @cq, waiting up to 5 s. */
+static struct ibv_wc next_wc(struct ibv_cq *cq)
+{
+	struct ibv_wc wc;
+	time_t end = time(NULL) + 5;
+
+	for (;;) {
+		int n = ibv_poll_cq(cq, 1, &wc);
+		PW_CHECK(n >= 0, "poll_cq: %d", n);
+		if (n == 1)
+			return wc;
+		PW_CHECK(time(NULL) < end, "no completion in 5 s");
+	}
+}
+
+static void post_send(int q, enum ibv_wr_opcode op, struct ibv_sge *sg, int nsg, uint64_t raddr,
+		      uint32_t rkey, uint64_t wr_id)
+{
+	struct ibv_send_wr wr = { .wr_id = wr_id,
+				  .sg_list = sg,
+				  .num_sge = nsg,
+				  .opcode = op,
+				  .send_flags = IBV_SEND_SIGNALED,
+				  .imm_data = htonl(0xc0ffee) },
+			   *bad;
+	if (op == IBV_WR_ATOMIC_CMP_AND_SWP || op == IBV_WR_ATOMIC_FETCH_AND_ADD) {
+		wr.wr.atomic.remote_addr = raddr;
+		wr.wr.atomic.rkey = rkey;
+	} else {
+		wr.wr.rdma.remote_addr = raddr;
+		wr.wr.rdma.rkey = rkey;
+	}
+	PW_CHECK_EQ(ibv_post_send(qp[q], &wr, &bad), 0);
+}
+
+static void post_recv(int q, struct ibv_sge *sg, int nsg, uint64_t wr_id)
+{
+	struct ibv_recv_wr wr = { .wr_id = wr_id, .sg_list = sg, .num_sge = nsg }, *bad;
+
+	PW_CHECK_EQ(ibv_post_recv(qp[q], &wr, &bad), 0);
+}
+
+static void expect_wc(struct ibv_wc wc, uint64_t wr_id, enum ibv_wc_status st,
+		      enum ibv_wc_opcode op, uint32_t len)
+{
+	PW_CHECK(wc.wr_id == wr_id && wc.status == st && wc.opcode == op &&
+			 (st != IBV_WC_SUCCESS || wc.byte_len == len),
+		 "wc: wr_id %llu status %s opcode %d len %u; want %llu %s %d %u",
+		 (unsigned long long)wc.wr_id, ibv_wc_status_str(wc.status), wc.opcode, wc.byte_len,
+		 (unsigned long long)wr_id, ibv_wc_status_str(st), op, len);
+}
+
+static long cpu_ms(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
+	       (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
+}
+
+static void server(void)
+{
+	struct ibv_sge sg[2];
+	struct ibv_wc wc;
+
+	/* SEND: 600 bytes scattered over 100 at 0 and 1000 at 200. */
+	sg[0] = (struct ibv_sge){ (uintptr_t)buf, 100, mr->lkey };
+	sg[1] = (struct ibv_sge){ (uintptr_t)buf + 200, 1000, mr->lkey };
+	post_recv(0, sg, 2, 11);
+	sync_at(2);
+	expect_wc(next_wc(rcq), 11, IBV_WC_SUCCESS, IBV_WC_RECV, 600);
+	for (size_t i = 0; i < 600; i++)
+		PW_CHECK_EQ(i < 100 ? buf[i] : buf[200 + i - 100], pat(i, 1));
+	PW_CHECK_EQ(buf[100], 0); /* the gap is untouched */
+
+	/* SEND with immediate. */
+	sg[0] = (struct ibv_sge){ (uintptr_t)buf + 4096, 64, mr->lkey };
+	post_recv(0, sg, 1, 12);
+	sync_at(3);
+	wc = next_wc(rcq);
+	expect_wc(wc, 12, IBV_WC_SUCCESS, IBV_WC_RECV, 10);
+	PW_CHECK(wc.wc_flags & IBV_WC_WITH_IMM, "flags %#x", wc.wc_flags);
+	PW_CHECK_EQ(ntohl(wc.imm_data), 0xc0ffee);
+	PW_CHECK_EQ(wc.src_qp, peer.qpn[0]);
+
+	/* WRITE: 64 KiB at 64 KiB, checked when the client says it is done. */
+	sync_at(4);
+	sync_at(5);
+	for (size_t i = 0; i < 65536; i++)
+		PW_CHECK_EQ(buf[65536 + i], pat(i, 3));
+
+	/* WRITE with immediate: consumes a receive, places at 128 KiB. */
+	sg[0] = (struct ibv_sge){ (uintptr_t)buf + 8192, 16, mr->lkey };
+	post_recv(0, sg, 1, 13);
+	sync_at(6);
+	wc = next_wc(rcq);
+	expect_wc(wc, 13, IBV_WC_SUCCESS, IBV_WC_RECV_RDMA_WITH_IMM, 100);
+	PW_CHECK_EQ(ntohl(wc.imm_data), 0xc0ffee);
+	for (size_t i = 0; i < 100; i++)
+		PW_CHECK_EQ(buf[131072 + i], pat(i, 4));
+
+	/* READ: the client reads 5000 bytes at 256 KiB. */
+	for (size_t i = 0; i < 5000; i++)
+		buf[262144 + i] = pat(i, 5);
+	sync_at(7);
+	sync_at(8);
+
+	/* Atomics: the word starts at 100. */
+	uint64_t *word = (uint64_t *)(buf + ATOM);
+	__atomic_store_n(word, 100, __ATOMIC_SEQ_CST);
+	sync_at(9);
+	sync_at(10);
+	PW_CHECK_EQ(__atomic_load_n(word, __ATOMIC_SEQ_CST), 205);
+	/* Both sides add at once: the client remotely, we locally. */
+	sync_at(11);
+	for (int i = 0; i < FADDS; i++)
+		__atomic_fetch_add(word, 1000, __ATOMIC_SEQ_CST);
+	sync_at(12);
+	PW_CHECK_EQ(__atomic_load_n(word, __ATOMIC_SEQ_CST), 205 + FADDS * 1001ull);
+
+	/* RNR: the client sent before we posted; now we post. */
+	sync_at(13);
+	usleep(100000);
+	sg[0] = (struct ibv_sge){ (uintptr_t)buf + 12288, 64, mr->lkey };
+	post_recv(0, sg, 1, 14);
+	expect_wc(next_wc(rcq), 14, IBV_WC_SUCCESS, IBV_WC_RECV, 8);
+	PW_CHECK(!memcmp(buf + 12288, "after-rn", 8), "RNR data");
+
+	/* Idle: wait for an event for 3 s; it must cost no CPU. */
+	sg[0] = (struct ibv_sge){ (uintptr_t)buf + 16384, 64, mr->lkey };
+	post_recv(0, sg, 1, 15);
+	PW_CHECK_EQ(ibv_req_notify_cq(rcq, 0), 0);
+	PW_CHECK_EQ(ibv_poll_cq(rcq, 1, &wc), 0);
+	sync_at(14);
+	long c0 = cpu_ms();
+	struct ibv_cq *ev_cq;
+	void *ev_ctx;
+	PW_CHECK_EQ(ibv_get_cq_event(ch, &ev_cq, &ev_ctx), 0);
+	long used = cpu_ms() - c0;
+	PW_CHECK(ev_cq == rcq, "event for another CQ");
+	ibv_ack_cq_events(rcq, 1);
+	expect_wc(next_wc(rcq), 15, IBV_WC_SUCCESS, IBV_WC_RECV, 4);
+	PW_CHECK(used < 20, "waiting 3 s for an event used %ld ms of CPU", used);
+	printf("# idle wait for a completion event: %ld ms of CPU in 3 s\n", used);
+
+	/* The errors: our bytes stay as they are. */
+	memset(buf + 524288, 0x33, 4096);
+	sync_at(15);
+	sync_at(16);
+	for (size_t i = 0; i < RO_LEN; i++)
+		PW_CHECK_EQ(ro[i], 0xee);
+	for (size_t i = 0; i < 4096; i++)
+		PW_CHECK_EQ(buf[524288 + i], 0x33);
+}
+
+static void client(void)
+{
+	static uint8_t src[65536] __attribute__((aligned(64)));
+	uint8_t *local = buf + 600000; /* our own registered memory */
+	struct ibv_sge sg[3];
+	struct ibv_wc wc;
+
+	/* SEND: 600 bytes from three pieces. */
+	for (size_t i = 0; i < 600; i++)
+		local[i < 50 ? i : i < 350 ? i + 50 : i + 100] = pat(i, 1);
+	sg[0] = (struct ibv_sge){ (uintptr_t)local, 50, mr->lkey };
+	sg[1] = (struct ibv_sge){ (uintptr_t)local + 100, 300, mr->lkey };
+	sg[2] = (struct ibv_sge){ (uintptr_t)local + 450, 250, mr->lkey };
+	sync_at(2);
+	post_send(0, IBV_WR_SEND, sg, 3, 0, 0, 1);
+	expect_wc(next_wc(scq), 1, IBV_WC_SUCCESS, IBV_WC_SEND, 600);
+
+	sync_at(3);
+	memcpy(local, "immediate!", 10);
+	sg[0] = (struct ibv_sge){ (uintptr_t)local, 10, mr->lkey };
+	post_send(0, IBV_WR_SEND_WITH_IMM, sg, 1, 0, 0, 2);
+	expect_wc(next_wc(scq), 2, IBV_WC_SUCCESS, IBV_WC_SEND, 10);
+
+	sync_at(4);
+	for (size_t i = 0; i < 65536; i++)
+		local[i] = pat(i, 3);
+	sg[0] = (struct ibv_sge){ (uintptr_t)local, 65536, mr->lkey };
+	post_send(0, IBV_WR_RDMA_WRITE, sg, 1, peer.addr + 65536, peer.rkey, 3);
+	expect_wc(next_wc(scq), 3, IBV_WC_SUCCESS, IBV_WC_RDMA_WRITE, 65536);
+	sync_at(5);
+
+	sync_at(6);
+	for (size_t i = 0; i < 100; i++)
+		local[i] = pat(i, 4);
+	sg[0] = (struct ibv_sge){ (uintptr_t)local, 100, mr->lkey };
+	post_send(0, IBV_WR_RDMA_WRITE_WITH_IMM, sg, 1, peer.addr + 131072, peer.rkey, 4);
+	expect_wc(next_wc(scq), 4, IBV_WC_SUCCESS, IBV_WC_RDMA_WRITE, 100);
+
+	sync_at(7);
+	memset(local, 0, 5000);
+	sg[0] = (struct ibv_sge){ (uintptr_t)local, 2000, mr->lkey };
+	sg[1] = (struct ibv_sge){ (uintptr_t)local + 2000, 3000, mr->lkey };
+	post_send(0, IBV_WR_RDMA_READ, sg, 2, peer.addr + 262144, peer.rkey, 5);
+	expect_wc(next_wc(scq), 5, IBV_WC_SUCCESS, IBV_WC_RDMA_READ, 5000);
+	for (size_t i = 0; i < 5000; i++)
+		PW_CHECK_EQ(local[i], pat(i, 5));
+	sync_at(8);
+
+	/* CAS 100 -> 200 (taken), CAS 100 -> 300 (not: the word is 200),
+	 * FADD 5. Each returns the word as it was. */
+	sync_at(9);
+	uint64_t *res = (uint64_t *)local;
+	struct ibv_send_wr wr = { .sg_list = sg, .num_sge = 1, .send_flags = IBV_SEND_SIGNALED },
+			   *bad;
+	sg[0] = (struct ibv_sge){ (uintptr_t)res, 8, mr->lkey };
+	const struct {
+		enum ibv_wr_opcode op;
+		uint64_t cmp, swp, want;
+	} at[] = { { IBV_WR_ATOMIC_CMP_AND_SWP, 100, 200, 100 },
+		   { IBV_WR_ATOMIC_CMP_AND_SWP, 100, 300, 200 },
+		   { IBV_WR_ATOMIC_FETCH_AND_ADD, 5, 0, 200 } };
+	for (unsigned i = 0; i < 3; i++) {
+		wr.wr_id = 60 + i;
+		wr.opcode = at[i].op;
+		wr.wr.atomic =
+			(typeof(wr.wr.atomic)){ peer.addr + ATOM, at[i].cmp, at[i].swp, peer.rkey };
+		PW_CHECK_EQ(ibv_post_send(qp[0], &wr, &bad), 0);
+		wc = next_wc(scq);
+		PW_CHECK(wc.status == IBV_WC_SUCCESS && wc.wr_id == 60 + i, "atomic %u: %s", i,
+			 ibv_wc_status_str(wc.status));
+		PW_CHECK_EQ(*res, at[i].want);
+	}
+	sync_at(10);
+	sync_at(11);
+	wr.opcode = IBV_WR_ATOMIC_FETCH_AND_ADD;
+	wr.wr.atomic = (typeof(wr.wr.atomic)){ peer.addr + ATOM, 1, 0, peer.rkey };
+	for (int i = 0; i < FADDS; i++) {
+		wr.wr_id = 100 + (uint64_t)i;
+		PW_CHECK_EQ(ibv_post_send(qp[0], &wr, &bad), 0);
+		wc = next_wc(scq);
+		PW_CHECK_EQ(wc.status, IBV_WC_SUCCESS);
+	}
+	sync_at(12);
+
+	/* RNR: no receive yet. The send waits, then completes. */
+	memcpy(local, "after-rn", 8);
+	sg[0] = (struct ibv_sge){ (uintptr_t)local, 8, mr->lkey };
+	post_send(0, IBV_WR_SEND, sg, 1, 0, 0, 7);
+	PW_CHECK_EQ(ibv_poll_cq(scq, 1, &wc), 0);
+	sync_at(13);
+	expect_wc(next_wc(scq), 7, IBV_WC_SUCCESS, IBV_WC_SEND, 8);
+
+	sync_at(14);
+	sleep(3);
+	sg[0] = (struct ibv_sge){ (uintptr_t)local, 4, mr->lkey };
+	post_send(0, IBV_WR_SEND, sg, 1, 0, 0, 8);
+	expect_wc(next_wc(scq), 8, IBV_WC_SUCCESS, IBV_WC_SEND, 4);
+
+	/* Errors, a QP each: out of bounds, a bad rkey, no REMOTE_WRITE. Each
+	 * fails the QP; the request after it is flushed. */
+	sync_at(15);
+	memset(src, 0x77, sizeof(src));
+	memcpy(local, src, 4096);
+	sg[0] = (struct ibv_sge){ (uintptr_t)local, 4096, mr->lkey };
+	const struct {
+		uint64_t raddr;
+		uint32_t rkey;
+	} bad_at[] = { { peer.addr + BUF_LEN - 100, peer.rkey },
+		       { peer.addr + 524288, peer.rkey ^ 0x1000 },
+		       { peer.ro_addr, peer.ro_rkey } };
+	for (int q = 1; q < NQP; q++) {
+		post_send(q, IBV_WR_RDMA_WRITE, sg, 1, bad_at[q - 1].raddr, bad_at[q - 1].rkey,
+			  20 + (uint64_t)q);
+		expect_wc(next_wc(scq), 20 + (uint64_t)q, IBV_WC_REM_ACCESS_ERR, IBV_WC_RDMA_WRITE,
+			  0);
+		struct ibv_qp_attr a;
+		struct ibv_qp_init_attr ia;
+		PW_CHECK_EQ(ibv_query_qp(qp[q], &a, IBV_QP_STATE, &ia), 0);
+		PW_CHECK_EQ(a.qp_state, IBV_QPS_ERR);
+		post_send(q, IBV_WR_RDMA_WRITE, sg, 1, peer.addr + 524288, peer.rkey,
+			  30 + (uint64_t)q);
+		wc = next_wc(scq);
+		PW_CHECK(wc.wr_id == 30 + (uint64_t)q && wc.status == IBV_WC_WR_FLUSH_ERR,
+			 "after the error: %s", ibv_wc_status_str(wc.status));
+	}
+	sync_at(16);
+}
+
+int main(int argc, char **argv)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+
+	if (argc != 4 || inet_pton(AF_INET, argv[2], &a.sin_addr) != 1)
+		PW_FAIL("usage: test-verbs-ops server|client IP PORT");
+	a.sin_port = htons((uint16_t)atoi(argv[3]));
+	bool srv = !strcmp(argv[1], "server");
+	if (srv) {
+		int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+		setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		PW_CHECK(bind(l, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(l, 1) == 0,
+			 "listen: %s", strerror(errno));
+		sock = accept(l, NULL, NULL);
+		close(l);
+	} else {
+		for (int i = 0; i < 50; i++) {
+			sock = socket(AF_INET, SOCK_STREAM, 0);
+			if (connect(sock, (struct sockaddr *)&a, sizeof(a)) == 0)
+				break;
+			close(sock);
+			sock = -1;
+			usleep(100000);
+		}
+	}
+	PW_CHECK(sock >= 0, "socket: %s", strerror(errno));
+	setup();
+	if (srv)
+		server();
+	else
+		client();
+	sync_at(99);
+	for (int i = 0; i < NQP; i++)
+		PW_CHECK_EQ(ibv_destroy_qp(qp[i]), 0);
+	PW_CHECK_EQ(ibv_dereg_mr(mr), 0);
+	PW_CHECK_EQ(ibv_dereg_mr(ro_mr), 0);
+	PW_CHECK_EQ(ibv_destroy_cq(scq), 0);
+	PW_CHECK_EQ(ibv_destroy_cq(rcq), 0);
+	PW_CHECK_EQ(ibv_destroy_comp_channel(ch), 0);
+	PW_CHECK_EQ(ibv_dealloc_pd(pd), 0);
+	PW_CHECK_EQ(ibv_close_device(ctx), 0);
+	printf("test-verbs-ops %s: ok\n", argv[1]);
+	return 0;
+}
