@@ -127,7 +127,8 @@ _Static_assert(PW_RING_WINDOW_START >= PW_RING_MIN, "window start fits the small
  *   PW_VARENA_META + PW_VQP_OFF    struct pw_vqp[PW_VQPS]    queue pair slots
  *
  * A peer reads the key table and its QP's slot, pops posted receives and
- * pushes completions there. Every index and length read here is checked:
+ * pushes completions there; the router (which holds every arena's fd) marks
+ * a slot whose peer went. Every index and length read here is checked:
  * the peer may be hostile, and the owner never trusts its own table from
  * here either (it keeps a private copy).
  */
@@ -188,6 +189,9 @@ struct pw_vqp {
 	alignas(PW_CACHELINE) _Atomic uint32_t cq_tail;
 	alignas(PW_CACHELINE) _Atomic uint32_t armed;
 	_Atomic uint32_t qpn; /* the owner's QP number while the slot is live, else 0 */
+	/* Set by the router (it writes through the arena's fd) when the peer's
+	 * QP or process is gone: the owner's QP goes to the error state. */
+	_Atomic uint32_t peer_gone;
 	alignas(PW_CACHELINE) struct pw_vrecv rq[PW_VRQ_DEPTH];
 	struct pw_vcqe cq[PW_VRQ_DEPTH];
 };
@@ -203,6 +207,7 @@ _Static_assert(offsetof(struct pw_vqp, cq_head) == 128, "vqp cq_head");
 _Static_assert(offsetof(struct pw_vqp, cq_tail) == 192, "vqp cq_tail");
 _Static_assert(offsetof(struct pw_vqp, armed) == 256, "vqp armed");
 _Static_assert(offsetof(struct pw_vqp, qpn) == 260, "vqp qpn");
+_Static_assert(offsetof(struct pw_vqp, peer_gone) == 264, "vqp peer_gone");
 _Static_assert(offsetof(struct pw_vqp, rq) == 320, "vqp rq");
 _Static_assert(offsetof(struct pw_vqp, cq) == 320 + 80 * PW_VRQ_DEPTH, "vqp cq");
 _Static_assert(sizeof(struct pw_vqp) == 320 + 112 * PW_VRQ_DEPTH, "vqp size");

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
+#include <sys/eventfd.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <string.h>
@@ -198,10 +199,39 @@ static struct pw_vqp_reg *pw_vqp_find(uint32_t addr, uint32_t qpn)
 	return NULL;
 }
 
+/* @q is going: its peer, if paired, learns it (its slot's peer_gone, and a
+ * wake-up of whoever waits for its completions), and @q's own slot says it
+ * is no longer live (a process killed never cleared it). */
+static void pw_vqp_gone(struct pw_vqp_reg *q)
+{
+	static const uint32_t one = 1, zero = 0;
+	uint64_t base = PW_VARENA_META + PW_VQP_OFF;
+	struct pw_vqp_reg *p;
+
+	if (pwrite(q->owner->verbs->arena, &zero, 4,
+		   (off_t)(base + (uint64_t)q->slot * sizeof(struct pw_vqp) +
+			   offsetof(struct pw_vqp, qpn))) != 4)
+		pw_warn("QP %u: cannot mark its slot: %s", q->qpn, strerror(errno));
+	if (!q->paired)
+		return;
+	p = pw_vqp_find(q->dest, q->dest_qpn);
+	if (!p || !p->paired || p->dest != q->owner->verbs->addr || p->dest_qpn != q->qpn)
+		return;
+	p->paired = false;
+	if (pwrite(p->owner->verbs->arena, &one, 4,
+		   (off_t)(base + (uint64_t)p->slot * sizeof(struct pw_vqp) +
+			   offsetof(struct pw_vqp, peer_gone))) != 4)
+		pw_warn("QP %u: cannot tell it its peer is gone: %s", p->qpn, strerror(errno));
+	if (p->evfd >= 0)
+		eventfd_write(p->evfd, 1);
+	pw_dbg("QP %u (pid %d): its peer QP %u went", p->qpn, p->owner->pid, q->qpn);
+}
+
 static void pw_vqp_free(struct pw_vqp_reg **pp)
 {
 	struct pw_vqp_reg *q = *pp;
 
+	pw_vqp_gone(q);
 	*pp = q->next;
 	if (q->evfd >= 0)
 		close(q->evfd);

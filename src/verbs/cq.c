@@ -9,6 +9,8 @@
  * which CQ it was for.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +19,8 @@
 
 #include "pwverbs.h"
 
-#define PW_CQ_QPS 64u /* QPs one CQ serves */
+#define PW_CQ_QPS	64u /* QPs one CQ serves */
+#define PW_RNR_RETRY_MS 1   /* how often a waiter retries sends that met no receive */
 
 struct pw_cq {
 	struct ibv_cq cq;
@@ -90,6 +93,26 @@ void pw_cq_detach(struct pw_cq *cq, struct pw_qp *qp)
 	pthread_mutex_unlock(&cq->lock);
 }
 
+/* Before taking completions: QPs whose peer went fail, queued sends go.
+ * What that completes (here or in other CQs) is pushed without our lock. */
+static void pw_cq_sweep(struct pw_cq *cq)
+{
+	struct pw_qp *qps[PW_CQ_QPS];
+	bool recv[PW_CQ_QPS];
+	unsigned n;
+
+	pthread_mutex_lock(&cq->lock);
+	n = cq->nqps;
+	memcpy(qps, cq->qps, n * sizeof(struct pw_qp *));
+	memcpy(recv, cq->recv, n * sizeof(recv[0]));
+	pthread_mutex_unlock(&cq->lock);
+	for (unsigned i = 0; i < n; i++) {
+		pw_qp_check_peer(qps[i]);
+		if (!recv[i] && pw_qp_has_pending(qps[i]))
+			pw_qp_progress(qps[i]);
+	}
+}
+
 int pw_poll_cq(struct ibv_cq *ibcq, int n, struct ibv_wc *wc)
 {
 	struct pw_cq *cq = (struct pw_cq *)ibcq;
@@ -97,19 +120,12 @@ int pw_poll_cq(struct ibv_cq *ibcq, int n, struct ibv_wc *wc)
 
 	if (n < 0)
 		return -EINVAL;
+	pw_cq_sweep(cq);
 	pthread_mutex_lock(&cq->lock);
 	if (cq->overflow) {
 		pthread_mutex_unlock(&cq->lock);
 		return -EOVERFLOW;
 	}
-	/* Queued sends first: what they complete is polled below. */
-	for (unsigned i = 0; i < cq->nqps; i++)
-		if (!cq->recv[i] && pw_qp_has_pending(cq->qps[i])) {
-			struct pw_qp *qp = cq->qps[i];
-			pthread_mutex_unlock(&cq->lock);
-			pw_qp_progress(qp);
-			pthread_mutex_lock(&cq->lock);
-		}
 	while (got < n && cq->tail != cq->head)
 		wc[got++] = cq->ring[cq->tail++ & (cq->size - 1)];
 	for (unsigned i = 0; i < cq->nqps && got < n; i++)
@@ -122,22 +138,17 @@ int pw_poll_cq(struct ibv_cq *ibcq, int n, struct ibv_wc *wc)
 int pw_req_notify_cq(struct ibv_cq *ibcq, int solicited_only)
 {
 	struct pw_cq *cq = (struct pw_cq *)ibcq;
-	bool ready;
 
 	(void)solicited_only; /* every completion is an event: solicited ones too */
+	/* For the next completion (IBA 11.4.2.2): those already in the CQ make
+	 * none. Applications arm, then poll, then wait; perftest -e takes an
+	 * event to mean a completion is there to poll. */
 	pthread_mutex_lock(&cq->lock);
 	atomic_store_explicit(&cq->armed, true, memory_order_seq_cst);
 	for (unsigned i = 0; i < cq->nqps; i++)
 		if (cq->recv[i])
 			pw_qp_arm(cq->qps[i], true);
-	/* Completions already waiting make the event at once, as a device
-	 * does when armed behind its producer. */
-	ready = cq->tail != cq->head;
-	for (unsigned i = 0; i < cq->nqps && !ready; i++)
-		ready = cq->recv[i] && pw_qp_recv_ready(cq->qps[i]);
 	pthread_mutex_unlock(&cq->lock);
-	if (ready && atomic_exchange_explicit(&cq->armed, false, memory_order_acq_rel))
-		pw_cq_event(cq);
 	return 0;
 }
 
@@ -169,6 +180,7 @@ static struct pw_cq *pw_cq_take_event(struct ibv_comp_channel *ch)
 	for (struct pw_cq *c = pw_chans; c && !found; c = c->next_on_chan) {
 		if (c->cq.channel != ch)
 			continue;
+		pw_cq_sweep(c); /* (a peer gone makes completions, and the event) */
 		pw_cq_collect(c);
 		unsigned e = atomic_load_explicit(&c->events, memory_order_acquire);
 		while (e && !atomic_compare_exchange_weak_explicit(&c->events, &e, e - 1,
@@ -182,6 +194,24 @@ static struct pw_cq *pw_cq_take_event(struct ibv_comp_channel *ch)
 	return found;
 }
 
+/* Does a CQ of @ch have sends waiting for the peer's receive (RNR)? */
+static bool pw_chan_pending(struct ibv_comp_channel *ch)
+{
+	bool pending = false;
+
+	pthread_mutex_lock(&pw_chans_lock);
+	for (struct pw_cq *c = pw_chans; c && !pending; c = c->next_on_chan) {
+		if (c->cq.channel != ch)
+			continue;
+		pthread_mutex_lock(&c->lock);
+		for (unsigned i = 0; i < c->nqps && !pending; i++)
+			pending = !c->recv[i] && pw_qp_has_pending(c->qps[i]);
+		pthread_mutex_unlock(&c->lock);
+	}
+	pthread_mutex_unlock(&pw_chans_lock);
+	return pending;
+}
+
 static int pw_get_cq_event(struct ibv_comp_channel *ch, struct ibv_cq **ret, void **ret_ctx)
 {
 	for (;;) {
@@ -191,7 +221,17 @@ static int pw_get_cq_event(struct ibv_comp_channel *ch, struct ibv_cq **ret, voi
 			*ret_ctx = cq->cq.cq_context;
 			return 0;
 		}
-		/* Sleep in the kernel, as blocking (or not) as the channel's fd. */
+		/* Sends waiting for a receive need us to retry them, as an
+		 * adapter retries after its RNR timer: wake every
+		 * PW_RNR_RETRY_MS while there are any. Else sleep in the
+		 * kernel, as blocking (or not) as the channel's fd. */
+		if (pw_chan_pending(ch) && !(fcntl(ch->fd, F_GETFL) & O_NONBLOCK)) {
+			struct pollfd p = { .fd = ch->fd, .events = POLLIN };
+			if (poll(&p, 1, PW_RNR_RETRY_MS) < 0 && errno != EINTR)
+				return -1;
+			if (!(p.revents & POLLIN))
+				continue;
+		}
 		eventfd_t v;
 		if (eventfd_read(ch->fd, &v) < 0)
 			return -1;

@@ -91,6 +91,9 @@ struct pw_qp;
 void pw_qp_paired(uint32_t qpn, uint32_t peer_qpn, uint32_t peer_slot, int arena, int evfd);
 /* Run the queued work of @qp (sends waiting for their peer, or for a receive). */
 void pw_qp_progress(struct pw_qp *qp);
+/* If @qp's peer went (the router marked its slot), put @qp in the error state:
+ * its sends and receives complete with errors. */
+void pw_qp_check_peer(struct pw_qp *qp);
 /* Completions: a send completion of our own into @cq, and the wake-up. */
 void pw_cq_push(struct pw_cq *cq, const struct ibv_wc *wc);
 /* @qp's receive completions land in @cq (attach), or no longer (detach). */
@@ -99,7 +102,6 @@ void pw_cq_detach(struct pw_cq *cq, struct pw_qp *qp);
 /* What poll_cq takes from a QP: its received completions, its queued sends. */
 int pw_qp_poll_recv(struct pw_qp *qp, int n, struct ibv_wc *wc);
 bool pw_qp_has_pending(struct pw_qp *qp);
-bool pw_qp_recv_ready(struct pw_qp *qp);
 void pw_qp_arm(struct pw_qp *qp, bool on);
 bool pw_qp_arm_taken(struct pw_qp *qp);
 int pw_cq_channel_fd(const struct pw_cq *cq);

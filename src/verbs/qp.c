@@ -62,6 +62,8 @@ struct pw_qp {
 	struct pw_cq *scq, *rcq;
 	int evfd; /* given to the router with VERBS_CONNECT */
 
+	bool failed; /* its peer went (the router said so): in error for good */
+
 	/* The peer: set once (PAIRED), then read by the posting thread. */
 	_Atomic bool paired;
 	uint32_t peer_qpn;
@@ -246,6 +248,8 @@ static uint64_t pw_swr_len(const struct pw_swr *w)
 
 #define PW_RNR 1000 /* (not a wc status: wait for a receive) */
 
+static bool pw_peer_alive(const struct pw_qp *qp);
+
 /*
  * SEND and WRITE_WITH_IMM take the peer's next receive: its index in
  * @ret_tail and a checked copy in @ret. PW_RNR when none is posted.
@@ -256,7 +260,7 @@ static int pw_peer_recv(struct pw_qp *qp, uint32_t *ret_tail, struct pw_vrecv *r
 	uint32_t tail = atomic_load_explicit(&p->rq_tail, memory_order_relaxed);
 	uint32_t head = atomic_load_explicit(&p->rq_head, memory_order_acquire);
 
-	if (atomic_load_explicit(&p->qpn, memory_order_relaxed) != qp->peer_qpn)
+	if (!pw_peer_alive(qp))
 		return IBV_WC_RETRY_EXC_ERR; /* the peer's QP is gone */
 	if (head == tail)
 		return PW_RNR;
@@ -331,12 +335,23 @@ static int pw_do_send(struct pw_qp *qp, const struct pw_swr *w, uint32_t *ret_le
 	return st;
 }
 
+/* The peer's QP still there? Its slot says so (the router clears it when
+ * the peer's process dies). */
+static bool pw_peer_alive(const struct pw_qp *qp)
+{
+	return atomic_load_explicit(&qp->peer->qpn, memory_order_acquire) == qp->peer_qpn &&
+	       !atomic_load_explicit(&qp->sh->peer_gone, memory_order_acquire);
+}
+
 static int pw_do_write(struct pw_qp *qp, const struct pw_swr *w, uint32_t *ret_len)
 {
 	uint64_t len = pw_swr_len(w);
 	struct pw_vrecv rv;
 	uint32_t tail = 0;
 	int st;
+
+	if (!pw_peer_alive(qp))
+		return IBV_WC_RETRY_EXC_ERR;
 
 	/* WRITE_WITH_IMM needs a receive: look before writing anything. */
 	if (w->op == IBV_WR_RDMA_WRITE_WITH_IMM) {
@@ -367,6 +382,8 @@ static int pw_do_write(struct pw_qp *qp, const struct pw_swr *w, uint32_t *ret_l
 
 static int pw_do_read(struct pw_qp *qp, const struct pw_swr *w, uint32_t *ret_len)
 {
+	if (!pw_peer_alive(qp))
+		return IBV_WC_RETRY_EXC_ERR;
 	uint64_t len = pw_swr_len(w), at = 0;
 	const uint8_t *src =
 		len ? pw_peer_mem(qp, w->rkey, w->raddr, len, IBV_ACCESS_REMOTE_READ) : NULL;
@@ -388,6 +405,8 @@ static int pw_do_read(struct pw_qp *qp, const struct pw_swr *w, uint32_t *ret_le
 
 static int pw_do_atomic(struct pw_qp *qp, const struct pw_swr *w, uint32_t *ret_len)
 {
+	if (!pw_peer_alive(qp))
+		return IBV_WC_RETRY_EXC_ERR;
 	if (w->nsge != 1 || w->sge[0].length != 8 || (w->raddr & 7))
 		return IBV_WC_LOC_LEN_ERR;
 	uint64_t *dst = (uint64_t *)pw_local(w, 0, IBV_ACCESS_LOCAL_WRITE);
@@ -427,6 +446,27 @@ static int pw_exec(struct pw_qp *qp, const struct pw_swr *w, uint32_t *len)
 	}
 }
 
+/* Receives posted and not taken by the peer complete flushed, as a QP in
+ * the error state flushes them. */
+static void pw_qp_flush_recvs(struct pw_qp *qp)
+{
+	pthread_mutex_lock(&qp->rlock);
+	/* The peer takes no more (its check of our slot). */
+	atomic_store_explicit(&qp->sh->qpn, 0, memory_order_release);
+	uint32_t taken = atomic_load_explicit(&qp->sh->rq_tail, memory_order_acquire);
+	if (qp->rq_head - taken > PW_VRQ_DEPTH)
+		taken = qp->rq_head; /* (a broken peer's word) */
+	for (uint32_t i = taken; i != qp->rq_head; i++) {
+		struct ibv_wc wc = { .wr_id = qp->rq_wrid[i & (PW_VRQ_DEPTH - 1)],
+				     .status = IBV_WC_WR_FLUSH_ERR,
+				     .opcode = IBV_WC_RECV,
+				     .qp_num = qp->qp.qp_num };
+		pw_cq_push(qp->rcq, &wc);
+	}
+	/* (The slot's ring is done with: what follows completes directly.) */
+	pthread_mutex_unlock(&qp->rlock);
+}
+
 /* The QP fails: every waiting send completes flushed. Under slock. */
 static void pw_qp_error_locked(struct pw_qp *qp)
 {
@@ -456,6 +496,25 @@ static void pw_qp_progress_locked(struct pw_qp *qp)
 		if (st != IBV_WC_SUCCESS)
 			pw_qp_error_locked(qp);
 	}
+}
+
+void pw_qp_check_peer(struct pw_qp *qp)
+{
+	if (!atomic_load_explicit(&qp->sh->peer_gone, memory_order_acquire) || qp->failed)
+		return;
+	pthread_mutex_lock(&qp->slock);
+	if (!qp->failed) {
+		/* As a device whose peer stopped answering: the send in
+		 * flight runs out of retries, the rest are flushed, and so
+		 * are the receives. */
+		qp->failed = true;
+		if (qp->sq_tail != qp->sq_head)
+			pw_qp_complete(qp, &qp->sq[qp->sq_tail++ & (qp->sq_size - 1)],
+				       IBV_WC_RETRY_EXC_ERR, 0);
+		pw_qp_error_locked(qp);
+		pw_qp_flush_recvs(qp);
+	}
+	pthread_mutex_unlock(&qp->slock);
 }
 
 void pw_qp_progress(struct pw_qp *qp)
@@ -559,6 +618,14 @@ int pw_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr, struct ibv_recv_wr
 	pthread_mutex_lock(&qp->rlock);
 	if (qp->qp.state == IBV_QPS_RESET)
 		r = EINVAL;
+	for (; wr && !r && qp->qp.state == IBV_QPS_ERR; wr = wr->next) {
+		/* In the error state a receive completes flushed at once. */
+		struct ibv_wc wc = { .wr_id = wr->wr_id,
+				     .status = IBV_WC_WR_FLUSH_ERR,
+				     .opcode = IBV_WC_RECV,
+				     .qp_num = qp->qp.qp_num };
+		pw_cq_push(qp->rcq, &wc);
+	}
 	for (; wr && !r; wr = wr->next) {
 		if (wr->num_sge < 0 || (unsigned)wr->num_sge > qp->cap.max_recv_sge) {
 			r = EINVAL;
@@ -623,11 +690,6 @@ int pw_qp_poll_recv(struct pw_qp *qp, int n, struct ibv_wc *wc)
 	}
 	atomic_store_explicit(&qp->sh->cq_tail, qp->cq_tail, memory_order_release);
 	return got;
-}
-
-bool pw_qp_recv_ready(struct pw_qp *qp)
-{
-	return atomic_load_explicit(&qp->sh->cq_head, memory_order_acquire) != qp->cq_tail;
 }
 
 void pw_qp_arm(struct pw_qp *qp, bool on)
@@ -828,8 +890,10 @@ static int pw_modify_qp(struct pw_qp *qp, struct ibv_qp_attr *attr, int mask)
 	pthread_mutex_lock(&qp->slock);
 	qp->qp.state = to;
 	a->qp_state = to;
-	if (to == IBV_QPS_ERR)
+	if (to == IBV_QPS_ERR && cur != IBV_QPS_ERR) {
 		pw_qp_error_locked(qp);
+		pw_qp_flush_recvs(qp);
+	}
 	pthread_mutex_unlock(&qp->slock);
 	return 0;
 }

@@ -107,7 +107,7 @@ static bool rebacked(const void *p, size_t len)
 		unsigned long s, e;
 		if (sscanf(line, "%lx-%lx", &s, &e) != 2 || e <= covered || s > covered)
 			continue;
-		if (!strstr(line, "podwire-verbs"))
+		if (!strstr(line, "/memfd:podwire-verbs"))
 			break;
 		covered = e;
 		if (covered >= a + len)
