@@ -132,12 +132,13 @@ _Static_assert(PW_RING_WINDOW_START >= PW_RING_MIN, "window start fits the small
  * the peer may be hostile, and the owner never trusts its own table from
  * here either (it keeps a private copy).
  */
-#define PW_VARENA_META (1ull << 47) /* past every user address on x86-64 */
-#define PW_VKEYS       4096u	    /* memory regions per process */
-#define PW_VQPS	       1024u	    /* queue pairs per process */
-#define PW_VRQ_DEPTH   4096u	    /* receives a QP can have posted */
-#define PW_VSGE_MAX    4u	    /* scatter/gather entries of a receive */
-#define PW_VQP_OFF     (1ull << 20)
+#define PW_VARENA_VERSION 1u	       /* this layout; VERBS_OPEN says which a process uses */
+#define PW_VARENA_META	  (1ull << 47) /* past every user address on x86-64 */
+#define PW_VKEYS	  4096u	       /* memory regions per process */
+#define PW_VQPS		  1024u	       /* queue pairs per process */
+#define PW_VRQ_DEPTH	  4096u	       /* receives a QP can have posted */
+#define PW_VSGE_MAX	  4u	       /* scatter/gather entries of a receive */
+#define PW_VQP_OFF	  (1ull << 20)
 
 /* A memory region, as peers see it. key == 0: free. seq is a seqlock (odd
  * while the owner writes the entry): read it, the fields, then seq again. */

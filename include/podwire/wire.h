@@ -69,8 +69,9 @@ enum pw_wire_type {
 	PW_MSG_VERBS_DEV = 16, /* no body, fd: a socket of the caller's netns (proof);
 				  reply VERBS_DEV_OK, or ERR (ENOENT: no pod address) */
 	/* a process's connection for the device's queue pairs, kept open */
-	PW_MSG_VERBS_OPEN = 17,	   /* no body, fds: the proof socket and the process's
-				      arena (shm.h); reply VERBS_DEV_OK or ERR */
+	PW_MSG_VERBS_OPEN = 17,	   /* body verbs_open, fds: the proof socket and the
+				      process's arena (shm.h); reply VERBS_DEV_OK or ERR
+				      (EPROTONOSUPPORT: another arena layout) */
 	PW_MSG_VERBS_QP = 18,	   /* body verbs_qp (slot); reply VERBS_QP_OK (qpn) */
 	PW_MSG_VERBS_CONNECT = 19, /* body verbs_connect, fd: the eventfd that wakes the
 				      QP's receive completions; reply OK or ERR; when
@@ -237,6 +238,13 @@ struct pw_wire_verbs_dev {
 	uint64_t guid;
 	uint16_t lid;
 	uint16_t pad;
+	uint32_t reserved;
+};
+
+/* VERBS_OPEN: the layout of the caller's arena (PW_VARENA_VERSION): peers
+ * read each other's, so the router takes only its own. */
+struct pw_wire_verbs_open {
+	uint32_t layout;
 	uint32_t reserved;
 };
 
@@ -412,6 +420,7 @@ _Static_assert(offsetof(struct pw_wire_pool_token, tag) == 16, "pool token tag")
 _Static_assert(sizeof(struct pw_wire_conn_pool) == 88, "conn pool");
 _Static_assert(sizeof(struct pw_wire_listen_pool) == PW_POOL_KEY_LEN, "listen pool");
 _Static_assert(sizeof(struct pw_wire_verbs_dev) == 32, "verbs dev");
+_Static_assert(sizeof(struct pw_wire_verbs_open) == 8, "verbs open");
 _Static_assert(sizeof(struct pw_wire_verbs_qp) == 8, "verbs qp");
 _Static_assert(sizeof(struct pw_wire_verbs_connect) == 16, "verbs connect");
 _Static_assert(sizeof(struct pw_wire_verbs_paired) == 16, "verbs paired");

@@ -30,7 +30,6 @@ static int pw_msg_layout(uint16_t type, size_t *ret_fixed, size_t *ret_entry)
 		break;
 	case PW_MSG_STATUS:
 	case PW_MSG_VERBS_DEV:
-	case PW_MSG_VERBS_OPEN:
 	case PW_MSG_OK:
 	case PW_MSG_LISTEN_OK:
 	case PW_MSG_TAKE:
@@ -66,6 +65,9 @@ static int pw_msg_layout(uint16_t type, size_t *ret_fixed, size_t *ret_entry)
 		break;
 	case PW_MSG_VERBS_DEV_OK:
 		fixed = sizeof(struct pw_wire_verbs_dev);
+		break;
+	case PW_MSG_VERBS_OPEN:
+		fixed = sizeof(struct pw_wire_verbs_open);
 		break;
 	case PW_MSG_VERBS_QP:
 	case PW_MSG_VERBS_QP_OK:

@@ -27,6 +27,7 @@ struct pw_msg {
 		struct pw_wire_conn_pool conn_pool;
 		struct pw_wire_listen_pool listen_pool;
 		struct pw_wire_verbs_dev verbs_dev;
+		struct pw_wire_verbs_open verbs_open;
 		struct pw_wire_verbs_qp verbs_qp;
 		struct pw_wire_verbs_connect verbs_connect;
 		struct pw_wire_verbs_paired verbs_paired;

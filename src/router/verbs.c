@@ -175,6 +175,8 @@ int pw_request_verbs_open(struct pw_client *c, const struct pw_msg *m, int fds[P
 
 	if (c->verbs)
 		return -EBUSY;
+	if (m->u.verbs_open.layout != PW_VARENA_VERSION)
+		return -EPROTONOSUPPORT; /* a library of another podwire */
 	/* The arena must be a memfd: sealable, as no other file is. */
 	if (fcntl(fds[1], F_GET_SEALS) < 0)
 		return -EBADF;

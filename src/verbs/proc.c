@@ -214,7 +214,8 @@ int pw_vproc_open(void)
 		goto fail;
 	}
 	int fds[2] = { proof, pw_vproc.arena };
-	r = pw_vproc_call_locked(PW_MSG_VERBS_OPEN, NULL, 0, fds, 2, &m);
+	struct pw_wire_verbs_open body = { .layout = PW_VARENA_VERSION };
+	r = pw_vproc_call_locked(PW_MSG_VERBS_OPEN, &body, sizeof(body), fds, 2, &m);
 	if (r < 0)
 		goto fail;
 	if (m.type != PW_MSG_VERBS_DEV_OK) {

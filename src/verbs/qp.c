@@ -682,7 +682,7 @@ int pw_qp_poll_recv(struct pw_qp *qp, int n, struct ibv_wc *wc)
 			.byte_len = c.byte_len,
 			.imm_data = c.imm,
 			.qp_num = qp->qp.qp_num,
-			.src_qp = qp->peer_qpn,
+			.src_qp = c.src_qp & 0xffffffu, /* (the sender's word: a number) */
 			.wc_flags = c.flags & IBV_WC_WITH_IMM,
 		};
 		got++;

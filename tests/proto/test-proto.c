@@ -71,7 +71,7 @@ static const struct layout layouts[] = {
 	{ PW_MSG_LISTEN_POOL, sizeof(struct pw_wire_listen_pool), 0, 0, 2 },
 	{ PW_MSG_VERBS_DEV, 0, 0, 0, 1 },
 	{ PW_MSG_VERBS_DEV_OK, sizeof(struct pw_wire_verbs_dev), 0, 0, 0 },
-	{ PW_MSG_VERBS_OPEN, 0, 0, 0, 2 },
+	{ PW_MSG_VERBS_OPEN, sizeof(struct pw_wire_verbs_open), 0, 0, 2 },
 	{ PW_MSG_VERBS_QP, sizeof(struct pw_wire_verbs_qp), 0, 0, 0 },
 	{ PW_MSG_VERBS_QP_OK, sizeof(struct pw_wire_verbs_qp), 0, 0, 0 },
 	{ PW_MSG_VERBS_QP_DEL, sizeof(struct pw_wire_verbs_qp), 0, 0, 0 },

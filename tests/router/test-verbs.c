@@ -7,6 +7,9 @@
 #include <endian.h>
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
+
+#include <podwire/shm.h>
 
 #include "router_test.h"
 
@@ -60,6 +63,25 @@ static void ask(int proof, int want_err)
 	close(c.fd);
 }
 
+/* VERBS_OPEN: the layout first, then the arena (a memfd), then who asks. */
+static void open_as(uint32_t layout, int arena, int want_err)
+{
+	struct pw_wire_verbs_open body = { .layout = layout };
+	struct pw_client c;
+	int peer = rt_client_open(&c, 1000);
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int fds[2] = { s, arena };
+
+	PW_CHECK_EQ(pw_msg_send(peer, PW_MSG_VERBS_OPEN, 4, &body, sizeof(body), NULL, 0, fds, 2),
+		    0);
+	PW_CHECK_EQ(pw_client_serve(&c, pw_requests, pw_nrequests), 0);
+	RT_CHECK_ERR(peer, 4, want_err);
+	PW_CHECK(!c.verbs, "the client was bound to a device");
+	close(s);
+	close(peer);
+	close(c.fd);
+}
+
 int main(void)
 {
 	check_identity();
@@ -76,6 +98,15 @@ int main(void)
 	ask(p[0], ENOTTY);
 	close(p[0]);
 	close(p[1]);
+	int mfd = memfd_create("test-arena", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	PW_CHECK(mfd >= 0, "memfd: %s", strerror(errno));
+	open_as(PW_VARENA_VERSION + 1, mfd, EPROTONOSUPPORT);
+	open_as(PW_VARENA_VERSION, mfd, ENOENT); /* our own netns */
+	PW_CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
+	open_as(PW_VARENA_VERSION, p[0], EBADF); /* not a memfd */
+	close(p[0]);
+	close(p[1]);
+	close(mfd);
 	printf("test-router-verbs: ok\n");
 	return 0;
 }

@@ -111,7 +111,7 @@ static int layout_of(uint16_t type, struct layout *l)
 		l->nfds = 1;
 		return 0;
 	case PW_MSG_VERBS_OPEN:
-		l->fixed = 0;
+		l->fixed = sizeof(struct pw_wire_verbs_open);
 		l->nfds = 2;
 		return 0;
 	case PW_MSG_VERBS_DEV_OK:

@@ -113,7 +113,8 @@ int main(int argc, char **argv)
 	struct pw_wire_listen_pool lp = { .key = { 1, 2, 3 } };
 	seed("listen-pool", PW_MSG_LISTEN_POOL, &lp, sizeof(lp), 0);
 	seed("verbs-dev", PW_MSG_VERBS_DEV, NULL, 0, 0);
-	seed("verbs-open", PW_MSG_VERBS_OPEN, NULL, 0, 0);
+	struct pw_wire_verbs_open vo = { .layout = 1 };
+	seed("verbs-open", PW_MSG_VERBS_OPEN, &vo, sizeof(vo), 0);
 	struct pw_wire_verbs_dev vd = { .gid = { [10] = 0xff, [11] = 0xff, 198, 19, 1, 11 },
 					.lid = 267 };
 	seed("verbs-dev-ok", PW_MSG_VERBS_DEV_OK, &vd, sizeof(vd), 0);
