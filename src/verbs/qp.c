@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "proto.h"
@@ -62,7 +63,8 @@ struct pw_qp {
 	struct pw_cq *scq, *rcq;
 	int evfd; /* given to the router with VERBS_CONNECT */
 
-	bool failed; /* its peer went (the router said so): in error for good */
+	bool failed;		 /* its peer went (the router said so): in error for good */
+	uint64_t unpaired_since; /* ns: when work first waited for a peer, or 0 */
 
 	/* The peer: set once (PAIRED), then read by the posting thread. */
 	_Atomic bool paired;
@@ -478,12 +480,50 @@ static void pw_qp_error_locked(struct pw_qp *qp)
 	}
 }
 
+static uint64_t pw_now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/*
+ * No peer has answered (it never pointed its QP back at this one: a wrong
+ * or forged QP number, or a peer that never got to RTR). As an adapter
+ * whose transport timer runs out: 4.096 us x 2^timeout per try, retry_cnt
+ * retries; then the send completes with IBV_WC_RETRY_EXC_ERR and the QP
+ * fails. timeout 0 waits for ever (IBA 9.7.6.1.3). Under slock.
+ */
+static void pw_qp_unanswered(struct pw_qp *qp)
+{
+	unsigned t = qp->attr.timeout;
+	uint64_t now = pw_now_ns();
+
+	if (qp->sq_tail == qp->sq_head || qp->qp.state != IBV_QPS_RTS) {
+		qp->unpaired_since = 0;
+		return;
+	}
+	if (!qp->unpaired_since)
+		qp->unpaired_since = now;
+	if (!t || t > 31)
+		return;
+	uint64_t limit = (4096ull << t) * (qp->attr.retry_cnt + 1u);
+	if (now - qp->unpaired_since < limit)
+		return;
+	pw_qp_complete(qp, &qp->sq[qp->sq_tail++ & (qp->sq_size - 1)], IBV_WC_RETRY_EXC_ERR, 0);
+	pw_qp_error_locked(qp);
+	pw_qp_flush_recvs(qp);
+}
+
 static void pw_qp_progress_locked(struct pw_qp *qp)
 {
 	if (!atomic_load_explicit(&qp->paired, memory_order_acquire)) {
 		pw_vproc_drain();
-		if (!atomic_load_explicit(&qp->paired, memory_order_acquire))
+		if (!atomic_load_explicit(&qp->paired, memory_order_acquire)) {
+			pw_qp_unanswered(qp);
 			return;
+		}
 	}
 	while (qp->sq_tail != qp->sq_head && qp->qp.state == IBV_QPS_RTS) {
 		const struct pw_swr *w = &qp->sq[qp->sq_tail & (qp->sq_size - 1)];

@@ -221,6 +221,81 @@ static void check_qp(struct ibv_context *ctx, struct ibv_pd *pd, struct ibv_comp
 	PW_CHECK_EQ(ch->refcnt, 0);
 }
 
+/* A QP pointed at a QP number nobody connects back from (a wrong or
+ * forged one): with timeout T and retry_cnt R its send fails after about
+ * 4.096 us x 2^T x (R + 1), with IBV_WC_RETRY_EXC_ERR, and the QP is in
+ * error; with timeout 0 it waits (for ever, as IBA has it). */
+static int forged_send(struct ibv_context *ctx, struct ibv_pd *pd, uint8_t timeout,
+		       struct ibv_wc *ret, int ms)
+{
+	struct ibv_cq *cq = ibv_create_cq(ctx, 8, NULL, NULL, 0);
+	struct ibv_qp_init_attr ia = {
+		.qp_type = IBV_QPT_RC, .send_cq = cq, .recv_cq = cq, .cap = { 4, 4, 1, 1, 0 }
+	};
+	struct ibv_qp *qp = cq ? ibv_create_qp(pd, &ia) : NULL;
+	uint8_t *b = memalign(4096, 4096);
+	struct ibv_mr *mr = ibv_reg_mr(pd, b, 4096, IBV_ACCESS_LOCAL_WRITE);
+	union ibv_gid gid;
+	int n = 0;
+
+	PW_CHECK(cq && qp && b && mr, "objects: %s", strerror(errno));
+	PW_CHECK_EQ(ibv_query_gid(ctx, 1, 0, &gid), 0);
+	struct ibv_qp_attr a = { .qp_state = IBV_QPS_INIT, .port_num = 1 };
+	PW_CHECK_EQ(
+		ibv_modify_qp(qp, &a,
+			      IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT | IBV_QP_ACCESS_FLAGS),
+		0);
+	a = (struct ibv_qp_attr){ .qp_state = IBV_QPS_RTR,
+				  .path_mtu = IBV_MTU_1024,
+				  .dest_qp_num = 0xabcdef, /* nobody's */
+				  .ah_attr = { .is_global = 1, .port_num = 1, .grh.dgid = gid } };
+	PW_CHECK_EQ(ibv_modify_qp(qp, &a,
+				  IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU | IBV_QP_DEST_QPN |
+					  IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC |
+					  IBV_QP_MIN_RNR_TIMER),
+		    0);
+	a = (struct ibv_qp_attr){ .qp_state = IBV_QPS_RTS, .timeout = timeout, .retry_cnt = 1 };
+	PW_CHECK_EQ(ibv_modify_qp(qp, &a,
+				  IBV_QP_STATE | IBV_QP_SQ_PSN | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
+					  IBV_QP_RNR_RETRY | IBV_QP_MAX_QP_RD_ATOMIC),
+		    0);
+	struct ibv_sge sg = { (uintptr_t)b, 64, mr->lkey };
+	struct ibv_send_wr wr = { .wr_id = 5,
+				  .sg_list = &sg,
+				  .num_sge = 1,
+				  .opcode = IBV_WR_SEND,
+				  .send_flags = IBV_SEND_SIGNALED },
+			   *bad;
+	PW_CHECK_EQ(ibv_post_send(qp, &wr, &bad), 0);
+	for (int i = 0; i < ms && !n; i++) {
+		n = ibv_poll_cq(cq, 1, ret);
+		if (!n)
+			usleep(1000);
+	}
+	if (n) {
+		struct ibv_qp_attr q;
+		struct ibv_qp_init_attr qi;
+		PW_CHECK_EQ(ibv_query_qp(qp, &q, IBV_QP_STATE, &qi), 0);
+		PW_CHECK_EQ(q.qp_state, IBV_QPS_ERR);
+	}
+	PW_CHECK_EQ(ibv_destroy_qp(qp), 0);
+	PW_CHECK_EQ(ibv_dereg_mr(mr), 0);
+	PW_CHECK_EQ(ibv_destroy_cq(cq), 0);
+	free(b);
+	return n;
+}
+
+static void check_forged(struct ibv_context *ctx, struct ibv_pd *pd)
+{
+	struct ibv_wc wc;
+
+	/* 4.096 us x 2^10 x 2: about 8 ms. */
+	PW_CHECK_EQ(forged_send(ctx, pd, 10, &wc, 2000), 1);
+	PW_CHECK(wc.wr_id == 5 && wc.status == IBV_WC_RETRY_EXC_ERR, "wc %s",
+		 ibv_wc_status_str(wc.status));
+	PW_CHECK_EQ(forged_send(ctx, pd, 0, &wc, 200), 0);
+}
+
 static void check_objects(struct ibv_context *ctx)
 {
 	struct ibv_pd *pd = ibv_alloc_pd(ctx);
@@ -236,6 +311,7 @@ static void check_objects(struct ibv_context *ctx)
 
 	check_mr(pd);
 	check_qp(ctx, pd, ch);
+	check_forged(ctx, pd);
 
 	/* Not offered: a clean EOPNOTSUPP, never a crash. */
 	struct ibv_cq *cq = ibv_create_cq(ctx, 16, NULL, NULL, 0);
