@@ -192,7 +192,7 @@ static struct ibv_mr *pw_mr_reg(struct ibv_pd *pd, void *addr, size_t length, ui
 	int r;
 
 	access &= ~(unsigned)PW_MR_OPTIONAL;
-	/* Remote write or atomics need local write (IBA 10.6.3.1). */
+	/* Remote write or atomics need local write (as the IBA's access rules say). */
 	if ((access & ~PW_MR_ACCESS) || !length || iova != a || a + length < a ||
 	    a + length > PW_VARENA_META ||
 	    ((access & (IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_ATOMIC)) &&

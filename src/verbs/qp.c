@@ -178,12 +178,11 @@ static void pw_qp_complete(struct pw_qp *qp, const struct pw_swr *w, enum ibv_wc
 }
 
 /* A receive completion into the peer's slot, and its wake-up. */
-static void pw_peer_complete(struct pw_qp *qp, uint32_t tail, const struct pw_vcqe *c)
+static void pw_peer_complete(struct pw_qp *qp, const struct pw_vcqe *c)
 {
 	struct pw_vqp *p = qp->peer;
 	uint32_t h = atomic_load_explicit(&p->cq_head, memory_order_relaxed);
 
-	(void)tail;
 	p->cq[h & (PW_VRQ_DEPTH - 1)] = *c;
 	/* Release: the entry before the index; pairs with the owner's acquire. */
 	atomic_store_explicit(&p->cq_head, h + 1, memory_order_release);
@@ -332,7 +331,7 @@ static int pw_do_send(struct pw_qp *qp, const struct pw_swr *w, uint32_t *ret_le
 			return st; /* ours: the peer's receive stays posted */
 	}
 	atomic_store_explicit(&qp->peer->rq_tail, tail + 1, memory_order_release);
-	pw_peer_complete(qp, tail, &c);
+	pw_peer_complete(qp, &c);
 	*ret_len = (uint32_t)len;
 	return st;
 }
@@ -376,7 +375,7 @@ static int pw_do_write(struct pw_qp *qp, const struct pw_swr *w, uint32_t *ret_l
 				     .flags = IBV_WC_WITH_IMM,
 				     .src_qp = qp->qp.qp_num };
 		atomic_store_explicit(&qp->peer->rq_tail, tail + 1, memory_order_release);
-		pw_peer_complete(qp, tail, &c);
+		pw_peer_complete(qp, &c);
 	}
 	*ret_len = (uint32_t)len;
 	return IBV_WC_SUCCESS;
@@ -412,7 +411,8 @@ static int pw_do_atomic(struct pw_qp *qp, const struct pw_swr *w, uint32_t *ret_
 	if (w->nsge != 1 || w->sge[0].length != 8 || (w->raddr & 7))
 		return IBV_WC_LOC_LEN_ERR;
 	uint64_t *dst = (uint64_t *)pw_local(w, 0, IBV_ACCESS_LOCAL_WRITE);
-	uint64_t *t = (uint64_t *)pw_peer_mem(qp, w->rkey, w->raddr, 8, IBV_ACCESS_REMOTE_ATOMIC);
+	_Atomic uint64_t *t =
+		(_Atomic uint64_t *)pw_peer_mem(qp, w->rkey, w->raddr, 8, IBV_ACCESS_REMOTE_ATOMIC);
 	uint64_t old;
 
 	if (!dst)
@@ -422,10 +422,10 @@ static int pw_do_atomic(struct pw_qp *qp, const struct pw_swr *w, uint32_t *ret_
 	/* Shared memory: atomic with the target's own CPU too. */
 	if (w->op == IBV_WR_ATOMIC_CMP_AND_SWP) {
 		old = w->cmp;
-		__atomic_compare_exchange_n(t, &old, w->swp, false, __ATOMIC_SEQ_CST,
-					    __ATOMIC_SEQ_CST);
+		atomic_compare_exchange_strong_explicit(t, &old, w->swp, memory_order_seq_cst,
+							memory_order_seq_cst);
 	} else {
-		old = __atomic_fetch_add(t, w->cmp, __ATOMIC_SEQ_CST);
+		old = atomic_fetch_add_explicit(t, w->cmp, memory_order_seq_cst);
 	}
 	memcpy(dst, &old, 8);
 	*ret_len = 8;

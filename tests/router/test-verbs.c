@@ -45,8 +45,8 @@ static void check_identity(void)
 	pw_verbs_identity(a.sin_addr.s_addr, &p, &d);
 	PW_CHECK_EQ(d.lid, 0);
 	/* A small prefix: offsets count from its base. */
-	p = prefix("10.1.2.0", 24);
-	a = rt_sin("10.1.2.7", 0);
+	p = prefix("198.18.2.0", 24);
+	a = rt_sin("198.18.2.7", 0);
 	pw_verbs_identity(a.sin_addr.s_addr, &p, &d);
 	PW_CHECK_EQ(ntohs(d.lid), 7);
 }

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <infiniband/verbs.h>
 #include <malloc.h>
+#include <stdatomic.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -270,17 +271,17 @@ static void server(void)
 	sync_at(8);
 
 	/* Atomics: the word starts at 100. */
-	uint64_t *word = (uint64_t *)(buf + ATOM);
-	__atomic_store_n(word, 100, __ATOMIC_SEQ_CST);
+	_Atomic uint64_t *word = (_Atomic uint64_t *)(buf + ATOM);
+	atomic_store_explicit(word, 100, memory_order_seq_cst);
 	sync_at(9);
 	sync_at(10);
-	PW_CHECK_EQ(__atomic_load_n(word, __ATOMIC_SEQ_CST), 205);
+	PW_CHECK_EQ(atomic_load_explicit(word, memory_order_seq_cst), 205);
 	/* Both sides add at once: the client remotely, we locally. */
 	sync_at(11);
 	for (int i = 0; i < FADDS; i++)
-		__atomic_fetch_add(word, 1000, __ATOMIC_SEQ_CST);
+		atomic_fetch_add_explicit(word, 1000, memory_order_seq_cst);
 	sync_at(12);
-	PW_CHECK_EQ(__atomic_load_n(word, __ATOMIC_SEQ_CST), 205 + FADDS * 1001ull);
+	PW_CHECK_EQ(atomic_load_explicit(word, memory_order_seq_cst), 205 + FADDS * 1001ull);
 
 	/* RNR: the client sent before we posted; now we post. */
 	sync_at(13);
