@@ -78,28 +78,31 @@ enum pw_wire_type {
 				      the peer QP connected back, VERBS_PAIRED to both */
 	PW_MSG_VERBS_QP_DEL = 20,  /* body verbs_qp (qpn); reply OK */
 	/* replies, router -> library; seq echoes the request's */
-	PW_MSG_OK = 64,		  /* no body */
-	PW_MSG_ERR = 65,	  /* body err */
-	PW_MSG_HELLO_OK = 66,	  /* body hello_ok + prefixes */
-	PW_MSG_CONN = 67,	  /* body conn, fds: memfd, socket end */
-	PW_MSG_STATUS_OK = 68,	  /* body status + entries */
-	PW_MSG_PODS_OK = 69,	  /* body pods + pod_entry entries */
-	PW_MSG_CONN_TCP = 70,	  /* body conn, fd: a connected kernel TCP socket (another
-				     node's pod is the peer; see PEER_* below) */
-	PW_MSG_RELAY_OK = 71,	  /* body conn, fd: the relayed stream's end */
-	PW_MSG_LISTEN_OK = 72,	  /* no body, fd: the listener's accept queue (SOCK_SEQPACKET),
-				     where the router puts one CONN or CONN_TCP per connection
-				     (seq 0) for accept() to take */
-	PW_MSG_CONN_POOL = 73,	  /* body conn_pool, fd: a pooled kernel TCP socket to
-				     another node's pod, the reply to POOL: the client
-				     starts it by writing the token */
-	PW_MSG_LISTEN_POOL = 74,  /* body listen_pool, fds: the accept queue and the
-				     listener's socket on the node's underlay (pooled
-				     connections from other nodes), with federation */
-	PW_MSG_VERBS_DEV_OK = 75, /* body verbs_dev: the pod's device identity */
-	PW_MSG_VERBS_QP_OK = 76,  /* body verbs_qp: the QP number given */
-	PW_MSG_VERBS_PAIRED = 77, /* seq 0; body verbs_paired, fds: the peer's arena and
-				     its eventfd (VERBS_CONNECT) */
+	PW_MSG_OK = 64,		      /* no body */
+	PW_MSG_ERR = 65,	      /* body err */
+	PW_MSG_HELLO_OK = 66,	      /* body hello_ok + prefixes */
+	PW_MSG_CONN = 67,	      /* body conn, fds: memfd, socket end */
+	PW_MSG_STATUS_OK = 68,	      /* body status + entries */
+	PW_MSG_PODS_OK = 69,	      /* body pods + pod_entry entries */
+	PW_MSG_CONN_TCP = 70,	      /* body conn, fd: a connected kernel TCP socket (another
+					 node's pod is the peer; see PEER_* below) */
+	PW_MSG_RELAY_OK = 71,	      /* body conn, fd: the relayed stream's end */
+	PW_MSG_LISTEN_OK = 72,	      /* no body, fd: the listener's accept queue (SOCK_SEQPACKET),
+					 where the router puts one CONN or CONN_TCP per connection
+					 (seq 0) for accept() to take */
+	PW_MSG_CONN_POOL = 73,	      /* body conn_pool, fd: a pooled kernel TCP socket to
+					 another node's pod, the reply to POOL: the client
+					 starts it by writing the token */
+	PW_MSG_LISTEN_POOL = 74,      /* body listen_pool, fds: the accept queue and the
+					 listener's socket on the node's underlay (pooled
+					 connections from other nodes), with federation */
+	PW_MSG_VERBS_DEV_OK = 75,     /* body verbs_dev: the pod's device identity */
+	PW_MSG_VERBS_QP_OK = 76,      /* body verbs_qp: the QP number given */
+	PW_MSG_VERBS_PAIRED = 77,     /* seq 0; body verbs_paired, fds: the peer's arena and
+					 its eventfd (VERBS_CONNECT) */
+	PW_MSG_VERBS_PAIRED_TCP = 78, /* seq 0; body verbs_paired (peer_slot 0), fd: a TCP
+					 connection to the peer's process on another node,
+					 carrying pw_wire_vmsg */
 
 	/*
 	 * Router to router, over TCP on the underlay (a byte stream: each
@@ -113,6 +116,7 @@ enum pw_wire_type {
 	PW_PEER_CONNECT_ERR = 133, /* body peer_connect_err */
 	PW_PEER_POOL = 134,	   /* body peer_pool; reply POOL_OK or CONNECT_ERR */
 	PW_PEER_POOL_OK = 135,	   /* body peer_pool_ok: where to dial, and the key */
+	PW_PEER_VQP = 136,	   /* body peer_vqp: a queue pair of podwire0 (no reply) */
 };
 
 struct pw_wire_hdr {
@@ -273,6 +277,42 @@ struct pw_wire_verbs_paired {
 	uint32_t reserved;
 };
 
+/*
+ * The cross-node transport of podwire0 (docs/RDMA.md): one TCP connection per
+ * pair of connected QPs, between the two processes. Each message is this
+ * header and, for SEND, WRITE and READ_RESP, @len bytes of data. Requests
+ * (SEND ... FADD) go from the initiator to the target, which answers each,
+ * in order: ACK (@len requests of the SEND and WRITE kinds, all with
+ * @status), READ_RESP, ATOMIC_RESP (@arg: the value before). ERR: the
+ * sender's QP went to the error state; it answers nothing more. Host order
+ * (the nodes of one cluster share a byte order; the QPs' own numbers are
+ * checked at the pairing).
+ */
+enum pw_vop {
+	PW_VOP_SEND = 1,
+	PW_VOP_SEND_IMM = 2,
+	PW_VOP_WRITE = 3,
+	PW_VOP_WRITE_IMM = 4,
+	PW_VOP_READ = 5, /* @len bytes from @raddr */
+	PW_VOP_CAS = 6,	 /* compare @arg, swap @arg2 */
+	PW_VOP_FADD = 7, /* add @arg */
+	PW_VOP_ACK = 16,
+	PW_VOP_READ_RESP = 17,
+	PW_VOP_ATOMIC_RESP = 18,
+	PW_VOP_ERR = 19,
+};
+
+struct pw_wire_vmsg {
+	uint8_t op;	/* PW_VOP_* */
+	uint8_t status; /* responses: an ibv_wc_status */
+	uint16_t reserved;
+	uint32_t len;
+	uint32_t rkey;
+	uint32_t imm; /* network order, as ibv_send_wr.imm_data */
+	uint64_t raddr;
+	uint64_t arg, arg2;
+};
+
 struct pw_wire_status {
 	uint32_t count; /* pw_wire_status_entry entries that follow */
 	uint32_t total; /* entries the router has (count may be fewer) */
@@ -390,6 +430,29 @@ struct pw_wire_peer_pool_ok {
 	uint8_t key[PW_POOL_KEY_LEN];
 };
 
+/*
+ * A queue pair of podwire0 connected across nodes. UP: "my pod's QP
+ * @src_qpn at @src went to RTR towards your pod's @dst_qpn at @dst"; a
+ * router pairs two QPs when it has both sides' UP. DIAL: "my data
+ * connection for that pair comes from @data, starting with @token"; the side
+ * whose (address, QP number) is lower dials, when it has paired them. GONE:
+ * "@src_qpn at @src is no more". Addresses IPv4, network order.
+ */
+enum pw_peer_vqp_op {
+	PW_PEER_VQP_UP = 1,
+	PW_PEER_VQP_DIAL = 2,
+	PW_PEER_VQP_GONE = 3,
+};
+
+struct pw_wire_peer_vqp {
+	uint32_t op; /* pw_peer_vqp_op */
+	uint32_t src, src_qpn;
+	uint32_t dst, dst_qpn;
+	uint32_t reserved;
+	uint8_t token[PW_PEER_TOKEN_LEN];
+	struct pw_wire_addr data;
+};
+
 struct pw_wire_peer_connect_err {
 	uint64_t req;
 	int32_t err; /* positive errno */
@@ -427,6 +490,11 @@ _Static_assert(sizeof(struct pw_wire_verbs_paired) == 16, "verbs paired");
 _Static_assert(offsetof(struct pw_wire_verbs_dev, guid) == 16, "verbs dev guid");
 _Static_assert(offsetof(struct pw_wire_verbs_dev, lid) == 24, "verbs dev lid");
 _Static_assert(sizeof(struct pw_wire_peer_pool) == 64, "peer pool");
+_Static_assert(sizeof(struct pw_wire_peer_vqp) == 64, "peer vqp");
+_Static_assert(offsetof(struct pw_wire_peer_vqp, token) == 24, "peer vqp token");
+_Static_assert(sizeof(struct pw_wire_vmsg) == 40, "vmsg");
+_Static_assert(offsetof(struct pw_wire_vmsg, raddr) == 16, "vmsg raddr");
+_Static_assert(offsetof(struct pw_wire_vmsg, arg2) == 32, "vmsg arg2");
 _Static_assert(sizeof(struct pw_wire_peer_pool_ok) == 32, "peer pool ok");
 _Static_assert(sizeof(struct pw_wire_conn) == 64, "conn");
 _Static_assert(sizeof(struct pw_wire_status) == 8, "status");

@@ -78,6 +78,7 @@ static int pw_msg_layout(uint16_t type, size_t *ret_fixed, size_t *ret_entry)
 		fixed = sizeof(struct pw_wire_verbs_connect);
 		break;
 	case PW_MSG_VERBS_PAIRED:
+	case PW_MSG_VERBS_PAIRED_TCP:
 		fixed = sizeof(struct pw_wire_verbs_paired);
 		break;
 	case PW_PEER_HELLO:
@@ -98,6 +99,9 @@ static int pw_msg_layout(uint16_t type, size_t *ret_fixed, size_t *ret_entry)
 		break;
 	case PW_PEER_POOL_OK:
 		fixed = sizeof(struct pw_wire_peer_pool_ok);
+		break;
+	case PW_PEER_VQP:
+		fixed = sizeof(struct pw_wire_peer_vqp);
 		break;
 	case PW_PEER_CONNECT_OK:
 		fixed = sizeof(struct pw_wire_peer_connect_ok);
@@ -147,6 +151,7 @@ unsigned pw_msg_nfds(uint16_t type)
 	case PW_MSG_TAKE:
 	case PW_MSG_RELAY_OK:
 	case PW_MSG_LISTEN_OK:
+	case PW_MSG_VERBS_PAIRED_TCP:
 		return 1;
 	case PW_MSG_CONN:
 	case PW_MSG_LISTEN_POOL:

@@ -46,6 +46,7 @@ struct pw_msg {
 		struct pw_wire_peer_connect_err peer_connect_err;
 		struct pw_wire_peer_pool peer_pool;
 		struct pw_wire_peer_pool_ok peer_pool_ok;
+		struct pw_wire_peer_vqp peer_vqp;
 	} u;
 	/* HELLO_OK: prefixes; STATUS_OK: status entries; PODS_OK: pod entries */
 	const uint8_t *entries;

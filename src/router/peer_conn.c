@@ -96,7 +96,8 @@ struct pw_peer_expect {
 	uint64_t conn;
 	uint64_t deadline_ns;
 	int fd;
-	bool refused; /* we said CONNECT_ERR: close it quietly if it comes */
+	bool refused;	       /* we said CONNECT_ERR: close it quietly if it comes */
+	pw_peers_expect_fn fn; /* not a connection to a listener: fn(conn, socket) */
 	struct pw_peer_expect *next;
 };
 
@@ -231,6 +232,76 @@ int pw_peers_connect(const struct sockaddr_in *src, const struct sockaddr_in *ds
 			return r;
 		}
 	}
+	return 0;
+}
+
+int pw_peers_vqp_dial(struct pw_wire_peer_vqp *body, pw_peers_done_fn done, void *ctx)
+{
+	struct sockaddr_in me = *pw_peers_underlay(), src = { .sin_family = AF_INET },
+			   dst = { .sin_family = AF_INET };
+	int r;
+
+	src.sin_addr.s_addr = body->src;
+	dst.sin_addr.s_addr = body->dst;
+	struct pw_peer_out *o = pw_peer_out_new(&src, &dst, ctx, &r);
+	if (!o)
+		return r;
+	o->ev.fn = pw_peer_out_event;
+	o->done = done;
+	o->answered = true; /* (nothing answers a DIAL) */
+	o->data = pw_peer_data_socket(SOCK_NONBLOCK, &me.sin_port);
+	if (o->data < 0 || getrandom(o->token, sizeof(o->token), 0) != sizeof(o->token)) {
+		r = o->data < 0 ? o->data : -errno;
+		if (o->data >= 0)
+			close(o->data);
+		free(o);
+		return r;
+	}
+	body->op = PW_PEER_VQP_DIAL;
+	memcpy(body->token, o->token, sizeof(body->token));
+	pw_addr_to_wire(&me, AF_INET, &body->data);
+	r = pw_peer_link_send(o->link, PW_PEER_VQP, body, sizeof(*body), NULL, 0);
+	if (r < 0) {
+		close(o->data);
+		free(o);
+		return r;
+	}
+	pw_peer_out_add(o);
+	pw_peer_conns.n_out++;
+	/* Behind the DIAL only (pw_peers_connect); else at the next tick. */
+	if (pw_peer_link_flushed(o->link)) {
+		r = pw_peer_out_dial(o, pw_peer_link_data(o->link));
+		if (r < 0) {
+			pw_peer_out_free(o);
+			pw_peer_conns.n_out_fail++;
+			return r;
+		}
+	}
+	return 0;
+}
+
+int pw_peers_expect(const struct pw_peer_link *l, const struct pw_wire_addr *from,
+		    const uint8_t token[PW_PEER_TOKEN_LEN], pw_peers_expect_fn fn, uint64_t key)
+{
+	struct sockaddr_in a;
+	struct pw_peer_expect *e;
+
+	if (from->family != AF_INET || pw_addr_from_wire(from, &a, NULL) < 0 ||
+	    a.sin_addr.s_addr != pw_peer_link_data(l)->sin_addr.s_addr)
+		return -EACCES; /* only from the peer's own host */
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->ev.fn = pw_peer_expect_event;
+	e->from = a;
+	memcpy(e->token, token, sizeof(e->token));
+	e->conn = key;
+	e->fn = fn;
+	e->fd = -1;
+	e->deadline_ns = pw_now_ns() + PW_PEER_EXPECT_NS;
+	e->next = pw_peer_conns.expects;
+	pw_peer_conns.expects = e;
+	pw_peer_conns.n_in++;
 	return 0;
 }
 
@@ -541,7 +612,7 @@ static void pw_peer_expect_free(struct pw_peer_expect *e, bool drop_conn)
 		pw_loop_del(e->fd, &e->ev);
 		close(e->fd);
 	}
-	if (drop_conn)
+	if (drop_conn && !e->fn)
 		pw_router_remote_drop(e->conn);
 	free(e);
 }
@@ -576,7 +647,10 @@ static void pw_peer_expect_event(struct pw_ev *ev, uint32_t events)
 		pw_loop_del(s, &e->ev);
 		e->fd = -1;
 		pw_peer_conns.n_in_ok++;
-		pw_router_remote_data(e->conn, s);
+		if (e->fn)
+			e->fn(e->conn, s);
+		else
+			pw_router_remote_data(e->conn, s);
 		pw_peer_expect_free(e, false);
 		return;
 	}
@@ -616,8 +690,16 @@ void pw_peer_conns_tick(uint64_t now)
 {
 	for (struct pw_peer_out *o = pw_peer_conns.outs, *next; o; o = next) {
 		next = o->next;
-		if (now > o->deadline_ns)
+		if (now > o->deadline_ns) {
 			pw_peer_out_fail(o, ETIMEDOUT);
+			continue;
+		}
+		/* A DIAL that waited in the link's buffer has left now. */
+		if (!o->dialed && o->answered && o->link && pw_peer_link_flushed(o->link)) {
+			int r = pw_peer_out_dial(o, pw_peer_link_data(o->link));
+			if (r < 0)
+				pw_peer_out_fail(o, -r);
+		}
 	}
 	for (struct pw_peer_expect *e = pw_peer_conns.expects, *next; e; e = next) {
 		next = e->next;

@@ -237,6 +237,7 @@ static void pw_peer_link_free(struct pw_peer_link *l)
 	if (l->state == PW_LINK_WAIT_AUTH)
 		pw_peers.n_auth_fail++;
 	pw_peer_conns_link_lost(l);
+	pw_verbs_link_lost(l);
 	if (l->state == PW_LINK_UP)
 		pw_warn("peer %s: link lost", l->name);
 	pw_loop_del(l->fd, &l->ev);
@@ -434,6 +435,8 @@ static int pw_peer_link_msg(struct pw_peer_link *l, const struct pw_msg *m)
 		return pw_peer_conn_request(l, &m->u.peer_connect);
 	case PW_PEER_POOL:
 		return pw_peer_pool_request(l, &m->u.peer_pool);
+	case PW_PEER_VQP:
+		return pw_verbs_peer_msg(l, &m->u.peer_vqp);
 	case PW_PEER_CONNECT_OK:
 	case PW_PEER_CONNECT_ERR:
 	case PW_PEER_POOL_OK:

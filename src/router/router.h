@@ -471,6 +471,23 @@ int pw_peers_pool_listener(unsigned backlog, in_port_t *ret_port);
 void pw_peers_fastopen(void);
 /* @ctx is going away: its pending connects end without calling @done. */
 void pw_peers_cancel(const void *ctx);
+struct pw_peer_link;
+/*
+ * The data connection of a pair of podwire0's queue pairs (verbs.c), from
+ * this side: send DIAL (@body's pair; its op, token and data are filled
+ * here) to the peer that advertises body->dst, and dial it. @done as for
+ * pw_peers_connect() (conn 0). Returns 0, or -ENETUNREACH, -ENOMEM, errors
+ * of socket(2), bind(2), connect(2), pw_peer_link_send().
+ */
+int pw_peers_vqp_dial(struct pw_wire_peer_vqp *body, pw_peers_done_fn done, void *ctx);
+/*
+ * The other side's: a connection from @from (which must be the host of @l's
+ * peer) that starts with @token is handed to @fn with @key; one that never
+ * comes is forgotten after 5 s. 0, -EACCES, -ENOMEM.
+ */
+typedef void (*pw_peers_expect_fn)(uint64_t key, int sock);
+int pw_peers_expect(const struct pw_peer_link *l, const struct pw_wire_addr *from,
+		    const uint8_t token[PW_PEER_TOKEN_LEN], pw_peers_expect_fn fn, uint64_t key);
 
 /* Between peer_link.c (links) and peer_conn.c (cross-node connections). */
 struct pw_peer_link;
@@ -502,6 +519,10 @@ bool pw_peers_pod_has(const struct sockaddr_in *a);
 int pw_peer_conn_request(struct pw_peer_link *l, const struct pw_wire_peer_connect *c);
 int pw_peer_pool_request(struct pw_peer_link *l, const struct pw_wire_peer_pool *p);
 int pw_peer_conn_reply(struct pw_peer_link *l, const struct pw_msg *m);
+/* A peer's PEER_VQP (verbs.c). <0: drop the link. */
+int pw_verbs_peer_msg(struct pw_peer_link *l, const struct pw_wire_peer_vqp *v);
+/* @l is gone: what its peer said of its queue pairs with it. */
+void pw_verbs_link_lost(const struct pw_peer_link *l);
 /* @l is gone: connects waiting for its answer fail. */
 void pw_peer_conns_link_lost(const struct pw_peer_link *l);
 /* @s, accepted from @from, is a data connection we expect: taken, true. */

@@ -21,6 +21,10 @@
 #include "../common/log.h"
 #include "router.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <podwire/shm.h>
 
 /* Unicast LIDs are 0x0001-0xbfff (IBA 4.1.3). */
@@ -139,15 +143,25 @@ struct pw_vqp_reg {
 	struct pw_client *owner;
 	uint32_t qpn, slot;
 	bool connected, paired;
+	bool remote;		 /* its peer is on another node (PEER_VQP) */
 	uint32_t dest, dest_qpn; /* where VERBS_CONNECT pointed it */
 	int evfd;		 /* wakes its receive completions' channel */
 	struct pw_vqp_reg *next;
 };
 
+/* Another node's QP that went to RTR towards one of ours (PEER_VQP UP). */
+struct pw_vqp_far {
+	const struct pw_peer_link *link;
+	uint32_t addr, qpn;	 /* it */
+	uint32_t dest, dest_qpn; /* ours */
+	struct pw_vqp_far *next;
+};
+
 static struct pw_vqp_reg *pw_vqps;
+static struct pw_vqp_far *pw_vfars;
 static uint32_t pw_vqpn_next;
 static struct {
-	uint64_t opens, qps, pairs;
+	uint64_t opens, qps, pairs, remote_pairs;
 } pw_vstats;
 
 void pw_verbs_metrics(FILE *f)
@@ -163,8 +177,12 @@ void pw_verbs_metrics(FILE *f)
 		"# HELP podwire_verbs_pairs_total Queue pairs connected to each other (shared "
 		"memory, this node).\n"
 		"# TYPE podwire_verbs_pairs_total counter\n"
-		"podwire_verbs_pairs_total %" PRIu64 "\n",
-		pw_vstats.opens, pw_vstats.qps, pw_vstats.pairs);
+		"podwire_verbs_pairs_total %" PRIu64 "\n"
+		"# HELP podwire_verbs_remote_pairs_total Queue pairs connected to another "
+		"node's (a TCP connection between the two processes).\n"
+		"# TYPE podwire_verbs_remote_pairs_total counter\n"
+		"podwire_verbs_remote_pairs_total %" PRIu64 "\n",
+		pw_vstats.opens, pw_vstats.qps, pw_vstats.pairs, pw_vstats.remote_pairs);
 }
 
 int pw_request_verbs_open(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS])
@@ -201,32 +219,54 @@ static struct pw_vqp_reg *pw_vqp_find(uint32_t addr, uint32_t qpn)
 	return NULL;
 }
 
-/* @q is going: its peer, if paired, learns it (its slot's peer_gone, and a
- * wake-up of whoever waits for its completions), and @q's own slot says it
- * is no longer live (a process killed never cleared it). */
-static void pw_vqp_gone(struct pw_vqp_reg *q)
+/* Write @v at field offset @field of @q's slot in its owner's arena. */
+static int pw_vqp_slot_put(const struct pw_vqp_reg *q, size_t field, uint32_t v)
 {
-	static const uint32_t one = 1, zero = 0;
-	uint64_t base = PW_VARENA_META + PW_VQP_OFF;
-	struct pw_vqp_reg *p;
+	uint64_t off = PW_VARENA_META + PW_VQP_OFF + (uint64_t)q->slot * sizeof(struct pw_vqp);
 
-	if (pwrite(q->owner->verbs->arena, &zero, 4,
-		   (off_t)(base + (uint64_t)q->slot * sizeof(struct pw_vqp) +
-			   offsetof(struct pw_vqp, qpn))) != 4)
-		pw_warn("QP %u: cannot mark its slot: %s", q->qpn, strerror(errno));
-	if (!q->paired)
-		return;
-	p = pw_vqp_find(q->dest, q->dest_qpn);
-	if (!p || !p->paired || p->dest != q->owner->verbs->addr || p->dest_qpn != q->qpn)
-		return;
+	return pwrite(q->owner->verbs->arena, &v, 4, (off_t)(off + field)) == 4 ? 0 : -errno;
+}
+
+/* @p's peer went: its slot's peer_gone, and a wake-up of whoever waits for
+ * its completions. */
+static void pw_vqp_tell_gone(struct pw_vqp_reg *p)
+{
 	p->paired = false;
-	if (pwrite(p->owner->verbs->arena, &one, 4,
-		   (off_t)(base + (uint64_t)p->slot * sizeof(struct pw_vqp) +
-			   offsetof(struct pw_vqp, peer_gone))) != 4)
+	if (pw_vqp_slot_put(p, offsetof(struct pw_vqp, peer_gone), 1) < 0)
 		pw_warn("QP %u: cannot tell it its peer is gone: %s", p->qpn, strerror(errno));
 	if (p->evfd >= 0)
 		eventfd_write(p->evfd, 1);
-	pw_dbg("QP %u (pid %d): its peer QP %u went", p->qpn, p->owner->pid, q->qpn);
+	pw_dbg("QP %u (pid %d): its peer QP %u went", p->qpn, p->owner->pid, p->dest_qpn);
+}
+
+/* @q is going: its peer, if paired, learns it, and @q's own slot says it is
+ * no longer live (a process killed never cleared it). */
+static void pw_vqp_gone(struct pw_vqp_reg *q)
+{
+	struct pw_vqp_reg *p;
+
+	if (pw_vqp_slot_put(q, offsetof(struct pw_vqp, qpn), 0) < 0)
+		pw_warn("QP %u: cannot mark its slot: %s", q->qpn, strerror(errno));
+	pw_peers_cancel(q);
+	if (q->remote && q->connected) {
+		/* The other node's router forgets it; its process learns from
+		 * their connection closing, or, unpaired yet, from its router. */
+		struct sockaddr_in d = { .sin_family = AF_INET, .sin_addr.s_addr = q->dest };
+		struct pw_peer_link *l = pw_peer_route(&d);
+		struct pw_wire_peer_vqp v = { .op = PW_PEER_VQP_GONE,
+					      .src = q->owner->verbs->addr,
+					      .src_qpn = q->qpn,
+					      .dst = q->dest,
+					      .dst_qpn = q->dest_qpn };
+		if (l && pw_peer_link_send(l, PW_PEER_VQP, &v, sizeof(v), NULL, 0) < 0)
+			pw_warn("QP %u: cannot tell the other node it went", q->qpn);
+		return;
+	}
+	if (!q->paired)
+		return;
+	p = pw_vqp_find(q->dest, q->dest_qpn);
+	if (p && p->paired && p->dest == q->owner->verbs->addr && p->dest_qpn == q->qpn)
+		pw_vqp_tell_gone(p);
 }
 
 static void pw_vqp_free(struct pw_vqp_reg **pp)
@@ -289,6 +329,151 @@ static void pw_vqp_paired(const struct pw_vqp_reg *q, const struct pw_vqp_reg *p
 			strerror(errno));
 }
 
+/* ---- queue pairs on two nodes ---- */
+
+/* A remote pair's key: our QP's address and number. */
+static uint64_t pw_vqp_key(const struct pw_vqp_reg *q)
+{
+	return (uint64_t)q->owner->verbs->addr << 32 | q->qpn;
+}
+
+static struct pw_vqp_reg *pw_vqp_by_key(uint64_t key)
+{
+	return pw_vqp_find((uint32_t)(key >> 32), (uint32_t)key);
+}
+
+/* The data connection of remote pair @q is there: its owner takes it. */
+static void pw_vqp_remote_sock(struct pw_vqp_reg *q, int s)
+{
+	struct pw_wire_verbs_paired body = { .qpn = q->qpn, .peer_qpn = q->dest_qpn };
+	int one = 1;
+
+	/* Small messages each go at once: a verb's latency is the point. */
+	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (pw_msg_send(q->owner->fd, PW_MSG_VERBS_PAIRED_TCP, 0, &body, sizeof(body), NULL, 0, &s,
+			1) < 0)
+		pw_warn("pid %d: cannot give QP %u its connection: %s", q->owner->pid, q->qpn,
+			strerror(errno));
+	else
+		pw_vstats.remote_pairs++;
+	close(s);
+}
+
+/* The dialling side's connection (pw_peers_vqp_dial). */
+static void pw_vqp_dialled(void *ctx, int s, uint64_t conn)
+{
+	struct pw_vqp_reg *q = ctx;
+
+	(void)conn;
+	if (s < 0) {
+		pw_warn("QP %u: no data connection to QP %u on the other node: %s", q->qpn,
+			q->dest_qpn, strerror(-s));
+		return;
+	}
+	pw_vqp_remote_sock(q, s);
+}
+
+/* The accepting side's (pw_peers_expect). */
+static void pw_vqp_accepted(uint64_t key, int s)
+{
+	struct pw_vqp_reg *q = pw_vqp_by_key(key);
+
+	if (!q || !q->remote || !q->paired) {
+		close(s); /* it went meanwhile */
+		return;
+	}
+	pw_vqp_remote_sock(q, s);
+}
+
+/* Both sides of remote pair @q are at RTR. The lower (address, number)
+ * dials the connection between the two processes; the other expects it. */
+static void pw_vqp_pair_remote(struct pw_vqp_reg *q)
+{
+	uint32_t a = ntohl(q->owner->verbs->addr), b = ntohl(q->dest);
+
+	q->paired = true;
+	pw_dbg("QP %u (pid %d) and QP %u of the other node paired", q->qpn, q->owner->pid,
+	       q->dest_qpn);
+	if (a > b || (a == b && q->qpn > q->dest_qpn))
+		return;
+	struct pw_wire_peer_vqp v = { .src = q->owner->verbs->addr,
+				      .src_qpn = q->qpn,
+				      .dst = q->dest,
+				      .dst_qpn = q->dest_qpn };
+	int r = pw_peers_vqp_dial(&v, pw_vqp_dialled, q);
+	if (r < 0)
+		pw_warn("QP %u: cannot dial QP %u on the other node: %s", q->qpn, q->dest_qpn,
+			strerror(-r));
+}
+
+int pw_verbs_peer_msg(struct pw_peer_link *l, const struct pw_wire_peer_vqp *v)
+{
+	struct sockaddr_in src = { .sin_family = AF_INET, .sin_addr.s_addr = v->src };
+	struct sockaddr_in dst = { .sin_family = AF_INET, .sin_addr.s_addr = v->dst };
+	struct pw_vqp_reg *q;
+
+	/* From the peer's pods, about ours: anything else is dropped. */
+	if (!pw_peer_link_has(l, &src) || !pw_peers_pod_has(&dst) || v->src_qpn > 0xffffffu ||
+	    v->dst_qpn > 0xffffffu)
+		return 0;
+	q = pw_vqp_find(v->dst, v->dst_qpn);
+	if (q && (!q->remote || q->dest != v->src || q->dest_qpn != v->src_qpn))
+		q = NULL; /* ours points elsewhere (or nowhere yet) */
+	switch (v->op) {
+	case PW_PEER_VQP_UP: {
+		struct pw_vqp_far *f = calloc(1, sizeof(*f));
+		if (!f)
+			return 0;
+		*f = (struct pw_vqp_far){ .link = l,
+					  .addr = v->src,
+					  .qpn = v->src_qpn,
+					  .dest = v->dst,
+					  .dest_qpn = v->dst_qpn,
+					  .next = pw_vfars };
+		pw_vfars = f;
+		if (q && !q->paired)
+			pw_vqp_pair_remote(q);
+		return 0;
+	}
+	case PW_PEER_VQP_DIAL:
+		if (!q || !q->paired) {
+			pw_dbg("a data connection for no QP of ours (%u): ignored", v->dst_qpn);
+			return 0;
+		}
+		if (pw_peers_expect(l, &v->data, v->token, pw_vqp_accepted, pw_vqp_key(q)) < 0)
+			pw_warn("QP %u: cannot expect its data connection", q->qpn);
+		return 0;
+	case PW_PEER_VQP_GONE:
+		for (struct pw_vqp_far **pp = &pw_vfars; *pp;) {
+			struct pw_vqp_far *f = *pp;
+			if (f->addr == v->src && f->qpn == v->src_qpn) {
+				*pp = f->next;
+				free(f);
+			} else {
+				pp = &f->next;
+			}
+		}
+		if (q && q->paired)
+			pw_vqp_tell_gone(q);
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+void pw_verbs_link_lost(const struct pw_peer_link *l)
+{
+	for (struct pw_vqp_far **pp = &pw_vfars; *pp;) {
+		struct pw_vqp_far *f = *pp;
+		if (f->link == l) {
+			*pp = f->next;
+			free(f);
+		} else {
+			pp = &f->next;
+		}
+	}
+}
+
 int pw_request_verbs_connect(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS])
 {
 	const struct pw_wire_verbs_connect *body = &m->u.verbs_connect;
@@ -316,19 +501,40 @@ int pw_request_verbs_connect(struct pw_client *c, const struct pw_msg *m, int fd
 		if (!q->dest)
 			return -EINVAL;
 	}
-	/* Another node's pod: not yet (docs/RDMA.md). */
+	/* Another node's pod: its router pairs them with us (PEER_VQP). */
 	struct sockaddr_in d = { .sin_family = AF_INET, .sin_addr.s_addr = q->dest };
+	struct pw_peer_link *l = NULL;
 	if (pw_peers_enabled() && !pw_peers_pod_has(&d)) {
-		q->dest = 0;
-		return -EOPNOTSUPP;
+		l = pw_peer_route(&d);
+		if (!l || body->dest_qpn > 0xffffffu) {
+			q->dest = 0;
+			return l ? -EINVAL : -ENETUNREACH;
+		}
 	}
 	q->connected = true;
+	q->remote = l != NULL;
 	q->dest_qpn = body->dest_qpn;
 	q->evfd = fds[0];
 	fds[0] = -1; /* (kept) */
 	r = pw_client_reply(c, m->seq, 0);
 	if (r < 0)
 		return r;
+	if (l) {
+		struct pw_wire_peer_vqp v = { .op = PW_PEER_VQP_UP,
+					      .src = c->verbs->addr,
+					      .src_qpn = q->qpn,
+					      .dst = q->dest,
+					      .dst_qpn = q->dest_qpn };
+		if (pw_peer_link_send(l, PW_PEER_VQP, &v, sizeof(v), NULL, 0) < 0)
+			pw_warn("QP %u: cannot tell the other node of it", q->qpn);
+		for (const struct pw_vqp_far *f = pw_vfars; f; f = f->next)
+			if (f->addr == q->dest && f->qpn == q->dest_qpn &&
+			    f->dest == c->verbs->addr && f->dest_qpn == q->qpn) {
+				pw_vqp_pair_remote(q);
+				break;
+			}
+		return 0;
+	}
 	/* The peer, if it is on this node and pointed back at us already. */
 	p = pw_vqp_find(q->dest, q->dest_qpn);
 	if (p && p->connected && !p->paired && p->dest == c->verbs->addr && p->dest_qpn == q->qpn) {

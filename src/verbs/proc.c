@@ -55,6 +55,11 @@ int pw_vproc_arena(void)
 	return pw_vproc.arena;
 }
 
+int pw_vproc_ctl(void)
+{
+	return pw_vproc.ctl;
+}
+
 int pw_vproc_null_evfd(void)
 {
 	return pw_vproc.null_evfd;
@@ -66,6 +71,10 @@ static void pw_vproc_news(const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS], unsi
 	if (m->type == PW_MSG_VERBS_PAIRED && n == 2) {
 		const struct pw_wire_verbs_paired *p = &m->u.verbs_paired;
 		pw_qp_paired(p->qpn, p->peer_qpn, p->peer_slot, fds[0], fds[1]);
+		return;
+	}
+	if (m->type == PW_MSG_VERBS_PAIRED_TCP && n == 1) {
+		pw_qp_paired_tcp(m->u.verbs_paired.qpn, m->u.verbs_paired.peer_qpn, fds[0]);
 		return;
 	}
 	for (unsigned i = 0; i < n; i++)
@@ -151,6 +160,9 @@ int pw_vproc_call(uint16_t type, const void *body, size_t len, int fd, struct pw
 	r = pw_vproc.ctl < 0 ? -ENOTCONN
 			     : pw_vproc_call_locked(type, body, len, &fd, fd >= 0 ? 1 : 0, reply);
 	pthread_mutex_unlock(&pw_vproc.lock);
+	/* News behind the reply: the progress thread's wake-up for them may
+	 * have come while we held the lock (remote.c). */
+	pw_vproc_drain();
 	return r;
 }
 
@@ -176,6 +188,12 @@ void pw_vproc_close(void)
 	/* The last context: the router forgets us, and our fds go. Pages
 	 * re-backed stay mapped (the mappings hold the arena); a later open
 	 * makes a new arena, and registering them again copies them there. */
+	bool last = pw_vproc.open && pw_vproc.users == 1;
+	pthread_mutex_unlock(&pw_vproc.lock);
+	/* The progress thread drains the router's connection: stop it first. */
+	if (last)
+		pw_vremote_stop();
+	pthread_mutex_lock(&pw_vproc.lock);
 	if (pw_vproc.open && !--pw_vproc.users)
 		pw_vproc_release();
 	pthread_mutex_unlock(&pw_vproc.lock);

@@ -22,6 +22,7 @@
 #define PW_VERBS_H
 
 #include <infiniband/verbs.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
@@ -72,6 +73,8 @@ void pw_vproc_drain(void);
 struct pw_vkey *pw_vproc_keys(void);
 struct pw_vqp *pw_vproc_slot(unsigned slot);
 int pw_vproc_arena(void);
+/* The connection to the router. */
+int pw_vproc_ctl(void);
 /* An eventfd for QPs whose receive CQ has no channel: nobody reads it. */
 int pw_vproc_null_evfd(void);
 /* Map @len bytes of @arena from offset @off (page-aligned), @prot; NULL on error. */
@@ -86,7 +89,103 @@ int pw_mr_check(uint32_t lkey, uint64_t addr, uint64_t len, unsigned access);
 /* ---- cq.c and qp.c ---- */
 
 struct pw_cq;
-struct pw_qp;
+struct pw_vconn;
+
+#define PW_WINS 16 /* the peer's regions mapped at a time, per QP */
+
+/* A send work request, copied at post time. */
+struct pw_swr {
+	uint64_t wr_id;
+	enum ibv_wr_opcode op;
+	unsigned flags;
+	uint32_t imm;
+	uint64_t raddr;
+	uint32_t rkey;
+	uint64_t cmp, swp;
+	unsigned nsge;
+	struct ibv_sge sge[PW_VERBS_MAX_SEND_SGE];
+	uint8_t inl[PW_VERBS_MAX_INLINE]; /* IBV_SEND_INLINE: the bytes themselves */
+	uint32_t inl_len;
+};
+
+/* One of the peer's regions, mapped. */
+struct pw_win {
+	uint32_t key, seq;
+	uint64_t va, len; /* the region, checked when mapped */
+	unsigned access;
+	uint8_t *map; /* the mapping, from the page of va */
+	size_t maplen;
+	uint64_t mapva; /* the address map stands for */
+	unsigned age;
+};
+
+struct pw_qp {
+	struct ibv_qp qp;
+	unsigned slot;
+	struct pw_vqp *sh; /* our slot */
+	struct ibv_qp_cap cap;
+	bool sig_all;
+	struct ibv_qp_attr attr; /* as modify_qp set it */
+	struct pw_cq *scq, *rcq;
+	int evfd; /* given to the router with VERBS_CONNECT */
+
+	bool failed;		 /* its peer went (the router said so): in error for good */
+	uint64_t unpaired_since; /* ns: when work first waited for a peer, or 0 */
+
+	/* The peer: set once (PAIRED), then read by the posting thread. */
+	_Atomic bool paired;
+	uint32_t peer_qpn;
+	int peer_arena, peer_evfd;
+	const struct pw_vkey *peer_keys;
+	struct pw_vqp *peer; /* its slot */
+	void *peer_map;
+	size_t peer_maplen;
+	struct pw_win win[PW_WINS];
+	unsigned win_clock;
+
+	/* Sends waiting (unpaired, or RNR): a ring, under slock. With a peer
+	 * on another node: [sq_tail, sq_sent) are sent and wait for their
+	 * answers, [sq_sent, sq_head) are still to be sent. */
+	pthread_mutex_t slock;
+	struct pw_swr *sq;
+	unsigned sq_size, sq_head, sq_tail, sq_sent;
+
+	/* A peer on another node (remote.c): set once, released after it is
+	 * whole (pw_qp_conn() acquires). */
+	_Atomic(struct pw_vconn *) conn;
+
+	/* Receives: our copy of what we posted (wr_id by ring index), and how
+	 * many completions we took. Under the receive CQ's lock, or the
+	 * poster's (rlock). */
+	pthread_mutex_t rlock;
+	uint64_t rq_wrid[PW_VRQ_DEPTH];
+	uint32_t rq_head, cq_tail;
+};
+
+#define PW_RNR 1000 /* (not a wc status: wait for a receive) */
+
+/* @qp's connection to a peer on another node, or NULL. */
+static inline struct pw_vconn *pw_qp_conn(struct pw_qp *qp)
+{
+	/* Acquire: pairs with pw_qp_paired_tcp()'s release. */
+	return atomic_load_explicit(&qp->conn, memory_order_acquire);
+}
+
+/* A send's completion (if signalled, or an error) into its send CQ. */
+void pw_qp_complete(struct pw_qp *qp, const struct pw_swr *w, enum ibv_wc_status st, uint32_t len);
+/* The QP fails: waiting sends complete flushed. Under slock. */
+void pw_qp_error_locked(struct pw_qp *qp);
+/* Receives posted and not taken complete flushed. */
+void pw_qp_flush_recvs(struct pw_qp *qp);
+/* The bytes @w carries; where its entry @i lives, checked for @access (NULL:
+ * a local protection error, or inline data). */
+uint64_t pw_swr_len(const struct pw_swr *w);
+uint8_t *pw_swr_local(const struct pw_swr *w, unsigned i, unsigned access);
+/* The next receive posted in slot @p: its index in @ret_tail and a copy in
+ * @ret; IBV_WC_SUCCESS, PW_RNR (none), IBV_WC_REM_OP_ERR (a broken ring). */
+int pw_slot_recv(struct pw_vqp *p, uint32_t *ret_tail, struct pw_vrecv *ret);
+/* A receive completion into slot @p, and the wake-up on @evfd if armed. */
+void pw_slot_complete(struct pw_vqp *p, int evfd, const struct pw_vcqe *c);
 /* The peer of our QP @qpn is there (PAIRED): its arena and eventfd, taken. */
 void pw_qp_paired(uint32_t qpn, uint32_t peer_qpn, uint32_t peer_slot, int arena, int evfd);
 /* Run the queued work of @qp (sends waiting for their peer, or for a receive). */
@@ -110,6 +209,26 @@ int pw_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc);
 int pw_req_notify_cq(struct ibv_cq *cq, int solicited_only);
 int pw_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_send_wr **bad);
 int pw_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr, struct ibv_recv_wr **bad);
+
+/* ---- remote.c: a peer on another node ---- */
+
+/* Our QP numbered @qpn, or NULL. */
+struct pw_qp *pw_qp_by_num(uint32_t qpn);
+
+/* Our QP @qpn's peer @peer_qpn is on another node: @sock (taken) connects
+ * the two processes. */
+void pw_qp_paired_tcp(uint32_t qpn, uint32_t peer_qpn, int sock);
+/* Start the progress thread that serves such peers (once; 0 or -errno), and
+ * stop it (at the last close). */
+int pw_vremote_start(void);
+void pw_vremote_stop(void);
+/* @qp's connection: send what its send queue holds (under slock); a
+ * receive was posted (a peer's SEND may wait for it); @qp went to the error
+ * state (under slock: the peer is told); @qp goes (before it is freed). */
+void pw_vconn_pump(struct pw_qp *qp);
+void pw_vconn_recv_posted(struct pw_qp *qp);
+void pw_vconn_error(struct pw_qp *qp);
+void pw_vconn_drop(struct pw_qp *qp);
 
 /* ---- forward.c ---- */
 

@@ -25,71 +25,6 @@
 #include "proto.h"
 #include "pwverbs.h"
 
-#define PW_WINS 16 /* the peer's regions mapped at a time, per QP */
-
-/* A send work request, copied at post time. */
-struct pw_swr {
-	uint64_t wr_id;
-	enum ibv_wr_opcode op;
-	unsigned flags;
-	uint32_t imm;
-	uint64_t raddr;
-	uint32_t rkey;
-	uint64_t cmp, swp;
-	unsigned nsge;
-	struct ibv_sge sge[PW_VERBS_MAX_SEND_SGE];
-	uint8_t inl[PW_VERBS_MAX_INLINE]; /* IBV_SEND_INLINE: the bytes themselves */
-	uint32_t inl_len;
-};
-
-/* One of the peer's regions, mapped. */
-struct pw_win {
-	uint32_t key, seq;
-	uint64_t va, len; /* the region, checked when mapped */
-	unsigned access;
-	uint8_t *map; /* the mapping, from the page of va */
-	size_t maplen;
-	uint64_t mapva; /* the address map stands for */
-	unsigned age;
-};
-
-struct pw_qp {
-	struct ibv_qp qp;
-	unsigned slot;
-	struct pw_vqp *sh; /* our slot */
-	struct ibv_qp_cap cap;
-	bool sig_all;
-	struct ibv_qp_attr attr; /* as modify_qp set it */
-	struct pw_cq *scq, *rcq;
-	int evfd; /* given to the router with VERBS_CONNECT */
-
-	bool failed;		 /* its peer went (the router said so): in error for good */
-	uint64_t unpaired_since; /* ns: when work first waited for a peer, or 0 */
-
-	/* The peer: set once (PAIRED), then read by the posting thread. */
-	_Atomic bool paired;
-	uint32_t peer_qpn;
-	int peer_arena, peer_evfd;
-	const struct pw_vkey *peer_keys;
-	struct pw_vqp *peer; /* its slot */
-	void *peer_map;
-	size_t peer_maplen;
-	struct pw_win win[PW_WINS];
-	unsigned win_clock;
-
-	/* Sends waiting (unpaired, or RNR): a ring, under slock. */
-	pthread_mutex_t slock;
-	struct pw_swr *sq;
-	unsigned sq_size, sq_head, sq_tail;
-
-	/* Receives: our copy of what we posted (wr_id by ring index), and how
-	 * many completions we took. Under the receive CQ's lock, or the
-	 * poster's (rlock). */
-	pthread_mutex_t rlock;
-	uint64_t rq_wrid[PW_VRQ_DEPTH];
-	uint32_t rq_head, cq_tail;
-};
-
 static pthread_mutex_t pw_qps_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pw_qp *pw_qps[PW_VQPS]; /* by slot */
 
@@ -155,8 +90,7 @@ static uint8_t *pw_peer_mem(struct pw_qp *qp, uint32_t key, uint64_t addr, uint6
 
 /* ---- completions ---- */
 
-static void pw_qp_complete(struct pw_qp *qp, const struct pw_swr *w, enum ibv_wc_status st,
-			   uint32_t len)
+void pw_qp_complete(struct pw_qp *qp, const struct pw_swr *w, enum ibv_wc_status st, uint32_t len)
 {
 	static const enum ibv_wc_opcode ops[] = {
 		[IBV_WR_RDMA_WRITE] = IBV_WC_RDMA_WRITE,
@@ -177,23 +111,27 @@ static void pw_qp_complete(struct pw_qp *qp, const struct pw_swr *w, enum ibv_wc
 	pw_cq_push(qp->scq, &wc);
 }
 
-/* A receive completion into the peer's slot, and its wake-up. */
-static void pw_peer_complete(struct pw_qp *qp, const struct pw_vcqe *c)
+void pw_slot_complete(struct pw_vqp *p, int evfd, const struct pw_vcqe *c)
 {
-	struct pw_vqp *p = qp->peer;
 	uint32_t h = atomic_load_explicit(&p->cq_head, memory_order_relaxed);
 
 	p->cq[h & (PW_VRQ_DEPTH - 1)] = *c;
-	/* Release: the entry before the index; pairs with the owner's acquire. */
+	/* Release: the entry before the index; pairs with the owner's acquire
+	 * in pw_qp_poll_recv(). */
 	atomic_store_explicit(&p->cq_head, h + 1, memory_order_release);
 	if (atomic_exchange_explicit(&p->armed, 0, memory_order_acq_rel))
-		eventfd_write(qp->peer_evfd, 1);
+		eventfd_write(evfd, 1);
+}
+
+/* A receive completion into the peer's slot, and its wake-up. */
+static void pw_peer_complete(struct pw_qp *qp, const struct pw_vcqe *c)
+{
+	pw_slot_complete(qp->peer, qp->peer_evfd, c);
 }
 
 /* ---- moving the data ---- */
 
-/* Where our sge @i of @w lives: a pointer, or NULL (a local protection error). */
-static uint8_t *pw_local(const struct pw_swr *w, unsigned i, unsigned access)
+uint8_t *pw_swr_local(const struct pw_swr *w, unsigned i, unsigned access)
 {
 	if (w->flags & IBV_SEND_INLINE)
 		return NULL;
@@ -217,7 +155,7 @@ static bool pw_gather(const struct pw_swr *w, uint8_t *dst, uint64_t len)
 		last = &w->inl[len - 1];
 	} else {
 		for (unsigned i = 0; i < w->nsge && at < len; i++) {
-			const uint8_t *src = pw_local(w, i, 0);
+			const uint8_t *src = pw_swr_local(w, i, 0);
 			uint64_t n = w->sge[i].length;
 			if (!src)
 				return false;
@@ -236,7 +174,7 @@ static bool pw_gather(const struct pw_swr *w, uint8_t *dst, uint64_t len)
 	return true;
 }
 
-static uint64_t pw_swr_len(const struct pw_swr *w)
+uint64_t pw_swr_len(const struct pw_swr *w)
 {
 	uint64_t n = 0;
 
@@ -247,22 +185,14 @@ static uint64_t pw_swr_len(const struct pw_swr *w)
 	return n;
 }
 
-#define PW_RNR 1000 /* (not a wc status: wait for a receive) */
-
 static bool pw_peer_alive(const struct pw_qp *qp);
 
-/*
- * SEND and WRITE_WITH_IMM take the peer's next receive: its index in
- * @ret_tail and a checked copy in @ret. PW_RNR when none is posted.
- */
-static int pw_peer_recv(struct pw_qp *qp, uint32_t *ret_tail, struct pw_vrecv *ret)
+int pw_slot_recv(struct pw_vqp *p, uint32_t *ret_tail, struct pw_vrecv *ret)
 {
-	struct pw_vqp *p = qp->peer;
 	uint32_t tail = atomic_load_explicit(&p->rq_tail, memory_order_relaxed);
+	/* Acquire: pairs with pw_post_recv()'s release of rq_head. */
 	uint32_t head = atomic_load_explicit(&p->rq_head, memory_order_acquire);
 
-	if (!pw_peer_alive(qp))
-		return IBV_WC_RETRY_EXC_ERR; /* the peer's QP is gone */
 	if (head == tail)
 		return PW_RNR;
 	if (head - tail > PW_VRQ_DEPTH)
@@ -272,6 +202,14 @@ static int pw_peer_recv(struct pw_qp *qp, uint32_t *ret_tail, struct pw_vrecv *r
 	if (ret->nsge > PW_VSGE_MAX)
 		return IBV_WC_REM_OP_ERR;
 	return IBV_WC_SUCCESS;
+}
+
+/* SEND and WRITE_WITH_IMM take the peer's next receive. */
+static int pw_peer_recv(struct pw_qp *qp, uint32_t *ret_tail, struct pw_vrecv *ret)
+{
+	if (!pw_peer_alive(qp))
+		return IBV_WC_RETRY_EXC_ERR; /* the peer's QP is gone */
+	return pw_slot_recv(qp->peer, ret_tail, ret);
 }
 
 static int pw_do_send(struct pw_qp *qp, const struct pw_swr *w, uint32_t *ret_len)
@@ -392,7 +330,7 @@ static int pw_do_read(struct pw_qp *qp, const struct pw_swr *w, uint32_t *ret_le
 	if (len && !src)
 		return IBV_WC_REM_ACCESS_ERR;
 	for (unsigned i = 0; i < w->nsge; i++) {
-		uint8_t *dst = pw_local(w, i, IBV_ACCESS_LOCAL_WRITE);
+		uint8_t *dst = pw_swr_local(w, i, IBV_ACCESS_LOCAL_WRITE);
 		if (!dst)
 			return IBV_WC_LOC_PROT_ERR;
 		if (!w->sge[i].length || !src)
@@ -410,7 +348,7 @@ static int pw_do_atomic(struct pw_qp *qp, const struct pw_swr *w, uint32_t *ret_
 		return IBV_WC_RETRY_EXC_ERR;
 	if (w->nsge != 1 || w->sge[0].length != 8 || (w->raddr & 7))
 		return IBV_WC_LOC_LEN_ERR;
-	uint64_t *dst = (uint64_t *)pw_local(w, 0, IBV_ACCESS_LOCAL_WRITE);
+	uint64_t *dst = (uint64_t *)pw_swr_local(w, 0, IBV_ACCESS_LOCAL_WRITE);
 	_Atomic uint64_t *t =
 		(_Atomic uint64_t *)pw_peer_mem(qp, w->rkey, w->raddr, 8, IBV_ACCESS_REMOTE_ATOMIC);
 	uint64_t old;
@@ -450,7 +388,7 @@ static int pw_exec(struct pw_qp *qp, const struct pw_swr *w, uint32_t *len)
 
 /* Receives posted and not taken by the peer complete flushed, as a QP in
  * the error state flushes them. */
-static void pw_qp_flush_recvs(struct pw_qp *qp)
+void pw_qp_flush_recvs(struct pw_qp *qp)
 {
 	pthread_mutex_lock(&qp->rlock);
 	/* The peer takes no more (its check of our slot). */
@@ -470,7 +408,7 @@ static void pw_qp_flush_recvs(struct pw_qp *qp)
 }
 
 /* The QP fails: every waiting send completes flushed. Under slock. */
-static void pw_qp_error_locked(struct pw_qp *qp)
+void pw_qp_error_locked(struct pw_qp *qp)
 {
 	qp->qp.state = IBV_QPS_ERR;
 	qp->attr.qp_state = IBV_QPS_ERR;
@@ -478,6 +416,7 @@ static void pw_qp_error_locked(struct pw_qp *qp)
 		const struct pw_swr *w = &qp->sq[qp->sq_tail++ & (qp->sq_size - 1)];
 		pw_qp_complete(qp, w, IBV_WC_WR_FLUSH_ERR, 0);
 	}
+	pw_vconn_error(qp); /* a peer on another node learns it */
 }
 
 static uint64_t pw_now_ns(void)
@@ -525,6 +464,10 @@ static void pw_qp_progress_locked(struct pw_qp *qp)
 			return;
 		}
 	}
+	if (pw_qp_conn(qp)) {
+		pw_vconn_pump(qp); /* its answers come to the progress thread */
+		return;
+	}
 	while (qp->sq_tail != qp->sq_head && qp->qp.state == IBV_QPS_RTS) {
 		const struct pw_swr *w = &qp->sq[qp->sq_tail & (qp->sq_size - 1)];
 		uint32_t len = 0;
@@ -567,7 +510,8 @@ void pw_qp_progress(struct pw_qp *qp)
 
 bool pw_qp_has_pending(struct pw_qp *qp)
 {
-	return qp->sq_head != qp->sq_tail;
+	/* (A peer on another node: the progress thread sees to them.) */
+	return qp->sq_head != qp->sq_tail && !pw_qp_conn(qp);
 }
 
 /* ---- posting ---- */
@@ -696,6 +640,7 @@ int pw_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr, struct ibv_recv_wr
 	if (r && bad)
 		*bad = wr;
 	pthread_mutex_unlock(&qp->rlock);
+	pw_vconn_recv_posted(qp);
 	return r;
 }
 
@@ -744,16 +689,23 @@ bool pw_qp_arm_taken(struct pw_qp *qp)
 
 /* ---- pairing ---- */
 
-void pw_qp_paired(uint32_t qpn, uint32_t peer_qpn, uint32_t peer_slot, int arena, int evfd)
+struct pw_qp *pw_qp_by_num(uint32_t qpn)
 {
 	struct pw_qp *qp = NULL;
-	long pg = sysconf(_SC_PAGESIZE);
 
 	pthread_mutex_lock(&pw_qps_lock);
 	for (unsigned i = 0; i < PW_VQPS && !qp; i++)
 		if (pw_qps[i] && pw_qps[i]->qp.qp_num == qpn)
 			qp = pw_qps[i];
 	pthread_mutex_unlock(&pw_qps_lock);
+	return qp;
+}
+
+void pw_qp_paired(uint32_t qpn, uint32_t peer_qpn, uint32_t peer_slot, int arena, int evfd)
+{
+	struct pw_qp *qp = pw_qp_by_num(qpn);
+	long pg = sysconf(_SC_PAGESIZE);
+
 	if (!qp || atomic_load_explicit(&qp->paired, memory_order_relaxed) || peer_slot >= PW_VQPS)
 		goto drop;
 	uint64_t off = PW_VARENA_META + PW_VQP_OFF + (uint64_t)peer_slot * sizeof(struct pw_vqp);
@@ -870,6 +822,11 @@ static int pw_qp_connect(struct pw_qp *qp, const struct ibv_qp_attr *attr)
 	body.dlid = lid;
 	fd = qp->rcq && pw_cq_channel_fd(qp->rcq) >= 0 ? pw_cq_channel_fd(qp->rcq)
 						       : pw_vproc_null_evfd();
+	qp->evfd = fd;
+	/* Should the peer be on another node, the progress thread serves it. */
+	r = pw_vremote_start();
+	if (r < 0)
+		return -r;
 	r = pw_vproc_call(PW_MSG_VERBS_CONNECT, &body, sizeof(body), fd, &m);
 	return r < 0 ? -r : 0;
 }
@@ -893,9 +850,14 @@ static int pw_modify_qp(struct pw_qp *qp, struct ibv_qp_attr *attr, int mask)
 	     attr->max_dest_rd_atomic > PW_VERBS_MAX_QP_RD_ATOM))
 		return EINVAL;
 	if (cur == IBV_QPS_INIT && to == IBV_QPS_RTR) {
+		/* (Before: the pairing may come with the router's answer.) */
+		uint32_t was = qp->attr.dest_qp_num;
+		qp->attr.dest_qp_num = attr->dest_qp_num;
 		r = pw_qp_connect(qp, attr);
-		if (r)
+		if (r) {
+			qp->attr.dest_qp_num = was;
 			return r;
+		}
 	}
 	/* Keep what was set, for query_qp. */
 	struct ibv_qp_attr *a = &qp->attr;
@@ -1081,6 +1043,7 @@ PW_EXPORT int ibv_destroy_qp(struct ibv_qp *ibqp)
 
 	/* Peers see the slot empty before anything else goes. */
 	atomic_store_explicit(&qp->sh->qpn, 0, memory_order_release);
+	pw_vconn_drop(qp);
 	pw_vproc_call(PW_MSG_VERBS_QP_DEL, &body, sizeof(body), -1, &m);
 	pw_cq_detach(qp->scq, qp);
 	pw_cq_detach(qp->rcq, qp);

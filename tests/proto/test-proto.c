@@ -77,6 +77,7 @@ static const struct layout layouts[] = {
 	{ PW_MSG_VERBS_QP_DEL, sizeof(struct pw_wire_verbs_qp), 0, 0, 0 },
 	{ PW_MSG_VERBS_CONNECT, sizeof(struct pw_wire_verbs_connect), 0, 0, 1 },
 	{ PW_MSG_VERBS_PAIRED, sizeof(struct pw_wire_verbs_paired), 0, 0, 2 },
+	{ PW_MSG_VERBS_PAIRED_TCP, sizeof(struct pw_wire_verbs_paired), 0, 0, 1 },
 	{ PW_PEER_HELLO, sizeof(struct pw_wire_peer_hello), 0, 0, 0 },
 	{ PW_PEER_AUTH, sizeof(struct pw_wire_peer_auth), 0, 0, 0 },
 	{ PW_PEER_ROUTES, sizeof(struct pw_wire_peer_routes), sizeof(struct pw_wire_prefix),
@@ -86,6 +87,7 @@ static const struct layout layouts[] = {
 	{ PW_PEER_CONNECT_ERR, sizeof(struct pw_wire_peer_connect_err), 0, 0, 0 },
 	{ PW_PEER_POOL, sizeof(struct pw_wire_peer_pool), 0, 0, 0 },
 	{ PW_PEER_POOL_OK, sizeof(struct pw_wire_peer_pool_ok), 0, 0, 0 },
+	{ PW_PEER_VQP, sizeof(struct pw_wire_peer_vqp), 0, 0, 0 },
 };
 #define NLAYOUTS (sizeof(layouts) / sizeof(layouts[0]))
 

@@ -1,48 +1,60 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Debian's unmodified perftest over podwire0 between two pods of one node
-# (issue 12): every RC test, over all sizes (-a) where it takes them, and
-# with completion events (-e) where perftest offers them. Each run must end
-# with status 0 on both sides and a full result table, and the router must
-# have paired its two queue pairs (podwire_verbs_pairs_total) - the data went
-# through podwire's shared memory, there being no other RDMA device here.
+# Debian's unmodified perftest over podwire0 (issue 12): every RC test, over
+# all sizes (-a) where it takes them, and with completion events (-e) where
+# perftest offers them, between two pods of one node (shared memory) and
+# between pods of two nodes (a TCP connection between the two processes).
+# Each run must end with status 0 on both sides and a full result table, and
+# the router must have paired the two queue pairs, the right way
+# (podwire_verbs_pairs_total on one node, podwire_verbs_remote_pairs_total
+# on both across nodes) - there being no other RDMA device here.
 set -u
 . "$(dirname "$0")/../lab/lib.sh"
 pw_need ib_send_lat ib_write_bw curl
 [ -e "$PW_BUILD/src/verbs/libpodwire-verbs.so" ] || pw_skip "built without libibverbs-dev"
 lab_init rdma
 
-pwlab up --nodes 1 --pods-per-node 2 >"$LAB_TMP/up.log" 2>&1 ||
+pwlab up --nodes 2 --pods-per-node 2 >"$LAB_TMP/up.log" 2>&1 ||
 	pw_fail "lab up: $(cat "$LAB_TMP/up.log")"
-S=198.19.1.11
+addr() { case $1 in n1p1) echo 198.19.1.11 ;; n2p1) echo 198.19.2.11 ;; esac; }
 
-pairs() { lab_metric n1 podwire_verbs_pairs_total; }
+# The pairs made: on n1 (shared memory), and across nodes on n1 and n2.
+pairs() { echo "$(lab_metric n1 podwire_verbs_pairs_total)" \
+	"$(lab_metric n1 podwire_verbs_remote_pairs_total)" \
+	"$(lab_metric n2 podwire_verbs_remote_pairs_total)"; }
 
-# run TEST ROWS ARGS...: server in n1p1, client in n1p2; ROWS result rows.
+# run SERVER CLIENT TEST ROWS ARGS...: ROWS result rows.
 run() {
-	local t=$1 rows=$2 before got
-	shift 2
+	local sp=$1 cp=$2 t=$3 rows=$4 before got want a b c
+	shift 4
 	before=$(pairs)
-	pwlab exec n1p1 -- timeout 60 "$t" -d podwire0 -F "$@" >"$LAB_TMP/s.out" 2>&1 &
+	pwlab exec "$sp" -- timeout 60 "$t" -d podwire0 -F "$@" >"$LAB_TMP/s.out" 2>&1 &
 	local spid=$!
 	# perftest's server listens on TCP 18515 for the key exchange.
-	lab_wait_listen n1p1 18515
-	pwlab exec n1p2 -- timeout 60 "$t" -d podwire0 -F "$@" $S >"$LAB_TMP/c.out" 2>&1 ||
-		pw_fail "$t $*: client failed: $(cat "$LAB_TMP/c.out")"
-	wait $spid || pw_fail "$t $*: server failed: $(cat "$LAB_TMP/s.out")"
+	lab_wait_listen "$sp" 18515
+	pwlab exec "$cp" -- timeout 60 "$t" -d podwire0 -F "$@" "$(addr "$sp")" \
+		>"$LAB_TMP/c.out" 2>&1 ||
+		pw_fail "$t $* ($cp to $sp): client failed: $(cat "$LAB_TMP/c.out")"
+	wait $spid || pw_fail "$t $* ($cp to $sp): server failed: $(cat "$LAB_TMP/s.out")"
 	got=$(grep -cE '^ +[0-9]+ +[0-9]+ +[0-9.]+' "$LAB_TMP/c.out")
-	[ "$got" = "$rows" ] || pw_fail "$t $*: $got result rows, want $rows: $(cat "$LAB_TMP/c.out")"
-	[ "$(pairs)" = $((before + 1)) ] || pw_fail "$t $*: pairs $before -> $(pairs)"
-	pw_log "$t $*: ok ($(grep -E '^ +[0-9]+ +[0-9]+ +[0-9.]+' "$LAB_TMP/c.out" | head -1 | tr -s ' '))"
+	[ "$got" = "$rows" ] ||
+		pw_fail "$t $* ($cp to $sp): $got result rows, want $rows: $(cat "$LAB_TMP/c.out")"
+	read -r a b c <<<"$before"
+	if [ "${sp%p*}" = "${cp%p*}" ]; then want="$((a + 1)) $b $c"; else want="$a $((b + 1)) $((c + 1))"; fi
+	[ "$(pairs)" = "$want" ] || pw_fail "$t $* ($cp to $sp): pairs $before -> $(pairs), want $want"
+	pw_log "$t $* ($cp to $sp): ok ($(grep -E '^ +[0-9]+ +[0-9]+ +[0-9.]+' "$LAB_TMP/c.out" |
+		head -1 | tr -s ' '))"
 }
 
-# -a: sizes 2 B to 8 MiB, 23 rows.
-for t in ib_send_lat ib_write_lat ib_read_lat; do run $t 23 -a -n 100; done
-for t in ib_send_bw ib_write_bw ib_read_bw; do run $t 23 -a -n 100; done
-for t in ib_atomic_lat ib_atomic_bw; do run $t 1 -n 1000; done
-# Completion events (perftest has none for WRITE).
-for t in ib_send_lat ib_read_lat ib_atomic_lat ib_send_bw ib_read_bw ib_atomic_bw; do
-	run $t 1 -e -n 1000
+for way in "n1p1 n1p2" "n1p1 n2p1"; do
+	# -a: sizes 2 B to 8 MiB, 23 rows.
+	for t in ib_send_lat ib_write_lat ib_read_lat; do run $way $t 23 -a -n 100; done
+	for t in ib_send_bw ib_write_bw ib_read_bw; do run $way $t 23 -a -n 100; done
+	for t in ib_atomic_lat ib_atomic_bw; do run $way $t 1 -n 1000; done
+	# Completion events (perftest has none for WRITE).
+	for t in ib_send_lat ib_read_lat ib_atomic_lat ib_send_bw ib_read_bw ib_atomic_bw; do
+		run $way $t 1 -e -n 1000
+	done
 done
 
 pwlab down >/dev/null 2>&1 || pw_fail "lab down"

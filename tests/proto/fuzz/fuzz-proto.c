@@ -130,6 +130,10 @@ static int layout_of(uint16_t type, struct layout *l)
 		l->fixed = sizeof(struct pw_wire_verbs_paired);
 		l->nfds = 2;
 		return 0;
+	case PW_MSG_VERBS_PAIRED_TCP:
+		l->fixed = sizeof(struct pw_wire_verbs_paired);
+		l->nfds = 1;
+		return 0;
 	case PW_MSG_CONN_TCP:
 	case PW_MSG_RELAY_OK:
 		l->fixed = sizeof(struct pw_wire_conn);
@@ -154,6 +158,9 @@ static int layout_of(uint16_t type, struct layout *l)
 		return 0;
 	case PW_PEER_POOL_OK:
 		l->fixed = sizeof(struct pw_wire_peer_pool_ok);
+		return 0;
+	case PW_PEER_VQP:
+		l->fixed = sizeof(struct pw_wire_peer_vqp);
 		return 0;
 	case PW_PEER_CONNECT_OK:
 		l->fixed = sizeof(struct pw_wire_peer_connect_ok);

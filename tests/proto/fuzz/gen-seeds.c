@@ -126,6 +126,8 @@ int main(int argc, char **argv)
 	seed("verbs-connect", PW_MSG_VERBS_CONNECT, &vc, sizeof(vc), 0);
 	struct pw_wire_verbs_paired vp = { .qpn = 17, .peer_qpn = 18, .peer_slot = 2 };
 	seed("verbs-paired", PW_MSG_VERBS_PAIRED, &vp, sizeof(vp), 0);
+	vp.peer_slot = 0;
+	seed("verbs-paired-tcp", PW_MSG_VERBS_PAIRED_TCP, &vp, sizeof(vp), 0);
 	ho.count = 0;
 	seed("hello-ok-0", PW_MSG_HELLO_OK, &ho, sizeof(ho), 0);
 	ho.count = 2;
