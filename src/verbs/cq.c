@@ -113,6 +113,32 @@ static void pw_cq_sweep(struct pw_cq *cq)
 	}
 }
 
+/* Has @cq completions to take (a hint: no lock)? */
+static bool pw_cq_ready(struct pw_cq *cq)
+{
+	pthread_mutex_lock(&cq->lock);
+	bool ready = cq->tail != cq->head;
+	for (unsigned i = 0; i < cq->nqps && !ready; i++)
+		ready = cq->recv[i] && pw_qp_recv_ready(cq->qps[i]);
+	pthread_mutex_unlock(&cq->lock);
+	return ready;
+}
+
+/* Nothing to take: QPs with a peer on another node read their connections
+ * here, this thread being awake anyway (remote.c). */
+static void pw_cq_read(struct pw_cq *cq)
+{
+	struct pw_qp *qps[PW_CQ_QPS];
+	unsigned n;
+
+	pthread_mutex_lock(&cq->lock);
+	n = cq->nqps;
+	memcpy(qps, cq->qps, n * sizeof(struct pw_qp *));
+	pthread_mutex_unlock(&cq->lock);
+	for (unsigned i = 0; i < n; i++)
+		pw_vconn_poll(qps[i]);
+}
+
 int pw_poll_cq(struct ibv_cq *ibcq, int n, struct ibv_wc *wc)
 {
 	struct pw_cq *cq = (struct pw_cq *)ibcq;
@@ -121,6 +147,8 @@ int pw_poll_cq(struct ibv_cq *ibcq, int n, struct ibv_wc *wc)
 	if (n < 0)
 		return -EINVAL;
 	pw_cq_sweep(cq);
+	if (!pw_cq_ready(cq))
+		pw_cq_read(cq);
 	pthread_mutex_lock(&cq->lock);
 	if (cq->overflow) {
 		pthread_mutex_unlock(&cq->lock);
@@ -259,7 +287,7 @@ PW_EXPORT struct ibv_cq *ibv_create_cq(struct ibv_context *ctx, int cqe, void *c
 		return NULL;
 	}
 	cq->size = size;
-	pthread_mutex_init(&cq->lock, NULL);
+	pw_vlock_init(&cq->lock);
 	cq->cq.context = ctx;
 	cq->cq.channel = channel;
 	cq->cq.cq_context = cq_context;

@@ -201,6 +201,8 @@ void pw_cq_detach(struct pw_cq *cq, struct pw_qp *qp);
 /* What poll_cq takes from a QP: its received completions, its queued sends. */
 int pw_qp_poll_recv(struct pw_qp *qp, int n, struct ibv_wc *wc);
 bool pw_qp_has_pending(struct pw_qp *qp);
+/* Has @qp receive completions not yet taken? (Under the CQ's lock.) */
+bool pw_qp_recv_ready(struct pw_qp *qp);
 void pw_qp_arm(struct pw_qp *qp, bool on);
 bool pw_qp_arm_taken(struct pw_qp *qp);
 int pw_cq_channel_fd(const struct pw_cq *cq);
@@ -227,8 +229,16 @@ void pw_vremote_stop(void);
  * state (under slock: the peer is told); @qp goes (before it is freed). */
 void pw_vconn_pump(struct pw_qp *qp);
 void pw_vconn_recv_posted(struct pw_qp *qp);
+/* Read @qp's connection now, from a thread polling a CQ (unless another
+ * thread reads it). */
+void pw_vconn_poll(struct pw_qp *qp);
 void pw_vconn_error(struct pw_qp *qp);
 void pw_vconn_drop(struct pw_qp *qp);
+
+/* A lock of the data path: held for short spans by the posting thread and
+ * the progress thread at once, so a waiter spins a little before it sleeps
+ * (a futex sleep and wake-up cost more than the hold). */
+void pw_vlock_init(pthread_mutex_t *m);
 
 /* ---- forward.c ---- */
 

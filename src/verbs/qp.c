@@ -677,6 +677,11 @@ int pw_qp_poll_recv(struct pw_qp *qp, int n, struct ibv_wc *wc)
 	return got;
 }
 
+bool pw_qp_recv_ready(struct pw_qp *qp)
+{
+	return atomic_load_explicit(&qp->sh->cq_head, memory_order_relaxed) != qp->cq_tail;
+}
+
 void pw_qp_arm(struct pw_qp *qp, bool on)
 {
 	atomic_store_explicit(&qp->sh->armed, on, memory_order_seq_cst);
@@ -996,8 +1001,8 @@ PW_EXPORT struct ibv_qp *ibv_create_qp(struct ibv_pd *pd, struct ibv_qp_init_att
 	qp->sig_all = init->sq_sig_all;
 	qp->scq = (struct pw_cq *)init->send_cq;
 	qp->rcq = (struct pw_cq *)init->recv_cq;
-	pthread_mutex_init(&qp->slock, NULL);
-	pthread_mutex_init(&qp->rlock, NULL);
+	pw_vlock_init(&qp->slock);
+	pw_vlock_init(&qp->rlock);
 	qp->qp.context = pd->context;
 	qp->qp.qp_context = init->qp_context;
 	qp->qp.pd = pd;

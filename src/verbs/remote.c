@@ -38,10 +38,20 @@
 #include "pwverbs.h"
 
 #define PW_VRESP   PW_VERBS_MAX_SEND_WR /* answers queued: one per request the peer has out */
-#define PW_VBUF	   (64u * 1024)		/* what one read takes from a connection */
-#define PW_VDIRECT (16u * 1024)		/* a payload this large left is read in place */
-#define PW_VBATCH  16			/* messages read before the answers are written */
-#define PW_VMAXLEN (1ull << 31)		/* the longest message (the device's max_msg_sz) */
+#define PW_VBUF	   ((size_t)64 * 1024)	/* what one read takes from a connection */
+#define PW_VDIRECT ((size_t)16 * 1024)	/* a payload this large left is read in place */
+#define PW_VBATCH  64			/* messages read before the answers are written */
+#define PW_VMSGS   64			/* messages written in one sendmsg() */
+#define PW_VIOV	   256			/* ... and their iovecs */
+/* Requests out (unanswered) from which a posting thread leaves its new small
+ * ones (PW_VDEFER_LEN bytes at most) to the progress thread, which sends
+ * them, many in one write, as the answers come: a sendmsg() and a TCP
+ * segment per small request would cost more than the request. One request
+ * alone (a ping-pong, a WRITE then a SEND) still goes at once, and so do
+ * large ones. */
+#define PW_VDEFER     8
+#define PW_VDEFER_LEN 1024
+#define PW_VMAXLEN    (1ull << 31) /* the longest message (the device's max_msg_sz) */
 
 #define PW_VEV_WAKE UINT64_MAX
 #define PW_VEV_CTL  (UINT64_MAX - 1)
@@ -61,41 +71,55 @@ struct pw_vresp {
 };
 
 struct pw_vconn {
+	struct pw_qp *qp;
 	int fd;
 	unsigned slot;
 	uint32_t gen;
-	struct pw_qp *qp;
 
-	/* The writer: under wlock, itself under the QP's slock. */
+	/* The writer: under wlock, itself under the QP's slock. A batch of
+	 * messages goes in one sendmsg(); wmsg[] says where each ends. */
 	pthread_mutex_t wlock;
-	struct pw_wire_vmsg wh;
-	struct iovec wiov[PW_VERBS_MAX_SEND_SGE + 1];
-	unsigned wn, wi;
-	enum { PW_VW_NONE, PW_VW_REQ, PW_VW_RESP, PW_VW_ERR } wkind;
+	struct iovec wiov[PW_VIOV];
+	struct pw_wire_vmsg whdr[PW_VMSGS]; /* requests' headers */
+	struct {
+		enum { PW_VW_REQ, PW_VW_RESP, PW_VW_ERR } kind;
+		unsigned end; /* its last iovec + 1 */
+	} wmsg[PW_VMSGS];
 	struct pw_vresp *resp; /* a ring of PW_VRESP */
+	unsigned wn, wi;
+	unsigned wmn, wmi;	/* messages in the batch, written */
+	unsigned wreqs, wresps; /* requests, answers of it not yet written */
 	unsigned rs_head, rs_tail;
 	bool pollout;  /* EPOLLOUT asked for */
 	bool err_want; /* our QP failed: tell the peer (VOP_ERR) */
-	bool err_sent;
-	int lerr;      /* the send at sq_sent failed here (a local error), or 0 */
-	bool peer_err; /* the peer's QP failed: it answers nothing more */
-	bool started;  /* the writer has run: sq_sent is its own */
+	bool err_queued, err_sent;
+	bool started; /* the writer has run: sq_sent is its own */
 
-	/* The reader: the progress thread only. */
+	/* Under slock. */
+	bool peer_err; /* the peer's QP failed: it answers nothing more */
+	int lerr;      /* the send after those out failed here (a local error), or 0 */
+
+	/* The reader. Who reads: the progress thread, or an application
+	 * thread polling a CQ (pw_vconn_poll), which then needs no other
+	 * thread to run; rdlock says which. Edges (EPOLLET) wake the progress
+	 * thread; one that finds the other reading says so (missed), and the
+	 * other reads again as it lets go. */
+	pthread_mutex_t rdlock;
 	uint8_t *buf;
 	size_t bhead, btail;
-	struct pw_wire_vmsg rh;
 	size_t rgot;
-	bool in_data; /* rh's payload is being read into dst */
-	struct pw_vdst dst;
+	struct pw_wire_vmsg rh;
+	struct pw_vdst dst; /* where rh's payload goes */
 	/* What the message being read completes as. */
-	int st;		      /* an ibv_wc_status: the answer's */
 	struct pw_vcqe cqe;   /* SEND, WRITE_IMM: the receive's completion */
-	bool take_recv;	      /* ... which consumes receive rq_tail */
-	uint32_t rq_tail;     /* (that one) */
+	int st;		      /* an ibv_wc_status: the answer's */
+	uint32_t rq_tail;     /* the receive it takes */
+	bool take_recv;	      /* ... if it takes one */
 	bool answer;	      /* a request: answer it */
+	bool in_data;	      /* rh's payload is being read into dst */
 	_Atomic bool stalled; /* a SEND waits for a receive; not read meanwhile */
-	bool dead;
+	_Atomic bool dead;    /* the peer went (or broke the protocol) */
+	_Atomic bool missed;
 };
 
 static struct {
@@ -108,6 +132,11 @@ static struct {
 	uint32_t gen;
 } pw_vr = { .lock = PTHREAD_MUTEX_INITIALIZER, .ep = -1, .wake = -1 };
 
+static bool pw_vconn_dead(struct pw_vconn *c)
+{
+	return atomic_load_explicit(&c->dead, memory_order_acquire);
+}
+
 static uint64_t pw_vconn_tag(const struct pw_vconn *c)
 {
 	return (uint64_t)c->gen << 32 | c->slot;
@@ -117,9 +146,9 @@ static uint64_t pw_vconn_tag(const struct pw_vconn *c)
  * writer is stuck, output. */
 static void pw_vconn_interest(struct pw_vconn *c)
 {
-	struct epoll_event ev = { .data.u64 = pw_vconn_tag(c) };
+	struct epoll_event ev = { .events = EPOLLET, .data.u64 = pw_vconn_tag(c) };
 
-	if (c->dead)
+	if (pw_vconn_dead(c))
 		return;
 	if (!atomic_load_explicit(&c->stalled, memory_order_acquire))
 		ev.events |= EPOLLIN;
@@ -140,21 +169,23 @@ static const uint8_t pw_vops[] = {
 	[IBV_WR_ATOMIC_FETCH_AND_ADD] = PW_VOP_FADD,
 };
 
-/* The request for @w into the writer: 0, or the local error it completes
- * with. */
-static int pw_vconn_build(struct pw_vconn *c, const struct pw_swr *w)
+/* The request for @w into the batch, at header @h: 0, -ENOSPC (no room for
+ * its iovecs), or the local error it completes with. */
+static int pw_vconn_build(struct pw_vconn *c, const struct pw_swr *w, struct pw_wire_vmsg *h)
 {
 	uint64_t len = pw_swr_len(w);
+	unsigned n = c->wn;
 
-	c->wh = (struct pw_wire_vmsg){ .op = pw_vops[w->op],
-				       .len = (uint32_t)len,
-				       .rkey = w->rkey,
-				       .imm = w->imm,
-				       .raddr = w->raddr,
-				       .arg = w->cmp,
-				       .arg2 = w->swp };
-	c->wiov[0] = (struct iovec){ &c->wh, sizeof(c->wh) };
-	c->wn = 1;
+	if (n + 1 + w->nsge > PW_VIOV)
+		return -ENOSPC;
+	*h = (struct pw_wire_vmsg){ .op = pw_vops[w->op],
+				    .len = (uint32_t)len,
+				    .rkey = w->rkey,
+				    .imm = w->imm,
+				    .raddr = w->raddr,
+				    .arg = w->cmp,
+				    .arg2 = w->swp };
+	c->wiov[n++] = (struct iovec){ h, sizeof(*h) };
 	if (len > PW_VMAXLEN)
 		return IBV_WC_LOC_LEN_ERR;
 	switch (w->op) {
@@ -163,70 +194,85 @@ static int pw_vconn_build(struct pw_vconn *c, const struct pw_swr *w)
 		for (unsigned i = 0; i < w->nsge; i++)
 			if (!pw_swr_local(w, i, IBV_ACCESS_LOCAL_WRITE))
 				return IBV_WC_LOC_PROT_ERR;
-		return 0;
+		break;
 	case IBV_WR_ATOMIC_CMP_AND_SWP:
 	case IBV_WR_ATOMIC_FETCH_AND_ADD:
 		if (w->nsge != 1 || w->sge[0].length != 8 || (w->raddr & 7))
 			return IBV_WC_LOC_LEN_ERR;
 		if (!pw_swr_local(w, 0, IBV_ACCESS_LOCAL_WRITE))
 			return IBV_WC_LOC_PROT_ERR;
-		c->wh.len = 8;
-		return 0;
-	default:
+		h->len = 8;
 		break;
+	default:
+		if (w->flags & IBV_SEND_INLINE) {
+			if (len)
+				c->wiov[n++] = (struct iovec){ (void *)w->inl, len };
+			break;
+		}
+		for (unsigned i = 0; i < w->nsge; i++) {
+			uint8_t *p = pw_swr_local(w, i, 0);
+			if (!p)
+				return IBV_WC_LOC_PROT_ERR;
+			if (w->sge[i].length)
+				c->wiov[n++] = (struct iovec){ p, w->sge[i].length };
+		}
 	}
-	if (w->flags & IBV_SEND_INLINE) {
-		if (len)
-			c->wiov[c->wn++] = (struct iovec){ (void *)w->inl, len };
-		return 0;
-	}
-	for (unsigned i = 0; i < w->nsge; i++) {
-		uint8_t *p = pw_swr_local(w, i, 0);
-		if (!p)
-			return IBV_WC_LOC_PROT_ERR;
-		if (w->sge[i].length)
-			c->wiov[c->wn++] = (struct iovec){ p, w->sge[i].length };
-	}
+	c->wn = n;
 	return 0;
 }
 
-/* The send at sq_sent failed here, and every one before it is answered:
- * it completes with its error, and the QP fails. Under slock and wlock. */
-static void pw_vconn_lerr(struct pw_vconn *c)
+/* A message of @kind ends the batch's iovecs so far. */
+static void pw_vconn_add(struct pw_vconn *c, int kind)
+{
+	c->wmsg[c->wmn].kind = kind;
+	c->wmsg[c->wmn++].end = c->wn;
+}
+
+/* Fill the batch: the error first, then answers (the peer's sends wait for
+ * them), then our requests; from a posting thread (@app), requests only
+ * while few are out. Under slock and wlock. */
+static void pw_vconn_fill(struct pw_vconn *c, bool app)
 {
 	struct pw_qp *qp = c->qp;
 
-	if (!c->lerr || qp->sq_tail != qp->sq_sent || qp->sq_sent == qp->sq_head)
-		return;
-	pw_qp_complete(qp, &qp->sq[qp->sq_tail++ & (qp->sq_size - 1)], (enum ibv_wc_status)c->lerr,
-		       0);
-	qp->sq_sent = qp->sq_tail;
-	c->lerr = 0;
-	pthread_mutex_unlock(&c->wlock);
-	pw_qp_error_locked(qp);
-	pthread_mutex_lock(&c->wlock);
+	while (c->wmn < PW_VMSGS && c->wn + 2 <= PW_VIOV) {
+		unsigned next = c->rs_tail + c->wresps;
+		uint32_t idx = qp->sq_sent + c->wreqs;
+		if (c->err_want && !c->err_queued) {
+			c->whdr[c->wmn] = (struct pw_wire_vmsg){ .op = PW_VOP_ERR };
+			c->wiov[c->wn++] = (struct iovec){ &c->whdr[c->wmn], sizeof(c->whdr[0]) };
+			pw_vconn_add(c, PW_VW_ERR);
+			c->err_queued = true;
+		} else if (next != c->rs_head) {
+			struct pw_vresp *r = &c->resp[next & (PW_VRESP - 1)];
+			c->wiov[c->wn++] = (struct iovec){ &r->h, sizeof(r->h) };
+			if (r->data && r->h.len)
+				c->wiov[c->wn++] = (struct iovec){ (void *)r->data, r->h.len };
+			pw_vconn_add(c, PW_VW_RESP);
+			c->wresps++;
+		} else if (idx != qp->sq_head && qp->qp.state == IBV_QPS_RTS && !c->err_queued &&
+			   !c->lerr && !c->peer_err &&
+			   !(app && idx - qp->sq_tail >= PW_VDEFER &&
+			     pw_swr_len(&qp->sq[idx & (qp->sq_size - 1)]) <= PW_VDEFER_LEN)) {
+			unsigned wn = c->wn;
+			int st = pw_vconn_build(c, &qp->sq[idx & (qp->sq_size - 1)],
+						&c->whdr[c->wmn]);
+			if (st) {
+				c->wn = wn;
+				if (st > 0)
+					c->lerr = st; /* it completes once those before are */
+				return;
+			}
+			pw_vconn_add(c, PW_VW_REQ);
+			c->wreqs++;
+		} else {
+			return;
+		}
+	}
 }
 
-/* The peer's QP failed (VOP_ERR) and nothing of ours is out: the next send
- * finds nobody, as on a device whose peer stopped answering. Under slock
- * and wlock. */
-static void pw_vconn_noanswer(struct pw_vconn *c)
-{
-	struct pw_qp *qp = c->qp;
-
-	if (qp->sq_tail == qp->sq_head || qp->qp.state == IBV_QPS_ERR)
-		return;
-	pw_qp_complete(qp, &qp->sq[qp->sq_tail++ & (qp->sq_size - 1)], IBV_WC_RETRY_EXC_ERR, 0);
-	qp->sq_sent = qp->sq_tail;
-	pthread_mutex_unlock(&c->wlock);
-	pw_qp_error_locked(qp);
-	pw_qp_flush_recvs(qp);
-	pthread_mutex_lock(&c->wlock);
-}
-
-/* Write what waits: answers first (the peer's sends wait for them), then
- * our requests, without blocking. Under slock and wlock. */
-static void pw_vconn_write(struct pw_vconn *c)
+/* Write the batch, and more, without blocking. Under slock and wlock. */
+static void pw_vconn_write(struct pw_vconn *c, bool app)
 {
 	struct pw_qp *qp = c->qp;
 	bool was = c->pollout;
@@ -237,40 +283,10 @@ static void pw_vconn_write(struct pw_vconn *c)
 		c->started = true;
 	}
 	c->pollout = false;
-	while (!c->dead) {
-		if (c->wkind == PW_VW_NONE) {
-			if (c->err_want && !c->err_sent) {
-				c->wh = (struct pw_wire_vmsg){ .op = PW_VOP_ERR };
-				c->wiov[0] = (struct iovec){ &c->wh, sizeof(c->wh) };
-				c->wn = 1;
-				c->wkind = PW_VW_ERR;
-			} else if (c->rs_tail != c->rs_head) {
-				struct pw_vresp *r = &c->resp[c->rs_tail & (PW_VRESP - 1)];
-				c->wiov[0] = (struct iovec){ &r->h, sizeof(r->h) };
-				c->wn = 1;
-				if (r->data && r->h.len)
-					c->wiov[c->wn++] =
-						(struct iovec){ (void *)r->data, r->h.len };
-				c->wkind = PW_VW_RESP;
-			} else if (qp->sq_sent != qp->sq_head && qp->qp.state == IBV_QPS_RTS &&
-				   !c->lerr && !c->err_sent) {
-				if (c->peer_err) {
-					pw_vconn_noanswer(c);
-					break;
-				}
-				int st =
-					pw_vconn_build(c, &qp->sq[qp->sq_sent & (qp->sq_size - 1)]);
-				if (st) {
-					c->lerr = st;
-					pw_vconn_lerr(c);
-					continue;
-				}
-				c->wkind = PW_VW_REQ;
-			} else {
-				break;
-			}
-			c->wi = 0;
-		}
+	while (!pw_vconn_dead(c)) {
+		pw_vconn_fill(c, app);
+		if (c->wi == c->wn)
+			break;
 		struct msghdr mh = { .msg_iov = &c->wiov[c->wi], .msg_iovlen = c->wn - c->wi };
 		ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
@@ -293,27 +309,59 @@ static void pw_vconn_write(struct pw_vconn *c)
 		}
 		while (c->wi < c->wn && !c->wiov[c->wi].iov_len)
 			c->wi++;
-		if (c->wi < c->wn)
-			continue;
-		if (c->wkind == PW_VW_REQ)
-			qp->sq_sent++;
-		else if (c->wkind == PW_VW_RESP)
-			c->rs_tail++;
-		else
-			c->err_sent = true;
-		c->wkind = PW_VW_NONE;
+		/* The messages written whole. */
+		for (; c->wmi < c->wmn && c->wmsg[c->wmi].end <= c->wi; c->wmi++) {
+			if (c->wmsg[c->wmi].kind == PW_VW_REQ) {
+				qp->sq_sent++;
+				c->wreqs--;
+			} else if (c->wmsg[c->wmi].kind == PW_VW_RESP) {
+				c->rs_tail++;
+				c->wresps--;
+			} else {
+				c->err_sent = true;
+			}
+		}
+		/* (The socket may have taken less than all: try again, to
+		 * learn when it has room.) */
+		if (c->wmi == c->wmn)
+			c->wn = c->wi = c->wmn = c->wmi = 0;
 	}
 	if (c->pollout != was)
 		pw_vconn_interest(c);
 }
 
-void pw_vconn_pump(struct pw_qp *qp)
+/* Send what waits, then: a send that failed here completes once those before
+ * it are answered, and one after the peer failed finds nobody (as on a
+ * device whose peer stopped answering); either fails the QP. Under slock. */
+static void pw_vconn_run(struct pw_vconn *c, bool app)
 {
-	struct pw_vconn *c = pw_qp_conn(qp);
+	struct pw_qp *qp = c->qp;
+	int st = 0;
 
 	pthread_mutex_lock(&c->wlock);
-	pw_vconn_write(c);
+	pw_vconn_write(c, app);
+	bool idle = c->wmn == 0;
 	pthread_mutex_unlock(&c->wlock);
+	if (!idle || qp->qp.state != IBV_QPS_RTS || qp->sq_tail != qp->sq_sent ||
+	    qp->sq_sent == qp->sq_head)
+		return;
+	if (c->lerr)
+		st = c->lerr;
+	else if (c->peer_err)
+		st = IBV_WC_RETRY_EXC_ERR;
+	else
+		return;
+	c->lerr = 0;
+	pw_qp_complete(qp, &qp->sq[qp->sq_tail++ & (qp->sq_size - 1)], (enum ibv_wc_status)st, 0);
+	qp->sq_sent = qp->sq_tail;
+	pw_qp_error_locked(qp);
+	if (st == IBV_WC_RETRY_EXC_ERR)
+		pw_qp_flush_recvs(qp);
+}
+
+void pw_vconn_pump(struct pw_qp *qp)
+{
+	pw_vconn_run(pw_qp_conn(qp), true);
 }
 
 void pw_vconn_error(struct pw_qp *qp)
@@ -323,12 +371,13 @@ void pw_vconn_error(struct pw_qp *qp)
 	if (!c)
 		return;
 	pthread_mutex_lock(&c->wlock);
-	/* What was out is flushed: its answers, if any come, are dropped. */
-	qp->sq_sent = qp->sq_tail;
+	/* What was out is flushed: its answers, if any come, are dropped. What
+	 * is in the batch still goes (a message begun must end). */
+	qp->sq_sent = qp->sq_tail - c->wreqs;
 	c->started = true;
 	c->lerr = 0;
 	c->err_want = true;
-	pw_vconn_write(c);
+	pw_vconn_write(c, false);
 	pthread_mutex_unlock(&c->wlock);
 }
 
@@ -338,8 +387,8 @@ void pw_vconn_error(struct pw_qp *qp)
 static bool pw_vconn_answer(struct pw_vconn *c, const struct pw_wire_vmsg *h, const void *data)
 {
 	unsigned queued = c->rs_head - c->rs_tail;
-	/* The entry being written is no longer ours to change. */
-	unsigned open = queued - (c->wkind == PW_VW_RESP ? 1 : 0);
+	/* Entries in the batch are no longer ours to change. */
+	unsigned open = queued - c->wresps;
 
 	if (h->op == PW_VOP_ACK && open) {
 		struct pw_vresp *r = &c->resp[(c->rs_head - 1) & (PW_VRESP - 1)];
@@ -407,9 +456,9 @@ static uint8_t *pw_vconn_mem(const struct pw_qp *qp, uint32_t key, uint64_t addr
 /* The peer went, or broke the protocol: as when its process dies. */
 static void pw_vconn_gone(struct pw_vconn *c)
 {
-	if (c->dead)
+	if (pw_vconn_dead(c))
 		return;
-	c->dead = true;
+	atomic_store_explicit(&c->dead, true, memory_order_release);
 	epoll_ctl(pw_vr.ep, EPOLL_CTL_DEL, c->fd, NULL);
 	atomic_store_explicit(&c->qp->sh->peer_gone, 1, memory_order_release);
 	pw_qp_check_peer(c->qp);
@@ -654,9 +703,8 @@ static void pw_vconn_complete(struct pw_vconn *c)
 		pw_qp_error_locked(qp);
 		return;
 	}
-	pthread_mutex_lock(&c->wlock);
-	pw_vconn_lerr(c);
-	pthread_mutex_unlock(&c->wlock);
+	/* Room: requests left waiting go (PW_VDEFER). */
+	pw_vconn_run(c, false);
 }
 
 /* The peer's QP failed: what we have out will not be answered. */
@@ -665,11 +713,13 @@ static void pw_vconn_peer_err(struct pw_vconn *c)
 	struct pw_qp *qp = c->qp;
 
 	pthread_mutex_lock(&qp->slock);
-	pthread_mutex_lock(&c->wlock);
 	c->peer_err = true;
-	if (qp->sq_tail != qp->sq_sent)
-		pw_vconn_noanswer(c);
-	pthread_mutex_unlock(&c->wlock);
+	if (qp->sq_tail != qp->sq_sent && qp->qp.state != IBV_QPS_ERR) {
+		pw_qp_complete(qp, &qp->sq[qp->sq_tail++ & (qp->sq_size - 1)], IBV_WC_RETRY_EXC_ERR,
+			       0);
+		pw_qp_error_locked(qp);
+		pw_qp_flush_recvs(qp);
+	}
 	pthread_mutex_unlock(&qp->slock);
 }
 
@@ -723,14 +773,12 @@ static bool pw_vconn_end(struct pw_vconn *c)
 static void pw_vconn_flush(struct pw_vconn *c)
 {
 	pthread_mutex_lock(&c->qp->slock);
-	pthread_mutex_lock(&c->wlock);
-	pw_vconn_write(c);
-	pthread_mutex_unlock(&c->wlock);
+	pw_vconn_run(c, false);
 	pthread_mutex_unlock(&c->qp->slock);
 }
 
 /* More bytes into the buffer (it is empty): 1, 0 none yet, -1 the end. */
-static int pw_vconn_fill(struct pw_vconn *c)
+static int pw_vconn_refill(struct pw_vconn *c)
 {
 	ssize_t n;
 
@@ -779,13 +827,13 @@ static void pw_vconn_read(struct pw_vconn *c)
 {
 	int batch = 0, r;
 
-	while (!c->dead && !atomic_load_explicit(&c->stalled, memory_order_acquire)) {
+	while (!pw_vconn_dead(c) && !atomic_load_explicit(&c->stalled, memory_order_acquire)) {
 		size_t have = c->btail - c->bhead;
 		if (!c->in_data) {
 			size_t need = sizeof(c->rh) - c->rgot;
 			if (need) {
 				if (!have) {
-					r = pw_vconn_fill(c);
+					r = pw_vconn_refill(c);
 					if (r <= 0)
 						goto out;
 					continue;
@@ -813,7 +861,7 @@ static void pw_vconn_read(struct pw_vconn *c)
 			} else {
 				bool direct = !c->dst.discard && c->dst.i < c->dst.n &&
 					      c->dst.left >= PW_VDIRECT;
-				r = direct ? pw_vconn_direct(c) : pw_vconn_fill(c);
+				r = direct ? pw_vconn_direct(c) : pw_vconn_refill(c);
 				if (r <= 0)
 					goto out;
 			}
@@ -824,7 +872,9 @@ static void pw_vconn_read(struct pw_vconn *c)
 		c->rgot = 0;
 		if (!pw_vconn_end(c))
 			goto broken;
-		if (++batch == PW_VBATCH) {
+		/* (A large message counts for more: its sender waits.) */
+		batch += 1 + (int)(c->rh.op <= PW_VOP_WRITE_IMM ? c->rh.len / 16384 : 0);
+		if (batch >= PW_VBATCH) {
 			pw_vconn_flush(c);
 			batch = 0;
 		}
@@ -854,6 +904,29 @@ static struct pw_vconn *pw_vconn_by_tag(uint64_t tag)
 	return pw_vr.conns[slot];
 }
 
+/* Read @c unless another thread does; the progress thread (@edge: woken
+ * by new bytes) then tells that one to read again. */
+static void pw_vconn_take(struct pw_vconn *c, bool edge)
+{
+	for (;;) {
+		if (pthread_mutex_trylock(&c->rdlock) != 0) {
+			if (!edge)
+				return;
+			atomic_store_explicit(&c->missed, true, memory_order_seq_cst);
+			/* The reader may have let go before it saw that. */
+			if (pthread_mutex_trylock(&c->rdlock) != 0)
+				return;
+		}
+		atomic_store_explicit(&c->missed, false, memory_order_relaxed);
+		pw_vconn_read(c);
+		pthread_mutex_unlock(&c->rdlock);
+		/* Seq_cst: the unlock before the look (pairs with the store above). */
+		if (!atomic_exchange_explicit(&c->missed, false, memory_order_seq_cst))
+			return;
+		edge = false;
+	}
+}
+
 static void *pw_vremote_main(void *arg)
 {
 	struct epoll_event evs[16];
@@ -875,7 +948,7 @@ static void *pw_vremote_main(void *arg)
 				eventfd_read(pw_vr.wake, &v);
 				for (unsigned s = 0; s < PW_VQPS; s++) {
 					struct pw_vconn *c = pw_vr.conns[s];
-					if (!c || c->dead)
+					if (!c || pw_vconn_dead(c))
 						continue;
 					/* New: sends posted before it go. */
 					if (!c->started)
@@ -885,17 +958,19 @@ static void *pw_vremote_main(void *arg)
 					if (!atomic_load_explicit(&c->stalled,
 								  memory_order_acquire))
 						continue;
+					pthread_mutex_lock(&c->rdlock);
 					atomic_store_explicit(&c->stalled, false,
 							      memory_order_relaxed);
 					pw_vconn_interest(c);
 					pw_vconn_read(c);
+					pthread_mutex_unlock(&c->rdlock);
 				}
 			} else {
 				struct pw_vconn *c = pw_vconn_by_tag(tag);
 				if (c && (evs[i].events & EPOLLOUT))
 					pw_vconn_flush(c);
 				if (c && (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-					pw_vconn_read(c);
+					pw_vconn_take(c, true);
 			}
 			pthread_mutex_unlock(&pw_vr.lock);
 		}
@@ -970,6 +1045,16 @@ void pw_vremote_stop(void)
 
 /* ---- connections ---- */
 
+void pw_vlock_init(pthread_mutex_t *m)
+{
+	pthread_mutexattr_t a;
+
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
+	pthread_mutex_init(m, &a);
+	pthread_mutexattr_destroy(&a);
+}
+
 void pw_qp_paired_tcp(uint32_t qpn, uint32_t peer_qpn, int sock)
 {
 	struct pw_qp *qp = pw_qp_by_num(qpn);
@@ -988,14 +1073,16 @@ void pw_qp_paired_tcp(uint32_t qpn, uint32_t peer_qpn, int sock)
 	c->fd = sock;
 	c->qp = qp;
 	c->slot = qp->slot;
-	pthread_mutex_init(&c->wlock, NULL);
+	pw_vlock_init(&c->wlock);
+	pw_vlock_init(&c->rdlock);
 	pthread_mutex_lock(&pw_vr.lock);
 	c->gen = ++pw_vr.gen;
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = pw_vconn_tag(c) };
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.u64 = pw_vconn_tag(c) };
 	if (!pw_vr.running || pw_vr.conns[c->slot] ||
 	    epoll_ctl(pw_vr.ep, EPOLL_CTL_ADD, sock, &ev) < 0) {
 		pthread_mutex_unlock(&pw_vr.lock);
 		pthread_mutex_destroy(&c->wlock);
+		pthread_mutex_destroy(&c->rdlock);
 		goto drop;
 	}
 	pw_vr.conns[c->slot] = c;
@@ -1022,8 +1109,19 @@ void pw_vconn_recv_posted(struct pw_qp *qp)
 {
 	struct pw_vconn *c = pw_qp_conn(qp);
 
-	if (c && atomic_load_explicit(&c->stalled, memory_order_seq_cst))
+	/* Full barrier: the receive's rq_head before the flag's load; the
+	 * reader stores the flag, then looks at rq_head (pw_vconn_take_recv). */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (c && atomic_load_explicit(&c->stalled, memory_order_relaxed))
 		eventfd_write(pw_vr.wake, 1);
+}
+
+void pw_vconn_poll(struct pw_qp *qp)
+{
+	struct pw_vconn *c = pw_qp_conn(qp);
+
+	if (c && !pw_vconn_dead(c))
+		pw_vconn_take(c, false);
 }
 
 void pw_vconn_drop(struct pw_qp *qp)
@@ -1034,7 +1132,7 @@ void pw_vconn_drop(struct pw_qp *qp)
 	c = pw_qp_conn(qp);
 	if (c) {
 		pw_vr.conns[c->slot] = NULL;
-		if (!c->dead)
+		if (!pw_vconn_dead(c))
 			epoll_ctl(pw_vr.ep, EPOLL_CTL_DEL, c->fd, NULL);
 	}
 	pthread_mutex_unlock(&pw_vr.lock);
@@ -1046,6 +1144,7 @@ void pw_vconn_drop(struct pw_qp *qp)
 	pthread_mutex_unlock(&qp->slock);
 	close(c->fd); /* the peer reads the end: its QP fails */
 	pthread_mutex_destroy(&c->wlock);
+	pthread_mutex_destroy(&c->rdlock);
 	free(c->buf);
 	free(c->resp);
 	free(c);

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * Verbs semantics on podwire0, byte for byte, between two pods of one node
- * (test-verbs-ops.sh runs `test-verbs-ops server IP PORT` in one pod and
- * `test-verbs-ops client IP PORT` in the other). The two sides swap their
+ * or of two (test-verbs-ops.sh runs `test-verbs-ops server IP PORT` in one
+ * pod and `test-verbs-ops client IP PORT` in the other). The two sides swap their
  * QP numbers, GID and keys over TCP, and step through:
  *
  *   SEND gathering 3 entries into a receive scattering over 2; SEND with
