@@ -9,6 +9,9 @@
 #                   side by side and a latency plot (as root)
 #   make bench      longer runs of the channel table, bench-pods.sh with every
 #                   sockperf size, bench-lab.sh (as root), as for docs/BENCHMARKS.md
+#   make bench-rdma podwire0 (the virtual RDMA device) against TCP in a 2-node
+#                   lab: perftest and sockperf at five sizes, a table and a plot
+#                   (as root; docs/RDMA.md)
 #   make lint       clang-format check (.clang-format is the law), cppcheck, clang-tidy
 #   make clean
 
@@ -16,7 +19,7 @@ BUILD ?= build
 NINJA ?= ninja
 FUZZ_SECONDS ?= 600
 
-.PHONY: all deps test test-plain test-sanitize fuzz demo bench lint format clean
+.PHONY: all deps test test-plain test-sanitize fuzz demo bench bench-rdma lint format clean
 
 all: $(BUILD)/build.ninja
 	$(NINJA) -C $(BUILD)
@@ -52,6 +55,8 @@ demo: all
 		tools/bench-pods.sh --quick -r 3 2; \
 		echo; echo "A 2-node podwire lab, every path side by side:"; \
 		tools/bench-lab.sh -t 1 -r 3; \
+		echo; echo "podwire0, the virtual RDMA device, at 64 B (perftest) beside TCP (sockperf):"; \
+		tools/bench-rdma.sh --sizes 64 -r 1; \
 	else \
 		echo "(run as root to also see sockperf pod to pod with and without podwire,"; \
 		echo " and a 2-node lab: tools/bench-lab.sh)"; \
@@ -65,6 +70,14 @@ bench: all
 		tools/bench-lab.sh -r 5; \
 	else \
 		echo "(run as root for the pod-to-pod and lab benchmarks)"; \
+	fi
+
+bench-rdma: all
+	@tools/deps.sh demo
+	@if [ "$$(id -u)" = 0 ]; then \
+		tools/bench-rdma.sh -r 3; \
+	else \
+		echo "bench-rdma: run as root (a 2-node lab of network namespaces)"; exit 1; \
 	fi
 
 lint: all

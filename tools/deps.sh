@@ -12,7 +12,8 @@ test_pkgs="$build_pkgs python3 util-linux procps iproute2 clang libfuzzer-14-dev
 	iputils-ping podman runc containernetworking-plugins musl-tools openssh-server
 	openssh-sftp-server busybox-static prometheus-node-exporter bubblewrap tor debootstrap
 	ibverbs-utils perftest rdmacm-utils"
-demo_pkgs="$build_pkgs iproute2 sockperf python3 curl iperf3 gnuplot-nox nginx-light wrk redis-server redis-tools nghttp2-client"
+demo_pkgs="$build_pkgs iproute2 sockperf python3 curl iperf3 gnuplot-nox nginx-light wrk redis-server redis-tools nghttp2-client
+	perftest ibverbs-utils"
 
 case "${1:-}" in
 build) want=$build_pkgs ;;
