@@ -13,6 +13,14 @@
  *   its own, a WRITE out of bounds, one with a bad rkey and one to a region
  *   without REMOTE_WRITE: IBV_WC_REM_ACCESS_ERR, the QP in error, the next
  *   request flushed, the target's bytes untouched.
+ *
+ * `hostile-target` and `hostile` are a target and a peer that forges what it
+ * can: rkeys, an address outside every region of the target (whose address
+ * the target tells it), a QP number that does not point back at it, and,
+ * across nodes, bytes of its own written straight into the connections
+ * podwire made (a request in the protocol's own form for that address, then
+ * garbage). It gets errors; the target's memory stays as it was, and the
+ * target stays up, its QPs in error where their connection broke.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,14 +31,20 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <dirent.h>
+#include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <podwire/wire.h>
+
 #include "pw_test.h"
 
-#define NQP	4 /* 0: the operations; 1, 2, 3: one error each */
+#define NQP	8 /* 0: the operations; 1, 2, 3: one error each; 4-7: hostile */
+#define NERR	3
+#define HQP	4
 #define BUF_LEN (1 << 20)
 #define RO_LEN	4096
 #define ATOM	256 /* offset of the atomic word in the buffer */
@@ -428,7 +442,7 @@ static void client(void)
 	} bad_at[] = { { peer.addr + BUF_LEN - 100, peer.rkey },
 		       { peer.addr + 524288, peer.rkey ^ 0x1000 },
 		       { peer.ro_addr, peer.ro_rkey } };
-	for (int q = 1; q < NQP; q++) {
+	for (int q = 1; q <= NERR; q++) {
 		post_send(q, IBV_WR_RDMA_WRITE, sg, 1, bad_at[q - 1].raddr, bad_at[q - 1].rkey,
 			  20 + (uint64_t)q);
 		expect_wc(next_wc(scq), 20 + (uint64_t)q, IBV_WC_REM_ACCESS_ERR, IBV_WC_RDMA_WRITE,
@@ -444,6 +458,176 @@ static void client(void)
 			 "after the error: %s", ibv_wc_status_str(wc.status));
 	}
 	sync_at(16);
+}
+
+/* ---- a hostile peer ---- */
+
+#define SECRET_LEN 4096
+
+static uint8_t *secret; /* the target's, registered nowhere */
+
+static void hostile_target(void)
+{
+	uint64_t at;
+	uint32_t wrote;
+	struct ibv_wc wc;
+
+	secret = memalign(4096, SECRET_LEN);
+	PW_CHECK(secret, "memalign");
+	memset(secret, 0x5a, SECRET_LEN);
+	at = (uintptr_t)secret;
+	xfer(&at, sizeof(at), true);
+	sync_at(20);
+	sync_at(21);
+	xfer(&wrote, sizeof(wrote), false);
+	sync_at(22);
+	for (size_t i = 0; i < SECRET_LEN; i++)
+		PW_CHECK_EQ(secret[i], 0x5a);
+	for (size_t i = 0; i < RO_LEN; i++)
+		PW_CHECK_EQ(ro[i], 0xee);
+	if (wrote) {
+		/* Its bytes broke the connections: our QPs fail, as when a
+		 * peer dies, and polling says so. */
+		time_t end = time(NULL) + 5;
+		struct ibv_qp_attr a = { 0 };
+		struct ibv_qp_init_attr ia;
+		for (;;) {
+			PW_CHECK(ibv_poll_cq(rcq, 1, &wc) >= 0, "poll_cq");
+			PW_CHECK_EQ(ibv_query_qp(qp[0], &a, IBV_QP_STATE, &ia), 0);
+			if (a.qp_state == IBV_QPS_ERR)
+				break;
+			PW_CHECK(time(NULL) < end, "QP 0 not in error 5 s after the garbage");
+			usleep(1000);
+		}
+	}
+	/* Still a device that works. */
+	struct ibv_qp_init_attr ia = { .send_cq = scq,
+				       .recv_cq = rcq,
+				       .qp_type = IBV_QPT_RC,
+				       .cap = { .max_send_wr = 1, .max_recv_wr = 1 } };
+	struct ibv_qp *q = ibv_create_qp(pd, &ia);
+	PW_CHECK(q, "create_qp after the attack: %s", strerror(errno));
+	PW_CHECK_EQ(ibv_destroy_qp(q), 0);
+	printf("# hostile peer: its forged keys, address and QP number got errors; "
+	       "%u connection(s) it wrote into broke; our memory unchanged\n",
+	       wrote);
+}
+
+/* Our sockets on the underlay that podwire made for the QPs: every TCP
+ * socket but the one the test itself made. */
+static uint32_t hostile_wire(uint64_t at)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	uint32_t n = 0;
+
+	PW_CHECK(d, "/proc/self/fd: %s", strerror(errno));
+	while ((e = readdir(d))) {
+		int fd = atoi(e->d_name), dom = 0, type = 0;
+		socklen_t l = sizeof(dom);
+		if (e->d_name[0] == '.' || fd == sock || fd == dirfd(d) ||
+		    getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) < 0 || dom != AF_INET)
+			continue;
+		l = sizeof(type);
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0 || type != SOCK_STREAM)
+			continue;
+		/* A WRITE and a READ for the secret with a real key, in the
+		 * connection's own form, then an operation that does not exist. */
+		struct {
+			struct pw_wire_vmsg w;
+			uint8_t data[64];
+			struct pw_wire_vmsg r, junk;
+		} m = { .w = { .op = PW_VOP_WRITE, .len = 64, .rkey = peer.rkey, .raddr = at },
+			.r = { .op = PW_VOP_READ, .len = 64, .rkey = peer.rkey, .raddr = at } };
+		memset(m.data, 0x66, sizeof(m.data));
+		memset(&m.junk, 0xff, sizeof(m.junk));
+		PW_CHECK(send(fd, &m, sizeof(m), MSG_NOSIGNAL) == (ssize_t)sizeof(m), "send: %s",
+			 strerror(errno));
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static void hostile(void)
+{
+	uint8_t *local = buf + 700000;
+	struct ibv_sge sg = { (uintptr_t)local, 64, mr->lkey };
+	uint64_t at;
+
+	xfer(&at, sizeof(at), false);
+	sync_at(20);
+	/* Keys it never gave, and its secret with the key it gave: each a
+	 * remote access error that fails the QP. */
+	const struct {
+		enum ibv_wr_opcode op;
+		uint64_t raddr;
+		uint32_t rkey;
+	} forged[] = { { IBV_WR_RDMA_WRITE, peer.addr, peer.rkey + 0x10000 },
+		       { IBV_WR_RDMA_WRITE, peer.addr, 0xdeadbeef },
+		       { IBV_WR_RDMA_READ, at, peer.rkey },
+		       { IBV_WR_RDMA_WRITE, at, peer.rkey } };
+	for (int i = 0; i < NQP - HQP; i++) {
+		post_send(HQP + i, forged[i].op, &sg, 1, forged[i].raddr, forged[i].rkey,
+			  40 + (uint64_t)i);
+		struct ibv_wc wc = next_wc(scq);
+		PW_CHECK(wc.wr_id == 40 + (uint64_t)i && wc.status == IBV_WC_REM_ACCESS_ERR,
+			 "forged %d: %s", i, ibv_wc_status_str(wc.status));
+	}
+	/* A QP pointed at the target's QP 0, which points back at our QP 0,
+	 * not at it: never paired; its send runs out of retries. */
+	struct ibv_qp_init_attr ia = {
+		.send_cq = scq,
+		.recv_cq = rcq,
+		.qp_type = IBV_QPT_RC,
+		.cap = { .max_send_wr = 4, .max_recv_wr = 4, .max_send_sge = 1, .max_recv_sge = 1 }
+	};
+	struct ibv_qp *lone = ibv_create_qp(pd, &ia);
+	PW_CHECK(lone, "create_qp: %s", strerror(errno));
+	struct ibv_qp_attr a = { .qp_state = IBV_QPS_INIT,
+				 .port_num = 1,
+				 .qp_access_flags = IBV_ACCESS_REMOTE_WRITE };
+	PW_CHECK_EQ(
+		ibv_modify_qp(lone, &a,
+			      IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT | IBV_QP_ACCESS_FLAGS),
+		0);
+	a = (struct ibv_qp_attr){ .qp_state = IBV_QPS_RTR,
+				  .path_mtu = IBV_MTU_4096,
+				  .dest_qp_num = peer.qpn[0],
+				  .max_dest_rd_atomic = 1,
+				  .min_rnr_timer = 12,
+				  .ah_attr = { .is_global = 1, .port_num = 1 } };
+	memcpy(a.ah_attr.grh.dgid.raw, peer.gid, 16);
+	PW_CHECK_EQ(ibv_modify_qp(lone, &a,
+				  IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU | IBV_QP_DEST_QPN |
+					  IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC |
+					  IBV_QP_MIN_RNR_TIMER),
+		    0);
+	a = (struct ibv_qp_attr){
+		.qp_state = IBV_QPS_RTS, .timeout = 8, .retry_cnt = 3, .max_rd_atomic = 1
+	};
+	PW_CHECK_EQ(ibv_modify_qp(lone, &a,
+				  IBV_QP_STATE | IBV_QP_SQ_PSN | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
+					  IBV_QP_RNR_RETRY | IBV_QP_MAX_QP_RD_ATOMIC),
+		    0);
+	struct ibv_send_wr wr = { .wr_id = 49,
+				  .sg_list = &sg,
+				  .num_sge = 1,
+				  .opcode = IBV_WR_RDMA_WRITE,
+				  .send_flags = IBV_SEND_SIGNALED,
+				  .wr.rdma = { peer.addr, peer.rkey } },
+			   *bad;
+	PW_CHECK_EQ(ibv_post_send(lone, &wr, &bad), 0);
+	struct ibv_wc wc = next_wc(scq);
+	PW_CHECK(wc.wr_id == 49 && wc.status == IBV_WC_RETRY_EXC_ERR, "forged QP number: %s",
+		 ibv_wc_status_str(wc.status));
+	PW_CHECK_EQ(ibv_destroy_qp(lone), 0);
+	sync_at(21);
+	/* Across nodes: bytes of our own into the connections. */
+	uint32_t wrote = hostile_wire(at);
+	xfer(&wrote, sizeof(wrote), true);
+	usleep(200000);
+	sync_at(22);
 }
 
 static void teardown(void)
@@ -511,10 +695,14 @@ int main(int argc, char **argv)
 	struct sockaddr_in a = { .sin_family = AF_INET };
 
 	if (argc != 4 || inet_pton(AF_INET, argv[2], &a.sin_addr) != 1)
-		PW_FAIL("usage: test-verbs-ops server|client IP PORT");
+		PW_FAIL("usage: test-verbs-ops "
+			"server|client|survivor|victim|hostile-target|hostile "
+			"IP PORT");
 	a.sin_port = htons((uint16_t)atoi(argv[3]));
-	/* survivor and victim: a server and a client; the victim gets killed. */
-	bool srv = !strcmp(argv[1], "server") || !strcmp(argv[1], "survivor");
+	/* survivor and victim: a server and a client; the victim gets killed.
+	 * hostile-target and hostile: the same. */
+	bool srv = !strcmp(argv[1], "server") || !strcmp(argv[1], "survivor") ||
+		   !strcmp(argv[1], "hostile-target");
 	if (srv) {
 		int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
 		setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -543,7 +731,11 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		pause();
 	}
-	if (srv)
+	if (!strcmp(argv[1], "hostile-target"))
+		hostile_target();
+	else if (!strcmp(argv[1], "hostile"))
+		hostile();
+	else if (srv)
 		server();
 	else
 		client();

@@ -6,7 +6,7 @@
 # immediate data, atomics from both sides at once, RNR and its recovery, a
 # completion event that costs no CPU while waited for, and remote access
 # errors that fail the QP, flush what follows and leave the target's bytes
-# alone); and kill -9 of one side.
+# alone); and kill -9 of one side; and a hostile peer.
 set -u
 . "$(dirname "$0")/../lab/lib.sh"
 OPS=$PW_BUILD/tests/verbs/test-verbs-ops
@@ -67,12 +67,25 @@ killed() {
 	[ "$(rfds)" = "$rfds0" ] || pw_fail "router fds: $rfds0 before, $(rfds) after"
 }
 
+# A hostile peer, TARGET ATTACKER PORT (test-verbs-ops.c says what it forges).
+hostile() {
+	local sp=$1 cp=$2 port=$3 ip=198.19.${1:1:1}.11
+	pwlab exec "$sp" -- timeout 60 "$OPS" hostile-target "$ip" "$port" >"$LAB_TMP/s.out" 2>&1 &
+	local spid=$!
+	pwlab exec "$cp" -- timeout 60 "$OPS" hostile "$ip" "$port" >"$LAB_TMP/c.out" 2>&1 ||
+		pw_fail "hostile $cp to $sp: $(cat "$LAB_TMP/c.out") / target: $(cat "$LAB_TMP/s.out")"
+	wait $spid || pw_fail "hostile $cp to $sp: target: $(cat "$LAB_TMP/s.out")"
+	pw_log "hostile $cp to $sp: $(grep '^#' "$LAB_TMP/s.out")"
+}
+
 # One node (shared memory), then two (a TCP connection).
 ops n1p1 n1p2 7001
 killed n1p1 n1p2 7002
+hostile n1p1 n1p2 7006
 ops n1p1 n2p1 7003
 killed n1p1 n2p1 7004
 killed n2p1 n1p1 7005
+hostile n1p1 n2p1 7007
 
 pwlab down >/dev/null 2>&1 || pw_fail "lab down"
 lab_assert_gone
