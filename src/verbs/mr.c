@@ -14,6 +14,15 @@
  *
  * The key table: our private copy decides local checks; the arena's copy
  * (shm.h, struct pw_vkey) is what peers read, under its seqlock.
+ *
+ * fork(): re-backed pages are shared with the arena, so a child would share
+ * them with its parent and the parent's peers. As a kernel that copies
+ * pinned pages at fork does (IBV_FORK_UNNEEDED), the child gets its own
+ * copy: in the child, each re-backed mapping is replaced by a private one
+ * with the same bytes. The child cannot use its parent's verbs objects, as
+ * with any device. After ibv_fork_init() (or with RDMAV_FORK_SAFE or
+ * IBV_FORK_SAFE set), regions are MADV_DONTFORK, as libibverbs makes them:
+ * the child has no such pages at all.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -21,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -166,6 +176,89 @@ static int pw_mr_reback(uint64_t base, uint64_t end)
 	return r;
 }
 
+/* Did the application ask for libibverbs' fork protection? */
+static bool pw_mr_fork_safe(void)
+{
+	static _Atomic(void *) slot;
+	enum ibv_fork_status (*is_init)(void) = (enum ibv_fork_status(*)(void))pw_verbs_real(
+		&slot, "ibv_is_fork_initialized", "IBVERBS_1.13");
+
+	return getenv("RDMAV_FORK_SAFE") || getenv("IBV_FORK_SAFE") ||
+	       (is_init && is_init() == IBV_FORK_ENABLED);
+}
+
+/* In a child after fork(): our re-backed mappings (offset == address in the
+ * arena), up to @max of them, into @ret; how many. Raw reads: a child of a
+ * threaded process had better not need much. */
+static unsigned pw_mr_shared_runs(const struct stat *st, uint64_t (*ret)[2], unsigned max)
+{
+	static char buf[65536];
+	unsigned n = 0;
+	size_t have = 0;
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	for (;;) {
+		ssize_t k = read(fd, buf + have, sizeof(buf) - 1 - have);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		have += (size_t)k;
+		buf[have] = '\0';
+		char *line = buf, *nl;
+		while ((nl = strchr(line, '\n'))) {
+			struct pw_map m;
+			*nl = '\0';
+			if (pw_map_parse(line, &m) == 0 && m.ino == st->st_ino &&
+			    makedev(m.dmaj, m.dmin) == st->st_dev && m.off == m.start && n < max) {
+				ret[n][0] = m.start;
+				ret[n][1] = m.end;
+				n++;
+			}
+			line = nl + 1;
+		}
+		have -= (size_t)(line - buf);
+		memmove(buf, line, have);
+	}
+	close(fd);
+	return n;
+}
+
+static void pw_mr_atfork_child(void)
+{
+	uint64_t runs[64][2];
+	struct stat st;
+	unsigned n;
+	int arena = pw_vproc_arena();
+
+	if (arena < 0 || fstat(arena, &st) < 0)
+		return;
+	/* (Each pass changes the maps: read them again until none is left.) */
+	while ((n = pw_mr_shared_runs(&st, runs, 64))) {
+		for (unsigned i = 0; i < n; i++) {
+			size_t len = runs[i][1] - runs[i][0];
+			void *at = (void *)(uintptr_t)runs[i][0];
+			void *copy = mmap(NULL, len, PROT_READ | PROT_WRITE,
+					  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (copy == MAP_FAILED)
+				return;
+			memcpy(copy, at, len);
+			if (mremap(copy, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, at) ==
+			    MAP_FAILED) {
+				munmap(copy, len);
+				return;
+			}
+		}
+	}
+}
+
+static void pw_mr_atfork_once(void)
+{
+	pthread_atfork(NULL, NULL, pw_mr_atfork_child);
+}
+
 /* Publish entry @i for peers (seqlock: odd while written). */
 static void pw_mr_publish(unsigned i)
 {
@@ -217,6 +310,12 @@ static struct ibv_mr *pw_mr_reg(struct ibv_pd *pd, void *addr, size_t length, ui
 	r = pw_mr_reback(base, end);
 	if (r < 0)
 		goto fail;
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, pw_mr_atfork_once);
+	if (pw_mr_fork_safe() && madvise((void *)(uintptr_t)base, end - base, MADV_DONTFORK) < 0) {
+		r = -errno;
+		goto fail;
+	}
 	/* The key: a generation above the index, never 0. */
 	pw_mrs[i].key = (pw_mr_gen++ << 12) | i;
 	pw_mrs[i].access = access;

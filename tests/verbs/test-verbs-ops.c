@@ -15,7 +15,8 @@
  *   request flushed, the target's bytes untouched.
  *
  * `hostile-target` and `hostile` are a target and a peer that forges what it
- * can: rkeys, an address outside every region of the target (whose address
+ * can (after a read with a key the target then deregisters, which then
+ * fails): rkeys, an address outside every region of the target (whose address
  * the target tells it), a QP number that does not point back at it, and,
  * across nodes, bytes of its own written straight into the connections
  * podwire made (a request in the protocol's own form for that address, then
@@ -32,6 +33,8 @@
 #include <stdint.h>
 #include <string.h>
 #include <dirent.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -332,12 +335,44 @@ static void server(void)
 		PW_CHECK_EQ(buf[524288 + i], 0x33);
 }
 
+/* fork() after registration: the child gets its own copy of the registered
+ * pages (what it writes stays its own, and the parent's QPs go on: the steps
+ * after this one), or, with RDMAV_FORK_SAFE (ibv_fork_init's semantics), no
+ * such pages at all. */
+static void fork_after_reg(void)
+{
+	uint8_t *p = buf + 900000;
+	int st;
+
+	memset(p, 0x21, 4096);
+	pid_t pid = fork();
+	PW_CHECK(pid >= 0, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		if (p[0] != 0x21 || p[4095] != 0x21)
+			_exit(3);
+		memset(p, 0x42, 4096);
+		_exit(0);
+	}
+	PW_CHECK_EQ(waitpid(pid, &st, 0), pid);
+	if (getenv("RDMAV_FORK_SAFE"))
+		PW_CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV,
+			 "RDMAV_FORK_SAFE: the child touched a registered page: status %#x", st);
+	else
+		PW_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child: status %#x", st);
+	for (size_t i = 0; i < 4096; i++)
+		PW_CHECK_EQ(p[i], 0x21);
+	printf("# fork after registration%s: the parent's pages unchanged\n",
+	       getenv("RDMAV_FORK_SAFE") ? " (RDMAV_FORK_SAFE: the child had none)" : "");
+}
+
 static void client(void)
 {
 	static uint8_t src[65536] __attribute__((aligned(64)));
 	uint8_t *local = buf + 600000; /* our own registered memory */
 	struct ibv_sge sg[3];
 	struct ibv_wc wc;
+
+	fork_after_reg();
 
 	/* SEND: 600 bytes from three pieces. */
 	for (size_t i = 0; i < 600; i++)
@@ -477,6 +512,12 @@ static void hostile_target(void)
 	memset(secret, 0x5a, SECRET_LEN);
 	at = (uintptr_t)secret;
 	xfer(&at, sizeof(at), true);
+	/* Deregistration while the peer holds the key: it read with it
+	 * before; after, the same read is a remote access error. */
+	sync_at(18);
+	PW_CHECK_EQ(ibv_dereg_mr(ro_mr), 0);
+	ro_mr = NULL;
+	sync_at(19);
 	sync_at(20);
 	sync_at(21);
 	xfer(&wrote, sizeof(wrote), false);
@@ -556,6 +597,13 @@ static void hostile(void)
 	uint64_t at;
 
 	xfer(&at, sizeof(at), false);
+	post_send(0, IBV_WR_RDMA_READ, &sg, 1, peer.ro_addr, peer.ro_rkey, 38);
+	expect_wc(next_wc(scq), 38, IBV_WC_SUCCESS, IBV_WC_RDMA_READ, 64);
+	PW_CHECK_EQ(local[0], 0xee);
+	sync_at(18);
+	sync_at(19);
+	post_send(0, IBV_WR_RDMA_READ, &sg, 1, peer.ro_addr, peer.ro_rkey, 39);
+	expect_wc(next_wc(scq), 39, IBV_WC_REM_ACCESS_ERR, IBV_WC_RDMA_READ, 0);
 	sync_at(20);
 	/* Keys it never gave, and its secret with the key it gave: each a
 	 * remote access error that fails the QP. */
@@ -635,7 +683,8 @@ static void teardown(void)
 	for (int i = 0; i < NQP; i++)
 		PW_CHECK_EQ(ibv_destroy_qp(qp[i]), 0);
 	PW_CHECK_EQ(ibv_dereg_mr(mr), 0);
-	PW_CHECK_EQ(ibv_dereg_mr(ro_mr), 0);
+	if (ro_mr)
+		PW_CHECK_EQ(ibv_dereg_mr(ro_mr), 0);
 	PW_CHECK_EQ(ibv_destroy_cq(scq), 0);
 	PW_CHECK_EQ(ibv_destroy_cq(rcq), 0);
 	PW_CHECK_EQ(ibv_destroy_comp_channel(ch), 0);

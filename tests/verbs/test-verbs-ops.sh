@@ -25,12 +25,13 @@ for _ in $(seq 100); do
 done
 rfds0=$(rfds)
 
-# The operations, SERVER CLIENT PORT: a server in pod SERVER (198.19.N.11).
+# The operations, SERVER CLIENT PORT [ENV=...]: a server in pod SERVER
+# (198.19.N.11); the client's environment.
 ops() {
 	local sp=$1 cp=$2 port=$3 ip=198.19.${1:1:1}.11
 	pwlab exec "$sp" -- timeout 60 "$OPS" server "$ip" "$port" >"$LAB_TMP/s.out" 2>&1 &
 	local spid=$!
-	pwlab exec "$cp" -- timeout 60 "$OPS" client "$ip" "$port" >"$LAB_TMP/c.out" 2>&1 ||
+	pwlab exec "$cp" -- env ${4:-} timeout 60 "$OPS" client "$ip" "$port" >"$LAB_TMP/c.out" 2>&1 ||
 		pw_fail "$cp to $sp: client: $(cat "$LAB_TMP/c.out") / server: $(cat "$LAB_TMP/s.out")"
 	wait $spid || pw_fail "$cp to $sp: server: $(cat "$LAB_TMP/s.out")"
 	pw_log "$cp to $sp: $(cat "$LAB_TMP/s.out" "$LAB_TMP/c.out")"
@@ -79,7 +80,7 @@ hostile() {
 }
 
 # One node (shared memory), then two (a TCP connection).
-ops n1p1 n1p2 7001
+ops n1p1 n1p2 7001 RDMAV_FORK_SAFE=1
 killed n1p1 n1p2 7002
 hostile n1p1 n1p2 7006
 ops n1p1 n2p1 7003
