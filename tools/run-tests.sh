@@ -26,8 +26,9 @@ runsuite() { # [prefix command...] --, dir, meson test args...
 }
 
 logs=""
+broken=0 # builds that failed: their suites count as failed
 if [ "$what" = all ] || [ "$what" = plain ]; then
-	setup build || rc=1
+	setup build || { rc=1; broken=$((broken + 1)); }
 	runsuite -- build
 	logs="$logs build"
 fi
@@ -39,6 +40,7 @@ if [ "$what" = all ] || [ "$what" = sanitize ]; then
 		logs="$logs build-asan"
 	else
 		rc=1
+		broken=$((broken + 1))
 	fi
 	if setup build-tsan -Db_sanitize=thread -Db_lundef=false; then
 		# TSan needs a fixed address layout on kernels with high mmap
@@ -47,13 +49,15 @@ if [ "$what" = all ] || [ "$what" = sanitize ]; then
 		logs="$logs build-tsan"
 	else
 		rc=1
+		broken=$((broken + 1))
 	fi
 fi
 
-python3 - "$summary" $logs <<'PY'
+python3 - "$summary" "$broken" $logs <<'PY'
 import json, sys, os
-out, dirs = sys.argv[1], sys.argv[2:]
-p = f = s = 0
+out, broken, dirs = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+p = s = 0
+f = broken
 for d in dirs:
     path = os.path.join(d, "meson-logs", "testlog.json")
     if not os.path.exists(path):

@@ -313,6 +313,35 @@ struct pw_wire_vmsg {
 	uint64_t arg, arg2;
 };
 
+/*
+ * podwire0's connection manager (librdmacm's API, src/verbs/cm.c): the two
+ * processes talk over a TCP connection the active side makes to the
+ * listener's address and port. REQ (active: its QP), REP (passive: its QP),
+ * RTU (active: ready), REJ (passive: refused), DREQ (either: disconnected).
+ * Host order; @gid is the sender's GID 0.
+ */
+#define PW_CM_MAGIC    0x4d435750u /* "PWCM" in memory order */
+#define PW_CM_PRIV_MAX 196u	   /* private data: IB CM's largest (REP) */
+
+enum pw_cm_type {
+	PW_CM_REQ = 1,
+	PW_CM_REP = 2,
+	PW_CM_RTU = 3,
+	PW_CM_REJ = 4,
+	PW_CM_DREQ = 5,
+};
+
+struct pw_wire_cm {
+	uint32_t magic;
+	uint16_t type;	   /* pw_cm_type */
+	uint16_t priv_len; /* <= PW_CM_PRIV_MAX */
+	uint32_t qpn, psn;
+	uint8_t gid[16];
+	uint8_t resp_res, init_depth, retry, rnr_retry;
+	uint32_t reserved;
+	uint8_t priv[PW_CM_PRIV_MAX];
+};
+
 struct pw_wire_status {
 	uint32_t count; /* pw_wire_status_entry entries that follow */
 	uint32_t total; /* entries the router has (count may be fewer) */
@@ -493,6 +522,8 @@ _Static_assert(sizeof(struct pw_wire_peer_pool) == 64, "peer pool");
 _Static_assert(sizeof(struct pw_wire_peer_vqp) == 64, "peer vqp");
 _Static_assert(offsetof(struct pw_wire_peer_vqp, token) == 24, "peer vqp token");
 _Static_assert(sizeof(struct pw_wire_vmsg) == 40, "vmsg");
+_Static_assert(sizeof(struct pw_wire_cm) == 236, "cm");
+_Static_assert(offsetof(struct pw_wire_cm, priv) == 40, "cm priv");
 _Static_assert(offsetof(struct pw_wire_vmsg, raddr) == 16, "vmsg raddr");
 _Static_assert(offsetof(struct pw_wire_vmsg, arg2) == 32, "vmsg arg2");
 _Static_assert(sizeof(struct pw_wire_peer_pool_ok) == 32, "peer pool ok");

@@ -10,6 +10,9 @@
  *   cq.c         completion queues, their events
  *   qp.c         RC queue pairs: states, posting, and the data path to the
  *                peer's memory on this node
+ *   remote.c     a peer on another node: the TCP connection between the two
+ *                processes, and the progress thread that serves it
+ *   cm.c         librdmacm's API: a connection manager over TCP
  *   unoffered.c  the verbs podwire's device does not offer (yet): EOPNOTSUPP
  *   forward.c    objects of a real RDMA device, passed to libibverbs untouched
  *

@@ -634,8 +634,10 @@ int pw_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr, struct ibv_recv_wr
 			e->sge[i] = (struct pw_vsge){ wr->sg_list[i].addr, wr->sg_list[i].length,
 						      wr->sg_list[i].lkey };
 		qp->rq_wrid[qp->rq_head & (PW_VRQ_DEPTH - 1)] = wr->wr_id;
-		/* Release: the entry before the index; the peer's acquire. */
-		atomic_store_explicit(&qp->sh->rq_head, ++qp->rq_head, memory_order_release);
+		/* Release: the entry before the index; the peer's acquire.
+		 * Seq_cst besides: a peer on another node's reader may be
+		 * about to wait for it (pw_vconn_recv_posted()). */
+		atomic_store_explicit(&qp->sh->rq_head, ++qp->rq_head, memory_order_seq_cst);
 	}
 	if (r && bad)
 		*bad = wr;

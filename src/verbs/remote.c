@@ -413,10 +413,10 @@ static void pw_vdst_put(struct pw_vdst *d, const uint8_t *src, size_t n)
 		return;
 	while (n) {
 		if (d->i == d->n) {
-			/* Only the last byte is past the entries. */
-			atomic_thread_fence(memory_order_release);
+			/* Only the last byte is past the entries. Release:
+			 * the rest before it, for whoever spins on it. */
 			atomic_store_explicit((_Atomic uint8_t *)d->last, *src,
-					      memory_order_relaxed);
+					      memory_order_release);
 			return;
 		}
 		struct iovec *v = &d->iov[d->i];
@@ -472,7 +472,9 @@ static int pw_vconn_take_recv(struct pw_vconn *c, struct pw_vrecv *rv)
 
 	if (st == PW_RNR) {
 		atomic_store_explicit(&c->stalled, true, memory_order_seq_cst);
-		/* A receive posted just before the flag was seen: go on. */
+		/* A receive posted just before the flag was seen: go on.
+		 * (Seq_cst: pairs with pw_vconn_recv_posted().) */
+		(void)atomic_load_explicit(&c->qp->sh->rq_head, memory_order_seq_cst);
 		st = pw_slot_recv(c->qp->sh, &c->rq_tail, rv);
 		if (st == PW_RNR) {
 			pw_vconn_interest(c);
@@ -1109,10 +1111,10 @@ void pw_vconn_recv_posted(struct pw_qp *qp)
 {
 	struct pw_vconn *c = pw_qp_conn(qp);
 
-	/* Full barrier: the receive's rq_head before the flag's load; the
-	 * reader stores the flag, then looks at rq_head (pw_vconn_take_recv). */
-	atomic_thread_fence(memory_order_seq_cst);
-	if (c && atomic_load_explicit(&c->stalled, memory_order_relaxed))
+	/* Seq_cst, as pw_post_recv()'s store of rq_head: the reader stores the
+	 * flag, then looks at rq_head (pw_vconn_take_recv), so one of the two
+	 * sees the other. */
+	if (c && atomic_load_explicit(&c->stalled, memory_order_seq_cst))
 		eventfd_write(pw_vr.wake, 1);
 }
 
