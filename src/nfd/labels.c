@@ -126,6 +126,9 @@ void pw_nfd_labels_build(const struct pw_nfd_info *info, bool compat, struct pw_
 		pw_nfd_label_add(ls, PW_NFD_PREFIX "ovs-dpdk", "%s",
 				 pw_nfd_bool_str(info->ovs.dpdk));
 	pw_nfd_label_add(ls, PW_NFD_PREFIX "podwired", "%s", pw_nfd_bool_str(info->podwired.up));
+	/* podwire0 needs both: the library in the pods, the router to name them. */
+	pw_nfd_label_add(ls, PW_NFD_PREFIX "rdma-virtual", "%s",
+			 pw_nfd_bool_str(info->podwired.up && info->rdma_virtual));
 	for (int i = 0; i < PW_NFD_NPATHS && info->measured; i++) {
 		if (!info->rtt[i].ok)
 			continue;
@@ -333,6 +336,7 @@ cJSON *pw_nfd_json(const struct pw_nfd_info *info, const struct pw_nfd_labels *l
 
 	x = cJSON_AddObjectToObject(o, "podwired");
 	cJSON_AddBoolToObject(x, "running", info->podwired.up);
+	cJSON_AddBoolToObject(x, "rdma_virtual", info->rdma_virtual);
 	if (info->podwired.up) {
 		cJSON_AddNumberToObject(x, "version", info->podwired.version);
 		cJSON_AddStringToObject(x, "prefixes", info->podwired.prefixes);

@@ -38,6 +38,9 @@ static const char pw_usage[] =
 	"                            value also disables the live AF_XDP socket check\n"
 	"      --podwire-socket PATH podwired's control socket (default $PODWIRE_SOCKET,\n"
 	"                            else " PW_WIRE_DEFAULT_SOCKET ")\n"
+	"      --preload-dir DIR     the preload tree pods take (default\n"
+	"                            /run/podwire/preload): with libpodwire-verbs.so\n"
+	"                            there and a router, podwire.io/rdma-virtual=true\n"
 	"      --ovs                 probe Open vSwitch (default): ovs-vsctl and\n"
 	"                            ovs-vswitchd from PATH, 3-4 s limit each\n"
 	"      --no-ovs              skip that probe\n"
@@ -83,6 +86,7 @@ enum {
 	PW_NFD_OPT_SYSFS = 256,
 	PW_NFD_OPT_PROCFS,
 	PW_NFD_OPT_SOCKET,
+	PW_NFD_OPT_PRELOAD,
 	PW_NFD_OPT_OVS,
 	PW_NFD_OPT_NO_OVS,
 	PW_NFD_OPT_MEASURE,
@@ -117,6 +121,7 @@ static const struct option pw_nfd_longopts[] = {
 	{ "sysfs-root", required_argument, NULL, PW_NFD_OPT_SYSFS },
 	{ "procfs-root", required_argument, NULL, PW_NFD_OPT_PROCFS },
 	{ "podwire-socket", required_argument, NULL, PW_NFD_OPT_SOCKET },
+	{ "preload-dir", required_argument, NULL, PW_NFD_OPT_PRELOAD },
 	{ "ovs", no_argument, NULL, PW_NFD_OPT_OVS },
 	{ "no-ovs", no_argument, NULL, PW_NFD_OPT_NO_OVS },
 	{ "measure", no_argument, NULL, PW_NFD_OPT_MEASURE },
@@ -164,6 +169,9 @@ static int pw_nfd_cfg_opt(struct pw_nfd_cfg *c, int o, const char *arg)
 		return 0;
 	case PW_NFD_OPT_SOCKET:
 		c->probe.podwired_socket = arg;
+		return 0;
+	case PW_NFD_OPT_PRELOAD:
+		c->probe.preload_dir = arg;
 		return 0;
 	case PW_NFD_OPT_OVS:
 	case PW_NFD_OPT_NO_OVS:
@@ -233,6 +241,7 @@ static int pw_nfd_cfg_parse(int argc, char **argv, struct pw_nfd_cfg *c)
 			.sysfs_root = "/sys",
 			.procfs_root = "/proc",
 			.podwired_socket = env && *env ? env : PW_WIRE_DEFAULT_SOCKET,
+			.preload_dir = "/run/podwire/preload",
 			.ovs = true,
 			.measure = true,
 			.measure_seconds = 0.4,

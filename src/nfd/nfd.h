@@ -84,6 +84,9 @@ struct pw_nfd_info {
 		char prefixes[512]; /* comma-separated CIDRs */
 		char error[96];
 	} podwired;
+	/* The preload tree has libpodwire-verbs.so: with a router, pods get
+	 * podwire0, the virtual RDMA device (docs/RDMA.md). */
+	bool rdma_virtual;
 
 	bool measured;
 	struct pw_nfd_rtt rtt[PW_NFD_NPATHS];
@@ -97,6 +100,7 @@ struct pw_nfd_opts {
 	const char *procfs_root;
 	bool real_procfs; /* procfs_root is the live /proc: may ask the kernel directly */
 	const char *podwired_socket;
+	const char *preload_dir; /* the preload tree pods take (docs/DEPLOY.md) */
 	bool ovs;
 	bool measure;
 	double measure_seconds; /* per path */

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <glob.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -551,6 +552,25 @@ static void pw_probe_podwired(const struct pw_nfd_opts *o, struct pw_nfd_info *i
 	}
 }
 
+/* Does the preload tree hold the virtual RDMA device's library, under one
+ * of its $LIB directories? */
+static void pw_probe_verbs(const struct pw_nfd_opts *o, struct pw_nfd_info *info)
+{
+	static const char *const subs[] = { "/*/libpodwire-verbs.so", "/*/*/libpodwire-verbs.so" };
+	char pat[PATH_MAX];
+
+	info->rdma_virtual = false;
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]) && !info->rdma_virtual; i++) {
+		glob_t g;
+		if (!o->preload_dir ||
+		    snprintf(pat, sizeof(pat), "%s%s", o->preload_dir, subs[i]) >= (int)sizeof(pat))
+			return;
+		if (glob(pat, GLOB_NOSORT, NULL, &g) == 0)
+			info->rdma_virtual = g.gl_pathc > 0;
+		globfree(&g);
+	}
+}
+
 void pw_nfd_probe(const struct pw_nfd_opts *o, struct pw_nfd_info *info)
 {
 	memset(info, 0, sizeof(*info));
@@ -561,6 +581,7 @@ void pw_nfd_probe(const struct pw_nfd_opts *o, struct pw_nfd_info *info)
 	pw_probe_rdma(o, info);
 	pw_probe_af_xdp(o, info);
 	pw_probe_podwired(o, info);
+	pw_probe_verbs(o, info);
 	if (o->ovs)
 		pw_nfd_probe_ovs(info);
 	if (o->measure)

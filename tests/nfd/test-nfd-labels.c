@@ -85,8 +85,13 @@ static void test_build(void)
 		 get(&ls, "podwire.io/latency-class"));
 	PW_CHECK(!strcmp(get(&ls, "dpdk"), "3") && !strcmp(get(&ls, "ovs-dpdk"), "true"), "");
 	PW_CHECK(!strcmp(get(&ls, "podwire.io/podwired"), "false"), "");
+	/* podwire0 needs the library and the router both. */
+	info.rdma_virtual = true;
+	pw_nfd_labels_build(&info, true, &ls);
+	PW_CHECK(!strcmp(get(&ls, "podwire.io/rdma-virtual"), "false"), "no router");
 	info.podwired.up = true;
 	pw_nfd_labels_build(&info, false, &ls);
+	PW_CHECK(!strcmp(get(&ls, "podwire.io/rdma-virtual"), "true"), "");
 	PW_CHECK(!strcmp(get(&ls, "podwire.io/latency-class"), "ultra"), "");
 	PW_CHECK(!pw_nfd_labels_get(&ls, "dpdk") && !pw_nfd_labels_get(&ls, "ovs-dpdk"),
 		 "no compat labels");

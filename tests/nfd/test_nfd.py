@@ -107,7 +107,8 @@ def procfs(root, release=None, meminfo=None, protocols=None):
 
 def run_nfd(tmp, sysroot, procroot, *extra, env=None, timeout=60, want_rc=0):
     cmd = [NFD, "--sysfs-root", sysroot, "--procfs-root", procroot, "--no-measure",
-           "--no-ovs", "--podwire-socket", os.path.join(tmp, "no-such.sock"), *extra]
+           "--no-ovs", "--podwire-socket", os.path.join(tmp, "no-such.sock"),
+           "--preload-dir", os.path.join(tmp, "no-preload"), *extra]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     check(p.returncode == want_rc, f"{cmd}: exit {p.returncode}, want {want_rc}",
           p.stderr + p.stdout)
@@ -276,7 +277,8 @@ def t_empty(tmp):
     want = {"podwire.io/nics": "0", "podwire.io/sriov-nics": "0",
             "podwire.io/sriov-vfs-total": "0", "podwire.io/sriov-vfs": "0",
             "podwire.io/dpdk-interfaces": "0", "podwire.io/rdma-devices": "0",
-            "podwire.io/af-xdp": "false", "podwire.io/podwired": "false", "dpdk": "0"}
+            "podwire.io/af-xdp": "false", "podwire.io/podwired": "false",
+            "podwire.io/rdma-virtual": "false", "dpdk": "0"}
     check(L == want, "labels of an empty node", L)
     check(j["pci_network"] == [] and j["hugepages"] == [] and j["warnings"] == [],
           "nothing found, nothing to warn", j)
@@ -537,14 +539,26 @@ def t_podwired(tmp):
         if d.poll() is not None:
             log.seek(0)
             check(False, "podwired runs", log.read())
+        # A preload tree with the virtual RDMA device's library, as the
+        # DaemonSet copies it: podwire0 for pods, with the router.
+        pre = os.path.join(tmp, "preload")
+        os.makedirs(os.path.join(pre, "lib", "x86_64-linux-gnu"))
+        for lib in ("libpodwire.so", "libpodwire-verbs.so"):
+            open(os.path.join(pre, "lib", "x86_64-linux-gnu", lib), "w").close()
         cmd = [NFD, "--sysfs-root", sysroot, "--procfs-root", procroot, "--no-measure",
-               "--no-ovs", "--podwire-socket", sock]
+               "--no-ovs", "--preload-dir", pre, "--podwire-socket", sock]
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
         check(p.returncode == 0, "exit 0", p.stderr)
         j = json.loads(p.stdout)
         check(j["podwired"]["running"] and j["podwired"]["prefixes"] == "198.18.0.0/15"
               and j["podwired"]["version"] >= 1, "HELLO answered", j["podwired"])
         check(j["labels"]["podwire.io/podwired"] == "true", "label", j["labels"])
+        check(j["labels"]["podwire.io/rdma-virtual"] == "true" and j["podwired"]["rdma_virtual"],
+              "podwire0's library in the preload tree", j)
+        os.unlink(os.path.join(pre, "lib", "x86_64-linux-gnu", "libpodwire-verbs.so"))
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        check(json.loads(p.stdout)["labels"]["podwire.io/rdma-virtual"] == "false",
+              "no libpodwire-verbs.so, no podwire0", p.stdout)
         # $PODWIRE_SOCKET is the default when the flag is absent
         env = dict(os.environ, PODWIRE_SOCKET=sock)
         p = subprocess.run(cmd[:-2], capture_output=True, text=True, timeout=30, env=env)
