@@ -41,11 +41,14 @@ struct pw_cm_ev {
 	struct pw_cm_ev *next;
 };
 
+struct pw_cm_id;
+
 struct pw_cm_chan {
 	struct rdma_event_channel ch; /* fd: the epoll fd */
 	pthread_mutex_t lock;
 	int evfd;
 	struct pw_cm_ev *head, *tail;
+	struct pw_cm_id *waiting; /* accepted, before their REQ: ours alone */
 };
 
 enum pw_cm_state {
@@ -70,7 +73,17 @@ struct pw_cm_id {
 	size_t got;
 	uint8_t resp_res, init_depth;
 	bool own_cqs;
+	struct pw_cm_id *next_waiting; /* on chan->waiting */
 };
+
+static void pw_cm_waiting_del(struct pw_cm_id *c)
+{
+	for (struct pw_cm_id **pp = &c->chan->waiting; *pp; pp = &(*pp)->next_waiting)
+		if (*pp == c) {
+			*pp = c->next_waiting;
+			return;
+		}
+}
 
 static pthread_mutex_t pw_cm_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ibv_context *pw_cm_ctx; /* podwire0, opened once, kept */
@@ -159,6 +172,12 @@ PW_EXPORT void rdma_destroy_event_channel(struct rdma_event_channel *channel)
 {
 	struct pw_cm_chan *ch = (struct pw_cm_chan *)channel;
 
+	while (ch->waiting) {
+		struct pw_cm_id *c = ch->waiting;
+		ch->waiting = c->next_waiting;
+		close(c->sock);
+		free(c);
+	}
 	while (ch->head) {
 		struct pw_cm_ev *e = ch->head;
 		ch->head = e->next;
@@ -207,6 +226,17 @@ PW_EXPORT int rdma_destroy_id(struct rdma_cm_id *id)
 	struct pw_cm_chan *ch = c->chan;
 
 	pw_cm_unwatch(c);
+	/* A listener's connections whose REQ has not come go with it. */
+	for (struct pw_cm_id **pp = &ch->waiting; *pp;) {
+		struct pw_cm_id *w = *pp;
+		if (w->id.context == c) {
+			*pp = w->next_waiting;
+			pw_cm_unwatch(w);
+			free(w);
+		} else {
+			pp = &w->next_waiting;
+		}
+	}
 	/* Events for it not taken yet go with it. */
 	pthread_mutex_lock(&ch->lock);
 	for (struct pw_cm_ev **pp = &ch->head; *pp;) {
@@ -650,6 +680,7 @@ static void pw_cm_msg(struct pw_cm_id *c, const struct pw_wire_cm *m)
 		c->resp_res = m->init_depth;
 		c->init_depth = m->resp_res;
 		c->st = PW_CMS_REQ_RCVD;
+		pw_cm_waiting_del(c);			   /* the application's from now on */
 		listen = (struct pw_cm_id *)c->id.context; /* (until the event is taken) */
 		c->id.context = listen->id.context;
 		pw_cm_queue(c, RDMA_CM_EVENT_CONNECT_REQUEST, 0, m, listen);
@@ -719,6 +750,8 @@ static void pw_cm_readable(struct pw_cm_id *c)
 					     .ps = c->id.ps,
 					     .port_num = 1,
 					     .qp_type = IBV_QPT_RC };
+		n->next_waiting = c->chan->waiting;
+		c->chan->waiting = n;
 		getsockname(s, (struct sockaddr *)&n->id.route.addr.src_sin, &len);
 		len = sizeof(struct sockaddr_in);
 		getpeername(s, (struct sockaddr *)&n->id.route.addr.dst_sin, &len);
@@ -726,6 +759,7 @@ static void pw_cm_readable(struct pw_cm_id *c)
 			n->id.verbs = pw_cm_verbs();
 		pw_cm_gids(n);
 		if (pw_cm_watch(n) < 0) {
+			pw_cm_waiting_del(n);
 			close(s);
 			free(n);
 		}
@@ -742,6 +776,7 @@ static void pw_cm_readable(struct pw_cm_id *c)
 			c->st = PW_CMS_DISCONNECTED;
 			pw_cm_queue(c, RDMA_CM_EVENT_UNREACHABLE, -ECONNRESET, NULL, NULL);
 		} else if (c->st == PW_CMS_REQ_WAIT) {
+			pw_cm_waiting_del(c);
 			free(c); /* never seen by the application */
 		} else {
 			pw_cm_down(c);
@@ -838,7 +873,7 @@ PW_EXPORT int rdma_notify(struct rdma_cm_id *id, enum ibv_event_type event)
 
 PW_EXPORT struct ibv_context **rdma_get_devices(int *num_devices)
 {
-	struct ibv_context **list = calloc(2, sizeof(*list));
+	struct ibv_context **list = calloc(2, sizeof(struct ibv_context *));
 
 	if (!list)
 		return NULL;
