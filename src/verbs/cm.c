@@ -31,7 +31,12 @@
 
 #include "pwverbs.h"
 
-/* rdma_cma.h declares these with its own prototypes; ours match. */
+/* The CM's sockets: through libpodwire.so when it is preloaded, as any
+ * socket of the pod's. */
+static int pw_cm_socket(void)
+{
+	return socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+}
 
 #define PW_CM_REJ_CONSUMER 28 /* IB CM's "consumer defined" reject reason */
 
@@ -49,6 +54,10 @@ struct pw_cm_chan {
 	int evfd;
 	struct pw_cm_ev *head, *tail;
 	struct pw_cm_id *waiting; /* accepted, before their REQ: ours alone */
+	/* Threads between epoll_wait() and the end of what it returned: an
+	 * id destroyed meanwhile may be in their hands, so it waits here. */
+	unsigned busy;
+	struct pw_cm_id *zombies;
 };
 
 enum pw_cm_state {
@@ -74,6 +83,9 @@ struct pw_cm_id {
 	uint8_t resp_res, init_depth;
 	bool own_cqs;
 	struct pw_cm_id *next_waiting; /* on chan->waiting */
+	/* The state: the application's calls and the thread taking events
+	 * (rping has one of each) take turns. */
+	pthread_mutex_t lock;
 };
 
 static void pw_cm_waiting_del(struct pw_cm_id *c)
@@ -176,6 +188,13 @@ PW_EXPORT void rdma_destroy_event_channel(struct rdma_event_channel *channel)
 		struct pw_cm_id *c = ch->waiting;
 		ch->waiting = c->next_waiting;
 		close(c->sock);
+		pthread_mutex_destroy(&c->lock);
+		free(c);
+	}
+	while (ch->zombies) {
+		struct pw_cm_id *c = ch->zombies;
+		ch->zombies = c->next_waiting;
+		pthread_mutex_destroy(&c->lock);
 		free(c);
 	}
 	while (ch->head) {
@@ -203,6 +222,7 @@ PW_EXPORT int rdma_create_id(struct rdma_event_channel *channel, struct rdma_cm_
 		return -1;
 	c->chan = (struct pw_cm_chan *)channel;
 	c->sock = -1;
+	pthread_mutex_init(&c->lock, NULL);
 	c->id.channel = channel;
 	c->id.context = context;
 	c->id.ps = ps;
@@ -225,13 +245,16 @@ PW_EXPORT int rdma_destroy_id(struct rdma_cm_id *id)
 	struct pw_cm_id *c = (struct pw_cm_id *)id;
 	struct pw_cm_chan *ch = c->chan;
 
-	pw_cm_unwatch(c);
+	pthread_mutex_lock(&c->lock);
+	pw_cm_unwatch(c); /* (sock -1: a reader holding it skips it) */
+	pthread_mutex_unlock(&c->lock);
 	/* A listener's connections whose REQ has not come go with it. */
 	for (struct pw_cm_id **pp = &ch->waiting; *pp;) {
 		struct pw_cm_id *w = *pp;
 		if (w->id.context == c) {
 			*pp = w->next_waiting;
 			pw_cm_unwatch(w);
+			pthread_mutex_destroy(&w->lock);
 			free(w);
 		} else {
 			pp = &w->next_waiting;
@@ -251,8 +274,16 @@ PW_EXPORT int rdma_destroy_id(struct rdma_cm_id *id)
 	ch->tail = ch->head;
 	while (ch->tail && ch->tail->next)
 		ch->tail = ch->tail->next;
+	bool later = ch->busy > 0;
+	if (later) {
+		c->next_waiting = ch->zombies;
+		ch->zombies = c;
+	}
 	pthread_mutex_unlock(&ch->lock);
-	free(c);
+	if (!later) {
+		pthread_mutex_destroy(&c->lock);
+		free(c);
+	}
 	return 0;
 }
 
@@ -527,7 +558,7 @@ static int pw_cm_send(struct pw_cm_id *c, enum pw_cm_type type, uint32_t qpn,
 	return 0;
 }
 
-PW_EXPORT int rdma_connect(struct rdma_cm_id *id, struct rdma_conn_param *p)
+static int pw_cm_connect_locked(struct rdma_cm_id *id, struct rdma_conn_param *p)
 {
 	struct pw_cm_id *c = (struct pw_cm_id *)id;
 	struct sockaddr_in to = id->route.addr.dst_sin;
@@ -536,7 +567,7 @@ PW_EXPORT int rdma_connect(struct rdma_cm_id *id, struct rdma_conn_param *p)
 		errno = EINVAL;
 		return -1;
 	}
-	c->sock = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	c->sock = pw_cm_socket();
 	if (c->sock < 0)
 		return -1;
 	if (connect(c->sock, (struct sockaddr *)&to, sizeof(to)) < 0) {
@@ -555,14 +586,30 @@ PW_EXPORT int rdma_connect(struct rdma_cm_id *id, struct rdma_conn_param *p)
 		c->resp_res = p->responder_resources;
 		c->init_depth = p->initiator_depth;
 	}
+	/* The state first: another thread may take the answer as soon as
+	 * the socket is watched (rping's CM thread). */
+	c->st = PW_CMS_REQ_SENT;
 	if (pw_cm_send(c, PW_CM_REQ, id->qp ? id->qp->qp_num : 0, p, p ? p->private_data : NULL,
 		       p ? p->private_data_len : 0) < 0 ||
 	    pw_cm_watch(c) < 0) {
-		pw_cm_unwatch(c);
+		int err = errno;
+		c->st = PW_CMS_IDLE;
+		close(c->sock);
+		c->sock = -1;
+		errno = err;
 		return -1;
 	}
-	c->st = PW_CMS_REQ_SENT;
 	return 0;
+}
+
+PW_EXPORT int rdma_connect(struct rdma_cm_id *id, struct rdma_conn_param *p)
+{
+	struct pw_cm_id *c = (struct pw_cm_id *)id;
+
+	pthread_mutex_lock(&c->lock);
+	int r = pw_cm_connect_locked(id, p);
+	pthread_mutex_unlock(&c->lock);
+	return r;
 }
 
 PW_EXPORT int rdma_listen(struct rdma_cm_id *id, int backlog)
@@ -574,24 +621,25 @@ PW_EXPORT int rdma_listen(struct rdma_cm_id *id, int backlog)
 		errno = EINVAL;
 		return -1;
 	}
-	c->sock = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	c->sock = pw_cm_socket();
 	if (c->sock < 0)
 		return -1;
 	setsockopt(c->sock, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	c->st = PW_CMS_LISTEN;
 	if (bind(c->sock, (struct sockaddr *)&id->route.addr.src_sin, sizeof(struct sockaddr_in)) <
 		    0 ||
 	    listen(c->sock, backlog > 0 ? backlog : 16) < 0 || pw_cm_watch(c) < 0) {
 		int err = errno;
 		close(c->sock);
 		c->sock = -1;
+		c->st = PW_CMS_IDLE;
 		errno = err;
 		return -1;
 	}
-	c->st = PW_CMS_LISTEN;
 	return 0;
 }
 
-PW_EXPORT int rdma_accept(struct rdma_cm_id *id, struct rdma_conn_param *p)
+static int pw_cm_accept_locked(struct rdma_cm_id *id, struct rdma_conn_param *p)
 {
 	struct pw_cm_id *c = (struct pw_cm_id *)id;
 
@@ -605,14 +653,26 @@ PW_EXPORT int rdma_accept(struct rdma_cm_id *id, struct rdma_conn_param *p)
 	}
 	if (pw_cm_qp_to(c, IBV_QPS_RTR) < 0 || pw_cm_qp_to(c, IBV_QPS_RTS) < 0)
 		return -1;
+	c->st = PW_CMS_REP_SENT; /* (before: the RTU may be read at once) */
 	if (pw_cm_send(c, PW_CM_REP, id->qp ? id->qp->qp_num : 0, p, p ? p->private_data : NULL,
-		       p ? p->private_data_len : 0) < 0)
+		       p ? p->private_data_len : 0) < 0) {
+		c->st = PW_CMS_REQ_RCVD;
 		return -1;
-	c->st = PW_CMS_REP_SENT;
+	}
 	return 0;
 }
 
-PW_EXPORT int rdma_reject(struct rdma_cm_id *id, const void *private_data, uint8_t len)
+PW_EXPORT int rdma_accept(struct rdma_cm_id *id, struct rdma_conn_param *p)
+{
+	struct pw_cm_id *c = (struct pw_cm_id *)id;
+
+	pthread_mutex_lock(&c->lock);
+	int r = pw_cm_accept_locked(id, p);
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+static int pw_cm_reject_locked(struct rdma_cm_id *id, const void *private_data, uint8_t len)
 {
 	struct pw_cm_id *c = (struct pw_cm_id *)id;
 
@@ -625,7 +685,17 @@ PW_EXPORT int rdma_reject(struct rdma_cm_id *id, const void *private_data, uint8
 	return 0;
 }
 
-PW_EXPORT int rdma_establish(struct rdma_cm_id *id)
+PW_EXPORT int rdma_reject(struct rdma_cm_id *id, const void *private_data, uint8_t len)
+{
+	struct pw_cm_id *c = (struct pw_cm_id *)id;
+
+	pthread_mutex_lock(&c->lock);
+	int r = pw_cm_reject_locked(id, private_data, len);
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+static int pw_cm_establish_locked(struct rdma_cm_id *id)
 {
 	struct pw_cm_id *c = (struct pw_cm_id *)id;
 
@@ -633,10 +703,22 @@ PW_EXPORT int rdma_establish(struct rdma_cm_id *id)
 		errno = EINVAL;
 		return -1;
 	}
-	if (pw_cm_send(c, PW_CM_RTU, 0, NULL, NULL, 0) < 0)
-		return -1;
 	c->st = PW_CMS_CONNECTED;
+	if (pw_cm_send(c, PW_CM_RTU, 0, NULL, NULL, 0) < 0) {
+		c->st = PW_CMS_REP_RCVD;
+		return -1;
+	}
 	return 0;
+}
+
+PW_EXPORT int rdma_establish(struct rdma_cm_id *id)
+{
+	struct pw_cm_id *c = (struct pw_cm_id *)id;
+
+	pthread_mutex_lock(&c->lock);
+	int r = pw_cm_establish_locked(id);
+	pthread_mutex_unlock(&c->lock);
+	return r;
 }
 
 /* @c's connection ended (DREQ, or the socket closed): its QP fails, and the
@@ -653,7 +735,7 @@ static void pw_cm_down(struct pw_cm_id *c)
 	pw_cm_queue(c, RDMA_CM_EVENT_DISCONNECTED, 0, NULL, NULL);
 }
 
-PW_EXPORT int rdma_disconnect(struct rdma_cm_id *id)
+static int pw_cm_disconnect_locked(struct rdma_cm_id *id)
 {
 	struct pw_cm_id *c = (struct pw_cm_id *)id;
 
@@ -665,6 +747,16 @@ PW_EXPORT int rdma_disconnect(struct rdma_cm_id *id)
 		pw_cm_send(c, PW_CM_DREQ, 0, NULL, NULL, 0);
 	pw_cm_down(c);
 	return 0;
+}
+
+PW_EXPORT int rdma_disconnect(struct rdma_cm_id *id)
+{
+	struct pw_cm_id *c = (struct pw_cm_id *)id;
+
+	pthread_mutex_lock(&c->lock);
+	int r = pw_cm_disconnect_locked(id);
+	pthread_mutex_unlock(&c->lock);
+	return r;
 }
 
 /* A whole message came on @c. */
@@ -732,8 +824,12 @@ static void pw_cm_msg(struct pw_cm_id *c, const struct pw_wire_cm *m)
 /* @c's socket is readable (a listener's: a connection to accept). */
 static void pw_cm_readable(struct pw_cm_id *c)
 {
-	if (c->st == PW_CMS_LISTEN) {
-		int s = accept4(c->sock, NULL, NULL, SOCK_CLOEXEC);
+	pthread_mutex_lock(&c->lock);
+	bool listening = c->st == PW_CMS_LISTEN && c->sock >= 0;
+	int ls = c->sock;
+	pthread_mutex_unlock(&c->lock);
+	if (listening) {
+		int s = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
 		struct pw_cm_id *n = s >= 0 ? calloc(1, sizeof(*n)) : NULL;
 		if (!n) {
 			if (s >= 0)
@@ -743,6 +839,7 @@ static void pw_cm_readable(struct pw_cm_id *c)
 		socklen_t len = sizeof(struct sockaddr_in);
 		n->chan = c->chan;
 		n->sock = s;
+		pthread_mutex_init(&n->lock, NULL);
 		n->st = PW_CMS_REQ_WAIT;
 		n->id = (struct rdma_cm_id){ .verbs = c->id.verbs,
 					     .channel = c->id.channel,
@@ -765,9 +862,14 @@ static void pw_cm_readable(struct pw_cm_id *c)
 		}
 		return;
 	}
+	pthread_mutex_lock(&c->lock);
+	if (c->sock < 0) {
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
 	ssize_t r = recv(c->sock, (char *)&c->in + c->got, sizeof(c->in) - c->got, MSG_DONTWAIT);
 	if (r < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
+		goto out;
 	if (r <= 0) {
 		/* The peer went: a connection still to be made fails. */
 		bool waiting = c->st == PW_CMS_REQ_SENT;
@@ -777,20 +879,24 @@ static void pw_cm_readable(struct pw_cm_id *c)
 			pw_cm_queue(c, RDMA_CM_EVENT_UNREACHABLE, -ECONNRESET, NULL, NULL);
 		} else if (c->st == PW_CMS_REQ_WAIT) {
 			pw_cm_waiting_del(c);
+			pthread_mutex_unlock(&c->lock);
+			pthread_mutex_destroy(&c->lock);
 			free(c); /* never seen by the application */
+			return;
 		} else {
 			pw_cm_down(c);
 		}
-		return;
+		goto out;
 	}
 	c->got += (size_t)r;
 	if (c->got < sizeof(c->in))
-		return;
+		goto out;
 	c->got = 0;
-	if (c->in.magic != PW_CM_MAGIC || c->in.priv_len > PW_CM_PRIV_MAX) {
+	if (c->in.magic != PW_CM_MAGIC || c->in.priv_len > PW_CM_PRIV_MAX)
 		c->in.type = 0; /* broken */
-	}
 	pw_cm_msg(c, &c->in);
+out:
+	pthread_mutex_unlock(&c->lock);
 }
 
 PW_EXPORT int rdma_get_cm_event(struct rdma_event_channel *channel, struct rdma_cm_event **event)
@@ -826,9 +932,23 @@ PW_EXPORT int rdma_get_cm_event(struct rdma_event_channel *channel, struct rdma_
 			errno = EAGAIN;
 			return -1;
 		}
+		pthread_mutex_lock(&ch->lock);
+		ch->busy++;
+		pthread_mutex_unlock(&ch->lock);
 		for (int i = 0; i < n; i++)
 			if (evs[i].data.ptr)
 				pw_cm_readable(evs[i].data.ptr);
+		pthread_mutex_lock(&ch->lock);
+		struct pw_cm_id *dead = --ch->busy ? NULL : ch->zombies;
+		if (dead)
+			ch->zombies = NULL;
+		pthread_mutex_unlock(&ch->lock);
+		while (dead) {
+			struct pw_cm_id *next = dead->next_waiting;
+			pthread_mutex_destroy(&dead->lock);
+			free(dead);
+			dead = next;
+		}
 	}
 }
 

@@ -228,8 +228,8 @@ static void pw_vconn_add(struct pw_vconn *c, int kind)
 	c->wmsg[c->wmn++].end = c->wn;
 }
 
-/* Fill the batch: the error first, then answers (the peer's sends wait for
- * them), then our requests; from a posting thread (@app), requests only
+/* Fill the batch: answers first (the peer's sends wait for them), then our
+ * error, then our requests; from a posting thread (@app), requests only
  * while few are out. Under slock and wlock. */
 static void pw_vconn_fill(struct pw_vconn *c, bool app)
 {
@@ -238,18 +238,21 @@ static void pw_vconn_fill(struct pw_vconn *c, bool app)
 	while (c->wmn < PW_VMSGS && c->wn + 2 <= PW_VIOV) {
 		unsigned next = c->rs_tail + c->wresps;
 		uint32_t idx = qp->sq_sent + c->wreqs;
-		if (c->err_want && !c->err_queued) {
-			c->whdr[c->wmn] = (struct pw_wire_vmsg){ .op = PW_VOP_ERR };
-			c->wiov[c->wn++] = (struct iovec){ &c->whdr[c->wmn], sizeof(c->whdr[0]) };
-			pw_vconn_add(c, PW_VW_ERR);
-			c->err_queued = true;
-		} else if (next != c->rs_head) {
+		if (next != c->rs_head) {
+			/* What we did for the peer is answered before anything
+			 * else, our error too: an adapter acknowledges what it
+			 * executed. */
 			struct pw_vresp *r = &c->resp[next & (PW_VRESP - 1)];
 			c->wiov[c->wn++] = (struct iovec){ &r->h, sizeof(r->h) };
 			if (r->data && r->h.len)
 				c->wiov[c->wn++] = (struct iovec){ (void *)r->data, r->h.len };
 			pw_vconn_add(c, PW_VW_RESP);
 			c->wresps++;
+		} else if (c->err_want && !c->err_queued) {
+			c->whdr[c->wmn] = (struct pw_wire_vmsg){ .op = PW_VOP_ERR };
+			c->wiov[c->wn++] = (struct iovec){ &c->whdr[c->wmn], sizeof(c->whdr[0]) };
+			pw_vconn_add(c, PW_VW_ERR);
+			c->err_queued = true;
 		} else if (idx != qp->sq_head && qp->qp.state == IBV_QPS_RTS && !c->err_queued &&
 			   !c->lerr && !c->peer_err &&
 			   !(app && idx - qp->sq_tail >= PW_VDEFER &&
@@ -1141,6 +1144,12 @@ void pw_vconn_drop(struct pw_qp *qp)
 	if (!c)
 		return;
 	pthread_mutex_lock(&qp->slock);
+	/* Answers owed go before the end (an adapter acknowledged them). */
+	if (!pw_vconn_dead(c)) {
+		pthread_mutex_lock(&c->wlock);
+		pw_vconn_write(c, false);
+		pthread_mutex_unlock(&c->wlock);
+	}
 	atomic_store_explicit(&qp->conn, NULL, memory_order_relaxed);
 	atomic_store_explicit(&qp->paired, false, memory_order_relaxed);
 	pthread_mutex_unlock(&qp->slock);
