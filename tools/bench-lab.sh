@@ -54,14 +54,7 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM
 lab() { "$CLI" lab "$@"; }
 
-wait_listen() { # target port
-	for _ in $(seq 200); do
-		lab exec --no-podwire "$1" -- ss -Hltn "sport = :$2" 2>/dev/null | grep -q . && return 0
-		sleep 0.05
-	done
-	echo "bench-lab: nothing listens on $2 in $1" >&2
-	exit 1
-}
+wait_listen() { pw_lab_wait_listen bench-lab "$@"; } # target port
 
 # Paths: name, client target, client mode (pw|kernel), server address:port.
 declare -A CLIENT MODE DST

@@ -62,14 +62,7 @@ trap 'exit 1' INT TERM
 lab() { "$CLI" lab "$@"; }
 . "$(dirname "$0")/bench-lib.sh"
 
-wait_listen() { # target port
-	for _ in $(seq 200); do
-		lab exec --no-podwire "$1" -- ss -Hltn "sport = :$2" 2>/dev/null | grep -q . && return 0
-		sleep 0.05
-	done
-	echo "bench-rdma: nothing listens on $2 in $1" >&2
-	exit 1
-}
+wait_listen() { pw_lab_wait_listen bench-rdma "$@"; } # target port
 
 addr() { case $1 in n1p1) echo 198.19.1.11 ;; n1p2) echo 198.19.1.12 ;;
 	n2p1) echo 198.19.2.11 ;; n2p2) echo 198.19.2.12 ;; esac; }

@@ -189,78 +189,31 @@ static void pw_peer_out_add(struct pw_peer_out *o)
 	pw_peer_conns.outs = o;
 }
 
-int pw_peers_connect(const struct sockaddr_in *src, const struct sockaddr_in *dst,
-		     pw_peers_done_fn done, void *ctx)
+/* A data connection for @o (just made by pw_peer_out_new()): its socket on
+ * our underlay address (@ret_me) and its token. 0, or -errno with @o freed. */
+static int pw_peer_out_arm(struct pw_peer_out *o, pw_peers_done_fn done, struct sockaddr_in *ret_me)
 {
-	struct sockaddr_in me = *pw_peers_underlay();
-	int r;
-	struct pw_peer_out *o = pw_peer_out_new(src, dst, ctx, &r);
-
-	if (!o)
-		return r;
-	struct pw_peer_link *l = o->link;
+	*ret_me = *pw_peers_underlay();
 	o->ev.fn = pw_peer_out_event;
 	o->done = done;
-	o->data = pw_peer_data_socket(SOCK_NONBLOCK, &me.sin_port);
+	o->data = pw_peer_data_socket(SOCK_NONBLOCK, &ret_me->sin_port);
 	if (o->data < 0 || getrandom(o->token, sizeof(o->token), 0) != sizeof(o->token)) {
-		int err = o->data < 0 ? o->data : -errno;
+		int r = o->data < 0 ? o->data : -errno;
 		if (o->data >= 0)
 			close(o->data);
 		free(o);
-		return err;
-	}
-
-	struct pw_wire_peer_connect c = { .req = o->req };
-	memcpy(c.token, o->token, sizeof(c.token));
-	pw_addr_to_wire(src, AF_INET, &c.src);
-	pw_addr_to_wire(dst, AF_INET, &c.dst);
-	pw_addr_to_wire(&me, AF_INET, &c.data);
-	r = pw_peer_link_send(l, PW_PEER_CONNECT, &c, sizeof(c), NULL, 0);
-	if (r < 0) {
-		close(o->data);
-		free(o);
-		return r;
-	}
-	pw_peer_out_add(o);
-	pw_peer_conns.n_out++;
-	/* Only behind a CONNECT that has left: B must see it first. */
-	if (pw_peer_link_flushed(l)) {
-		r = pw_peer_out_dial(o, pw_peer_link_data(l));
-		if (r < 0) {
-			pw_peer_out_free(o);
-			pw_peer_conns.n_out_fail++;
-			return r;
-		}
+		return r < 0 ? r : -EIO; /* (a short getrandom() sets no errno) */
 	}
 	return 0;
 }
 
-int pw_peers_vqp_dial(struct pw_wire_peer_vqp *body, pw_peers_done_fn done, void *ctx)
+/* Announce @o's data connection (@type, @body: it names the token), then
+ * dial it, only behind the announcement: B must see it first (else at the
+ * next tick, or with the answer). 0, or -errno with @o freed. */
+static int pw_peer_out_send(struct pw_peer_out *o, uint16_t type, const void *body, size_t len)
 {
-	struct sockaddr_in me = *pw_peers_underlay(), src = { .sin_family = AF_INET },
-			   dst = { .sin_family = AF_INET };
-	int r;
+	int r = pw_peer_link_send(o->link, type, body, len, NULL, 0);
 
-	src.sin_addr.s_addr = body->src;
-	dst.sin_addr.s_addr = body->dst;
-	struct pw_peer_out *o = pw_peer_out_new(&src, &dst, ctx, &r);
-	if (!o)
-		return r;
-	o->ev.fn = pw_peer_out_event;
-	o->done = done;
-	o->answered = true; /* (nothing answers a DIAL) */
-	o->data = pw_peer_data_socket(SOCK_NONBLOCK, &me.sin_port);
-	if (o->data < 0 || getrandom(o->token, sizeof(o->token), 0) != sizeof(o->token)) {
-		r = o->data < 0 ? o->data : -errno;
-		if (o->data >= 0)
-			close(o->data);
-		free(o);
-		return r;
-	}
-	body->op = PW_PEER_VQP_DIAL;
-	memcpy(body->token, o->token, sizeof(body->token));
-	pw_addr_to_wire(&me, AF_INET, &body->data);
-	r = pw_peer_link_send(o->link, PW_PEER_VQP, body, sizeof(*body), NULL, 0);
 	if (r < 0) {
 		close(o->data);
 		free(o);
@@ -268,7 +221,6 @@ int pw_peers_vqp_dial(struct pw_wire_peer_vqp *body, pw_peers_done_fn done, void
 	}
 	pw_peer_out_add(o);
 	pw_peer_conns.n_out++;
-	/* Behind the DIAL only (pw_peers_connect); else at the next tick. */
 	if (pw_peer_link_flushed(o->link)) {
 		r = pw_peer_out_dial(o, pw_peer_link_data(o->link));
 		if (r < 0) {
@@ -278,6 +230,46 @@ int pw_peers_vqp_dial(struct pw_wire_peer_vqp *body, pw_peers_done_fn done, void
 		}
 	}
 	return 0;
+}
+
+int pw_peers_connect(const struct sockaddr_in *src, const struct sockaddr_in *dst,
+		     pw_peers_done_fn done, void *ctx)
+{
+	struct sockaddr_in me;
+	int r;
+	struct pw_peer_out *o = pw_peer_out_new(src, dst, ctx, &r);
+
+	if (!o)
+		return r;
+	r = pw_peer_out_arm(o, done, &me);
+	if (r < 0)
+		return r;
+	struct pw_wire_peer_connect c = { .req = o->req };
+	memcpy(c.token, o->token, sizeof(c.token));
+	pw_addr_to_wire(src, AF_INET, &c.src);
+	pw_addr_to_wire(dst, AF_INET, &c.dst);
+	pw_addr_to_wire(&me, AF_INET, &c.data);
+	return pw_peer_out_send(o, PW_PEER_CONNECT, &c, sizeof(c));
+}
+
+int pw_peers_vqp_dial(struct pw_wire_peer_vqp *body, pw_peers_done_fn done, void *ctx)
+{
+	struct sockaddr_in me, src = { .sin_family = AF_INET }, dst = { .sin_family = AF_INET };
+	int r;
+
+	src.sin_addr.s_addr = body->src;
+	dst.sin_addr.s_addr = body->dst;
+	struct pw_peer_out *o = pw_peer_out_new(&src, &dst, ctx, &r);
+	if (!o)
+		return r;
+	r = pw_peer_out_arm(o, done, &me);
+	if (r < 0)
+		return r;
+	o->answered = true; /* (nothing answers a DIAL) */
+	body->op = PW_PEER_VQP_DIAL;
+	memcpy(body->token, o->token, sizeof(body->token));
+	pw_addr_to_wire(&me, AF_INET, &body->data);
+	return pw_peer_out_send(o, PW_PEER_VQP, body, sizeof(*body));
 }
 
 int pw_peers_expect(const struct pw_peer_link *l, const struct pw_wire_addr *from,

@@ -159,6 +159,21 @@ static void pw_vconn_interest(struct pw_vconn *c)
 
 /* ---- writing ---- */
 
+/* @done bytes of iovecs [@i, @n) went (in or out): the first entry with
+ * bytes left, the ones before it emptied. */
+static unsigned pw_iov_advance(struct iovec *v, unsigned i, unsigned n, size_t done)
+{
+	for (; i < n; i++) {
+		size_t k = done < v[i].iov_len ? done : v[i].iov_len;
+		v[i].iov_base = (uint8_t *)v[i].iov_base + k;
+		v[i].iov_len -= k;
+		done -= k;
+		if (v[i].iov_len)
+			break;
+	}
+	return i;
+}
+
 static const uint8_t pw_vops[] = {
 	[IBV_WR_SEND] = PW_VOP_SEND,
 	[IBV_WR_SEND_WITH_IMM] = PW_VOP_SEND_IMM,
@@ -301,17 +316,7 @@ static void pw_vconn_write(struct pw_vconn *c, bool app)
 				shutdown(c->fd, SHUT_RDWR); /* the reader sees it end */
 			break;
 		}
-		while (n > 0) {
-			struct iovec *v = &c->wiov[c->wi];
-			size_t k = (size_t)n < v->iov_len ? (size_t)n : v->iov_len;
-			v->iov_base = (uint8_t *)v->iov_base + k;
-			v->iov_len -= k;
-			n -= (ssize_t)k;
-			if (!v->iov_len)
-				c->wi++;
-		}
-		while (c->wi < c->wn && !c->wiov[c->wi].iov_len)
-			c->wi++;
+		c->wi = pw_iov_advance(c->wiov, c->wi, c->wn, (size_t)n);
 		/* The messages written whole. */
 		for (; c->wmi < c->wmn && c->wmsg[c->wmi].end <= c->wi; c->wmi++) {
 			if (c->wmsg[c->wmi].kind == PW_VW_REQ) {
@@ -815,15 +820,7 @@ static int pw_vconn_direct(struct pw_vconn *c)
 	if (n <= 0)
 		return -1;
 	d->left -= (uint64_t)n;
-	while (n > 0) {
-		struct iovec *v = &d->iov[d->i];
-		size_t k = (size_t)n < v->iov_len ? (size_t)n : v->iov_len;
-		v->iov_base = (uint8_t *)v->iov_base + k;
-		v->iov_len -= k;
-		n -= (ssize_t)k;
-		if (!v->iov_len)
-			d->i++;
-	}
+	d->i = pw_iov_advance(d->iov, d->i, d->n, (size_t)n);
 	return 1;
 }
 
