@@ -4,6 +4,9 @@
  */
 #include "preload.h"
 
+static bool pw_epoll_kicked(struct pw_ep *e, const struct epoll_event *ev);
+static void pw_epoll_joined(int epfd, int fd);
+
 PW_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
 	pw_ensure();
@@ -11,6 +14,8 @@ PW_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 	if (r < 0)
 		return r;
 	pw_ep_record(epfd, op, fd, ev);
+	if (op != EPOLL_CTL_DEL)
+		pw_epoll_joined(epfd, fd);
 	struct pw_sock *s =
 		atomic_load_explicit(&pw_nlisten, memory_order_relaxed) ? pw_fdtab_get(fd) : NULL;
 	if (s && s->kind == PW_K_LISTEN) {
@@ -140,6 +145,71 @@ static bool pw_epoll_arm(struct pw_ep *e)
 	return ready;
 }
 
+/* Wake the threads asleep in the kernel's wait on @e (the set @epfd): its
+ * eventfd, made and put in the set at the first need. With e->lock held. */
+static void pw_epoll_kick(int epfd, struct pw_ep *e)
+{
+	if (e->kick < 0) {
+		if (pw_cfg.restricted)
+			return; /* (a call the seccomp filter may refuse) */
+		int k = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (k < 0)
+			return;
+		int high = pw_real.fcntl(k, F_DUPFD_CLOEXEC, 100);
+		if (high >= 0) {
+			pw_real.close(k);
+			k = high;
+		}
+		struct epoll_event kev = { .events = EPOLLIN, .data.ptr = e };
+		if (pw_real.epoll_ctl(epfd, EPOLL_CTL_ADD, k, &kev) < 0) {
+			pw_real.close(k);
+			return;
+		}
+		e->kick = k;
+	}
+	uint64_t one = 1;
+	while (pw_real.write(e->kick, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+}
+
+/* True if @ev is @e's kick (then it is taken): not the application's. With
+ * e->lock held. */
+static bool pw_epoll_kicked(struct pw_ep *e, const struct epoll_event *ev)
+{
+	uint64_t v;
+
+	if (e->kick < 0 || ev->data.ptr != e)
+		return false;
+	while (pw_real.read(e->kick, &v, sizeof(v)) < 0 && errno == EINTR)
+		;
+	return true;
+}
+
+/*
+ * @fd joined the set @epfd, or changed what it waits for. A thread already
+ * asleep in the kernel's wait armed the fds it knew, not this one: arm it
+ * now, and if it is ready already, wake them.
+ */
+static void pw_epoll_joined(int epfd, int fd)
+{
+	struct pw_sock *s = pw_conn_of(fd);
+	struct pw_ep *e = s ? pw_ep_get(epfd, false) : NULL;
+
+	if (!e)
+		return;
+	pthread_mutex_lock(&e->lock);
+	for (unsigned i = 0; e->sleepers && i < e->n; i++) {
+		struct pw_ep_reg *reg = &e->regs[i];
+		if (reg->fd != fd || reg->disabled)
+			continue;
+		short want = (short)(((reg->events & EPOLLIN) ? POLLIN : 0) |
+				     ((reg->events & EPOLLOUT) ? POLLOUT : 0));
+		if (pw_prepare(s, want) && pw_ep_check(reg, s, false))
+			pw_epoll_kick(epfd, e);
+	}
+	pthread_mutex_unlock(&e->lock);
+}
+
 /* The accelerated registration whose data the kernel reported, or NULL. */
 static struct pw_ep_reg *pw_epoll_reg_of(struct pw_ep *e, const struct epoll_event *ev)
 {
@@ -153,14 +223,19 @@ static struct pw_ep_reg *pw_epoll_reg_of(struct pw_ep *e, const struct epoll_eve
  * Step 3's second half, with e->lock held: the kernel reported @k events
  * after the @n that step 1 collected. Events of accelerated fds are wake
  * bytes: the transports say what is true, so drop duplicates and spurious
- * ones. @slept: the kernel may have put us to sleep. Returns the new total.
+ * ones; the set's kick is ours alone. @slept: the kernel may have put us to
+ * sleep. Returns the new total.
  */
 static int pw_epoll_merge(struct pw_ep *e, struct epoll_event *out, int n, int k, bool slept)
 {
 	int total = n;
+	bool conns = atomic_load_explicit(&pw_nconns, memory_order_relaxed) != 0;
 
 	for (int j = n; j < n + k; j++) {
-		struct pw_ep_reg *reg = pw_epoll_reg_of(e, &out[j]);
+		if (pw_epoll_kicked(e, &out[j]))
+			continue;
+		/* (No accelerated fd in the process: no lookup per event.) */
+		struct pw_ep_reg *reg = conns ? pw_epoll_reg_of(e, &out[j]) : NULL;
 		if (!reg) {
 			out[total++] = out[j];
 			continue;
@@ -260,27 +335,30 @@ static int pw_kernel_epoll_q(int epfd, struct epoll_event *out, int max, int64_t
 static int pw_epoll_core(int epfd, struct epoll_event *out, int max, int64_t timeout_ns,
 			 const sigset_t *mask, enum pw_epoll_call call)
 {
-	struct pw_ep *e = atomic_load_explicit(&pw_nconns, memory_order_relaxed)
-				  ? pw_ep_get(epfd, false)
-				  : NULL;
-	if (!e || max <= 0)
+	/* Every wait has its set's shadow, to be counted among its sleepers:
+	 * an fd added meanwhile must know to wake it (pw_epoll_joined). */
+	struct pw_ep *e = max > 0 ? pw_ep_get(epfd, true) : NULL;
+	if (!e)
 		return pw_kernel_epoll_q(epfd, out, max, timeout_ns, mask, call);
 
 	uint64_t start = pw_now_ns();
 	struct pw_spin sp;
 	pw_wait_spin_start(&sp, timeout_ns);
-	for (;;) {
+	for (bool first = true;; first = false) {
 		/* 1. accelerated fds ready now, spinning briefly if we may wait;
 		 * 2. nothing: arm each so its socket wakes the kernel's epoll */
 		pthread_mutex_lock(&e->lock);
-		int n = pw_epoll_collect(e, out, max, &sp);
-		bool ready_late = !n && pw_epoll_arm(e);
-		pthread_mutex_unlock(&e->lock);
-		if (ready_late) {
-			pw_spin_start(&sp, 0);
-			continue; /* collect it in step 1 */
+		if (first)
+			e->users++; /* (until pw_ep_unuse) */
+		int n = 0;
+		if (atomic_load_explicit(&pw_nconns, memory_order_relaxed)) {
+			n = pw_epoll_collect(e, out, max, &sp);
+			if (!n && pw_epoll_arm(e)) {
+				pthread_mutex_unlock(&e->lock);
+				pw_spin_start(&sp, 0);
+				continue; /* collect it in step 1 */
+			}
 		}
-
 		int64_t left = -1;
 		if (timeout_ns >= 0) {
 			uint64_t el = pw_now_ns() - start;
@@ -290,21 +368,40 @@ static int pw_epoll_core(int epfd, struct epoll_event *out, int max, int64_t tim
 			/* Transports are ready: look at the kernel's fds now and
 			 * then only, not at the cost of a syscall per event. */
 			uint64_t now = pw_now_ns();
-			if (now - e->kernel_ns < PW_KERNEL_EVERY_NS)
+			if (now - e->kernel_ns < PW_KERNEL_EVERY_NS) {
+				pw_ep_unuse(e);
 				return n;
+			}
 			e->kernel_ns = now;
 			left = 0;
 		}
+		/* Counted while the lock is held: an fd recorded after this
+		 * sees us (pw_epoll_joined), one recorded before was armed. */
+		e->sleepers++;
+		pthread_mutex_unlock(&e->lock);
+
 		/* 3. the kernel: other fds, and sleeping */
 		int k = pw_kernel_epoll(epfd, out + n, max - n, left, mask, call);
-		if (k < 0)
-			return n ? n : k;
 		pthread_mutex_lock(&e->lock);
-		int total = pw_epoll_merge(e, out, n, k, left != 0);
+		e->sleepers--;
+		int total = k < 0 ? n : pw_epoll_merge(e, out, n, k, left != 0);
 		pthread_mutex_unlock(&e->lock);
-		total = n + pw_epoll_queues(epfd, out + n, total - n);
-		if (total || left == 0)
-			return total;
+		if (k >= 0)
+			total = n + pw_epoll_queues(epfd, out + n, total - n);
+		int err = errno;
+		pthread_mutex_lock(&e->lock);
+		if (k < 0 || total || left == 0 || e->orphan) {
+			/* (Orphan: the set was closed under us. Its number may
+			 * be another set's by now: not ours to wait on.) */
+			if (k >= 0 && !total && e->orphan) {
+				k = -1;
+				err = EBADF;
+			}
+			pw_ep_unuse(e);
+			errno = err;
+			return k < 0 ? (n ? n : k) : total;
+		}
+		pthread_mutex_unlock(&e->lock);
 	}
 }
 

@@ -21,6 +21,7 @@ struct pw_ep *pw_ep_get(int epfd, bool create)
 		if (!n)
 			return NULL;
 		pthread_mutex_init(&n->lock, NULL);
+		n->kick = -1;
 		/* Release pairs with the acquire loads of pw_eptab (here and in the
 		 * scans): the shadow is seen initialised. Acquire on failure: we
 		 * use the winner's. */
@@ -229,14 +230,52 @@ bool pw_ep_has_fd_unlocked(int fd)
 }
 
 /* @epfd is closed: its shadow goes with it. */
+static void pw_ep_free(struct pw_ep *e)
+{
+	if (e->kick >= 0)
+		pw_real.close(e->kick);
+	pthread_mutex_destroy(&e->lock);
+	free(e->regs);
+	free(e);
+}
+
 void pw_ep_discard(int epfd)
 {
 	if (epfd < 0 || epfd >= 65536)
 		return;
 	/* Acquire pairs with the publishing release in pw_ep_get(). */
 	struct pw_ep *e = atomic_exchange_explicit(&pw_eptab[epfd], NULL, memory_order_acquire);
-	if (e) {
-		free(e->regs);
-		free(e);
-	}
+	if (!e)
+		return;
+	pthread_mutex_lock(&e->lock);
+	bool used = e->users > 0;
+	e->orphan = true;
+	pthread_mutex_unlock(&e->lock);
+	if (!used)
+		pw_ep_free(e);
+}
+
+void pw_ep_unuse(struct pw_ep *e)
+{
+	bool gone = --e->users == 0 && e->orphan;
+
+	pthread_mutex_unlock(&e->lock);
+	if (gone)
+		pw_ep_free(e);
+}
+
+static void pw_ep_kick_closed(int epfd, struct pw_ep *e, void *arg)
+{
+	const unsigned *range = arg;
+
+	(void)epfd;
+	if (e->kick >= 0 && (unsigned)e->kick >= range[0] && (unsigned)e->kick <= range[1])
+		e->kick = -1; /* (its number may be the application's by now) */
+}
+
+void pw_ep_kicks_closed(unsigned first, unsigned last)
+{
+	unsigned range[2] = { first, last };
+
+	pw_ep_each(pw_ep_kick_closed, range);
 }

@@ -219,6 +219,7 @@ static void pw_forget_range(unsigned first, unsigned last)
 {
 	pw_fdtab_each_in(first, last, pw_forget_one, NULL);
 	pw_fresh_clear_range(first, last);
+	pw_ep_kicks_closed(first, last);
 	for (unsigned fd = first; fd <= last && fd < 65536; fd++)
 		pw_ep_discard((int)fd);
 }

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -567,6 +568,16 @@ struct pw_ep {
 	unsigned next;	    /* where the next scan starts: ready fds take turns */
 	struct pw_ep_reg *regs;
 	unsigned n, cap;
+	/* Threads in the kernel's wait on this set, which armed only the fds
+	 * registered before: a registration made meanwhile arms itself and,
+	 * ready already, wakes them through @kick (an eventfd in the kernel's
+	 * set, made at the first need; -1 before). */
+	unsigned sleepers;
+	int kick;
+	/* Threads in a wait on this set: closed under them (rping closes its
+	 * rdma_cm channel so), the shadow is freed by the last (@orphan). */
+	unsigned users;
+	bool orphan;
 };
 
 struct pw_ep *pw_ep_get(int epfd, bool create);
@@ -583,6 +594,11 @@ bool pw_ep_has_fd_unlocked(int fd);
 void pw_ep_ctl_beside(int epfd, int op, int q, const struct epoll_event *ev, bool exclusive_ok);
 void pw_ep_queue(int lfd, int q, bool add, bool exclusive_ok);
 void pw_ep_discard(int epfd);
+/* A wait on @e ends: the last one frees it if its epoll fd was closed. Takes
+ * e->lock held, releases it. */
+void pw_ep_unuse(struct pw_ep *e);
+/* The kernel closed [@first, @last]: kicks among them are gone. */
+void pw_ep_kicks_closed(unsigned first, unsigned last);
 
 /* ---- fork and exec (exec.c) ---- */
 

@@ -25,6 +25,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <rdma/rdma_cma.h>
@@ -38,7 +39,8 @@ static int pw_cm_socket(void)
 	return socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 }
 
-#define PW_CM_REJ_CONSUMER 28 /* IB CM's "consumer defined" reject reason */
+#define PW_CM_REJ_CONSUMER 28  /* IB CM's "consumer defined" reject reason */
+#define PW_CM_REFUSED_MS   100 /* how long a port with no listener is tried */
 
 struct pw_cm_ev {
 	struct rdma_cm_event ev;
@@ -58,6 +60,8 @@ struct pw_cm_chan {
 	 * id destroyed meanwhile may be in their hands, so it waits here. */
 	unsigned busy;
 	struct pw_cm_id *zombies;
+	bool dead; /* destroyed: kept for threads still in rdma_get_cm_event */
+	struct pw_cm_chan *next_spare;
 };
 
 enum pw_cm_state {
@@ -86,7 +90,24 @@ struct pw_cm_id {
 	/* The state: the application's calls and the thread taking events
 	 * (rping has one of each) take turns. */
 	pthread_mutex_t lock;
+	/* Events rdma_get_cm_event() gave for it, and those acknowledged:
+	 * rdma_destroy_id() waits for the two to meet, as librdmacm's does. */
+	unsigned reported, acked;
+	pthread_cond_t acked_cv;
 };
+
+static void pw_cm_id_init(struct pw_cm_id *c)
+{
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->acked_cv, NULL);
+}
+
+static void pw_cm_id_free(struct pw_cm_id *c)
+{
+	pthread_mutex_destroy(&c->lock);
+	pthread_cond_destroy(&c->acked_cv);
+	free(c);
+}
 
 static void pw_cm_waiting_del(struct pw_cm_id *c)
 {
@@ -156,27 +177,65 @@ static int pw_cm_queue(struct pw_cm_id *c, enum rdma_cm_event_type type, int sta
 	return 0;
 }
 
+/*
+ * Channels are kept, not freed: a thread may still be in (or come back to)
+ * rdma_get_cm_event() on a channel another thread destroys, as rping's does
+ * at its end. With the kernel's CM that thread blocks in read() for ever;
+ * here it finds the channel dead and parks (pw_cm_park). A new channel
+ * takes a dead one's memory.
+ */
+static struct pw_cm_chan *pw_cm_spare; /* under pw_cm_lock */
+
+static _Noreturn void pw_cm_park(void)
+{
+	static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+	static pthread_cond_t never = PTHREAD_COND_INITIALIZER;
+
+	pthread_mutex_lock(&m);
+	for (;;)
+		pthread_cond_wait(&never, &m);
+}
+
 PW_EXPORT struct rdma_event_channel *rdma_create_event_channel(void)
 {
-	struct pw_cm_chan *ch = calloc(1, sizeof(*ch));
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+	struct pw_cm_chan *ch;
 
-	if (!ch)
-		return NULL;
-	ch->ch.fd = epoll_create1(EPOLL_CLOEXEC);
-	ch->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (ch->ch.fd < 0 || ch->evfd < 0 ||
-	    epoll_ctl(ch->ch.fd, EPOLL_CTL_ADD, ch->evfd, &ev) < 0) {
+	pthread_mutex_lock(&pw_cm_lock);
+	ch = pw_cm_spare;
+	if (ch)
+		pw_cm_spare = ch->next_spare;
+	pthread_mutex_unlock(&pw_cm_lock);
+	if (!ch) {
+		ch = calloc(1, sizeof(*ch));
+		if (!ch)
+			return NULL;
+		pthread_mutex_init(&ch->lock, NULL);
+	}
+	int epfd = epoll_create1(EPOLL_CLOEXEC);
+	int evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (epfd < 0 || evfd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, evfd, &ev) < 0) {
 		int err = errno;
-		if (ch->ch.fd >= 0)
-			close(ch->ch.fd);
-		if (ch->evfd >= 0)
-			close(ch->evfd);
-		free(ch);
+		if (epfd >= 0)
+			close(epfd);
+		if (evfd >= 0)
+			close(evfd);
+		pthread_mutex_lock(&pw_cm_lock);
+		ch->next_spare = pw_cm_spare;
+		pw_cm_spare = ch;
+		pthread_mutex_unlock(&pw_cm_lock);
 		errno = err;
 		return NULL;
 	}
-	pthread_mutex_init(&ch->lock, NULL);
+	pthread_mutex_lock(&ch->lock);
+	ch->ch.fd = epfd;
+	ch->evfd = evfd;
+	ch->head = ch->tail = NULL;
+	ch->waiting = ch->zombies = NULL;
+	ch->busy = 0;
+	ch->dead = false;
+	ch->next_spare = NULL;
+	pthread_mutex_unlock(&ch->lock);
 	return &ch->ch;
 }
 
@@ -184,28 +243,35 @@ PW_EXPORT void rdma_destroy_event_channel(struct rdma_event_channel *channel)
 {
 	struct pw_cm_chan *ch = (struct pw_cm_chan *)channel;
 
+	pthread_mutex_lock(&ch->lock);
 	while (ch->waiting) {
 		struct pw_cm_id *c = ch->waiting;
 		ch->waiting = c->next_waiting;
 		close(c->sock);
-		pthread_mutex_destroy(&c->lock);
-		free(c);
+		pw_cm_id_free(c);
 	}
-	while (ch->zombies) {
-		struct pw_cm_id *c = ch->zombies;
-		ch->zombies = c->next_waiting;
-		pthread_mutex_destroy(&c->lock);
-		free(c);
-	}
+	/* (Zombies wait for the thread that may hold them: it is parked.) */
+	if (!ch->busy)
+		while (ch->zombies) {
+			struct pw_cm_id *c = ch->zombies;
+			ch->zombies = c->next_waiting;
+			pw_cm_id_free(c);
+		}
 	while (ch->head) {
 		struct pw_cm_ev *e = ch->head;
 		ch->head = e->next;
 		free(e);
 	}
+	ch->tail = NULL;
+	ch->dead = true;
 	close(ch->ch.fd);
 	close(ch->evfd);
-	pthread_mutex_destroy(&ch->lock);
-	free(ch);
+	ch->ch.fd = ch->evfd = -1;
+	pthread_mutex_unlock(&ch->lock);
+	pthread_mutex_lock(&pw_cm_lock);
+	ch->next_spare = pw_cm_spare;
+	pw_cm_spare = ch;
+	pthread_mutex_unlock(&pw_cm_lock);
 }
 
 PW_EXPORT int rdma_create_id(struct rdma_event_channel *channel, struct rdma_cm_id **id,
@@ -222,7 +288,7 @@ PW_EXPORT int rdma_create_id(struct rdma_event_channel *channel, struct rdma_cm_
 		return -1;
 	c->chan = (struct pw_cm_chan *)channel;
 	c->sock = -1;
-	pthread_mutex_init(&c->lock, NULL);
+	pw_cm_id_init(c);
 	c->id.channel = channel;
 	c->id.context = context;
 	c->id.ps = ps;
@@ -247,6 +313,11 @@ PW_EXPORT int rdma_destroy_id(struct rdma_cm_id *id)
 
 	pthread_mutex_lock(&c->lock);
 	pw_cm_unwatch(c); /* (sock -1: a reader holding it skips it) */
+	/* Its events given out are acknowledged first: the thread taking
+	 * them is back in rdma_get_cm_event() before the channel can go
+	 * (rping destroys it under that thread). */
+	while (c->acked != c->reported)
+		pthread_cond_wait(&c->acked_cv, &c->lock);
 	pthread_mutex_unlock(&c->lock);
 	/* A listener's connections whose REQ has not come go with it. */
 	for (struct pw_cm_id **pp = &ch->waiting; *pp;) {
@@ -254,8 +325,7 @@ PW_EXPORT int rdma_destroy_id(struct rdma_cm_id *id)
 		if (w->id.context == c) {
 			*pp = w->next_waiting;
 			pw_cm_unwatch(w);
-			pthread_mutex_destroy(&w->lock);
-			free(w);
+			pw_cm_id_free(w);
 		} else {
 			pp = &w->next_waiting;
 		}
@@ -280,10 +350,8 @@ PW_EXPORT int rdma_destroy_id(struct rdma_cm_id *id)
 		ch->zombies = c;
 	}
 	pthread_mutex_unlock(&ch->lock);
-	if (!later) {
-		pthread_mutex_destroy(&c->lock);
-		free(c);
-	}
+	if (!later)
+		pw_cm_id_free(c);
 	return 0;
 }
 
@@ -567,13 +635,26 @@ static int pw_cm_connect_locked(struct rdma_cm_id *id, struct rdma_conn_param *p
 		errno = EINVAL;
 		return -1;
 	}
-	c->sock = pw_cm_socket();
-	if (c->sock < 0)
-		return -1;
-	if (connect(c->sock, (struct sockaddr *)&to, sizeof(to)) < 0) {
+	/* A port with no listener is tried again for PW_CM_REFUSED_MS, as
+	 * the kernel's CM retries a REQ that met no answer: perftest -R
+	 * listens anew for its second connection while the client may
+	 * already connect, and perftest 4.5-0.17 retries a rejected one
+	 * with ids it destroyed. */
+	uint64_t until = pw_now_ns() + PW_CM_REFUSED_MS * 1000000ull;
+	for (;;) {
+		c->sock = pw_cm_socket();
+		if (c->sock < 0)
+			return -1;
+		if (connect(c->sock, (struct sockaddr *)&to, sizeof(to)) == 0)
+			break;
 		int err = errno;
 		close(c->sock);
 		c->sock = -1;
+		if (err == ECONNREFUSED && pw_now_ns() < until) {
+			struct timespec ts = { 0, 2000000 };
+			nanosleep(&ts, NULL);
+			continue;
+		}
 		/* As the kernel's CM says it: no one listens there. */
 		return pw_cm_queue(c,
 				   err == ECONNREFUSED ? RDMA_CM_EVENT_REJECTED
@@ -730,6 +811,12 @@ static void pw_cm_down(struct pw_cm_id *c)
 	if (c->st != PW_CMS_CONNECTED && c->st != PW_CMS_REP_SENT && c->st != PW_CMS_REP_RCVD)
 		return;
 	c->st = PW_CMS_DISCONNECTED;
+	/* Nothing more comes for it: its socket no longer wakes the channel
+	 * (the kernel's CM makes no event after DISCONNECTED; rping destroys
+	 * the channel under the thread still waiting on it). The socket stays
+	 * open until the id goes, so that our DREQ reaches the peer. */
+	if (c->sock >= 0)
+		epoll_ctl(c->chan->ch.fd, EPOLL_CTL_DEL, c->sock, NULL);
 	if (c->id.qp)
 		ibv_modify_qp(c->id.qp, &a, IBV_QP_STATE);
 	pw_cm_queue(c, RDMA_CM_EVENT_DISCONNECTED, 0, NULL, NULL);
@@ -739,6 +826,8 @@ static int pw_cm_disconnect_locked(struct rdma_cm_id *id)
 {
 	struct pw_cm_id *c = (struct pw_cm_id *)id;
 
+	if (c->st == PW_CMS_DISCONNECTED)
+		return 0; /* (both sides may say it) */
 	if (c->sock < 0) {
 		errno = ENOTCONN;
 		return -1;
@@ -839,7 +928,7 @@ static void pw_cm_readable(struct pw_cm_id *c)
 		socklen_t len = sizeof(struct sockaddr_in);
 		n->chan = c->chan;
 		n->sock = s;
-		pthread_mutex_init(&n->lock, NULL);
+		pw_cm_id_init(n);
 		n->st = PW_CMS_REQ_WAIT;
 		n->id = (struct rdma_cm_id){ .verbs = c->id.verbs,
 					     .channel = c->id.channel,
@@ -858,7 +947,7 @@ static void pw_cm_readable(struct pw_cm_id *c)
 		if (pw_cm_watch(n) < 0) {
 			pw_cm_waiting_del(n);
 			close(s);
-			free(n);
+			pw_cm_id_free(n);
 		}
 		return;
 	}
@@ -880,8 +969,7 @@ static void pw_cm_readable(struct pw_cm_id *c)
 		} else if (c->st == PW_CMS_REQ_WAIT) {
 			pw_cm_waiting_del(c);
 			pthread_mutex_unlock(&c->lock);
-			pthread_mutex_destroy(&c->lock);
-			free(c); /* never seen by the application */
+			pw_cm_id_free(c); /* never seen by the application */
 			return;
 		} else {
 			pw_cm_down(c);
@@ -902,10 +990,14 @@ out:
 PW_EXPORT int rdma_get_cm_event(struct rdma_event_channel *channel, struct rdma_cm_event **event)
 {
 	struct pw_cm_chan *ch = (struct pw_cm_chan *)channel;
-	bool nonblock = fcntl(ch->ch.fd, F_GETFL) & O_NONBLOCK;
 
 	for (;;) {
 		pthread_mutex_lock(&ch->lock);
+		if (ch->dead) {
+			pthread_mutex_unlock(&ch->lock);
+			pw_cm_park();
+		}
+		int epfd = ch->ch.fd;
 		struct pw_cm_ev *e = ch->head;
 		if (e) {
 			ch->head = e->next;
@@ -918,16 +1010,28 @@ PW_EXPORT int rdma_get_cm_event(struct rdma_event_channel *channel, struct rdma_
 		pthread_mutex_unlock(&ch->lock);
 		if (e) {
 			struct pw_cm_id *c = (struct pw_cm_id *)e->ev.id;
+			pthread_mutex_lock(&c->lock);
 			c->id.event = &e->ev;
+			c->reported++;
+			pthread_mutex_unlock(&c->lock);
 			*event = &e->ev;
 			return 0;
 		}
 		struct epoll_event evs[8];
-		int n = epoll_wait(ch->ch.fd, evs, 8, nonblock ? 0 : -1);
+		bool nonblock = fcntl(epfd, F_GETFL) & O_NONBLOCK;
+		int n = epoll_wait(epfd, evs, 8, nonblock ? 0 : -1);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
+		if (n < 0) {
+			int err = errno;
+			pthread_mutex_lock(&ch->lock);
+			bool dead = ch->dead;
+			pthread_mutex_unlock(&ch->lock);
+			if (dead)
+				pw_cm_park(); /* (closed under us) */
+			errno = err;
 			return -1;
+		}
 		if (n == 0) {
 			errno = EAGAIN;
 			return -1;
@@ -945,8 +1049,7 @@ PW_EXPORT int rdma_get_cm_event(struct rdma_event_channel *channel, struct rdma_
 		pthread_mutex_unlock(&ch->lock);
 		while (dead) {
 			struct pw_cm_id *next = dead->next_waiting;
-			pthread_mutex_destroy(&dead->lock);
-			free(dead);
+			pw_cm_id_free(dead);
 			dead = next;
 		}
 	}
@@ -955,9 +1058,16 @@ PW_EXPORT int rdma_get_cm_event(struct rdma_event_channel *channel, struct rdma_
 PW_EXPORT int rdma_ack_cm_event(struct rdma_cm_event *event)
 {
 	struct pw_cm_ev *e = (struct pw_cm_ev *)event;
+	struct pw_cm_id *c = (struct pw_cm_id *)event->id;
 
-	if (event->id && event->id->event == event)
-		event->id->event = NULL;
+	if (c) {
+		pthread_mutex_lock(&c->lock);
+		if (c->id.event == event)
+			c->id.event = NULL;
+		c->acked++;
+		pthread_cond_broadcast(&c->acked_cv);
+		pthread_mutex_unlock(&c->lock);
+	}
 	free(e);
 	return 0;
 }

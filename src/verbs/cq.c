@@ -19,8 +19,7 @@
 
 #include "pwverbs.h"
 
-#define PW_CQ_QPS	64u /* QPs one CQ serves */
-#define PW_RNR_RETRY_MS 1   /* how often a waiter retries sends that met no receive */
+#define PW_CQ_QPS 64u /* QPs one CQ serves */
 
 struct pw_cq {
 	struct ibv_cq cq;
@@ -75,6 +74,10 @@ int pw_cq_attach(struct pw_cq *cq, struct pw_qp *qp, bool recv)
 	else {
 		cq->qps[cq->nqps] = qp;
 		cq->recv[cq->nqps++] = recv;
+		/* Armed before the QP was made (rping arms, then creates its
+		 * QP): a receive completed into it is an event too. */
+		if (recv && atomic_load_explicit(&cq->armed, memory_order_relaxed))
+			pw_qp_arm(qp, true);
 	}
 	pthread_mutex_unlock(&cq->lock);
 	return r;
@@ -222,24 +225,6 @@ static struct pw_cq *pw_cq_take_event(struct ibv_comp_channel *ch)
 	return found;
 }
 
-/* Does a CQ of @ch have sends waiting for the peer's receive (RNR)? */
-static bool pw_chan_pending(struct ibv_comp_channel *ch)
-{
-	bool pending = false;
-
-	pthread_mutex_lock(&pw_chans_lock);
-	for (struct pw_cq *c = pw_chans; c && !pending; c = c->next_on_chan) {
-		if (c->cq.channel != ch)
-			continue;
-		pthread_mutex_lock(&c->lock);
-		for (unsigned i = 0; i < c->nqps && !pending; i++)
-			pending = !c->recv[i] && pw_qp_has_pending(c->qps[i]);
-		pthread_mutex_unlock(&c->lock);
-	}
-	pthread_mutex_unlock(&pw_chans_lock);
-	return pending;
-}
-
 static int pw_get_cq_event(struct ibv_comp_channel *ch, struct ibv_cq **ret, void **ret_ctx)
 {
 	for (;;) {
@@ -249,17 +234,9 @@ static int pw_get_cq_event(struct ibv_comp_channel *ch, struct ibv_cq **ret, voi
 			*ret_ctx = cq->cq.cq_context;
 			return 0;
 		}
-		/* Sends waiting for a receive need us to retry them, as an
-		 * adapter retries after its RNR timer: wake every
-		 * PW_RNR_RETRY_MS while there are any. Else sleep in the
-		 * kernel, as blocking (or not) as the channel's fd. */
-		if (pw_chan_pending(ch) && !(fcntl(ch->fd, F_GETFL) & O_NONBLOCK)) {
-			struct pollfd p = { .fd = ch->fd, .events = POLLIN };
-			if (poll(&p, 1, PW_RNR_RETRY_MS) < 0 && errno != EINTR)
-				return -1;
-			if (!(p.revents & POLLIN))
-				continue;
-		}
+		/* Sleep in the kernel, as blocking (or not) as the channel's
+		 * fd. (Sends waiting for a receive are retried by the
+		 * progress thread meanwhile: remote.c.) */
 		eventfd_t v;
 		if (eventfd_read(ch->fd, &v) < 0)
 			return -1;

@@ -32,6 +32,8 @@
 #include <podwire/shm.h>
 #include <podwire/wire.h>
 
+#include "../common/util.h"
+
 /* verbs.h makes these macros; the library defines the functions. */
 #undef ibv_query_port
 #undef ibv_reg_mr
@@ -152,6 +154,9 @@ struct pw_qp {
 	pthread_mutex_t slock;
 	struct pw_swr *sq;
 	unsigned sq_size, sq_head, sq_tail, sq_sent;
+	/* Sends on this node wait in it (set under slock): a hint that lets
+	 * the progress thread pass over the others without their lock. */
+	_Atomic bool stuck;
 
 	/* A peer on another node (remote.c): set once, released after it is
 	 * whole (pw_qp_conn() acquires). */
@@ -227,6 +232,15 @@ void pw_qp_paired_tcp(uint32_t qpn, uint32_t peer_qpn, int sock);
  * stop it (at the last close). */
 int pw_vremote_start(void);
 void pw_vremote_stop(void);
+#define PW_RNR_RETRY_MS 1 /* how often sends that met no receive are retried */
+
+/* Sends of a QP on this node wait (for its peer, or for a receive): the
+ * progress thread retries them every PW_RNR_RETRY_MS, as an adapter retries
+ * on its own, while the application may be asleep anywhere. */
+void pw_vremote_retry(void);
+/* Retry the waiting sends of every QP on this node; true if some still wait
+ * (qp.c, called by the progress thread). */
+bool pw_qp_retry_all(void);
 /* @qp's connection: send what its send queue holds (under slock); a
  * receive was posted (a peer's SEND may wait for it); @qp went to the error
  * state (under slock: the peer is told); @qp goes (before it is freed). */

@@ -419,14 +419,6 @@ void pw_qp_error_locked(struct pw_qp *qp)
 	pw_vconn_error(qp); /* a peer on another node learns it */
 }
 
-static uint64_t pw_now_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
 /*
  * No peer has answered (it never pointed its QP back at this one: a wrong
  * or forged QP number, or a peer that never got to RTR). As an adapter
@@ -500,11 +492,22 @@ void pw_qp_check_peer(struct pw_qp *qp)
 	pthread_mutex_unlock(&qp->slock);
 }
 
+/* Do sends on this node wait in @qp? Noted for the progress thread. Under
+ * slock. */
+static bool pw_qp_note_stuck(struct pw_qp *qp)
+{
+	bool stuck = qp->sq_head != qp->sq_tail && qp->qp.state == IBV_QPS_RTS && !pw_qp_conn(qp);
+
+	atomic_store_explicit(&qp->stuck, stuck, memory_order_relaxed);
+	return stuck;
+}
+
 void pw_qp_progress(struct pw_qp *qp)
 {
 	if (pthread_mutex_trylock(&qp->slock) != 0)
 		return; /* the poster is at it */
 	pw_qp_progress_locked(qp);
+	pw_qp_note_stuck(qp);
 	pthread_mutex_unlock(&qp->slock);
 }
 
@@ -512,6 +515,37 @@ bool pw_qp_has_pending(struct pw_qp *qp)
 {
 	/* (A peer on another node: the progress thread sees to them.) */
 	return qp->sq_head != qp->sq_tail && !pw_qp_conn(qp);
+}
+
+bool pw_qp_retry_all(void)
+{
+	bool more = false;
+
+	pw_vproc_drain(); /* PAIRED news first */
+	/* Under the table's lock, a QP is not freed under us: destroy takes
+	 * it after the QP's own (trylock here: no order between them). */
+	pthread_mutex_lock(&pw_qps_lock);
+	for (unsigned i = 0; i < PW_VQPS; i++) {
+		struct pw_qp *qp = pw_qps[i];
+		/* Relaxed: a hint; slock orders what is under it. */
+		if (!qp || !atomic_load_explicit(&qp->stuck, memory_order_relaxed) ||
+		    !atomic_load_explicit(&qp->sh->qpn, memory_order_relaxed))
+			continue; /* (nothing waits, or it is being destroyed) */
+		if (pthread_mutex_trylock(&qp->slock) != 0) {
+			more = true; /* its poster is at it: next time */
+			continue;
+		}
+		if (pw_qp_note_stuck(qp)) {
+			if (atomic_load_explicit(&qp->paired, memory_order_acquire))
+				pw_qp_progress_locked(qp);
+			else
+				pw_qp_unanswered(qp); /* (no drain here: news came first) */
+			more |= pw_qp_note_stuck(qp);
+		}
+		pthread_mutex_unlock(&qp->slock);
+	}
+	pthread_mutex_unlock(&pw_qps_lock);
+	return more;
 }
 
 /* ---- posting ---- */
@@ -590,7 +624,10 @@ int pw_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr, struct ibv_send_wr
 		pw_qp_error_locked(qp);
 	else
 		pw_qp_progress_locked(qp);
+	bool waits = pw_qp_note_stuck(qp);
 	pthread_mutex_unlock(&qp->slock);
+	if (waits)
+		pw_vremote_retry();
 	return r;
 }
 
@@ -737,6 +774,7 @@ void pw_qp_paired(uint32_t qpn, uint32_t peer_qpn, uint32_t peer_slot, int arena
 	qp->peer_evfd = evfd;
 	/* Release: the peer's fields before the flag; the poster's acquire. */
 	atomic_store_explicit(&qp->paired, true, memory_order_release);
+	pw_vremote_retry(); /* sends posted before may wait */
 	return;
 drop:
 	close(arena);

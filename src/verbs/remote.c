@@ -127,6 +127,7 @@ static struct {
 	pthread_t thread;
 	bool running;
 	_Atomic bool quit;
+	_Atomic bool retry; /* pw_vremote_retry(): sends on this node wait */
 	int ep, wake;
 	struct pw_vconn *conns[PW_VQPS]; /* by the QP's slot */
 	uint32_t gen;
@@ -934,8 +935,31 @@ static void *pw_vremote_main(void *arg)
 	struct epoll_event evs[16];
 
 	(void)arg;
+	uint64_t retry_at = 0; /* ns: when waiting sends on this node are retried */
+
 	while (!atomic_load_explicit(&pw_vr.quit, memory_order_acquire)) {
-		int n = epoll_wait(pw_vr.ep, evs, 16, -1);
+		/* Sends on this node that wait get PW_RNR_RETRY_MS to go on
+		 * their own (the application's next post or poll), then this
+		 * thread retries them: it takes a QP's lock only then. */
+		int tmo = -1;
+		if (atomic_load_explicit(&pw_vr.retry, memory_order_relaxed)) {
+			uint64_t now = pw_now_ns();
+			if (!retry_at)
+				retry_at = now + PW_RNR_RETRY_MS * 1000000ull;
+			if (now >= retry_at) {
+				retry_at = 0;
+				/* Acquire pairs with the release in
+				 * pw_vremote_retry(): the QPs marked stuck before
+				 * it are seen. */
+				atomic_exchange_explicit(&pw_vr.retry, false, memory_order_acquire);
+				if (pw_qp_retry_all()) /* (ours: no need to wake us) */
+					atomic_store_explicit(&pw_vr.retry, true,
+							      memory_order_relaxed);
+				continue;
+			}
+			tmo = (int)((retry_at - now + 999999) / 1000000);
+		}
+		int n = epoll_wait(pw_vr.ep, evs, 16, tmo);
 		if (n < 0 && errno != EINTR)
 			break;
 		for (int i = 0; i < n; i++) {
@@ -1027,6 +1051,13 @@ fail:
 out:
 	pthread_mutex_unlock(&pw_vr.lock);
 	return r;
+}
+
+void pw_vremote_retry(void)
+{
+	/* Release pairs with the progress thread's acquire exchange. */
+	if (!atomic_exchange_explicit(&pw_vr.retry, true, memory_order_release) && pw_vr.wake >= 0)
+		eventfd_write(pw_vr.wake, 1);
 }
 
 void pw_vremote_stop(void)

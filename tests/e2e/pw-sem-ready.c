@@ -791,7 +791,15 @@ static void *ep_worker_main(void *arg)
 	return NULL;
 }
 
-void srv_epoll_add_while_waiting(void)
+/*
+ * A connection added to a set the worker already sleeps on: with its
+ * request there already (@data_first), or with the request sent only after
+ * the add (rdma_cm's connect: the socket joins the channel's set under the
+ * thread taking events, and the answer comes after). For the second, a
+ * blocking read that slept first spends the connection's wake-up, so
+ * nothing is armed on it when it joins.
+ */
+static void srv_epoll_added(bool data_first)
 {
 	int l = srv_listen();
 	int ep = (int)SYS(epoll_create1(EPOLL_CLOEXEC));
@@ -802,13 +810,17 @@ void srv_epoll_add_while_waiting(void)
 	pthread_create(&th, NULL, ep_worker_main, &w);
 	wait_fd(l, POLLIN, 10000);
 	int fd = srv_accept(l);
-	sleep_ms(150); /* the request is there, the worker asleep */
+	if (data_first)
+		sleep_ms(150); /* the request is there, the worker asleep */
+	else
+		expect_str(fd, "hello");
 	STEP("add the connection from the main thread");
 	double t0 = now_ms();
 	ep_add(w.ep, fd, EPOLLIN, (uint64_t)fd);
+	if (!data_first)
+		send_str(fd, "go");
 	pthread_join(th, NULL);
-	PW_CHECK(w.n == 1, "the worker did not wake for a readable fd added to its set (n %d)",
-		 w.n);
+	PW_CHECK(w.n == 1, "the worker did not wake for a connection added to its set (n %d)", w.n);
 	PW_CHECK(w.woke - t0 < 1000, "the worker woke %.0f ms after the add", w.woke - t0);
 	PW_CHECK_EQ(w.ev.data.u64, (uint64_t)fd);
 	expect_str(fd, "req");
@@ -819,10 +831,34 @@ void srv_epoll_add_while_waiting(void)
 	close(l);
 }
 
+void srv_epoll_add_while_waiting(void)
+{
+	srv_epoll_added(true);
+}
+
 void cli_epoll_add_while_waiting(void)
 {
 	int fd = cli_connect();
 
+	send_str(fd, "req");
+	STEP("reply");
+	expect_str(fd, "rsp");
+	close(fd);
+}
+
+void srv_epoll_add_then_data(void)
+{
+	srv_epoll_added(false);
+}
+
+void cli_epoll_add_then_data(void)
+{
+	int fd = cli_connect();
+
+	sleep_ms(100); /* the server's read asleep */
+	send_str(fd, "hello");
+	expect_str(fd, "go");
+	sleep_ms(50);
 	send_str(fd, "req");
 	STEP("reply");
 	expect_str(fd, "rsp");

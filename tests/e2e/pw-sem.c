@@ -135,6 +135,8 @@ static const struct test tests[] = {
 	  "listener before fork, the parent closes it, workers accept", 0 },
 	{ "epoll_add_while_waiting", srv_epoll_add_while_waiting, cli_epoll_add_while_waiting, 0,
 	  "a readable fd added to a set another thread waits on wakes it", 0 },
+	{ "epoll_add_then_data", srv_epoll_add_then_data, cli_epoll_add_then_data, 0,
+	  "data on an fd added while another thread waits on the set wakes it", 0 },
 	{ "shutdown_wakes_reader", srv_shutdown_wakes_reader, cli_shutdown_wakes_reader, 0,
 	  "extra: shutdown(SHUT_RDWR) wakes a recv blocked in another thread", 0 },
 	{ "dontwait_while_blocked", srv_cmd, cli_dontwait_while_blocked, 0,

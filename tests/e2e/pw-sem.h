@@ -348,6 +348,8 @@ void cli_epoll_mixed(void);
 void cli_poll_mixed(void);
 void srv_epoll_add_while_waiting(void);
 void cli_epoll_add_while_waiting(void);
+void srv_epoll_add_then_data(void);
+void cli_epoll_add_then_data(void);
 void srv_shutdown_wakes_reader(void);
 void cli_shutdown_wakes_reader(void);
 void cli_dontwait_while_blocked(void);

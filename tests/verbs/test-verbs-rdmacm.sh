@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # librdmacm's API on podwire0 (src/verbs/cm.c): Debian's unmodified perftest
-# with -R (its connections made through rdma_cm), and with PW_RPING=1 rping
-# (rdmacm-utils), between two pods of one node and between pods of two nodes. Each run must
+# with -R (its connections made through rdma_cm), and rping (rdmacm-utils),
+# between two pods of one node and between pods of two nodes. Each run must
 # end with status 0 on both sides and its full output (perftest's result
 # table; every one of rping's pings, on both sides), and the routers must
 # have paired the QPs the CM connected, the right way.
@@ -82,13 +82,9 @@ for w in "n1p1 n1p2" "n1p1 n2p1"; do
 		ib_read_bw ib_atomic_bw; do
 		perftest $w $t -n 1000
 	done
-	# rping passes most runs but not all yet: now and then a CM
-	# connection ends under a connected pair (docs/RDMA.md, "Limits").
-	# PW_RPING=1 runs it, with and without its own QP (-q).
-	if [ "${PW_RPING:-0}" = 1 ]; then
-		rping_run $w
-		rping_run $w -q
-	fi
+	# rping with the CM's QP, and with its own (-q)
+	rping_run $w
+	rping_run $w -q
 done
 
 pwlab down >/dev/null 2>&1 || pw_fail "lab down"
