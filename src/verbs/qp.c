@@ -103,6 +103,13 @@ void pw_qp_complete(struct pw_qp *qp, const struct pw_swr *w, enum ibv_wc_status
 	};
 	if (st == IBV_WC_SUCCESS && !qp->sig_all && !(w->flags & IBV_SEND_SIGNALED))
 		return;
+	if (st != IBV_WC_SUCCESS) {
+		/* An error completion puts the QP in the error state (the
+		 * caller flushes the rest): before the completion can be
+		 * polled, by another thread than this one too. */
+		qp->qp.state = IBV_QPS_ERR;
+		qp->attr.qp_state = IBV_QPS_ERR;
+	}
 	struct ibv_wc wc = { .wr_id = w->wr_id,
 			     .status = st,
 			     .opcode = ops[w->op],
