@@ -125,6 +125,7 @@ _Static_assert(PW_RING_WINDOW_START >= PW_RING_MIN, "window start fits the small
  *
  *   PW_VARENA_META + 0             struct pw_vkey[PW_VKEYS]  the key table
  *   PW_VARENA_META + PW_VQP_OFF    struct pw_vqp[PW_VQPS]    queue pair slots
+ *   PW_VARENA_META + PW_VSRQ_OFF   struct pw_vsrq[PW_VSRQS]  shared receive queues
  *
  * A peer reads the key table and its QP's slot, pops posted receives and
  * pushes completions there; the router (which holds every arena's fd) marks
@@ -132,13 +133,14 @@ _Static_assert(PW_RING_WINDOW_START >= PW_RING_MIN, "window start fits the small
  * the peer may be hostile, and the owner never trusts its own table from
  * here either (it keeps a private copy).
  */
-#define PW_VARENA_VERSION 1u	       /* this layout; VERBS_OPEN says which a process uses */
+#define PW_VARENA_VERSION 2u	       /* this layout; VERBS_OPEN says which a process uses */
 #define PW_VARENA_META	  (1ull << 47) /* past every user address on x86-64 */
 #define PW_VKEYS	  4096u	       /* memory regions per process */
 #define PW_VQPS		  1024u	       /* queue pairs per process */
 #define PW_VRQ_DEPTH	  4096u	       /* receives a QP can have posted */
 #define PW_VSGE_MAX	  4u	       /* scatter/gather entries of a receive */
 #define PW_VQP_OFF	  (1ull << 20)
+#define PW_VSRQS	  64u /* shared receive queues per process */
 
 /* A memory region, as peers see it. key == 0: free. seq is a seqlock (odd
  * while the owner writes the entry): read it, the fields, then seq again. */
@@ -193,9 +195,28 @@ struct pw_vqp {
 	/* Set by the router (it writes through the arena's fd) when the peer's
 	 * QP or process is gone: the owner's QP goes to the error state. */
 	_Atomic uint32_t peer_gone;
+	/* The owner's SRQ slot + 1 when the QP takes its receives from one
+	 * (then rq[] is unused), else 0. Set before the QP is connected. */
+	_Atomic uint32_t srq;
 	alignas(PW_CACHELINE) struct pw_vrecv rq[PW_VRQ_DEPTH];
 	struct pw_vcqe cq[PW_VRQ_DEPTH];
 };
+
+/*
+ * A shared receive queue: the owner writes rq[] and moves rq_head (release);
+ * consumers, the peers of every QP of the owner's that uses it, claim an
+ * entry by moving rq_tail with a compare-and-swap (acq_rel), having read it
+ * first, then complete into their own QP's slot with wr_id = the index they
+ * claimed. The owner posts into an index only when the receive last there
+ * was polled, so a claimed entry stays as it was read.
+ */
+struct pw_vsrq {
+	alignas(PW_CACHELINE) _Atomic uint32_t rq_head;
+	alignas(PW_CACHELINE) _Atomic uint32_t rq_tail;
+	alignas(PW_CACHELINE) struct pw_vrecv rq[PW_VRQ_DEPTH];
+};
+
+#define PW_VSRQ_OFF (PW_VQP_OFF + (uint64_t)PW_VQPS * sizeof(struct pw_vqp))
 
 _Static_assert(sizeof(struct pw_vkey) == 32, "vkey");
 _Static_assert(offsetof(struct pw_vkey, va) == 16, "vkey va");
@@ -209,11 +230,16 @@ _Static_assert(offsetof(struct pw_vqp, cq_tail) == 192, "vqp cq_tail");
 _Static_assert(offsetof(struct pw_vqp, armed) == 256, "vqp armed");
 _Static_assert(offsetof(struct pw_vqp, qpn) == 260, "vqp qpn");
 _Static_assert(offsetof(struct pw_vqp, peer_gone) == 264, "vqp peer_gone");
+_Static_assert(offsetof(struct pw_vqp, srq) == 268, "vqp srq");
 _Static_assert(offsetof(struct pw_vqp, rq) == 320, "vqp rq");
 _Static_assert(offsetof(struct pw_vqp, cq) == 320 + 80 * PW_VRQ_DEPTH, "vqp cq");
 _Static_assert(sizeof(struct pw_vqp) == 320 + 112 * PW_VRQ_DEPTH, "vqp size");
 _Static_assert((PW_VRQ_DEPTH & (PW_VRQ_DEPTH - 1)) == 0, "receive ring is a power of two");
 _Static_assert((PW_VKEYS & (PW_VKEYS - 1)) == 0, "key table is a power of two");
 _Static_assert(PW_VKEYS * sizeof(struct pw_vkey) <= PW_VQP_OFF, "keys fit before the QPs");
+_Static_assert(offsetof(struct pw_vsrq, rq_tail) == 64, "vsrq rq_tail");
+_Static_assert(offsetof(struct pw_vsrq, rq) == 128, "vsrq rq");
+_Static_assert(sizeof(struct pw_vsrq) == 128 + 80 * PW_VRQ_DEPTH, "vsrq size");
+_Static_assert(PW_VSRQ_OFF % 4096 == 0, "SRQs start on a page");
 
 #endif /* PODWIRE_SHM_H */

@@ -270,6 +270,7 @@ PW_EXPORT struct ibv_context *ibv_open_device(struct ibv_device *device)
 	ctx->ops.req_notify_cq = pw_req_notify_cq;
 	ctx->ops.post_send = pw_post_send;
 	ctx->ops.post_recv = pw_post_recv;
+	ctx->ops.post_srq_recv = pw_post_srq_recv;
 	ctx->device = device;
 	ctx->cmd_fd = -1;
 	ctx->async_fd = p[0];
@@ -318,6 +319,10 @@ static void pw_device_attr(struct ibv_device_attr *a)
 	a->max_res_rd_atom = PW_VQPS * PW_VERBS_MAX_QP_RD_ATOM;
 	/* Atomics on shared memory: atomic with the target's CPU as well. */
 	a->atomic_cap = IBV_ATOMIC_GLOB;
+	a->max_srq = PW_VSRQS;
+	a->max_srq_wr = PW_VRQ_DEPTH;
+	a->max_srq_sge = PW_VSGE_MAX;
+	/* (No IBV_DEVICE_SRQ_RESIZE: an SRQ keeps the size it was made with.) */
 	a->device_cap_flags = IBV_DEVICE_RC_RNR_NAK_GEN;
 	a->max_pkeys = 1;
 	a->phys_port_cnt = 1;
@@ -593,6 +598,16 @@ PW_EXPORT int ibv_get_async_event(struct ibv_context *ctx, struct ibv_async_even
 		break;
 	}
 	return 0;
+}
+
+void pw_async_post(struct ibv_context *ctx, enum ibv_event_type type, uint64_t element)
+{
+	struct pw_vctx *c = (struct pw_vctx *)((char *)ctx - offsetof(struct pw_vctx, vc.context));
+	struct pw_async_rec rec = { .type = (uint32_t)type, .element = element };
+
+	/* (A full pipe loses the event: 4096 of them unread.) */
+	if (write(c->async_wr, &rec, sizeof(rec)) < 0)
+		return;
 }
 
 /* One more event of an object acknowledged, for its destroy to wait on. */

@@ -22,7 +22,7 @@
 #include "pwverbs.h"
 
 #define PW_VPROC_CALL_MS 5000
-#define PW_VMETA_LEN	 (PW_VQP_OFF + (uint64_t)PW_VQPS * sizeof(struct pw_vqp))
+#define PW_VMETA_LEN	 (PW_VSRQ_OFF + (uint64_t)PW_VSRQS * sizeof(struct pw_vsrq))
 
 static struct {
 	pthread_mutex_t lock;
@@ -43,6 +43,12 @@ void *pw_varena_map(int arena, uint64_t off, size_t len, int prot)
 struct pw_vkey *pw_vproc_keys(void)
 {
 	return (struct pw_vkey *)pw_vproc.meta;
+}
+
+struct pw_vsrq *pw_vproc_srq(unsigned slot)
+{
+	return (struct pw_vsrq *)(pw_vproc.meta + PW_VSRQ_OFF +
+				  (size_t)slot * sizeof(struct pw_vsrq));
 }
 
 struct pw_vqp *pw_vproc_slot(unsigned slot)

@@ -77,6 +77,7 @@ void pw_vproc_drain(void);
 /* Our own view of the arena's key table and QP slots. */
 struct pw_vkey *pw_vproc_keys(void);
 struct pw_vqp *pw_vproc_slot(unsigned slot);
+struct pw_vsrq *pw_vproc_srq(unsigned slot);
 int pw_vproc_arena(void);
 /* The connection to the router. */
 int pw_vproc_ctl(void);
@@ -95,6 +96,7 @@ int pw_mr_check(uint32_t lkey, uint64_t addr, uint64_t len, unsigned access);
 
 struct pw_cq;
 struct pw_vconn;
+struct pw_srq;
 
 #define PW_WINS 16 /* the peer's regions mapped at a time, per QP */
 
@@ -145,6 +147,9 @@ struct pw_qp {
 	struct pw_vqp *peer; /* its slot */
 	void *peer_map;
 	size_t peer_maplen;
+	struct pw_vsrq *peer_srq; /* the SRQ its receives come from, or NULL */
+	void *peer_srq_map;
+	size_t peer_srq_maplen;
 	struct pw_win win[PW_WINS];
 	unsigned win_clock;
 
@@ -168,7 +173,30 @@ struct pw_qp {
 	pthread_mutex_t rlock;
 	uint64_t rq_wrid[PW_VRQ_DEPTH];
 	uint32_t rq_head, cq_tail;
+	struct pw_srq *srq; /* our receives come from it (set at create) */
 };
+
+/* ---- srq.c: shared receive queues ---- */
+
+/* Claim the next receive posted in @q (a peer's or ours): its index in
+ * @ret_idx and a copy in @ret; IBV_WC_SUCCESS, PW_RNR (none),
+ * IBV_WC_REM_OP_ERR (a broken queue). */
+int pw_vsrq_take(struct pw_vsrq *q, uint32_t *ret_idx, struct pw_vrecv *ret);
+struct pw_vsrq *pw_srq_shm(struct pw_srq *srq);
+/* @qp takes its receives from @srq (create), or no longer (destroy). */
+int pw_srq_attach(struct pw_srq *srq, struct pw_qp *qp);
+void pw_srq_detach(struct pw_srq *srq, struct pw_qp *qp);
+/* A completion of @srq's receive @idx, polled: its wr_id (ours) into
+ * @ret_wrid; false if @idx is not one of ours in flight (a broken peer). */
+bool pw_srq_polled(struct pw_srq *srq, uint32_t idx, uint64_t *ret_wrid);
+/* A receive was claimed in this process (the progress thread): the limit
+ * event, if armed and reached. */
+void pw_srq_check_limit(struct pw_srq *srq);
+int pw_post_srq_recv(struct ibv_srq *srq, struct ibv_recv_wr *wr, struct ibv_recv_wr **bad);
+/* @wr into the receive entry @e (its lkeys checked, LOCAL_WRITE): 0 or EINVAL. */
+int pw_vrecv_fill(struct pw_vrecv *e, const struct ibv_recv_wr *wr);
+/* An async event for @element on @ctx's async_fd (device.c). */
+void pw_async_post(struct ibv_context *ctx, enum ibv_event_type type, uint64_t element);
 
 #define PW_RNR 1000 /* (not a wc status: wait for a receive) */
 

@@ -216,7 +216,28 @@ static int pw_peer_recv(struct pw_qp *qp, uint32_t *ret_tail, struct pw_vrecv *r
 {
 	if (!pw_peer_alive(qp))
 		return IBV_WC_RETRY_EXC_ERR; /* the peer's QP is gone */
+	if (qp->peer_srq)
+		return pw_vsrq_take(qp->peer_srq, ret_tail, ret); /* (claimed now) */
 	return pw_slot_recv(qp->peer, ret_tail, ret);
+}
+
+/* The receive at @tail that pw_peer_recv() gave is taken (its buffers
+ * written): a QP's own ring moves on; an SRQ's entry was claimed already. */
+static void pw_peer_recv_done(struct pw_qp *qp, uint32_t tail)
+{
+	if (!qp->peer_srq)
+		/* Release: the receive's buffers, then that it is taken. */
+		atomic_store_explicit(&qp->peer->rq_tail, tail + 1, memory_order_release);
+}
+
+/* Are @w's local entries all registered for reading? (Before an SRQ's
+ * receive is claimed: a send that fails here leaves it posted.) */
+static bool pw_swr_readable(const struct pw_swr *w)
+{
+	for (unsigned i = 0; i < w->nsge && !(w->flags & IBV_SEND_INLINE); i++)
+		if (w->sge[i].length && !pw_swr_local(w, i, 0))
+			return false;
+	return true;
 }
 
 static int pw_do_send(struct pw_qp *qp, const struct pw_swr *w, uint32_t *ret_len)
@@ -224,13 +245,16 @@ static int pw_do_send(struct pw_qp *qp, const struct pw_swr *w, uint32_t *ret_le
 	struct pw_vrecv rv;
 	uint32_t tail;
 	uint64_t len = pw_swr_len(w), cap = 0, at = 0;
+	if (qp->peer_srq && !pw_swr_readable(w))
+		return IBV_WC_LOC_PROT_ERR;
 	int st = pw_peer_recv(qp, &tail, &rv);
 
 	if (st != IBV_WC_SUCCESS)
 		return st;
 	for (unsigned i = 0; i < rv.nsge; i++)
 		cap += rv.sge[i].length;
-	struct pw_vcqe c = { .wr_id = rv.wr_id,
+	/* wr_id: the index taken (the owner keeps the wr_ids). */
+	struct pw_vcqe c = { .wr_id = tail,
 			     .opcode = IBV_WC_RECV,
 			     .byte_len = (uint32_t)len,
 			     .src_qp = qp->qp.qp_num };
@@ -272,10 +296,12 @@ static int pw_do_send(struct pw_qp *qp, const struct pw_swr *w, uint32_t *ret_le
 			at += n;
 		}
 		free(tmp);
-		if (st == IBV_WC_LOC_PROT_ERR)
+		if (st == IBV_WC_LOC_PROT_ERR && !qp->peer_srq)
 			return st; /* ours: the peer's receive stays posted */
+		if (st == IBV_WC_LOC_PROT_ERR)
+			c.status = IBV_WC_REM_ABORT_ERR; /* (claimed: deregistered since) */
 	}
-	atomic_store_explicit(&qp->peer->rq_tail, tail + 1, memory_order_release);
+	pw_peer_recv_done(qp, tail);
 	pw_peer_complete(qp, &c);
 	*ret_len = (uint32_t)len;
 	return st;
@@ -294,36 +320,50 @@ static int pw_do_write(struct pw_qp *qp, const struct pw_swr *w, uint32_t *ret_l
 	uint64_t len = pw_swr_len(w);
 	struct pw_vrecv rv;
 	uint32_t tail = 0;
-	int st;
+	int st = IBV_WC_SUCCESS;
 
 	if (!pw_peer_alive(qp))
 		return IBV_WC_RETRY_EXC_ERR;
 
-	/* WRITE_WITH_IMM needs a receive: look before writing anything. */
+	/* WRITE_WITH_IMM needs a receive: look before writing anything (an
+	 * SRQ's is claimed then: the checks come first). */
+	uint8_t *dst = NULL;
+	if (len && qp->peer_srq) {
+		dst = pw_peer_mem(qp, w->rkey, w->raddr, len, IBV_ACCESS_REMOTE_WRITE);
+		if (!dst)
+			return IBV_WC_REM_ACCESS_ERR;
+		if (!pw_swr_readable(w))
+			return IBV_WC_LOC_PROT_ERR;
+	}
 	if (w->op == IBV_WR_RDMA_WRITE_WITH_IMM) {
 		st = pw_peer_recv(qp, &tail, &rv);
 		if (st != IBV_WC_SUCCESS)
 			return st;
 	}
 	if (len) {
-		uint8_t *dst = pw_peer_mem(qp, w->rkey, w->raddr, len, IBV_ACCESS_REMOTE_WRITE);
+		if (!dst)
+			dst = pw_peer_mem(qp, w->rkey, w->raddr, len, IBV_ACCESS_REMOTE_WRITE);
 		if (!dst)
 			return IBV_WC_REM_ACCESS_ERR;
 		if (!pw_gather(w, dst, len))
-			return IBV_WC_LOC_PROT_ERR;
+			st = IBV_WC_LOC_PROT_ERR;
+		if (st != IBV_WC_SUCCESS && (w->op != IBV_WR_RDMA_WRITE_WITH_IMM || !qp->peer_srq))
+			return st; /* (a receive of the QP's own stays posted) */
 	}
 	if (w->op == IBV_WR_RDMA_WRITE_WITH_IMM) {
-		struct pw_vcqe c = { .wr_id = rv.wr_id,
+		struct pw_vcqe c = { .wr_id = tail,
+				     .status = st == IBV_WC_SUCCESS ? IBV_WC_SUCCESS
+								    : IBV_WC_REM_ABORT_ERR,
 				     .opcode = IBV_WC_RECV_RDMA_WITH_IMM,
 				     .byte_len = (uint32_t)len,
 				     .imm = w->imm,
 				     .flags = IBV_WC_WITH_IMM,
 				     .src_qp = qp->qp.qp_num };
-		atomic_store_explicit(&qp->peer->rq_tail, tail + 1, memory_order_release);
+		pw_peer_recv_done(qp, tail);
 		pw_peer_complete(qp, &c);
 	}
 	*ret_len = (uint32_t)len;
-	return IBV_WC_SUCCESS;
+	return st;
 }
 
 static int pw_do_read(struct pw_qp *qp, const struct pw_swr *w, uint32_t *ret_len)
@@ -638,14 +678,28 @@ int pw_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr, struct ibv_send_wr
 	return r;
 }
 
+int pw_vrecv_fill(struct pw_vrecv *e, const struct ibv_recv_wr *wr)
+{
+	for (int i = 0; i < wr->num_sge; i++)
+		if (pw_mr_check(wr->sg_list[i].lkey, wr->sg_list[i].addr, wr->sg_list[i].length,
+				IBV_ACCESS_LOCAL_WRITE) < 0)
+			return EINVAL;
+	e->wr_id = wr->wr_id;
+	e->nsge = (uint32_t)wr->num_sge;
+	for (int i = 0; i < wr->num_sge; i++)
+		e->sge[i] = (struct pw_vsge){ wr->sg_list[i].addr, wr->sg_list[i].length,
+					      wr->sg_list[i].lkey };
+	return 0;
+}
+
 int pw_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr, struct ibv_recv_wr **bad)
 {
 	struct pw_qp *qp = (struct pw_qp *)ibqp;
 	int r = 0;
 
 	pthread_mutex_lock(&qp->rlock);
-	if (qp->qp.state == IBV_QPS_RESET)
-		r = EINVAL;
+	if (qp->qp.state == IBV_QPS_RESET || qp->srq)
+		r = EINVAL; /* (an SRQ's QP takes receives from it only) */
 	for (; wr && !r && qp->qp.state == IBV_QPS_ERR; wr = wr->next) {
 		/* In the error state a receive completes flushed at once. */
 		struct ibv_wc wc = { .wr_id = wr->wr_id,
@@ -665,18 +719,9 @@ int pw_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr, struct ibv_recv_wr
 			r = ENOMEM;
 			break;
 		}
-		for (int i = 0; i < wr->num_sge && !r; i++)
-			if (pw_mr_check(wr->sg_list[i].lkey, wr->sg_list[i].addr,
-					wr->sg_list[i].length, IBV_ACCESS_LOCAL_WRITE) < 0)
-				r = EINVAL;
+		r = pw_vrecv_fill(&qp->sh->rq[qp->rq_head & (PW_VRQ_DEPTH - 1)], wr);
 		if (r)
 			break;
-		struct pw_vrecv *e = &qp->sh->rq[qp->rq_head & (PW_VRQ_DEPTH - 1)];
-		e->wr_id = wr->wr_id;
-		e->nsge = (uint32_t)wr->num_sge;
-		for (int i = 0; i < wr->num_sge; i++)
-			e->sge[i] = (struct pw_vsge){ wr->sg_list[i].addr, wr->sg_list[i].length,
-						      wr->sg_list[i].lkey };
 		qp->rq_wrid[qp->rq_head & (PW_VRQ_DEPTH - 1)] = wr->wr_id;
 		/* Release: the entry before the index; the peer's acquire.
 		 * Seq_cst besides: a peer on another node's reader may be
@@ -697,14 +742,21 @@ int pw_qp_poll_recv(struct pw_qp *qp, int n, struct ibv_wc *wc)
 	uint32_t head = atomic_load_explicit(&qp->sh->cq_head, memory_order_acquire);
 	int got = 0;
 
-	/* The peer may only complete what we posted. */
-	if (head - qp->cq_tail > qp->rq_head - qp->cq_tail)
-		head = qp->rq_head;
+	/* The peer may only complete what we posted (an SRQ: no more than
+	 * it holds, each checked below). */
+	uint32_t most = qp->srq ? PW_VRQ_DEPTH : qp->rq_head - qp->cq_tail;
+	if (head - qp->cq_tail > most)
+		head = qp->cq_tail + most;
 	while (got < n && qp->cq_tail != head) {
 		uint32_t i = qp->cq_tail & (PW_VRQ_DEPTH - 1);
 		struct pw_vcqe c = qp->sh->cq[i];
+		uint64_t wr_id = qp->rq_wrid[i]; /* ours, not the peer's word */
+		if (qp->srq && !pw_srq_polled(qp->srq, (uint32_t)c.wr_id, &wr_id)) {
+			wr_id = 0; /* (an index not in flight: a broken peer) */
+			c.status = IBV_WC_GENERAL_ERR;
+		}
 		wc[got] = (struct ibv_wc){
-			.wr_id = qp->rq_wrid[i], /* ours, not the peer's word */
+			.wr_id = wr_id,
 			.status = c.status <= IBV_WC_TM_RNDV_INCOMPLETE
 					  ? (enum ibv_wc_status)c.status
 					  : IBV_WC_GENERAL_ERR,
@@ -776,6 +828,25 @@ void pw_qp_paired(uint32_t qpn, uint32_t peer_qpn, uint32_t peer_slot, int arena
 	}
 	qp->peer_maplen = len;
 	qp->peer = (struct pw_vqp *)((uint8_t *)qp->peer_map + (off - base));
+	/* Its receives from an SRQ of the peer's: that ring too. */
+	uint32_t srq = atomic_load_explicit(&qp->peer->srq, memory_order_acquire);
+	if (srq > PW_VSRQS)
+		srq = 0; /* (a broken peer: its own receives, which it has none of) */
+	if (srq) {
+		uint64_t soff = PW_VARENA_META + PW_VSRQ_OFF + (srq - 1) * sizeof(struct pw_vsrq);
+		uint64_t sbase = soff & ~(uint64_t)(pg - 1);
+		size_t slen = (size_t)(soff - sbase) + sizeof(struct pw_vsrq);
+		qp->peer_srq_map = pw_varena_map(arena, sbase, slen, PROT_READ | PROT_WRITE);
+		if (!qp->peer_srq_map) {
+			munmap((void *)qp->peer_keys, PW_VKEYS * sizeof(struct pw_vkey));
+			munmap(qp->peer_map, len);
+			qp->peer_keys = NULL;
+			qp->peer_map = NULL;
+			goto drop;
+		}
+		qp->peer_srq_maplen = slen;
+		qp->peer_srq = (struct pw_vsrq *)((uint8_t *)qp->peer_srq_map + (soff - sbase));
+	}
 	qp->peer_qpn = peer_qpn;
 	qp->peer_arena = arena;
 	qp->peer_evfd = evfd;
@@ -796,6 +867,10 @@ static void pw_qp_unpair(struct pw_qp *qp)
 		pw_win_drop(&qp->win[i]);
 	munmap((void *)qp->peer_keys, PW_VKEYS * sizeof(struct pw_vkey));
 	munmap(qp->peer_map, qp->peer_maplen);
+	if (qp->peer_srq_map)
+		munmap(qp->peer_srq_map, qp->peer_srq_maplen);
+	qp->peer_srq = NULL;
+	qp->peer_srq_map = NULL;
 	close(qp->peer_arena);
 	close(qp->peer_evfd);
 	atomic_store_explicit(&qp->paired, false, memory_order_relaxed);
@@ -1003,8 +1078,12 @@ PW_EXPORT struct ibv_qp *ibv_create_qp(struct ibv_pd *pd, struct ibv_qp_init_att
 	unsigned slot = PW_VQPS;
 	int r;
 
-	if (init->qp_type != IBV_QPT_RC || init->srq) {
-		errno = EOPNOTSUPP; /* RC only, without SRQ (docs/RDMA.md) */
+	if (init->qp_type != IBV_QPT_RC) {
+		errno = EOPNOTSUPP; /* RC only (docs/RDMA.md) */
+		return NULL;
+	}
+	if (init->srq && !pw_verbs_ctx_ours(init->srq->context)) {
+		errno = EINVAL;
 		return NULL;
 	}
 	if (!init->send_cq || !init->recv_cq || !pw_verbs_ctx_ours(init->send_cq->context) ||
@@ -1038,6 +1117,9 @@ PW_EXPORT struct ibv_qp *ibv_create_qp(struct ibv_pd *pd, struct ibv_qp_init_att
 	atomic_store_explicit(&qp->sh->cq_head, 0, memory_order_relaxed);
 	atomic_store_explicit(&qp->sh->cq_tail, 0, memory_order_relaxed);
 	atomic_store_explicit(&qp->sh->armed, 0, memory_order_relaxed);
+	qp->srq = (struct pw_srq *)init->srq;
+	atomic_store_explicit(&qp->sh->srq, qp->srq ? (uint32_t)init->srq->handle + 1 : 0,
+			      memory_order_release);
 	struct pw_wire_verbs_qp body = { .slot = slot };
 	r = -pw_vproc_call(PW_MSG_VERBS_QP, &body, sizeof(body), -1, &m);
 	if (r || m.type != PW_MSG_VERBS_QP_OK) {
@@ -1062,8 +1144,10 @@ PW_EXPORT struct ibv_qp *ibv_create_qp(struct ibv_pd *pd, struct ibv_qp_init_att
 	pthread_mutex_init(&qp->qp.mutex, NULL);
 	pthread_cond_init(&qp->qp.cond, NULL);
 	atomic_store_explicit(&qp->sh->qpn, qp->qp.qp_num, memory_order_release);
-	if (pw_cq_attach(qp->scq, qp, false) < 0 || pw_cq_attach(qp->rcq, qp, true) < 0) {
+	if (pw_cq_attach(qp->scq, qp, false) < 0 || pw_cq_attach(qp->rcq, qp, true) < 0 ||
+	    (qp->srq && pw_srq_attach(qp->srq, qp) < 0)) {
 		pw_cq_detach(qp->scq, qp);
+		pw_cq_detach(qp->rcq, qp);
 		r = ENOMEM;
 		goto fail_reg;
 	}
@@ -1099,6 +1183,8 @@ PW_EXPORT int ibv_destroy_qp(struct ibv_qp *ibqp)
 	pw_vproc_call(PW_MSG_VERBS_QP_DEL, &body, sizeof(body), -1, &m);
 	pw_cq_detach(qp->scq, qp);
 	pw_cq_detach(qp->rcq, qp);
+	if (qp->srq)
+		pw_srq_detach(qp->srq, qp);
 	pthread_mutex_lock(&qp->slock);
 	pw_qp_unpair(qp);
 	pthread_mutex_unlock(&qp->slock);

@@ -115,6 +115,7 @@ struct pw_vconn {
 	int st;		      /* an ibv_wc_status: the answer's */
 	uint32_t rq_tail;     /* the receive it takes */
 	bool take_recv;	      /* ... if it takes one */
+	bool claimed;	      /* an SRQ's, claimed and not yet completed */
 	bool answer;	      /* a request: answer it */
 	bool in_data;	      /* rh's payload is being read into dst */
 	_Atomic bool stalled; /* a SEND waits for a receive; not read meanwhile */
@@ -469,22 +470,46 @@ static void pw_vconn_gone(struct pw_vconn *c)
 		return;
 	atomic_store_explicit(&c->dead, true, memory_order_release);
 	epoll_ctl(pw_vr.ep, EPOLL_CTL_DEL, c->fd, NULL);
+	if (c->claimed) {
+		/* An SRQ's receive taken for a request that never came whole:
+		 * it completes flushed, or its entry would never be posted
+		 * again. */
+		c->claimed = false;
+		c->cqe.status = IBV_WC_WR_FLUSH_ERR;
+		pw_slot_complete(c->qp->sh, c->qp->evfd, &c->cqe);
+	}
 	atomic_store_explicit(&c->qp->sh->peer_gone, 1, memory_order_release);
 	pw_qp_check_peer(c->qp);
 }
 
 /* A SEND or WRITE_IMM needs our next receive: 1 with it taken (into c),
  * 0 when none is posted (the connection waits: RNR), -1 broken. */
+/* Our QP's next receive: from its own ring (looked at; taken when the
+ * request is served), or claimed from its SRQ. */
+static int pw_vconn_next_recv(struct pw_vconn *c, struct pw_vrecv *rv)
+{
+	struct pw_qp *qp = c->qp;
+
+	if (!qp->srq)
+		return pw_slot_recv(qp->sh, &c->rq_tail, rv);
+	int st = pw_vsrq_take(pw_srq_shm(qp->srq), &c->rq_tail, rv);
+	if (st == IBV_WC_SUCCESS)
+		pw_srq_check_limit(qp->srq);
+	return st;
+}
+
 static int pw_vconn_take_recv(struct pw_vconn *c, struct pw_vrecv *rv)
 {
-	int st = pw_slot_recv(c->qp->sh, &c->rq_tail, rv);
+	int st = pw_vconn_next_recv(c, rv);
 
 	if (st == PW_RNR) {
 		atomic_store_explicit(&c->stalled, true, memory_order_seq_cst);
 		/* A receive posted just before the flag was seen: go on.
 		 * (Seq_cst: pairs with pw_vconn_recv_posted().) */
-		(void)atomic_load_explicit(&c->qp->sh->rq_head, memory_order_seq_cst);
-		st = pw_slot_recv(c->qp->sh, &c->rq_tail, rv);
+		(void)atomic_load_explicit(c->qp->srq ? &pw_srq_shm(c->qp->srq)->rq_head
+						      : &c->qp->sh->rq_head,
+					   memory_order_seq_cst);
+		st = pw_vconn_next_recv(c, rv);
 		if (st == PW_RNR) {
 			pw_vconn_interest(c);
 			return 0;
@@ -494,7 +519,9 @@ static int pw_vconn_take_recv(struct pw_vconn *c, struct pw_vrecv *rv)
 	if (st != IBV_WC_SUCCESS)
 		return -1;
 	c->take_recv = true;
-	c->cqe = (struct pw_vcqe){ .wr_id = rv->wr_id, .src_qp = c->qp->peer_qpn };
+	c->claimed = c->qp->srq != NULL;
+	/* wr_id: the index taken (pw_qp_poll_recv() finds ours by it). */
+	c->cqe = (struct pw_vcqe){ .wr_id = c->rq_tail, .src_qp = c->qp->peer_qpn };
 	return 1;
 }
 
@@ -597,7 +624,14 @@ static bool pw_vconn_served(struct pw_vconn *c)
 	struct pw_wire_vmsg a = { .op = PW_VOP_ACK, .status = (uint8_t)c->st, .len = 1 };
 	const void *data = NULL;
 
-	if (c->take_recv && (c->st == IBV_WC_SUCCESS || c->cqe.status != IBV_WC_SUCCESS)) {
+	bool used = c->st == IBV_WC_SUCCESS || c->cqe.status != IBV_WC_SUCCESS;
+	if (c->take_recv && qp->srq) {
+		/* Claimed when the request came: it completes either way. */
+		if (!used)
+			c->cqe.status = IBV_WC_REM_ABORT_ERR;
+		c->claimed = false;
+		pw_slot_complete(qp->sh, qp->evfd, &c->cqe);
+	} else if (c->take_recv && used) {
 		/* Release: the receive's buffers, then that it is taken. */
 		atomic_store_explicit(&qp->sh->rq_tail, c->rq_tail + 1, memory_order_release);
 		pw_slot_complete(qp->sh, qp->evfd, &c->cqe);

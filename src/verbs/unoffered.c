@@ -81,32 +81,6 @@ PW_EXPORT int ibv_detach_mcast(struct ibv_qp *qp, const union ibv_gid *gid, uint
 	PW_FORWARD("IBVERBS_1.1", ibv_detach_mcast, ENOSYS, qp, gid, lid);
 }
 
-/* ---- shared receive queues ---- */
-
-PW_EXPORT struct ibv_srq *ibv_create_srq(struct ibv_pd *pd, struct ibv_srq_init_attr *attr)
-{
-	PW_NOT_OURS_OR(pd->context, NULL);
-	PW_FORWARD("IBVERBS_1.1", ibv_create_srq, NULL, pd, attr);
-}
-
-PW_EXPORT int ibv_modify_srq(struct ibv_srq *srq, struct ibv_srq_attr *attr, int mask)
-{
-	PW_NOT_OURS_ERR(srq->context);
-	PW_FORWARD("IBVERBS_1.1", ibv_modify_srq, ENOSYS, srq, attr, mask);
-}
-
-PW_EXPORT int ibv_query_srq(struct ibv_srq *srq, struct ibv_srq_attr *attr)
-{
-	PW_NOT_OURS_ERR(srq->context);
-	PW_FORWARD("IBVERBS_1.1", ibv_query_srq, ENOSYS, srq, attr);
-}
-
-PW_EXPORT int ibv_destroy_srq(struct ibv_srq *srq)
-{
-	PW_NOT_OURS_ERR(srq->context);
-	PW_FORWARD("IBVERBS_1.1", ibv_destroy_srq, ENOSYS, srq);
-}
-
 /* ---- address handles (UD: not offered) ---- */
 
 PW_EXPORT struct ibv_ah *ibv_create_ah(struct ibv_pd *pd, struct ibv_ah_attr *attr)

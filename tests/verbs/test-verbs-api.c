@@ -322,10 +322,21 @@ static void check_objects(struct ibv_context *ctx)
 	errno = 0;
 	PW_CHECK(!ibv_create_qp(pd, &ud), "create_qp UD");
 	PW_CHECK_EQ(errno, EOPNOTSUPP);
-	struct ibv_srq_init_attr sa = { .attr = { .max_wr = 1, .max_sge = 1 } };
+	/* SRQs: made within the device's limits, refused beyond them. */
+	struct ibv_srq_init_attr sa = { .attr = { .max_wr = 4096, .max_sge = 4 } };
+	struct ibv_srq *srq = ibv_create_srq(pd, &sa);
+	PW_CHECK(srq, "create_srq: %s", strerror(errno));
+	struct ibv_srq_attr sq;
+	PW_CHECK_EQ(ibv_query_srq(srq, &sq), 0);
+	PW_CHECK(sq.max_wr == 4096 && sq.max_sge == 4 && sq.srq_limit == 0, "query_srq: %u %u %u",
+		 sq.max_wr, sq.max_sge, sq.srq_limit);
+	sq.srq_limit = 4096;
+	PW_CHECK_EQ(ibv_modify_srq(srq, &sq, IBV_SRQ_LIMIT), EINVAL); /* (not below max_wr) */
+	PW_CHECK_EQ(ibv_destroy_srq(srq), 0);
+	sa.attr.max_wr = 4097;
 	errno = 0;
-	PW_CHECK(!ibv_create_srq(pd, &sa), "create_srq");
-	PW_CHECK_EQ(errno, EOPNOTSUPP);
+	PW_CHECK(!ibv_create_srq(pd, &sa), "create_srq beyond max_srq_wr");
+	PW_CHECK_EQ(errno, EINVAL);
 	struct ibv_ah_attr aa = { .port_num = 1 };
 	errno = 0;
 	PW_CHECK(!ibv_create_ah(pd, &aa), "create_ah");

@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <infiniband/verbs.h>
 #include <malloc.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -91,6 +92,67 @@ static void sync_at(uint32_t n)
 	PW_CHECK(got == n, "out of step: %u, peer %u", n, got);
 }
 
+/* A new RC QP on our CQs (taking its receives from @srq if given), in INIT. */
+static struct ibv_qp *qp_make(struct ibv_srq *srq)
+{
+	struct ibv_qp_init_attr ia = { .send_cq = scq,
+				       .recv_cq = rcq,
+				       .srq = srq,
+				       .qp_type = IBV_QPT_RC,
+				       .cap = { .max_send_wr = 64,
+						.max_recv_wr = 64,
+						.max_send_sge = 4,
+						.max_recv_sge = 4 } };
+	struct ibv_qp *q = ibv_create_qp(pd, &ia);
+
+	PW_CHECK(q, "create_qp: %s", strerror(errno));
+	struct ibv_qp_attr a = { .qp_state = IBV_QPS_INIT,
+				 .port_num = 1,
+				 .qp_access_flags = IBV_ACCESS_REMOTE_WRITE |
+						    IBV_ACCESS_REMOTE_READ |
+						    IBV_ACCESS_REMOTE_ATOMIC };
+	PW_CHECK_EQ(
+		ibv_modify_qp(q, &a,
+			      IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT | IBV_QP_ACCESS_FLAGS),
+		0);
+	return q;
+}
+
+/* @q to RTR and RTS towards the peer's QP @dest, with the transport
+ * timer's @timeout and @retry_cnt. */
+static void qp_connect_t(struct ibv_qp *q, uint32_t dest, uint8_t timeout, uint8_t retry_cnt)
+{
+	struct ibv_qp_attr a = { .qp_state = IBV_QPS_RTR,
+				 .path_mtu = IBV_MTU_4096,
+				 .dest_qp_num = dest,
+				 .max_dest_rd_atomic = 1,
+				 .min_rnr_timer = 12,
+				 .ah_attr = { .is_global = 1, .port_num = 1 } };
+	memcpy(a.ah_attr.grh.dgid.raw, peer.gid, 16);
+	PW_CHECK_EQ(ibv_modify_qp(q, &a,
+				  IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU | IBV_QP_DEST_QPN |
+					  IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC |
+					  IBV_QP_MIN_RNR_TIMER),
+		    0);
+	a = (struct ibv_qp_attr){ .qp_state = IBV_QPS_RTS,
+				  .timeout = timeout,
+				  .retry_cnt = retry_cnt,
+				  .rnr_retry = 7,
+				  .max_rd_atomic = 1 };
+	PW_CHECK_EQ(ibv_modify_qp(q, &a,
+				  IBV_QP_STATE | IBV_QP_SQ_PSN | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
+					  IBV_QP_RNR_RETRY | IBV_QP_MAX_QP_RD_ATOMIC),
+		    0);
+}
+
+static void qp_connect(struct ibv_qp *q, uint32_t dest)
+{
+	qp_connect_t(q, dest, 14, 7);
+}
+
+static void srq_server(void);
+static void srq_client(void);
+
 static void setup(void)
 {
 	int n;
@@ -118,25 +180,8 @@ static void setup(void)
 	ro_mr = ibv_reg_mr(pd, ro, RO_LEN, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ);
 	PW_CHECK(mr && ro_mr, "reg_mr: %s", strerror(errno));
 	for (int i = 0; i < NQP; i++) {
-		struct ibv_qp_init_attr ia = { .send_cq = scq,
-					       .recv_cq = rcq,
-					       .qp_type = IBV_QPT_RC,
-					       .cap = { .max_send_wr = 64,
-							.max_recv_wr = 64,
-							.max_send_sge = 4,
-							.max_recv_sge = 4 } };
-		qp[i] = ibv_create_qp(pd, &ia);
-		PW_CHECK(qp[i], "create_qp: %s", strerror(errno));
+		qp[i] = qp_make(NULL);
 		me.qpn[i] = qp[i]->qp_num;
-		struct ibv_qp_attr a = { .qp_state = IBV_QPS_INIT,
-					 .port_num = 1,
-					 .qp_access_flags = IBV_ACCESS_REMOTE_WRITE |
-							    IBV_ACCESS_REMOTE_READ |
-							    IBV_ACCESS_REMOTE_ATOMIC };
-		PW_CHECK_EQ(ibv_modify_qp(qp[i], &a,
-					  IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
-						  IBV_QP_ACCESS_FLAGS),
-			    0);
 	}
 	union ibv_gid gid;
 	PW_CHECK_EQ(ibv_query_gid(ctx, 1, 0, &gid), 0);
@@ -147,30 +192,8 @@ static void setup(void)
 	me.ro_addr = (uintptr_t)ro;
 	xfer(&me, sizeof(me), true);
 	xfer(&peer, sizeof(peer), false);
-	for (int i = 0; i < NQP; i++) {
-		struct ibv_qp_attr a = { .qp_state = IBV_QPS_RTR,
-					 .path_mtu = IBV_MTU_4096,
-					 .dest_qp_num = peer.qpn[i],
-					 .max_dest_rd_atomic = 1,
-					 .min_rnr_timer = 12,
-					 .ah_attr = { .is_global = 1, .port_num = 1 } };
-		memcpy(a.ah_attr.grh.dgid.raw, peer.gid, 16);
-		PW_CHECK_EQ(ibv_modify_qp(qp[i], &a,
-					  IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
-						  IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
-						  IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER),
-			    0);
-		a = (struct ibv_qp_attr){ .qp_state = IBV_QPS_RTS,
-					  .timeout = 14,
-					  .retry_cnt = 7,
-					  .rnr_retry = 7,
-					  .max_rd_atomic = 1 };
-		PW_CHECK_EQ(ibv_modify_qp(qp[i], &a,
-					  IBV_QP_STATE | IBV_QP_SQ_PSN | IBV_QP_TIMEOUT |
-						  IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |
-						  IBV_QP_MAX_QP_RD_ATOMIC),
-			    0);
-	}
+	for (int i = 0; i < NQP; i++)
+		qp_connect(qp[i], peer.qpn[i]);
 	sync_at(1);
 }
 
@@ -194,8 +217,8 @@ static struct ibv_wc next_wc(struct ibv_cq *cq)
 	}
 }
 
-static void post_send(int q, enum ibv_wr_opcode op, struct ibv_sge *sg, int nsg, uint64_t raddr,
-		      uint32_t rkey, uint64_t wr_id)
+static void post_send_on(struct ibv_qp *q, enum ibv_wr_opcode op, struct ibv_sge *sg, int nsg,
+			 uint64_t raddr, uint32_t rkey, uint64_t wr_id)
 {
 	struct ibv_send_wr wr = { .wr_id = wr_id,
 				  .sg_list = sg,
@@ -211,7 +234,13 @@ static void post_send(int q, enum ibv_wr_opcode op, struct ibv_sge *sg, int nsg,
 		wr.wr.rdma.remote_addr = raddr;
 		wr.wr.rdma.rkey = rkey;
 	}
-	PW_CHECK_EQ(ibv_post_send(qp[q], &wr, &bad), 0);
+	PW_CHECK_EQ(ibv_post_send(q, &wr, &bad), 0);
+}
+
+static void post_send(int q, enum ibv_wr_opcode op, struct ibv_sge *sg, int nsg, uint64_t raddr,
+		      uint32_t rkey, uint64_t wr_id)
+{
+	post_send_on(qp[q], op, sg, nsg, raddr, rkey, wr_id);
 }
 
 static void post_recv(int q, struct ibv_sge *sg, int nsg, uint64_t wr_id)
@@ -333,6 +362,7 @@ static void server(void)
 		PW_CHECK_EQ(ro[i], 0xee);
 	for (size_t i = 0; i < 4096; i++)
 		PW_CHECK_EQ(buf[524288 + i], 0x33);
+	srq_server();
 }
 
 /* fork() after registration: the child gets its own copy of the registered
@@ -493,6 +523,154 @@ static void client(void)
 			 "after the error: %s", ibv_wc_status_str(wc.status));
 	}
 	sync_at(16);
+	srq_client();
+}
+
+/* ---- a shared receive queue ---- */
+
+#define NSQ	 2
+#define SRQ_MSGS 8	/* 7 SENDs (every third with immediate), 1 WRITE with immediate */
+#define SRQ_AT	 65536	/* the server's receive buffers, 256 bytes each */
+#define SRQ_WIMM 131072 /* the WRITE's target */
+
+/* NSQ more QPs each side, the server's on @srq, connected pairwise. */
+static void srq_pair(struct ibv_srq *srq, struct ibv_qp **q)
+{
+	uint32_t mine[NSQ], theirs[NSQ];
+
+	for (int i = 0; i < NSQ; i++) {
+		q[i] = qp_make(srq);
+		mine[i] = q[i]->qp_num;
+	}
+	xfer(mine, sizeof(mine), true);
+	xfer(theirs, sizeof(theirs), false);
+	for (int i = 0; i < NSQ; i++)
+		qp_connect(q[i], theirs[i]);
+}
+
+/* SEND number @m of the client: 100 + m bytes, m first. */
+static void srq_check_send(const uint8_t *p, uint32_t len, bool *seen)
+{
+	unsigned m = p[0];
+
+	PW_CHECK(m < SRQ_MSGS - 1 && !seen[m] && len == 100 + m,
+		 "SEND %u (%u bytes) again or unknown", m, len);
+	seen[m] = true;
+	for (uint32_t i = 1; i < len; i++)
+		PW_CHECK_EQ(p[i], pat(i, 30 + m));
+}
+
+static void srq_server(void)
+{
+	struct ibv_srq_init_attr sa = { .attr = { .max_wr = 16, .max_sge = 1 } };
+	struct ibv_srq *srq = ibv_create_srq(pd, &sa);
+	struct ibv_qp *q[NSQ];
+	bool seen[SRQ_MSGS] = { false }, taken[SRQ_MSGS] = { false };
+
+	PW_CHECK(srq, "create_srq: %s", strerror(errno));
+	srq_pair(srq, q);
+	struct ibv_sge sg = { (uintptr_t)buf + SRQ_AT, 256, mr->lkey };
+	struct ibv_recv_wr wr = { .wr_id = 1, .sg_list = &sg, .num_sge = 1 }, *bad;
+	PW_CHECK_EQ(ibv_post_recv(q[0], &wr, &bad), EINVAL); /* (the SRQ's alone) */
+	for (int i = 0; i < SRQ_MSGS; i++) {
+		sg.addr = (uintptr_t)buf + SRQ_AT + (uint64_t)i * 256;
+		wr.wr_id = 100 + (uint64_t)i;
+		PW_CHECK_EQ(ibv_post_srq_recv(srq, &wr, &bad), 0);
+	}
+	struct ibv_srq_attr at = { .srq_limit = 2 };
+	PW_CHECK_EQ(ibv_modify_srq(srq, &at, IBV_SRQ_LIMIT), 0);
+	PW_CHECK_EQ(ibv_modify_srq(srq, &at, IBV_SRQ_MAX_WR), EINVAL); /* (no resizing) */
+	sync_at(40);
+	/* Both QPs' messages, each in one receive of the SRQ's. */
+	for (int n = 0; n < SRQ_MSGS; n++) {
+		struct ibv_wc wc = next_wc(rcq);
+		unsigned i = (unsigned)(wc.wr_id - 100);
+		PW_CHECK(wc.status == IBV_WC_SUCCESS && i < SRQ_MSGS && !taken[i],
+			 "SRQ completion: wr_id %llu %s", (unsigned long long)wc.wr_id,
+			 ibv_wc_status_str(wc.status));
+		taken[i] = true;
+		PW_CHECK(wc.qp_num == q[0]->qp_num || wc.qp_num == q[1]->qp_num, "qp_num %u",
+			 wc.qp_num);
+		if (wc.opcode == IBV_WC_RECV_RDMA_WITH_IMM) {
+			PW_CHECK(wc.byte_len == 64 && (wc.wc_flags & IBV_WC_WITH_IMM) &&
+					 wc.imm_data == htonl(0xc0ffee) && !seen[SRQ_MSGS - 1],
+				 "WRITE with immediate: %u bytes", wc.byte_len);
+			seen[SRQ_MSGS - 1] = true;
+			for (size_t k = 0; k < 64; k++)
+				PW_CHECK_EQ(buf[SRQ_WIMM + k], pat(k, 50));
+			continue;
+		}
+		PW_CHECK_EQ(wc.opcode, IBV_WC_RECV);
+		const uint8_t *p = buf + SRQ_AT + (size_t)i * 256;
+		PW_CHECK_EQ(!!(wc.wc_flags & IBV_WC_WITH_IMM), p[0] % 3 == 1);
+		srq_check_send(p, wc.byte_len, seen);
+	}
+	for (int m = 0; m < SRQ_MSGS; m++)
+		PW_CHECK(seen[m], "message %d never came", m);
+	/* Fewer receives posted than the limit: the event, once. */
+	struct pollfd pf = { .fd = ctx->async_fd, .events = POLLIN };
+	PW_CHECK(poll(&pf, 1, 5000) == 1, "no SRQ limit event in 5 s");
+	struct ibv_async_event ev;
+	PW_CHECK_EQ(ibv_get_async_event(ctx, &ev), 0);
+	PW_CHECK(ev.event_type == IBV_EVENT_SRQ_LIMIT_REACHED && ev.element.srq == srq,
+		 "async event %s", ibv_event_type_str(ev.event_type));
+	ibv_ack_async_event(&ev);
+	PW_CHECK_EQ(ibv_query_srq(srq, &at), 0);
+	PW_CHECK(at.srq_limit == 0 && at.max_wr == 16, "query_srq: limit %u max_wr %u",
+		 at.srq_limit, at.max_wr);
+	/* A SEND that finds the SRQ empty waits for the next receive (RNR). */
+	sync_at(41);
+	usleep(100000);
+	memset(seen, 0, sizeof(seen));
+	sg.addr = (uintptr_t)buf + SRQ_AT;
+	wr.wr_id = 200;
+	PW_CHECK_EQ(ibv_post_srq_recv(srq, &wr, &bad), 0);
+	struct ibv_wc wc = next_wc(rcq);
+	expect_wc(wc, 200, IBV_WC_SUCCESS, IBV_WC_RECV, 100);
+	srq_check_send(buf + SRQ_AT, wc.byte_len, seen);
+	sync_at(42);
+	PW_CHECK_EQ(ibv_destroy_srq(srq), EBUSY); /* its QPs first */
+	for (int i = 0; i < NSQ; i++)
+		PW_CHECK_EQ(ibv_destroy_qp(q[i]), 0);
+	PW_CHECK_EQ(ibv_destroy_srq(srq), 0);
+	printf("# SRQ: %d messages over %d QPs, its limit event, RNR on it\n", SRQ_MSGS, NSQ);
+}
+
+static void srq_client(void)
+{
+	uint8_t *local = buf + 700000;
+	struct ibv_qp *q[NSQ];
+	struct ibv_sge sg;
+
+	srq_pair(NULL, q);
+	sync_at(40);
+	for (unsigned m = 0; m < SRQ_MSGS; m++) {
+		uint8_t *l = local + m * 512;
+		bool wimm = m == SRQ_MSGS - 1;
+		uint32_t len = wimm ? 64 : 100 + m;
+		for (uint32_t i = 0; i < len; i++)
+			l[i] = wimm ? pat(i, 50) : i ? pat(i, 30 + m) : (uint8_t)m;
+		sg = (struct ibv_sge){ (uintptr_t)l, len, mr->lkey };
+		post_send_on(q[m % NSQ],
+			     wimm	  ? IBV_WR_RDMA_WRITE_WITH_IMM
+			     : m % 3 == 1 ? IBV_WR_SEND_WITH_IMM
+					  : IBV_WR_SEND,
+			     &sg, 1, peer.addr + SRQ_WIMM, peer.rkey, 300 + m);
+	}
+	for (int n = 0; n < SRQ_MSGS; n++) {
+		struct ibv_wc wc = next_wc(scq);
+		PW_CHECK(wc.status == IBV_WC_SUCCESS && wc.wr_id >= 300 &&
+				 wc.wr_id < 300 + SRQ_MSGS,
+			 "send to the SRQ: wr_id %llu %s", (unsigned long long)wc.wr_id,
+			 ibv_wc_status_str(wc.status));
+	}
+	sync_at(41);
+	sg = (struct ibv_sge){ (uintptr_t)local, 100, mr->lkey }; /* SEND 0 again */
+	post_send_on(q[1], IBV_WR_SEND, &sg, 1, 0, 0, 400);
+	expect_wc(next_wc(scq), 400, IBV_WC_SUCCESS, IBV_WC_SEND, 100);
+	sync_at(42);
+	for (int i = 0; i < NSQ; i++)
+		PW_CHECK_EQ(ibv_destroy_qp(q[i]), 0);
 }
 
 /* ---- a hostile peer ---- */
@@ -639,25 +817,7 @@ static void hostile(void)
 		ibv_modify_qp(lone, &a,
 			      IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT | IBV_QP_ACCESS_FLAGS),
 		0);
-	a = (struct ibv_qp_attr){ .qp_state = IBV_QPS_RTR,
-				  .path_mtu = IBV_MTU_4096,
-				  .dest_qp_num = peer.qpn[0],
-				  .max_dest_rd_atomic = 1,
-				  .min_rnr_timer = 12,
-				  .ah_attr = { .is_global = 1, .port_num = 1 } };
-	memcpy(a.ah_attr.grh.dgid.raw, peer.gid, 16);
-	PW_CHECK_EQ(ibv_modify_qp(lone, &a,
-				  IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU | IBV_QP_DEST_QPN |
-					  IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC |
-					  IBV_QP_MIN_RNR_TIMER),
-		    0);
-	a = (struct ibv_qp_attr){
-		.qp_state = IBV_QPS_RTS, .timeout = 8, .retry_cnt = 3, .max_rd_atomic = 1
-	};
-	PW_CHECK_EQ(ibv_modify_qp(lone, &a,
-				  IBV_QP_STATE | IBV_QP_SQ_PSN | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
-					  IBV_QP_RNR_RETRY | IBV_QP_MAX_QP_RD_ATOMIC),
-		    0);
+	qp_connect_t(lone, peer.qpn[0], 8, 3);
 	struct ibv_send_wr wr = { .wr_id = 49,
 				  .sg_list = &sg,
 				  .num_sge = 1,

@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT
 # Debian's unmodified perftest over podwire0 (issue 12): every RC test, over
 # all sizes (-a) where it takes them, and with completion events (-e) where
-# perftest offers them, between two pods of one node (shared memory) and
-# between pods of two nodes (a TCP connection between the two processes).
+# perftest offers them, and the SEND tests on a shared receive queue
+# (--use-srq), between two pods of one node (shared memory) and between
+# pods of two nodes (a TCP connection between the two processes).
 # Each run must end with status 0 on both sides and a full result table, and
 # the router must have paired the two queue pairs, the right way
 # (podwire_verbs_pairs_total on one node, podwire_verbs_remote_pairs_total
@@ -25,8 +26,9 @@ pairs() { echo "$(lab_metric n1 podwire_verbs_pairs_total)" \
 
 # run SERVER CLIENT TEST ROWS ARGS...: ROWS result rows.
 run() {
-	local sp=$1 cp=$2 t=$3 rows=$4 before got want a b c
+	local sp=$1 cp=$2 t=$3 rows=$4 before got want a b c n=1 prev=
 	shift 4
+	for x in "$@"; do [ "$prev" = -q ] && n=$x; prev=$x; done # (-q N: N pairs)
 	before=$(pairs)
 	pwlab exec "$sp" -- timeout 60 "$t" -d podwire0 -F "$@" >"$LAB_TMP/s.out" 2>&1 &
 	local spid=$!
@@ -40,7 +42,7 @@ run() {
 	[ "$got" = "$rows" ] ||
 		pw_fail "$t $* ($cp to $sp): $got result rows, want $rows: $(cat "$LAB_TMP/c.out")"
 	read -r a b c <<<"$before"
-	if [ "${sp%p*}" = "${cp%p*}" ]; then want="$((a + 1)) $b $c"; else want="$a $((b + 1)) $((c + 1))"; fi
+	if [ "${sp%p*}" = "${cp%p*}" ]; then want="$((a + n)) $b $c"; else want="$a $((b + n)) $((c + n))"; fi
 	[ "$(pairs)" = "$want" ] || pw_fail "$t $* ($cp to $sp): pairs $before -> $(pairs), want $want"
 	pw_log "$t $* ($cp to $sp): ok ($(grep -E '^ +[0-9]+ +[0-9]+ +[0-9.]+' "$LAB_TMP/c.out" |
 		head -1 | tr -s ' '))"
@@ -55,6 +57,10 @@ for way in "n1p1 n1p2" "n1p1 n2p1"; do
 	for t in ib_send_lat ib_read_lat ib_atomic_lat ib_send_bw ib_read_bw ib_atomic_bw; do
 		run $way $t 1 -e -n 1000
 	done
+	# A shared receive queue: one QP, and four sharing it.
+	run $way ib_send_lat 1 --use-srq -n 1000
+	run $way ib_send_bw 1 --use-srq -n 1000
+	run $way ib_send_bw 1 --use-srq -q 4 -n 1000
 done
 
 pwlab down >/dev/null 2>&1 || pw_fail "lab down"
