@@ -482,8 +482,6 @@ static void pw_vconn_gone(struct pw_vconn *c)
 	pw_qp_check_peer(c->qp);
 }
 
-/* A SEND or WRITE_IMM needs our next receive: 1 with it taken (into c),
- * 0 when none is posted (the connection waits: RNR), -1 broken. */
 /* Our QP's next receive: from its own ring (looked at; taken when the
  * request is served), or claimed from its SRQ. */
 static int pw_vconn_next_recv(struct pw_vconn *c, struct pw_vrecv *rv)
@@ -498,6 +496,8 @@ static int pw_vconn_next_recv(struct pw_vconn *c, struct pw_vrecv *rv)
 	return st;
 }
 
+/* A SEND or WRITE_IMM needs our next receive: 1 with it taken (into c),
+ * 0 when none is posted (the connection waits: RNR), -1 broken. */
 static int pw_vconn_take_recv(struct pw_vconn *c, struct pw_vrecv *rv)
 {
 	int st = pw_vconn_next_recv(c, rv);
