@@ -172,6 +172,7 @@ struct pw_qp {
 	 * poster's (rlock). */
 	pthread_mutex_t rlock;
 	uint64_t rq_wrid[PW_VRQ_DEPTH];
+	uint32_t rq_cap[PW_VRQ_DEPTH]; /* and how many bytes each can take */
 	uint32_t rq_head, cq_tail;
 	struct pw_srq *srq; /* our receives come from it (set at create) */
 };
@@ -187,14 +188,16 @@ struct pw_vsrq *pw_srq_shm(struct pw_srq *srq);
 int pw_srq_attach(struct pw_srq *srq, struct pw_qp *qp);
 void pw_srq_detach(struct pw_srq *srq, struct pw_qp *qp);
 /* A completion of @srq's receive @idx, polled: its wr_id (ours) into
- * @ret_wrid; false if @idx is not one of ours in flight (a broken peer). */
-bool pw_srq_polled(struct pw_srq *srq, uint32_t idx, uint64_t *ret_wrid);
+ * @ret_wrid, the bytes it can take into @ret_cap; false if @idx is not one of
+ * ours in flight (a broken peer). */
+bool pw_srq_polled(struct pw_srq *srq, uint32_t idx, uint64_t *ret_wrid, uint32_t *ret_cap);
 /* A receive was claimed in this process (the progress thread): the limit
  * event, if armed and reached. */
 void pw_srq_check_limit(struct pw_srq *srq);
 int pw_post_srq_recv(struct ibv_srq *srq, struct ibv_recv_wr *wr, struct ibv_recv_wr **bad);
-/* @wr into the receive entry @e (its lkeys checked, LOCAL_WRITE): 0 or EINVAL. */
-int pw_vrecv_fill(struct pw_vrecv *e, const struct ibv_recv_wr *wr);
+/* @wr into the receive entry @e (its lkeys checked, LOCAL_WRITE), the bytes
+ * it can take into @ret_cap: 0 or EINVAL. */
+int pw_vrecv_fill(struct pw_vrecv *e, const struct ibv_recv_wr *wr, uint32_t *ret_cap);
 /* An async event for @element on @ctx's async_fd (device.c). */
 void pw_async_post(struct ibv_context *ctx, enum ibv_event_type type, uint64_t element);
 

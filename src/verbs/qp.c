@@ -678,12 +678,17 @@ int pw_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr, struct ibv_send_wr
 	return r;
 }
 
-int pw_vrecv_fill(struct pw_vrecv *e, const struct ibv_recv_wr *wr)
+int pw_vrecv_fill(struct pw_vrecv *e, const struct ibv_recv_wr *wr, uint32_t *ret_cap)
 {
-	for (int i = 0; i < wr->num_sge; i++)
+	uint64_t cap = 0;
+
+	for (int i = 0; i < wr->num_sge; i++) {
 		if (pw_mr_check(wr->sg_list[i].lkey, wr->sg_list[i].addr, wr->sg_list[i].length,
 				IBV_ACCESS_LOCAL_WRITE) < 0)
 			return EINVAL;
+		cap += wr->sg_list[i].length;
+	}
+	*ret_cap = cap > UINT32_MAX ? UINT32_MAX : (uint32_t)cap;
 	e->wr_id = wr->wr_id;
 	e->nsge = (uint32_t)wr->num_sge;
 	for (int i = 0; i < wr->num_sge; i++)
@@ -719,7 +724,8 @@ int pw_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr, struct ibv_recv_wr
 			r = ENOMEM;
 			break;
 		}
-		r = pw_vrecv_fill(&qp->sh->rq[qp->rq_head & (PW_VRQ_DEPTH - 1)], wr);
+		r = pw_vrecv_fill(&qp->sh->rq[qp->rq_head & (PW_VRQ_DEPTH - 1)], wr,
+				  &qp->rq_cap[qp->rq_head & (PW_VRQ_DEPTH - 1)]);
 		if (r)
 			break;
 		qp->rq_wrid[qp->rq_head & (PW_VRQ_DEPTH - 1)] = wr->wr_id;
@@ -751,9 +757,17 @@ int pw_qp_poll_recv(struct pw_qp *qp, int n, struct ibv_wc *wc)
 		uint32_t i = qp->cq_tail & (PW_VRQ_DEPTH - 1);
 		struct pw_vcqe c = qp->sh->cq[i];
 		uint64_t wr_id = qp->rq_wrid[i]; /* ours, not the peer's word */
-		if (qp->srq && !pw_srq_polled(qp->srq, (uint32_t)c.wr_id, &wr_id)) {
+		uint32_t cap = qp->rq_cap[i];
+		if (qp->srq && !pw_srq_polled(qp->srq, (uint32_t)c.wr_id, &wr_id, &cap)) {
 			wr_id = 0; /* (an index not in flight: a broken peer) */
 			c.status = IBV_WC_GENERAL_ERR;
+		}
+		if (c.opcode != IBV_WC_RECV_RDMA_WITH_IMM && c.byte_len > cap) {
+			/* More than the receive holds: not what a peer of ours
+			 * writes. The application must not read past it. */
+			c.byte_len = cap;
+			if (c.status == IBV_WC_SUCCESS)
+				c.status = IBV_WC_LOC_LEN_ERR;
 		}
 		wc[got] = (struct ibv_wc){
 			.wr_id = wr_id,

@@ -25,7 +25,8 @@ struct pw_srq {
 	struct pw_qp **qps; /* the QPs that take from it */
 	unsigned nqps, capqps;
 	uint64_t wrid[PW_VRQ_DEPTH];
-	bool busy[PW_VRQ_DEPTH]; /* posted there and not yet polled */
+	uint32_t cap[PW_VRQ_DEPTH]; /* the bytes each receive can take */
+	bool busy[PW_VRQ_DEPTH];    /* posted there and not yet polled */
 };
 
 static pthread_mutex_t pw_srqs_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -113,7 +114,7 @@ void pw_srq_check_limit(struct pw_srq *srq)
 	pthread_mutex_unlock(&srq->lock);
 }
 
-bool pw_srq_polled(struct pw_srq *srq, uint32_t idx, uint64_t *ret_wrid)
+bool pw_srq_polled(struct pw_srq *srq, uint32_t idx, uint64_t *ret_wrid, uint32_t *ret_cap)
 {
 	bool ok;
 
@@ -123,6 +124,7 @@ bool pw_srq_polled(struct pw_srq *srq, uint32_t idx, uint64_t *ret_wrid)
 	ok = srq->head - idx - 1 < PW_VRQ_DEPTH && srq->busy[i];
 	if (ok) {
 		*ret_wrid = srq->wrid[i];
+		*ret_cap = srq->cap[i];
 		srq->busy[i] = false;
 		srq->outstanding--;
 	}
@@ -150,7 +152,7 @@ int pw_post_srq_recv(struct ibv_srq *ibsrq, struct ibv_recv_wr *wr, struct ibv_r
 			r = ENOMEM;
 			break;
 		}
-		r = pw_vrecv_fill(&srq->sh->rq[i], wr);
+		r = pw_vrecv_fill(&srq->sh->rq[i], wr, &srq->cap[i]);
 		if (r)
 			break;
 		srq->wrid[i] = wr->wr_id;

@@ -42,6 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <podwire/shm.h>
 #include <podwire/wire.h>
 
 #include "pw_test.h"
@@ -719,6 +720,35 @@ static void hostile_target(void)
 			usleep(1000);
 		}
 	}
+	/* Garbage in our QP slots, on one node (where the peer maps them):
+	 * no more completions than we posted receives, each one of ours,
+	 * none saying more bytes than its receive holds. */
+	for (int i = 0; i < 4; i++) {
+		struct ibv_sge rs = { (uintptr_t)buf + 800000 + (uint64_t)i * 64, 64, mr->lkey };
+		post_recv(1, &rs, 1, 500 + (uint64_t)i);
+	}
+	sync_at(23);
+	sync_at(24);
+	int got = 0;
+	bool seen[4] = { false };
+	for (time_t end = time(NULL) + 1; time(NULL) < end;) {
+		int n = ibv_poll_cq(rcq, 1, &wc);
+		PW_CHECK(n >= 0, "poll_cq after the garbage: %d", n);
+		if (!n || wc.qp_num != qp[1]->qp_num)
+			continue;
+		unsigned k = (unsigned)(wc.wr_id - 500);
+		PW_CHECK(k < 4 && !seen[k], "a completion not of ours: wr_id %llu",
+			 (unsigned long long)wc.wr_id);
+		PW_CHECK(wc.status != IBV_WC_SUCCESS || wc.byte_len <= 64,
+			 "a completion of %u bytes into a 64-byte receive", wc.byte_len);
+		seen[k] = true;
+		got++;
+	}
+	for (size_t i = 0; i < SECRET_LEN; i++)
+		PW_CHECK_EQ(secret[i], 0x5a);
+	printf("# hostile peer: garbage in our QP slots: %d completion(s), each a receive of "
+	       "ours\n",
+	       got);
 	/* Still a device that works. */
 	struct ibv_qp_init_attr ia = { .send_cq = scq,
 				       .recv_cq = rcq,
@@ -765,6 +795,45 @@ static uint32_t hostile_wire(uint64_t at)
 		n++;
 	}
 	closedir(d);
+	return n;
+}
+
+/* On one node: write garbage into every QP slot of the target's that we
+ * map (the peers of our QPs): completions claiming every status, opcode and
+ * length, indices far ahead. The count of slots written. */
+static unsigned hostile_arena(void)
+{
+	char line[512];
+	unsigned n = 0;
+	FILE *f = fopen("/proc/self/maps", "re");
+	const uint64_t qps = PW_VARENA_META + PW_VQP_OFF;
+
+	PW_CHECK(f, "maps: %s", strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long s, e, off;
+		if (!strstr(line, "/memfd:podwire-verbs") ||
+		    sscanf(line, "%lx-%lx %*s %lx", &s, &e, &off) != 3 || off < qps ||
+		    off >= PW_VARENA_META + PW_VSRQ_OFF || !strstr(line, "rw"))
+			continue;
+		/* The slot in it: the first whose start falls in the mapping. */
+		uint64_t k = (off - qps + sizeof(struct pw_vqp) - 1) / sizeof(struct pw_vqp);
+		uint64_t at = qps + k * sizeof(struct pw_vqp);
+		if (at + sizeof(struct pw_vqp) > off + (e - s))
+			continue;
+		struct pw_vqp *p = (struct pw_vqp *)(s + (at - off));
+		for (unsigned i = 0; i < PW_VRQ_DEPTH; i++)
+			p->cq[i] = (struct pw_vcqe){ .wr_id = i * 7919u,
+						     .status = i % 3 ? 0 : 0xa5a5a5a5u,
+						     .opcode = i,
+						     .byte_len = 0xa5a5a5a5u,
+						     .imm = i };
+		atomic_store_explicit(&p->cq_head, atomic_load(&p->cq_head) + 100000u,
+				      memory_order_release);
+		atomic_store_explicit(&p->rq_tail, 0x7fffffffu, memory_order_release);
+		atomic_store_explicit(&p->armed, 1, memory_order_release);
+		n++;
+	}
+	fclose(f);
 	return n;
 }
 
@@ -836,6 +905,10 @@ static void hostile(void)
 	xfer(&wrote, sizeof(wrote), true);
 	usleep(200000);
 	sync_at(22);
+	sync_at(23);
+	unsigned slots = hostile_arena();
+	printf("# hostile: garbage into %u QP slot(s) of the target's arena\n", slots);
+	sync_at(24);
 }
 
 static void teardown(void)

@@ -76,7 +76,11 @@ hostile() {
 	pwlab exec "$cp" -- timeout 60 "$OPS" hostile "$ip" "$port" >"$LAB_TMP/c.out" 2>&1 ||
 		pw_fail "hostile $cp to $sp: $(cat "$LAB_TMP/c.out") / target: $(cat "$LAB_TMP/s.out")"
 	wait $spid || pw_fail "hostile $cp to $sp: target: $(cat "$LAB_TMP/s.out")"
-	pw_log "hostile $cp to $sp: $(grep '^#' "$LAB_TMP/s.out")"
+	# On one node it maps the target's QP slots: it must have written them.
+	if [ "${sp%p*}" = "${cp%p*}" ] && grep -q 'into 0 QP slot' "$LAB_TMP/c.out"; then
+		pw_fail "hostile $cp to $sp: no QP slot of the target's to write: $(cat "$LAB_TMP/c.out")"
+	fi
+	pw_log "hostile $cp to $sp: $(grep '^#' "$LAB_TMP/s.out" "$LAB_TMP/c.out" | sed 's/^[^:]*://')"
 }
 
 # One node (shared memory), then two (a TCP connection).
