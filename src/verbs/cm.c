@@ -250,7 +250,7 @@ PW_EXPORT void rdma_destroy_event_channel(struct rdma_event_channel *channel)
 		close(c->sock);
 		pw_cm_id_free(c);
 	}
-	/* (Zombies wait for the thread that may hold them: it is parked.) */
+	/* (Zombies: a thread busy with them frees them when it is done.) */
 	if (!ch->busy)
 		while (ch->zombies) {
 			struct pw_cm_id *c = ch->zombies;
