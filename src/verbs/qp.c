@@ -818,48 +818,45 @@ struct pw_qp *pw_qp_by_num(uint32_t qpn)
 	return qp;
 }
 
+/* @size bytes at @off of the peer's @arena, mapped read-write from the page
+ * they start in: a pointer to them, the mapping in @ret_map and @ret_len;
+ * NULL if it could not be mapped. */
+static void *pw_peer_part(int arena, uint64_t off, size_t size, void **ret_map, size_t *ret_len)
+{
+	uint64_t base = off & ~(uint64_t)(sysconf(_SC_PAGESIZE) - 1);
+	size_t len = (size_t)(off - base) + size;
+	void *map = pw_varena_map(arena, base, len, PROT_READ | PROT_WRITE);
+
+	if (!map)
+		return NULL;
+	*ret_map = map;
+	*ret_len = len;
+	return (uint8_t *)map + (off - base);
+}
+
 void pw_qp_paired(uint32_t qpn, uint32_t peer_qpn, uint32_t peer_slot, int arena, int evfd)
 {
 	struct pw_qp *qp = pw_qp_by_num(qpn);
-	long pg = sysconf(_SC_PAGESIZE);
 
 	if (!qp || atomic_load_explicit(&qp->paired, memory_order_relaxed) || peer_slot >= PW_VQPS)
 		goto drop;
-	uint64_t off = PW_VARENA_META + PW_VQP_OFF + (uint64_t)peer_slot * sizeof(struct pw_vqp);
-	uint64_t base = off & ~(uint64_t)(pg - 1);
-	size_t len = (size_t)(off - base) + sizeof(struct pw_vqp);
 	qp->peer_keys =
 		pw_varena_map(arena, PW_VARENA_META, PW_VKEYS * sizeof(struct pw_vkey), PROT_READ);
-	qp->peer_map = pw_varena_map(arena, base, len, PROT_READ | PROT_WRITE);
-	if (!qp->peer_keys || !qp->peer_map) {
-		if (qp->peer_keys)
-			munmap((void *)qp->peer_keys, PW_VKEYS * sizeof(struct pw_vkey));
-		if (qp->peer_map)
-			munmap(qp->peer_map, len);
-		qp->peer_keys = NULL;
-		qp->peer_map = NULL;
-		goto drop;
-	}
-	qp->peer_maplen = len;
-	qp->peer = (struct pw_vqp *)((uint8_t *)qp->peer_map + (off - base));
+	qp->peer = pw_peer_part(
+		arena, PW_VARENA_META + PW_VQP_OFF + (uint64_t)peer_slot * sizeof(struct pw_vqp),
+		sizeof(struct pw_vqp), &qp->peer_map, &qp->peer_maplen);
+	if (!qp->peer_keys || !qp->peer)
+		goto unmap;
 	/* Its receives from an SRQ of the peer's: that ring too. */
 	uint32_t srq = atomic_load_explicit(&qp->peer->srq, memory_order_acquire);
 	if (srq > PW_VSRQS)
 		srq = 0; /* (a broken peer: its own receives, which it has none of) */
 	if (srq) {
-		uint64_t soff = PW_VARENA_META + PW_VSRQ_OFF + (srq - 1) * sizeof(struct pw_vsrq);
-		uint64_t sbase = soff & ~(uint64_t)(pg - 1);
-		size_t slen = (size_t)(soff - sbase) + sizeof(struct pw_vsrq);
-		qp->peer_srq_map = pw_varena_map(arena, sbase, slen, PROT_READ | PROT_WRITE);
-		if (!qp->peer_srq_map) {
-			munmap((void *)qp->peer_keys, PW_VKEYS * sizeof(struct pw_vkey));
-			munmap(qp->peer_map, len);
-			qp->peer_keys = NULL;
-			qp->peer_map = NULL;
-			goto drop;
-		}
-		qp->peer_srq_maplen = slen;
-		qp->peer_srq = (struct pw_vsrq *)((uint8_t *)qp->peer_srq_map + (soff - sbase));
+		qp->peer_srq = pw_peer_part(
+			arena, PW_VARENA_META + PW_VSRQ_OFF + (srq - 1) * sizeof(struct pw_vsrq),
+			sizeof(struct pw_vsrq), &qp->peer_srq_map, &qp->peer_srq_maplen);
+		if (!qp->peer_srq)
+			goto unmap;
 	}
 	qp->peer_qpn = peer_qpn;
 	qp->peer_arena = arena;
@@ -868,6 +865,14 @@ void pw_qp_paired(uint32_t qpn, uint32_t peer_qpn, uint32_t peer_slot, int arena
 	atomic_store_explicit(&qp->paired, true, memory_order_release);
 	pw_vremote_retry(); /* sends posted before may wait */
 	return;
+unmap:
+	if (qp->peer_keys)
+		munmap((void *)qp->peer_keys, PW_VKEYS * sizeof(struct pw_vkey));
+	if (qp->peer)
+		munmap(qp->peer_map, qp->peer_maplen);
+	qp->peer_keys = NULL;
+	qp->peer = NULL;
+	qp->peer_map = NULL;
 drop:
 	close(arena);
 	close(evfd);
