@@ -198,7 +198,7 @@ static void pw_epoll_joined(int epfd, int fd)
 	if (!e)
 		return;
 	pthread_mutex_lock(&e->lock);
-	for (unsigned i = 0; e->sleepers && i < e->n; i++) {
+	for (unsigned i = 0; e->users && i < e->n; i++) {
 		struct pw_ep_reg *reg = &e->regs[i];
 		if (reg->fd != fd || reg->disabled)
 			continue;
@@ -335,8 +335,8 @@ static int pw_kernel_epoll_q(int epfd, struct epoll_event *out, int max, int64_t
 static int pw_epoll_core(int epfd, struct epoll_event *out, int max, int64_t timeout_ns,
 			 const sigset_t *mask, enum pw_epoll_call call)
 {
-	/* Every wait has its set's shadow, to be counted among its sleepers:
-	 * an fd added meanwhile must know to wake it (pw_epoll_joined). */
+	/* Every wait has its set's shadow, to be counted among its users: an
+	 * fd added meanwhile must know to wake it (pw_epoll_joined). */
 	struct pw_ep *e = max > 0 ? pw_ep_get(epfd, true) : NULL;
 	if (!e)
 		return pw_kernel_epoll_q(epfd, out, max, timeout_ns, mask, call);
@@ -348,8 +348,11 @@ static int pw_epoll_core(int epfd, struct epoll_event *out, int max, int64_t tim
 		/* 1. accelerated fds ready now, spinning briefly if we may wait;
 		 * 2. nothing: arm each so its socket wakes the kernel's epoll */
 		pthread_mutex_lock(&e->lock);
+		/* Counted while the lock is held, before anything is armed:
+		 * an fd recorded after this sees us (pw_epoll_joined), one
+		 * recorded before is armed by step 2. Until pw_ep_unuse(). */
 		if (first)
-			e->users++; /* (until pw_ep_unuse) */
+			e->users++;
 		int n = 0;
 		if (atomic_load_explicit(&pw_nconns, memory_order_relaxed)) {
 			n = pw_epoll_collect(e, out, max, &sp);
@@ -375,15 +378,11 @@ static int pw_epoll_core(int epfd, struct epoll_event *out, int max, int64_t tim
 			e->kernel_ns = now;
 			left = 0;
 		}
-		/* Counted while the lock is held: an fd recorded after this
-		 * sees us (pw_epoll_joined), one recorded before was armed. */
-		e->sleepers++;
 		pthread_mutex_unlock(&e->lock);
 
 		/* 3. the kernel: other fds, and sleeping */
 		int k = pw_kernel_epoll(epfd, out + n, max - n, left, mask, call);
 		pthread_mutex_lock(&e->lock);
-		e->sleepers--;
 		int total = k < 0 ? n : pw_epoll_merge(e, out, n, k, left != 0);
 		pthread_mutex_unlock(&e->lock);
 		if (k >= 0)

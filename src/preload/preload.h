@@ -568,15 +568,14 @@ struct pw_ep {
 	unsigned next;	    /* where the next scan starts: ready fds take turns */
 	struct pw_ep_reg *regs;
 	unsigned n, cap;
-	/* Threads in the kernel's wait on this set, which armed only the fds
-	 * registered before: a registration made meanwhile arms itself and,
+	/* Threads in a wait on this set. They armed only the fds registered
+	 * before they began: a registration made meanwhile arms itself and,
 	 * ready already, wakes them through @kick (an eventfd in the kernel's
-	 * set, made at the first need; -1 before). */
-	unsigned sleepers;
-	int kick;
-	/* Threads in a wait on this set: closed under them (rping closes its
-	 * rdma_cm channel so), the shadow is freed by the last (@orphan). */
+	 * set, made at the first need; -1 before). Closed under them (rping
+	 * closes its rdma_cm channel so), the shadow is freed by the last
+	 * (@orphan). */
 	unsigned users;
+	int kick;
 	bool orphan;
 };
 

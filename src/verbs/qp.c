@@ -543,7 +543,7 @@ void pw_qp_check_peer(struct pw_qp *qp)
  * slock. */
 static bool pw_qp_note_stuck(struct pw_qp *qp)
 {
-	bool stuck = qp->sq_head != qp->sq_tail && qp->qp.state == IBV_QPS_RTS && !pw_qp_conn(qp);
+	bool stuck = pw_qp_has_pending(qp) && qp->qp.state == IBV_QPS_RTS;
 
 	atomic_store_explicit(&qp->stuck, stuck, memory_order_relaxed);
 	return stuck;

@@ -98,7 +98,8 @@ static void pw_srq_limit_locked(struct pw_srq *srq)
 {
 	uint32_t tail = atomic_load_explicit(&srq->sh->rq_tail, memory_order_relaxed);
 
-	/* Fewer receives posted than the limit: the event, once (IBA 10.2.9.2). */
+	/* Fewer receives posted than the limit: the event, once, as IBA's
+	 * SRQ limit has it. */
 	if (srq->limit && srq->head - tail <= PW_VRQ_DEPTH && srq->head - tail < srq->limit) {
 		srq->limit = 0;
 		srq->events++;
