@@ -18,9 +18,11 @@
  * access flags, every answer against the request it claims to answer; a
  * peer that breaks the protocol loses the connection, as a peer that dies.
  *
- * Locks: the connection table (pw_vr.lock, the progress thread holds it
- * while it serves a connection), then the QP's slock, then the connection's
- * wlock (its writer).
+ * Locks: pw_vr.lock (the progress thread holds it while it serves a
+ * connection; a connection is freed only after it left the table under it),
+ * then the QP's slock, then the connection's wlock (its writer). pw_vr.tlock,
+ * innermost, guards the table's changes: a new connection comes from the
+ * router's news, which a poster may apply under its slock.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -94,6 +96,7 @@ struct pw_vconn {
 	bool err_want; /* our QP failed: tell the peer (VOP_ERR) */
 	bool err_queued, err_sent;
 	bool started; /* the writer has run: sq_sent is its own */
+	bool fresh;   /* not yet read by the progress thread */
 
 	/* Under slock. */
 	bool peer_err; /* the peer's QP failed: it answers nothing more */
@@ -124,15 +127,27 @@ struct pw_vconn {
 };
 
 static struct {
-	pthread_mutex_t lock; /* the table, and the progress thread's work on it */
+	pthread_mutex_t lock;  /* the progress thread's work on the table */
+	pthread_mutex_t tlock; /* changes to it, running, gen */
 	pthread_t thread;
 	bool running;
 	_Atomic bool quit;
 	_Atomic bool retry; /* pw_vremote_retry(): sends on this node wait */
 	int ep, wake;
-	struct pw_vconn *conns[PW_VQPS]; /* by the QP's slot */
+	/* By the QP's slot. Stored under tlock (release: a reader's acquire),
+	 * cleared under lock and tlock, so one who holds lock may use what
+	 * it loads. */
+	_Atomic(struct pw_vconn *) conns[PW_VQPS];
 	uint32_t gen;
-} pw_vr = { .lock = PTHREAD_MUTEX_INITIALIZER, .ep = -1, .wake = -1 };
+} pw_vr = {
+	.lock = PTHREAD_MUTEX_INITIALIZER, .tlock = PTHREAD_MUTEX_INITIALIZER, .ep = -1, .wake = -1
+};
+
+/* The table's connection in @slot. Under pw_vr.lock. */
+static struct pw_vconn *pw_vconn_at(unsigned slot)
+{
+	return atomic_load_explicit(&pw_vr.conns[slot], memory_order_acquire);
+}
 
 static bool pw_vconn_dead(struct pw_vconn *c)
 {
@@ -934,11 +949,9 @@ broken:
 static struct pw_vconn *pw_vconn_by_tag(uint64_t tag)
 {
 	uint32_t slot = (uint32_t)tag;
+	struct pw_vconn *c = slot < PW_VQPS ? pw_vconn_at(slot) : NULL;
 
-	if (slot >= PW_VQPS || !pw_vr.conns[slot] ||
-	    pw_vr.conns[slot]->gen != (uint32_t)(tag >> 32))
-		return NULL;
-	return pw_vr.conns[slot];
+	return c && c->gen == (uint32_t)(tag >> 32) ? c : NULL;
 }
 
 /* Read @c unless another thread does; the progress thread (@edge: woken
@@ -1007,12 +1020,16 @@ static void *pw_vremote_main(void *arg)
 				eventfd_t v;
 				eventfd_read(pw_vr.wake, &v);
 				for (unsigned s = 0; s < PW_VQPS; s++) {
-					struct pw_vconn *c = pw_vr.conns[s];
+					struct pw_vconn *c = pw_vconn_at(s);
 					if (!c || pw_vconn_dead(c))
 						continue;
 					/* New: sends posted before it go. */
 					if (!c->started)
 						pw_vconn_flush(c);
+					if (c->fresh) {
+						c->fresh = false;
+						pw_vconn_take(c, false);
+					}
 					/* Receives were posted: SENDs waiting for
 					 * one go on. */
 					if (!atomic_load_explicit(&c->stalled,
@@ -1074,7 +1091,9 @@ int pw_vremote_start(void)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r < 0)
 		goto fail;
+	pthread_mutex_lock(&pw_vr.tlock);
 	pw_vr.running = true;
+	pthread_mutex_unlock(&pw_vr.tlock);
 	goto out;
 fail:
 	if (pw_vr.ep >= 0)
@@ -1097,8 +1116,10 @@ void pw_vremote_retry(void)
 void pw_vremote_stop(void)
 {
 	pthread_mutex_lock(&pw_vr.lock);
+	pthread_mutex_lock(&pw_vr.tlock);
 	bool running = pw_vr.running;
 	pw_vr.running = false;
+	pthread_mutex_unlock(&pw_vr.tlock);
 	pthread_mutex_unlock(&pw_vr.lock);
 	if (!running)
 		return;
@@ -1142,25 +1163,28 @@ void pw_qp_paired_tcp(uint32_t qpn, uint32_t peer_qpn, int sock)
 	c->slot = qp->slot;
 	pw_vlock_init(&c->wlock);
 	pw_vlock_init(&c->rdlock);
-	pthread_mutex_lock(&pw_vr.lock);
+	c->fresh = true;
+	/* tlock, not pw_vr.lock: a poster may apply this news under its
+	 * slock, which the progress thread takes under pw_vr.lock. */
+	pthread_mutex_lock(&pw_vr.tlock);
 	c->gen = ++pw_vr.gen;
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.u64 = pw_vconn_tag(c) };
-	if (!pw_vr.running || pw_vr.conns[c->slot] ||
+	if (!pw_vr.running || pw_vconn_at(c->slot) ||
 	    epoll_ctl(pw_vr.ep, EPOLL_CTL_ADD, sock, &ev) < 0) {
-		pthread_mutex_unlock(&pw_vr.lock);
+		pthread_mutex_unlock(&pw_vr.tlock);
 		pthread_mutex_destroy(&c->wlock);
 		pthread_mutex_destroy(&c->rdlock);
 		goto drop;
 	}
-	pw_vr.conns[c->slot] = c;
-	/* No slock: a poster holding it may be the one applying this news.
-	 * The connection whole, then the pointer (release: pw_qp_conn()'s
-	 * acquire), then the flag the posters test first. */
+	/* The connection whole, then the pointers (release: pw_vconn_at()'s
+	 * and pw_qp_conn()'s acquire), then the flag the posters test first. */
+	atomic_store_explicit(&pw_vr.conns[c->slot], c, memory_order_release);
 	qp->peer_qpn = peer_qpn;
 	atomic_store_explicit(&qp->conn, c, memory_order_release);
 	atomic_store_explicit(&qp->paired, true, memory_order_release);
-	pthread_mutex_unlock(&pw_vr.lock);
-	/* Sends posted before this: the progress thread sends them. */
+	pthread_mutex_unlock(&pw_vr.tlock);
+	/* Sends posted before this go, and bytes whose edge came before it
+	 * was in the table are read: the progress thread does both. */
 	eventfd_write(pw_vr.wake, 1);
 	return;
 drop:
@@ -1196,12 +1220,14 @@ void pw_vconn_drop(struct pw_qp *qp)
 	struct pw_vconn *c;
 
 	pthread_mutex_lock(&pw_vr.lock);
+	pthread_mutex_lock(&pw_vr.tlock);
 	c = pw_qp_conn(qp);
 	if (c) {
-		pw_vr.conns[c->slot] = NULL;
+		atomic_store_explicit(&pw_vr.conns[c->slot], NULL, memory_order_relaxed);
 		if (!pw_vconn_dead(c))
 			epoll_ctl(pw_vr.ep, EPOLL_CTL_DEL, c->fd, NULL);
 	}
+	pthread_mutex_unlock(&pw_vr.tlock);
 	pthread_mutex_unlock(&pw_vr.lock);
 	if (!c)
 		return;
