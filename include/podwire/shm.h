@@ -126,6 +126,7 @@ _Static_assert(PW_RING_WINDOW_START >= PW_RING_MIN, "window start fits the small
  *   PW_VARENA_META + 0             struct pw_vkey[PW_VKEYS]  the key table
  *   PW_VARENA_META + PW_VQP_OFF    struct pw_vqp[PW_VQPS]    queue pair slots
  *   PW_VARENA_META + PW_VSRQ_OFF   struct pw_vsrq[PW_VSRQS]  shared receive queues
+ *   PW_VARENA_META + PW_VSVC_OFF   struct pw_vsvc[PW_VQPS]   the owner's service, by QP slot
  *
  * A peer reads the key table and its QP's slot, pops posted receives and
  * pushes completions there; the router (which holds every arena's fd) marks
@@ -133,7 +134,7 @@ _Static_assert(PW_RING_WINDOW_START >= PW_RING_MIN, "window start fits the small
  * the peer may be hostile, and the owner never trusts its own table from
  * here either (it keeps a private copy).
  */
-#define PW_VARENA_VERSION 2u	       /* this layout; VERBS_OPEN says which a process uses */
+#define PW_VARENA_VERSION 3u	       /* this layout; VERBS_OPEN says which a process uses */
 #define PW_VARENA_META	  (1ull << 47) /* past every user address on x86-64 */
 #define PW_VKEYS	  4096u	       /* memory regions per process */
 #define PW_VQPS		  1024u	       /* queue pairs per process */
@@ -141,6 +142,10 @@ _Static_assert(PW_RING_WINDOW_START >= PW_RING_MIN, "window start fits the small
 #define PW_VSGE_MAX	  4u	       /* scatter/gather entries of a receive */
 #define PW_VQP_OFF	  (1ull << 20)
 #define PW_VSRQS	  64u /* shared receive queues per process */
+/* pw_vkey.access: a region that could not be re-backed (file-backed, SysV
+ * shared memory, hugetlb): a peer on this node asks its owner (pw_vsvc). */
+#define PW_VKEY_SERVED (1u << 31)
+#define PW_VSVC_DATA   65536u /* bytes one service request carries */
 
 /* A memory region, as peers see it. key == 0: free. seq is a seqlock (odd
  * while the owner writes the entry): read it, the fields, then seq again. */
@@ -218,6 +223,40 @@ struct pw_vsrq {
 
 #define PW_VSRQ_OFF (PW_VQP_OFF + (uint64_t)PW_VQPS * sizeof(struct pw_vqp))
 
+/* Service request ops (pw_vsvc.op). */
+enum {
+	PW_VSVC_WRITE = 1, /* data[0, len) to addr: REMOTE_WRITE */
+	PW_VSVC_PLACE,	   /* the same into a receive's buffer: LOCAL_WRITE */
+	PW_VSVC_READ,	   /* addr to data[0, len): REMOTE_READ */
+	PW_VSVC_CAS,	   /* compare-and-swap at addr: REMOTE_ATOMIC */
+	PW_VSVC_FAA,	   /* fetch-and-add at addr: REMOTE_ATOMIC */
+};
+
+/*
+ * The owner's service for a peer on this node, one per QP slot, each on its
+ * own pages (a peer maps only its QP's). A region the owner could not
+ * re-back (PW_VKEY_SERVED) is reached through it: the peer writes a request
+ * (and its data), then req (release; the owner's acquire), and wakes the
+ * owner's service eventfd; the owner checks it against its own key table,
+ * does it, writes status, result and data, then done = req (release; the
+ * peer's acquire), and wakes done as a futex. One request at a time.
+ */
+struct pw_vsvc {
+	alignas(PW_CACHELINE) _Atomic uint32_t req;
+	uint32_t op;  /* PW_VSVC_* */
+	uint32_t key; /* the owner's lkey/rkey */
+	uint32_t pad;
+	uint64_t addr, len; /* in the owner's addresses; len <= PW_VSVC_DATA */
+	uint64_t cmp, swp;  /* CAS: compare, swap; FAA: the addend in cmp */
+	alignas(PW_CACHELINE) _Atomic uint32_t done;
+	uint32_t status; /* enum ibv_wc_status: 0, or the remote error */
+	uint64_t result; /* CAS, FAA: the value before */
+	alignas(4096) uint8_t data[PW_VSVC_DATA];
+};
+
+#define PW_VSVC_OFF                                                                                \
+	((PW_VSRQ_OFF + (uint64_t)PW_VSRQS * sizeof(struct pw_vsrq) + 4095) & ~(uint64_t)4095)
+
 _Static_assert(sizeof(struct pw_vkey) == 32, "vkey");
 _Static_assert(offsetof(struct pw_vkey, va) == 16, "vkey va");
 _Static_assert(sizeof(struct pw_vsge) == 16, "vsge");
@@ -241,5 +280,14 @@ _Static_assert(offsetof(struct pw_vsrq, rq_tail) == 64, "vsrq rq_tail");
 _Static_assert(offsetof(struct pw_vsrq, rq) == 128, "vsrq rq");
 _Static_assert(sizeof(struct pw_vsrq) == 128 + 80 * PW_VRQ_DEPTH, "vsrq size");
 _Static_assert(PW_VSRQ_OFF % 4096 == 0, "SRQs start on a page");
+_Static_assert(offsetof(struct pw_vsvc, op) == 4, "vsvc op");
+_Static_assert(offsetof(struct pw_vsvc, addr) == 16, "vsvc addr");
+_Static_assert(offsetof(struct pw_vsvc, cmp) == 32, "vsvc cmp");
+_Static_assert(offsetof(struct pw_vsvc, done) == 64, "vsvc done");
+_Static_assert(offsetof(struct pw_vsvc, status) == 68, "vsvc status");
+_Static_assert(offsetof(struct pw_vsvc, result) == 72, "vsvc result");
+_Static_assert(offsetof(struct pw_vsvc, data) == 4096, "vsvc data on its own page");
+_Static_assert(sizeof(struct pw_vsvc) == 4096 + PW_VSVC_DATA, "vsvc size: whole pages");
+_Static_assert(PW_VSVC_OFF % 4096 == 0, "services start on a page");
 
 #endif /* PODWIRE_SHM_H */

@@ -27,7 +27,7 @@
  */
 #define PW_WIRE_VERSION	       6u
 #define PW_WIRE_MAX	       65536u /* largest packet either side accepts */
-#define PW_WIRE_MAX_FDS	       2u
+#define PW_WIRE_MAX_FDS	       3u
 #define PW_WIRE_MAX_PREFIXES   64u
 #define PW_WIRE_POD_ID_LEN     72u /* container id: up to 71 bytes and a NUL */
 #define PW_WIRE_POD_IFNAME_LEN 16u
@@ -69,8 +69,9 @@ enum pw_wire_type {
 	PW_MSG_VERBS_DEV = 16, /* no body, fd: a socket of the caller's netns (proof);
 				  reply VERBS_DEV_OK, or ERR (ENOENT: no pod address) */
 	/* a process's connection for the device's queue pairs, kept open */
-	PW_MSG_VERBS_OPEN = 17,	   /* body verbs_open, fds: the proof socket and the
-				      process's arena (shm.h); reply VERBS_DEV_OK or ERR
+	PW_MSG_VERBS_OPEN = 17,	   /* body verbs_open, fds: the proof socket, the
+				      process's arena (shm.h) and its service eventfd
+				      (pw_vsvc); reply VERBS_DEV_OK or ERR
 				      (EPROTONOSUPPORT: another arena layout) */
 	PW_MSG_VERBS_QP = 18,	   /* body verbs_qp (slot); reply VERBS_QP_OK (qpn) */
 	PW_MSG_VERBS_CONNECT = 19, /* body verbs_connect, fd: the eventfd that wakes the
@@ -98,8 +99,9 @@ enum pw_wire_type {
 					 connections from other nodes), with federation */
 	PW_MSG_VERBS_DEV_OK = 75,     /* body verbs_dev: the pod's device identity */
 	PW_MSG_VERBS_QP_OK = 76,      /* body verbs_qp: the QP number given */
-	PW_MSG_VERBS_PAIRED = 77,     /* seq 0; body verbs_paired, fds: the peer's arena and
-					 its eventfd (VERBS_CONNECT) */
+	PW_MSG_VERBS_PAIRED = 77,     /* seq 0; body verbs_paired, fds: the peer's arena,
+					 its eventfd (VERBS_CONNECT) and its process's
+					 service eventfd (VERBS_OPEN) */
 	PW_MSG_VERBS_PAIRED_TCP = 78, /* seq 0; body verbs_paired (peer_slot 0), fd: a TCP
 					 connection to the peer's process on another node,
 					 carrying pw_wire_vmsg */

@@ -106,7 +106,7 @@ PW_EXPORT int listen(int fd, int backlog)
 	struct pw_wire_listen req = { .backlog = backlog };
 	struct sockaddr_in a; /* a dual-stack listener on :: is 0.0.0.0 */
 	struct pw_msg m;
-	int fds[2];
+	int fds[PW_WIRE_MAX_FDS];
 
 	if (pw_sockname4(fd, &a) == 0 && (a.sin_addr.s_addr == htonl(INADDR_ANY) ||
 					  (pw_ctl_prefixes_known() && pw_in_prefixes(&a)))) {

@@ -218,7 +218,7 @@ static int pw_adopt_tcp(int fd, int sock, const struct pw_wire_conn *body)
 }
 
 /* The router's answer to CONNECT or CLAIM, put under @fd. */
-static int pw_adopt_reply(int fd, const struct pw_msg *m, int n, int fds[2])
+static int pw_adopt_reply(int fd, const struct pw_msg *m, int n, int fds[PW_WIRE_MAX_FDS])
 {
 	if (n == 2 && m->type == PW_MSG_CONN)
 		return pw_adopt(fd, fds[0], fds[1], &m->u.conn, false);
@@ -302,7 +302,7 @@ PW_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 
 	struct pw_wire_connect req;
 	struct pw_msg m;
-	int fds[2];
+	int fds[PW_WIRE_MAX_FDS];
 	pw_addr_to_wire(&local, AF_INET, &req.local);
 	pw_addr_to_wire(&dst, AF_INET, &req.peer);
 	int n = pw_ctl_call(PW_MSG_CONNECT, &req, sizeof(req), &fd, 1, &m, fds);

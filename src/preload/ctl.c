@@ -40,7 +40,7 @@ static void pw_ctl_drop(void)
 
 /* Send @type and wait for its reply, with the lock held. */
 static int pw_ctl_call_locked(uint16_t type, const void *body, size_t len, const int *fds,
-			      unsigned nfds, struct pw_msg *ret, int ret_fds[2])
+			      unsigned nfds, struct pw_msg *ret, int ret_fds[PW_WIRE_MAX_FDS])
 {
 	uint8_t *buf = pw_ctl_buf;
 	uint32_t seq = ++pw_ctl_seq;
@@ -107,7 +107,7 @@ static int pw_ctl_open_locked(void)
 {
 	struct pw_wire_hello hello = { 0 };
 	struct pw_msg m = { 0 };
-	int fds[2];
+	int fds[PW_WIRE_MAX_FDS];
 	int r;
 
 	if (pw_ctl_fd >= 0)
@@ -148,7 +148,7 @@ static int pw_ctl_open_locked(void)
 }
 
 int pw_ctl_call(uint16_t type, const void *body, size_t len, const int *fds, unsigned nfds,
-		struct pw_msg *ret, int ret_fds[2])
+		struct pw_msg *ret, int ret_fds[PW_WIRE_MAX_FDS])
 {
 	int r;
 

@@ -347,7 +347,7 @@ static void pw_take_over_one(int fd, uint64_t id, bool shared)
 {
 	struct pw_wire_reattach req = { .id = id };
 	struct pw_msg m;
-	int fds[2];
+	int fds[PW_WIRE_MAX_FDS];
 
 	int n = pw_ctl_call(PW_MSG_REATTACH, &req, sizeof(req), &fd, 1, &m, fds);
 	if (n != 2 || m.type != PW_MSG_CONN || m.u.conn.side > 1) {

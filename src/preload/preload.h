@@ -174,7 +174,7 @@ bool pw_in_prefixes(const struct sockaddr_in *a);
  * the reply's fixed body (no list entries) and up to two fds. Returns the
  * number of fds received, or -errno. */
 int pw_ctl_call(uint16_t type, const void *body, size_t len, const int *fds, unsigned nfds,
-		struct pw_msg *ret, int ret_fds[2]);
+		struct pw_msg *ret, int ret_fds[PW_WIRE_MAX_FDS]);
 bool pw_ctl_prefixes_known(void);
 /* Is @creator (a socket's SO_PEERCRED pid) the router, as this process sees
  * its pid? Connects to the router if need be. */

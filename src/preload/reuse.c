@@ -86,7 +86,7 @@ static void pw_rent_drop(struct pw_rent *e, _Atomic unsigned *count)
 {
 	struct pw_wire_reattach rq = { .id = e->body.id };
 	struct pw_msg m;
-	int fds[2];
+	int fds[PW_WIRE_MAX_FDS];
 
 	if (e->kind == PW_RENT_TCP) {
 		/* Not started: nothing was sent on it. */

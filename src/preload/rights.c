@@ -22,7 +22,7 @@ int pw_relay_stream(int fd, struct pw_sock *s, uint32_t flags)
 {
 	struct pw_wire_relay req = { .id = s->id, .flags = flags };
 	struct pw_msg m;
-	int fds[2];
+	int fds[PW_WIRE_MAX_FDS];
 	int n = pw_ctl_call(PW_MSG_RELAY, &req, sizeof(req), &fd, 1, &m, fds);
 
 	if (n != 1 || m.type != PW_MSG_RELAY_OK) {
@@ -93,7 +93,7 @@ static void pw_rights_swap(int *fd, void *arg)
 static void pw_rights_take_back(int stream)
 {
 	struct pw_msg m;
-	int fds[2];
+	int fds[PW_WIRE_MAX_FDS];
 	int n = pw_ctl_call(PW_MSG_TAKE, NULL, 0, &stream, 1, &m, fds);
 
 	for (int i = 0; i < n; i++)
@@ -142,7 +142,7 @@ static void pw_rights_take(int *fd, void *arg)
 	int v;
 	socklen_t vlen = sizeof(v);
 	struct pw_msg m;
-	int fds[2];
+	int fds[PW_WIRE_MAX_FDS];
 
 	(void)arg;
 	if (pw_real.getsockopt(*fd, SOL_SOCKET, SO_DOMAIN, &v, &vlen) < 0 || v != AF_UNIX)

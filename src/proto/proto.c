@@ -155,9 +155,10 @@ unsigned pw_msg_nfds(uint16_t type)
 		return 1;
 	case PW_MSG_CONN:
 	case PW_MSG_LISTEN_POOL:
+		return 2;
 	case PW_MSG_VERBS_OPEN:
 	case PW_MSG_VERBS_PAIRED:
-		return 2;
+		return 3;
 	default:
 		return 0;
 	}
@@ -301,8 +302,11 @@ ssize_t pw_msg_recv(int sock, void *buf, size_t cap, int fds[PW_WIRE_MAX_FDS], u
 		    int flags)
 {
 	union {
-		/* Room for more than we accept, so excess fds are seen and closed. */
-		char buf[CMSG_SPACE(sizeof(int) * 16)];
+		/* Room for more than we accept, so excess fds are seen and
+		 * closed, beside credentials and a pidfd (SO_PASSCRED,
+		 * SO_PASSPIDFD). */
+		char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * 16) +
+			 CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} ctl;
 	struct iovec iov = { .iov_base = buf, .iov_len = cap };
@@ -326,16 +330,16 @@ ssize_t pw_msg_recv(int sock, void *buf, size_t cap, int fds[PW_WIRE_MAX_FDS], u
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 			continue;
 		size_t cnt = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		int got[16];
 
-		if (cnt > 16)
-			cnt = 16;
-		memcpy(got, CMSG_DATA(c), cnt * sizeof(int));
+		/* Every one the kernel gave (the buffer bounds them): those past
+		 * what a message carries are closed. */
 		for (size_t i = 0; i < cnt; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
 			if (nfds < PW_WIRE_MAX_FDS)
-				fds[nfds++] = got[i];
+				fds[nfds++] = fd;
 			else {
-				pw_sys_close(got[i]);
+				pw_sys_close(fd);
 				bad = true;
 			}
 		}

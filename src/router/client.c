@@ -103,11 +103,14 @@ static const struct pw_request *pw_request_find(const struct pw_request *table, 
 int pw_client_serve(struct pw_client *c, const struct pw_request *table, size_t n)
 {
 	static uint8_t buf[PW_WIRE_MAX] __attribute__((aligned(8)));
-	int fds[PW_WIRE_MAX_FDS] = { -1, -1 };
+	int fds[PW_WIRE_MAX_FDS];
 	unsigned nfds = 0;
 	struct pw_msg m;
-	ssize_t len = pw_msg_recv(c->fd, buf, sizeof(buf), fds, &nfds, MSG_DONTWAIT);
 	int r;
+
+	for (unsigned i = 0; i < PW_WIRE_MAX_FDS; i++)
+		fds[i] = -1; /* (what pw_fds_close() passes over) */
+	ssize_t len = pw_msg_recv(c->fd, buf, sizeof(buf), fds, &nfds, MSG_DONTWAIT);
 
 	if (len == -EAGAIN)
 		return 0;

@@ -136,6 +136,7 @@ int pw_request_verbs_dev(struct pw_client *c, const struct pw_msg *m, int fds[PW
 struct pw_vclient {
 	uint32_t addr; /* its pod's address, network order */
 	int arena;     /* its arena (shm.h) */
+	int svc;       /* its service eventfd (pw_vsvc) */
 };
 
 /* A queue pair the router numbered. */
@@ -185,6 +186,20 @@ void pw_verbs_metrics(FILE *f)
 		pw_vstats.opens, pw_vstats.qps, pw_vstats.pairs, pw_vstats.remote_pairs);
 }
 
+/* Is @fd an eventfd? What the router and peers write to must not block. */
+static bool pw_fd_is_eventfd(int fd)
+{
+	char path[64], target[32];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return false;
+	target[n] = '\0';
+	return strcmp(target, "anon_inode:[eventfd]") == 0;
+}
+
 int pw_request_verbs_open(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS])
 {
 	struct pw_wire_verbs_dev dev;
@@ -196,7 +211,7 @@ int pw_request_verbs_open(struct pw_client *c, const struct pw_msg *m, int fds[P
 	if (m->u.verbs_open.layout != PW_VARENA_VERSION)
 		return -EPROTONOSUPPORT; /* a library of another podwire */
 	/* The arena must be a memfd: sealable, as no other file is. */
-	if (fcntl(fds[1], F_GET_SEALS) < 0)
+	if (fcntl(fds[1], F_GET_SEALS) < 0 || !pw_fd_is_eventfd(fds[2]))
 		return -EBADF;
 	r = pw_verbs_caller(fds[0], &dev, &addr);
 	if (r < 0)
@@ -206,7 +221,8 @@ int pw_request_verbs_open(struct pw_client *c, const struct pw_msg *m, int fds[P
 		return -ENOMEM;
 	c->verbs->addr = addr;
 	c->verbs->arena = fds[1];
-	fds[1] = -1; /* (kept) */
+	c->verbs->svc = fds[2];
+	fds[1] = fds[2] = -1; /* (kept) */
 	pw_vstats.opens++;
 	return pw_msg_send(c->fd, PW_MSG_VERBS_DEV_OK, m->seq, &dev, sizeof(dev), NULL, 0, NULL, 0);
 }
@@ -321,10 +337,10 @@ static void pw_vqp_paired(const struct pw_vqp_reg *q, const struct pw_vqp_reg *p
 	struct pw_wire_verbs_paired body = { .qpn = q->qpn,
 					     .peer_qpn = p->qpn,
 					     .peer_slot = p->slot };
-	int fds[2] = { p->owner->verbs->arena, p->evfd };
+	int fds[3] = { p->owner->verbs->arena, p->evfd, p->owner->verbs->svc };
 
 	if (pw_msg_send(q->owner->fd, PW_MSG_VERBS_PAIRED, 0, &body, sizeof(body), NULL, 0, fds,
-			2) < 0)
+			3) < 0)
 		pw_warn("pid %d: cannot tell QP %u of its peer: %s", q->owner->pid, q->qpn,
 			strerror(errno));
 }
@@ -487,6 +503,8 @@ int pw_request_verbs_connect(struct pw_client *c, const struct pw_msg *m, int fd
 		return -ENOENT;
 	if (q->connected)
 		return -EISCONN;
+	if (!pw_fd_is_eventfd(fds[0]))
+		return -EBADF;
 	q->dest = body->dest;
 	if (!q->dest) {
 		/* A LID: the address at that offset in the caller's prefix. */
@@ -558,6 +576,7 @@ void pw_verbs_client_gone(struct pw_client *c)
 		else
 			pp = &(*pp)->next;
 	close(c->verbs->arena);
+	close(c->verbs->svc);
 	free(c->verbs);
 	c->verbs = NULL;
 }

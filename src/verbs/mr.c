@@ -9,8 +9,10 @@
  * are the application's memory); registering them again finds them so.
  *
  * Only private anonymous memory (the heap, malloc, memalign, anonymous
- * mmap) can be re-backed; other memory (file-backed, SysV shared memory,
- * hugetlb) fails with EINVAL for now (docs/RDMA.md).
+ * mmap) can be re-backed. A region with other memory in it (file-backed,
+ * SysV shared memory, hugetlb, read-only) is left as it is and marked
+ * PW_VKEY_SERVED: a peer on this node asks us for it (svc.c), one on
+ * another node is served by our progress thread anyway (remote.c).
  *
  * The key table: our private copy decides local checks; the arena's copy
  * (shm.h, struct pw_vkey) is what peers read, under its seqlock.
@@ -57,17 +59,33 @@ static struct {
 } pw_mrs[PW_VKEYS];
 static uint32_t pw_mr_gen = 1;
 
-int pw_mr_check(uint32_t lkey, uint64_t addr, uint64_t len, unsigned access)
+/* Under pw_mr_lock. */
+static int pw_mr_check_locked(uint32_t lkey, uint64_t addr, uint64_t len, unsigned access)
 {
 	unsigned i = lkey & (PW_VKEYS - 1);
-	int r = 0;
 
-	pthread_mutex_lock(&pw_mr_lock);
 	if (!lkey || pw_mrs[i].key != lkey || (pw_mrs[i].access & access) != access)
-		r = -EPERM;
-	else if (addr < pw_mrs[i].va || len > pw_mrs[i].len ||
-		 addr - pw_mrs[i].va > pw_mrs[i].len - len)
-		r = -EFAULT;
+		return -EPERM;
+	if (addr < pw_mrs[i].va || len > pw_mrs[i].len || addr - pw_mrs[i].va > pw_mrs[i].len - len)
+		return -EFAULT;
+	return 0;
+}
+
+int pw_mr_check(uint32_t lkey, uint64_t addr, uint64_t len, unsigned access)
+{
+	pthread_mutex_lock(&pw_mr_lock);
+	int r = pw_mr_check_locked(lkey, addr, len, access);
+	pthread_mutex_unlock(&pw_mr_lock);
+	return r;
+}
+
+int pw_mr_hold(uint32_t lkey, uint64_t addr, uint64_t len, unsigned access, void (*fn)(void *),
+	       void *arg)
+{
+	pthread_mutex_lock(&pw_mr_lock);
+	int r = pw_mr_check_locked(lkey, addr, len, access);
+	if (!r)
+		fn(arg);
 	pthread_mutex_unlock(&pw_mr_lock);
 	return r;
 }
@@ -121,17 +139,20 @@ static bool pw_map_anon_private(const struct pw_map *m)
 
 /*
  * Re-back [@base, @end) (page-aligned) with the arena, unless it is already:
- * 0; -EINVAL when some of it is not private anonymous read-write memory (or
- * it spans too many mappings); else the error of the copy or the mapping.
- * The maps are read whole first: remapping changes them.
+ * 0; 1 when some of it cannot be (not private anonymous read-write memory,
+ * or too many mappings): then nothing is, and the region is served; -EFAULT
+ * when some of it is not mapped, or not readable (or writable, @write);
+ * else the error of the copy or the mapping. The maps are read whole first:
+ * remapping changes them.
  */
-static int pw_mr_reback(uint64_t base, uint64_t end)
+static int pw_mr_reback(uint64_t base, uint64_t end, bool write)
 {
 	struct {
 		uint64_t start, end;
 	} runs[PW_MR_RUNS];
 	int arena = pw_vproc_arena();
 	unsigned nruns = 0;
+	bool served = false;
 	struct stat st;
 	char line[512];
 	uint64_t at = base;
@@ -148,22 +169,24 @@ static int pw_mr_reback(uint64_t base, uint64_t end)
 			continue;
 		if (m.end <= at)
 			continue;
-		if (m.start > at) {
-			r = -EINVAL; /* a hole */
+		if (m.start > at || m.perms[0] != 'r' || (write && m.perms[1] != 'w')) {
+			r = -EFAULT; /* a hole, or not ours to read (write) */
 			break;
 		}
 		uint64_t e = m.end < end ? m.end : end;
 		bool ours = m.ino == st.st_ino && makedev(m.dmaj, m.dmin) == st.st_dev &&
 			    m.off == m.start;
 		if (!ours && (!pw_map_anon_private(&m) || nruns == PW_MR_RUNS))
-			r = -EINVAL;
+			served = true;
 		else if (!ours)
 			runs[nruns++] = (typeof(runs[0])){ at, e };
 		at = e;
 	}
 	fclose(f);
 	if (!r && at < end)
-		r = -EINVAL;
+		r = -EFAULT;
+	if (!r && served)
+		return 1;
 	/* Copy, then map the copy in its place. (Writes by other threads in
 	 * between are lost: register before sharing the buffer.) */
 	for (unsigned k = 0; k < nruns && !r; k++) {
@@ -307,9 +330,11 @@ static struct ibv_mr *pw_mr_reg(struct ibv_pd *pd, void *addr, size_t length, ui
 		r = -ENOMEM;
 		goto fail;
 	}
-	r = pw_mr_reback(base, end);
+	r = pw_mr_reback(base, end, access & IBV_ACCESS_LOCAL_WRITE);
 	if (r < 0)
 		goto fail;
+	if (r == 1)
+		access |= PW_VKEY_SERVED;
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	pthread_once(&once, pw_mr_atfork_once);
 	if (pw_mr_fork_safe() && madvise((void *)(uintptr_t)base, end - base, MADV_DONTFORK) < 0) {

@@ -22,16 +22,19 @@
 #include "pwverbs.h"
 
 #define PW_VPROC_CALL_MS 5000
-#define PW_VMETA_LEN	 (PW_VSRQ_OFF + (uint64_t)PW_VSRQS * sizeof(struct pw_vsrq))
+#define PW_VMETA_LEN	 (PW_VSVC_OFF + (uint64_t)PW_VQPS * sizeof(struct pw_vsvc))
 
 static struct {
 	pthread_mutex_t lock;
 	bool open;
 	unsigned users; /* open contexts */
 	int ctl, arena, null_evfd;
+	int svc; /* peers on this node ask for service (pw_vsvc): svc.c */
 	uint8_t *meta;
 	uint32_t seq;
-} pw_vproc = { .lock = PTHREAD_MUTEX_INITIALIZER, .ctl = -1, .arena = -1, .null_evfd = -1 };
+} pw_vproc = {
+	.lock = PTHREAD_MUTEX_INITIALIZER, .ctl = -1, .arena = -1, .null_evfd = -1, .svc = -1
+};
 
 void *pw_varena_map(int arena, uint64_t off, size_t len, int prot)
 {
@@ -49,6 +52,17 @@ struct pw_vsrq *pw_vproc_srq(unsigned slot)
 {
 	return (struct pw_vsrq *)(pw_vproc.meta + PW_VSRQ_OFF +
 				  (size_t)slot * sizeof(struct pw_vsrq));
+}
+
+struct pw_vsvc *pw_vproc_svc(unsigned slot)
+{
+	return (struct pw_vsvc *)(pw_vproc.meta + PW_VSVC_OFF +
+				  (size_t)slot * sizeof(struct pw_vsvc));
+}
+
+int pw_vproc_svc_fd(void)
+{
+	return pw_vproc.svc;
 }
 
 struct pw_vqp *pw_vproc_slot(unsigned slot)
@@ -74,9 +88,9 @@ int pw_vproc_null_evfd(void)
 /* A PAIRED message (seq 0) is news, not a reply: apply it. */
 static void pw_vproc_news(const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS], unsigned n)
 {
-	if (m->type == PW_MSG_VERBS_PAIRED && n == 2) {
+	if (m->type == PW_MSG_VERBS_PAIRED && n == 3) {
 		const struct pw_wire_verbs_paired *p = &m->u.verbs_paired;
-		pw_qp_paired(p->qpn, p->peer_qpn, p->peer_slot, fds[0], fds[1]);
+		pw_qp_paired(p->qpn, p->peer_qpn, p->peer_slot, fds[0], fds[1], fds[2]);
 		return;
 	}
 	if (m->type == PW_MSG_VERBS_PAIRED_TCP && n == 1) {
@@ -182,9 +196,11 @@ static void pw_vproc_release(void)
 		close(pw_vproc.arena);
 	if (pw_vproc.null_evfd >= 0)
 		close(pw_vproc.null_evfd);
+	if (pw_vproc.svc >= 0)
+		close(pw_vproc.svc);
 	if (pw_vproc.ctl >= 0)
 		close(pw_vproc.ctl);
-	pw_vproc.arena = pw_vproc.null_evfd = pw_vproc.ctl = -1;
+	pw_vproc.arena = pw_vproc.null_evfd = pw_vproc.svc = pw_vproc.ctl = -1;
 	pw_vproc.open = false;
 }
 
@@ -223,10 +239,11 @@ int pw_vproc_open(void)
 	}
 	pw_vproc.arena = memfd_create("podwire-verbs", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	pw_vproc.null_evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	pw_vproc.svc = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	pw_vproc.ctl = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	proof = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (pw_vproc.arena < 0 || pw_vproc.null_evfd < 0 || pw_vproc.ctl < 0 || proof < 0 ||
-	    ftruncate(pw_vproc.arena, (off_t)(PW_VARENA_META + PW_VMETA_LEN)) < 0 ||
+	if (pw_vproc.arena < 0 || pw_vproc.null_evfd < 0 || pw_vproc.svc < 0 || pw_vproc.ctl < 0 ||
+	    proof < 0 || ftruncate(pw_vproc.arena, (off_t)(PW_VARENA_META + PW_VMETA_LEN)) < 0 ||
 	    connect(pw_vproc.ctl, (struct sockaddr *)&a, sizeof(a)) < 0) {
 		r = -errno;
 		goto fail;
@@ -237,9 +254,9 @@ int pw_vproc_open(void)
 		r = -errno;
 		goto fail;
 	}
-	int fds[2] = { proof, pw_vproc.arena };
+	int fds[3] = { proof, pw_vproc.arena, pw_vproc.svc };
 	struct pw_wire_verbs_open body = { .layout = PW_VARENA_VERSION };
-	r = pw_vproc_call_locked(PW_MSG_VERBS_OPEN, &body, sizeof(body), fds, 2, &m);
+	r = pw_vproc_call_locked(PW_MSG_VERBS_OPEN, &body, sizeof(body), fds, 3, &m);
 	if (r < 0)
 		goto fail;
 	if (m.type != PW_MSG_VERBS_DEV_OK) {

@@ -78,7 +78,10 @@ void pw_vproc_drain(void);
 struct pw_vkey *pw_vproc_keys(void);
 struct pw_vqp *pw_vproc_slot(unsigned slot);
 struct pw_vsrq *pw_vproc_srq(unsigned slot);
+struct pw_vsvc *pw_vproc_svc(unsigned slot);
 int pw_vproc_arena(void);
+/* The eventfd peers on this node wake us with when they ask for service. */
+int pw_vproc_svc_fd(void);
 /* The connection to the router. */
 int pw_vproc_ctl(void);
 /* An eventfd for QPs whose receive CQ has no channel: nobody reads it. */
@@ -91,6 +94,31 @@ void *pw_varena_map(int arena, uint64_t off, size_t len, int prot);
 /* Is [@addr, @addr + @len) inside our region @lkey, with @access? 0, or
  * -EPERM (no such key, or not allowed) / -EFAULT (out of its range). */
 int pw_mr_check(uint32_t lkey, uint64_t addr, uint64_t len, unsigned access);
+/* pw_mr_check(), then @fn(@arg) with the region kept registered meanwhile:
+ * 0, or pw_mr_check()'s error (and no call). */
+int pw_mr_hold(uint32_t lkey, uint64_t addr, uint64_t len, unsigned access, void (*fn)(void *),
+	       void *arg);
+
+/* ---- svc.c: regions served by their owner (PW_VKEY_SERVED) ---- */
+
+struct pw_qp;
+struct pw_swr;
+/* Our QP slot @slot holds a QP (@live) whose access flags are @access. */
+void pw_svc_qp(unsigned slot, bool live, unsigned access);
+/* Serve the requests peers on this node wait for; @wait: even if another
+ * thread serves now (then after it). */
+void pw_svc_serve(bool wait);
+/* Through the owner of @qp's peer: put bytes [@off, @off + @len) of @w's
+ * payload at @addr of its region @key (op PW_VSVC_WRITE or PW_VSVC_PLACE);
+ * get @len bytes from there into @w's local entries; do @w's atomic (the
+ * old value in @ret_old). An ibv_wc_status: IBV_WC_SUCCESS, the owner's
+ * IBV_WC_REM_ACCESS_ERR or IBV_WC_REM_INV_REQ_ERR, IBV_WC_LOC_PROT_ERR (our
+ * own entries), IBV_WC_RETRY_EXC_ERR (no answer: the peer went, or its
+ * transport timer ran out) or IBV_WC_REM_OP_ERR (a broken answer). */
+int pw_svc_put(struct pw_qp *qp, int op, uint32_t key, uint64_t addr, uint64_t len,
+	       const struct pw_swr *w, uint64_t off);
+int pw_svc_get(struct pw_qp *qp, uint32_t key, uint64_t addr, uint64_t len, const struct pw_swr *w);
+int pw_svc_atomic(struct pw_qp *qp, const struct pw_swr *w, uint64_t *ret_old);
 
 /* ---- cq.c and qp.c ---- */
 
@@ -150,6 +178,8 @@ struct pw_qp {
 	struct pw_vsrq *peer_srq; /* the SRQ its receives come from, or NULL */
 	void *peer_srq_map;
 	size_t peer_srq_maplen;
+	struct pw_vsvc *peer_svc; /* its owner's service for this QP (svc.c) */
+	int peer_svc_fd;
 	struct pw_win win[PW_WINS];
 	unsigned win_clock;
 
@@ -225,8 +255,17 @@ uint8_t *pw_swr_local(const struct pw_swr *w, unsigned i, unsigned access);
 int pw_slot_recv(struct pw_vqp *p, uint32_t *ret_tail, struct pw_vrecv *ret);
 /* A receive completion into slot @p, and the wake-up on @evfd if armed. */
 void pw_slot_complete(struct pw_vqp *p, int evfd, const struct pw_vcqe *c);
-/* The peer of our QP @qpn is there (PAIRED): its arena and eventfd, taken. */
-void pw_qp_paired(uint32_t qpn, uint32_t peer_qpn, uint32_t peer_slot, int arena, int evfd);
+/* The peer of our QP @qpn is there (PAIRED): its arena, its eventfd and its
+ * process's service eventfd, taken. */
+void pw_qp_paired(uint32_t qpn, uint32_t peer_qpn, uint32_t peer_slot, int arena, int evfd,
+		  int svc);
+/* Is @qp's peer (on this node) still there? */
+bool pw_qp_peer_alive(const struct pw_qp *qp);
+/* Bytes [@off, @off + @n) of @w's payload into @dst; @src into @w's local
+ * entries (LOCAL_WRITE) at payload offset @off. false: an entry is not
+ * registered for it (a local protection error), or too short. */
+bool pw_swr_copy_out(const struct pw_swr *w, uint64_t off, uint8_t *dst, uint64_t n);
+bool pw_swr_copy_in(const struct pw_swr *w, uint64_t off, const uint8_t *src, uint64_t n);
 /* Run the queued work of @qp (sends waiting for their peer, or for a receive). */
 void pw_qp_progress(struct pw_qp *qp);
 /* If @qp's peer went (the router marked its slot), put @qp in the error state:

@@ -40,10 +40,11 @@ static void pw_win_drop(struct pw_win *w)
 /*
  * The peer's region @key, mapped, checked for @access and to hold [@addr,
  * @addr + @len): a pointer to @addr in our mapping, or NULL (no such key, not
- * allowed, out of bounds: a remote access error).
+ * allowed, out of bounds: a remote access error; or, with *@ret_served set,
+ * a region its owner serves, which passed those checks: svc.c).
  */
 static uint8_t *pw_peer_mem(struct pw_qp *qp, uint32_t key, uint64_t addr, uint64_t len,
-			    unsigned access)
+			    unsigned access, bool *ret_served)
 {
 	const struct pw_vkey *k = &qp->peer_keys[key & (PW_VKEYS - 1)];
 	uint32_t seq = atomic_load_explicit(&k->seq, memory_order_acquire);
@@ -62,6 +63,12 @@ static uint8_t *pw_peer_mem(struct pw_qp *qp, uint32_t key, uint64_t addr, uint6
 		if (atomic_load_explicit(&k->seq, memory_order_relaxed) != seq || k_key != key ||
 		    !klen || va >= PW_VARENA_META || klen > PW_VARENA_META - va)
 			return NULL;
+		if (k_access & PW_VKEY_SERVED) {
+			/* Not in the arena: its owner checks again, and serves. */
+			*ret_served = (k_access & access) == access && addr >= va && len <= klen &&
+				      addr - va <= klen - len;
+			return NULL;
+		}
 		long pg = sysconf(_SC_PAGESIZE);
 		uint64_t base = va & ~(uint64_t)(pg - 1);
 		uint64_t end = (va + klen + (uint64_t)pg - 1) & ~(uint64_t)(pg - 1);
@@ -181,6 +188,52 @@ static bool pw_gather(const struct pw_swr *w, uint8_t *dst, uint64_t len)
 	return true;
 }
 
+bool pw_swr_copy_out(const struct pw_swr *w, uint64_t off, uint8_t *dst, uint64_t n)
+{
+	if (w->flags & IBV_SEND_INLINE) {
+		if (off > w->inl_len || n > w->inl_len - off)
+			return false;
+		memcpy(dst, w->inl + off, n);
+		return true;
+	}
+	for (unsigned i = 0; i < w->nsge && n; i++) {
+		uint64_t l = w->sge[i].length;
+		if (off >= l) {
+			off -= l;
+			continue;
+		}
+		const uint8_t *src = pw_swr_local(w, i, 0);
+		uint64_t k = l - off < n ? l - off : n;
+		if (!src)
+			return false;
+		memcpy(dst, src + off, k);
+		dst += k;
+		n -= k;
+		off = 0;
+	}
+	return n == 0;
+}
+
+bool pw_swr_copy_in(const struct pw_swr *w, uint64_t off, const uint8_t *src, uint64_t n)
+{
+	for (unsigned i = 0; i < w->nsge && n; i++) {
+		uint64_t l = w->sge[i].length;
+		if (off >= l) {
+			off -= l;
+			continue;
+		}
+		uint8_t *dst = pw_swr_local(w, i, IBV_ACCESS_LOCAL_WRITE);
+		uint64_t k = l - off < n ? l - off : n;
+		if (!dst)
+			return false;
+		memcpy(dst + off, src, k);
+		src += k;
+		n -= k;
+		off = 0;
+	}
+	return n == 0;
+}
+
 uint64_t pw_swr_len(const struct pw_swr *w)
 {
 	uint64_t n = 0;
@@ -191,8 +244,6 @@ uint64_t pw_swr_len(const struct pw_swr *w)
 		n += w->sge[i].length;
 	return n;
 }
-
-static bool pw_peer_alive(const struct pw_qp *qp);
 
 int pw_slot_recv(struct pw_vqp *p, uint32_t *ret_tail, struct pw_vrecv *ret)
 {
@@ -214,7 +265,7 @@ int pw_slot_recv(struct pw_vqp *p, uint32_t *ret_tail, struct pw_vrecv *ret)
 /* SEND and WRITE_WITH_IMM take the peer's next receive. */
 static int pw_peer_recv(struct pw_qp *qp, uint32_t *ret_tail, struct pw_vrecv *ret)
 {
-	if (!pw_peer_alive(qp))
+	if (!pw_qp_peer_alive(qp))
 		return IBV_WC_RETRY_EXC_ERR; /* the peer's QP is gone */
 	if (qp->peer_srq)
 		return pw_vsrq_take(qp->peer_srq, ret_tail, ret); /* (claimed now) */
@@ -268,11 +319,22 @@ static int pw_do_send(struct pw_qp *qp, const struct pw_swr *w, uint32_t *ret_le
 	} else {
 		/* Scatter over the receive's entries, each checked against
 		 * the peer's keys; the last byte of the message last. */
-		uint8_t *tmp = NULL;
 		for (unsigned i = 0; i < rv.nsge && at < len && st == IBV_WC_SUCCESS; i++) {
 			uint64_t n = rv.sge[i].length < len - at ? rv.sge[i].length : len - at;
+			bool served = false;
 			uint8_t *dst = pw_peer_mem(qp, rv.sge[i].lkey, rv.sge[i].addr, n,
-						   IBV_ACCESS_LOCAL_WRITE);
+						   IBV_ACCESS_LOCAL_WRITE, &served);
+			if (served) {
+				/* Its owner places this entry's part. */
+				st = pw_svc_put(qp, PW_VSVC_PLACE, rv.sge[i].lkey, rv.sge[i].addr,
+						n, w, at);
+				if (st == IBV_WC_REM_ACCESS_ERR)
+					c.status = IBV_WC_LOC_PROT_ERR;
+				else if (st != IBV_WC_SUCCESS && st != IBV_WC_LOC_PROT_ERR)
+					c.status = IBV_WC_REM_ABORT_ERR;
+				at += n;
+				continue;
+			}
 			if (!dst) {
 				c.status = IBV_WC_LOC_PROT_ERR;
 				st = IBV_WC_REM_ACCESS_ERR;
@@ -281,21 +343,12 @@ static int pw_do_send(struct pw_qp *qp, const struct pw_swr *w, uint32_t *ret_le
 			if (at == 0 && n == len) {
 				if (!pw_gather(w, dst, n))
 					st = IBV_WC_LOC_PROT_ERR;
-			} else {
-				/* Spread over several entries: gather once, then copy. */
-				if (!tmp && !(tmp = malloc(len ? len : 1))) {
-					st = IBV_WC_LOC_QP_OP_ERR;
-					break;
-				}
-				if (at == 0 && !pw_gather(w, tmp, len)) {
-					st = IBV_WC_LOC_PROT_ERR;
-					break;
-				}
-				memcpy(dst, tmp + at, n);
+			} else if (!pw_swr_copy_out(w, at, dst, n)) {
+				/* (Spread over several entries: in order.) */
+				st = IBV_WC_LOC_PROT_ERR;
 			}
 			at += n;
 		}
-		free(tmp);
 		if (st == IBV_WC_LOC_PROT_ERR && !qp->peer_srq)
 			return st; /* ours: the peer's receive stays posted */
 		if (st == IBV_WC_LOC_PROT_ERR)
@@ -309,7 +362,7 @@ static int pw_do_send(struct pw_qp *qp, const struct pw_swr *w, uint32_t *ret_le
 
 /* The peer's QP still there? Its slot says so (the router clears it when
  * the peer's process dies). */
-static bool pw_peer_alive(const struct pw_qp *qp)
+bool pw_qp_peer_alive(const struct pw_qp *qp)
 {
 	return atomic_load_explicit(&qp->peer->qpn, memory_order_acquire) == qp->peer_qpn &&
 	       !atomic_load_explicit(&qp->sh->peer_gone, memory_order_acquire);
@@ -322,15 +375,16 @@ static int pw_do_write(struct pw_qp *qp, const struct pw_swr *w, uint32_t *ret_l
 	uint32_t tail = 0;
 	int st = IBV_WC_SUCCESS;
 
-	if (!pw_peer_alive(qp))
+	if (!pw_qp_peer_alive(qp))
 		return IBV_WC_RETRY_EXC_ERR;
 
 	/* WRITE_WITH_IMM needs a receive: look before writing anything (an
 	 * SRQ's is claimed then: the checks come first). */
 	uint8_t *dst = NULL;
+	bool served = false;
 	if (len && qp->peer_srq) {
-		dst = pw_peer_mem(qp, w->rkey, w->raddr, len, IBV_ACCESS_REMOTE_WRITE);
-		if (!dst)
+		dst = pw_peer_mem(qp, w->rkey, w->raddr, len, IBV_ACCESS_REMOTE_WRITE, &served);
+		if (!dst && !served)
 			return IBV_WC_REM_ACCESS_ERR;
 		if (!pw_swr_readable(w))
 			return IBV_WC_LOC_PROT_ERR;
@@ -341,11 +395,14 @@ static int pw_do_write(struct pw_qp *qp, const struct pw_swr *w, uint32_t *ret_l
 			return st;
 	}
 	if (len) {
-		if (!dst)
-			dst = pw_peer_mem(qp, w->rkey, w->raddr, len, IBV_ACCESS_REMOTE_WRITE);
-		if (!dst)
+		if (!dst && !served)
+			dst = pw_peer_mem(qp, w->rkey, w->raddr, len, IBV_ACCESS_REMOTE_WRITE,
+					  &served);
+		if (served)
+			st = pw_svc_put(qp, PW_VSVC_WRITE, w->rkey, w->raddr, len, w, 0);
+		else if (!dst)
 			return IBV_WC_REM_ACCESS_ERR;
-		if (!pw_gather(w, dst, len))
+		else if (!pw_gather(w, dst, len))
 			st = IBV_WC_LOC_PROT_ERR;
 		if (st != IBV_WC_SUCCESS && (w->op != IBV_WR_RDMA_WRITE_WITH_IMM || !qp->peer_srq))
 			return st; /* (a receive of the QP's own stays posted) */
@@ -368,12 +425,19 @@ static int pw_do_write(struct pw_qp *qp, const struct pw_swr *w, uint32_t *ret_l
 
 static int pw_do_read(struct pw_qp *qp, const struct pw_swr *w, uint32_t *ret_len)
 {
-	if (!pw_peer_alive(qp))
+	if (!pw_qp_peer_alive(qp))
 		return IBV_WC_RETRY_EXC_ERR;
 	uint64_t len = pw_swr_len(w), at = 0;
+	bool served = false;
 	const uint8_t *src =
-		len ? pw_peer_mem(qp, w->rkey, w->raddr, len, IBV_ACCESS_REMOTE_READ) : NULL;
+		len ? pw_peer_mem(qp, w->rkey, w->raddr, len, IBV_ACCESS_REMOTE_READ, &served)
+		    : NULL;
 
+	if (served) {
+		int st = pw_svc_get(qp, w->rkey, w->raddr, len, w);
+		*ret_len = (uint32_t)len;
+		return st;
+	}
 	if (len && !src)
 		return IBV_WC_REM_ACCESS_ERR;
 	for (unsigned i = 0; i < w->nsge; i++) {
@@ -391,17 +455,26 @@ static int pw_do_read(struct pw_qp *qp, const struct pw_swr *w, uint32_t *ret_le
 
 static int pw_do_atomic(struct pw_qp *qp, const struct pw_swr *w, uint32_t *ret_len)
 {
-	if (!pw_peer_alive(qp))
+	if (!pw_qp_peer_alive(qp))
 		return IBV_WC_RETRY_EXC_ERR;
 	if (w->nsge != 1 || w->sge[0].length != 8 || (w->raddr & 7))
 		return IBV_WC_LOC_LEN_ERR;
 	uint64_t *dst = (uint64_t *)pw_swr_local(w, 0, IBV_ACCESS_LOCAL_WRITE);
-	_Atomic uint64_t *t =
-		(_Atomic uint64_t *)pw_peer_mem(qp, w->rkey, w->raddr, 8, IBV_ACCESS_REMOTE_ATOMIC);
+	bool served = false;
+	_Atomic uint64_t *t = (_Atomic uint64_t *)pw_peer_mem(qp, w->rkey, w->raddr, 8,
+							      IBV_ACCESS_REMOTE_ATOMIC, &served);
 	uint64_t old;
 
 	if (!dst)
 		return IBV_WC_LOC_PROT_ERR;
+	if (served) {
+		/* Its owner does it: atomic with its own CPU as well. */
+		int st = pw_svc_atomic(qp, w, &old);
+		if (st == IBV_WC_SUCCESS)
+			memcpy(dst, &old, 8);
+		*ret_len = 8;
+		return st;
+	}
 	if (!t)
 		return IBV_WC_REM_ACCESS_ERR;
 	/* Shared memory: atomic with the target's own CPU too. */
@@ -834,7 +907,7 @@ static void *pw_peer_part(int arena, uint64_t off, size_t size, void **ret_map, 
 	return (uint8_t *)map + (off - base);
 }
 
-void pw_qp_paired(uint32_t qpn, uint32_t peer_qpn, uint32_t peer_slot, int arena, int evfd)
+void pw_qp_paired(uint32_t qpn, uint32_t peer_qpn, uint32_t peer_slot, int arena, int evfd, int svc)
 {
 	struct pw_qp *qp = pw_qp_by_num(qpn);
 
@@ -858,9 +931,17 @@ void pw_qp_paired(uint32_t qpn, uint32_t peer_qpn, uint32_t peer_slot, int arena
 		if (!qp->peer_srq)
 			goto unmap;
 	}
+	/* Its owner's service for what it could not re-back (svc.c): our QP's
+	 * entry alone, on pages of its own. */
+	qp->peer_svc = pw_varena_map(
+		arena, PW_VARENA_META + PW_VSVC_OFF + (uint64_t)peer_slot * sizeof(struct pw_vsvc),
+		sizeof(struct pw_vsvc), PROT_READ | PROT_WRITE);
+	if (!qp->peer_svc)
+		goto unmap;
 	qp->peer_qpn = peer_qpn;
 	qp->peer_arena = arena;
 	qp->peer_evfd = evfd;
+	qp->peer_svc_fd = svc;
 	/* Release: the peer's fields before the flag; the poster's acquire. */
 	atomic_store_explicit(&qp->paired, true, memory_order_release);
 	pw_vremote_retry(); /* sends posted before may wait */
@@ -870,12 +951,17 @@ unmap:
 		munmap((void *)qp->peer_keys, PW_VKEYS * sizeof(struct pw_vkey));
 	if (qp->peer)
 		munmap(qp->peer_map, qp->peer_maplen);
+	if (qp->peer_srq_map)
+		munmap(qp->peer_srq_map, qp->peer_srq_maplen);
 	qp->peer_keys = NULL;
 	qp->peer = NULL;
 	qp->peer_map = NULL;
+	qp->peer_srq = NULL;
+	qp->peer_srq_map = NULL;
 drop:
 	close(arena);
 	close(evfd);
+	close(svc);
 }
 
 static void pw_qp_unpair(struct pw_qp *qp)
@@ -888,10 +974,14 @@ static void pw_qp_unpair(struct pw_qp *qp)
 	munmap(qp->peer_map, qp->peer_maplen);
 	if (qp->peer_srq_map)
 		munmap(qp->peer_srq_map, qp->peer_srq_maplen);
+	munmap(qp->peer_svc, sizeof(struct pw_vsvc));
 	qp->peer_srq = NULL;
 	qp->peer_srq_map = NULL;
+	qp->peer_svc = NULL;
 	close(qp->peer_arena);
 	close(qp->peer_evfd);
+	close(qp->peer_svc_fd);
+	qp->peer_svc_fd = -1;
 	atomic_store_explicit(&qp->paired, false, memory_order_relaxed);
 }
 
@@ -1007,8 +1097,10 @@ static int pw_modify_qp(struct pw_qp *qp, struct ibv_qp_attr *attr, int mask)
 	}
 	/* Keep what was set, for query_qp. */
 	struct ibv_qp_attr *a = &qp->attr;
-	if (mask & IBV_QP_ACCESS_FLAGS)
+	if (mask & IBV_QP_ACCESS_FLAGS) {
 		a->qp_access_flags = attr->qp_access_flags;
+		pw_svc_qp(qp->slot, true, attr->qp_access_flags);
+	}
 	if (mask & IBV_QP_PORT)
 		a->port_num = attr->port_num;
 	if (mask & IBV_QP_PKEY_INDEX)
@@ -1130,6 +1222,7 @@ PW_EXPORT struct ibv_qp *ibv_create_qp(struct ibv_pd *pd, struct ibv_qp_init_att
 		goto fail;
 	}
 	qp->slot = slot;
+	qp->peer_svc_fd = -1;
 	qp->sh = pw_vproc_slot(slot);
 	atomic_store_explicit(&qp->sh->rq_head, 0, memory_order_relaxed);
 	atomic_store_explicit(&qp->sh->rq_tail, 0, memory_order_relaxed);
@@ -1163,6 +1256,7 @@ PW_EXPORT struct ibv_qp *ibv_create_qp(struct ibv_pd *pd, struct ibv_qp_init_att
 	pthread_mutex_init(&qp->qp.mutex, NULL);
 	pthread_cond_init(&qp->qp.cond, NULL);
 	atomic_store_explicit(&qp->sh->qpn, qp->qp.qp_num, memory_order_release);
+	pw_svc_qp(slot, true, 0);
 	if (pw_cq_attach(qp->scq, qp, false) < 0 || pw_cq_attach(qp->rcq, qp, true) < 0 ||
 	    (qp->srq && pw_srq_attach(qp->srq, qp) < 0)) {
 		pw_cq_detach(qp->scq, qp);
@@ -1172,6 +1266,7 @@ PW_EXPORT struct ibv_qp *ibv_create_qp(struct ibv_pd *pd, struct ibv_qp_init_att
 	}
 	return &qp->qp;
 fail_reg:
+	pw_svc_qp(slot, false, 0);
 	body.qpn = qp->qp.qp_num;
 	pw_vproc_call(PW_MSG_VERBS_QP_DEL, &body, sizeof(body), -1, &m);
 fail:
@@ -1198,6 +1293,7 @@ PW_EXPORT int ibv_destroy_qp(struct ibv_qp *ibqp)
 
 	/* Peers see the slot empty before anything else goes. */
 	atomic_store_explicit(&qp->sh->qpn, 0, memory_order_release);
+	pw_svc_qp(qp->slot, false, 0);
 	pw_vconn_drop(qp);
 	pw_vproc_call(PW_MSG_VERBS_QP_DEL, &body, sizeof(body), -1, &m);
 	pw_cq_detach(qp->scq, qp);

@@ -57,6 +57,7 @@
 
 #define PW_VEV_WAKE UINT64_MAX
 #define PW_VEV_CTL  (UINT64_MAX - 1)
+#define PW_VEV_SVC  (UINT64_MAX - 2)
 
 /* Where an incoming message's bytes go. */
 struct pw_vdst {
@@ -1015,6 +1016,13 @@ static void *pw_vremote_main(void *arg)
 				pw_vproc_drain(); /* PAIRED news: new connections */
 				continue;
 			}
+			if (tag == PW_VEV_SVC) {
+				/* A peer on this node asks for a region we serve. */
+				eventfd_t v;
+				eventfd_read(pw_vproc_svc_fd(), &v);
+				pw_svc_serve(true);
+				continue;
+			}
 			pthread_mutex_lock(&pw_vr.lock);
 			if (tag == PW_VEV_WAKE) {
 				eventfd_t v;
@@ -1080,6 +1088,12 @@ int pw_vremote_start(void)
 	 * connection to the router then (proc.c). */
 	ev = (struct epoll_event){ .events = EPOLLIN | EPOLLET, .data.u64 = PW_VEV_CTL };
 	if (epoll_ctl(pw_vr.ep, EPOLL_CTL_ADD, pw_vproc_ctl(), &ev) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	/* Peers on this node that ask for regions we serve (svc.c). */
+	ev = (struct epoll_event){ .events = EPOLLIN, .data.u64 = PW_VEV_SVC };
+	if (epoll_ctl(pw_vr.ep, EPOLL_CTL_ADD, pw_vproc_svc_fd(), &ev) < 0) {
 		r = -errno;
 		goto fail;
 	}

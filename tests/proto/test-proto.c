@@ -71,12 +71,12 @@ static const struct layout layouts[] = {
 	{ PW_MSG_LISTEN_POOL, sizeof(struct pw_wire_listen_pool), 0, 0, 2 },
 	{ PW_MSG_VERBS_DEV, 0, 0, 0, 1 },
 	{ PW_MSG_VERBS_DEV_OK, sizeof(struct pw_wire_verbs_dev), 0, 0, 0 },
-	{ PW_MSG_VERBS_OPEN, sizeof(struct pw_wire_verbs_open), 0, 0, 2 },
+	{ PW_MSG_VERBS_OPEN, sizeof(struct pw_wire_verbs_open), 0, 0, 3 },
 	{ PW_MSG_VERBS_QP, sizeof(struct pw_wire_verbs_qp), 0, 0, 0 },
 	{ PW_MSG_VERBS_QP_OK, sizeof(struct pw_wire_verbs_qp), 0, 0, 0 },
 	{ PW_MSG_VERBS_QP_DEL, sizeof(struct pw_wire_verbs_qp), 0, 0, 0 },
 	{ PW_MSG_VERBS_CONNECT, sizeof(struct pw_wire_verbs_connect), 0, 0, 1 },
-	{ PW_MSG_VERBS_PAIRED, sizeof(struct pw_wire_verbs_paired), 0, 0, 2 },
+	{ PW_MSG_VERBS_PAIRED, sizeof(struct pw_wire_verbs_paired), 0, 0, 3 },
 	{ PW_MSG_VERBS_PAIRED_TCP, sizeof(struct pw_wire_verbs_paired), 0, 0, 1 },
 	{ PW_PEER_HELLO, sizeof(struct pw_wire_peer_hello), 0, 0, 0 },
 	{ PW_PEER_AUTH, sizeof(struct pw_wire_peer_auth), 0, 0, 0 },
@@ -158,7 +158,7 @@ static void roundtrip(uint16_t type, uint32_t seq, const void *body, size_t body
 		      const void *extra, size_t extra_len, const int *fds, unsigned nfds,
 		      struct pw_msg *m)
 {
-	int sv[2], got[PW_WIRE_MAX_FDS] = { -1, -1 };
+	int sv[2], got[PW_WIRE_MAX_FDS] = { -1, -1, -1 };
 	size_t len = HDR + body_len + extra_len;
 	struct pw_wire_hdr h;
 	unsigned ngot = 99;
@@ -848,7 +848,7 @@ static void send_raw(int sock, size_t len, int fd, unsigned nfds)
 static void test_recv_truncated(void)
 {
 	struct pw_wire_conn conn;
-	int sv[2], memfd, fds[2], got[PW_WIRE_MAX_FDS] = { -1, -1 };
+	int sv[2], memfd, fds[2], got[PW_WIRE_MAX_FDS] = { -1, -1, -1 };
 	unsigned ngot;
 	int before;
 	size_t len;
@@ -902,8 +902,8 @@ static void test_recv_truncated(void)
 /* More fds than any message carries: all closed, -EPROTO, the socket still works. */
 static void test_recv_extra_fds(bool passcred)
 {
-	static const unsigned counts[] = { 3, 5, 16, 17, 20, 32 };
-	int sv[2], memfd, fds[2], got[PW_WIRE_MAX_FDS] = { -1, -1 };
+	static const unsigned counts[] = { 4, 5, 16, 17, 20, 32 };
+	int sv[2], memfd, fds[2], got[PW_WIRE_MAX_FDS] = { -1, -1, -1 };
 	struct pw_wire_conn conn;
 	struct pw_msg m;
 	unsigned ngot;
@@ -931,7 +931,7 @@ static void test_recv_extra_fds(bool passcred)
 		check_empty(sv[1]);
 	}
 
-	/* 1 and 2 fds come through, and parse rejects them on a type without. */
+	/* 1 to PW_WIRE_MAX_FDS fds come through, and parse rejects them on a type without. */
 	for (unsigned k = 1; k <= PW_WIRE_MAX_FDS; k++) {
 		len = mk(PW_MSG_OK, 0);
 		send_raw(sv[0], len, memfd, k);
@@ -982,12 +982,12 @@ static void open_fds(bool isopen[1024])
 /*
  * Other control messages around the fds: with SO_PASSCRED and SO_PASSPIDFD
  * the kernel sends the credentials, the fds, then a pidfd. The fds are found
- * among them; with 3 fds the pidfd no longer fits (MSG_CTRUNC): still -EPROTO,
- * and no passed fd stays open.
+ * among them; one fd more than a message may carry: -EPROTO, and no passed
+ * fd stays open.
  */
 static void test_recv_other_cmsgs(void)
 {
-	int sv[2], memfd, got[PW_WIRE_MAX_FDS] = { -1, -1 }, one = 1;
+	int sv[2], memfd, got[PW_WIRE_MAX_FDS] = { -1, -1, -1 }, one = 1;
 	bool before[1024], after[1024];
 	unsigned ngot;
 	ssize_t n;
@@ -1002,7 +1002,7 @@ static void test_recv_other_cmsgs(void)
 			strerror(errno));
 		goto out;
 	}
-	for (unsigned k = 0; k <= 3; k++) {
+	for (unsigned k = 0; k <= PW_WIRE_MAX_FDS + 1; k++) {
 		send_raw(sv[0], mk(PW_MSG_OK, 0), memfd, k);
 		open_fds(before);
 		ngot = 99;
@@ -1041,7 +1041,7 @@ out:
 
 static void test_recv_eof_eagain(void)
 {
-	int sv[2], got[PW_WIRE_MAX_FDS] = { -1, -1 }, before;
+	int sv[2], got[PW_WIRE_MAX_FDS] = { -1, -1, -1 }, before;
 	unsigned ngot;
 	struct pw_msg m;
 	ssize_t n;
@@ -1077,7 +1077,7 @@ static void test_send_limits(void)
 {
 	static const size_t pw_max = PW_WIRE_MAX;
 	struct pw_wire_status st = { .count = MAX_STATUS + 1, .total = MAX_STATUS + 1 };
-	int sv[2], got[PW_WIRE_MAX_FDS], fds[3];
+	int sv[2], got[PW_WIRE_MAX_FDS], fds[PW_WIRE_MAX_FDS + 1];
 	unsigned ngot;
 	ssize_t n;
 
@@ -1096,10 +1096,11 @@ static void test_send_limits(void)
 				(MAX_STATUS + 1) * sizeof(struct pw_wire_status_entry), NULL, 0),
 		    -EMSGSIZE);
 	/* More fds than a message may carry. */
-	fds[0] = fds[1] = fds[2] = sv[0];
+	for (unsigned i = 0; i <= PW_WIRE_MAX_FDS; i++)
+		fds[i] = sv[0];
 	PW_CHECK(pw_msg_send(sv[0], PW_MSG_CONN, 1, tx.b, sizeof(struct pw_wire_conn), NULL, 0, fds,
-			     3) < 0,
-		 "3 fds sent");
+			     PW_WIRE_MAX_FDS + 1) < 0,
+		 "%u fds sent", PW_WIRE_MAX_FDS + 1);
 	/*
 	 * Sizes whose sum wraps around: refused (by the kernel today: -EINVAL,
 	 * see the report; -EMSGSIZE is what the header promises).

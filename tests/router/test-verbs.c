@@ -7,6 +7,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 
 #include <podwire/shm.h>
@@ -63,16 +64,17 @@ static void ask(int proof, int want_err)
 	close(c.fd);
 }
 
-/* VERBS_OPEN: the layout first, then the arena (a memfd), then who asks. */
-static void open_as(uint32_t layout, int arena, int want_err)
+/* VERBS_OPEN: the layout first, then the arena (a memfd) and the service
+ * fd (an eventfd), then who asks. */
+static void open_as(uint32_t layout, int arena, int svc, int want_err)
 {
 	struct pw_wire_verbs_open body = { .layout = layout };
 	struct pw_client c;
 	int peer = rt_client_open(&c, 1000);
 	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	int fds[2] = { s, arena };
+	int fds[3] = { s, arena, svc };
 
-	PW_CHECK_EQ(pw_msg_send(peer, PW_MSG_VERBS_OPEN, 4, &body, sizeof(body), NULL, 0, fds, 2),
+	PW_CHECK_EQ(pw_msg_send(peer, PW_MSG_VERBS_OPEN, 4, &body, sizeof(body), NULL, 0, fds, 3),
 		    0);
 	PW_CHECK_EQ(pw_client_serve(&c, pw_requests, pw_nrequests), 0);
 	RT_CHECK_ERR(peer, 4, want_err);
@@ -100,12 +102,16 @@ int main(void)
 	close(p[1]);
 	int mfd = memfd_create("test-arena", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	PW_CHECK(mfd >= 0, "memfd: %s", strerror(errno));
-	open_as(PW_VARENA_VERSION + 1, mfd, EPROTONOSUPPORT);
-	open_as(PW_VARENA_VERSION, mfd, ENOENT); /* our own netns */
+	int ev = eventfd(0, EFD_CLOEXEC);
+	PW_CHECK(ev >= 0, "eventfd: %s", strerror(errno));
+	open_as(PW_VARENA_VERSION + 1, mfd, ev, EPROTONOSUPPORT);
+	open_as(PW_VARENA_VERSION, mfd, ev, ENOENT); /* our own netns */
 	PW_CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
-	open_as(PW_VARENA_VERSION, p[0], EBADF); /* not a memfd */
+	open_as(PW_VARENA_VERSION, p[0], ev, EBADF);  /* not a memfd */
+	open_as(PW_VARENA_VERSION, mfd, p[1], EBADF); /* not an eventfd: a write could block */
 	close(p[0]);
 	close(p[1]);
+	close(ev);
 	close(mfd);
 	printf("test-router-verbs: ok\n");
 	return 0;

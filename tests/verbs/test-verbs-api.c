@@ -147,19 +147,37 @@ static void check_mr(struct ibv_pd *pd)
 	buf[5] = 99;
 	PW_CHECK_EQ(buf[5], 99);
 
-	/* Remote write without local write, and memory that cannot be re-backed
-	 * (a file mapping): EINVAL. */
+	/* Remote write without local write: EINVAL. */
 	errno = 0;
 	PW_CHECK(!ibv_reg_mr(pd, buf, 4096, IBV_ACCESS_REMOTE_WRITE), "remote write alone");
 	PW_CHECK_EQ(errno, EINVAL);
+	/* Memory that cannot be re-backed (a file mapping) is registered as it
+	 * is: not re-backed, its bytes and the file's the same (its owner
+	 * serves it). A read-only mapping registers for reading only; one not
+	 * mapped at all, not: EFAULT, as the kernel's pinning says. */
 	FILE *f = tmpfile();
-	PW_CHECK(f && ftruncate(fileno(f), 4096) == 0, "tmpfile");
-	void *fm = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fileno(f), 0);
+	PW_CHECK(f && ftruncate(fileno(f), 8192) == 0, "tmpfile");
+	uint8_t *fm = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fileno(f), 0);
 	PW_CHECK(fm != MAP_FAILED, "mmap");
+	fm[4095] = 0x77;
+	struct ibv_mr *fmr =
+		ibv_reg_mr(pd, fm, 8192, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
+	PW_CHECK(fmr, "a file mapping: %s", strerror(errno));
+	PW_CHECK(!rebacked(fm, 8192), "a file mapping was re-backed");
+	uint8_t b;
+	PW_CHECK(pread(fileno(f), &b, 1, 4095) == 1 && b == 0x77, "the file's byte: %u", b);
+	PW_CHECK_EQ(ibv_dereg_mr(fmr), 0);
+	PW_CHECK_EQ(mprotect(fm + 4096, 4096, PROT_READ), 0);
 	errno = 0;
-	PW_CHECK(!ibv_reg_mr(pd, fm, 4096, IBV_ACCESS_LOCAL_WRITE), "a file mapping");
-	PW_CHECK_EQ(errno, EINVAL);
-	munmap(fm, 4096);
+	PW_CHECK(!ibv_reg_mr(pd, fm, 8192, IBV_ACCESS_LOCAL_WRITE), "read-only, for writing");
+	PW_CHECK_EQ(errno, EFAULT);
+	fmr = ibv_reg_mr(pd, fm + 4096, 4096, IBV_ACCESS_REMOTE_READ);
+	PW_CHECK(fmr, "read-only, for reading: %s", strerror(errno));
+	PW_CHECK_EQ(ibv_dereg_mr(fmr), 0);
+	PW_CHECK_EQ(munmap(fm, 8192), 0);
+	errno = 0;
+	PW_CHECK(!ibv_reg_mr(pd, fm, 4096, IBV_ACCESS_LOCAL_WRITE), "unmapped");
+	PW_CHECK_EQ(errno, EFAULT);
 	fclose(f);
 	free(other);
 	free(buf);

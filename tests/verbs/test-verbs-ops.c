@@ -14,6 +14,12 @@
  *   without REMOTE_WRITE: IBV_WC_REM_ACCESS_ERR, the QP in error, the next
  *   request flushed, the target's bytes untouched.
  *
+ * With PW_OPS_MEM=file (a file mapping) or PW_OPS_MEM=sysv (SysV shared
+ * memory) on both sides, the registered buffers are memory podwire cannot
+ * re-back: its owner serves it (docs/RDMA.md), and every step above must
+ * hold the same (fork after registration is left out: shared memory is
+ * shared with the child on any device).
+ *
  * `hostile-target` and `hostile` are a target and a peer that forges what it
  * can (after a read with a key the target then deregisters, which then
  * fails): rkeys, an address outside every region of the target (whose address
@@ -38,6 +44,8 @@
 #include <sys/wait.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -154,6 +162,58 @@ static void qp_connect(struct ibv_qp *q, uint32_t dest)
 static void srq_server(void);
 static void srq_client(void);
 
+/* Where the registered buffers come from (PW_OPS_MEM): NULL, the heap. */
+static const char *ops_mem(void)
+{
+	const char *m = getenv("PW_OPS_MEM");
+
+	return m && *m ? m : NULL;
+}
+
+/* @len bytes, page-aligned, of the memory PW_OPS_MEM names. */
+static void *ops_alloc(size_t len)
+{
+	const char *m = ops_mem();
+	void *p;
+
+	if (!m)
+		return memalign(4096, len);
+	if (!strcmp(m, "file")) {
+		FILE *f = tmpfile();
+		PW_CHECK(f && ftruncate(fileno(f), (off_t)len) == 0, "tmpfile: %s",
+			 strerror(errno));
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fileno(f), 0);
+		fclose(f); /* (the mapping holds the file) */
+		PW_CHECK(p != MAP_FAILED, "mmap: %s", strerror(errno));
+		return p;
+	}
+	PW_CHECK(!strcmp(m, "sysv"), "PW_OPS_MEM=%s: file or sysv", m);
+	int id = shmget(IPC_PRIVATE, len, IPC_CREAT | 0600);
+	PW_CHECK(id >= 0, "shmget: %s", strerror(errno));
+	p = shmat(id, NULL, 0);
+	shmctl(id, IPC_RMID, NULL); /* (gone at the last detach) */
+	PW_CHECK(p != (void *)-1, "shmat: %s", strerror(errno));
+	return p;
+}
+
+/* The /proc/self/maps line of @p's mapping, into @line. */
+static void ops_map_of(const void *p, char *line, size_t cap)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	uintptr_t a = (uintptr_t)p;
+
+	PW_CHECK(f, "maps: %s", strerror(errno));
+	while (fgets(line, (int)cap, f)) {
+		unsigned long s, e;
+		if (sscanf(line, "%lx-%lx", &s, &e) == 2 && a >= s && a < e) {
+			fclose(f);
+			return;
+		}
+	}
+	fclose(f);
+	PW_CHECK(false, "%p is not mapped", p);
+}
+
 static void setup(void)
 {
 	int n;
@@ -170,8 +230,8 @@ static void setup(void)
 	scq = ibv_create_cq(ctx, 256, NULL, NULL, 0);
 	rcq = ibv_create_cq(ctx, 256, NULL, ch, 0);
 	PW_CHECK(pd && ch && scq && rcq, "objects: %s", strerror(errno));
-	buf = memalign(4096, BUF_LEN);
-	ro = memalign(4096, RO_LEN);
+	buf = ops_alloc(BUF_LEN);
+	ro = ops_alloc(RO_LEN);
 	PW_CHECK(buf && ro, "memalign");
 	memset(buf, 0, BUF_LEN);
 	memset(ro, 0xee, RO_LEN);
@@ -180,6 +240,14 @@ static void setup(void)
 				IBV_ACCESS_REMOTE_ATOMIC);
 	ro_mr = ibv_reg_mr(pd, ro, RO_LEN, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ);
 	PW_CHECK(mr && ro_mr, "reg_mr: %s", strerror(errno));
+	if (ops_mem()) {
+		/* Still the file's (the segment's) pages: not re-backed. */
+		char line[512];
+		ops_map_of(buf, line, sizeof(line));
+		PW_CHECK(!strstr(line, "podwire-verbs") && strstr(line, " rw-s "),
+			 "PW_OPS_MEM=%s: %s", ops_mem(), line);
+		printf("# registered memory: %s, served by its owner: %s", ops_mem(), line);
+	}
 	for (int i = 0; i < NQP; i++) {
 		qp[i] = qp_make(NULL);
 		me.qpn[i] = qp[i]->qp_num;
@@ -375,6 +443,8 @@ static void fork_after_reg(void)
 	uint8_t *p = buf + 900000;
 	int st;
 
+	if (ops_mem())
+		return; /* (shared memory: the child shares it) */
 	memset(p, 0x21, 4096);
 	pid_t pid = fork();
 	PW_CHECK(pid >= 0, "fork: %s", strerror(errno));

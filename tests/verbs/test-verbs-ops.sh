@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Verbs semantics on podwire0, byte for byte, between two pods of one node
-# and between pods of two nodes:
+# and between pods of two nodes, on the heap and on memory that cannot be
+# re-backed (a file mapping, SysV shared memory):
 # test-verbs-ops.c says what is checked (every opcode, scatter/gather,
 # immediate data, atomics from both sides at once, RNR and its recovery, a
 # completion event that costs no CPU while waited for, and remote access
@@ -26,10 +27,10 @@ done
 rfds0=$(rfds)
 
 # The operations, SERVER CLIENT PORT [ENV=...]: a server in pod SERVER
-# (198.19.N.11); the client's environment.
+# (198.19.N.11); both sides' environment.
 ops() {
 	local sp=$1 cp=$2 port=$3 ip=198.19.${1:1:1}.11
-	pwlab exec "$sp" -- timeout 60 "$OPS" server "$ip" "$port" >"$LAB_TMP/s.out" 2>&1 &
+	pwlab exec "$sp" -- env ${4:-} timeout 60 "$OPS" server "$ip" "$port" >"$LAB_TMP/s.out" 2>&1 &
 	local spid=$!
 	pwlab exec "$cp" -- env ${4:-} timeout 60 "$OPS" client "$ip" "$port" >"$LAB_TMP/c.out" 2>&1 ||
 		pw_fail "$cp to $sp: client: $(cat "$LAB_TMP/c.out") / server: $(cat "$LAB_TMP/s.out")"
@@ -85,9 +86,14 @@ hostile() {
 
 # One node (shared memory), then two (a TCP connection).
 ops n1p1 n1p2 7001 RDMAV_FORK_SAFE=1
+# Memory that cannot be re-backed (a file mapping, SysV shared memory): its
+# owner serves it.
+ops n1p1 n1p2 7008 PW_OPS_MEM=file
+ops n1p1 n1p2 7009 PW_OPS_MEM=sysv
 killed n1p1 n1p2 7002
 hostile n1p1 n1p2 7006
 ops n1p1 n2p1 7003
+ops n1p1 n2p1 7010 PW_OPS_MEM=file
 killed n1p1 n2p1 7004
 killed n2p1 n1p1 7005
 hostile n1p1 n2p1 7007

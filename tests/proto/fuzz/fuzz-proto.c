@@ -112,7 +112,7 @@ static int layout_of(uint16_t type, struct layout *l)
 		return 0;
 	case PW_MSG_VERBS_OPEN:
 		l->fixed = sizeof(struct pw_wire_verbs_open);
-		l->nfds = 2;
+		l->nfds = 3;
 		return 0;
 	case PW_MSG_VERBS_DEV_OK:
 		l->fixed = sizeof(struct pw_wire_verbs_dev);
@@ -128,7 +128,7 @@ static int layout_of(uint16_t type, struct layout *l)
 		return 0;
 	case PW_MSG_VERBS_PAIRED:
 		l->fixed = sizeof(struct pw_wire_verbs_paired);
-		l->nfds = 2;
+		l->nfds = 3;
 		return 0;
 	case PW_MSG_VERBS_PAIRED_TCP:
 		l->fixed = sizeof(struct pw_wire_verbs_paired);

@@ -34,7 +34,7 @@ static void die(const char *what, int err)
 static void seed(const char *name, uint16_t type, const void *body, size_t body_len,
 		 size_t extra_len)
 {
-	int fds[PW_WIRE_MAX_FDS] = { fd, fd }, got[PW_WIRE_MAX_FDS];
+	int fds[PW_WIRE_MAX_FDS] = { fd, fd, fd }, got[PW_WIRE_MAX_FDS];
 	unsigned nfds = pw_msg_nfds(type), ngot;
 	struct pw_msg m;
 	char path[4096];
