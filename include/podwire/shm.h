@@ -145,7 +145,7 @@ _Static_assert(PW_RING_WINDOW_START >= PW_RING_MIN, "window start fits the small
 /* pw_vkey.access: a region that could not be re-backed (file-backed, SysV
  * shared memory, hugetlb): a peer on this node asks its owner (pw_vsvc). */
 #define PW_VKEY_SERVED (1u << 31)
-#define PW_VSVC_DATA   65536u /* bytes one service request carries */
+#define PW_VSVC_DATA   1048576u /* bytes one service request carries */
 
 /* A memory region, as peers see it. key == 0: free. seq is a seqlock (odd
  * while the owner writes the entry): read it, the fields, then seq again. */
