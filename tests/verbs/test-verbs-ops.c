@@ -26,8 +26,10 @@
  * the target tells it), a QP number that does not point back at it, and,
  * across nodes, bytes of its own written straight into the connections
  * podwire made (a request in the protocol's own form for that address, then
- * garbage). It gets errors; the target's memory stays as it was, and the
- * target stays up, its QPs in error where their connection broke.
+ * garbage), and, on one node, requests of its own straight into the
+ * target's service entries (svc.c). It gets errors; the target's memory
+ * stays as it was, and the target stays up, its QPs in error where their
+ * connection broke.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -907,6 +909,98 @@ static unsigned hostile_arena(void)
 	return n;
 }
 
+/* Wake every eventfd we hold: among them, the target's service eventfd
+ * (VERBS_PAIRED passed it; which one it is, we do not know). */
+static void hostile_wake_all(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+
+	PW_CHECK(d, "fds: %s", strerror(errno));
+	while ((e = readdir(d))) {
+		char path[300], target[64];
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+		ssize_t n = readlink(path, target, sizeof(target) - 1);
+		if (n < 0)
+			continue;
+		target[n] = '\0';
+		if (!strcmp(target, "anon_inode:[eventfd]")) {
+			uint64_t one = 1;
+			PW_CHECK(write(atoi(e->d_name), &one, 8) == 8 || errno == EAGAIN,
+				 "eventfd: %s", strerror(errno));
+		}
+	}
+	closedir(d);
+}
+
+/*
+ * On one node: requests of our own making, straight into the target's
+ * service entries we map (svc.c), past every check the library makes:
+ * the secret's address with the key it gave, a key it never gave, an op
+ * that does not exist, more bytes than an entry holds, a misaligned atomic,
+ * a deregistered key. Each is answered with an error; the target's bytes
+ * stay as they were (it checks). The number of entries written.
+ */
+static unsigned hostile_service(uint64_t at)
+{
+	const struct {
+		uint32_t op, key;
+		uint64_t addr, len;
+		uint32_t want;
+	} ask[] = {
+		{ PW_VSVC_WRITE, peer.rkey, at, 64, IBV_WC_REM_ACCESS_ERR },
+		{ PW_VSVC_READ, peer.rkey, at, 64, IBV_WC_REM_ACCESS_ERR },
+		{ PW_VSVC_PLACE, peer.rkey, at, 64, IBV_WC_REM_ACCESS_ERR },
+		{ PW_VSVC_WRITE, 0xdeadbeef, peer.addr, 64, IBV_WC_REM_ACCESS_ERR },
+		{ PW_VSVC_READ, peer.ro_rkey, peer.ro_addr, 64, IBV_WC_REM_ACCESS_ERR },
+		{ 99, peer.rkey, peer.addr, 64, IBV_WC_REM_INV_REQ_ERR },
+		{ PW_VSVC_WRITE, peer.rkey, peer.addr, PW_VSVC_DATA + 1ull,
+		  IBV_WC_REM_INV_REQ_ERR },
+		{ PW_VSVC_WRITE, peer.rkey, peer.addr, 0, IBV_WC_REM_INV_REQ_ERR },
+		{ PW_VSVC_CAS, peer.rkey, peer.addr + 1, 8, IBV_WC_REM_INV_REQ_ERR },
+		{ PW_VSVC_FAA, peer.rkey, at, 8, IBV_WC_REM_ACCESS_ERR },
+	};
+	const uint64_t svc = PW_VARENA_META + PW_VSVC_OFF;
+	char line[512];
+	unsigned n = 0;
+	FILE *f = fopen("/proc/self/maps", "re");
+
+	PW_CHECK(f, "maps: %s", strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long st, e, off;
+		if (!strstr(line, "/memfd:podwire-verbs") ||
+		    sscanf(line, "%lx-%lx %*s %lx", &st, &e, &off) != 3 || off < svc ||
+		    (off - svc) % sizeof(struct pw_vsvc) || !strstr(line, "rw"))
+			continue;
+		struct pw_vsvc *v = (struct pw_vsvc *)st;
+		for (size_t i = 0; i < sizeof(ask) / sizeof(ask[0]); i++) {
+			memset(v->data, 0, 4096);
+			v->op = ask[i].op;
+			v->key = ask[i].key;
+			v->addr = ask[i].addr;
+			v->len = ask[i].len;
+			v->cmp = v->swp = 0x5a5a5a5a5a5a5a5aull;
+			uint32_t seq = atomic_load(&v->req) + 1;
+			atomic_store_explicit(&v->req, seq, memory_order_release);
+			time_t end = time(NULL) + 5;
+			do {
+				hostile_wake_all();
+				usleep(1000);
+				PW_CHECK(time(NULL) < end,
+					 "entry %lx, request %zu: no answer in 5 s", off, i);
+			} while (atomic_load_explicit(&v->done, memory_order_acquire) != seq);
+			PW_CHECK(v->status == ask[i].want,
+				 "entry %lx, request %zu: status %u, want %u", off, i, v->status,
+				 ask[i].want);
+			for (size_t k = 0; k < 64; k++)
+				PW_CHECK(v->data[k] != 0x5a, "request %zu read the secret", i);
+		}
+		n++;
+	}
+	fclose(f);
+	return n;
+}
+
 static void hostile(void)
 {
 	uint8_t *local = buf + 700000;
@@ -969,6 +1063,9 @@ static void hostile(void)
 	PW_CHECK(wc.wr_id == 49 && wc.status == IBV_WC_RETRY_EXC_ERR, "forged QP number: %s",
 		 ibv_wc_status_str(wc.status));
 	PW_CHECK_EQ(ibv_destroy_qp(lone), 0);
+	unsigned entries = hostile_service(at);
+	printf("# hostile: forged requests into %u service entr%s of the target's: errors\n",
+	       entries, entries == 1 ? "y" : "ies");
 	sync_at(21);
 	/* Across nodes: bytes of our own into the connections. */
 	uint32_t wrote = hostile_wire(at);

@@ -81,6 +81,10 @@ hostile() {
 	if [ "${sp%p*}" = "${cp%p*}" ] && grep -q 'into 0 QP slot' "$LAB_TMP/c.out"; then
 		pw_fail "hostile $cp to $sp: no QP slot of the target's to write: $(cat "$LAB_TMP/c.out")"
 	fi
+	# ... and their service entries: it must have forged requests there.
+	if [ "${sp%p*}" = "${cp%p*}" ] && grep -q 'into 0 service entr' "$LAB_TMP/c.out"; then
+		pw_fail "hostile $cp to $sp: no service entry of the target's to write: $(cat "$LAB_TMP/c.out")"
+	fi
 	pw_log "hostile $cp to $sp: $(grep '^#' "$LAB_TMP/s.out" "$LAB_TMP/c.out" | sed 's/^[^:]*://')"
 }
 
