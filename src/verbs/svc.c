@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <linux/futex.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -25,8 +26,9 @@
 
 #include "pwverbs.h"
 
-#define PW_SVC_LIVE (1u << 31) /* pw_svc_qps[]: the slot holds a QP */
-#define PW_SVC_SPIN 256	       /* looks at done before sleeping */
+#define PW_SVC_LIVE  (1u << 31) /* pw_svc_qps[]: the slot holds a QP */
+#define PW_SVC_SPIN  256	/* looks at done before sleeping */
+#define PW_SVC_YIELD 64		/* ... then yields as many times */
 
 /* The owner's side: one server at a time; what it last served per slot
  * (its own word, not the peer's), and each slot's QP access flags. */
@@ -189,6 +191,12 @@ static int pw_svc_wait(struct pw_qp *qp, struct pw_vsvc *s, uint32_t seq, uint32
 		}
 		if (i < PW_SVC_SPIN)
 			continue;
+		if (i < PW_SVC_SPIN + PW_SVC_YIELD) {
+			/* The owner's thread is waking: give it the CPU if it
+			 * is ours, rather than sleep and be woken. */
+			sched_yield();
+			continue;
+		}
 		if (!pw_qp_peer_alive(qp))
 			return IBV_WC_RETRY_EXC_ERR;
 		uint64_t now = pw_now_ns();
