@@ -290,4 +290,46 @@ _Static_assert(offsetof(struct pw_vsvc, data) == 4096, "vsvc data on its own pag
 _Static_assert(sizeof(struct pw_vsvc) == 4096 + PW_VSVC_DATA, "vsvc size: whole pages");
 _Static_assert(PW_VSVC_OFF % 4096 == 0, "services start on a page");
 
+/*
+ * ---- memif rings (src/memif, issue 13) ----
+ *
+ * The shared-memory interface DPDK's net_memif and VPP speak (protocol 2.0;
+ * its messages are in wire.h). The client (a DPDK pod) makes the regions
+ * and puts its rings in them; the server (podwire-switch) maps them. A
+ * ring: the producer writes descriptors and moves head, the consumer moves
+ * tail; free-running 16-bit indices, 2^log2 descriptors. Whoever maps a
+ * ring of a pod's must check every index, region, offset and length in it:
+ * the pod is hostile.
+ */
+#define PW_MEMIF_COOKIE	       0x3E31F20u
+#define PW_MEMIF_RING_MASK_INT 1u /* ring flags: the consumer polls; no interrupt wanted */
+#define PW_MEMIF_DESC_NEXT     1u /* desc flags: the packet goes on in the next one */
+
+struct pw_memif_desc {
+	uint16_t flags;
+	uint16_t region; /* the region the buffer is in */
+	uint32_t length; /* bytes in the buffer */
+	uint32_t offset; /* where it starts in the region */
+	uint32_t metadata;
+};
+
+struct pw_memif_ring {
+	alignas(PW_CACHELINE) uint32_t cookie; /* PW_MEMIF_COOKIE */
+	uint16_t flags;
+	_Atomic uint16_t head;
+	alignas(PW_CACHELINE) _Atomic uint16_t tail;
+	alignas(PW_CACHELINE) struct pw_memif_desc desc[];
+};
+
+_Static_assert(sizeof(struct pw_memif_desc) == 16, "memif desc");
+_Static_assert(offsetof(struct pw_memif_desc, region) == 2, "memif desc region");
+_Static_assert(offsetof(struct pw_memif_desc, length) == 4, "memif desc length");
+_Static_assert(offsetof(struct pw_memif_desc, offset) == 8, "memif desc offset");
+_Static_assert(offsetof(struct pw_memif_desc, metadata) == 12, "memif desc metadata");
+_Static_assert(offsetof(struct pw_memif_ring, flags) == 4, "memif ring flags");
+_Static_assert(offsetof(struct pw_memif_ring, head) == 6, "memif ring head");
+_Static_assert(offsetof(struct pw_memif_ring, tail) == 64, "memif ring tail");
+_Static_assert(offsetof(struct pw_memif_ring, desc) == 128, "memif ring desc");
+_Static_assert(sizeof(struct pw_memif_ring) == 128, "memif ring header");
+
 #endif /* PODWIRE_SHM_H */

@@ -555,4 +555,108 @@ _Static_assert(sizeof(struct pw_wire_hdr) + sizeof(struct pw_wire_status) +
 		       PW_WIRE_MAX,
 	       "a status page fits a packet");
 
+/*
+ * ---- memif messages (src/memif, issue 13) ----
+ *
+ * The control protocol of memif 2.0 (DPDK's net_memif, VPP): over a Unix
+ * SOCK_SEQPACKET socket, every message 128 bytes, a 16-bit type then its
+ * body, packed, in host order; fds in SCM_RIGHTS. The server sends HELLO;
+ * the client answers INIT, ADD_REGION (with the region's fd) for each
+ * region, ADD_RING (with its interrupt eventfd) for each ring, CONNECT;
+ * the server acknowledges each with ACK and the last with CONNECTED.
+ * Either side may send DISCONNECT. Names are byte arrays, not always
+ * NUL-terminated.
+ */
+#define PW_MEMIF_VERSION       0x0200u /* 2.0 */
+#define PW_MEMIF_MSG_SIZE      128u
+#define PW_MEMIF_NAME	       32u
+#define PW_MEMIF_SECRET	       24u
+#define PW_MEMIF_REASON	       96u
+#define PW_MEMIF_RING_S2M      1u  /* ADD_RING flags: client to server */
+#define PW_MEMIF_LOG2_RING_MAX 14u /* the largest ring: 2^14 descriptors */
+
+enum pw_memif_type {
+	PW_MEMIF_NONE,
+	PW_MEMIF_ACK,
+	PW_MEMIF_HELLO,	     /* server -> client */
+	PW_MEMIF_INIT,	     /* client -> server */
+	PW_MEMIF_ADD_REGION, /* client -> server, fd: the region (a memfd) */
+	PW_MEMIF_ADD_RING,   /* client -> server, fd: the ring's interrupt eventfd */
+	PW_MEMIF_CONNECT,    /* client -> server */
+	PW_MEMIF_CONNECTED,  /* server -> client */
+	PW_MEMIF_DISCONNECT, /* either */
+};
+
+enum pw_memif_mode { PW_MEMIF_MODE_ETHERNET, PW_MEMIF_MODE_IP, PW_MEMIF_MODE_PUNT_INJECT };
+
+struct __attribute__((packed)) pw_memif_hello {
+	uint8_t name[PW_MEMIF_NAME];
+	uint16_t min_version, max_version;
+	uint16_t max_region, max_m2s_ring, max_s2m_ring; /* the highest index of each */
+	uint8_t max_log2_ring_size;
+};
+
+struct __attribute__((packed)) pw_memif_init {
+	uint16_t version;
+	uint32_t id; /* the interface the client asks for */
+	uint8_t mode;
+	uint8_t secret[PW_MEMIF_SECRET];
+	uint8_t name[PW_MEMIF_NAME];
+};
+
+struct __attribute__((packed)) pw_memif_add_region {
+	uint16_t index;
+	uint64_t size;
+};
+
+struct __attribute__((packed)) pw_memif_add_ring {
+	uint16_t flags; /* PW_MEMIF_RING_S2M */
+	uint16_t index;
+	uint16_t region; /* the region the ring is in ... */
+	uint32_t offset; /* ... at this offset */
+	uint8_t log2_ring_size;
+	uint16_t private_hdr_size;
+};
+
+struct __attribute__((packed)) pw_memif_name_msg { /* CONNECT, CONNECTED */
+	uint8_t if_name[PW_MEMIF_NAME];
+};
+
+struct __attribute__((packed)) pw_memif_disconnect {
+	uint32_t code;
+	uint8_t reason[PW_MEMIF_REASON];
+};
+
+struct __attribute__((packed)) pw_memif_msg {
+	uint16_t type; /* enum pw_memif_type */
+	union __attribute__((packed)) {
+		struct pw_memif_hello hello;
+		struct pw_memif_init init;
+		struct pw_memif_add_region add_region;
+		struct pw_memif_add_ring add_ring;
+		struct pw_memif_name_msg connect, connected;
+		struct pw_memif_disconnect disconnect;
+		uint8_t raw[PW_MEMIF_MSG_SIZE - 2];
+	};
+};
+
+_Static_assert(sizeof(struct pw_memif_msg) == PW_MEMIF_MSG_SIZE, "memif message");
+_Static_assert(offsetof(struct pw_memif_msg, hello) == 2, "memif body");
+_Static_assert(sizeof(struct pw_memif_hello) == 43, "memif hello");
+_Static_assert(offsetof(struct pw_memif_hello, min_version) == 32, "memif hello min_version");
+_Static_assert(offsetof(struct pw_memif_hello, max_log2_ring_size) == 42, "memif hello log2");
+_Static_assert(sizeof(struct pw_memif_init) == 63, "memif init");
+_Static_assert(offsetof(struct pw_memif_init, id) == 2, "memif init id");
+_Static_assert(offsetof(struct pw_memif_init, mode) == 6, "memif init mode");
+_Static_assert(offsetof(struct pw_memif_init, secret) == 7, "memif init secret");
+_Static_assert(offsetof(struct pw_memif_init, name) == 31, "memif init name");
+_Static_assert(sizeof(struct pw_memif_add_region) == 10, "memif add_region");
+_Static_assert(offsetof(struct pw_memif_add_region, size) == 2, "memif add_region size");
+_Static_assert(sizeof(struct pw_memif_add_ring) == 13, "memif add_ring");
+_Static_assert(offsetof(struct pw_memif_add_ring, offset) == 6, "memif add_ring offset");
+_Static_assert(offsetof(struct pw_memif_add_ring, log2_ring_size) == 10, "memif add_ring log2");
+_Static_assert(offsetof(struct pw_memif_add_ring, private_hdr_size) == 11,
+	       "memif add_ring private_hdr_size");
+_Static_assert(sizeof(struct pw_memif_disconnect) == 100, "memif disconnect");
+
 #endif /* PODWIRE_WIRE_H */
