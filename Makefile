@@ -3,7 +3,7 @@
 #   make test       all tests, then again the ring/channel tests under
 #                   ASan+UBSan and TSan; last line "N passed, N failed, N skipped"
 #   make test-plain / make test-sanitize   one half of that
-#   make fuzz       the protocol fuzzer alone, longer: FUZZ_SECONDS=600 by default
+#   make fuzz       the fuzzers alone (control protocol, memif), longer: FUZZ_SECONDS=600 each
 #   make demo       the channel table (shm vs unix vs tcp), then sockperf pod to
 #                   pod with and without podwire, then a 2-node lab: every path
 #                   side by side and a latency plot (as root)

@@ -14,14 +14,7 @@
 #include <string.h>
 
 #include "proto.h"
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond))                                                                       \
-			__builtin_trap();                                                          \
-	} while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "pw_fuzz.h"
 
 struct layout {
 	size_t fixed, entry;

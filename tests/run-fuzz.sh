@@ -1,16 +1,21 @@
 #!/bin/sh
-# Build the libFuzzer harness for the protocol decoder with clang and run it
-# for a bounded time from a fresh seed corpus. Exit 0: no crash; 1: a crash,
-# leak, timeout or build failure; 77: clang or libFuzzer is not installed.
-# Usage: run-fuzz.sh INCLUDE_DIR PROTO_DIR FUZZ_SRC_DIR BUILD_DIR GEN_SEEDS
-# PROTO_DIR holds proto.c and proto.h. The time is PW_FUZZ_SECONDS (30).
+# Build a libFuzzer harness with clang and run it for a bounded time from a
+# fresh seed corpus. Exit 0: no crash; 1: a crash, leak, timeout or build
+# failure; 77: clang or libFuzzer is not installed.
+# Usage: run-fuzz.sh NAME BUILD_DIR GEN_SEEDS MAX_LEN -- CLANG_ARGS...
+# NAME is the harness's name (the binary goes to BUILD_DIR/fuzz/NAME, crash
+# inputs to BUILD_DIR/fuzz/artifacts); GEN_SEEDS a program that writes seed
+# inputs into the directory it is given, or - for none; MAX_LEN the longest
+# input; CLANG_ARGS the include directories and sources, the harness's
+# among them. The time is PW_FUZZ_SECONDS (30).
 set -u
 
-if [ $# -ne 5 ]; then
-	echo "usage: $0 INCLUDE_DIR PROTO_DIR FUZZ_SRC_DIR BUILD_DIR GEN_SEEDS" >&2
+if [ $# -lt 6 ] || [ "$5" != -- ]; then
+	echo "usage: $0 NAME BUILD_DIR GEN_SEEDS MAX_LEN -- CLANG_ARGS..." >&2
 	exit 1
 fi
-inc=$1 proto=$2 src=$3 out=$4/fuzz gen_seeds=$5
+name=$1 out=$2/fuzz gen_seeds=$3 max_len=$4
+shift 5
 secs=${PW_FUZZ_SECONDS:-30}
 CLANG=${CLANG:-clang}
 
@@ -35,18 +40,20 @@ if ! "$CLANG" -fsanitize=fuzzer "$tmp/probe.c" -o "$tmp/probe" >"$tmp/probe.log"
 fi
 
 mkdir -p "$out/artifacts" || exit 1
-bin=$out/fuzz-proto
+bin=$out/$name
 if ! "$CLANG" -std=gnu11 -D_GNU_SOURCE -g -O1 \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	-Wall -Wextra -Werror -Wno-unused-parameter \
-	-I"$inc" -I"$proto" "$proto/proto.c" "$src/fuzz-proto.c" -o "$tmp/fuzz-proto"; then
-	echo "FAIL: building the fuzz harness"
+	"$@" -o "$tmp/$name"; then
+	echo "FAIL: building the fuzz harness $name"
 	exit 1
 fi
-mv -f "$tmp/fuzz-proto" "$bin" || exit 1
+mv -f "$tmp/$name" "$bin" || exit 1
 
 mkdir "$tmp/corpus" || exit 1
-"$gen_seeds" "$tmp/corpus" || { echo "FAIL: gen-seeds"; exit 1; }
+if [ "$gen_seeds" != - ]; then
+	"$gen_seeds" "$tmp/corpus" || { echo "FAIL: $gen_seeds"; exit 1; }
+fi
 
 # libFuzzer's own error exit code is 77, which would read as a skip. A smaller
 # ASan quarantine keeps RSS far from the limit on long runs of 64 KiB inputs.
@@ -54,8 +61,8 @@ echo "fuzzing for ${secs}s: $bin"
 ASAN_OPTIONS=abort_on_error=0:detect_leaks=1:halt_on_error=1:quarantine_size_mb=64 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	"$bin" -max_total_time="$secs" -timeout=5 -rss_limit_mb=1024 \
-	-max_len=$((65536 + 64)) -error_exitcode=1 -timeout_exitcode=1 \
-	-artifact_prefix="$out/artifacts/" -print_final_stats=1 \
+	-max_len="$max_len" -error_exitcode=1 -timeout_exitcode=1 \
+	-artifact_prefix="$out/artifacts/$name-" -print_final_stats=1 \
 	"$tmp/corpus" >"$tmp/fuzz.log" 2>&1
 rc=$?
 
