@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -98,6 +100,21 @@ static inline int pw_close(int fd)
 		errno = saved;
 	}
 	return -1;
+}
+
+/* Is @fd an eventfd? What a peer hands over to be woken through: a write to
+ * anything else (a full pipe) could block the writer. */
+static inline bool pw_fd_is_eventfd(int fd)
+{
+	char path[32], target[32];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return false;
+	target[n] = '\0';
+	return strcmp(target, "anon_inode:[eventfd]") == 0;
 }
 
 #endif /* PW_COMMON_UTIL_H */

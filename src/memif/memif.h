@@ -8,6 +8,7 @@
 #ifndef PW_MEMIF_H
 #define PW_MEMIF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,5 +40,62 @@ void pw_memif_msg_disconnect(struct pw_memif_msg *m, uint32_t code, const char *
 /* A name field of @n bytes (not always NUL-terminated) as a C string in
  * @out, which holds @n + 1 bytes. */
 void pw_memif_name(const uint8_t *field, size_t n, char *out);
+
+/* ---- conn.c: the server's side of one connection ---- */
+
+#define PW_MEMIF_REGIONS    16		 /* regions a client may add */
+#define PW_MEMIF_RINGS	    8		 /* rings a client may add, each way */
+#define PW_MEMIF_REGION_MAX (1ull << 30) /* the largest region mapped */
+
+struct pw_memif_region {
+	uint8_t *map; /* MAP_SHARED, read-write, size bytes */
+	uint64_t size;
+};
+
+struct pw_memif_ringref {
+	struct pw_memif_ring *ring; /* in a region, checked to fit in it */
+	uint8_t log2;
+	int evfd; /* the client's interrupt eventfd for it */
+};
+
+enum pw_memif_state {
+	PW_MEMIF_S_HELLO,     /* HELLO sent: INIT next */
+	PW_MEMIF_S_INIT,      /* regions and rings, then CONNECT */
+	PW_MEMIF_S_CONNECTED, /* packets */
+	PW_MEMIF_S_DEAD,      /* DISCONNECT sent or received: close */
+};
+
+struct pw_memif_conn {
+	enum pw_memif_state state;
+	uint32_t id; /* the interface this socket serves */
+	bool has_secret;
+	uint8_t secret[PW_MEMIF_SECRET];
+	char peer[PW_MEMIF_NAME + 1]; /* the client's name (INIT) */
+	unsigned nregions;
+	struct pw_memif_region regions[PW_MEMIF_REGIONS];
+	unsigned nrings[2]; /* [0] client to server (S2M), [1] server to client */
+	struct pw_memif_ringref rings[2][PW_MEMIF_RINGS];
+};
+
+/* A connection that sent HELLO (pw_memif_msg_hello(), with these limits)
+ * and serves interface @id; @secret, if not NULL, must come in INIT. */
+void pw_memif_conn_init(struct pw_memif_conn *c, uint32_t id, const char *secret);
+/* The HELLO for it: our limits. */
+void pw_memif_conn_hello(struct pw_memif_msg *m, const char *name);
+/*
+ * Apply one message from the client, with the fd it carried (taken, or -1).
+ * Returns 0 with @reply the answer (ACK, or CONNECTED after CONNECT), 1 when
+ * the client said DISCONNECT (nothing to answer: close), or -errno with
+ * @reply a DISCONNECT saying why: -EPROTO (a message out of turn), -EPERM
+ * (another interface, secret or protocol version), -EINVAL (a region or
+ * ring that is not where it says, or too large, out of order, too many, an
+ * fd of the wrong kind, no ring of a direction at CONNECT, a ring without
+ * its cookie), or the error of mapping a region. On an error the
+ * connection is dead: send @reply, then close.
+ */
+int pw_memif_conn_apply(struct pw_memif_conn *c, const struct pw_memif_msg *m, int fd,
+			struct pw_memif_msg *reply);
+/* Unmap its regions and close its fds. */
+void pw_memif_conn_close(struct pw_memif_conn *c);
 
 #endif /* PW_MEMIF_H */

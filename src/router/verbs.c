@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../common/util.h"
 #include "router.h"
 
 #include <netinet/in.h>
@@ -184,20 +185,6 @@ void pw_verbs_metrics(FILE *f)
 		"# TYPE podwire_verbs_remote_pairs_total counter\n"
 		"podwire_verbs_remote_pairs_total %" PRIu64 "\n",
 		pw_vstats.opens, pw_vstats.qps, pw_vstats.pairs, pw_vstats.remote_pairs);
-}
-
-/* Is @fd an eventfd? What the router and peers write to must not block. */
-static bool pw_fd_is_eventfd(int fd)
-{
-	char path[64], target[32];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, target, sizeof(target) - 1);
-	if (n < 0)
-		return false;
-	target[n] = '\0';
-	return strcmp(target, "anon_inode:[eventfd]") == 0;
 }
 
 int pw_request_verbs_open(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS])
