@@ -239,18 +239,21 @@ enum {
  * (and its data), then req (release; the owner's acquire), and wakes the
  * owner's service eventfd; the owner checks it against its own key table,
  * does it, writes status, result and data, then done = req (release; the
- * peer's acquire), and wakes done as a futex. One request at a time.
+ * peer's acquire), and wakes done as a futex if the peer said it sleeps
+ * there (sleeping, stored before the peer's last look at done: seq_cst on
+ * both sides). One request at a time.
  */
 struct pw_vsvc {
 	alignas(PW_CACHELINE) _Atomic uint32_t req;
-	uint32_t op;  /* PW_VSVC_* */
-	uint32_t key; /* the owner's lkey/rkey */
+	_Atomic uint32_t op;  /* PW_VSVC_* */
+	_Atomic uint32_t key; /* the owner's lkey/rkey */
 	uint32_t pad;
-	uint64_t addr, len; /* in the owner's addresses; len <= PW_VSVC_DATA */
-	uint64_t cmp, swp;  /* CAS: compare, swap; FAA: the addend in cmp */
+	_Atomic uint64_t addr, len; /* in the owner's addresses; len <= PW_VSVC_DATA */
+	_Atomic uint64_t cmp, swp;  /* CAS: compare, swap; FAA: the addend in cmp */
 	alignas(PW_CACHELINE) _Atomic uint32_t done;
-	uint32_t status; /* enum ibv_wc_status: 0, or the remote error */
-	uint64_t result; /* CAS, FAA: the value before */
+	_Atomic uint32_t status;   /* enum ibv_wc_status: 0, or the remote error */
+	_Atomic uint64_t result;   /* CAS, FAA: the value before */
+	_Atomic uint32_t sleeping; /* the peer sleeps on done: the owner wakes it */
 	alignas(4096) uint8_t data[PW_VSVC_DATA];
 };
 
@@ -286,6 +289,7 @@ _Static_assert(offsetof(struct pw_vsvc, cmp) == 32, "vsvc cmp");
 _Static_assert(offsetof(struct pw_vsvc, done) == 64, "vsvc done");
 _Static_assert(offsetof(struct pw_vsvc, status) == 68, "vsvc status");
 _Static_assert(offsetof(struct pw_vsvc, result) == 72, "vsvc result");
+_Static_assert(offsetof(struct pw_vsvc, sleeping) == 80, "vsvc sleeping");
 _Static_assert(offsetof(struct pw_vsvc, data) == 4096, "vsvc data on its own page");
 _Static_assert(sizeof(struct pw_vsvc) == 4096 + PW_VSVC_DATA, "vsvc size: whole pages");
 _Static_assert(PW_VSVC_OFF % 4096 == 0, "services start on a page");

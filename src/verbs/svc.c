@@ -35,6 +35,7 @@
 static pthread_mutex_t pw_svc_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint32_t pw_svc_seen[PW_VQPS];
 static _Atomic unsigned pw_svc_qps[PW_VQPS];
+static unsigned pw_svc_top; /* slots past the highest ever live (under pw_svc_lock) */
 
 static void pw_futex_wake(_Atomic uint32_t *w)
 {
@@ -59,6 +60,8 @@ void pw_svc_qp(unsigned slot, bool live, unsigned access)
 		pthread_mutex_lock(&pw_svc_lock);
 		pw_svc_seen[slot] =
 			atomic_load_explicit(&pw_vproc_svc(slot)->req, memory_order_relaxed);
+		if (slot >= pw_svc_top)
+			pw_svc_top = slot + 1;
 		pthread_mutex_unlock(&pw_svc_lock);
 	}
 	atomic_store_explicit(&pw_svc_qps[slot], live ? PW_SVC_LIVE | access : 0,
@@ -112,13 +115,13 @@ static void pw_svc_serve_slot(unsigned slot, unsigned qp_access)
 	if (req == pw_svc_seen[slot])
 		return;
 	pw_svc_seen[slot] = req;
-	const volatile struct pw_vsvc *v = s;
-	struct pw_svc_ask a = { .op = v->op,
-				.key = v->key,
-				.addr = v->addr,
-				.len = v->len,
-				.cmp = v->cmp,
-				.swp = v->swp,
+	/* Each field read once: the peer may change them under us. */
+	struct pw_svc_ask a = { .op = atomic_load_explicit(&s->op, memory_order_relaxed),
+				.key = atomic_load_explicit(&s->key, memory_order_relaxed),
+				.addr = atomic_load_explicit(&s->addr, memory_order_relaxed),
+				.len = atomic_load_explicit(&s->len, memory_order_relaxed),
+				.cmp = atomic_load_explicit(&s->cmp, memory_order_relaxed),
+				.swp = atomic_load_explicit(&s->swp, memory_order_relaxed),
 				.s = s };
 	unsigned need = 0;
 	uint32_t st = IBV_WC_SUCCESS;
@@ -149,12 +152,15 @@ static void pw_svc_serve_slot(unsigned slot, unsigned qp_access)
 		st = IBV_WC_REM_ACCESS_ERR;
 	if (st == IBV_WC_SUCCESS && pw_mr_hold(a.key, a.addr, a.len, need, pw_svc_do, &a) < 0)
 		st = IBV_WC_REM_ACCESS_ERR;
-	s->status = st;
-	s->result = a.result;
+	atomic_store_explicit(&s->status, st, memory_order_relaxed);
+	atomic_store_explicit(&s->result, a.result, memory_order_relaxed);
 	/* Release: status, result and data before done; pairs with the
-	 * peer's acquire in pw_svc_wait(). */
-	atomic_store_explicit(&s->done, req, memory_order_release);
-	pw_futex_wake(&s->done);
+	 * peer's acquire in pw_svc_wait(). Seq_cst: done before the look at
+	 * sleeping, which pairs with the peer's store of sleeping before its
+	 * look at done; a peer still spinning costs no wake-up. */
+	atomic_store_explicit(&s->done, req, memory_order_seq_cst);
+	if (atomic_load_explicit(&s->sleeping, memory_order_seq_cst))
+		pw_futex_wake(&s->done);
 }
 
 void pw_svc_serve(bool wait)
@@ -163,7 +169,7 @@ void pw_svc_serve(bool wait)
 		pthread_mutex_lock(&pw_svc_lock);
 	else if (pthread_mutex_trylock(&pw_svc_lock) != 0)
 		return; /* another thread serves */
-	for (unsigned i = 0; i < PW_VQPS; i++) {
+	for (unsigned i = 0; i < pw_svc_top; i++) {
 		unsigned q = atomic_load_explicit(&pw_svc_qps[i], memory_order_relaxed);
 		if (q & PW_SVC_LIVE)
 			pw_svc_serve_slot(i, q & ~PW_SVC_LIVE);
@@ -186,7 +192,7 @@ static int pw_svc_wait(struct pw_qp *qp, struct pw_vsvc *s, uint32_t seq, uint32
 		/* Acquire: pairs with the owner's release of done. */
 		uint32_t d = atomic_load_explicit(&s->done, memory_order_acquire);
 		if (d == seq) {
-			*ret_st = s->status;
+			*ret_st = atomic_load_explicit(&s->status, memory_order_relaxed);
 			return IBV_WC_SUCCESS;
 		}
 		if (i < PW_SVC_SPIN)
@@ -205,7 +211,11 @@ static int pw_svc_wait(struct pw_qp *qp, struct pw_vsvc *s, uint32_t seq, uint32
 		else if (limit && now - t0 >= limit)
 			return IBV_WC_RETRY_EXC_ERR;
 		pw_svc_serve(false);
-		pw_futex_wait(&s->done, d);
+		/* Seq_cst: see pw_svc_serve_slot(). */
+		atomic_store_explicit(&s->sleeping, 1, memory_order_seq_cst);
+		if (atomic_load_explicit(&s->done, memory_order_seq_cst) == d)
+			pw_futex_wait(&s->done, d);
+		atomic_store_explicit(&s->sleeping, 0, memory_order_relaxed);
 	}
 }
 
@@ -234,10 +244,10 @@ static int pw_svc_ask(struct pw_qp *qp, uint32_t op, uint32_t key, uint64_t addr
 {
 	struct pw_vsvc *s = qp->peer_svc;
 
-	s->op = op;
-	s->key = key;
-	s->addr = addr;
-	s->len = n;
+	atomic_store_explicit(&s->op, op, memory_order_relaxed);
+	atomic_store_explicit(&s->key, key, memory_order_relaxed);
+	atomic_store_explicit(&s->addr, addr, memory_order_relaxed);
+	atomic_store_explicit(&s->len, n, memory_order_relaxed);
 	return pw_svc_call(qp, s);
 }
 
@@ -278,11 +288,11 @@ int pw_svc_atomic(struct pw_qp *qp, const struct pw_swr *w, uint64_t *ret_old)
 {
 	struct pw_vsvc *s = qp->peer_svc;
 
-	s->cmp = w->cmp;
-	s->swp = w->swp;
+	atomic_store_explicit(&s->cmp, w->cmp, memory_order_relaxed);
+	atomic_store_explicit(&s->swp, w->swp, memory_order_relaxed);
 	int st = pw_svc_ask(qp, w->op == IBV_WR_ATOMIC_CMP_AND_SWP ? PW_VSVC_CAS : PW_VSVC_FAA,
 			    w->rkey, w->raddr, 8);
 	if (st == IBV_WC_SUCCESS)
-		*ret_old = s->result;
+		*ret_old = atomic_load_explicit(&s->result, memory_order_relaxed);
 	return st;
 }

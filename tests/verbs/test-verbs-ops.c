@@ -975,12 +975,13 @@ static unsigned hostile_service(uint64_t at)
 		struct pw_vsvc *v = (struct pw_vsvc *)st;
 		for (size_t i = 0; i < sizeof(ask) / sizeof(ask[0]); i++) {
 			memset(v->data, 0, 4096);
-			v->op = ask[i].op;
-			v->key = ask[i].key;
-			v->addr = ask[i].addr;
-			v->len = ask[i].len;
-			v->cmp = v->swp = 0x5a5a5a5a5a5a5a5aull;
-			uint32_t seq = atomic_load(&v->req) + 1;
+			atomic_store_explicit(&v->op, ask[i].op, memory_order_relaxed);
+			atomic_store_explicit(&v->key, ask[i].key, memory_order_relaxed);
+			atomic_store_explicit(&v->addr, ask[i].addr, memory_order_relaxed);
+			atomic_store_explicit(&v->len, ask[i].len, memory_order_relaxed);
+			atomic_store_explicit(&v->cmp, 0x5a5a5a5a5a5a5a5aull, memory_order_relaxed);
+			atomic_store_explicit(&v->swp, 0x5a5a5a5a5a5a5a5aull, memory_order_relaxed);
+			uint32_t seq = atomic_load_explicit(&v->req, memory_order_relaxed) + 1;
 			atomic_store_explicit(&v->req, seq, memory_order_release);
 			time_t end = time(NULL) + 5;
 			do {
@@ -989,9 +990,9 @@ static unsigned hostile_service(uint64_t at)
 				PW_CHECK(time(NULL) < end,
 					 "entry %lx, request %zu: no answer in 5 s", off, i);
 			} while (atomic_load_explicit(&v->done, memory_order_acquire) != seq);
-			PW_CHECK(v->status == ask[i].want,
-				 "entry %lx, request %zu: status %u, want %u", off, i, v->status,
-				 ask[i].want);
+			uint32_t got = atomic_load_explicit(&v->status, memory_order_relaxed);
+			PW_CHECK(got == ask[i].want, "entry %lx, request %zu: status %u, want %u",
+				 off, i, got, ask[i].want);
 			for (size_t k = 0; k < 64; k++)
 				PW_CHECK(v->data[k] != 0x5a, "request %zu read the secret", i);
 		}
