@@ -309,17 +309,19 @@ _Static_assert(PW_VSVC_OFF % 4096 == 0, "services start on a page");
 #define PW_MEMIF_RING_MASK_INT 1u /* ring flags: the consumer polls; no interrupt wanted */
 #define PW_MEMIF_DESC_NEXT     1u /* desc flags: the packet goes on in the next one */
 
+/* Every field either side may write while the other reads is _Atomic (a
+ * plain load of the pod's memory could be read twice by the compiler). */
 struct pw_memif_desc {
-	uint16_t flags;
-	uint16_t region; /* the region the buffer is in */
-	uint32_t length; /* bytes in the buffer */
-	uint32_t offset; /* where it starts in the region */
+	_Atomic uint16_t flags;
+	_Atomic uint16_t region; /* the region the buffer is in */
+	_Atomic uint32_t length; /* bytes in the buffer */
+	_Atomic uint32_t offset; /* where it starts in the region */
 	uint32_t metadata;
 };
 
 struct pw_memif_ring {
 	alignas(PW_CACHELINE) uint32_t cookie; /* PW_MEMIF_COOKIE */
-	uint16_t flags;
+	_Atomic uint16_t flags;		       /* written by the ring's consumer */
 	_Atomic uint16_t head;
 	alignas(PW_CACHELINE) _Atomic uint16_t tail;
 	alignas(PW_CACHELINE) struct pw_memif_desc desc[];

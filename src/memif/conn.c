@@ -6,6 +6,7 @@
  * in a region, every index in order and bounded, every fd of its kind.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -58,10 +59,13 @@ static int pw_memif_on_region(struct pw_memif_conn *c, const struct pw_memif_add
 {
 	struct stat st;
 
-	/* In order, bounded, a file at least as long as it says. */
+	/* In order, bounded, a file at least as long as it says and sealed so
+	 * that it stays so: a client that shrank it under our mapping would
+	 * kill the switch with SIGBUS. (DPDK and VPP seal their regions.) */
+	int seals = fcntl(fd, F_GET_SEALS);
 	if (r->index != c->nregions || c->nregions == PW_MEMIF_REGIONS ||
 	    r->size > PW_MEMIF_REGION_MAX || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    (uint64_t)st.st_size < r->size)
+	    (uint64_t)st.st_size < r->size || seals < 0 || !(seals & F_SEAL_SHRINK))
 		return -EINVAL;
 	void *p = mmap(NULL, r->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)

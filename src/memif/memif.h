@@ -55,7 +55,21 @@ struct pw_memif_region {
 struct pw_memif_ringref {
 	struct pw_memif_ring *ring; /* in a region, checked to fit in it */
 	uint8_t log2;
-	int evfd; /* the client's interrupt eventfd for it */
+	uint16_t pos; /* ours, never read back from the ring: the next slot
+		       * we take (S2M) or fill (M2S); tail is a copy of it */
+	int evfd;     /* the client's interrupt eventfd for it */
+};
+
+/* A connection's packet counters (ring.c). */
+struct pw_memif_stats {
+	uint64_t rx_pkts, rx_bytes;
+	uint64_t rx_bad; /* packets dropped: a descriptor out of its region,
+			  * empty, or a chain too long */
+	uint64_t tx_pkts, tx_bytes;
+	uint64_t tx_full; /* packets dropped: no room in the client's ring */
+	uint64_t tx_bad;  /* packets dropped: a buffer the client offered was
+			   * out of its region */
+	uint64_t irqs;	  /* interrupts sent to the client */
 };
 
 enum pw_memif_state {
@@ -75,6 +89,8 @@ struct pw_memif_conn {
 	struct pw_memif_region regions[PW_MEMIF_REGIONS];
 	unsigned nrings[2]; /* [0] client to server (S2M), [1] server to client */
 	struct pw_memif_ringref rings[2][PW_MEMIF_RINGS];
+	struct pw_memif_stats stats;
+	int err; /* sticky -EPROTO once the client broke a ring: disconnect it */
 };
 
 /* A connection that sent HELLO (pw_memif_msg_hello(), with these limits)
@@ -89,7 +105,8 @@ void pw_memif_conn_hello(struct pw_memif_msg *m, const char *name);
  * @reply a DISCONNECT saying why: -EPROTO (a message out of turn), -EPERM
  * (another interface, secret or protocol version), -EINVAL (a region or
  * ring that is not where it says, or too large, out of order, too many, an
- * fd of the wrong kind, no ring of a direction at CONNECT, a ring without
+ * fd of the wrong kind, a region's file not sealed against shrinking
+ * (F_SEAL_SHRINK), no ring of a direction at CONNECT, a ring without
  * its cookie), or the error of mapping a region. On an error the
  * connection is dead: send @reply, then close.
  */
@@ -97,5 +114,59 @@ int pw_memif_conn_apply(struct pw_memif_conn *c, const struct pw_memif_msg *m, i
 			struct pw_memif_msg *reply);
 /* Unmap its regions and close its fds. */
 void pw_memif_conn_close(struct pw_memif_conn *c);
+
+/* ---- ring.c: packets (copy mode) ---- */
+
+#define PW_MEMIF_BURST	 32u
+#define PW_MEMIF_PKT_MAX 9216u /* the longest packet taken from a chain */
+#define PW_MEMIF_CHAIN	 16u   /* the most descriptors one packet may use */
+
+/* A packet: @len bytes at @data, in the client's memory or gathered. */
+struct pw_memif_pkt {
+	const uint8_t *data;
+	uint32_t len;
+};
+
+/* One burst taken from a ring, valid until pw_memif_rx_done(). */
+struct pw_memif_burst {
+	unsigned n;
+	uint16_t end; /* the slot after the last one taken */
+	struct pw_memif_pkt pkt[PW_MEMIF_BURST];
+	/* Chained packets are gathered here: PW_MEMIF_BURST * PW_MEMIF_PKT_MAX
+	 * bytes, or NULL to drop them (counted in rx_bad). */
+	uint8_t *gather;
+};
+
+/*
+ * Take up to PW_MEMIF_BURST packets the client put in its S2M ring @q into
+ * @b. Each is checked: a descriptor whose buffer is not wholly inside its
+ * region, an empty one, or a chain longer than PW_MEMIF_CHAIN descriptors
+ * or PW_MEMIF_PKT_MAX bytes is dropped and counted; a chain whose end is
+ * not published yet is left for the next call; the packets' bytes are the client's and may change
+ * under us (copy what is inspected). Returns the number of packets, or -EPROTO when the client
+ * moved head more than a ring ahead (c->err is set: disconnect).
+ */
+int pw_memif_rx(struct pw_memif_conn *c, unsigned q, struct pw_memif_burst *b);
+/* The burst is consumed: hand its slots back to the client. */
+void pw_memif_rx_done(struct pw_memif_conn *c, unsigned q, const struct pw_memif_burst *b);
+/*
+ * Copy @n packets into the buffers the client offers in its M2S ring @q,
+ * chaining descriptors where one buffer is too short; wake the client if it
+ * asked for interrupts. Packets that do not fit are dropped (tx_full), as a
+ * NIC drops: the caller does not retry. A buffer outside its region drops
+ * its packet (tx_bad). Returns the number sent, or -EPROTO when the client
+ * offered more than a ring (c->err is set).
+ */
+int pw_memif_tx(struct pw_memif_conn *c, unsigned q, const struct pw_memif_pkt *pkts, unsigned n);
+/*
+ * Interrupts from the client's S2M rings: pw_memif_rx_arm() asks for one on
+ * the next packet, before the caller sleeps on the rings' eventfds; it
+ * returns true if packets are waiting already (then do not sleep).
+ * pw_memif_rx_poll() tells the client we poll: no interrupts.
+ */
+bool pw_memif_rx_arm(struct pw_memif_conn *c);
+void pw_memif_rx_poll(struct pw_memif_conn *c);
+/* Packets waiting in any of the client's S2M rings? */
+bool pw_memif_rx_pending(struct pw_memif_conn *c);
 
 #endif /* PW_MEMIF_H */

@@ -5,9 +5,9 @@
  * ring each way, CONNECT: ACKs, then CONNECTED), then every way a hostile
  * pod can get it wrong, each answered with DISCONNECT and no fd or mapping
  * left behind: another interface, secret or version; a region longer than
- * its file, out of order or not a file; a ring past its region's end, in
- * no region, misaligned or with an fd that is not an eventfd; CONNECT with
- * no ring one way or a ring without its cookie; a message out of turn.
+ * its file, out of order, not a file or not sealed against shrinking; a ring past its region's end,
+ * in no region, misaligned or with an fd that is not an eventfd; CONNECT with no ring one way or a
+ * ring without its cookie; a message out of turn.
  */
 #include <errno.h>
 #include <string.h>
@@ -15,17 +15,13 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "memif.h"
-#include "pw_test.h"
+#include "memif_client.h"
 
 #define REGION (1u << 20)
 
 static int region_fd(uint64_t len)
 {
-	int fd = memfd_create("test-memif", MFD_CLOEXEC);
-
-	PW_CHECK(fd >= 0 && ftruncate(fd, (off_t)len) == 0, "memfd: %s", strerror(errno));
-	return fd;
+	return pw_tc_region_fd(len, true);
 }
 
 /* Two rings at offsets 0 and 64 KiB of a region fd, with their cookies. */
@@ -36,71 +32,11 @@ static void put_cookies(int fd)
 	PW_CHECK(pwrite(fd, &k, 4, 0) == 4 && pwrite(fd, &k, 4, 65536) == 4, "cookies");
 }
 
-static struct pw_memif_msg msg_init(uint32_t id, const char *secret, uint16_t version)
-{
-	struct pw_memif_msg m;
-
-	memset(&m, 0, sizeof(m));
-	m.type = PW_MEMIF_INIT;
-	m.init.version = version;
-	m.init.id = id;
-	m.init.mode = PW_MEMIF_MODE_ETHERNET;
-	if (secret)
-		memcpy(m.init.secret, secret, strlen(secret));
-	memcpy(m.init.name, "DPDK 22.11", 10);
-	return m;
-}
-
-static struct pw_memif_msg msg_region(uint16_t index, uint64_t size)
-{
-	struct pw_memif_msg m;
-
-	memset(&m, 0, sizeof(m));
-	m.type = PW_MEMIF_ADD_REGION;
-	m.add_region.index = index;
-	m.add_region.size = size;
-	return m;
-}
-
-static struct pw_memif_msg msg_ring(bool s2m, uint16_t index, uint16_t region, uint32_t offset,
-				    uint8_t log2)
-{
-	struct pw_memif_msg m;
-
-	memset(&m, 0, sizeof(m));
-	m.type = PW_MEMIF_ADD_RING;
-	m.add_ring.flags = s2m ? PW_MEMIF_RING_S2M : 0;
-	m.add_ring.index = index;
-	m.add_ring.region = region;
-	m.add_ring.offset = offset;
-	m.add_ring.log2_ring_size = log2;
-	return m;
-}
-
-static struct pw_memif_msg msg_type(uint16_t type)
-{
-	struct pw_memif_msg m;
-
-	memset(&m, 0, sizeof(m));
-	m.type = type;
-	return m;
-}
-
-/* Apply @m with @fd: want @want, and the reply's type. */
-static void apply(struct pw_memif_conn *c, struct pw_memif_msg m, int fd, int want,
-		  uint16_t reply_type, int line)
-{
-	struct pw_memif_msg reply;
-
-	memset(&reply, 0, sizeof(reply));
-	int r = pw_memif_conn_apply(c, &m, fd, &reply);
-	if (r != want || (want != 1 && reply.type != reply_type)) {
-		fprintf(stderr, "apply:%d: message %u: %d, reply %u; want %d, reply %u\n", line,
-			m.type, r, reply.type, want, reply_type);
-		exit(1);
-	}
-}
-#define APPLY(c, m, fd, want, type) apply(c, m, fd, want, type, __LINE__)
+#define msg_init   pw_tc_msg_init
+#define msg_region pw_tc_msg_region
+#define msg_ring   pw_tc_msg_ring
+#define msg_type   pw_tc_msg_type
+#define APPLY	   PW_TC_APPLY
 
 /* A connection through INIT and region 0 (1 MiB, cookies in place). */
 static void begin(struct pw_memif_conn *c)
@@ -167,6 +103,10 @@ static void test_refused(void)
 	begin(&c);
 	APPLY(&c, msg_region(1, PW_MEMIF_REGION_MAX + 4096), region_fd(4096), -EINVAL,
 	      PW_MEMIF_DISCONNECT);
+	pw_memif_conn_close(&c);
+	/* A file the client could shrink under our mapping (SIGBUS). */
+	begin(&c);
+	APPLY(&c, msg_region(1, 4096), pw_tc_region_fd(4096, false), -EINVAL, PW_MEMIF_DISCONNECT);
 	pw_memif_conn_close(&c);
 
 	/* Rings: past the region's end (by one descriptor), in no region,
