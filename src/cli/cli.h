@@ -50,4 +50,7 @@ static inline int pw_cli_cmd_dispatch(const struct pw_cli_cmd *cmds, size_t n, i
 	return 2;
 }
 
+/* podwire switch (switch.c). */
+int pw_switch_main(int argc, char **argv);
+
 #endif /* PW_CLI_H */

@@ -244,6 +244,7 @@ static int pw_cmd_help(int argc, char **argv);
 static const struct pw_cli_cmd pw_cmds[] = {
 	{ "status", pw_cmd_status, "list the accelerated connections on this node" },
 	{ "lab", pw_lab_main, "a local multi-node cluster of namespaces (up, exec, status, down)" },
+	{ "switch", pw_switch_main, "control podwire-switch, the packet switch for DPDK pods" },
 	{ "help", pw_cmd_help, "show this help" },
 };
 

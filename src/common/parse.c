@@ -102,3 +102,31 @@ int pw_parse_seconds(const char *s, double min, double max, double *ret_seconds)
 	*ret_seconds = v;
 	return 0;
 }
+
+static int pw_parse_hex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int pw_parse_mac(const char *s, uint8_t ret_mac[6])
+{
+	uint8_t m[6];
+
+	for (int i = 0; i < 6; i++, s += 3) {
+		int hi = pw_parse_hex(s[0]), lo = hi < 0 ? -1 : pw_parse_hex(s[1]);
+		if (lo < 0 || s[2] != (i < 5 ? ':' : '\0'))
+			return -EINVAL;
+		m[i] = (uint8_t)(hi << 4 | lo);
+	}
+	if (m[0] & 1)
+		return -EINVAL;
+	for (int i = 0; i < 6; i++)
+		ret_mac[i] = m[i];
+	return 0;
+}

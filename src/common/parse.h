@@ -27,4 +27,10 @@ int pw_parse_size(const char *s, uint64_t max, uint64_t *ret_bytes);
  */
 int pw_parse_seconds(const char *s, double min, double max, double *ret_seconds);
 
+/*
+ * An Ethernet address: six pairs of hex digits (either case) joined by ':'.
+ * Errors: -EINVAL malformed, or multicast (a port's own address cannot be).
+ */
+int pw_parse_mac(const char *s, uint8_t ret_mac[6]);
+
 #endif /* PW_COMMON_PARSE_H */

@@ -4,6 +4,7 @@
 #define PW_COMMON_UTIL_H
 
 #include <errno.h>
+#include <stddef.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stdatomic.h>
@@ -14,6 +15,8 @@
 #include <unistd.h>
 
 #define PW_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+/* The struct of type @type whose @member @ptr points at. */
+#define pw_container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 static inline uint64_t pw_now_ns(void)
 {

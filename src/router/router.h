@@ -33,6 +33,7 @@
 
 #include <podwire/wire.h>
 
+#include "../common/netns.h"
 #include "proto.h"
 
 /* ---- loop.c ---- */
@@ -344,14 +345,6 @@ void pw_listeners_teardown(void);
 #define SO_NETNS_COOKIE 71
 #endif
 
-/* Remember the router's own netns, to come back to. Errors: of open(2). */
-int pw_netns_init(void);
-void pw_netns_teardown(void);
-/* Enter @netns (an nsfs fd) for a moment; pw_netns_leave() returns. */
-int pw_netns_enter(int netns);
-void pw_netns_leave(void);
-/* Is @netns (an nsfs fd) the router's own? */
-bool pw_netns_is_self(int netns);
 int pw_sock_cookie(int fd, uint64_t *ret);
 /* @fd is TCP speaking IPv4 (AF_INET, or AF_INET6 not V6ONLY); @listening: 1
  * listening, 0 not, -1 either. Returns its family. */

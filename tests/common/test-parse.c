@@ -77,10 +77,32 @@ static void test_seconds(void)
 	PW_CHECK(pw_parse_seconds("0", 0.001, 100, &v) == -ERANGE && v == 7, "below min");
 }
 
+static void test_mac(void)
+{
+	uint8_t m[6] = { 7, 7, 7, 7, 7, 7 };
+	static const char *const bad[] = { "",
+					   "02:00:00:00:00",
+					   "02:00:00:00:00:00:",
+					   "02:00:00:00:00:0g",
+					   "02-00-00-00-00-00",
+					   "2:00:00:00:00:00",
+					   "01:00:5e:00:00:01",
+					   "02:00:00:00:00:001" };
+
+	PW_CHECK(pw_parse_mac("02:aB:00:ff:10:9e", m) == 0 && m[0] == 2 && m[1] == 0xab &&
+			 m[3] == 0xff && m[5] == 0x9e,
+		 "good");
+	for (size_t i = 0; i < PW_ARRAY_SIZE(bad); i++) {
+		memset(m, 7, sizeof(m));
+		PW_CHECK(pw_parse_mac(bad[i], m) == -EINVAL && m[0] == 7, "\"%s\"", bad[i]);
+	}
+}
+
 int main(void)
 {
 	test_u64();
 	test_size();
 	test_seconds();
+	test_mac();
 	return 0;
 }
