@@ -247,6 +247,33 @@ int pw_msg_entry(const struct pw_msg *m, uint32_t i, void *out, size_t out_len)
 	return 0;
 }
 
+int pw_fds_send(int sock, const struct iovec *iov, unsigned iovcnt, const int *fds, unsigned nfds)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * PW_FDS_SEND_MAX)];
+		struct cmsghdr align;
+	} ctl;
+	struct msghdr mh = { .msg_iov = (struct iovec *)iov, .msg_iovlen = iovcnt };
+	ssize_t n;
+
+	if (nfds > PW_FDS_SEND_MAX)
+		return -EINVAL;
+	if (nfds) {
+		memset(&ctl, 0, sizeof(ctl));
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+	}
+	do
+		n = pw_sys_sendmsg(sock, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : (int)n;
+}
+
 int pw_msg_send(int sock, uint16_t type, uint32_t seq, const void *body, size_t body_len,
 		const void *extra, size_t extra_len, const int *fds, unsigned nfds)
 {
@@ -263,33 +290,15 @@ int pw_msg_send(int sock, uint16_t type, uint32_t seq, const void *body, size_t 
 		{ .iov_base = (void *)body, .iov_len = body_len },
 		{ .iov_base = (void *)extra, .iov_len = extra_len },
 	};
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * PW_WIRE_MAX_FDS)];
-		struct cmsghdr align;
-	} ctl;
-	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 3 };
-	ssize_t n;
 
 	/* Each part alone first, so the sum above cannot have wrapped. */
 	if (body_len > PW_WIRE_MAX || extra_len > PW_WIRE_MAX || len > PW_WIRE_MAX ||
 	    nfds > PW_WIRE_MAX_FDS)
 		return -EMSGSIZE;
-	if (nfds) {
-		memset(&ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	do
-		n = pw_sys_sendmsg(sock, &mh, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
+	int n = pw_fds_send(sock, iov, 3, fds, nfds);
 	if (n < 0)
-		return -errno;
-	return n == (ssize_t)len ? 0 : -EMSGSIZE;
+		return n;
+	return n == (int)len ? 0 : -EMSGSIZE;
 }
 
 static void pw_close_fds(const int *fds, unsigned n)

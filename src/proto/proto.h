@@ -71,6 +71,16 @@ int pw_msg_entry(const struct pw_msg *m, uint32_t i, void *out, size_t out_len);
 unsigned pw_msg_nfds(uint16_t type);
 
 /*
+ * sendmsg(2) of @iovcnt pieces with @nfds fds (SCM_RIGHTS; at most
+ * PW_FDS_SEND_MAX, more than a message of ours takes, so that tests can
+ * send too many), MSG_NOSIGNAL, retrying on EINTR: the bytes sent, or
+ * -errno. Errors: -EINVAL too many fds; those of sendmsg(2).
+ */
+#define PW_FDS_SEND_MAX 32
+struct iovec;
+int pw_fds_send(int sock, const struct iovec *iov, unsigned iovcnt, const int *fds, unsigned nfds);
+
+/*
  * Send one message: header, @body, then @extra (list entries), and @nfds fds.
  * Retries on EINTR. Errors: -EMSGSIZE too big; errors of sendmsg(2).
  */

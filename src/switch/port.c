@@ -110,6 +110,7 @@ static void pw_sw_port_msg(struct pw_sw_ev *ev, uint32_t events)
 		if (n == -EAGAIN)
 			break;
 		if (n <= 0) {
+			p->refused += n < 0 && p->conn.state != PW_MEMIF_S_CONNECTED;
 			pw_sw_port_disconnect(p, n < 0 ? "bad message" : NULL);
 			return;
 		}

@@ -119,8 +119,8 @@ static inline uint32_t pw_tc_buf_off(const struct pw_tc *t, bool s2m, unsigned s
 	return (uint32_t)(2 * pw_tc_ring_bytes(t->log2) + ((s2m ? 0 : n) + slot) * PW_TC_BUF);
 }
 
-/* Connect client @t to @c (interface 0, no secret): a whole handshake. */
-static inline void pw_tc_connect(struct pw_tc *t, struct pw_memif_conn *c, unsigned log2)
+/* Lay out client @t's region (rings with cookies, buffers): its fd. */
+static inline int pw_tc_layout(struct pw_tc *t, unsigned log2)
 {
 	unsigned n = 1u << log2;
 
@@ -142,6 +142,14 @@ static inline void pw_tc_connect(struct pw_tc *t, struct pw_memif_conn *c, unsig
 	}
 	t->s2m_evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	t->m2s_evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	return fd;
+}
+
+/* Connect client @t to @c (interface 0, no secret): a whole handshake. */
+static inline void pw_tc_connect(struct pw_tc *t, struct pw_memif_conn *c, unsigned log2)
+{
+	int fd = pw_tc_layout(t, log2);
+
 	pw_memif_conn_init(c, 0, NULL);
 	PW_TC_APPLY(c, pw_tc_msg_init(0, NULL, PW_MEMIF_VERSION), -1, 0, PW_MEMIF_ACK);
 	PW_TC_APPLY(c, pw_tc_msg_region(0, t->size), fd, 0, PW_MEMIF_ACK);

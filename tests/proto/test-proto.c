@@ -820,29 +820,14 @@ static void test_parse_too_long(void)
 /* Send a raw packet of @len bytes from tx with @nfds copies of @fd. */
 static void send_raw(int sock, size_t len, int fd, unsigned nfds)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * 32)];
-		struct cmsghdr align;
-	} ctl;
 	struct iovec iov = { .iov_base = tx.b, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	int fds[32] = { 0 };
+	int fds[PW_FDS_SEND_MAX];
 
-	PW_CHECK(nfds <= 32, "%u", nfds);
-	if (nfds) {
-		memset(&ctl, 0, sizeof(ctl));
-		for (unsigned i = 0; i < nfds; i++)
-			fds[i] = fd;
-		mh.msg_control = ctl.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	PW_CHECK(sendmsg(sock, &mh, MSG_NOSIGNAL) == (ssize_t)len, "sendmsg %zu bytes, %u fds: %s",
-		 len, nfds, strerror(errno));
+	PW_CHECK(nfds <= PW_FDS_SEND_MAX, "%u", nfds);
+	for (unsigned i = 0; i < nfds; i++)
+		fds[i] = fd;
+	int n = pw_fds_send(sock, &iov, 1, fds, nfds);
+	PW_CHECK(n == (int)len, "sendmsg %zu bytes, %u fds: %s", len, nfds, strerror(-n));
 }
 
 static void test_recv_truncated(void)

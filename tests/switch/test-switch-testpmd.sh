@@ -12,7 +12,10 @@
 # the switch received on it, what the switch sent testpmd received (less
 # at most one ring in flight at the stop), traffic both ways, nothing
 # dropped, malformed or unroutable.
-#  4. the switch sleeps when traffic stops though testpmd stays connected.
+#  4. the switch sleeps when traffic stops though testpmd stays connected;
+#  5. ports as abstract sockets inside each pod's network namespace (DPDK's
+#     default, socket-abstract=yes): a pod reaches its own port by the name
+#     and no other pod's, added and removed while the switch runs.
 set -u
 . "$(dirname "$0")/lib.sh"
 sw_init
@@ -84,5 +87,30 @@ t1=$(ticks) s1=$(sw_global sleeps)
 pw_log "idle, two clients connected: $((t1 - t0)) ticks of CPU in 2 s, slept $((s1 - s0)) times"
 [ $((t1 - t0)) -le 3 ] || pw_fail "idle switch used $((t1 - t0)) ticks in 2 s"
 wait $idle
+sw_stop
+
+# 5: a port per pod, each an abstract socket of one name inside the pod's
+# own namespace. Pod a's testpmd connects to the name and gets port pa; pod
+# c (no port) fails to connect by the same name.
+sw_ns a
+sw_ns c
+sw_start
+swctl port add pa --abstract /run/podwire/memif.sock --netns "/run/netns/$SW_TAG-a" ||
+	pw_fail "port add pa"
+swctl port add pa --abstract /x --netns "/run/netns/$SW_TAG-a" 2>/dev/null &&
+	pw_fail "a second port pa was added"
+swctl connect pa pa || pw_fail "connect pa pa"
+abstract="--vdev=net_memif0,role=client,id=0,socket=/run/podwire/memif.sock"
+tp abs.log a "$SECS" "$abstract" -- --forward-mode=io --tx-first --stats-period 1 \
+	--total-num-mbufs=16384
+n=$(tp_stat abs.log 0 RX)
+pw_log "pod a, over its own abstract socket: testpmd received $n, the switch sent $(sw_field pa tx_packets)"
+[ "${n:-0}" -ge 100000 ] || pw_fail "pod a: $(tail -20 "$SW_DIR/abs.log")"
+tp other.log c 3 "$abstract" -- --forward-mode=io --stats-period 1 --total-num-mbufs=16384
+grep -q "Failed to connect socket" "$SW_DIR/other.log" ||
+	pw_fail "pod c reached pod a's port: $(tail -20 "$SW_DIR/other.log")"
+[ "$(sw_field pa connects)" = 1 ] || pw_fail "port pa: $(sw_field pa connects) connects"
+swctl port del pa || pw_fail "port del pa"
+[ -z "$(ip netns exec "$SW_TAG-a" ss -Hxl | grep memif.sock)" ] || pw_fail "pa's socket is still there"
 sw_stop
 echo "test-switch-testpmd: ok"
