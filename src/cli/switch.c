@@ -6,62 +6,29 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 
-#include "../common/addr.h"
 #include "../common/json.h"
 #include "cli.h"
-
-#define PW_SW_DEFAULT_DIR "/run/podwire/switch"
+#include "swctl.h"
 
 static const char *pw_sw_dir;
 
 /* Send @req (taken) and return the switch's reply, or NULL (said why). */
 static cJSON *pw_sw_call(cJSON *req)
 {
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path)], err[256];
-	struct sockaddr_un a;
-	char *out = cJSON_PrintUnformatted(req);
-	cJSON *reply = NULL;
-	static char buf[4 << 20];
-	int fd = -1;
+	char err[512];
+	cJSON *reply = pw_swctl_call(pw_sw_dir, req, 5000, err, sizeof(err), NULL);
 
 	cJSON_Delete(req);
-	if ((size_t)snprintf(path, sizeof(path), "%s/control", pw_sw_dir) >= sizeof(path) ||
-	    pw_addr_unix(path, &a) < 0) {
-		fprintf(stderr, "podwire: %s/control: path too long\n", pw_sw_dir);
-		goto out;
-	}
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-	    send(fd, out, strlen(out), MSG_NOSIGNAL) < 0) {
-		fprintf(stderr, "podwire: cannot reach podwire-switch at %s: %s\n", path,
-			strerror(errno));
-		goto out;
-	}
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	int n = poll(&p, 1, 5000);
-	ssize_t len = n > 0 ? recv(fd, buf, sizeof(buf), 0) : -1;
-	if (len <= 0) {
-		fprintf(stderr, "podwire: no reply from podwire-switch at %s\n", path);
-		goto out;
-	}
-	reply = pw_json_parse(buf, (size_t)len, "reply", err, sizeof(err));
 	if (!reply)
-		fprintf(stderr, "podwire: podwire-switch: %s\n", err);
-out:
-	if (fd >= 0)
-		close(fd);
-	cJSON_free(out);
+		fprintf(stderr, "podwire: %s\n", err);
 	return reply;
 }
 
@@ -93,7 +60,7 @@ static int pw_sw_status(bool json)
 		cJSON_Delete(reply);
 		return 0;
 	}
-	printf("%-12s %-10s %-5s %-28s %12s %12s %10s %10s %8s %8s\n", "PORT", "STATE", "TO",
+	printf("%-14s %-10s %-5s %-28s %12s %12s %10s %10s %8s %8s\n", "PORT", "STATE", "TO",
 	       "SOCKET", "RX-PKTS", "TX-PKTS", "TX-FULL", "NO-DEST", "BAD", "SPOOFED");
 	const cJSON *e;
 	cJSON_ArrayForEach(e, pw_json_get(reply, "ports"))
@@ -102,7 +69,7 @@ static int pw_sw_status(bool json)
 		char s[64];
 		snprintf(s, sizeof(s), "%s%s", pw_json_get_bool(e, "abstract", false) ? "@" : "",
 			 sock ? sock : "?");
-		printf("%-12s %-10s %-5s %-28s %12.0f %12.0f %10.0f %10.0f %8.0f %8.0f\n",
+		printf("%-14s %-10s %-5s %-28s %12.0f %12.0f %10.0f %10.0f %8.0f %8.0f\n",
 		       pw_json_get_str(e, "name"), pw_json_get_str(e, "state"), to ? to : "-", s,
 		       pw_json_get_num(e, "rx_packets", 0), pw_json_get_num(e, "tx_packets", 0),
 		       pw_json_get_num(e, "tx_full", 0), pw_json_get_num(e, "no_dest", 0),

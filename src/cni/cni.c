@@ -3,15 +3,19 @@
  * podwire-cni: a CNI plugin (spec 1.0.0; 0.3.x and 0.4.0 configurations are
  * answered in their own result format). See docs/CNI.md.
  *
- * Two modes, chosen by the configuration:
+ * Three modes, chosen by the configuration:
  * - standalone (an "ipam" section of type "podwire"): a Linux bridge on the
  *   host with the gateway address, a veth pair into the pod, addresses and
  *   routes, and allocations from its own file-backed IPAM;
  * - chained (no "ipam"): after bridge + host-local; the interface exists, its
- *   addresses come from prevResult, which is passed through.
- * Either way, ADD registers the pod (its netns as an fd, its addresses) with
- * the node's podwired and DEL unregisters it. The router is optional: without
- * it the pod works over the kernel, and the plugin only warns.
+ *   addresses come from prevResult, which is passed through;
+ * - memif (a "memif" section): a packet interface for a DPDK pod, as SR-IOV
+ *   CNI gives a VF: a port of the node's podwire-switch, its socket bound
+ *   inside the pod's netns, a MAC address (memif.c).
+ * The first two register the pod (its netns as an fd, its addresses) with
+ * the node's podwired (ADD) and unregister it (DEL). The router is
+ * optional: without it the pod works over the kernel, and the plugin only
+ * warns.
  *
  * The runtime talks to us through the environment, stdin and stdout: stdout
  * carries the result or the error object and nothing else; logs go to stderr.
@@ -94,14 +98,18 @@ static int pw_cni_run(struct pw_cni *c, cJSON **ret)
 		return -1;
 	switch (c->cmd) {
 	case PW_CNI_ADD:
+		if (c->memif)
+			return pw_cni_add_memif(c, ret);
 		return c->standalone ? pw_cni_add_standalone(c, ret) : pw_cni_add_chained(c, ret);
 	case PW_CNI_DEL:
+		if (c->memif)
+			return pw_cni_del_memif(c);
 		if (c->standalone)
 			return pw_cni_del_standalone(c);
 		pw_cni_unregister(c);
 		return 0;
 	case PW_CNI_CHECK:
-		return pw_cni_check(c);
+		return c->memif ? pw_cni_check_memif(c) : pw_cni_check(c);
 	default:
 		return -1;
 	}
@@ -132,6 +140,10 @@ static const char pw_cni_usage[] =
 	"it runs chained after the bridge plugin and passes prevResult through.\n"
 	"Either way it registers the pod with podwired (key \"podwireSocket\",\n"
 	"default " PW_WIRE_DEFAULT_SOCKET ").\n"
+	"With a \"memif\" section it gives a DPDK pod a packet interface instead: a\n"
+	"port of podwire-switch whose memif socket only that pod can reach, and a\n"
+	"MAC address; the DPDK arguments for it are written to a file the pod can\n"
+	"mount (see docs/NFV.md).\n"
 	"\n"
 	"Exit status: 0 success, 1 failure (the error object says why).\n"
 	"See docs/CNI.md for the configuration keys.\n";

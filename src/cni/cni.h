@@ -77,6 +77,11 @@ struct pw_cni {
 	unsigned nroutes;
 	const cJSON *prev, *dns;
 	int netns;
+	/* memif mode (a "memif" section): a packet interface from podwire-switch */
+	bool memif;
+	const char *sw_dir, *memif_socket, *memif_dir;
+	uint32_t memif_id;
+	char pod_ns[64], pod_name[256]; /* K8S_POD_NAMESPACE, K8S_POD_NAME of CNI_ARGS */
 	/* the error to report, if any */
 	int code;
 	char msg[128], details[1024];
@@ -104,5 +109,11 @@ void pw_cni_unregister(const struct pw_cni *c);
 int pw_cni_add_standalone(struct pw_cni *c, cJSON **ret);
 int pw_cni_del_standalone(struct pw_cni *c);
 int pw_cni_check(struct pw_cni *c);
+uint64_t pw_cni_hash(const struct pw_cni *c);
+bool pw_cni_id_ok(const char *s);
+int pw_cni_conf_memif(struct pw_cni *c, const cJSON *m);
+int pw_cni_add_memif(struct pw_cni *c, cJSON **ret);
+int pw_cni_del_memif(struct pw_cni *c);
+int pw_cni_check_memif(struct pw_cni *c);
 
 #endif /* PW_CNI_H */

@@ -59,7 +59,7 @@ int pw_cni_read_stdin(struct pw_cni *c, char **ret)
 
 /* The spec's rule for container ids: [A-Za-z0-9][A-Za-z0-9_.-]*. Also used for
  * network names, which become a directory name. */
-static bool pw_cni_id_ok(const char *s)
+bool pw_cni_id_ok(const char *s)
 {
 	if (!s ||
 	    !((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9')))
@@ -308,6 +308,14 @@ int pw_cni_conf(struct pw_cni *c, const char *input)
 				   "mtu must be an integer from 68 to 65535");
 	c->mtu = (unsigned)mtu;
 
+	v = pw_json_get(c->conf, "memif");
+	if (v) {
+		if (pw_json_get(c->conf, "ipam"))
+			return pw_cni_fail(c, PW_CNI_E_CONFIG, "invalid network configuration",
+					   "a \"memif\" network has no \"ipam\": its interface "
+					   "carries frames, not addresses");
+		return pw_cni_conf_memif(c, v);
+	}
 	v = pw_json_get(c->conf, "ipam");
 	c->standalone = v != NULL;
 	if (!c->standalone)

@@ -20,9 +20,11 @@ int pw_cni_open_netns(struct pw_cni *c)
 	return 0;
 }
 
-/* The host end of the veth: derived from (network, container, interface) so
- * that a repeated ADD or a DEL finds it without any state. */
-void pw_cni_host_ifname(const struct pw_cni *c, char name[IF_NAMESIZE])
+/* The host end of the veth. */
+/* FNV-1a of (network, container, interface), with their NULs: what an
+ * attachment's names derive from, so that a repeated ADD or a DEL finds them
+ * without any state. */
+uint64_t pw_cni_hash(const struct pw_cni *c)
 {
 	uint64_t h = 0xcbf29ce484222325ull;
 	const char *parts[3] = { c->name, c->id, c->ifname };
@@ -33,7 +35,13 @@ void pw_cni_host_ifname(const struct pw_cni *c, char name[IF_NAMESIZE])
 			if (!*p)
 				break;
 		}
-	snprintf(name, IF_NAMESIZE, "pwv%012llx", (unsigned long long)(h & 0xffffffffffffull));
+	return h;
+}
+
+void pw_cni_host_ifname(const struct pw_cni *c, char name[IF_NAMESIZE])
+{
+	snprintf(name, IF_NAMESIZE, "pwv%012llx",
+		 (unsigned long long)(pw_cni_hash(c) & 0xffffffffffffull));
 }
 
 /* ---- results ---- */

@@ -9,7 +9,7 @@
  *   {"cmd":"port-del","name":N}
  *   {"cmd":"connect","a":N,"b":M}     every frame from N goes to M and back
  *
- * A reply is {"ok":true,...} or {"ok":false,"error":"..."}. Nothing here
+ * A reply is {"ok":true,...} or {"ok":false,"error":"...","errno":N}. Nothing here
  * blocks the data path: sockets are non-blocking and a request that is not
  * whole when its socket is readable is dropped. Prometheus metrics are
  * served the same way over HTTP (--metrics).
@@ -228,8 +228,10 @@ static cJSON *pw_sw_ctl_do(const char *buf, size_t len)
 	if (!reply)
 		reply = cJSON_CreateObject();
 	cJSON_AddBoolToObject(reply, "ok", r == 0);
-	if (r < 0)
+	if (r < 0) {
 		cJSON_AddStringToObject(reply, "error", err[0] ? err : strerror(-r));
+		cJSON_AddNumberToObject(reply, "errno", -r);
+	}
 	return reply;
 }
 

@@ -18,8 +18,7 @@
 #include "../common/parse.h"
 #include "../common/util.h"
 #include "switch.h"
-
-#define PW_SW_DEFAULT_DIR "/run/podwire/switch"
+#include "swctl.h"
 
 static const char pw_usage[] =
 	"Usage: podwire-switch [OPTION]...\n"

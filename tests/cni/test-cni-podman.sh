@@ -11,6 +11,7 @@
 # CNI configuration) lives in a private directory removed at the end.
 set -u
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/podman-lib.sh"
 pw_cni_init
 pw_need podman runc conmon sockperf ldd nsenter ss curl
 for p in bridge host-local; do
@@ -19,80 +20,26 @@ for p in bridge host-local; do
 done
 [ -r "$PW_LIB" ] || pw_fail "build first: $PW_LIB missing"
 
-PM_DIR=$PW_DIR/podman
 RUN=$PW_DIR/run # the router's socket directory, /run/podwire in the containers
 PW_SOCK=$RUN/podwired.sock
-mkdir -p "$PM_DIR/net" "$PM_DIR/bin" "$RUN" "$PW_DIR/rootfs"
-# libcni keeps its result cache in /var/lib/cni: remove it if we made it.
-[ -e /var/lib/cni ] && cni_cache_was_there=1 || cni_cache_was_there=0
-export CONTAINERS_CONF=$PM_DIR/containers.conf
-PM=(podman --root "$PM_DIR/root" --runroot "$PM_DIR/runroot" --tmpdir "$PM_DIR/tmp"
-	--storage-driver vfs --runtime runc --cgroup-manager cgroupfs
-	--network-config-dir "$PM_DIR/net" --events-backend none)
-ULIMITS=(--ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
+mkdir -p "$RUN"
+pm_init
 
-pm_cleanup() {
-	local rc=$?
-	"${PM[@]}" rm -af -t 0 >/dev/null 2>&1
-	"${PM[@]}" rmi -af >/dev/null 2>&1
-	# Whatever podman left mounted under its roots.
-	findmnt -rn -o TARGET | grep "^$PM_DIR" | sort -r | xargs -r umount -l 2>/dev/null
-	if [ "$cni_cache_was_there" = 0 ]; then
-		rmdir /var/lib/cni/results /var/lib/cni 2>/dev/null
-	fi
-	(exit "$rc") # pw_cni_cleanup reports the test's status
-	pw_cni_cleanup
-}
-trap pm_cleanup EXIT
-cat >"$CONTAINERS_CONF" <<EOF
-[network]
-network_backend = "cni"
-cni_plugin_dirs = ["$PM_DIR/bin", "$PW_CNI_PLUGINS"]
-network_config_dir = "$PM_DIR/net"
-[engine]
-events_logger = "none"
-EOF
-
-# ---- The image: sockperf, the dynamic loader and the libraries it needs.
-root=$PW_DIR/rootfs
-mkdir -p "$root/usr/bin" "$root/tmp" "$root/etc" "$root/podwire" "$root/run/podwire"
-cp /usr/bin/sockperf "$root/usr/bin/"
-for lib in $( (ldd /usr/bin/sockperf; ldd "$PW_LIB") | grep -o '/[^ ]*' | sort -u); do
-	mkdir -p "$root$(dirname "$lib")"
-	cp -L "$lib" "$root$lib"
-done
-echo 'root:x:0:0:root:/:/bin/false' >"$root/etc/passwd"
-tar -C "$root" -cf "$PW_DIR/rootfs.tar" . || pw_fail "tar of the rootfs"
-IMAGE=localhost/podwire-test-$PW_TAG:1
-"${PM[@]}" import -q "$PW_DIR/rootfs.tar" "$IMAGE" >/dev/null || pw_fail "podman import"
+# ---- The image: sockperf and the preload, with the libraries they need.
+pm_image "podwire-test-$PW_TAG" /usr/bin/sockperf "$(readlink -f "$PW_LIB")"
 
 # ---- Two networks and their plugins.
-ln -s "$(readlink -f "$PW_CNI")" "$PM_DIR/bin/podwire-cni"
-NET_SA=$PW_NET # standalone
 NET_CH=198.19.$(((($$ + 75) % 150) + 100))
-[ "$NET_CH" != "$NET_SA" ] || NET_CH=198.19.99
-cat >"$PM_DIR/net/$PW_TAG-sa.conflist" <<EOF
-{
-  "cniVersion": "1.0.0",
-  "name": "$PW_TAG-sa",
-  "plugins": [
-    { "type": "podwire-cni", "bridge": "$PW_TAG-sa", "podwireSocket": "$PW_SOCK",
-      "ipam": { "type": "podwire", "subnet": "$NET_SA.0/24",
-                "routes": [ { "dst": "0.0.0.0/0" } ], "dataDir": "$PW_DIR/ipam" } }
-  ]
-}
-EOF
+[ "$NET_CH" != "$PW_NET" ] || NET_CH=198.19.99
+pm_net_standalone "$PW_SOCK"
 sed -e "s|\"podwire0\"|\"$PW_TAG-ch\"|; s|\"podwire\"|\"$PW_TAG-ch\"|" \
 	-e "s|198\.19\.0\.0/24|$NET_CH.0/24|" \
 	-e "s|/run/podwire/podwired.sock|$PW_SOCK|" \
 	-e "s|\"ipMasq\": true|\"ipMasq\": false|" \
 	-e "s|\"type\": \"host-local\",|\"type\": \"host-local\", \"dataDir\": \"$PW_DIR/host-local\",|" \
 	"$(dirname "$0")/../../deploy/10-podwire.conflist" >"$PM_DIR/net/$PW_TAG-ch.conflist"
-pw_cni_link "$PW_TAG-sa" "$PW_TAG-ch"
-"${PM[@]}" network ls --format '{{.Name}}' >"$PW_DIR/nets" 2>&1 || pw_fail "podman network ls: $(cat "$PW_DIR/nets")"
-for n in sa ch; do
-	grep -qx "$PW_TAG-$n" "$PW_DIR/nets" || pw_fail "podman does not see $PW_TAG-$n: $(cat "$PW_DIR/nets")"
-done
+pw_cni_link "$PW_TAG-ch"
+pm_nets_seen "$PW_TAG-sa" "$PW_TAG-ch"
 
 pw_router_metrics
 
