@@ -37,6 +37,13 @@ void pw_memif_msg_ack(struct pw_memif_msg *m);
 void pw_memif_msg_connected(struct pw_memif_msg *m, const char *if_name);
 void pw_memif_msg_disconnect(struct pw_memif_msg *m, uint32_t code, const char *reason);
 
+/* The messages a client sends (a secret or name too long is cut). */
+void pw_memif_msg_init(struct pw_memif_msg *m, uint32_t id, const char *secret, const char *name);
+void pw_memif_msg_add_region(struct pw_memif_msg *m, uint16_t index, uint64_t size);
+void pw_memif_msg_add_ring(struct pw_memif_msg *m, bool s2m, uint16_t index, uint16_t region,
+			   uint32_t offset, uint8_t log2);
+void pw_memif_msg_connect(struct pw_memif_msg *m, const char *if_name);
+
 /* A name field of @n bytes (not always NUL-terminated) as a C string in
  * @out, which holds @n + 1 bytes. */
 void pw_memif_name(const uint8_t *field, size_t n, char *out);
@@ -168,5 +175,47 @@ bool pw_memif_rx_arm(struct pw_memif_conn *c);
 void pw_memif_rx_poll(struct pw_memif_conn *c);
 /* Packets waiting in any of the client's S2M rings? */
 bool pw_memif_rx_pending(struct pw_memif_conn *c);
+
+/* ---- client.c: the client's side (copy mode, one ring each way) ---- */
+
+struct pw_memif_client {
+	int sock; /* the caller's, connected to the server's socket */
+	int region_fd, s2m_evfd, m2s_evfd;
+	uint8_t *map;
+	uint64_t size;
+	unsigned log2;
+	uint32_t bufsize;
+	struct pw_memif_ring *s2m, *m2s;
+	uint16_t s2m_head; /* ours: the next S2M slot we fill */
+	uint16_t m2s_seen; /* ours: the next M2S slot we read */
+	uint16_t m2s_head; /* ours: what we have offered */
+	uint64_t irqs;	   /* interrupts sent to the server */
+	char peer[PW_MEMIF_NAME + 1];
+	char reason[PW_MEMIF_REASON + 1]; /* why the server refused, if it did */
+};
+
+/*
+ * Connect as a client over @sock (connected to a memif server, kept by the
+ * caller): the handshake for interface @id (with @secret, or NULL), rings
+ * of 2^@log2 descriptors (fewer if the server says so), buffers of
+ * @bufsize bytes; each answer within @timeout_ms. Errors: -EINVAL bad
+ * sizes; -ECONNREFUSED the server said DISCONNECT (why in c->reason);
+ * -EPROTO, -EBADMSG an answer out of turn or malformed; -EPROTONOSUPPORT
+ * no common version; -ETIMEDOUT; errors of the socket, memfd_create(2),
+ * mmap(2) and eventfd(2).
+ */
+int pw_memif_client_open(struct pw_memif_client *c, int sock, uint32_t id, const char *secret,
+			 const char *name, unsigned log2, uint32_t bufsize, int timeout_ms);
+/* Say DISCONNECT and free the region and fds (not the socket). */
+void pw_memif_client_close(struct pw_memif_client *c);
+/* Copy up to @n frames (each cut to the buffer size) into the S2M ring;
+ * interrupt the server if it asked. Returns how many went. */
+unsigned pw_memif_client_tx(struct pw_memif_client *c, const struct pw_memif_pkt *pkts, unsigned n);
+/* Frames the server put in the M2S ring, up to @max: views into our
+ * buffers, valid until pw_memif_client_refill(). -EPROTO if the server
+ * broke the ring. */
+int pw_memif_client_rx(struct pw_memif_client *c, struct pw_memif_pkt *pkts, unsigned max);
+/* Offer the server every M2S buffer read so far. */
+void pw_memif_client_refill(struct pw_memif_client *c);
 
 #endif /* PW_MEMIF_H */

@@ -68,7 +68,7 @@ static void pw_memif_put_name(uint8_t *field, size_t n, const char *s)
 	memcpy(field, s ? s : "", l);
 }
 
-static void pw_memif_msg_init(struct pw_memif_msg *m, uint16_t type)
+static void pw_memif_msg_new(struct pw_memif_msg *m, uint16_t type)
 {
 	memset(m, 0, sizeof(*m));
 	m->type = type;
@@ -77,7 +77,7 @@ static void pw_memif_msg_init(struct pw_memif_msg *m, uint16_t type)
 void pw_memif_msg_hello(struct pw_memif_msg *m, const char *name, uint16_t max_region,
 			uint16_t max_m2s_ring, uint16_t max_s2m_ring, uint8_t max_log2_ring_size)
 {
-	pw_memif_msg_init(m, PW_MEMIF_HELLO);
+	pw_memif_msg_new(m, PW_MEMIF_HELLO);
 	pw_memif_put_name(m->hello.name, PW_MEMIF_NAME, name);
 	m->hello.min_version = PW_MEMIF_VERSION;
 	m->hello.max_version = PW_MEMIF_VERSION;
@@ -89,21 +89,55 @@ void pw_memif_msg_hello(struct pw_memif_msg *m, const char *name, uint16_t max_r
 
 void pw_memif_msg_ack(struct pw_memif_msg *m)
 {
-	pw_memif_msg_init(m, PW_MEMIF_ACK);
+	pw_memif_msg_new(m, PW_MEMIF_ACK);
 }
 
 void pw_memif_msg_connected(struct pw_memif_msg *m, const char *if_name)
 {
-	pw_memif_msg_init(m, PW_MEMIF_CONNECTED);
+	pw_memif_msg_new(m, PW_MEMIF_CONNECTED);
 	pw_memif_put_name(m->connected.if_name, PW_MEMIF_NAME, if_name);
 }
 
 void pw_memif_msg_disconnect(struct pw_memif_msg *m, uint32_t code, const char *reason)
 {
-	pw_memif_msg_init(m, PW_MEMIF_DISCONNECT);
+	pw_memif_msg_new(m, PW_MEMIF_DISCONNECT);
 	m->disconnect.code = code;
 	/* (Always NUL-terminated: the last byte stays 0.) */
 	pw_memif_put_name(m->disconnect.reason, PW_MEMIF_REASON - 1, reason);
+}
+
+void pw_memif_msg_init(struct pw_memif_msg *m, uint32_t id, const char *secret, const char *name)
+{
+	pw_memif_msg_new(m, PW_MEMIF_INIT);
+	m->init.version = PW_MEMIF_VERSION;
+	m->init.id = id;
+	m->init.mode = PW_MEMIF_MODE_ETHERNET;
+	pw_memif_put_name(m->init.secret, PW_MEMIF_SECRET, secret);
+	pw_memif_put_name(m->init.name, PW_MEMIF_NAME, name);
+}
+
+void pw_memif_msg_add_region(struct pw_memif_msg *m, uint16_t index, uint64_t size)
+{
+	pw_memif_msg_new(m, PW_MEMIF_ADD_REGION);
+	m->add_region.index = index;
+	m->add_region.size = size;
+}
+
+void pw_memif_msg_add_ring(struct pw_memif_msg *m, bool s2m, uint16_t index, uint16_t region,
+			   uint32_t offset, uint8_t log2)
+{
+	pw_memif_msg_new(m, PW_MEMIF_ADD_RING);
+	m->add_ring.flags = s2m ? PW_MEMIF_RING_S2M : 0;
+	m->add_ring.index = index;
+	m->add_ring.region = region;
+	m->add_ring.offset = offset;
+	m->add_ring.log2_ring_size = log2;
+}
+
+void pw_memif_msg_connect(struct pw_memif_msg *m, const char *if_name)
+{
+	pw_memif_msg_new(m, PW_MEMIF_CONNECT);
+	pw_memif_put_name(m->connect.if_name, PW_MEMIF_NAME, if_name);
 }
 
 void pw_memif_name(const uint8_t *field, size_t n, char *out)

@@ -28,18 +28,13 @@ static inline int pw_tc_region_fd(uint64_t len, bool seal)
 	return fd;
 }
 
+/* The client's messages (the tests' INIT may carry another version). */
 static inline struct pw_memif_msg pw_tc_msg_init(uint32_t id, const char *secret, uint16_t version)
 {
 	struct pw_memif_msg m;
 
-	memset(&m, 0, sizeof(m));
-	m.type = PW_MEMIF_INIT;
+	pw_memif_msg_init(&m, id, secret, "DPDK 22.11");
 	m.init.version = version;
-	m.init.id = id;
-	m.init.mode = PW_MEMIF_MODE_ETHERNET;
-	if (secret)
-		memcpy(m.init.secret, secret, strlen(secret));
-	memcpy(m.init.name, "DPDK 22.11", 10);
 	return m;
 }
 
@@ -47,10 +42,7 @@ static inline struct pw_memif_msg pw_tc_msg_region(uint16_t index, uint64_t size
 {
 	struct pw_memif_msg m;
 
-	memset(&m, 0, sizeof(m));
-	m.type = PW_MEMIF_ADD_REGION;
-	m.add_region.index = index;
-	m.add_region.size = size;
+	pw_memif_msg_add_region(&m, index, size);
 	return m;
 }
 
@@ -59,13 +51,7 @@ static inline struct pw_memif_msg pw_tc_msg_ring(bool s2m, uint16_t index, uint1
 {
 	struct pw_memif_msg m;
 
-	memset(&m, 0, sizeof(m));
-	m.type = PW_MEMIF_ADD_RING;
-	m.add_ring.flags = s2m ? PW_MEMIF_RING_S2M : 0;
-	m.add_ring.index = index;
-	m.add_ring.region = region;
-	m.add_ring.offset = offset;
-	m.add_ring.log2_ring_size = log2;
+	pw_memif_msg_add_ring(&m, s2m, index, region, offset, log2);
 	return m;
 }
 
