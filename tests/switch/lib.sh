@@ -78,6 +78,21 @@ tp() {
 	${ns:+ip netns exec "$SW_TAG-$ns"} timeout -s INT -k 10 "$secs" dpdk-testpmd $SW_TP_EAL \
 		--file-prefix "$SW_TAG-$$" "$@" >"$SW_DIR/$log" 2>&1
 }
+# tp_bg LOG NS ARGS...: testpmd in the background until stopped with
+# tp_stop (SIGINT, as at a terminal); its pid in TP_PID (and SW_PIDS).
+tp_bg() {
+	local log=$1 ns=$2
+	shift 2
+	${ns:+ip netns exec "$SW_TAG-$ns"} dpdk-testpmd $SW_TP_EAL --file-prefix "$SW_TAG-$log" \
+		"$@" >"$SW_DIR/$log" 2>&1 &
+	TP_PID=$!
+	SW_PIDS="$SW_PIDS $TP_PID"
+}
+tp_stop() { # pids...
+	local p
+	for p in "$@"; do kill -INT "$p" 2>/dev/null; done
+	for p in "$@"; do wait "$p" 2>/dev/null; done
+}
 # tp_stat LOG PORT RX|TX: a port's final packet count (its last forward
 # statistics: testpmd prints some after --tx-first too).
 tp_stat() {

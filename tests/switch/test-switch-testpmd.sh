@@ -72,10 +72,8 @@ check learn.log
 
 # 4: connected, idle: the switch sleeps. testpmd forwards (polls) but sends
 # nothing; the switch's CPU time over 2 s stays within 3 ticks.
-tp idle.log pod 8 "$(memif 0 p0 $A)" "$(memif 1 p1 $B)" -- --forward-mode=io \
-	--stats-period 1 --total-num-mbufs=16384 &
-idle=$!
-SW_PIDS="$SW_PIDS $idle"
+tp_bg idle.log pod "$(memif 0 p0 $A)" "$(memif 1 p1 $B)" -- --forward-mode=io \
+	--stats-period 1 --total-num-mbufs=16384
 for _ in $(seq 100); do [ "$(sw_field p1 state)" = connected ] && break; sleep 0.1; done
 [ "$(sw_field p0 state)" = connected ] && [ "$(sw_field p1 state)" = connected ] ||
 	pw_fail "testpmd did not connect: $(tail "$SW_DIR/idle.log")"
@@ -86,7 +84,7 @@ sleep 2
 t1=$(ticks) s1=$(sw_global sleeps)
 pw_log "idle, two clients connected: $((t1 - t0)) ticks of CPU in 2 s, slept $((s1 - s0)) times"
 [ $((t1 - t0)) -le 3 ] || pw_fail "idle switch used $((t1 - t0)) ticks in 2 s"
-wait $idle
+tp_stop $TP_PID
 sw_stop
 
 # 5: a port per pod, each an abstract socket of one name inside the pod's
