@@ -12,6 +12,9 @@
 #   make bench-rdma podwire0 (the virtual RDMA device) against TCP in a 2-node
 #                   lab: perftest and sockperf at five sizes, a table and a plot
 #                   (as root; docs/RDMA.md)
+#   make bench-nfv  seed 000's table of DPDK pod data paths on real components:
+#                   Linux bridge, testpmd pods over memif and vhost-user, OvS-DPDK,
+#                   podwire-switch; a table and a plot (as root; docs/NFV.md)
 #   make lint       clang-format check (.clang-format is the law), cppcheck, clang-tidy
 #   make clean
 
@@ -19,7 +22,7 @@ BUILD ?= build
 NINJA ?= ninja
 FUZZ_SECONDS ?= 600
 
-.PHONY: all deps test test-plain test-sanitize fuzz demo bench bench-rdma lint format clean
+.PHONY: all deps test test-plain test-sanitize fuzz demo bench bench-rdma bench-nfv lint format clean
 
 all: $(BUILD)/build.ninja
 	$(NINJA) -C $(BUILD)
@@ -78,6 +81,14 @@ bench-rdma: all
 		tools/bench-rdma.sh -r 3; \
 	else \
 		echo "bench-rdma: run as root (a 2-node lab of network namespaces)"; exit 1; \
+	fi
+
+bench-nfv: all
+	@tools/deps.sh test
+	@if [ "$$(id -u)" = 0 ]; then \
+		tools/bench-nfv.sh -r 3; \
+	else \
+		echo "bench-nfv: run as root (network namespaces, DPDK, OvS-DPDK)"; exit 1; \
 	fi
 
 lint: all

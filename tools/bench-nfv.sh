@@ -26,7 +26,8 @@
 #   --rows "a b e c d s f"  which rows (default all)
 # Needs root, dpdk-testpmd with the memif, vhost, virtio and af_packet
 # drivers, OvS-DPDK (openvswitch-switch-dpdk) for c and d, gnuplot for the
-# plot. Uses no hugepages (--no-huge everywhere).
+# plot. Uses no hugepages (--no-huge) but for OvS, whose EAL runs
+# --in-memory: 800 more 2 MiB pages while it runs, given back at the end.
 set -u
 OUT="" SECS=2 ROUNDS=3 ROWS="a b e c d s f"
 while [ $# -gt 0 ]; do
@@ -63,6 +64,7 @@ cleanup() {
 	sleep 0.5
 	for p in $PIDS; do kill -KILL "$p" 2>/dev/null; done
 	ovs_down
+	[ -n "${HP_OLD:-}" ] && echo "$HP_OLD" >/proc/sys/vm/nr_hugepages
 	for n in gen pod br; do ip netns del "$TAG-$n" 2>/dev/null; done
 	wait 2>/dev/null
 	rm -rf "$TMP"
@@ -94,21 +96,25 @@ pg() {
 	shift 2
 	[ "$row" = a ] && ns=gen
 	${ns:+ip netns exec "$TAG-$ns"} taskset -c 0 "$PG" --json --seconds "$SECS" --warmup 0.5 "$@" \
-		>"$OUT/$out.json" 2>"$TMP/$out.err" || { log "$row: $(cat "$TMP/$out.err")"; return 1; }
+		>"$OUT/$out.json" 2>"$TMP/$out.err" || {
+		log "$row: $(cat "$TMP/$out.err")"
+		rm -f "$OUT/$out.json"
+		return 1
+	}
 }
 waitfor() { # path: a socket to appear
 	for _ in $(seq 200); do [ -S "$1" ] && return 0; sleep 0.05; done
 	log "no $1"
 	return 1
 }
-sw_start() { # args...
-	"$SW" -d "$TMP/sw" "$@" >>"$TMP/switch.log" 2>&1 &
+sw_start() { # args... ($SWCPU: pin it)
+	${SWCPU:+taskset -c "$SWCPU"} "$SW" -d "$TMP/sw" "$@" >>"$TMP/switch.log" 2>&1 &
 	SWPID=$!
 	PIDS="$PIDS $SWPID"
 	waitfor "$TMP/sw/control"
 }
-sw_connected() { # port
-	for _ in $(seq 200); do
+sw_connected() { # port [tries of 50 ms]
+	for _ in $(seq "${2:-200}"); do
 		"$CLI" switch --dir "$TMP/sw" status --json | grep -q "\"name\":\"$1\"[^}]*\"state\":\"connected\"" && return 0
 		sleep 0.05
 	done
@@ -128,9 +134,18 @@ ovs_up() {
 	ovsdb-server "$OVSDIR/conf.db" --remote="punix:$OVSDIR/db.sock" --pidfile="$OVSDIR/ovsdb.pid" \
 		--unixctl="$OVSDIR/ovsdb.ctl" --log-file="$OVSDIR/ovsdb.log" --detach || return 1
 	V --no-wait init
+	# OvS runs its EAL --in-memory, which cannot be --no-huge: 2 MiB pages
+	# for it, reserved here and given back at the end.
+	if [ -z "${HP_OLD:-}" ]; then
+		HP_OLD=$(cat /proc/sys/vm/nr_hugepages)
+		echo $((HP_OLD + 800)) >/proc/sys/vm/nr_hugepages
+	fi
+	mkdir -p "$OVSDIR/huge"
+	mountpoint -q "$OVSDIR/huge" || mount -t hugetlbfs -o pagesize=2M nodev "$OVSDIR/huge" || return 1
 	V --no-wait set Open_vSwitch . other_config:dpdk-init=true other_config:dpdk-lcore-mask=0x1 \
 		other_config:pmd-cpu-mask=0x2 other_config:pmd-maxsleep=50 \
-		"other_config:dpdk-extra=--no-pci --no-huge -m 1024 --file-prefix=$TAG-ovs"
+		other_config:dpdk-socket-mem=512 "other_config:dpdk-hugepage-dir=$OVSDIR/huge" \
+		"other_config:dpdk-extra=--no-pci --file-prefix=$TAG-ovs"
 	"$OVS" "unix:$OVSDIR/db.sock" --pidfile="$OVSDIR/vswitchd.pid" --unixctl="$OVSDIR/vswitchd.ctl" \
 		--log-file="$OVSDIR/vswitchd.log" --detach || { log "ovs-vswitchd: $(tail -5 "$OVSDIR/vswitchd.log")"; return 1; }
 	V add-br "$TAG" -- set bridge "$TAG" datapath_type=netdev || return 1
@@ -153,6 +168,8 @@ ovs_down() {
 	done
 	sleep 0.5
 	ip link del "$TAG" 2>/dev/null
+	umount "$OVSDIR/huge" 2>/dev/null
+	rm -rf "$OVSDIR"
 	OVS_UP=""
 }
 # The generator's EAL for virtio_user ports: as a vhost-user server (OvS's
@@ -216,7 +233,8 @@ row_s() {
 	s_down
 }
 row_f() {
-	sw_start -p "a,socket=$TMP/fa.sock" -p "b,socket=$TMP/fb.sock" -c a,b || return 1
+	# The switch on CPU 1, the generator on CPU 0: one core each.
+	SWCPU=1 sw_start -p "a,socket=$TMP/fa.sock" -p "b,socket=$TMP/fb.sock" -c a,b || return 1
 	pg f f --tx "memif:$TMP/fa.sock" --rx "memif:$TMP/fb.sock" --search
 	stop "$SWPID"
 }
@@ -239,15 +257,17 @@ idle() {
 	local args=() pods="" i
 	for i in $(seq 10); do args+=(-p "i$i,socket=$TMP/i$i.sock"); done
 	sw_start "${args[@]}" || return 1
+	# Their stdin: a FIFO we hold open, so that the prompt waits forever.
+	mkfifo "$TMP/stdin" && exec 9<>"$TMP/stdin" || return 1
 	for i in $(seq 10); do
-		sleep 600 | dpdk-testpmd -l 0,1 --no-pci --no-huge -m 256 --no-shconf \
+		dpdk-testpmd -l 0,1 --no-pci --no-huge -m 128 --no-shconf <"$TMP/stdin" \
 			--file-prefix "$TAG-i$i" \
 			"--vdev=net_memif0,role=client,id=0,socket=$TMP/i$i.sock,socket-abstract=no" \
 			-- -i --total-num-mbufs=2048 >"$TMP/idle-$i.log" 2>&1 &
 		pods="$pods $!"
 		PIDS="$PIDS $!"
 	done
-	for i in $(seq 10); do sw_connected "i$i" || return 1; done
+	for i in $(seq 10); do sw_connected "i$i" 1200 || return 1; done
 	sleep 1
 	local t0 t1
 	t0=$(awk '{ print $14 + $15 }' "/proc/$SWPID/stat")
@@ -257,6 +277,7 @@ idle() {
 	"$CLI" switch --dir "$TMP/sw" status >"$OUT/idle-status.txt"
 	stop $pods
 	stop "$SWPID"
+	exec 9>&-
 }
 
 for row in $ROWS; do
@@ -331,12 +352,12 @@ with open(os.path.join(out, "nfv.dat"), "w") as o:
         o.write("%d %s\n" % (i, " ".join("%.3f" % v[i] if v[i] else "NaN" for _, v in dat)))
 print(open(os.path.join(out, "results.md")).read())
 PY
-if command -v gnuplot >/dev/null; then
+if command -v gnuplot >/dev/null && [ "$(wc -l <"$OUT/nfv.dat")" -gt 1 ]; then
 	cols=$(head -1 "$OUT/nfv.dat" | cut -d' ' -f3-)
 	plot="" i=2
 	for k in $cols; do plot="$plot${plot:+, }'$OUT/nfv.dat' using 1:$i with linespoints title '$k'"; i=$((i + 1)); done
 	gnuplot -e "set terminal png size 900,500; set output '$OUT/nfv.png'; set logscale y; \
-		set ylabel 'round trip p50 (us)'; set xtics ('10%' 0, '50%' 1, '90%' 2, 'overload' 3); \
-		set xlabel 'offered load, of each path''s loss-free rate'; set key outside; plot $plot" &&
+		set ylabel 'round trip p50 (us)'; set xtics ('10 pct' 0, '50 pct' 1, '90 pct' 2, 'overload' 3); \
+		set xlabel 'offered load, against each path''s loss-free rate'; set key outside; plot $plot" &&
 		log "plot: $OUT/nfv.png"
 fi

@@ -11,7 +11,8 @@ test_pkgs="$build_pkgs python3 util-linux procps iproute2 clang libfuzzer-14-dev
 	sockperf iperf3 nginx-light redis-server redis-tools wrk curl strace openssl
 	iputils-ping podman runc containernetworking-plugins musl-tools openssh-server
 	openssh-sftp-server busybox-static prometheus-node-exporter bubblewrap tor debootstrap
-	ibverbs-utils perftest rdmacm-utils dpdk-dev librte-net-memif23"
+	ibverbs-utils perftest rdmacm-utils dpdk-dev librte-net-memif23 librte-net-vhost23
+	librte-net-virtio23 librte-net-af-packet23 openvswitch-switch-dpdk gnuplot-nox"
 demo_pkgs="$build_pkgs iproute2 sockperf python3 curl iperf3 gnuplot-nox nginx-light wrk redis-server redis-tools nghttp2-client
 	perftest ibverbs-utils"
 

@@ -16,6 +16,8 @@
 #include "../common/util.h"
 #include "pktgen.h"
 
+#define PW_PG_CONNECT_NS 10000000000ull /* how long a memif port is retried */
+
 #ifndef PACKET_IGNORE_OUTGOING
 #define PACKET_IGNORE_OUTGOING 23
 #endif
@@ -76,21 +78,26 @@ static int pw_pg_memif_open(struct pw_pg_port *p, char *args, char *err, size_t 
 	memcpy(a.sun_path + abstract, path, n);
 	socklen_t len =
 		(socklen_t)(offsetof(struct sockaddr_un, sun_path) + abstract + n + !abstract);
-	p->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (p->sock < 0 || connect(p->sock, (struct sockaddr *)&a, len) < 0) {
-		r = -errno;
-		snprintf(err, errlen, "memif: cannot connect to %s%s: %s", abstract ? "@" : "",
-			 path, strerror(-r));
+	/* A server starting beside us may not listen or answer yet (DPDK's
+	 * binds at probe and refuses until its port starts): retry a while. */
+	uint64_t deadline = pw_now_ns() + PW_PG_CONNECT_NS;
+	for (;;) {
+		p->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		if (p->sock < 0 || connect(p->sock, (struct sockaddr *)&a, len) < 0)
+			r = -errno;
+		else
+			r = pw_memif_client_open(&p->mc, p->sock, (uint32_t)id, secret,
+						 "podwire-pktgen", 10, PW_PG_MAX_FRAME, 5000);
+		if (r == 0)
+			break;
 		p->sock = pw_close(p->sock);
-		return r;
-	}
-	r = pw_memif_client_open(&p->mc, p->sock, (uint32_t)id, secret, "podwire-pktgen", 10,
-				 PW_PG_MAX_FRAME, 5000);
-	if (r < 0) {
-		snprintf(err, errlen, "memif %s: %s%s%s", path, strerror(-r),
-			 p->mc.reason[0] ? ": " : "", p->mc.reason);
-		p->sock = pw_close(p->sock);
-		return r;
+		bool again = r == -ENOENT || r == -ECONNREFUSED || r == -ECONNRESET;
+		if (!again || pw_now_ns() >= deadline) {
+			snprintf(err, errlen, "memif %s%s: %s%s%s", abstract ? "@" : "", path,
+				 strerror(-r), p->mc.reason[0] ? ": " : "", p->mc.reason);
+			return r;
+		}
+		usleep(100000);
 	}
 	p->tx = pw_pg_memif_tx;
 	p->rx = pw_pg_memif_rx;

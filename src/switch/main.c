@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -42,12 +43,20 @@ static const char pw_usage[] =
 	"  -c, --connect A,B      every frame from port A goes to port B and back,\n"
 	"                         whatever its address (default: MAC learning)\n"
 	"      --spin-us N        poll for N microseconds after the last frame before\n"
-	"                         sleeping (default 50; 0 sleeps at once)\n"
+	"                         sleeping (default 5; 0 sleeps at once)\n"
+	"      --nice N           run at nice N, -20 to 19 (default -20)\n"
 	"  -m, --metrics ADDR:PORT  serve Prometheus metrics over HTTP\n"
 	"  -l, --log-level LEVEL  error, warn, info (default) or debug\n"
 	"  -h, --help             show this help\n"
 	"\n"
 	"Ports can also be added and removed while it runs: see podwire switch --help.\n"
+	"\n"
+	"On a node whose cores the pods' DPDK pollers already take, a switch that\n"
+	"polls long is one more poller, and every hop waits for a scheduler slice\n"
+	"(milliseconds). So by default it polls only 5 us after the last frame and\n"
+	"runs at nice -20: woken by a pod's interrupt, it takes the CPU at once,\n"
+	"moves the frames and sleeps again (docs/NFV.md). With cores to spare, a\n"
+	"longer --spin-us saves the wake-ups.\n"
 	"SIGTERM or SIGINT stops it; its sockets are removed.\n";
 
 static int pw_sw_sigfd = -1;
@@ -164,6 +173,7 @@ int main(int argc, char **argv)
 		{ "port", required_argument, NULL, 'p' },
 		{ "connect", required_argument, NULL, 'c' },
 		{ "spin-us", required_argument, NULL, 'S' },
+		{ "nice", required_argument, NULL, 'N' },
 		{ "metrics", required_argument, NULL, 'm' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
@@ -177,6 +187,7 @@ int main(int argc, char **argv)
 	pw_log_ident = "podwire-switch";
 	pw_sw.cfg.dir = PW_SW_DEFAULT_DIR;
 	pw_sw.cfg.spin_us = PW_SW_SPIN_US;
+	pw_sw.cfg.nice = PW_SW_NICE;
 	while ((c = getopt_long(argc, argv, "d:p:c:m:l:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
@@ -200,6 +211,16 @@ int main(int argc, char **argv)
 			}
 			pw_sw.cfg.spin_us = (unsigned)v;
 			break;
+		case 'N': {
+			char *end;
+			long n = strtol(optarg, &end, 10);
+			if (*end || end == optarg || n < -20 || n > 19) {
+				fprintf(stderr, "podwire-switch: --nice: -20 to 19\n");
+				return 2;
+			}
+			pw_sw.cfg.nice = (int)n;
+			break;
+		}
 		case 'm':
 			pw_sw.cfg.metrics = optarg;
 			break;
@@ -244,6 +265,8 @@ int main(int argc, char **argv)
 		pw_close(lock);
 		return 1;
 	}
+	if (setpriority(PRIO_PROCESS, 0, pw_sw.cfg.nice) < 0)
+		pw_warn("cannot run at nice %d: %s", pw_sw.cfg.nice, strerror(errno));
 	pw_sw.epfd = epoll_create1(EPOLL_CLOEXEC);
 	pw_sw_sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	pw_sw_sigev.fn = pw_sw_on_signal;
@@ -264,8 +287,8 @@ int main(int argc, char **argv)
 	if ((rc = pw_sw_add_ports(ports, nports)) || (rc = pw_sw_add_rules(rules, nrules)))
 		goto out;
 	rc = 1;
-	pw_info("running: %u ports, control %s/control, spin %u us", pw_sw.nports, pw_sw.cfg.dir,
-		pw_sw.cfg.spin_us);
+	pw_info("running: %u ports, control %s/control, spin %u us, nice %d", pw_sw.nports,
+		pw_sw.cfg.dir, pw_sw.cfg.spin_us, pw_sw.cfg.nice);
 	r = pw_sw_run();
 	if (r < 0)
 		pw_err("event loop: %s", strerror(-r));

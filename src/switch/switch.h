@@ -25,9 +25,10 @@
 
 #include "memif.h"
 
-#define PW_SW_PORTS	  256 /* ports a switch serves */
-#define PW_SW_NAME	  32  /* a port's name, with its NUL */
-#define PW_SW_SPIN_US	  50  /* default: how long to poll an idle switch before sleeping */
+#define PW_SW_PORTS	  256	/* ports a switch serves */
+#define PW_SW_NAME	  32	/* a port's name, with its NUL */
+#define PW_SW_SPIN_US	  5	/* default: how long to poll an idle switch before sleeping */
+#define PW_SW_NICE	  (-20) /* default: the switch's nice value (see main.c) */
 #define PW_SW_MAC_ENTRIES 4096
 
 /* Something epoll watches: its handler, and what for. */
@@ -66,6 +67,7 @@ struct pw_sw_cfg {
 	const char *dir;     /* the switch's run directory: control socket */
 	const char *metrics; /* ADDR:PORT for Prometheus text, or NULL */
 	unsigned spin_us;
+	int nice;
 };
 
 struct pw_sw {
