@@ -126,6 +126,12 @@ void pw_nfd_labels_build(const struct pw_nfd_info *info, bool compat, struct pw_
 		pw_nfd_label_add(ls, PW_NFD_PREFIX "ovs-dpdk", "%s",
 				 pw_nfd_bool_str(info->ovs.dpdk));
 	pw_nfd_label_add(ls, PW_NFD_PREFIX "podwired", "%s", pw_nfd_bool_str(info->podwired.up));
+	/* Packet interfaces podwire-switch gives (the scheduler's capacity, as
+	 * dpdk-interfaces), and how many it can still give. */
+	pw_nfd_label_add(ls, PW_NFD_PREFIX "packet-interfaces", "%u",
+			 info->sw.up ? info->sw.max_ports : 0);
+	pw_nfd_label_add(ls, PW_NFD_PREFIX "packet-interfaces-free", "%u",
+			 info->sw.up ? info->sw.max_ports - info->sw.ports : 0);
 	/* podwire0 needs both: the library in the pods, the router to name them. */
 	pw_nfd_label_add(ls, PW_NFD_PREFIX "rdma-virtual", "%s",
 			 pw_nfd_bool_str(info->podwired.up && info->rdma_virtual));
@@ -342,6 +348,15 @@ cJSON *pw_nfd_json(const struct pw_nfd_info *info, const struct pw_nfd_labels *l
 		cJSON_AddStringToObject(x, "prefixes", info->podwired.prefixes);
 	} else {
 		cJSON_AddStringToObject(x, "error", info->podwired.error);
+	}
+
+	x = cJSON_AddObjectToObject(o, "switch");
+	cJSON_AddBoolToObject(x, "running", info->sw.up);
+	if (info->sw.up) {
+		cJSON_AddNumberToObject(x, "max_ports", info->sw.max_ports);
+		cJSON_AddNumberToObject(x, "ports", info->sw.ports);
+	} else {
+		cJSON_AddStringToObject(x, "error", info->sw.error);
 	}
 
 	if (info->measured) {

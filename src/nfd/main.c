@@ -22,6 +22,7 @@
 #include "log.h"
 #include "../common/parse.h"
 #include "nfd.h"
+#include "swctl.h"
 
 static const char pw_usage[] =
 	"Usage: podwire-nfd [OPTIONS]\n"
@@ -38,6 +39,9 @@ static const char pw_usage[] =
 	"                            value also disables the live AF_XDP socket check\n"
 	"      --podwire-socket PATH podwired's control socket (default $PODWIRE_SOCKET,\n"
 	"                            else " PW_WIRE_DEFAULT_SOCKET ")\n"
+	"      --switch-dir DIR      podwire-switch's run directory (default\n"
+	"                            " PW_SW_DEFAULT_DIR "): podwire.io/packet-interfaces\n"
+	"                            and -free, the memif ports it gives and has left\n"
 	"      --preload-dir DIR     the preload tree pods take (default\n"
 	"                            /run/podwire/preload): with libpodwire-verbs.so\n"
 	"                            there and a router, podwire.io/rdma-virtual=true\n"
@@ -86,6 +90,7 @@ enum {
 	PW_NFD_OPT_SYSFS = 256,
 	PW_NFD_OPT_PROCFS,
 	PW_NFD_OPT_SOCKET,
+	PW_NFD_OPT_SWITCH,
 	PW_NFD_OPT_PRELOAD,
 	PW_NFD_OPT_OVS,
 	PW_NFD_OPT_NO_OVS,
@@ -121,6 +126,7 @@ static const struct option pw_nfd_longopts[] = {
 	{ "sysfs-root", required_argument, NULL, PW_NFD_OPT_SYSFS },
 	{ "procfs-root", required_argument, NULL, PW_NFD_OPT_PROCFS },
 	{ "podwire-socket", required_argument, NULL, PW_NFD_OPT_SOCKET },
+	{ "switch-dir", required_argument, NULL, PW_NFD_OPT_SWITCH },
 	{ "preload-dir", required_argument, NULL, PW_NFD_OPT_PRELOAD },
 	{ "ovs", no_argument, NULL, PW_NFD_OPT_OVS },
 	{ "no-ovs", no_argument, NULL, PW_NFD_OPT_NO_OVS },
@@ -169,6 +175,9 @@ static int pw_nfd_cfg_opt(struct pw_nfd_cfg *c, int o, const char *arg)
 		return 0;
 	case PW_NFD_OPT_SOCKET:
 		c->probe.podwired_socket = arg;
+		return 0;
+	case PW_NFD_OPT_SWITCH:
+		c->probe.switch_dir = arg;
 		return 0;
 	case PW_NFD_OPT_PRELOAD:
 		c->probe.preload_dir = arg;
@@ -241,6 +250,7 @@ static int pw_nfd_cfg_parse(int argc, char **argv, struct pw_nfd_cfg *c)
 			.sysfs_root = "/sys",
 			.procfs_root = "/proc",
 			.podwired_socket = env && *env ? env : PW_WIRE_DEFAULT_SOCKET,
+			.switch_dir = PW_SW_DEFAULT_DIR,
 			.preload_dir = "/run/podwire/preload",
 			.ovs = true,
 			.measure = true,

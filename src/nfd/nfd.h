@@ -84,6 +84,12 @@ struct pw_nfd_info {
 		char prefixes[512]; /* comma-separated CIDRs */
 		char error[96];
 	} podwired;
+	/* podwire-switch: packet interfaces for DPDK pods (docs/NFV.md). */
+	struct {
+		bool up;
+		unsigned max_ports, ports; /* it gives; it has given */
+		char error[96];
+	} sw;
 	/* The preload tree has libpodwire-verbs.so: with a router, pods get
 	 * podwire0, the virtual RDMA device (docs/RDMA.md). */
 	bool rdma_virtual;
@@ -100,6 +106,7 @@ struct pw_nfd_opts {
 	const char *procfs_root;
 	bool real_procfs; /* procfs_root is the live /proc: may ask the kernel directly */
 	const char *podwired_socket;
+	const char *switch_dir;	 /* podwire-switch's run directory */
 	const char *preload_dir; /* the preload tree pods take (docs/DEPLOY.md) */
 	bool ovs;
 	bool measure;

@@ -20,7 +20,9 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "../common/json.h"
 #include "nfd.h"
+#include "swctl.h"
 #include "proto.h"
 #include "util.h"
 
@@ -552,6 +554,33 @@ static void pw_probe_podwired(const struct pw_nfd_opts *o, struct pw_nfd_info *i
 	}
 }
 
+/* podwire-switch: how many packet interfaces it gives, how many it has. */
+static void pw_probe_switch(const struct pw_nfd_opts *o, struct pw_nfd_info *info)
+{
+	cJSON *req = cJSON_CreateObject(), *reply;
+	char err[256];
+
+	info->sw.up = false;
+	cJSON_AddStringToObject(req, "cmd", "status");
+	reply = pw_swctl_call(o->switch_dir, req, 2000, err, sizeof(err), NULL);
+	cJSON_Delete(req);
+	if (!reply || !pw_json_get_bool(reply, "ok", false)) {
+		snprintf(info->sw.error, sizeof(info->sw.error), "%.95s", reply ? "refused" : err);
+		cJSON_Delete(reply);
+		return;
+	}
+	int max = pw_json_get_int(reply, "max_ports", -1),
+	    used = pw_json_get_int(reply, "ports_used", -1);
+	cJSON_Delete(reply);
+	if (max < 0 || used < 0 || used > max) {
+		snprintf(info->sw.error, sizeof(info->sw.error), "status without port counts");
+		return;
+	}
+	info->sw.up = true;
+	info->sw.max_ports = (unsigned)max;
+	info->sw.ports = (unsigned)used;
+}
+
 /* Does the preload tree hold the virtual RDMA device's library, under one
  * of its $LIB directories? */
 static void pw_probe_verbs(const struct pw_nfd_opts *o, struct pw_nfd_info *info)
@@ -581,6 +610,8 @@ void pw_nfd_probe(const struct pw_nfd_opts *o, struct pw_nfd_info *info)
 	pw_probe_rdma(o, info);
 	pw_probe_af_xdp(o, info);
 	pw_probe_podwired(o, info);
+	if (o->switch_dir)
+		pw_probe_switch(o, info);
 	pw_probe_verbs(o, info);
 	if (o->ovs)
 		pw_nfd_probe_ovs(info);

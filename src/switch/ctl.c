@@ -127,6 +127,8 @@ static cJSON *pw_sw_status(void)
 		cJSON_AddNumberToObject(e, "refused", (double)p->refused);
 		cJSON_AddItemToArray(arr, e);
 	}
+	cJSON_AddNumberToObject(o, "max_ports", pw_sw.cfg.max_ports);
+	cJSON_AddNumberToObject(o, "ports_used", pw_sw.nports);
 	cJSON_AddNumberToObject(o, "sleeps", (double)pw_sw.sleeps);
 	cJSON_AddNumberToObject(o, "wakeups", (double)pw_sw.wakeups);
 	cJSON_AddNumberToObject(o, "late_wakeups", (double)pw_sw.late_wakeups);

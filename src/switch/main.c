@@ -45,6 +45,8 @@ static const char pw_usage[] =
 	"      --spin-us N        poll for N microseconds after the last frame before\n"
 	"                         sleeping (default 5; 0 sleeps at once)\n"
 	"      --nice N           run at nice N, -20 to 19 (default -20)\n"
+	"      --max-ports N      give at most N ports, 1 to 256 (default 256):\n"
+	"                         podwire-nfd labels the node with it\n"
 	"  -m, --metrics ADDR:PORT  serve Prometheus metrics over HTTP\n"
 	"  -l, --log-level LEVEL  error, warn, info (default) or debug\n"
 	"  -h, --help             show this help\n"
@@ -174,6 +176,7 @@ int main(int argc, char **argv)
 		{ "connect", required_argument, NULL, 'c' },
 		{ "spin-us", required_argument, NULL, 'S' },
 		{ "nice", required_argument, NULL, 'N' },
+		{ "max-ports", required_argument, NULL, 'M' },
 		{ "metrics", required_argument, NULL, 'm' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
@@ -188,6 +191,7 @@ int main(int argc, char **argv)
 	pw_sw.cfg.dir = PW_SW_DEFAULT_DIR;
 	pw_sw.cfg.spin_us = PW_SW_SPIN_US;
 	pw_sw.cfg.nice = PW_SW_NICE;
+	pw_sw.cfg.max_ports = PW_SW_PORTS;
 	while ((c = getopt_long(argc, argv, "d:p:c:m:l:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
@@ -221,6 +225,14 @@ int main(int argc, char **argv)
 			pw_sw.cfg.nice = (int)n;
 			break;
 		}
+		case 'M':
+			if (pw_parse_u64(optarg, PW_SW_PORTS, &v) < 0 || !v) {
+				fprintf(stderr, "podwire-switch: --max-ports: 1 to %d\n",
+					PW_SW_PORTS);
+				return 2;
+			}
+			pw_sw.cfg.max_ports = (unsigned)v;
+			break;
 		case 'm':
 			pw_sw.cfg.metrics = optarg;
 			break;

@@ -253,6 +253,8 @@ int pw_sw_port_add(const struct pw_sw_port_spec *spec)
 		return -ENAMETOOLONG;
 	if (pw_sw_port_find(spec->name))
 		return -EEXIST;
+	if (pw_sw.nports >= (pw_sw.cfg.max_ports ? pw_sw.cfg.max_ports : PW_SW_PORTS))
+		return -ENOSPC;
 	for (i = 0; i < PW_SW_PORTS && pw_sw.ports[i].used; i++)
 		;
 	if (i == PW_SW_PORTS)

@@ -68,6 +68,7 @@ struct pw_sw_cfg {
 	const char *metrics; /* ADDR:PORT for Prometheus text, or NULL */
 	unsigned spin_us;
 	int nice;
+	unsigned max_ports; /* ports it gives (--max-ports), at most PW_SW_PORTS */
 };
 
 struct pw_sw {
@@ -108,8 +109,8 @@ struct pw_sw_port_spec {
 /*
  * Add a port and listen on its socket. Errors: -EEXIST a port of that
  * name, or the socket's path or name in use; -EINVAL a bad name or an
- * abstract socket without a netns... -ENAMETOOLONG; -ENOSPC PW_SW_PORTS
- * ports; errors of socket(2), bind(2) and entering the netns.
+ * abstract socket without a netns... -ENAMETOOLONG; -ENOSPC the switch
+ * has --max-ports ports already; errors of socket(2), bind(2) and entering the netns.
  */
 int pw_sw_port_add(const struct pw_sw_port_spec *spec);
 /* Remove a port: its client is disconnected, its socket closed (and its

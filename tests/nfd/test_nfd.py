@@ -18,6 +18,7 @@ import tempfile
 import time
 
 NFD = os.environ.get("NFD", "")
+SWITCH = os.environ.get("SWITCH", "")
 PODWIRED = os.environ.get("PODWIRED", "")
 APISERVER = os.environ.get("APISERVER", "")
 SKIP = 77
@@ -109,7 +110,8 @@ def procfs(root, release=None, meminfo=None, protocols=None):
 def run_nfd(tmp, sysroot, procroot, *extra, env=None, timeout=60, want_rc=0):
     cmd = [NFD, "--sysfs-root", sysroot, "--procfs-root", procroot, "--no-measure",
            "--no-ovs", "--podwire-socket", os.path.join(tmp, "no-such.sock"),
-           "--preload-dir", os.path.join(tmp, "no-preload"), *extra]
+           "--preload-dir", os.path.join(tmp, "no-preload"),
+           "--switch-dir", os.path.join(tmp, "no-switch"), *extra]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     check(p.returncode == want_rc, f"{cmd}: exit {p.returncode}, want {want_rc}",
           p.stderr + p.stdout)
@@ -279,7 +281,8 @@ def t_empty(tmp):
             "podwire.io/sriov-vfs-total": "0", "podwire.io/sriov-vfs": "0",
             "podwire.io/dpdk-interfaces": "0", "podwire.io/rdma-devices": "0",
             "podwire.io/af-xdp": "false", "podwire.io/podwired": "false",
-            "podwire.io/rdma-virtual": "false", "dpdk": "0"}
+            "podwire.io/rdma-virtual": "false", "dpdk": "0",
+            "podwire.io/packet-interfaces": "0", "podwire.io/packet-interfaces-free": "0"}
     check(L == want, "labels of an empty node", L)
     check(j["pci_network"] == [] and j["hugepages"] == [] and j["warnings"] == [],
           "nothing found, nothing to warn", j)
@@ -287,6 +290,7 @@ def t_empty(tmp):
     check(j["latency"] is None and j["ovs"] == {"probed": False}, "skipped probes", j)
     check(j["podwired"]["running"] is False and j["podwired"]["error"], "podwired absent",
           j["podwired"])
+    check(j["switch"]["running"] is False and j["switch"]["error"], "switch absent", j["switch"])
     # --no-compat-labels drops seed 000's dpdk
     j, _ = run_nfd(tmp, sysroot, procroot, "--no-compat-labels")
     check("dpdk" not in j["labels"], "no compat label", j["labels"])
@@ -529,6 +533,18 @@ def wait_for(pred, timeout, what):
     check(False, f"timed out waiting for {what}")
 
 
+def spawn(tmp, name, cmd, ready):
+    """Start daemon @cmd (its stderr to tmp/NAME.log) and wait for path
+    @ready to appear; fail with its log if it exits first."""
+    log = open(os.path.join(tmp, name + ".log"), "w+")
+    d = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
+    wait_for(lambda: os.path.exists(ready) or d.poll() is not None, 10, name + " ready")
+    if d.poll() is not None:
+        log.seek(0)
+        check(False, name + " runs", log.read())
+    return d
+
+
 def t_podwired(tmp):
     if not PODWIRED or not os.access(PODWIRED, os.X_OK):
         skip("podwired not built")
@@ -536,14 +552,8 @@ def t_podwired(tmp):
     os.makedirs(sysroot)
     os.makedirs(procroot)
     sock = os.path.join(tmp, "pw.sock")
-    log = open(os.path.join(tmp, "podwired.log"), "w+")
-    d = subprocess.Popen([PODWIRED, "-f", "-s", sock, "-p", "198.18.0.0/15"],
-                         stdout=subprocess.DEVNULL, stderr=log)
+    d = spawn(tmp, "podwired", [PODWIRED, "-f", "-s", sock, "-p", "198.18.0.0/15"], sock)
     try:
-        wait_for(lambda: os.path.exists(sock) or d.poll() is not None, 10, "podwired socket")
-        if d.poll() is not None:
-            log.seek(0)
-            check(False, "podwired runs", log.read())
         # A preload tree with the virtual RDMA device's library, as the
         # DaemonSet copies it: podwire0 for pods, with the router.
         pre = os.path.join(tmp, "preload")
@@ -571,7 +581,6 @@ def t_podwired(tmp):
     finally:
         d.terminate()
         d.wait(10)
-        log.close()
     # something on the socket that never answers: false, after the 2 s limit
     mute = os.path.join(tmp, "mute.sock")
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -848,10 +857,43 @@ def t_daemon(tmp):
             api.close()
 
 
+# ---- podwire-switch -------------------------------------------------------------
+
+def t_switch(tmp):
+    """A real podwire-switch giving at most 8 ports, 3 of them taken: the
+    node's packet interfaces are 8, 5 of them free; one removed, 6."""
+    if not SWITCH or not os.access(SWITCH, os.X_OK):
+        skip("podwire-switch not built")
+    sysroot, procroot = os.path.join(tmp, "sys"), os.path.join(tmp, "proc")
+    os.makedirs(sysroot)
+    os.makedirs(procroot)
+    run = os.path.join(tmp, "switch")
+    ports = []
+    for i in range(3):
+        ports += ["-p", f"p{i},socket={os.path.join(tmp, f'p{i}.sock')}"]
+    d = spawn(tmp, "switch", [SWITCH, "-d", run, "--max-ports", "8", "--nice", "0", *ports],
+              os.path.join(run, "control"))
+    try:
+        j, _ = run_nfd(tmp, sysroot, procroot, "--switch-dir", run)
+        check(j["switch"] == {"running": True, "max_ports": 8, "ports": 3}, "report", j["switch"])
+        check(j["labels"]["podwire.io/packet-interfaces"] == "8" and
+              j["labels"]["podwire.io/packet-interfaces-free"] == "5", "labels", j["labels"])
+        cli = os.path.join(os.path.dirname(NFD), "..", "cli", "podwire")
+        p = subprocess.run([cli, "switch", "--dir", run, "port", "del", "p1"],
+                           capture_output=True, text=True, timeout=30)
+        check(p.returncode == 0, "port del", p.stderr)
+        j, _ = run_nfd(tmp, sysroot, procroot, "--switch-dir", run)
+        check(j["labels"]["podwire.io/packet-interfaces-free"] == "6", "one freed", j["labels"])
+        check_labels_valid(j)
+    finally:
+        d.terminate()
+        d.wait()
+
+
 SCENARIOS = {"sriov": t_sriov, "dpdk": t_dpdk, "hugepages": t_hugepages, "rdma": t_rdma,
              "empty": t_empty, "malformed": t_malformed, "features": t_features,
              "real": t_real, "ovs": t_ovs, "podwired": t_podwired, "label": t_label,
-             "daemon": t_daemon}
+             "daemon": t_daemon, "switch": t_switch}
 
 
 def main():

@@ -186,6 +186,28 @@ static void test_seed000(void)
 	PW_CHECK(!place(pod("l6000", "\"latency\":\"6000\""), &why), "ovs-dpdk=false used");
 }
 
+/* Packet interfaces of podwire-switch (issue 13): counted as the seed's
+ * DPDK interfaces are, from podwire-nfd's label; a DPDK node still wins a
+ * pod that needs 800 us. */
+static void test_packet_interfaces(void)
+{
+	const char *why;
+
+	reset(NULL);
+	node("sw-node", "\"podwire.io/packet-interfaces\":\"1\"", NULL, NULL);
+	node("dpdk-node", "\"dpdk\":\"1\"", NULL, NULL);
+	node("plain-node", NULL, NULL, NULL);
+	EXPECT(pod("l800", "\"latency\":\"800\""), "dpdk-node");
+	EXPECT_WHY(pod("l1000", "\"latency\":\"1000\""), "sw-node", "memif 1/1 in use");
+	int p = pod("l1000b", "\"latency\":\"1000\"");
+	PW_CHECK(!place(p, &why), "placed with no packet interface left");
+	PW_CHECK(strstr(why, "no free memif"), "%s", why);
+	EXPECT(pod("l20000", "\"latency\":\"20000\""), "plain-node");
+	/* a pod that leaves gives its interface back */
+	PW_CHECK_EQ(pw_model_del_pod(&m, "t", "l1000"), 0);
+	EXPECT(pod("l1000c", "\"latency\":\"1000\""), "sw-node");
+}
+
 static void test_bound_pods_count(void)
 {
 	const char *why;
@@ -646,6 +668,7 @@ int main(void)
 {
 	test_boundaries();
 	test_seed000();
+	test_packet_interfaces();
 	test_bound_pods_count();
 	test_measured();
 	test_colocation();
