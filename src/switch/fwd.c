@@ -145,15 +145,22 @@ static void pw_sw_frame(struct pw_sw_port *p, const struct pw_memif_pkt *pkt)
 		p->no_dest++;
 }
 
-/* Send each destination its frames, on the ring matching the source's. */
-static void pw_sw_flush(unsigned q)
+/* Send each destination its frames, on the ring matching the source's.
+ * If a destination breaks and is the source itself (a hairpin rule), its
+ * memory, which the frames are in, is gone: the rest are dropped. */
+static void pw_sw_flush(const struct pw_sw_port *src, unsigned q)
 {
+	bool gone = false;
+
 	for (unsigned i = 0; i < pw_sw_out.ntouched; i++) {
 		unsigned d = pw_sw_out.touched[i];
 		struct pw_sw_port *to = &pw_sw.ports[d];
-		if (pw_sw_port_up(to) && pw_memif_tx(&to->conn, q % to->conn.nrings[1],
-						     pw_sw_out.pkt[d], pw_sw_out.n[d]) < 0)
+		if (!gone && pw_sw_port_up(to) &&
+		    pw_memif_tx(&to->conn, q % to->conn.nrings[1], pw_sw_out.pkt[d],
+				pw_sw_out.n[d]) < 0) {
 			pw_sw_port_disconnect(to, "broken ring");
+			gone = to == src;
+		}
 		pw_sw_out.n[d] = 0;
 	}
 	pw_sw_out.ntouched = 0;
@@ -178,7 +185,7 @@ unsigned pw_sw_poll(void)
 				pw_sw_frame(p, &b.pkt[k]);
 			/* The frames are read straight from the source's ring:
 			 * hand its slots back only once they are copied. */
-			pw_sw_flush(q);
+			pw_sw_flush(p, q);
 			if (pw_sw_port_up(p))
 				pw_memif_rx_done(&p->conn, q, &b);
 			total += (unsigned)n;
