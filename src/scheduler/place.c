@@ -12,8 +12,17 @@
 
 #include "model_int.h"
 
+#define PW_FAIL_TAINTS 4 /* distinct taints named in a reason; more are "other" */
+
 struct pw_fails {
-	unsigned notready, unsched, taint, selector, latency, pods;
+	unsigned notready, unsched, selector, latency, pods;
+	/* The taints that turned nodes away, by kind, as kube-scheduler names
+	 * them ("untolerated taint {key: value}"). */
+	struct {
+		const struct pw_taint *t;
+		unsigned n;
+	} taints[PW_FAIL_TAINTS];
+	unsigned ntaint_kinds, taint_other;
 	unsigned pathfull[PW_SCHED_MAX_PATHS];
 	unsigned res[PW_SCHED_MAX_RES];
 	uint32_t lat_best;
@@ -38,6 +47,24 @@ static bool pw_pod_tolerates(const struct pw_pod *p, const char *key, const char
 	return false;
 }
 
+/* Count a node turned away by taint @t, under its kind. */
+static void pw_fails_taint(struct pw_fails *f, const struct pw_taint *t)
+{
+	for (unsigned i = 0; i < f->ntaint_kinds; i++) {
+		const struct pw_taint *u = f->taints[i].t;
+		if (u->effect == t->effect && !strcmp(u->key, t->key) && !strcmp(u->val, t->val)) {
+			f->taints[i].n++;
+			return;
+		}
+	}
+	if (f->ntaint_kinds == PW_FAIL_TAINTS) {
+		f->taint_other++;
+		return;
+	}
+	f->taints[f->ntaint_kinds].t = t;
+	f->taints[f->ntaint_kinds++].n = 1;
+}
+
 /* Node conditions and taints, as kube-scheduler's NodeUnschedulable and TaintToleration. */
 static int pw_node_state_check(const struct pw_pod *p, const struct pw_node *n, struct pw_fails *f)
 {
@@ -57,7 +84,7 @@ static int pw_node_state_check(const struct pw_pod *p, const struct pw_node *n, 
 		if (t->effect == PW_EFFECT_PREFER)
 			continue;
 		if (!pw_pod_tolerates(p, t->key, t->val, t->effect)) {
-			f->taint++;
+			pw_fails_taint(f, t);
 			return -1;
 		}
 	}
@@ -231,7 +258,12 @@ static void pw_decision_fail_explain(const struct pw_model *m, const struct pw_p
 	} while (0)
 	PW_ITEM(f->notready, "not ready");
 	PW_ITEM(f->unsched, "unschedulable");
-	PW_ITEM(f->taint, "untolerated taint");
+	for (unsigned i = 0; i < f->ntaint_kinds; i++) {
+		const struct pw_taint *t = f->taints[i].t;
+		PW_ITEM(f->taints[i].n, "untolerated taint {%s: %s}%s", t->key, t->val,
+			t->effect == PW_EFFECT_NOEXECUTE ? " (NoExecute)" : "");
+	}
+	PW_ITEM(f->taint_other, "untolerated taint (others)");
 	PW_ITEM(f->selector, "node selector/affinity mismatch");
 	if (f->lat_best == PW_LAT_NONE)
 		PW_ITEM(f->latency, "no path <= %uus", p->max_lat_us);

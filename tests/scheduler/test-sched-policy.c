@@ -403,6 +403,18 @@ static void test_taints_selectors(void)
 {
 	const char *why;
 
+	/* Taints are named, grouped by kind, as kube-scheduler names them. */
+	reset(NULL);
+	for (int i = 0; i < 2; i++)
+		node(i ? "a2" : "a1", NULL, NULL,
+		     "\"taints\":[{\"key\":\"k1\",\"value\":\"v1\",\"effect\":\"NoSchedule\"}]");
+	node("b", NULL, NULL,
+	     "\"taints\":[{\"key\":\"k2\",\"value\":\"\",\"effect\":\"NoExecute\"}]");
+	PW_CHECK(!place(pod("t", NULL), &why), "placed on a tainted node");
+	PW_CHECK(strstr(why, "0/3 nodes fit: 2 untolerated taint {k1: v1}, 1 untolerated taint "
+			     "{k2: } (NoExecute)"),
+		 "%s", why);
+
 	reset(NULL);
 	node("tainted", NULL, NULL,
 	     "\"taints\":[{\"key\":\"dedicated\",\"value\":\"infra\",\"effect\":\"NoSchedule\"}]");
@@ -414,7 +426,8 @@ static void test_taints_selectors(void)
 	PW_CHECK(pw_model_put_node(&m, o, NULL, 0) >= 0, "sick");
 	cJSON_Delete(o);
 	PW_CHECK(!place(pod("p", NULL), &why), "placed on a bad node");
-	PW_CHECK(strstr(why, "0/3 nodes fit: 1 not ready, 1 unschedulable, 1 untolerated taint"),
+	PW_CHECK(strstr(why, "0/3 nodes fit: 1 not ready, 1 unschedulable, 1 untolerated taint "
+			     "{dedicated: infra}"),
 		 "%s", why);
 	EXPECT(pod_full("tol", NULL, NULL,
 			",\"tolerations\":[{\"key\":\"dedicated\",\"operator\":\"Equal\","
