@@ -221,9 +221,16 @@ static cJSON *pw_ext_filter(struct pw_ext *e, const cJSON *args, unsigned *code)
 		if (v[i].ok)
 			cJSON_AddItemToArray(ok, by_name ? cJSON_CreateString(v[i].name)
 							 : cJSON_Duplicate(v[i].obj, true));
-		else if (v[i].name)
-			cJSON_AddStringToObject(v[i].unresolvable ? unres : failed, v[i].name,
-						v[i].why);
+		else if (v[i].name) {
+			/* An unresolvable node goes in both maps: kube-scheduler
+			 * 1.21 and later skip a FailedNodes entry that is also in
+			 * FailedAndUnresolvableNodes; 1.20 and earlier read only
+			 * FailedNodes, and would say "0/3 nodes are available: ."
+			 * with the reason in the other map alone. */
+			cJSON_AddStringToObject(failed, v[i].name, v[i].why);
+			if (v[i].unresolvable)
+				cJSON_AddStringToObject(unres, v[i].name, v[i].why);
+		}
 	}
 out:
 	pw_ext_nodes_free(v, n);

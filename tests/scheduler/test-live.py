@@ -422,6 +422,9 @@ def scenario_extender():
         if names != ["dpdk-node"] or sorted(fa) != ["ovs-node", "plain-node"] or \
                 "no path <= 3000us" not in fa["ovs-node"]:
             fail("filter result: %s" % r)
+        # and in FailedNodes too, which kube-scheduler <= 1.20 reads alone
+        if r["FailedNodes"] != fa:
+            fail("unresolvable nodes not in FailedNodes: %s" % r)
         if r["Nodes"]["items"][0] != state["nodes"][0]:
             fail("filter changed the node object")
     # NodeNames: nodes from --cluster, with their bound pods (dpdk-a has 1 of 2 left)
