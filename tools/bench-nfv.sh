@@ -131,6 +131,8 @@ ovs_up() {
 	mkdir -p "$OVSDIR"
 	export OVS_RUNDIR=$OVSDIR OVS_LOGDIR=$OVSDIR OVS_DBDIR=$OVSDIR
 	ovsdb-tool create "$OVSDIR/conf.db" /usr/share/openvswitch/vswitch.ovsschema || return 1
+	# From here on, ovs_down (and the exit's cleanup) stops what started.
+	OVS_UP=1
 	ovsdb-server "$OVSDIR/conf.db" --remote="punix:$OVSDIR/db.sock" --pidfile="$OVSDIR/ovsdb.pid" \
 		--unixctl="$OVSDIR/ovsdb.ctl" --log-file="$OVSDIR/ovsdb.log" --detach || return 1
 	V --no-wait init
@@ -149,7 +151,6 @@ ovs_up() {
 	"$OVS" "unix:$OVSDIR/db.sock" --pidfile="$OVSDIR/vswitchd.pid" --unixctl="$OVSDIR/vswitchd.ctl" \
 		--log-file="$OVSDIR/vswitchd.log" --detach || { log "ovs-vswitchd: $(tail -5 "$OVSDIR/vswitchd.log")"; return 1; }
 	V add-br "$TAG" -- set bridge "$TAG" datapath_type=netdev || return 1
-	OVS_UP=1
 }
 ovs_port() { # name ofport: a dpdkvhostuserclient port at $OVSDIR/NAME.sock
 	V add-port "$TAG" "$1" -- set Interface "$1" type=dpdkvhostuserclient \
@@ -204,13 +205,13 @@ row_e() {
 	stop "$RPID"
 }
 row_c() {
-	ovs_up && ovs_port vhu0 1 && ovs_port vhu1 2 && ovs_flows 1 2 || return 1
+	ovs_up && ovs_port vhu0 1 && ovs_port vhu1 2 && ovs_flows 1 2 || { ovs_down; return 1; }
 	pg c c --tx dpdk:0 --rx dpdk:1 --eal "$PGEAL $(vu 0 "$OVSDIR/vhu0.sock" 1) $(vu 1 "$OVSDIR/vhu1.sock" 1)" --search
 	ovs_down
 }
 # d: the generator on vhu0, the pod on vhu1.
 d_up() {
-	ovs_up && ovs_port vhu0 1 && ovs_port vhu1 2 && ovs_flows 1 2 || return 1
+	ovs_up && ovs_port vhu0 1 && ovs_port vhu1 2 && ovs_flows 1 2 || { ovs_down; return 1; }
 	reflect d "" --single-file-segments "$(vu 0 "$OVSDIR/vhu1.sock" 1)"
 	DPOD=$RPID
 	sleep 3
