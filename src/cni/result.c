@@ -48,8 +48,7 @@ void pw_cni_host_ifname(const struct pw_cni *c, char name[IF_NAMESIZE])
 
 void pw_cni_fmt_mac(const struct pw_nl_link *l, char buf[18])
 {
-	snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x", l->mac[0], l->mac[1], l->mac[2],
-		 l->mac[3], l->mac[4], l->mac[5]);
+	pw_addr_mac_format(l->mac, buf);
 }
 
 static void pw_cni_add_iface(cJSON *arr, const struct pw_nl_link *l, const char *sandbox)

@@ -310,3 +310,10 @@ int pw_addr_unix(const char *path, struct sockaddr_un *ret)
 	memcpy(ret->sun_path, path, len + 1);
 	return 0;
 }
+
+const char *pw_addr_mac_format(const uint8_t mac[6], char buf[static PW_ADDR_MAC_STRLEN])
+{
+	snprintf(buf, PW_ADDR_MAC_STRLEN, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2],
+		 mac[3], mac[4], mac[5]);
+	return buf;
+}

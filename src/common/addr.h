@@ -61,6 +61,9 @@ bool pw_addr_is_loopback(const struct sockaddr_in *a);
 /* ---- text ---- */
 
 /* "a.b.c.d:port" into @buf; returns @buf. */
+/* An Ethernet address as "02:00:5e:00:00:01" (lower case); returns @buf. */
+#define PW_ADDR_MAC_STRLEN 18
+const char *pw_addr_mac_format(const uint8_t mac[6], char buf[static PW_ADDR_MAC_STRLEN]);
 const char *pw_addr_format(const struct sockaddr_in *sin, char buf[static PW_ADDR_STRLEN]);
 
 /* A wire endpoint as "a.b.c.d:port", or "?:port" if it is not IPv4. */

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "../common/util.h"
+#include "proto.h"
 #include "memif.h"
 
 static size_t pw_memif_ring_bytes(unsigned log2)
@@ -36,46 +37,29 @@ static uint32_t pw_memif_client_buf(const struct pw_memif_client *c, bool s2m, u
 static int pw_memif_client_say(struct pw_memif_client *c, const struct pw_memif_msg *m, int fd,
 			       uint16_t want, int timeout_ms)
 {
-	union {
-		char b[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
 	struct iovec iov = { .iov_base = (void *)m, .iov_len = sizeof(*m) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	struct pw_memif_msg r;
+	uint8_t buf[2 * PW_MEMIF_MSG_SIZE];
+	int fds[PW_WIRE_MAX_FDS];
+	unsigned nfds = 0;
 	ssize_t n;
 
-	if (m) {
-		if (fd >= 0) {
-			memset(&ctl, 0, sizeof(ctl));
-			mh.msg_control = ctl.b;
-			mh.msg_controllen = sizeof(ctl.b);
-			struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-			cm->cmsg_level = SOL_SOCKET;
-			cm->cmsg_type = SCM_RIGHTS;
-			cm->cmsg_len = CMSG_LEN(sizeof(int));
-			memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-		}
-		do
-			n = sendmsg(c->sock, &mh, MSG_NOSIGNAL);
-		while (n < 0 && errno == EINTR);
-		if (n < 0)
-			return -errno;
-	}
+	if (m && (n = pw_fds_send(c->sock, &iov, 1, &fd, fd >= 0)) < 0)
+		return (int)n;
 	struct pollfd p = { .fd = c->sock, .events = POLLIN };
 	do
 		n = poll(&p, 1, timeout_ms);
 	while (n < 0 && errno == EINTR);
 	if (n <= 0)
 		return n < 0 ? -errno : -ETIMEDOUT;
-	do
-		n = recv(c->sock, &r, sizeof(r), MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
+	n = pw_msg_recv(c->sock, buf, sizeof(buf), fds, &nfds, 0);
 	if (n < 0)
-		return -errno;
+		return (int)n;
 	if (n == 0)
 		return -ECONNRESET;
-	if (pw_memif_msg_parse(&r, (size_t)n, 0, &r) < 0)
+	for (unsigned k = 0; k < nfds; k++)
+		pw_close(fds[k]); /* (none is due: the parse below refuses it) */
+	if (pw_memif_msg_parse(buf, (size_t)n, nfds, &r) < 0)
 		return -EBADMSG;
 	if (r.type == PW_MEMIF_DISCONNECT) {
 		pw_memif_name(r.disconnect.reason, PW_MEMIF_REASON, c->reason);

@@ -124,6 +124,9 @@ void pw_memif_conn_close(struct pw_memif_conn *c);
 
 /* ---- ring.c: packets (copy mode) ---- */
 
+/* Add the counters of @src into @dst. */
+void pw_memif_stats_add(struct pw_memif_stats *dst, const struct pw_memif_stats *src);
+
 #define PW_MEMIF_BURST	 32u
 #define PW_MEMIF_PKT_MAX 9216u /* the longest packet taken from a chain */
 #define PW_MEMIF_CHAIN	 16u   /* the most descriptors one packet may use */

@@ -25,6 +25,18 @@ static uint8_t *pw_memif_buf(const struct pw_memif_conn *c, uint16_t region, uin
 	return r->map + off;
 }
 
+void pw_memif_stats_add(struct pw_memif_stats *dst, const struct pw_memif_stats *src)
+{
+	dst->rx_pkts += src->rx_pkts;
+	dst->rx_bytes += src->rx_bytes;
+	dst->rx_bad += src->rx_bad;
+	dst->tx_pkts += src->tx_pkts;
+	dst->tx_bytes += src->tx_bytes;
+	dst->tx_full += src->tx_full;
+	dst->tx_bad += src->tx_bad;
+	dst->irqs += src->irqs;
+}
+
 int pw_memif_rx(struct pw_memif_conn *c, unsigned q, struct pw_memif_burst *b)
 {
 	struct pw_memif_ringref *ref = &c->rings[0][q];

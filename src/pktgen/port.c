@@ -108,6 +108,16 @@ static int pw_pg_memif_open(struct pw_pg_port *p, char *args, char *err, size_t 
 
 /* ---- AF_PACKET ---- */
 
+/* @n message headers, each over one buffer of @iov. */
+static void pw_pg_afp_msgs(struct mmsghdr *m, struct iovec *iov, unsigned n)
+{
+	memset(m, 0, sizeof(m[0]) * n);
+	for (unsigned i = 0; i < n; i++) {
+		m[i].msg_hdr.msg_iov = &iov[i];
+		m[i].msg_hdr.msg_iovlen = 1;
+	}
+}
+
 static int pw_pg_afp_tx(struct pw_pg_port *p, const struct pw_memif_pkt *f, unsigned n)
 {
 	struct mmsghdr m[PW_PG_BURST];
@@ -115,13 +125,9 @@ static int pw_pg_afp_tx(struct pw_pg_port *p, const struct pw_memif_pkt *f, unsi
 
 	if (n > PW_PG_BURST)
 		n = PW_PG_BURST;
-	memset(m, 0, sizeof(m[0]) * n);
-	for (unsigned i = 0; i < n; i++) {
-		iov[i].iov_base = (void *)f[i].data;
-		iov[i].iov_len = f[i].len;
-		m[i].msg_hdr.msg_iov = &iov[i];
-		m[i].msg_hdr.msg_iovlen = 1;
-	}
+	for (unsigned i = 0; i < n; i++)
+		iov[i] = (struct iovec){ (void *)f[i].data, f[i].len };
+	pw_pg_afp_msgs(m, iov, n);
 	int k = sendmmsg(p->fd, m, n, MSG_DONTWAIT);
 	if (k < 0)
 		return errno == EAGAIN || errno == ENOBUFS || errno == EINTR ? 0 : -errno;
@@ -135,13 +141,9 @@ static int pw_pg_afp_rx(struct pw_pg_port *p, struct pw_memif_pkt *f, unsigned m
 
 	if (max > PW_PG_BURST)
 		max = PW_PG_BURST;
-	memset(m, 0, sizeof(m[0]) * max);
-	for (unsigned i = 0; i < max; i++) {
-		iov[i].iov_base = p->rxbuf[i];
-		iov[i].iov_len = sizeof(p->rxbuf[i]);
-		m[i].msg_hdr.msg_iov = &iov[i];
-		m[i].msg_hdr.msg_iovlen = 1;
-	}
+	for (unsigned i = 0; i < max; i++)
+		iov[i] = (struct iovec){ p->rxbuf[i], sizeof(p->rxbuf[i]) };
+	pw_pg_afp_msgs(m, iov, max);
 	int k = recvmmsg(p->fd, m, max, MSG_DONTWAIT, NULL);
 	if (k < 0)
 		return errno == EAGAIN || errno == EINTR ? 0 : -errno;

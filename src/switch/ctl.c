@@ -61,16 +61,8 @@ static void pw_sw_client_close(struct pw_sw_client *c)
 static struct pw_memif_stats pw_sw_port_stats(const struct pw_sw_port *p)
 {
 	struct pw_memif_stats s = p->done;
-	const struct pw_memif_stats *c = &p->conn.stats;
 
-	s.rx_pkts += c->rx_pkts;
-	s.rx_bytes += c->rx_bytes;
-	s.rx_bad += c->rx_bad;
-	s.tx_pkts += c->tx_pkts;
-	s.tx_bytes += c->tx_bytes;
-	s.tx_full += c->tx_full;
-	s.tx_bad += c->tx_bad;
-	s.irqs += c->irqs;
+	pw_memif_stats_add(&s, &p->conn.stats);
 	return s;
 }
 
@@ -79,11 +71,6 @@ static const char *pw_sw_port_state(const struct pw_sw_port *p)
 	if (pw_sw_port_up(p))
 		return "connected";
 	return p->cfd >= 0 ? "handshake" : "listening";
-}
-
-static void pw_sw_fmt_mac(const uint8_t *m, char out[18])
-{
-	snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
 }
 
 static cJSON *pw_sw_status(void)
@@ -96,14 +83,13 @@ static cJSON *pw_sw_status(void)
 			continue;
 		struct pw_memif_stats s = pw_sw_port_stats(p);
 		cJSON *e = cJSON_CreateObject();
-		char mac[18];
+		char mac[PW_ADDR_MAC_STRLEN];
 		cJSON_AddStringToObject(e, "name", p->name);
 		cJSON_AddStringToObject(e, "socket", p->addr.sun_path + p->abstract);
 		cJSON_AddBoolToObject(e, "abstract", p->abstract);
 		cJSON_AddNumberToObject(e, "id", p->id);
 		if (p->has_mac) {
-			pw_sw_fmt_mac(p->mac, mac);
-			cJSON_AddStringToObject(e, "mac", mac);
+			cJSON_AddStringToObject(e, "mac", pw_addr_mac_format(p->mac, mac));
 		}
 		if (p->rule >= 0)
 			cJSON_AddStringToObject(e, "to", pw_sw.ports[p->rule].name);

@@ -145,51 +145,58 @@ static void pw_sw_frame(struct pw_sw_port *p, const struct pw_memif_pkt *pkt)
 		p->no_dest++;
 }
 
-/* Send each destination its frames, on the ring matching the source's.
- * If a destination breaks and is the source itself (a hairpin rule), its
- * memory, which the frames are in, is gone: the rest are dropped. */
-static void pw_sw_flush(const struct pw_sw_port *src, unsigned q)
+/* Send each destination its frames, on the ring matching the source's. A
+ * destination that breaks its ring is marked (conn.err: no longer up) and
+ * disconnected by pw_sw_poll() once no burst points into any pod's memory. */
+static bool pw_sw_flush(unsigned q)
 {
-	bool gone = false;
+	bool broke = false;
 
 	for (unsigned i = 0; i < pw_sw_out.ntouched; i++) {
 		unsigned d = pw_sw_out.touched[i];
 		struct pw_sw_port *to = &pw_sw.ports[d];
-		if (!gone && pw_sw_port_up(to) &&
-		    pw_memif_tx(&to->conn, q % to->conn.nrings[1], pw_sw_out.pkt[d],
-				pw_sw_out.n[d]) < 0) {
-			pw_sw_port_disconnect(to, "broken ring");
-			gone = to == src;
-		}
+		if (pw_sw_port_up(to) && pw_memif_tx(&to->conn, q % to->conn.nrings[1],
+						     pw_sw_out.pkt[d], pw_sw_out.n[d]) < 0)
+			broke = true;
 		pw_sw_out.n[d] = 0;
 	}
 	pw_sw_out.ntouched = 0;
+	return broke;
 }
 
 unsigned pw_sw_poll(void)
 {
 	struct pw_memif_burst b = { .gather = pw_sw_gather };
 	unsigned total = 0;
+	bool broke = false;
 
 	for (unsigned i = 0; i < pw_sw.top; i++) {
 		struct pw_sw_port *p = &pw_sw.ports[i];
 		if (!pw_sw_port_up(p))
 			continue;
-		for (unsigned q = 0; q < p->conn.nrings[0]; q++) {
+		for (unsigned q = 0; q < p->conn.nrings[0] && pw_sw_port_up(p); q++) {
 			int n = pw_memif_rx(&p->conn, q, &b);
 			if (n < 0) {
-				pw_sw_port_disconnect(p, "broken ring");
-				break;
+				broke = true;
+				continue;
 			}
 			for (int k = 0; k < n; k++)
 				pw_sw_frame(p, &b.pkt[k]);
 			/* The frames are read straight from the source's ring:
-			 * hand its slots back only once they are copied. */
-			pw_sw_flush(p, q);
-			if (pw_sw_port_up(p))
-				pw_memif_rx_done(&p->conn, q, &b);
+			 * hand its slots back (and those of frames dropped as
+			 * malformed) only once they are copied. */
+			if (n && pw_sw_flush(q))
+				broke = true;
+			pw_memif_rx_done(&p->conn, q, &b);
 			total += (unsigned)n;
 		}
+	}
+	/* Connections whose pod broke a ring (conn.err), now that no burst
+	 * points into any pod's memory. */
+	for (unsigned i = 0; broke && i < pw_sw.top; i++) {
+		struct pw_sw_port *p = &pw_sw.ports[i];
+		if (p->used && p->cfd >= 0 && p->conn.err)
+			pw_sw_port_disconnect(p, "broken ring");
 	}
 	return total;
 }

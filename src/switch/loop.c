@@ -21,8 +21,8 @@
 #include "../common/util.h"
 #include "switch.h"
 
-#define PW_SW_NAP_MS	 100 /* the longest sleep while a client is connected */
-#define PW_SW_CTL_EVERY	 64  /* poll rounds between two looks at the sockets */
+#define PW_SW_NAP_MS	 100	  /* the longest sleep while a client is connected */
+#define PW_SW_CTL_NS	 1000000u /* between two looks at the sockets while polling */
 #define PW_SW_EVENTS_MAX 64
 
 int pw_sw_loop_add(int fd, uint32_t events, struct pw_sw_ev *ev)
@@ -82,37 +82,41 @@ static void pw_sw_unarm(void)
 int pw_sw_run(void)
 {
 	const uint64_t spin_ns = (uint64_t)pw_sw.cfg.spin_us * 1000;
-	uint64_t last = pw_now_ns(), busy_from = last;
-	unsigned rounds = 0;
+	uint64_t now = pw_now_ns(), last = now, busy_from = now, ctl_at = now;
 	int r;
 
 	while (!pw_sw.stop) {
-		if (pw_sw_poll()) {
-			last = pw_now_ns();
-		} else {
-			uint64_t now = pw_now_ns();
-			if (now - last >= spin_ns) {
-				bool any, quiet = pw_sw_arm(&any);
-				if (quiet) {
-					pw_sw.busy_ns += now - busy_from;
-					pw_sw.sleeps++;
-					r = pw_sw_dispatch(any ? PW_SW_NAP_MS : -1);
-					if (r < 0)
-						return r;
-					pw_sw_unarm();
-					if (r == 0 && any && pw_sw_poll())
-						pw_sw.late_wakeups++;
-					busy_from = last = pw_now_ns();
-					continue;
-				}
+		unsigned n = pw_sw_poll();
+
+		now = pw_now_ns();
+		if (n) {
+			last = now;
+		} else if (now - last >= spin_ns) {
+			bool any, quiet = pw_sw_arm(&any);
+			if (quiet) {
+				pw_sw.busy_ns += now - busy_from;
+				pw_sw.sleeps++;
+				r = pw_sw_dispatch(any ? PW_SW_NAP_MS : -1);
+				if (r < 0)
+					return r;
 				pw_sw_unarm();
-				last = now;
+				if (r == 0 && any && pw_sw_poll())
+					pw_sw.late_wakeups++;
+				busy_from = last = ctl_at = pw_now_ns();
+				continue;
 			}
+			pw_sw_unarm();
+			last = now;
+		} else {
 			pw_cpu_relax();
 		}
-		/* Sockets and control requests, now and then while polling. */
-		if (++rounds % PW_SW_CTL_EVERY == 0 && (r = pw_sw_dispatch(0)) < 0)
-			return r;
+		/* Sockets and control requests, now and then while polling (not
+		 * a system call per round). */
+		if (now - ctl_at >= PW_SW_CTL_NS) {
+			ctl_at = now;
+			if ((r = pw_sw_dispatch(0)) < 0)
+				return r;
+		}
 	}
 	return 0;
 }

@@ -60,15 +60,7 @@ void pw_sw_port_disconnect(struct pw_sw_port *p, const char *why)
 	for (unsigned i = 0; i < c->nrings[0]; i++)
 		pw_sw_loop_del(c->rings[0][i].evfd);
 	pw_sw_loop_del(p->cfd);
-	const struct pw_memif_stats *s = &c->stats;
-	p->done.rx_pkts += s->rx_pkts;
-	p->done.rx_bytes += s->rx_bytes;
-	p->done.rx_bad += s->rx_bad;
-	p->done.tx_pkts += s->tx_pkts;
-	p->done.tx_bytes += s->tx_bytes;
-	p->done.tx_full += s->tx_full;
-	p->done.tx_bad += s->tx_bad;
-	p->done.irqs += s->irqs;
+	pw_memif_stats_add(&p->done, &c->stats);
 	pw_memif_conn_close(c);
 	memset(&c->stats, 0, sizeof(c->stats));
 	p->cfd = pw_close(p->cfd);
