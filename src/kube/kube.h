@@ -309,6 +309,22 @@ struct pw_kube_event {
 
 /* POST /api/v1/namespaces/NS/events; name is "<object>.<hex ns timestamp>" like client-go. */
 int pw_kube_event_create(struct pw_kube *k, const struct pw_kube_event *ev, long *status);
+/* Room for an Event's name, with its NUL. */
+#define PW_KUBE_EVENT_NAME_MAX 256
+/* One Event that a repeated occurrence updates; zero it before the first use. */
+struct pw_kube_event_series {
+	char name[PW_KUBE_EVENT_NAME_MAX]; /* the Event's name once created */
+	unsigned count;			   /* its count; 0: none yet */
+};
+/*
+ * Record @ev once more, as client-go's event correlator does for a repeat:
+ * the first call creates the Event (count 1); later calls merge-PATCH its
+ * count, lastTimestamp and message. When the Event is gone (404: it expired),
+ * a new one is created. *series is updated on success and cleared when a
+ * create fails. Returns as pw_kube_event_create().
+ */
+int pw_kube_event_record(struct pw_kube *k, const struct pw_kube_event *ev,
+			 struct pw_kube_event_series *series, long *status);
 
 /* GET /api/v1/namespaces/NS/pods/NAME. */
 int pw_kube_pod_get(struct pw_kube *k, const char *ns, const char *name, long *status, cJSON **pod);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Typed helpers: pod binding and conditions, events, node labels, leases. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,11 +114,13 @@ int pw_kube_pod_condition_set(struct pw_kube *k, const char *ns, const char *nam
 	return rc;
 }
 
-int pw_kube_event_create(struct pw_kube *k, const struct pw_kube_event *ev, long *status)
+/* POST a new Event (count 1); its generated name goes to @name (may be NULL). */
+static int pw_kube_event_post(struct pw_kube *k, const struct pw_kube_event *ev, char *name,
+			      size_t namelen, long *status)
 {
 	const char *ns = ev->ns ? ev->ns : "default";
 	cJSON *e = cJSON_CreateObject(), *meta, *inv, *src;
-	char now[40], name[300];
+	char now[40], buf[PW_KUBE_EVENT_NAME_MAX];
 	struct timespec ts;
 	int rc;
 
@@ -128,14 +131,14 @@ int pw_kube_event_create(struct pw_kube *k, const struct pw_kube_event *ev, long
 		return pw_kube_fail(k, -EINVAL, "event: involved object kind and name needed");
 	}
 	clock_gettime(CLOCK_REALTIME, &ts);
-	snprintf(name, sizeof(name), "%.240s.%llx", ev->name,
+	snprintf(buf, sizeof(buf), "%.200s.%llx", ev->name,
 		 (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec);
 	pw_kube_time_sec(now, sizeof(now));
 	meta = pw_kube_obj_add(e, "metadata");
 	inv = pw_kube_obj_add(e, "involvedObject");
 	src = pw_kube_obj_add(e, "source");
 	if (!pw_kube_str_add(e, "apiVersion", "v1") || !pw_kube_str_add(e, "kind", "Event") ||
-	    !pw_kube_str_add(meta, "name", name) || !pw_kube_str_add(meta, "namespace", ns) ||
+	    !pw_kube_str_add(meta, "name", buf) || !pw_kube_str_add(meta, "namespace", ns) ||
 	    !pw_kube_str_add(inv, "kind", ev->kind) ||
 	    !pw_kube_str_add(inv, "apiVersion", ev->api_version ? ev->api_version : "v1") ||
 	    !pw_kube_str_add(inv, "namespace", ev->ns) || !pw_kube_str_add(inv, "name", ev->name) ||
@@ -155,6 +158,55 @@ int pw_kube_event_create(struct pw_kube *k, const struct pw_kube_event *ev, long
 	rc = pw_kube_call(k, "POST", pw_kube_path("/api/v1/namespaces/%s/events", ns), NULL, e,
 			  status, NULL);
 	cJSON_Delete(e);
+	if (!rc && name)
+		snprintf(name, namelen, "%s", buf);
+	return rc;
+}
+
+int pw_kube_event_create(struct pw_kube *k, const struct pw_kube_event *ev, long *status)
+{
+	return pw_kube_event_post(k, ev, NULL, 0, status);
+}
+
+int pw_kube_event_record(struct pw_kube *k, const struct pw_kube_event *ev,
+			 struct pw_kube_event_series *series, long *status)
+{
+	const char *ns = ev->ns ? ev->ns : "default";
+	cJSON *p;
+	char now[40];
+	long st = 0;
+	int rc;
+
+	if (series->count && series->name[0] && series->count < UINT32_MAX) {
+		pw_kube_time_sec(now, sizeof(now));
+		p = cJSON_CreateObject();
+		if (!p || !cJSON_AddNumberToObject(p, "count", series->count + 1.0) ||
+		    !pw_kube_str_add(p, "lastTimestamp", now) ||
+		    !pw_kube_str_add(p, "message", ev->message)) {
+			cJSON_Delete(p);
+			return pw_kube_fail(k, -ENOMEM, "out of memory");
+		}
+		rc = pw_kube_call(k, "PATCH",
+				  pw_kube_path("/api/v1/namespaces/%s/events/%s", ns, series->name),
+				  "application/merge-patch+json", p, &st, NULL);
+		cJSON_Delete(p);
+		if (!rc) {
+			series->count++;
+			if (status)
+				*status = st;
+			return 0;
+		}
+		/* Gone (events expire after the server's --event-ttl): start a new one. */
+		if (rc != PW_KUBE_E_HTTP || st != 404) {
+			if (status)
+				*status = st;
+			return rc;
+		}
+	}
+	rc = pw_kube_event_post(k, ev, series->name, sizeof(series->name), status);
+	series->count = rc ? 0 : 1;
+	if (rc)
+		series->name[0] = 0;
 	return rc;
 }
 

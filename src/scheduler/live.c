@@ -36,6 +36,8 @@
 #define PW_LIVE_BACKOFF_MAX 10000000000ull	     /* and podMaxBackoff */
 #define PW_LIVE_FLUSH_NS    (300ull * 1000000000ull) /* retry unchanged unschedulable pods */
 #define PW_LIVE_BIND_FAILED UINT64_MAX /* fail_gen of a failed bind: no change needed */
+#define PW_LIVE_QUEUE	    1024       /* placed pods waiting for a worker */
+#define PW_LIVE_WORKERS	    16	       /* default --concurrency */
 
 struct pw_assumed {
 	char *key, *uid, *node;
@@ -61,7 +63,21 @@ struct pw_live {
 	bool have_pods, have_nodes, have_lease;
 	_Atomic uint64_t leader_until;
 	atomic_bool is_leader;
-	unsigned long binds, conflicts, failures;
+	unsigned long binds, conflicts, failures; /* under lock */
+	/* placed pods waiting for a worker (a ring, under lock) */
+	struct pw_live_todo *q;
+	unsigned qhead, qlen;
+	bool qstop;
+	pthread_cond_t qcond, qspace;
+	int nworkers;
+	struct pw_live_worker *workers;
+};
+
+struct pw_live_worker {
+	struct pw_live *l;
+	struct pw_kube *k;
+	pthread_t t;
+	bool started;
 };
 
 static int pw_live_open(struct pw_live *l, struct pw_kube **k)
@@ -393,7 +409,7 @@ static bool pw_live_due(const struct pw_live *l, const struct pw_pod *p, uint64_
 }
 
 struct pw_live_todo {
-	char *key, *ns, *name, *uid, *node;
+	char *key, *ns, *name, *uid, *node; /* node NULL: report it unschedulable */
 	char reason[PW_SCHED_ERRLEN];
 };
 
@@ -418,11 +434,21 @@ static void pw_live_fail(struct pw_live *l, int pi, uint64_t gen)
 	p->retry_at_ns = now + pw_live_backoff(p->attempts);
 }
 
-/* A core/v1 Event about the pod of @t, its message the reason. Lock not held. */
-static int pw_live_event_post(struct pw_live *l, const struct pw_live_todo *t, const char *type,
-			      const char *reason)
+/* The model's pod of @t, if it is still the same pod (uid). Lock held. */
+static struct pw_pod *pw_live_todo_pod(struct pw_live *l, const struct pw_live_todo *t)
 {
-	const struct pw_kube_event ev = {
+	int pi = pw_model_find_pod(&l->m, t->ns, t->name);
+	struct pw_pod *p = pi >= 0 ? &l->m.pods[pi] : NULL;
+
+	if (p && t->uid && (!p->uid || strcmp(p->uid, t->uid) != 0))
+		return NULL;
+	return p;
+}
+
+static void pw_live_event_fill(const struct pw_live *l, const struct pw_live_todo *t,
+			       const char *type, const char *reason, struct pw_kube_event *ev)
+{
+	*ev = (struct pw_kube_event){
 		.type = type,
 		.reason = reason,
 		.message = t->reason,
@@ -433,31 +459,73 @@ static int pw_live_event_post(struct pw_live *l, const struct pw_live_todo *t, c
 		.name = t->name,
 		.uid = t->uid,
 	};
-
-	return pw_kube_event_create(l->k, &ev, NULL);
 }
 
-/* Report an unschedulable pod: a Warning event and PodScheduled=False. Lock not held. */
-static void pw_live_report(struct pw_live *l, const struct pw_live_todo *t)
+/*
+ * Report an unschedulable pod: a Warning FailedScheduling Event, which each
+ * later attempt updates (count, lastTimestamp, message) as kube-scheduler's
+ * event correlator does, and PodScheduled=False/Unschedulable, patched only
+ * when the pod does not have that condition with this message already.
+ * Lock not held.
+ */
+static void pw_live_report(struct pw_live *l, struct pw_kube *k, const struct pw_live_todo *t)
 {
+	struct pw_kube_event_series ser = { .count = 0 };
+	struct pw_kube_event ev;
+	struct pw_pod *p;
+	bool patch = true;
 	long st = 0;
 
-	if (pw_live_event_post(l, t, "Warning", "FailedScheduling"))
-		pw_warn("%s: event: %s", t->key, pw_kube_last_error(l->k));
-	if (pw_kube_pod_condition_set(l->k, t->ns, t->name, "PodScheduled", "False",
-				      "Unschedulable", t->reason, &st) &&
-	    st != 404)
-		pw_warn("%s: status: %s", t->key, pw_kube_last_error(l->k));
+	pthread_mutex_lock(&l->lock);
+	p = pw_live_todo_pod(l, t);
+	if (p && p->fail_event) {
+		snprintf(ser.name, sizeof(ser.name), "%s", p->fail_event);
+		ser.count = p->fail_event_n;
+	}
+	if (p && p->unsched_msg && !strcmp(p->unsched_msg, t->reason))
+		patch = false;
+	pthread_mutex_unlock(&l->lock);
+
+	pw_live_event_fill(l, t, "Warning", "FailedScheduling", &ev);
+	if (pw_kube_event_record(k, &ev, &ser, &st))
+		pw_warn("%s: event: %s", t->key, pw_kube_last_error(k));
+	if (patch && pw_kube_pod_condition_set(k, t->ns, t->name, "PodScheduled", "False",
+					       "Unschedulable", t->reason, &st)) {
+		if (st != 404)
+			pw_warn("%s: status: %s", t->key, pw_kube_last_error(k));
+		patch = false;
+	}
+
+	pthread_mutex_lock(&l->lock);
+	p = pw_live_todo_pod(l, t);
+	if (p && ser.count) {
+		char *name = strdup(ser.name);
+
+		if (name) {
+			free(p->fail_event);
+			p->fail_event = name;
+			p->fail_event_n = ser.count;
+		}
+	}
+	if (p && patch) { /* the watch will say so too; until then, no second patch */
+		char *msg = strdup(t->reason);
+
+		if (msg) {
+			free(p->unsched_msg);
+			p->unsched_msg = msg;
+		}
+	}
+	pthread_mutex_unlock(&l->lock);
 }
 
 /* Someone else bound the pod (409): read it back so the model has the truth. */
-static void pw_live_reread(struct pw_live *l, const struct pw_live_todo *t)
+static void pw_live_reread(struct pw_live *l, struct pw_kube *k, const struct pw_live_todo *t)
 {
 	cJSON *pod = NULL;
 	long st = 0;
 	int r, pi;
 
-	r = pw_kube_pod_get(l->k, t->ns, t->name, &st, &pod);
+	r = pw_kube_pod_get(k, t->ns, t->name, &st, &pod);
 	pthread_mutex_lock(&l->lock);
 	pi = pw_model_find_pod(&l->m, t->ns, t->name);
 	if (pi >= 0 && !r) {
@@ -487,8 +555,9 @@ static int pw_live_unbind(struct pw_live *l, const struct pw_live_todo *t)
 }
 
 /* Bind one placed pod; the model already charges it. Lock not held. */
-static void pw_live_bind(struct pw_live *l, struct pw_live_todo *t)
+static void pw_live_bind(struct pw_live *l, struct pw_kube *k, struct pw_live_todo *t)
 {
+	struct pw_kube_event ev;
 	long st = 0;
 	int r, pi;
 
@@ -496,34 +565,85 @@ static void pw_live_bind(struct pw_live *l, struct pw_live_todo *t)
 		r = -EPERM;
 		snprintf(t->reason, sizeof(t->reason), "not the leader any more");
 	} else {
-		r = pw_kube_pod_bind(l->k, t->ns, t->name, t->uid, t->node, &st);
+		r = pw_kube_pod_bind(k, t->ns, t->name, t->uid, t->node, &st);
 	}
 	if (!r) {
 		pw_info("bound %s to %s: %s", t->key, t->node, t->reason);
+		pthread_mutex_lock(&l->lock);
 		l->binds++;
-		pw_live_event_post(l, t, "Normal", "Scheduled");
+		pthread_mutex_unlock(&l->lock);
+		pw_live_event_fill(l, t, "Normal", "Scheduled", &ev);
+		if (pw_kube_event_create(k, &ev, NULL))
+			pw_dbg("%s: event: %s", t->key, pw_kube_last_error(k));
 		return;
 	}
 	if (r == PW_KUBE_E_HTTP && (st == 409 || st == 404)) {
 		pw_info("%s: %s on bind (%s); re-reading it", t->key,
-			st == 409 ? "conflict" : "not found", pw_kube_last_error(l->k));
-		l->conflicts++;
+			st == 409 ? "conflict" : "not found", pw_kube_last_error(k));
 		pthread_mutex_lock(&l->lock);
+		l->conflicts++;
 		pw_live_unbind(l, t);
 		pthread_mutex_unlock(&l->lock);
-		pw_live_reread(l, t);
+		pw_live_reread(l, k, t);
 		return;
 	}
-	l->failures++;
-	if (r != -EPERM)
-		pw_warn("bind %s to %s: %s", t->key, t->node, pw_kube_last_error(l->k));
+	if (r != -EPERM && r != PW_KUBE_E_CANCELED)
+		pw_warn("bind %s to %s: %s", t->key, t->node, pw_kube_last_error(k));
 	pthread_mutex_lock(&l->lock);
+	l->failures++;
 	pi = pw_live_unbind(l, t);
 	if (pi >= 0) {
 		pw_assumed_forget(l, t->key);
 		pw_live_fail(l, pi, PW_LIVE_BIND_FAILED);
 	}
 	pthread_mutex_unlock(&l->lock);
+}
+
+/* ---- the workers: binds and reports go out concurrently, in placement order ---- */
+
+static void *pw_live_worker(void *arg)
+{
+	struct pw_live_worker *w = arg;
+	struct pw_live *l = w->l;
+
+	pthread_mutex_lock(&l->lock);
+	for (;;) {
+		struct pw_live_todo t;
+
+		while (!l->qlen && !l->qstop)
+			pthread_cond_wait(&l->qcond, &l->lock);
+		if (l->qstop)
+			break; /* what is still queued stays pending for the next leader */
+		t = l->q[l->qhead];
+		memset(&l->q[l->qhead], 0, sizeof(t));
+		l->qhead = (l->qhead + 1) % PW_LIVE_QUEUE;
+		l->qlen--;
+		pthread_cond_signal(&l->qspace);
+		pthread_mutex_unlock(&l->lock);
+		if (t.node)
+			pw_live_bind(l, w->k, &t);
+		else
+			pw_live_report(l, w->k, &t);
+		pw_live_todo_clear(&t);
+		pthread_mutex_lock(&l->lock);
+	}
+	pthread_mutex_unlock(&l->lock);
+	return NULL;
+}
+
+/* Queue @t for a worker (it takes t's strings); waits while the queue is full. Lock held. */
+static void pw_live_push(struct pw_live *l, struct pw_live_todo *t)
+{
+	while (l->qlen == PW_LIVE_QUEUE && !l->qstop)
+		pthread_cond_wait(&l->qspace, &l->lock);
+	if (l->qstop) {
+		pw_live_todo_clear(t);
+		return;
+	}
+	l->q[(l->qhead + l->qlen) % PW_LIVE_QUEUE] = *t;
+	l->qlen++;
+	memset(t, 0, sizeof(*t));
+	pthread_cond_signal(&l->qcond);
 }
 
 /* One round: place due pods, up to a batch. Called and returns with the lock held. */
@@ -566,13 +686,7 @@ static void pw_live_round(struct pw_live *l)
 			pw_live_fail(l, (int)i, l->m.gen);
 			pw_info("cannot place %s: %s", t.key, t.reason);
 		}
-		pthread_mutex_unlock(&l->lock);
-		if (t.node)
-			pw_live_bind(l, &t);
-		else
-			pw_live_report(l, &t);
-		pw_live_todo_clear(&t);
-		pthread_mutex_lock(&l->lock);
+		pw_live_push(l, &t); /* may wait, and the model change meanwhile */
 		now = pw_now_ns();
 	}
 }
@@ -608,6 +722,8 @@ static const char pw_run_usage[] =
 	"resources, bind it (pods/binding), and for a pod that fits nowhere post a\n"
 	"FailedScheduling event and set PodScheduled=False (Unschedulable); it is\n"
 	"tried again when the cluster changes, with backoff (1 s doubling to 10 s).\n"
+	"A repeat updates the same event (its count) and patches the pod's status\n"
+	"only when the condition's message changes.\n"
 	"\n"
 	"API server (default: $KUBECONFIG, in-cluster when\n"
 	"$KUBERNETES_SERVICE_HOST is set, else ~/.kube/config):\n"
@@ -619,6 +735,10 @@ static const char pw_run_usage[] =
 	"  -n, --scheduler-name N   pods to schedule (default: the policy's,\n"
 	"                           podwire-scheduler)\n"
 	"  -p, --policy FILE        policy JSON (also --config); default: built-in\n"
+	"  -c, --concurrency N      API requests in flight for binds and reports\n"
+	"                           (default 16, 1..256): decisions are made one at a\n"
+	"                           time, in order; their binds go out while the next\n"
+	"                           pods are placed\n"
 	"\n"
 	"Leader election (only the holder of the Lease binds):\n"
 	"  -L, --leader-elect       take part\n"
@@ -652,6 +772,12 @@ static int pw_live_parse(struct pw_live *l, int argc, char **argv, const char **
 		  .dst = &l->lease_s,
 		  .min = 2,
 		  .max = 3600 },
+		{ .name = "concurrency",
+		  .key = 'c',
+		  .kind = PW_CLI_INT,
+		  .dst = &l->nworkers,
+		  .min = 1,
+		  .max = 256 },
 		PW_CLI_OPT("extender-listen", 'x', PW_CLI_STR, &l->ext_listen),
 		PW_CLI_OPT("log-level", 'v', PW_CLI_LOG_LEVEL, NULL),
 	};
@@ -691,6 +817,20 @@ static int pw_live_start(struct pw_live *l)
 		if (pthread_create(&l->tlease, NULL, pw_live_lease_thread, l))
 			return -1;
 		l->have_lease = true;
+	}
+	l->q = calloc(PW_LIVE_QUEUE, sizeof(*l->q));
+	l->workers = calloc((size_t)l->nworkers, sizeof(*l->workers));
+	if (!l->q || !l->workers) {
+		pw_err("out of memory");
+		return -1;
+	}
+	for (int i = 0; i < l->nworkers; i++) {
+		struct pw_live_worker *w = &l->workers[i];
+
+		w->l = l;
+		if (pw_live_open(l, &w->k) || pthread_create(&w->t, NULL, pw_live_worker, w))
+			return -1;
+		w->started = true;
 	}
 	return 0;
 }
@@ -736,6 +876,22 @@ static void pw_live_stop(struct pw_live *l)
 		pthread_join(l->tnodes, NULL);
 	if (l->have_lease)
 		pthread_join(l->tlease, NULL);
+	pthread_mutex_lock(&l->lock);
+	l->qstop = true;
+	pthread_cond_broadcast(&l->qcond);
+	pthread_cond_broadcast(&l->qspace);
+	pthread_mutex_unlock(&l->lock);
+	for (int i = 0; l->workers && i < l->nworkers; i++) {
+		if (l->workers[i].started) {
+			pw_kube_cancel(l->workers[i].k);
+			pthread_join(l->workers[i].t, NULL);
+		}
+		pw_kube_close(l->workers[i].k);
+	}
+	free(l->workers);
+	for (unsigned i = 0; l->q && i < l->qlen; i++)
+		pw_live_todo_clear(&l->q[(l->qhead + i) % PW_LIVE_QUEUE]);
+	free(l->q);
 	if (l->leader_elect && l->k && atomic_load(&l->is_leader) &&
 	    pw_kube_lease_release(l->k, l->lease_ns, l->lease_name, l->identity))
 		pw_warn("leader election: release: %s", pw_kube_last_error(l->k));
@@ -758,6 +914,7 @@ int pw_cmd_run(int argc, char **argv)
 	l->lease_ns = "kube-system";
 	l->lease_name = "podwire-scheduler";
 	l->lease_s = 15;
+	l->nworkers = PW_LIVE_WORKERS;
 	pw_log_ident = "podwire-scheduler";
 	r = pw_live_parse(l, argc, argv, &policy);
 	if (r)
@@ -773,6 +930,8 @@ int pw_cmd_run(int argc, char **argv)
 	}
 	pthread_mutex_init(&l->lock, NULL);
 	pthread_cond_init(&l->cond, NULL);
+	pthread_cond_init(&l->qcond, NULL);
+	pthread_cond_init(&l->qspace, NULL);
 	pw_cli_signals_catch();
 	if (!pw_live_start(l)) {
 		pw_live_loop(l);
@@ -785,6 +944,8 @@ int pw_cmd_run(int argc, char **argv)
 	pw_model_free(&l->m);
 	pw_policy_free(&l->pol);
 	pthread_cond_destroy(&l->cond);
+	pthread_cond_destroy(&l->qcond);
+	pthread_cond_destroy(&l->qspace);
 	pthread_mutex_destroy(&l->lock);
 	return ret;
 }

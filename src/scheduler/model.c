@@ -240,13 +240,16 @@ static void pw_pod_remove(struct pw_model *m, int pi)
 }
 
 /* A new version @p of pod @o: the same pod (uid) keeps its retry state. */
-static void pw_pod_update(struct pw_model *m, const struct pw_pod *o, struct pw_pod *p)
+static void pw_pod_update(struct pw_model *m, struct pw_pod *o, struct pw_pod *p)
 {
 	if ((!o->uid && !p->uid) || (o->uid && p->uid && !strcmp(o->uid, p->uid))) {
 		p->attempts = o->attempts;
 		p->retry_at_ns = o->retry_at_ns;
 		p->failed_at_ns = o->failed_at_ns;
 		p->fail_gen = o->fail_gen;
+		p->fail_event = o->fail_event; /* moved: @o is cleared next */
+		p->fail_event_n = o->fail_event_n;
+		o->fail_event = NULL;
 	}
 	if (!o->node_name != !p->node_name || o->phase != p->phase)
 		m->gen++;

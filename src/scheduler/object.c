@@ -51,6 +51,8 @@ void pw_pod_clear(struct pw_pod *p)
 	free(p->node_name);
 	free(p->peer);
 	free(p->invalid);
+	free(p->fail_event);
+	free(p->unsched_msg);
 	free(p->req);
 	for (unsigned i = 0; i < p->ntols; i++) {
 		free(p->tols[i].key);
@@ -670,6 +672,27 @@ static int pw_pod_latency_parse(const struct pw_policy *pol, const cJSON *ann, s
 	return 0;
 }
 
+/* The message of a PodScheduled=False/Unschedulable condition ("" without one). */
+static void pw_pod_unsched_parse(const cJSON *conds, struct pw_pod *p, bool *oom)
+{
+	const cJSON *c;
+
+	if (!cJSON_IsArray(conds))
+		return;
+	cJSON_ArrayForEach(c, conds)
+	{
+		const char *type = pw_json_get_str(c, "type"), *st = pw_json_get_str(c, "status"),
+			   *reason = pw_json_get_str(c, "reason"),
+			   *msg = pw_json_get_str(c, "message");
+
+		if (type && st && reason && !strcmp(type, "PodScheduled") && !strcmp(st, "False") &&
+		    !strcmp(reason, "Unschedulable")) {
+			p->unsched_msg = pw_sched_strdup(msg ? msg : "", oom);
+			return;
+		}
+	}
+}
+
 int pw_pod_parse(struct pw_model *m, const cJSON *obj, struct pw_pod *p, char *err, size_t errlen)
 {
 	const cJSON *meta = pw_json_get(obj, "metadata"), *spec = pw_json_get(obj, "spec"),
@@ -712,6 +735,7 @@ int pw_pod_parse(struct pw_model *m, const cJSON *obj, struct pw_pod *p, char *e
 		p->node_name = pw_sched_strdup(pw_json_get_str(spec, "nodeName"), &oom);
 	p->phase = pw_enum_parse(pw_json_get_str(status, "phase"), pw_phase_names,
 				 PW_ARRAY_SIZE(pw_phase_names), PW_PHASE_PENDING, PW_PHASE_UNKNOWN);
+	pw_pod_unsched_parse(pw_json_get(status, "conditions"), p, &oom);
 	if (oom)
 		goto nomem;
 	if (ann && !cJSON_IsObject(ann) && !cJSON_IsNull(ann)) {

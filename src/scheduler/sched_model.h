@@ -170,6 +170,11 @@ struct pw_pod {
 	/* the live scheduler's retry state; kept when the same pod (uid) is updated */
 	uint32_t attempts;
 	uint64_t retry_at_ns, failed_at_ns, fail_gen;
+	char *fail_event;      /* name of the FailedScheduling Event repeats update */
+	uint32_t fail_event_n; /* and its count */
+	/* The message of the pod's PodScheduled=False/Unschedulable condition as
+	 * the server has it (NULL: none), so it is patched only when it changes. */
+	char *unsched_msg;
 };
 
 struct pw_map_ent;

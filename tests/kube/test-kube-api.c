@@ -155,6 +155,70 @@ static void test_condition_event(void)
 	pw_kube_close(k);
 }
 
+/* The number of events in the double, and the count and message of the one named @name. */
+static int events_count(const char *name, double *count, char *msg, size_t len)
+{
+	cJSON *s = kt_ctl(ctl, "GET", "/_test/state", NULL), *e;
+	int n = cJSON_GetArraySize(cJSON_GetObjectItem(s, "events"));
+
+	*count = 0;
+	msg[0] = 0;
+	cJSON_ArrayForEach(e, cJSON_GetObjectItem(s, "events"))
+	{
+		if (!strcmp(sget(e, "metadata.name"), name)) {
+			*count = cJSON_GetNumberValue(cJSON_GetObjectItem(e, "count"));
+			snprintf(msg, len, "%s", sget(e, "message"));
+		}
+	}
+	cJSON_Delete(s);
+	return n;
+}
+
+/* A repeat updates one Event's count and message; an expired one is created anew. */
+static void test_event_series(void)
+{
+	struct pw_kube *k = kt_open(&dbl);
+	struct pw_kube_event ev = {
+		.type = "Warning",
+		.reason = "FailedScheduling",
+		.message = "first",
+		.kind = "Pod",
+		.ns = "apps",
+		.name = "web",
+	};
+	struct pw_kube_event_series ser = { .count = 0 };
+	char first[PW_KUBE_EVENT_NAME_MAX], msg[64], path[400];
+	double count;
+	long st = 0;
+	int n0, rc;
+
+	n0 = events_count("", &count, msg, sizeof(msg));
+	rc = pw_kube_event_record(k, &ev, &ser, &st);
+	PW_CHECK(rc == 0 && st == 201 && ser.count == 1 && !strncmp(ser.name, "web.", 4),
+		 "rc %d st %ld count %u name %s: %s", rc, st, ser.count, ser.name,
+		 pw_kube_last_error(k));
+	snprintf(first, sizeof(first), "%s", ser.name);
+	ev.message = "second";
+	rc = pw_kube_event_record(k, &ev, &ser, &st);
+	PW_CHECK(rc == 0 && st == 200 && ser.count == 2, "rc %d st %ld count %u", rc, st,
+		 ser.count);
+	ev.message = "third";
+	PW_CHECK_EQ(pw_kube_event_record(k, &ev, &ser, &st), 0);
+	PW_CHECK_EQ(events_count(first, &count, msg, sizeof(msg)), n0 + 1);
+	PW_CHECK(count == 3 && !strcmp(msg, "third"), "count %g message %s", count, msg);
+	PW_CHECK(!strcmp(ser.name, first), "name %s", ser.name);
+
+	/* It expired: the next repeat starts a new Event. */
+	snprintf(path, sizeof(path), "/_test/objects/events/apps/%s", first);
+	kt_ctl0(ctl, "DELETE", path, NULL);
+	PW_CHECK_EQ(pw_kube_event_record(k, &ev, &ser, &st), 0);
+	PW_CHECK(ser.count == 1 && strcmp(ser.name, first) != 0, "count %u name %s", ser.count,
+		 ser.name);
+	PW_CHECK_EQ(events_count(ser.name, &count, msg, sizeof(msg)), n0 + 1);
+	PW_CHECK(count == 1, "count %g", count);
+	pw_kube_close(k);
+}
+
 static void test_node_patches(void)
 {
 	struct pw_kube *k = kt_open(&dbl);
@@ -417,6 +481,7 @@ int main(int argc, char **argv)
 	test_helpers();
 	test_bind();
 	test_condition_event();
+	test_event_series();
 	test_node_patches();
 	test_leases();
 	kt_finish(ctl, &dbl, "kube-api");

@@ -3,7 +3,7 @@
 """podwire-scheduler run (and the extender) against the API-server double.
 
 Usage: test-live.py SCENARIO PODWIRE_SCHEDULER APISERVER_PY DATA_DIR
-SCENARIO: seed | restart | malformed | leader | extender
+SCENARIO: seed | restart | malformed | leader | extender | events
 
 Each scenario starts its own double (127.0.0.1, a free port) and scheduler
 processes, checks the double's request log and objects, and stops everything
@@ -393,6 +393,47 @@ def scenario_leader():
         fail("exit status")
 
 
+def scenario_events():
+    """Retries of an unschedulable pod fold into one Event; the status is patched once."""
+    d = Double({"nodes": [node("n1"), node("n2")], "pods": []})
+    s = Sched("run", "--master", d.url)
+    wait_for(lambda: d.ctl("GET", "watches")["open"] >= 2)
+    d.ctl("POST", "objects", {"pods": [pod("huge", cpu="64")]})
+    ev = wait_for(lambda: [e for e in d.events("FailedScheduling")
+                           if e["involvedObject"]["name"] == "huge"])
+    if not ev:
+        fail("no FailedScheduling event\n%s" % s.text())
+        return
+    # Each deletion changes the cluster: the pod is tried again after its backoff
+    # (1 s, 2 s, 4 s), and fails the same way.
+    for i in range(3):
+        gone = pod("gone-%d" % i, sched="default-scheduler")
+        gone["spec"]["nodeName"] = "n1"
+        d.ctl("POST", "objects", {"pods": [gone]})
+        d.ctl("DELETE", "objects/pods/default/gone-%d" % i)
+        time.sleep(1.2 * 2 ** i)
+    evs = [e for e in d.events("FailedScheduling") if e["involvedObject"]["name"] == "huge"]
+    if len(evs) != 1 or evs[0].get("count", 0) < 3:
+        fail("want one FailedScheduling event with count >= 3: %s\n%s" % (evs, s.text()))
+    reqs = d.requests()
+    posts = [r for r in reqs if r["method"] == "POST" and r["path"].endswith("/events")
+             and (r.get("body") or {}).get("involvedObject", {}).get("name") == "huge"]
+    patches = [r for r in reqs if r["method"] == "PATCH" and "/events/" in r["path"]]
+    status = [r for r in reqs if r["path"] == "/api/v1/namespaces/default/pods/huge/status"]
+    if len(posts) != 1 or len(patches) < 2:
+        fail("event requests: %d POST, %d PATCH" % (len(posts), len(patches)))
+    if len(status) != 1:
+        fail("pods/status requests: %s (want one: the message did not change)" %
+             [(r["method"], r["status"]) for r in status])
+    # A different reason (the message changes) is patched again.
+    d.ctl("POST", "objects", {"nodes": [node("n3", cpu="2")]})
+    if not wait_for(lambda: len([r for r in d.requests()
+                                 if r["path"].endswith("/pods/huge/status")]) == 2, 15):
+        fail("status not patched after the message changed\n%s" % s.text())
+    if s.stop() != 0:
+        fail("exit status after SIGTERM\n%s" % s.text())
+
+
 def ext_post(url, verb, body):
     code, out = http("POST", url + "/" + verb, body)
     try:
@@ -497,6 +538,6 @@ def scenario_extender():
 
 
 {"seed": scenario_seed, "restart": scenario_restart, "malformed": scenario_malformed,
- "leader": scenario_leader, "extender": scenario_extender}[SCENARIO]()
+ "leader": scenario_leader, "extender": scenario_extender, "events": scenario_events}[SCENARIO]()
 print("live %s: %s" % (SCENARIO, "FAIL" if failures else "ok"))
 sys.exit(1 if failures else 0)
