@@ -21,6 +21,10 @@
 BUILD ?= build
 NINJA ?= ninja
 FUZZ_SECONDS ?= 600
+# The real control plane the kube-real tests run against: built once from
+# Debian's kubernetes source package and cached (tools/kube-build.sh); without
+# it those tests skip and say why.
+KUBE_BUILD = tools/kube-build.sh >/dev/null || echo "podwire: no Kubernetes control plane; the kube-real tests will skip" >&2
 
 .PHONY: all deps test test-plain test-sanitize fuzz demo bench bench-rdma bench-nfv lint format clean
 
@@ -35,10 +39,12 @@ $(BUILD)/build.ninja: | deps
 
 test: all
 	@tools/deps.sh test
+	@$(KUBE_BUILD)
 	@tools/run-tests.sh all
 
 test-plain: all
 	@tools/deps.sh test
+	@$(KUBE_BUILD)
 	@tools/run-tests.sh plain
 
 test-sanitize: all

@@ -21,6 +21,7 @@
 #include <microhttpd.h>
 
 #include "cmd.h"
+#include "httpd.h"
 #include "json.h"
 #include "log.h"
 #include "util.h"
@@ -30,41 +31,12 @@
 #define PW_EXT_NO_NODE	(-3)	    /* a node not in the model: never the peer's */
 
 struct pw_ext {
-	struct MHD_Daemon *d;
-	int fd;
+	struct pw_httpd *h;
 	struct pw_model *m;
 	pthread_mutex_t *lock;
 	pw_ext_bind_fn bind;
 	void *bind_arg;
 };
-
-struct pw_ext_req {
-	char *buf;
-	size_t len, cap;
-	bool too_big;
-};
-
-static enum MHD_Result pw_ext_reply(struct MHD_Connection *c, unsigned code, cJSON *body)
-{
-	char *s = body ? cJSON_PrintUnformatted(body) : NULL;
-	struct MHD_Response *r;
-	enum MHD_Result ret;
-
-	cJSON_Delete(body);
-	if (!s)
-		s = strdup("{\"Error\":\"out of memory\"}");
-	if (!s)
-		return MHD_NO;
-	r = MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
-	if (!r) {
-		free(s);
-		return MHD_NO;
-	}
-	MHD_add_response_header(r, "Content-Type", "application/json");
-	ret = MHD_queue_response(c, code, r);
-	MHD_destroy_response(r);
-	return ret;
-}
 
 static cJSON *pw_ext_error(const char *msg)
 {
@@ -336,138 +308,36 @@ static cJSON *pw_ext_bind(struct pw_ext *e, const cJSON *args, unsigned *code)
 	return pw_ext_error("");
 }
 
-static enum MHD_Result pw_ext_handle(void *cls, struct MHD_Connection *c, const char *url,
-				     const char *method, const char *version, const char *upload,
-				     size_t *upload_size, void **state)
+/* POST .../filter, .../prioritize and .../bind (pwhttpd answers GET /healthz). */
+static cJSON *pw_ext_serve(void *arg, const char *method, const char *path, const cJSON *args,
+			   const char *bad, unsigned *code)
 {
-	struct pw_ext *e = cls;
-	struct pw_ext_req *rq = *state;
-	const char *verb = strrchr(url, '/');
-	unsigned code = MHD_HTTP_OK;
-	cJSON *args, *res;
+	struct pw_ext *e = arg;
+	const char *verb = strrchr(path, '/');
+	cJSON *res;
 
-	if (!rq) {
-		if (!(rq = calloc(1, sizeof(*rq))))
-			return MHD_NO;
-		*state = rq;
-		return MHD_YES;
-	}
-	if (*upload_size) {
-		if (rq->len + *upload_size > PW_EXT_MAX_BODY) {
-			rq->too_big = true;
-		} else if (!rq->too_big) {
-			if (rq->len + *upload_size + 1 > rq->cap) {
-				size_t nc = (rq->len + *upload_size + 1) * 2;
-				char *nb = realloc(rq->buf, nc);
-
-				if (!nb)
-					return MHD_NO;
-				rq->buf = nb;
-				rq->cap = nc;
-			}
-			memcpy(rq->buf + rq->len, upload, *upload_size);
-			rq->len += *upload_size;
-		}
-		*upload_size = 0;
-		return MHD_YES;
-	}
-	verb = verb ? verb + 1 : url;
-	if (!strcmp(method, "GET") && !strcmp(verb, "healthz")) {
-		struct MHD_Response *r =
-			MHD_create_response_from_buffer(2, (void *)"ok", MHD_RESPMEM_PERSISTENT);
-		enum MHD_Result ret;
-
-		if (!r)
-			return MHD_NO;
-		ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-		MHD_destroy_response(r);
-		return ret;
-	}
+	verb = verb ? verb + 1 : path;
 	if (strcmp(verb, "filter") != 0 && strcmp(verb, "prioritize") != 0 &&
-	    strcmp(verb, "bind") != 0)
-		return pw_ext_reply(c, MHD_HTTP_NOT_FOUND, pw_ext_error("no such verb"));
-	if (strcmp(method, "POST") != 0)
-		return pw_ext_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, pw_ext_error("want POST"));
-	if (rq->too_big)
-		return pw_ext_reply(c, MHD_HTTP_CONTENT_TOO_LARGE, pw_ext_error("body too large"));
-	args = rq->buf ? cJSON_ParseWithLength(rq->buf, rq->len) : NULL;
-	if (!args)
-		return pw_ext_reply(c, MHD_HTTP_BAD_REQUEST, pw_ext_error("body is not JSON"));
-	if (!strcmp(verb, "bind")) {
-		res = pw_ext_bind(e, args, &code); /* takes the lock itself, around the model */
-	} else {
-		pthread_mutex_lock(e->lock);
-		res = !strcmp(verb, "filter") ? pw_ext_filter(e, args, &code)
-					      : pw_ext_prioritize(e, args, &code);
-		pthread_mutex_unlock(e->lock);
+	    strcmp(verb, "bind") != 0) {
+		*code = MHD_HTTP_NOT_FOUND;
+		return pw_ext_error("no such verb");
 	}
-	cJSON_Delete(args);
-	return pw_ext_reply(c, code, res);
-}
-
-static void pw_ext_done(void *cls, struct MHD_Connection *c, void **state,
-			enum MHD_RequestTerminationCode toe)
-{
-	struct pw_ext_req *rq = *state;
-
-	if (rq) {
-		free(rq->buf);
-		free(rq);
+	if (strcmp(method, "POST") != 0) {
+		*code = MHD_HTTP_METHOD_NOT_ALLOWED;
+		return pw_ext_error("want POST");
 	}
-	*state = NULL;
-}
-
-/* HOST:PORT or [V6]:PORT; port 0 picks one. Returns a listening fd or -errno. */
-static int pw_ext_listen(const char *spec, char *bound, size_t blen)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *ai, *a;
-	char host[256], *colon;
-	const char *port;
-	int fd = -1, one = 1, r;
-
-	size_t len = strlen(spec);
-
-	if (len >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, spec, len + 1);
-	colon = strrchr(host, ':');
-	if (!colon)
-		return -EINVAL;
-	*colon = 0;
-	port = colon + 1;
-	if (host[0] == '[' && colon[-1] == ']') {
-		colon[-1] = 0;
-		memmove(host, host + 1, strlen(host));
+	if (!args) {
+		*code = !strcmp(bad, "body too large") ? MHD_HTTP_CONTENT_TOO_LARGE
+						       : MHD_HTTP_BAD_REQUEST;
+		return pw_ext_error(bad);
 	}
-	r = getaddrinfo(*host ? host : NULL, port, &hints, &ai);
-	if (r)
-		return r == EAI_SYSTEM ? -errno : -EADDRNOTAVAIL;
-	r = -EADDRNOTAVAIL;
-	for (a = ai; a; a = a->ai_next) {
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		char h[NI_MAXHOST], p[NI_MAXSERV];
-
-		fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-		if (fd < 0) {
-			r = -errno;
-			continue;
-		}
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(fd, a->ai_addr, a->ai_addrlen) || listen(fd, 64) ||
-		    getsockname(fd, (struct sockaddr *)&ss, &sl)) {
-			r = -errno;
-			close(fd);
-			fd = -1;
-			continue;
-		}
-		if (getnameinfo((struct sockaddr *)&ss, sl, h, sizeof(h), p, sizeof(p),
-				NI_NUMERICHOST | NI_NUMERICSERV) == 0)
-			snprintf(bound, blen, strchr(h, ':') ? "[%s]:%s" : "%s:%s", h, p);
-		break;
-	}
-	freeaddrinfo(ai);
-	return fd >= 0 ? fd : r;
+	if (!strcmp(verb, "bind"))
+		return pw_ext_bind(e, args, code); /* takes the lock itself, around the model */
+	pthread_mutex_lock(e->lock);
+	res = !strcmp(verb, "filter") ? pw_ext_filter(e, args, code)
+				      : pw_ext_prioritize(e, args, code);
+	pthread_mutex_unlock(e->lock);
+	return res;
 }
 
 int pw_ext_start(const char *listen_on, struct pw_model *m, pthread_mutex_t *lock,
@@ -483,23 +353,20 @@ int pw_ext_start(const char *listen_on, struct pw_model *m, pthread_mutex_t *loc
 	e->lock = lock;
 	e->bind = bind_fn;
 	e->bind_arg = bind_arg;
-	e->fd = pw_ext_listen(listen_on, bound, sizeof(bound));
-	if (e->fd < 0) {
-		r = e->fd;
+	const struct pw_httpd_opts o = {
+		.listen = listen_on,
+		.max_body = PW_EXT_MAX_BODY,
+		.fn = pw_ext_serve,
+		.arg = e,
+	};
+	r = pw_httpd_start(&o, &e->h, bound, sizeof(bound));
+	if (r) {
 		pw_err("extender: cannot listen on %s: %s", listen_on,
-		       r == -EINVAL ? "want HOST:PORT" : strerror(-r));
+		       r == -EINVAL ? "want HOST:PORT"
+		       : r == -EIO  ? "libmicrohttpd did not start"
+				    : strerror(-r));
 		free(e);
 		return r;
-	}
-	e->d = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD, 0, NULL, NULL, pw_ext_handle, e,
-				MHD_OPTION_LISTEN_SOCKET, e->fd, MHD_OPTION_NOTIFY_COMPLETED,
-				pw_ext_done, e, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-				MHD_OPTION_END);
-	if (!e->d) {
-		pw_err("extender: libmicrohttpd did not start");
-		close(e->fd);
-		free(e);
-		return -EIO;
 	}
 	pw_info("extender listening on %s", bound);
 	*ret_e = e;
@@ -510,10 +377,7 @@ void pw_ext_stop(struct pw_ext *e)
 {
 	if (!e)
 		return;
-	/* Quiesce hands the listen socket back, so it is closed exactly once, here. */
-	MHD_quiesce_daemon(e->d);
-	MHD_stop_daemon(e->d);
-	close(e->fd);
+	pw_httpd_stop(e->h);
 	free(e);
 }
 

@@ -129,7 +129,7 @@ class ControlPlane:
              "--service-cluster-ip-range", SERVICE_CIDR,
              # No controller-manager makes the namespaces' "default" accounts.
              "--disable-admission-plugins", "ServiceAccount",
-             "--allow-privileged", "true", "--profiling=false",
+             "--allow-privileged=true", "--profiling=false",
              "--endpoint-reconciler-type", "none",
              "-v", str(self.verbose)],
             stdout=log, stderr=log, start_new_session=True)
@@ -249,7 +249,18 @@ class ControlPlane:
                 "Pod": "/api/v1/namespaces/%s/pods" % ns,
                 "Service": "/api/v1/namespaces/%s/services" % ns}[kind]
         obj.setdefault("apiVersion", "v1")
-        return self.must("POST", path, obj)
+        out = self.must("POST", path, obj)
+        if kind == "Node" and any(c.get("type") == "Ready" and c.get("status") == "True"
+                                  for c in obj.get("status", {}).get("conditions", [])):
+            # The TaintNodesByCondition admission plugin gives every new node
+            # the not-ready taint; the node lifecycle controller (there is no
+            # controller-manager here) takes it off once the node is Ready.
+            taints = [t for t in out.get("spec", {}).get("taints", [])
+                      if t.get("key") != "node.kubernetes.io/not-ready"]
+            out = self.must("PATCH", "/api/v1/nodes/%s" % obj["metadata"]["name"],
+                            {"spec": {"taints": taints or None}},
+                            content_type="application/merge-patch+json")
+        return out
 
     def node_status(self, name, status):
         """Nodes have no kubelet here: set their status (allocatable, conditions) directly."""

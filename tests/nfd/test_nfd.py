@@ -2,7 +2,7 @@
 """podwire-nfd against fake sysfs/procfs trees, fake OvS tools, a real
 podwired, the API-server test double, and this machine.
 
-Usage: test_nfd.py SCENARIO   (environment: NFD, PODWIRED, APISERVER)
+Usage: test_nfd.py SCENARIO   (environment: NFD, PODWIRED, APISERVER, KUBE_BUILD)
 Exit 0 pass, 1 fail, 77 skip. A failed check prints function:line and state.
 """
 import inspect
@@ -21,6 +21,7 @@ NFD = os.environ.get("NFD", "")
 SWITCH = os.environ.get("SWITCH", "")
 PODWIRED = os.environ.get("PODWIRED", "")
 APISERVER = os.environ.get("APISERVER", "")
+KUBE_BUILD = os.environ.get("KUBE_BUILD", "")
 SKIP = 77
 
 
@@ -890,10 +891,54 @@ def t_switch(tmp):
         d.wait()
 
 
+def t_kube(tmp):
+    """Labels through a real kube-apiserver, as the podwire-nfd service account
+    with exactly deploy/nfd-daemonset.yaml's RBAC."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "kube"))
+    import realkube
+    bindir = realkube.bindir_find(KUBE_BUILD) if KUBE_BUILD else None
+    if not bindir:
+        skip("no cached Kubernetes control plane (run tools/kube-build.sh as root)")
+    sysroot, procroot = os.path.join(tmp, "sys"), os.path.join(tmp, "proc")
+    sriov_tree(sysroot)
+    procfs(procroot)
+    cp = realkube.ControlPlane(tmp, bindir).start()
+    try:
+        deploy = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy")
+        cp.kubectl("apply", "-f", os.path.join(deploy, "nfd-daemonset.yaml"))
+        old = dict(FOREIGN, **{"podwire.io/old-thing": "x", "dpdk": "9"})
+        cp.create({"kind": "Node", "metadata": {"name": "n1", "labels": old}})
+        kc = cp.kubeconfig("nfd")
+        j, _ = run_nfd(tmp, sysroot, procroot, "--kubeconfig", kc, "--node-name", "n1")
+        n = cp.must("GET", "/api/v1/nodes/n1")
+        want = dict(FOREIGN, **j["labels"])
+        check(n["metadata"]["labels"] == want, "produced set, stale owned removed, foreign kept",
+              {"got": n["metadata"]["labels"], "want": want})
+        rv = n["metadata"]["resourceVersion"]
+        # a second pass changes nothing, so the server stores nothing
+        run_nfd(tmp, sysroot, procroot, "--kubeconfig", kc, "--node-name", "n1")
+        n = cp.must("GET", "/api/v1/nodes/n1")
+        check(n["metadata"]["resourceVersion"] == rv, "idempotent: no write",
+              n["metadata"])
+        # the hardware changes: a VF leaves vfio-pci
+        os.unlink(os.path.join(sysroot, "devices/pci0000:00/0000:3b:02.1/driver"))
+        run_nfd(tmp, sysroot, procroot, "--kubeconfig", kc, "--node-name", "n1")
+        got = cp.must("GET", "/api/v1/nodes/n1")["metadata"]["labels"]
+        check(got["podwire.io/dpdk-interfaces"] == "1" and got["dpdk"] == "1", "updated", got)
+        # a Node that does not exist: a clear failure, nothing created
+        _, p = run_nfd(tmp, sysroot, procroot, "--kubeconfig", kc, "--node-name", "nope",
+                       want_rc=1)
+        check("nope" in p.stderr, "names the missing node", p.stderr)
+        code, _ = cp.api("GET", "/api/v1/nodes/nope")
+        check(code == 404, "no node created", code)
+    finally:
+        cp.stop()
+
+
 SCENARIOS = {"sriov": t_sriov, "dpdk": t_dpdk, "hugepages": t_hugepages, "rdma": t_rdma,
              "empty": t_empty, "malformed": t_malformed, "features": t_features,
              "real": t_real, "ovs": t_ovs, "podwired": t_podwired, "label": t_label,
-             "daemon": t_daemon, "switch": t_switch}
+             "daemon": t_daemon, "switch": t_switch, "kube": t_kube}
 
 
 def main():
