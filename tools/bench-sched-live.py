@@ -125,6 +125,8 @@ def real(a, sched, tmp, items, placeable, chosen, extra, procs):
         pods = [i for i in items if i["kind"] == "Pod"]
         for p in pods:
             p.pop("status", None)
+        for ns in sorted({p["metadata"].get("namespace", "default") for p in pods} - {"default"}):
+            cp.create({"kind": "Namespace", "metadata": {"name": ns}})
         with ThreadPoolExecutor(16) as ex:
             list(ex.map(cp.create, nodes))
             list(ex.map(cp.create, pods))
@@ -160,15 +162,28 @@ def real(a, sched, tmp, items, placeable, chosen, extra, procs):
         stream.close()
         dt = time.monotonic() - t0
         wrong = misplaced(chosen, where())
-        bound_ev = [e for e in cp.must("GET", "/api/v1/events")["items"]
-                    if e["reason"] == "Scheduled"]
+
+        def scheduled_events():
+            return sum(1 for e in cp.must("GET", "/api/v1/events")["items"]
+                       if e["reason"] == "Scheduled")
+        at_bound = scheduled_events()
+        # Scheduled events trail the binds (they wait until no bind does).
+        ev = at_bound
+        while ev < n and time.monotonic() - t0 < a.timeout:
+            time.sleep(0.2)
+            ev = scheduled_events()
+        dt_ev = time.monotonic() - t0
         print("kube-apiserver %s + etcd: %d nodes, %d pending pods, %d placeable (simulate); "
               "bound %d in %.2f s = %.0f binds/s (from scheduler start, incl. list); "
-              "%d Scheduled events; %d pods not where simulate put them%s" % (
-                  cp.must("GET", "/version")["gitVersion"], a.nodes, a.pods, placeable, n, dt,
-                  n / dt, len(bound_ev), len(wrong), (", e.g. %s" % wrong[:3]) if wrong else ""))
+              "%d Scheduled events by then, %d after %.2f s; %d pods not where simulate put "
+              "them%s" % (cp.must("GET", "/version")["gitVersion"], a.nodes, a.pods, placeable,
+                          n, dt, n / dt, at_bound, ev, dt_ev, len(wrong),
+                          (", e.g. %s" % wrong[:3]) if wrong else ""))
         return 0 if n >= placeable and not wrong else 1
     finally:
+        for p in reversed(procs):  # the scheduler goes before its server
+            p.terminate()
+            p.wait()
         cp.stop()
 
 

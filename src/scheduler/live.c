@@ -37,11 +37,17 @@
 #define PW_LIVE_FLUSH_NS    (300ull * 1000000000ull) /* retry unchanged unschedulable pods */
 #define PW_LIVE_BIND_FAILED UINT64_MAX /* fail_gen of a failed bind: no change needed */
 #define PW_LIVE_QUEUE	    1024       /* placed pods waiting for a worker */
+#define PW_LIVE_EV_QUEUE    8192       /* Scheduled events waiting for a worker */
 #define PW_LIVE_WORKERS	    16	       /* default --concurrency */
 
 struct pw_assumed {
 	char *key, *uid, *node;
 	uint64_t at;
+};
+
+struct pw_live_ring {
+	struct pw_live_todo *v;
+	unsigned head, len, cap;
 };
 
 struct pw_live {
@@ -64,9 +70,10 @@ struct pw_live {
 	_Atomic uint64_t leader_until;
 	atomic_bool is_leader;
 	unsigned long binds, conflicts, failures; /* under lock */
-	/* placed pods waiting for a worker (a ring, under lock) */
-	struct pw_live_todo *q;
-	unsigned qhead, qlen;
+	/* placed pods waiting for a worker, and Scheduled events, which wait
+	 * until no pod does (rings, under lock) */
+	struct pw_live_ring q, ev;
+	unsigned long ev_dropped;
 	bool qstop;
 	pthread_cond_t qcond, qspace;
 	int nworkers;
@@ -410,6 +417,7 @@ static bool pw_live_due(const struct pw_live *l, const struct pw_pod *p, uint64_
 
 struct pw_live_todo {
 	char *key, *ns, *name, *uid, *node; /* node NULL: report it unschedulable */
+	bool bound;			    /* bound: post its Scheduled event */
 	char reason[PW_SCHED_ERRLEN];
 };
 
@@ -421,6 +429,46 @@ static void pw_live_todo_clear(struct pw_live_todo *t)
 	free(t->uid);
 	free(t->node);
 	memset(t, 0, sizeof(*t));
+}
+
+/* Move *t into @r (t is zeroed); false when @r is full. Lock held. */
+static bool pw_live_ring_put(struct pw_live_ring *r, struct pw_live_todo *t)
+{
+	if (r->len == r->cap)
+		return false;
+	r->v[(r->head + r->len) % r->cap] = *t;
+	r->len++;
+	memset(t, 0, sizeof(*t));
+	return true;
+}
+
+/* Take the oldest entry of @r into *t; false when empty. Lock held. */
+static bool pw_live_ring_take(struct pw_live_ring *r, struct pw_live_todo *t)
+{
+	if (!r->len)
+		return false;
+	*t = r->v[r->head];
+	memset(&r->v[r->head], 0, sizeof(*t));
+	r->head = (r->head + 1) % r->cap;
+	r->len--;
+	return true;
+}
+
+static int pw_live_ring_init(struct pw_live_ring *r, unsigned cap)
+{
+	r->v = calloc(cap, sizeof(*r->v));
+	r->cap = cap;
+	return r->v ? 0 : -ENOMEM;
+}
+
+static void pw_live_ring_free(struct pw_live_ring *r)
+{
+	struct pw_live_todo t;
+
+	while (r->v && pw_live_ring_take(r, &t))
+		pw_live_todo_clear(&t);
+	free(r->v);
+	r->v = NULL;
 }
 
 static void pw_live_fail(struct pw_live *l, int pi, uint64_t gen)
@@ -557,7 +605,6 @@ static int pw_live_unbind(struct pw_live *l, const struct pw_live_todo *t)
 /* Bind one placed pod; the model already charges it. Lock not held. */
 static void pw_live_bind(struct pw_live *l, struct pw_kube *k, struct pw_live_todo *t)
 {
-	struct pw_kube_event ev;
 	long st = 0;
 	int r, pi;
 
@@ -569,12 +616,16 @@ static void pw_live_bind(struct pw_live *l, struct pw_kube *k, struct pw_live_to
 	}
 	if (!r) {
 		pw_info("bound %s to %s: %s", t->key, t->node, t->reason);
+		t->bound = true;
 		pthread_mutex_lock(&l->lock);
 		l->binds++;
+		/* Its event waits until no bind does, as kube-scheduler's broadcaster
+		 * posts them off the scheduling path (and drops them when full). */
+		if (pw_live_ring_put(&l->ev, t))
+			pthread_cond_signal(&l->qcond);
+		else
+			l->ev_dropped++;
 		pthread_mutex_unlock(&l->lock);
-		pw_live_event_fill(l, t, "Normal", "Scheduled", &ev);
-		if (pw_kube_event_create(k, &ev, NULL))
-			pw_dbg("%s: event: %s", t->key, pw_kube_last_error(k));
 		return;
 	}
 	if (r == PW_KUBE_E_HTTP && (st == 409 || st == 404)) {
@@ -599,6 +650,15 @@ static void pw_live_bind(struct pw_live *l, struct pw_kube *k, struct pw_live_to
 	pthread_mutex_unlock(&l->lock);
 }
 
+static void pw_live_scheduled(struct pw_live *l, struct pw_kube *k, const struct pw_live_todo *t)
+{
+	struct pw_kube_event ev;
+
+	pw_live_event_fill(l, t, "Normal", "Scheduled", &ev);
+	if (pw_kube_event_create(k, &ev, NULL))
+		pw_dbg("%s: event: %s", t->key, pw_kube_last_error(k));
+}
+
 /* ---- the workers: binds and reports go out concurrently, in placement order ---- */
 
 static void *pw_live_worker(void *arg)
@@ -609,18 +669,22 @@ static void *pw_live_worker(void *arg)
 	pthread_mutex_lock(&l->lock);
 	for (;;) {
 		struct pw_live_todo t;
+		bool got = false;
 
-		while (!l->qlen && !l->qstop)
+		while (!l->qstop && !(got = pw_live_ring_take(&l->q, &t)) &&
+		       !(got = pw_live_ring_take(&l->ev, &t)))
 			pthread_cond_wait(&l->qcond, &l->lock);
-		if (l->qstop)
-			break; /* what is still queued stays pending for the next leader */
-		t = l->q[l->qhead];
-		memset(&l->q[l->qhead], 0, sizeof(t));
-		l->qhead = (l->qhead + 1) % PW_LIVE_QUEUE;
-		l->qlen--;
+		if (l->qstop) {
+			/* What is still queued stays pending for the next leader. */
+			if (got)
+				pw_live_todo_clear(&t);
+			break;
+		}
 		pthread_cond_signal(&l->qspace);
 		pthread_mutex_unlock(&l->lock);
-		if (t.node)
+		if (t.bound)
+			pw_live_scheduled(l, w->k, &t);
+		else if (t.node)
 			pw_live_bind(l, w->k, &t);
 		else
 			pw_live_report(l, w->k, &t);
@@ -634,15 +698,12 @@ static void *pw_live_worker(void *arg)
 /* Queue @t for a worker (it takes t's strings); waits while the queue is full. Lock held. */
 static void pw_live_push(struct pw_live *l, struct pw_live_todo *t)
 {
-	while (l->qlen == PW_LIVE_QUEUE && !l->qstop)
+	while (l->q.len == l->q.cap && !l->qstop)
 		pthread_cond_wait(&l->qspace, &l->lock);
-	if (l->qstop) {
+	if (l->qstop || !pw_live_ring_put(&l->q, t)) {
 		pw_live_todo_clear(t);
 		return;
 	}
-	l->q[(l->qhead + l->qlen) % PW_LIVE_QUEUE] = *t;
-	l->qlen++;
-	memset(t, 0, sizeof(*t));
 	pthread_cond_signal(&l->qcond);
 }
 
@@ -818,9 +879,9 @@ static int pw_live_start(struct pw_live *l)
 			return -1;
 		l->have_lease = true;
 	}
-	l->q = calloc(PW_LIVE_QUEUE, sizeof(*l->q));
 	l->workers = calloc((size_t)l->nworkers, sizeof(*l->workers));
-	if (!l->q || !l->workers) {
+	if (pw_live_ring_init(&l->q, PW_LIVE_QUEUE) ||
+	    pw_live_ring_init(&l->ev, PW_LIVE_EV_QUEUE) || !l->workers) {
 		pw_err("out of memory");
 		return -1;
 	}
@@ -889,9 +950,11 @@ static void pw_live_stop(struct pw_live *l)
 		pw_kube_close(l->workers[i].k);
 	}
 	free(l->workers);
-	for (unsigned i = 0; l->q && i < l->qlen; i++)
-		pw_live_todo_clear(&l->q[(l->qhead + i) % PW_LIVE_QUEUE]);
-	free(l->q);
+	if (l->ev.len || l->ev_dropped)
+		pw_info("%u Scheduled events not posted at exit, %lu dropped (queue full)",
+			l->ev.len, l->ev_dropped);
+	pw_live_ring_free(&l->q);
+	pw_live_ring_free(&l->ev);
 	if (l->leader_elect && l->k && atomic_load(&l->is_leader) &&
 	    pw_kube_lease_release(l->k, l->lease_ns, l->lease_name, l->identity))
 		pw_warn("leader election: release: %s", pw_kube_last_error(l->k));
