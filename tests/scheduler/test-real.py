@@ -18,39 +18,21 @@ SCENARIO:
 Exit 0 pass, 1 fail, 77 skip (no cached control plane: run tools/kube-build.sh
 as root, which `make test` does).
 """
-import atexit
 import glob
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 SCENARIO, BIN, KUBE_BUILD, DATA, DEPLOY = sys.argv[1:6]
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "kube"))
 import realkube  # noqa: E402
 
-TMP = tempfile.mkdtemp(prefix="pw-sched-real-")
-PROCS = []
-failures = 0
-
-
-def cleanup():
-    for p in PROCS:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    shutil.rmtree(TMP, ignore_errors=True)
-
-
-def fail(what):
-    global failures
-    failures += 1
-    f = sys._getframe(1)
-    print("%s:%d: FAIL: %s" % (f.f_code.co_name, f.f_lineno, what), file=sys.stderr)
+RUN = realkube.Run("pw-sched-real-")
+TMP = RUN.tmp
+fail = RUN.fail
 
 
 def wait_for(cond, timeout=30.0):
@@ -65,10 +47,10 @@ def wait_for(cond, timeout=30.0):
 
 class Sched:
     def __init__(self, *args, name="sched"):
-        self.log = os.path.join(TMP, "%s-%d.log" % (name, len(PROCS)))
+        self.log = os.path.join(TMP, "%s-%d.log" % (name, len(RUN.procs)))
         self.p = subprocess.Popen([BIN, *args], stdout=subprocess.DEVNULL,
                                   stderr=open(self.log, "w"))
-        PROCS.append(self.p)
+        RUN.track(self.p)
 
     def text(self):
         with open(self.log) as f:
@@ -304,7 +286,7 @@ def scenario_deploy():
         out = cp.kubectl("create", "--dry-run=client", "-o", "name", "-f", f)
         for line in out.stdout.split():
             if line.startswith("namespace/"):
-                cp.kubectl("create", "namespace", line.split("/", 1)[1])
+                cp.kubectl("create", "namespace", line.split("/", 1)[1], check=False)
     for f in files:
         out = cp.kubectl("apply", "--dry-run=server", "-f", f, check=False)
         if out.returncode != 0:
@@ -325,8 +307,7 @@ def scenario_deploy():
             fail("%s can-i %s %s: %s" % (user, verb, res, out.stdout.strip()))
 
 
-atexit.register(cleanup)
 {"seed": scenario_seed, "leader": scenario_leader, "restart": scenario_restart,
  "deploy": scenario_deploy}[SCENARIO]()
-print("real %s: %s" % (SCENARIO, "FAIL" if failures else "ok"))
-sys.exit(1 if failures else 0)
+print("real %s: %s" % (SCENARIO, "FAIL" if RUN.failures else "ok"))
+sys.exit(1 if RUN.failures else 0)
