@@ -125,6 +125,7 @@ static int pw_main_setup(void)
 
 static void pw_main_teardown(void)
 {
+	pw_disc_stop();
 	pw_peers_teardown();
 	pw_relays_teardown();
 	pw_clients_teardown(pw_router_cfg.socket_path);
@@ -170,7 +171,19 @@ static const char pw_usage[] =
 	"      --pod-cidr CIDRS  pod addresses of this node, advertised to peers\n"
 	"      --secret-file F   the cluster's shared secret (16 bytes or more); peers\n"
 	"                        prove they know it before anything else\n"
-	"      --node-name NAME  how peers log this node (default: the host name)\n"
+	"      --node-name NAME  how peers log this node, and its Node with\n"
+	"                        --kube-peers (default: the host name)\n"
+	"      --kube-peers      the routers to dial come from the API server: every\n"
+	"                        other Node that is Ready, at its InternalIP and this\n"
+	"                        router's peer port, followed as nodes come, go or\n"
+	"                        turn NotReady; this node's pod prefixes are its\n"
+	"                        Node's spec.podCIDRs unless --pod-cidr is given.\n"
+	"                        Only listed nodes are kept as peers. Excludes --peers\n"
+	"      --kubeconfig F    the API server for --kube-peers (default: $KUBECONFIG,\n"
+	"                        in-cluster, ~/.kube/config)\n"
+	"  The secret file is read again when it changes (a mounted Secret that was\n"
+	"  rotated): new handshakes use the new secret, the old one is accepted for\n"
+	"  10 minutes, and links that are up stay up.\n"
 	"  -h, --help            show this help\n"
 	"\n"
 	"Signals: SIGTERM or SIGINT shut down cleanly (established connections keep\n"
@@ -237,6 +250,8 @@ static int pw_main_option(int c, const char *arg, const char **prefix)
 	}
 }
 
+static const char *pw_main_kubeconfig;
+
 /* The options into pw_router_cfg and @peers: -1 to go on, or an exit code. */
 static int pw_main_options(int argc, char **argv, struct pw_peers_cfg *peers)
 {
@@ -255,6 +270,8 @@ static int pw_main_options(int argc, char **argv, struct pw_peers_cfg *peers)
 		{ "pod-cidr", required_argument, NULL, 'C' },
 		{ "secret-file", required_argument, NULL, 'S' },
 		{ "node-name", required_argument, NULL, 'N' },
+		{ "kube-peers", no_argument, NULL, 'K' },
+		{ "kubeconfig", required_argument, NULL, 'k' },
 		{ 0 },
 	};
 	const char *prefix = PW_DEFAULT_PREFIX;
@@ -280,6 +297,12 @@ static int pw_main_options(int argc, char **argv, struct pw_peers_cfg *peers)
 		case 'N':
 			peers->node_name = optarg;
 			break;
+		case 'K':
+			peers->discover = true;
+			break;
+		case 'k':
+			pw_main_kubeconfig = optarg;
+			break;
 		default:
 			r = pw_main_option(c, optarg, &prefix);
 			if (r)
@@ -289,6 +312,15 @@ static int pw_main_options(int argc, char **argv, struct pw_peers_cfg *peers)
 	if (optind < argc) {
 		fprintf(stderr, "podwired: unexpected argument '%s'\nTry 'podwired --help'.\n",
 			argv[optind]);
+		return 2;
+	}
+	if (peers->discover && (peers->peers || !peers->listen)) {
+		fprintf(stderr,
+			"podwired: --kube-peers needs --peer-listen and excludes --peers\n");
+		return 2;
+	}
+	if (pw_main_kubeconfig && !peers->discover) {
+		fprintf(stderr, "podwired: --kubeconfig is for --kube-peers\n");
 		return 2;
 	}
 	if (pw_router_prefixes_parse(prefix) < 0) {
@@ -325,6 +357,18 @@ int main(int argc, char **argv)
 	if (r < 0) {
 		pw_main_teardown();
 		return r == -EINVAL ? 2 : 1;
+	}
+	if (peers.discover) {
+		static char host[PW_PEER_NAME_LEN] = "node"; /* the thread keeps the name */
+
+		if (!peers.node_name && gethostname(host, sizeof(host) - 1) == 0)
+			peers.node_name = host;
+		r = pw_disc_start(pw_main_kubeconfig, peers.node_name ? peers.node_name : host,
+				  ntohs(pw_peers_underlay()->sin_port), !peers.pod_cidrs);
+		if (r < 0) {
+			pw_main_teardown();
+			return r == -EINVAL ? 2 : 1;
+		}
 	}
 	pw_info("serving %s, %u prefix(es), ring %u bytes", pw_router_cfg.socket_path,
 		pw_router_cfg.nprefixes, pw_router_cfg.ring_size);

@@ -18,6 +18,7 @@
 #include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -35,6 +36,10 @@
 #define PW_PEER_MAX_LINKS    256
 #define PW_PEER_HANDSHAKE_NS (5ull * 1000000000u)
 #define PW_PEER_WBUF_MAX     (1u << 20)
+/* A rotated secret's predecessor still proves peers for this long: the
+ * nodes' copies of a Secret change within a minute or two of each other. */
+#define PW_PEER_SECRET_GRACE_NS (10ull * 60 * 1000000000u)
+#define PW_PEER_SECRET_CHECK_NS 1000000000ull
 
 enum pw_peer_link_state {
 	PW_LINK_DIALING,
@@ -48,7 +53,8 @@ struct pw_peer_link {
 	struct pw_ev ev; /* pw_peer_link_event */
 	int fd;
 	enum pw_peer_link_state state;
-	int dial; /* index in cfg.dial, or -1: they called us */
+	bool dialled; /* we called them, at @to; else they called us */
+	struct sockaddr_in to;
 	uint64_t since_ns;
 	uint8_t nonce[PW_PEER_NONCE_LEN];  /* ours */
 	uint8_t pnonce[PW_PEER_NONCE_LEN]; /* theirs */
@@ -67,10 +73,14 @@ static struct {
 	bool on;
 	char name[PW_PEER_NAME_LEN];
 	struct sockaddr_in listen;
-	struct sockaddr_in dial[64];
+	struct sockaddr_in dial[PW_PEER_MAX_DIAL];
 	unsigned ndial;
-	uint8_t secret[256];
-	size_t secret_len;
+	bool discovered; /* the dial list comes from the API server: keep no one else */
+	uint8_t secret[256], prev[256];
+	size_t secret_len, prev_len;
+	uint64_t prev_until, secret_checked;
+	char *secret_path;
+	struct stat secret_st;
 	struct pw_wire_prefix routes[PW_WIRE_MAX_PREFIXES];
 	unsigned nroutes;
 
@@ -79,7 +89,7 @@ static struct {
 	struct pw_peer_link *links;
 	unsigned nlinks;
 
-	uint64_t n_auth_fail; /* for the metrics */
+	uint64_t n_auth_fail, n_rotations; /* for the metrics */
 } pw_peers = { .lfd = -1 };
 
 static void pw_peers_accept(struct pw_ev *ev, uint32_t events);
@@ -87,26 +97,71 @@ static void pw_peer_link_event(struct pw_ev *ev, uint32_t events);
 
 /* ---- configuration ---- */
 
-static int pw_peer_secret_read(const char *path)
+/* Read the secret file into @buf; its length, or -errno (-EINVAL: shorter than 16 bytes). */
+static ssize_t pw_peer_secret_read(const char *path, uint8_t *buf, size_t cap, struct stat *st)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	ssize_t n;
 
 	if (fd < 0)
 		return -errno;
+	if (st && fstat(fd, st) < 0)
+		memset(st, 0, sizeof(*st));
 	do
-		n = read(fd, pw_peers.secret, sizeof(pw_peers.secret));
+		n = read(fd, buf, cap);
 	while (n < 0 && errno == EINTR);
 	int err = errno;
 	close(fd);
 	if (n < 0)
 		return -err;
-	while (n > 0 && (pw_peers.secret[n - 1] == '\n' || pw_peers.secret[n - 1] == '\r'))
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
 		n--;
 	if (n < 16)
 		return -EINVAL; /* too short to be a secret */
+	return n;
+}
+
+/*
+ * A mounted Secret changes by a symlink swap: when the file's identity or
+ * time changes, read it; a new secret proves our side from now on, and the
+ * old one is still accepted from peers for PW_PEER_SECRET_GRACE_NS. Links
+ * that are up stay up: the secret is only used in handshakes.
+ */
+static void pw_peer_secret_check(uint64_t now)
+{
+	uint8_t buf[sizeof(pw_peers.secret)];
+	struct stat st;
+	ssize_t n;
+
+	if (!pw_peers.secret_path || now < pw_peers.secret_checked + PW_PEER_SECRET_CHECK_NS)
+		return;
+	pw_peers.secret_checked = now;
+	if (stat(pw_peers.secret_path, &st) < 0 ||
+	    (st.st_ino == pw_peers.secret_st.st_ino && st.st_dev == pw_peers.secret_st.st_dev &&
+	     st.st_size == pw_peers.secret_st.st_size &&
+	     st.st_mtim.tv_sec == pw_peers.secret_st.st_mtim.tv_sec &&
+	     st.st_mtim.tv_nsec == pw_peers.secret_st.st_mtim.tv_nsec))
+		return;
+	n = pw_peer_secret_read(pw_peers.secret_path, buf, sizeof(buf), &st);
+	if (n < 0) {
+		pw_warn("secret %s changed but cannot be used (%s); keeping the old one",
+			pw_peers.secret_path,
+			n == -EINVAL ? "shorter than 16 bytes" : strerror((int)-n));
+		pw_peers.secret_st = st; /* said once per change */
+		return;
+	}
+	pw_peers.secret_st = st;
+	if ((size_t)n == pw_peers.secret_len && !CRYPTO_memcmp(buf, pw_peers.secret, (size_t)n))
+		return;
+	memcpy(pw_peers.prev, pw_peers.secret, pw_peers.secret_len);
+	pw_peers.prev_len = pw_peers.secret_len;
+	pw_peers.prev_until = now + PW_PEER_SECRET_GRACE_NS;
+	memcpy(pw_peers.secret, buf, (size_t)n);
 	pw_peers.secret_len = (size_t)n;
-	return 0;
+	OPENSSL_cleanse(buf, sizeof(buf));
+	pw_peers.n_rotations++;
+	pw_info("secret %s rotated: new handshakes use it; the old one is accepted for %llu s",
+		pw_peers.secret_path, (unsigned long long)(PW_PEER_SECRET_GRACE_NS / 1000000000u));
 }
 
 int pw_peers_setup(const struct pw_peers_cfg *cfg)
@@ -147,12 +202,18 @@ int pw_peers_setup(const struct pw_peers_cfg *cfg)
 		pw_err("federation needs --secret-file: routers prove they share it");
 		return -EINVAL;
 	}
-	r = pw_peer_secret_read(cfg->secret_file);
-	if (r < 0) {
+	ssize_t sn = pw_peer_secret_read(cfg->secret_file, pw_peers.secret, sizeof(pw_peers.secret),
+					 &pw_peers.secret_st);
+	if (sn < 0) {
 		pw_err("cannot use secret %s: %s", cfg->secret_file,
-		       r == -EINVAL ? "shorter than 16 bytes" : strerror(-r));
+		       sn == -EINVAL ? "shorter than 16 bytes" : strerror((int)-sn));
 		return -EINVAL;
 	}
+	pw_peers.secret_len = (size_t)sn;
+	pw_peers.secret_path = strdup(cfg->secret_file);
+	if (!pw_peers.secret_path)
+		return -ENOMEM;
+	pw_peers.discovered = cfg->discover;
 	if (cfg->node_name) {
 		size_t len = strlen(cfg->node_name);
 
@@ -208,8 +269,8 @@ bool pw_peers_pod_has(const struct sockaddr_in *a)
 /* ---- links ---- */
 
 /* HMAC(secret, label | n1 | n2 | name NUL-padded to PW_PEER_NAME_LEN). */
-static void pw_peer_mac(const char *label, const uint8_t *n1, const uint8_t *n2, const char *name,
-			uint8_t ret_mac[PW_PEER_MAC_LEN])
+static void pw_peer_mac_key(const uint8_t *key, size_t klen, const char *label, const uint8_t *n1,
+			    const uint8_t *n2, const char *name, uint8_t ret_mac[PW_PEER_MAC_LEN])
 {
 	uint8_t msg[64 + 2 * PW_PEER_NONCE_LEN + PW_PEER_NAME_LEN] = { 0 };
 	size_t off = strlen(label); /* a literal, shorter than 64 */
@@ -222,7 +283,29 @@ static void pw_peer_mac(const char *label, const uint8_t *n1, const uint8_t *n2,
 	off += PW_PEER_NONCE_LEN;
 	strncpy((char *)msg + off, name, PW_PEER_NAME_LEN);
 	off += PW_PEER_NAME_LEN;
-	HMAC(EVP_sha256(), pw_peers.secret, (int)pw_peers.secret_len, msg, off, ret_mac, &olen);
+	HMAC(EVP_sha256(), key, (int)klen, msg, off, ret_mac, &olen);
+}
+
+/* Our proof: with the current secret. */
+static void pw_peer_mac(const char *label, const uint8_t *n1, const uint8_t *n2, const char *name,
+			uint8_t ret_mac[PW_PEER_MAC_LEN])
+{
+	pw_peer_mac_key(pw_peers.secret, pw_peers.secret_len, label, n1, n2, name, ret_mac);
+}
+
+/* Their proof: the current secret, or the one it replaced while its grace lasts. */
+static bool pw_peer_mac_ok(const char *label, const uint8_t *n1, const uint8_t *n2,
+			   const char *name, const uint8_t *mac)
+{
+	uint8_t want[PW_PEER_MAC_LEN];
+
+	pw_peer_mac(label, n1, n2, name, want);
+	if (!CRYPTO_memcmp(want, mac, sizeof(want)))
+		return true;
+	if (!pw_peers.prev_len || pw_now_ns() > pw_peers.prev_until)
+		return false;
+	pw_peer_mac_key(pw_peers.prev, pw_peers.prev_len, label, n1, n2, name, want);
+	return !CRYPTO_memcmp(want, mac, sizeof(want));
 }
 
 static void pw_peer_link_free(struct pw_peer_link *l)
@@ -299,7 +382,8 @@ bool pw_peer_link_flushed(const struct pw_peer_link *l)
 	return l->wlen == 0;
 }
 
-static struct pw_peer_link *pw_peer_link_new(int fd, int dial, enum pw_peer_link_state st)
+static struct pw_peer_link *pw_peer_link_new(int fd, const struct sockaddr_in *to,
+					     enum pw_peer_link_state st)
 {
 	struct pw_peer_link *l = calloc(1, sizeof(*l));
 
@@ -307,7 +391,10 @@ static struct pw_peer_link *pw_peer_link_new(int fd, int dial, enum pw_peer_link
 		return NULL;
 	l->ev.fn = pw_peer_link_event;
 	l->fd = fd;
-	l->dial = dial;
+	if (to) {
+		l->dialled = true;
+		l->to = *to;
+	}
 	l->state = st;
 	l->since_ns = pw_now_ns();
 	/* A CONNECT must not wait behind an unanswered one: its data
@@ -353,6 +440,28 @@ static int pw_peer_link_hello(struct pw_peer_link *l, const struct pw_wire_peer_
 	return pw_addr_from_wire(&h->data, &l->data, NULL) < 0 ? -EPROTO : 0;
 }
 
+/* Is @a in the dial list? */
+static bool pw_peers_dials(const struct sockaddr_in *a)
+{
+	for (unsigned i = 0; i < pw_peers.ndial; i++)
+		if (pw_peers.dial[i].sin_addr.s_addr == a->sin_addr.s_addr &&
+		    pw_peers.dial[i].sin_port == a->sin_port)
+			return true;
+	return false;
+}
+
+/*
+ * With peers from the API server, a link is kept only with a node the server
+ * lists (Ready, with that address): a node that left keeps no route here even
+ * if it still holds the secret. Static peers accept any router with the secret.
+ */
+static bool pw_peer_link_wanted(const struct pw_peer_link *l)
+{
+	if (!pw_peers.discovered)
+		return true;
+	return pw_peers_dials(l->dialled ? &l->to : &l->data);
+}
+
 /* The peer proved itself: its name and data address are set. */
 static void pw_peer_link_up(struct pw_peer_link *l)
 {
@@ -360,21 +469,19 @@ static void pw_peer_link_up(struct pw_peer_link *l)
 
 	l->state = PW_LINK_UP;
 	pw_info("peer %s: authenticated (%s, data at %s)", l->name,
-		l->dial >= 0 ? "we dialled" : "it dialled", pw_addr_format(&l->data, b));
+		l->dialled ? "we dialled" : "it dialled", pw_addr_format(&l->data, b));
 }
 
 /* One message from a peer. <0: drop the link. */
 static int pw_peer_link_msg(struct pw_peer_link *l, const struct pw_msg *m)
 {
-	uint8_t mac[PW_PEER_MAC_LEN];
-
 	switch (l->state) {
 	case PW_LINK_HELLO_SENT: /* we dialled: their HELLO carries their proof */
 		if (m->type != PW_PEER_HELLO)
 			return -EPROTO;
 		memcpy(l->pnonce, m->u.peer_hello.nonce, sizeof(l->pnonce));
-		pw_peer_mac("podwire-peer-r", l->nonce, l->pnonce, m->u.peer_hello.name, mac);
-		if (CRYPTO_memcmp(mac, m->u.peer_hello.mac, sizeof(mac)) != 0) {
+		if (!pw_peer_mac_ok("podwire-peer-r", l->nonce, l->pnonce, m->u.peer_hello.name,
+				    m->u.peer_hello.mac)) {
 			pw_peers.n_auth_fail++;
 			pw_warn("peer %s: wrong secret; dropping it", m->u.peer_hello.name);
 			return -EACCES;
@@ -385,6 +492,8 @@ static int pw_peer_link_msg(struct pw_peer_link *l, const struct pw_msg *m)
 		pw_peer_mac("podwire-peer-i", l->pnonce, l->nonce, pw_peers.name, a.mac);
 		if (pw_peer_link_send(l, PW_PEER_AUTH, &a, sizeof(a), NULL, 0) < 0)
 			return -EIO;
+		if (!pw_peer_link_wanted(l))
+			return -EPERM;
 		pw_peer_link_up(l);
 		return pw_peer_routes_send(l);
 	case PW_LINK_WAIT_HELLO: { /* they dialled: answer with our proof */
@@ -404,12 +513,14 @@ static int pw_peer_link_msg(struct pw_peer_link *l, const struct pw_msg *m)
 	case PW_LINK_WAIT_AUTH: {
 		if (m->type != PW_PEER_AUTH)
 			return -EPROTO;
-		pw_peer_mac("podwire-peer-i", l->nonce, l->pnonce, l->name, mac);
-		if (CRYPTO_memcmp(mac, m->u.peer_auth.mac, sizeof(mac)) != 0) {
+		if (!pw_peer_mac_ok("podwire-peer-i", l->nonce, l->pnonce, l->name,
+				    m->u.peer_auth.mac)) {
 			pw_peers.n_auth_fail++;
 			pw_warn("peer %s: wrong secret; dropping it", l->name);
 			return -EACCES;
 		}
+		if (!pw_peer_link_wanted(l))
+			return -EPERM;
 		pw_peer_link_up(l);
 		return pw_peer_routes_send(l);
 	}
@@ -517,7 +628,7 @@ static void pw_peer_link_event(struct pw_ev *ev, uint32_t events)
 		pw_peer_link_read(l);
 }
 
-static void pw_peer_dial(unsigned i)
+static void pw_peer_dial(const struct sockaddr_in *to)
 {
 	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	struct sockaddr_in src = pw_peers.listen;
@@ -526,9 +637,8 @@ static void pw_peer_dial(unsigned i)
 		return;
 	src.sin_port = 0; /* (TCP_NODELAY: pw_peer_link_new, for every link) */
 	if (bind(s, (struct sockaddr *)&src, sizeof(src)) < 0 ||
-	    (connect(s, (struct sockaddr *)&pw_peers.dial[i], sizeof(pw_peers.dial[i])) < 0 &&
-	     errno != EINPROGRESS) ||
-	    !pw_peer_link_new(s, (int)i, PW_LINK_DIALING))
+	    (connect(s, (const struct sockaddr *)to, sizeof(*to)) < 0 && errno != EINPROGRESS) ||
+	    !pw_peer_link_new(s, to, PW_LINK_DIALING))
 		close(s);
 }
 
@@ -583,7 +693,7 @@ static void pw_peers_accept(struct pw_ev *ev, uint32_t events)
 		if (pw_peer_conns_accept(s, &from))
 			continue;
 		if (pw_peers.nlinks >= PW_PEER_MAX_LINKS ||
-		    !pw_peer_link_new(s, -1, PW_LINK_WAIT_HELLO))
+		    !pw_peer_link_new(s, NULL, PW_LINK_WAIT_HELLO))
 			close(s);
 	}
 }
@@ -594,12 +704,16 @@ void pw_peers_tick(void)
 
 	if (!pw_peers.on)
 		return;
+	pw_peer_secret_check(now);
 	for (unsigned i = 0; i < pw_peers.ndial; i++) {
+		const struct sockaddr_in *a = &pw_peers.dial[i];
 		bool have = false;
+
 		for (struct pw_peer_link *l = pw_peers.links; l && !have; l = l->next)
-			have = l->dial == (int)i;
-		if (!have)
-			pw_peer_dial(i);
+			have = l->dialled && l->to.sin_addr.s_addr == a->sin_addr.s_addr &&
+			       l->to.sin_port == a->sin_port;
+		if (!have && pw_peers.nlinks < PW_PEER_MAX_LINKS)
+			pw_peer_dial(a);
 	}
 	for (struct pw_peer_link *l = pw_peers.links, *next; l; l = next) {
 		next = l->next;
@@ -607,6 +721,53 @@ void pw_peers_tick(void)
 			pw_peer_link_free(l);
 	}
 	pw_peer_conns_tick(now);
+}
+
+int pw_peers_set(const struct sockaddr_in *dial, unsigned n, const struct pw_wire_prefix *routes,
+		 int nroutes)
+{
+	char b[PW_ADDR_STRLEN];
+	bool rchanged;
+
+	if (!pw_peers.on)
+		return -ENOTCONN;
+	if (n > PW_ARRAY_SIZE(pw_peers.dial) || nroutes > (int)PW_WIRE_MAX_PREFIXES)
+		return -E2BIG;
+	for (unsigned i = 0; i < n; i++)
+		if (!pw_peers_dials(&dial[i]))
+			pw_info("peer %s: added", pw_addr_format(&dial[i], b));
+	for (unsigned i = 0; i < pw_peers.ndial; i++) {
+		bool keep = false;
+
+		for (unsigned j = 0; j < n && !keep; j++)
+			keep = dial[j].sin_addr.s_addr == pw_peers.dial[i].sin_addr.s_addr &&
+			       dial[j].sin_port == pw_peers.dial[i].sin_port;
+		if (!keep)
+			pw_info("peer %s: removed", pw_addr_format(&pw_peers.dial[i], b));
+	}
+	memcpy(pw_peers.dial, dial, n * sizeof(*dial));
+	pw_peers.ndial = n;
+	/* Links with nodes that left: closed, so their routes go with them. */
+	for (struct pw_peer_link *l = pw_peers.links, *next; l; l = next) {
+		next = l->next;
+		if ((l->dialled || l->state == PW_LINK_UP) && !pw_peer_link_wanted(l))
+			pw_peer_link_free(l);
+	}
+	rchanged = nroutes >= 0 &&
+		   ((unsigned)nroutes != pw_peers.nroutes ||
+		    memcmp(routes, pw_peers.routes, (size_t)nroutes * sizeof(*routes)) != 0);
+	if (rchanged) {
+		memcpy(pw_peers.routes, routes, (size_t)nroutes * sizeof(*routes));
+		pw_peers.nroutes = (unsigned)nroutes;
+		pw_info("federation: %u pod prefix(es) of this node", pw_peers.nroutes);
+		for (struct pw_peer_link *l = pw_peers.links, *next; l; l = next) {
+			next = l->next;
+			if (l->state == PW_LINK_UP && pw_peer_routes_send(l) < 0)
+				pw_peer_link_free(l);
+		}
+	}
+	pw_peers_tick();
+	return 0;
 }
 
 void pw_peers_teardown(void)
@@ -618,6 +779,10 @@ void pw_peers_teardown(void)
 		close(pw_peers.lfd);
 	pw_peers.lfd = -1;
 	pw_peers.on = false;
+	free(pw_peers.secret_path);
+	pw_peers.secret_path = NULL;
+	OPENSSL_cleanse(pw_peers.secret, sizeof(pw_peers.secret));
+	OPENSSL_cleanse(pw_peers.prev, sizeof(pw_peers.prev));
 }
 
 void pw_peers_metrics(FILE *f)
@@ -633,7 +798,14 @@ void pw_peers_metrics(FILE *f)
 		"# TYPE podwire_peer_links gauge\npodwire_peer_links %u\n"
 		"# HELP podwire_peer_auth_failures_total Peers that failed to prove the secret.\n"
 		"# TYPE podwire_peer_auth_failures_total counter\n"
-		"podwire_peer_auth_failures_total %" PRIu64 "\n",
-		up, pw_peers.n_auth_fail);
+		"podwire_peer_auth_failures_total %" PRIu64 "\n"
+		"# HELP podwire_peer_secret_rotations_total Times the secret file changed to a new "
+		"secret.\n"
+		"# TYPE podwire_peer_secret_rotations_total counter\n"
+		"podwire_peer_secret_rotations_total %" PRIu64 "\n"
+		"# HELP podwire_peer_dial_targets Routers this one dials (static or from the API "
+		"server).\n"
+		"# TYPE podwire_peer_dial_targets gauge\npodwire_peer_dial_targets %u\n",
+		up, pw_peers.n_auth_fail, pw_peers.n_rotations, pw_peers.ndial);
 	pw_peer_conns_metrics(f);
 }

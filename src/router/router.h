@@ -420,6 +420,7 @@ struct pw_peers_cfg {
 	const char *peers;     /* "IP:PORT,..." other routers to dial */
 	const char *secret_file;
 	const char *pod_cidrs; /* "CIDR,..." pods of this node, advertised */
+	bool discover;	       /* peers come from pw_peers_set() (discover.c) */
 };
 
 /* Validate @cfg and open the underlay listener. -EINVAL with a logged reason. */
@@ -429,6 +430,28 @@ bool pw_peers_enabled(void);
 /* Every PW_TICK_MS: dial missing peers, expire what waited too long. */
 void pw_peers_tick(void);
 void pw_peers_metrics(FILE *f);
+/*
+ * Replace the routers to dial with @dial (n entries) and, when @nroutes >= 0,
+ * this node's advertised pod prefixes with @routes (sent again to every peer
+ * if they changed). Links with routers no longer listed are closed when the
+ * peers are discovered. Returns 0, -ENOTCONN (federation off), -E2BIG.
+ */
+int pw_peers_set(const struct sockaddr_in *dial, unsigned n, const struct pw_wire_prefix *routes,
+		 int nroutes);
+
+/* Routers one router dials at most. */
+#define PW_PEER_MAX_DIAL 256
+
+/*
+ * Peers from the API server (discover.c): watch the Node objects with the
+ * kubeconfig (NULL: $KUBECONFIG, in-cluster, ~/.kube/config) from a thread
+ * and give the loop, with pw_peers_set(), every other Ready node's
+ * InternalIP at @port, and, with @own_routes, the spec.podCIDRs of the node
+ * named @self. Returns 0, -EINVAL (no usable configuration; logged), -errno.
+ */
+int pw_disc_start(const char *kubeconfig, const char *self, uint16_t port, bool own_routes);
+/* Stop the thread and free; harmless when never started. */
+void pw_disc_stop(void);
 
 /*
  * A local client connects @src to @dst, which no listener on this node has.
