@@ -72,6 +72,18 @@ int pw_lab_main(int argc, char **argv);
 #define PW_LAB_VXLAN_PORT 8472
 #define PW_LAB_VXLAN_MTU  1450 /* 1500 less the 50 bytes of VXLAN over IPv4 */
 
+/*
+ * `up --kube`: the API server on the underlay's bridge (in its namespace),
+ * which each node reaches on its eth0; Services' ClusterIPs from a range of
+ * the plan that no interface holds.
+ */
+#define PW_LAB_API_IP		 PW_LAB_UNDERLAY_NET ".254"
+#define PW_LAB_API_PORT		 6443
+#define PW_LAB_SERVICE_CIDR	 "198.18.128.0/20"
+#define PW_LAB_SERVICE_FIRST	 "198.18.128.1"	     /* the "kubernetes" Service */
+#define PW_LAB_KUBECONFIG	 "admin.kubeconfig"  /* in the lab's kube directory */
+#define PW_LAB_KUBECONFIG_ROUTER "router.kubeconfig" /* the routers' (podwire:router) */
+
 /* Each node's router: metrics on the node's loopback, peers on the underlay. */
 #define PW_LAB_METRICS	 "127.0.0.1:9470"
 #define PW_LAB_PEER_PORT 7470
@@ -182,6 +194,7 @@ struct pw_lab {
 	unsigned nodes, pods; /* pods per node */
 	enum pw_lab_overlay overlay;
 	bool podwire, federation;
+	bool kube; /* a control plane in the underlay (`up --kube`, lab_kube.c) */
 	char podwired[PATH_MAX], lib[PATH_MAX];
 	struct pw_lab_router *router; /* [nodes]; node n at n - 1 */
 	char **made;		      /* namespaces this 'up' created: what a failure removes */
@@ -200,6 +213,16 @@ void pw_lab_free(struct pw_lab *lab);
 /* Files of node n's router: file is "podwired.sock" or "podwired.log". */
 void pw_lab_node_path_format(const struct pw_lab *lab, unsigned n, const char *file, char *ret_path,
 			     size_t len);
+
+/* Files of the lab's control plane: lab->dir/kube/file (file NULL: the directory). */
+void pw_lab_kube_path(const struct pw_lab *lab, const char *file, char *ret_path, size_t len);
+
+/*
+ * `up --kube`: certificates, tokens and kubeconfigs in lab->dir/kube, etcd
+ * and kube-apiserver in the underlay namespace, a Node object per lab node.
+ * After the namespaces, before the routers. 0, or -1 (reported).
+ */
+int pw_lab_kube_up(struct pw_lab *lab);
 
 /* Files of the lab: lab->dir/file. */
 void pw_lab_path_format(const struct pw_lab *lab, const char *file, char *ret_path, size_t len);
@@ -324,6 +347,14 @@ int pw_lab_ns_open(const char *ns);
 
 /* Does the named network namespace exist? */
 bool pw_lab_ns_exists(const char *ns);
+
+/*
+ * Start argv (argv[0] looked up in PATH) inside namespace ns, detached (its
+ * own session, stdin on /dev/null, stdout and stderr appended to log), with
+ * default signal handling and no LD_PRELOAD. Returns its pid, or -errno
+ * (reported). `lab down` ends it with the namespace's other processes.
+ */
+pid_t pw_lab_ns_spawn(const char *ns, char *const argv[], const char *log);
 
 /* Write val to the file at path (e.g. /proc/sys/net/...) from inside namespace ns. 0 or -errno. */
 int pw_lab_ns_write(const char *ns, const char *path, const char *val);

@@ -154,6 +154,16 @@ cJSON *pw_lab_state_to_json(const struct pw_lab *lab, bool live)
 	}
 	pw_lab_path_format(lab, "secret", buf, sizeof(buf));
 	cJSON_AddStringToObject(o, "secret_file", buf);
+	cJSON_AddBoolToObject(o, "kube", lab->kube);
+	if (lab->kube) {
+		pw_lab_kube_path(lab, PW_LAB_KUBECONFIG, buf, sizeof(buf));
+		cJSON_AddStringToObject(o, "kubeconfig", buf);
+		snprintf(buf, sizeof(buf), "https://%s:%d", PW_LAB_API_IP, PW_LAB_API_PORT);
+		cJSON_AddStringToObject(o, "apiserver", buf);
+		cJSON_AddStringToObject(o, "service_cidr", PW_LAB_SERVICE_CIDR);
+	} else {
+		cJSON_AddNullToObject(o, "kubeconfig");
+	}
 	u = cJSON_AddObjectToObject(o, "underlay");
 	pw_lab_ns_format(lab->name, 0, 0, ns);
 	cJSON_AddStringToObject(u, "netns", ns);
@@ -239,6 +249,7 @@ static int pw_lab_state_from_json(struct pw_lab *lab, const cJSON *o)
 	lab->overlay = overlay;
 	lab->podwire = pw_json_get_bool(o, "podwire", false);
 	lab->federation = pw_json_get_bool(o, "federation", false);
+	lab->kube = pw_json_get_bool(o, "kube", false);
 	snprintf(lab->podwired, sizeof(lab->podwired), "%s", pw_lab_json_str_get(o, "podwired"));
 	snprintf(lab->lib, sizeof(lab->lib), "%s", pw_lab_json_str_get(o, "lib"));
 	lab->router = calloc(lab->nodes, sizeof(*lab->router));

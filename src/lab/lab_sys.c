@@ -311,3 +311,49 @@ int pw_lab_tree_remove(const char *path)
 	return nftw(path, pw_lab_tree_remove_one, 16, FTW_DEPTH | FTW_PHYS) ? -(errno ? errno : EIO)
 									    : 0;
 }
+
+pid_t pw_lab_ns_spawn(const char *ns, char *const argv[], const char *log)
+{
+	int nsfd = pw_lab_ns_open(ns), logfd = -1, nullfd = -1, err;
+	pid_t pid = -1;
+
+	logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
+	nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (nsfd < 0 || logfd < 0 || nullfd < 0) {
+		err = nsfd < 0 ? -nsfd : errno;
+		pw_lab_err("cannot prepare %s in %s: %s", argv[0], ns, strerror(err));
+		pid = -err;
+		goto out;
+	}
+	pid = fork();
+	if (pid < 0) {
+		err = errno;
+		pw_lab_err("fork: %s", strerror(err));
+		pid = -err;
+		goto out;
+	}
+	if (pid == 0) {
+		sigset_t none;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		if (setns(nsfd, CLONE_NEWNET) < 0 || setsid() < 0 || dup2(nullfd, 0) < 0 ||
+		    dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0) {
+			dprintf(logfd, "podwire lab: cannot start %s: %s\n", argv[0],
+				strerror(errno));
+			_exit(127);
+		}
+		unsetenv("LD_PRELOAD");
+		execvp(argv[0], argv);
+		dprintf(2, "podwire lab: cannot run %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+out:
+	pw_lab_fd_close(nsfd);
+	pw_lab_fd_close(logfd);
+	pw_lab_fd_close(nullfd);
+	return pid;
+}

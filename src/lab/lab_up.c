@@ -277,7 +277,7 @@ static int pw_lab_secret_write(const struct pw_lab *lab)
 /* The command line of node n's router, and what its words point to. */
 struct pw_lab_router_cmd {
 	struct pw_lab_node_addr addr;
-	char sock[PATH_MAX], log[PATH_MAX], secret[PATH_MAX];
+	char sock[PATH_MAX], log[PATH_MAX], secret[PATH_MAX], kubeconfig[PATH_MAX];
 	char *peers; /* malloc'd: the other nodes' peer addresses */
 	char *argv[24];
 };
@@ -326,7 +326,14 @@ static int pw_lab_router_cmd_build(struct pw_lab *lab, unsigned n,
 	c->argv[a++] = c->addr.subnet;
 	c->argv[a++] = "--peer-listen";
 	c->argv[a++] = c->addr.peer;
-	if (off) {
+	if (lab->kube) {
+		/* The peers come from the Node objects. */
+		pw_lab_kube_path(lab, PW_LAB_KUBECONFIG_ROUTER, c->kubeconfig,
+				 sizeof(c->kubeconfig));
+		c->argv[a++] = "--kube-peers";
+		c->argv[a++] = "--kubeconfig";
+		c->argv[a++] = c->kubeconfig;
+	} else if (off) {
 		c->argv[a++] = "--peers";
 		c->argv[a++] = c->peers;
 	}
@@ -341,8 +348,8 @@ static int pw_lab_router_start(struct pw_lab *lab, unsigned n)
 {
 	struct pw_lab_router_cmd cmd;
 	char ns[PW_LAB_NS_LEN], dir[PATH_MAX];
-	int nsfd = -1, logfd = -1, nullfd = -1, r = -1;
 	pid_t pid;
+	int r = -1;
 
 	pw_lab_ns_format(lab->name, n, 0, ns);
 	pw_lab_node_path_format(lab, n, NULL, dir, sizeof(dir));
@@ -352,44 +359,13 @@ static int pw_lab_router_start(struct pw_lab *lab, unsigned n)
 	}
 	if (pw_lab_router_cmd_build(lab, n, &cmd) < 0)
 		goto out;
-	nsfd = pw_lab_ns_open(ns);
-	logfd = open(cmd.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
-	nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (nsfd < 0 || logfd < 0 || nullfd < 0) {
-		pw_lab_err("cannot prepare podwired for %s: %s", cmd.addr.name,
-			   strerror(nsfd < 0 ? -nsfd : errno));
+	pid = pw_lab_ns_spawn(ns, cmd.argv, cmd.log);
+	if (pid < 0)
 		goto out;
-	}
-	pid = fork();
-	if (pid < 0) {
-		pw_lab_err("fork: %s", strerror(errno));
-		goto out;
-	}
-	if (pid == 0) {
-		sigset_t none;
-
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGINT, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
-		signal(SIGHUP, SIG_DFL);
-		if (setns(nsfd, CLONE_NEWNET) < 0 || setsid() < 0 || dup2(nullfd, 0) < 0 ||
-		    dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0) {
-			dprintf(logfd, "podwire lab: cannot start podwired: %s\n", strerror(errno));
-			_exit(127);
-		}
-		unsetenv("LD_PRELOAD");
-		execv(cmd.argv[0], cmd.argv);
-		dprintf(2, "podwire lab: cannot run %s: %s\n", cmd.argv[0], strerror(errno));
-		_exit(127);
-	}
 	lab->router[n - 1].pid = pid;
 	lab->router[n - 1].start = pw_lab_proc_start_time(pid);
 	r = 0;
 out:
-	pw_lab_fd_close(nsfd);
-	pw_lab_fd_close(logfd);
-	pw_lab_fd_close(nullfd);
 	free(cmd.peers);
 	return r;
 }
@@ -526,6 +502,7 @@ static void pw_lab_up_rollback(struct pw_lab *lab)
 static const char pw_lab_up_usage[] =
 	"Usage: podwire lab up [--nodes N] [--pods-per-node M] [--overlay vxlan|host-gw]\n"
 	"                      [--no-podwire] [--name LAB] [--podwired PATH] [--lib PATH]\n"
+	"                      [--kube]\n"
 	"\n"
 	"Create a cluster of network namespaces: an underlay namespace holding a bridge,\n"
 	"N nodes n1..nN (underlay address " PW_LAB_TEXT_NODE_IP PW_LAB_TEXT_LEN
@@ -552,17 +529,43 @@ static const char pw_lab_up_usage[] =
 	"      --podwired PATH      the router (default $PODWIRE_PODWIRED, else found\n"
 	"                           next to this podwire: build tree or installed)\n"
 	"      --lib PATH           libpodwire.so (default $PODWIRE_LIB, else found the same way)\n"
-	"  -h, --help               show this help\n"
-	"\n"
-	"Each node runs one podwired in its namespace (--prefix " PW_LAB_POD_PREFIX
-	", metrics on\n" PW_LAB_METRICS " inside the node), logging to\n" PW_LAB_RUN_DIR
-	"/LAB/nN/podwired.log; its socket is " PW_LAB_RUN_DIR "/LAB/nN/podwired.sock.\n"
-	"If podwired supports federation (--peers in its --help), each router also gets\n"
-	"--node-name, --pod-cidr, --peer-listen " PW_LAB_TEXT_PEER ", --peers (the other nodes)\n"
-	"and --secret-file " PW_LAB_RUN_DIR "/LAB/secret.\n"
-	"\n"
-	"Fails if a lab of that name exists. A failed 'up' removes what it created.\n"
-	"Needs root. Exit status: 0 up, 1 failed, 2 usage error.\n";
+	"      --kube               also a real Kubernetes control plane: etcd and\n"
+	"                           kube-apiserver in the underlay namespace, serving on\n"
+	"                           https://" PW_LAB_API_IP
+	":" PW_LAB_STR(PW_LAB_API_PORT) " (br0), Services from\n"
+					"                           " PW_LAB_SERVICE_CIDR
+					"; a Node object per node (Ready,\n"
+					"                           InternalIP, podCIDR); the "
+					"routers find each other\n"
+					"                           from them (podwired "
+					"--kube-peers, no --peers). The\n"
+					"                           binaries come from "
+					"$PODWIRE_KUBE_DIR, else the newest\n"
+					"                           build tools/kube-build.sh "
+					"cached; etcd from PATH.\n"
+					"                           'lab status --json' gives the "
+					"admin kubeconfig\n"
+					"                           (key kubeconfig): use it "
+					"inside the lab, e.g.\n"
+					"                           podwire lab exec u -- kubectl "
+					"--kubeconfig PATH get nodes\n"
+					"  -h, --help               show this help\n"
+					"\n"
+					"Each node runs one podwired in its namespace "
+					"(--prefix " PW_LAB_POD_PREFIX
+					", metrics on\n" PW_LAB_METRICS
+					" inside the node), logging to\n" PW_LAB_RUN_DIR
+					"/LAB/nN/podwired.log; its socket is " PW_LAB_RUN_DIR
+					"/LAB/nN/podwired.sock.\n"
+					"If podwired supports federation (--peers in its --help), "
+					"each router also gets\n"
+					"--node-name, --pod-cidr, --peer-listen " PW_LAB_TEXT_PEER
+					", --peers (the other nodes)\n"
+					"and --secret-file " PW_LAB_RUN_DIR "/LAB/secret.\n"
+					"\n"
+					"Fails if a lab of that name exists. A failed 'up' removes "
+					"what it created.\n"
+					"Needs root. Exit status: 0 up, 1 failed, 2 usage error.\n";
 
 enum {
 	PW_LAB_UP_OPT_NODES = 256,
@@ -572,6 +575,7 @@ enum {
 	PW_LAB_UP_OPT_NAME,
 	PW_LAB_UP_OPT_PODWIRED,
 	PW_LAB_UP_OPT_LIB,
+	PW_LAB_UP_OPT_KUBE,
 };
 
 /* One option of 'up' (c from getopt_long, its argument arg). False on a usage error (reported). */
@@ -601,6 +605,9 @@ static bool pw_lab_up_opt_apply(int c, const char *arg, struct pw_lab *lab,
 	case PW_LAB_UP_OPT_LIB:
 		opts->lib = arg;
 		break;
+	case PW_LAB_UP_OPT_KUBE:
+		lab->kube = true;
+		break;
 	default:
 		return false;
 	}
@@ -617,6 +624,7 @@ int pw_lab_up_opts_parse(int argc, char **argv, struct pw_lab *lab, struct pw_la
 		{ "name", required_argument, NULL, PW_LAB_UP_OPT_NAME },
 		{ "podwired", required_argument, NULL, PW_LAB_UP_OPT_PODWIRED },
 		{ "lib", required_argument, NULL, PW_LAB_UP_OPT_LIB },
+		{ "kube", no_argument, NULL, PW_LAB_UP_OPT_KUBE },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -710,6 +718,8 @@ static int pw_lab_up_build(struct pw_lab *lab)
 	for (unsigned n = 1; n <= lab->nodes; n++)
 		if (pw_lab_routes_make(lab, n) < 0)
 			return -1;
+	if (lab->kube && pw_lab_kube_up(lab) < 0)
+		return -1;
 	if (lab->podwire) {
 		for (unsigned n = 1; n <= lab->nodes; n++)
 			if (pw_lab_router_start(lab, n) < 0)

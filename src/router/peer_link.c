@@ -590,7 +590,11 @@ static void pw_peer_link_read(struct pw_peer_link *l)
 			if (r == 0)
 				r = pw_peer_link_msg(l, &m);
 			if (r < 0) {
-				if (r != -EACCES)
+				if (r == -EPERM)
+					pw_info("peer %s: not a node the API server lists (yet); "
+						"dropping it",
+						l->name[0] ? l->name : "?");
+				else if (r != -EACCES)
 					pw_warn("peer %s: %s; dropping it",
 						l->name[0] ? l->name : "?", strerror(-r));
 				pw_peer_link_free(l);
