@@ -83,6 +83,7 @@ int pw_lab_main(int argc, char **argv);
 #define PW_LAB_SERVICE_FIRST	 "198.18.128.1"	     /* the "kubernetes" Service */
 #define PW_LAB_KUBECONFIG	 "admin.kubeconfig"  /* in the lab's kube directory */
 #define PW_LAB_KUBECONFIG_ROUTER "router.kubeconfig" /* the routers' (podwire:router) */
+#define PW_LAB_KUBECONFIG_PROXY	 "proxy.kubeconfig"  /* kube-proxy's (system:kube-proxy) */
 
 /* Each node's router: metrics on the node's loopback, peers on the underlay. */
 #define PW_LAB_METRICS	 "127.0.0.1:9470"

@@ -205,19 +205,24 @@ static int pw_lab_kube_config_write(const struct pw_lab *lab, const char *file, 
 /* Tokens and kubeconfigs: the lab's admin, and the routers (podwire:router). */
 static int pw_lab_kube_users(const struct pw_lab *lab)
 {
-	char admin[65], router[65];
+	char admin[65], router[65], proxy[65];
 
-	if (pw_lab_kube_token(admin) < 0 || pw_lab_kube_token(router) < 0) {
+	if (pw_lab_kube_token(admin) < 0 || pw_lab_kube_token(router) < 0 ||
+	    pw_lab_kube_token(proxy) < 0) {
 		pw_lab_err("cannot read /dev/urandom");
 		return -1;
 	}
+	/* kube-proxy's own user, which the server's bootstrap RBAC binds to
+	 * system:node-proxier. */
 	if (pw_lab_kube_file_write(lab, "tokens.csv", 0600,
 				   "%s,admin,admin,\"system:masters\"\n%s,podwire:router,"
-				   "podwire-router,\"podwire:routers\"\n",
-				   admin, router) < 0)
+				   "podwire-router,\"podwire:routers\"\n%s,system:kube-proxy,"
+				   "kube-proxy\n",
+				   admin, router, proxy) < 0)
 		return -1;
 	if (pw_lab_kube_config_write(lab, PW_LAB_KUBECONFIG, "admin", admin) < 0 ||
-	    pw_lab_kube_config_write(lab, PW_LAB_KUBECONFIG_ROUTER, "podwire:router", router) < 0)
+	    pw_lab_kube_config_write(lab, PW_LAB_KUBECONFIG_ROUTER, "podwire:router", router) < 0 ||
+	    pw_lab_kube_config_write(lab, PW_LAB_KUBECONFIG_PROXY, "system:kube-proxy", proxy) < 0)
 		return -1;
 	return 0;
 }
@@ -402,6 +407,57 @@ static int pw_lab_kube_populate(const struct pw_lab *lab)
 	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
+/*
+ * kube-proxy in iptables mode in each node, the kernel's way to Services. Its
+ * NAT needs bridged traffic to pass iptables (pods of a node share cni0).
+ */
+static int pw_lab_kube_proxies_start(const struct pw_lab *lab, const char *bindir)
+{
+	char proxy[PATH_MAX + 16], kc[PATH_MAX], log[PATH_MAX], ns[PW_LAB_NS_LEN],
+		cidr[] = PW_LAB_POD_PREFIX;
+
+	snprintf(proxy, sizeof(proxy), "%s/kube-proxy", bindir);
+	pw_lab_kube_path(lab, PW_LAB_KUBECONFIG_PROXY, kc, sizeof(kc));
+	for (unsigned n = 1; n <= lab->nodes; n++) {
+		struct pw_lab_node_addr a;
+		char file[32];
+
+		pw_lab_node_addr_format(n, &a);
+		pw_lab_ns_format(lab->name, n, 0, ns);
+		if (pw_lab_ns_write(ns, "/proc/sys/net/bridge/bridge-nf-call-iptables", "1") < 0) {
+			pw_lab_err("%s: cannot set bridge-nf-call-iptables", ns);
+			return -1;
+		}
+		/* A node of a real cluster routes every address (a default route): a
+		 * ClusterIP without endpoints then reaches kube-proxy's REJECT in
+		 * FORWARD rather than failing the route lookup before it. */
+		if (pw_lab_cmdline_run("ip -n %s route add %s via %s", ns, PW_LAB_SERVICE_CIDR,
+				       PW_LAB_API_IP) < 0)
+			return -1;
+		snprintf(file, sizeof(file), "kube-proxy-%s.log", a.name);
+		pw_lab_kube_path(lab, file, log, sizeof(log));
+		char *const argv[] = { proxy,
+				       "--kubeconfig",
+				       kc,
+				       "--hostname-override",
+				       a.name,
+				       "--proxy-mode",
+				       "iptables",
+				       "--cluster-cidr",
+				       cidr,
+				       "--conntrack-max-per-core=0",
+				       "--metrics-bind-address",
+				       "127.0.0.1:10249",
+				       "--healthz-bind-address",
+				       "127.0.0.1:10256",
+				       "--profiling=false",
+				       NULL };
+		if (pw_lab_ns_spawn(ns, argv, log) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int pw_lab_kube_up(struct pw_lab *lab)
 {
 	char bindir[PATH_MAX], dir[PATH_MAX];
@@ -414,7 +470,8 @@ int pw_lab_kube_up(struct pw_lab *lab)
 		return -1;
 	}
 	if (pw_lab_kube_certs(lab) < 0 || pw_lab_kube_users(lab) < 0 ||
-	    pw_lab_kube_start(lab, bindir) < 0 || pw_lab_kube_populate(lab) < 0)
+	    pw_lab_kube_start(lab, bindir) < 0 || pw_lab_kube_populate(lab) < 0 ||
+	    pw_lab_kube_proxies_start(lab, bindir) < 0)
 		return -1;
 	return 0;
 }

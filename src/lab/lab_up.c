@@ -300,7 +300,8 @@ static int pw_lab_router_cmd_build(struct pw_lab *lab, unsigned n,
 	c->argv[a++] = "--socket";
 	c->argv[a++] = c->sock;
 	c->argv[a++] = "--prefix";
-	c->argv[a++] = PW_LAB_POD_PREFIX;
+	/* With Services, their range too: a connect to a ClusterIP asks the router. */
+	c->argv[a++] = lab->kube ? PW_LAB_POD_PREFIX "," PW_LAB_SERVICE_CIDR : PW_LAB_POD_PREFIX;
 	c->argv[a++] = "--metrics";
 	c->argv[a++] = PW_LAB_METRICS;
 	c->argv[a] = NULL;
@@ -331,6 +332,7 @@ static int pw_lab_router_cmd_build(struct pw_lab *lab, unsigned n,
 		pw_lab_kube_path(lab, PW_LAB_KUBECONFIG_ROUTER, c->kubeconfig,
 				 sizeof(c->kubeconfig));
 		c->argv[a++] = "--kube-peers";
+		c->argv[a++] = "--kube-services";
 		c->argv[a++] = "--kubeconfig";
 		c->argv[a++] = c->kubeconfig;
 	} else if (off) {

@@ -30,7 +30,8 @@ struct pw_rconnect {
 	uint32_t seq;
 	int family; /* of the client's socket */
 	struct sockaddr_in local, dst;
-	unsigned count; /* a pool ask: connections asked for */
+	struct sockaddr_in vip; /* a Service's ClusterIP:port, what the client sees; or dst */
+	unsigned count;		/* a pool ask: connections asked for */
 	struct pw_rconnect *next;
 };
 
@@ -56,7 +57,7 @@ static void pw_rconnect_done(void *ctx, int sock, uint64_t conn)
 	if (sock >= 0) {
 		struct pw_wire_conn body = { .id = conn, .side = 0 };
 		pw_addr_to_wire(&rc->local, rc->family, &body.local);
-		pw_addr_to_wire(&rc->dst, rc->family, &body.peer);
+		pw_addr_to_wire(&rc->vip, rc->family, &body.peer);
 		if (pw_msg_send(rc->c->fd, PW_MSG_CONN_TCP, rc->seq, &body, sizeof(body), NULL, 0,
 				&sock, 1) == 0) {
 			pw_router_stats.remote++;
@@ -74,7 +75,8 @@ static void pw_rconnect_done(void *ctx, int sock, uint64_t conn)
 }
 
 static int pw_rconnect_start(struct pw_client *c, uint32_t seq, int family,
-			     const struct sockaddr_in *local, const struct sockaddr_in *dst)
+			     const struct sockaddr_in *local, const struct sockaddr_in *dst,
+			     const struct sockaddr_in *vip)
 {
 	struct pw_rconnect *rc = calloc(1, sizeof(*rc));
 	int r;
@@ -86,6 +88,7 @@ static int pw_rconnect_start(struct pw_client *c, uint32_t seq, int family,
 	rc->family = family;
 	rc->local = *local;
 	rc->dst = *dst;
+	rc->vip = vip ? *vip : *dst;
 	r = pw_peers_connect(local, dst, pw_rconnect_done, rc);
 	if (r < 0) {
 		free(rc);
@@ -245,7 +248,7 @@ static int pw_connect_source(int fd, uint64_t cookie, const struct sockaddr_in *
  */
 static int pw_connect_local(struct pw_client *c, uint32_t seq, int family,
 			    const struct sockaddr_in *local, const struct sockaddr_in *dst,
-			    uint64_t cookie)
+			    const struct sockaddr_in *vip, uint64_t cookie)
 {
 	int memfd = -1, sv[2] = { -1, -1 }, r;
 	char b1[PW_ADDR_STRLEN], b2[PW_ADDR_STRLEN];
@@ -269,6 +272,10 @@ static int pw_connect_local(struct pw_client *c, uint32_t seq, int family,
 	cn->pid[0] = c->pid;
 	pw_addr_to_wire(local, AF_INET, &cn->addr[0]);
 	pw_addr_to_wire(dst, AF_INET, &cn->addr[1]);
+	if (vip) {
+		cn->has_vip = true;
+		pw_addr_to_wire(vip, AF_INET, &cn->vip);
+	}
 	cn->fam[0] = family;
 	cn->sock_ino[0] = ids.ino[0];
 	cn->sock_ino[1] = ids.ino[1];
@@ -306,7 +313,8 @@ fail:
 
 int pw_request_connect(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE_MAX_FDS])
 {
-	struct sockaddr_in local, dst = { 0 };
+	struct sockaddr_in local, dst = { 0 }, vip;
+	bool svc;
 	char b[PW_ADDR_STRLEN];
 	uint64_t cookie;
 	int fd = fds[0], r;
@@ -331,12 +339,17 @@ int pw_request_connect(struct pw_client *c, const struct pw_msg *m, int fds[PW_W
 		if (r < 0)
 			goto fail;
 	}
-	r = pw_connect_local(c, m->seq, family, &local, &dst, cookie);
+	/* A Service's ClusterIP: one of its backends, as kube-proxy would pick. */
+	r = pw_svc_resolve(&local, &dst, &vip);
+	if (r < 0)
+		goto fail; /* no endpoints: the kernel's way refuses it too */
+	svc = r > 0;
+	r = pw_connect_local(c, m->seq, family, &local, &dst, svc ? &vip : NULL, cookie);
 	if (r == 0)
 		return 0;
 	/* Not a pod of this node: perhaps of another's. */
 	if (r == -ECONNREFUSED && pw_peers_enabled() && !pw_addr_is_loopback(&dst) &&
-	    pw_rconnect_start(c, m->seq, family, &local, &dst) == 0)
+	    pw_rconnect_start(c, m->seq, family, &local, &dst, svc ? &vip : NULL) == 0)
 		return PW_REQUEST_LATER;
 fail:
 	pw_router_stats.fallbacks++;
@@ -438,8 +451,10 @@ int pw_request_pool(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE
 		return -errno;
 	if (!pw_pool_budget_take(cookie, count))
 		return -EAGAIN;
-	/* Only to another node's pod: a listener here is for a channel. */
-	if (!pw_peers_enabled() || pw_addr_is_loopback(&dst) || pw_listener_pick(cookie, &dst, 0))
+	/* Only to another node's pod: a listener here is for a channel; a
+	 * Service's backend is chosen connect by connect. */
+	if (!pw_peers_enabled() || pw_addr_is_loopback(&dst) || pw_listener_pick(cookie, &dst, 0) ||
+	    pw_svc_is(&dst))
 		return -ENETUNREACH;
 	r = pw_connect_source(fds[0], cookie, &dst, &local.sin_addr);
 	if (r < 0)
@@ -447,9 +462,13 @@ int pw_request_pool(struct pw_client *c, const struct pw_msg *m, int fds[PW_WIRE
 	struct pw_rconnect *rc = calloc(1, sizeof(*rc));
 	if (!rc)
 		return -ENOMEM;
-	*rc = (struct pw_rconnect){
-		.c = c, .seq = m->seq, .family = family, .local = local, .dst = dst, .count = count
-	};
+	*rc = (struct pw_rconnect){ .c = c,
+				    .seq = m->seq,
+				    .family = family,
+				    .local = local,
+				    .dst = dst,
+				    .vip = dst,
+				    .count = count };
 	r = pw_peers_pool_ask(&local, &dst, count, pw_pool_asked, rc);
 	if (r < 0) {
 		free(rc);

@@ -239,7 +239,8 @@ struct pw_wire_conn pw_conn_body(const struct pw_conn *cn, unsigned side)
 
 	pw_addr_from_wire(&cn->addr[side], &a, NULL);
 	pw_addr_to_wire(&a, cn->fam[side], &body.local);
-	pw_addr_from_wire(&cn->addr[!side], &a, NULL);
+	/* A client of a Service sees the ClusterIP, as through kube-proxy. */
+	pw_addr_from_wire(side == 0 && cn->has_vip ? &cn->vip : &cn->addr[!side], &a, NULL);
 	pw_addr_to_wire(&a, cn->fam[side], &body.peer);
 	return body;
 }

@@ -179,8 +179,15 @@ static const char pw_usage[] =
 	"                        turn NotReady; this node's pod prefixes are its\n"
 	"                        Node's spec.podCIDRs unless --pod-cidr is given.\n"
 	"                        Only listed nodes are kept as peers. Excludes --peers\n"
-	"      --kubeconfig F    the API server for --kube-peers (default: $KUBECONFIG,\n"
-	"                        in-cluster, ~/.kube/config)\n"
+	"      --kube-services   accelerate connects to Services: a connect to a\n"
+	"                        ClusterIP:port goes to one of its ready endpoints, as\n"
+	"                        kube-proxy would choose (random, or the client's last\n"
+	"                        one with sessionAffinity ClientIP), on this node or\n"
+	"                        another; the application still sees the ClusterIP.\n"
+	"                        No ready endpoint: ECONNREFUSED. --prefix must cover\n"
+	"                        the service range. Watches Services and Endpoints\n"
+	"      --kubeconfig F    the API server for --kube-peers and --kube-services\n"
+	"                        (default: $KUBECONFIG, in-cluster, ~/.kube/config)\n"
 	"  The secret file is read again when it changes (a mounted Secret that was\n"
 	"  rotated): new handshakes use the new secret, the old one is accepted for\n"
 	"  10 minutes, and links that are up stay up.\n"
@@ -251,6 +258,7 @@ static int pw_main_option(int c, const char *arg, const char **prefix)
 }
 
 static const char *pw_main_kubeconfig;
+static bool pw_main_services;
 
 /* The options into pw_router_cfg and @peers: -1 to go on, or an exit code. */
 static int pw_main_options(int argc, char **argv, struct pw_peers_cfg *peers)
@@ -271,6 +279,7 @@ static int pw_main_options(int argc, char **argv, struct pw_peers_cfg *peers)
 		{ "secret-file", required_argument, NULL, 'S' },
 		{ "node-name", required_argument, NULL, 'N' },
 		{ "kube-peers", no_argument, NULL, 'K' },
+		{ "kube-services", no_argument, NULL, 'V' },
 		{ "kubeconfig", required_argument, NULL, 'k' },
 		{ 0 },
 	};
@@ -303,6 +312,9 @@ static int pw_main_options(int argc, char **argv, struct pw_peers_cfg *peers)
 		case 'k':
 			pw_main_kubeconfig = optarg;
 			break;
+		case 'V':
+			pw_main_services = true;
+			break;
 		default:
 			r = pw_main_option(c, optarg, &prefix);
 			if (r)
@@ -319,8 +331,8 @@ static int pw_main_options(int argc, char **argv, struct pw_peers_cfg *peers)
 			"podwired: --kube-peers needs --peer-listen and excludes --peers\n");
 		return 2;
 	}
-	if (pw_main_kubeconfig && !peers->discover) {
-		fprintf(stderr, "podwired: --kubeconfig is for --kube-peers\n");
+	if (pw_main_kubeconfig && !peers->discover && !pw_main_services) {
+		fprintf(stderr, "podwired: --kubeconfig is for --kube-peers and --kube-services\n");
 		return 2;
 	}
 	if (pw_router_prefixes_parse(prefix) < 0) {
@@ -365,6 +377,13 @@ int main(int argc, char **argv)
 			peers.node_name = host;
 		r = pw_disc_start(pw_main_kubeconfig, peers.node_name ? peers.node_name : host,
 				  ntohs(pw_peers_underlay()->sin_port), !peers.pod_cidrs);
+		if (r < 0) {
+			pw_main_teardown();
+			return r == -EINVAL ? 2 : 1;
+		}
+	}
+	if (pw_main_services) {
+		r = pw_disc_services_start(pw_main_kubeconfig);
 		if (r < 0) {
 			pw_main_teardown();
 			return r == -EINVAL ? 2 : 1;

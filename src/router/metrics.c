@@ -87,6 +87,7 @@ static void pw_metrics_serve(struct pw_ev *ev, uint32_t events)
 		FILE *f = fmemopen(body + n, sizeof(body) - (size_t)n, "w");
 		if (f) {
 			pw_peers_metrics(f);
+			pw_svc_metrics(f);
 			pw_relays_metrics(f);
 			pw_verbs_metrics(f);
 			fflush(f);

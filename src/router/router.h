@@ -218,6 +218,8 @@ struct pw_conn {
 	struct pw_pod_acct *acct; /* what the connecting pod is charged; NULL: nothing */
 	bool acct_pending;	  /* counted in acct->pending */
 	uint32_t ring_size;	  /* of its channel: what acct->memory holds for it */
+	bool has_vip;		  /* side 0 connected to a Service: */
+	struct pw_wire_addr vip;  /* its ClusterIP:port, side 0's peer */
 	struct pw_conn *next;
 };
 
@@ -373,6 +375,35 @@ extern struct pw_router_stats pw_router_stats;
 int pw_metrics_open(const char *spec);
 void pw_metrics_close(void);
 
+/* ---- services.c: Kubernetes Services (--kube-services) ---- */
+
+struct pw_svc_entry {
+	struct sockaddr_in vip; /* ClusterIP and port (TCP) */
+	uint32_t affinity_s;	/* sessionAffinity ClientIP's timeout; 0: none */
+	uint32_t be, nbe;	/* its ready backends: table->be[be .. be + nbe) */
+};
+
+struct pw_svc_table {
+	struct pw_svc_entry *e;
+	unsigned n;
+	struct sockaddr_in *be;
+	unsigned nbe;
+};
+
+void pw_svc_table_free(struct pw_svc_table *t);
+/* Use @t from now on (taken; the previous table is freed). */
+void pw_svc_table_set(struct pw_svc_table *t);
+/*
+ * Is @dst a Service's ClusterIP:port? 1: yes, and @dst is now one of its
+ * ready backends (the client's previous one under sessionAffinity ClientIP,
+ * else at random), *ret_vip the Service's address; 0: not a Service;
+ * -ECONNREFUSED: a Service without ready endpoints.
+ */
+int pw_svc_resolve(const struct sockaddr_in *client, struct sockaddr_in *dst,
+		   struct sockaddr_in *ret_vip);
+bool pw_svc_is(const struct sockaddr_in *dst);
+void pw_svc_metrics(FILE *f);
+
 /* ---- pods.c: the pod table ---- */
 
 /*
@@ -450,6 +481,12 @@ int pw_peers_set(const struct sockaddr_in *dial, unsigned n, const struct pw_wir
  * named @self. Returns 0, -EINVAL (no usable configuration; logged), -errno.
  */
 int pw_disc_start(const char *kubeconfig, const char *self, uint16_t port, bool own_routes);
+/*
+ * Services from the same API server (discover.c): watch Services and
+ * Endpoints and hand the loop each new table (pw_svc_table_set). Call after
+ * pw_disc_start() when both run, or alone. Returns as pw_disc_start().
+ */
+int pw_disc_services_start(const char *kubeconfig);
 /* Stop the thread and free; harmless when never started. */
 void pw_disc_stop(void);
 

@@ -78,3 +78,23 @@ lab_wait_listen() { # pod port
 lab_json() { # expr
 	pwlab status --json | python3 -c 'import json, sys; j = json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"
 }
+
+# `lab up --kube` tests: skip without what the control plane needs. Sets KDIR.
+lab_kube_need() {
+	pw_need openssl iptables
+	command -v etcd >/dev/null || pw_skip "needs etcd (etcd-server; tools/kube-build.sh installs it)"
+	KDIR=$("$(dirname "${BASH_SOURCE[0]}")/../../tools/kube-build.sh" --check 2>/dev/null) ||
+		pw_skip "no cached Kubernetes control plane (run tools/kube-build.sh as root)"
+}
+
+# Bring the lab up with a control plane (lab_kube_need first); sets KC, the
+# admin kubeconfig, for kctl.
+lab_kube_up() { # nodes pods-per-node
+	pwlab up --kube --nodes "$1" --pods-per-node "$2" >"$LAB_TMP/up.log" 2>&1 ||
+		pw_fail "lab up --kube: $(cat "$LAB_TMP/up.log")"
+	KC=$(lab_json 'j["kubeconfig"]')
+	[ -f "$KC" ] || pw_fail "status --json kubeconfig: '$KC'"
+}
+
+# kubectl against the lab's API server, from the underlay namespace.
+kctl() { pwlab exec u -- "$KDIR/kubectl" --kubeconfig "$KC" "$@"; }

@@ -15,17 +15,10 @@
 #      kube-apiserver included).
 set -u
 . "$(dirname "$0")/lib.sh"
-pw_need sockperf curl python3 timeout openssl
-command -v etcd >/dev/null || pw_skip "needs etcd (etcd-server; tools/kube-build.sh installs it)"
-KDIR=$("$(dirname "$0")/../../tools/kube-build.sh" --check 2>/dev/null) ||
-	pw_skip "no cached Kubernetes control plane (run tools/kube-build.sh as root)"
+pw_need sockperf curl python3 timeout
+lab_kube_need
 lab_init kube
-
-pwlab up --kube --nodes 3 --pods-per-node 1 >"$LAB_TMP/up.log" 2>&1 ||
-	pw_fail "lab up --kube: $(cat "$LAB_TMP/up.log")"
-KC=$(lab_json 'j["kubeconfig"]')
-[ -f "$KC" ] || pw_fail "status --json kubeconfig: '$KC'"
-kctl() { pwlab exec u -- "$KDIR/kubectl" --kubeconfig "$KC" "$@"; }
+lab_kube_up 3 1
 # Node status as a kubelet would set it (kubectl 1.20 cannot patch status).
 node_ready() { # node True|False
 	local tok
