@@ -56,6 +56,16 @@ run() {
 		pw_fail "$t $* ($cp to $sp): client failed: $(cat "$LAB_TMP/c.out")"
 	wait $spid || pw_fail "$t $* ($cp to $sp): server failed: $(cat "$LAB_TMP/s.out")"
 	got=$(grep -cE '^ +[0-9]+ +[0-9]+ +[0-9.]+' "$LAB_TMP/c.out")
+	# perftest times latency in CPU cycles and calibrates the clock first; on
+	# a loaded machine the calibration can fail ("Correlation coefficient
+	# r^2 ... < 0.9") and a row goes missing: perftest's, not podwire0's.
+	# That run is made once more (its pairs counted from then on).
+	if [ "$got" != "$rows" ] && grep -q 'Correlation coefficient' "$LAB_TMP/c.out" &&
+		[ -z "${PW_RETRY:-}" ]; then
+		pw_log "$t $* ($cp to $sp): perftest's clock calibration failed; once more"
+		PW_RETRY=1 run "$sp" "$cp" "$t" "$rows" "$@"
+		return
+	fi
 	[ "$got" = "$rows" ] ||
 		pw_fail "$t $* ($cp to $sp): $got result rows, want $rows: $(cat "$LAB_TMP/c.out")"
 	read -r a b c <<<"$before"

@@ -141,9 +141,10 @@ int main(void)
 	char *got = patch_text(resp);
 	PW_CHECK(got && !strstr(got, "LD_PRELOAD") && strstr(got, "PODWIRE_SOCKET"), "%s", got);
 	free(got);
-	PW_CHECK(strstr(cJSON_PrintUnformatted(cJSON_GetObjectItem(resp, "warnings")),
-			"container app sets LD_PRELOAD from valueFrom"),
-		 "warning");
+	char *warn = cJSON_PrintUnformatted(cJSON_GetObjectItem(resp, "warnings"));
+	PW_CHECK(warn && strstr(warn, "container app sets LD_PRELOAD from valueFrom"), "warning %s",
+		 warn ? warn : "(none)");
+	free(warn);
 	cJSON_Delete(all);
 
 	/* Not a pod creation: allowed as it is. v1beta1 is answered in v1beta1. */
