@@ -7,7 +7,8 @@
 # other node (n2p1), each by pod IP and by ClusterIP, with podwire and
 # without (kernel: the bridge, VXLAN and kube-proxy's NAT). sockperf
 # ping-pong at 64 B (one-way p50 and p99) and iperf3, one stream; the paths
-# alternate within each round and each figure is the median of its rounds.
+# alternate within each round (every other round in reverse order) and each
+# figure is the median of its rounds.
 #
 # Usage: tools/bench-services.sh [-t SECONDS] [-r ROUNDS] [-o DIR]
 #   -t  seconds per sockperf/iperf3 run (default 2)
@@ -128,7 +129,10 @@ metric() { lab exec n1 -- curl -s --max-time 5 http://127.0.0.1:9470/metrics |
 s0=$(metric 'podwire_service_connects_total{result="backend"}')
 declare -A P50 P99 BW
 for r in $(seq "$ROUNDS"); do
-	for p in $ORDER; do
+	# Every other round in reverse, so that no path always runs after the same one.
+	order=$ORDER
+	[ $((r % 2)) = 0 ] && order=$(printf '%s\n' $ORDER | tac)
+	for p in $order; do
 		read -r a b <<<"$(run "$p" sockperf)"
 		P50[$p]="${P50[$p]:-} $a" P99[$p]="${P99[$p]:-} $b"
 		BW[$p]="${BW[$p]:-} $(run "$p" iperf)"

@@ -2,7 +2,8 @@
 /*
  * Node labelling through the API server: one RFC 6902 JSON patch that sets
  * the labels we produce and removes the owned ones we no longer produce,
- * guarded by `test` ops on every old value it relies on.
+ * guarded by `test` ops on every old value it relies on; the same patch
+ * keeps the annotation naming podwired's socket (a path: not a label value).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -13,13 +14,15 @@
 #include "log.h"
 #include "nfd.h"
 
-static cJSON *pw_nfd_patch_op_add(cJSON *ops, const char *op, const char *key, const cJSON *value)
+/* An op on member @key of metadata.@map ("labels" or "annotations"). */
+static cJSON *pw_nfd_meta_op_add(cJSON *ops, const char *map, const char *op, const char *key,
+				 const cJSON *value)
 {
 	char *esc = pw_kube_json_pointer_escape(key);
 	char *path = NULL;
 	cJSON *o = NULL;
 
-	if (!esc || asprintf(&path, "/metadata/labels/%s", esc) < 0) {
+	if (!esc || asprintf(&path, "/metadata/%s/%s", map, esc) < 0) {
 		path = NULL;
 		goto out;
 	}
@@ -36,6 +39,60 @@ out:
 	free(esc);
 	free(path);
 	return o;
+}
+
+static cJSON *pw_nfd_patch_op_add(cJSON *ops, const char *op, const char *key, const cJSON *value)
+{
+	return pw_nfd_meta_op_add(ops, "labels", op, key, value);
+}
+
+/*
+ * Append to @ops what makes annotation @key of the annotations @cur (NULL
+ * or not an object: none) @value, or absent (@value NULL); *@n counts it.
+ * False when out of memory.
+ */
+static bool pw_nfd_annotation_ops(cJSON *ops, const cJSON *cur, const char *key, const char *value,
+				  unsigned *n)
+{
+	const cJSON *old = cJSON_IsObject(cur) ? pw_json_get(cur, key) : NULL;
+	cJSON *v;
+	bool ok;
+
+	if (!value) {
+		if (!old)
+			return true;
+		(*n)++;
+		return pw_nfd_meta_op_add(ops, "annotations", "test", key, old) &&
+		       pw_nfd_meta_op_add(ops, "annotations", "remove", key, NULL);
+	}
+	const char *ov = old ? cJSON_GetStringValue(old) : NULL;
+	if (ov && !strcmp(ov, value))
+		return true;
+	v = cJSON_CreateString(value);
+	if (!v)
+		return false;
+	(*n)++;
+	if (!cJSON_IsObject(cur)) {
+		cJSON *o = cJSON_CreateObject(), *map = cJSON_CreateObject();
+
+		ok = o && map && cJSON_AddStringToObject(o, "op", "add") &&
+		     cJSON_AddStringToObject(o, "path", "/metadata/annotations") &&
+		     cJSON_AddItemToObject(o, "value", map);
+		if (!ok) {
+			cJSON_Delete(map);
+			cJSON_Delete(o);
+		} else {
+			ok = cJSON_AddItemToArray(ops, o) &&
+			     pw_nfd_meta_op_add(ops, "annotations", "add", key, v);
+		}
+	} else if (!old) {
+		ok = pw_nfd_meta_op_add(ops, "annotations", "add", key, v);
+	} else {
+		ok = pw_nfd_meta_op_add(ops, "annotations", "test", key, old) &&
+		     pw_nfd_meta_op_add(ops, "annotations", "replace", key, v);
+	}
+	cJSON_Delete(v);
+	return ok;
 }
 
 cJSON *pw_nfd_label_patch(const cJSON *cur, const struct pw_nfd_labels *ls, bool compat,
@@ -93,7 +150,7 @@ fail:
 }
 
 int pw_nfd_label_node(struct pw_kube *k, const char *node, const struct pw_nfd_labels *ls,
-		      bool compat, unsigned *nchanges)
+		      bool compat, const char *socket, unsigned *nchanges)
 {
 	char *esc = pw_kube_escape(node);
 	char *path = NULL;
@@ -123,7 +180,8 @@ int pw_nfd_label_node(struct pw_kube *k, const char *node, const struct pw_nfd_l
 			goto out;
 		}
 		ops = pw_nfd_label_patch(cur, ls, compat, nchanges);
-		if (!ops) {
+		if (!ops || !pw_nfd_annotation_ops(ops, pw_json_get(md, "annotations"),
+						   PW_NFD_SOCKET_ANNOTATION, socket, nchanges)) {
 			r = -ENOMEM;
 			goto out;
 		}

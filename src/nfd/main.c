@@ -325,12 +325,16 @@ static int pw_nfd_pass(const struct pw_nfd_cfg *c, struct pw_kube *k, bool first
 	if (k) {
 		unsigned n = 0;
 
-		r = pw_nfd_label_node(k, c->node, &ls, c->compat, &n);
+		/* The socket a pod mounts and names in PODWIRE_SOCKET, while podwired runs. */
+		r = pw_nfd_label_node(k, c->node, &ls, c->compat,
+				      info.podwired.up ? c->probe.podwired_socket : NULL, &n);
 		if (r < 0) {
 			pw_err("cannot label node %s: %s", c->node, pw_kube_last_error(k));
 			rc = 1;
 		} else if (n) {
-			pw_info("node %s: %u labels added, changed or removed", c->node, n);
+			pw_info("node %s: %u labels (or the socket annotation) added, changed or "
+				"removed",
+				c->node, n);
 		} else {
 			pw_dbg("node %s: labels up to date", c->node);
 		}

@@ -192,13 +192,17 @@ struct pw_kube;
  */
 cJSON *pw_nfd_label_patch(const cJSON *cur, const struct pw_nfd_labels *ls, bool compat,
 			  unsigned *nchanges);
+/* The annotation naming podwired's socket (a path: not a label value). */
+#define PW_NFD_SOCKET_ANNOTATION PW_NFD_PREFIX "podwired-socket"
 /*
- * Read node @node, patch its labels as above (no request when nothing
- * changes), re-reading and retrying when a concurrent writer makes a test
- * fail. Returns 0 with *@nchanges, or a pw_kube error code (PW_KUBE_E_HTTP
- * for a non-2xx answer, e.g. 404 no such node, 403 no RBAC).
+ * Read node @node, patch its labels as above and its annotation
+ * PW_NFD_SOCKET_ANNOTATION to @socket (NULL: removed) in the same patch (no
+ * request when nothing changes), re-reading and retrying when a concurrent
+ * writer makes a test fail. Returns 0 with *@nchanges (labels and the
+ * annotation), or a pw_kube error code (PW_KUBE_E_HTTP for a non-2xx answer,
+ * e.g. 404 no such node, 403 no RBAC).
  */
 int pw_nfd_label_node(struct pw_kube *k, const char *node, const struct pw_nfd_labels *ls,
-		      bool compat, unsigned *nchanges);
+		      bool compat, const char *socket, unsigned *nchanges);
 
 #endif /* PW_NFD_H */

@@ -14,7 +14,9 @@
 #      both backends answer;
 #   5. a Service without ready endpoints refuses (ECONNREFUSED), as
 #      kube-proxy's REJECT does, and its not-ready addresses are not used;
-#   6. numeric and named targetPorts.
+#   6. numeric and named targetPorts;
+#   7. the endpoint is removed while a sockperf connection runs: the
+#      connection runs to its end, new connects are refused.
 set -u
 . "$(dirname "$0")/lib.sh"
 pw_need curl python3 timeout
@@ -149,5 +151,55 @@ pw_log "no endpoints: '$e_pw' with podwire and through kube-proxy"
 for np in "" --no-podwire; do
 	[ "$(get $np numeric)" = n2p1 ] || pw_fail "numeric ${np:-podwire}: $(get $np numeric)"
 done
+# ---- 7. the endpoint goes while a connection is open ----
+# Through kube-proxy an established connection keeps its backend (conntrack)
+# when the Endpoints change; under podwire the connection is the backend's
+# already. Either way it runs to its end, and new connects are refused.
+pwlab exec n1p1 -- sockperf server --tcp -i 198.19.1.11 -p 5001 >"$LAB_TMP/sp.log" 2>&1 &
+lab_wait_listen n1p1 5001
+long_eps() { # ready IP, or none
+	python3 - "$1" >"$LAB_TMP/long.json" <<'PY'
+import json, sys
+ip = sys.argv[1]
+ports = [{"name": "sp", "port": 5001, "protocol": "TCP"}]
+ready = [ip] if ip != "none" else []
+print(json.dumps({"apiVersion": "v1", "kind": "List", "items": [
+    {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "long"},
+     "spec": {"ports": [{"name": "sp", "port": 5001, "targetPort": "sp", "protocol": "TCP"}]}},
+    {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "long"},
+     "subsets": [{"addresses": [{"ip": a} for a in ready], "ports": ports}] if ready else []},
+    {"apiVersion": "discovery.k8s.io/v1beta1", "kind": "EndpointSlice",
+     "metadata": {"name": "long-1", "labels": {"kubernetes.io/service-name": "long"}},
+     "addressType": "IPv4",
+     "endpoints": [{"addresses": [a], "conditions": {"ready": True}} for a in ready],
+     "ports": ports}]}))
+PY
+	kctl apply -f "$LAB_TMP/long.json" >/dev/null || pw_fail "apply long ($1)"
+}
+long_eps 198.19.1.11
+VIP_long=$(vip long)
+for np in "" --no-podwire; do
+	for _ in $(seq 50); do
+		pwlab exec $np n1p2 -- sockperf ping-pong --tcp -i "$VIP_long" -p 5001 -t 1 -m 64 \
+			>/dev/null 2>&1 && break
+		sleep 0.2
+	done
+	pwlab exec $np n1p2 -- sockperf ping-pong --tcp -i "$VIP_long" -p 5001 -t 4 -m 64 \
+		>"$LAB_TMP/long.out" 2>&1 &
+	cli=$!
+	sleep 1.5
+	long_eps none
+	wait $cli || pw_fail "long ${np:-podwire}: the open connection broke: $(tail -5 "$LAB_TMP/long.out")"
+	grep -q 'percentile 50.000' "$LAB_TMP/long.out" ||
+		pw_fail "long ${np:-podwire}: no result: $(tail -5 "$LAB_TMP/long.out")"
+	for _ in $(seq 50); do
+		r=$(pwlab exec $np n1p2 -- curl -s -m 2 "http://$VIP_long:5001/" >/dev/null; echo $?)
+		[ "$r" = 7 ] && break
+		sleep 0.2
+	done
+	[ "$r" = 7 ] || pw_fail "long ${np:-podwire}: a new connect after the endpoint went: curl $r"
+	long_eps 198.19.1.11
+done
+
 pw_log "Services: same node over shared memory, other node brokered, affinity, refusal; kube-proxy agrees"
 echo "lab-services: ok"

@@ -925,6 +925,25 @@ def t_kube(tmp):
         run_nfd(tmp, sysroot, procroot, "--kubeconfig", kc, "--node-name", "n1")
         got = cp.must("GET", "/api/v1/nodes/n1")["metadata"]["labels"]
         check(got["podwire.io/dpdk-interfaces"] == "1" and got["dpdk"] == "1", "updated", got)
+        # with podwired running: its socket as an annotation (a path is no label
+        # value), in the same patch; gone again when podwired is
+        if PODWIRED and os.access(PODWIRED, os.X_OK):
+            sock = os.path.join(tmp, "pw.sock")
+            d = spawn(tmp, "podwired", [PODWIRED, "-f", "-s", sock, "-p", "198.18.0.0/15"], sock)
+            try:
+                j, _ = run_nfd(tmp, sysroot, procroot, "--kubeconfig", kc, "--node-name", "n1",
+                               "--podwire-socket", sock)
+                n = cp.must("GET", "/api/v1/nodes/n1")
+                check(n["metadata"].get("annotations", {}).get("podwire.io/podwired-socket") ==
+                      sock and n["metadata"]["labels"]["podwire.io/podwired"] == "true",
+                      "socket annotation and podwired label", n["metadata"])
+            finally:
+                d.terminate()
+                d.wait()
+            run_nfd(tmp, sysroot, procroot, "--kubeconfig", kc, "--node-name", "n1")
+            n = cp.must("GET", "/api/v1/nodes/n1")
+            check("podwire.io/podwired-socket" not in n["metadata"].get("annotations", {}),
+                  "socket annotation removed with podwired", n["metadata"])
         # a Node that does not exist: a clear failure, nothing created
         _, p = run_nfd(tmp, sysroot, procroot, "--kubeconfig", kc, "--node-name", "nope",
                        want_rc=1)
