@@ -26,7 +26,7 @@ FUZZ_SECONDS ?= 600
 # it those tests skip and say why.
 KUBE_BUILD = tools/kube-build.sh >/dev/null || echo "podwire: no Kubernetes control plane; the kube-real tests will skip" >&2
 
-.PHONY: all deps test test-plain test-sanitize fuzz demo bench bench-rdma bench-nfv lint format clean
+.PHONY: all deps test test-plain test-sanitize fuzz demo bench bench-rdma bench-nfv bench-kube lint format clean
 
 all: $(BUILD)/build.ninja
 	$(NINJA) -C $(BUILD)
@@ -95,6 +95,16 @@ bench-nfv: all
 		tools/bench-nfv.sh -r 3; \
 	else \
 		echo "bench-nfv: run as root (network namespaces, DPDK, OvS-DPDK)"; exit 1; \
+	fi
+
+bench-kube: all
+	@tools/deps.sh test
+	@if [ "$$(id -u)" = 0 ]; then \
+		tools/kube-build.sh >/dev/null && \
+		tools/bench-services.sh -r 5 && \
+		python3 tools/bench-sched-live.py $(BUILD) --nodes 500 --pods 2000 --real; \
+	else \
+		echo "bench-kube: run as root (network namespaces, the control plane's build)"; exit 1; \
 	fi
 
 lint: all
