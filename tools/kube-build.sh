@@ -120,11 +120,13 @@ if complete "$out"; then
 fi
 
 work=$(mktemp -d "$cache/.build.XXXXXX")
-chmod 755 "$work" # apt-get source downloads as _apt
 trap 'rm -rf "$work"' EXIT
-log "building kubernetes $ver in $work (about 10 minutes on 2 vCPUs)"
-(cd "$work" && apt-get source -q --download-only "kubernetes=$ver" >/dev/null &&
-	dpkg-source -q -x ./*.dsc src >/dev/null)
+log "building kubernetes $ver in $work (about 6 minutes on 2 vCPUs)"
+# As root, so that apt does not try to drop to _apt in a directory it may not
+# enter. apt checks the files against the archive's signed indices, so
+# dpkg-source need not look for the uploader's key (which is not installed).
+(cd "$work" && apt-get source -q -o APT::Sandbox::User=root --download-only "kubernetes=$ver" \
+	>/dev/null && dpkg-source -q --no-check -x ./*.dsc src >/dev/null)
 src="$work/src"
 rm -rf "$src/vendor/github.com/modern-go/reflect2"
 cp -r /usr/share/gocode/src/github.com/modern-go/reflect2 "$src/vendor/github.com/modern-go/reflect2"
