@@ -391,6 +391,8 @@ struct pw_svc_table {
 };
 
 void pw_svc_table_free(struct pw_svc_table *t);
+/* Put @t's entries in the order pw_svc_resolve() searches (before set). */
+void pw_svc_table_sort(struct pw_svc_table *t);
 /* Use @t from now on (taken; the previous table is freed). */
 void pw_svc_table_set(struct pw_svc_table *t);
 /*

@@ -57,15 +57,33 @@ static uint64_t pw_svc_random(void)
 	return pw_svc_rng;
 }
 
+/* The order of a table's entries (pw_svc_table_sort): by address, then port. */
+static int pw_svc_cmp(const void *a, const void *b)
+{
+	const struct sockaddr_in *x = &((const struct pw_svc_entry *)a)->vip,
+				 *y = &((const struct pw_svc_entry *)b)->vip;
+	uint32_t ax = ntohl(x->sin_addr.s_addr), ay = ntohl(y->sin_addr.s_addr);
+	uint16_t px = ntohs(x->sin_port), py = ntohs(y->sin_port);
+
+	if (ax != ay)
+		return ax < ay ? -1 : 1;
+	return px < py ? -1 : px > py;
+}
+
+void pw_svc_table_sort(struct pw_svc_table *t)
+{
+	if (t->n > 1)
+		qsort(t->e, t->n, sizeof(t->e[0]), pw_svc_cmp);
+}
+
+/* Every connect to the prefixes asks: a binary search, whatever the cluster's size. */
 static const struct pw_svc_entry *pw_svc_find(const struct sockaddr_in *dst)
 {
-	if (!pw_svc)
+	const struct pw_svc_entry key = { .vip = *dst };
+
+	if (!pw_svc || !pw_svc->n)
 		return NULL;
-	for (unsigned i = 0; i < pw_svc->n; i++)
-		if (pw_svc->e[i].vip.sin_addr.s_addr == dst->sin_addr.s_addr &&
-		    pw_svc->e[i].vip.sin_port == dst->sin_port)
-			return &pw_svc->e[i];
-	return NULL;
+	return bsearch(&key, pw_svc->e, pw_svc->n, sizeof(pw_svc->e[0]), pw_svc_cmp);
 }
 
 static bool pw_svc_has(const struct pw_svc_entry *e, const struct sockaddr_in *be)
