@@ -566,7 +566,26 @@ static void pw_live_report(struct pw_live *l, struct pw_kube *k, const struct pw
 	pthread_mutex_unlock(&l->lock);
 }
 
-/* Someone else bound the pod (409): read it back so the model has the truth. */
+/*
+ * The model charges @t's pod to t->node for a binding that did not happen:
+ * take it back. Lock held. Returns the pod's index, or -1 when it is gone.
+ */
+static int pw_live_unbind(struct pw_live *l, const struct pw_live_todo *t)
+{
+	int pi = pw_model_find_pod(&l->m, t->ns, t->name);
+
+	if (pi >= 0 && l->m.pods[pi].node_name && !strcmp(l->m.pods[pi].node_name, t->node))
+		pw_model_unbind(&l->m, pi);
+	return pi;
+}
+
+/*
+ * Someone else bound the pod (409), or it is gone (404): read it back so that
+ * the model has the truth. Until then the model keeps charging our binding,
+ * so that the placing thread, which runs beside the binds, does not place
+ * the pod again meanwhile. When it cannot be read, our charge is undone and
+ * the pod tried again after backoff. Lock not held.
+ */
 static void pw_live_reread(struct pw_live *l, struct pw_kube *k, const struct pw_live_todo *t)
 {
 	cJSON *pod = NULL;
@@ -584,22 +603,15 @@ static void pw_live_reread(struct pw_live *l, struct pw_kube *k, const struct pw
 			pw_warn("%s: re-read: %s", t->key, err);
 	} else if (pi >= 0 && st == 404) {
 		pw_model_del_pod(&l->m, t->ns, t->name);
+	} else if (pi >= 0) {
+		pw_warn("%s: re-read: %s", t->key, pw_kube_last_error(k));
+		pi = pw_live_unbind(l, t);
+		pw_assumed_forget(l, t->key);
+		if (pi >= 0)
+			pw_live_fail(l, pi, PW_LIVE_BIND_FAILED);
 	}
 	pthread_mutex_unlock(&l->lock);
 	cJSON_Delete(pod);
-}
-
-/*
- * The model charges @t's pod to t->node for a binding that did not happen:
- * take it back. Lock held. Returns the pod's index, or -1 when it is gone.
- */
-static int pw_live_unbind(struct pw_live *l, const struct pw_live_todo *t)
-{
-	int pi = pw_model_find_pod(&l->m, t->ns, t->name);
-
-	if (pi >= 0 && l->m.pods[pi].node_name && !strcmp(l->m.pods[pi].node_name, t->node))
-		pw_model_unbind(&l->m, pi);
-	return pi;
 }
 
 /* Bind one placed pod; the model already charges it. Lock not held. */
@@ -633,7 +645,6 @@ static void pw_live_bind(struct pw_live *l, struct pw_kube *k, struct pw_live_to
 			st == 409 ? "conflict" : "not found", pw_kube_last_error(k));
 		pthread_mutex_lock(&l->lock);
 		l->conflicts++;
-		pw_live_unbind(l, t);
 		pthread_mutex_unlock(&l->lock);
 		pw_live_reread(l, k, t);
 		return;
