@@ -34,25 +34,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PW_BUILD=${PW_BUILD:-$ROOT/build}
 CLI=$PW_BUILD/src/cli/podwire
 OUT=${OUT:-$PW_BUILD/bench-lab}
-[ "$(id -u)" = 0 ] || { echo "bench-lab: needs root (network namespaces)" >&2; exit 77; }
-for c in sockperf iperf3 python3; do
-	command -v $c >/dev/null || { echo "bench-lab: $c is not installed" >&2; exit 77; }
-done
-[ -x "$CLI" ] || { echo "bench-lab: build first ($CLI)" >&2; exit 1; }
-mkdir -p "$OUT"
-export PODWIRE_LAB=bench$$
-TMP=$(mktemp -d /tmp/podwire-bench-lab.XXXXXX)
-cleanup() {
-	local bg
-	bg=$(jobs -p)
-	[ -z "$bg" ] || kill $bg 2>/dev/null
-	"$CLI" lab down >/dev/null 2>&1
-	wait 2>/dev/null
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-lab() { "$CLI" lab "$@"; }
+. "$(dirname "$0")/bench-lib.sh"
+pw_bench_lab_init bench-lab bench sockperf iperf3 python3
 
 wait_listen() { pw_lab_wait_listen bench-lab "$@"; } # target port
 
@@ -137,7 +120,6 @@ try:
 except Exception: print("- - -")' "$b0" "$(busy_jiffies)" "$T"
 }
 
-. "$(dirname "$0")/bench-lib.sh"
 
 declare -A P50 P99 P999 GBPS CPS CP50 CCPU
 SIZES="14 64 1024 16384 65536 262144 1048575" # sockperf's smallest and largest

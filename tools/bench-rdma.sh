@@ -39,28 +39,10 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PW_BUILD=${PW_BUILD:-$ROOT/build}
 CLI=$PW_BUILD/src/cli/podwire
 OUT=${OUT:-$PW_BUILD/bench-rdma}
-[ "$(id -u)" = 0 ] || { echo "bench-rdma: needs root (network namespaces)" >&2; exit 77; }
-for c in sockperf ib_write_lat python3; do
-	command -v $c >/dev/null || { echo "bench-rdma: $c is not installed" >&2; exit 77; }
-done
-[ -x "$CLI" ] || { echo "bench-rdma: build first ($CLI)" >&2; exit 1; }
+. "$(dirname "$0")/bench-lib.sh"
+pw_bench_lab_init bench-rdma rdma sockperf ib_write_lat python3
 [ -e "$PW_BUILD/src/verbs/libpodwire-verbs.so" ] ||
 	{ echo "bench-rdma: built without libibverbs-dev: no podwire0" >&2; exit 77; }
-mkdir -p "$OUT"
-export PODWIRE_LAB=rdma$$
-TMP=$(mktemp -d /tmp/podwire-bench-rdma.XXXXXX)
-cleanup() {
-	local bg
-	bg=$(jobs -p)
-	[ -z "$bg" ] || kill $bg 2>/dev/null
-	"$CLI" lab down >/dev/null 2>&1
-	wait 2>/dev/null
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-lab() { "$CLI" lab "$@"; }
-. "$(dirname "$0")/bench-lib.sh"
 
 wait_listen() { pw_lab_wait_listen bench-rdma "$@"; } # target port
 

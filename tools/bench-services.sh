@@ -32,27 +32,9 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PW_BUILD=${PW_BUILD:-$ROOT/build}
 CLI=$PW_BUILD/src/cli/podwire
 OUT=${OUT:-$PW_BUILD/bench-services}
-[ "$(id -u)" = 0 ] || { echo "bench-services: needs root (network namespaces)" >&2; exit 77; }
-for c in sockperf iperf3 python3 etcd iptables; do
-	command -v $c >/dev/null || { echo "bench-services: $c is not installed" >&2; exit 77; }
-done
+pw_bench_lab_init bench-services bsvc sockperf iperf3 python3 etcd iptables
 KDIR=$("$ROOT/tools/kube-build.sh" --check) ||
 	{ echo "bench-services: no control plane; run tools/kube-build.sh as root" >&2; exit 77; }
-[ -x "$CLI" ] || { echo "bench-services: build first ($CLI)" >&2; exit 1; }
-mkdir -p "$OUT"
-export PODWIRE_LAB=bsvc$$
-TMP=$(mktemp -d /tmp/podwire-bench-services.XXXXXX)
-cleanup() {
-	local bg
-	bg=$(jobs -p)
-	[ -z "$bg" ] || kill $bg 2>/dev/null
-	"$CLI" lab down >/dev/null 2>&1
-	wait 2>/dev/null
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-lab() { "$CLI" lab "$@"; }
 wait_listen() { pw_lab_wait_listen bench-services "$@"; }
 
 lab up --kube --nodes 2 --pods-per-node 2 >"$TMP/up.log" 2>&1 ||

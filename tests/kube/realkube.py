@@ -27,8 +27,6 @@ import signal
 import socket
 import ssl
 import subprocess
-import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -43,33 +41,6 @@ USERS = {
                  ["system:serviceaccounts", "system:serviceaccounts:podwire"]),
 }
 SERVICE_CIDR = "198.19.240.0/20"
-
-
-class Run:
-    """One test program's scaffolding: a temporary directory, the processes it
-    started (killed at exit) and its failures (printed as func:line)."""
-
-    def __init__(self, prefix):
-        self.tmp = tempfile.mkdtemp(prefix=prefix)
-        self.procs = []
-        self.failures = 0
-        atexit.register(self.cleanup)
-
-    def track(self, p):
-        self.procs.append(p)
-        return p
-
-    def fail(self, what):
-        self.failures += 1
-        f = sys._getframe(1)
-        print("%s:%d: FAIL: %s" % (f.f_code.co_name, f.f_lineno, what), file=sys.stderr)
-
-    def cleanup(self):
-        for p in self.procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def bindir_find(kube_build):

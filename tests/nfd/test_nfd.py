@@ -546,14 +546,19 @@ def spawn(tmp, name, cmd, ready):
     return d
 
 
+def podwired_start(tmp):
+    """A real podwired on tmp/pw.sock accelerating 198.18.0.0/15: (process, socket)."""
+    sock = os.path.join(tmp, "pw.sock")
+    return spawn(tmp, "podwired", [PODWIRED, "-f", "-s", sock, "-p", "198.18.0.0/15"], sock), sock
+
+
 def t_podwired(tmp):
     if not PODWIRED or not os.access(PODWIRED, os.X_OK):
         skip("podwired not built")
     sysroot, procroot = os.path.join(tmp, "sys"), os.path.join(tmp, "proc")
     os.makedirs(sysroot)
     os.makedirs(procroot)
-    sock = os.path.join(tmp, "pw.sock")
-    d = spawn(tmp, "podwired", [PODWIRED, "-f", "-s", sock, "-p", "198.18.0.0/15"], sock)
+    d, sock = podwired_start(tmp)
     try:
         # A preload tree with the virtual RDMA device's library, as the
         # DaemonSet copies it: podwire0 for pods, with the router.
@@ -928,8 +933,7 @@ def t_kube(tmp):
         # with podwired running: its socket as an annotation (a path is no label
         # value), in the same patch; gone again when podwired is
         if PODWIRED and os.access(PODWIRED, os.X_OK):
-            sock = os.path.join(tmp, "pw.sock")
-            d = spawn(tmp, "podwired", [PODWIRED, "-f", "-s", sock, "-p", "198.18.0.0/15"], sock)
+            d, sock = podwired_start(tmp)
             try:
                 j, _ = run_nfd(tmp, sysroot, procroot, "--kubeconfig", kc, "--node-name", "n1",
                                "--podwire-socket", sock)

@@ -22,10 +22,12 @@ import time
 import urllib.request
 
 BIN, KUBE_BUILD, DEPLOY = sys.argv[1:4]
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "kube"))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [os.path.join(HERE, ".."), os.path.join(HERE, "..", "kube")]
+import pwtest  # noqa: E402
 import realkube  # noqa: E402
 
-RUN = realkube.Run("pw-discover-")
+RUN = pwtest.Run("pw-discover-")
 TMP = RUN.tmp
 fail = RUN.fail
 NODES = ["n1", "n2", "n3"]
@@ -81,15 +83,6 @@ class Router:
             return f.read()
 
 
-def wait(cond, timeout=20.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return cond()
-
-
 def main():
     bindir = realkube.bindir_find(KUBE_BUILD)
     if not bindir:
@@ -110,7 +103,7 @@ def main():
         return "\n".join("--- %s\n%s" % (n, r[n].text()[-3000:]) for n in NODES)
 
     # n1 and n2 find each other (a link each way); n3 is not a Node: refused.
-    if not wait(lambda: r["n1"].links() == 2 and r["n2"].links() == 2):
+    if not pwtest.wait_for(lambda: r["n1"].links() == 2 and r["n2"].links() == 2):
         fail("n1, n2 links: %s %s\n%s" % (r["n1"].links(), r["n2"].links(), logs()))
     if "peer n2: 1 pod prefix(es)" not in r["n1"].text():
         fail("n1 has no route to n2's pods\n%s" % logs())
@@ -123,14 +116,14 @@ def main():
 
     # n3 joins: reached without restarting anything.
     cp.create(node("n3"))
-    if not wait(lambda: all(r[n].links() == 4 for n in NODES)):
+    if not pwtest.wait_for(lambda: all(r[n].links() == 4 for n in NODES)):
         fail("after n3 joined: %s\n%s" % ([r[n].links() for n in NODES], logs()))
     if "peer n3: 1 pod prefix(es)" not in r["n1"].text():
         fail("n1 has no route to n3's pods\n%s" % logs())
 
     # n2 is deleted: its links (and with them its routes) go, and stay gone.
     cp.must("DELETE", "/api/v1/nodes/n2")
-    if not wait(lambda: r["n1"].links() == 2 and r["n3"].links() == 2):
+    if not pwtest.wait_for(lambda: r["n1"].links() == 2 and r["n3"].links() == 2):
         fail("after n2 left: %s\n%s" % ([r[n].links() for n in NODES], logs()))
     time.sleep(1.5)
     if r["n1"].links() != 2 or "peer n2: link lost" not in r["n1"].text():
@@ -138,23 +131,23 @@ def main():
 
     # n3 turns NotReady, then Ready again.
     cp.node_status("n3", {"conditions": [{"type": "Ready", "status": "False"}]})
-    if not wait(lambda: r["n1"].links() == 0):
+    if not pwtest.wait_for(lambda: r["n1"].links() == 0):
         fail("NotReady n3 still linked: %s\n%s" % (r["n1"].links(), logs()))
     cp.node_status("n3", {"conditions": [{"type": "Ready", "status": "True"}]})
-    if not wait(lambda: r["n1"].links() == 2 and r["n3"].links() == 2):
+    if not pwtest.wait_for(lambda: r["n1"].links() == 2 and r["n3"].links() == 2):
         fail("Ready n3 not linked again: %s\n%s" % ([r[n].links() for n in NODES], logs()))
 
     # The secret is rotated on n1 only: the links that are up stay up.
     lost0 = r["n1"].text().count("link lost")
     r["n1"].write_secret("b" * 40)
-    if not wait(lambda: r["n1"].metric("podwire_peer_secret_rotations_total") == 1, 10):
+    if not pwtest.wait_for(lambda: r["n1"].metric("podwire_peer_secret_rotations_total") == 1, 10):
         fail("n1 did not take the new secret\n%s" % logs())
     time.sleep(1.5)
     if r["n1"].links() != 2 or r["n1"].text().count("link lost") != lost0:
         fail("links dropped by the rotation: %s\n%s" % (r["n1"].links(), logs()))
     # A new handshake (n3 leaves and comes back) needs the secret on both sides ...
     cp.node_status("n3", {"conditions": [{"type": "Ready", "status": "False"}]})
-    wait(lambda: r["n1"].links() == 0)
+    pwtest.wait_for(lambda: r["n1"].links() == 0)
     cp.node_status("n3", {"conditions": [{"type": "Ready", "status": "True"}]})
     time.sleep(2)
     # (n1 counts a link it dialled as up once it has sent its proof, until n3
@@ -164,7 +157,7 @@ def main():
             r["n3"].links(), r["n3"].metric("podwire_peer_auth_failures_total"), logs()))
     # ... and n3 taking it up makes it work.
     r["n3"].write_secret("b" * 40)
-    if not wait(lambda: r["n1"].links() == 2 and r["n3"].links() == 2):
+    if not pwtest.wait_for(lambda: r["n1"].links() == 2 and r["n3"].links() == 2):
         fail("links after both rotated: %s\n%s" % ([r[n].links() for n in NODES], logs()))
 
     for n in NODES:

@@ -9,51 +9,24 @@ Each scenario starts its own double (127.0.0.1, a free port) and scheduler
 processes, checks the double's request log and objects, and stops everything
 at exit, also on failure. Exit 0 pass, 1 fail.
 """
-import atexit
 import json
 import os
 import re
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
 
 SCENARIO, BIN, APISERVER, DATA = sys.argv[1:5]
-TMP = tempfile.mkdtemp(prefix="pw-sched-live-")
-PROCS = []
-failures = 0
-
-
-def cleanup():
-    for p in PROCS:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    shutil.rmtree(TMP, ignore_errors=True)
-
-
-atexit.register(cleanup)
-
-
-def fail(what):
-    global failures
-    failures += 1
-    f = sys._getframe(1)
-    print("%s:%d: FAIL: %s" % (f.f_code.co_name, f.f_lineno, what), file=sys.stderr)
-
-
-def wait_for(cond, timeout=20.0, what="condition"):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.1)
-    return cond()
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [HERE, os.path.join(HERE, "..")]
+import pwtest  # noqa: E402
+from schedobj import node, pod  # noqa: E402
+RUN = pwtest.Run("pw-sched-live-")
+TMP = RUN.tmp
+fail = RUN.fail
+wait_for = pwtest.wait_for
 
 
 def http(method, url, body=None, headers=None):
@@ -71,7 +44,7 @@ def http(method, url, body=None, headers=None):
 
 class Double:
     def __init__(self, state, token=None):
-        path = os.path.join(TMP, "state-%d.json" % len(PROCS))
+        path = os.path.join(TMP, "state-%d.json" % len(RUN.procs))
         with open(path, "w") as f:
             json.dump(state, f)
         args = [sys.executable, APISERVER, "--port", "0", "--state", path,
@@ -80,7 +53,7 @@ class Double:
             args += ["--token", token]
         self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=open(
             os.path.join(TMP, "apiserver.log"), "w"), text=True)
-        PROCS.append(self.p)
+        RUN.track(self.p)
         self.port = int(self.p.stdout.readline())
         self.url = "http://127.0.0.1:%d" % self.port
 
@@ -114,42 +87,8 @@ class Double:
         return [e for e in self.state()["events"] if e.get("reason") == reason]
 
 
-class Sched:
-    def __init__(self, *args, name="sched"):
-        self.log = os.path.join(TMP, "%s-%d.log" % (name, len(PROCS)))
-        self.p = subprocess.Popen([BIN, *args], stdout=subprocess.DEVNULL,
-                                  stderr=open(self.log, "w"))
-        PROCS.append(self.p)
-
-    def text(self):
-        with open(self.log) as f:
-            return f.read()
-
-    def stop(self, timeout=10):
-        """SIGTERM; returns the exit status (None if it had to be killed)."""
-        if self.p.poll() is not None:
-            return self.p.returncode
-        self.p.send_signal(signal.SIGTERM)
-        try:
-            return self.p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            self.p.wait()
-            return None
-
-
-def node(name, labels=None, cpu="8"):
-    return {"metadata": {"name": name, "labels": labels or {}},
-            "status": {"allocatable": {"cpu": cpu, "memory": "16Gi", "pods": "110"},
-                       "capacity": {"cpu": cpu, "memory": "16Gi", "pods": "110"},
-                       "conditions": [{"type": "Ready", "status": "True"}]}}
-
-
-def pod(name, ann=None, sched="podwire-scheduler", ns="default", cpu="100m"):
-    return {"metadata": {"name": name, "namespace": ns, "annotations": ann or {}},
-            "spec": {"schedulerName": sched, "containers": [
-                {"name": "c", "image": "busybox",
-                 "resources": {"requests": {"cpu": cpu, "memory": "64Mi"}}}]}}
+def Sched(*args, name="sched"):
+    return pwtest.Daemon(RUN, [BIN, *args], name)
 
 
 def bound(d, keys):
@@ -539,5 +478,5 @@ def scenario_extender():
 
 {"seed": scenario_seed, "restart": scenario_restart, "malformed": scenario_malformed,
  "leader": scenario_leader, "extender": scenario_extender, "events": scenario_events}[SCENARIO]()
-print("live %s: %s" % (SCENARIO, "FAIL" if failures else "ok"))
-sys.exit(1 if failures else 0)
+print("live %s: %s" % (SCENARIO, "FAIL" if RUN.failures else "ok"))
+sys.exit(1 if RUN.failures else 0)

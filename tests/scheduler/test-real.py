@@ -21,68 +21,27 @@ as root, which `make test` does).
 import glob
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 
 SCENARIO, BIN, KUBE_BUILD, DATA, DEPLOY = sys.argv[1:6]
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "kube"))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [HERE, os.path.join(HERE, ".."), os.path.join(HERE, "..", "kube")]
+import pwtest  # noqa: E402
 import realkube  # noqa: E402
+from schedobj import node, pod  # noqa: E402
 
-RUN = realkube.Run("pw-sched-real-")
+RUN = pwtest.Run("pw-sched-real-")
 TMP = RUN.tmp
 fail = RUN.fail
 
 
 def wait_for(cond, timeout=30.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.2)
-    return cond()
+    return pwtest.wait_for(cond, timeout, 0.2)
 
 
-class Sched:
-    def __init__(self, *args, name="sched"):
-        self.log = os.path.join(TMP, "%s-%d.log" % (name, len(RUN.procs)))
-        self.p = subprocess.Popen([BIN, *args], stdout=subprocess.DEVNULL,
-                                  stderr=open(self.log, "w"))
-        RUN.track(self.p)
-
-    def text(self):
-        with open(self.log) as f:
-            return f.read()
-
-    def stop(self, timeout=15):
-        if self.p.poll() is not None:
-            return self.p.returncode
-        self.p.send_signal(signal.SIGTERM)
-        try:
-            return self.p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            self.p.wait()
-            return None
-
-
-def node(name, labels=None, cpu="8"):
-    return {"kind": "Node", "metadata": {"name": name, "labels": labels or {}},
-            "status": {"allocatable": {"cpu": cpu, "memory": "16Gi", "pods": "110"},
-                       "capacity": {"cpu": cpu, "memory": "16Gi", "pods": "110"},
-                       "conditions": [{"type": "Ready", "status": "True"}]}}
-
-
-def pod(name, ann=None, sched="podwire-scheduler", ns="default", cpu="100m", node_name=None):
-    p = {"kind": "Pod", "metadata": {"name": name, "namespace": ns, "annotations": ann or {}},
-         "spec": {"schedulerName": sched, "containers": [
-             {"name": "c", "image": "busybox",
-              "resources": {"requests": {"cpu": cpu, "memory": "64Mi"}}}]}}
-    if node_name:
-        p["spec"]["nodeName"] = node_name
-    return p
+def Sched(*args, name="sched"):
+    return pwtest.Daemon(RUN, [BIN, *args], name)
 
 
 def where(cp, ns="default"):

@@ -21,10 +21,12 @@ import sys
 import time
 
 BIN, KUBE_BUILD, DEPLOY = sys.argv[1:4]
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "kube"))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [os.path.join(HERE, ".."), os.path.join(HERE, "..", "kube")]
+import pwtest  # noqa: E402
 import realkube  # noqa: E402
 
-RUN = realkube.Run("pw-webhook-real-")
+RUN = pwtest.Run("pw-webhook-real-")
 TMP = RUN.tmp
 fail = RUN.fail
 PRELOAD = "/run/podwire/preload/$LIB/libpodwire.so:/run/podwire/preload/$LIB/libpodwire-verbs.so"
