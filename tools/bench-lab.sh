@@ -6,9 +6,10 @@
 # podwire). sockperf ping-pong latency percentiles at 64 B, iperf3 single
 # stream and the connection rate (podwire-bench connect: connect, 1-byte
 # echo, close, one after another) with the machine's CPU time per
-# connection (medians of alternating rounds), and a
-# latency sweep from 14 B to 1 MiB - 1 (sockperf's limits) plotted with
-# gnuplot.
+# connection (medians of alternating rounds), beside the floor of podwire's
+# pooled connections across nodes (podwire-bench connect --handover, the
+# kernel alone), and a latency sweep from 14 B to 1 MiB - 1 (sockperf's
+# limits) plotted with gnuplot.
 #
 # Usage: tools/bench-lab.sh [-t SECONDS] [-r ROUNDS] [-o DIR] [--no-sweep]
 #   -t  seconds per sockperf/iperf3 run (default 2)
@@ -26,7 +27,7 @@ while [ $# -gt 0 ]; do
 	-r) ROUNDS=$2; shift 2 ;;
 	-o) OUT=$2; shift 2 ;;
 	--no-sweep) SWEEP=""; shift ;;
-	-h|--help) sed -n '3,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '3,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench-lab: unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -80,12 +81,14 @@ try: print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_secon
 except Exception: print("-")'
 }
 
-# cserver TARGET MODE IP PORT: a podwire-bench connect server
+# cserver TARGET MODE IP PORT: a podwire-bench connect server (mode
+# handover: the kernel's, for hand-over cycles)
 BENCH=$PW_BUILD/src/bench/podwire-bench
 cserver() {
-	local np=""
+	local np="" ho=""
 	[ "$2" = pw ] || np=--no-podwire
-	lab exec $np "$1" -- "$BENCH" connect --serve "$3:$4" -d 3600 -w 0 \
+	[ "$2" = handover ] && ho=--handover
+	lab exec $np "$1" -- "$BENCH" connect $ho --serve "$3:$4" -d 3600 -w 0 \
 		>>"$TMP/cservers.log" 2>&1 &
 	wait_listen "$1" "$4"
 }
@@ -99,16 +102,18 @@ busy_jiffies() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; 
 # routers, softirqs; the lab is this machine), over the whole run with its
 # warm-up. Mode pwshm: podwire with PODWIRE_ADAPT=0, every connection over
 # podwire's path (as shipped, the library leaves repeated short ones to the
-# kernel).
+# kernel). Mode handover: the kernel's hand-over cycles (podwire-bench
+# --help), the floor of podwire's pooled connections across nodes.
 cycles() {
-	local np="" ip=${DST[$1]%:*} port=${DST[$1]#*:} env="" b0 out
+	local np="" ip=${DST[$1]%:*} port=${DST[$1]#*:} env="" ho="" b0 out
 	case ${MODE[$1]} in
 	pw) ;;
 	pwshm) env=PODWIRE_ADAPT=0 ;;
+	handover) np=--no-podwire ho=--handover ;;
 	*) np=--no-podwire ;;
 	esac
 	b0=$(busy_jiffies)
-	out=$(lab exec $np "${CLIENT[$1]}" -- env $env "$BENCH" connect --to "$ip:$port" -d "$T" \
+	out=$(lab exec $np "${CLIENT[$1]}" -- env $env "$BENCH" connect $ho --to "$ip:$port" -d "$T" \
 		-w 0.3 -j 2>/dev/null)
 	echo "$out" | python3 -c 'import json, os, sys
 try:
@@ -186,7 +191,9 @@ cserver n1p2 kernel 198.19.1.12 6012
 cserver n1p2 pw 198.19.1.12 6013
 cserver n2p1 kernel 198.19.2.11 6014
 cserver n2p2 pw 198.19.2.12 6015
+cserver n2 handover 198.18.0.2 6016
 path chost n1 kernel 198.18.0.2:6011
+path cfloor n1 handover 198.18.0.2:6016
 path cbridge n1p1 kernel 198.19.1.12:6012
 path cshm n1p1 pw 198.19.1.12:6013
 path cvxlan n1p1 kernel 198.19.2.11:6014
@@ -195,14 +202,15 @@ path cshmall n1p1 pwshm 198.19.1.12:6013
 path cremoteall n1p1 pwshm 198.19.2.12:6015
 declare -A cps cp50 ccpu
 for r in $(seq "$ROUNDS"); do
-	for p in chost cbridge cshm cvxlan cremote cshmall cremoteall; do
+	# (Host to host, podwire across nodes and its floor side by side.)
+	for p in chost cremote cfloor cbridge cshm cvxlan cshmall cremoteall; do
 		read -r o1 o2 o3 <<<"$(cycles $p)"
 		cps[$p]="${cps[$p]:-} $o1"
 		cp50[$p]="${cp50[$p]:-} $o2"
 		ccpu[$p]="${ccpu[$p]:-} $o3"
 	done
 done
-for p in chost cbridge cshm cvxlan cremote cshmall cremoteall; do
+for p in chost cbridge cshm cvxlan cremote cshmall cremoteall cfloor; do
 	CPS[$p]=$(pw_median ${cps[$p]})
 	CP50[$p]=$(pw_median ${cp50[$p]})
 	CCPU[$p]=$(pw_median ${ccpu[$p]})
@@ -278,13 +286,16 @@ PY
 	crow "pod to pod, across nodes: podwire" cremote
 	crow "  same node, shm always" cshmall
 	crow "  across nodes, direct always" cremoteall
+	crow "host to host, handed over (floor)" cfloor
 	python3 - "${CPS[cremote]}" "${CPS[chost]}" "${CPS[cshm]}" "${CPS[cbridge]}" \
-		"${CCPU[cremote]}" "${CCPU[chost]}" <<'PY'
+		"${CCPU[cremote]}" "${CCPU[chost]}" "${CPS[cfloor]}" <<'PY'
 import sys
-r, h, s, b, rc, hc = sys.argv[1:]
+r, h, s, b, rc, hc, f = sys.argv[1:]
 try:
     print("connection rate, podwire across nodes / host to host: %.3fx (target >= 0.9)"
           % (float(r) / float(h)))
+    print("connection rate, the pooled design's floor (kernel only) / host to host: %.3fx;"
+          " podwire / floor: %.3fx" % (float(f) / float(h), float(r) / float(f)))
     print("connection rate, podwire same node / bridge: %.3fx" % (float(s) / float(b)))
     print("CPU per connection, podwire across nodes / host to host: %.3fx" % (float(rc) / float(hc)))
 except ValueError:

@@ -54,6 +54,7 @@ struct pw_bench_opts {
 	struct sockaddr_in to, serve;
 	uint64_t count;	    /* stop after this many (0: by time only) */
 	unsigned exchanges; /* connect: one-byte echoes per connection */
+	bool handover;	    /* connect: sockets made by another process (cycle.c) */
 };
 
 struct pw_result {
@@ -343,22 +344,33 @@ static int pw_sink(struct pw_end *e, const struct pw_bench_opts *o, struct pw_re
 struct pw_cycle_arg {
 	struct sockaddr_in to;
 	unsigned exchanges;
+	struct pw_cycle_maker *maker;
 };
 
 static int pw_cycle_once_to(void *arg)
 {
-	const struct pw_cycle_arg *a = arg;
+	struct pw_cycle_arg *a = arg;
 
-	return pw_cycle_once(&a->to, a->exchanges);
+	return pw_cycle_once(&a->to, a->exchanges, a->maker);
 }
 
 /* Connect cycles to @to until the deadline, each timed into r->hist. */
 static int pw_cycles(const struct sockaddr_in *to, const struct pw_bench_opts *o,
 		     struct pw_result *r)
 {
+	struct pw_cycle_maker maker;
 	struct pw_cycle_arg a = { .to = *to, .exchanges = o->exchanges };
-	int ret = pw_timed(o, r, pw_cycle_once_to, &a);
+	int ret;
 
+	if (o->handover) {
+		ret = pw_cycle_maker_start(&maker, to);
+		if (ret < 0)
+			return ret;
+		a.maker = &maker;
+	}
+	ret = pw_timed(o, r, pw_cycle_once_to, &a);
+	if (o->handover)
+		pw_cycle_maker_stop(&maker);
 	r->bytes = r->msgs;
 	return ret;
 }
@@ -380,7 +392,7 @@ static int pw_run_connect(const struct pw_bench_opts *o, struct pw_result *r)
 	if (o->has_to)
 		return pw_cycles(&o->to, o, r);
 
-	ret = pw_cycle_listen(&at, &lfd);
+	ret = pw_cycle_listen(&at, o->handover, &lfd);
 	if (ret < 0)
 		return ret;
 	if (getsockname(lfd, (struct sockaddr *)&at, &len) < 0) {
@@ -397,8 +409,9 @@ static int pw_run_connect(const struct pw_bench_opts *o, struct pw_result *r)
 	}
 	if (pid == 0) {
 		pw_pin(o->cpu[1]);
-		_exit(pw_cycle_serve(lfd, pw_now_ns() + (uint64_t)((o->warmup + o->duration + 5.0) *
-								   1e9)) < 0);
+		_exit(pw_cycle_serve(
+			      lfd, pw_now_ns() + (uint64_t)((o->warmup + o->duration + 5.0) * 1e9),
+			      o->handover) < 0);
 	}
 	close(lfd);
 	pw_pin(o->cpu[0]);
@@ -414,11 +427,11 @@ static int pw_run_connect(const struct pw_bench_opts *o, struct pw_result *r)
 /* connect --serve: serve cycles for the warm-up plus the duration. */
 static int pw_cmd_serve(const struct pw_bench_opts *o)
 {
-	int lfd = -1, ret = pw_cycle_listen(&o->serve, &lfd);
+	int lfd = -1, ret = pw_cycle_listen(&o->serve, o->handover, &lfd);
 
 	if (ret == 0) {
-		ret = pw_cycle_serve(lfd,
-				     pw_now_ns() + (uint64_t)((o->warmup + o->duration) * 1e9));
+		ret = pw_cycle_serve(lfd, pw_now_ns() + (uint64_t)((o->warmup + o->duration) * 1e9),
+				     o->handover);
 		close(lfd);
 	}
 	if (ret < 0) {
@@ -625,7 +638,14 @@ static const char pw_usage[] =
 	"               report each cycle's time. Run it under libpodwire.so to\n"
 	"               measure podwire's connection setup, without it the\n"
 	"               kernel's. The server is a forked child on 127.0.0.1 unless\n"
-	"               --to or --serve say\n"
+	"               --to or --serve say. With --handover (client and server\n"
+	"               alike) each connection is set up as a pooled podwire\n"
+	"               connection to another node is, in the kernel alone: a\n"
+	"               forked process makes the sockets, 16 at a time, connected\n"
+	"               with TCP Fast Open deferred, and hands them over; the\n"
+	"               cycle writes a 24-byte identity the SYN carries and puts\n"
+	"               the socket under its own fd. Run without the library, it\n"
+	"               is the floor of that design on these hosts\n"
 	"\n"
 	"Options:\n"
 	"  -t, --transport T  shm, unix or tcp (default shm; ignored by suite)\n"
@@ -638,6 +658,10 @@ static const char pw_usage[] =
 	"      --to A:P       connect: cycle with the server at IPv4 A, port P\n"
 	"      --serve A:P    connect: only serve on A:P, for the warm-up plus the\n"
 	"                     duration, then exit\n"
+	"      --handover     connect: hand-over cycles (see connect above); the\n"
+	"                     server needs it too. Fast Open needs bits 1 and 2\n"
+	"                     of net.ipv4.tcp_fastopen (podwired sets them on its\n"
+	"                     node); without them the identity follows the handshake\n"
 	"  -x, --exchanges N  connect: one-byte echoes per connection, 1 to 255\n"
 	"                     (default 1)\n"
 	"  -n, --count N      pingpong, connect: stop after N round trips or cycles\n"
@@ -766,7 +790,13 @@ static int pw_cmd_suite(const struct pw_bench_opts *base)
 	return failed;
 }
 
-enum { PW_BENCH_OPT_SPIN = 256, PW_BENCH_OPT_RING, PW_BENCH_OPT_TO, PW_BENCH_OPT_SERVE };
+enum {
+	PW_BENCH_OPT_SPIN = 256,
+	PW_BENCH_OPT_RING,
+	PW_BENCH_OPT_TO,
+	PW_BENCH_OPT_SERVE,
+	PW_BENCH_OPT_HANDOVER,
+};
 
 /* One option @c (argument @arg) into @o; exits on a bad one. */
 static void pw_bench_opt(struct pw_bench_opts *o, int c, const char *arg)
@@ -820,6 +850,9 @@ static void pw_bench_opt(struct pw_bench_opts *o, int c, const char *arg)
 			pw_usage_error("bad --serve (IPv4:port)", arg);
 		o->has_serve = true;
 		break;
+	case PW_BENCH_OPT_HANDOVER:
+		o->handover = true;
+		break;
 	case 'x':
 		if (pw_parse_u64(arg, PW_CYCLE_MAX_EXCHANGES, &v) < 0 || v == 0)
 			pw_usage_error("bad --exchanges (1 to 255)", arg);
@@ -851,6 +884,7 @@ int main(int argc, char **argv)
 		{ "to", required_argument, NULL, PW_BENCH_OPT_TO },
 		{ "serve", required_argument, NULL, PW_BENCH_OPT_SERVE },
 		{ "exchanges", required_argument, NULL, 'x' },
+		{ "handover", no_argument, NULL, PW_BENCH_OPT_HANDOVER },
 		{ "count", required_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
@@ -893,8 +927,8 @@ int main(int argc, char **argv)
 		o.warmup = suite ? 0.3 : 1.0;
 	signal(SIGPIPE, SIG_IGN);
 
-	if ((o.has_to || o.has_serve) && strcmp(cmd, "connect") != 0)
-		pw_usage_error("--to and --serve are for connect", NULL);
+	if ((o.has_to || o.has_serve || o.handover) && strcmp(cmd, "connect") != 0)
+		pw_usage_error("--to, --serve and --handover are for connect", NULL);
 	if (!strcmp(cmd, "pingpong"))
 		return pw_cmd_one(PW_MODE_PINGPONG, &o);
 	if (!strcmp(cmd, "throughput"))
