@@ -146,6 +146,7 @@ struct pw_vqp_reg {
 	uint32_t qpn, slot;
 	bool connected, paired;
 	bool remote;		 /* its peer is on another node (PEER_VQP) */
+	bool has_data;		 /* remote: its owner took their data connection */
 	uint32_t dest, dest_qpn; /* where VERBS_CONNECT pointed it */
 	int evfd;		 /* wakes its receive completions' channel */
 	struct pw_vqp_reg *next;
@@ -354,11 +355,13 @@ static void pw_vqp_remote_sock(struct pw_vqp_reg *q, int s)
 	/* Small messages each go at once: a verb's latency is the point. */
 	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (pw_msg_send(q->owner->fd, PW_MSG_VERBS_PAIRED_TCP, 0, &body, sizeof(body), NULL, 0, &s,
-			1) < 0)
+			1) < 0) {
 		pw_warn("pid %d: cannot give QP %u its connection: %s", q->owner->pid, q->qpn,
 			strerror(errno));
-	else
+	} else {
+		q->has_data = true;
 		pw_vstats.remote_pairs++;
+	}
 	close(s);
 }
 
@@ -456,7 +459,13 @@ int pw_verbs_peer_msg(struct pw_peer_link *l, const struct pw_wire_peer_vqp *v)
 				pp = &f->next;
 			}
 		}
-		if (q && q->paired)
+		/* With their data connection, the owner learns from its end,
+		 * which follows every answer the peer wrote: told now, it
+		 * could fail a send whose ACK is still on the way (rping's
+		 * last, when the client disconnects at once). */
+		if (q && q->paired && q->has_data)
+			q->paired = false;
+		else if (q && q->paired)
 			pw_vqp_tell_gone(q);
 		return 0;
 	default:
