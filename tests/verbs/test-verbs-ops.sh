@@ -47,6 +47,9 @@ killed() {
 	local sp=$1 vp=$2 port=$3 ip=198.19.${1:1:1}.11 vpid= t0 woken ms
 	pwlab exec "$sp" -- timeout 60 "$OPS" survivor "$ip" "$port" >"$LAB_TMP/s.out" 2>&1 &
 	local spid=$!
+	# Emptied first: the loop below must not read the last victim's pid
+	# before this one's redirection truncates the file.
+	: >"$LAB_TMP/v.out"
 	pwlab exec "$vp" -- timeout 60 "$OPS" victim "$ip" "$port" >"$LAB_TMP/v.out" 2>&1 &
 	for _ in $(seq 100); do
 		vpid=$(awk '$1 == "ready" { print $2 }' "$LAB_TMP/v.out")
