@@ -151,8 +151,8 @@ static int pw_cycle_deferred(const struct sockaddr_in *to)
 }
 
 /* The maker: a batch for each byte read from @fd, until its end. A batch
- * that could not be made whole goes as far as it got (none: the taker
- * fails). */
+ * that could not be made whole goes as far as it got; none is a message
+ * without fds whose byte is the errno. */
 static void pw_cycle_maker_run(int fd, const struct sockaddr_in *to)
 {
 	for (;;) {
@@ -166,6 +166,9 @@ static void pw_cycle_maker_run(int fd, const struct sockaddr_in *to)
 		unsigned k = 0;
 		while (k < PW_CYCLE_BATCH && (socks[k] = pw_cycle_deferred(to)) >= 0)
 			k++;
+		/* None made: the byte says why (Fast Open off for clients:
+		 * EOPNOTSUPP). */
+		c = k ? 0 : (char)(errno > 0 && errno < 128 ? errno : EIO);
 		union {
 			char buf[CMSG_SPACE(sizeof(socks))];
 			struct cmsghdr align;
@@ -265,7 +268,7 @@ static int pw_cycle_take(struct pw_cycle_maker *m)
 					   ? (h->cmsg_len - CMSG_LEN(0)) / sizeof(int)
 					   : 0;
 			if (!k || k > PW_CYCLE_BATCH)
-				return -EIO; /* the maker could not make one */
+				return c > 0 ? -c : -EIO; /* the maker could not make one */
 			memcpy(&m->socks[m->n], CMSG_DATA(h), k * sizeof(int));
 			m->n += (unsigned)k;
 			m->asked = false;
@@ -304,8 +307,11 @@ static int pw_cycle_handover(struct pw_cycle_maker *m, int fd)
 	do
 		n = send(s, id, sizeof(id), MSG_NOSIGNAL | MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
-	if (n < 0 && (errno == EINPROGRESS || errno == EAGAIN) && pw_cycle_connected(s) == 0) {
+	if (n < 0 && (errno == EINPROGRESS || errno == EAGAIN)) {
 		/* No Fast Open on this host: the identity follows the handshake. */
+		r = pw_cycle_connected(s);
+		if (r < 0)
+			goto out;
 		do
 			n = send(s, id, sizeof(id), MSG_NOSIGNAL | MSG_DONTWAIT);
 		while (n < 0 && errno == EINTR);
@@ -314,6 +320,7 @@ static int pw_cycle_handover(struct pw_cycle_maker *m, int fd)
 		r = n < 0 ? -errno : -EIO;
 	else if ((r = pw_cycle_connected(s)) == 0 && dup3(s, fd, O_CLOEXEC) < 0)
 		r = -errno;
+out:
 	close(s);
 	return r;
 }

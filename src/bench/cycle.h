@@ -43,7 +43,8 @@ void pw_cycle_maker_stop(struct pw_cycle_maker *m);
  * of its sockets. Returns 0; -errno of connect(2), send(2) or recv(2);
  * -EINVAL: @exchanges out of range; -EPIPE: closed before an echo;
  * -EPROTO: more than the echoes came; with a maker also -ECONNREFUSED (the
- * handshake failed), -EIO or -EPIPE (the maker made none, or ended). */
+ * handshake failed), the errno of the maker's sockets when it made none
+ * (-EOPNOTSUPP: Fast Open off for clients), -EIO or -EPIPE (it ended). */
 int pw_cycle_once(const struct sockaddr_in *to, unsigned exchanges, struct pw_cycle_maker *maker);
 
 #endif /* PW_BENCH_CYCLE_H */
