@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "../common/util.h"
+#include "proto.h"
 #include "cycle.h"
 
 #define PW_CYCLE_MORE 0x80u
@@ -169,27 +170,11 @@ static void pw_cycle_maker_run(int fd, const struct sockaddr_in *to)
 		/* None made: the byte says why (Fast Open off for clients:
 		 * EOPNOTSUPP). */
 		c = k ? 0 : (char)(errno > 0 && errno < 128 ? errno : EIO);
-		union {
-			char buf[CMSG_SPACE(sizeof(socks))];
-			struct cmsghdr align;
-		} ctl;
 		struct iovec iov = { .iov_base = &c, .iov_len = 1 };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-		if (k) {
-			mh.msg_control = ctl.buf;
-			mh.msg_controllen = CMSG_SPACE(k * sizeof(int));
-			struct cmsghdr *h = CMSG_FIRSTHDR(&mh);
-			h->cmsg_level = SOL_SOCKET;
-			h->cmsg_type = SCM_RIGHTS;
-			h->cmsg_len = CMSG_LEN(k * sizeof(int));
-			memcpy(CMSG_DATA(h), socks, k * sizeof(int));
-		}
-		do
-			n = sendmsg(fd, &mh, MSG_NOSIGNAL);
-		while (n < 0 && errno == EINTR);
+		int r = pw_fds_send(fd, &iov, 1, socks, k);
 		for (unsigned i = 0; i < k; i++)
 			close(socks[i]);
-		if (n < 0)
+		if (r < 0)
 			_exit(1);
 	}
 }

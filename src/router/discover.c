@@ -529,9 +529,10 @@ static int pw_disc_svc_cb(struct pw_disc_store *st, enum pw_kube_ev type, cJSON 
 	}
 	t = pw_disc_svc_build();
 	pthread_mutex_unlock(&pw_disc.store_lock);
+	/* Out of memory: the loop keeps the last table. */
 	if (!t)
-		return 0;     /* out of memory: the loop keeps the last table */
-	pw_svc_table_sort(t); /* here, not in the loop */
+		return 0;
+	pw_svc_table_sort(t); /* (here, not in the loop) */
 	pthread_mutex_lock(&pw_disc.lock);
 	pw_svc_table_free(pw_disc.svc_next);
 	pw_disc.svc_next = t;
