@@ -23,11 +23,12 @@
  * channel one of them refuses. 3: rings with a window; 4: parked channels;
  * 5: pools of connections to other nodes (POOL, CONN_POOL, PEER_POOL);
  * 6: pooled connections go to the listener's own socket on the underlay,
- * with TCP Fast Open and a sealed token (LISTEN_POOL, PEER_POOL_OK).
+ * with TCP Fast Open and a sealed token (LISTEN_POOL, PEER_POOL_OK);
+ * 7: a POOL's connections come together, in one CONN_POOL.
  */
-#define PW_WIRE_VERSION	       6u
+#define PW_WIRE_VERSION	       7u
 #define PW_WIRE_MAX	       65536u /* largest packet either side accepts */
-#define PW_WIRE_MAX_FDS	       3u
+#define PW_WIRE_MAX_FDS	       32u    /* a CONN_POOL's: PW_POOL_MAX */
 #define PW_WIRE_MAX_PREFIXES   64u
 #define PW_WIRE_POD_ID_LEN     72u /* container id: up to 71 bytes and a NUL */
 #define PW_WIRE_POD_IFNAME_LEN 16u
@@ -63,7 +64,8 @@ enum pw_wire_type {
 	 * pod dialled before the application asks, each started later by
 	 * writing its token on it */
 	PW_MSG_POOL = 14, /* body pool, fd: a TCP socket of the client's netns (proof);
-			     reply: one CONN_POOL per connection dialled, or ERR */
+			     reply: a CONN_POOL with the connections dialled,
+			     and an ERR for each asked for and not dialled */
 	/* 15 was REQUEUE_TCP (version 5): pooled connections wait in the kernel now */
 	/* the virtual RDMA device (docs/RDMA.md): who the caller's pod is */
 	PW_MSG_VERBS_DEV = 16, /* no body, fd: a socket of the caller's netns (proof);
@@ -91,9 +93,10 @@ enum pw_wire_type {
 	PW_MSG_LISTEN_OK = 72,	      /* no body, fd: the listener's accept queue (SOCK_SEQPACKET),
 					 where the router puts one CONN or CONN_TCP per connection
 					 (seq 0) for accept() to take */
-	PW_MSG_CONN_POOL = 73,	      /* body conn_pool, fd: a pooled kernel TCP socket to
-					 another node's pod, the reply to POOL: the client
-					 starts it by writing the token */
+	PW_MSG_CONN_POOL = 73,	      /* body conn_pool and a token per connection, fds: one
+					 pooled kernel TCP socket to another node's pod per
+					 token, the reply to POOL: the client starts one by
+					 writing its token */
 	PW_MSG_LISTEN_POOL = 74,      /* body listen_pool, fds: the accept queue and the
 					 listener's socket on the node's underlay (pooled
 					 connections from other nodes), with federation */
@@ -172,7 +175,7 @@ struct pw_wire_reattach {
 };
 
 /* POOL: dial @count connections to @peer, another node's pod, for later. */
-#define PW_POOL_MAX 16u /* connections one POOL asks for, at most */
+#define PW_POOL_MAX 32u /* connections one POOL asks for, at most */
 struct pw_wire_pool {
 	struct pw_wire_addr peer;
 	uint32_t count;
@@ -220,10 +223,14 @@ struct pw_wire_pool_token {
 	uint8_t tag[8]; /* SipHash-2-4(key, the 16 bytes before) */
 };
 
-/* The reply to POOL: a connection, and the token that starts it. */
+/* The reply to POOL: @count connections, each an fd and a token (the
+ * entries, in the fds' order) that starts it. @conn is what they share: its
+ * local port is 0, each one's is its token's sport. One message for them
+ * all: one sendmsg and one recvmsg, not one for each. */
 struct pw_wire_conn_pool {
 	struct pw_wire_conn conn;
-	struct pw_wire_pool_token token;
+	uint32_t count; /* 1..PW_POOL_MAX */
+	uint32_t reserved;
 };
 
 /* LISTEN's reply with federation: the key pooled connections are sealed with. */
@@ -511,7 +518,9 @@ _Static_assert(sizeof(struct pw_wire_reattach) == 8, "reattach");
 _Static_assert(sizeof(struct pw_wire_pool) == 32, "pool");
 _Static_assert(sizeof(struct pw_wire_pool_token) == 24, "pool token");
 _Static_assert(offsetof(struct pw_wire_pool_token, tag) == 16, "pool token tag");
-_Static_assert(sizeof(struct pw_wire_conn_pool) == 88, "conn pool");
+_Static_assert(sizeof(struct pw_wire_conn_pool) == 72, "conn pool");
+_Static_assert(PW_POOL_MAX <= PW_WIRE_MAX_FDS, "a CONN_POOL carries a POOL's connections");
+_Static_assert(offsetof(struct pw_wire_conn_pool, count) == 64, "conn pool count");
 _Static_assert(sizeof(struct pw_wire_listen_pool) == PW_POOL_KEY_LEN, "listen pool");
 _Static_assert(sizeof(struct pw_wire_verbs_dev) == 32, "verbs dev");
 _Static_assert(sizeof(struct pw_wire_verbs_open) == 8, "verbs open");

@@ -258,7 +258,7 @@ PW_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	 * either comes with its addresses. */
 	struct sockaddr_in local;
 	bool have_local = false, pooled = false;
-	pw_pool_collect();
+	pw_pool_collect(&dst, addr->sa_family);
 	if (pw_reuse_connect_ok(fd, addr->sa_family)) {
 		have_local = pw_sockname4(fd, &local) == 0;
 		if (have_local && local.sin_port == 0 &&

@@ -16,13 +16,13 @@
  * seal.
  *
  * The pool is asked for on a connection to the router of its own, so that
- * the answers, which come later and one per connection, never meet a call
+ * the answers, which come later, all in one message, never meet a call
  * of ctl.c's; connect() takes them in without waiting.
  */
 #include "preload.h"
 
-#define PW_POOL_SIZE	   16u			/* connections kept per destination */
-#define PW_POOL_LOW	   8u			/* asked for again at this many */
+#define PW_POOL_SIZE	   32u			/* connections kept per destination */
+#define PW_POOL_LOW	   16u			/* asked for again at this many */
 #define PW_POOL_DSTS	   16u			/* destinations asked for at a time */
 #define PW_POOL_WAIT_NS	   (2ull * 1000000000u) /* answers not come by then are lost */
 #define PW_POOL_BACKOFF_NS (1ull * 1000000000u) /* after a refusal, no asking */
@@ -147,30 +147,46 @@ void pw_pool_given_up(const struct sockaddr_in *dst, int family)
 static void pw_pool_answer(const struct pw_msg *m, unsigned n, int fds[PW_WIRE_MAX_FDS])
 {
 	struct pw_pool_ask *a = NULL;
+	unsigned answers = m->type == PW_MSG_CONN_POOL ? n : 1;
 
 	for (unsigned i = 0; i < PW_POOL_DSTS && !a; i++)
 		if (pw_pool_asks[i].expect && pw_pool_asks[i].seq == m->seq)
 			a = &pw_pool_asks[i];
-	if (a && m->type == PW_MSG_CONN_POOL && n == 1) {
-		pw_reuse_pool_put(fds[0], &m->u.conn_pool); /* (takes it) */
-		n = 0;
+	/* (pw_msg_parse() saw a token for each fd.) */
+	for (unsigned i = 0; a && m->type == PW_MSG_CONN_POOL && i < n; i++) {
+		struct pw_wire_conn conn = m->u.conn_pool.conn;
+		struct pw_wire_pool_token t;
+
+		if (pw_msg_entry(m, i, &t, sizeof(t)) < 0)
+			break;
+		conn.local.port = t.sport;
+		pw_reuse_pool_put(fds[i], &conn, &t); /* (takes it) */
+		fds[i] = -1;
 	}
 	for (unsigned i = 0; i < n; i++)
-		pw_real.close(fds[i]);
+		if (fds[i] >= 0)
+			pw_real.close(fds[i]);
 	if (!a)
 		return; /* given up on already */
-	pw_pool_ask_settle(a, 1);
+	pw_pool_ask_settle(a, answers);
 	if (m->type == PW_MSG_ERR)
 		a->quiet_until = pw_now_ns() + PW_POOL_BACKOFF_NS;
 }
 
-void pw_pool_collect(void)
+void pw_pool_collect(const struct sockaddr_in *dst, int family)
 {
-	if (!atomic_load_explicit(&pw_pool_expecting, memory_order_relaxed))
+	/* A refill is asked for at PW_POOL_LOW left, and answered a few
+	 * connects later: looking for it only once half of those are gone
+	 * mostly finds it there, rather than a recvmsg that finds nothing at
+	 * every connect on the way. */
+	if (!atomic_load_explicit(&pw_pool_expecting, memory_order_relaxed) ||
+	    pw_reuse_pooled(dst, family) > PW_POOL_LOW / 2)
 		return;
 	pthread_mutex_lock(&pw_pool_lock);
 	while (pw_pool_fd >= 0) {
-		uint8_t buf[256] __attribute__((aligned(8)));
+		uint8_t buf[sizeof(struct pw_wire_hdr) + sizeof(struct pw_wire_conn_pool) +
+			    PW_POOL_MAX * sizeof(struct pw_wire_pool_token)]
+			__attribute__((aligned(8)));
 		int fds[PW_WIRE_MAX_FDS];
 		unsigned n = 0;
 		struct pw_msg m;

@@ -475,8 +475,9 @@ void pw_pool_fill(const struct sockaddr_in *dst, int family, bool start);
  * started (it could not keep it, or its listener went): no asking for a
  * while, rather than dialling for nothing. */
 void pw_pool_given_up(const struct sockaddr_in *dst, int family);
-/* Take in what the router dialled since (connect() calls it). */
-void pw_pool_collect(void);
+/* Take in what the router dialled since, before a connect() to @dst: if
+ * answers are due and @dst's pool is low. */
+void pw_pool_collect(const struct sockaddr_in *dst, int family);
 /* Start pooled connection @sock for a connect(), writing its @token (in the
  * SYN): 0, connected unless @nonblock, else on the way; -1 if it cannot be
  * (the caller closes it and connects another way). */
@@ -499,10 +500,11 @@ bool pw_reuse_growing(const struct sockaddr_in *dst, int family);
 bool pw_reuse_may_park(const struct pw_sock *s);
 /* Pooled connections to @dst waiting in this process (pool.c). */
 unsigned pw_reuse_pooled(const struct sockaddr_in *dst, int family);
-/* Keep pooled connection @sock (addresses and token in @body) by
+/* Keep pooled connection @sock (addresses @conn, started by @token) by
  * destination, until a connect() starts it. Takes @sock: 0, or -1 (not
  * kept, closed). */
-int pw_reuse_pool_put(int sock, const struct pw_wire_conn_pool *body);
+int pw_reuse_pool_put(int sock, const struct pw_wire_conn *conn,
+		      const struct pw_wire_pool_token *token);
 int pw_reuse_park(int fd, struct pw_sock *s);
 int pw_reuse_accept(int lfd, struct pw_sock *ls, int flags);
 int pw_accept_parked(int lfd, struct pw_sock *ls, int sock, void *xp,

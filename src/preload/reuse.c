@@ -271,17 +271,18 @@ unsigned pw_reuse_pooled(const struct sockaddr_in *dst, int family)
 	return n;
 }
 
-int pw_reuse_pool_put(int sock, const struct pw_wire_conn_pool *body)
+int pw_reuse_pool_put(int sock, const struct pw_wire_conn *conn,
+		      const struct pw_wire_pool_token *token)
 {
 	struct pw_rent v = { .kind = PW_RENT_TCP,
 			     .tcp = sock,
-			     .body = body->conn,
-			     .token = body->token,
+			     .body = *conn,
+			     .token = *token,
 			     .since = pw_now_ns() };
 	struct sockaddr_in peer;
 	int family;
 
-	if (pw_cfg.restricted || pw_addr_from_wire(&body->conn.peer, &peer, &family) < 0) {
+	if (pw_cfg.restricted || pw_addr_from_wire(&conn->peer, &peer, &family) < 0) {
 		pw_real.close(sock);
 		return -1;
 	}

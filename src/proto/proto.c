@@ -59,6 +59,7 @@ static int pw_msg_layout(uint16_t type, size_t *ret_fixed, size_t *ret_entry)
 		break;
 	case PW_MSG_CONN_POOL:
 		fixed = sizeof(struct pw_wire_conn_pool);
+		entry = sizeof(struct pw_wire_pool_token);
 		break;
 	case PW_MSG_LISTEN_POOL:
 		fixed = sizeof(struct pw_wire_listen_pool);
@@ -143,7 +144,6 @@ unsigned pw_msg_nfds(uint16_t type)
 	case PW_MSG_REQUEUE:
 	case PW_MSG_POD_ADD:
 	case PW_MSG_CONN_TCP:
-	case PW_MSG_CONN_POOL:
 	case PW_MSG_POOL:
 	case PW_MSG_VERBS_DEV:
 	case PW_MSG_VERBS_CONNECT:
@@ -159,6 +159,8 @@ unsigned pw_msg_nfds(uint16_t type)
 	case PW_MSG_VERBS_OPEN:
 	case PW_MSG_VERBS_PAIRED:
 		return 3;
+	case PW_MSG_CONN_POOL:
+		return PW_MSG_NFDS_PER_ENTRY;
 	default:
 		return 0;
 	}
@@ -196,7 +198,8 @@ int pw_msg_parse(const void *buf, size_t len, unsigned nfds, struct pw_msg *ret_
 	ret = pw_msg_layout(h.type, &fixed, &entry);
 	if (ret < 0)
 		return ret;
-	if (nfds != pw_msg_nfds(h.type))
+	unsigned want = pw_msg_nfds(h.type);
+	if (want != PW_MSG_NFDS_PER_ENTRY && nfds != want)
 		return -EPROTO;
 	body = len - sizeof(h);
 	if (body < fixed)
@@ -206,16 +209,21 @@ int pw_msg_parse(const void *buf, size_t len, unsigned nfds, struct pw_msg *ret_
 	memcpy(&m.u, p, fixed);
 	if (entry) {
 		/* The count is read from the body: it must match the bytes left. */
-		uint32_t count = h.type == PW_MSG_HELLO_OK  ? m.u.hello_ok.count
-				 : h.type == PW_MSG_PODS_OK ? m.u.pods.count
-				 : h.type == PW_PEER_ROUTES ? m.u.peer_routes.count
-							    : m.u.status.count;
+		uint32_t count = h.type == PW_MSG_HELLO_OK    ? m.u.hello_ok.count
+				 : h.type == PW_MSG_PODS_OK   ? m.u.pods.count
+				 : h.type == PW_PEER_ROUTES   ? m.u.peer_routes.count
+				 : h.type == PW_MSG_CONN_POOL ? m.u.conn_pool.count
+							      : m.u.status.count;
 
 		if ((body - fixed) % entry || (body - fixed) / entry != count)
 			return -EBADMSG;
 		if ((h.type == PW_MSG_HELLO_OK || h.type == PW_PEER_ROUTES) &&
 		    count > PW_WIRE_MAX_PREFIXES)
 			return -EBADMSG;
+		if (h.type == PW_MSG_CONN_POOL && (count == 0 || count > PW_POOL_MAX))
+			return -EBADMSG;
+		if (want == PW_MSG_NFDS_PER_ENTRY && nfds != count)
+			return -EPROTO;
 		m.entries = p + fixed;
 		m.nentries = count;
 	} else if (body != fixed) {
@@ -314,8 +322,8 @@ ssize_t pw_msg_recv(int sock, void *buf, size_t cap, int fds[PW_WIRE_MAX_FDS], u
 		/* Room for more than we accept, so excess fds are seen and
 		 * closed, beside credentials and a pidfd (SO_PASSCRED,
 		 * SO_PASSPIDFD). */
-		char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * 16) +
-			 CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(sizeof(struct ucred)) +
+			 CMSG_SPACE(sizeof(int) * 2 * PW_WIRE_MAX_FDS) + CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} ctl;
 	struct iovec iov = { .iov_base = buf, .iov_len = cap };

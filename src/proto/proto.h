@@ -57,17 +57,20 @@ struct pw_msg {
  * Decode a packet of @len bytes that came with @nfds descriptors.
  * Errors: -EBADMSG bad magic, length or body size, or a POD_ADD/POD_DEL whose
  * strings are not NUL-terminated or whose address count is over
- * PW_WIRE_POD_MAX_ADDRS; -EPROTONOSUPPORT other
- * version; -EPROTO unknown type or wrong number of fds; -EMSGSIZE too long.
+ * PW_WIRE_POD_MAX_ADDRS, or a CONN_POOL whose count is not 1..PW_POOL_MAX;
+ * -EPROTONOSUPPORT other version; -EPROTO unknown type or wrong number of
+ * fds; -EMSGSIZE too long.
  */
 int pw_msg_parse(const void *buf, size_t len, unsigned nfds, struct pw_msg *ret_msg);
 
 /* Copy list entry @i of a HELLO_OK (struct pw_wire_prefix), STATUS_OK
- * (struct pw_wire_status_entry) or PODS_OK (struct pw_wire_pod_entry) into
- * @out. Errors: -ERANGE, -EINVAL. */
+ * (struct pw_wire_status_entry), PODS_OK (struct pw_wire_pod_entry) or
+ * CONN_POOL (struct pw_wire_pool_token) into @out. Errors: -ERANGE, -EINVAL. */
 int pw_msg_entry(const struct pw_msg *m, uint32_t i, void *out, size_t out_len);
 
-/* Number of fds a message of @type carries. */
+/* Number of fds a message of @type carries; PW_MSG_NFDS_PER_ENTRY: one per
+ * list entry (CONN_POOL). */
+#define PW_MSG_NFDS_PER_ENTRY 0xffffu
 unsigned pw_msg_nfds(uint16_t type);
 
 /*
@@ -76,7 +79,7 @@ unsigned pw_msg_nfds(uint16_t type);
  * send too many), MSG_NOSIGNAL, retrying on EINTR: the bytes sent, or
  * -errno. Errors: -EINVAL too many fds; those of sendmsg(2).
  */
-#define PW_FDS_SEND_MAX 32
+#define PW_FDS_SEND_MAX 64
 struct iovec;
 int pw_fds_send(int sock, const struct iovec *iov, unsigned iovcnt, const int *fds, unsigned nfds);
 

@@ -401,7 +401,7 @@ static bool pw_pool_budget_take(uint64_t cookie, uint32_t n)
 	return true;
 }
 
-/* The peers answered pool ask @ctx: a CONN_POOL for each connection, an
+/* The peers answered pool ask @ctx: one CONN_POOL with the connections, an
  * ERR for each asked for and not there. */
 static void pw_pool_asked(void *ctx, int got, const int socks[],
 			  const struct pw_wire_pool_token toks[])
@@ -412,22 +412,23 @@ static void pw_pool_asked(void *ctx, int got, const int socks[],
 	int err = got < 0 ? -got : EAGAIN;
 
 	pw_rconnect_unlink(rc);
-	for (int i = 0; i < got; i++) {
-		struct pw_wire_conn_pool body = { .conn.side = 0, .token = toks[i] };
+	if (got > 0) {
+		/* Their local port is each token's: 0 in what they share. */
+		struct pw_wire_conn_pool body = { .conn.side = 0, .count = (uint32_t)got };
 		struct sockaddr_in src = rc->local;
 
-		src.sin_port = toks[i].sport;
+		src.sin_port = 0;
 		pw_addr_to_wire(&src, rc->family, &body.conn.local);
 		pw_addr_to_wire(&rc->dst, rc->family, &body.conn.peer);
-		/* (After a failed send, the rest only close.) */
-		if (n == (unsigned)i && pw_msg_send(rc->c->fd, PW_MSG_CONN_POOL, rc->seq, &body,
-						    sizeof(body), NULL, 0, &socks[i], 1) == 0)
-			n++;
-		close(socks[i]);
+		if (pw_msg_send(rc->c->fd, PW_MSG_CONN_POOL, rc->seq, &body, sizeof(body), toks,
+				(size_t)got * sizeof(toks[0]), socks, (unsigned)got) == 0) {
+			n = (unsigned)got;
+			pw_dbg("pid %d: %u pooled connection(s) to %s", rc->c->pid, n,
+			       pw_addr_format(&rc->dst, b));
+		}
+		for (int i = 0; i < got; i++)
+			close(socks[i]);
 	}
-	if (got > 0 && n == (unsigned)got)
-		pw_dbg("pid %d: %u pooled connection(s) to %s", rc->c->pid, n,
-		       pw_addr_format(&rc->dst, b));
 	/* One answer per connection asked for: the rest are errors. */
 	for (; n < rc->count; n++)
 		if (pw_client_reply_err(rc->c, rc->seq, err) < 0)

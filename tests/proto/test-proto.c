@@ -39,7 +39,7 @@ struct layout {
 	size_t fixed;  /* body bytes before the list */
 	size_t entry;  /* bytes of one list entry, 0: no list */
 	size_t count;  /* offset of the list count in the body */
-	unsigned nfds; /* fds the type carries */
+	unsigned nfds; /* fds the type carries (PW_MSG_NFDS_PER_ENTRY: one an entry) */
 };
 
 static const struct layout layouts[] = {
@@ -67,7 +67,8 @@ static const struct layout layouts[] = {
 	{ PW_MSG_RELAY_OK, sizeof(struct pw_wire_conn), 0, 0, 1 },
 	{ PW_MSG_LISTEN_OK, 0, 0, 0, 1 },
 	{ PW_MSG_POOL, sizeof(struct pw_wire_pool), 0, 0, 1 },
-	{ PW_MSG_CONN_POOL, sizeof(struct pw_wire_conn_pool), 0, 0, 1 },
+	{ PW_MSG_CONN_POOL, sizeof(struct pw_wire_conn_pool), sizeof(struct pw_wire_pool_token),
+	  offsetof(struct pw_wire_conn_pool, count), PW_MSG_NFDS_PER_ENTRY },
 	{ PW_MSG_LISTEN_POOL, sizeof(struct pw_wire_listen_pool), 0, 0, 2 },
 	{ PW_MSG_VERBS_DEV, 0, 0, 0, 1 },
 	{ PW_MSG_VERBS_DEV_OK, sizeof(struct pw_wire_verbs_dev), 0, 0, 0 },
@@ -457,6 +458,32 @@ static void test_status_ok(uint32_t count)
 	check_entries(&m, ent, sizeof(ent[0]), count);
 }
 
+/* A CONN_POOL: @count fds, each with its token, in one packet. */
+static void test_conn_pool(uint32_t count)
+{
+	struct pw_wire_pool_token tok[PW_POOL_MAX];
+	struct pw_wire_conn_pool cp = { .conn = { .id = 7, .side = 0 }, .count = count };
+	int fds[PW_POOL_MAX];
+	struct pw_msg m;
+
+	for (uint32_t i = 0; i < count; i++) {
+		fds[i] = memfd_create("pw-test-pool", 0);
+		PW_CHECK(fds[i] >= 0, "memfd_create: %s", strerror(errno));
+		tok[i] = (struct pw_wire_pool_token){ .src = i,
+						      .dst = ~i,
+						      .via = i * 3,
+						      .sport = (uint16_t)(1000 + i),
+						      .dport = (uint16_t)i,
+						      .tag = { (uint8_t)i, 1, 2, 3, 4, 5, 6, 7 } };
+	}
+	roundtrip(PW_MSG_CONN_POOL, 4000 + count, &cp, sizeof(cp), tok, count * sizeof(tok[0]), fds,
+		  count, &m);
+	PW_CHECK_EQ(m.u.conn_pool.count, count);
+	PW_CHECK_EQ(m.u.conn_pool.conn.id, 7);
+	check_entries(&m, tok, sizeof(tok[0]), count);
+	close_fds(fds, count);
+}
+
 static void test_pods_ok(uint32_t count)
 {
 	static struct pw_wire_pod_entry ent[MAX_PODS];
@@ -636,12 +663,16 @@ static void test_parse_body_sizes(void)
 			}
 			continue;
 		}
+		bool per_entry = l->nfds == PW_MSG_NFDS_PER_ENTRY;
 		for (uint32_t count = 0; count < 4; count++) {
 			for (size_t b = 0; b <= l->fixed + 5 * l->entry; b++) {
 				len = mk(l->type, b);
 				set_count(l, count);
-				PARSE_EQ(len, l->nfds,
-					 b == l->fixed + count * l->entry ? 0 : -EBADMSG);
+				/* (A list of fds has one at least.) */
+				PARSE_EQ(len, per_entry ? count : l->nfds,
+					 b == l->fixed + count * l->entry && (!per_entry || count)
+						 ? 0
+						 : -EBADMSG);
 			}
 		}
 		/* One byte short and one long of the exact size. */
@@ -785,8 +816,27 @@ static void test_parse_fds(void)
 		const struct layout *l = &layouts[i];
 		size_t len = mk(l->type, l->fixed);
 
+		if (l->nfds == PW_MSG_NFDS_PER_ENTRY)
+			continue; /* test_parse_conn_pool() */
 		for (size_t k = 0; k < sizeof(counts) / sizeof(counts[0]); k++)
 			PARSE_EQ(len, counts[k], counts[k] == l->nfds ? 0 : -EPROTO);
+	}
+}
+
+/* A CONN_POOL carries 1 to PW_POOL_MAX tokens, and an fd for each. */
+static void test_parse_conn_pool(void)
+{
+	const struct layout *l = find_layout(PW_MSG_CONN_POOL);
+
+	for (uint32_t count = 0; count <= PW_POOL_MAX + 1; count++) {
+		size_t len = mk(l->type, l->fixed + count * l->entry);
+
+		set_count(l, count);
+		for (unsigned nfds = 0; nfds <= PW_WIRE_MAX_FDS + 1; nfds++)
+			PARSE_EQ(len, nfds,
+				 count == 0 || count > PW_POOL_MAX ? -EBADMSG
+				 : nfds == count		   ? 0
+								   : -EPROTO);
 	}
 }
 
@@ -887,7 +937,9 @@ static void test_recv_truncated(void)
 /* More fds than any message carries: all closed, -EPROTO, the socket still works. */
 static void test_recv_extra_fds(bool passcred)
 {
-	static const unsigned counts[] = { 4, 5, 16, 17, 20, 32 };
+	static const unsigned counts[] = { PW_WIRE_MAX_FDS + 1, PW_WIRE_MAX_FDS + 2,
+					   PW_WIRE_MAX_FDS + 4, PW_FDS_SEND_MAX - 1,
+					   PW_FDS_SEND_MAX };
 	int sv[2], memfd, fds[2], got[PW_WIRE_MAX_FDS] = { -1, -1, -1 };
 	struct pw_wire_conn conn;
 	struct pw_msg m;
@@ -1169,6 +1221,9 @@ int main(void)
 	test_pods_ok(1);
 	test_pods_ok(3);
 	test_pods_ok(MAX_PODS);
+	test_conn_pool(1);
+	test_conn_pool(5);
+	test_conn_pool(PW_POOL_MAX);
 	test_entry_wrong_type();
 	test_parse_header();
 	test_parse_unknown_types();
@@ -1177,6 +1232,7 @@ int main(void)
 	test_parse_pod_fields();
 	test_parse_peer_hello();
 	test_parse_fds();
+	test_parse_conn_pool();
 	test_parse_too_long();
 	test_recv_truncated();
 	test_recv_extra_fds(false);

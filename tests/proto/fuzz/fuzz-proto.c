@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * libFuzzer harness for the control-protocol decoder. Each input is decoded as
- * a packet that came with 0, 1 and 2 fds; whatever pw_msg_parse() accepts must
+ * a packet that came with 0 to PW_WIRE_MAX_FDS fds; whatever pw_msg_parse() accepts must
  * be consistent with the packet and with <podwire/wire.h>, checked against a
  * layout table written out here. A violation traps; an out-of-bounds access
  * is ASan's to find, so the input is decoded from a heap copy of exactly its
@@ -18,7 +18,7 @@
 
 struct layout {
 	size_t fixed, entry;
-	unsigned nfds;
+	unsigned nfds; /* PW_MSG_NFDS_PER_ENTRY: one per entry, and 1 at least */
 	uint32_t max_entries;
 };
 
@@ -93,7 +93,9 @@ static int layout_of(uint16_t type, struct layout *l)
 		return 0;
 	case PW_MSG_CONN_POOL:
 		l->fixed = sizeof(struct pw_wire_conn_pool);
-		l->nfds = 1;
+		l->entry = sizeof(struct pw_wire_pool_token);
+		l->max_entries = PW_POOL_MAX;
+		l->nfds = PW_MSG_NFDS_PER_ENTRY;
 		return 0;
 	case PW_MSG_LISTEN_POOL:
 		l->fixed = sizeof(struct pw_wire_listen_pool);
@@ -186,7 +188,8 @@ static void check_msg(const uint8_t *buf, size_t size, unsigned nfds, const stru
 	CHECK(h.len == size);
 	CHECK(m->type == h.type && m->seq == h.seq);
 	CHECK(layout_of(m->type, &l) == 0);
-	CHECK(nfds == l.nfds && pw_msg_nfds(m->type) == l.nfds);
+	CHECK(pw_msg_nfds(m->type) == l.nfds);
+	CHECK(l.nfds == PW_MSG_NFDS_PER_ENTRY ? nfds == m->nentries && nfds >= 1 : nfds == l.nfds);
 
 	body = size - sizeof(h);
 	CHECK(body >= l.fixed);
@@ -208,9 +211,10 @@ static void check_msg(const uint8_t *buf, size_t size, unsigned nfds, const stru
 		return;
 	}
 
-	count = m->type == PW_MSG_HELLO_OK  ? m->u.hello_ok.count
-		: m->type == PW_MSG_PODS_OK ? m->u.pods.count
-					    : m->u.status.count;
+	count = m->type == PW_MSG_HELLO_OK    ? m->u.hello_ok.count
+		: m->type == PW_MSG_PODS_OK   ? m->u.pods.count
+		: m->type == PW_MSG_CONN_POOL ? m->u.conn_pool.count
+					      : m->u.status.count;
 	CHECK(m->nentries == count && count <= l.max_entries);
 	CHECK((uint64_t)m->nentries * l.entry == list);
 	CHECK(m->entries == buf + sizeof(h) + l.fixed);

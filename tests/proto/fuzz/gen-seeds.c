@@ -34,7 +34,7 @@ static void die(const char *what, int err)
 static void seed(const char *name, uint16_t type, const void *body, size_t body_len,
 		 size_t extra_len)
 {
-	int fds[PW_WIRE_MAX_FDS] = { fd, fd, fd }, got[PW_WIRE_MAX_FDS];
+	int fds[PW_WIRE_MAX_FDS], got[PW_WIRE_MAX_FDS];
 	unsigned nfds = pw_msg_nfds(type), ngot;
 	struct pw_msg m;
 	char path[4096];
@@ -42,6 +42,10 @@ static void seed(const char *name, uint16_t type, const void *body, size_t body_
 	FILE *f;
 	int ret;
 
+	for (unsigned i = 0; i < PW_WIRE_MAX_FDS; i++)
+		fds[i] = fd;
+	if (nfds == PW_MSG_NFDS_PER_ENTRY) /* (CONN_POOL: the only such type) */
+		nfds = ((const struct pw_wire_conn_pool *)body)->count;
 	ret = pw_msg_send(sv[0], type, written + 1, body, body_len, extra.b, extra_len, fds, nfds);
 	if (ret < 0)
 		die(name, -ret);
@@ -108,8 +112,11 @@ int main(int argc, char **argv)
 	seed("relay-ok", PW_MSG_RELAY_OK, &conn, sizeof(conn), 0);
 	struct pw_wire_pool pool = { .peer = { .family = 2 }, .count = PW_POOL_MAX };
 	seed("pool", PW_MSG_POOL, &pool, sizeof(pool), 0);
-	struct pw_wire_conn_pool cp = { .conn = conn, .token = { .src = 1, .sport = 2 } };
-	seed("conn-pool", PW_MSG_CONN_POOL, &cp, sizeof(cp), 0);
+	struct pw_wire_conn_pool cp = { .conn = conn, .count = 1 };
+	seed("conn-pool", PW_MSG_CONN_POOL, &cp, sizeof(cp), sizeof(struct pw_wire_pool_token));
+	cp.count = PW_POOL_MAX;
+	seed("conn-pool-16", PW_MSG_CONN_POOL, &cp, sizeof(cp),
+	     PW_POOL_MAX * sizeof(struct pw_wire_pool_token));
 	struct pw_wire_listen_pool lp = { .key = { 1, 2, 3 } };
 	seed("listen-pool", PW_MSG_LISTEN_POOL, &lp, sizeof(lp), 0);
 	seed("verbs-dev", PW_MSG_VERBS_DEV, NULL, 0, 0);
