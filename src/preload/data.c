@@ -326,8 +326,10 @@ PW_EXPORT int shutdown(int fd, int how)
 {
 	pw_ensure();
 	struct pw_sock *s = pw_conn_of(fd);
-	if (!s)
+	if (!s) {
+		pw_fresh_note_odd(fd); /* (Linux keeps it, even unconnected) */
 		return pw_real.shutdown(fd, how);
+	}
 	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
 		return pw_fail(EINVAL);
 	/* Linux TCP tells the peer nothing of SHUT_RD: only our reads end. */

@@ -42,6 +42,7 @@ void pw_atfork_child(void)
 	pw_ctl_atfork_child();
 	pw_reuse_atfork_child();
 	pw_pool_atfork_child();
+	pw_spare_atfork_child();
 	if (atomic_load_explicit(&pw_nconns, memory_order_relaxed) ||
 	    atomic_load_explicit(&pw_nlisten, memory_order_relaxed))
 		pw_mark_shared();

@@ -68,6 +68,7 @@ PW_EXPORT int close(int fd)
 	if (slot && slot <= PW_ADAPT_SLOTS)
 		pw_adapt_kernel_closing(fd, slot);
 	pw_fresh_set(fd, false);
+	pw_spare_forget(fd);
 	pw_ep_discard(fd);
 	struct pw_sock *s = pw_fdtab_take(fd);
 	if (!s)
@@ -114,6 +115,7 @@ static int pw_dup_onto(int oldfd, int newfd, int flags, bool is_dup3)
 	int r = is_dup3 ? pw_real.dup3(oldfd, newfd, flags) : pw_real.dup2(oldfd, newfd);
 	if (r < 0)
 		return r;
+	pw_spare_forget(newfd); /* (replaced: closed, as far as we know) */
 	if (old_target && pw_fdtab_take(newfd) == old_target)
 		pw_unref(old_target, newfd, true);
 	return pw_dup_track(oldfd, r);
@@ -148,6 +150,10 @@ PW_EXPORT int fcntl(int fd, int cmd, ...)
 	if (cmd == F_SETFL || cmd == F_SETFD)
 		pw_fresh_note_flag(fd, cmd == F_SETFD,
 				   (arg & (cmd == F_SETFD ? FD_CLOEXEC : O_NONBLOCK)) != 0);
+	/* Anything else that may change it (O_ASYNC, an owner, a lease). */
+	if ((cmd == F_SETFL && (arg & (O_APPEND | O_ASYNC | O_DIRECT | O_NOATIME))) ||
+	    (cmd != F_SETFL && cmd != F_SETFD && cmd != F_GETFL && cmd != F_GETFD))
+		pw_fresh_note_odd(fd);
 	struct pw_sock *s = pw_fdtab_get(fd);
 	if (!s)
 		return r;
@@ -170,6 +176,8 @@ PW_EXPORT int ioctl(int fd, pw_ioctl_req_t req, ...)
 	arg = va_arg(ap, void *);
 	va_end(ap);
 	struct pw_sock *s = pw_fdtab_get(fd);
+	if (!s && req != FIONBIO && req != FIOCLEX && req != FIONCLEX)
+		pw_fresh_note_odd(fd); /* (FIOASYNC, an owner: more than the word says) */
 	if (!s && (req == FIONBIO || req == FIOCLEX || req == FIONCLEX)) {
 		int r = pw_real.ioctl(fd, req, arg);
 		if (r == 0)
@@ -219,6 +227,7 @@ static void pw_forget_range(unsigned first, unsigned last)
 {
 	pw_fdtab_each_in(first, last, pw_forget_one, NULL);
 	pw_fresh_clear_range(first, last);
+	pw_spare_forget_range(first, last);
 	pw_ep_kicks_closed(first, last);
 	for (unsigned fd = first; fd <= last && fd < 65536; fd++)
 		pw_ep_discard((int)fd);

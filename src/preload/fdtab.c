@@ -132,6 +132,21 @@ _Static_assert(PW_ADAPT_SLOTS < PW_ADAPT_FALLBACK && PW_ADAPT_FALLBACK <= PW_FD_
 static _Atomic uint32_t pw_fresh[PW_FRESH_FDS];
 /* One past the highest number pw_fresh_set_tcp() marked: the flags' end. */
 static _Atomic unsigned pw_fresh_top;
+/* A bit per number: a fresh socket changed in a way its word does not say
+ * (an option not carried, fcntl or ioctl beyond O_NONBLOCK and
+ * FD_CLOEXEC, a fork or an SCM_RIGHTS that shares it): only a plain one,
+ * whose every change is known, can be the spare (sock.c). */
+static _Atomic uint32_t pw_fresh_odd[PW_FRESH_FDS / 32];
+
+static void pw_fresh_odd_set(int fd, bool on)
+{
+	uint32_t bit = 1u << (fd & 31);
+
+	if (on)
+		atomic_fetch_or_explicit(&pw_fresh_odd[fd / 32], bit, memory_order_relaxed);
+	else if (atomic_load_explicit(&pw_fresh_odd[fd / 32], memory_order_relaxed) & bit)
+		atomic_fetch_and_explicit(&pw_fresh_odd[fd / 32], ~bit, memory_order_relaxed);
+}
 
 void pw_fresh_set(int fd, bool on)
 {
@@ -146,6 +161,7 @@ void pw_fresh_set_tcp(int fd, int family, int type)
 {
 	if (fd < 0 || (unsigned)fd >= PW_FRESH_FDS)
 		return;
+	pw_fresh_odd_set(fd, false);
 	atomic_store_explicit(&pw_fresh[fd],
 			      PW_FRESH | PW_FRESH_FL | (family == AF_INET6 ? PW_FRESH_V6 : 0) |
 				      (type & SOCK_NONBLOCK ? PW_FRESH_NB : 0) |
@@ -161,6 +177,10 @@ void pw_fresh_set_tcp(int fd, int family, int type)
 void pw_fresh_forget_flags(void)
 {
 	unsigned top = atomic_load_explicit(&pw_fresh_top, memory_order_relaxed);
+
+	/* Shared with the other process now: none is plain. */
+	for (unsigned w = 0; w < (top + 31) / 32 && w < PW_FRESH_FDS / 32; w++)
+		atomic_store_explicit(&pw_fresh_odd[w], UINT32_MAX, memory_order_relaxed);
 
 	for (unsigned fd = 0; fd < top && fd < PW_FRESH_FDS; fd++)
 		if (atomic_load_explicit(&pw_fresh[fd], memory_order_relaxed) & PW_FRESH_FL)
@@ -206,6 +226,21 @@ void pw_fresh_note_opt(int fd, unsigned idx)
 	    !(atomic_load_explicit(&pw_fresh[fd], memory_order_relaxed) & PW_FRESH))
 		return;
 	atomic_fetch_or_explicit(&pw_fresh[fd], 1u << idx, memory_order_relaxed);
+}
+
+void pw_fresh_note_odd(int fd)
+{
+	if (fd >= 0 && (unsigned)fd < PW_FRESH_FDS &&
+	    (atomic_load_explicit(&pw_fresh[fd], memory_order_relaxed) & PW_FRESH))
+		pw_fresh_odd_set(fd, true);
+}
+
+bool pw_fresh_plain(int fd)
+{
+	return fd >= 0 && (unsigned)fd < PW_FRESH_FDS &&
+	       (atomic_load_explicit(&pw_fresh[fd], memory_order_relaxed) & PW_FRESH) &&
+	       !(atomic_load_explicit(&pw_fresh_odd[fd / 32], memory_order_relaxed) &
+		 (1u << (fd & 31)));
 }
 
 bool pw_fresh_get(int fd, uint32_t *ret_set)

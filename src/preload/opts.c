@@ -169,6 +169,30 @@ void pw_opts_set_each(int fd, uint32_t set,
 	}
 }
 
+bool pw_opts_flags_only(uint32_t set)
+{
+	for (unsigned i = 0; set && i < PW_ARRAY_SIZE(pw_carried_opts); i++)
+		if ((set & (1u << i)) &&
+		    !pw_opt_is_flag(pw_carried_opts[i].level, pw_carried_opts[i].name))
+			return false;
+	return true;
+}
+
+bool pw_opts_reset_flags(int fd, uint32_t set)
+{
+	for (unsigned i = 0; set && i < PW_ARRAY_SIZE(pw_carried_opts); i++) {
+		int level = pw_carried_opts[i].level, name = pw_carried_opts[i].name, off = 0;
+
+		if (!(set & (1u << i)))
+			continue;
+		/* Off is a flag's default: anything else's depends (sysctls). */
+		if (!pw_opt_is_flag(level, name) ||
+		    pw_real.setsockopt(fd, level, name, &off, sizeof(off)) < 0)
+			return false;
+	}
+	return true;
+}
+
 /* pw_opt_keep, and a timeout's milliseconds for the transport. */
 static void pw_opt_keep_timeo(int level, int name, void *val, socklen_t len, void *arg)
 {
@@ -310,10 +334,16 @@ PW_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t
 {
 	pw_ensure();
 	uint32_t set;
-	if (pw_fresh_get(fd, &set)) /* only a fresh socket's options are noted */
-		for (unsigned i = 0; i < PW_ARRAY_SIZE(pw_carried_opts); i++)
-			if (pw_carried_opts[i].level == level && pw_carried_opts[i].name == name)
-				pw_fresh_note_opt(fd, i);
+	if (pw_fresh_get(fd, &set)) { /* only a fresh socket's options are noted */
+		unsigned i = 0;
+		while (i < PW_ARRAY_SIZE(pw_carried_opts) &&
+		       (pw_carried_opts[i].level != level || pw_carried_opts[i].name != name))
+			i++;
+		if (i < PW_ARRAY_SIZE(pw_carried_opts))
+			pw_fresh_note_opt(fd, i);
+		else
+			pw_fresh_note_odd(fd);
+	}
 	struct pw_sock *s = pw_opts_of(fd, level, name);
 	if (!s) {
 		struct pw_sock *ls = pw_fdtab_get(fd);

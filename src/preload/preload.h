@@ -317,6 +317,22 @@ static inline bool pw_sock_nonblock_of(struct pw_sock *s, int fd)
 	return atomic_load_explicit(&s->nonblock, memory_order_relaxed);
 }
 struct pw_sock *pw_sock_new(enum pw_kind kind);
+/*
+ * The spare (sock.c): the socket a pooled connect() replaces, kept for the
+ * next socket() rather than destroyed now and made anew then. hold: a copy
+ * of fresh socket @fd (options @set) out of the low numbers, or -1 if it
+ * cannot be one; put: @sp, once @fd is the pooled connection, becomes the
+ * spare (its options back to their defaults), or is closed; take: the
+ * spare as socket(@domain, @type, @protocol) would make it, or -1; forget:
+ * the application closed number @fd, or those from @first to @last
+ * (nothing to close).
+ */
+int pw_spare_hold(int fd, uint32_t set);
+void pw_spare_put(int sp, int family, uint32_t set, bool nonblock);
+int pw_spare_take(int domain, int type, int protocol);
+void pw_spare_forget(int fd);
+void pw_spare_forget_range(unsigned first, unsigned last);
+void pw_spare_atfork_child(void);
 void pw_sock_set_nonblock(struct pw_sock *s, bool on);
 int pw_tcp_family(int fd);
 int pw_sockname4(int fd, struct sockaddr_in *ret_addr);
@@ -367,6 +383,10 @@ void pw_fresh_forget_flags(void);
 int pw_fresh_family(int fd);
 void pw_fresh_note_opt(int fd, unsigned carried_idx);
 bool pw_fresh_get(int fd, uint32_t *ret_set);
+/* A fresh @fd changed in a way its word does not say (note_odd); plain:
+ * fresh, with no such change since socket(2) (fdtab.c). */
+void pw_fresh_note_odd(int fd);
+bool pw_fresh_plain(int fd);
 void pw_fresh_clear_range(unsigned first, unsigned last);
 /* @fd is a connection connect() left to the kernel, for adapt.c's @slot
  * (1..PW_ADAPT_SLOTS, or PW_ADAPT_FALLBACK: the router could not take it),
@@ -429,6 +449,11 @@ int pw_pristine(int family);
 void pw_opts_carry(struct pw_sock *s, int fd);
 /* Only the carried options of @fd in @set (bit i: pw_carried_opts[i]). */
 void pw_opts_carry_set(struct pw_sock *s, int fd, uint32_t set);
+/* Set the carried options of @fd in @set back to their defaults: true, or
+ * false if one is not a flag (whose default is off) or cannot be. */
+bool pw_opts_reset_flags(int fd, uint32_t set);
+/* Are the carried options in @set all flags? */
+bool pw_opts_flags_only(uint32_t set);
 /* Call @fn for each carried option of @fd in @set (bit i: pw_carried_opts[i]),
  * with its value. */
 void pw_opts_set_each(int fd, uint32_t set,

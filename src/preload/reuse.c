@@ -326,9 +326,15 @@ int pw_reuse_connect(int fd, const struct sockaddr_in *dst, int family)
 			int fl, fdfl;
 			if (pw_adopt_tcp_prep(fd, sock, false, &fl, &fdfl) == 0 &&
 			    pw_pool_start(sock, &token, fl & O_NONBLOCK) == 0) {
+				/* The socket it replaces is the next socket()'s (sock.c). */
+				int sp = pw_spare_hold(fd, set);
 				/* (On failure @sock is closed: the server reads its end.) */
-				if (pw_adopt_tcp_install(fd, sock, &body, fl, fdfl) < 0)
+				if (pw_adopt_tcp_install(fd, sock, &body, fl, fdfl) < 0) {
+					if (sp >= 0)
+						pw_real.close(sp);
 					return -1;
+				}
+				pw_spare_put(sp, family, set, fl & O_NONBLOCK);
 				pw_dbg("fd %d: connected over podwire (pooled, to another node)",
 				       fd);
 				return 0;

@@ -60,8 +60,11 @@ static void pw_rights_each(struct msghdr *mh, void (*fn)(int *fd, void *arg), vo
 	}
 }
 
+/* Count the accelerated connections; a fresh socket sent is shared from
+ * now on (the spare, sock.c). */
 static void pw_rights_count(int *fd, void *arg)
 {
+	pw_fresh_note_odd(*fd);
 	if (pw_conn_of(*fd))
 		(*(unsigned *)arg)++;
 }

@@ -93,10 +93,96 @@ int pw_timeo_ms(int fd, int opt)
 	return (int)(tv.tv_sec * 1000 + tv.tv_usec / 1000);
 }
 
+/*
+ * The spare. A pooled connect() (reuse.c) puts its connection under the
+ * application's fd with dup3(), which destroys the socket that was there:
+ * that, and making the next one with socket(), are about a tenth of a
+ * short connection's time. Kept instead (one per process), with its flag
+ * options off again, it is the next socket() of its kind: a new number for
+ * it (F_DUPFD: the lowest free, as socket() gives) and its old one closed.
+ * Only a socket whose every change is known is kept: plain (fdtab.c), no
+ * option set but flags; one kind (family, O_NONBLOCK)
+ * in one word, the number (plus one) above it, so that a thread takes all
+ * of it or none. Like every fd of ours, it is assumed to stay in this
+ * process's network namespace.
+ */
+static _Atomic uint64_t pw_spare;
+#define PW_SPARE_NB (1u << 16)
+
+int pw_spare_hold(int fd, uint32_t set)
+{
+	if (atomic_load_explicit(&pw_spare, memory_order_relaxed) || !pw_fresh_plain(fd) ||
+	    !pw_opts_flags_only(set))
+		return -1;
+	/* Out of the application's low numbers, like ctl.c's. */
+	return pw_real.fcntl(fd, F_DUPFD_CLOEXEC, 100);
+}
+
+void pw_spare_put(int sp, int family, uint32_t set, bool nonblock)
+{
+	uint64_t none = 0,
+		 v = (uint64_t)(sp + 1) << 32 | (uint32_t)family | (nonblock ? PW_SPARE_NB : 0);
+
+	if (sp < 0)
+		return;
+	/* (Relaxed: the fd is the kernel's to order; the word is all there is.) */
+	if (!pw_opts_reset_flags(sp, set) ||
+	    !atomic_compare_exchange_strong_explicit(&pw_spare, &none, v, memory_order_relaxed,
+						     memory_order_relaxed))
+		pw_real.close(sp);
+}
+
+int pw_spare_take(int domain, int type, int protocol)
+{
+	uint64_t v = atomic_load_explicit(&pw_spare, memory_order_relaxed);
+	uint32_t kind = (uint32_t)domain | (type & SOCK_NONBLOCK ? PW_SPARE_NB : 0);
+
+	if (!v || (uint32_t)v != kind || (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) != SOCK_STREAM ||
+	    (protocol != 0 && protocol != IPPROTO_TCP) ||
+	    !atomic_compare_exchange_strong_explicit(&pw_spare, &v, 0, memory_order_relaxed,
+						     memory_order_relaxed))
+		return -1;
+	int sp = (int)(v >> 32) - 1;
+	int fd = pw_real.fcntl(sp, type & SOCK_CLOEXEC ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
+	int e = errno;
+	pw_real.close(sp); /* (at EMFILE, the number socket() then takes) */
+	if (fd >= 0)
+		pw_dbg("fd %d: the spare socket (FEDERATION.md, \"Pools\")", fd);
+	errno = e;
+	return fd;
+}
+
+void pw_spare_forget_range(unsigned first, unsigned last)
+{
+	uint64_t v = atomic_load_explicit(&pw_spare, memory_order_relaxed);
+	unsigned sp = (unsigned)(v >> 32) - 1;
+
+	if (v && sp >= first && sp <= last)
+		atomic_compare_exchange_strong_explicit(&pw_spare, &v, 0, memory_order_relaxed,
+							memory_order_relaxed);
+}
+
+void pw_spare_forget(int fd)
+{
+	if (fd >= 0)
+		pw_spare_forget_range((unsigned)fd, (unsigned)fd);
+}
+
+void pw_spare_atfork_child(void)
+{
+	/* The parent's: a socket() in each would be one socket in two. */
+	uint64_t v = atomic_exchange_explicit(&pw_spare, 0, memory_order_relaxed);
+
+	if (v)
+		pw_real.close((int)(v >> 32) - 1);
+}
+
 PW_EXPORT int socket(int domain, int type, int protocol)
 {
 	pw_ensure();
-	int fd = pw_real.socket(domain, type, protocol);
+	int fd = pw_spare_take(domain, type, protocol);
+	if (fd < 0)
+		fd = pw_real.socket(domain, type, protocol);
 	/* Out of fds, while parked channels hold some (reuse.c): theirs go. */
 	if (fd < 0 && errno == EMFILE && pw_reuse_release_fds())
 		fd = pw_real.socket(domain, type, protocol);

@@ -438,3 +438,94 @@ void cli_seq_fork_client(void)
 	for (; n < FORKY_CONNS - 2; n++)
 		seq_one(cli_connect(), n, true);
 }
+
+/*
+ * A socket() after short connections (across nodes, pooled ones: the socket
+ * each replaced may be kept for the next socket(), sock.c's spare) is as
+ * new as the kernel makes it: the lowest free number, the flags it asked
+ * for, unbound, and no option of an earlier socket: not the flags set on
+ * each (TCP_NODELAY, SO_KEEPALIVE: set back off), and not an option that
+ * is not carried (TCP_MAXSEG, on every third) or one changed after a
+ * fork (on the fourth from last).
+ */
+#define FRESH_CONNS (SHORT_CONNS + 8)
+
+void srv_seq_socket_after_short(void)
+{
+	int l = srv_listen();
+
+	seq_serve_n(l, FRESH_CONNS, true);
+	close(l);
+}
+
+static int opt_int(int fd, int level, int name)
+{
+	int v = -1;
+	socklen_t len = sizeof(v);
+
+	SYS(getsockopt(fd, level, name, &v, &len));
+	return v;
+}
+
+/* A socket as new as @mss_default says, with @flags, at the lowest number. */
+static int fresh_socket_checked(int flags, int mss_default, uint32_t i)
+{
+	int lowest = (int)SYS(open("/dev/null", O_RDONLY));
+	close(lowest);
+	int fd = cli_socket(flags);
+	struct sockaddr_in a;
+	socklen_t alen = sizeof(a);
+
+	PW_CHECK(fd == lowest, "connection %u: socket() gave %d, %d is free", i, fd, lowest);
+	PW_CHECK(opt_int(fd, IPPROTO_TCP, TCP_NODELAY) == 0, "connection %u: TCP_NODELAY on", i);
+	PW_CHECK(opt_int(fd, SOL_SOCKET, SO_KEEPALIVE) == 0, "connection %u: SO_KEEPALIVE on", i);
+	PW_CHECK(opt_int(fd, IPPROTO_TCP, TCP_MAXSEG) == mss_default, "connection %u: MSS %d", i,
+		 opt_int(fd, IPPROTO_TCP, TCP_MAXSEG));
+	PW_CHECK(opt_int(fd, SOL_SOCKET, SO_ERROR) == 0, "connection %u: an error", i);
+	PW_CHECK(((int)SYS(fcntl(fd, F_GETFL)) & O_NONBLOCK) ==
+			 (flags & SOCK_NONBLOCK ? O_NONBLOCK : 0),
+		 "connection %u: O_NONBLOCK not as asked", i);
+	PW_CHECK(((int)SYS(fcntl(fd, F_GETFD)) & FD_CLOEXEC) ==
+			 (flags & SOCK_CLOEXEC ? FD_CLOEXEC : 0),
+		 "connection %u: FD_CLOEXEC not as asked", i);
+	SYS(getsockname(fd, SA(&a), &alen));
+	PW_CHECK(a.sin_port == 0 && a.sin_addr.s_addr == htonl(INADDR_ANY),
+		 "connection %u: bound to port %u", i, ntohs(a.sin_port));
+	return fd;
+}
+
+void cli_seq_socket_after_short(void)
+{
+	int one = 1, mss = 1000;
+
+	seq_max_len = 64;
+	int probe = cli_socket(0);
+	int mss_default = opt_int(probe, IPPROTO_TCP, TCP_MAXSEG);
+	close(probe);
+	for (uint32_t i = 0; i < FRESH_CONNS; i++) {
+		STEP("a socket after connections, as new as the kernel makes it");
+		int flags = i % 2 ? SOCK_CLOEXEC : 0;
+		int fd = fresh_socket_checked(flags, mss_default, i);
+		SYS(setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)));
+		SYS(setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)));
+		if (i % 3 == 2)
+			SYS(setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof(mss)));
+		if (i == FRESH_CONNS - 4) {
+			/* A child changes it: the parent cannot see that. */
+			pid_t pid = fork_as("client-child");
+			if (pid == 0) {
+				SYS(setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof(mss)));
+				g_done = true;
+				_exit(0);
+			}
+			int status;
+			PW_CHECK_EQ(waitpid(pid, &status, 0), pid);
+			PW_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+				 "child ended with %#x", status);
+		}
+		SYS(connect(fd, SA(&g_addr), sizeof(g_addr)));
+		note_conn(fd);
+		seq_one(fd, i, true);
+	}
+	close(fresh_socket_checked(SOCK_CLOEXEC, mss_default, FRESH_CONNS));
+}

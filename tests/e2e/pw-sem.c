@@ -220,6 +220,8 @@ static const struct test tests[] = {
 	  "the same after 16 short connections (a parked channel or a pooled connection)", 1 },
 	{ "seq_fork_client", srv_seq_fork_client, cli_seq_fork_client, 0,
 	  "a client that forks and dups between its connections to one server", 12 },
+	{ "seq_socket_after_short", srv_seq_socket_after_short, cli_seq_socket_after_short, 0,
+	  "a socket() after short connections is new: number, flags, options", 24 },
 };
 
 #define NTESTS (sizeof(tests) / sizeof(tests[0]))
