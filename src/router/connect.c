@@ -362,7 +362,7 @@ fail:
 
 /* Pooled connections one pod (netns) may ask for in a second: above what
  * one pod connects at here (host to host: about 11k a second), so that a
- * pod that asks for more, 16 to a message, only has the routers dial for
+ * pod that asks for more, PW_POOL_MAX to a message, only has the routers dial for
  * nothing so fast. */
 #define PW_POOL_RATE 16384u
 #define PW_POOL_PODS 64u
