@@ -446,7 +446,9 @@ void cli_seq_fork_client(void)
  * for, unbound, and no option of an earlier socket: not the flags set on
  * each (TCP_NODELAY, SO_KEEPALIVE: set back off), and not an option that
  * is not carried (TCP_MAXSEG, on every third) or one changed after a
- * fork (on the fourth from last).
+ * fork (on the third from last, which sets none itself); and a child's
+ * socket() (before the fifth from last) is not the parent's next: one
+ * socket in both would carry the child's TCP_MAXSEG.
  */
 #define FRESH_CONNS (SHORT_CONNS + 8)
 
@@ -494,6 +496,22 @@ static int fresh_socket_checked(int flags, int mss_default, uint32_t i)
 	return fd;
 }
 
+/* A child sets TCP_MAXSEG @mss on @fd, or (-1) on a socket() of its own. */
+static void child_sets_mss(int fd, int mss)
+{
+	pid_t pid = fork_as("client-child");
+
+	if (pid == 0) {
+		int s = fd >= 0 ? fd : cli_socket(0);
+		SYS(setsockopt(s, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof(mss)));
+		g_done = true;
+		_exit(0);
+	}
+	int status;
+	PW_CHECK_EQ(waitpid(pid, &status, 0), pid);
+	PW_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child ended with %#x", status);
+}
+
 void cli_seq_socket_after_short(void)
 {
 	int one = 1, mss = 1000;
@@ -503,6 +521,10 @@ void cli_seq_socket_after_short(void)
 	int mss_default = opt_int(probe, IPPROTO_TCP, TCP_MAXSEG);
 	close(probe);
 	for (uint32_t i = 0; i < FRESH_CONNS; i++) {
+		if (i == FRESH_CONNS - 5) {
+			STEP("a child's socket() is not the parent's next");
+			child_sets_mss(-1, mss);
+		}
 		STEP("a socket after connections, as new as the kernel makes it");
 		int flags = i % 2 ? SOCK_CLOEXEC : 0;
 		int fd = fresh_socket_checked(flags, mss_default, i);
@@ -510,19 +532,8 @@ void cli_seq_socket_after_short(void)
 		SYS(setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)));
 		if (i % 3 == 2)
 			SYS(setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof(mss)));
-		if (i == FRESH_CONNS - 4) {
-			/* A child changes it: the parent cannot see that. */
-			pid_t pid = fork_as("client-child");
-			if (pid == 0) {
-				SYS(setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof(mss)));
-				g_done = true;
-				_exit(0);
-			}
-			int status;
-			PW_CHECK_EQ(waitpid(pid, &status, 0), pid);
-			PW_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-				 "child ended with %#x", status);
-		}
+		if (i == FRESH_CONNS - 3)
+			child_sets_mss(fd, mss); /* (the parent cannot see that) */
 		SYS(connect(fd, SA(&g_addr), sizeof(g_addr)));
 		note_conn(fd);
 		seq_one(fd, i, true);
