@@ -151,10 +151,39 @@ static void test_fresh_flags(void)
 	pw_fresh_set(6, false);
 }
 
+/* Plain: fresh, and no change the word does not say since socket(2). */
+static void test_fresh_plain(void)
+{
+	PW_CHECK(!pw_fresh_plain(40), "never made, yet plain");
+	pw_fresh_set_tcp(40, AF_INET, SOCK_STREAM);
+	pw_fresh_set_tcp(63, AF_INET, SOCK_STREAM);
+	pw_fresh_set_tcp(64, AF_INET6, SOCK_STREAM);
+	PW_CHECK(pw_fresh_plain(40) && pw_fresh_plain(63) && pw_fresh_plain(64), "made, not plain");
+	pw_fresh_note_opt(40, 7); /* a carried option: still plain */
+	pw_fresh_note_flag(40, false, true);
+	PW_CHECK(pw_fresh_plain(40), "a carried option or a flag made it odd");
+	pw_fresh_note_odd(63);
+	PW_CHECK(!pw_fresh_plain(63), "odd, yet plain");
+	PW_CHECK(pw_fresh_plain(40) && pw_fresh_plain(64), "a neighbour's bit spilled over");
+	pw_fresh_note_odd(41); /* not fresh: nothing to note */
+	pw_fresh_set_tcp(41, AF_INET, SOCK_STREAM);
+	PW_CHECK(pw_fresh_plain(41), "an odd mark before socket(2) stuck");
+	pw_fresh_set_tcp(63, AF_INET, SOCK_STREAM); /* the number made again */
+	PW_CHECK(pw_fresh_plain(63), "a new socket on an odd number is not plain");
+	pw_fresh_forget_flags(); /* fork: shared now */
+	PW_CHECK(!pw_fresh_plain(40) && !pw_fresh_plain(63) && !pw_fresh_plain(64),
+		 "plain after fork");
+	pw_fresh_set(40, false);
+	PW_CHECK(!pw_fresh_plain(40), "closed, yet plain");
+	for (int fd = 41; fd <= 64; fd++)
+		pw_fresh_set(fd, false);
+}
+
 int main(void)
 {
 	test_basic();
 	test_race();
 	test_fresh_flags();
+	test_fresh_plain();
 	return 0;
 }
