@@ -180,14 +180,15 @@ bool pw_opts_flags_only(uint32_t set)
 
 bool pw_opts_reset_flags(int fd, uint32_t set)
 {
+	/* Off is a flag's default: anything else's depends (sysctls). */
+	if (!pw_opts_flags_only(set))
+		return false;
 	for (unsigned i = 0; set && i < PW_ARRAY_SIZE(pw_carried_opts); i++) {
-		int level = pw_carried_opts[i].level, name = pw_carried_opts[i].name, off = 0;
+		int off = 0;
 
-		if (!(set & (1u << i)))
-			continue;
-		/* Off is a flag's default: anything else's depends (sysctls). */
-		if (!pw_opt_is_flag(level, name) ||
-		    pw_real.setsockopt(fd, level, name, &off, sizeof(off)) < 0)
+		if ((set & (1u << i)) &&
+		    pw_real.setsockopt(fd, pw_carried_opts[i].level, pw_carried_opts[i].name, &off,
+				       sizeof(off)) < 0)
 			return false;
 	}
 	return true;
