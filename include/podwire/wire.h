@@ -24,9 +24,11 @@
  * 5: pools of connections to other nodes (POOL, CONN_POOL, PEER_POOL);
  * 6: pooled connections go to the listener's own socket on the underlay,
  * with TCP Fast Open and a sealed token (LISTEN_POOL, PEER_POOL_OK);
- * 7: a POOL's connections come together, in one CONN_POOL.
+ * 7: a POOL's connections come together, in one CONN_POOL;
+ * 8: LISTEN_POOL's socket on the underlay comes bound, and the library
+ * listens on it.
  */
-#define PW_WIRE_VERSION	       7u
+#define PW_WIRE_VERSION	       8u
 #define PW_WIRE_MAX	       65536u /* largest packet either side accepts */
 #define PW_WIRE_MAX_FDS	       32u    /* a CONN_POOL's: PW_POOL_MAX */
 #define PW_WIRE_MAX_PREFIXES   64u
@@ -99,7 +101,8 @@ enum pw_wire_type {
 					 writing its token */
 	PW_MSG_LISTEN_POOL = 74,      /* body listen_pool, fds: the accept queue and the
 					 listener's socket on the node's underlay (pooled
-					 connections from other nodes), with federation */
+					 connections from other nodes), with federation:
+					 bound, for the library to listen on */
 	PW_MSG_VERBS_DEV_OK = 75,     /* body verbs_dev: the pod's device identity */
 	PW_MSG_VERBS_QP_OK = 76,      /* body verbs_qp: the QP number given */
 	PW_MSG_VERBS_PAIRED = 77,     /* seq 0; body verbs_paired, fds: the peer's arena,

@@ -28,6 +28,30 @@ void pw_listener_opts_stale(struct pw_sock *ls)
 	atomic_store_explicit(&ls->acc_ok, false, memory_order_relaxed);
 }
 
+/*
+ * A listener's socket on the underlay (pool.c) stands in for it: the kernel
+ * copies its options into each connection it accepts, as it would the
+ * application's listener's. So it gets them before it listens, and every
+ * change after, when the application makes it: nothing is set per accept.
+ */
+static int pw_listener_ul_start(int lfd, int ul, int backlog)
+{
+	pw_xport_kernel_carry_opts(lfd, ul);
+	return pw_real.listen(ul, backlog);
+}
+
+void pw_listener_opts_mirror(struct pw_sock *ls, int level, int name, const void *val,
+			     socklen_t len)
+{
+	int ul = atomic_load_explicit(&ls->ul, memory_order_relaxed), saved = errno;
+
+	/* (What the socket of another family refuses, the application's
+	 * listener's connections from it would not show either.) */
+	if (ul >= 0 && pw_opt_carried(level, name) >= 0)
+		pw_real.setsockopt(ul, level, name, val, len);
+	errno = saved;
+}
+
 /* Read @ls's options and timeouts once, until setsockopt makes them stale.
  * Under @ls->rlock. */
 static void pw_listener_opts_load(int lfd, struct pw_sock *ls, int family)
@@ -119,6 +143,12 @@ PW_EXPORT int listen(int fd, int backlog)
 			int fl = pw_real.fcntl(fd, F_GETFL);
 			s->local = a;
 			atomic_init(&s->lq, fds[0]);
+			/* Without it, connections from other nodes take the
+			 * router's way (the pooled ones are refused). */
+			if (n == 2 && pw_listener_ul_start(fd, fds[1], backlog) < 0) {
+				pw_real.close(fds[1]);
+				n = 1;
+			}
 			atomic_init(&s->ul, n == 2 ? fds[1] : -1);
 			if (n == 2)
 				memcpy(s->ulkey, m.u.listen_pool.key, sizeof(s->ulkey));
@@ -160,21 +190,23 @@ static void pw_accepted_from(struct pw_sock *s, int lfd, const struct pw_sock *l
 }
 
 int pw_accept_tcp(int lfd, struct pw_sock *ls, int sock, const struct pw_wire_conn *body, int flags,
-		  bool nb_set)
+		  bool from_ul)
 {
 	struct pw_sock *s = NULL;
-	int r = !nb_set			  ? pw_accept_flags(sock, flags, false)
+	int r = !from_ul		  ? pw_accept_flags(sock, flags, false)
 		: !(flags & SOCK_CLOEXEC) ? pw_real.fcntl(sock, F_SETFD, 0)
 					  : 0;
 
-	if (r == 0) {
-		/* What the kernel copies from a listener into what it accepts. */
+	if (r == 0 && !from_ul) {
+		/* What the kernel copies from a listener into what it accepts
+		 * (from the socket on the underlay, the kernel copied it). */
 		pthread_mutex_lock(&ls->rlock);
 		pw_listener_opts_load(lfd, ls, ls->family);
 		pw_xport_kernel_apply(sock, ls->acc_opts, ls->acc_nopts);
 		pthread_mutex_unlock(&ls->rlock);
-		s = pw_conn_new(&pw_xport_kernel, body);
 	}
+	if (r == 0)
+		s = pw_conn_new(&pw_xport_kernel, body);
 	if (!s) {
 		pw_real.close(sock);
 		return -1;

@@ -21,6 +21,14 @@ const struct pw_carried_opt pw_carried_opts[] = {
 
 /* ---- socket options ---- */
 
+int pw_opt_carried(int level, int name)
+{
+	for (unsigned i = 0; i < PW_ARRAY_SIZE(pw_carried_opts); i++)
+		if (pw_carried_opts[i].level == level && pw_carried_opts[i].name == name)
+			return (int)i;
+	return -1;
+}
+
 /* Options whose value the kernel reduces to on or off (an int, at least
  * sizeof(int) long; getsockopt gives 0 or 1 back). */
 static bool pw_opt_is_flag(int level, int name)
@@ -336,21 +344,22 @@ PW_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t
 	pw_ensure();
 	uint32_t set;
 	if (pw_fresh_get(fd, &set)) { /* only a fresh socket's options are noted */
-		unsigned i = 0;
-		while (i < PW_ARRAY_SIZE(pw_carried_opts) &&
-		       (pw_carried_opts[i].level != level || pw_carried_opts[i].name != name))
-			i++;
-		if (i < PW_ARRAY_SIZE(pw_carried_opts))
-			pw_fresh_note_opt(fd, i);
+		int i = pw_opt_carried(level, name);
+		if (i >= 0)
+			pw_fresh_note_opt(fd, (unsigned)i);
 		else
 			pw_fresh_note_odd(fd);
 	}
 	struct pw_sock *s = pw_opts_of(fd, level, name);
 	if (!s) {
 		struct pw_sock *ls = pw_fdtab_get(fd);
-		if (ls && ls->kind == PW_K_LISTEN)
-			pw_listener_opts_stale(ls);
-		return pw_real.setsockopt(fd, level, name, val, len);
+		if (!ls || ls->kind != PW_K_LISTEN)
+			return pw_real.setsockopt(fd, level, name, val, len);
+		pw_listener_opts_stale(ls);
+		int r = pw_real.setsockopt(fd, level, name, val, len);
+		if (r == 0)
+			pw_listener_opts_mirror(ls, level, name, val, len);
+		return r;
 	}
 
 	if (pw_cfg.restricted) {

@@ -445,6 +445,8 @@ int pw_find_other_fd(const struct pw_sock *s, int skip);
 /* ---- socket options (opts.c) ---- */
 
 struct pw_opt *pw_opt_find(struct pw_sock *s, int level, int name);
+/* The index of (@level, @name) in pw_carried_opts, or -1: not carried. */
+int pw_opt_carried(int level, int name);
 int pw_pristine(int family);
 void pw_opts_carry(struct pw_sock *s, int fd);
 /* Only the carried options of @fd in @set (bit i: pw_carried_opts[i]). */
@@ -485,10 +487,10 @@ int pw_adopt_tcp_prep(int fd, int sock, bool sock_nb, int *ret_fl, int *ret_fdfl
 int pw_adopt_tcp_install(int fd, int sock, const struct pw_wire_conn *body, int fl, int fdfl);
 /* A connection from another node (@sock, addresses in @body) accepted on
  * @lfd (@ls): the new fd, with the listener's options and what accept4()
- * @flags ask (@sock has the O_NONBLOCK they ask already if @nb_set); -1
- * (closed). */
+ * @flags ask; -1 (closed). @from_ul: accepted from @ls's socket on the
+ * underlay, with the O_NONBLOCK asked, and the options it inherited. */
 int pw_accept_tcp(int lfd, struct pw_sock *ls, int sock, const struct pw_wire_conn *body, int flags,
-		  bool nb_set);
+		  bool from_ul);
 
 /* ---- pools of connections to other nodes (pool.c) ---- */
 
@@ -551,6 +553,10 @@ void pw_lq_close(int lfd, struct pw_sock *ls);
 bool pw_lq_hup_check(int lfd);
 /* An option of listener @ls changed: accepted connections read them again. */
 void pw_listener_opts_stale(struct pw_sock *ls);
+/* The application set an option on listener @ls (successfully): its socket
+ * on the underlay takes it too, if its connections inherit it. */
+void pw_listener_opts_mirror(struct pw_sock *ls, int level, int name, const void *val,
+			     socklen_t len);
 int pw_dup_track(int oldfd, int newfd);
 
 /* ---- data (data.c), handing connections on (rights.c) ---- */

@@ -409,10 +409,10 @@ int pw_peers_pool_listener(unsigned backlog, in_port_t *ret_port)
 
 	if (s < 0)
 		return s;
+	/* (The library listens, once the socket has its listener's options.) */
 	if (setsockopt(s, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof(defer)) < 0 ||
 	    setsockopt(s, IPPROTO_TCP, TCP_FASTOPEN, &qlen, sizeof(qlen)) < 0 ||
-	    setsockopt(s, IPPROTO_TCP, TCP_FASTOPEN_NO_COOKIE, &one, sizeof(one)) < 0 ||
-	    listen(s, (int)backlog) < 0) {
+	    setsockopt(s, IPPROTO_TCP, TCP_FASTOPEN_NO_COOKIE, &one, sizeof(one)) < 0) {
 		int r = -errno;
 		close(s);
 		return r;

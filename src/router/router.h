@@ -514,11 +514,12 @@ typedef void (*pw_peers_pool_fn)(void *ctx, int n, const int socks[],
 int pw_peers_pool_ask(const struct sockaddr_in *src, const struct sockaddr_in *dst, unsigned n,
 		      pw_peers_pool_fn done, void *ctx);
 /*
- * A listening socket on our underlay address for a pod's listener (pooled
- * connections from other nodes): it takes a SYN with data (TCP Fast Open,
- * no cookie), and wakes its accept() only once the token is there
- * (TCP_DEFER_ACCEPT). Its port in *ret_port. Errors: of socket(2),
- * bind(2), setsockopt(2), listen(2).
+ * A socket on our underlay address for a pod's listener (pooled connections
+ * from other nodes), bound, for the pod's library to listen on once it has
+ * the listener's options (they pass to what it accepts): it will take a SYN
+ * with data (TCP Fast Open, no cookie, a queue of @backlog), and wake its
+ * accept() only once the token is there (TCP_DEFER_ACCEPT). Its port in
+ * *ret_port. Errors: of socket(2), bind(2), setsockopt(2).
  */
 int pw_peers_pool_listener(unsigned backlog, in_port_t *ret_port);
 /* Have the node's kernel take and send data in SYNs for the sockets that ask

@@ -540,3 +540,59 @@ void cli_seq_socket_after_short(void)
 	}
 	close(fresh_socket_checked(SOCK_CLOEXEC, mss_default, FRESH_CONNS));
 }
+
+/*
+ * What a listener's connections inherit from it (the kernel copies its
+ * options into each it accepts) over short connections; across nodes,
+ * pooled ones come from the listener's socket on the underlay, which must
+ * carry them: the options set before listen(), and those the listener
+ * changes between two connections.
+ */
+#define INHERIT_CONNS  (SHORT_CONNS + 8)
+#define INHERIT_CHANGE (SHORT_CONNS + 2) /* the listener changes after this one */
+
+static void inherit_check(int fd, int i)
+{
+	bool late = i > INHERIT_CHANGE;
+
+	PW_CHECK(get_int_opt(fd, IPPROTO_TCP, TCP_NODELAY) == !late,
+		 "connection %d: TCP_NODELAY %d", i, get_int_opt(fd, IPPROTO_TCP, TCP_NODELAY));
+	PW_CHECK(get_int_opt(fd, IPPROTO_TCP, TCP_KEEPIDLE) == (late ? 99 : 77),
+		 "connection %d: TCP_KEEPIDLE %d", i, get_int_opt(fd, IPPROTO_TCP, TCP_KEEPIDLE));
+	PW_CHECK(get_int_opt(fd, SOL_SOCKET, SO_KEEPALIVE) == 1, "connection %d: SO_KEEPALIVE off",
+		 i);
+	PW_CHECK(get_int_opt(fd, SOL_SOCKET, SO_RCVBUF) == 65536, "connection %d: SO_RCVBUF %d", i,
+		 get_int_opt(fd, SOL_SOCKET, SO_RCVBUF));
+}
+
+void srv_seq_inherit_short(void)
+{
+	int l = srv_socket();
+
+	set_int_opt(l, IPPROTO_TCP, TCP_NODELAY, 1);
+	set_int_opt(l, SOL_SOCKET, SO_KEEPALIVE, 1);
+	set_int_opt(l, SOL_SOCKET, SO_RCVBUF, 32768);
+	set_int_opt(l, IPPROTO_TCP, TCP_KEEPIDLE, 77);
+	srv_bind_listen(l, 16);
+	for (int i = 0; i < INHERIT_CONNS; i++) {
+		int fd = srv_accept(l);
+
+		STEP("options inherited from the listener");
+		inherit_check(fd, i);
+		if (i == INHERIT_CHANGE) {
+			/* (The client's next connection waits for this one's
+			 * answer: none is made while they change.) */
+			STEP("the listener's options change between two connections");
+			set_int_opt(l, IPPROTO_TCP, TCP_NODELAY, 0);
+			set_int_opt(l, IPPROTO_TCP, TCP_KEEPIDLE, 99);
+		}
+		seq_serve(fd, true);
+	}
+	close(l);
+}
+
+void cli_seq_inherit_short(void)
+{
+	seq_max_len = 64;
+	seq_one_n(0, INHERIT_CONNS, true);
+}

@@ -222,6 +222,8 @@ static const struct test tests[] = {
 	  "a client that forks and dups between its connections to one server", 12 },
 	{ "seq_socket_after_short", srv_seq_socket_after_short, cli_seq_socket_after_short, 0,
 	  "a socket() after short connections is new: number, flags, options", 24 },
+	{ "seq_inherit_short", srv_seq_inherit_short, cli_seq_inherit_short, 0,
+	  "short connections inherit the listener's options, and its changes between two", 24 },
 };
 
 #define NTESTS (sizeof(tests) / sizeof(tests[0]))

@@ -419,6 +419,8 @@ void srv_seq_fork_client(void);
 void cli_seq_fork_client(void);
 void srv_seq_socket_after_short(void);
 void cli_seq_socket_after_short(void);
+void srv_seq_inherit_short(void);
+void cli_seq_inherit_short(void);
 
 void srv_threads_small_stack(void);
 void cli_threads_small_stack(void);

@@ -50,7 +50,7 @@ TESTS="connect_block connect_nonblock eisconn connect_nb_recheck accept4_flags a
 	epoll_mixed fork_rw threads_duplex eintr kill_client kill_server echo stream_long
 	seq_close seq_client_first seq_epoll seq_listener_gone seq_short_gone seq_relisten_short
 	seq_prefork
-	seq_fork_client seq_handoff_short seq_socket_after_short"
+	seq_fork_client seq_handoff_short seq_socket_after_short seq_inherit_short"
 port=21000
 nfail=0
 for t in $TESTS; do
