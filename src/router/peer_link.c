@@ -46,6 +46,7 @@ enum pw_peer_link_state {
 	PW_LINK_HELLO_SENT,
 	PW_LINK_WAIT_HELLO,
 	PW_LINK_WAIT_AUTH,
+	PW_LINK_WAIT_ROUTES, /* we dialled and gave our proof: until they take it */
 	PW_LINK_UP
 };
 
@@ -494,7 +495,10 @@ static int pw_peer_link_msg(struct pw_peer_link *l, const struct pw_msg *m)
 			return -EIO;
 		if (!pw_peer_link_wanted(l))
 			return -EPERM;
-		pw_peer_link_up(l);
+		/* Up once they take our proof, which their ROUTES, the first
+		 * thing they send then, says; a router that does not want us
+		 * (a node it does not list) closes instead. */
+		l->state = PW_LINK_WAIT_ROUTES;
 		return pw_peer_routes_send(l);
 	case PW_LINK_WAIT_HELLO: { /* they dialled: answer with our proof */
 		if (m->type != PW_PEER_HELLO)
@@ -524,6 +528,11 @@ static int pw_peer_link_msg(struct pw_peer_link *l, const struct pw_msg *m)
 		pw_peer_link_up(l);
 		return pw_peer_routes_send(l);
 	}
+	case PW_LINK_WAIT_ROUTES:
+		if (m->type != PW_PEER_ROUTES)
+			return -EPROTO;
+		pw_peer_link_up(l);
+		break;
 	case PW_LINK_UP:
 		break;
 	default:

@@ -112,6 +112,9 @@ def main():
     l1, l3 = r["n1"].links(), r["n3"].links()
     if l1 != 2 or l3 != 0:
         fail("n3 was let in before its Node existed: n1 %s, n3 %s\n%s" % (l1, l3, logs()))
+    # Nor did n3 count a link up, even for the moment before n1 or n2 refuse it.
+    if "authenticated" in r["n3"].text():
+        fail("n3 counted a link to a router that refuses it as up\n%s" % logs())
     if any(r[n].metric("podwire_peer_dial_targets") != 1 for n in ("n1", "n2")):
         fail("dial targets: %s" % [r[n].metric("podwire_peer_dial_targets") for n in NODES])
 
@@ -151,8 +154,8 @@ def main():
     pwtest.wait_for(lambda: r["n1"].links() == 0)
     cp.node_status("n3", {"conditions": [{"type": "Ready", "status": "True"}]})
     time.sleep(2)
-    # (n1 counts a link it dialled as up once it has sent its proof, until n3
-    # refuses it: n3's side is the one that tells.)
+    # (n1's side says nothing: a link it dialled is up only once n3 takes its
+    # proof, and n3 counts the failure.)
     if r["n3"].links() != 0 or not r["n3"].metric("podwire_peer_auth_failures_total"):
         fail("n1 (new secret) and n3 (old) linked: n3 links %s, auth failures %s\n%s" % (
             r["n3"].links(), r["n3"].metric("podwire_peer_auth_failures_total"), logs()))
