@@ -55,6 +55,7 @@ struct pw_peer_link {
 	int fd;
 	enum pw_peer_link_state state;
 	bool dialled; /* we called them, at @to; else they called us */
+	bool proved;  /* their proof was good (a drop after it is not a failure) */
 	struct sockaddr_in to;
 	uint64_t since_ns;
 	uint8_t nonce[PW_PEER_NONCE_LEN];  /* ours */
@@ -318,7 +319,7 @@ static void pw_peer_link_free(struct pw_peer_link *l)
 		}
 	pw_peers.nlinks--;
 	/* They saw our proof and never gave theirs: most likely a wrong secret. */
-	if (l->state == PW_LINK_WAIT_AUTH)
+	if (l->state == PW_LINK_WAIT_AUTH && !l->proved)
 		pw_peers.n_auth_fail++;
 	pw_peer_conns_link_lost(l);
 	pw_verbs_link_lost(l);
@@ -523,6 +524,8 @@ static int pw_peer_link_msg(struct pw_peer_link *l, const struct pw_msg *m)
 			pw_warn("peer %s: wrong secret; dropping it", l->name);
 			return -EACCES;
 		}
+		/* (A node we do not list: refused, not a failed proof.) */
+		l->proved = true;
 		if (!pw_peer_link_wanted(l))
 			return -EPERM;
 		pw_peer_link_up(l);

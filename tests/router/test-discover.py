@@ -115,6 +115,10 @@ def main():
     # Nor did n3 count a link up, even for the moment before n1 or n2 refuse it.
     if "authenticated" in r["n3"].text():
         fail("n3 counted a link to a router that refuses it as up\n%s" % logs())
+    # n3 has the secret: refused for not being a Node, not counted as a bad proof.
+    if any(r[n].metric("podwire_peer_auth_failures_total") != 0 for n in ("n1", "n2")):
+        fail("n3's refusals counted as auth failures: %s" % [
+            r[n].metric("podwire_peer_auth_failures_total") for n in ("n1", "n2")])
     if any(r[n].metric("podwire_peer_dial_targets") != 1 for n in ("n1", "n2")):
         fail("dial targets: %s" % [r[n].metric("podwire_peer_dial_targets") for n in NODES])
 
